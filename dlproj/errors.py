@@ -1,0 +1,22 @@
+"""Exceptions that end a run with a one-paragraph message instead of a traceback."""
+
+
+class DlprojError(Exception):
+    """Base for errors a user can act on; the message is shown as is."""
+
+
+class ConfigError(DlprojError):
+    """A configuration value is missing, of the wrong kind, or out of range."""
+
+
+class DataError(DlprojError):
+    """A dataset or weights file is missing, corrupt or cannot be fetched."""
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite; the run stops and is recorded as diverged."""
+
+    def __init__(self, where: str, value: float):
+        super().__init__(f"loss became {value} at {where}")
+        self.where = where
+        self.value = value

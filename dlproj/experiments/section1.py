@@ -1,0 +1,119 @@
+"""Section 1: NumPy MLPs — MNIST classification, XOR, and sin(x) regression by model size."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dlproj.data.mnist import load_from_config, to_float
+from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
+from dlproj.nn.mlp import build_mlp
+from dlproj.optim.optimizers import build_optimizer
+from dlproj.plots.curves import learning_curves
+from dlproj.registry import register
+from dlproj.runtime.context import RunContext
+from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit, predict
+
+
+def _mlp(ctx: RunContext, n_in: int, n_out: int):
+    m = ctx.cfg.model
+    return build_mlp(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init,
+                     rng=ctx.rng)
+
+
+@register(1, "mlp")
+def mlp(ctx: RunContext) -> dict[str, Any]:
+    """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
+    mnist = load_from_config(ctx.cfg.data)
+    train, val, test = (ArrayData(to_float(s.images, flatten=True), s.labels)
+                        for s in (mnist.train, mnist.val, mnist.test))
+    model = _mlp(ctx, 784, 10)
+
+    def evaluate() -> dict[str, float]:
+        out = classification_metrics(model, val, "val") if len(val) else {}
+        return {**out, **classification_metrics(model, test, "test")}
+
+    if ctx.cfg.checkpoint:
+        load_checkpoint(ctx.cfg.checkpoint, model)
+        final = evaluate()
+        ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
+        return final
+    ctx.log.info("MNIST: %d train, %d val, %d test", len(train), len(val), len(test))
+    final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), train,
+                evaluate)
+    save_checkpoint(ctx.path("model.npz"), model)
+    ctx.save_figure(learning_curves(ctx.metrics.rows, "MLP on MNIST"), "curves.png")
+    return final
+
+
+@register(1, "xor")
+def xor(ctx: RunContext) -> dict[str, Any]:
+    """XOR of two bits: not linearly separable, learnt by one hidden layer."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 0])
+    data = ArrayData(x, y)
+    model = _mlp(ctx, 2, 2)
+    final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), data,
+                lambda: classification_metrics(model, data, "train_eval"))
+    probs = predict(model, x)
+    ctx.log.info("XOR predictions %s (targets %s)", probs.argmax(1).tolist(), y.tolist())
+    save_checkpoint(ctx.path("model.npz"), model)
+    ctx.save_figure(_xor_boundary(model), "decision_boundary.png")
+    return {"train_acc": final["train_eval_acc"], "train_loss": final["train_loss"]}
+
+
+def _xor_boundary(model):
+    import matplotlib.pyplot as plt
+
+    g = np.linspace(-0.5, 1.5, 200, dtype=np.float32)
+    xx, yy = np.meshgrid(g, g)
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    logits = predict(model, grid)
+    p1 = np.exp(logits[:, 1] - np.logaddexp(logits[:, 0], logits[:, 1])).reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    cs = ax.contourf(xx, yy, p1, levels=20, cmap="coolwarm", vmin=0, vmax=1)
+    fig.colorbar(cs, ax=ax, label="P(x1 XOR x2 = 1)")
+    pts = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    ax.scatter(pts[:, 0], pts[:, 1], c=[0, 1, 1, 0], cmap="coolwarm", edgecolors="k", s=120)
+    ax.set(xlabel="x1", ylabel="x2", title="XOR decision surface")
+    return fig
+
+
+@register(1, "sin")
+def sin(ctx: RunContext) -> dict[str, Any]:
+    """sin(x) on [-2pi, 2pi] by an MLP: test MSE against model size."""
+    n_train = int(ctx.cfg.params.get("n_train", 2048))
+    n_test = int(ctx.cfg.params.get("n_test", 1000))
+    lo, hi = -2 * math.pi, 2 * math.pi
+    x_train = ctx.rng.uniform(lo, hi, size=(n_train, 1)).astype(np.float32)
+    x_test = np.linspace(lo, hi, n_test, dtype=np.float32)[:, None]
+    # Inputs scaled to [-1, 1]: the network sees x / 2pi, the plots show x.
+    scale = np.float32(1 / hi)
+    train = ArrayData(x_train * scale, np.sin(x_train))
+    test = ArrayData(x_test * scale, np.sin(x_test))
+    model = _mlp(ctx, 1, 1)
+
+    def evaluate() -> dict[str, float]:
+        return {"test_mse": float(np.mean((predict(model, test.x) - test.y) ** 2))}
+
+    final = fit(ctx, model, MSELoss(), build_optimizer(ctx.cfg.optimizer), train, evaluate)
+    save_checkpoint(ctx.path("model.npz"), model)
+    ctx.save_figure(_sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
+                             final["test_mse"]), "fit.png")
+    ctx.save_figure(learning_curves(ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"),
+                    "curves.png")
+    return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}
+
+
+def _sin_fit(x, truth, pred, name, mse):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(x[:, 0], truth[:, 0], "k-", lw=2, label="sin(x)")
+    ax.plot(x[:, 0], pred[:, 0], "r--", lw=1.5, label=f"{name} (test MSE {mse:.2e})")
+    ax.set(xlabel="x", ylabel="y", title=f"sin(x) fitted by {name}")
+    ax.legend()
+    return fig

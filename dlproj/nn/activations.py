@@ -1,0 +1,73 @@
+"""Activations: sigmoid (stable, split by sign), tanh, ReLU, leaky ReLU; each with backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlproj.nn.layers import Layer
+
+
+def stable_sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without exp of a large positive number: e^z / (1 + e^z) for z < 0."""
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+class Sigmoid(Layer):
+    """s = sigmoid(z); ds/dz = s (1 - s)."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self._out = stable_sigmoid(x)
+        return self._out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self._out * (1.0 - self._out)
+
+
+class Tanh(Layer):
+    """t = tanh(z); dt/dz = 1 - t^2."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self._out**2)
+
+
+class ReLU(Layer):
+    """max(0, z); gradient 1 where z > 0, else 0."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self._mask, dout, 0).astype(dout.dtype, copy=False)
+
+
+class LeakyReLU(Layer):
+    """z if z > 0 else slope * z."""
+
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self._mask = x > 0
+        return np.where(self._mask, x, self.slope * x).astype(x.dtype, copy=False)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self._mask, dout, self.slope * dout).astype(dout.dtype, copy=False)
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+}

@@ -1,0 +1,46 @@
+"""Sequential: named layers run in order; parameters exposed as "layer.param" for optimizers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlproj.nn.layers import Layer
+
+
+class Sequential:
+    def __init__(self, layers: list[tuple[str, Layer]]):
+        self.layers = layers
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        for _, layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for _, layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.grads.items()}
+
+    def set_params(self, values: dict[str, np.ndarray]) -> None:
+        """Load arrays saved from `params` (a checkpoint); names and shapes must match."""
+        own = self.params
+        missing = sorted(set(own) - set(values))
+        if missing:
+            raise KeyError(f"checkpoint lacks parameters: {', '.join(missing)}")
+        for n, layer in self.layers:
+            for k in layer.params:
+                arr = np.asarray(values[f"{n}.{k}"])
+                if arr.shape != layer.params[k].shape:
+                    raise ValueError(f"{n}.{k}: checkpoint shape {arr.shape}, "
+                                     f"model shape {layer.params[k].shape}")
+                layer.params[k] = arr.astype(layer.params[k].dtype)

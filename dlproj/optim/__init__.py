@@ -1,0 +1,1 @@
+"""Optimizers and learning-rate schedules written from scratch in NumPy."""

@@ -1,0 +1,5 @@
+"""Figures a run draws (matplotlib, file output only)."""
+
+import matplotlib
+
+matplotlib.use("Agg")

@@ -1,0 +1,1 @@
+"""What every run shares: its directory, metrics CSVs, atomic files, progress and final record."""

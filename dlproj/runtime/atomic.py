@@ -1,0 +1,57 @@
+"""Write files so that a reader sees the old content or the new one, never half of either.
+
+Each writer fills a temporary file beside the target, flushes it to disk and renames it over the
+target (`os.replace` is atomic on POSIX). A crash leaves at most a `.tmp-*` file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None]) -> Path:
+    """Call `fill(fh)` on a temporary binary file, then move it to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Save plain arrays (read back with `np.load(path, allow_pickle=False)`)."""
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi,
+                                                         bbox_inches="tight"))
+    finally:
+        plt.close(fig)

@@ -1,0 +1,88 @@
+"""RunContext: what an experiment gets — its config, run directory, logs, RNG and file writers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from dlproj.errors import Diverged
+from dlproj.runtime import atomic
+from dlproj.runtime.csvlog import CSVLog
+from dlproj.runtime.progress import progress
+
+log = logging.getLogger("dlproj")
+
+
+@dataclass
+class RunContext:
+    cfg: DictConfig
+    run_dir: Path
+    is_multirun: bool = False
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = CSVLog(self.run_dir / "metrics.csv")
+        self._step_logs: dict[str, CSVLog] = {}
+        self.rng = np.random.default_rng(self.cfg.seed)
+        self.log = log
+
+    # -- files -------------------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        """A path inside the run directory (sub-folders are created)."""
+        p = self.run_dir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        return atomic.save_figure(fig, self.path(name))
+
+    def save_npz(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
+        return atomic.save_npz(self.path(name), arrays)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        return atomic.write_json(self.path(name), obj)
+
+    def step_log(self, name: str = "steps.csv") -> CSVLog:
+        """A per-step CSV, written out at every `log_epoch` (and at the end of the run)."""
+        if name not in self._step_logs:
+            self._step_logs[name] = CSVLog(self.path(name), flush_every_row=False)
+        return self._step_logs[name]
+
+    def flush(self) -> None:
+        for step_log in self._step_logs.values():
+            step_log.flush()
+
+    # -- training-loop helpers -----------------------------------------------------------------
+    def progress(self, items: Any, *, total: int | None = None, desc: str = "") -> Any:
+        return progress(items, total=total, desc=desc)
+
+    def check_finite(self, loss: float, where: str) -> float:
+        """Raise Diverged if `loss` is NaN/inf (unless train.stop_on_divergence is false)."""
+        loss = float(loss)
+        if not math.isfinite(loss) and self.cfg.train.stop_on_divergence:
+            raise Diverged(where, loss)
+        return loss
+
+    def log_epoch(self, **row: Any) -> None:
+        """Append a row to metrics.csv (flushed now) and write one log line for it."""
+        self.metrics.append(**row)
+        self.flush()
+        parts = []
+        for key, value in row.items():
+            if key == "epoch":
+                continue
+            if isinstance(value, (float, np.floating)):
+                parts.append(f"{key}={float(value):.4g}")
+            else:
+                parts.append(f"{key}={value}")
+        total = self.cfg.train.epochs
+        self.log.info("epoch %s/%s %s", row.get("epoch", "?"), total, " ".join(parts))

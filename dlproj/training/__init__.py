@@ -1,0 +1,1 @@
+"""Training loops for the NumPy models: explicit forward, backward and optimizer step."""
