@@ -41,5 +41,11 @@ lint: $(STAMP)
 run: data
 	$(PY) -m dlproj $(ARGS)
 
+bench: data
+	$(PY) -m dlproj.bench $(ARGS)
+
+report-table: $(STAMP)
+	$(PY) -m dlproj.report $(ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""Shared test helpers: run `python -m dlproj` in a subprocess with outputs in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess
+    outputs: Path
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        """Directories holding a results.json, in creation order."""
+        return sorted((p.parent for p in self.outputs.rglob("results.json")),
+                      key=lambda p: p.stat().st_mtime)
+
+    @property
+    def run_dir(self) -> Path:
+        dirs = self.run_dirs
+        assert len(dirs) == 1, f"expected one run, found {dirs}\n{self.output}"
+        return dirs[0]
+
+    def results(self, run_dir: Path | None = None) -> dict:
+        return json.loads(((run_dir or self.run_dir) / "results.json").read_text())
+
+    @property
+    def output(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+
+def run_dlproj(args: list[str], outputs: Path, *, timeout: float = 300,
+               env: dict[str, str] | None = None) -> Run:
+    """`python -m dlproj ARGS` with DLPROJ_OUTPUTS=outputs; no progress bars."""
+    full_env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0",
+                **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.run([sys.executable, "-m", "dlproj", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    return Run(proc, outputs)
+
+
+@pytest.fixture
+def dlproj_run(tmp_path):
+    """Call as dlproj_run([...overrides]) -> Run; each call gets its own outputs folder."""
+    counter = iter(range(1000))
+
+    def _run(args: list[str], **kw) -> Run:
+        return run_dlproj(args, tmp_path / f"outputs{next(counter)}", **kw)
+
+    return _run
