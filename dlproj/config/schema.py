@@ -90,6 +90,19 @@ class TorchModelConfig:
 
 
 @dataclass
+class DatasetConfig:
+    """Section 4's images: `mnist` (offline) or `pets` (Oxford-IIIT Pet, cat vs dog)."""
+
+    name: str = "mnist"
+    image_size: int = 28
+    # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
+    classes: list[int] | None = None
+    # At most this many training images per class (few-label transfer).
+    per_class: int | None = None
+    num_workers: int = 0
+
+
+@dataclass
 class PoolingConfig:
     name: str = "max"
 
@@ -113,6 +126,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     pooling: PoolingConfig = field(default_factory=PoolingConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     # Free-form settings of one experiment (sin's sample counts, transfer's label budget, ...).
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +137,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "schedule": {"schedule": ScheduleConfig},
     "pooling": {"pooling": PoolingConfig},
     "augmentation": {"augmentation": AugmentationConfig},
+    "dataset": {"dataset": DatasetConfig},
 }
 
 
