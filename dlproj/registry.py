@@ -66,7 +66,8 @@ def get(section: int, name: str) -> Experiment:
     if elsewhere:
         raise ConfigError(
             f"Invalid value for 'experiment': {name!r} belongs to section {elsewhere[0]}, "
-            f"not section {section}. Run `python -m dlproj section={elsewhere[0]} experiment={name}`."
+            f"not section {section}. "
+            f"Run `python -m dlproj section={elsewhere[0]} experiment={name}`."
         )
     listing = "; ".join(
         f"section {s}: " + ", ".join(sorted(n for (s2, n) in registry if s2 == s))

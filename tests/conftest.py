@@ -1,4 +1,4 @@
-"""Shared test helpers: run `python -m dlproj` in a subprocess with outputs in a temporary folder."""
+"""Shared test helpers: run `python -m dlproj` in a subprocess, outputs in a temporary folder."""
 
 from __future__ import annotations
 

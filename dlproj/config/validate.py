@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj.errors import ConfigError
 
+
 def _fail(key: str, value: Any, allowed: str) -> None:
     raise ConfigError(
         f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "

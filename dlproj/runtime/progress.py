@@ -1,4 +1,4 @@
-"""Progress bars on a terminal (tqdm), silence elsewhere: log files get one line per epoch instead."""
+"""Progress bars on a terminal (tqdm), silence elsewhere: log files get a line per epoch instead."""
 
 from __future__ import annotations
 

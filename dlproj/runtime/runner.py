@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj import registry
 from dlproj.config import validate
-from dlproj.errors import ConfigError, DlprojError, Diverged
+from dlproj.errors import ConfigError, Diverged, DlprojError
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 

@@ -74,7 +74,7 @@ def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: 
         row.update(evaluate())
         row["epoch_seconds"] = time.perf_counter() - t0
         for key, value in row.items():
-            if key.endswith("_loss"):
+            if key.endswith(("_loss", "_mse")):
                 ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
         ctx.log_epoch(**row)
     return dict(ctx.metrics.last)

@@ -1,0 +1,94 @@
+"""Config composition and validation: bad overrides end with a message naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from dlproj import paths
+from dlproj.app import normalize_overrides
+from dlproj.config import validate
+from dlproj.errors import ConfigError
+
+
+@pytest.fixture
+def compose_cfg():
+    def _compose(overrides: list[str]):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=normalize_overrides(overrides))
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def test_default_config_is_section1_mlp(compose_cfg):
+    cfg = compose_cfg([])
+    assert (cfg.section, cfg.experiment, cfg.model.name) == (1, "mlp", "mlp")
+    assert cfg.data.train_limit is None and cfg.data.test_limit is None
+    validate(cfg)
+
+
+def test_experiment_sets_its_defaults_and_command_line_wins(compose_cfg):
+    cfg = compose_cfg(["experiment=sin"])
+    assert cfg.model.name == "mlp_big" and cfg.section == 1
+    cfg = compose_cfg(["experiment=sin", "model=mlp_small", "train.epochs=3"])
+    assert cfg.model.name == "mlp_small" and cfg.train.epochs == 3
+
+
+def test_section_numbers_are_group_choices(compose_cfg):
+    for section in ("1", "2", "3", "4"):
+        assert compose_cfg([f"section={section}"]).section == int(section)
+    assert normalize_overrides(["section=2,3", "seed=1"]) == ["section='2','3'", "seed=1"]
+
+
+@pytest.mark.parametrize("override,key,allowed", [
+    ("train.epochs=-1", "train.epochs", "integer >= 1"),
+    ("train.batch_size=0", "train.batch_size", "integer >= 1"),
+    ("optimizer.lr=0", "optimizer.lr", "> 0"),
+    ("optimizer.name=lbfgs", "optimizer.name", "adam"),
+    ("schedule.name=wobbly", "schedule.name", "cosine"),
+    ("model.activation=swish", "model.activation", "relu"),
+    ("data.train_limit=0", "data.train_limit", "null"),
+    ("pooling.name=median", "pooling.name", "max"),
+])
+def test_range_errors_name_the_key(compose_cfg, override, key, allowed):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_cfg([override]))
+    assert f"'{key}'" in str(err.value) and allowed in str(err.value)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("train.epochs=abc", "train.epochs"),
+    ("section=7", "section/7"),
+    ("model=nonexistent", "model/nonexistent"),
+])
+def test_type_and_choice_errors_at_compose_time(compose_cfg, override, needle):
+    with pytest.raises(Exception) as err:
+        compose_cfg([override])
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("train.epochs=-1", "'train.epochs'"),
+    ("train.epochs=abc", "train.epochs"),
+    ("optimizer.lr=0", "'optimizer.lr'"),
+    ("section=7", "section/7"),
+    ("model=nonexistent", "model/nonexistent"),
+])
+def test_bad_overrides_exit_nonzero_without_traceback(dlproj_run, override, needle):
+    run = dlproj_run([override])
+    assert run.proc.returncode != 0
+    assert needle in run.output
+    assert "Traceback" not in run.output
+
+
+def test_unknown_experiment_lists_the_registered_ones():
+    from dlproj import registry
+
+    with pytest.raises(ConfigError) as err:
+        registry.get(1, "nope")
+    assert "mlp" in str(err.value) and "xor" in str(err.value) and "sin" in str(err.value)
+    with pytest.raises(ConfigError, match="section 1"):
+        registry.get(2, "xor")
