@@ -1,0 +1,45 @@
+"""`python -m dlproj.report [--outputs DIR ...] [--out DIR]`: the results table and figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlproj import paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dlproj.report",
+        description="Aggregate every run (results.json, metrics.csv, .hydra/) into one table: "
+                    "runs differing only in seed become mean ± std, failed runs are marked.")
+    parser.add_argument("--outputs", type=Path, action="append",
+                        help="an outputs folder (its runs/ and multirun/), a sweep or a run; "
+                             "repeatable (default: outputs/ or $DLPROJ_OUTPUTS)")
+    parser.add_argument("--out", type=Path,
+                        help="where the report goes (default: <first outputs>/report)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    args = parser.parse_args(argv)
+    roots = args.outputs or [paths.outputs_root()]
+    missing = [r for r in roots if not r.exists()]
+    if missing:
+        print(f"dlproj.report: no such folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    out = args.out or roots[0] / "report"
+
+    from dlproj.report.build import build_report
+
+    report = build_report(roots, out, figures=not args.no_figures)
+    if not args.quiet:
+        print(report.markdown)
+    for problem in report.problems:
+        print(f"dlproj.report: skipped {problem}", file=sys.stderr)
+    print(f"{len(report.runs)} runs, {len(report.rows)} rows -> {out}/results.md "
+          f"(.csv, .tex), index.md, {len(report.figures)} figures", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
