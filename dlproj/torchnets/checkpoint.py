@@ -1,0 +1,100 @@
+"""`.pt` state dicts: written atomically, read with `torch.load(..., weights_only=True)`, and the
+starting weights of a transfer (`model.weights=none|imagenet|PATH`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dlproj.errors import DataError
+from dlproj.runtime.atomic import atomic_write
+from dlproj.torchnets.models import head_prefix
+
+RESNET18_FILE = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1
+
+
+def save_state_dict(path: str | Path, model: nn.Module) -> Path:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from `path` (tensors only: nothing in the file is executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Weights file {path} does not exist. Pass `model.weights=` (or "
+                        f"`checkpoint=`) the model.pt that a Section 4 run wrote in its run "
+                        f"directory.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors of many kinds: all mean "not a state dict"
+        raise DataError(f"Cannot read weights from {path}: {exc}. Expected a .pt state dict "
+                        f"written by a Section 4 run (model.pt).") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise DataError(f"{path} holds no state dict (a mapping of names to tensors).")
+    return state
+
+
+def imagenet_resnet18_file() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+
+
+def imagenet_resnet18_state(download: bool) -> dict[str, torch.Tensor]:
+    """ResNet18_Weights.IMAGENET1K_V1: from torch's hub cache, else downloaded when allowed."""
+    from torchvision.models import ResNet18_Weights
+
+    cached = imagenet_resnet18_file()
+    if cached.is_file():
+        return load_state_dict(cached)
+    how = (f"Put {RESNET18_FILE} (from {ResNet18_Weights.IMAGENET1K_V1.url}) at {cached} "
+           f"(the folder follows $TORCH_HOME), or train without ImageNet: model.weights=none, "
+           f"or model.weights=PATH with a model.pt of your own run (docs/section4.md: pretrain "
+           f"on MNIST digits 0-4, transfer to 5-9).")
+    if not download:
+        raise DataError(f"ImageNet ResNet18 weights are not in {cached} and data.download is "
+                        f"false. {how}")
+    try:
+        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as exc:  # URLError, socket timeouts, a truncated download
+        raise DataError(f"Could not download the ImageNet ResNet18 weights ({exc}). {how}") from exc
+
+
+def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+    """Copy every tensor of `state` but the classifier into `model`; returns the copied names.
+
+    The head is always new (its classes differ); any other name or shape that does not match the
+    model is a DataError, so a checkpoint of another architecture is never half-loaded."""
+    head = head_prefix(model)
+    own = model.state_dict()
+    wanted = {k for k in own if not k.startswith(head)}
+    given = {k: v for k, v in state.items() if not k.startswith(head) and not k.startswith("fc.")
+             and not k.startswith("head.")}
+    missing = sorted(wanted - given.keys())
+    extra = sorted(given.keys() - wanted)
+    shapes = sorted(k for k in wanted & given.keys() if own[k].shape != given[k].shape)
+    if missing or extra or shapes:
+        detail = "; ".join(f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
+                           for what, names in (("missing", missing), ("unexpected", extra),
+                                               ("shape differs", shapes)) if names)
+        raise DataError(f"Weights from {source} do not fit model={model.__class__.__name__} "
+                        f"with this config ({detail}). Use the same model, model.depth and "
+                        f"model.width as the run that wrote them.")
+    with torch.no_grad():
+        for k in wanted:
+            own[k].copy_(given[k])
+    return sorted(wanted)
+
+
+def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
+    """Load `model.weights` (none | imagenet | PATH) into `model`'s backbone; says what it did."""
+    if weights == "none":
+        return "random init"
+    if weights == "imagenet":
+        state = imagenet_resnet18_state(download)
+        load_backbone(model, state, "ImageNet (IMAGENET1K_V1)")
+        return "ImageNet IMAGENET1K_V1"
+    load_backbone(model, load_state_dict(weights), weights)
+    return str(weights)

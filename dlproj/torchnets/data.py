@@ -1,0 +1,233 @@
+"""Section 4's image data as mini-batches of (N, C, H, W) float tensors and int64 labels.
+
+dataset=mnist  The MNIST arrays of dlproj.data.mnist (train / val carved from train / test),
+               standardised, resized to `dataset.image_size` if it is not 28, and copied into
+               3 channels for ResNet18. Held in memory; augmentation=standard is a small random
+               affine (rotation +-10 deg, shift +-10 %, scale 0.9-1.1) drawn per image.
+dataset=pets   Oxford-IIIT Pet through torchvision's OxfordIIITPet(target_types="binary-category"):
+               cat 0, dog 1; trainval trains, the official test split validates. Decoded by a
+               DataLoader; augmentation=standard is a random resized crop + horizontal flip.
+
+`dataset.classes` keeps some labels (renumbered in the order given), `dataset.per_class` caps the
+training images per class (chosen with `data.split_seed`); `data.train_limit` / `data.test_limit`
+cap the splits as in the other sections.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlproj.errors import DataError
+
+PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ImageData:
+    train: Any  # iterable of (x, y) batches with len(); reshuffled on every pass
+    val: Any | None
+    test: Any | None
+    num_classes: int
+    in_channels: int
+    class_names: list[str]
+    n_train: int
+
+
+def select(labels: np.ndarray, classes: Sequence[int] | None, per_class: int | None,
+           seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices to keep and their new labels: `classes` (renumbered 0..k-1 in the given order),
+    at most `per_class` of each chosen at random by `seed`; indices stay in their original order."""
+    labels = np.asarray(labels)
+    classes = list(classes) if classes is not None else sorted(np.unique(labels).tolist())
+    keep = []
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        if per_class is not None and len(idx) > per_class:
+            idx = np.sort(rng.choice(idx, per_class, replace=False))
+        keep.append(idx)
+    idx = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    remap = {c: i for i, c in enumerate(classes)}
+    return idx, np.array([remap[int(v)] for v in labels[idx]], dtype=np.int64)
+
+
+# -- MNIST, in memory ------------------------------------------------------------------------
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, *, degrees: float = 10.0,
+                  translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1)) -> torch.Tensor:
+    """A different small affine warp of every image in (N, C, H, W) `x` (zero padding)."""
+    n = x.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=generator)
+
+    angle = uniform(-degrees, degrees) * math.pi / 180
+    s = uniform(*scale)
+    tx, ty = uniform(-translate, translate) * 2, uniform(-translate, translate) * 2
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    # Pixels are standardised, so "black" is the value the background had, not 0.
+    background = x.amin(dim=(1, 2, 3), keepdim=True)
+    return F.grid_sample(x - background, grid, align_corners=False) + background
+
+
+class TensorBatches:
+    """Mini-batches of in-memory tensors; shuffled (and augmented) anew on every pass."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
+                 seed: int = 0, augment: bool = False):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.shuffle, self.augment = shuffle, augment
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            x = self.x[idx]
+            if self.augment:
+                x = random_affine(x, self.generator)
+            yield x, self.y[idx]
+
+
+def _mnist(cfg, channels: int, seed: int) -> ImageData:
+    from dlproj.data.mnist import load_from_config, to_float
+
+    mnist = load_from_config(cfg.data)
+    ds, bs = cfg.dataset, cfg.train.batch_size
+    size = ds.image_size
+    names = [str(c) for c in (ds.classes if ds.classes is not None else range(10))]
+
+    def tensors(split, per_class) -> tuple[torch.Tensor, torch.Tensor]:
+        idx, labels = select(split.labels, ds.classes, per_class, cfg.data.split_seed)
+        x = torch.from_numpy(to_float(split.images[idx], flatten=False))
+        if size != 28:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.expand(-1, channels, -1, -1).contiguous(), torch.from_numpy(labels)
+
+    train = tensors(mnist.train, ds.per_class)
+    if len(train[1]) == 0:
+        raise DataError(f"No MNIST training images left with dataset.classes={ds.classes} and "
+                        f"data.train_limit={cfg.data.train_limit}.")
+    val = tensors(mnist.val, None)
+    test = tensors(mnist.test, None)
+    batches = TensorBatches(*train, bs, shuffle=True, seed=seed,
+                            augment=cfg.augmentation.name == "standard")
+    return ImageData(
+        train=batches,
+        val=TensorBatches(*val, 1000, shuffle=False) if len(val[1]) else None,
+        test=TensorBatches(*test, 1000, shuffle=False) if len(test[1]) else None,
+        num_classes=len(names), in_channels=channels, class_names=names,
+        n_train=len(train[1]))
+
+
+# -- Oxford-IIIT Pet, from disk ----------------------------------------------------------------
+
+class _Relabelled(torch.utils.data.Dataset):
+    """Some items of a dataset, with new labels."""
+
+    def __init__(self, base: Any, indices: np.ndarray, labels: np.ndarray):
+        self.base, self.indices, self.labels = base, indices, labels
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        image, _ = self.base[int(self.indices[i])]
+        return image, int(self.labels[i])
+
+
+def pets_folder(root: str | Path) -> Path:
+    return Path(root) / "oxford-iiit-pet"
+
+
+def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = None) -> Any:
+    """torchvision's OxfordIIITPet (binary cat/dog) or a DataError saying where to put it."""
+    from torchvision.datasets import OxfordIIITPet
+
+    folder = pets_folder(root)
+    how = (f"Download images.tar.gz and annotations.tar.gz from {PETS_URL} and extract both into "
+           f"{folder} (giving {folder}/images/*.jpg and {folder}/annotations/list.txt, "
+           f"trainval.txt, test.txt), set data.root= to the folder that holds oxford-iiit-pet/, "
+           f"or run offline on MNIST with dataset=mnist.")
+    try:
+        return OxfordIIITPet(root=str(root), split=split, target_types="binary-category",
+                             transform=transform, download=download)
+    except RuntimeError as exc:
+        if "not found" not in str(exc):
+            raise
+        raise DataError(f"Oxford-IIIT Pet is not in {folder} and data.download is false. "
+                        f"{how}") from exc
+    except OSError as exc:  # no network (URLError), a missing annotations file, a bad archive
+        if not download or folder.joinpath("images").is_dir():
+            raise DataError(f"Oxford-IIIT Pet in {folder} is incomplete ({exc}). {how}") from exc
+        raise DataError(f"Oxford-IIIT Pet is not in {folder} and could not be downloaded "
+                        f"({exc}). {how}") from exc
+
+
+def pets_transforms(image_size: int, augment: bool) -> tuple[Any, Any]:
+    from torchvision import transforms as T
+
+    to_tensor = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    evaluate = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), *to_tensor])
+    if not augment:
+        return evaluate, evaluate
+    train = T.Compose([T.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
+                       T.RandomHorizontalFlip(), *to_tensor])
+    return train, evaluate
+
+
+def _limit(n: int, limit: int | None, seed: int) -> np.ndarray:
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def _pets(cfg, seed: int) -> ImageData:
+    ds, data = cfg.dataset, cfg.data
+    train_tf, eval_tf = pets_transforms(ds.image_size, cfg.augmentation.name == "standard")
+    train_set = open_pets(data.root, "trainval", download=data.download, transform=train_tf)
+    test_set = open_pets(data.root, "test", download=False, transform=eval_tf)
+    names = ["cat", "dog"] if ds.classes is None else [["cat", "dog"][c] for c in ds.classes]
+
+    def part(base: Any, limit: int | None, per_class: int | None) -> _Relabelled:
+        # The binary labels, read from the annotation file without decoding any image.
+        labels = np.asarray(base._bin_labels)
+        rows = _limit(len(labels), limit, data.split_seed)
+        idx, new = select(labels[rows], ds.classes, per_class, data.split_seed)
+        return _Relabelled(base, rows[idx], new)
+
+    train = part(train_set, data.train_limit, ds.per_class)
+    val = part(test_set, data.test_limit, None)
+    if len(train) == 0:
+        raise DataError(f"No Oxford-IIIT Pet training images left with dataset.classes="
+                        f"{ds.classes} and data.train_limit={data.train_limit}.")
+    loader = torch.utils.data.DataLoader
+    common = {"batch_size": cfg.train.batch_size, "num_workers": ds.num_workers}
+    return ImageData(
+        train=loader(train, shuffle=True, generator=torch.Generator().manual_seed(seed),
+                     **common),
+        val=loader(val, shuffle=False, **common) if len(val) else None,
+        test=None, num_classes=len(names), in_channels=3, class_names=names,
+        n_train=len(train))
+
+
+def load_data(cfg, *, channels: int | None = None, seed: int = 0) -> ImageData:
+    """The `dataset=` group's data; `channels=3` copies MNIST's gray into RGB (for ResNet18)."""
+    if cfg.dataset.name == "pets":
+        return _pets(cfg, seed)
+    return _mnist(cfg, channels or 1, seed)

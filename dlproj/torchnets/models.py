@@ -1,0 +1,130 @@
+"""Plain and residual CNNs of the same shape, and torchvision's ResNet18 with a new head.
+
+`SmallNet(residual=False)` (model=plain) and `SmallNet(residual=True)` (model=resnet) share the
+stem, the widths and the depth; the only difference is the identity shortcut around each block:
+
+    stem:    conv3x3(in -> w) BN ReLU  [max-pool to <= 32 px for larger images]
+    stages:  3 stages of width w, 2w, 4w; `depth` blocks split between them, the first block of
+             stages 2 and 3 halving the resolution
+    block:   conv3x3 BN ReLU conv3x3 BN (+ shortcut) ReLU
+    head:    global average pool -> linear(4w -> classes)
+
+A block's shortcut is the identity, or conv1x1 + BN where the block changes width/resolution
+(He et al.'s option B). Weighted layers: 2 * depth + 2.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+FINETUNE = ("frozen", "layer4", "all")
+
+
+class Block(nn.Module):
+    """Two 3x3 conv + BN layers, with (residual) or without (plain) a shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, residual: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.residual = residual
+        self.shortcut: nn.Module = nn.Identity()
+        if residual and (stride != 1 or c_in != c_out):
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.residual:
+            out = out + self.shortcut(x)
+        return torch.relu(out)
+
+
+def stage_sizes(depth: int, stages: int = 3) -> list[int]:
+    """`depth` blocks split as evenly as possible, earlier stages first: 8 -> [3, 3, 2]."""
+    return [depth // stages + (1 if i < depth % stages else 0) for i in range(stages)]
+
+
+class SmallNet(nn.Module):
+    """PlainNet (`residual=False`) or SmallResNet (`residual=True`) on (N, C, H, W) images."""
+
+    def __init__(self, *, depth: int, width: int, num_classes: int, in_channels: int = 3,
+                 image_size: int = 32, residual: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+                                   nn.BatchNorm2d(width), nn.ReLU()]
+        if image_size > 32:
+            layers.append(nn.MaxPool2d(image_size // 32))
+        self.stem = nn.Sequential(*layers)
+        blocks: list[nn.Module] = []
+        c_in = width
+        for i, n in enumerate(stage_sizes(depth)):
+            c_out = width * 2**i
+            for j in range(n):
+                blocks.append(Block(c_in, c_out, 2 if (i > 0 and j == 0) else 1, residual))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(c_in, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def head_prefix(model: nn.Module) -> str:
+    """The state-dict prefix of the classifier a transfer replaces."""
+    return "head." if isinstance(model, SmallNet) else "fc."
+
+
+def resnet18(num_classes: int) -> nn.Module:
+    """torchvision's ResNet18 (random init) with a `num_classes` head."""
+    from torchvision.models import resnet18 as tv_resnet18
+
+    model = tv_resnet18(weights=None)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def build_model(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """The network `model.name` names (plain, resnet, resnet18), random init."""
+    classes = model_cfg.num_classes or num_classes
+    if model_cfg.name == "resnet18":
+        return resnet18(classes)
+    return SmallNet(depth=model_cfg.depth, width=model_cfg.width, num_classes=classes,
+                    in_channels=in_channels, image_size=image_size,
+                    residual=model_cfg.name == "resnet")
+
+
+def trainable_part(model: nn.Module, finetune: str) -> list[nn.Module]:
+    """The sub-modules that train under `finetune`: the head only (frozen), the last stage and
+    the head (layer4: ResNet18's layer4, SmallNet's last stage) or everything (all)."""
+    if finetune == "all":
+        return [model]
+    head = model.head if isinstance(model, SmallNet) else model.fc
+    if finetune == "frozen":
+        return [head]
+    if isinstance(model, SmallNet):
+        last_width = model.head.in_features
+        return [b for b in model.blocks if b.conv2.out_channels == last_width] + [head]
+    return [model.layer4, head]
+
+
+def freeze(model: nn.Module, finetune: str) -> list[nn.Module]:
+    """Turn off gradients outside `trainable_part`; returns the frozen leaf modules.
+
+    The loop keeps the frozen modules in eval mode, so their batch-norm statistics stay put too
+    and a frozen backbone is left bit-identical."""
+    train = trainable_part(model, finetune)
+    keep = {id(p) for m in train for p in m.parameters()}
+    keep_modules = {id(sub) for m in train for sub in m.modules()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return [m for m in model.modules()
+            if id(m) not in keep_modules and not list(m.children())]

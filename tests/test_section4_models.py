@@ -1,0 +1,181 @@
+"""Section 4 models, weights and the training loop, in process with tiny tensors."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, above all on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from dlproj.config.schema import Config, TorchModelConfig  # noqa: E402
+from dlproj.errors import DataError  # noqa: E402
+from dlproj.runtime.context import RunContext  # noqa: E402
+from dlproj.torchnets import checkpoint as ckpt  # noqa: E402
+from dlproj.torchnets.data import TensorBatches, random_affine, select  # noqa: E402
+from dlproj.torchnets.gradflow import grad_norms, main_path_weights  # noqa: E402
+from dlproj.torchnets.loop import evaluate, fit  # noqa: E402
+from dlproj.torchnets.models import Block, build_model, freeze, stage_sizes  # noqa: E402
+from dlproj.torchnets.optim import build_optimizer  # noqa: E402
+
+
+def make_cfg(**model) -> OmegaConf:
+    cfg = OmegaConf.structured(Config)
+    cfg.experiment = "compare"
+    cfg.model = OmegaConf.merge(OmegaConf.structured(TorchModelConfig), model)
+    return cfg
+
+
+def tiny(name: str, **kw):
+    m = make_cfg(name=name, depth=kw.pop("depth", 3), width=4, **kw).model
+    channels = 3 if name == "resnet18" else 1
+    return build_model(m, num_classes=3, in_channels=channels, image_size=16), channels
+
+
+@pytest.mark.parametrize("name", ["plain", "resnet", "resnet18"])
+def test_shapes_and_a_few_steps_lower_the_loss(name):
+    torch.manual_seed(0)
+    model, c = tiny(name)
+    x, y = torch.randn(12, c, 16, 16), torch.arange(12) % 3
+    assert model(x).shape == (12, 3)
+    opt = build_optimizer(model.parameters(),
+                          OmegaConf.merge(OmegaConf.structured(Config).optimizer, {"lr": 1e-2}))
+    losses = []
+    for _ in range(8):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_plain_and_resnet_differ_only_in_shortcuts():
+    plain, _ = tiny("plain", depth=4)
+    res, _ = tiny("resnet", depth=4)
+    assert stage_sizes(4) == [2, 1, 1] and stage_sizes(8) == [3, 3, 2]
+    plain_names = [n for n, _ in main_path_weights(plain)]
+    assert plain_names == [n for n, _ in main_path_weights(res)]
+    assert len(plain_names) == 2 * 4 + 2  # stem, two convs per block, head
+    extra = set(res.state_dict()) - set(plain.state_dict())
+    assert extra and all(".shortcut." in k for k in extra)
+    # An identity block adds its input: with the convs zeroed the block is relu(x).
+    block = Block(4, 4, 1, residual=True)
+    torch.nn.init.zeros_(block.conv2.weight)
+    x = torch.randn(2, 4, 5, 5)
+    torch.testing.assert_close(block.eval()(x), torch.relu(x))
+
+
+def test_gradient_norms_per_layer():
+    model, c = tiny("resnet")
+    layers = main_path_weights(model)
+    model(torch.randn(4, c, 16, 16)).sum().backward()
+    norms = grad_norms(layers)
+    assert list(norms) == [n for n, _ in layers]
+    assert norms["head"] == pytest.approx(model.head.weight.grad.norm().item())
+
+
+def test_frozen_backbone_stays_bit_identical(tmp_path):
+    torch.manual_seed(0)
+    cfg = make_cfg(name="resnet18", weights="x", finetune="frozen")
+    cfg.train.epochs, cfg.optimizer.lr = 2, 0.05
+    model, _ = tiny("resnet18")
+    frozen = freeze(model, "frozen")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = TensorBatches(torch.randn(16, 3, 16, 16), torch.arange(16) % 3, 8, shuffle=True)
+    ctx = RunContext(cfg, tmp_path)
+    fit(ctx, model, data, build_optimizer(model.parameters(), cfg.optimizer),
+        lambda: evaluate(model, data, torch.device("cpu"), "val"), device=torch.device("cpu"),
+        frozen=frozen)
+    after = model.state_dict()
+    changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
+    assert changed == ["fc.bias", "fc.weight"]  # BN running statistics included
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith(
+        "epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds")
+
+
+def test_layer4_trains_layer4_and_head_only():
+    model, _ = tiny("resnet18")
+    freeze(model, "layer4")
+    trainable = {k.split(".")[0] for k, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"layer4", "fc"}
+
+
+def test_weights_from_a_checkpoint_path(tmp_path):
+    torch.manual_seed(1)
+    source, _ = tiny("resnet")
+    path = ckpt.save_state_dict(tmp_path / "model.pt", source)
+    state = torch.load(path, weights_only=True)
+    assert set(state) == set(source.state_dict())
+    torch.manual_seed(2)
+    target = build_model(make_cfg(name="resnet", depth=3, width=4).model, num_classes=5,
+                         in_channels=1, image_size=16)
+    ckpt.initial_weights(target, str(path), download=False)
+    for k, v in target.state_dict().items():
+        if k.startswith("head."):
+            assert v.shape[0] == 5  # a new head for the new classes
+        else:
+            assert torch.equal(v, source.state_dict()[k]), k
+
+
+def test_weights_errors(tmp_path, monkeypatch):
+    model, _ = tiny("resnet")
+    with pytest.raises(DataError, match="does not exist"):
+        ckpt.initial_weights(model, str(tmp_path / "nope.pt"), download=False)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="Cannot read weights"):
+        ckpt.initial_weights(model, str(tmp_path / "junk.pt"), download=False)
+    other, _ = tiny("resnet", depth=5)
+    ckpt.save_state_dict(tmp_path / "other.pt", other)
+    with pytest.raises(DataError, match="do not fit"):
+        ckpt.initial_weights(model, str(tmp_path / "other.pt"), download=False)
+    # ImageNet weights: neither in the hub cache nor downloadable.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    r18, _ = tiny("resnet18")
+    expected = tmp_path / "torch_home" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    with pytest.raises(DataError, match="model.weights=PATH") as err:
+        ckpt.initial_weights(r18, "imagenet", download=False)
+    assert str(expected) in str(err.value)
+
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(DataError, match="Could not download") as err:
+        ckpt.initial_weights(r18, "imagenet", download=True)
+    assert str(expected) in str(err.value)
+
+
+def test_imagenet_weights_read_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.manual_seed(3)
+    donor, _ = tiny("resnet18")
+    ckpt.save_state_dict(ckpt.imagenet_resnet18_file(), donor)  # stands in for the real file
+    model, _ = tiny("resnet18")
+    assert ckpt.initial_weights(model, "imagenet", download=False).startswith("ImageNet")
+    torch.testing.assert_close(model.conv1.weight, donor.conv1.weight, rtol=0, atol=0)
+
+
+def test_select_classes_and_labels_per_class():
+    labels = [5, 0, 6, 5, 9, 6, 5, 0]
+    idx, new = select(labels, [5, 6], 2, seed=0)
+    assert list(new).count(0) == 2 and list(new).count(1) == 2
+    assert all(labels[i] == [5, 6][n] for i, n in zip(idx, new, strict=True))
+    assert list(idx) == sorted(idx)
+
+
+def test_random_affine_is_seeded_and_differs_per_image():
+    x = torch.randn(4, 1, 12, 12).repeat(2, 1, 1, 1)
+    a = random_affine(x, torch.Generator().manual_seed(0))
+    b = random_affine(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert not torch.allclose(a[:4], a[4:])  # same images, different warps

@@ -1,0 +1,192 @@
+"""Section 4 end to end: `python -m dlproj section=4 ...` on tiny MNIST and a tiny Oxford-IIIT Pet
+in torchvision's on-disk layout, weights passed on through model.weights=PATH, and the errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from conftest import ROOT  # noqa: E402
+
+from dlproj.errors import DataError  # noqa: E402
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny tensors; the test machine may be shared
+TINY = ["section=4", "model.depth=2", "model.width=4", "train.epochs=1", "train.batch_size=32",
+        "data.train_limit=96", "data.test_limit=64"]
+
+
+def make_pets(root: Path, n_trainval: int = 8, n_test: int = 4) -> Path:
+    """A tiny Oxford-IIIT Pet in the real layout: images/*.jpg, annotations/{list,trainval,
+    test}.txt with lines `IMAGE CLASS-ID SPECIES BREED-ID` (species 1 = cat, 2 = dog)."""
+    from PIL import Image
+
+    folder = root / "oxford-iiit-pet"
+    (folder / "images").mkdir(parents=True)
+    (folder / "annotations").mkdir()
+    rng = np.random.default_rng(0)
+    lines = {"trainval": [], "test": []}
+    for split, n in (("trainval", n_trainval), ("test", n_test)):
+        for i in range(n):
+            cat = i % 2 == 0
+            breed, class_id, breed_id = (("Abyssinian", 1, 1) if cat
+                                         else ("american_bulldog", 2, 1))
+            name = f"{breed}_{split}{i}"
+            pixels = rng.integers(0, 80, (30 + i, 40, 3), dtype=np.uint8)
+            pixels[..., 0 if cat else 2] += 150  # cats reddish, dogs bluish
+            Image.fromarray(pixels).save(folder / "images" / f"{name}.jpg")
+            lines[split].append(f"{name} {class_id} {1 if cat else 2} {breed_id}")
+    header = "#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
+    (folder / "annotations" / "list.txt").write_text(
+        header + "\n".join(lines["trainval"] + lines["test"]) + "\n")
+    for split, rows in lines.items():
+        (folder / "annotations" / f"{split}.txt").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def run_here(run_dir: Path, overrides: list[str]) -> dict:
+    """One run in this process (no new interpreter, no torch import): compose + execute."""
+    from hydra import compose, initialize_config_dir
+
+    from dlproj.app import normalize_overrides
+    from dlproj.paths import CONF_DIR
+    from dlproj.runtime.runner import execute
+
+    overrides = normalize_overrides(overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    return execute(cfg, run_dir=run_dir, is_multirun=True, overrides=overrides)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_pets_fixture_through_torchvision(tmp_path):
+    from omegaconf import OmegaConf
+
+    from dlproj.config.schema import Config
+    from dlproj.torchnets.data import load_data, open_pets
+
+    root = make_pets(tmp_path)
+    ds = open_pets(root, "trainval", download=False)
+    assert len(ds) == 8 and [ds[i][1] for i in range(4)] == [0, 1, 0, 1]
+    cfg = OmegaConf.structured(Config)
+    cfg.data.root = str(root)
+    cfg.dataset.name, cfg.dataset.image_size, cfg.train.batch_size = "pets", 24, 8
+    cfg.augmentation.name = "standard"
+    data = load_data(cfg)
+    x, y = next(iter(data.train))
+    assert x.shape == (8, 3, 24, 24) and sorted(y.tolist()) == [0] * 4 + [1] * 4
+    assert data.n_train == 8 and data.class_names == ["cat", "dog"]
+    cfg.dataset.classes, cfg.dataset.per_class = [1, 0], 2  # dogs first, two of each
+    data = load_data(cfg)
+    assert data.n_train == 4 and data.class_names == ["dog", "cat"]
+
+
+def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch):
+    import torchvision.datasets.oxford_iiit_pet as pet_module
+
+    from dlproj.torchnets.data import open_pets
+
+    with pytest.raises(DataError) as err:
+        open_pets(tmp_path, "trainval", download=False)
+    msg = str(err.value)
+    assert str(tmp_path / "oxford-iiit-pet") in msg and "dataset=mnist" in msg
+    assert "annotations/list.txt" in msg
+
+    def offline(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(pet_module, "download_and_extract_archive", offline)
+    with pytest.raises(DataError, match="could not be downloaded") as err:
+        open_pets(tmp_path, "trainval", download=True)
+    assert "dataset=mnist" in str(err.value)
+
+
+def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run):
+    run = dlproj_run([*TINY, "model=plain"], env=ONE_THREAD)
+    assert run.proc.returncode == 0, run.output
+    d = run.run_dir
+    rec = run.results()
+    assert rec["status"] == "completed" and rec["config"]["dataset"]["name"] == "mnist"
+    rows = read_csv(d / "metrics.csv")
+    assert list(rows[0]) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                             "test_loss", "test_acc", "epoch_seconds"]
+    steps = read_csv(d / "grad_norms.csv")
+    assert len(steps) == 3  # 96 images in batches of 32
+    assert list(steps[0])[:3] == ["step", "epoch", "stem.0"] and list(steps[0])[-1] == "head"
+    assert all(float(v) > 0 for k, v in steps[0].items() if k not in ("step", "epoch"))
+    for name in ("curves.png", "gradflow_first_last.png", "gradflow_depth.png", "model.pt"):
+        assert (d / name).stat().st_size > 0, name
+    # The checkpoint reproduces the run's final validation accuracy.
+    again = run_here(d.parent / "eval", [*TINY, "model=plain", f"checkpoint={d / 'model.pt'}"])
+    assert again["status"] == "completed", again["error"]
+    assert again["metrics"]["val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
+
+
+def test_transfer_through_a_checkpoint_path(tmp_path):
+    pretrain = run_here(tmp_path / "pretrain", [
+        *TINY, "experiment=transfer", "model.weights=none", "model.finetune=all",
+        "dataset.classes=[0,1,2,3,4]", "data.train_limit=32"])
+    assert pretrain["status"] == "completed", pretrain["error"]
+    weights = tmp_path / "pretrain" / "model.pt"
+    run = run_here(tmp_path / "transfer", [
+        *TINY, "experiment=transfer", f"model.weights={weights}", "model.finetune=frozen",
+        "dataset.classes=[5,6,7,8,9]", "dataset.per_class=4"])
+    assert run["status"] == "completed", run["error"]
+    metrics = run["metrics"]
+    assert metrics["weights"] == str(weights)
+    assert metrics["n_train"] == 20 and metrics["trainable_params"] == 512 * 5 + 5
+    assert list(read_csv(tmp_path / "transfer" / "grad_norms.csv")[0])[2:] == ["fc"]
+
+
+def test_pets_run_on_the_fixture(tmp_path):
+    root = make_pets(tmp_path / "data")
+    run = run_here(tmp_path / "run", [
+        *TINY, "dataset=pets", f"data.root={root}", "dataset.image_size=32",
+        "augmentation=standard", "train.batch_size=4"])
+    assert run["status"] == "completed", run["error"]
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    assert "val_acc" in rows[0] and "test_acc" not in rows[0]  # pets: the test split validates
+    assert run["metrics"]["n_train"] == 8
+
+
+def test_errors_name_the_key_or_the_missing_file(dlproj_run, tmp_path):
+    run = dlproj_run(["section=4", "dataset=pets", f"data.root={tmp_path}",
+                      "data.download=false"], env=ONE_THREAD)
+    assert run.proc.returncode == 1
+    assert str(tmp_path / "oxford-iiit-pet") in run.output and "dataset=mnist" in run.output
+    assert run.results()["status"] == "failed"
+    run = dlproj_run(["section=4", "model=plain", "model.weights=imagenet"])
+    assert run.proc.returncode == 2 and "'model.weights'" in run.output, run.output
+    rec = run_here(tmp_path / "w", ["section=4", "model.weights=/no/such/model.pt"])
+    assert rec["status"] == "failed" and "/no/such/model.pt does not exist" in rec["error"]
+
+
+def test_listing_experiments_imports_no_torch():
+    code = ("import json, sys, dlproj.registry as r; r.load_all(); "
+            "print(json.dumps([sorted(n for s, n in r._REGISTRY if s == 4), "
+            "'torch' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == [["compare", "transfer"], False]
