@@ -16,10 +16,12 @@ help:
 	@echo "make bench          NumPy vs PyTorch speed, side by side"
 	@echo "make report-table   every run under outputs/ as one results table"
 	@echo "make reproduce      every experiment of the study, then the report"
+	@echo "make reproduce-quick  the same on small limits, in a few minutes (outputs/quick/)"
 
+# The launchers and search extras too: their tests (joblib, submitit_local, Optuna) run in `make test`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,launchers,search]'
 	touch $@
 
 install: $(STAMP)
@@ -46,6 +48,14 @@ bench: data
 
 report-table: $(STAMP)
 	$(PY) -m dlproj.report $(ARGS)
+
+# The whole study at full budget (3 seeds where it compares settings) into outputs/, then the report.
+reproduce: data
+	$(PY) -m dlproj.reproduce $(ARGS)
+
+# The same list on small limits into outputs/quick/ (report in outputs/quick/report/), in minutes.
+reproduce-quick: data
+	$(PY) -m dlproj.reproduce --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
