@@ -106,7 +106,7 @@ def plan(quick: bool, s4: Section4Data, outputs: Path, stamp: str) -> list[Step]
         Step("Section 1: XOR", 1, "xor", ["experiment=xor"]),
         Step("Section 1: sin(x) by model size", 1, "sin",
              ["experiment=sin", "model=mlp_small,mlp_medium,mlp_big"], seeds=3,
-             quick=["train.epochs=100"]),
+             quick=["train.epochs=40", "params.n_train=512"]),
         Step("Section 2: gradient check", 2, "gradcheck", ["section=2", "experiment=gradcheck"],
              quick=["params.max_entries=300"]),
         Step("Section 2: optimizer x schedule", 2, "train",

@@ -63,9 +63,12 @@ class CorruptFile(ValueError):
     pass
 
 
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)")
+
+
 def natural_key(path: Path | str) -> list:
-    """Sort key that orders numbers by value: job 2 before job 10."""
-    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", str(path))]
+    """Sort key that orders numbers by value: job 2 before job 10, lr=0.003 before lr=0.1."""
+    return [float(tok) if i % 2 else tok for i, tok in enumerate(_NUMBER.split(str(path)))]
 
 
 def find_run_dirs(root: Path) -> list[Path]:

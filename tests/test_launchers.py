@@ -1,0 +1,96 @@
+"""Sweeps through the joblib and submitit_local launchers and Optuna, read by the report.
+
+These need the `launchers` and `search` extras, which `make install` (and so `make test`) installs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dlproj.report import build_report
+
+pytestmark = pytest.mark.slow
+
+XOR = ["experiment=xor", "train.epochs=5"]
+
+
+def _sweep_dir(run) -> object:
+    (sweep,) = list((run.outputs / "multirun").iterdir())
+    return sweep
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_two_job_sweep_through_launcher_is_reported(dlproj_run, launcher):
+    run = dlproj_run(["-m", f"hydra/launcher={launcher}", *XOR, "seed=0,1"], timeout=240)
+    assert run.proc.returncode == 0, run.output
+    sweep = _sweep_dir(run)
+    jobs = sorted(p.name for p in sweep.iterdir() if (p / "results.json").exists())
+    assert jobs == ["0", "1"]
+    assert [json.loads((sweep / j / "results.json").read_text())["status"] for j in jobs] == [
+        "completed", "completed"]
+    # The multirun-end callback built the sweep's own report ...
+    assert (sweep / "report" / "results.md").is_file()
+    assert "sweep report: 2 runs in 1 rows" in run.output
+    # ... and the report reads the launcher's jobs like any others: one row, two seeds.
+    report = build_report(run.outputs, run.outputs / "report", figures=False)
+    (row,) = report.rows
+    assert (row.experiment, row.status, row.n, row.seeds) == ("xor", "completed", 2, [0, 1])
+    assert not report.problems
+    if launcher == "submitit_local":
+        assert (sweep / ".submitit").is_dir()  # went through submitit, not the basic launcher
+
+
+def test_optuna_search_returns_the_objective(dlproj_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    outputs = tmp_path / "out"
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlproj.search", "-m", "hydra/sweeper=optuna",
+         "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize",
+         "optimizer.lr=interval(0.01,0.1)", "+params.objective=train_acc", *XOR],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Best value:" in output
+    (sweep,) = list((outputs / "multirun").iterdir())
+    lrs = [json.loads((sweep / j / "results.json").read_text())["config"]["optimizer"]["lr"]
+           for j in ("0", "1")]
+    assert all(0.01 <= lr <= 0.1 for lr in lrs) and lrs[0] != lrs[1]
+    report = build_report(outputs, outputs / "report", figures=False)
+    assert sum(r.n for r in report.rows) == 2
+
+
+def test_objective_value_is_nan_for_runs_that_did_not_complete():
+    import math
+
+    from dlproj.search import objective_value
+
+    assert objective_value({"status": "completed", "metrics": {"val_acc": 0.9}}, "val_acc") == 0.9
+    assert math.isnan(objective_value({"status": "diverged", "metrics": {"val_acc": 0.1}},
+                                      "val_acc"))
+    assert math.isnan(objective_value({"status": "completed", "metrics": {}}, "val_acc"))
+
+
+def test_section2_search_space_composes():
+    from conftest import ROOT
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+            cfg = compose("config", overrides=["hydra/sweeper=section2", "hydra/launcher=slurm",
+                                               "section='2'"], return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.direction == "maximize" and "optimizer.lr" in sweeper.params
+    assert cfg.hydra.launcher.cpus_per_task == 4
+    assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=4"
