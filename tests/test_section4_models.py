@@ -179,3 +179,14 @@ def test_random_affine_is_seeded_and_differs_per_image():
     b = random_affine(x, torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.shape == x.shape
     assert not torch.allclose(a[:4], a[4:])  # same images, different warps
+
+
+def test_device_choice():
+    from dlproj.errors import ConfigError
+    from dlproj.torchnets.loop import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="'device'"):
+            resolve_device("cuda")

@@ -114,13 +114,15 @@ def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch
     assert str(tmp_path / "oxford-iiit-pet") in msg and "dataset=mnist" in msg
     assert "annotations/list.txt" in msg
 
-    def offline(*args, **kwargs):
+    def offline(url, download_root, **kwargs):  # as torchvision: the folder, then the failure
+        Path(download_root).mkdir(parents=True, exist_ok=True)
         raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
     monkeypatch.setattr(pet_module, "download_and_extract_archive", offline)
     with pytest.raises(DataError, match="could not be downloaded") as err:
         open_pets(tmp_path, "trainval", download=True)
     assert "dataset=mnist" in str(err.value)
+    assert not (tmp_path / "oxford-iiit-pet").exists()  # no empty folder left behind
 
 
 def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run):

@@ -164,6 +164,7 @@ def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = 
            f"{folder} (giving {folder}/images/*.jpg and {folder}/annotations/list.txt, "
            f"trainval.txt, test.txt), set data.root= to the folder that holds oxford-iiit-pet/, "
            f"or run offline on MNIST with dataset=mnist.")
+    existed = folder.exists()
     try:
         return OxfordIIITPet(root=str(root), split=split, target_types="binary-category",
                              transform=transform, download=download)
@@ -175,6 +176,8 @@ def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = 
     except OSError as exc:  # no network (URLError), a missing annotations file, a bad archive
         if not download or folder.joinpath("images").is_dir():
             raise DataError(f"Oxford-IIIT Pet in {folder} is incomplete ({exc}). {how}") from exc
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the failed download's empty folder would look like a dataset
         raise DataError(f"Oxford-IIIT Pet is not in {folder} and could not be downloaded "
                         f"({exc}). {how}") from exc
 
