@@ -6,8 +6,12 @@ names, and keeps its per-parameter state (velocities, moments) under those names
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from omegaconf import DictConfig
+
+from dlproj.errors import ConfigError
 
 Params = dict[str, np.ndarray]
 
@@ -63,8 +67,10 @@ class RMSprop(Optimizer):
     def _update(self, name, p, g, s):
         r = s.setdefault("r", np.zeros_like(p))
         r *= self.alpha
-        r += (1 - self.alpha) * g * g
-        step = g / (np.sqrt(r) + self.eps)
+        r += (1 - self.alpha) * np.square(g)
+        step = np.sqrt(r)
+        step += self.eps
+        np.divide(g, step, out=step)
         if self.momentum:
             b = s.setdefault("b", np.zeros_like(p))
             b *= self.momentum
@@ -87,11 +93,17 @@ class Adam(Optimizer):
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
-        v += (1 - self.beta2) * g * g
-        bc1 = 1 - self.beta1**self.t
-        bc2 = 1 - self.beta2**self.t
-        denom = np.sqrt(v) / np.sqrt(bc2) + self.eps
-        p -= (self.lr / bc1) * m / denom
+        v += (1 - self.beta2) * np.square(g)
+        # Python floats, not NumPy scalars: a float64 NumPy scalar would turn every float32
+        # temporary below into float64 (NEP 50), four times the memory traffic.
+        bc1 = 1.0 - self.beta1**self.t
+        bc2 = 1.0 - self.beta2**self.t
+        denom = np.sqrt(v)
+        denom /= math.sqrt(bc2)
+        denom += self.eps
+        np.divide(m, denom, out=denom)
+        denom *= self.lr / bc1
+        p -= denom
 
 
 class AdamW(Adam):
@@ -109,8 +121,24 @@ OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 
 
 def build_optimizer(cfg: DictConfig) -> Optimizer:
-    """The optimizer named by `cfg.name`, with the config's hyperparameters."""
+    """The optimizer named by `cfg.name`, with the config's hyperparameters.
+
+    `momentum` is SGD with `cfg.momentum` (its config file sets 0.9) and `cfg.nesterov`.
+    """
     name = cfg.name
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"Invalid value for 'optimizer.name': {name!r}. "
+                          f"Allowed: one of {', '.join(OPTIMIZERS)}.")
+    if cfg.nesterov and not (name in ("sgd", "momentum") and cfg.momentum > 0):
+        raise ConfigError(
+            f"Invalid value for 'optimizer.nesterov': True with optimizer.name={name!r} and "
+            f"optimizer.momentum={cfg.momentum}. Allowed: Nesterov needs SGD with momentum > 0, "
+            f"e.g. `python -m dlproj optimizer=momentum optimizer.nesterov=true`.")
+    if name == "momentum" and not cfg.momentum > 0:
+        raise ConfigError(
+            f"Invalid value for 'optimizer.momentum': {cfg.momentum} with optimizer=momentum. "
+            f"Allowed: a number in (0, 1), e.g. `optimizer.momentum=0.9`; plain SGD is "
+            f"`optimizer=sgd`.")
     if name in ("sgd", "momentum"):
         return SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                    weight_decay=cfg.weight_decay)
@@ -119,6 +147,4 @@ def build_optimizer(cfg: DictConfig) -> Optimizer:
                        weight_decay=cfg.weight_decay)
     if name == "adam":
         return Adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-    if name == "adamw":
-        return AdamW(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+    return AdamW(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)

@@ -1,0 +1,175 @@
+"""Section 2: optimization in NumPy — the hand-derived 2-layer net, gradient checking, optimizers,
+learning-rate schedules and gradient norms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlproj.config.validate import check, check_choice
+from dlproj.data.mnist import load_from_config, to_float
+from dlproj.errors import DlprojError
+from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.losses import SoftmaxCrossEntropy
+from dlproj.nn.two_layer import (
+    ACTIVATIONS,
+    PARAM_NAMES,
+    TwoLayerNet,
+    check_gradients,
+    kink_crossings,
+)
+from dlproj.optim.optimizers import build_optimizer
+from dlproj.plots.curves import learning_curves
+from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
+from dlproj.plots.schedules import lr_schedule
+from dlproj.registry import register
+from dlproj.runtime.context import RunContext
+from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit
+
+
+class GradientCheckFailed(DlprojError):
+    """An analytic gradient disagrees with its centred-difference estimate."""
+
+
+def _two_layer(ctx: RunContext, n_in: int, n_out: int, dtype: type) -> TwoLayerNet:
+    m = ctx.cfg.model
+    hidden = list(m.hidden)
+    check(len(hidden) == 1, "model.hidden", hidden,
+          "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
+    check_choice("model.activation", m.activation, ACTIVATIONS)
+    return TwoLayerNet(n_in, hidden[0], n_out, rng=ctx.rng, activation=m.activation,
+                       init=m.init, dtype=dtype)
+
+
+class GradNormLog:
+    """`fit`'s on_step hook: the L2 norm of every parameter's gradient, each step.
+
+    Steps go to `grad_norms.csv` (step, epoch, grad_norm_W1, ...); `epoch_means()` returns the
+    finished epoch's means under the same column names, for metrics.csv.
+    """
+
+    def __init__(self, ctx: RunContext, names: tuple[str, ...] = PARAM_NAMES):
+        self.names = names
+        self.steps = ctx.step_log("grad_norms.csv")
+        self.epoch = 1
+        self._sums = dict.fromkeys(names, 0.0)
+        self._count = 0
+
+    def __call__(self, step: int, grads: dict[str, np.ndarray]) -> None:
+        row: dict[str, Any] = {"step": step, "epoch": self.epoch}
+        for name in self.names:
+            norm = float(np.linalg.norm(grads[name]))
+            row[f"grad_norm_{name}"] = norm
+            self._sums[name] += norm
+        self._count += 1
+        self.steps.append(**row)
+
+    def epoch_means(self) -> dict[str, float]:
+        means = {f"grad_norm_{n}": self._sums[n] / max(self._count, 1) for n in self.names}
+        self._sums = dict.fromkeys(self.names, 0.0)
+        self._count = 0
+        self.epoch += 1
+        return means
+
+
+@register(2, "train")
+def train(ctx: RunContext) -> dict[str, Any]:
+    """The hand-derived 2-layer net on MNIST: optimizer, lr schedule and gradient norms."""
+    cfg = ctx.cfg
+    # Model and optimizer first: a bad setting fails before MNIST is read.
+    net = _two_layer(ctx, 784, 10, np.float32)
+    optimizer = build_optimizer(cfg.optimizer)
+    mnist = load_from_config(cfg.data)
+    train_set, val, test = (ArrayData(to_float(s.images, flatten=True), s.labels)
+                            for s in (mnist.train, mnist.val, mnist.test))
+
+    def evaluate() -> dict[str, float]:
+        out = classification_metrics(net, val, "val") if len(val) else {}
+        return {**out, **classification_metrics(net, test, "test")}
+
+    if cfg.checkpoint:
+        load_checkpoint(cfg.checkpoint, net)
+        final = evaluate()
+        ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
+        return final
+
+    norms = GradNormLog(ctx)
+    ctx.log.info("MNIST: %d train, %d val, %d test; 784-%d-10 %s net; %s lr=%g; schedule %s",
+                 len(train_set), len(val), len(test), cfg.model.hidden[0], cfg.model.activation,
+                 cfg.optimizer.name, cfg.optimizer.lr, cfg.schedule.name)
+    final = fit(ctx, net, SoftmaxCrossEntropy(), optimizer, train_set,
+                lambda: {**evaluate(), **norms.epoch_means()}, on_step=norms)
+    save_checkpoint(ctx.path("model.npz"), net)
+
+    label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"
+    rows = ctx.metrics.rows
+    ctx.save_figure(learning_curves(rows, f"2-layer net on MNIST ({label})"), "curves.png")
+    ctx.save_figure(lr_schedule(rows, f"learning rate ({label})"), "lr_schedule.png")
+    ctx.flush()
+    ctx.save_figure(grad_norms_per_step(norms.steps.rows, PARAM_NAMES,
+                                        f"gradient norm per step ({label})"),
+                    "grad_norms_step.png")
+    ctx.save_figure(grad_norms_per_epoch(rows, PARAM_NAMES,
+                                         f"gradient norm per epoch ({label})"),
+                    "grad_norms_epoch.png")
+    keep = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+    return {k: final[k] for k in keep if k in final}
+
+
+@register(2, "gradcheck")
+def gradcheck(ctx: RunContext) -> dict[str, Any]:
+    """The 2-layer net's derived gradients against centred differences (float64)."""
+    cfg, params = ctx.cfg, ctx.cfg.params
+    batch = int(params.get("batch_size", 16))
+    h = float(params.get("h", 1e-5))
+    max_entries = params.get("max_entries")
+    tolerance = float(params.get("tolerance", 1e-8))
+    check(batch >= 1, "params.batch_size", batch, "an integer >= 1")
+    check(0 < h < 1e-2, "params.h", h, "a step in (0, 0.01), about 1e-5 in float64")
+    check(max_entries is None or (isinstance(max_entries, int) and max_entries >= 1),
+          "params.max_entries", max_entries,
+          "null (every entry) or an integer >= 1")
+    check(tolerance > 0, "params.tolerance", tolerance, "a number > 0")
+
+    mnist = load_from_config(cfg.data)
+    check(len(mnist.train) >= batch, "params.batch_size", batch,
+          f"at most the {len(mnist.train)} training images loaded")
+    x = to_float(mnist.train.images[:batch], flatten=True, dtype=np.float64)
+    y = mnist.train.labels[:batch]
+    net = _two_layer(ctx, 784, 10, np.float64)
+    # Non-zero biases, so that a bias missing from forward or backward shows.
+    for name in ("b1", "b2"):
+        net.params[name] += ctx.rng.normal(0.0, 0.1, size=net.params[name].shape)
+
+    crossings = kink_crossings(net, x, h)
+    if crossings:
+        ctx.log.warning("%d hidden ReLU inputs lie within a perturbation of 0: their "
+                        "centred differences straddle the kink (try another seed)", crossings)
+    results = check_gradients(net, x, y, h=h,
+                              max_entries=None if max_entries is None else int(max_entries),
+                              rng=np.random.default_rng(cfg.seed))
+
+    lines = [f"{'param':<6} {'shape':<12} {'checked':>15} {'rel error':>10}"]
+    for name in PARAM_NAMES:
+        r = results[name]
+        shape = "x".join(map(str, net.params[name].shape))
+        ctx.metrics.append(param=name, shape=shape, checked=r["checked"], total=r["total"],
+                           rel_error=r["rel_error"], passed=r["rel_error"] < tolerance)
+        lines.append(f"{name:<6} {shape:<12} {r['checked']:>7}/{r['total']:<7} "
+                     f"{r['rel_error']:>10.2e}")
+    ctx.log.info("gradient check, %d images, h=%g, %s activation, %d hidden:\n%s", batch, h,
+                 net.activation, net.params["b1"].size, "\n".join(lines))
+
+    out: dict[str, Any] = {f"rel_error_{n}": results[n]["rel_error"] for n in PARAM_NAMES}
+    out["max_rel_error"] = max(out.values())
+    out["kink_crossings"] = crossings
+    ctx.write_json("gradcheck.json", {"h": h, "batch_size": batch, "tolerance": tolerance,
+                                      "kink_crossings": crossings, "results": results})
+    failing = [n for n in PARAM_NAMES if not results[n]["rel_error"] < tolerance]
+    if failing:
+        raise GradientCheckFailed(
+            "gradient check failed for " + ", ".join(
+                f"{n} (relative error {results[n]['rel_error']:.2e})" for n in failing)
+            + f"; tolerance {tolerance:g}. The derived backward pass disagrees with the loss.")
+    return out

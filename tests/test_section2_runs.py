@@ -1,0 +1,108 @@
+"""Section 2 end to end on tiny data: what a training run, a gradient check and a sweep leave."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from dlproj import paths
+from dlproj.app import normalize_overrides
+from dlproj.config import validate
+
+TINY = ["data.train_limit=300", "data.test_limit=100", "model.hidden=[16]",
+        "train.batch_size=64"]
+PNGS = ("curves.png", "lr_schedule.png", "grad_norms_step.png", "grad_norms_epoch.png")
+NAMES = ("W1", "b1", "W2", "b2")
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("overrides,expect", [
+    (["section=2"], {"experiment": "train", "model": "two_layer", "optimizer": "adam",
+                     "schedule": "constant", "epochs": 12}),
+    (["section=2", "optimizer=rmsprop", "schedule=exponential"],
+     {"optimizer": "rmsprop", "schedule": "exponential", "gamma": 0.97}),
+    (["section=2", "optimizer=sgd", "schedule=step"],
+     {"optimizer": "sgd", "schedule": "step", "gamma": 0.5, "step_size": 5}),
+    (["section=2", "optimizer=momentum", "optimizer.nesterov=true"], {"optimizer": "momentum"}),
+    (["section=2", "optimizer=adamw", "schedule=cosine"], {"optimizer": "adamw"}),
+    (["section=2", "experiment=gradcheck"], {"experiment": "gradcheck", "model": "two_layer"}),
+])
+def test_section2_configs_compose_and_validate(overrides, expect):
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=normalize_overrides(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+    validate(cfg)
+    got = {"experiment": cfg.experiment, "model": cfg.model.name, "optimizer": cfg.optimizer.name,
+           "schedule": cfg.schedule.name, "epochs": cfg.train.epochs,
+           "gamma": cfg.schedule.gamma, "step_size": cfg.schedule.step_size}
+    assert cfg.section == 2
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_train_run_logs_lr_and_gradient_norms(dlproj_run):
+    run = dlproj_run(["section=2", *TINY, "train.epochs=2", "optimizer=sgd", "optimizer.lr=0.1",
+                      "schedule=step", "schedule.step_size=1"])
+    assert run.proc.returncode == 0, run.output
+    res = run.results()
+    assert res["status"] == "completed" and 0 <= res["metrics"]["test_acc"] <= 1
+    d = run.run_dir
+    metrics = _rows(d / "metrics.csv")
+    assert [float(r["lr"]) for r in metrics] == pytest.approx([0.1, 0.05])
+    steps = _rows(d / "grad_norms.csv")
+    per_epoch = math.ceil(300 / 64)
+    assert [int(r["step"]) for r in steps] == list(range(1, 2 * per_epoch + 1))
+    assert [int(r["epoch"]) for r in steps] == [1] * per_epoch + [2] * per_epoch
+    for epoch, row in enumerate(metrics, start=1):
+        for name in NAMES:
+            values = [float(s[f"grad_norm_{name}"]) for s in steps if int(s["epoch"]) == epoch]
+            assert all(v > 0 for v in values)
+            assert float(row[f"grad_norm_{name}"]) == pytest.approx(np.mean(values), rel=1e-9)
+    for png in PNGS:
+        assert (d / png).stat().st_size > 1000, png
+
+    # The saved model evaluates to the run's final test accuracy.
+    again = dlproj_run(["section=2", *TINY, f"checkpoint={d / 'model.npz'}"])
+    assert again.proc.returncode == 0, again.output
+    assert again.results()["metrics"]["test_acc"] == res["metrics"]["test_acc"]
+
+
+def test_gradcheck_run_writes_every_parameter_below_1e8(dlproj_run):
+    run = dlproj_run(["section=2", "experiment=gradcheck", "model.hidden=[8]",
+                      "params.batch_size=8", "params.max_entries=300", "data.test_limit=10"])
+    assert run.proc.returncode == 0, run.output
+    res = run.results()
+    assert res["status"] == "completed"
+    rows = _rows(run.run_dir / "metrics.csv")
+    assert [r["param"] for r in rows] == list(NAMES)
+    assert [int(r["checked"]) for r in rows] == [300, 8, 80, 10]
+    for r in rows:
+        assert float(r["rel_error"]) < 1e-8 and r["passed"] == "True"
+    assert res["metrics"]["max_rel_error"] < 1e-8
+    assert "rel error" in (run.run_dir / "dlproj.log").read_text()
+
+
+def test_two_hidden_layers_is_a_config_error(dlproj_run):
+    run = dlproj_run(["section=2", *TINY, "train.epochs=1", "model.hidden=[16,16]"])
+    assert run.proc.returncode == 2, run.output
+    assert "'model.hidden'" in run.output and "Traceback" not in run.output
+    assert run.results()["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_sweep_records_a_diverged_job_and_goes_on(dlproj_run):
+    run = dlproj_run(["-m", "section=2", *TINY, "train.epochs=2", "optimizer=sgd",
+                      "optimizer.lr=1e9,0.1"])
+    statuses = sorted(run.results(d)["status"] for d in run.run_dirs)
+    assert statuses == ["completed", "diverged"], run.output
