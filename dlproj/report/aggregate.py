@@ -15,8 +15,10 @@ from typing import Any
 from dlproj.report.discover import IGNORED_KEYS, RunRecord, is_number, natural_key
 from dlproj.report.study import StudyRef, first_match
 
-# Which final metric a row leads with when the course report has no number for it.
+# Which final metric a row leads with when the course report has no number for it (Section 4's
+# study reports validation accuracy, the others test metrics).
 PRIMARY_ORDER = ("test_mse", "max_rel_error", "test_acc", "val_acc", "train_acc", "train_loss")
+SECTION_PRIMARY = {4: ("val_acc", "test_acc", "train_acc", "train_loss")}
 # Bookkeeping metrics left out of a row's "other metrics".
 QUIET_METRICS = frozenset({"epoch", "epoch_seconds", "lr", "kink_crossings", "n_train",
                            "trainable_params"})
@@ -45,6 +47,8 @@ class Row:
     stats: dict[str, Stat] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     study: StudyRef | None = None
+    # The course report's numbers this row stands for in the comparison (set by tables).
+    study_refs: list[StudyRef] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -58,7 +62,7 @@ class Row:
     def primary(self) -> str | None:
         if self.study is not None and self.study.metric in self.stats:
             return self.study.metric
-        for name in PRIMARY_ORDER:
+        for name in SECTION_PRIMARY.get(self.section, PRIMARY_ORDER):
             if name in self.stats:
                 return name
         return next(iter(sorted(self.stats)), None)

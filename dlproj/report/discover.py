@@ -103,9 +103,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         for key, value in obj.items():
             out.update(flatten(value, f"{prefix}{key}."))
-        if not obj and prefix:
-            out[prefix[:-1]] = ()
-        return out
+        return out  # an empty mapping (`params: {}`) adds no key
     out[prefix[:-1]] = _hashable(obj)
     return out
 

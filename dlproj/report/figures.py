@@ -49,7 +49,14 @@ def family(runs: list[RunRecord], vary: tuple[str, ...]) -> Groups:
 
 
 def _label(vary: tuple[str, ...], values: tuple) -> str:
-    return " / ".join(str(v) for v in values)
+    """`model.name`, `model.depth` = plain, 8 -> "model=plain depth=8"."""
+    parts = []
+    for key, value in zip(vary, values, strict=True):
+        short = key[: -len(".name")] if key.endswith(".name") else key.split(".")[-1]
+        if isinstance(value, str) and value.startswith(".../"):
+            value = "checkpoint"  # a checkpoint another run made (offline pretraining)
+        parts.append(f"{short}={value}")
+    return " ".join(parts)
 
 
 def _mean_curve(members: list[RunRecord], metric: str):
@@ -223,9 +230,9 @@ def plain_vs_residual(runs: list[RunRecord], problems: list[Problem]):
         label = f"{_label(vary, values)} (n={len(by_layer)})"
         axes[1][0].plot(range(1, depth + 1), mean, marker="o", ms=3, label=label)
         first, last = first_last[0]
-        line, = axes[1][1].plot(first, lw=0.8, label=f"{_label(vary, values)}: first layer")
+        line, = axes[1][1].plot(first, lw=0.8, label=f"{_label(vary, values)}: first")
         axes[1][1].plot(last, lw=0.8, ls="--", color=line.get_color(),
-                        label=f"{_label(vary, values)}: last layer")
+                        label=f"{_label(vary, values)}: last")
     axes[1][0].set(xlabel="layer (input → output)", ylabel="mean gradient L2 norm",
                    yscale="log", title="gradient flow by depth")
     axes[1][1].set(xlabel="step", ylabel="gradient L2 norm", yscale="log",

@@ -85,6 +85,15 @@ def study_lines(rows: list[Row], table1_only: bool = False) -> list[StudyLine]:
     return lines
 
 
+def mark_study_rows(rows: list[Row]) -> None:
+    """Give each row the course-report numbers it is the best match for (its table column)."""
+    for row in rows:
+        row.study_refs = []
+    for line in study_lines(rows):
+        if line.row is not None:
+            line.row.study_refs.append(line.ref)
+
+
 STUDY_HEADER = ["Section", "Course report result", "Metric", "Course report", "Ours", "n",
                 "Our setting"]
 ROW_HEADER = ["Section", "Experiment", "Setting", "Status", "n", "Metric", "Ours",
@@ -108,9 +117,7 @@ def study_cells(line: StudyLine) -> list[str]:
 def row_cells(row: Row) -> list[str]:
     primary = row.primary
     stat = row.stats.get(primary) if primary else None
-    study = ""
-    if row.study is not None and primary == row.study.metric:
-        study = row.study.shown
+    study = " / ".join(ref.shown for ref in row.study_refs if ref.metric == primary)
     wall = row.wall_seconds
     return [str(row.section if row.section is not None else "?"), row.experiment,
             row.setting or "defaults", _status(row), str(row.n), primary or "",
@@ -131,6 +138,7 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 def markdown(rows: list[Row], problems: list | None = None, *,
              matched_only: bool = False) -> str:
     """Both tables (and the skipped files); `matched_only` drops study lines we have no run for."""
+    mark_study_rows(rows)
     lines = [x for x in study_lines(rows) if x.row is not None or not matched_only]
     parts = ["## Course report vs ours\n",
              "The course report's numbers (its sections 4.1-4.4 and Table 1) beside the best "
@@ -154,6 +162,7 @@ CSV_HEADER = ["section", "experiment", "setting", "status", "n", "seeds", "metri
 
 def csv_text(rows: list[Row]) -> str:
     """Long format: one line per (row, metric); rows without metrics get one line with no metric."""
+    mark_study_rows(rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_HEADER)
@@ -165,7 +174,7 @@ def csv_text(rows: list[Row]) -> str:
                 row.errors[0] if row.errors else "", " ".join(row.paths)]
         items = sorted(row.stats.items()) or [(None, None)]
         for name, stat in items:
-            study = row.study if row.study is not None and row.study.metric == name else None
+            study = next((ref for ref in row.study_refs if ref.metric == name), None)
             writer.writerow(common + [
                 name or "", repr(stat.mean) if stat else "",
                 repr(stat.std) if stat and stat.std is not None else "",
@@ -196,6 +205,7 @@ def _tex_table(header: list[str], body: list[list[str]], caption: str) -> str:
 
 
 def latex(rows: list[Row]) -> str:
+    mark_study_rows(rows)
     short = [c for c in ROW_HEADER if c != "Other final metrics"]
     keep = [ROW_HEADER.index(c) for c in short]
     return "\n".join([
