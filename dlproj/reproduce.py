@@ -115,6 +115,8 @@ def plan(quick: bool, s4: Section4Data, outputs: Path, stamp: str) -> list[Step]
              quick=[*QUICK_MNIST, "train.epochs=2"]),
         Step("Section 3: max vs average pooling", 3, "cnn",
              ["section=3", "experiment=cnn", "pooling=max,avg"], seeds=3, quick=QUICK_SMALL),
+        Step("Section 3: the wide CNN (32/64 channels), max pooling", 3, "cnn",
+             ["section=3", "experiment=cnn", "model=cnn_wide", "pooling=max"], quick=QUICK_SMALL),
         Step("Section 3: receptive fields", 3, "receptive_field",
              ["section=3", "experiment=receptive_field"]),
     ]
