@@ -1,0 +1,171 @@
+"""Section 3: a NumPy CNN on MNIST — max vs average pooling, receptive fields, filters,
+feature maps and the confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from dlproj.config.validate import check
+from dlproj.data.mnist import load_from_config, to_float
+from dlproj.errors import ConfigError, DataError
+from dlproj.nn.blas import set_blas_threads
+from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.cnn import activations, build_cnn_from_config
+from dlproj.nn.losses import SoftmaxCrossEntropy
+from dlproj.nn.receptive_field import measure
+from dlproj.optim.optimizers import build_optimizer
+from dlproj.plots.cnn import (
+    confusion_matrix_figure,
+    feature_maps_figure,
+    filters_figure,
+    receptive_field_figure,
+)
+from dlproj.plots.curves import learning_curves
+from dlproj.registry import register
+from dlproj.runtime.atomic import write_text
+from dlproj.runtime.context import RunContext
+from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit, predict
+
+FEATURE_LAYERS = ("conv1", "pool1", "conv2", "pool2")
+IMAGE_SIZE = 28
+
+
+def check_cnn_model(model: DictConfig) -> None:
+    """ConfigError unless `model` is a CNN config with a usable geometry."""
+    if "channels" not in model:
+        raise ConfigError(
+            f"Invalid value for 'model': {model.get('name')!r} is not a CNN. Section 3 needs a "
+            f"CNN model config: model=cnn_small or model=cnn_wide (or your own file under "
+            f"conf/model/ starting from /schema/model/cnn).")
+    channels = OmegaConf.to_container(model.channels)
+    check(len(channels) >= 1 and all(isinstance(c, int) and c >= 1 for c in channels),
+          "model.channels", channels, "a non-empty list of integers >= 1, e.g. [8,16]")
+    check(model.kernel_size >= 1, "model.kernel_size", model.kernel_size, "an integer >= 1")
+    check(0 <= model.padding <= model.kernel_size // 2, "model.padding", model.padding,
+          f"an integer in [0, kernel_size // 2 = {model.kernel_size // 2}]")
+    check(model.fc_hidden >= 0, "model.fc_hidden", model.fc_hidden,
+          "0 (no hidden layer) or an integer >= 1")
+    size = IMAGE_SIZE
+    for _ in channels:
+        size = (size + 2 * model.padding - model.kernel_size + 1) // 2
+    check(size >= 1, "model.channels", channels,
+          f"at most as many blocks as a {IMAGE_SIZE}x{IMAGE_SIZE} image survives (each block "
+          f"halves it)")
+
+
+def _model(ctx: RunContext):
+    check_cnn_model(ctx.cfg.model)
+    return build_cnn_from_config(ctx.cfg.model, ctx.cfg.pooling.name, ctx.rng)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
+    """counts[true, predicted]."""
+    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def _write_matrix_csv(path, mat: np.ndarray, fmt: str) -> None:
+    k = len(mat)
+    lines = ["true\\predicted," + ",".join(str(j) for j in range(k))]
+    lines += [f"{i}," + ",".join(format(v, fmt) for v in mat[i]) for i in range(k)]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+@register(3, "cnn")
+def cnn(ctx: RunContext) -> dict[str, Any]:
+    """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
+    cfg = ctx.cfg
+    model = _model(ctx)
+    threads = cfg.params.get("blas_threads", 0)
+    check(isinstance(threads, int) and threads >= 0, "params.blas_threads", threads,
+          "0 (OpenBLAS's default) or an integer >= 1")
+    if threads and not set_blas_threads(threads):
+        ctx.log.info("could not set the BLAS thread count; using the default")
+    mnist = load_from_config(cfg.data)
+    train, val, test = (ArrayData(to_float(s.images, flatten=False), s.labels)
+                        for s in (mnist.train, mnist.val, mnist.test))
+
+    def evaluate() -> dict[str, float]:
+        out = classification_metrics(model, val, "val") if len(val) else {}
+        return {**out, **classification_metrics(model, test, "test")}
+
+    title = f"{cfg.model.name}, {cfg.pooling.name} pooling"
+    if cfg.checkpoint:
+        load_checkpoint(cfg.checkpoint, model)
+        final = evaluate()
+        ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
+    else:
+        ctx.log.info("MNIST: %d train, %d val, %d test; %s, %d parameters", len(train),
+                     len(val), len(test), title, sum(p.size for p in model.params.values()))
+        final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(cfg.optimizer), train,
+                    evaluate)
+        save_checkpoint(ctx.path("model.npz"), model)
+        ctx.save_figure(learning_curves(ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"),
+                        "curves.png")
+
+    predicted = predict(model, test.x).argmax(axis=1)
+    counts = confusion_matrix(test.y, predicted)
+    _write_matrix_csv(ctx.path("confusion_counts.csv"), counts, "d")
+    norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    _write_matrix_csv(ctx.path("confusion_normalized.csv"), norm, ".4f")
+    ctx.save_figure(confusion_matrix_figure(
+        counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"),
+        "confusion_matrix.png")
+    off = counts - np.diag(np.diag(counts))
+    worst = np.unravel_index(off.argmax(), off.shape)
+    ctx.log.info("most frequent confusion: true %d predicted as %d (%d times)",
+                 worst[0], worst[1], off[worst])
+
+    conv1 = dict(model.layers)["conv1"]
+    ctx.save_figure(filters_figure(conv1.params["W"], f"conv1 filters ({title})"),
+                    "filters_conv1.png")
+    picks = _one_per_class(test.y, 4)
+    maps = activations(model, test.x[picks], FEATURE_LAYERS)
+    ctx.save_npz("feature_maps.npz", {"images": mnist.test.images[picks],
+                                      "labels": test.y[picks], **maps})
+    ctx.save_figure(feature_maps_figure(mnist.test.images[picks], maps, test.y[picks].tolist()),
+                    "feature_maps.png")
+    return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
+
+
+def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the first test image of each of the first `n` classes present."""
+    picks = []
+    for c in np.unique(labels)[:n]:
+        picks.append(int(np.flatnonzero(labels == c)[0]))
+    return np.array(picks)
+
+
+@register(3, "receptive_field")
+def receptive_field(ctx: RunContext) -> dict[str, Any]:
+    """Receptive field and effective stride of every layer: arithmetic, checked by backprop."""
+    model = _model(ctx)
+    rows, maps = measure(model, IMAGE_SIZE)
+    header = (f"{'layer':<8}{'out':>4}{'RF':>5}{'stride':>7}   "
+              f"{'measured RF':>11}{'stride':>7}  match")
+    lines = [header]
+    for r in rows:
+        lines.append(f"{r.layer:<8}{r.out_size:>4}{r.rf:>5}{r.stride:>7}   "
+                     f"{f'{r.measured_h}x{r.measured_w}':>11}{r.measured_stride:>7}  "
+                     f"{'yes' if r.matches else 'NO'}")
+    table = "\n".join(lines)
+    print(table)
+    ctx.log.info("receptive fields (%s):\n%s", ctx.cfg.model.name, table)
+    ctx.write_json("receptive_fields.json", [r.as_dict() for r in rows])
+    write_text(ctx.path("receptive_fields.csv"),
+               ",".join(rows[0].as_dict()) + "\n"
+               + "".join(",".join(str(v) for v in r.as_dict().values()) + "\n" for r in rows))
+    shown = {k: v for k, v in maps.items() if k in FEATURE_LAYERS} or maps
+    digit = None
+    try:
+        mnist = load_from_config(ctx.cfg.data)
+        digit = mnist.test.images[0]
+    except DataError as exc:  # the figure is fine without a digit behind it
+        ctx.log.info("no MNIST digit for the figure background: %s", exc)
+    ctx.save_figure(receptive_field_figure(rows, shown, digit), "receptive_field.png")
+    last = [r for r in rows if r.unit >= 0][-1]
+    return {"layer": last.layer, "rf": last.rf, "stride": last.stride,
+            "measured_rf": last.measured_h, "measured_stride": last.measured_stride,
+            "all_match": all(r.matches for r in rows if r.unit >= 0)}

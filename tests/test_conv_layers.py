@@ -1,0 +1,200 @@
+"""Section 3 layers against torch (float64, 1e-10) and against numerical gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.cnn import activations, build_cnn
+from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
+from dlproj.nn.gradcheck import numerical_gradient, rel_error
+from dlproj.nn.im2col import col2im, im2col
+from dlproj.nn.losses import SoftmaxCrossEntropy
+from dlproj.nn.pooling import AvgPool2d, MaxPool2d
+
+TOL = 1e-10
+
+
+def nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(a.transpose(0, 3, 1, 2), dtype=torch.float64, requires_grad=True)
+
+
+def nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+# (N, C_in, H, W, C_out, kernel, stride, padding): stride 1 with few channels takes the
+# transposed-convolution path for dx, the others col2im.
+CONV_CASES = [
+    (2, 3, 7, 8, 4, 3, 1, 1),
+    (2, 1, 6, 6, 5, 3, 1, 0),
+    (3, 2, 9, 6, 5, 3, 2, 0),
+    (2, 1, 5, 5, 3, 2, 1, 2),
+    (1, 2, 8, 8, 3, 5, 3, 2),
+    (2, 20, 6, 5, 3, 3, 1, 1),
+    (2, 4, 10, 9, 6, (3, 2), 2, 1),
+    (1, 3, 6, 7, 2, 1, 1, 0),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_torch(case):
+    n, c, h, w, co, k, s, p = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    conv = Conv2d(c, co, k, s, p, rng=rng, dtype=np.float64)
+    conv.params["b"] = rng.normal(size=co)
+    W_t = torch.tensor(conv.params["W"].transpose(3, 2, 0, 1), requires_grad=True)
+    b_t = torch.tensor(conv.params["b"], requires_grad=True)
+    for _ in range(2):  # the second call reuses the layer's buffers
+        x = rng.normal(size=(n, h, w, c))
+        y = conv.forward(x)
+        dy = rng.normal(size=y.shape)
+        dx = conv.backward(dy)
+        x_t = nchw(x)
+        W_t.grad = b_t.grad = None
+        y_t = F.conv2d(x_t, W_t, b_t, stride=s, padding=p)
+        y_t.backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+        assert y.shape == nhwc(y_t).shape
+        assert max_abs(y, nhwc(y_t)) < TOL
+        assert max_abs(dx, nhwc(x_t.grad)) < TOL
+        assert max_abs(conv.grads["W"], W_t.grad.numpy().transpose(2, 3, 1, 0)) < TOL
+        assert max_abs(conv.grads["b"], b_t.grad.numpy()) < TOL
+
+
+def test_first_conv_skips_input_gradient():
+    conv = Conv2d(1, 4, 3, padding=1, rng=np.random.default_rng(0), input_grad=False)
+    y = conv.forward(np.ones((2, 5, 5, 1), np.float32))
+    assert conv.backward(np.ones_like(y)) is None
+    assert conv.grads["W"].shape == (3, 3, 1, 4)
+
+
+POOL_CASES = [(2, 3, 8, 8, 2, 2), (2, 2, 7, 9, 3, 2), (1, 2, 9, 7, 2, 1), (2, 2, 7, 7, 2, 2),
+              (1, 3, 10, 6, 3, 3), (2, 1, 5, 8, 2, 3)]
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_matches_torch(case, kind):
+    n, c, h, w, k, s = case
+    rng = np.random.default_rng(7)
+    # A permutation: no two inputs equal, so max pooling has no ties.
+    x = rng.permutation(n * h * w * c).reshape(n, h, w, c) / 11.0
+    pool = (MaxPool2d if kind == "max" else AvgPool2d)(k, s)
+    y = pool.forward(x)
+    dy = rng.normal(size=y.shape)
+    dx = pool.backward(dy)
+    x_t = nchw(x)
+    fn = F.max_pool2d if kind == "max" else F.avg_pool2d
+    y_t = fn(x_t, k, s)
+    y_t.backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+    assert max_abs(y, nhwc(y_t)) < TOL
+    assert max_abs(dx, nhwc(x_t.grad)) < TOL
+
+
+def test_max_pool_ties_go_to_the_first_maximum():
+    x = np.zeros((1, 4, 4, 2))
+    x[0, 2:, 2:, 1] = 3.0
+    pool = MaxPool2d(2)
+    pool.forward(x)
+    dx = pool.backward(np.ones((1, 2, 2, 2)))
+    assert dx.sum() == 8  # one pixel per window, not every tied one
+    assert dx[0, 0, 0, 0] == 1 and dx[0, 2, 2, 1] == 1 and dx[0, 3, 3, 1] == 0
+
+
+def test_im2col_and_col2im_are_adjoint():
+    rng = np.random.default_rng(1)
+    for k, s, p in [(3, 1, 1), (3, 2, 0), (2, 2, 1), (5, 1, 2)]:
+        x = rng.normal(size=(2, 9, 8, 3))
+        cols = im2col(x, k, k, s, p)
+        c = rng.normal(size=cols.shape)
+        lhs = float((cols * c).sum())
+        rhs = float((x * col2im(c, x.shape[1:3], s, p)).sum())
+        assert abs(lhs - rhs) < 1e-10 * max(1.0, abs(lhs))
+
+
+def _gradcheck_layer(layer, x, rng, h=1e-5):
+    """Analytic vs numerical gradients of sum(y * r) for the input and every parameter."""
+    r = rng.normal(size=layer.forward(x).shape)
+
+    def f():
+        return float((layer.forward(x) * r).sum())
+
+    f()
+    dx = layer.backward(r)
+    errors = {"x": rel_error(dx, numerical_gradient(f, x, h))} if dx is not None else {}
+    for name in layer.params:
+        f()
+        layer.backward(r)
+        analytic = layer.grads[name].copy()
+        errors[name] = rel_error(analytic, numerical_gradient(f, layer.params[name], h))
+    return errors
+
+
+@pytest.mark.parametrize("layer", [
+    Conv2d(2, 3, 3, 1, 1, rng=np.random.default_rng(0), dtype=np.float64),
+    Conv2d(2, 3, 3, 2, 0, rng=np.random.default_rng(1), dtype=np.float64),
+    MaxPool2d(2),
+    AvgPool2d(3, 2),
+    Flatten(),
+    ChannelsLast(),
+], ids=["conv_s1", "conv_s2", "maxpool", "avgpool", "flatten", "channels_last"])
+def test_gradient_check(layer):
+    rng = np.random.default_rng(3)
+    x = rng.permutation(2 * 6 * 6 * 2).reshape(2, 6, 6, 2) / 10.0  # tie-free for max
+    if "b" in layer.params:
+        layer.params["b"] = rng.normal(size=layer.params["b"].shape)
+    errors = _gradcheck_layer(layer, x, rng)
+    assert errors and max(errors.values()) < 1e-7, errors
+
+
+def test_whole_cnn_gradient_check():
+    rng = np.random.default_rng(5)
+    model = build_cnn([2, 3], rng=rng, image_size=8, fc_hidden=4, dtype=np.float64)
+    x = rng.normal(size=(3, 1, 8, 8))
+    y = np.array([0, 3, 7])
+    loss = SoftmaxCrossEntropy()
+
+    def f():
+        return loss.forward(model.forward(x), y)
+
+    f()
+    model.backward(loss.backward())
+    grads = {k: v.copy() for k, v in model.grads.items()}
+    for name, p in model.params.items():
+        idx = rng.choice(p.size, size=min(p.size, 12), replace=False)
+        numeric = numerical_gradient(f, p, 1e-5, indices=idx).ravel()[idx]
+        assert rel_error(grads[name].ravel()[idx], numeric) < 1e-7, name
+
+
+def test_cnn_shapes_checkpoint_and_feature_maps(tmp_path):
+    model = build_cnn([4, 6], rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(5, 1, 28, 28)).astype(np.float32)
+    logits = model.forward(x, train=False)
+    assert logits.shape == (5, 10) and logits.dtype == np.float32
+    assert model.params["fc.W"].shape == (7 * 7 * 6, 10)
+    maps = activations(model, x, ("conv1", "pool1", "conv2", "pool2"))
+    assert {k: v.shape for k, v in maps.items()} == {
+        "conv1": (5, 4, 28, 28), "pool1": (5, 4, 14, 14),
+        "conv2": (5, 6, 14, 14), "pool2": (5, 6, 7, 7)}
+    path = save_checkpoint(tmp_path / "model.npz", model)
+    with np.load(path, allow_pickle=False) as npz:
+        assert set(npz.files) == set(model.params)
+    other = load_checkpoint(path, build_cnn([4, 6], rng=np.random.default_rng(9)))
+    np.testing.assert_array_equal(other.forward(x, train=False), logits)
+
+
+def test_bench_torch_twin_computes_the_same_logits():
+    from dlproj.bench.cnn_speed import torch_twin
+
+    model = build_cnn([4, 6], rng=np.random.default_rng(0), pooling="avg", fc_hidden=5)
+    x = np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype(np.float32)
+    with torch.no_grad():
+        theirs = torch_twin(model, torch)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)

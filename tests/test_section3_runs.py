@@ -1,0 +1,109 @@
+"""Section 3 end to end: `python -m dlproj section=3 ...` on a few hundred images."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from dlproj import paths
+from dlproj.app import normalize_overrides
+from dlproj.errors import ConfigError
+from dlproj.experiments.section3 import check_cnn_model
+
+TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
+
+
+def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run):
+    run = dlproj_run(["section=3", *TINY])
+    assert run.proc.returncode == 0, run.output
+    res = run.results()
+    assert res["status"] == "completed"
+    assert res["config"]["model"]["name"] == "cnn_small" and res["experiment"] == "cnn"
+    d = run.run_dir
+    for name in ("curves.png", "confusion_matrix.png", "confusion_counts.csv",
+                 "confusion_normalized.csv", "filters_conv1.png", "feature_maps.png",
+                 "feature_maps.npz", "model.npz", "metrics.csv"):
+        assert (d / name).is_file(), name
+    with open(d / "confusion_counts.csv") as fh:
+        rows = list(csv.reader(fh))[1:]
+    counts = np.array([[int(v) for v in r[1:]] for r in rows])
+    assert counts.shape == (10, 10) and counts.sum() == 200
+    assert np.trace(counts) / 200 == pytest.approx(res["metrics"]["test_acc"])
+    with np.load(d / "feature_maps.npz", allow_pickle=False) as npz:
+        assert npz["pool2"].shape[1:] == (16, 7, 7)
+
+    again = dlproj_run(["section=3", *TINY, f"checkpoint={d / 'model.npz'}"])
+    assert again.proc.returncode == 0, again.output
+    res2 = again.results()
+    assert res2["metrics"]["test_acc"] == pytest.approx(res["metrics"]["test_acc"])
+    assert not (again.run_dir / "model.npz").exists()  # evaluated, not trained
+    assert (again.run_dir / "confusion_matrix.png").is_file()
+
+
+@pytest.mark.slow
+def test_pooling_sweep_runs_both_pools(dlproj_run):
+    run = dlproj_run(["-m", "section=3", "pooling=max,avg", "model=cnn_wide",
+                      "data.train_limit=128", "data.test_limit=64", "train.epochs=1"])
+    assert run.proc.returncode == 0, run.output
+    pools = sorted(run.results(d)["config"]["pooling"]["name"] for d in run.run_dirs)
+    assert pools == ["avg", "max"]
+    assert all(run.results(d)["status"] == "completed" for d in run.run_dirs)
+
+
+def test_receptive_field_experiment_matches_the_study(dlproj_run):
+    run = dlproj_run(["section=3", "experiment=receptive_field"])
+    assert run.proc.returncode == 0, run.output
+    m = run.results()["metrics"]
+    assert (m["layer"], m["rf"], m["stride"]) == ("pool2", 10, 4)
+    assert (m["measured_rf"], m["measured_stride"]) == (10, 4) and m["all_match"] is True
+    assert "pool2" in run.proc.stdout and (run.run_dir / "receptive_field.png").is_file()
+
+
+@pytest.fixture
+def compose_cfg():
+    def _compose(overrides: list[str]):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=normalize_overrides(overrides))
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def test_section3_defaults(compose_cfg):
+    cfg = compose_cfg(["section=3"])
+    assert (cfg.experiment, cfg.model.name, cfg.pooling.name) == ("cnn", "cnn_small", "max")
+    assert list(cfg.model.channels) == [8, 16] and cfg.train.epochs == 5
+    wide = compose_cfg(["section=3", "model=cnn_wide", "pooling=avg"])
+    assert list(wide.model.channels) == [32, 64] and wide.pooling.name == "avg"
+    check_cnn_model(cfg.model)
+    check_cnn_model(wide.model)
+
+
+@pytest.mark.parametrize("override,key", [
+    ("model=mlp", "'model'"),
+    ("model.padding=3", "'model.padding'"),
+    ("model.channels=[8,16,32,64,128]", "'model.channels'"),
+    ("model.channels=[8,0]", "'model.channels'"),
+    ("model.fc_hidden=-1", "'model.fc_hidden'"),
+])
+def test_bad_cnn_configs_name_the_key(compose_cfg, override, key):
+    with pytest.raises(ConfigError) as err:
+        check_cnn_model(compose_cfg(["section=3", override]).model)
+    assert key in str(err.value)
+
+
+def test_bad_cnn_config_exits_2_without_traceback(dlproj_run):
+    run = dlproj_run(["section=3", "model.padding=3", *TINY])
+    assert run.proc.returncode == 2, run.output
+    assert "'model.padding'" in run.proc.stderr and "Traceback" not in run.output
+
+
+def test_missing_checkpoint_is_a_clear_error(dlproj_run, tmp_path):
+    run = dlproj_run(["section=3", *TINY, f"checkpoint={tmp_path / 'nope.npz'}"])
+    assert run.proc.returncode == 1
+    assert "Cannot load checkpoint" in run.output and "Traceback" not in run.output
