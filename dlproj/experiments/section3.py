@@ -151,7 +151,6 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
                      f"{f'{r.measured_h}x{r.measured_w}':>11}{r.measured_stride:>7}  "
                      f"{'yes' if r.matches else 'NO'}")
     table = "\n".join(lines)
-    print(table)
     ctx.log.info("receptive fields (%s):\n%s", ctx.cfg.model.name, table)
     ctx.write_json("receptive_fields.json", [r.as_dict() for r in rows])
     write_text(ctx.path("receptive_fields.csv"),

@@ -39,18 +39,19 @@ class _Pool2d(Layer):
         ho, wo = self.output_shape(h, w)
         return self.stride == self.kernel_size and ho * self.stride == h and wo * self.stride == w
 
-    def _input_grad(self, parts) -> np.ndarray:
-        """Sum the per-offset gradients `parts` (one per view) into dx."""
+    def _input_grad(self, dout: np.ndarray, masks) -> np.ndarray:
+        """dx: dout times each offset's mask (a bool array, or a scalar for every pixel),
+        written straight into that offset's view of dx, or added when windows overlap."""
         n, h, w, c = self._x_shape
         ho, wo = self.output_shape(h, w)
         tiles = self._tiles(h, w)
-        dx = np.empty(self._x_shape, self._dtype) if tiles else np.zeros(self._x_shape,
-                                                                          self._dtype)
-        for view, part in zip(self._views(dx, ho, wo), parts, strict=True):
+        dx = np.empty(self._x_shape, dout.dtype) if tiles else np.zeros(self._x_shape,
+                                                                         dout.dtype)
+        for view, mask in zip(self._views(dx, ho, wo), masks, strict=True):
             if tiles:
-                view[...] = part
+                np.multiply(dout, mask, out=view, dtype=dout.dtype)
             else:
-                view += part
+                view += np.multiply(dout, mask, dtype=dout.dtype)
         return dx
 
 
@@ -69,7 +70,7 @@ class MaxPool2d(_Pool2d):
         for v in views:
             np.maximum(out, v, out=out)
         if train:
-            self._x, self._out, self._x_shape, self._dtype = x, out, x.shape, x.dtype
+            self._x, self._out, self._x_shape = x, out, x.shape
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -77,16 +78,19 @@ class MaxPool2d(_Pool2d):
         # ties go to the first maximum. (Multiplying by a mask measured ~10x faster than
         # np.where or an argmax index.)
         ho, wo = self._out.shape[1:3]
-        taken = np.zeros(self._out.shape, dtype=bool)
 
-        def parts():
+        def masks():
+            taken = None
             for v in self._views(self._x, ho, wo):
                 hit = v == self._out
-                hit &= ~taken
-                taken[...] |= hit
-                yield np.multiply(dout, hit, dtype=dout.dtype)
+                if taken is None:
+                    taken = hit.copy()
+                else:
+                    np.greater(hit, taken, out=hit)  # hit and not taken
+                    taken |= hit
+                yield hit
 
-        return self._input_grad(parts())
+        return self._input_grad(dout, masks())
 
 
 class AvgPool2d(_Pool2d):
@@ -105,9 +109,9 @@ class AvgPool2d(_Pool2d):
             out += v
         out *= x.dtype.type(1.0 / self.kernel_size ** 2)
         if train:
-            self._x_shape, self._dtype = x.shape, x.dtype
+            self._x_shape = x.shape
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        share = dout * dout.dtype.type(1.0 / self.kernel_size ** 2)
-        return self._input_grad(share for _ in range(self.kernel_size ** 2))
+        share = dout.dtype.type(1.0 / self.kernel_size ** 2)
+        return self._input_grad(dout, [share] * self.kernel_size ** 2)
