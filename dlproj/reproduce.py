@@ -52,8 +52,8 @@ class Step:
 
 
 # Small data and 1-2 epochs: every code path of the full list, in minutes.
-QUICK_MNIST = ["data.train_limit=2000", "data.test_limit=500"]
-QUICK_SMALL = ["data.train_limit=500", "data.test_limit=200", "train.epochs=1"]
+QUICK_MNIST = ["data.train_limit=1000", "data.test_limit=300"]
+QUICK_SMALL = ["data.train_limit=300", "data.test_limit=200", "train.epochs=2"]
 
 
 @dataclass
@@ -154,11 +154,11 @@ def plan(quick: bool, s4: Section4Data, outputs: Path, stamp: str) -> list[Step]
                  "transfer", ["section=4", "experiment=transfer", *few,
                               f"model.weights={pretrain_dir / 'model.pt'}",
                               "model.finetune=frozen,layer4,all"], seeds=3,
-                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=1"]),
+                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=2"]),
             Step("Section 4: transfer baseline, digits 5-9 from scratch", 4, "transfer",
                  ["section=4", "experiment=transfer", *few, "model.weights=none",
                   "model.finetune=all"], seeds=3,
-                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=1"]),
+                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=2"]),
         ]
     return steps
 

@@ -21,7 +21,7 @@ PRIMARY_ORDER = ("test_mse", "max_rel_error", "test_acc", "val_acc", "train_acc"
 SECTION_PRIMARY = {4: ("val_acc", "test_acc", "train_acc", "train_loss")}
 # Bookkeeping metrics left out of a row's "other metrics".
 QUIET_METRICS = frozenset({"epoch", "epoch_seconds", "lr", "kink_crossings", "n_train",
-                           "trainable_params"})
+                           "trainable_params", "most_confused_pred", "most_confused_true"})
 # Config groups whose `<group>.name` stands for the whole group in a setting label.
 ALWAYS_SHOWN = ("model.name",)
 SECTION_SHOWN = {4: ("dataset.name",)}

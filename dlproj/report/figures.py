@@ -86,6 +86,8 @@ def _first_metric(groups: Groups, names: tuple[str, ...]) -> str | None:
 
 def _plot_curves(ax, groups: Groups, vary: tuple[str, ...], metric: str, *, logy: bool = False,
                  colors: dict | None = None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     for values, members in groups.items():
         epochs, means, stds = _mean_curve(members, metric)
         if not epochs:
@@ -99,6 +101,7 @@ def _plot_curves(ax, groups: Groups, vary: tuple[str, ...], metric: str, *, logy
                             [m + s for m, s in zip(means, stds, strict=True)],
                             color=line.get_color(), alpha=0.2)
     ax.set(xlabel="epoch", ylabel=metric)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

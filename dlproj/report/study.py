@@ -66,6 +66,8 @@ STUDY: tuple[StudyRef, ...] = (
              _is("pooling.name", "max"), table1=True),
     StudyRef(3, "cnn", "CNN, average pooling (5 epochs)", "test_acc", 0.9117, "0.9117",
              _is("pooling.name", "avg"), table1=True),
+    StudyRef(3, "receptive_field", "receptive field after the second pool (10x10, stride 4)",
+             "rf", 10, "10", lambda c: True),
     StudyRef(4, "compare", "PlainNet (3 epochs)", "val_acc", 0.684, "0.684",
              _all(_is("model.name", "plain"), _is("augmentation.name", "none")), note=_PETS),
     StudyRef(4, "compare", "SmallResNet (3 epochs)", "val_acc", 0.692, "0.692",
