@@ -94,3 +94,14 @@ def test_section2_search_space_composes():
     assert sweeper.direction == "maximize" and "optimizer.lr" in sweeper.params
     assert cfg.hydra.launcher.cpus_per_task == 4
     assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=4"
+
+
+def test_callback_reports_a_sweep_with_a_diverged_job(dlproj_run):
+    run = dlproj_run(["-m", "experiment=sin", "train.epochs=3", "params.n_train=64",
+                      "params.n_test=20", "optimizer=sgd", "optimizer.lr=0.01,1e8"])
+    assert run.proc.returncode == 0, run.output
+    statuses = sorted(run.results(d)["status"] for d in run.run_dirs)
+    assert statuses == ["completed", "diverged"]
+    summary = (_sweep_dir(run) / "report" / "results.md").read_text()
+    assert "| DIVERGED |" in summary and "| completed |" in summary
+    assert (_sweep_dir(run) / "report" / "results.csv").is_file()
