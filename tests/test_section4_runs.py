@@ -192,3 +192,12 @@ def test_listing_experiments_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert json.loads(out) == [["compare", "transfer"], False]
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    args = [*TINY, "model=resnet", "augmentation=standard", "data.train_limit=64"]
+    runs = [run_here(tmp_path / name, [*args, f"seed={seed}"])
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))]
+    assert all(r["status"] == "completed" for r in runs)
+    losses = [r["metrics"]["train_loss"] for r in runs]
+    assert losses[0] == losses[1] != losses[2]
