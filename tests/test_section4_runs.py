@@ -125,6 +125,7 @@ def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch
     assert not (tmp_path / "oxford-iiit-pet").exists()  # no empty folder left behind
 
 
+@pytest.mark.slow
 def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run):
     run = dlproj_run([*TINY, "model=plain"], env=ONE_THREAD)
     assert run.proc.returncode == 0, run.output
@@ -146,6 +147,7 @@ def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run)
     assert again["metrics"]["val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
 
 
+@pytest.mark.slow
 def test_transfer_through_a_checkpoint_path(tmp_path):
     pretrain = run_here(tmp_path / "pretrain", [
         *TINY, "experiment=transfer", "model.weights=none", "model.finetune=all",
@@ -194,6 +196,7 @@ def test_listing_experiments_imports_no_torch():
     assert json.loads(out) == [["compare", "transfer"], False]
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run(tmp_path):
     args = [*TINY, "model=resnet", "augmentation=standard", "data.train_limit=64"]
     runs = [run_here(tmp_path / name, [*args, f"seed={seed}"])
