@@ -13,7 +13,9 @@ from dlproj.nn.im2col import conv_output_size
 from dlproj.nn.layers import Layer
 
 
-class _Pool2d(Layer):
+class Pool2d(Layer):
+    """Base of the k x k pools: geometry, the per-offset views, and the backward scatter."""
+
     def __init__(self, kernel_size: int, stride: int | None = None):
         super().__init__()
         stride = kernel_size if stride is None else stride
@@ -55,7 +57,7 @@ class _Pool2d(Layer):
         return dx
 
 
-class MaxPool2d(_Pool2d):
+class MaxPool2d(Pool2d):
     """y = max over each k x k window; the gradient goes to the window's first maximum
     (row-major), as in torch.
 
@@ -93,7 +95,7 @@ class MaxPool2d(_Pool2d):
         return self._input_grad(dout, masks())
 
 
-class AvgPool2d(_Pool2d):
+class AvgPool2d(Pool2d):
     """y = mean over each k x k window (no padding, so always k^2 terms); dx = dy / k^2 spread
     over the window.
 

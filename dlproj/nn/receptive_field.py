@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from dlproj.nn.conv import Conv2d
-from dlproj.nn.pooling import AvgPool2d, MaxPool2d, _Pool2d
+from dlproj.nn.pooling import AvgPool2d, MaxPool2d, Pool2d
 from dlproj.nn.sequential import Sequential
 
 
@@ -52,7 +52,7 @@ class LayerRF:
 def _geometry(layer) -> tuple[int, int, int] | None:
     if isinstance(layer, Conv2d):
         return layer.kernel_size[0], layer.stride, layer.padding
-    if isinstance(layer, _Pool2d):
+    if isinstance(layer, Pool2d):
         return layer.kernel_size, layer.stride, 0
     return None
 
