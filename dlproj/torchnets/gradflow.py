@@ -43,7 +43,8 @@ def first_vs_last(rows: Sequence[dict[str, Any]], title: str = "") -> Any:
     layers = [k for k in rows[0] if k not in ("step", "epoch")]
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for name, style in ((layers[0], "-"), (layers[-1], "--")):
+    ends = [(layers[0], "-")] + ([(layers[-1], "--")] if len(layers) > 1 else [])
+    for name, style in ends:
         ax.plot(steps, [r[name] for r in rows], style, lw=1, label=name)
     ax.set(xlabel="step", ylabel="||dL/dW||", yscale="log",
            title=title or "gradient norm, first vs last layer")
