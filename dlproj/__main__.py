@@ -1,4 +1,4 @@
-"""`python -m dlproj [overrides]`: the entry point lives in dlproj.app so the Hydra job is named dlproj."""
+"""`python -m dlproj [overrides]`: the Hydra app itself lives in dlproj.app (see there)."""
 
 from dlproj.app import main
 
