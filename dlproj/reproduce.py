@@ -130,7 +130,9 @@ def plan(quick: bool, s4: Section4Data, outputs: Path, stamp: str) -> list[Step]
               "augmentation=standard"], seeds=3, quick=QUICK_SMALL),
         Step("Section 4: depth sweep, plain vs residual", 4, "compare",
              ["section=4", "experiment=compare", "dataset=mnist", "model=plain,resnet",
-              "model.depth=2,16"], quick=[*QUICK_SMALL, "model.depth=1,4"]),
+              # 8 vs 62 layers: the deep plain net stops training, the residual one does not.
+              "model.depth=3,30", "model.width=8", "data.train_limit=5000"],
+             quick=[*QUICK_SMALL, "model.depth=1,4"]),
     ]
     if s4.pets and s4.imagenet:
         steps += [
