@@ -59,3 +59,32 @@ def dlproj_run(tmp_path):
         return run_dlproj(args, tmp_path / f"outputs{next(counter)}", **kw)
 
     return _run
+
+
+@pytest.fixture
+def compose_cfg():
+    """Compose conf/ with overrides as the command line would (section numbers quoted)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from dlproj import paths
+    from dlproj.app import normalize_overrides
+
+    def _compose(overrides: list[str]):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=normalize_overrides(overrides))
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny tensors: one torch thread is faster, above all on a shared machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

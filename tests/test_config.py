@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from dlproj import paths
 from dlproj.app import normalize_overrides
 from dlproj.config import validate
 from dlproj.errors import ConfigError
-
-
-@pytest.fixture
-def compose_cfg():
-    def _compose(overrides: list[str]):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=normalize_overrides(overrides))
-
-    yield _compose
-    GlobalHydra.instance().clear()
 
 
 def test_default_config_is_section1_mlp(compose_cfg):

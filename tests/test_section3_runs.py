@@ -6,11 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from dlproj import paths
-from dlproj.app import normalize_overrides
 from dlproj.errors import ConfigError
 from dlproj.experiments.section3 import check_cnn_model
 
@@ -61,17 +57,6 @@ def test_receptive_field_experiment_matches_the_study(dlproj_run):
     assert (m["layer"], m["rf"], m["stride"]) == ("pool2", 10, 4)
     assert (m["measured_rf"], m["measured_stride"]) == (10, 4) and m["all_match"] is True
     assert "10x10" in run.output and (run.run_dir / "receptive_field.png").is_file()
-
-
-@pytest.fixture
-def compose_cfg():
-    def _compose(overrides: list[str]):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=normalize_overrides(overrides))
-
-    yield _compose
-    GlobalHydra.instance().clear()
 
 
 def test_section3_defaults(compose_cfg):

@@ -66,14 +66,7 @@ def run_here(run_dir: Path, overrides: list[str]) -> dict:
     return execute(cfg, run_dir=run_dir, is_multirun=True, overrides=overrides)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
