@@ -7,15 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.data.mnist import load_from_config, to_float
-from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.data.mnist import load_from_config
+from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
 from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
 from dlproj.registry import register
 from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit, predict
+from dlproj.training.numpy_loop import (
+    ArrayData,
+    classification_metrics,
+    evaluate_checkpoint,
+    fit,
+    mnist_arrays,
+    predict,
+    val_test_evaluator,
+)
 
 
 def _mlp(ctx: RunContext, n_in: int, n_out: int):
@@ -27,20 +35,11 @@ def _mlp(ctx: RunContext, n_in: int, n_out: int):
 @register(1, "mlp")
 def mlp(ctx: RunContext) -> dict[str, Any]:
     """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
-    mnist = load_from_config(ctx.cfg.data)
-    train, val, test = (ArrayData(to_float(s.images, flatten=True), s.labels)
-                        for s in (mnist.train, mnist.val, mnist.test))
+    train, val, test = mnist_arrays(load_from_config(ctx.cfg.data), flatten=True)
     model = _mlp(ctx, 784, 10)
-
-    def evaluate() -> dict[str, float]:
-        out = classification_metrics(model, val, "val") if len(val) else {}
-        return {**out, **classification_metrics(model, test, "test")}
-
+    evaluate = val_test_evaluator(model, val, test)
     if ctx.cfg.checkpoint:
-        load_checkpoint(ctx.cfg.checkpoint, model)
-        final = evaluate()
-        ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
-        return final
+        return evaluate_checkpoint(ctx, model, evaluate)
     ctx.log.info("MNIST: %d train, %d val, %d test", len(train), len(val), len(test))
     final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), train,
                 evaluate)

@@ -10,7 +10,7 @@ import numpy as np
 from dlproj.config.validate import check, check_choice
 from dlproj.data.mnist import load_from_config, to_float
 from dlproj.errors import DlprojError
-from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.two_layer import (
     ACTIVATIONS,
@@ -25,7 +25,12 @@ from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
 from dlproj.plots.schedules import lr_schedule
 from dlproj.registry import register
 from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit
+from dlproj.training.numpy_loop import (
+    evaluate_checkpoint,
+    fit,
+    mnist_arrays,
+    val_test_evaluator,
+)
 
 
 class GradientCheckFailed(DlprojError):
@@ -80,19 +85,10 @@ def train(ctx: RunContext) -> dict[str, Any]:
     # Model and optimizer first: a bad setting fails before MNIST is read.
     net = _two_layer(ctx, 784, 10, np.float32)
     optimizer = build_optimizer(cfg.optimizer)
-    mnist = load_from_config(cfg.data)
-    train_set, val, test = (ArrayData(to_float(s.images, flatten=True), s.labels)
-                            for s in (mnist.train, mnist.val, mnist.test))
-
-    def evaluate() -> dict[str, float]:
-        out = classification_metrics(net, val, "val") if len(val) else {}
-        return {**out, **classification_metrics(net, test, "test")}
-
+    train_set, val, test = mnist_arrays(load_from_config(cfg.data), flatten=True)
+    evaluate = val_test_evaluator(net, val, test)
     if cfg.checkpoint:
-        load_checkpoint(cfg.checkpoint, net)
-        final = evaluate()
-        ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
-        return final
+        return evaluate_checkpoint(ctx, net, evaluate)
 
     norms = GradNormLog(ctx)
     ctx.log.info("MNIST: %d train, %d val, %d test; 784-%d-10 %s net; %s lr=%g; schedule %s",

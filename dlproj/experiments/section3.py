@@ -9,10 +9,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.validate import check
-from dlproj.data.mnist import load_from_config, to_float
+from dlproj.data.mnist import load_from_config
 from dlproj.errors import ConfigError, DataError
 from dlproj.nn.blas import set_blas_threads
-from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn_from_config
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.receptive_field import measure
@@ -27,7 +27,13 @@ from dlproj.plots.curves import learning_curves
 from dlproj.registry import register
 from dlproj.runtime.atomic import write_text
 from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import ArrayData, classification_metrics, fit, predict
+from dlproj.training.numpy_loop import (
+    evaluate_checkpoint,
+    fit,
+    mnist_arrays,
+    predict,
+    val_test_evaluator,
+)
 
 FEATURE_LAYERS = ("conv1", "pool1", "conv2", "pool2")
 IMAGE_SIZE = 28
@@ -84,18 +90,11 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     if threads and not set_blas_threads(threads):
         ctx.log.info("could not set the BLAS thread count; using the default")
     mnist = load_from_config(cfg.data)
-    train, val, test = (ArrayData(to_float(s.images, flatten=False), s.labels)
-                        for s in (mnist.train, mnist.val, mnist.test))
-
-    def evaluate() -> dict[str, float]:
-        out = classification_metrics(model, val, "val") if len(val) else {}
-        return {**out, **classification_metrics(model, test, "test")}
-
+    train, val, test = mnist_arrays(mnist, flatten=False)
+    evaluate = val_test_evaluator(model, val, test)
     title = f"{cfg.model.name}, {cfg.pooling.name} pooling"
     if cfg.checkpoint:
-        load_checkpoint(cfg.checkpoint, model)
-        final = evaluate()
-        ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
+        final = evaluate_checkpoint(ctx, model, evaluate)
     else:
         ctx.log.info("MNIST: %d train, %d val, %d test; %s, %d parameters", len(train),
                      len(val), len(test), title, sum(p.size for p in model.params.values()))

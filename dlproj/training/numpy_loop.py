@@ -44,6 +44,34 @@ def classification_metrics(model: Any, data: ArrayData, prefix: str) -> dict[str
     return {f"{prefix}_loss": loss, f"{prefix}_acc": acc}
 
 
+def mnist_arrays(mnist: Any, *, flatten: bool) -> tuple[ArrayData, ArrayData, ArrayData]:
+    """train, val, test of a loaded MNIST as standardised float32 arrays (data.mnist.to_float)."""
+    from dlproj.data.mnist import to_float
+
+    return tuple(ArrayData(to_float(s.images, flatten=flatten), s.labels)
+                 for s in (mnist.train, mnist.val, mnist.test))
+
+
+def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluator:
+    """An `evaluate` for fit(): val_loss/val_acc (when there is a val split), test_loss/test_acc."""
+
+    def evaluate() -> dict[str, float]:
+        out = classification_metrics(model, val, "val") if len(val) else {}
+        return {**out, **classification_metrics(model, test, "test")}
+
+    return evaluate
+
+
+def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dict[str, float]:
+    """Load `checkpoint=PATH` into `model` and evaluate it, without training."""
+    from dlproj.nn.checkpoint import load_checkpoint
+
+    load_checkpoint(ctx.cfg.checkpoint, model)
+    final = evaluate()
+    ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
+    return final
+
+
 def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: ArrayData,
         evaluate: Evaluator, *, on_step: StepHook | None = None) -> dict[str, Any]:
     """Train for `train.epochs` epochs of shuffled mini-batches; returns the last metrics row."""
