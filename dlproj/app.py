@@ -42,5 +42,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    sys.argv = [sys.argv[0], *normalize_overrides(sys.argv[1:])]
-    run()
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.resume import UsageError, resume_overrides
+
+    try:
+        args = resume_overrides(normalize_overrides(sys.argv[1:]))
+    except UsageError as exc:
+        print(f"dlproj: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [sys.argv[0], *args]
+    try:
+        with interrupt.catch_signals():  # between a sweep's jobs too
+            run()
+    except KeyboardInterrupt:
+        print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
+    if sweep.exit_code():
+        sys.exit(sweep.exit_code())

@@ -20,3 +20,15 @@ class Diverged(Exception):
         super().__init__(f"loss became {value} at {where}")
         self.where = where
         self.value = value
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: the run stops at a step boundary, recorded as interrupted."""
+
+    def __init__(self, signum: int, where: str):
+        import signal
+
+        super().__init__(f"{signal.Signals(signum).name} at {where}")
+        self.signum = signum
+        self.where = where
+

@@ -85,7 +85,7 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
     run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer.name=sgd",
                       "params.n_train=256", "train.epochs=5", "optimizer.lr=0.1,1000",
                       "checkpoint=null,/no/such/model.npz"])
-    assert run.proc.returncode == 0, run.output
+    assert run.proc.returncode == 1, run.output  # the sweep ran on, and says not all completed
     dirs = run.run_dirs
     assert len(dirs) == 4 and all(d.parent.parent.name == "multirun" for d in dirs)
     statuses = sorted(run.results(d)["status"] for d in dirs)
@@ -94,7 +94,7 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
 
     failed = dlproj_run(["-m", "experiment=mlp", *TINY, "train.epochs=1", "model.hidden=[8]",
                          "checkpoint=null,/no/such/model.npz"])
-    assert failed.proc.returncode == 0, failed.output
+    assert failed.proc.returncode == 1, failed.output
     by_status = {failed.results(d)["status"]: failed.results(d) for d in failed.run_dirs}
     assert set(by_status) == {"completed", "failed"}
     assert "/no/such/model.npz" in by_status["failed"]["error"]

@@ -16,11 +16,29 @@ from dlproj import paths
 
 
 @dataclass
+class EarlyStoppingConfig:
+    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off.
+    monitor: str | None = None
+    # Epochs without improvement before the run stops.
+    patience: int = 5
+    # min or max; null: from the name (max for *_acc, min for *_loss / *_mse).
+    mode: str | None = None
+    # An improvement smaller than this does not count.
+    min_delta: float = 0.0
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     # Stop a run whose loss turns NaN/inf (recorded as `diverged`).
     stop_on_divergence: bool = True
+    # Write last.npz / last.pt every N epochs, but not more often than every
+    # `checkpoint_min_seconds` (tiny epochs: XOR's take a millisecond). The last epoch, an early
+    # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
+    checkpoint_every: int = 1
+    checkpoint_min_seconds: float = 2.0
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 @dataclass
@@ -119,6 +137,8 @@ class Config:
     seed: int = 0
     device: str = "auto"
     checkpoint: str | None = None
+    # Continue the run in this directory from its last checkpoint: `python -m dlproj resume=DIR`.
+    resume: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: Any = MISSING

@@ -46,6 +46,14 @@ def validate(cfg: DictConfig) -> None:
     check_choice("device", cfg.device, ["auto", "cpu", "cuda"])
     _positive_int("train.epochs", cfg.train.epochs)
     _positive_int("train.batch_size", cfg.train.batch_size)
+    _positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
+    check(cfg.train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
+          cfg.train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
+    es = cfg.train.early_stopping
+    _positive_int("train.early_stopping.patience", es.patience)
+    check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
+          "min, max, or null (inferred from the metric's name)")
+    check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta, "a number >= 0")
     _optional_limit("data.train_limit", cfg.data.train_limit)
     _optional_limit("data.test_limit", cfg.data.test_limit)
     check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "an integer >= 0")

@@ -54,15 +54,16 @@ class GradNormLog:
     finished epoch's means under the same column names, for metrics.csv.
     """
 
-    def __init__(self, ctx: RunContext, names: tuple[str, ...] = PARAM_NAMES):
+    def __init__(self, ctx: RunContext, net: TwoLayerNet, names: tuple[str, ...] = PARAM_NAMES):
+        self.net = net
         self.names = names
         self.steps = ctx.step_log("grad_norms.csv")
-        self.epoch = 1
         self._sums = dict.fromkeys(names, 0.0)
         self._count = 0
 
-    def __call__(self, step: int, grads: dict[str, np.ndarray]) -> None:
-        row: dict[str, Any] = {"step": step, "epoch": self.epoch}
+    def __call__(self, step: int, epoch: int) -> None:
+        grads = self.net.grads
+        row: dict[str, Any] = {"step": step, "epoch": epoch}
         for name in self.names:
             norm = float(np.linalg.norm(grads[name]))
             row[f"grad_norm_{name}"] = norm
@@ -74,7 +75,6 @@ class GradNormLog:
         means = {f"grad_norm_{n}": self._sums[n] / max(self._count, 1) for n in self.names}
         self._sums = dict.fromkeys(self.names, 0.0)
         self._count = 0
-        self.epoch += 1
         return means
 
 
@@ -90,7 +90,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if cfg.checkpoint:
         return evaluate_checkpoint(ctx, net, evaluate)
 
-    norms = GradNormLog(ctx)
+    norms = GradNormLog(ctx, net)
     ctx.log.info("MNIST: %d train, %d val, %d test; 784-%d-10 %s net; %s lr=%g; schedule %s",
                  len(train_set), len(val), len(test), cfg.model.hidden[0], cfg.model.activation,
                  cfg.optimizer.name, cfg.optimizer.lr, cfg.schedule.name)

@@ -16,8 +16,13 @@ from typing import IO, Any
 import numpy as np
 
 
-def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None]) -> Path:
-    """Call `fill(fh)` on a temporary binary file, then move it to `path`."""
+def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
+                 durable: bool = True) -> Path:
+    """Call `fill(fh)` on a temporary binary file, then move it to `path`.
+
+    `durable=False` skips the fsync: the rename still makes the file whole or absent for every
+    reader and after any process death, but a power cut may lose it (per-epoch checkpoints,
+    where the next one replaces it within seconds)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
@@ -27,7 +32,8 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None]) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fill(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,9 +55,9 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray], *, durable: bool = True) -> Path:
     """Save plain arrays (read back with `np.load(path, allow_pickle=False)`)."""
-    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays), durable=durable)
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:

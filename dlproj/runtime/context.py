@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from dlproj.errors import Diverged
 from dlproj.runtime import atomic
 from dlproj.runtime.csvlog import CSVLog
-from dlproj.runtime.progress import progress
+from dlproj.runtime.progress import RunBar, progress
 
 log = logging.getLogger("dlproj")
 
@@ -26,14 +26,17 @@ class RunContext:
     run_dir: Path
     is_multirun: bool = False
     started: float = field(default_factory=time.time)
+    # Continue the run in `run_dir` from its last checkpoint (`resume=RUN_DIR`).
+    resuming: bool = False
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = CSVLog(self.run_dir / "metrics.csv")
-        self._step_logs: dict[str, CSVLog] = {}
+        self.step_logs: dict[str, CSVLog] = {}
         self.rng = np.random.default_rng(self.cfg.seed)
         self.log = log
+        self.training: Any = None  # the training loop's Progress, once fit() runs
 
     # -- files -------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -52,18 +55,36 @@ class RunContext:
         return atomic.write_json(self.path(name), obj)
 
     def step_log(self, name: str = "steps.csv") -> CSVLog:
-        """A per-step CSV, written out at every `log_epoch` (and at the end of the run)."""
-        if name not in self._step_logs:
-            self._step_logs[name] = CSVLog(self.path(name), flush_every_row=False)
-        return self._step_logs[name]
+        """A per-step CSV, appended to as rows come and flushed at every epoch's end."""
+        if name not in self.step_logs:
+            self.step_logs[name] = CSVLog(self.path(name))
+            if not self.resuming:
+                self.step_logs[name].keep_first(0)
+        return self.step_logs[name]
 
     def flush(self) -> None:
-        for step_log in self._step_logs.values():
+        """Hand every log's new rows to the OS (a reader sees them; a kill loses none)."""
+        self.metrics.flush()
+        for step_log in self.step_logs.values():
             step_log.flush()
+
+    def sync(self) -> None:
+        """Flush and force every log to disk (checkpoints and the end of the run)."""
+        self.metrics.sync()
+        for step_log in self.step_logs.values():
+            step_log.sync()
+
+    def close(self) -> None:
+        self.metrics.close()
+        for step_log in self.step_logs.values():
+            step_log.close()
 
     # -- training-loop helpers -----------------------------------------------------------------
     def progress(self, items: Any, *, total: int | None = None, desc: str = "") -> Any:
         return progress(items, total=total, desc=desc)
+
+    def run_bar(self, total: int, initial: int = 0) -> RunBar:
+        return RunBar(total, initial, desc=f"s{self.cfg.section} {self.cfg.experiment}")
 
     def check_finite(self, loss: float, where: str) -> float:
         """Raise Diverged if `loss` is NaN/inf (unless train.stop_on_divergence is false)."""
@@ -73,7 +94,7 @@ class RunContext:
         return loss
 
     def log_epoch(self, **row: Any) -> None:
-        """Append a row to metrics.csv (flushed now) and write one log line for it."""
+        """Append a row to metrics.csv, flush every log, and write one log line for it."""
         self.metrics.append(**row)
         self.flush()
         parts = []

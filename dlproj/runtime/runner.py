@@ -1,13 +1,18 @@
 """Run one configured experiment and record how it ended.
 
-Every run ends with `results.json` in its directory: status (completed, diverged, failed), final
-metrics, wall time and, when it did not complete, why. Inside a sweep a failed job is recorded and
-the sweep goes on; a single run that did not complete exits non-zero.
+Every run ends with `results.json` in its directory: status (completed, diverged, failed,
+interrupted), final metrics, wall time and, when it did not complete, why. Inside a sweep a failed
+job is recorded and the sweep goes on; a single run that did not complete exits non-zero.
+
+SIGINT/SIGTERM (dlproj.runtime.interrupt) stop a run at the next step boundary: its checkpoint
+and results.json say where it stopped and how to resume it. Inside a multirun the jobs after an
+interrupted one are not started (`NOT_STARTED` lists them for the sweep's summary line).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 import traceback
@@ -18,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj import registry
 from dlproj.config import validate
-from dlproj.errors import ConfigError, Diverged, DlprojError
+from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted
+from dlproj.runtime import interrupt
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 
@@ -26,6 +32,9 @@ log = logging.getLogger("dlproj")
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
+
+# Jobs of this process's multirun that were not started because a signal stopped the sweep.
+NOT_STARTED: list[dict[str, Any]] = []
 
 
 def _hydra_run_info() -> tuple[Path, bool, list[str]]:
@@ -43,6 +52,8 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     if run_dir is None:
         run_dir, is_multirun, overrides = _hydra_run_info()
     run_dir = Path(run_dir)
+    if is_multirun and interrupt.requested() is not None:
+        return _not_started(run_dir, overrides or [])
     record: dict[str, Any] = {
         "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
         "overrides": overrides or [], "run_dir": str(run_dir), "status": "running",
@@ -51,43 +62,80 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
-    try:
-        validate(cfg)
-        experiment = registry.get(cfg.section, cfg.experiment)
-        ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun))
-        log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
-        record["metrics"] = experiment.fn(ctx) or {}
-        record["status"] = "completed"
-    except ConfigError as exc:
-        record.update(status="failed", error=str(exc))
-        print(f"dlproj: {exc}", file=sys.stderr)
-        exit_code = EXIT_BAD_CONFIG
-    except Diverged as exc:
-        record.update(status="diverged", error=str(exc))
-        log.error("run diverged: %s", exc)
-        exit_code = EXIT_FAILED
-    except DlprojError as exc:
-        record.update(status="failed", error=str(exc))
-        log.error("%s", exc)
-        print(f"dlproj: {exc}", file=sys.stderr)
-        exit_code = EXIT_FAILED
-    except Exception as exc:  # an experiment bug must not take the sweep down
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        log.error("run failed:\n%s", traceback.format_exc())
-        exit_code = EXIT_FAILED
-    finally:
-        if ctx is not None:
-            ctx.flush()
-            if ctx.metrics.rows and not record["metrics"]:
-                record["metrics"] = dict(ctx.metrics.last)
-        record["wall_seconds"] = round(time.time() - started, 3)
-        record["config"] = OmegaConf.to_container(cfg, resolve=True)
-        write_json(run_dir / "results.json", record)
+    with interrupt.catch_signals():
+        try:
+            validate(cfg)
+            resuming = _check_resume(cfg, run_dir)
+            experiment = registry.get(cfg.section, cfg.experiment)
+            ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun), resuming=resuming)
+            log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
+            record["metrics"] = experiment.fn(ctx) or {}
+            record["status"] = "completed"
+        except ConfigError as exc:
+            record.update(status="failed", error=str(exc))
+            print(f"dlproj: {exc}", file=sys.stderr)
+            exit_code = EXIT_BAD_CONFIG
+        except Diverged as exc:
+            record.update(status="diverged", error=str(exc))
+            log.error("run diverged: %s", exc)
+            exit_code = EXIT_FAILED
+        except Interrupted as exc:
+            record.update(status="interrupted", error=str(exc), signal=interrupt.name(exc.signum))
+            exit_code = interrupt.exit_code(exc.signum)
+        except KeyboardInterrupt:  # a second Ctrl-C: no waiting for a step boundary
+            record.update(status="interrupted", error="a second SIGINT (Ctrl-C)", signal="SIGINT")
+            exit_code = interrupt.exit_code(2)
+            is_multirun = False  # stop the whole sweep now
+        except DlprojError as exc:
+            record.update(status="failed", error=str(exc))
+            log.error("%s", exc)
+            print(f"dlproj: {exc}", file=sys.stderr)
+            exit_code = EXIT_FAILED
+        except Exception as exc:  # an experiment bug must not take the sweep down
+            record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            log.error("run failed:\n%s", traceback.format_exc())
+            exit_code = EXIT_FAILED
+        finally:
+            if ctx is not None:
+                ctx.close()
+                if ctx.metrics.rows and not record["metrics"]:
+                    record["metrics"] = dict(ctx.metrics.last)
+                if ctx.training is not None:
+                    record.update(ctx.training.record())
+            if record["status"] == "interrupted":
+                record["resume_command"] = f"python -m dlproj resume={run_dir}"
+                print(f"dlproj: {record['signal']}: stopped after epoch "
+                      f"{record.get('last_epoch', 0)} of {cfg.train.epochs}; resume with "
+                      f"`{record['resume_command']}`", file=sys.stderr)
+            record["wall_seconds"] = round(time.time() - started, 3)
+            record["config"] = OmegaConf.to_container(cfg, resolve=True)
+            write_json(run_dir / "results.json", record)
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:
         sys.exit(exit_code)
     return record
+
+
+def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
+    """True when this run continues `resume=RUN_DIR` (which must be the run's own directory)."""
+    resume = cfg.get("resume")
+    if not resume:
+        return False
+    if Path(resume).resolve() != run_dir.resolve():
+        raise ConfigError(
+            f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on its own "
+            f"command line as `python -m dlproj resume=RUN_DIR [train.epochs=N]` (not inside a "
+            f"multirun).")
+    return True
+
+
+def _not_started(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    """A sweep job after an interrupted one: record nothing a report could count as a run."""
+    NOT_STARTED.append({"run_dir": str(run_dir), "overrides": overrides})
+    if not (run_dir / "results.json").exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return {"status": "not_started", "run_dir": str(run_dir), "overrides": overrides}
 
 
 def _brief(metrics: dict[str, Any]) -> str:

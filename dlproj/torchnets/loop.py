@@ -1,14 +1,18 @@
-"""The Section 4 training loop: autograd for the gradients, ExplicitOptimizer for the update.
+"""The PyTorch side of the training loop (Section 4): autograd for the gradients,
+ExplicitOptimizer for the update.
 
-No trainer: every step is forward, cross-entropy, backward, gradient norms, then our own update;
-one metrics.csv row per epoch in the format of the NumPy sections.
+No trainer: every step is forward, cross-entropy, backward, then our own update; `TorchStack`
+plugs it into the one epoch loop (dlproj.training.loop.fit), which writes the same metrics.csv,
+checkpoints and interrupt records as the NumPy sections.
 """
 
 from __future__ import annotations
 
+import json
 import random
-import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,12 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlproj.errors import ConfigError
-from dlproj.optim.schedules import lr_at
+from dlproj.errors import ConfigError, DataError
+from dlproj.runtime.atomic import atomic_write
 from dlproj.runtime.context import RunContext
 from dlproj.torchnets.optim import ExplicitOptimizer
-
-StepHook = Callable[[int, int], None]
+from dlproj.training import loop
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,41 +68,111 @@ def set_train_mode(model: nn.Module, frozen: Sequence[nn.Module]) -> None:
         m.eval()
 
 
+@dataclass
+class TorchStack:
+    """Batches from `train`; forward, cross-entropy, backward, then the explicit update."""
+
+    model: nn.Module
+    train: Any  # iterable of (x, y) with len(); reshuffled by its own torch.Generator
+    optimizer: ExplicitOptimizer
+    evaluate_fn: Callable[[], dict[str, float]]
+    device: torch.device
+    frozen: Sequence[nn.Module] = ()
+    suffix: str = ".pt"
+
+    def steps_per_epoch(self) -> int:
+        return len(self.train)
+
+    def batches(self) -> Iterable[Any]:
+        set_train_mode(self.model, self.frozen)
+        return self.train
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.lr = lr
+
+    def train_step(self, batch: Any) -> loop.StepResult:
+        x, y = (t.to(self.device, non_blocking=True) for t in batch)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        correct = int((logits.detach().argmax(1) == y).sum().item())
+        return loop.StepResult(loss.item(), len(y), correct)
+
+    def evaluate(self) -> dict[str, float]:
+        return self.evaluate_fn()
+
+    # -- state: weights and buffers, optimizer moments, every RNG the run draws from ------------
+    def _generator(self) -> torch.Generator | None:
+        gen = getattr(self.train, "generator", None)
+        return gen if isinstance(gen, torch.Generator) else None
+
+    def snapshot(self) -> dict[str, Any]:
+        gen = self._generator()
+        return {
+            "model": {k: v.detach().clone().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": [{k: v.detach().clone().cpu() for k, v in s.items()}
+                          for s in self.optimizer.state],
+            "rng": {"torch": torch.get_rng_state(),
+                    "data": gen.get_state() if gen is not None else None,
+                    "numpy": json.dumps(_numpy_state()), "python": json.dumps(random.getstate())},
+            "optimizer_t": self.optimizer.t,
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.state = [{k: v.to(self.device) for k, v in s.items()}
+                                for s in snap["optimizer"]]
+        self.optimizer.t = int(snap["optimizer_t"])
+        rng = snap["rng"]
+        torch.set_rng_state(rng["torch"])
+        gen = self._generator()
+        if gen is not None and rng["data"] is not None:
+            gen.set_state(rng["data"])
+        _set_numpy_state(json.loads(rng["numpy"]))
+        random.setstate(_tuples(json.loads(rng["python"])))
+
+    def write(self, path: Path, snap: dict[str, Any], meta: dict[str, Any], *,
+              durable: bool) -> None:
+        payload = {**snap, "meta": json.dumps(meta)}
+        atomic_write(path, lambda fh: torch.save(payload, fh), durable=durable)
+
+    def read(self, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            meta = json.loads(payload.pop("meta"))
+        except Exception as exc:  # zip, pickle and key errors alike mean "not our checkpoint"
+            raise DataError(f"Cannot read the checkpoint {path} ({type(exc).__name__}). It is "
+                            f"not a last.pt written by a Section 4 run of dlproj, or it was cut "
+                            f"short; start the run again without resume=.") from None
+        return payload, meta
+
+    def write_weights(self, path: Path) -> None:
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def _numpy_state() -> list[Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, keys.tolist(), pos, has_gauss, cached]
+
+
+def _set_numpy_state(state: list[Any]) -> None:
+    kind, keys, pos, has_gauss, cached = state
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back into the nested tuples random.setstate wants."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: ExplicitOptimizer,
         evaluate_fn: Callable[[], dict[str, float]], *, device: torch.device,
-        frozen: Sequence[nn.Module] = (), on_step: StepHook | None = None) -> dict[str, Any]:
-    """`train.epochs` passes over `train`; returns the last metrics row.
+        frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None) -> dict[str, Any]:
+    """Train with the one epoch loop; returns the last metrics row.
 
-    `on_step(step, epoch)` runs after backward and before the update (gradients in `.grad`)."""
-    cfg = ctx.cfg
-    epochs = cfg.train.epochs
-    base_lr = optimizer.lr
-    step = 0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        optimizer.lr = lr_at(cfg.schedule, base_lr, epoch, epochs)
-        set_train_mode(model, frozen)
-        total, correct, seen = 0.0, 0, 0
-        for x, y in ctx.progress(train, total=len(train), desc=f"epoch {epoch + 1}/{epochs}"):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            value = ctx.check_finite(loss.item(), f"epoch {epoch + 1} step {step + 1}")
-            optimizer.zero_grad()
-            loss.backward()
-            step += 1
-            if on_step is not None:
-                on_step(step, epoch + 1)
-            optimizer.step()
-            total += value * len(y)
-            correct += (logits.detach().argmax(1) == y).sum().item()
-            seen += len(y)
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.lr,
-                               "train_loss": total / seen, "train_acc": correct / seen}
-        row.update(evaluate_fn())
-        row["epoch_seconds"] = time.perf_counter() - t0
-        for key, value in row.items():
-            if key.endswith("_loss"):
-                ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
-        ctx.log_epoch(**row)
-    return dict(ctx.metrics.last)
+    `on_step(step, epoch)` runs after each update (gradients still in `.grad`)."""
+    stack = TorchStack(model, train, optimizer, evaluate_fn, device, frozen)
+    return loop.fit(ctx, stack, on_step=on_step)

@@ -1,24 +1,27 @@
-"""Mini-batch training of a NumPy model, one metrics row per epoch.
+"""The NumPy side of the training loop (sections 1-3): batches, the step, evaluation, state.
 
 The model exposes `forward(x, train)`, `backward(dout)`, `params` and `grads` (dicts under the same
-names); the loss exposes `forward(pred, target) -> float` and `backward() -> dpred`.
+names) and `set_params`; the loss exposes `forward(pred, target) -> float` and `backward() ->
+dpred`. `NumpyStack` plugs them into the one epoch loop, dlproj.training.loop.fit.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dlproj.errors import DataError
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.optim.optimizers import Optimizer
-from dlproj.optim.schedules import lr_at
+from dlproj.runtime.atomic import save_npz
 from dlproj.runtime.context import RunContext
+from dlproj.training import loop
 
-StepHook = Callable[[int, dict[str, np.ndarray]], None]
 Evaluator = Callable[[], dict[str, float]]
 
 
@@ -72,37 +75,93 @@ def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dic
     return final
 
 
+@dataclass
+class NumpyStack:
+    """Shuffled mini-batches from `ctx.rng`; forward, loss, backward, then the optimizer step."""
+
+    ctx: RunContext
+    model: Any
+    loss_fn: Any
+    optimizer: Optimizer
+    train: ArrayData
+    evaluate_fn: Evaluator
+    suffix: str = ".npz"
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.train) // self.ctx.cfg.train.batch_size)
+
+    def batches(self) -> Iterator[np.ndarray]:
+        order = self.ctx.rng.permutation(len(self.train))
+        size = self.ctx.cfg.train.batch_size
+        for start in range(0, len(order), size):
+            yield order[start:start + size]
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.lr = lr
+
+    def train_step(self, idx: np.ndarray) -> loop.StepResult:
+        out = self.model.forward(self.train.x[idx], train=True)
+        loss = self.loss_fn.forward(out, self.train.y[idx])
+        self.model.backward(self.loss_fn.backward())
+        self.optimizer.step(self.model.params, self.model.grads)
+        return loop.StepResult(float(loss), len(idx))
+
+    def evaluate(self) -> dict[str, float]:
+        return self.evaluate_fn()
+
+    # -- state: parameters, optimizer moments and step count, the run's RNG --------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "params": {k: v.copy() for k, v in self.model.params.items()},
+            "optimizer": {name: {k: v.copy() for k, v in s.items()}
+                          for name, s in self.optimizer.state.items()},
+            "optimizer_t": self.optimizer.t,
+            "rng": self.ctx.rng.bit_generator.state,
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.model.set_params(snap["params"])
+        self.optimizer.state = {name: dict(s) for name, s in snap["optimizer"].items()}
+        self.optimizer.t = int(snap["optimizer_t"])
+        self.ctx.rng.bit_generator.state = snap["rng"]
+
+    def write(self, path: Path, snap: dict[str, Any], meta: dict[str, Any], *,
+              durable: bool) -> None:
+        arrays = {f"param/{k}": v for k, v in snap["params"].items()}
+        for name, s in snap["optimizer"].items():
+            arrays.update({f"optimizer/{k}/{name}": v for k, v in s.items()})
+        header = {**meta, "optimizer_t": snap["optimizer_t"], "rng": snap["rng"]}
+        arrays["meta"] = np.array(json.dumps(header))
+        save_npz(path, arrays, durable=durable)
+
+    def read(self, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            header = json.loads(str(arrays.pop("meta")))
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise DataError(f"Cannot read the checkpoint {path} ({type(exc).__name__}). It is "
+                            f"not a last.npz written by a NumPy run of dlproj, or it was cut "
+                            f"short; start the run again without resume=.") from None
+        params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
+        optimizer: dict[str, dict[str, np.ndarray]] = {}
+        for key, v in arrays.items():
+            if key.startswith("optimizer/"):
+                _, moment, name = key.split("/", 2)
+                optimizer.setdefault(name, {})[moment] = v
+        snap = {"params": params, "optimizer": optimizer,
+                "optimizer_t": header.pop("optimizer_t"), "rng": header.pop("rng")}
+        return snap, header
+
+    def write_weights(self, path: Path) -> None:
+        save_npz(path, {k: np.asarray(v) for k, v in self.model.params.items()})
+
+
 def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: ArrayData,
-        evaluate: Evaluator, *, on_step: StepHook | None = None) -> dict[str, Any]:
-    """Train for `train.epochs` epochs of shuffled mini-batches; returns the last metrics row."""
-    cfg = ctx.cfg
-    epochs, batch_size = cfg.train.epochs, cfg.train.batch_size
-    base_lr = optimizer.lr
-    step = 0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        optimizer.lr = lr_at(cfg.schedule, base_lr, epoch, epochs)
-        order = ctx.rng.permutation(len(train))
-        starts = range(0, len(train), batch_size)
-        total, seen = 0.0, 0
-        for start in ctx.progress(starts, total=len(starts), desc=f"epoch {epoch + 1}/{epochs}"):
-            idx = order[start:start + batch_size]
-            out = model.forward(train.x[idx], train=True)
-            loss = ctx.check_finite(loss_fn.forward(out, train.y[idx]),
-                                    f"epoch {epoch + 1} step {step + 1}")
-            model.backward(loss_fn.backward())
-            grads = model.grads
-            optimizer.step(model.params, grads)
-            step += 1
-            if on_step is not None:
-                on_step(step, grads)
-            total += loss * len(idx)
-            seen += len(idx)
-        row = {"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": total / seen}
-        row.update(evaluate())
-        row["epoch_seconds"] = time.perf_counter() - t0
-        for key, value in row.items():
-            if key.endswith(("_loss", "_mse")):
-                ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
-        ctx.log_epoch(**row)
-    return dict(ctx.metrics.last)
+        evaluate: Evaluator, *, on_step: loop.StepHook | None = None) -> dict[str, Any]:
+    """Train a NumPy model with the one epoch loop; returns the last metrics row.
+
+    `on_step(step, epoch)` runs after each update (the step's gradients are still in
+    `model.grads`)."""
+    return loop.fit(ctx, NumpyStack(ctx, model, loss_fn, optimizer, train, evaluate),
+                    on_step=on_step)

@@ -1,0 +1,79 @@
+"""`python -m dlproj resume=RUN_DIR [train.epochs=N]`: continue a run in its own directory.
+
+The command line is turned into the run's own overrides (RUN_DIR/.hydra/overrides.yaml) plus
+`hydra.run.dir=RUN_DIR`, before Hydra composes anything; the training loop then loads
+RUN_DIR/last.* and checks that the recomposed config is the one its checkpoint was written with.
+Only keys in RESUME_MAY_CHANGE may differ: how far to train, and knobs that do not change what
+is computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+
+class UsageError(Exception):
+    """A command line dlproj refuses before Hydra runs."""
+
+
+# Overrides that `resume=RUN_DIR` lets change: how far to train, and knobs that do not change
+# what is computed. Anything else would make the resumed run another run.
+RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.checkpoint_",
+                     "params.blas_threads", "data.root", "data.download", "logger", "resume",
+                     "hydra.")
+
+
+def resume_overrides(args: list[str]) -> list[str]:
+    """`resume=RUN_DIR [train.epochs=N]` -> the run's own overrides, in its own directory.
+
+    The saved overrides (RUN_DIR/.hydra/overrides.yaml) recompose the run's config; the runner
+    checks it against the checkpoint's copy. Given overrides must be allowed changes
+    (RESUME_MAY_CHANGE) or repeat the saved ones."""
+    resume = [a for a in args if a.startswith("resume=")]
+    if not resume:
+        return args
+    if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
+        raise UsageError("resume=RUN_DIR continues one run: give it once, without -m.")
+    run_dir = Path(resume[0].partition("=")[2]).expanduser().resolve()
+    saved_file = run_dir / ".hydra" / "overrides.yaml"
+    if not saved_file.is_file():
+        raise UsageError(
+            f"Invalid value for 'resume': {str(run_dir)!r} is not a dlproj run directory (no "
+            f".hydra/overrides.yaml in it). Allowed: a folder under outputs/runs/ or "
+            f"outputs/multirun/<stamp>/<job>/, as printed by the interrupted run.")
+    saved = [o for o in OmegaConf.to_container(OmegaConf.load(saved_file))
+             if not o.startswith("resume=")]
+    given = [a for a in args if not a.startswith("resume=")]
+    refused = [a for a in given if a not in saved and not may_change(_key(a))]
+    if refused:
+        raise UsageError(
+            f"Cannot resume {run_dir} with {' '.join(refused)}: resume continues the run with "
+            f"its own config ({' '.join(saved) or 'no overrides'}). Allowed changes: "
+            f"train.epochs=N to train further, and {', '.join(RESUME_MAY_CHANGE[1:])}. Start a "
+            f"new run for anything else.")
+    changed = {_key(a) for a in given}
+    kept = [o for o in saved if _key(o) not in changed]
+    return [*kept, *given, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+
+
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def may_change(key: str) -> bool:
+    return key.startswith(RESUME_MAY_CHANGE)
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every dotted key whose value differs (RESUME_MAY_CHANGE aside)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            dotted = f"{prefix}{key}"
+            if not may_change(dotted):
+                out += changed_keys(old.get(key), new.get(key), f"{dotted}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]

@@ -1,0 +1,302 @@
+"""The one epoch loop of every section: NumPy (1-3) and PyTorch (4) plug in a `Stack`.
+
+`fit` owns what every training run shares: epochs, the learning-rate schedule, the progress bar,
+divergence checks, the metrics row, checkpoints (`last.*`), resuming from them, early stopping
+(`best.*`) and clean interrupts. A stack supplies only what differs between frameworks: one
+epoch's batches, one training step, the evaluation, and its state (model, optimizer, RNGs) as a
+snapshot it can write, read and restore. This module never imports torch.
+
+A checkpoint holds the end of an epoch: the stack's snapshot plus `meta` (epoch, step, how many
+rows metrics.csv and each step log had, early-stopping state, the resolved config). The rows
+themselves stay in the append-only CSV files, which a resumed run cuts back to those counts, so a
+checkpoint costs the same at epoch 3000 as at epoch 3.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from omegaconf import OmegaConf
+
+from dlproj.errors import ConfigError, Interrupted
+from dlproj.optim.schedules import lr_at
+from dlproj.runtime import interrupt
+from dlproj.runtime.context import RunContext
+from dlproj.runtime.resume import changed_keys
+
+StepHook = Callable[[int, int], None]  # (global step, 1-based epoch), after the update
+
+
+@dataclass
+class StepResult:
+    loss: float
+    n: int
+    correct: int | None = None  # classification in the training pass itself (Section 4)
+
+
+class Stack(Protocol):
+    """What a framework supplies to `fit`."""
+
+    suffix: str  # ".npz" or ".pt": the checkpoint format
+
+    def batches(self) -> Iterable[Any]:
+        """One epoch's mini-batches (reshuffled by the stack's own RNG on every call)."""
+
+    def steps_per_epoch(self) -> int: ...
+
+    def set_lr(self, lr: float) -> None: ...
+
+    def train_step(self, batch: Any) -> StepResult: ...
+
+    def evaluate(self) -> dict[str, float]: ...
+
+    def snapshot(self) -> Any:
+        """A copy of everything training changes: model, optimizer state, RNG states."""
+
+    def restore(self, snap: Any) -> None: ...
+
+    def write(self, path: Path, snap: Any, meta: dict[str, Any], *, durable: bool) -> None:
+        """Write `snap` and `meta` to `path` atomically, loadable without unpickling; fsynced
+        when `durable`."""
+
+    def read(self, path: Path) -> tuple[Any, dict[str, Any]]: ...
+
+    def write_weights(self, path: Path) -> None:
+        """The model's current weights (best.* / model.*), as `checkpoint=` reads them."""
+
+
+# -- early stopping ------------------------------------------------------------------------------
+_MAX_HINTS = ("acc", "accuracy", "f1", "auc")
+_MIN_HINTS = ("loss", "mse", "error", "err")
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when `monitor` has not improved for `patience` epochs; remember the best epoch."""
+
+    monitor: str | None
+    patience: int = 5
+    mode: str = "min"
+    min_delta: float = 0.0
+    best: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+
+    @classmethod
+    def from_config(cls, es: Any) -> EarlyStopping:
+        monitor = es.get("monitor") if es is not None else None
+        if not monitor:
+            return cls(None)
+        mode = es.get("mode") or infer_mode(monitor)
+        return cls(monitor, patience=int(es.patience), mode=mode,
+                   min_delta=float(es.get("min_delta", 0.0)))
+
+    def update(self, row: dict[str, Any], epoch: int) -> tuple[bool, bool]:
+        """(improved, stop) after `epoch`'s row."""
+        if self.monitor is None:
+            return False, False
+        if self.monitor not in row:
+            available = ", ".join(k for k in row if k not in ("epoch", "epoch_seconds"))
+            raise ConfigError(
+                f"Invalid value for 'train.early_stopping.monitor': {self.monitor!r} is not a "
+                f"column of this run's metrics. Allowed: one of {available}, or null (off).")
+        value = float(row[self.monitor])
+        better = (self.best is None or
+                  (value < self.best - self.min_delta if self.mode == "min"
+                   else value > self.best + self.min_delta))
+        if better and math.isfinite(value):
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True, False
+        self.bad_epochs += 1
+        return False, self.bad_epochs >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+        self.bad_epochs = int(state.get("bad_epochs", 0))
+
+
+def infer_mode(monitor: str) -> str:
+    """max for accuracies, min for losses and errors; ConfigError when the name says neither."""
+    name = monitor.lower()
+    if name.endswith(_MAX_HINTS):
+        return "max"
+    if name.endswith(_MIN_HINTS):
+        return "min"
+    raise ConfigError(
+        f"Invalid value for 'train.early_stopping.mode': null, and the metric {monitor!r} does "
+        f"not say whether higher or lower is better. Allowed: min or max, e.g. "
+        f"`train.early_stopping.mode=max`.")
+
+
+# -- the loop ------------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """Where training stands; the runner copies it into results.json (also when interrupted)."""
+
+    epoch: int = 0  # the last completed epoch
+    step: int = 0
+    checkpoint: str | None = None
+    checkpoint_epoch: int | None = None
+    stopped_early: bool = False
+    resumed_from_epoch: int | None = None
+    early_stopping: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"last_epoch": self.epoch, "checkpoint": self.checkpoint,
+                               "checkpoint_epoch": self.checkpoint_epoch}
+        if self.resumed_from_epoch is not None:
+            out["resumed_from_epoch"] = self.resumed_from_epoch
+        if self.early_stopping:
+            out.update(self.early_stopping)
+            out["stopped_early"] = self.stopped_early
+        return out
+
+
+def _config_json(ctx: RunContext) -> str:
+    return json.dumps(OmegaConf.to_container(ctx.cfg, resolve=True), sort_keys=True, default=str)
+
+
+def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> dict[str, Any]:
+    """Train for `train.epochs` epochs (continuing a checkpoint when resuming); returns the last
+    metrics row. Raises Diverged, Interrupted, or ConfigError for a bad early-stopping key."""
+    tcfg = ctx.cfg.train
+    epochs = int(tcfg.epochs)
+    every = int(tcfg.get("checkpoint_every", 1))
+    min_seconds = float(tcfg.get("checkpoint_min_seconds", 0.0))
+    stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
+    progress = ctx.training = Progress()
+    last_path = ctx.run_dir / f"last{stack.suffix}"
+    best_path = ctx.run_dir / f"best{stack.suffix}"
+    if stopper.monitor:
+        progress.early_stopping = {"monitor": stopper.monitor, "mode": stopper.mode}
+
+    if ctx.resuming:
+        _resume(ctx, stack, stopper, progress, last_path)
+    else:
+        ctx.metrics.keep_first(0)  # a fresh run owns an empty metrics.csv
+
+    config = _config_json(ctx)
+
+    def meta() -> dict[str, Any]:
+        return {"epoch": progress.epoch, "step": progress.step,
+                "metrics_rows": len(ctx.metrics.rows),
+                "step_logs": {name: len(log.rows) for name, log in ctx.step_logs.items()},
+                "early_stopping": stopper.state(), "stopped_early": progress.stopped_early,
+                "config": config}
+
+    def save_checkpoint(snap: Any, info: dict[str, Any], *, final: bool) -> None:
+        # Per-epoch checkpoints are renamed into place but not fsynced (a rename is atomic for
+        # every reader and after a killed process); the final one, and an interrupt's, are.
+        if final:
+            ctx.sync()
+        else:
+            ctx.flush()
+        stack.write(last_path, snap, info, durable=final)
+        progress.checkpoint, progress.checkpoint_epoch = str(last_path), info["epoch"]
+        written[0] = time.monotonic()
+
+    base_lr = float(ctx.cfg.optimizer.lr)
+    per_epoch = stack.steps_per_epoch()
+    pending: tuple[Any, dict[str, Any]] | None = None  # the last epoch's state, not yet on disk
+    written = [time.monotonic()]  # when the last checkpoint was written
+    bar = ctx.run_bar(total=epochs * per_epoch, initial=progress.epoch * per_epoch)
+    try:
+        for epoch in range(progress.epoch, epochs):
+            if progress.stopped_early:
+                break
+            t0 = time.perf_counter()
+            lr = lr_at(ctx.cfg.schedule, base_lr, epoch, epochs)
+            stack.set_lr(lr)
+            total, seen, correct, counted = 0.0, 0, 0, False
+            for batch in stack.batches():
+                interrupt.check(f"epoch {epoch + 1} step {progress.step + 1}")
+                result = stack.train_step(batch)
+                loss = ctx.check_finite(result.loss, f"epoch {epoch + 1} step {progress.step + 1}")
+                progress.step += 1
+                if on_step is not None:
+                    on_step(progress.step, epoch + 1)
+                total += loss * result.n
+                seen += result.n
+                if result.correct is not None:
+                    correct, counted = correct + result.correct, True
+                bar.step(loss)
+            row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total / seen}
+            if counted:
+                row["train_acc"] = correct / seen
+            row.update(stack.evaluate())
+            row["epoch_seconds"] = time.perf_counter() - t0
+            for key, value in row.items():
+                if key.endswith(("_loss", "_mse")):
+                    ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
+            ctx.log_epoch(**row)
+            bar.epoch_done(row)
+            progress.epoch = epoch + 1
+            improved, stop = stopper.update(row, epoch + 1)
+            if improved:
+                stack.write_weights(best_path)
+                progress.early_stopping.update(best_epoch=stopper.best_epoch,
+                                               best_value=stopper.best)
+            if stop:
+                progress.stopped_early = True
+                ctx.log.info("early stopping after epoch %d: %s has not improved for %d epochs "
+                             "(best %.6g at epoch %d)", epoch + 1, stopper.monitor,
+                             stopper.patience, stopper.best, stopper.best_epoch)
+            pending = (stack.snapshot(), meta())
+            final = epoch + 1 == epochs or stop
+            due = (epoch + 1) % every == 0 and time.monotonic() - written[0] >= min_seconds
+            if due or final:
+                save_checkpoint(*pending, final=final)
+                pending = None
+    except Interrupted:
+        if pending is not None:  # no completed epoch is lost, whatever checkpoint_every says
+            save_checkpoint(*pending, final=True)
+        raise
+    finally:
+        bar.close()
+        ctx.sync()
+    if progress.stopped_early:
+        progress.early_stopping["stopped_early"] = True
+    return dict(ctx.metrics.last)
+
+
+def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Progress,
+            last_path: Path) -> None:
+    """Load `last.*` into the stack and cut the CSV logs back to what it counted."""
+    if not last_path.is_file():
+        ctx.log.info("resume: no %s in %s (interrupted before its first epoch ended); "
+                     "training from the start", last_path.name, ctx.run_dir)
+        ctx.metrics.keep_first(0)
+        for log in ctx.step_logs.values():
+            log.keep_first(0)
+        progress.resumed_from_epoch = 0
+        return
+    snap, meta = stack.read(last_path)
+    saved = json.loads(meta.get("config", "{}"))
+    now = json.loads(_config_json(ctx))
+    changed = changed_keys(saved, now)
+    if changed:
+        raise ConfigError(
+            f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
+            f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
+            f"run for anything else.")
+    stack.restore(snap)
+    progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
+    progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
+    progress.resumed_from_epoch = progress.epoch
+    progress.stopped_early = bool(meta.get("stopped_early", False))
+    stopper.load(meta.get("early_stopping", {}))
+    ctx.metrics.keep_first(int(meta["metrics_rows"]))
+    for name, n in meta.get("step_logs", {}).items():
+        ctx.step_log(name).keep_first(int(n))
+    ctx.log.info("resumed %s at epoch %d of %d (step %d)", ctx.run_dir, progress.epoch,
+                 ctx.cfg.train.epochs, progress.step)
+

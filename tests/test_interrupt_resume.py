@@ -1,0 +1,227 @@
+"""Runs that survive real use: SIGINT/SIGTERM on real subprocesses, resume to the same metrics,
+Ctrl-C in a multirun, early stopping, and the sweep's exit code and summary line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_dlproj
+
+TIMING = {"epoch_seconds"}
+MLP_TINY = ["data.train_limit=1200", "data.test_limit=300", "data.val_size=300",
+            "model.hidden=[32]", "train.batch_size=64"]
+S2_TINY = ["section=2", "optimizer=momentum", "schedule=step", "schedule.step_size=2",
+           *MLP_TINY]
+S4_TINY = ["section=4", "model=resnet", "model.depth=2", "model.width=4", "train.batch_size=32",
+           "data.train_limit=320", "data.test_limit=64", "data.val_size=64"]
+QUIET_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _env(outputs: Path) -> dict[str, str]:
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0", **QUIET_ENV}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
+
+
+def _data_rows(path: Path) -> int:
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def interrupt_after(args: list[str], outputs: Path, sig: int, *, epochs_done: int,
+                    timeout: float = 240) -> tuple[subprocess.CompletedProcess, Path]:
+    """Start `python -m dlproj ARGS`, send `sig` once metrics.csv has `epochs_done` rows (i.e.
+    while a later epoch is under way), and wait for it to end."""
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", *args], cwd=ROOT,
+                            env=_env(outputs), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + timeout
+    metrics: Path | None = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(outputs.rglob("metrics.csv"))
+        if found and _data_rows(found[0]) >= epochs_done:
+            metrics = found[0]
+            break
+        time.sleep(0.05)
+    assert metrics is not None, "the run ended or stalled before it could be interrupted"
+    time.sleep(0.05)  # inside the next epoch
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), metrics.parent
+
+
+def _resume_and_compare(tmp_path: Path, args: list[str], sig: int, *, exact: bool,
+                        step_log: str | None = None) -> dict:
+    reference = run_dlproj(args, tmp_path / "reference", env=QUIET_ENV)
+    assert reference.proc.returncode == 0, reference.output
+
+    proc, run_dir = interrupt_after(args, tmp_path / "interrupted", sig, epochs_done=1)
+    assert proc.returncode == 128 + sig, proc.stderr
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["signal"] == signal.Signals(sig).name
+    assert record["last_epoch"] >= 1 and record["checkpoint_epoch"] == record["last_epoch"]
+    assert record["resume_command"] == f"python -m dlproj resume={run_dir}"
+    assert "Traceback" not in proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if ln.startswith("dlproj:")]
+    assert len(said) == 1 and record["resume_command"] in said[0], proc.stderr
+    suffix = ".pt" if "section=4" in args else ".npz"
+    assert (run_dir / f"last{suffix}").is_file()
+    assert not list(run_dir.glob(".*.tmp-*")), "a temporary file was left behind"
+
+    resumed = run_dlproj([f"resume={run_dir}"], tmp_path / "unused", env=QUIET_ENV)
+    assert resumed.proc.returncode == 0, resumed.output
+    after = json.loads((run_dir / "results.json").read_text())
+    assert after["status"] == "completed"
+    assert after["resumed_from_epoch"] == record["last_epoch"]
+    assert not (tmp_path / "unused").exists(), "resume must write into the run's own directory"
+
+    files = ["metrics.csv"] + ([step_log] if step_log else [])
+    for name in files:
+        want, got = _rows(reference.run_dir / name), _rows(run_dir / name)
+        assert len(got) == len(want), name
+        if exact:
+            assert got == want, f"{name} differs after resume"
+        else:
+            for a, b in zip(want, got, strict=True):
+                assert a.keys() == b.keys()
+                np.testing.assert_allclose([float(a[k]) for k in a], [float(b[k]) for k in b],
+                                           rtol=1e-6, atol=1e-6, err_msg=name)
+    return after
+
+
+def test_numpy_resume_after_sigint_is_bit_for_bit(tmp_path):
+    """Section 2 (optimizer state, step schedule, per-step gradient-norm log) through a SIGINT."""
+    args = [*S2_TINY, "train.epochs=8", "train.checkpoint_min_seconds=0"]
+    _resume_and_compare(tmp_path, args, signal.SIGINT, exact=True, step_log="grad_norms.csv")
+
+
+def test_numpy_resume_after_sigterm_is_bit_for_bit(tmp_path):
+    """Section 3's CNN with Adam and a cosine schedule, stopped by SIGTERM (what SLURM sends)."""
+    args = ["section=3", "data.train_limit=600", "data.test_limit=100", "data.val_size=100",
+            "train.epochs=5", "train.checkpoint_min_seconds=0"]
+    _resume_and_compare(tmp_path, args, signal.SIGTERM, exact=True)
+
+
+def test_torch_resume_after_sigint_matches_to_1e6(tmp_path):
+    pytest.importorskip("torch")
+    args = [*S4_TINY, "augmentation=standard", "train.epochs=5",
+            "train.checkpoint_min_seconds=0"]
+    _resume_and_compare(tmp_path, args, signal.SIGINT, exact=False, step_log="grad_norms.csv")
+
+
+def test_resume_can_train_further_and_refuses_other_changes(tmp_path, dlproj_run):
+    run = dlproj_run(["experiment=xor", "train.epochs=20"])
+    run_dir = run.run_dir
+    longer = run_dlproj([f"resume={run_dir}", "experiment=xor", "train.epochs=30"],
+                        tmp_path / "x")
+    assert longer.proc.returncode == 0, longer.output
+    rows = _rows(run_dir / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 31))
+    straight = dlproj_run(["experiment=xor", "train.epochs=30"])
+    # The constant schedule does not depend on the total, so 20 + 10 epochs = 30 epochs.
+    assert _rows(straight.run_dir / "metrics.csv") == rows
+
+    for bad in (["optimizer.lr=0.1"], ["seed=3"], ["model=mlp_small"], ["-m", "seed=0,1"]):
+        refused = run_dlproj([f"resume={run_dir}", *bad], tmp_path / "y")
+        assert refused.proc.returncode == 2, (bad, refused.output)
+        assert "Traceback" not in refused.output
+        assert "resume" in refused.proc.stderr, refused.proc.stderr
+    missing = run_dlproj([f"resume={tmp_path / 'nowhere'}"], tmp_path / "z")
+    assert missing.proc.returncode == 2 and "not a dlproj run directory" in missing.proc.stderr
+
+
+def test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports(tmp_path):
+    outputs = tmp_path / "sweep"
+    args = ["-m", "experiment=xor", "train.epochs=200000", "seed=0,1,2"]
+    proc, run_dir = interrupt_after(args, outputs, signal.SIGINT, epochs_done=5)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    sweep_dir = run_dir.parent
+    assert run_dir.name == "0"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+    assert not (sweep_dir / "1").exists() and not (sweep_dir / "2").exists()
+    summary = [ln for ln in proc.stderr.splitlines() if ln.startswith("sweep:")]
+    assert summary == [f"sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> {sweep_dir}"]
+    assert "not started: experiment=xor train.epochs=200000 seed=1; " in proc.stderr
+    assert (sweep_dir / "report" / "results.md").is_file()
+
+
+def test_sweep_exit_code_and_summary_name_the_jobs(dlproj_run):
+    run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer.name=sgd",
+                      "params.n_train=256", "train.epochs=3", "optimizer.lr=0.1,1000,0"])
+    assert run.proc.returncode == 1, run.output
+    sweep_dir = run.run_dirs[0].parent
+    line = f"sweep: 1 completed, 1 failed (job 2), 1 diverged (job 1) -> {sweep_dir}"
+    assert line in run.proc.stderr.splitlines(), run.proc.stderr
+
+    clean = dlproj_run(["-m", "experiment=xor", "train.epochs=3", "seed=0,1"])
+    assert clean.proc.returncode == 0, clean.output
+    assert "sweep: 2 completed -> " in clean.proc.stderr
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_early_stopping_keeps_the_best_epoch(dlproj_run):
+    """lr=1e-12 moves no float32 weight: val_acc never improves after epoch 1, so the run must
+    stop after `patience` more epochs, and best.npz must hold epoch 1's weights."""
+    args = ["experiment=mlp", *MLP_TINY, "optimizer.lr=1e-12", "schedule=constant",
+            "train.early_stopping.monitor=val_acc", "train.early_stopping.patience=2"]
+    run = dlproj_run([*args, "train.epochs=10"])
+    assert run.proc.returncode == 0, run.output
+    record = run.results()
+    assert record["status"] == "completed" and record["stopped_early"] is True
+    assert record["best_epoch"] == 1 and record["mode"] == "max"
+    assert record["last_epoch"] == 3 and len(_rows(run.run_dir / "metrics.csv")) == 3
+    one_epoch = dlproj_run([*args, "train.epochs=1"])
+    best, first = _npz(run.run_dir / "best.npz"), _npz(one_epoch.run_dir / "model.npz")
+    assert best.keys() == first.keys()
+    for k in best:
+        np.testing.assert_array_equal(best[k], first[k])
+
+
+def test_early_stopping_tracks_improvement_with_a_real_metric(dlproj_run):
+    run = dlproj_run(["experiment=xor", "train.epochs=400",
+                      "train.early_stopping.monitor=train_eval_loss",
+                      "train.early_stopping.patience=3"])
+    assert run.proc.returncode == 0, run.output
+    record = run.results()
+    rows = _rows(run.run_dir / "metrics.csv")
+    losses = [float(r["train_eval_loss"]) for r in rows]
+    assert record["mode"] == "min" and record["best_value"] == min(losses)
+    assert record["best_epoch"] == 1 + int(np.argmin(losses))
+    assert record["stopped_early"] == (len(rows) < 400)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.early_stopping.monitor=valid_acc", "train.early_stopping.monitor"),
+    ("train.early_stopping.patience=0", "train.early_stopping.patience"),
+    ("train.early_stopping.mode=up", "train.early_stopping.mode"),
+    ("train.checkpoint_every=0", "train.checkpoint_every"),
+    ("train.checkpoint_min_seconds=-1", "train.checkpoint_min_seconds"),
+])
+def test_bad_training_keys_name_the_key(dlproj_run, override, key):
+    run = dlproj_run(["experiment=xor", "train.epochs=3", override])
+    assert run.proc.returncode == 2, run.output
+    assert key in run.proc.stderr and "Traceback" not in run.output
+
+
+def test_monitor_without_a_direction_needs_a_mode(dlproj_run):
+    run = dlproj_run(["experiment=xor", "train.epochs=3", "train.early_stopping.monitor=lr"])
+    assert run.proc.returncode == 2 and "train.early_stopping.mode" in run.proc.stderr
