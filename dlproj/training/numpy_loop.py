@@ -17,6 +17,7 @@ from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.optim.optimizers import Optimizer
 from dlproj.optim.schedules import lr_at
 from dlproj.runtime.context import RunContext
+from dlproj.training.parallel import forward_backward
 
 StepHook = Callable[[int, dict[str, np.ndarray]], None]
 Evaluator = Callable[[], dict[str, float]]
@@ -87,10 +88,8 @@ def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: 
         total, seen = 0.0, 0
         for start in ctx.progress(starts, total=len(starts), desc=f"epoch {epoch + 1}/{epochs}"):
             idx = order[start:start + batch_size]
-            out = model.forward(train.x[idx], train=True)
-            loss = ctx.check_finite(loss_fn.forward(out, train.y[idx]),
+            loss = ctx.check_finite(forward_backward(model, loss_fn, train.x[idx], train.y[idx]),
                                     f"epoch {epoch + 1} step {step + 1}")
-            model.backward(loss_fn.backward())
             grads = model.grads
             optimizer.step(model.params, grads)
             step += 1
