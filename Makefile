@@ -13,7 +13,7 @@ help:
 	@echo "make run            the default experiment (Section 1 MLP on MNIST); ARGS='section=3 ...'"
 	@echo "make test           the whole test suite (builds .venv and fetches MNIST on first use)"
 	@echo "make lint           ruff"
-	@echo "make bench          NumPy vs PyTorch speed, side by side"
+	@echo "make bench          NumPy vs PyTorch training steps at 1 thread and all cores, GFLOP/s"
 	@echo "make report-table   every run under outputs/ as one results table"
 	@echo "make reproduce      every experiment of the study, then the report"
 	@echo "make reproduce-quick  the same on small limits, in a few minutes (outputs/quick/)"

@@ -191,7 +191,7 @@ def test_cnn_shapes_checkpoint_and_feature_maps(tmp_path):
 
 
 def test_bench_torch_twin_computes_the_same_logits():
-    from dlproj.bench.cnn_speed import torch_twin
+    from dlproj.bench.twins import torch_twin
 
     model = build_cnn([4, 6], rng=np.random.default_rng(0), pooling="avg", fc_hidden=5)
     x = np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype(np.float32)

@@ -1,28 +1,59 @@
-"""`python -m dlproj.bench [--threads N] [--model small|wide] ...` (what `make bench` runs).
+"""`python -m dlproj.bench` (what `make bench` runs): NumPy vs PyTorch at 1 thread and all cores.
 
-BLAS reads its thread count when NumPy is first imported, so the environment is set here, before
-anything imports NumPy; torch gets the same count through torch.set_num_threads.
+Prints the training-step table (dlproj.bench.step_speed) and the end-to-end epoch times
+(dlproj.bench.end_to_end), with the load average before and after.
 """
 
+from __future__ import annotations
+
+import argparse
 import os
-import sys
+import platform
+import time
+
+from dlproj.bench.twins import MODELS
+from dlproj.runtime.threads import cores
 
 
-def _threads(argv: list[str]) -> int:
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-    return 1
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m dlproj.bench", description=__doc__)
+    p.add_argument("--threads", default=f"1,{cores()}",
+                   help="comma-separated thread counts (default: 1 and all cores)")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help=f"comma-separated, from {', '.join(MODELS)}")
+    p.add_argument("--steps", type=int, default=10, help="training steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=7, help="alternating repeats; median shown")
+    p.add_argument("--end-to-end", type=int, default=6400, metavar="IMAGES",
+                   help="training images of the end-to-end epoch (0: skip it)")
+    p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
+    return p.parse_args(argv)
 
 
-if "numpy" in sys.modules:  # pragma: no cover - only when imported from a running program
-    raise SystemExit("run the benchmark as `python -m dlproj.bench`: NumPy is already loaded")
-_n = str(_threads(sys.argv[1:]))
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _n
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
-from dlproj.bench.cnn_speed import main  # noqa: E402
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    import numpy as np
+    import torch
+
+    from dlproj.bench import end_to_end, step_speed
+
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    models = [m.strip() for m in args.models.split(",")]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown --models {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {cores()} cores, "
+          f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
+    print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
+          f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
+    step_speed.run(thread_counts, models, steps=args.steps, repeats=args.repeats,
+                   data_root=args.data_root)
+    if args.end_to_end:
+        end_to_end.run(thread_counts, args.end_to_end, data_root=args.data_root)
+    print(f"load average after: {_load()}")
+
 
 main()

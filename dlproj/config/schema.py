@@ -131,6 +131,14 @@ class AugmentationConfig:
 
 
 @dataclass
+class ThreadsConfig:
+    """Threads of one run: `auto` or an integer >= 1 (the rule: dlproj/runtime/threads.py)."""
+
+    workers: Any = "auto"
+    blas: Any = "auto"
+
+
+@dataclass
 class Config:
     section: int = 1
     experiment: str = MISSING
@@ -147,6 +155,7 @@ class Config:
     pooling: PoolingConfig = field(default_factory=PoolingConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     # Free-form settings of one experiment (sin's sample counts, transfer's label budget, ...).
     params: dict[str, Any] = field(default_factory=dict)
 

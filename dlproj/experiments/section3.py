@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj.config.validate import check
 from dlproj.data.mnist import load_from_config
 from dlproj.errors import ConfigError, DataError
-from dlproj.nn.blas import set_blas_threads
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn_from_config
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -84,11 +83,6 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg
     model = _model(ctx)
-    threads = cfg.params.get("blas_threads", 0)
-    check(isinstance(threads, int) and threads >= 0, "params.blas_threads", threads,
-          "0 (OpenBLAS's default) or an integer >= 1")
-    if threads and not set_blas_threads(threads):
-        ctx.log.info("could not set the BLAS thread count; using the default")
     mnist = load_from_config(cfg.data)
     train, val, test = mnist_arrays(mnist, flatten=False)
     evaluate = val_test_evaluator(model, val, test)

@@ -12,6 +12,7 @@ from dlproj.config.validate import check, check_choice
 from dlproj.plots.curves import learning_curves
 from dlproj.registry import register
 from dlproj.runtime.context import RunContext
+from dlproj.runtime.threads import torch_threads
 
 MODELS = ("plain", "resnet", "resnet18")
 FINETUNE = ("frozen", "layer4", "all")  # as dlproj.torchnets.models.FINETUNE (no torch here)
@@ -61,6 +62,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     from dlproj.torchnets.optim import build_optimizer
 
     cfg = ctx.cfg
+    torch.set_num_threads(torch_threads(cfg.threads))
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     m = cfg.model

@@ -46,6 +46,11 @@ class Conv2d(Layer):
         self._cols: np.ndarray | None = None
         self._x_shape: tuple[int, ...] | None = None
 
+    def replica(self) -> Conv2d:
+        twin = super().replica()
+        twin._buffers = {}  # a thread writes its patches into buffers of its own
+        return twin
+
     def output_shape(self, h: int, w: int) -> tuple[int, int]:
         kh, kw = self.kernel_size
         return (conv_output_size(h, kh, self.stride, self.padding),

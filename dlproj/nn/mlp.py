@@ -15,12 +15,14 @@ def build_mlp(in_features: int, hidden: list[int], out_features: int, *, activat
     layers: list[tuple[str, Layer]] = []
     width = in_features
     for i, h in enumerate(hidden, start=1):
+        # The first layer's input gradient would be dL/d(image): nothing reads it.
         layers.append((f"fc{i}", Linear(width, h, rng=rng, init=init, activation=activation,
-                                        dtype=dtype)))
+                                        dtype=dtype, input_grad=i > 1)))
         layers.append((f"{activation}{i}", ACTIVATIONS[activation]()))
         width = h
     # The head feeds a softmax or a regression output: Xavier keeps its outputs small.
     layers.append((f"fc{len(hidden) + 1}", Linear(width, out_features, rng=rng,
                                                   init="xavier" if init == "auto" else init,
-                                                  activation="linear", dtype=dtype)))
+                                                  activation="linear", dtype=dtype,
+                                                  input_grad=bool(hidden))))
     return Sequential(layers)

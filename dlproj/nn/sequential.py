@@ -18,6 +18,10 @@ class Sequential:
 
     __call__ = forward
 
+    def replica(self) -> Sequential:
+        """The same network for another thread: shared parameters, own gradients and caches."""
+        return Sequential([(n, layer.replica()) for n, layer in self.layers])
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
         for _, layer in reversed(self.layers):
             dout = layer.backward(dout)

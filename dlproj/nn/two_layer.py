@@ -6,6 +6,8 @@ so that `check_gradients` tests the derivation itself.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from dlproj.nn.activations import stable_sigmoid
@@ -75,6 +77,12 @@ class TwoLayerNet:
         return h @ p["W2"] + p["b2"]
 
     __call__ = forward
+
+    def replica(self) -> TwoLayerNet:
+        """A twin for another thread: the same `params` dict, its own `grads` and caches."""
+        twin = copy.copy(self)
+        twin.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        return twin
 
     # -- backward -----------------------------------------------------------------------------
     def _phi_prime(self) -> np.ndarray:

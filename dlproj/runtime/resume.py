@@ -22,7 +22,7 @@ class UsageError(Exception):
 # Overrides that `resume=RUN_DIR` lets change: how far to train, and knobs that do not change
 # what is computed. Anything else would make the resumed run another run.
 RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.checkpoint_",
-                     "params.blas_threads", "data.root", "data.download", "logger", "resume",
+                     "threads.", "data.root", "data.download", "logger", "resume",
                      "hydra.")
 
 

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj import registry
 from dlproj.config import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted
-from dlproj.runtime import interrupt
+from dlproj.runtime import interrupt, threads
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 
@@ -66,9 +66,11 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         try:
             validate(cfg)
             resuming = _check_resume(cfg, run_dir)
+            plan = threads.apply(cfg)
             experiment = registry.get(cfg.section, cfg.experiment)
             ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun), resuming=resuming)
-            log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
+            log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
+                     run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             record["status"] = "completed"
         except ConfigError as exc:

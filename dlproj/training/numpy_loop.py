@@ -21,6 +21,7 @@ from dlproj.optim.optimizers import Optimizer
 from dlproj.runtime.atomic import save_npz
 from dlproj.runtime.context import RunContext
 from dlproj.training import loop
+from dlproj.training.parallel import forward_backward
 
 Evaluator = Callable[[], dict[str, float]]
 
@@ -100,9 +101,7 @@ class NumpyStack:
         self.optimizer.lr = lr
 
     def train_step(self, idx: np.ndarray) -> loop.StepResult:
-        out = self.model.forward(self.train.x[idx], train=True)
-        loss = self.loss_fn.forward(out, self.train.y[idx])
-        self.model.backward(self.loss_fn.backward())
+        loss = forward_backward(self.model, self.loss_fn, self.train.x[idx], self.train.y[idx])
         self.optimizer.step(self.model.params, self.model.grads)
         return loop.StepResult(float(loss), len(idx))
 

@@ -1,0 +1,91 @@
+"""Seconds per epoch of `python -m dlproj section=3` beside a plain PyTorch loop on the same data.
+
+An epoch is what dlproj's metrics.csv times as `epoch_seconds`: one shuffled pass over the
+training images in batches of 64 with Adam, then the evaluation of the validation and test
+images. The torch loop does the same with the twin of the same CNN (conv 8/16, padding 1) on the
+same arrays (dlproj's split: `images` training images, 1000 validation, 1000 test). Both run
+2 epochs and the second is reported (the first pays for warm-up), best of 2 alternating repeats.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EPOCHS, BATCH, EVAL_IMAGES, REPEATS = 2, 64, 1000, 2
+
+
+def dlproj_epoch(threads: int, images: int) -> float:
+    """The last epoch_seconds of a section=3 run with `threads` step workers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DLPROJ_OUTPUTS": tmp, "DLPROJ_PROGRESS": "0"}
+        env.pop("DLPROJ_JOBS", None)
+        cmd = [sys.executable, "-m", "dlproj", "section=3", f"data.train_limit={images}",
+               f"data.test_limit={EVAL_IMAGES}", f"train.epochs={EPOCHS}",
+               f"threads.workers={threads}", "threads.blas=1"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        (metrics,) = Path(tmp).rglob("metrics.csv")
+        with open(metrics) as fh:
+            return float(list(csv.DictReader(fh))[-1]["epoch_seconds"])
+
+
+def torch_epoch(threads: int, images: int, data_root: str | None = None) -> float:
+    """The last epoch's seconds of a plain PyTorch loop over the same data and net."""
+    import torch
+    import torch.nn.functional as F
+
+    from dlproj import paths
+    from dlproj.bench.twins import torch_twin
+    from dlproj.data.mnist import load_mnist, to_float
+    from dlproj.nn.cnn import build_cnn
+
+    torch.set_num_threads(threads)
+    mnist = load_mnist(data_root or paths.data_root(), train_limit=images,
+                       test_limit=EVAL_IMAGES)
+    x, y = (torch.from_numpy(a) for a in (to_float(mnist.train.images, flatten=False),
+                                          mnist.train.labels))
+    evals = [(torch.from_numpy(to_float(s.images, flatten=False)), torch.from_numpy(s.labels))
+             for s in (mnist.val, mnist.test)]
+    model = torch_twin(build_cnn([8, 16], rng=np.random.default_rng(0)), torch)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    seconds = 0.0
+    for _ in range(EPOCHS):
+        t0 = time.perf_counter()
+        model.train()
+        for idx in torch.randperm(len(y)).split(BATCH):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for ex, ey in evals:
+                for i in range(0, len(ey), 1000):
+                    logits = model(ex[i:i + 1000])
+                    F.cross_entropy(logits, ey[i:i + 1000]).item()
+                    (logits.argmax(1) == ey[i:i + 1000]).float().mean().item()
+        seconds = time.perf_counter() - t0
+    return seconds
+
+
+def run(thread_counts: list[int], images: int, data_root: str | None = None, out=print) -> None:
+    out(f"end to end: seconds per epoch ({images} training images, batch {BATCH}, then "
+        f"{EVAL_IMAGES} val + {EVAL_IMAGES} test evaluated), 2nd of {EPOCHS} epochs, "
+        f"best of {REPEATS} alternating repeats")
+    out(f"{'threads':>7} {'python -m dlproj section=3':>27} {'plain torch loop':>17} "
+        f"{'ratio':>6}")
+    for threads in thread_counts:
+        ours, theirs = [], []
+        for _ in range(REPEATS):
+            ours.append(dlproj_epoch(threads, images))
+            theirs.append(torch_epoch(threads, images, data_root))
+        out(f"{threads:>7} {min(ours):>27.2f} {min(theirs):>17.2f} "
+            f"{min(ours) / min(theirs):>6.2f}")

@@ -1,0 +1,146 @@
+"""One training step, NumPy against PyTorch, and both against the machine's GEMM rate.
+
+For each thread count: the float32 GEMM rate (a large square matrix product in NumPy and in
+torch, best repeat), then for each model the seconds per training step (forward, softmax
+cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from the same weights
+on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
+that many step workers, one BLAS thread each); torch gets torch.set_num_threads. Repeats
+alternate NumPy and torch so that load elsewhere on the machine hits both; the median repeat is
+reported, with the step's GFLOP/s (twins.step_flops) and its fraction of the GEMM rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlproj.bench.twins import MODELS, BenchModel, step_flops, torch_twin
+
+
+@dataclass
+class StepResult:
+    model: str
+    threads: int
+    numpy_s: float  # median seconds per step
+    torch_s: float
+    gflop: float  # per step
+    gemm_gflops: float  # the machine's rate at this thread count
+
+    @property
+    def ratio(self) -> float:
+        return self.numpy_s / self.torch_s
+
+    def rate(self, seconds: float) -> float:
+        return self.gflop / seconds
+
+    def row(self) -> str:
+        n, t = self.rate(self.numpy_s), self.rate(self.torch_s)
+        return (f"{self.threads:>7} {self.model:<10}{self.numpy_s * 1e3:>9.2f}"
+                f"{self.torch_s * 1e3:>9.2f}{self.ratio:>7.2f}{n:>11.1f}"
+                f"{n / self.gemm_gflops:>8.0%}{t:>11.1f}{t / self.gemm_gflops:>8.0%}")
+
+
+HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>7}"
+          f"{'numpy GF/s':>11}{'of GEMM':>8}{'torch GF/s':>11}{'of GEMM':>8}")
+
+
+def _per_call(fn: Callable[[], None], calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
+def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[str, float]:
+    """GFLOP/s of a float32 (size x size) @ (size x size) in NumPy and torch, best repeat."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    torch.set_num_threads(threads)
+    best = {"numpy": np.inf, "torch": np.inf}
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b, torch.mm(ta, tb)  # warm up
+        for _ in range(repeats):
+            best["numpy"] = min(best["numpy"], _per_call(lambda: a @ b, 1))
+            best["torch"] = min(best["torch"], _per_call(lambda: torch.mm(ta, tb), 1))
+    return {k: 2 * size**3 / v / 1e9 for k, v in best.items()}
+
+
+def batches(spec: BenchModel, count: int, data_root: str | None) -> tuple[list, list]:
+    from dlproj import paths
+    from dlproj.data.mnist import load_mnist, to_float
+
+    mnist = load_mnist(data_root or paths.data_root(), val_size=0,
+                       train_limit=spec.batch_size * count)
+    x = to_float(mnist.train.images, flatten=not spec.images)
+    b = spec.batch_size
+    return ([x[i:i + b] for i in range(0, b * count, b)],
+            [mnist.train.labels[i:i + b] for i in range(0, b * count, b)])
+
+
+def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: int,
+                 gemm_gflops: float, data_root: str | None = None) -> StepResult:
+    """Median seconds per training step of both frameworks at `threads` threads."""
+    from threadpoolctl import threadpool_limits
+
+    from dlproj.nn.losses import SoftmaxCrossEntropy
+    from dlproj.optim.optimizers import Adam
+    from dlproj.training.parallel import forward_backward
+
+    model = spec.build()
+    twin = torch_twin(model, torch)
+    xs, ys = batches(spec, 8, data_root)
+    txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
+    gflop = step_flops(model, xs[0]) / 1e9
+    loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
+    topt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    k = [0]
+
+    def np_step():
+        i = k[0] = (k[0] + 1) % len(xs)
+        forward_backward(model, loss, xs[i], ys[i], workers=threads)
+        opt.step(model.params, model.grads)
+
+    def torch_step():
+        i = k[0] = (k[0] + 1) % len(xs)
+        twin.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(twin(txs[i]), tys[i]).backward()
+        topt.step()
+
+    torch.set_num_threads(threads)
+    times: dict[str, list[float]] = {"numpy": [], "torch": []}
+    # threads: auto for a run given `threads` cores = that many workers, 1 BLAS thread each
+    with threadpool_limits(limits=1, user_api="blas"):
+        _per_call(np_step, 3)
+        _per_call(torch_step, 3)
+        for _ in range(repeats):
+            times["numpy"].append(_per_call(np_step, steps))
+            times["torch"].append(_per_call(torch_step, steps))
+    return StepResult(spec.name, threads, statistics.median(times["numpy"]),
+                      statistics.median(times["torch"]), gflop, gemm_gflops)
+
+
+def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int,
+        data_root: str | None = None, out=print) -> list[StepResult]:
+    import torch
+
+    results = []
+    out(HEADER)
+    for threads in thread_counts:
+        rates = gemm_rate(threads, torch)
+        limit = max(rates.values())
+        out(f"{threads:>7} GEMM 1536^3 float32: numpy {rates['numpy']:.1f}, torch "
+            f"{rates['torch']:.1f} GFLOP/s; fractions below are of {limit:.1f}")
+        for name in models:
+            spec = MODELS[name]
+            res = measure_step(spec, threads, torch, steps=steps, repeats=repeats,
+                               gemm_gflops=limit, data_root=data_root)
+            out(res.row())
+            results.append(res)
+    return results

@@ -1,0 +1,129 @@
+"""How many threads a run uses: one rule for NumPy's BLAS, the data-parallel step and torch.
+
+A run's core budget is the cores this process may use, divided by the runs going on beside it:
+the jobs of a parallel sweep (the joblib launcher's `n_jobs`, read from HydraConfig) or
+`DLPROJ_JOBS=N` (set by `make reproduce --jobs N` around its parallel runs). The config keys
+
+    threads.workers   NumPy sections: threads that split each training step's batch
+                      (dlproj.training.parallel); auto = the budget
+    threads.blas      BLAS threads per worker (threadpoolctl); auto = budget // workers.
+                      Section 4: torch.set_num_threads; auto = the budget
+
+take `auto` or an integer >= 1. So a single run uses every core, and N parallel jobs share them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dlproj.errors import ConfigError
+
+AUTO = "auto"
+JOBS_ENV = "DLPROJ_JOBS"
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _joblib_jobs() -> int | None:
+    """n_jobs of the joblib launcher when this process runs one of its sweep's jobs."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if not HydraConfig.initialized():
+            return None
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN or "joblib" not in str(hc.launcher.get("_target_", "")):
+            return None
+        n = hc.launcher.get("n_jobs")
+    except Exception:  # noqa: BLE001 - no Hydra, or a launcher config without n_jobs
+        return None
+    if n is None:
+        return None
+    n = int(n)
+    # joblib's convention: -1 = all cores, -2 = all but one, ...
+    return n if n > 0 else max(1, cores() + 1 + n)
+
+
+def parallel_jobs() -> int:
+    """How many runs share this machine's cores: DLPROJ_JOBS, else the joblib sweep's n_jobs."""
+    env = os.environ.get(JOBS_ENV)
+    if env is not None and env.strip():
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
+                              f"Allowed: an integer >= 1 (how many runs share the cores).")
+        return n
+    return _joblib_jobs() or 1
+
+
+def budget() -> int:
+    """The cores one run may use: all of them, or an equal share among parallel jobs."""
+    return max(1, cores() // parallel_jobs())
+
+
+def _setting(value, key: str) -> int | None:
+    """None for auto, else the integer; ConfigError naming `key` otherwise."""
+    if value == AUTO:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: auto (share the cores "
+                      f"by the rule in dlproj/runtime/threads.py) or an integer >= 1, e.g. "
+                      f"`python -m dlproj {key}=2`.")
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    workers: int  # threads splitting a NumPy training step's batch
+    blas: int  # BLAS threads each of them uses
+
+    def __str__(self) -> str:
+        return f"{self.workers} step worker(s) x {self.blas} BLAS thread(s)"
+
+
+def numpy_plan(threads_cfg) -> ThreadPlan:
+    """Workers and BLAS threads for the NumPy sections, from `threads.workers`/`threads.blas`."""
+    workers = _setting(threads_cfg.workers, "threads.workers")
+    blas = _setting(threads_cfg.blas, "threads.blas")
+    total = budget()
+    workers = workers or total
+    return ThreadPlan(workers, blas or max(1, total // workers))
+
+
+def torch_threads(threads_cfg) -> int:
+    """torch.set_num_threads for Section 4: `threads.blas`, or the budget when auto."""
+    return _setting(threads_cfg.blas, "threads.blas") or budget()
+
+
+def set_blas_threads(n: int) -> None:
+    """n threads for every BLAS NumPy (or anything else in this process) has loaded."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def apply(cfg) -> ThreadPlan:
+    """Set this run's BLAS threads and step workers from `cfg.threads` (once, before it starts).
+
+    Section 4 sets torch's threads itself, with `torch_threads`, once torch is imported.
+    """
+    from dlproj.training.parallel import set_workers
+
+    if "blas_threads" in cfg.get("params", {}):
+        raise ConfigError("Invalid key 'params.blas_threads': it became 'threads.blas' "
+                          "(auto or an integer >= 1), beside 'threads.workers'.")
+    plan = numpy_plan(cfg.threads)
+    set_blas_threads(plan.blas)
+    set_workers(plan.workers)
+    return plan

@@ -1,0 +1,33 @@
+"""The bench's twins compute what the NumPy nets compute, and its FLOP counts add up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dlproj.bench.twins import MODELS, step_flops, torch_twin
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_twin_gives_the_same_logits(name):
+    spec = MODELS[name]
+    model = spec.build()
+    shape = (1, 28, 28) if spec.images else (784,)
+    x = np.random.default_rng(1).normal(size=(3, *shape)).astype(np.float32)
+    with torch.no_grad():
+        theirs = torch_twin(model, torch)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)
+
+
+def test_flops_by_hand():
+    n = 64
+    x = np.zeros((n, 1, 28, 28), np.float32)
+    conv1 = 2 * n * 28 * 28 * 9 * 1 * 8  # no dx for the first layer: forward + dW
+    conv2 = 2 * n * 14 * 14 * 9 * 8 * 16
+    fc = 2 * n * 7 * 7 * 16 * 10
+    assert step_flops(MODELS["cnn_small"].build(), x) == 2 * conv1 + 3 * conv2 + 3 * fc
+    x = np.zeros((128, 784), np.float32)
+    mlp = 2 * 128 * (2 * 784 * 512 + 3 * 512 * 256 + 3 * 256 * 10)
+    assert step_flops(MODELS["mlp"].build(), x) == mlp
+    assert step_flops(MODELS["two_layer"].build(), x) == 2 * 128 * (2 * 784 * 512 + 3 * 512 * 10)
