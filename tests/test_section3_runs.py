@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlproj.errors import ConfigError
-from dlproj.experiments.section3 import check_cnn_model
+from dlproj.config import validate
 
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 
@@ -65,8 +65,8 @@ def test_section3_defaults(compose_cfg):
     assert list(cfg.model.channels) == [8, 16] and cfg.train.epochs == 5
     wide = compose_cfg(["section=3", "model=cnn_wide", "pooling=avg"])
     assert list(wide.model.channels) == [32, 64] and wide.pooling.name == "avg"
-    check_cnn_model(cfg.model)
-    check_cnn_model(wide.model)
+    validate(cfg)
+    validate(wide)
 
 
 @pytest.mark.parametrize("override,key", [
@@ -78,7 +78,7 @@ def test_section3_defaults(compose_cfg):
 ])
 def test_bad_cnn_configs_name_the_key(compose_cfg, override, key):
     with pytest.raises(ConfigError) as err:
-        check_cnn_model(compose_cfg(["section=3", override]).model)
+        validate(compose_cfg(["section=3", override]))
     assert key in str(err.value)
 
 

@@ -104,7 +104,7 @@ class TensorBatches:
             yield x, self.y[idx]
 
 
-def _mnist(cfg, channels: int, seed: int) -> ImageData:
+def mnist_images(cfg, channels: int, seed: int) -> ImageData:
     from dlproj.data.mnist import load_from_config, to_float
 
     mnist = load_from_config(cfg.data)
@@ -200,7 +200,7 @@ def _limit(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def _pets(cfg, seed: int) -> ImageData:
+def pets_images(cfg, channels: int, seed: int) -> ImageData:
     ds, data = cfg.dataset, cfg.data
     train_tf, eval_tf = pets_transforms(ds.image_size, cfg.augmentation.name == "standard")
     train_set = open_pets(data.root, "trainval", download=data.download, transform=train_tf)
@@ -231,6 +231,6 @@ def _pets(cfg, seed: int) -> ImageData:
 
 def load_data(cfg, *, channels: int | None = None, seed: int = 0) -> ImageData:
     """The `dataset=` group's data; `channels=3` copies MNIST's gray into RGB (for ResNet18)."""
-    if cfg.dataset.name == "pets":
-        return _pets(cfg, seed)
-    return _mnist(cfg, channels or 1, seed)
+    from dlproj.config.groups import DATASET
+
+    return DATASET.builder(cfg.dataset.name, "torch")(cfg, channels or 1, seed)
