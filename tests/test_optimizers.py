@@ -7,9 +7,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlproj.config.groups import OPTIMIZER
 from dlproj.config.schema import OptimizerConfig
 from dlproj.errors import ConfigError
-from dlproj.config.groups import OPTIMIZER
 from dlproj.optim.optimizers import SGD, Adam, AdamW, RMSprop, build_optimizer
 
 SHAPES = {"W": (5, 3), "b": (3,)}

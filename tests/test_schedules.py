@@ -8,8 +8,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dlproj.config.schema import ScheduleConfig
 from dlproj.config.groups import SCHEDULE
+from dlproj.config.schema import ScheduleConfig
 from dlproj.optim.schedules import lr_at
 
 BASE = 0.1

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from dlproj.errors import ConfigError
 from dlproj.config import validate
+from dlproj.errors import ConfigError
 
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 
@@ -90,5 +90,6 @@ def test_bad_cnn_config_exits_2_without_traceback(dlproj_run):
 
 def test_missing_checkpoint_is_a_clear_error(dlproj_run, tmp_path):
     run = dlproj_run(["section=3", *TINY, f"checkpoint={tmp_path / 'nope.npz'}"])
-    assert run.proc.returncode == 1
-    assert "Cannot load checkpoint" in run.output and "Traceback" not in run.output
+    assert run.proc.returncode == 2  # checked with the config, before MNIST is read
+    assert "'checkpoint'" in run.output and "nope.npz" in run.output
+    assert "Traceback" not in run.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from dlproj.config.groups import CNN_IMAGE_SIZE as IMAGE_SIZE
 from dlproj.config.groups import MODEL
 from dlproj.config.memory import DataSize, mnist_data

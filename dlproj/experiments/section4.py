@@ -13,6 +13,7 @@ from dlproj.plots.curves import learning_curves
 from dlproj.registry import TORCH_DEVICES, register
 from dlproj.runtime.context import RunContext
 
+
 def _spec(models: tuple[str, ...]) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
             "uses_dataset": True, "data": image_data}

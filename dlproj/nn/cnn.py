@@ -15,6 +15,7 @@ from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
 from dlproj.nn.layers import Layer, Linear
 from dlproj.nn.sequential import Sequential
 
+
 def build_cnn(channels: Sequence[int], *, rng: np.random.Generator, pooling: str = "max",
               kernel_size: int = 3, padding: int = 1, pool_size: int = 2, fc_hidden: int = 0,
               in_channels: int = 1, image_size: int = 28, num_classes: int = 10,

@@ -11,7 +11,6 @@ import math
 import numpy as np
 from omegaconf import DictConfig
 
-
 Params = dict[str, np.ndarray]
 
 

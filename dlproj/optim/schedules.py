@@ -13,13 +13,14 @@ One exception, by choice: warm-up together with cosine and `min_lr > 0`. Ours is
 
 while torch's chained LinearLR + CosineAnnealingLR(eta_min=min_lr) applies the cosine's
 recursive update to the warmed-up rate and lands above it, by less than 0.05 * min_lr / lr
-(relative; 3.5e-3 for min_lr = lr / 10). With min_lr = 0 the two are equal. The names and their builders are the `schedule=` group's registry,
-dlproj.config.groups.SCHEDULE.
+(relative; 3.5e-3 for min_lr = lr / 10). With min_lr = 0 the two are equal.
+The names and their builders are the `schedule=` group's registry, dlproj.config.groups.SCHEDULE.
 """
 
 from __future__ import annotations
 
 import math
+
 from omegaconf import DictConfig
 
 

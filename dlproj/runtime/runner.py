@@ -16,9 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlproj import registry
 from dlproj.config import validate
-from dlproj.errors import ConfigError, Diverged, DlprojError
+from dlproj.errors import ConfigError, Diverged, DlprojError, clean_message
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 
@@ -52,27 +51,25 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     exit_code = 0
     ctx: RunContext | None = None
     try:
-        validate(cfg)
-        experiment = registry.get(cfg.section, cfg.experiment)
+        experiment = validate(cfg, overrides)
         ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun))
         log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
         record["metrics"] = experiment.fn(ctx) or {}
         record["status"] = "completed"
     except ConfigError as exc:
-        record.update(status="failed", error=str(exc))
-        print(f"dlproj: {exc}", file=sys.stderr)
+        record.update(status="failed", error=clean_message(str(exc)))
+        print(f"dlproj: {record['error']}", file=sys.stderr)
         exit_code = EXIT_BAD_CONFIG
     except Diverged as exc:
         record.update(status="diverged", error=str(exc))
         log.error("run diverged: %s", exc)
         exit_code = EXIT_FAILED
-    except DlprojError as exc:
-        record.update(status="failed", error=str(exc))
-        log.error("%s", exc)
-        print(f"dlproj: {exc}", file=sys.stderr)
+    except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
+        record.update(status="failed", error=clean_message(str(exc)))
+        print(f"dlproj: {record['error']}", file=sys.stderr)
         exit_code = EXIT_FAILED
     except Exception as exc:  # an experiment bug must not take the sweep down
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        record.update(status="failed", error=clean_message(f"{type(exc).__name__}: {exc}"))
         log.error("run failed:\n%s", traceback.format_exc())
         exit_code = EXIT_FAILED
     finally:

@@ -152,7 +152,9 @@ class _Relabelled(torch.utils.data.Dataset):
 
 
 def pets_folder(root: str | Path) -> Path:
-    return Path(root) / "oxford-iiit-pet"
+    from dlproj.paths import resolve_data_root
+
+    return resolve_data_root(root) / "oxford-iiit-pet"
 
 
 def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = None) -> Any:
@@ -166,7 +168,7 @@ def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = 
            f"or run offline on MNIST with dataset=mnist.")
     existed = folder.exists()
     try:
-        return OxfordIIITPet(root=str(root), split=split, target_types="binary-category",
+        return OxfordIIITPet(root=str(folder.parent), split=split, target_types="binary-category",
                              transform=transform, download=download)
     except RuntimeError as exc:
         if "not found" not in str(exc):
