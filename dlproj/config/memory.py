@@ -43,6 +43,7 @@ class ModelSize:
     params: int
     activations: int  # floats kept per example for the backward pass
     keys: str  # what to lower when parameters dominate
+    act_keys: str = ""  # what to lower when activations dominate (besides train.batch_size)
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -130,14 +131,16 @@ def small_net_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> 
             acts += 8 * c * s * s  # two conv + BN + ReLU outputs, the sum
             c_in = c
     params += c_in * n_out + n_out
-    return ModelSize(params, acts, "model.depth, model.width")
+    return ModelSize(params, acts, "model.depth, model.width",
+                     "dataset.image_size, model.width, model.depth")
 
 
 def resnet18_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
     # ~11.2M backbone parameters; ~10M floats of saved activations per 224x224 image, scaling
     # with the pixel count.
     acts = int(10e6 * (cfg.dataset.image_size / 224) ** 2)
-    return ModelSize(11_176_512 + 512 * n_out + n_out, acts, "model=resnet18")
+    return ModelSize(11_176_512 + 512 * n_out + n_out, acts, "model=resnet18",
+                     "dataset.image_size")
 
 
 # -- the estimate and the guard ----------------------------------------------------------------
@@ -157,8 +160,8 @@ def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
     slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
     batch = min(cfg.train.batch_size, max(data.samples, 1)) if data.samples else \
         cfg.train.batch_size
-    # Forward outputs kept for backward, their gradients, and the evaluation batches (1000).
-    acts = model.activations * item * max(3 * batch, 1000)
+    # Forward outputs kept for backward, and their gradients.
+    acts = model.activations * item * 3 * batch
     parts = {
         "the dataset in memory": data.samples * data.features * item + data.raw_bytes,
         "parameters, gradients and optimizer state": model.params * item * (2 + slots),
@@ -167,7 +170,8 @@ def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
     keys = {
         "the dataset in memory": data.keys,
         "parameters, gradients and optimizer state": model.keys,
-        "a batch's activations, forward and backward": "train.batch_size, " + model.keys,
+        "a batch's activations, forward and backward":
+            "train.batch_size, " + (model.act_keys or model.keys),
     }
     return Estimate(parts, keys)
 

@@ -26,22 +26,25 @@ def load_checkpoint(path: str | Path, model: Any) -> Any:
     if not path.is_file():
         raise DataError(f"Checkpoint {path} does not exist. {FIX}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise DataError(f"Checkpoint {path} is a single .npy array, not a .npz archive "
-                                f"of named parameters. {FIX}")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"Checkpoint {path} is a single .npy array, not a .npz archive of "
+                            f"named parameters. {FIX}")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except DataError:
         raise
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+        if "Object arrays" in str(exc):
             raise DataError(f"Checkpoint {path} holds Python objects, not plain arrays; dlproj "
                             f"reads parameters only and never unpickles a file. {FIX}") from None
-        raise DataError(f"Checkpoint {path} is not a readable .npz archive ({type(exc).__name__})"
-                        f". {FIX}") from None
+        raise DataError(f"Checkpoint {path} is not a readable .npz archive (reading it would "
+                        f"mean unpickling it, which dlproj never does). {FIX}") from None
     except Exception as exc:  # empty (EOFError), truncated (BadZipFile), another format, ...
         raise DataError(f"Checkpoint {path} is not a readable .npz archive: it is empty, "
                         f"truncated or another format ({type(exc).__name__}). {FIX}") from None
+    if not arrays:
+        raise DataError(f"Checkpoint {path} holds no arrays. {FIX}")
     detail = mismatch({k: tuple(v.shape) for k, v in model.params.items()},
                       {k: tuple(v.shape) for k, v in arrays.items()})
     if detail:
