@@ -377,7 +377,6 @@ def test_numpy_checkpoint_that_does_not_fit(bad_run, tmp_path, case):
 
 
 def _small_net(width: int):
-    import torch
 
     from dlproj.torchnets.models import SmallNet
 
@@ -391,7 +390,6 @@ class _Evil:
 
 
 def _pt_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
-    import torch
 
     from dlproj.torchnets.checkpoint import save_state_dict
 
