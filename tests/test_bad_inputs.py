@@ -206,6 +206,31 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
     assert "GiB" in msg and "2.0 GiB available" in msg
 
 
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_study_commands_pass_validation(compose_cfg, tmp_path, quick):
+    """Every job of `make reproduce` (the offline list) passes validation: each swept value in
+    turn, the others at their first value."""
+    from dlproj import reproduce
+    from dlproj.config.validate import validate
+
+    pretrained = tmp_path / "model.pt"
+    pretrained.write_bytes(b"stands in for the pretraining run's model.pt")
+    s4 = reproduce.Section4Data(pets=False, imagenet=False, notice=None)
+    for step in reproduce.plan(quick, s4, tmp_path, "stamp"):
+        args = [a for a in step.overrides(quick) if not a.startswith("hydra.")]
+        args = [f"model.weights={pretrained}" if a.startswith("model.weights=/") else a
+                for a in args]
+        sweeps = {i: a.partition("=")[2].split(",") for i, a in enumerate(args)
+                  if "," in a and "[" not in a}
+        first = [a.partition("=")[0] + "=" + sweeps[i][0] if i in sweeps else a
+                 for i, a in enumerate(args)]
+        variants = [first] + [[*first[:i], f"{args[i].partition('=')[0]}={v}", *first[i + 1:]]
+                              for i, values in sweeps.items() for v in values[1:]]
+        for overrides in variants:
+            validate(compose_cfg(overrides), normalize_overrides(overrides),
+                     memory_guard=False)
+
+
 def test_every_default_experiment_fits_in_2_gib(compose_cfg):
     from dlproj import registry
     from dlproj.config.validate import guard_memory, validate

@@ -10,13 +10,18 @@ from typing import Any
 
 from dlproj.config.memory import image_data
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import TORCH_DEVICES, register
+from dlproj.registry import TORCH_DEVICES, Param, register
 from dlproj.runtime.context import RunContext
 
 
-def _spec(models: tuple[str, ...]) -> dict[str, Any]:
+def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
-            "uses_dataset": True, "data": image_data}
+            "uses_dataset": True, "data": image_data, "params": params}
+
+
+# A label only the report reads (reproduce's offline pretraining run: `+params.role=pretrain`).
+ROLE = Param(None, lambda v: v is None or isinstance(v, str),
+             "a label for the report, e.g. `+params.role=pretrain`")
 
 
 def _train(ctx: RunContext, title: str) -> dict[str, Any]:
@@ -96,7 +101,7 @@ def compare(ctx: RunContext) -> dict[str, Any]:
     return _train(ctx, "plain vs residual")
 
 
-@register(4, "transfer", **_spec(("resnet18", "plain", "resnet")))
+@register(4, "transfer", **_spec(("resnet18", "plain", "resnet"), role=ROLE))
 def transfer(ctx: RunContext) -> dict[str, Any]:
     """ResNet18, new head: model.weights=none|imagenet|PATH, model.finetune=frozen|layer4|all."""
     return _train(ctx, "transfer")
