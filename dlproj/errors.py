@@ -1,5 +1,14 @@
 """Exceptions that end a run with a one-paragraph message instead of a traceback."""
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def clean_message(text: str) -> str:
+    """A message as dlproj shows and stores it: terminal escape codes removed."""
+    return _ANSI.sub("", text)
+
 
 class DlprojError(Exception):
     """Base for errors a user can act on; the message is shown as is."""

@@ -18,3 +18,10 @@ def outputs_root() -> Path:
 def data_root() -> Path:
     """`data/` at the project root, or $DLPROJ_DATA."""
     return Path(os.environ.get("DLPROJ_DATA", PROJECT_ROOT / "data")).resolve()
+
+
+def resolve_data_root(root: str | Path) -> Path:
+    """`data.root` as a folder: `~` expanded, a relative one taken from the project root (so it
+    names the same folder from any working directory)."""
+    path = Path(str(root)).expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()

@@ -1,5 +1,10 @@
 """Experiments register under (section, name); `section=N experiment=NAME` looks them up here.
 
+Each registration also declares what the experiment accepts: the model kinds, its `params.*`
+(type, default, range), whether it takes `checkpoint=` (and which file), the devices, and the data
+it holds (for the memory guard). dlproj.config.validate checks a composed config against that
+before anything is allocated.
+
 Experiment modules (dlproj/experiments/section*.py) import only NumPy-side code at module level,
 so listing every experiment never imports torch; Section 4 imports torch inside its functions.
 """
@@ -9,15 +14,31 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
 
 if TYPE_CHECKING:
+    from dlproj.config.memory import DataSize
     from dlproj.runtime.context import RunContext
 
 ExperimentFn = Callable[["RunContext"], dict[str, Any]]
+
+
+NUMPY_DEVICES = ("auto", "cpu")
+TORCH_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One `params.<name>` an experiment reads: its default and what it may be."""
+
+    default: Any
+    ok: Callable[[Any], bool]
+    allowed: str
 
 
 @dataclass(frozen=True)
@@ -26,13 +47,30 @@ class Experiment:
     name: str
     fn: ExperimentFn
     summary: str
+    models: tuple[str, ...] = ()  # model kinds (dlproj.config.groups.MODEL)
+    params: dict[str, Param] = field(default_factory=dict)
+    checkpoint: str | None = None  # the file suffix of `checkpoint=` (.npz / .pt), None: refused
+    devices: tuple[str, ...] = NUMPY_DEVICES
+    uses_dataset: bool = False  # reads the `dataset=` group (Section 4)
+    data: Callable[[DictConfig], DataSize] | None = None  # what it holds, for the memory guard
+    check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
+
+    def param_values(self, cfg: DictConfig) -> dict[str, Any]:
+        return param_values(cfg, self.params)
+
+
+def param_values(cfg: DictConfig, params: dict[str, Param]) -> dict[str, Any]:
+    """`params.*` of `cfg` with the declared defaults filled in."""
+    given = cfg.get("params") or {}
+    return {k: given.get(k, p.default) for k, p in params.items()}
 
 
 _REGISTRY: dict[tuple[int, str], Experiment] = {}
 
 
-def register(section: int, name: str) -> Callable[[ExperimentFn], ExperimentFn]:
-    """Decorator: `@register(1, "xor")` makes `python -m dlproj experiment=xor` run the function.
+def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], ExperimentFn]:
+    """Decorator: `@register(1, "xor", models=("mlp",))` makes `python -m dlproj experiment=xor`
+    run the function; `spec` holds the Experiment fields that say what it accepts.
 
     The function takes a RunContext and returns its final metrics as a dict.
     """
@@ -42,7 +80,7 @@ def register(section: int, name: str) -> Callable[[ExperimentFn], ExperimentFn]:
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise RuntimeError(f"experiment {key} registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[key] = Experiment(section, name, fn, summary)
+        _REGISTRY[key] = Experiment(section, name, fn, summary, **spec)
         return fn
 
     return deco

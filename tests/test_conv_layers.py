@@ -108,6 +108,27 @@ def test_max_pool_ties_go_to_the_first_maximum():
     assert dx[0, 0, 0, 0] == 1 and dx[0, 2, 2, 1] == 1 and dx[0, 3, 3, 1] == 0
 
 
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2)])
+def test_max_pool_nan_windows_get_their_gradient_as_torch(k, s):
+    """NaN in a window: the output is NaN and the gradient goes where torch's max_pool2d puts
+    it (the window's last NaN), not nowhere."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 7, 7, 3))
+    x[rng.random(x.shape) < 0.08] = np.nan
+    x[0, :2, :2, 0] = np.nan  # a window of NaN only
+    x[1, 2:4, 2:4, 1] = 1.0  # ties, no NaN
+    pool = MaxPool2d(k, s)
+    y = pool.forward(x)
+    dy = rng.normal(size=y.shape)
+    dx = pool.backward(dy)
+    x_t = nchw(x)
+    y_t = F.max_pool2d(x_t, k, s)
+    y_t.backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(nhwc(y_t)))
+    assert np.isnan(y).any()
+    assert max_abs(dx, nhwc(x_t.grad)) < TOL
+
+
 def test_im2col_and_col2im_are_adjoint():
     rng = np.random.default_rng(1)
     for k, s, p in [(3, 1, 1), (3, 2, 0), (2, 2, 1), (5, 1, 2)]:

@@ -7,9 +7,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlproj.config.groups import OPTIMIZER
 from dlproj.config.schema import OptimizerConfig
 from dlproj.errors import ConfigError
-from dlproj.optim.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop, build_optimizer
+from dlproj.optim.optimizers import SGD, Adam, AdamW, RMSprop, build_optimizer
 
 SHAPES = {"W": (5, 3), "b": (3,)}
 STEPS = 50
@@ -85,7 +86,7 @@ def test_state_is_kept_per_parameter_name():
 def test_float32_parameters_stay_float32_and_in_place():
     W = np.ones((4, 2), dtype=np.float32)
     params = {"W": W}
-    for name in OPTIMIZERS:
+    for name in OPTIMIZER.names():
         opt = build_optimizer(OmegaConf.structured(OptimizerConfig(name=name, lr=0.01,
                                                                    momentum=0.9)))
         opt.step(params, {"W": np.full((4, 2), 0.5)})

@@ -8,8 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlproj.config.groups import SCHEDULE
 from dlproj.config.schema import ScheduleConfig
-from dlproj.optim.schedules import SCHEDULES, lr_at
+from dlproj.optim.schedules import lr_at
 
 BASE = 0.1
 TOTAL = 12
@@ -41,7 +42,7 @@ def _warmup(opt, w):
 
 
 def test_every_schedule_is_tested_here():
-    assert set(SCHEDULES) == {"constant", "step", "exponential", "cosine"}
+    assert set(SCHEDULE.names()) == {"constant", "step", "exponential", "cosine"}
 
 
 def test_constant():
@@ -101,3 +102,25 @@ def test_warmup_composes_like_chained_linearlr(name, make):
     theirs = _torch(lambda o: chain([_warmup(o, 3)] + ([make(o)] if make else [])))
     assert ours == pytest.approx(theirs, rel=1e-10)
     assert ours[0] == pytest.approx(BASE / 4)
+
+
+@pytest.mark.parametrize("min_lr", [0.0, 0.001, 0.01])
+def test_warmup_cosine_with_min_lr_is_the_documented_closed_form(min_lr):
+    """warmup(e) * (min_lr + (lr - min_lr)(1 + cos(pi e / T)) / 2): exactly; torch's chained
+    LinearLR + CosineAnnealingLR(eta_min) equals it at min_lr = 0 and otherwise lies above it
+    by less than 0.05 * min_lr / lr (relative), as the module docstring says."""
+    w = 3
+    ours = _ours(_cfg(name="cosine", min_lr=min_lr, warmup_epochs=w))
+    formula = [(e + 1) / (w + 1) * (min_lr + (BASE - min_lr) * (1 + math.cos(math.pi * e / TOTAL))
+                                    / 2) if e < w
+               else min_lr + (BASE - min_lr) * (1 + math.cos(math.pi * e / TOTAL)) / 2
+               for e in range(TOTAL)]
+    assert ours == pytest.approx(formula, rel=1e-15)
+    chain = torch.optim.lr_scheduler.ChainedScheduler
+    theirs = _torch(lambda o: chain(
+        [_warmup(o, w), torch.optim.lr_scheduler.CosineAnnealingLR(o, TOTAL, min_lr)]))
+    rel = [(t - o) / o for t, o in zip(theirs, ours, strict=True)]
+    if min_lr == 0:
+        assert max(abs(r) for r in rel) < 1e-10
+    else:
+        assert 1e-6 < max(rel) < 0.05 * min_lr / BASE and min(rel) > -1e-12

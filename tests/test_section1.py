@@ -89,8 +89,8 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
     dirs = run.run_dirs
     assert len(dirs) == 4 and all(d.parent.parent.name == "multirun" for d in dirs)
     statuses = sorted(run.results(d)["status"] for d in dirs)
-    # sin ignores `checkpoint`, so the /no/such path only fails where it is read: see mlp below.
-    assert statuses == ["completed", "completed", "diverged", "diverged"]
+    # sin takes no `checkpoint`: both jobs given one are refused, recorded, and the sweep goes on.
+    assert statuses == ["completed", "diverged", "failed", "failed"]
 
     failed = dlproj_run(["-m", "experiment=mlp", *TINY, "train.epochs=1", "model.hidden=[8]",
                          "checkpoint=null,/no/such/model.npz"])

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
+from dlproj.config import validate
 from dlproj.errors import ConfigError
-from dlproj.experiments.section3 import check_cnn_model
 
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 
@@ -65,8 +65,8 @@ def test_section3_defaults(compose_cfg):
     assert list(cfg.model.channels) == [8, 16] and cfg.train.epochs == 5
     wide = compose_cfg(["section=3", "model=cnn_wide", "pooling=avg"])
     assert list(wide.model.channels) == [32, 64] and wide.pooling.name == "avg"
-    check_cnn_model(cfg.model)
-    check_cnn_model(wide.model)
+    validate(cfg)
+    validate(wide)
 
 
 @pytest.mark.parametrize("override,key", [
@@ -78,7 +78,7 @@ def test_section3_defaults(compose_cfg):
 ])
 def test_bad_cnn_configs_name_the_key(compose_cfg, override, key):
     with pytest.raises(ConfigError) as err:
-        check_cnn_model(compose_cfg(["section=3", override]).model)
+        validate(compose_cfg(["section=3", override]))
     assert key in str(err.value)
 
 
@@ -90,5 +90,6 @@ def test_bad_cnn_config_exits_2_without_traceback(dlproj_run):
 
 def test_missing_checkpoint_is_a_clear_error(dlproj_run, tmp_path):
     run = dlproj_run(["section=3", *TINY, f"checkpoint={tmp_path / 'nope.npz'}"])
-    assert run.proc.returncode == 1
-    assert "Cannot load checkpoint" in run.output and "Traceback" not in run.output
+    assert run.proc.returncode == 2  # checked with the config, before MNIST is read
+    assert "'checkpoint'" in run.output and "nope.npz" in run.output
+    assert "Traceback" not in run.output

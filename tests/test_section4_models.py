@@ -153,10 +153,37 @@ def test_imagenet_weights_read_from_the_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     torch.manual_seed(3)
     donor, _ = tiny("resnet18")
-    ckpt.save_state_dict(ckpt.imagenet_resnet18_file(), donor)  # stands in for the real file
+    path = ckpt.save_state_dict(ckpt.imagenet_resnet18_file(), donor)  # stands in for the file
     model, _ = tiny("resnet18")
+    with pytest.raises(DataError, match="corrupt or was replaced"):  # its hash is not f37072fd
+        ckpt.initial_weights(model, "imagenet", download=False)
+    monkeypatch.setattr(ckpt, "RESNET18_HASH_PREFIX", _sha256(path)[:8])
     assert ckpt.initial_weights(model, "imagenet", download=False).startswith("ImageNet")
     torch.testing.assert_close(model.conv1.weight, donor.conv1.weight, rtol=0, atol=0)
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_imagenet_download_is_hash_checked_before_use(tmp_path, monkeypatch):
+    """torch.hub's download with the file name's hash prefix: a replaced file is refused and
+    not left in the cache; the right one is loaded with weights_only=True."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    torch.manual_seed(4)
+    donor, _ = tiny("resnet18")
+    served = ckpt.save_state_dict(tmp_path / "served.pth", donor)
+    monkeypatch.setattr(ckpt, "resnet18_url", lambda: served.as_uri())
+    model, _ = tiny("resnet18")
+    with pytest.raises(DataError, match="Could not download"):
+        ckpt.initial_weights(model, "imagenet", download=True)
+    assert not ckpt.imagenet_resnet18_file().exists()
+    monkeypatch.setattr(ckpt, "RESNET18_HASH_PREFIX", _sha256(served)[:8])
+    assert ckpt.initial_weights(model, "imagenet", download=True).startswith("ImageNet")
+    torch.testing.assert_close(model.conv1.weight, donor.conv1.weight, rtol=0, atol=0)
+    assert ckpt.imagenet_resnet18_file().is_file()
 
 
 def test_select_classes_and_labels_per_class():

@@ -1,86 +1,186 @@
-"""Range and choice checks that types alone cannot express (`train.epochs=-1`, `optimizer.lr=0`)."""
+"""Everything checked about a composed config before a run allocates or trains anything.
+
+Types are Hydra's (the schemas in schema.py). On top of that, in this order:
+1. the keys every run shares (seed, device, train.*, data.*);
+2. each group against its registry (dlproj.config.groups): optimizer, schedule, pooling,
+   augmentation, and, for the experiments that read it, dataset;
+3. the experiment against what it declared in `@register` (dlproj.registry): the section asked
+   for on the command line, the model kind and the model's keys, `params.*` (no unknown key,
+   each of its type and range), `checkpoint=`, `device=`, and its own extra check;
+4. the memory guard (dlproj.config.memory).
+Each failure is one ConfigError naming the key, the value and what is allowed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from dlproj.config import groups, memory
+from dlproj.config.checks import (  # noqa: F401  (check/check_choice: experiments use them)
+    check,
+    check_choice,
+    fail,
+    is_int,
+    optional_limit,
+    plain,
+    positive_int,
+)
 from dlproj.errors import ConfigError
 
+if TYPE_CHECKING:
+    from dlproj.registry import Experiment
 
-def _fail(key: str, value: Any, allowed: str) -> None:
-    raise ConfigError(
-        f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "
-        f"Fix it on the command line, e.g. `python -m dlproj {key}=...`."
-    )
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
+DEVICES = ("auto", "cpu", "cuda")
 
-def check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise ConfigError naming `key` and what is allowed unless `ok`."""
-    if not ok:
-        _fail(key, value, allowed)
 
-def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
-    choices = sorted(choices)
-    check(value in choices, key, value, "one of " + ", ".join(choices))
-
-def _positive_int(key: str, value: Any) -> None:
-    check(isinstance(value, int) and value >= 1, key, value, "an integer >= 1")
-
-def _optional_limit(key: str, value: Any) -> None:
-    check(value is None or (isinstance(value, int) and value >= 1), key, value,
-          "null (all) or an integer >= 1")
-
-def _in_unit(key: str, value: float, *, closed_right: bool = False) -> None:
-    ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
-    check(ok, key, value, "a number in [0, 1]" if closed_right else "a number in [0, 1)")
-
-def validate(cfg: DictConfig) -> None:
-    """Check every shared key; experiments check their own model keys with the same helpers."""
-    from dlproj.nn.activations import ACTIVATIONS
-    from dlproj.optim.optimizers import OPTIMIZERS
-    from dlproj.optim.schedules import SCHEDULES
-
-    check(cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
-    check_choice("device", cfg.device, ["auto", "cpu", "cuda"])
-    _positive_int("train.epochs", cfg.train.epochs)
-    _positive_int("train.batch_size", cfg.train.batch_size)
-    _positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
+def validate_shared(cfg: DictConfig) -> None:
+    """The keys every run shares."""
+    check(is_int(cfg.seed) and 0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed,
+          f"an integer in [0, {SEED_MAX}]")
+    check_choice("device", cfg.device, DEVICES)
+    positive_int("train.epochs", cfg.train.epochs)
+    positive_int("train.batch_size", cfg.train.batch_size)
+    positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
     check(cfg.train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
           cfg.train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
     es = cfg.train.early_stopping
-    _positive_int("train.early_stopping.patience", es.patience)
+    positive_int("train.early_stopping.patience", es.patience)
     check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
           "min, max, or null (inferred from the metric's name)")
     check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta, "a number >= 0")
-    _optional_limit("data.train_limit", cfg.data.train_limit)
-    _optional_limit("data.test_limit", cfg.data.test_limit)
-    check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "an integer >= 0")
+    optional_limit("data.train_limit", cfg.data.train_limit)
+    optional_limit("data.test_limit", cfg.data.test_limit)
+    check(is_int(cfg.data.val_size) and 0 <= cfg.data.val_size < memory.MNIST_TRAIN,
+          "data.val_size", cfg.data.val_size,
+          f"an integer in [0, {memory.MNIST_TRAIN}) (MNIST has {memory.MNIST_TRAIN} training "
+          f"images)")
+    check(is_int(cfg.data.split_seed) and 0 <= cfg.data.split_seed <= SEED_MAX,
+          "data.split_seed", cfg.data.split_seed, f"an integer in [0, {SEED_MAX}]")
+    check(bool(str(cfg.data.root).strip()), "data.root", cfg.data.root,
+          "a folder (relative ones are taken from the project root)")
 
-    opt = cfg.optimizer
-    check_choice("optimizer.name", opt.name, OPTIMIZERS)
-    check(opt.lr > 0, "optimizer.lr", opt.lr, "a number > 0")
-    _in_unit("optimizer.momentum", opt.momentum)
-    _in_unit("optimizer.alpha", opt.alpha)
-    _in_unit("optimizer.beta1", opt.beta1)
-    _in_unit("optimizer.beta2", opt.beta2)
-    check(opt.eps > 0, "optimizer.eps", opt.eps, "a number > 0")
-    check(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "a number >= 0")
 
-    sch = cfg.schedule
-    check_choice("schedule.name", sch.name, SCHEDULES)
-    _positive_int("schedule.step_size", sch.step_size)
-    check(0 < sch.gamma <= 1, "schedule.gamma", sch.gamma, "a number in (0, 1]")
-    check(sch.warmup_epochs >= 0, "schedule.warmup_epochs", sch.warmup_epochs, "an integer >= 0")
-    check(sch.min_lr >= 0, "schedule.min_lr", sch.min_lr, "a number >= 0")
+def validate_groups(cfg: DictConfig, uses_dataset: bool) -> None:
+    groups.OPTIMIZER.validate(cfg.optimizer, cfg)
+    groups.SCHEDULE.validate(cfg.schedule, cfg)
+    groups.POOLING.validate(cfg.pooling, cfg)
+    groups.AUGMENTATION.validate(cfg.augmentation, cfg)
+    if uses_dataset:
+        groups.DATASET.validate(cfg.dataset, cfg)
 
-    check_choice("pooling.name", cfg.pooling.name, ["max", "avg"])
-    check_choice("augmentation.name", cfg.augmentation.name, ["none", "standard"])
 
-    model = cfg.model
-    if "activation" in model:
-        check_choice("model.activation", model.activation, ACTIVATIONS)
-    if "hidden" in model:
-        hidden = OmegaConf.to_container(model.hidden)
-        check(all(h >= 1 for h in hidden), "model.hidden", hidden, "a list of integers >= 1")
+def requested_section(overrides: list[str] | None) -> int | None:
+    """The `section=N` given on the command line (quoted or not), if any."""
+    for arg in overrides or []:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") == "section":
+            value = value.strip("'\"")
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def validate_experiment(cfg: DictConfig, exp: Experiment,
+                        overrides: list[str] | None = None) -> None:
+    """The config against what `exp` declared in `@register`."""
+    from dlproj import registry
+
+    wanted = requested_section(overrides)
+    if wanted is not None and wanted != exp.section:
+        own = ", ".join(sorted(n for (s, n) in registry.load_all() if s == wanted))
+        raise ConfigError(
+            f"Invalid value for 'section': {wanted}, but experiment={exp.name} is Section "
+            f"{exp.section}'s. Allowed: section={exp.section} with experiment={exp.name}, or one "
+            f"of Section {wanted}'s experiments ({own or 'none'}).")
+    if exp.models:
+        groups.validate_model(cfg.model, cfg, exp.models, exp.name)
+    given = plain(cfg.get("params")) or {}
+    unknown = sorted(set(given) - set(exp.params))
+    if unknown:
+        fail(f"params.{unknown[0]}", given[unknown[0]],
+             f"only the params experiment={exp.name} reads: "
+             + (", ".join(f"params.{k}" for k in sorted(exp.params)) or "none"))
+    for name, value in exp.param_values(cfg).items():
+        spec = exp.params[name]
+        ok = False
+        try:
+            ok = bool(spec.ok(value))
+        except (TypeError, ValueError):
+            pass
+        check(ok, f"params.{name}", value, spec.allowed)
+    check(cfg.device in exp.devices, "device", cfg.device,
+          f"{', '.join(exp.devices)} for experiment={exp.name}"
+          + ("" if "cuda" in exp.devices else " (NumPy runs on the CPU; device=cuda is "
+             "Section 4's)"))
+    _checkpoint(cfg, exp)
+    if exp.check is not None:
+        exp.check(cfg)
+
+
+def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
+    path = cfg.checkpoint
+    if path is None:
+        return
+    if exp.checkpoint is None:
+        from dlproj import registry
+
+        takers = sorted(f"section={e.section} experiment={e.name}"
+                        for e in registry.load_all().values() if e.checkpoint)
+        fail("checkpoint", path, f"null: experiment={exp.name} does not evaluate checkpoints "
+             f"(it would train from scratch); experiments that do: {'; '.join(takers)}")
+    p = Path(path)
+    check(p.is_file(), "checkpoint", path,
+          f"the path of an existing {exp.checkpoint} file written by a run of "
+          f"experiment={exp.name} (model{exp.checkpoint} in its run directory)")
+    check(p.suffix == exp.checkpoint, "checkpoint", path,
+          f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
+          f"experiment={exp.name})")
+
+
+def guard_memory(cfg: DictConfig, exp: Experiment,
+                 available: tuple[int | None, str] | None = None) -> memory.Estimate | None:
+    """The memory guard for `exp`'s data and model; None when it declared no data."""
+    if exp.data is None:
+        return None
+    data = exp.data(cfg)
+    kind = groups.model_kind(cfg.model) if exp.models else None
+    if kind is None or "size" not in groups.MODEL.choices[kind].info:
+        model = memory.ModelSize(0, 0, "model")
+    else:
+        model = groups.MODEL.choices[kind].info["size"](cfg.model, cfg, data.features,
+                                                        data.classes)
+    return memory.guard(cfg, data, model, available)
+
+
+def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
+             memory_guard: bool = True) -> Experiment:
+    """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
+    from dlproj import registry
+
+    validate_shared(cfg)
+    exp = registry.get(cfg.section, cfg.experiment)
+    validate_groups(cfg, exp.uses_dataset)
+    validate_experiment(cfg, exp, overrides)
+    if memory_guard:
+        guard_memory(cfg, exp)
+    return exp
+
+
+def param_range(kind: type | tuple[type, ...], *, lo: float | None = None,
+                hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                none_ok: bool = False) -> Any:
+    """A `Param.ok` test: of `kind` (bool never counts as a number), within [lo, hi]."""
+
+    def ok(v: Any) -> bool:
+        if v is None:
+            return none_ok
+        if isinstance(v, bool) or not isinstance(v, kind) or v != v:
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        return not (hi is not None and (v >= hi if hi_open else v > hi))
+
+    return ok

@@ -12,7 +12,7 @@ from dlproj.errors import DataError
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    root = sys.argv[1] if len(sys.argv) > 1 else paths.data_root()
+    root = paths.resolve_data_root(sys.argv[1]) if len(sys.argv) > 1 else paths.data_root()
     try:
         arrays = load_raw(root)
     except DataError as exc:

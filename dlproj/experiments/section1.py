@@ -7,13 +7,15 @@ from typing import Any
 
 import numpy as np
 
+from dlproj.config.groups import MODEL
+from dlproj.config.memory import DataSize, mnist_data
+from dlproj.config.validate import param_range
 from dlproj.data.mnist import load_from_config
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
-from dlproj.nn.mlp import build_mlp
 from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import register
+from dlproj.registry import Param, param_values, register
 from dlproj.runtime.context import RunContext
 from dlproj.training.numpy_loop import (
     ArrayData,
@@ -27,12 +29,22 @@ from dlproj.training.numpy_loop import (
 
 
 def _mlp(ctx: RunContext, n_in: int, n_out: int):
-    m = ctx.cfg.model
-    return build_mlp(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init,
-                     rng=ctx.rng)
+    return MODEL.builder("mlp")(ctx.cfg.model, n_in, n_out, rng=ctx.rng)
 
 
-@register(1, "mlp")
+SIN_PARAMS = {
+    "n_train": Param(2048, param_range(int, lo=1, hi=10**9), "an integer in [1, 1e9]"),
+    "n_test": Param(1000, param_range(int, lo=1, hi=10**9), "an integer in [1, 1e9]"),
+}
+
+
+def _sin_data(cfg) -> DataSize:
+    p = cfg.get("params") or {}
+    n = int(p.get("n_train", 2048)) + int(p.get("n_test", 1000))
+    return DataSize(n, 1, 1, keys="params.n_train, params.n_test")
+
+
+@register(1, "mlp", models=("mlp",), checkpoint=".npz", data=mnist_data)
 def mlp(ctx: RunContext) -> dict[str, Any]:
     """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
     train, val, test = mnist_arrays(load_from_config(ctx.cfg.data), flatten=True)
@@ -48,7 +60,7 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     return final
 
 
-@register(1, "xor")
+@register(1, "xor", models=("mlp",), data=lambda cfg: DataSize(4, 2, 2))
 def xor(ctx: RunContext) -> dict[str, Any]:
     """XOR of two bits: not linearly separable, learnt by one hidden layer."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -81,11 +93,11 @@ def _xor_boundary(model):
     return fig
 
 
-@register(1, "sin")
+@register(1, "sin", models=("mlp",), params=SIN_PARAMS, data=_sin_data)
 def sin(ctx: RunContext) -> dict[str, Any]:
     """sin(x) on [-2pi, 2pi] by an MLP: test MSE against model size."""
-    n_train = int(ctx.cfg.params.get("n_train", 2048))
-    n_test = int(ctx.cfg.params.get("n_test", 1000))
+    params = param_values(ctx.cfg, SIN_PARAMS)
+    n_train, n_test = int(params["n_train"]), int(params["n_test"])
     lo, hi = -2 * math.pi, 2 * math.pi
     x_train = ctx.rng.uniform(lo, hi, size=(n_train, 1)).astype(np.float32)
     x_test = np.linspace(lo, hi, n_test, dtype=np.float32)[:, None]

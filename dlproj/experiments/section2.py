@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.config.validate import check, check_choice
+from dlproj.config.checks import check, check_choice
+from dlproj.config.memory import mnist_data, mnist_raw_only
+from dlproj.config.validate import param_range
 from dlproj.data.mnist import load_from_config, to_float
 from dlproj.errors import DlprojError
 from dlproj.nn.checkpoint import save_checkpoint
@@ -23,7 +25,7 @@ from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
 from dlproj.plots.schedules import lr_schedule
-from dlproj.registry import register
+from dlproj.registry import Param, param_values, register
 from dlproj.runtime.context import RunContext
 from dlproj.training.numpy_loop import (
     evaluate_checkpoint,
@@ -37,14 +39,38 @@ class GradientCheckFailed(DlprojError):
     """An analytic gradient disagrees with its centred-difference estimate."""
 
 
-def _two_layer(ctx: RunContext, n_in: int, n_out: int, dtype: type) -> TwoLayerNet:
-    m = ctx.cfg.model
-    hidden = list(m.hidden)
+def check_two_layer(cfg) -> None:
+    """Section 2's net has exactly one hidden layer and its own three activations."""
+    hidden = list(cfg.model.hidden)
     check(len(hidden) == 1, "model.hidden", hidden,
           "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
-    check_choice("model.activation", m.activation, ACTIVATIONS)
-    return TwoLayerNet(n_in, hidden[0], n_out, rng=ctx.rng, activation=m.activation,
+    check_choice("model.activation", cfg.model.activation, ACTIVATIONS)
+
+
+def _two_layer(ctx: RunContext, n_in: int, n_out: int, dtype: type) -> TwoLayerNet:
+    m = ctx.cfg.model
+    return TwoLayerNet(n_in, m.hidden[0], n_out, rng=ctx.rng, activation=m.activation,
                        init=m.init, dtype=dtype)
+
+
+GRADCHECK_PARAMS = {
+    "batch_size": Param(16, param_range(int, lo=1), "an integer >= 1"),
+    "h": Param(1e-5, param_range((int, float), lo=0, hi=1e-2, lo_open=True, hi_open=True),
+               "a step in (0, 0.01), about 1e-5 in float64"),
+    "max_entries": Param(None, param_range(int, lo=1, none_ok=True),
+                         "null (every entry) or an integer >= 1"),
+    "tolerance": Param(1e-8, param_range((int, float), lo=0, lo_open=True), "a number > 0"),
+}
+
+
+def check_gradcheck(cfg) -> None:
+    check_two_layer(cfg)
+    batch = param_values(cfg, GRADCHECK_PARAMS)["batch_size"]
+    images = 60_000 - cfg.data.val_size
+    if cfg.data.train_limit is not None:
+        images = min(images, cfg.data.train_limit)
+    check(batch <= images, "params.batch_size", batch,
+          f"at most the {images} training images loaded (data.train_limit, data.val_size)")
 
 
 class GradNormLog:
@@ -78,7 +104,8 @@ class GradNormLog:
         return means
 
 
-@register(2, "train")
+@register(2, "train", models=("mlp",), checkpoint=".npz", data=mnist_data,
+          check=check_two_layer)
 def train(ctx: RunContext) -> dict[str, Any]:
     """The hand-derived 2-layer net on MNIST: optimizer, lr schedule and gradient norms."""
     cfg = ctx.cfg
@@ -113,24 +140,14 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return {k: final[k] for k in keep if k in final}
 
 
-@register(2, "gradcheck")
+@register(2, "gradcheck", models=("mlp",), params=GRADCHECK_PARAMS, data=mnist_raw_only,
+          check=check_gradcheck)
 def gradcheck(ctx: RunContext) -> dict[str, Any]:
     """The 2-layer net's derived gradients against centred differences (float64)."""
-    cfg, params = ctx.cfg, ctx.cfg.params
-    batch = int(params.get("batch_size", 16))
-    h = float(params.get("h", 1e-5))
-    max_entries = params.get("max_entries")
-    tolerance = float(params.get("tolerance", 1e-8))
-    check(batch >= 1, "params.batch_size", batch, "an integer >= 1")
-    check(0 < h < 1e-2, "params.h", h, "a step in (0, 0.01), about 1e-5 in float64")
-    check(max_entries is None or (isinstance(max_entries, int) and max_entries >= 1),
-          "params.max_entries", max_entries,
-          "null (every entry) or an integer >= 1")
-    check(tolerance > 0, "params.tolerance", tolerance, "a number > 0")
-
+    cfg, params = ctx.cfg, param_values(ctx.cfg, GRADCHECK_PARAMS)
+    batch, h = int(params["batch_size"]), float(params["h"])
+    max_entries, tolerance = params["max_entries"], float(params["tolerance"])
     mnist = load_from_config(cfg.data)
-    check(len(mnist.train) >= batch, "params.batch_size", batch,
-          f"at most the {len(mnist.train)} training images loaded")
     x = to_float(mnist.train.images[:batch], flatten=True, dtype=np.float64)
     y = mnist.train.labels[:batch]
     net = _two_layer(ctx, 784, 10, np.float64)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
-from dlproj.config.validate import check
+from dlproj.config.groups import CNN_IMAGE_SIZE as IMAGE_SIZE
+from dlproj.config.groups import MODEL
+from dlproj.config.memory import DataSize, mnist_data
 from dlproj.data.mnist import load_from_config
-from dlproj.errors import ConfigError, DataError
+from dlproj.errors import DataError
 from dlproj.nn.checkpoint import save_checkpoint
-from dlproj.nn.cnn import activations, build_cnn_from_config
+from dlproj.nn.cnn import activations
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.receptive_field import measure
 from dlproj.optim.optimizers import build_optimizer
@@ -35,35 +36,11 @@ from dlproj.training.numpy_loop import (
 )
 
 FEATURE_LAYERS = ("conv1", "pool1", "conv2", "pool2")
-IMAGE_SIZE = 28
-
-
-def check_cnn_model(model: DictConfig) -> None:
-    """ConfigError unless `model` is a CNN config with a usable geometry."""
-    if "channels" not in model:
-        raise ConfigError(
-            f"Invalid value for 'model': {model.get('name')!r} is not a CNN. Section 3 needs a "
-            f"CNN model config: model=cnn_small or model=cnn_wide (or your own file under "
-            f"conf/model/ starting from /schema/model/cnn).")
-    channels = OmegaConf.to_container(model.channels)
-    check(len(channels) >= 1 and all(isinstance(c, int) and c >= 1 for c in channels),
-          "model.channels", channels, "a non-empty list of integers >= 1, e.g. [8,16]")
-    check(model.kernel_size >= 1, "model.kernel_size", model.kernel_size, "an integer >= 1")
-    check(0 <= model.padding <= model.kernel_size // 2, "model.padding", model.padding,
-          f"an integer in [0, kernel_size // 2 = {model.kernel_size // 2}]")
-    check(model.fc_hidden >= 0, "model.fc_hidden", model.fc_hidden,
-          "0 (no hidden layer) or an integer >= 1")
-    size = IMAGE_SIZE
-    for _ in channels:
-        size = (size + 2 * model.padding - model.kernel_size + 1) // 2
-    check(size >= 1, "model.channels", channels,
-          f"at most as many blocks as a {IMAGE_SIZE}x{IMAGE_SIZE} image survives (each block "
-          f"halves it)")
 
 
 def _model(ctx: RunContext):
-    check_cnn_model(ctx.cfg.model)
-    return build_cnn_from_config(ctx.cfg.model, ctx.cfg.pooling.name, ctx.rng)
+    return MODEL.builder("cnn")(ctx.cfg.model, ctx.cfg.pooling.name, ctx.rng)
+
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
@@ -78,7 +55,7 @@ def _write_matrix_csv(path, mat: np.ndarray, fmt: str) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-@register(3, "cnn")
+@register(3, "cnn", models=("cnn",), checkpoint=".npz", data=mnist_data)
 def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg
@@ -131,7 +108,8 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array(picks)
 
 
-@register(3, "receptive_field")
+@register(3, "receptive_field", models=("cnn",),
+          data=lambda cfg: DataSize(1, 784, 10, raw_bytes=0))
 def receptive_field(ctx: RunContext) -> dict[str, Any]:
     """Receptive field and effective stride of every layer: arithmetic, checked by backprop."""
     model = _model(ctx)

@@ -8,50 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlproj.config.validate import check, check_choice
+from dlproj.config.memory import image_data
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import register
+from dlproj.registry import TORCH_DEVICES, Param, register
 from dlproj.runtime.context import RunContext
 from dlproj.runtime.threads import torch_threads
 
-MODELS = ("plain", "resnet", "resnet18")
-FINETUNE = ("frozen", "layer4", "all")  # as dlproj.torchnets.models.FINETUNE (no torch here)
-DATASETS = {"mnist": 10, "pets": 2}
+
+def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
+    return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
+            "uses_dataset": True, "data": image_data, "params": params}
 
 
-def _validate(cfg) -> None:
-    """Section 4's own keys: model.*, dataset.* (ConfigError naming the key)."""
-    m = cfg.model
-    check(m.get("name") in MODELS and "depth" in m, "model", m.get("name"),
-          "a Section 4 model: " + ", ".join(MODELS))
-    check(isinstance(m.depth, int) and m.depth >= 1, "model.depth", m.depth, "an integer >= 1")
-    check(isinstance(m.width, int) and m.width >= 1, "model.width", m.width, "an integer >= 1")
-    check_choice("model.finetune", m.finetune, FINETUNE)
-    check(m.num_classes is None or m.num_classes >= 2, "model.num_classes", m.num_classes,
-          "null (the dataset's) or an integer >= 2")
-    check(m.weights != "imagenet" or m.name == "resnet18", "model.weights", m.weights,
-          "imagenet only with model=resnet18; none or the path of a model.pt for "
-          f"model={m.name}")
-    check(m.finetune == "all" or m.weights != "none", "model.finetune", m.finetune,
-          "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
-          "layer4 with model.weights=imagenet or PATH")
-    ds = cfg.dataset
-    check_choice("dataset.name", ds.name, DATASETS)
-    check(ds.image_size >= 8, "dataset.image_size", ds.image_size, "an integer >= 8")
-    if ds.classes is not None:
-        classes = list(ds.classes)
-        n = DATASETS[ds.name]
-        check(len(classes) >= 2 and len(set(classes)) == len(classes)
-              and all(0 <= c < n for c in classes), "dataset.classes", classes,
-              f"null (all) or at least two distinct labels in 0..{n - 1}")
-    check(ds.per_class is None or ds.per_class >= 1, "dataset.per_class", ds.per_class,
-          "null (all) or an integer >= 1")
-    check(ds.num_workers >= 0, "dataset.num_workers", ds.num_workers, "an integer >= 0")
+# A label only the report reads (reproduce's offline pretraining run: `+params.role=pretrain`).
+ROLE = Param(None, lambda v: v is None or isinstance(v, str),
+             "a label for the report, e.g. `+params.role=pretrain`")
 
 
 def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     """Build data and model from the config, train with the explicit update, record everything."""
-    _validate(ctx.cfg)  # before torch is imported: a bad key fails fast
     import torch
 
     from dlproj.torchnets import checkpoint as ckpt
@@ -78,7 +53,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
         return out
 
     if cfg.checkpoint:
-        model.load_state_dict(ckpt.load_state_dict(cfg.checkpoint))
+        ckpt.load_model(model, ckpt.load_state_dict(cfg.checkpoint), cfg.checkpoint)
         model.to(device)
         final = evaluate_all()
         ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
@@ -122,13 +97,13 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     return final
 
 
-@register(4, "compare")
+@register(4, "compare", **_spec(("plain", "resnet")))
 def compare(ctx: RunContext) -> dict[str, Any]:
     """PlainNet vs SmallResNet (model=plain|resnet, model.depth) with per-layer gradient norms."""
     return _train(ctx, "plain vs residual")
 
 
-@register(4, "transfer")
+@register(4, "transfer", **_spec(("resnet18", "plain", "resnet"), role=ROLE))
 def transfer(ctx: RunContext) -> dict[str, Any]:
     """ResNet18, new head: model.weights=none|imagenet|PATH, model.finetune=frozen|layer4|all."""
     return _train(ctx, "transfer")

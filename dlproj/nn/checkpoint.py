@@ -15,13 +15,51 @@ def save_checkpoint(path: str | Path, model: Any) -> Path:
     return save_npz(path, {k: np.asarray(v) for k, v in model.params.items()})
 
 
+FIX = ("Pass `checkpoint=` the model.npz that a run of the same experiment and model config "
+       "wrote in its run directory.")
+
+
 def load_checkpoint(path: str | Path, model: Any) -> Any:
-    """Fill `model`'s parameters from `path`; a missing or mismatched file is a DataError."""
+    """Fill `model`'s parameters from `path` (arrays only: nothing in the file is executed);
+    a missing, unreadable or mismatched file is a DataError in dlproj's words."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Checkpoint {path} does not exist. {FIX}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            model.set_params({k: npz[k] for k in npz.files})
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"Cannot load checkpoint {path}: {exc}. Pass `checkpoint=` the "
-                        f"model.npz of a run of the same model config.") from exc
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"Checkpoint {path} is a single .npy array, not a .npz archive of "
+                            f"named parameters. {FIX}")
+        with loaded as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "Object arrays" in str(exc):
+            raise DataError(f"Checkpoint {path} holds Python objects, not plain arrays; dlproj "
+                            f"reads parameters only and never unpickles a file. {FIX}") from None
+        raise DataError(f"Checkpoint {path} is not a readable .npz archive (reading it would "
+                        f"mean unpickling it, which dlproj never does). {FIX}") from None
+    except Exception as exc:  # empty (EOFError), truncated (BadZipFile), another format, ...
+        raise DataError(f"Checkpoint {path} is not a readable .npz archive: it is empty, "
+                        f"truncated or another format ({type(exc).__name__}). {FIX}") from None
+    if not arrays:
+        raise DataError(f"Checkpoint {path} holds no arrays. {FIX}")
+    detail = mismatch({k: tuple(v.shape) for k, v in model.params.items()},
+                      {k: tuple(v.shape) for k, v in arrays.items()})
+    if detail:
+        raise DataError(f"Checkpoint {path} does not fit this model ({detail}). {FIX}")
+    model.set_params(arrays)
     return model
+
+
+def mismatch(own: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]]) -> str:
+    """What differs between a model's parameter names/shapes and a file's; '' when they fit."""
+    missing = sorted(own.keys() - given.keys())
+    extra = sorted(given.keys() - own.keys())
+    shapes = [f"{k} {given[k]} vs model {own[k]}" for k in sorted(own.keys() & given.keys())
+              if tuple(own[k]) != tuple(given[k])]
+    parts = [f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
+             for what, names in (("missing", missing), ("unexpected", extra),
+                                 ("shape differs", shapes)) if names]
+    return "; ".join(parts)

@@ -13,10 +13,7 @@ import numpy as np
 from dlproj.nn.activations import ReLU
 from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
 from dlproj.nn.layers import Layer, Linear
-from dlproj.nn.pooling import AvgPool2d, MaxPool2d
 from dlproj.nn.sequential import Sequential
-
-POOLS: dict[str, type[Layer]] = {"max": MaxPool2d, "avg": AvgPool2d}
 
 
 def build_cnn(channels: Sequence[int], *, rng: np.random.Generator, pooling: str = "max",
@@ -24,14 +21,15 @@ def build_cnn(channels: Sequence[int], *, rng: np.random.Generator, pooling: str
               in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
               dtype: type = np.float32) -> Sequential:
     """One conv -> ReLU -> pool block per entry of `channels`, then the classifier."""
-    if pooling not in POOLS:
-        raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLS)}")
+    from dlproj.config.groups import POOLING
+
+    make_pool = POOLING.builder(pooling)  # ConfigError naming pooling.name if unknown
     layers: list[tuple[str, Layer]] = [("nhwc", ChannelsLast())]
     c_in, size = in_channels, image_size
     for b, c_out in enumerate(channels, start=1):
         conv = Conv2d(c_in, c_out, kernel_size, 1, padding, rng=rng, dtype=dtype,
                       input_grad=b > 1)
-        pool = POOLS[pooling](pool_size)
+        pool = make_pool(pool_size)
         layers += [(f"conv{b}", conv), (f"relu{b}", ReLU()), (f"pool{b}", pool)]
         size = pool.output_shape(*conv.output_shape(size, size))[0]
         if size < 1:

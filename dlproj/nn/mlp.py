@@ -26,3 +26,10 @@ def build_mlp(in_features: int, hidden: list[int], out_features: int, *, activat
                                                   activation="linear", dtype=dtype,
                                                   input_grad=bool(hidden))))
     return Sequential(layers)
+
+
+def mlp_from_config(model_cfg, in_features: int, out_features: int, *,
+                    rng: np.random.Generator, dtype: type = np.float32) -> Sequential:
+    """The `model=` group's builder for MLP configs (dlproj.config.groups.MODEL["mlp"])."""
+    return build_mlp(in_features, list(model_cfg.hidden), out_features,
+                     activation=model_cfg.activation, init=model_cfg.init, rng=rng, dtype=dtype)

@@ -59,7 +59,8 @@ class Pool2d(Layer):
 
 class MaxPool2d(Pool2d):
     """y = max over each k x k window; the gradient goes to the window's first maximum
-    (row-major), as in torch.
+    (row-major), as in torch. A window holding NaN outputs NaN and, as torch's max_pool2d, gives
+    its gradient to its last NaN (row-major).
 
     x : (N, H, W, C) -> (N, Ho, Wo, C), Ho = (H - k) // s + 1.
     """
@@ -80,6 +81,8 @@ class MaxPool2d(Pool2d):
         # ties go to the first maximum. (Multiplying by a mask measured ~10x faster than
         # np.where or an argmax index.)
         ho, wo = self._out.shape[1:3]
+        if np.isnan(self._out).any():
+            return self._input_grad(dout, self._nan_masks(ho, wo))
 
         def masks():
             taken = None
@@ -93,6 +96,22 @@ class MaxPool2d(Pool2d):
                 yield hit
 
         return self._input_grad(dout, masks())
+
+    def _nan_masks(self, ho: int, wo: int) -> list[np.ndarray]:
+        """First maximum in windows without NaN; the last NaN in windows with one (torch's
+        `val > max || isnan(val)` scan)."""
+        views = list(self._views(self._x, ho, wo))
+        masks, taken = [], np.zeros(self._out.shape, bool)
+        for v in views:
+            hit = (v == self._out) & ~taken
+            taken |= hit
+            masks.append(hit)
+        taken = np.zeros(self._out.shape, bool)
+        for i in reversed(range(len(views))):
+            hit = np.isnan(views[i]) & ~taken
+            taken |= hit
+            masks[i] |= hit
+        return masks
 
 
 class AvgPool2d(Pool2d):

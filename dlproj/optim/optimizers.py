@@ -11,8 +11,6 @@ import math
 import numpy as np
 from omegaconf import DictConfig
 
-from dlproj.errors import ConfigError
-
 Params = dict[str, np.ndarray]
 
 
@@ -117,34 +115,29 @@ class AdamW(Adam):
         super()._update(name, p, g, s)
 
 
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+def sgd(cfg: DictConfig) -> SGD:
+    """optimizer=sgd, and optimizer=momentum: SGD with `cfg.momentum` (its file sets 0.9)."""
+    return SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+               weight_decay=cfg.weight_decay)
+
+
+def rmsprop(cfg: DictConfig) -> RMSprop:
+    return RMSprop(cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
+                   weight_decay=cfg.weight_decay)
+
+
+def adam(cfg: DictConfig) -> Adam:
+    return Adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
+
+
+def adamw(cfg: DictConfig) -> AdamW:
+    return AdamW(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
 
 
 def build_optimizer(cfg: DictConfig) -> Optimizer:
-    """The optimizer named by `cfg.name`, with the config's hyperparameters.
+    """The optimizer `cfg.name` names in dlproj.config.groups.OPTIMIZER, its keys checked
+    there first."""
+    from dlproj.config.groups import OPTIMIZER
 
-    `momentum` is SGD with `cfg.momentum` (its config file sets 0.9) and `cfg.nesterov`.
-    """
-    name = cfg.name
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"Invalid value for 'optimizer.name': {name!r}. "
-                          f"Allowed: one of {', '.join(OPTIMIZERS)}.")
-    if cfg.nesterov and not (name in ("sgd", "momentum") and cfg.momentum > 0):
-        raise ConfigError(
-            f"Invalid value for 'optimizer.nesterov': True with optimizer.name={name!r} and "
-            f"optimizer.momentum={cfg.momentum}. Allowed: Nesterov needs SGD with momentum > 0, "
-            f"e.g. `python -m dlproj optimizer=momentum optimizer.nesterov=true`.")
-    if name == "momentum" and not cfg.momentum > 0:
-        raise ConfigError(
-            f"Invalid value for 'optimizer.momentum': {cfg.momentum} with optimizer=momentum. "
-            f"Allowed: a number in (0, 1), e.g. `optimizer.momentum=0.9`; plain SGD is "
-            f"`optimizer=sgd`.")
-    if name in ("sgd", "momentum"):
-        return SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                   weight_decay=cfg.weight_decay)
-    if name == "rmsprop":
-        return RMSprop(cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
-                       weight_decay=cfg.weight_decay)
-    if name == "adam":
-        return Adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-    return AdamW(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
+    OPTIMIZER.validate(cfg, None)
+    return OPTIMIZER.builder(cfg.name)(cfg)

@@ -21,9 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlproj import registry
 from dlproj.config import validate
-from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted
+from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
 from dlproj.runtime import interrupt, threads
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
@@ -64,18 +63,17 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     ctx: RunContext | None = None
     with interrupt.catch_signals():
         try:
-            validate(cfg)
+            experiment = validate(cfg, overrides)
             resuming = _check_resume(cfg, run_dir)
             plan = threads.apply(cfg)
-            experiment = registry.get(cfg.section, cfg.experiment)
             ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun), resuming=resuming)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             record["status"] = "completed"
         except ConfigError as exc:
-            record.update(status="failed", error=str(exc))
-            print(f"dlproj: {exc}", file=sys.stderr)
+            record.update(status="failed", error=clean_message(str(exc)))
+            print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_BAD_CONFIG
         except Diverged as exc:
             record.update(status="diverged", error=str(exc))
@@ -88,13 +86,12 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
             record.update(status="interrupted", error="a second SIGINT (Ctrl-C)", signal="SIGINT")
             exit_code = interrupt.exit_code(2)
             is_multirun = False  # stop the whole sweep now
-        except DlprojError as exc:
-            record.update(status="failed", error=str(exc))
-            log.error("%s", exc)
-            print(f"dlproj: {exc}", file=sys.stderr)
+        except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
+            record.update(status="failed", error=clean_message(str(exc)))
+            print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_FAILED
         except Exception as exc:  # an experiment bug must not take the sweep down
-            record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            record.update(status="failed", error=clean_message(f"{type(exc).__name__}: {exc}"))
             log.error("run failed:\n%s", traceback.format_exc())
             exit_code = EXIT_FAILED
         finally:

@@ -13,6 +13,8 @@ from dlproj.runtime.atomic import atomic_write
 from dlproj.torchnets.models import head_prefix
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1
+# torch.hub's convention: the file name carries the first hex digits of the file's SHA-256.
+RESNET18_HASH_PREFIX = RESNET18_FILE.rsplit("-", 1)[1].split(".")[0]
 
 
 def save_state_dict(path: str | Path, model: nn.Module) -> Path:
@@ -27,15 +29,33 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise DataError(f"Weights file {path} does not exist. Pass `model.weights=` (or "
                         f"`checkpoint=`) the model.pt that a Section 4 run wrote in its run "
                         f"directory.")
+    expected = "Expected the model.pt (a state dict of tensors) that a Section 4 run wrote."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors of many kinds: all mean "not a state dict"
-        raise DataError(f"Cannot read weights from {path}: {exc}. Expected a .pt state dict "
-                        f"written by a Section 4 run (model.pt).") from exc
+        # torch's own message is not passed on: it advises loading with full unpickling.
+        raise DataError(f"Cannot read weights from {path}: it is empty, truncated, not a torch "
+                        f"file, or holds Python objects beyond tensors, which dlproj never "
+                        f"unpickles ({type(exc).__name__}). {expected}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
-        raise DataError(f"{path} holds no state dict (a mapping of names to tensors).")
+        raise DataError(f"{path} holds no state dict (a mapping of names to tensors). "
+                        f"{expected}")
     return state
+
+
+def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load a whole state dict (`checkpoint=`); a DataError naming what differs if it does not
+    fit, instead of load_state_dict's RuntimeError."""
+    from dlproj.nn.checkpoint import mismatch
+
+    detail = mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                      {k: tuple(v.shape) for k, v in state.items()})
+    if detail:
+        raise DataError(f"Checkpoint {source} does not fit model={model.__class__.__name__} "
+                        f"with this config ({detail}). Use the same model, model.depth, "
+                        f"model.width and dataset (classes) as the run that wrote it.")
+    model.load_state_dict(state)
 
 
 def imagenet_resnet18_file() -> Path:
@@ -48,6 +68,7 @@ def imagenet_resnet18_state(download: bool) -> dict[str, torch.Tensor]:
 
     cached = imagenet_resnet18_file()
     if cached.is_file():
+        verify_hash_prefix(cached, RESNET18_HASH_PREFIX)
         return load_state_dict(cached)
     how = (f"Put {RESNET18_FILE} (from {ResNet18_Weights.IMAGENET1K_V1.url}) at {cached} "
            f"(the folder follows $TORCH_HOME), or train without ImageNet: model.weights=none, "
@@ -57,9 +78,35 @@ def imagenet_resnet18_state(download: bool) -> dict[str, torch.Tensor]:
         raise DataError(f"ImageNet ResNet18 weights are not in {cached} and data.download is "
                         f"false. {how}")
     try:
-        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-    except Exception as exc:  # URLError, socket timeouts, a truncated download
-        raise DataError(f"Could not download the ImageNet ResNet18 weights ({exc}). {how}") from exc
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # Into a temporary file, SHA-256 checked against the name's prefix, then moved into
+        # place: a replaced or truncated download is refused before anything reads it.
+        torch.hub.download_url_to_file(resnet18_url(), str(cached),
+                                       hash_prefix=RESNET18_HASH_PREFIX, progress=False)
+    except Exception as exc:  # URLError, socket timeouts, a hash mismatch
+        raise DataError(f"Could not download the ImageNet ResNet18 weights "
+                        f"({type(exc).__name__}: {str(exc)[:200]}). {how}") from None
+    return load_state_dict(cached)
+
+
+def resnet18_url() -> str:
+    from torchvision.models import ResNet18_Weights
+
+    return ResNet18_Weights.IMAGENET1K_V1.url
+
+
+def verify_hash_prefix(path: Path, prefix: str) -> None:
+    """DataError unless the SHA-256 of `path` starts with `prefix` (torch.hub's check)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if not h.hexdigest().startswith(prefix):
+        raise DataError(f"{path} has SHA-256 {h.hexdigest()[:16]}..., not the {prefix}... its "
+                        f"name promises: it is corrupt or was replaced. Delete it and run again "
+                        f"with data.download=true, or use model.weights=none or PATH.")
 
 
 def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:

@@ -104,7 +104,7 @@ class TensorBatches:
             yield x, self.y[idx]
 
 
-def _mnist(cfg, channels: int, seed: int) -> ImageData:
+def mnist_images(cfg, channels: int, seed: int) -> ImageData:
     from dlproj.data.mnist import load_from_config, to_float
 
     mnist = load_from_config(cfg.data)
@@ -152,7 +152,9 @@ class _Relabelled(torch.utils.data.Dataset):
 
 
 def pets_folder(root: str | Path) -> Path:
-    return Path(root) / "oxford-iiit-pet"
+    from dlproj.paths import resolve_data_root
+
+    return resolve_data_root(root) / "oxford-iiit-pet"
 
 
 def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = None) -> Any:
@@ -166,7 +168,7 @@ def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = 
            f"or run offline on MNIST with dataset=mnist.")
     existed = folder.exists()
     try:
-        return OxfordIIITPet(root=str(root), split=split, target_types="binary-category",
+        return OxfordIIITPet(root=str(folder.parent), split=split, target_types="binary-category",
                              transform=transform, download=download)
     except RuntimeError as exc:
         if "not found" not in str(exc):
@@ -200,7 +202,7 @@ def _limit(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def _pets(cfg, seed: int) -> ImageData:
+def pets_images(cfg, channels: int, seed: int) -> ImageData:
     ds, data = cfg.dataset, cfg.data
     train_tf, eval_tf = pets_transforms(ds.image_size, cfg.augmentation.name == "standard")
     train_set = open_pets(data.root, "trainval", download=data.download, transform=train_tf)
@@ -231,6 +233,6 @@ def _pets(cfg, seed: int) -> ImageData:
 
 def load_data(cfg, *, channels: int | None = None, seed: int = 0) -> ImageData:
     """The `dataset=` group's data; `channels=3` copies MNIST's gray into RGB (for ResNet18)."""
-    if cfg.dataset.name == "pets":
-        return _pets(cfg, seed)
-    return _mnist(cfg, channels or 1, seed)
+    from dlproj.config.groups import DATASET
+
+    return DATASET.builder(cfg.dataset.name, "torch")(cfg, channels or 1, seed)

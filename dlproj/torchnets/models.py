@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-FINETUNE = ("frozen", "layer4", "all")
+from dlproj.config.groups import FINETUNE  # noqa: F401  (the choices live with the config)
 
 
 class Block(nn.Module):
@@ -92,14 +92,25 @@ def resnet18(num_classes: int) -> nn.Module:
     return model
 
 
-def build_model(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """The network `model.name` names (plain, resnet, resnet18), random init."""
-    classes = model_cfg.num_classes or num_classes
-    if model_cfg.name == "resnet18":
-        return resnet18(classes)
-    return SmallNet(depth=model_cfg.depth, width=model_cfg.width, num_classes=classes,
+def small_net(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> SmallNet:
+    """model=plain or model=resnet (the `model=` group's builder for both)."""
+    return SmallNet(depth=model_cfg.depth, width=model_cfg.width, num_classes=num_classes,
                     in_channels=in_channels, image_size=image_size,
                     residual=model_cfg.name == "resnet")
+
+
+def resnet18_from_config(model_cfg, *, num_classes: int, in_channels: int,
+                         image_size: int) -> nn.Module:
+    return resnet18(num_classes)
+
+
+def build_model(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """The network `model.name` names (dlproj.config.groups.MODEL), random init."""
+    from dlproj.config.groups import MODEL
+
+    build = MODEL.builder(model_cfg.name, "torch")
+    return build(model_cfg, num_classes=model_cfg.num_classes or num_classes,
+                 in_channels=in_channels, image_size=image_size)
 
 
 def trainable_part(model: nn.Module, finetune: str) -> list[nn.Module]:

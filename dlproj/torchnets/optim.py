@@ -34,6 +34,8 @@ class ExplicitOptimizer:
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.t = 0
+        self.rule = {"sgd": self._sgd, "momentum": self._sgd, "rmsprop": self._rmsprop,
+                     "adam": self._adam, "adamw": self._adamw}[name]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -42,7 +44,7 @@ class ExplicitOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.t += 1
-        update = getattr(self, f"_{'sgd' if self.name == 'momentum' else self.name}")
+        update = self.rule
         for p, s in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -85,8 +87,18 @@ class ExplicitOptimizer:
         self._adam(p, g, s)
 
 
-def build_optimizer(params: Iterable[torch.Tensor], cfg) -> ExplicitOptimizer:
-    """The `optimizer=` group's optimizer (the same config the NumPy sections read)."""
+def _explicit(params: Iterable[torch.Tensor], cfg) -> ExplicitOptimizer:
     return ExplicitOptimizer(params, name=cfg.name, lr=cfg.lr, momentum=cfg.momentum,
                              nesterov=cfg.nesterov, alpha=cfg.alpha, beta1=cfg.beta1,
                              beta2=cfg.beta2, eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+# The `optimizer=` group's torch builders (dlproj.config.groups.OPTIMIZER).
+sgd = rmsprop = adam = adamw = _explicit
+
+
+def build_optimizer(params: Iterable[torch.Tensor], cfg) -> ExplicitOptimizer:
+    """The `optimizer=` group's optimizer (the same config the NumPy sections read)."""
+    from dlproj.config.groups import OPTIMIZER
+
+    return OPTIMIZER.builder(cfg.name, "torch")(params, cfg)

@@ -1,0 +1,72 @@
+"""The check helpers every validator uses: each raises a ConfigError naming the key, the value and
+what is allowed, in one paragraph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from dlproj.errors import ConfigError
+
+
+def fail(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(
+        f"Invalid value for '{key}': {plain(value)!r}. Allowed: {allowed}. "
+        f"Fix it on the command line, e.g. `python -m dlproj {key}=...`."
+    )
+
+
+def plain(value: Any) -> Any:
+    """Config nodes as plain lists/dicts, so messages show `[8, 16]`, not a node's repr."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value)
+    return value
+
+
+def check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError naming `key` and what is allowed unless `ok`."""
+    if not ok:
+        fail(key, value, allowed)
+
+
+def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
+    choices = sorted(choices)
+    check(value in choices, key, value, "one of " + ", ".join(choices))
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value \
+        and abs(value) != float("inf")
+
+
+def positive_int(key: str, value: Any) -> None:
+    check(is_int(value) and value >= 1, key, value, "an integer >= 1")
+
+
+def optional_limit(key: str, value: Any) -> None:
+    check(value is None or (is_int(value) and value >= 1), key, value,
+          "null (all) or an integer >= 1")
+
+
+def in_unit(key: str, value: Any, *, closed_right: bool = False) -> None:
+    ok = is_number(value) and (0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0)
+    check(ok, key, value, "a number in [0, 1]" if closed_right else "a number in [0, 1)")
+
+
+def positive(key: str, value: Any) -> None:
+    check(is_number(value) and value > 0, key, value, "a number > 0")
+
+
+def int_list(key: str, value: Any, *, allow_empty: bool, example: str) -> list[int]:
+    items = plain(value)
+    ok = isinstance(items, list) and (allow_empty or items) and all(
+        is_int(v) and v >= 1 for v in items)
+    check(bool(ok), key, items,
+          f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")
+    return items

@@ -1,0 +1,221 @@
+"""The memory guard: estimate what a run needs before anything is allocated, refuse when it cannot
+fit.
+
+Estimate = parameters, their gradients and the optimizer's state; one batch's activations kept for
+the backward pass and their gradients; the dataset as it is held in memory (MNIST as uint8 plus
+its float copies; Section 4's resized images). It is compared with the memory available to this
+process: the lower of the cgroup's limit minus its usage and the kernel's MemAvailable. The
+figures are estimates of the big arrays, not of the interpreter, so a run that is refused would
+certainly not fit, while one that is accepted may still be tight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from dlproj.errors import ConfigError
+
+GiB = 1 << 30
+MNIST_TRAIN, MNIST_TEST, MNIST_PIXELS = 60_000, 10_000, 784
+PETS_TRAIN, PETS_TEST = 3680, 3669
+# Optimizer state per parameter, in parameter-sized arrays.
+OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """The data a run holds: `samples` examples of `features` floats, plus `raw_bytes`."""
+
+    samples: int
+    features: int
+    classes: int
+    item_bytes: int = 4
+    raw_bytes: int = 0
+    keys: str = "data.train_limit, data.test_limit"
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    params: int
+    activations: int  # floats kept per example for the backward pass
+    keys: str  # what to lower when parameters dominate
+    act_keys: str = ""  # what to lower when activations dominate (besides train.batch_size)
+
+
+# -- data --------------------------------------------------------------------------------------
+
+def _mnist_counts(cfg: DictConfig) -> tuple[int, int, int]:
+    data = cfg.data
+    n_train = max(MNIST_TRAIN - data.val_size, 0)
+    if data.train_limit is not None:
+        n_train = min(n_train, data.train_limit)
+    n_val, n_test = min(data.val_size, MNIST_TRAIN), MNIST_TEST
+    if data.test_limit is not None:
+        n_val, n_test = min(n_val, data.test_limit), min(n_test, data.test_limit)
+    return n_train, n_val, n_test
+
+
+def mnist_data(cfg: DictConfig) -> DataSize:
+    """Sections 1-3: the uint8 files, the split copies and their float32 versions."""
+    raw = (MNIST_TRAIN + MNIST_TEST) * MNIST_PIXELS * 2
+    return DataSize(sum(_mnist_counts(cfg)), MNIST_PIXELS, 10, raw_bytes=raw)
+
+
+def mnist_raw_only(cfg: DictConfig) -> DataSize:
+    """Experiments that read MNIST but convert only a few images."""
+    return DataSize(0, MNIST_PIXELS, 10, raw_bytes=(MNIST_TRAIN + MNIST_TEST) * MNIST_PIXELS * 2)
+
+
+def image_data(cfg: DictConfig) -> DataSize:
+    """Section 4: MNIST resized to dataset.image_size in memory, or Pets decoded per batch."""
+    ds = cfg.dataset
+    channels = 3 if cfg.model.get("name") == "resnet18" else 1
+    features = channels * ds.image_size ** 2
+    keys = "dataset.image_size, data.train_limit, data.test_limit"
+    if ds.name != "mnist":
+        return DataSize(0, features, 2, keys=keys)
+    n_train, n_val, n_test = _mnist_counts(cfg)
+    share = len(ds.classes) / 10 if ds.classes is not None else 1.0
+    n_train = math.ceil(n_train * share)
+    if ds.per_class is not None:
+        n_train = min(n_train, ds.per_class * (len(ds.classes) if ds.classes else 10))
+    n = n_train + math.ceil((n_val + n_test) * share)
+    # Resizing holds the 28x28 floats and the resized copy before the channel copy.
+    return DataSize(n, features + MNIST_PIXELS, 10, raw_bytes=mnist_data(cfg).raw_bytes,
+                    keys=keys)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+def mlp_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    widths = [n_in, *node.hidden, n_out]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
+    return ModelSize(params, 2 * sum(widths), "model.hidden")
+
+
+def cnn_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    size, c_in, params, acts = 28, 1, 0, n_in
+    k = node.kernel_size
+    for c in node.channels:
+        params += k * k * c_in * c + c
+        out = size + 2 * node.padding - k + 1
+        acts += k * k * c_in * out * out + 3 * c * out * out  # im2col, conv, ReLU, pool
+        size, c_in = out // 2, c
+    features = c_in * size * size
+    for a, b in ((features, node.fc_hidden), (node.fc_hidden or features, n_out)):
+        if b:
+            params += a * b + b
+            acts += 2 * b
+    return ModelSize(params, acts, "model.channels, model.fc_hidden")
+
+
+def small_net_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    s = cfg.dataset.image_size
+    w = node.width
+    acts = 3 * w * s * s  # the stem at full resolution
+    if s > 32:
+        s //= s // 32
+    params, c_in = 9 * w, w
+    depth = node.depth
+    for i in range(3):
+        blocks = depth // 3 + (1 if i < depth % 3 else 0)
+        c = w * 2 ** i
+        for j in range(blocks):
+            if i > 0 and j == 0:
+                s = (s + 1) // 2
+            params += 9 * c_in * c + 9 * c * c + 4 * c + (c_in * c if c_in != c else 0)
+            acts += 8 * c * s * s  # two conv + BN + ReLU outputs, the sum
+            c_in = c
+    params += c_in * n_out + n_out
+    return ModelSize(params, acts, "model.depth, model.width",
+                     "dataset.image_size, model.width, model.depth")
+
+
+def resnet18_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    # ~11.2M backbone parameters; ~10M floats of saved activations per 224x224 image, scaling
+    # with the pixel count.
+    acts = int(10e6 * (cfg.dataset.image_size / 224) ** 2)
+    return ModelSize(11_176_512 + 512 * n_out + n_out, acts, "model=resnet18",
+                     "dataset.image_size")
+
+
+# -- the estimate and the guard ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    parts: dict[str, int]  # what -> bytes
+    keys: dict[str, str]  # what -> the keys that shrink it
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+
+def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
+    item = data.item_bytes
+    slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
+    batch = min(cfg.train.batch_size, max(data.samples, 1)) if data.samples else \
+        cfg.train.batch_size
+    # Forward outputs kept for backward, and their gradients.
+    acts = model.activations * item * 3 * batch
+    parts = {
+        "the dataset in memory": data.samples * data.features * item + data.raw_bytes,
+        "parameters, gradients and optimizer state": model.params * item * (2 + slots),
+        "a batch's activations, forward and backward": acts,
+    }
+    keys = {
+        "the dataset in memory": data.keys,
+        "parameters, gradients and optimizer state": model.keys,
+        "a batch's activations, forward and backward":
+            "train.batch_size, " + (model.act_keys or model.keys),
+    }
+    return Estimate(parts, keys)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_bytes() -> tuple[int | None, str]:
+    """Memory this process may still use: min(cgroup limit - usage, MemAvailable), and whence."""
+    found: list[tuple[int, str]] = []
+    cg = Path("/sys/fs/cgroup")
+    for limit, usage in ((cg / "memory.max", cg / "memory.current"),
+                         (cg / "memory" / "memory.limit_in_bytes",
+                          cg / "memory" / "memory.usage_in_bytes")):
+        lim, used = _read_int(limit), _read_int(usage)
+        if lim is not None and lim < 1 << 60:
+            found.append((lim - (used or 0), "the cgroup's memory limit less its usage"))
+            break
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append((int(line.split()[1]) * 1024, "MemAvailable"))
+    except OSError:
+        pass
+    if not found:
+        return None, "unknown"
+    return min(found)
+
+
+def guard(cfg: DictConfig, data: DataSize, model: ModelSize,
+          available: tuple[int | None, str] | None = None) -> Estimate:
+    """ConfigError when the estimate exceeds the memory available; else the estimate."""
+    est = estimate(cfg, data, model)
+    avail, source = available if available is not None else available_bytes()
+    if avail is not None and est.total > avail:
+        biggest = max(est.parts, key=est.parts.get)
+        detail = "; ".join(f"{what} {b / GiB:.1f} GiB" for what, b in est.parts.items())
+        raise ConfigError(
+            f"This run would need about {est.total / GiB:.1f} GiB of memory ({detail}), more "
+            f"than the {max(avail, 0) / GiB:.1f} GiB available to this process ({source}). "
+            f"Most of it is {biggest}: lower {est.keys[biggest]}.")
+    return est

@@ -1,0 +1,511 @@
+"""Bad inputs of every kind end in one clear paragraph, a non-zero exit and nothing else.
+
+Each case asserts: a non-zero exit, a message naming the key or the file, no traceback, no advice
+to load unsafely (allow_pickle= / weights_only=False), no terminal escape codes, the error
+printed once, and no file written outside the run directory. Most cases run the runner's own
+code path in this process (compose + `execute`, exactly what `python -m dlproj` calls); a subset
+runs real subprocesses. Kinds: overrides, memory blow-ups, MNIST files corrupted in a temporary
+copy, checkpoints that do not fit, and `data.download=false` with the network disabled.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch  # imported here, before any test disables subprocesses
+
+from dlproj import paths
+from dlproj.app import normalize_overrides
+from dlproj.config import memory
+from dlproj.data.fetch import RAW_FILES, raw_dir
+
+UNSAFE = ("allow_pickle", "weights_only=False", "weights_only = False", "\x1b[", "Traceback")
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _files(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in root.rglob("*") if p.is_file()} if root.exists() else {}
+
+
+def assert_clean(text: str, needle: str) -> None:
+    assert needle in text, text
+    for bad in UNSAFE:
+        assert bad not in text, f"{bad!r} in: {text}"
+
+
+@pytest.fixture
+def bad_run(tmp_path, monkeypatch, capsys, compose_cfg):
+    """bad_run(overrides, needle) -> error: runs the runner in-process, checks everything."""
+    from dlproj.runtime.runner import execute
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    counter = iter(range(1000))
+
+    def _run(overrides: list[str], needle: str) -> str:
+        run_dir = tmp_path / f"run{next(counter)}"
+        data_before = _files(paths.data_root())
+        outside_before = {k: v for k, v in _files(tmp_path).items()
+                          if not k.startswith(run_dir.name + os.sep)}
+        cfg = compose_cfg(overrides)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            execute(cfg, run_dir=run_dir, is_multirun=False,
+                    overrides=normalize_overrides(overrides))
+        assert exit_.value.code not in (0, None)
+        err = capsys.readouterr().err
+        assert err.count("dlproj: ") == 1, err  # printed once
+        record = json.loads((run_dir / "results.json").read_text())
+        assert record["status"] == "failed"
+        assert_clean(record["error"], needle)
+        assert_clean(err, needle)
+        outside_after = {k: v for k, v in _files(tmp_path).items()
+                         if not k.startswith(run_dir.name + os.sep)}
+        assert outside_after == outside_before, "files written outside the run directory"
+        assert _files(paths.data_root()) == data_before
+        return record["error"]
+
+    return _run
+
+
+# -- overrides: one paragraph naming the key -----------------------------------------------------
+
+OVERRIDES = [
+    (["section=2", "experiment=xor"], "'section'"),
+    (["section=3", "experiment=transfer"], "'section'"),
+    (["section=1", "model=cnn_small"], "'model'"),
+    (["section=3", "model=mlp"], "'model'"),
+    (["section=4", "model=mlp"], "'model'"),
+    (["section=4", "model=resnet18", "experiment=compare"], "'model'"),
+    (["experiment=sin", "params.n_train=0"], "'params.n_train'"),
+    (["experiment=sin", "params.n_test=-1"], "'params.n_test'"),
+    (["experiment=sin", "params.n_train=abc"], "'params.n_train'"),
+    (["experiment=sin", "+params.n_trian=5"], "'params.n_trian'"),
+    (["+params.lr=0.1"], "'params.lr'"),
+    (["model.init=bogus"], "'model.init'"),
+    (["model.activation=swish"], "'model.activation'"),
+    (["model.hidden=[0]"], "'model.hidden'"),
+    (["data.split_seed=-1"], "'data.split_seed'"),
+    (["section=4", "seed=4294967296"], "'seed'"),
+    (["seed=-1"], "'seed'"),
+    (["device=cuda"], "'device'"),
+    (["section=3", "device=cuda"], "'device'"),
+    (["device=tpu"], "'device'"),
+    (["train.epochs=0"], "'train.epochs'"),
+    (["train.batch_size=-5"], "'train.batch_size'"),
+    (["optimizer.lr=0"], "'optimizer.lr'"),
+    (["optimizer.lr=nan"], "'optimizer.lr'"),
+    (["optimizer.lr=inf"], "'optimizer.lr'"),
+    (["optimizer.momentum=1.5"], "'optimizer.momentum'"),
+    (["optimizer.beta1=1"], "'optimizer.beta1'"),
+    (["optimizer.beta2=-0.1"], "'optimizer.beta2'"),
+    (["optimizer.alpha=2"], "'optimizer.alpha'"),
+    (["optimizer.eps=0"], "'optimizer.eps'"),
+    (["optimizer.weight_decay=-1"], "'optimizer.weight_decay'"),
+    (["optimizer.name=lbfgs"], "'optimizer.name'"),
+    (["optimizer=sgd", "optimizer.nesterov=true"], "'optimizer.nesterov'"),
+    (["optimizer=momentum", "optimizer.momentum=0"], "'optimizer.momentum'"),
+    (["schedule.name=wobbly"], "'schedule.name'"),
+    (["schedule=step", "schedule.step_size=0"], "'schedule.step_size'"),
+    (["schedule=step", "schedule.gamma=0"], "'schedule.gamma'"),
+    (["schedule.warmup_epochs=-1"], "'schedule.warmup_epochs'"),
+    (["schedule.warmup_epochs=50", "train.epochs=3"], "'schedule.warmup_epochs'"),
+    (["schedule=cosine", "optimizer.lr=0.001", "schedule.min_lr=0.01"], "'schedule.min_lr'"),
+    (["schedule.min_lr=-1"], "'schedule.min_lr'"),
+    (["section=3", "pooling.name=median"], "'pooling.name'"),
+    (["augmentation.name=flip"], "'augmentation.name'"),
+    (["data.train_limit=0"], "'data.train_limit'"),
+    (["data.test_limit=-3"], "'data.test_limit'"),
+    (["data.val_size=60000"], "'data.val_size'"),
+    (["data.val_size=-1"], "'data.val_size'"),
+    (["section=2", "model.hidden=[64,64]"], "'model.hidden'"),
+    (["section=2", "model.activation=leaky_relu"], "'model.activation'"),
+    (["section=2", "experiment=gradcheck", "params.h=0.5"], "'params.h'"),
+    (["section=2", "experiment=gradcheck", "params.tolerance=0"], "'params.tolerance'"),
+    (["section=2", "experiment=gradcheck", "params.max_entries=0"], "'params.max_entries'"),
+    (["section=2", "experiment=gradcheck", "params.batch_size=0"], "'params.batch_size'"),
+    (["section=2", "experiment=gradcheck", "params.batch_size=100", "data.train_limit=10"],
+     "'params.batch_size'"),
+    (["section=3", "model.padding=3"], "'model.padding'"),
+    (["section=3", "model.channels=[8,16,32,64,128]"], "'model.channels'"),
+    (["section=3", "model.channels=[]"], "'model.channels'"),
+    (["section=3", "model.kernel_size=0"], "'model.kernel_size'"),
+    (["section=3", "model.fc_hidden=-1"], "'model.fc_hidden'"),
+    (["section=4", "model.depth=0"], "'model.depth'"),
+    (["section=4", "model.width=0"], "'model.width'"),
+    (["section=4", "model.finetune=half"], "'model.finetune'"),
+    (["section=4", "model.num_classes=1"], "'model.num_classes'"),
+    (["section=4", "model=plain", "model.weights=imagenet"], "'model.weights'"),
+    (["section=4", "model.finetune=frozen"], "'model.finetune'"),
+    (["section=4", "model.weights=/no/such/model.pt"], "'model.weights'"),
+    (["section=4", "dataset.image_size=4"], "'dataset.image_size'"),
+    (["section=4", "dataset.classes=[3]"], "'dataset.classes'"),
+    (["section=4", "dataset.classes=[1,1]"], "'dataset.classes'"),
+    (["section=4", "dataset.classes=[0,10]"], "'dataset.classes'"),
+    (["section=4", "dataset.per_class=0"], "'dataset.per_class'"),
+    (["section=4", "dataset.num_workers=-1"], "'dataset.num_workers'"),
+    (["section=4", "dataset.name=cifar"], "'dataset.name'"),
+    (["experiment=xor", "checkpoint=/no/such/model.npz"], "'checkpoint'"),
+    (["section=3", "experiment=receptive_field", "checkpoint=/tmp/x.npz"], "'checkpoint'"),
+    (["section=2", "experiment=gradcheck", "checkpoint=/tmp/x.npz"], "'checkpoint'"),
+    (["checkpoint=/no/such/model.npz"], "'checkpoint'"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle", OVERRIDES, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else None)
+def test_bad_override(bad_run, overrides, needle):
+    bad_run(overrides, needle)
+
+
+def test_checkpoint_of_the_wrong_kind_names_the_suffix(bad_run, tmp_path):
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(b"not really")
+    assert ".npz" in bad_run([f"checkpoint={pt}"], "'checkpoint'")
+    npz = tmp_path / "model.npz"
+    np.savez(npz, a=np.zeros(2))
+    assert ".pt" in bad_run(["section=4", f"checkpoint={npz}"], "'checkpoint'")
+    # An experiment that does not take one says so instead of training from scratch.
+    assert "does not evaluate checkpoints" in bad_run(["experiment=xor", f"checkpoint={npz}"],
+                                                      "'checkpoint'")
+
+
+# -- memory blow-ups ------------------------------------------------------------------------------
+
+MEMORY = [
+    (["section=4", "dataset.image_size=4096"], "dataset.image_size"),
+    (["model.hidden=[100000000]"], "model.hidden"),
+    (["section=2", "model.hidden=[3000000]"], "model.hidden"),
+    (["section=3", "model.channels=[4096,4096]"], "model.channels"),
+    (["section=4", "model.width=2048"], "model.width"),
+    (["section=4", "experiment=transfer", "model.weights=none", "model.finetune=all",
+      "dataset.image_size=512", "train.batch_size=1024", "data.train_limit=100",
+      "data.test_limit=100"], "train.batch_size"),
+    (["experiment=sin", "params.n_train=900000000", "params.n_test=900000000"],
+     "params.n_train"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", MEMORY, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else None)
+def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overrides, key):
+    monkeypatch.setattr(memory, "available_bytes", lambda: (2 * memory.GiB, "test: 2 GiB"))
+    msg = bad_run(overrides, key)
+    assert "GiB" in msg and "2.0 GiB available" in msg
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_study_commands_pass_validation(compose_cfg, tmp_path, quick):
+    """Every job of `make reproduce` (the offline list) passes validation: each swept value in
+    turn, the others at their first value."""
+    from dlproj import reproduce
+    from dlproj.config.validate import validate
+
+    pretrained = tmp_path / "model.pt"
+    pretrained.write_bytes(b"stands in for the pretraining run's model.pt")
+    s4 = reproduce.Section4Data(pets=False, imagenet=False, notice=None)
+    for step in reproduce.plan(quick, s4, tmp_path, "stamp"):
+        args = [a for a in step.overrides(quick) if not a.startswith("hydra.")]
+        args = [f"model.weights={pretrained}" if a.startswith("model.weights=/") else a
+                for a in args]
+        sweeps = {i: a.partition("=")[2].split(",") for i, a in enumerate(args)
+                  if "," in a and "[" not in a}
+        first = [a.partition("=")[0] + "=" + sweeps[i][0] if i in sweeps else a
+                 for i, a in enumerate(args)]
+        variants = [first] + [[*first[:i], f"{args[i].partition('=')[0]}={v}", *first[i + 1:]]
+                              for i, values in sweeps.items() for v in values[1:]]
+        for overrides in variants:
+            validate(compose_cfg(overrides), normalize_overrides(overrides),
+                     memory_guard=False)
+
+
+def test_every_default_experiment_fits_in_2_gib(compose_cfg):
+    from dlproj import registry
+    from dlproj.config.validate import guard_memory, validate
+
+    for (section, name) in registry.load_all():
+        cfg = compose_cfg([f"section={section}", f"experiment={name}"])
+        exp = validate(cfg, memory_guard=False)
+        est = guard_memory(cfg, exp, available=(2 * memory.GiB, "test"))
+        assert est is None or est.total < 2 * memory.GiB, (section, name, est)
+
+
+def test_available_memory_is_read():
+    avail, source = memory.available_bytes()
+    assert avail is None or (avail > 0 and source)
+
+
+# -- MNIST files corrupted in a temporary copy ----------------------------------------------------
+
+def _idx(array: np.ndarray, magic_dims: int | None = None) -> bytes:
+    dims = array.ndim if magic_dims is None else magic_dims
+    return (struct.pack(">HBB", 0, 8, dims) + struct.pack(f">{array.ndim}I", *array.shape)
+            + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def _copy_mnist(root: Path) -> Path:
+    """Symlinks to the real files in a fresh `root`; the case replaces one of them."""
+    dest = raw_dir(root)
+    dest.mkdir(parents=True)
+    src = raw_dir(paths.data_root())
+    for name in RAW_FILES.values():
+        found = [p for p in (src / name, src / f"{name}.gz") if p.exists()]
+        (dest / found[0].name).symlink_to(found[0])
+    return dest
+
+
+def _replace(dest: Path, name: str, data: bytes | None) -> Path:
+    for p in (dest / name, dest / f"{name}.gz"):
+        p.unlink(missing_ok=True)
+    path = dest / name
+    if data is not None:
+        path.write_bytes(data)
+    return path
+
+
+def _labels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 10, 10_000).astype(np.uint8)
+
+
+CORRUPT = {
+    "labels_out_of_range": ("t10k-labels-idx1-ubyte",
+                            lambda: _idx(np.full(10_000, 11, np.uint8)), "outside 0..9"),
+    "wrong_magic": ("t10k-labels-idx1-ubyte", lambda: b"\x12\x34\x56\x78" + bytes(100),
+                    "magic number"),
+    "truncated_images": ("t10k-images-idx3-ubyte",
+                         lambda: _idx(np.zeros((10_000, 28, 28), np.uint8))[:5000],
+                         "truncated"),
+    "empty_file": ("t10k-labels-idx1-ubyte", lambda: b"", "shorter than an IDX header"),
+    "header_only": ("t10k-labels-idx1-ubyte", lambda: struct.pack(">HBB", 0, 8, 1), "cut short"),
+    "not_28x28": ("t10k-images-idx3-ubyte", lambda: _idx(np.zeros((10_000, 27, 29), np.uint8)),
+                  "(N, 28, 28)"),
+    "images_as_labels": ("t10k-labels-idx1-ubyte",
+                         lambda: _idx(np.zeros((10_000, 28, 28), np.uint8)), "(N,)"),
+    "fewer_labels": ("t10k-labels-idx1-ubyte", lambda: _idx(_labels()[:9_999]),
+                     "9999 labels"),
+    "no_labels": ("t10k-labels-idx1-ubyte", lambda: _idx(np.zeros(0, np.uint8)), "no labels"),
+    "bad_gzip": ("t10k-labels-idx1-ubyte.gz", lambda: b"\x1f\x8bnot gzip at all", "gz"),
+    "truncated_gzip": ("t10k-labels-idx1-ubyte.gz",
+                       lambda: gzip.compress(_idx(_labels()))[:2000], "gz"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_corrupt_mnist_names_the_file_and_the_fix(bad_run, tmp_path, case):
+    name, make, detail = CORRUPT[case]
+    dest = _copy_mnist(tmp_path / "data")
+    path = _replace(dest, name.removesuffix(".gz"), None).with_name(name)
+    path.write_bytes(make())
+    msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false",
+                   "data.train_limit=100", "train.epochs=1"], path.name)
+    assert detail in msg and "make data" in msg
+
+
+class NetworkUsed(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection, URL opened or subprocess started is recorded and refused."""
+    attempts: list[str] = []
+
+    def refuse(what):
+        def _f(*args, **kwargs):
+            attempts.append(f"{what} {args[:2]}")
+            raise NetworkUsed(f"network access attempted: {what}")
+        return _f
+
+    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
+    monkeypatch.setattr(socket, "create_connection", refuse("socket.create_connection"))
+    monkeypatch.setattr(urllib.request, "urlopen", refuse("urlopen"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("subprocess"))
+    yield attempts
+    assert attempts == [], attempts
+
+
+@pytest.mark.parametrize("missing", ["t10k-labels-idx1-ubyte", "train-images-idx3-ubyte",
+                                     "all"])
+def test_download_false_fetches_nothing_and_names_the_folder(bad_run, tmp_path, no_network,
+                                                             missing):
+    dest = _copy_mnist(tmp_path / "data")
+    names = list(RAW_FILES.values()) if missing == "all" else [missing]
+    for name in names:
+        _replace(dest, name, None)
+    kept = {p.name: os.readlink(p) for p in dest.iterdir()}
+    msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false"], str(dest))
+    assert "make data" in msg and "data.download" in msg
+    assert all(n in msg for n in names)
+    assert {p.name: os.readlink(p) for p in dest.iterdir()} == kept  # nothing replaced
+
+
+def test_download_false_in_section4_fetches_nothing(bad_run, tmp_path, no_network):
+    msg = bad_run(["section=4", f"data.root={tmp_path / 'empty'}", "data.download=false"],
+                  str(tmp_path / "empty"))
+    assert "make data" in msg
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.part"))
+
+
+# -- checkpoints that do not fit ------------------------------------------------------------------
+
+def _mlp_checkpoint(path: Path, hidden: list[int]) -> Path:
+    from dlproj.nn.checkpoint import save_checkpoint
+    from dlproj.nn.mlp import build_mlp
+
+    model = build_mlp(784, hidden, 10, activation="relu", rng=np.random.default_rng(0))
+    return save_checkpoint(path, model)
+
+
+def _npz_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
+    cases = {}
+    empty = tmp / "empty.npz"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "empty, truncated")
+    good = _mlp_checkpoint(tmp / "good.npz", [512, 256])
+    trunc = tmp / "truncated.npz"
+    trunc.write_bytes(good.read_bytes()[:1000])
+    cases["truncated"] = (trunc, "empty, truncated")
+    obj = tmp / "objects.npz"
+    np.savez(obj, **{"fc1.W": np.array([{"a": 1}], dtype=object)})
+    cases["pickled_objects"] = (obj, "never unpickles")
+    cases["other_shapes"] = (_mlp_checkpoint(tmp / "small.npz", [32, 16]), "shape differs")
+    cases["other_depth"] = (_mlp_checkpoint(tmp / "deep.npz", [512, 256, 128]), "unexpected")
+    npy = tmp / "array.npz"
+    with open(npy, "wb") as fh:
+        np.save(fh, np.zeros(3))
+    cases["npy_not_npz"] = (npy, "single .npy array")
+    text = tmp / "text.npz"
+    text.write_text("hello\n")
+    cases["text"] = (text, "not a readable .npz")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "pickled_objects", "other_shapes",
+                                  "other_depth", "npy_not_npz", "text"])
+def test_numpy_checkpoint_that_does_not_fit(bad_run, tmp_path, case):
+    path, detail = _npz_cases(tmp_path)[case]
+    msg = bad_run([f"checkpoint={path}", "data.train_limit=100", "data.test_limit=100"],
+                  str(path))
+    assert detail in msg
+
+
+def _small_net(width: int):
+
+    from dlproj.torchnets.models import SmallNet
+
+    torch.manual_seed(0)
+    return SmallNet(depth=1, width=width, num_classes=10, in_channels=1, image_size=28)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+def _pt_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
+
+    from dlproj.torchnets.checkpoint import save_state_dict
+
+    cases = {"other_width": (save_state_dict(tmp / "w8.pt", _small_net(8)), "shape differs")}
+    empty = tmp / "empty.pt"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "never unpickles")
+    good = save_state_dict(tmp / "good.pt", _small_net(4))
+    trunc = tmp / "truncated.pt"
+    trunc.write_bytes(good.read_bytes()[:500])
+    cases["truncated"] = (trunc, "truncated")
+    evil = tmp / "evil.pt"
+    torch.save({"w": _Evil()}, evil)
+    cases["pickled_code"] = (evil, "never unpickles")
+    listing = tmp / "list.pt"
+    torch.save([torch.zeros(2)], listing)
+    cases["not_a_dict"] = (listing, "no state dict")
+    return cases
+
+
+TORCH_TINY = ["section=4", "model.depth=1", "model.width=4", "data.train_limit=64",
+              "data.test_limit=64", "train.epochs=1"]
+
+
+@pytest.mark.parametrize("case", ["other_width", "empty", "truncated", "pickled_code",
+                                  "not_a_dict"])
+@pytest.mark.parametrize("key", ["checkpoint", "model.weights"])
+def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread, case, key):
+    path, detail = _pt_cases(tmp_path)[case]
+    extra = ["model.finetune=layer4"] if key == "model.weights" else []
+    msg = bad_run([*TORCH_TINY, f"{key}={path}", *extra], str(path))
+    assert detail in msg
+
+
+# -- a subset through real subprocesses ----------------------------------------------------------
+
+SUBPROCESS = [
+    (["section=2", "experiment=xor"], "'section'"),
+    (["train.epochs=abc"], "train.epochs"),
+    (["model=nonexistent"], "model/nonexistent"),
+    (["experiment=nope"], "experiment/nope"),
+    (["section=4", "dataset.image_size=4096"], "dataset.image_size"),
+    (["model.hidden=[100000000]"], "model.hidden"),
+    (["experiment=sin", "params.n_train=0"], "'params.n_train'"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle", SUBPROCESS, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else None)
+def test_bad_input_in_a_real_process(dlproj_run, tmp_path, overrides, needle):
+    run = dlproj_run(overrides, env=ONE_THREAD)
+    assert run.proc.returncode != 0
+    assert_clean(run.output, needle)
+    if "=" in needle or "'" in needle:
+        assert run.output.count("dlproj: ") <= 1
+    # Everything it wrote is inside one run directory.
+    written = [p for p in run.outputs.rglob("*") if p.is_file()]
+    dirs = {p.relative_to(run.outputs).parts[:2] for p in written}
+    assert len(dirs) <= 1, dirs
+
+
+def test_relative_data_root_is_the_project_root_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert paths.resolve_data_root("data") == (paths.PROJECT_ROOT / "data").resolve()
+    assert paths.resolve_data_root(str(tmp_path)) == tmp_path.resolve()
+    from dlproj.data.mnist import load_raw
+
+    rel = os.path.relpath(paths.data_root(), paths.PROJECT_ROOT)
+    arrays = load_raw(rel, download=False)
+    assert len(arrays["test_labels"]) == 10_000
+    assert not any(tmp_path.iterdir())
+
+
+def test_only_the_missing_mnist_file_is_fetched(tmp_path, monkeypatch):
+    from dlproj.data import fetch
+    from dlproj.data.mnist import load_raw
+
+    dest = _copy_mnist(tmp_path)
+    _replace(dest, "t10k-labels-idx1-ubyte", None)
+    before = {p.name: os.readlink(p) for p in dest.iterdir()}
+    asked = []
+
+    def fake_mirrors(root, timeout=30.0, only=None):
+        asked.append(only)
+        src = raw_dir(paths.data_root())
+        for name in only:
+            shutil.copy(next(p for p in (src / name, src / f"{name}.gz") if p.exists()),
+                        raw_dir(root) / name)
+
+    monkeypatch.setattr(fetch, "download_from_mirrors", fake_mirrors)
+    load_raw(tmp_path, download=True)
+    assert asked == [["t10k-labels-idx1-ubyte"]]
+    after = {p.name: os.readlink(p) for p in dest.iterdir() if p.is_symlink()}
+    assert after == before  # the other three are untouched
