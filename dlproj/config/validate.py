@@ -46,6 +46,8 @@ def validate(cfg: DictConfig) -> None:
     check_choice("device", cfg.device, ["auto", "cpu", "cuda"])
     _positive_int("train.epochs", cfg.train.epochs)
     _positive_int("train.batch_size", cfg.train.batch_size)
+    check(cfg.train.get("log_every") is None or cfg.train.log_every >= 1, "train.log_every",
+          cfg.train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
     _optional_limit("data.train_limit", cfg.data.train_limit)
     _optional_limit("data.test_limit", cfg.data.test_limit)
     check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "an integer >= 0")

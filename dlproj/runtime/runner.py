@@ -19,8 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj import registry
 from dlproj.config import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError
+from dlproj.loggers import build_loggers
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
+from dlproj.runtime.metadata import safe_collect
 
 log = logging.getLogger("dlproj")
 
@@ -55,6 +57,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         validate(cfg)
         experiment = registry.get(cfg.section, cfg.experiment)
         ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun))
+        ctx.loggers = build_loggers(cfg)
+        for logger in ctx.loggers:
+            logger.start(ctx)
         log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
         record["metrics"] = experiment.fn(ctx) or {}
         record["status"] = "completed"
@@ -82,7 +87,10 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                 record["metrics"] = dict(ctx.metrics.last)
         record["wall_seconds"] = round(time.time() - started, 3)
         record["config"] = OmegaConf.to_container(cfg, resolve=True)
+        record["metadata"] = safe_collect()
         write_json(run_dir / "results.json", record)
+        for logger in ctx.loggers if ctx is not None else []:
+            logger.finish(record)
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:

@@ -85,6 +85,7 @@ def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: ExplicitO
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             value = ctx.check_finite(loss.item(), f"epoch {epoch + 1} step {step + 1}")
+            ctx.log_step(step + 1, {"train_loss": value})
             optimizer.zero_grad()
             loss.backward()
             step += 1

@@ -90,6 +90,7 @@ def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: 
             out = model.forward(train.x[idx], train=True)
             loss = ctx.check_finite(loss_fn.forward(out, train.y[idx]),
                                     f"epoch {epoch + 1} step {step + 1}")
+            ctx.log_step(step + 1, {"train_loss": loss})
             model.backward(loss_fn.backward())
             grads = model.grads
             optimizer.step(model.params, grads)
