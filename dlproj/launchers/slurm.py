@@ -26,7 +26,7 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 log = logging.getLogger("dlproj.slurm")
@@ -40,7 +40,7 @@ FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NOD
             "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
-class SlurmLaunchError(HydraException):
+class SlurmLaunchError(CompactHydraException):
     """A sweep SLURM cannot run; the message says what was asked and what to change."""
 
 
@@ -116,7 +116,8 @@ class CheckedSlurmLauncher(_submitit_launcher_cls()):  # type: ignore[misc]
         try:
             jobs = executor.map_array(self, *zip(*job_params, strict=True))
         except Exception as exc:
-            raise self._cannot_schedule(f"sbatch refused the jobs ({str(exc).strip()})") from exc
+            why = " ".join(str(exc).split())
+            raise self._cannot_schedule(f"sbatch refused the jobs ({why})") from None
         log.info("submitted SLURM jobs %s", ", ".join(j.job_id for j in jobs))
         lost = self.watch(jobs)
         if lost:

@@ -2,8 +2,8 @@
 
 The run gets the resolved config as params; per epoch every numeric metrics column (step =
 epoch), per training step `step/train_loss` (step = step); tags section, experiment, setting,
-seed, status and run_dir; the figures under `figures/`, the model file under `model/`, and
-results.json and metrics.csv as artifacts. The jobs of a multirun are children of one parent run
+seed, status and run_dir; the figures under `figures/`, the model file under `model/` and
+metrics.csv as artifacts; the git commit as the run's source version. The jobs of a multirun are children of one parent run
 named after the sweep (created by `MLflowSweepParent`, a Hydra callback).
 
     mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
@@ -25,6 +25,7 @@ log = logging.getLogger("dlproj")
 
 PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
 _BATCH = 1000  # MLflow's limit of metrics per log_batch
+_FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
 _PARAM_BATCH = 100
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 
@@ -65,6 +66,7 @@ class MLflowLogger:
         self.run_id = ""
         self.pending: list = []
         self.logged: set[str] = set()
+        self.flushed = time.monotonic()
 
     def start(self, ctx: Any) -> None:
         from mlflow.entities import Param
@@ -92,6 +94,7 @@ class MLflowLogger:
         self.logged.update(items)
 
     def _flush(self) -> None:
+        self.flushed = time.monotonic()
         while self.pending:
             batch, self.pending = self.pending[:_BATCH], self.pending[_BATCH:]
             self.client.log_batch(self.run_id, metrics=batch)
@@ -104,7 +107,8 @@ class MLflowLogger:
 
     def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         self._metrics(dict(numeric(row)), epoch)
-        self._flush()
+        if time.monotonic() - self.flushed > _FLUSH_SECS:
+            self._flush()
 
     def finish(self, record: dict[str, Any]) -> None:
         # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
@@ -114,7 +118,11 @@ class MLflowLogger:
         status = str(record.get("status", ""))
         setting = record.get("setting") or " ".join(
             o for o in record.get("overrides", []) if not o.startswith("seed=")) or "default"
-        for key, value in {"status": status, "setting": str(setting)}.items():
+        tags = {"status": status, "setting": str(setting)}
+        commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")
+        if commit:  # shown by the MLflow UI as the run's source version
+            tags["mlflow.source.git.commit"] = commit
+        for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
         if record.get("error"):
             self.client.set_tag(self.run_id, "error", str(record["error"])[:5000])
@@ -124,9 +132,9 @@ class MLflowLogger:
                 self.client.log_artifact(self.run_id, str(path), "figures")
             for path in model_files(run_dir):
                 self.client.log_artifact(self.run_id, str(path), "model")
-            for name in ("results.json", "metrics.csv"):
-                if (run_dir / name).is_file():
-                    self.client.log_artifact(self.run_id, str(run_dir / name))
+            # Not results.json: `make report-table` would count the copy as a run of its own.
+            if (run_dir / "metrics.csv").is_file():
+                self.client.log_artifact(self.run_id, str(run_dir / "metrics.csv"))
         self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
         self.run_id = ""
 

@@ -80,8 +80,7 @@ class TensorBoardLogger:
     def _hparams_end(self, status: str) -> None:
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-        code = {"completed": api_pb2.STATUS_SUCCESS, "interrupted": api_pb2.STATUS_ABORTED
-                }.get(status, api_pb2.STATUS_FAILURE)
+        code = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
         info = plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=time.time())
         data = plugin_data_pb2.HParamsPluginData(session_end_info=info)
         self._write([self._hparams_summary(metadata.SESSION_END_INFO_TAG, data)], self.last_epoch)
