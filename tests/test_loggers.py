@@ -31,14 +31,20 @@ def _mlflow_client(outputs):
 
 
 @pytest.fixture(scope="module")
-def xor_run(tmp_path_factory):
-    """One XOR run with every logger, in a process that then reports whether torch was imported."""
+def sweep(tmp_path_factory):
+    """A two-job XOR multirun with every logger, in a process that then reports whether torch was
+    imported. Returns (process, outputs folder, run dir of seed 0)."""
     outputs = tmp_path_factory.mktemp("outputs")
+    args = ["-m", "experiment=xor", f"train.epochs={EPOCHS}", "seed=0,1", "logger=all",
+            "+hydra.callbacks.aggregate.figures=false"]
     code = (
         "import sys\n"
         "from dlproj.app import main\n"
-        f"sys.argv = ['dlproj', 'experiment=xor', 'train.epochs={EPOCHS}', 'logger=all']\n"
-        "main()\n"
+        f"sys.argv = ['dlproj', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -46,8 +52,14 @@ def xor_run(tmp_path_factory):
                                             "DLPROJ_PROGRESS": "0"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failed in" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    (run_dir,) = [p.parent for p in outputs.rglob("results.json")]
-    return proc, outputs, run_dir
+    run_dirs = sorted(p.parent for p in (outputs / "multirun").glob("*/*/results.json"))
+    assert [d.name for d in run_dirs] == ["0", "1"]
+    return proc, outputs, run_dirs[0]
+
+
+@pytest.fixture
+def xor_run(sweep):
+    return sweep
 
 
 def test_loggers_do_not_import_torch_in_sections_1_to_3(xor_run):
@@ -100,9 +112,10 @@ def test_mlflow_run_read_back(xor_run):
     _, outputs, run_dir = xor_run
     client = _mlflow_client(outputs)
     experiment = client.get_experiment_by_name("dlproj")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = client.search_runs([experiment.experiment_id],
+                                f"tags.run_dir = '{run_dir}'")
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == run_dir.name
+    assert run.info.run_name == f"{run_dir.parent.name}/{run_dir.name}"
     tags = run.data.tags
     assert (tags["section"], tags["experiment"], tags["seed"]) == ("1", "xor", "0")
     assert tags["status"] == "completed" and tags["setting"]
@@ -133,12 +146,18 @@ def test_run_metadata_in_results(xor_run):
     assert len(meta["git"]["commit"] or "") in (0, 40)
 
 
-def test_multirun_is_one_mlflow_parent_with_a_child_per_job(dlproj_run):
-    run = dlproj_run(["-m", "experiment=xor", "train.epochs=2", "seed=0,1", "logger=mlflow"])
-    assert run.proc.returncode == 0, run.output
-    assert "job 1/2: experiment=xor train.epochs=2 seed=0" in run.output
-    assert "sweep: 2/2 jobs in" in run.output
-    client = _mlflow_client(run.outputs)
+def test_multirun_progress_lines(sweep):
+    proc, _, _ = sweep
+    output = proc.stdout + proc.stderr
+    assert "sweep: 2 jobs ->" in output
+    assert f"job 1/2: experiment=xor train.epochs={EPOCHS} seed=0" in output
+    assert "job 1/2 done; sweep: 1/2 jobs in" in output and "ETA" in output
+    assert "job 2/2 done; sweep: 2/2 jobs in" in output
+
+
+def test_multirun_is_one_mlflow_parent_with_a_child_per_job(sweep):
+    _, outputs, _ = sweep
+    client = _mlflow_client(outputs)
     experiment = client.get_experiment_by_name("dlproj")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("mlflow.runName", "").startswith("multirun")]
@@ -148,12 +167,31 @@ def test_multirun_is_one_mlflow_parent_with_a_child_per_job(dlproj_run):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
 
 
-def test_a_failing_logger_warns_once_and_the_run_completes(dlproj_run):
-    run = dlproj_run(["experiment=xor", "train.epochs=3", "logger=mlflow",
-                      "logger.mlflow.tracking_uri=nosuchscheme://nowhere"])
-    assert run.proc.returncode == 0, run.output
-    assert run.results()["status"] == "completed"
-    assert run.output.count("logger mlflow failed in start") == 1
+def _unwritable_event_file(monkeypatch):
+    import tensorboard.summary.writer.event_file_writer as efw
+
+    def refuse(self, event):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(efw.EventFileWriter, "add_event", refuse)
+
+
+@pytest.mark.parametrize("logger,overrides,fault", [
+    ("mlflow", ["logger.mlflow.tracking_uri=nosuchscheme://nowhere"], None),   # no such store
+    ("tensorboard", [], _unwritable_event_file),                               # disk full
+])
+def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path, caplog,
+                                                          monkeypatch, logger, overrides, fault):
+    from dlproj.runtime.runner import execute
+
+    if fault is not None:
+        fault(monkeypatch)
+    cfg = compose_cfg(["experiment=xor", "train.epochs=3", f"logger={logger}", *overrides])
+    with caplog.at_level(logging.WARNING, logger="dlproj"):
+        record = execute(cfg, run_dir=tmp_path / "run", is_multirun=False, overrides=[])
+    assert record["status"] == "completed"
+    warnings = [r.getMessage() for r in caplog.records if "failed in" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(f"logger {logger} failed in start")
 
 
 def test_guarded_switches_a_failing_logger_off(caplog):

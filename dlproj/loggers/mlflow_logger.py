@@ -3,8 +3,8 @@
 The run gets the resolved config as params; per epoch every numeric metrics column (step =
 epoch), per training step `step/train_loss` (step = step); tags section, experiment, setting,
 seed, status and run_dir; the figures under `figures/`, the model file under `model/` and
-metrics.csv as artifacts; the git commit as the run's source version. The jobs of a multirun are children of one parent run
-named after the sweep (created by `MLflowSweepParent`, a Hydra callback).
+metrics.csv as artifacts; the git commit as the run's source version. The jobs of a multirun
+are children of one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
 
     mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
 """
