@@ -39,7 +39,7 @@ test-fast: data
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check dlproj tests
+	$(BIN)/ruff check dlproj tests hydra_plugins
 
 run: data
 	$(PY) -m dlproj $(ARGS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dlproj import paths, registry
 
-# Groups a user picks on the command line, in the order shown.
+# Groups not worth showing: schemas, and Hydra's internals.
 HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
                  "hydra/hydra_logging", "hydra/job_logging", "hydra/callbacks")
 
@@ -83,8 +83,10 @@ def groups() -> dict[str, list[str]]:
     def walk(parent: str) -> None:
         for child in sorted(loader.list_groups(parent)):
             group = f"{parent}/{child}" if parent else child
-            if group == "hydra" or group.startswith(HIDDEN_GROUPS):
-                walk(group) if group == "hydra" else None
+            if group == "hydra":  # Hydra's own groups: only hydra/launcher, hydra/sweeper, ...
+                walk(group)
+                continue
+            if group.startswith(HIDDEN_GROUPS):
                 continue
             options = [o for o in loader.get_group_options(group) if not o.startswith("_")]
             if options:

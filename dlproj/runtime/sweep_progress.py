@@ -83,3 +83,7 @@ class SweepProgress(Callback):
             log.info("%s", line)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        for key in (ENV_JOBS, ENV_STARTED):
+            os.environ.pop(key, None)
