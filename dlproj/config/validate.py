@@ -45,6 +45,8 @@ def validate_shared(cfg: DictConfig) -> None:
     positive_int("train.epochs", cfg.train.epochs)
     positive_int("train.batch_size", cfg.train.batch_size)
     positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
+    check(cfg.train.get("log_every") is None or cfg.train.log_every >= 1, "train.log_every",
+          cfg.train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
     check(cfg.train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
           cfg.train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
     es = cfg.train.early_stopping
