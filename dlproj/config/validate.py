@@ -100,13 +100,15 @@ def validate_experiment(cfg: DictConfig, exp: Experiment,
     if exp.models:
         groups.validate_model(cfg.model, cfg, exp.models, exp.name)
     given = plain(cfg.get("params")) or {}
-    unknown = sorted(set(given) - set(exp.params))
+    known = {**registry.SHARED_PARAMS, **exp.params}
+    unknown = sorted(set(given) - set(known))
     if unknown:
         fail(f"params.{unknown[0]}", given[unknown[0]],
              f"only the params experiment={exp.name} reads: "
-             + (", ".join(f"params.{k}" for k in sorted(exp.params)) or "none"))
-    for name, value in exp.param_values(cfg).items():
-        spec = exp.params[name]
+             + ", ".join(f"params.{k}" for k in sorted(known)))
+    shared = {k: v for k, v in given.items() if k in registry.SHARED_PARAMS}
+    for name, value in {**exp.param_values(cfg), **shared}.items():
+        spec = known[name]
         ok = False
         try:
             ok = bool(spec.ok(value))
