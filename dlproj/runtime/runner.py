@@ -21,6 +21,7 @@ from dlproj.config import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
+from dlproj.setting import setting_of
 
 log = logging.getLogger("dlproj")
 
@@ -58,8 +59,8 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         log.info("section %s experiment %s -> %s", cfg.section, cfg.experiment, run_dir)
         record["metrics"] = experiment.fn(ctx) or {}
         record["status"] = "completed"
-    except ConfigError as exc:
-        record.update(status="failed", error=str(exc))
+    except ConfigError as exc:  # not a run: nothing is left for the report to count
+        record.update(status="invalid", error=str(exc))
         print(f"dlproj: {exc}", file=sys.stderr)
         exit_code = EXIT_BAD_CONFIG
     except Diverged as exc:
@@ -82,12 +83,28 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                 record["metrics"] = dict(ctx.metrics.last)
         record["wall_seconds"] = round(time.time() - started, 3)
         record["config"] = OmegaConf.to_container(cfg, resolve=True)
-        write_json(run_dir / "results.json", record)
+        setting = setting_of(record["config"])
+        record.update(setting=setting.id, setting_label=setting.label)
+        if record["status"] == "invalid":
+            _discard_unstarted(run_dir)
+        else:
+            write_json(run_dir / "results.json", record)
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:
         sys.exit(exit_code)
     return record
+
+
+def _discard_unstarted(run_dir: Path) -> None:
+    """Remove a run directory that holds only Hydra's bookkeeping (`.hydra/`, logs): a config
+    error is not a run, so nothing is left that the report would count. A directory with anything
+    else in it (an earlier run's files, `resume=`) is left alone."""
+    import shutil
+
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log"
+                                for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _brief(metrics: dict[str, Any]) -> str:
