@@ -8,7 +8,7 @@ import json
 import math
 import os
 import statistics
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from dlproj.report.tables import course_ref_lines
 from dlproj.setting import compose
 
 
-@lru_cache(maxsize=None)
+@cache
 def _config(overrides: tuple[str, ...]) -> str:
     return json.dumps(compose(list(overrides)))
 

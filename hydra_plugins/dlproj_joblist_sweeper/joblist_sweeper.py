@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
@@ -37,7 +37,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="joblist", node=JobList
                              provider="dlproj")
 
 
-def read_jobs(path: Union[str, Path]) -> list:
+def read_jobs(path: str | Path) -> list:
     jobs = json.loads(Path(path).read_text())
     if not isinstance(jobs, list) or not all(
             isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
@@ -49,7 +49,7 @@ def read_jobs(path: Union[str, Path]) -> list:
 class JobListSweeper(Sweeper):
     def __init__(self, jobs_file: str) -> None:
         self.jobs_file = jobs_file
-        self.config: Optional[DictConfig] = None
+        self.config: DictConfig | None = None
         self.launcher: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
@@ -72,7 +72,8 @@ class JobListSweeper(Sweeper):
         returns = []
         num = 0
         for phase in sorted({int(j.get("phase", 0)) for j in jobs}):
-            batch = [list(map(str, j["overrides"])) for j in jobs if int(j.get("phase", 0)) == phase]
+            batch = [list(map(str, j["overrides"])) for j in jobs
+                     if int(j.get("phase", 0)) == phase]
             log.info("phase %d: %d jobs", phase, len(batch))
             returns.append(self.launcher.launch(batch, initial_job_idx=num))
             num += len(batch)
