@@ -306,7 +306,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="jobs side by side (default: the core count)")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="joblib",
                         help="Hydra launcher for the jobs (default joblib: this machine)")
+    parser.add_argument("--docs-table", action="store_true",
+                        help="print the study table of docs/report.md (from conf/study/)")
     args = parser.parse_args(argv)
+    if args.docs_table:
+        print(studies.docs_table(studies.load("course"), studies.load("quick")), end="")
+        return 0
     name = "quick" if args.quick else args.study
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: allowed: an integer >= 1")
