@@ -246,12 +246,12 @@ class Progress:
 def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_dir: Path,
            workers: int, launcher: str) -> None:
     """Run the jobs through one Hydra multirun and report each as it finishes."""
-    jobs_file = log_dir / "jobs.json"
+    from dlproj.app import normalize_overrides
     from dlproj.runtime.atomic import write_json
 
-    write_json(jobs_file, [{"num": j.num, "phase": j.phase,
-                            "overrides": _resume_overrides(j.prior) if j.state == "resume"
-                            else j.overrides} for j in todo])
+    jobs_file = log_dir / "jobs.json"
+    write_json(jobs_file, [{"num": j.num, "phase": j.phase, "overrides": normalize_overrides(
+        _resume_overrides(j.prior) if j.state == "resume" else j.overrides)} for j in todo])
     cmd = [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=joblist",
            f"hydra.sweeper.jobs_file={jobs_file}", f"hydra/launcher={launcher}",
            f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.aggregate"]

@@ -33,12 +33,20 @@ steps:
       params.n_train: 64
       params.n_test: 32
     cost: 2
+  gradcheck:
+    title: gradient check
+    section: 2
+    overrides:
+      section: 2
+      experiment: gradcheck
+      params.max_entries: 20
+    cost: 1
 """
 
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    """conf/study/ replaced by a folder holding `tiny.yaml` (4 jobs, seconds each)."""
+    """conf/study/ replaced by a folder holding `tiny.yaml` (5 jobs, seconds each)."""
     folder = tmp_path / "studies"
     folder.mkdir()
     (folder / "tiny.yaml").write_text(TINY)
@@ -61,17 +69,17 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
     out2, out1 = tmp_path / "out2", tmp_path / "out1"
     assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
     first = capsys.readouterr().out
-    assert "4 to run, 0 to resume, 0 already done" in first
-    assert "[4/4 jobs" in first and "ETA" in first and "step 2/2 sin by size" in first
-    assert "4 jobs: 4 completed, 0 failed" in first
+    assert "5 to run, 0 to resume, 0 already done" in first
+    assert "[5/5 jobs" in first and "ETA" in first and "step 2/3 sin by size" in first
+    assert "5 jobs: 5 completed, 0 failed" in first
     records = _records(out2)
-    assert len(records) == 4 and {s for s, _ in records.values()} == {"completed"}
+    assert len(records) == 5 and {s for s, _ in records.values()} == {"completed"}
     sweeps = list((out2 / "multirun").iterdir())
 
     # Nothing left to do: every job is skipped, no new sweep starts.
     assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
     second = capsys.readouterr().out
-    assert "0 to run, 0 to resume, 4 already done (skipped)" in second
+    assert "0 to run, 0 to resume, 5 already done (skipped)" in second
     assert list((out2 / "multirun").iterdir()) == sweeps
 
     # One job at a time gives the same records, bit for bit.
@@ -80,11 +88,11 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
 
     # --force reruns everything; the report counts each (setting, seed) once.
     assert main(["--study", "tiny", "--outputs", str(out1), "--jobs", "2", "--force"]) == 0
-    assert "4 to run" in capsys.readouterr().out
+    assert "5 to run" in capsys.readouterr().out
     from dlproj.report import build_report
 
     report = build_report(out1, out1 / "report", figures=False)
-    assert list(report.rows["n"]) == [1, 1, 2] and len(report.superseded) == 4
+    assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5
 
 
 def _fake_run(outputs, name, job, status):
@@ -110,6 +118,7 @@ def test_what_is_done_is_skipped_and_the_rest_runs(tiny, tmp_path, status, state
     prior = _fake_run(outputs, "earlier", target, status)
     again = plan(studies.load("tiny"), outputs)
     assert [j.state for j in again] == ["run" if j is not again[1] else state for j in again]
+    assert len(again) == 5
     if status in ("completed", "diverged", "interrupted"):
         assert again[1].prior == prior
     # --force reruns what is done.
