@@ -10,7 +10,7 @@ import pytest
 from dlproj import reproduce
 from dlproj import study as studies
 from dlproj.report.runs import read_runs
-from dlproj.reproduce import Section4Data, assign, main, plan
+from dlproj.reproduce import assign, main, plan
 
 TINY = """\
 title: tiny

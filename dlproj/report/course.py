@@ -58,7 +58,7 @@ def _reason(key: str, have: Any, want: Any) -> str:
         return f"{'all' if have is None else have} of {want} {split} images"
     if key == "dataset.name":
         return f"{_NAMES.get(have, have)}, not {_NAMES.get(want, want)}"
-    return f"{key}={have} (course: {want})"
+    return f"{key}={have} (course: {'all' if want is None else want})"
 
 
 def _is(key: str, *values: Any) -> Callable[[Config], bool]:

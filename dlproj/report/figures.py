@@ -191,13 +191,14 @@ def _compare(runs: pd.DataFrame, vary: tuple[str, ...], metrics: tuple[str, ...]
     finals = pd.DataFrame({"setting": members["setting"],
                            "value": [m.get(acc) for m in members["metrics"]]}).dropna()
     bars = finals.groupby("setting", sort=False)["value"].agg(["mean", "std"])
-    axes[2].bar(range(len(bars)), bars["mean"], yerr=bars["std"].fillna(0), capsize=4,
+    std = bars["std"].fillna(0)
+    axes[2].bar(range(len(bars)), bars["mean"], yerr=std, capsize=4,
                 color=[palette[s] for s in bars.index])
-    axes[2].set_xticks(range(len(bars)), [labels[s] for s in bars.index], rotation=20,
-                       ha="right", fontsize=8)
-    lo = (bars["mean"] - bars["std"].fillna(0)).min()
-    axes[2].set_ylim(max(0.0, lo - 0.05), min(1.0, bars["mean"].max() + 0.05))
-    axes[2].set(ylabel=f"final {axis_label(acc)}", title="final (mean ± std over seeds)")
+    axes[2].set_xticks([])  # the colours are the legend's
+    lo, hi = (bars["mean"] - std).min(), (bars["mean"] + std).max()
+    axes[2].set_ylim(max(0.0, lo - 0.05), min(1.0, hi + 0.02) if hi <= 1 else hi * 1.05)
+    axes[2].set(xlabel="setting (colours as in the legend)", ylabel=f"final {axis_label(acc)}",
+                title="final, mean ± std over seeds")
     axes[2].grid(alpha=0.3, axis="y")
     _legend(fig, axes[:1])
     fig.suptitle(title)
@@ -269,8 +270,11 @@ def plain_vs_residual(runs: pd.DataFrame, problems: list[Problem]):
         axes[1][1].plot(first.iloc[:, 0].to_numpy(), lw=0.8, color=palette[setting])
         axes[1][1].plot(first.iloc[:, depth - 1].to_numpy(), lw=0.8, ls="--",
                         color=palette[setting])
+    from matplotlib.ticker import MaxNLocator
+
     axes[1][0].set(xlabel="layer (input → output)", ylabel="mean gradient L2 norm",
                    yscale="log", title="gradient norm by layer")
+    axes[1][0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1][1].set(xlabel="training step", ylabel="gradient L2 norm", yscale="log",
                    title="first (—) vs last (--) layer, one seed")
     for ax in axes[1]:
