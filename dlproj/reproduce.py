@@ -136,6 +136,51 @@ def _placeholder_dir(outputs: Path, step_id: str) -> str:
     return str(outputs / "pending" / step_id)
 
 
+class _SettingCache:
+    """Setting ids of composed job overrides, valid while conf/ and the schema are unchanged.
+
+    Composing a config takes a fraction of a second; a rerun with nothing to do would spend most
+    of its time on it. The cache is keyed by a hash of every file the composition reads (conf/
+    and dlproj/config/schema.py), so any change there recomposes everything.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import hashlib
+
+        digest = hashlib.sha1()
+        files = sorted(paths.CONF_DIR.rglob("*.yaml")) + [paths.PACKAGE_DIR / "config" /
+                                                          "schema.py"]
+        for file in files:
+            digest.update(file.relative_to(paths.PROJECT_ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+        self.path, self.fingerprint, self.settings = path, digest.hexdigest(), {}
+        self.changed = False
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("fingerprint") == self.fingerprint:
+                self.settings = dict(saved.get("settings", {}))
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    @staticmethod
+    def _key(overrides: tuple) -> str:
+        return "\x1f".join(overrides)
+
+    def get(self, overrides: tuple) -> str | None:
+        return self.settings.get(self._key(overrides))
+
+    def put(self, overrides: tuple, setting: str) -> str:
+        self.settings[self._key(overrides)] = setting
+        self.changed = True
+        return setting
+
+    def save(self) -> None:
+        if self.changed:
+            from dlproj.runtime.atomic import write_json
+
+            write_json(self.path, {"fingerprint": self.fingerprint, "settings": self.settings})
+
+
 def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
     """Every job of the study with its state: done (a completed run of its setting and seed is
     under `outputs`), resume (interrupted), run, or invalid (does not compose or validate)."""
@@ -157,6 +202,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
     from omegaconf import OmegaConf
 
     jobs = _expand(study)
+    cache = _SettingCache(outputs / "reproduce" / "settings-cache.json")
     settings: dict[tuple, str | Exception] = {}
     for job in jobs:
         # Another run's directory counts by its checkpoint's file name only (dlproj.setting).
@@ -164,10 +210,13 @@ def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
                      for o in job.overrides]
         key = tuple(o for o in overrides if not o.startswith("seed="))
         if key not in settings:
+            settings[key] = cache.get(key)
+        if settings[key] is None:
             try:
                 cfg = compose_config(list(key))
                 validate(cfg)
-                settings[key] = setting_id(OmegaConf.to_container(cfg, resolve=True))
+                settings[key] = cache.put(key, setting_id(OmegaConf.to_container(cfg,
+                                                                                 resolve=True)))
             except Exception as exc:  # a config that does not compose or validate: not a run
                 settings[key] = exc
         found = settings[key]
@@ -180,6 +229,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
         elif (found, job.seed) in interrupted and not force:
             job.prior = interrupted[(found, job.seed)]
             job.state = "resume" if _resume_overrides(job.prior) else "run"
+    cache.save()
     # Phases: a step with `after:` runs once the step it names is through.
     for job in jobs:
         step, depth = job.step, 0
@@ -369,7 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     print(summary, flush=True)
     from dlproj.report.__main__ import main as report_main
 
-    report_main(["--outputs", str(outputs), "--quiet"])
+    index = outputs / "report" / "index.md"
+    newest = max((p.stat().st_mtime for p in outputs.glob("*/*/results.json")), default=0.0)
+    newest = max([newest, *(p.stat().st_mtime for p in outputs.glob("multirun/*/*/results.json"))])
+    if todo or not index.is_file() or index.stat().st_mtime < newest:
+        report_main(["--outputs", str(outputs), "--quiet"])
+    else:
+        print(f"report up to date (no run changed since it was built): {index}", flush=True)
     print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
           f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if s4.notice and 4 in sections:
