@@ -409,9 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     from dlproj.runtime.atomic import write_json
 
     write_json(log_dir / "summary.json", {
-        "study": name, "title": raw_title, "wall_seconds": round(wall, 1), "jobs": args.jobs,
+        "study": name, "title": raw_title, "wall_seconds": round(wall, 1), "workers": args.jobs,
         "launcher": args.launcher, "section4_notice": s4.notice, "counts": {**counts, **ended},
-        "jobs_list": [{"step": j.step.id, "overrides": j.overrides, "seed": j.seed,
+        "jobs": [{"step": j.step.id, "overrides": j.overrides, "seed": j.seed,
                        "setting": j.setting, "state": j.state, "status": j.status,
                        "reason": j.reason, "num": j.num,
                        "run_dir": str(j.result.parent if j.result else j.prior or "")}
