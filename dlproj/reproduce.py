@@ -181,7 +181,7 @@ class _SettingCache:
             write_json(self.path, {"fingerprint": self.fingerprint, "settings": self.settings})
 
 
-def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
+def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True) -> list[Job]:
     """Every job of the study with its state: done (a completed run of its setting and seed is
     under `outputs`), resume (interrupted), run, or invalid (does not compose or validate)."""
     from dlproj.config import validate
@@ -229,7 +229,8 @@ def plan(study: Study, outputs: Path, *, force: bool = False) -> list[Job]:
         elif (found, job.seed) in interrupted and not force:
             job.prior = interrupted[(found, job.seed)]
             job.state = "resume" if _resume_overrides(job.prior) else "run"
-    cache.save()
+    if save:  # a dry run writes nothing
+        cache.save()
     # Phases: a step with `after:` runs once the step it names is through.
     for job in jobs:
         step, depth = job.step, 0
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
-    jobs = plan(study, outputs, force=args.force)
+    jobs = plan(study, outputs, force=args.force, save=not args.dry_run)
     todo = assign(jobs, outputs, sweep_dir)
     counts = {s: sum(j.state == s for j in jobs) for s in ("run", "resume", "done", "invalid")}
     print(f"dlproj reproduce: {raw_title}: {len(study.steps)} steps, {len(jobs)} jobs -> "
