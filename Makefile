@@ -15,8 +15,9 @@ help:
 	@echo "make lint           ruff"
 	@echo "make bench          NumPy vs PyTorch training steps at 1 thread and all cores, GFLOP/s"
 	@echo "make report-table   every run under outputs/ as one results table"
-	@echo "make reproduce      every experiment of the study, then the report"
-	@echo "make reproduce-quick  the same on small limits, in a few minutes (outputs/quick/)"
+	@echo "make reproduce      every experiment of the study (conf/study/course.yaml), then the report;"
+	@echo "                    a rerun runs only what is missing, failed or interrupted"
+	@echo "make reproduce-quick  the same on small limits (conf/study/quick.yaml, outputs/quick/)"
 
 # The launchers, search and trackers extras too: their tests (joblib, submitit_local, SLURM, Optuna,
 # TensorBoard, MLflow) run in `make test`.
@@ -50,13 +51,14 @@ bench: data
 report-table: $(STAMP)
 	$(PY) -m dlproj.report $(ARGS)
 
-# The whole study at full budget (3 seeds where it compares settings) into outputs/, then the report.
+# The whole study at full budget (conf/study/course.yaml) into outputs/, then the report. Jobs run
+# side by side on all cores; a rerun skips every (setting, seed) already completed (ARGS=--force).
 reproduce: data
-	$(PY) -m dlproj.reproduce $(ARGS)
+	$(PY) -m dlproj.reproduce --study course $(ARGS)
 
-# The same list on small limits into outputs/quick/ (report in outputs/quick/report/), in minutes.
+# The same steps on small limits (conf/study/quick.yaml) into outputs/quick/, in minutes.
 reproduce-quick: data
-	$(PY) -m dlproj.reproduce --quick $(ARGS)
+	$(PY) -m dlproj.reproduce --study quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

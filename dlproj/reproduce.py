@@ -1,11 +1,16 @@
-"""`python -m dlproj.reproduce [--quick]`: every experiment of the course study, then the report.
+"""`python -m dlproj.reproduce [--study course|quick]`: a study's experiments, then the report.
 
-Full budgets (`make reproduce`): each experiment at its configured epochs on all the data, with 3
-seeds wherever the study compares settings. `--quick` (`make reproduce-quick`): the same list on
-small data limits and 1-2 epochs, 2 seeds, in a few minutes. Each step is a `python -m dlproj`
-process (a sweep with `-m` where it has several jobs); a step that fails is recorded and the next
-one runs. Where Oxford-IIIT Pet (or the ImageNet weights) can be neither read nor downloaded,
-Section 4 runs on its offline dataset, MNIST, and says so in one line.
+The study is configuration (`conf/study/NAME.yaml`, see dlproj/study.py). Each step expands into
+jobs (one per combination and seed). A job whose (setting, seed) already completed under the
+outputs folder is skipped (`--force` reruns it); the rest run side by side through ONE Hydra
+multirun: `hydra/sweeper=joblist` (hydra_plugins/dlproj_joblist_sweeper) hands exactly these
+jobs to Hydra's launcher, joblib with `--jobs N` workers by default, or `--launcher
+submitit_local|slurm` (the same jobs on a cluster). Jobs that need another step's run
+(`after:`) go in a later phase. Progress: a line per finished job (step k/K, jobs done/total,
+elapsed, ETA); at the end a summary (completed / failed / skipped, wall time) and the report.
+
+Where Oxford-IIIT Pet (or the ImageNet weights) can be neither read nor downloaded, Section 4
+runs on its offline dataset, MNIST, and says so in one line.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,38 +28,11 @@ from datetime import datetime
 from pathlib import Path
 
 from dlproj import paths
+from dlproj import study as studies
+from dlproj.study import Step, Study
 
-
-@dataclass
-class Step:
-    title: str
-    section: int
-    experiment: str
-    args: list[str]
-    seeds: int = 1
-    quick: list[str] = field(default_factory=list)
-    run_dir: Path | None = None  # a single run whose directory a later step needs
-
-    def overrides(self, quick: bool) -> list[str]:
-        seeds = min(self.seeds, 2) if quick else self.seeds
-        seed_arg = [f"seed={','.join(map(str, range(seeds)))}"] if seeds > 1 else []
-        merged: dict[str, str] = {}  # a quick override replaces the full one of the same key
-        for arg in [*self.args, *(self.quick if quick else []), *seed_arg]:
-            merged[arg.partition("=")[0]] = arg
-        return list(merged.values())
-
-    def jobs(self, quick: bool) -> int:
-        n = 1
-        for arg in self.overrides(quick):
-            key, _, value = arg.partition("=")
-            if not key.startswith("hydra.") and not value.startswith(("[", "'[")):
-                n *= len(value.split(","))
-        return n
-
-
-# Small data and 1-2 epochs: every code path of the full list, in minutes.
-QUICK_MNIST = ["data.train_limit=1000", "data.test_limit=300"]
-QUICK_SMALL = ["data.train_limit=300", "data.test_limit=200", "train.epochs=2"]
+LAUNCHERS = ("joblib", "submitit_local", "slurm")
+_RUN_REF = re.compile(r"\{run:([a-z0-9_]+)\}")
 
 
 @dataclass
@@ -63,6 +42,14 @@ class Section4Data:
     pets: bool
     imagenet: bool
     notice: str | None
+
+    @property
+    def conditions(self) -> set[str]:
+        return {"imagenet"} if self.pets and self.imagenet else {"no_imagenet"}
+
+    @property
+    def substitutions(self) -> dict[str, str]:
+        return {"dataset4": "pets" if self.pets else "mnist"}
 
 
 def _reachable(host: str, timeout: float = 3.0) -> bool:
@@ -79,13 +66,13 @@ def _torch_hub_dir() -> Path:
     return Path(home) / "hub"
 
 
-def section4_data(quick: bool) -> Section4Data:
-    """Pets when on disk (or, for the full run, downloadable); ImageNet weights likewise."""
+def section4_data(downloads: bool) -> Section4Data:
+    """Pets when on disk (or, with `downloads`, downloadable); ImageNet weights likewise."""
     pets_dir = paths.data_root() / "oxford-iiit-pet"
     pets = (pets_dir / "images").is_dir() and (pets_dir / "annotations").is_dir()
     weights = _torch_hub_dir() / "checkpoints" / "resnet18-f37072fd.pth"
     imagenet = weights.is_file()
-    if not quick:
+    if downloads:
         pets = pets or _reachable("thor.robots.ox.ac.uk")
         imagenet = imagenet or _reachable("download.pytorch.org")
     notice = None
@@ -98,196 +85,354 @@ def section4_data(quick: bool) -> Section4Data:
     return Section4Data(pets, imagenet, notice)
 
 
-def plan(quick: bool, s4: Section4Data, outputs: Path, stamp: str) -> list[Step]:
-    """The study's experiments in order (see docs/report.md for what each reproduces)."""
-    steps = [
-        Step("Section 1: MLP on MNIST", 1, "mlp", ["experiment=mlp"],
-             quick=[*QUICK_MNIST, "train.epochs=1"]),
-        Step("Section 1: XOR", 1, "xor", ["experiment=xor"]),
-        Step("Section 1: sin(x) by model size", 1, "sin",
-             ["experiment=sin", "model=mlp_small,mlp_medium,mlp_big"], seeds=3,
-             quick=["train.epochs=40", "params.n_train=512"]),
-        Step("Section 2: gradient check", 2, "gradcheck", ["section=2", "experiment=gradcheck"],
-             quick=["params.max_entries=300"]),
-        Step("Section 2: optimizer x schedule", 2, "train",
-             ["section=2", "experiment=train", "optimizer=sgd,rmsprop,adam",
-              "schedule=constant,step,exponential"], seeds=3,
-             quick=[*QUICK_MNIST, "train.epochs=2"]),
-        Step("Section 3: max vs average pooling", 3, "cnn",
-             ["section=3", "experiment=cnn", "pooling=max,avg"], seeds=3, quick=QUICK_SMALL),
-        Step("Section 3: the wide CNN (32/64 channels), max pooling", 3, "cnn",
-             ["section=3", "experiment=cnn", "model=cnn_wide", "pooling=max"], quick=QUICK_SMALL),
-        Step("Section 3: receptive fields", 3, "receptive_field",
-             ["section=3", "experiment=receptive_field"]),
-    ]
-    pets = ["dataset=pets"] if s4.pets else ["dataset=mnist"]
-    steps += [
-        Step("Section 4: plain vs residual", 4, "compare",
-             ["section=4", "experiment=compare", *pets, "model=plain,resnet"], seeds=3,
-             quick=QUICK_SMALL),
-        Step("Section 4: augmentation on (off: the resnet runs above)", 4, "compare",
-             ["section=4", "experiment=compare", *pets, "model=resnet",
-              "augmentation=standard"], seeds=3, quick=QUICK_SMALL),
-        Step("Section 4: depth sweep, plain vs residual", 4, "compare",
-             ["section=4", "experiment=compare", "dataset=mnist", "model=plain,resnet",
-              # 8 vs 62 layers: the deep plain net stops training, the residual one does not.
-              "model.depth=3,30", "model.width=8", "data.train_limit=5000"],
-             quick=[*QUICK_SMALL, "model.depth=1,4"]),
-    ]
-    if s4.pets and s4.imagenet:
-        steps += [
-            Step("Section 4: transfer from ImageNet (frozen, layer4 + fc)", 4, "transfer",
-                 ["section=4", "experiment=transfer", "dataset=pets", "model.weights=imagenet",
-                  "model.finetune=frozen,layer4"], seeds=3, quick=QUICK_SMALL),
-            Step("Section 4: transfer baseline, from scratch", 4, "transfer",
-                 ["section=4", "experiment=transfer", "dataset=pets", "model.weights=none",
-                  "model.finetune=all"], seeds=3, quick=QUICK_SMALL),
-        ]
-    else:
-        pretrain_dir = outputs / "runs" / f"{stamp}_s4_transfer_pretrain"
-        few = ["dataset=mnist", "dataset.classes=[5,6,7,8,9]", "dataset.per_class=100"]
-        steps += [
-            Step("Section 4: pretrain ResNet18 on MNIST digits 0-4", 4, "transfer",
-                 ["section=4", "experiment=transfer", "dataset=mnist",
-                  "dataset.classes=[0,1,2,3,4]", "model.weights=none", "model.finetune=all",
-                  "+params.role=pretrain", f"hydra.run.dir={pretrain_dir}"],
-                 quick=QUICK_SMALL, run_dir=pretrain_dir),
-            Step("Section 4: transfer to digits 5-9, 100 labels each (frozen, layer4, all)", 4,
-                 "transfer", ["section=4", "experiment=transfer", *few,
-                              f"model.weights={pretrain_dir / 'model.pt'}",
-                              "model.finetune=frozen,layer4,all"], seeds=3,
-                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=2"]),
-            Step("Section 4: transfer baseline, digits 5-9 from scratch", 4, "transfer",
-                 ["section=4", "experiment=transfer", *few, "model.weights=none",
-                  "model.finetune=all"], seeds=3,
-                 quick=["dataset.per_class=20", "data.test_limit=200", "train.epochs=2"]),
-        ]
-    return steps
+@dataclass
+class Job:
+    step: Step
+    index: int  # the step's number in the study, 1-based
+    overrides: list[str]
+    seed: int
+    setting: str | None = None
+    state: str = "run"  # run | done (skipped) | resume | invalid
+    reason: str = ""
+    prior: Path | None = None  # the run that makes it done, or the interrupted one to resume
+    phase: int = 0
+    num: int | None = None  # job number in the sweep
+    result: Path | None = None  # where its results.json appears
+    status: str | None = None  # how it ended
+    wall: float | None = None
+
+    @property
+    def label(self) -> str:
+        shown = [o for o in self.overrides if o not in self.step.args()]
+        return " ".join(shown) or "defaults"
 
 
-def _results(outputs: Path) -> set[Path]:
-    return set(outputs.glob("runs/*/results.json")) | set(outputs.glob("multirun/*/*/results.json"))
+def _resume_overrides(run_dir: Path) -> list[str] | None:
+    """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`.
+
+    Once the runner has a `resume` key (issue 9), the run continues in place from its checkpoint:
+    the job's output directory is RUN_DIR itself, and Hydra does not rewrite RUN_DIR/.hydra/
+    (`hydra.output_subdir=null`), whose config the resumed run reads. Until then: None, and
+    the job reruns from scratch in a new directory (the report lists the old run as superseded).
+    """
+    from dlproj.config.schema import Config
+
+    if "resume" not in Config.__dataclass_fields__:
+        return None
+    return [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
+            f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
 
 
-def _status_counts(files: set[Path]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for path in files:
+def _expand(study: Study) -> list[Job]:
+    jobs = []
+    for index, step in enumerate(study.steps, 1):
+        for overrides in step.jobs():
+            seed = next((int(o.split("=", 1)[1]) for o in overrides if o.startswith("seed=")), 0)
+            jobs.append(Job(step, index, overrides, seed))
+    return jobs
+
+
+def _placeholder_dir(outputs: Path, step_id: str) -> str:
+    return str(outputs / "pending" / step_id)
+
+
+class _SettingCache:
+    """Setting ids of composed job overrides, valid while conf/ and the schema are unchanged.
+
+    Composing a config takes a fraction of a second; a rerun with nothing to do would spend most
+    of its time on it. The cache is keyed by a hash of every file the composition reads (conf/
+    and dlproj/config/schema.py), so any change there recomposes everything.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import hashlib
+
+        digest = hashlib.sha1()
+        files = sorted(paths.CONF_DIR.rglob("*.yaml")) + [paths.PACKAGE_DIR / "config" /
+                                                          "schema.py"]
+        for file in files:
+            digest.update(file.relative_to(paths.PROJECT_ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+        self.path, self.fingerprint, self.settings = path, digest.hexdigest(), {}
+        self.changed = False
         try:
-            status = json.loads(path.read_text()).get("status", "?")
-        except (OSError, ValueError):
-            status = "unreadable"
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+            saved = json.loads(path.read_text())
+            if saved.get("fingerprint") == self.fingerprint:
+                self.settings = dict(saved.get("settings", {}))
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    @staticmethod
+    def _key(overrides: tuple) -> str:
+        return "\x1f".join(overrides)
+
+    def get(self, overrides: tuple) -> str | None:
+        return self.settings.get(self._key(overrides))
+
+    def put(self, overrides: tuple, setting: str) -> str:
+        self.settings[self._key(overrides)] = setting
+        self.changed = True
+        return setting
+
+    def save(self) -> None:
+        if self.changed:
+            from dlproj.runtime.atomic import write_json
+
+            write_json(self.path, {"fingerprint": self.fingerprint, "settings": self.settings})
 
 
-def _record_no_start(outputs: Path, step: Step, error: str, log_path: Path) -> None:
-    """A step that never reached a run directory still gets a failed record for the report."""
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")
-    run_dir = outputs / "runs" / f"{stamp}_s{step.section}_{step.experiment}"
+def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True) -> list[Job]:
+    """Every job of the study with its state: done (a completed run of its setting and seed is
+    under `outputs`), resume (interrupted), run, or invalid (does not compose or validate)."""
+    from dlproj.config import validate
+    from dlproj.report.runs import DONE, read_runs
+    from dlproj.setting import compose_config, setting_id
+
+    runs, _ = read_runs(outputs, curves=False)
+    runs = runs.sort_values("finished", ascending=False)
+    done: dict[tuple, Path] = {}
+    interrupted: dict[tuple, Path] = {}
+    for row in runs.itertuples():
+        key = (row.setting, row.seed)
+        if row.status in DONE:
+            done.setdefault(key, row.path)
+        elif row.status == "interrupted":
+            interrupted.setdefault(key, row.path)
+
+    from omegaconf import OmegaConf
+
+    jobs = _expand(study)
+    cache = _SettingCache(outputs / "reproduce" / "settings-cache.json")
+    settings: dict[tuple, str | Exception] = {}
+    for job in jobs:
+        # Another run's directory counts by its checkpoint's file name only (dlproj.setting).
+        overrides = [_RUN_REF.sub(lambda m: _placeholder_dir(outputs, m.group(1)), o)
+                     for o in job.overrides]
+        key = tuple(o for o in overrides if not o.startswith("seed="))
+        if key not in settings:
+            settings[key] = cache.get(key)
+        if settings[key] is None:
+            try:
+                cfg = compose_config(list(key))
+                validate(cfg)
+                settings[key] = cache.put(key, setting_id(OmegaConf.to_container(cfg,
+                                                                                 resolve=True)))
+            except Exception as exc:  # a config that does not compose or validate: not a run
+                settings[key] = exc
+        found = settings[key]
+        if isinstance(found, Exception):
+            job.state, job.reason = "invalid", f"{type(found).__name__}: {found}".splitlines()[0]
+            continue
+        job.setting = found
+        if (found, job.seed) in done and not force:
+            job.state, job.prior = "done", done[(found, job.seed)]
+        elif (found, job.seed) in interrupted and not force:
+            job.prior = interrupted[(found, job.seed)]
+            job.state = "resume" if _resume_overrides(job.prior) else "run"
+    if save:  # a dry run writes nothing
+        cache.save()
+    # Phases: a step with `after:` runs once the step it names is through.
+    for job in jobs:
+        step, depth = job.step, 0
+        while step.after is not None and depth < len(study.steps):
+            step, depth = study.step(step.after), depth + 1
+        job.phase = depth
+    return jobs
+
+
+def assign(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
+    """Number the jobs to launch (phase by phase, longest first) and fill in `{run:STEP}`."""
+    todo = [j for j in jobs if j.state in ("run", "resume")]
+    todo.sort(key=lambda j: (j.phase, -j.step.cost))
+    for num, job in enumerate(todo):
+        job.num = num
+        job.result = (job.prior if job.state == "resume" else sweep_dir / str(num)) / "results.json"
+    for job in jobs:
+        for i, override in enumerate(job.overrides):
+            for ref in _RUN_REF.findall(override):
+                (source, *more) = [j for j in jobs if j.step.id == ref]
+                if more:
+                    raise ValueError(f"{{run:{ref}}}: step '{ref}' has {1 + len(more)} jobs; "
+                                     "it must have exactly one")
+                if source.state == "done":
+                    run_dir = source.prior
+                elif source.result is not None:
+                    run_dir = source.result.parent
+                else:
+                    job.state, job.reason = "invalid", f"needs step '{ref}', which cannot run"
+                    run_dir = Path(_placeholder_dir(outputs, ref))
+                override = override.replace(f"{{run:{ref}}}", str(run_dir))
+            job.overrides[i] = override
+    return [j for j in todo if j.state in ("run", "resume")]
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass
+class Progress:
+    jobs: list[Job]
+    steps: int
+    workers: int
+    started: float = field(default_factory=time.time)
+
+    def eta(self) -> float:
+        finished = [j for j in self.jobs if j.status is not None]
+        left = sum(j.step.cost for j in self.jobs if j.status is None)
+        if not finished:
+            return left / self.workers
+        rate = (time.time() - self.started) / sum(j.step.cost for j in finished)
+        return left * rate
+
+    def line(self, job: Job) -> str:
+        done = sum(j.status is not None for j in self.jobs)
+        return (f"[{done}/{len(self.jobs)} jobs, {_fmt_time(time.time() - self.started)} elapsed, "
+                f"ETA {_fmt_time(self.eta())}] step {job.index}/{self.steps} {job.step.title}: "
+                f"{job.label}: {job.status}"
+                + (f" in {job.wall:.0f}s" if job.wall is not None else ""))
+
+
+def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_dir: Path,
+           workers: int, launcher: str) -> None:
+    """Run the jobs through one Hydra multirun and report each as it finishes."""
+    from dlproj.app import normalize_overrides
     from dlproj.runtime.atomic import write_json
 
-    write_json(run_dir / "results.json", {
-        "section": step.section, "experiment": step.experiment, "seed": None,
-        "overrides": step.args, "run_dir": str(run_dir), "status": "failed", "metrics": {},
-        "error": f"did not start: {error} (log: {log_path})", "wall_seconds": 0.0,
-        "config": {"section": step.section, "experiment": step.experiment,
-                   "reproduce_step": step.title},
-    })
-
-
-def _last_error(log_path: Path) -> str:
-    lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if line.startswith(("dlproj:", "Error", "Could not", "In ", "omegaconf", "hydra")) \
-                or "Error" in line:
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
-
-
-def run_step(i: int, total: int, step: Step, quick: bool, outputs: Path, log_dir: Path,
-             env: dict[str, str]) -> dict:
-    overrides = step.overrides(quick)
-    jobs = step.jobs(quick)
-    cmd = [sys.executable, "-m", "dlproj", *(["-m"] if jobs > 1 else []), *overrides]
-    log_path = log_dir / f"{i:02d}_s{step.section}_{step.experiment}.log"
-    print(f"[{i}/{total}] {step.title}: {jobs} run{'s' * (jobs > 1)}", flush=True)
-    print(f"        python -m dlproj {' '.join(cmd[3:])}", flush=True)
-    before = _results(outputs)
-    started = time.time()
+    jobs_file = log_dir / "jobs.json"
+    write_json(jobs_file, [{"num": j.num, "phase": j.phase, "overrides": normalize_overrides(
+        _resume_overrides(j.prior) if j.state == "resume" else j.overrides)} for j in todo])
+    cmd = [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=joblist",
+           f"hydra.sweeper.jobs_file={jobs_file}", f"hydra/launcher={launcher}",
+           f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.aggregate"]
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
+    if launcher == "joblib":
+        cmd.append(f"hydra.launcher.n_jobs={workers}")
+    if launcher != "slurm":  # jobs share this machine: BLAS/torch threads = cores / jobs
+        env["DLPROJ_JOBS"] = str(workers)
+    log_path = log_dir / "sweep.log"
+    print(f"python -m dlproj {' '.join(cmd[3:])}\n  log: {log_path}", flush=True)
+    progress = Progress(todo, steps, workers)
+    launched = time.time() - 1
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
-        done = 0
-        while proc.poll() is None:
-            time.sleep(2)
-            now = len(_results(outputs) - before)
-            if now != done and jobs > 1:
-                done = now
-                print(f"        {done}/{jobs} done ({time.time() - started:.0f}s)", flush=True)
-    new = _results(outputs) - before
-    counts = _status_counts(new)
-    wall = time.time() - started
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run recorded"
-    if proc.returncode != 0 and not new:
-        error = _last_error(log_path)
-        _record_no_start(outputs, step, error, log_path)
-        summary = f"did not start (exit {proc.returncode}): {error}"
-    elif proc.returncode != 0:
-        summary += f" (exit {proc.returncode})"
-    print(f"        {summary} in {wall:.0f}s; log {log_path}", flush=True)
-    return {"step": step.title, "command": " ".join(cmd[2:]), "jobs": jobs, "counts": counts,
-            "exit": proc.returncode, "wall_seconds": round(wall, 1), "log": str(log_path)}
+        while True:
+            running = proc.poll() is None
+            for job in todo:
+                if job.status is None and job.result.is_file() \
+                        and job.result.stat().st_mtime >= launched:
+                    try:
+                        record = json.loads(job.result.read_text())
+                    except (OSError, ValueError):
+                        continue
+                    job.status, job.wall = str(record.get("status")), record.get("wall_seconds")
+                    print(progress.line(job), flush=True)
+            if not running:
+                break
+            time.sleep(1)
+    for job in todo:
+        if job.status is None:
+            job.status, job.reason = "failed", f"left no results.json (exit {proc.returncode}; " \
+                                               f"see {log_path})"
+            print(progress.line(job), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlproj.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="small limits, 1-2 epochs, 2 seeds (outputs/quick/ by default)")
+    parser.add_argument("--study", default="course",
+                        help=f"conf/study/NAME.yaml: {', '.join(studies.available())} "
+                             "(default course)")
+    parser.add_argument("--quick", action="store_true", help="the same as --study quick")
     parser.add_argument("--outputs", type=Path,
-                        help="outputs folder (default: outputs/, or outputs/quick/ with --quick)")
+                        help="outputs folder (default: outputs/ for course, else outputs/NAME/)")
     parser.add_argument("--sections", default="1,2,3,4", help="e.g. 1,3 (default: all)")
-    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the steps' commands and what would run, run nothing")
+    parser.add_argument("--force", action="store_true",
+                        help="rerun every job, also those already completed")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="jobs side by side (default: the core count)")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default="joblib",
+                        help="Hydra launcher for the jobs (default joblib: this machine)")
+    parser.add_argument("--docs-table", action="store_true",
+                        help="print the study table of docs/report.md (from conf/study/)")
     args = parser.parse_args(argv)
-
+    if args.docs_table:
+        print(studies.docs_table(studies.load("course"), studies.load("quick")), end="")
+        return 0
+    name = "quick" if args.quick else args.study
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: allowed: an integer >= 1")
+    raw_title = studies.load(name).title  # an unknown study fails here, before any probing
     base = paths.outputs_root()
-    outputs = (args.outputs or (base / "quick" if args.quick else base)).resolve()
+    outputs = (args.outputs or (base if name == "course" else base / name)).resolve()
     sections = {int(s) for s in args.sections.split(",") if s.strip()}
+    s4 = section4_data(name == "course") if 4 in sections else Section4Data(True, True, None)
+    study = studies.load(name, when=s4.conditions, substitutions=s4.substitutions)
+    study.steps = [s for s in study.steps if s.section in sections]
+    started = time.time()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    s4 = section4_data(args.quick) if 4 in sections else Section4Data(True, True, None)
-    steps = [s for s in plan(args.quick, s4, outputs, stamp) if s.section in sections]
-    total_jobs = sum(s.jobs(args.quick) for s in steps)
-    mode = "quick" if args.quick else "full"
-    print(f"dlproj reproduce ({mode}): {len(steps)} steps, {total_jobs} runs -> {outputs}",
-          flush=True)
+    sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
+    jobs = plan(study, outputs, force=args.force, save=not args.dry_run)
+    todo = assign(jobs, outputs, sweep_dir)
+    counts = {s: sum(j.state == s for j in jobs) for s in ("run", "resume", "done", "invalid")}
+    print(f"dlproj reproduce: {raw_title}: {len(study.steps)} steps, {len(jobs)} jobs -> "
+          f"{outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
+          f"{counts['done']} already done (skipped), {counts['invalid']} invalid; "
+          f"{args.jobs} side by side ({args.launcher})", flush=True)
     if s4.notice and 4 in sections:
         print(s4.notice, flush=True)
+    for job in jobs:
+        if job.state == "invalid":
+            print(f"  invalid: step {job.index} {job.step.title}: {job.label}: {job.reason}")
     if args.dry_run:
-        for i, step in enumerate(steps, 1):
-            flag = "-m " if step.jobs(args.quick) > 1 else ""
-            print(f"[{i}] python -m dlproj {flag}{' '.join(step.overrides(args.quick))}")
+        for i, step in enumerate(study.steps, 1):
+            mine = [j for j in jobs if j.step is step]
+            left = sum(j.state in ("run", "resume") for j in mine)
+            print(f"[{i}] {step.command()}   # {len(mine)} jobs, {left} to run")
         return 0
 
-    log_dir = outputs / "reproduce" / stamp
+    log_dir = outputs / "reproduce" / f"{stamp}_{name}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
-    started = time.time()
-    results = [run_step(i, len(steps), step, args.quick, outputs, log_dir, env)
-               for i, step in enumerate(steps, 1)]
+    if todo:
+        launch(todo, steps=len(study.steps), outputs=outputs, sweep_dir=sweep_dir,
+               log_dir=log_dir, workers=args.jobs, launcher=args.launcher)
     wall = time.time() - started
+    ended = {s: sum(j.status == s for j in todo) for s in ("completed", "diverged", "failed",
+                                                           "interrupted")}
+    summary = (f"reproduce ({name}): {len(jobs)} jobs: {ended['completed']} completed, "
+               f"{ended['failed']} failed, {ended['diverged']} diverged, "
+               f"{ended['interrupted']} interrupted, {counts['done']} skipped (done before), "
+               f"{counts['invalid']} invalid; {wall / 60:.1f} min wall")
     from dlproj.runtime.atomic import write_json
 
-    write_json(log_dir / "summary.json", {"mode": mode, "wall_seconds": round(wall, 1),
-                                          "section4_notice": s4.notice, "steps": results})
-    print(f"all steps done in {wall / 60:.1f} min; building the report", flush=True)
+    write_json(log_dir / "summary.json", {
+        "study": name, "title": raw_title, "wall_seconds": round(wall, 1), "workers": args.jobs,
+        "launcher": args.launcher, "section4_notice": s4.notice, "counts": {**counts, **ended},
+        "jobs": [{"step": j.step.id, "overrides": j.overrides, "seed": j.seed,
+                       "setting": j.setting, "state": j.state, "status": j.status,
+                       "reason": j.reason, "num": j.num,
+                       "run_dir": str(j.result.parent if j.result else j.prior or "")}
+                      for j in jobs]})
+    print(summary, flush=True)
     from dlproj.report.__main__ import main as report_main
 
-    code = report_main(["--outputs", str(outputs)])
-    print(f"reproduce ({mode}) finished in {(time.time() - started) / 60:.1f} min; "
-          f"report: {outputs / 'report' / 'index.md'}", flush=True)
+    index = outputs / "report" / "index.md"
+    newest = max((p.stat().st_mtime for p in outputs.glob("*/*/results.json")), default=0.0)
+    newest = max([newest, *(p.stat().st_mtime for p in outputs.glob("multirun/*/*/results.json"))])
+    if todo or not index.is_file() or index.stat().st_mtime < newest:
+        report_main(["--outputs", str(outputs), "--quiet"])
+    else:
+        print(f"report up to date (no run changed since it was built): {index}", flush=True)
+    print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
+          f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if s4.notice and 4 in sections:
         print(s4.notice, flush=True)
-    return code
+    bad = ended["failed"] + ended["interrupted"] + counts["invalid"]
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -165,8 +165,10 @@ def test_sweep_exit_code_and_summary_name_the_jobs(dlproj_run):
                       "params.n_train=256", "train.epochs=3", "optimizer.lr=0.1,1000,0"])
     assert run.proc.returncode == 1, run.output
     sweep_dir = run.run_dirs[0].parent
-    line = f"sweep: 1 completed, 1 failed (job 2), 1 diverged (job 1) -> {sweep_dir}"
+    line = f"sweep: 1 completed, 1 invalid (job 2), 1 diverged (job 1) -> {sweep_dir}"
     assert line in run.proc.stderr.splitlines(), run.proc.stderr
+    assert "  invalid: experiment=sin model=mlp_small" in run.proc.stderr
+    assert not (sweep_dir / "2").exists()  # a config error is not a run
 
     clean = dlproj_run(["-m", "experiment=xor", "train.epochs=3", "seed=0,1"])
     assert clean.proc.returncode == 0, clean.output

@@ -6,6 +6,7 @@ These need the `launchers` and `search` extras, which `make install` (and so `ma
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -35,8 +36,8 @@ def test_two_job_sweep_through_launcher_is_reported(dlproj_run, launcher):
     assert "sweep report: 2 runs in 1 rows" in run.output
     # ... and the report reads the launcher's jobs like any others: one row, two seeds.
     report = build_report(run.outputs, run.outputs / "report", figures=False)
-    (row,) = report.rows
-    assert (row.experiment, row.status, row.n, row.seeds) == ("xor", "completed", 2, [0, 1])
+    (row,) = report.rows.itertuples()
+    assert (row.experiment, row.status, row.n, row.seeds) == ("xor", "completed", 2, "0 1")
     assert not report.problems
     if launcher == "submitit_local":
         assert (sweep / ".submitit").is_dir()  # went through submitit, not the basic launcher
@@ -64,7 +65,7 @@ def test_optuna_search_returns_the_objective(dlproj_run, tmp_path):
            for j in ("0", "1")]
     assert all(0.01 <= lr <= 0.1 for lr in lrs) and lrs[0] != lrs[1]
     report = build_report(outputs, outputs / "report", figures=False)
-    assert sum(r.n for r in report.rows) == 2
+    assert report.rows["n"].sum() == 2
 
 
 def test_objective_value_is_nan_for_runs_that_did_not_complete():
@@ -104,5 +105,5 @@ def test_callback_reports_a_sweep_with_a_diverged_job(dlproj_run):
     statuses = sorted(run.results(d)["status"] for d in run.run_dirs)
     assert statuses == ["completed", "diverged"]
     summary = (_sweep_dir(run) / "report" / "results.md").read_text()
-    assert "| DIVERGED |" in summary and "| completed |" in summary
+    assert re.search(r"\|\s*DIVERGED\s*\|", summary) and re.search(r"\|\s*completed\s*\|", summary)
     assert (_sweep_dir(run) / "report" / "results.csv").is_file()

@@ -1,48 +1,57 @@
-"""The report on hand-made run directories: seeds grouped, failures shown, bad files skipped."""
+"""The report on hand-made run directories: settings, seeds deduplicated, like with like,
+failures shown, bad files skipped, figures."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import os
 import statistics
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from dlproj.report import build_report
 from dlproj.report.__main__ import main as report_main
-from dlproj.report.aggregate import group_runs
-from dlproj.report.discover import discover, find_run_dirs, read_csv
-from dlproj.report.figures import draw_all
-from dlproj.report.tables import study_lines
+from dlproj.report.runs import dedupe, find_run_dirs, read_csv, read_runs
+from dlproj.report.tables import course_ref_lines
+from dlproj.setting import compose
 
 
-def make_run(root: Path, name: str, *, section: int = 1, experiment: str = "sin", seed: int = 0,
-             status: str = "completed", metrics: dict | None = None, config: dict | None = None,
-             curve: list[dict] | None = None, error: str | None = None,
-             overrides: list[str] | None = None, results: bool = True) -> Path:
-    """A run directory as dlproj leaves it: results.json, metrics.csv, .hydra/config.yaml."""
+@cache
+def _config(overrides: tuple[str, ...]) -> str:
+    return json.dumps(compose(list(overrides)))
+
+
+def make_run(root: Path, name: str, *overrides: str, seed: int = 0, status: str = "completed",
+             metrics: dict | None = None, curve: list[dict] | None = None,
+             error: str | None = None, results: bool = True, mtime: float | None = None,
+             record_setting: bool = False) -> Path:
+    """A run directory as dlproj leaves it, its config composed from conf/ with `overrides`.
+
+    By default results.json carries no `setting` (as before settings were recorded): the report
+    computes it from the config, as the runner does.
+    """
     run_dir = root / name
     (run_dir / ".hydra").mkdir(parents=True)
-    cfg = {"section": section, "experiment": experiment, "seed": seed,
-           "train": {"epochs": 3, "batch_size": 128},
-           "data": {"root": f"/somewhere/{seed}", "train_limit": None},
-           "model": {"name": "mlp_big", "hidden": [64, 64, 64]},
-           "optimizer": {"name": "adam", "lr": 0.003}, "params": {}}
-    for key, value in (config or {}).items():
-        node = cfg
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    cfg = json.loads(_config(tuple(overrides)))
+    cfg["seed"] = seed
+    cfg["data"]["root"] = f"/somewhere/{seed}"  # machine-local: not part of the setting
     (run_dir / ".hydra" / "config.yaml").write_text(json.dumps(cfg))  # JSON is YAML
-    (run_dir / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides or []))
     if results:
-        (run_dir / "results.json").write_text(json.dumps({
-            "section": section, "experiment": experiment, "seed": seed,
-            "overrides": overrides or [], "run_dir": str(run_dir), "status": status,
-            "metrics": metrics or {}, "error": error, "wall_seconds": 1.5, "config": cfg}))
+        record = {"section": cfg["section"], "experiment": cfg["experiment"], "seed": seed,
+                  "overrides": list(overrides), "run_dir": str(run_dir), "status": status,
+                  "metrics": metrics or {}, "error": error, "wall_seconds": 1.5, "config": cfg}
+        if record_setting:
+            from dlproj.setting import setting_of
+
+            s = setting_of(cfg)
+            record.update(setting=s.id, setting_label=s.label)
+        (run_dir / "results.json").write_text(json.dumps(record))
+        if mtime is not None:
+            os.utime(run_dir / "results.json", (mtime, mtime))
     if curve:
         with open(run_dir / "metrics.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(curve[0]), lineterminator="\n")
@@ -56,126 +65,198 @@ def curve(epochs: int, acc0: float, key: str = "test_acc") -> list[dict]:
             for e in range(1, epochs + 1)]
 
 
-def test_seeds_grouped_into_mean_std_and_n(tmp_path):
+SIN = ("experiment=sin",)
+
+
+def test_seeds_grouped_into_mean_std_and_n_per_setting(tmp_path):
     mses = [0.010, 0.012, 0.017]
     for seed, mse in enumerate(mses):
-        make_run(tmp_path / "runs", f"2026-01-01_00-00-0{seed}_s1_sin", seed=seed,
-                 metrics={"test_mse": mse, "train_loss": 0.01})
-    make_run(tmp_path / "runs", "2026-01-01_00-01-00_s1_sin", seed=0,
-             config={"model.name": "mlp_small", "model.hidden": [8]},
-             metrics={"test_mse": 0.05}, overrides=["model=mlp_small"])
-    runs, problems = discover(tmp_path)
-    assert not problems
-    rows = group_runs(runs)
-    assert [(r.setting, r.n) for r in rows] == [("model=mlp_big", 3), ("model=mlp_small", 1)]
-    big = rows[0]
-    assert big.seeds == [0, 1, 2]
-    assert big.stats["test_mse"].mean == pytest.approx(statistics.fmean(mses))
-    assert big.stats["test_mse"].std == pytest.approx(statistics.stdev(mses))
-    assert rows[1].stats["test_mse"].std is None
-    # The course report's number sits beside ours.
-    assert big.study is not None and big.study.value == 0.0101
-    assert rows[1].study.value == 0.0666
-
-
-def test_setting_label_shows_what_varies_and_explicit_overrides(tmp_path):
-    make_run(tmp_path, "a", metrics={"test_mse": 0.1})
-    make_run(tmp_path, "b", config={"optimizer.name": "sgd", "optimizer.lr": 0.1},
-             metrics={"test_mse": 0.2}, overrides=["optimizer=sgd"])
-    make_run(tmp_path, "c", config={"optimizer.name": "sgd", "optimizer.lr": 10.0},
-             metrics={"test_mse": 0.3}, overrides=["optimizer=sgd", "optimizer.lr=10"])
-    labels = [r.setting for r in group_runs(discover(tmp_path)[0])]
-    # optimizer.lr varies among the sgd runs, so it is shown for them.
-    assert labels == ["model=mlp_big optimizer.lr=0.003 optimizer=adam",
-                      "model=mlp_big optimizer.lr=0.1 optimizer=sgd",
-                      "model=mlp_big optimizer.lr=10 optimizer=sgd"]
-
-
-def test_failed_and_diverged_runs_are_rows_of_their_own(tmp_path):
-    make_run(tmp_path, "ok0", seed=0, metrics={"test_mse": 0.01})
-    make_run(tmp_path, "ok1", seed=1, metrics={"test_mse": 0.03})
-    make_run(tmp_path, "div", seed=2, status="diverged", metrics={"test_mse": math.inf},
-             error="loss became inf at epoch 2 step 4")
-    make_run(tmp_path, "bad", seed=3, status="failed", error="RuntimeError: boom\ntraceback")
-    rows = group_runs(discover(tmp_path)[0])
-    assert [(r.status, r.n) for r in rows] == [("completed", 2), ("diverged", 1), ("failed", 1)]
-    assert rows[0].stats["test_mse"].mean == pytest.approx(0.02)  # the diverged inf stays out
-    assert rows[2].errors == ["RuntimeError: boom"]
+        make_run(tmp_path / "runs", f"big{seed}", *SIN, seed=seed, metrics={"test_mse": mse})
+    make_run(tmp_path / "runs", "small", *SIN, "model=mlp_small", metrics={"test_mse": 0.05})
     report = build_report(tmp_path, tmp_path / "report", figures=False)
-    assert "| DIVERGED |" in report.markdown and "| FAILED |" in report.markdown
-    assert "error: RuntimeError: boom" in report.markdown
+    assert not report.problems
+    rows = report.rows
+    assert list(zip(rows["label"], rows["n"], strict=True)) == [("defaults", 3),
+                                                                ("model=mlp_small", 1)]
+    stats = report.stats.set_index(["setting", "metric"])
+    big = stats.loc[(rows.at[0, "setting"], "test_mse")]
+    assert big["mean"] == pytest.approx(statistics.fmean(mses))
+    assert big["std"] == pytest.approx(statistics.stdev(mses))
+    assert math.isnan(stats.loc[(rows.at[1, "setting"], "test_mse")]["std"])
+    # The experiment's own budget is the course protocol for sin(x): the numbers sit beside ours.
+    assert list(rows["course"]) == ["0.0101", "0.0666"]
+
+
+def test_same_seed_twice_counts_once_and_the_older_run_is_superseded(tmp_path):
+    old = make_run(tmp_path, "old", *SIN, seed=0, metrics={"test_mse": 0.5}, mtime=1e9)
+    new = make_run(tmp_path, "new", *SIN, seed=0, metrics={"test_mse": 0.1}, mtime=2e9)
+    make_run(tmp_path, "seed1", *SIN, seed=1, metrics={"test_mse": 0.3})
+    # A failed rerun of seed 0, newer still, does not displace the completed one.
+    failed = make_run(tmp_path, "failed", *SIN, seed=0, status="failed", error="boom",
+                      mtime=3e9)
+    report = build_report(tmp_path, tmp_path / "report", figures=False)
+    (row,) = report.rows.itertuples()
+    assert (row.status, row.n, row.seeds) == ("completed", 2, "0 1")
+    mean = report.stats.set_index("metric").loc["test_mse", "mean"]
+    assert mean == pytest.approx(0.2)  # new (0.1) and seed 1 (0.3); old's 0.5 is out
+    superseded = dict(zip(report.superseded["path"], report.superseded["superseded_by"],
+                          strict=True))
+    assert superseded == {old: new, failed: new}
+    md = (tmp_path / "report" / "results.md").read_text()
+    assert "## Superseded runs" in md and f"`{old}` (completed, seed 0" in md
+
+
+@pytest.mark.parametrize("budget, shown", [
+    (("train.epochs=50",), "train.epochs=50"),
+    (("params.n_train=256",), "params.n_train=256"),
+    (("data.train_limit=1000", "data.test_limit=300"), "data.test_limit=300 data.train_limit=1000"),
+    (("model=mlp_small", "train.batch_size=32"), "model=mlp_small train.batch_size=32"),
+    (("optimizer=sgd", "optimizer.lr=0.5"), "optimizer=sgd optimizer.lr=0.5"),
+])
+def test_budget_and_other_keys_that_differ_from_the_defaults_are_in_the_label(tmp_path, budget,
+                                                                               shown):
+    make_run(tmp_path, "a", *SIN, metrics={"test_mse": 0.1})
+    make_run(tmp_path, "b", *SIN, *budget, metrics={"test_mse": 0.2})
+    labels = list(build_report(tmp_path, tmp_path / "r", figures=False).rows["label"])
+    assert sorted(labels) == sorted(["defaults", shown])
+
+
+def test_machine_local_keys_do_not_split_a_setting(tmp_path):
+    make_run(tmp_path, "a", "section=3", "device=cpu", "params.blas_threads=2",
+             metrics={"test_acc": 0.9})
+    make_run(tmp_path, "b", "section=3", "device=auto", "dataset.num_workers=4", seed=1,
+             metrics={"test_acc": 0.8})
+    (row,) = build_report(tmp_path, tmp_path / "r", figures=False).rows.itertuples()
+    assert (row.n, row.label) == (2, "defaults")
+
+
+@pytest.mark.parametrize("overrides, why", [
+    (("section=3", "train.epochs=1", "data.train_limit=500"), "1 of 5 epochs, 500 train images"),
+    (("section=3", "data.test_limit=200"), "200 test images"),
+    (("section=2", "optimizer=adam", "train.epochs=2"), "2 of 12 epochs"),
+    (("experiment=sin", "train.epochs=40"), "40 of 1500 epochs"),
+    (("section=4", "model=plain"), "MNIST, not Oxford-IIIT Pet"),
+])
+def test_a_run_of_another_protocol_is_not_set_beside_a_course_number(tmp_path, overrides, why):
+    metric = {"1": "test_mse", "2": "test_acc", "3": "test_acc", "4": "val_acc"}
+    section = next((o[-1] for o in overrides if o.startswith("section=")), "1")
+    make_run(tmp_path, "short", *overrides, metrics={metric[section]: 0.9})
+    report = build_report(tmp_path, tmp_path / "r", figures=False)
+    (row,) = report.rows.itertuples()
+    assert "not comparable" in row.course and why in row.course
+    course = [ours for _, ours in course_ref_lines(report.rows, report.stats)
+              if ours != "not run yet"]
+    assert course and all(c.startswith("— (nearest") for c in course)
+    assert f"not comparable: {why}" in report.markdown
+    lines = list(csv.DictReader(open(tmp_path / "r" / "results.csv")))
+    assert all(line["course_report"] == "" for line in lines)
+
+
+def test_the_full_protocol_is_set_beside_the_course_number(tmp_path):
+    for seed in (0, 1):
+        make_run(tmp_path, f"max{seed}", "section=3", seed=seed, metrics={"test_acc": 0.98})
+    report = build_report(tmp_path, tmp_path / "r", figures=False)
+    assert list(report.rows["course"]) == ["0.9400"]
+    lines = course_ref_lines(report.rows, report.stats)
+    (ours,) = [v for ref, v in lines if ref.label.startswith("CNN, max")]
+    assert ours == "0.9800 ± 0.0000"
+
+
+def test_failed_diverged_and_interrupted_runs_are_rows_of_their_own(tmp_path):
+    make_run(tmp_path, "ok0", *SIN, seed=0, metrics={"test_mse": 0.01})
+    make_run(tmp_path, "ok1", *SIN, seed=1, metrics={"test_mse": 0.03})
+    make_run(tmp_path, "div", *SIN, seed=2, status="diverged", metrics={"test_mse": math.inf},
+             error="loss became inf at epoch 2 step 4")
+    make_run(tmp_path, "bad", *SIN, seed=3, status="failed", error="RuntimeError: boom\ntb")
+    make_run(tmp_path, "int", *SIN, seed=4, status="interrupted", error="SIGTERM")
+    report = build_report(tmp_path, tmp_path / "report", figures=False)
+    assert list(zip(report.rows["status"], report.rows["n"], strict=True)) == [
+        ("completed", 2), ("diverged", 1), ("interrupted", 1), ("failed", 1)]
+    mean = report.stats[report.stats["status"] == "completed"].set_index("metric")["mean"]
+    assert mean["test_mse"] == pytest.approx(0.02)  # the diverged inf stays out
+    assert report.rows.at[3, "error"] == "RuntimeError: boom"
+    for marker in ("| DIVERGED ", "| FAILED ", "| INTERRUPTED ", "error: RuntimeError: boom"):
+        assert marker in report.markdown
 
 
 @pytest.mark.parametrize("content, reason", [
     ("", "empty file"),
     ("epoch,train_loss\n1,0.5\n2,0.4", "unterminated"),
     ("epoch,train_loss\n1,0.5\n2\n", "fields"),
+    ("epoch,train_loss\n1,0.5,7\n", "fields"),
     ("epoch,train_loss\n", "no rows"),
     (b"\xff\xfe\x00garbage", "UTF-8"),
 ])
 def test_corrupt_csv_is_reported_by_path_and_skipped(tmp_path, content, reason):
-    good = make_run(tmp_path, "good", metrics={"test_mse": 0.01}, curve=curve(3, 0.5))
-    bad = make_run(tmp_path, "bad", seed=1, metrics={"test_mse": 0.03})
+    make_run(tmp_path, "good", *SIN, metrics={"test_mse": 0.01}, curve=curve(3, 0.5))
+    bad = make_run(tmp_path, "bad", *SIN, seed=1, metrics={"test_mse": 0.03})
     mode = "wb" if isinstance(content, bytes) else "w"
     with open(bad / "metrics.csv", mode) as fh:
         fh.write(content)
-    runs, problems = discover(tmp_path)
+    runs, problems = read_runs(tmp_path)
     assert [p.path for p in problems] == [bad / "metrics.csv"]
     assert reason in problems[0].reason
-    by_path = {r.path: r for r in runs}
-    assert by_path[bad].curve is None and by_path[good].curve is not None
+    by_path = dict(zip(runs["path"], runs["curve"], strict=True))
+    assert by_path[bad] is None and by_path[tmp_path / "good"] is not None
     # The run itself still counts: its final record is intact.
     report = build_report(tmp_path, tmp_path / "report")
-    assert report.rows[0].n == 2
+    assert report.rows.at[0, "n"] == 2
     assert f"`{bad / 'metrics.csv'}`" in (tmp_path / "report" / "results.md").read_text()
 
 
 def test_corrupt_or_half_written_results_json_skips_the_run(tmp_path, capsys):
-    make_run(tmp_path / "runs", "good", metrics={"test_mse": 0.01})
-    bad = make_run(tmp_path / "runs", "half", seed=1, metrics={"test_mse": 0.03})
+    make_run(tmp_path / "runs", "good", *SIN, metrics={"test_mse": 0.01})
+    bad = make_run(tmp_path / "runs", "half", *SIN, seed=1, metrics={"test_mse": 0.03})
     text = (bad / "results.json").read_text()
     (bad / "results.json").write_text(text[: len(text) // 2])
-    empty = make_run(tmp_path / "runs", "empty", seed=2)
+    empty = make_run(tmp_path / "runs", "empty", *SIN, seed=2)
     (empty / "results.json").write_text("")
     assert report_main(["--outputs", str(tmp_path), "--no-figures"]) == 0
     out, err = capsys.readouterr()
     assert f"skipped {bad / 'results.json'}: not valid JSON" in err
     assert f"skipped {empty / 'results.json'}: empty file" in err
-    assert "| 1 | sin | model=mlp_big | completed | 1 |" in out
+    assert "| sin          | defaults  | completed |   1 |" in out
 
 
 def test_unfinished_run_without_results_is_marked_incomplete(tmp_path):
-    make_run(tmp_path, "running", results=False, curve=curve(2, 0.5, key="test_mse"))
-    (row,) = group_runs(discover(tmp_path)[0])
-    assert row.status == "incomplete"
-    assert row.stats["test_mse"].mean == pytest.approx(0.52)
+    make_run(tmp_path, "running", *SIN, results=False, curve=curve(2, 0.5, key="test_mse"))
+    report = build_report(tmp_path, tmp_path / "r", figures=False)
+    assert list(report.rows["status"]) == ["incomplete"]
+    assert report.stats.set_index("metric").loc["test_mse", "mean"] == pytest.approx(0.52)
+
+
+def test_recorded_setting_is_used_and_agrees_with_the_recomputed_one(tmp_path):
+    a = make_run(tmp_path, "a", *SIN, "train.epochs=7", metrics={"test_mse": 0.1},
+                 record_setting=True)
+    make_run(tmp_path, "b", *SIN, "train.epochs=7", seed=1, metrics={"test_mse": 0.1})
+    runs, _ = read_runs(tmp_path)
+    assert runs["setting"].nunique() == 1
+    assert json.loads((a / "results.json").read_text())["setting_label"] == "train.epochs=7"
 
 
 def test_numeric_job_directories_ordered_2_before_10(tmp_path):
     sweep = tmp_path / "multirun" / "2026-01-01_00-00-00.000001"
     for job in (10, 2, 1, 0, 11):
-        make_run(sweep, str(job), seed=job, metrics={"test_mse": 0.01})
+        make_run(sweep, str(job), *SIN, seed=job, metrics={"test_mse": 0.01})
     (sweep / "report").mkdir()  # a sweep's own report is not a run
     (sweep / ".submitit" / "123").mkdir(parents=True)
-    found = find_run_dirs(tmp_path)
-    assert [p.name for p in found] == ["0", "1", "2", "10", "11"]
-    (row,) = group_runs(discover(tmp_path)[0])
-    assert row.seeds == [0, 1, 2, 10, 11]
+    assert [p.name for p in find_run_dirs(tmp_path)] == ["0", "1", "2", "10", "11"]
+    report = build_report(tmp_path, tmp_path / "r", figures=False)
+    assert report.rows.at[0, "seeds"] == "0 1 2 10 11"
 
 
 def test_outputs_folder_reads_runs_and_multirun_only(tmp_path):
-    make_run(tmp_path / "runs", "single", metrics={"test_mse": 0.01})
-    make_run(tmp_path / "multirun" / "stamp", "0", seed=1, metrics={"test_mse": 0.01})
-    make_run(tmp_path / "quick" / "runs", "elsewhere", seed=2, metrics={"test_mse": 0.5})
+    make_run(tmp_path / "runs", "single", *SIN, metrics={"test_mse": 0.01})
+    make_run(tmp_path / "multirun" / "stamp", "0", *SIN, seed=1, metrics={"test_mse": 0.01})
+    make_run(tmp_path / "quick" / "runs", "elsewhere", *SIN, seed=2, metrics={"test_mse": 0.5})
     assert sorted(p.name for p in find_run_dirs(tmp_path)) == ["0", "single"]
 
 
-def test_report_files_csv_and_tex(tmp_path):
+def test_report_files_csv_and_booktabs_tex(tmp_path):
     for seed in range(2):
-        make_run(tmp_path, f"s{seed}", seed=seed, metrics={"test_mse": 0.001 * (seed + 1)})
-    make_run(tmp_path, "gc", section=2, experiment="gradcheck",
-             metrics={"max_rel_error": 3.5e-9, "rel_error_W1": 3.5e-9},
-             config={"model.name": "two_layer"})
+        make_run(tmp_path, f"s{seed}", *SIN, seed=seed, metrics={"test_mse": 0.001 * (seed + 1)})
+    make_run(tmp_path, "gc", "section=2", "experiment=gradcheck",
+             metrics={"max_rel_error": 3.5e-9, "rel_error_W1": 3.5e-9})
     report = build_report(tmp_path, tmp_path / "out", figures=False)
     for name in ("results.md", "results.csv", "results.tex", "index.md"):
         assert (tmp_path / "out" / name).is_file()
@@ -185,49 +266,66 @@ def test_report_files_csv_and_tex(tmp_path):
                                                                               "0.0101")
     assert float(mse["mean"]) == pytest.approx(0.0015)
     gc = next(r for r in rows if r["metric"] == "max_rel_error")
-    assert gc["course_report"] == "9.9e-09"
+    assert float(gc["course_report"]) == 9.9e-9
     tex = (tmp_path / "out" / "results.tex").read_text()
-    assert r"\begin{tabular}" in tex and r"max\_rel\_error" in tex and r"$\pm$" in tex
-    # Table 1 of the course report: sin big and the gradient check are matched, the rest not yet.
-    table1 = {x.ref.label: x.row for x in study_lines(report.rows, table1_only=True)}
-    assert table1["sin(x) approximation, big MLP"] is not None
-    assert table1["gradient check, max relative error"] is not None
-    assert table1["CNN, max pooling (5 epochs)"] is None
-    assert "3.50e-09" in report.markdown and "not run yet" in report.markdown
+    for part in (r"\toprule", r"\midrule", r"\bottomrule", r"max\_rel\_error", r"$\pm$"):
+        assert part in tex
+    table1 = dict((ref.label, ours) for ref, ours in
+                  course_ref_lines(report.rows, report.stats, table1_only=True))
+    assert table1["sin(x) approximation, big MLP"] == "0.0015 ± 7.07e-04"
+    assert table1["gradient check, max relative error"] == "3.50e-09"
+    assert table1["CNN, max pooling (5 epochs)"] == "not run yet"
 
 
-def test_figures_drawn_only_when_their_runs_exist(tmp_path):
+def test_dedupe_keeps_one_run_per_setting_and_seed(tmp_path):
+    for i in range(3):
+        make_run(tmp_path, f"r{i}", *SIN, seed=i % 2, metrics={"test_mse": 0.1}, mtime=1e9 + i)
+    kept, superseded = dedupe(read_runs(tmp_path)[0])
+    assert sorted(p.name for p in kept["path"]) == ["r1", "r2"]
+    assert [p.name for p in superseded["path"]] == ["r0"]
+
+
+def test_figures_one_line_per_setting_png_and_pdf(tmp_path):
     for seed in range(2):
-        make_run(tmp_path, f"max{seed}", section=3, experiment="cnn", seed=seed,
-                 config={"pooling.name": "max", "model.name": "cnn_small"},
-                 metrics={"test_acc": 0.95}, curve=curve(3, 0.9))
+        make_run(tmp_path, f"max{seed}", "section=3", seed=seed, metrics={"test_acc": 0.95},
+                 curve=curve(3, 0.9))
+    from dlproj.report.figures import draw_all
+
     out = tmp_path / "figs"
-    assert draw_all(discover(tmp_path)[0], out, []) == []  # max pooling only: nothing to compare
-    make_run(tmp_path, "avg0", section=3, experiment="cnn",
-             config={"pooling.name": "avg", "model.name": "cnn_small"},
-             metrics={"test_acc": 0.93}, curve=curve(3, 0.88))
+    assert draw_all(read_runs(tmp_path)[0], out, []) == []  # max pooling only: nothing to compare
+    make_run(tmp_path, "avg0", "section=3", "pooling=avg", metrics={"test_acc": 0.93},
+             curve=curve(3, 0.88))
+    # Another budget is another setting: never pooled into the 3-epoch lines.
+    make_run(tmp_path, "max_short", "section=3", "train.epochs=1", metrics={"test_acc": 0.5},
+             curve=curve(1, 0.4))
     for model in ("plain", "resnet"):
-        run = make_run(tmp_path, model, section=4, experiment="compare",
-                       config={"model.name": model, "model.depth": 8,
-                               "augmentation.name": "none", "dataset.name": "mnist"},
-                       metrics={"val_acc": 0.9}, curve=curve(3, 0.8, key="val_acc"))
+        run = make_run(tmp_path, model, "section=4", f"model={model}", metrics={"val_acc": 0.9},
+                       curve=curve(3, 0.8, key="val_acc"))
         (run / "grad_norms.csv").write_text(
             "step,epoch,conv1,block1,fc\n1,1,0.1,0.2,0.3\n2,1,0.05,0.1,0.2\n")
-    written = draw_all(discover(tmp_path)[0], out, [])
+    written = draw_all(read_runs(tmp_path)[0], out, [])
     assert sorted(p.name for p in written) == ["plain_vs_residual.png", "pooling_max_vs_avg.png"]
-    assert all(p.stat().st_size > 1000 for p in written)
+    for png in written:
+        assert png.stat().st_size > 1000 and png.with_suffix(".pdf").stat().st_size > 1000
+        from PIL import Image
+
+        with Image.open(png) as im:
+            assert round(im.info["dpi"][0]) >= 150
+    from dlproj.report.figures import family
+
+    fam = family(read_runs(tmp_path)[0].query("experiment == 'cnn'"), ("pooling.name",))
+    assert sorted(p.name for p in fam["path"]) == ["avg0", "max0", "max1"]
     report = build_report(tmp_path, tmp_path / "report")
     index = (tmp_path / "report" / "index.md").read_text()
-    assert "](figures/pooling_max_vs_avg.png)" in index
-    assert "## All runs" in index and len(report.figures) == 2
+    assert "](figures/pooling_max_vs_avg.png)" in index and len(report.figures) == 2
 
 
 def test_read_csv_keeps_strings_and_numbers(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("param,rel_error,passed\nW1,3.5e-09,True\nb1,nan,\n")
-    rows = read_csv(path)
-    assert rows[0] == {"param": "W1", "rel_error": 3.5e-9, "passed": "True"}
-    assert math.isnan(rows[1]["rel_error"]) and rows[1]["passed"] is None
+    frame = read_csv(path)
+    assert frame.loc[0, "param"] == "W1" and frame.loc[0, "rel_error"] == 3.5e-9
+    assert math.isnan(frame.loc[1, "rel_error"])
 
 
 def test_cli_missing_folder_exits_2(tmp_path, capsys):

@@ -1,66 +1,210 @@
-"""`python -m dlproj.reproduce`: the plan, the offline switch for Section 4, failures recorded."""
+"""`python -m dlproj.reproduce`: the plan, skipping what is done, parallel = serial, Section 4
+offline."""
 
 from __future__ import annotations
 
 import json
-import os
+
+import pytest
 
 from dlproj import reproduce
-from dlproj.report import build_report
-from dlproj.reproduce import Section4Data, Step, plan
+from dlproj import study as studies
+from dlproj.report.runs import read_runs
+from dlproj.reproduce import assign, main, plan
+
+TINY = """\
+title: tiny
+steps:
+  xor:
+    title: XOR
+    section: 1
+    overrides:
+      experiment: xor
+      train.epochs: 20
+    seeds: 2
+    cost: 1
+  sin:
+    title: sin by size
+    section: 1
+    overrides:
+      experiment: sin
+      model: "mlp_small,mlp_medium"
+      train.epochs: 3
+      params.n_train: 64
+      params.n_test: 32
+    cost: 2
+  gradcheck:
+    title: gradient check
+    section: 2
+    overrides:
+      section: 2
+      experiment: gradcheck
+      params.max_entries: 20
+    cost: 1
+"""
 
 
-def test_quick_overrides_replace_full_ones_and_jobs_are_counted():
-    step = Step("t", 4, "compare", ["section=4", "model=plain,resnet", "model.depth=2,16",
-                                    "dataset.classes=[5,6,7]"], seeds=3,
-                quick=["model.depth=1", "train.epochs=1"])
-    assert step.overrides(False) == ["section=4", "model=plain,resnet", "model.depth=2,16",
-                                     "dataset.classes=[5,6,7]", "seed=0,1,2"]
-    assert step.jobs(False) == 2 * 2 * 3
-    assert step.overrides(True) == ["section=4", "model=plain,resnet", "model.depth=1",
-                                    "dataset.classes=[5,6,7]", "train.epochs=1", "seed=0,1"]
-    assert step.jobs(True) == 2 * 1 * 2
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """conf/study/ replaced by a folder holding `tiny.yaml` (5 jobs, seconds each)."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "no-data"))  # Section 4 offline, no probe
+    return folder
 
 
-def test_three_seeds_where_the_study_compares_settings(tmp_path):
-    steps = {s.title: s for s in plan(False, Section4Data(False, False, "x"), tmp_path, "t")}
-    assert steps["Section 1: sin(x) by model size"].jobs(False) == 9
-    assert steps["Section 2: optimizer x schedule"].jobs(False) == 27
-    assert steps["Section 3: max vs average pooling"].jobs(False) == 6
-    assert steps["Section 1: MLP on MNIST"].jobs(False) == 1
+def _records(outputs):
+    """(setting, seed) -> (status, final metrics without timings), one per completed run."""
+    runs, problems = read_runs(outputs, curves=False)
+    assert not problems
+    return {(r.setting, r.seed): (r.status, {k: v for k, v in r.metrics.items()
+                                             if "seconds" not in k})
+            for r in runs.itertuples()}
+
+
+@pytest.mark.slow
+def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, capsys):
+    out2, out1 = tmp_path / "out2", tmp_path / "out1"
+    assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
+    first = capsys.readouterr().out
+    assert "5 to run, 0 to resume, 0 already done" in first
+    assert "[5/5 jobs" in first and "ETA" in first and "step 2/3 sin by size" in first
+    assert "5 jobs: 5 completed, 0 failed" in first
+    records = _records(out2)
+    assert len(records) == 5 and {s for s, _ in records.values()} == {"completed"}
+    sweeps = list((out2 / "multirun").iterdir())
+
+    # Nothing left to do: every job is skipped, no new sweep starts.
+    assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
+    second = capsys.readouterr().out
+    assert "0 to run, 0 to resume, 5 already done (skipped)" in second
+    assert list((out2 / "multirun").iterdir()) == sweeps
+
+    # One job at a time gives the same records, bit for bit.
+    assert main(["--study", "tiny", "--outputs", str(out1), "--jobs", "1"]) == 0
+    assert _records(out1) == records
+
+    # --force reruns everything; the report counts each (setting, seed) once.
+    assert main(["--study", "tiny", "--outputs", str(out1), "--jobs", "2", "--force"]) == 0
+    assert "5 to run" in capsys.readouterr().out
+    from dlproj.report import build_report
+
+    report = build_report(out1, out1 / "report", figures=False)
+    assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5
+
+
+def _fake_run(outputs, name, job, status):
+    from dlproj.setting import compose
+
+    run_dir = outputs / "runs" / name
+    run_dir.mkdir(parents=True)
+    cfg = compose(job.overrides)
+    (run_dir / "results.json").write_text(json.dumps({
+        "section": 1, "experiment": cfg["experiment"], "seed": job.seed, "status": status,
+        "metrics": {}, "config": cfg, "setting": job.setting, "setting_label": "x"}))
+    return run_dir
+
+
+@pytest.mark.parametrize("status, state", [
+    ("completed", "done"), ("diverged", "done"), ("failed", "run"), ("interrupted", "run"),
+    ("incomplete", "run"),
+])
+def test_what_is_done_is_skipped_and_the_rest_runs(tiny, tmp_path, status, state):
+    outputs = tmp_path / "out"
+    jobs = plan(studies.load("tiny"), outputs)
+    target = jobs[1]
+    prior = _fake_run(outputs, "earlier", target, status)
+    again = plan(studies.load("tiny"), outputs)
+    assert [j.state for j in again] == ["run" if j is not again[1] else state for j in again]
+    assert len(again) == 5
+    if status in ("completed", "diverged", "interrupted"):
+        assert again[1].prior == prior
+    # --force reruns what is done.
+    assert all(j.state == "run" for j in plan(studies.load("tiny"), outputs, force=True))
+
+
+def test_interrupted_runs_go_to_resume_once_the_runner_has_it(tiny, tmp_path, monkeypatch):
+    outputs = tmp_path / "out"
+    job = plan(studies.load("tiny"), outputs)[0]
+    prior = _fake_run(outputs, "stopped", job, "interrupted")
+    monkeypatch.setattr(reproduce, "_resume_overrides",
+                        lambda run_dir: [f"resume={run_dir}", "hydra.output_subdir=null"])
+    jobs = plan(studies.load("tiny"), outputs)
+    todo = assign(jobs, outputs, outputs / "multirun" / "s")
+    assert (jobs[0].state, jobs[0].prior) == ("resume", prior)
+    (resumed,) = [j for j in todo if j.state == "resume"]
+    assert resumed.result == prior / "results.json"  # continues in place
+
+
+def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
+    (tiny / "chain.yaml").write_text("""\
+steps:
+  first:
+    section: 1
+    overrides: {experiment: xor, train.epochs: 2}
+    cost: 1
+  second:
+    section: 1
+    after: first
+    overrides: {experiment: xor, train.epochs: 3, +params.source: "{run:first}/model.npz"}
+    seeds: 2
+    cost: 5
+""")
+    outputs, sweep = tmp_path / "out", tmp_path / "out" / "multirun" / "s"
+    jobs = plan(studies.load("chain"), outputs)
+    todo = assign(jobs, outputs, sweep)
+    assert [(j.step.id, j.phase, j.num) for j in todo] == [("first", 0, 0), ("second", 1, 1),
+                                                           ("second", 1, 2)]
+    assert f"+params.source={sweep / '0'}/model.npz" in todo[1].overrides
+    # Once `first` is done, `second` points at that run instead.
+    done = _fake_run(outputs, "first_done", jobs[0], "completed")
+    jobs = plan(studies.load("chain"), outputs)
+    todo = assign(jobs, outputs, sweep)
+    assert [j.step.id for j in todo] == ["second", "second"]
+    assert f"+params.source={done}/model.npz" in todo[0].overrides
+
+
+def test_an_invalid_job_is_reported_and_never_launched(tiny, tmp_path, capsys):
+    (tiny / "bad.yaml").write_text("""\
+steps:
+  bad:
+    section: 1
+    overrides: {experiment: xor, optimizer.lr: 0}
+""")
+    outputs = tmp_path / "out"
+    assert main(["--study", "bad", "--outputs", str(outputs)]) == 1
+    out = capsys.readouterr().out
+    assert "0 to run, 0 to resume, 0 already done (skipped), 1 invalid" in out
+    assert "Invalid value for 'optimizer.lr'" in out
+    assert not (outputs / "multirun").exists()
+    assert read_runs(outputs)[0].empty
+
+
+def test_dry_run_prints_the_commands(tiny, tmp_path, capsys):
+    assert main(["--study", "tiny", "--outputs", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[1] python -m dlproj -m experiment=xor train.epochs=20 seed=0,1   # 2 jobs" in out
+    assert not (tmp_path / "o").exists()
 
 
 def test_section4_falls_back_to_mnist_offline_with_one_notice(tmp_path, monkeypatch):
     monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    s4 = reproduce.section4_data(quick=True)
+    s4 = reproduce.section4_data(downloads=False)
     assert not s4.pets and "offline dataset, MNIST" in s4.notice
-    steps = plan(True, s4, tmp_path, "stamp")
-    s4_args = [a for s in steps if s.section == 4 for a in s.args]
-    assert "dataset=pets" not in s4_args and "dataset=mnist" in s4_args
-    pretrain = next(s for s in steps if s.run_dir is not None)
-    transfer = next(s for s in steps if any(a.startswith("model.weights=/") for a in s.args))
-    assert f"model.weights={pretrain.run_dir / 'model.pt'}" in transfer.args
+    study = studies.load("course", when=s4.conditions, substitutions=s4.substitutions)
+    args = [a for s in study.steps if s.section == 4 for a in s.args()]
+    assert "dataset=pets" not in args and "dataset=mnist" in args
+    assert "model.weights={run:pretrain}/model.pt" in args
 
     (tmp_path / "data" / "oxford-iiit-pet" / "images").mkdir(parents=True)
     (tmp_path / "data" / "oxford-iiit-pet" / "annotations").mkdir()
     (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
-    s4 = reproduce.section4_data(quick=True)
+    s4 = reproduce.section4_data(downloads=False)
     assert s4.pets and s4.imagenet and s4.notice is None
-    s4_args = [a for s in plan(True, s4, tmp_path, "stamp") if s.section == 4 for a in s.args]
-    assert "dataset=pets" in s4_args and "model.weights=imagenet" in s4_args
-
-
-def test_a_step_that_cannot_start_is_recorded_and_reported(tmp_path, capsys):
-    outputs = tmp_path / "out"
-    step = Step("broken", 3, "no_such_experiment", ["experiment=no_such_experiment"])
-    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
-    result = reproduce.run_step(1, 1, step, True, outputs, tmp_path, env)
-    assert result["exit"] != 0
-    assert "did not start" in capsys.readouterr().out
-    (record,) = list(outputs.glob("runs/*/results.json"))
-    data = json.loads(record.read_text())
-    assert data["status"] == "failed" and "no_such_experiment" in data["error"]
-    (row,) = build_report(outputs, outputs / "report", figures=False).rows
-    assert (row.section, row.experiment, row.status) == (3, "no_such_experiment", "failed")
+    study = studies.load("course", when=s4.conditions, substitutions=s4.substitutions)
+    args = [a for s in study.steps if s.section == 4 for a in s.args()]
+    assert "dataset=pets" in args and "model.weights=imagenet" in args

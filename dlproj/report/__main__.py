@@ -13,7 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dlproj.report",
         description="Aggregate every run (results.json, metrics.csv, .hydra/) into one table: "
-                    "runs differing only in seed become mean ± std, failed runs are marked.")
+                    "one row per setting, mean ± std over its distinct seeds; a repeated "
+                    "(setting, seed) counts once (the newest completed run); failed runs are "
+                    "marked.")
     parser.add_argument("--outputs", type=Path, action="append",
                         help="an outputs folder (its runs/ and multirun/), a sweep or a run; "
                              "repeatable (default: outputs/ or $DLPROJ_OUTPUTS)")
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.markdown)
     for problem in report.problems:
         print(f"dlproj.report: skipped {problem}", file=sys.stderr)
-    print(f"{len(report.runs)} runs, {len(report.rows)} rows -> {out}/results.md "
+    print(f"{len(report.runs)} runs, {len(report.rows)} rows, {len(report.superseded)} "
+          f"superseded -> {out}/results.md "
           f"(.csv, .tex), index.md, {len(report.figures)} figures", file=sys.stderr)
     return 0
 

@@ -1,286 +1,333 @@
-"""Cross-run figures: each compares the runs of one study question, drawn only when they exist.
+"""Cross-run figures: each compares the settings of one study question, drawn when they exist.
 
-Runs are compared within a *family*: runs whose configs agree on everything but the keys being
-compared (and the seed). Where several families exist (a quick and a full budget, say), the one
-with the most settings, then the most runs, is drawn. Curves are means over seeds, shaded ± std.
+A line is one *setting* (never a pool of settings): its mean over seeds, shaded ± std where it
+has more than one seed, in one colour across every panel of the figure. The settings compared
+form a *family*: they agree on everything but the compared keys. Where several families exist
+(a quick and a full budget, say), the one with the most settings, then the most runs, is drawn.
+Each figure is written as PNG (150 dpi) and PDF.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlproj.report.discover import IGNORED_KEYS, CorruptFile, Problem, RunRecord, read_csv
+import pandas as pd
+
+from dlproj.report.runs import CorruptFile, Problem, read_csv
+from dlproj.setting import is_excluded
 
 log = logging.getLogger("dlproj.report")
 
-Groups = dict[tuple, list[RunRecord]]
+DPI = 150
+AXIS = {"train_loss": "training loss", "test_acc": "test accuracy (fraction)",
+        "val_acc": "validation accuracy (fraction)", "train_acc": "training accuracy (fraction)",
+        "test_mse": "test MSE", "test_loss": "test loss", "val_loss": "validation loss"}
+SHORT = {"model.name": "model", "model.depth": "depth", "optimizer.name": "optimizer",
+         "schedule.name": "schedule", "pooling.name": "pooling", "model.weights": "weights",
+         "model.finetune": "trains", "augmentation.name": "augmentation"}
 
 
-def _excluded(vary: tuple[str, ...]) -> Callable[[str], bool]:
-    prefixes = tuple(k[: -len("name")] for k in vary if k.endswith(".name"))
-    return lambda key: key in IGNORED_KEYS or key in vary or key.startswith(prefixes or ("\0",))
+def axis_label(metric: str) -> str:
+    return AXIS.get(metric, metric.replace("_", " "))
 
 
-def family(runs: list[RunRecord], vary: tuple[str, ...]) -> Groups:
-    """The largest family of completed runs with curves, grouped by their values of `vary`."""
-    skip = _excluded(vary)
-    families: dict[tuple, list[RunRecord]] = defaultdict(list)
-    for run in runs:
-        if run.status != "completed" or not run.curve:
-            continue
-        key = tuple(sorted((k, v) for k, v in run.config.items() if not skip(k)))
-        families[key].append(run)
-    if not families:
-        return {}
+def family(runs: pd.DataFrame, vary: tuple[str, ...]) -> pd.DataFrame:
+    """The largest family of completed runs with curves, with `values` (of `vary`) per run."""
+    prefixes = tuple(k[: -len("name")] for k in vary if k.endswith(".name")) or ("\0",)
+    ok = runs[(runs["status"] == "completed") & runs["curve"].notna()]
+    if ok.empty:
+        return ok
 
-    def size(members: list[RunRecord]) -> tuple[int, int]:
-        return len({tuple(r.config.get(k) for k in vary) for r in members}), len(members)
+    def fam(config: dict) -> tuple:
+        return tuple(sorted((k, v) for k, v in config.items() if not is_excluded(k)
+                            and k not in vary and not k.startswith(prefixes)))
 
-    best = max(families.values(), key=size)
-    groups: Groups = defaultdict(list)
-    for run in best:
-        groups[tuple(run.config.get(k) for k in vary)].append(run)
-    return dict(sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))))
+    ok = ok.assign(family=[fam(c) for c in ok["config"]],
+                   values=[tuple(c.get(k) for k in vary) for c in ok["config"]])
+    size = ok.groupby("family")["values"].agg(lambda v: (len(set(v)), len(v)))
+    return ok[ok["family"] == size.idxmax()].sort_values("values", key=lambda s: s.map(str))
 
 
-def _label(vary: tuple[str, ...], values: tuple) -> str:
-    """`model.name`, `model.depth` = plain, 8 -> "model=plain depth=8"."""
+def line_label(vary: tuple[str, ...], values: tuple) -> str:
     parts = []
     for key, value in zip(vary, values, strict=True):
-        short = key[: -len(".name")] if key.endswith(".name") else key.split(".")[-1]
         if isinstance(value, str) and value.startswith(".../"):
-            value = "checkpoint"  # a checkpoint another run made (offline pretraining)
-        parts.append(f"{short}={value}")
-    return " ".join(parts)
+            value = "our checkpoint"  # a checkpoint another run made (offline pretraining)
+        parts.append(f"{SHORT.get(key, key)}={value}")
+    return ", ".join(parts)
 
 
-def _mean_curve(members: list[RunRecord], metric: str):
-    """Epochs present in every run's curve, with the mean and std of `metric` over the runs."""
-    per_run = []
-    for run in members:
-        points = {row["epoch"]: row[metric] for row in run.curve or []
-                  if isinstance(row.get("epoch"), float) and isinstance(row.get(metric), float)}
-        if points:
-            per_run.append(points)
-    if not per_run:
-        return [], [], []
-    epochs = sorted(set.intersection(*(set(p) for p in per_run)))
-    means = [statistics.fmean(p[e] for p in per_run) for e in epochs]
-    stds = [statistics.stdev(p[e] for p in per_run) if len(per_run) > 1 else 0.0
-            for e in epochs]
-    return epochs, means, stds
+def curves(members: pd.DataFrame) -> pd.DataFrame:
+    """The runs' metrics.csv rows stacked, with `setting` and `seed`."""
+    frames = [run.curve.assign(setting=run.setting, seed=run.seed)
+              for run in members.itertuples() if run.curve is not None]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _has(groups: Groups, metric: str) -> bool:
-    return any(metric in (r.curve[0] if r.curve else {}) for rs in groups.values() for r in rs)
+class Palette:
+    """One colour per setting, the same in every panel of a figure."""
+
+    def __init__(self, settings: list[str]) -> None:
+        import matplotlib.pyplot as plt
+
+        cmap = plt.get_cmap("tab10")
+        self.colors = {s: cmap(i % 10) for i, s in enumerate(dict.fromkeys(settings))}
+
+    def __getitem__(self, setting: str) -> Any:
+        return self.colors[setting]
 
 
-def _first_metric(groups: Groups, names: tuple[str, ...]) -> str | None:
-    return next((m for m in names if _has(groups, m)), None)
-
-
-def _plot_curves(ax, groups: Groups, vary: tuple[str, ...], metric: str, *, logy: bool = False,
-                 colors: dict | None = None) -> None:
+def plot_mean(ax, members: pd.DataFrame, metric: str, palette: Palette,
+              labels: dict[str, str], *, logy: bool = False) -> bool:
+    """Mean over seeds per epoch, ± std band; a line per setting. False when nothing to draw."""
     from matplotlib.ticker import MaxNLocator
 
-    for values, members in groups.items():
-        epochs, means, stds = _mean_curve(members, metric)
-        if not epochs:
+    long = curves(members)
+    if long.empty or metric not in long or "epoch" not in long:
+        return False
+    drawn = False
+    for setting, rows in long.groupby("setting", sort=False):
+        per_epoch = rows.dropna(subset=[metric]).groupby("epoch")[metric].agg(
+            ["mean", "std", "count"])
+        if per_epoch.empty:
             continue
-        n = len(members)
-        kw = {"color": colors[values]} if colors else {}
-        line, = ax.plot(epochs, means, marker="o", ms=3, label=f"{_label(vary, values)} (n={n})",
-                        **kw)
+        n = rows["seed"].nunique()
+        ax.plot(per_epoch.index, per_epoch["mean"], marker="o", ms=3, color=palette[setting],
+                label=f"{labels[setting]} (n={n})")
         if n > 1:
-            ax.fill_between(epochs, [m - s for m, s in zip(means, stds, strict=True)],
-                            [m + s for m, s in zip(means, stds, strict=True)],
-                            color=line.get_color(), alpha=0.2)
-    ax.set(xlabel="epoch", ylabel=metric)
+            std = per_epoch["std"].fillna(0)
+            ax.fill_between(per_epoch.index, per_epoch["mean"] - std, per_epoch["mean"] + std,
+                            color=palette[setting], alpha=0.2, lw=0)
+        drawn = True
+    ax.set(xlabel="epoch", ylabel=axis_label(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    return drawn
 
 
-def _runs_of(runs: list[RunRecord], section: int, experiment: str | None = None):
-    return [r for r in runs if r.section == section
-            and (experiment is None or r.experiment == experiment)]
+def _first_metric(members: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    long = curves(members)
+    return next((m for m in names if m in long and long[m].notna().any()), None)
 
 
-def optimizer_schedule(runs: list[RunRecord]):
-    """Section 2: accuracy and loss per epoch; a panel per schedule, a line per optimizer."""
+def _of(runs: pd.DataFrame, section: int, experiment: str) -> pd.DataFrame:
+    return runs[(runs["section"] == section) & (runs["experiment"] == experiment)]
+
+
+def _prepare(runs: pd.DataFrame, vary: tuple[str, ...], metrics: tuple[str, ...]):
+    if runs.empty:
+        return None
+    members = family(runs, vary)
+    if members.empty or members["values"].nunique() < 2:
+        return None
+    acc = _first_metric(members, metrics)
+    if acc is None:
+        return None
+    labels = {s: line_label(vary, v) for s, v in zip(members["setting"], members["values"],
+                                                      strict=True)}
+    return members, acc, labels, Palette(list(members["setting"]))
+
+
+def _legend(fig, axes) -> None:
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+
+
+def optimizer_schedule(runs: pd.DataFrame):
+    """Section 2: a column per schedule (accuracy, training loss), a line per optimizer."""
     import matplotlib.pyplot as plt
 
     vary = ("optimizer.name", "schedule.name")
-    groups = family(_runs_of(runs, 2, "train"), vary)
-    acc = _first_metric(groups, ("test_acc", "val_acc"))
-    if len(groups) < 2 or acc is None:
+    prepared = _prepare(_of(runs, 2, "train"), vary, ("test_acc", "val_acc"))
+    if prepared is None:
         return None
-    schedules = sorted({v[1] for v in groups}, key=str)
-    optimizers = sorted({v[0] for v in groups}, key=str)
+    members, acc, labels, _ = prepared
+    optimizers = sorted({v[0] for v in members["values"]}, key=str)
     cmap = plt.get_cmap("tab10")
-    colors = {v: cmap(optimizers.index(v[0]) % 10) for v in groups}
-    fig, axes = plt.subplots(2, len(schedules), figsize=(4.2 * len(schedules), 7), squeeze=False)
+    # A setting's colour is its optimizer's, the same in every panel.
+    palette = Palette([])
+    palette.colors = {s: cmap(optimizers.index(v[0]) % 10)
+                      for s, v in zip(members["setting"], members["values"], strict=True)}
+    labels = {s: f"optimizer={v[0]}" for s, v in zip(members["setting"], members["values"],
+                                                      strict=True)}
+    schedules = sorted({v[1] for v in members["values"]}, key=str)
+    fig, axes = plt.subplots(2, len(schedules), figsize=(4 * len(schedules), 6.4),
+                             squeeze=False, sharey="row")
     for j, schedule in enumerate(schedules):
-        sub = {v: rs for v, rs in groups.items() if v[1] == schedule}
-        _plot_curves(axes[0][j], sub, vary, acc, colors=colors)
-        _plot_curves(axes[1][j], sub, vary, "train_loss", logy=True, colors=colors)
-        axes[0][j].set_title(f"schedule: {schedule}")
-    fig.suptitle("Section 2: optimizer × schedule (2-layer net on MNIST)")
-    fig.tight_layout()
+        sub = members[[v[1] == schedule for v in members["values"]]]
+        plot_mean(axes[0][j], sub, acc, palette, labels)
+        plot_mean(axes[1][j], sub, "train_loss", palette, labels, logy=True)
+        axes[0][j].set_title(f"{schedule} schedule")
+    _legend(fig, [axes[0][0]])
+    fig.suptitle("Optimizer × schedule")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
-def _compare_figure(groups: Groups, vary: tuple[str, ...], metrics: tuple[str, ...], title: str,
-                    final_bar: bool = True):
+def _compare(runs: pd.DataFrame, vary: tuple[str, ...], metrics: tuple[str, ...], title: str):
+    """Accuracy and loss per epoch, and final accuracy bars: mean ± std over seeds."""
     import matplotlib.pyplot as plt
 
-    acc = _first_metric(groups, metrics)
-    if len(groups) < 2 or acc is None:
+    prepared = _prepare(runs, vary, metrics)
+    if prepared is None:
         return None
-    panels = 3 if final_bar else 2
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.8))
-    _plot_curves(axes[0], groups, vary, acc)
-    _plot_curves(axes[1], groups, vary, "train_loss", logy=True)
-    if final_bar:
-        labels, means, stds = [], [], []
-        for values, members in groups.items():
-            finals = [float(r.metrics[acc]) for r in members
-                      if isinstance(r.metrics.get(acc), (int, float))]
-            if finals:
-                labels.append(_label(vary, values))
-                means.append(statistics.fmean(finals))
-                stds.append(statistics.stdev(finals) if len(finals) > 1 else 0.0)
-        axes[2].bar(range(len(labels)), means, yerr=stds, capsize=4, color="tab:blue")
-        axes[2].set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
-        lo = min(m - s for m, s in zip(means, stds, strict=True)) if means else 0
-        axes[2].set_ylim(max(0.0, lo - 0.05), min(1.0, max(means) + 0.05) if means else 1)
-        axes[2].set(ylabel=f"final {acc}", title="final, mean ± std over seeds")
-        axes[2].grid(alpha=0.3, axis="y")
+    members, acc, labels, palette = prepared
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    plot_mean(axes[0], members, acc, palette, labels)
+    plot_mean(axes[1], members, "train_loss", palette, labels, logy=True)
+    axes[0].set_title(axis_label(acc).split(" (")[0])
+    axes[1].set_title("training loss")
+    finals = pd.DataFrame({"setting": members["setting"],
+                           "value": [m.get(acc) for m in members["metrics"]]}).dropna()
+    bars = finals.groupby("setting", sort=False)["value"].agg(["mean", "std"])
+    std = bars["std"].fillna(0)
+    axes[2].bar(range(len(bars)), bars["mean"], yerr=std, capsize=4,
+                color=[palette[s] for s in bars.index])
+    axes[2].set_xticks([])  # the colours are the legend's
+    lo, hi = (bars["mean"] - std).min(), (bars["mean"] + std).max()
+    axes[2].set_ylim(max(0.0, lo - 0.05), min(1.0, hi + 0.02) if hi <= 1 else hi * 1.05)
+    axes[2].set(xlabel="setting (colours as in the legend)", ylabel=f"final {axis_label(acc)}",
+                title="final, mean ± std over seeds")
+    axes[2].grid(alpha=0.3, axis="y")
+    _legend(fig, axes[:1])
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
-def pooling(runs: list[RunRecord]):
-    vary = ("pooling.name",)
-    groups = family(_runs_of(runs, 3, "cnn"), vary)
-    return _compare_figure(groups, vary, ("test_acc", "val_acc"),
-                           "Section 3: max vs average pooling (NumPy CNN on MNIST)")
+def pooling(runs: pd.DataFrame):
+    return _compare(_of(runs, 3, "cnn"), ("pooling.name",), ("test_acc", "val_acc"),
+                    "Max vs average pooling")
 
 
-def transfer(runs: list[RunRecord]):
-    vary = ("model.weights", "model.finetune")
-    groups = family(_runs_of(runs, 4, "transfer"), vary)
-    return _compare_figure(groups, vary, ("val_acc", "test_acc"),
-                           "Section 4: transfer settings (weights / what trains)")
+def transfer(runs: pd.DataFrame):
+    return _compare(_of(runs, 4, "transfer"), ("model.weights", "model.finetune"),
+                    ("val_acc", "test_acc"), "Transfer learning settings")
 
 
-def augmentation(runs: list[RunRecord]):
-    vary = ("augmentation.name",)
-    groups = family(_runs_of(runs, 4, "compare"), vary)
-    return _compare_figure(groups, vary, ("val_acc", "test_acc"),
-                           "Section 4: augmentation off vs on")
+def augmentation(runs: pd.DataFrame):
+    return _compare(_of(runs, 4, "compare"), ("augmentation.name",), ("val_acc", "test_acc"),
+                    "Augmentation off vs on")
 
 
-def _grad_columns(rows: list[dict[str, Any]]) -> list[str]:
-    return [k for k in rows[0] if k not in ("step", "epoch") and isinstance(rows[0][k], float)]
+def _grad_norms(run: Any, problems: list[Problem]) -> pd.DataFrame | None:
+    path = Path(run.path) / "grad_norms.csv"
+    if not path.exists():
+        return None
+    try:
+        frame = read_csv(path)
+    except CorruptFile as exc:
+        problems.append(Problem(path, str(exc)))
+        return None
+    layers = [c for c in frame.columns if c not in ("step", "epoch")
+              and pd.api.types.is_numeric_dtype(frame[c])]
+    return frame[layers] if layers else None
 
 
-def plain_vs_residual(runs: list[RunRecord], problems: list[Problem]):
-    """Section 4: loss and accuracy per epoch, gradient norm by depth and over training."""
+def plain_vs_residual(runs: pd.DataFrame, problems: list[Problem]):
+    """Loss and accuracy per epoch, gradient norm by layer, first vs last layer over training."""
     import matplotlib.pyplot as plt
 
-    vary = ("model.name", "model.depth")
-    groups = family([r for r in _runs_of(runs, 4, "compare")
-                     if r.config.get("model.name") in ("plain", "resnet")], vary)
-    acc = _first_metric(groups, ("val_acc", "test_acc"))
-    if len({v[0] for v in groups}) < 2 or acc is None:
+    compare = _of(runs, 4, "compare")
+    if compare.empty:
         return None
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
-    _plot_curves(axes[0][0], groups, vary, "train_loss", logy=True)
-    _plot_curves(axes[0][1], groups, vary, acc)
+    compare = compare[[c.get("model.name") in ("plain", "resnet") for c in compare["config"]]]
+    vary = ("model.name", "model.depth")
+    prepared = _prepare(compare, vary, ("val_acc", "test_acc"))
+    if prepared is None or len({v[0] for v in prepared[0]["values"]}) < 2:
+        return None
+    members, acc, labels, palette = prepared
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))
+    plot_mean(axes[0][0], members, "train_loss", palette, labels, logy=True)
+    plot_mean(axes[0][1], members, acc, palette, labels)
     axes[0][0].set_title("training loss")
-    axes[0][1].set_title(acc)
-    for values, members in groups.items():
-        by_layer: list[list[float]] = []
-        first_last: list[tuple[list[float], list[float]]] = []
-        for run in members:
-            path = run.path / "grad_norms.csv"
-            if not path.exists():
-                continue
-            try:
-                rows = read_csv(path)
-            except CorruptFile as exc:
-                problems.append(Problem(path, str(exc)))
-                continue
-            cols = _grad_columns(rows)
-            if not cols:
-                continue
-            by_layer.append([statistics.fmean(r[c] for r in rows if isinstance(r[c], float))
-                             for c in cols])
-            first_last.append(([r[cols[0]] for r in rows], [r[cols[-1]] for r in rows]))
-        if not by_layer:
+    axes[0][1].set_title(axis_label(acc).split(" (")[0])
+    for setting, group in members.groupby("setting", sort=False):
+        norms = [g for g in (_grad_norms(r, problems) for r in group.itertuples())
+                 if g is not None]
+        if not norms:
             continue
-        depth = min(len(b) for b in by_layer)
-        mean = [statistics.fmean(b[i] for b in by_layer) for i in range(depth)]
-        label = f"{_label(vary, values)} (n={len(by_layer)})"
-        axes[1][0].plot(range(1, depth + 1), mean, marker="o", ms=3, label=label)
-        first, last = first_last[0]
-        line, = axes[1][1].plot(first, lw=0.8, label=f"{_label(vary, values)}: first")
-        axes[1][1].plot(last, lw=0.8, ls="--", color=line.get_color(),
-                        label=f"{_label(vary, values)}: last")
+        depth = min(len(g.columns) for g in norms)
+        by_layer = pd.DataFrame([g.iloc[:, :depth].mean().to_numpy() for g in norms])
+        x = range(1, depth + 1)
+        mean, std = by_layer.mean(), by_layer.std().fillna(0)
+        axes[1][0].plot(x, mean, marker="o", ms=3, color=palette[setting])
+        if len(norms) > 1:
+            axes[1][0].fill_between(x, (mean - std).clip(lower=1e-12), mean + std,
+                                    color=palette[setting], alpha=0.2, lw=0)
+        first = norms[0]
+        axes[1][1].plot(first.iloc[:, 0].to_numpy(), lw=0.8, color=palette[setting])
+        axes[1][1].plot(first.iloc[:, depth - 1].to_numpy(), lw=0.8, ls="--",
+                        color=palette[setting])
+    from matplotlib.ticker import MaxNLocator
+
     axes[1][0].set(xlabel="layer (input → output)", ylabel="mean gradient L2 norm",
-                   yscale="log", title="gradient flow by depth")
-    axes[1][1].set(xlabel="step", ylabel="gradient L2 norm", yscale="log",
-                   title="first vs last layer (first seed)")
+                   yscale="log", title="gradient norm by layer")
+    axes[1][0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1][1].set(xlabel="training step", ylabel="gradient L2 norm", yscale="log",
+                   title="first (—) vs last (--) layer, one seed")
     for ax in axes[1]:
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle("Section 4: plain vs residual (model / depth)")
-    fig.tight_layout()
+    _legend(fig, [axes[0][0]])
+    fig.suptitle("Plain vs residual networks")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
 FIGURES: dict[str, Callable[..., Any]] = {
-    "optimizer_schedule.png": optimizer_schedule,
-    "pooling_max_vs_avg.png": pooling,
-    "plain_vs_residual.png": plain_vs_residual,
-    "transfer_settings.png": transfer,
-    "augmentation.png": augmentation,
+    "optimizer_schedule": optimizer_schedule,
+    "pooling_max_vs_avg": pooling,
+    "plain_vs_residual": plain_vs_residual,
+    "transfer_settings": transfer,
+    "augmentation": augmentation,
 }
 
 
-def draw_all(runs: list[RunRecord], out_dir: Path, problems: list[Problem]) -> list[Path]:
-    """Draw every figure whose runs exist into `out_dir`; returns the files written.
+def save(fig: Any, png: Path) -> Path:
+    """The figure as PNG (DPI) and, beside it, PDF; both written atomically."""
+    import matplotlib.pyplot as plt
 
-    Stale figures from an earlier report whose runs are gone are removed, so the folder shows
-    what the current runs support.
-    """
+    from dlproj.runtime.atomic import atomic_write
+
+    try:
+        for path, kw in ((png, {"format": "png", "dpi": DPI}), (png.with_suffix(".pdf"),
+                                                                {"format": "pdf"})):
+            atomic_write(path, lambda fh, kw=kw: fig.savefig(fh, bbox_inches="tight", **kw))
+    finally:
+        plt.close(fig)
+    return png
+
+
+def draw_all(runs: pd.DataFrame, out_dir: Path, problems: list[Problem]) -> list[Path]:
+    """Draw every figure whose runs exist into `out_dir`; returns the PNGs written (a PDF lies
+    beside each). A figure whose runs are gone is removed."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from dlproj.runtime.atomic import save_figure
-
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, draw in FIGURES.items():
-        target = out_dir / name
+        target = out_dir / f"{name}.png"
         try:
-            fig = draw(runs, problems) if name == "plain_vs_residual.png" else draw(runs)
+            fig = draw(runs, problems) if name == "plain_vs_residual" else draw(runs)
         except Exception as exc:  # a figure must never take the table down with it
             log.warning("figure %s not drawn: %s: %s", name, type(exc).__name__, exc)
             problems.append(Problem(target, f"not drawn ({type(exc).__name__}: {exc})"))
             fig = None
         if fig is None:
             target.unlink(missing_ok=True)
+            target.with_suffix(".pdf").unlink(missing_ok=True)
             continue
-        written.append(save_figure(fig, target))
+        written.append(save(fig, target))
     return written

@@ -1,217 +1,247 @@
-"""The results table as Markdown, CSV and LaTeX: every setting that ran, and the study beside ours.
+"""Runs -> one row per setting (pandas groupby), and the tables as Markdown, CSV and LaTeX.
 
-Two tables: *Course report vs ours* (one line per number the course report gives, with the best
-matching row of ours) and *All runs* (every setting of every experiment that ran).
+Two tables: *Course report vs ours* (a line per number the course report gives, with our best
+run of the same protocol) and *All runs* (a row per setting and outcome: mean ± sample std over
+distinct seeds, n = number of seeds). Failed, diverged, interrupted and incomplete runs are rows
+of their own, in capitals, and never enter a completed row's statistics.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import dataclass
+from typing import Any
 
-from dlproj.report.aggregate import QUIET_METRICS, Row, Stat
-from dlproj.report.study import STUDY, StudyRef
+import pandas as pd
 
+from dlproj.report.course import COURSE, CourseRef, refs_for
+from dlproj.report.runs import natural_key
+
+KEYS = ["section", "experiment", "setting", "status"]
+# Which final metric a row leads with when the course report has none for it.
+PRIMARY_ORDER = ("test_mse", "max_rel_error", "test_acc", "val_acc", "train_acc", "train_loss")
+SECTION_PRIMARY = {4: ("val_acc", "test_acc", "train_acc", "train_loss")}
+# Bookkeeping metrics left out of a row's "other metrics" (still in results.csv).
+QUIET_METRICS = frozenset({"epoch", "epoch_seconds", "lr", "kink_crossings", "n_train",
+                           "trainable_params", "most_confused_pred", "most_confused_true"})
 MAX_OTHER_METRICS = 5
+STATUS_RANK = {"completed": 0, "diverged": 1, "interrupted": 2, "failed": 3}
 
 
-def fmt(x: float | None) -> str:
+def fmt(x: Any) -> str:
     """Accuracies to 4 decimals, small errors in scientific notation."""
-    if x is None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
     if not math.isfinite(x):
         return str(x)
     if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
         return f"{x:.2e}"
-    if abs(x) >= 100:
-        return f"{x:.1f}"
-    return f"{x:.4f}"
+    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
 
 
-def fmt_stat(s: Stat | None) -> str:
-    if s is None:
-        return "—"
-    return fmt(s.mean) if s.std is None else f"{fmt(s.mean)} ± {fmt(s.std)}"
+def fmt_stat(mean: float, std: float) -> str:
+    return fmt(mean) if pd.isna(std) else f"{fmt(mean)} ± {fmt(std)}"
 
 
-def _status(row: Row) -> str:
-    return row.status if row.status == "completed" else row.status.upper()
+def metrics_long(runs: pd.DataFrame) -> pd.DataFrame:
+    """One line per (run, numeric finite metric): the frame the statistics come from."""
+    records = [(i, k, float(v)) for i, m in runs["metrics"].items() for k, v in m.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    long = pd.DataFrame(records, columns=["run", "metric", "value"])
+    return long.join(runs[KEYS], on="run")
 
 
-def _other_metrics(row: Row) -> str:
-    primary = row.primary
-    parts = [f"{k}={fmt(s.mean)}" for k, s in sorted(row.stats.items())
-             if k != primary and k not in QUIET_METRICS]
-    extra = len(parts) - MAX_OTHER_METRICS
-    parts = parts[:MAX_OTHER_METRICS] + ([f"+{extra} more in results.csv"] if extra > 0 else [])
-    if row.status != "completed" and row.errors:
-        parts.insert(0, "error: " + _shorten(row.errors[0], 90))
-    return ", ".join(parts)
+def settings(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, stats): a row per (section, experiment, setting, status); stats per row and metric.
+
+    `runs` are the kept runs (after dedupe), so n counts distinct seeds.
+    """
+    if runs.empty:
+        return pd.DataFrame(columns=[*KEYS, "label", "n"]), pd.DataFrame()
+    runs = runs.assign(section=runs["section"].fillna(-1).astype(int))
+    grouped = runs.groupby(KEYS, sort=False, dropna=False)
+    rows = grouped.agg(
+        label=("label", "first"), n=("seed", "nunique"),
+        seeds=("seed", lambda s: " ".join(str(int(x)) for x in sorted(s.dropna()))),
+        wall_seconds=("wall_seconds", "mean"), config=("config", "first"),
+        error=("error", lambda s: next((str(e).strip().splitlines()[0] for e in s if e), "")),
+        run_dirs=("path", lambda s: " ".join(map(str, s))),
+    ).reset_index()
+    stats = (metrics_long(runs).groupby([*KEYS, "metric"], dropna=False)["value"]
+             .agg(["mean", "std", "count"]).reset_index())
+    rows["primary"] = [_primary(r, stats) for r in rows.itertuples()]
+    rows["course"] = [_course_cell(r) for r in rows.itertuples()]
+    order = sorted(range(len(rows)), key=lambda i: (
+        rows.at[i, "section"], rows.at[i, "experiment"], natural_key(rows.at[i, "label"]),
+        STATUS_RANK.get(rows.at[i, "status"], 4)))
+    return rows.iloc[order].reset_index(drop=True), stats
+
+
+def _row_stats(row: Any, stats: pd.DataFrame) -> pd.DataFrame:
+    if stats.empty:
+        return stats
+    mask = ((stats["setting"] == row.setting) & (stats["status"] == row.status)
+            & (stats["experiment"] == row.experiment))
+    return stats[mask].set_index("metric")
+
+
+def _primary(row: Any, stats: pd.DataFrame) -> str:
+    names = set(_row_stats(row, stats).index)
+    for ref in refs_for(row.section, row.experiment, row.config):
+        if ref.metric in names:
+            return ref.metric
+    for name in SECTION_PRIMARY.get(row.section, PRIMARY_ORDER):
+        if name in names:
+            return name
+    return min(names, default="")
+
+
+def _course_cell(row: Any) -> str:
+    """The course report's number beside the row, or why it is not comparable."""
+    cells = []
+    for ref in refs_for(row.section, row.experiment, row.config):
+        if ref.metric != row.primary:
+            continue
+        why = ref.mismatch(row.config)
+        cells.append(ref.shown if not why else f"({ref.shown}: not comparable, {', '.join(why)})")
+    return " / ".join(dict.fromkeys(cells))
+
+
+def course_lines(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """For each course-report number, our best completed row of the same protocol (most seeds,
+    then the plainest label); where none matches, the nearest row and why it is not comparable."""
+    lines = []
+    done = rows[rows["status"] == "completed"] if not rows.empty else rows
+    for ref in COURSE:
+        cands = [r for r in done.itertuples()
+                 if ref.applies(r.section, r.experiment, r.config)
+                 and ref.metric in _row_stats(r, stats).index]
+        same = [r for r in cands if not ref.mismatch(r.config)]
+        pool = same or cands
+        best = max(pool, key=lambda r: (r.n, -len(r.label))) if pool else None
+        ours, n, setting, protocol = "not run yet", "", "", ""
+        if best is not None:
+            st = _row_stats(best, stats).loc[ref.metric]
+            n, setting = str(best.n), best.label
+            if same:
+                ours, protocol = fmt_stat(st["mean"], st["std"]), "same"
+                if len(cands) > 1:
+                    setting += f" (+{len(cands) - 1} other settings in All runs)"
+            else:
+                ours = f"— (nearest: {fmt_stat(st['mean'], st['std'])})"
+                protocol = "not comparable: " + ", ".join(ref.mismatch(best.config))
+        lines.append({"Section": ref.section,
+                      "Course report result": ref.label + (" (Table 1)" if ref.table1 else ""),
+                      "Metric": ref.metric, "Course report": ref.shown, "Ours": ours, "n": n,
+                      "Our setting": setting, "Protocol": protocol, "_matched": best is not None,
+                      "_ref": ref})
+    return pd.DataFrame(lines)
+
+
+def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for r in rows.itertuples():
+        st = _row_stats(r, stats)
+        main = fmt_stat(st.at[r.primary, "mean"], st.at[r.primary, "std"]) \
+            if r.primary in st.index else "—"
+        others = [f"{k}={fmt(v)}" for k, v in st["mean"].items()
+                  if k != r.primary and k not in QUIET_METRICS]
+        extra = len(others) - MAX_OTHER_METRICS
+        others = others[:MAX_OTHER_METRICS] + ([f"+{extra} more in results.csv"] if extra > 0
+                                               else [])
+        if r.status != "completed" and r.error:
+            others.insert(0, "error: " + _shorten(r.error, 90))
+        out.append({"Section": r.section if r.section >= 0 else "?", "Experiment": r.experiment,
+                    "Setting": r.label, "Status": r.status if r.status == "completed"
+                    else r.status.upper(), "n": r.n, "Metric": r.primary, "Ours": main,
+                    "Course report": r.course, "Other final metrics": ", ".join(others),
+                    "Wall s/run": fmt_wall(r.wall_seconds), "Id": r.setting})
+    return pd.DataFrame(out)
+
+
+def fmt_wall(x: Any) -> str:
+    return "" if x is None or pd.isna(x) else f"{x:.1f}"
 
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@dataclass
-class StudyLine:
-    ref: StudyRef
-    row: Row | None
-    others: int
+def _md(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_None._\n"
+    clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
+    return clean.to_markdown(index=False) + "\n"
 
 
-def study_lines(rows: list[Row], table1_only: bool = False) -> list[StudyLine]:
-    """For each course-report number, our best matching completed row (or none yet).
-
-    Best: the full data set (no `data.train_limit`), then the most epochs, the most seeds, and the
-    shortest setting label (the experiment's defaults rather than a sweep's corner).
-    """
-    lines = []
-    for ref in STUDY:
-        if table1_only and not ref.table1:
-            continue
-        matches = [r for r in rows if r.status == "completed" and ref.metric in r.stats
-                   and ref.applies(r.section, r.experiment, r.config)]
-
-        def rank(r: Row) -> tuple:
-            epochs = r.config.get("train.epochs")
-            return (r.config.get("data.train_limit") is None,
-                    epochs if isinstance(epochs, (int, float)) else 0, r.n, -len(r.setting))
-
-        best = max(matches, key=rank) if matches else None
-        lines.append(StudyLine(ref, best, len(matches) - 1 if matches else 0))
-    return lines
-
-
-def mark_study_rows(rows: list[Row]) -> None:
-    """Give each row the course-report numbers it is the best match for (its table column)."""
-    for row in rows:
-        row.study_refs = []
-    for line in study_lines(rows):
-        if line.row is not None:
-            line.row.study_refs.append(line.ref)
-
-
-STUDY_HEADER = ["Section", "Course report result", "Metric", "Course report", "Ours", "n",
-                "Our setting"]
-ROW_HEADER = ["Section", "Experiment", "Setting", "Status", "n", "Metric", "Ours",
-              "Course report", "Other final metrics", "Wall s/run"]
-
-
-def study_cells(line: StudyLine) -> list[str]:
-    ref, row = line.ref, line.row
-    label = ref.label + (" (Table 1)" if ref.table1 else "")
-    ours = fmt_stat(row.stats[ref.metric]) if row else "not run yet"
-    setting = ""
-    if row:
-        setting = row.setting or "defaults"
-        if line.others:
-            setting += f" (+{line.others} other settings below)"
-    shown = ref.shown + (f" ({ref.note})" if ref.note else "")
-    return [str(ref.section), label, ref.metric, shown, ours, str(row.n) if row else "",
-            setting]
-
-
-def row_cells(row: Row) -> list[str]:
-    primary = row.primary
-    stat = row.stats.get(primary) if primary else None
-    study = " / ".join(ref.shown for ref in row.study_refs if ref.metric == primary)
-    wall = row.wall_seconds
-    return [str(row.section if row.section is not None else "?"), row.experiment,
-            row.setting or "defaults", _status(row), str(row.n), primary or "",
-            fmt_stat(stat) if stat else "—", study, _other_metrics(row),
-            f"{wall:.1f}" if wall is not None else ""]
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md_escape(c) for c in cells) + " |" for cells in body]
-    return "\n".join(lines) + "\n"
-
-
-def markdown(rows: list[Row], problems: list | None = None, *,
-             matched_only: bool = False) -> str:
-    """Both tables (and the skipped files); `matched_only` drops study lines we have no run for."""
-    mark_study_rows(rows)
-    lines = [x for x in study_lines(rows) if x.row is not None or not matched_only]
-    parts = ["## Course report vs ours\n",
-             "The course report's numbers (its sections 4.1-4.4 and Table 1) beside the best "
-             "matching setting of ours (mean ± sample std over seeds, n runs).\n",
-             markdown_table(STUDY_HEADER, [study_cells(x) for x in lines])] if lines else []
+def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
+             problems: list, *, matched_only: bool = False) -> str:
+    """Both tables, the superseded runs and the skipped files."""
+    course = course_lines(rows, stats)
+    if matched_only and not course.empty:
+        course = course[course["_matched"]]
+    parts = []
+    if not course.empty:
+        parts += ["## Course report vs ours\n",
+                  "The course report's numbers (its sections 4.1-4.4 and Table 1) beside our "
+                  "best setting measured the same way (dataset, epochs, all the data); mean ± "
+                  "sample std over n seeds. Where no run of ours has the course's protocol, "
+                  "*Protocol* says how the nearest one differs.\n",
+                  _md(course.drop(columns=["_matched", "_ref"]))]
     parts += ["## All runs\n",
-             "One row per setting: runs that differ only in `seed` are averaged (mean ± std, n). "
-             "Failed, diverged and incomplete runs are rows of their own, in capitals.\n",
-             markdown_table(ROW_HEADER, [row_cells(r) for r in rows]) if rows
-             else "_No runs found._\n"]
+              "One row per setting (*Id*: its hash in results.json; *Setting*: every key that "
+              "differs from the experiment's defaults) and outcome: mean ± std over n distinct "
+              "seeds. Failed, diverged and interrupted runs are rows of their own, in capitals. "
+              "*Course report*: its number where the protocol matches, else why not.\n",
+              _md(all_runs_table(rows, stats)) if not rows.empty else "_No runs found._\n"]
+    if not superseded.empty:
+        parts += ["\n## Superseded runs\n",
+                  "A (setting, seed) that ran more than once counts once: the newest completed "
+                  "run. These were set aside:\n",
+                  *(f"- `{r.path}` ({r.status}, seed {r.seed}, {r.label}): superseded by "
+                    f"`{r.superseded_by}`\n" for r in superseded.itertuples())]
     if problems:
-        parts.append("\n## Skipped files\n")
-        parts.extend(f"- `{p.path}`: {p.reason}\n" for p in problems)
+        parts += ["\n## Skipped files\n", *(f"- `{p.path}`: {p.reason}\n" for p in problems)]
     return "\n".join(parts)
 
 
-CSV_HEADER = ["section", "experiment", "setting", "status", "n", "seeds", "metric", "mean",
-              "std", "metric_n", "primary", "course_report", "course_report_label",
-              "wall_seconds_mean", "error", "run_dirs"]
+def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Long format: a line per (setting row, metric), with the course report's value where the
+    protocol matches; rows without metrics get one line with no metric."""
+    base = rows.drop(columns=["config", "course"]).rename(columns={"label": "setting_label"})
+    out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
+                     on=KEYS) if not stats.empty else base.assign(metric="")
+    out["primary"] = (out["metric"] == out["primary"]).astype(int)
+    course, label = [], []
+    for r in out.itertuples():
+        config = rows.loc[(rows["setting"] == r.setting) & (rows["status"] == r.status),
+                          "config"].iloc[0]
+        ref = next((x for x in refs_for(r.section, r.experiment, config)
+                    if x.metric == r.metric and not x.mismatch(config)), None)
+        course.append(ref.value if ref else None)
+        label.append(ref.label if ref else "")
+    return out.assign(course_report=course, course_report_label=label)
 
 
-def csv_text(rows: list[Row]) -> str:
-    """Long format: one line per (row, metric); rows without metrics get one line with no metric."""
-    mark_study_rows(rows)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for row in rows:
-        primary = row.primary
-        common = [row.section, row.experiment, row.setting, row.status, row.n,
-                  " ".join(map(str, row.seeds))]
-        tail = [f"{row.wall_seconds:.3f}" if row.wall_seconds is not None else "",
-                row.errors[0] if row.errors else "", " ".join(row.paths)]
-        items = sorted(row.stats.items()) or [(None, None)]
-        for name, stat in items:
-            study = next((ref for ref in row.study_refs if ref.metric == name), None)
-            writer.writerow(common + [
-                name or "", repr(stat.mean) if stat else "",
-                repr(stat.std) if stat and stat.std is not None else "",
-                stat.n if stat else "", int(name == primary) if name else "",
-                repr(study.value) if study else "", study.label if study else "", *tail])
-    return buf.getvalue()
+def latex(rows: pd.DataFrame, stats: pd.DataFrame) -> str:
+    """Both tables as booktabs `tabular`s (pandas' to_latex)."""
+    course = course_lines(rows, stats).drop(columns=["_matched", "_ref"], errors="ignore")
+    runs = all_runs_table(rows, stats)
+    runs = runs.drop(columns=["Other final metrics", "Id"], errors="ignore")
+    parts = ["% Generated by `python -m dlproj.report`; needs \\usepackage{booktabs}."]
+    for frame, caption in ((course, "The course report's numbers beside ours, same protocol "
+                                    "(mean ± std over seeds)."),
+                           (runs, "Every setting that ran; seeds averaged.")):
+        if frame.empty:
+            continue
+        tex = frame.astype(str).to_latex(index=False, escape=True, caption=caption)
+        parts.append(tex.replace("±", r"$\pm$").replace("≈", r"$\approx$")
+                     .replace("—", "--").replace("…", r"\ldots{}"))
+    return "\n".join(parts) + "\n"
 
 
-_TEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                "\\": r"\textbackslash{}", "±": r"$\pm$", "≈": r"$\approx$", "—": "--",
-                "…": r"\ldots{}"}
-
-
-def tex_escape(text: str) -> str:
-    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def _tex_table(header: list[str], body: list[list[str]], caption: str) -> str:
-    cols = "l" * len(header)
-    lines = [r"\begin{table}[ht]", r"\centering\small", rf"\begin{{tabular}}{{{cols}}}",
-             r"\hline", " & ".join(rf"\textbf{{{tex_escape(h)}}}" for h in header) + r" \\",
-             r"\hline"]
-    lines += [" & ".join(tex_escape(c) for c in cells) + r" \\" for cells in body]
-    lines += [r"\hline", r"\end{tabular}", rf"\caption{{{tex_escape(caption)}}}",
-              r"\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
-def latex(rows: list[Row]) -> str:
-    mark_study_rows(rows)
-    short = [c for c in ROW_HEADER if c != "Other final metrics"]
-    keep = [ROW_HEADER.index(c) for c in short]
-    return "\n".join([
-        "% Generated by `python -m dlproj.report`; \\input{} it into a document.",
-        _tex_table(STUDY_HEADER, [study_cells(x) for x in study_lines(rows)],
-                   "The course report's numbers beside ours (mean ± std over seeds)."),
-        _tex_table(short, [[row_cells(r)[i] for i in keep] for r in rows],
-                   "Every setting that ran; runs differing only in seed averaged."),
-    ])
+def course_ref_lines(rows: pd.DataFrame, stats: pd.DataFrame,
+                     table1_only: bool = False) -> list[tuple[CourseRef, str]]:
+    """(reference, our cell) pairs, e.g. for Table 1 of the course report."""
+    lines = course_lines(rows, stats)
+    return [(r["_ref"], r["Ours"]) for _, r in lines.iterrows()
+            if not table1_only or r["_ref"].table1]

@@ -6,7 +6,7 @@ job is recorded and the sweep goes on; a single run that did not complete exits 
 
 SIGINT/SIGTERM (dlproj.runtime.interrupt) stop a run at the next step boundary: its checkpoint
 and results.json say where it stopped and how to resume it. Inside a multirun the jobs after an
-interrupted one are not started (`NOT_STARTED` lists them for the sweep's summary line).
+interrupted one are not started (`UNRECORDED` lists them for the sweep's summary line).
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from dlproj.runtime import interrupt, threads
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 from dlproj.runtime.metadata import safe_collect
+from dlproj.setting import setting_of
 
 log = logging.getLogger("dlproj")
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
-# Jobs of this process's multirun that were not started because a signal stopped the sweep.
-NOT_STARTED: list[dict[str, Any]] = []
+# Jobs of this process's multirun that left no results.json: not started because a signal
+# stopped the sweep, or refused as invalid; the sweep's summary line (runtime/sweep.py) names them.
+UNRECORDED: list[dict[str, Any]] = []
 
 
 def _hydra_run_info() -> tuple[Path, bool, list[str]]:
@@ -76,8 +78,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             record["status"] = "completed"
-        except ConfigError as exc:
-            record.update(status="failed", error=clean_message(str(exc)))
+        except ConfigError as exc:  # not a run (unless it trained): nothing left to count
+            record.update(status="failed" if _trained(ctx) else "invalid",
+                          error=clean_message(str(exc)))
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_BAD_CONFIG
         except Diverged as exc:
@@ -114,7 +117,12 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
             record["wall_seconds"] = round(time.time() - started, 3)
             record["config"] = OmegaConf.to_container(cfg, resolve=True)
             record["metadata"] = safe_collect()
-            write_json(run_dir / "results.json", record)
+            setting = setting_of(record["config"])
+            record.update(setting=setting.id, setting_label=setting.label)
+            if record["status"] == "invalid":
+                _discard_unstarted(run_dir, overrides or [], "invalid")
+            else:
+                write_json(run_dir / "results.json", record)
             for logger in ctx.loggers if ctx is not None else []:
                 logger.finish(record)
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
@@ -137,12 +145,27 @@ def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
     return True
 
 
+def _trained(ctx: RunContext | None) -> bool:
+    """Whether this process trained at least one epoch of the run (then it is a run)."""
+    progress = ctx.training if ctx is not None else None
+    return progress is not None and progress.epoch > (progress.resumed_from_epoch or 0)
+
+
 def _not_started(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
     """A sweep job after an interrupted one: record nothing a report could count as a run."""
-    NOT_STARTED.append({"run_dir": str(run_dir), "overrides": overrides})
-    if not (run_dir / "results.json").exists():
-        shutil.rmtree(run_dir, ignore_errors=True)
+    _discard_unstarted(run_dir, overrides, "not started")
     return {"status": "not_started", "run_dir": str(run_dir), "overrides": overrides}
+
+
+def _discard_unstarted(run_dir: Path, overrides: list[str], status: str) -> None:
+    """Remove a run directory that holds only Hydra's bookkeeping (`.hydra/`, logs): a config
+    error, or a job a stopped sweep never started, is not a run, so nothing is left that the
+    report would count; the sweep's summary line still names it (UNRECORDED). A directory with
+    anything else in it (an earlier run's files, `resume=`) is left alone."""
+    UNRECORDED.append({"run_dir": str(run_dir), "overrides": overrides, "status": status})
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log"
+                                for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _brief(metrics: dict[str, Any]) -> str:

@@ -1,0 +1,171 @@
+"""A run's *setting*: what it computed, as a short hash and a readable label.
+
+Two runs are the same setting when their resolved configs agree on every key that can change a
+result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), `hydra`, where
+things are read from or written to (`data.root`, `data.download`, `resume`), how many threads or
+workers run it (`threads.*`, `*threads`, `*workers`), how often checkpoints are written
+(`*checkpoint_every`, `*checkpoint_min_seconds`), progress/logging/tracker knobs, and `device`:
+a GPU run is not another setting, only another machine (its floats differ in the last bits,
+as a CPU with another BLAS would). A checkpoint path made by another run
+(`model.weights=.../model.pt`) counts by its file name only, so a pretraining run redone
+elsewhere leaves its followers the same setting.
+
+The label lists every key that differs from the experiment's own defaults (`conf/experiment/`),
+budget keys included (`train.epochs=50 data.train_limit=1000`); a config group by its choice
+(`model=mlp_small`), its sub-keys only where they differ from that choice's file.
+
+`setting_of` is the one place this is computed: the runner records it in `results.json`
+(`setting`, `setting_label`), the report recomputes it for runs that lack it, and
+`dlproj.reproduce` uses it to find the jobs already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dlproj import paths
+
+EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "data.root", "data.download"})
+EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
+EXCLUDED_SUFFIXES = ("threads", "workers", "checkpoint_every", "checkpoint_min_seconds",
+                     "progress", "log_every")
+# Config groups shown by their choice (`model=mlp_small`) rather than key by key.
+GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
+
+
+@dataclass(frozen=True)
+class Setting:
+    id: str
+    label: str
+
+
+def is_excluded(key: str) -> bool:
+    """Whether a flattened config key is left out of the setting (see the module doc)."""
+    return (key in EXCLUDED_KEYS or key.startswith(EXCLUDED_PREFIXES)
+            or key.rsplit(".", 1)[-1].endswith(EXCLUDED_SUFFIXES))
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples; an empty mapping adds no key."""
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: canonical(obj)}
+
+
+def canonical(value: Any) -> Any:
+    """A value as the setting sees it: lists as tuples, another run's checkpoint by file name."""
+    if isinstance(value, (list, tuple)):
+        return tuple(canonical(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, canonical(v)) for k, v in value.items()))
+    if isinstance(value, str) and "/" in value and value.endswith(_CHECKPOINT_SUFFIXES):
+        return f".../{Path(value).name}"
+    return value
+
+
+def identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened config keys that make the setting."""
+    return {k: v for k, v in flatten(config).items() if not is_excluded(k)}
+
+
+def setting_of(config: dict[str, Any]) -> Setting:
+    """The setting of a resolved config (a plain nested dict, as in results.json)."""
+    ident = identity(config)
+    return Setting(_hash(ident), label(ident))
+
+
+def setting_id(config: dict[str, Any]) -> str:
+    """`setting_of(config).id` without the label (which composes the experiment's defaults)."""
+    return _hash(identity(config))
+
+
+def _hash(ident: dict[str, Any]) -> str:
+    blob = json.dumps(sorted(ident.items()), default=str, separators=(",", ":"))
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def label(ident: dict[str, Any]) -> str:
+    """Every key of `ident` that differs from its experiment's defaults, `group=choice` first."""
+    section, experiment = ident.get("section"), ident.get("experiment")
+    try:
+        defaults = _defaults(section, experiment, ())
+        choices = tuple((g, ident[f"{g}.name"]) for g in GROUPS
+                        if ident.get(f"{g}.name") != defaults.get(f"{g}.name")
+                        and (paths.CONF_DIR / g / f"{ident.get(f'{g}.name')}.yaml").is_file())
+        if choices:
+            defaults = _defaults(section, experiment, choices)
+    except Exception:  # an experiment or choice that no longer exists: nothing to compare with
+        return "?"
+    parts = [f"{g}={n}" for g, n in choices]
+    for key in sorted(set(ident) | set(defaults)):
+        if key in ident and key in defaults and ident[key] == defaults[key]:
+            continue
+        parts.append(f"~{key}" if key not in ident else f"{key}={fmt_value(ident[key])}")
+    return " ".join(parts) or "defaults"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ",".join(fmt_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def experiment_defaults(section: Any, experiment: Any) -> dict[str, Any]:
+    """The setting keys of an experiment run with nothing on the command line."""
+    return _defaults(section, experiment, ())
+
+
+@lru_cache(maxsize=256)
+def _defaults(section: Any, experiment: Any, choices: tuple[tuple[str, str], ...]) -> dict:
+    overrides = [f"section={section}", f"experiment={experiment}",
+                 *(f"{g}={n}" for g, n in choices)]
+    return identity(compose(overrides))
+
+
+def compose(overrides: list[str]) -> dict[str, Any]:
+    """conf/ composed with command-line overrides, resolved, without `hydra` (a plain dict)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(compose_config(overrides), resolve=True)
+
+
+def compose_config(overrides: list[str]) -> Any:
+    """conf/ composed with command-line overrides, without `hydra` (a DictConfig).
+
+    Uses its own config loader, so it works the same inside a Hydra app, a launcher's worker or
+    a plain script. Raises Hydra's error when the overrides do not compose.
+    """
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from dlproj.app import normalize_overrides
+
+    cfg = _loader().load_configuration("config", normalize_overrides(list(overrides)),
+                                       run_mode=RunMode.RUN)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def _loader():
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    from dlproj.config import register_configs
+
+    register_configs()
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(paths.CONF_DIR)))

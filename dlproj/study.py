@@ -1,0 +1,164 @@
+"""The study as configuration: `conf/study/NAME.yaml` read into steps, and steps into jobs.
+
+A study file has a `title` and `steps` (see conf/study/course.yaml for the fields); `base: NAME`
+starts from another study file and merges this one over it key by key (quick.yaml adds small
+limits to course.yaml's steps). A step's `overrides` map a key to a `python -m dlproj` override
+value; a value with commas is swept exactly as Hydra's command line would (Hydra's own override
+parser expands it), and `seeds: N` adds `seed=0,...,N-1`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlproj import paths
+from dlproj.errors import ConfigError
+
+_PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
+STUDY_DIR = paths.CONF_DIR / "study"
+CONDITIONS = ("imagenet", "no_imagenet")
+
+
+@dataclass
+class Step:
+    id: str
+    title: str
+    section: int
+    overrides: dict[str, str]
+    seeds: int = 1
+    when: str | None = None
+    after: str | None = None
+    cost: float = 60.0
+
+    def args(self) -> list[str]:
+        """The step as `python -m dlproj` arguments (sweeps as comma lists)."""
+        seeds = [f"seed={','.join(map(str, range(self.seeds)))}"] if self.seeds > 1 else []
+        return [f"{k}={v}" for k, v in self.overrides.items()] + seeds
+
+    def command(self) -> str:
+        flag = "-m " if len(self.jobs()) > 1 else ""
+        return f"python -m dlproj {flag}{' '.join(self.args())}"
+
+    def jobs(self) -> list[list[str]]:
+        """Every job of the step: one override list per combination, seed last."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
+        # A `{placeholder}` not substituted yet (`{run:pretrain}`) passes through as a token.
+        holders = {f"PLACEHOLDER{i}X": m for i, m in enumerate(
+            sorted(set(_PLACEHOLDER.findall(" ".join(self.args())))))}
+        axes = []
+        for arg in self.args():
+            for token, text in holders.items():
+                arg = arg.replace(text, token)
+            override = parser.parse_override(arg)
+            key = override.get_key_element()
+            if override.is_sweep_override():
+                values = [f"{key}={v}" for v in override.sweep_string_iterator()]
+            else:
+                values = [f"{key}={override.get_value_element_as_str()}"]
+            for token, text in holders.items():
+                values = [v.replace(token, text) for v in values]
+            axes.append(values)
+        return [list(combo) for combo in itertools.product(*axes)]
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    steps: list[Step] = field(default_factory=list)
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+
+
+def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    path = STUDY_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
+                          f"(files in {STUDY_DIR}).")
+    if name in seen:
+        raise ConfigError(f"Study '{name}': `base` goes round in a circle ({' -> '.join(seen)}).")
+    node = OmegaConf.load(path)
+    base = node.pop("base", None)
+    if base is not None:
+        node = OmegaConf.merge(_raw(str(base), (*seen, name)), node)
+    return OmegaConf.to_container(node)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def load(name: str, *, when: set[str] | None = None,
+         substitutions: dict[str, str] | None = None) -> Study:
+    """The study `name` with only the steps whose `when` is in `when` (all when None), and
+    `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
+    raw = _raw(name)
+    steps = []
+    for step_id, spec in (raw.get("steps") or {}).items():
+        where = f"study '{name}', step '{step_id}'"
+        unknown = set(spec) - {"title", "section", "overrides", "seeds", "when", "after", "cost"}
+        if unknown:
+            raise ConfigError(f"In {where}: unknown field(s) {sorted(unknown)}. Allowed: title, "
+                              "section, overrides, seeds, when, after, cost.")
+        if spec.get("when") not in (None, *CONDITIONS):
+            raise ConfigError(f"In {where}: `when: {spec['when']}`. Allowed: "
+                              f"{', '.join(CONDITIONS)}.")
+        seeds = spec.get("seeds", 1)
+        if not isinstance(seeds, int) or seeds < 1:
+            raise ConfigError(f"In {where}: `seeds: {seeds}`. Allowed: an integer >= 1.")
+        overrides = {str(k): _value(v) for k, v in (spec.get("overrides") or {}).items()}
+        for key, value in overrides.items():
+            for placeholder, text in (substitutions or {}).items():
+                value = value.replace("{" + placeholder + "}", text)
+            overrides[key] = value
+        step = Step(step_id, str(spec.get("title", step_id)), int(spec.get("section", 0)),
+                    overrides, seeds, spec.get("when"), spec.get("after"),
+                    float(spec.get("cost", 60)))
+        if when is None or step.when is None or step.when in when:
+            steps.append(step)
+    ids = {s.id for s in steps}
+    for step in steps:
+        if step.after is not None and step.after not in ids:
+            raise ConfigError(f"In study '{name}', step '{step.id}': `after: {step.after}` "
+                              f"names no step. Allowed: {', '.join(sorted(ids))}.")
+    return Study(name, str(raw.get("title", name)), steps)
+
+
+def docs_table(course: Study, quick: Study) -> str:
+    """The study table of docs/report.md, generated from the study files (a test compares)."""
+    quick_steps = {s.id: s for s in quick.steps}
+    lines = ["| step | `make reproduce` (course) | jobs | `make reproduce-quick`: changes | jobs |",
+             "| --- | --- | --- | --- | --- |"]
+    for step in course.steps:
+        q = quick_steps.get(step.id)
+        changes = ""
+        if q is not None:
+            diff = [f"{k}={v}" for k, v in q.overrides.items() if step.overrides.get(k) != v]
+            if q.seeds != step.seeds:
+                diff.append(f"{q.seeds} seeds")
+            changes = f"`{' '.join(diff)}`" if diff else "same"
+        when = f" (only {step.when})" if step.when else ""
+        lines.append(f"| {step.title}{when} | `{step.command()}` | {len(step.jobs())} | "
+                     f"{changes} | {len(q.jobs()) if q else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def docs_path() -> Path:
+    return paths.PROJECT_ROOT / "docs" / "report.md"

@@ -1,0 +1,80 @@
+"""`hydra/sweeper=joblist`: a sweep of an explicit list of jobs, handed to Hydra's launcher.
+
+Hydra's basic sweeper runs the cartesian product of its command line; `dlproj.reproduce` needs
+only the jobs of its study that are not done yet, so it writes them to a JSON file,
+`[{"overrides": [...], "phase": 0}, ...]`, and runs
+`python -m dlproj -m hydra/sweeper=joblist hydra.sweeper.jobs_file=FILE hydra/launcher=...`.
+The sweeper launches the jobs one phase after another (a phase's jobs all at once, through the
+configured launcher: joblib, submitit_local, SLURM), so a job can use what an earlier phase made.
+Job numbers, and so job directories `<sweep dir>/<num>`, follow the file's order.
+
+It lives in the `hydra_plugins` namespace because Hydra instantiates sweepers only from there.
+"""
+
+# No `from __future__ import annotations`: Hydra imports plugin modules without registering
+# them in sys.modules, and dataclasses then cannot resolve string annotations.
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobListSweeperConf:
+    _target_: str = "hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper.JobListSweeper"
+    jobs_file: str = "???"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="joblist", node=JobListSweeperConf,
+                             provider="dlproj")
+
+
+def read_jobs(path: str | Path) -> list:
+    jobs = json.loads(Path(path).read_text())
+    if not isinstance(jobs, list) or not all(
+            isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
+        raise HydraException(f"hydra.sweeper.jobs_file={path}: expected a JSON list of "
+                             '{"overrides": [...], "phase": N} objects.')
+    return jobs
+
+
+class JobListSweeper(Sweeper):
+    def __init__(self, jobs_file: str) -> None:
+        self.jobs_file = jobs_file
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list) -> Any:
+        assert self.config is not None and self.launcher is not None
+        if arguments:
+            raise HydraException(
+                "hydra/sweeper=joblist takes its jobs from hydra.sweeper.jobs_file, not from the "
+                f"command line; put {arguments} into the jobs' overrides.")
+        jobs = read_jobs(self.jobs_file)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns = []
+        num = 0
+        for phase in sorted({int(j.get("phase", 0)) for j in jobs}):
+            batch = [list(map(str, j["overrides"])) for j in jobs
+                     if int(j.get("phase", 0)) == phase]
+            log.info("phase %d: %d jobs", phase, len(batch))
+            returns.append(self.launcher.launch(batch, initial_job_idx=num))
+            num += len(batch)
+        return returns
