@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -110,16 +111,19 @@ class Job:
 def _resume_overrides(run_dir: Path) -> list[str] | None:
     """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`.
 
-    Once the runner has a `resume` key (issue 9), the run continues in place from its checkpoint:
-    the job's output directory is RUN_DIR itself, and Hydra does not rewrite RUN_DIR/.hydra/
-    (`hydra.output_subdir=null`), whose config the resumed run reads. Until then: None, and
-    the job reruns from scratch in a new directory (the report lists the old run as superseded).
+    The run continues in place from its checkpoint, with the overrides it was started with
+    (RUN_DIR/.hydra/overrides.yaml): the job's output directory is RUN_DIR itself, and Hydra
+    does not rewrite RUN_DIR/.hydra/ (`hydra.output_subdir=null`); the training loop checks the
+    composed config against the checkpoint's. A run without that record: None, and the job
+    reruns from scratch in a new directory (the report lists the old run as superseded).
     """
-    from dlproj.config.schema import Config
+    from dlproj.runtime.resume import UsageError, saved_overrides
 
-    if "resume" not in Config.__dataclass_fields__:
-        return None
-    return [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
+    try:
+        own = saved_overrides(run_dir)
+    except UsageError:
+        return None  # no record of how it was started: run it again from scratch
+    return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
             f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
 
 
@@ -185,6 +189,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
     """Every job of the study with its state: done (a completed run of its setting and seed is
     under `outputs`), resume (interrupted), run, or invalid (does not compose or validate)."""
     from dlproj.config import validate
+    from dlproj.config.checks import files_written_later
     from dlproj.report.runs import DONE, read_runs
     from dlproj.setting import compose_config, setting_id
 
@@ -214,7 +219,10 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
         if settings[key] is None:
             try:
                 cfg = compose_config(list(key))
-                validate(cfg)
+                # A file an earlier step writes ({run:STEP}/model.pt) is not there yet.
+                later = any(_RUN_REF.search(o) for o in job.overrides)
+                with files_written_later() if later else nullcontext():
+                    validate(cfg)
                 settings[key] = cache.put(key, setting_id(OmegaConf.to_container(cfg,
                                                                                  resolve=True)))
             except Exception as exc:  # a config that does not compose or validate: not a run
@@ -294,6 +302,10 @@ class Progress:
                 + (f" in {job.wall:.0f}s" if job.wall is not None else ""))
 
 
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
 def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_dir: Path,
            workers: int, launcher: str) -> None:
     """Run the jobs through one Hydra multirun and report each as it finishes."""
@@ -314,15 +326,15 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     log_path = log_dir / "sweep.log"
     print(f"python -m dlproj {' '.join(cmd[3:])}\n  log: {log_path}", flush=True)
     progress = Progress(todo, steps, workers)
-    launched = time.time() - 1
+    # A resumed job's results.json is already there (its interrupted record): wait for a new one.
+    before = {j.num: _mtime(j.result) for j in todo}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         while True:
             running = proc.poll() is None
             for job in todo:
-                if job.status is None and job.result.is_file() \
-                        and job.result.stat().st_mtime >= launched:
+                if job.status is None and _mtime(job.result) not in (None, before[job.num]):
                     try:
                         record = json.loads(job.result.read_text())
                     except (OSError, ValueError):

@@ -99,7 +99,9 @@ def _fake_run(outputs, name, job, status):
     from dlproj.setting import compose
 
     run_dir = outputs / "runs" / name
-    run_dir.mkdir(parents=True)
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in job.overrides))
     cfg = compose(job.overrides)
     (run_dir / "results.json").write_text(json.dumps({
         "section": 1, "experiment": cfg["experiment"], "seed": job.seed, "status": status,
@@ -108,7 +110,7 @@ def _fake_run(outputs, name, job, status):
 
 
 @pytest.mark.parametrize("status, state", [
-    ("completed", "done"), ("diverged", "done"), ("failed", "run"), ("interrupted", "run"),
+    ("completed", "done"), ("diverged", "done"), ("failed", "run"), ("interrupted", "resume"),
     ("incomplete", "run"),
 ])
 def test_what_is_done_is_skipped_and_the_rest_runs(tiny, tmp_path, status, state):
@@ -143,12 +145,12 @@ def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
 steps:
   first:
     section: 1
-    overrides: {experiment: xor, train.epochs: 2}
+    overrides: {experiment: mlp, train.epochs: 1}
     cost: 1
   second:
     section: 1
     after: first
-    overrides: {experiment: xor, train.epochs: 3, +params.source: "{run:first}/model.npz"}
+    overrides: {experiment: mlp, checkpoint: "{run:first}/model.npz"}
     seeds: 2
     cost: 5
 """)
@@ -157,13 +159,13 @@ steps:
     todo = assign(jobs, outputs, sweep)
     assert [(j.step.id, j.phase, j.num) for j in todo] == [("first", 0, 0), ("second", 1, 1),
                                                            ("second", 1, 2)]
-    assert f"+params.source={sweep / '0'}/model.npz" in todo[1].overrides
+    assert f"checkpoint={sweep / '0'}/model.npz" in todo[1].overrides
     # Once `first` is done, `second` points at that run instead.
     done = _fake_run(outputs, "first_done", jobs[0], "completed")
     jobs = plan(studies.load("chain"), outputs)
     todo = assign(jobs, outputs, sweep)
     assert [j.step.id for j in todo] == ["second", "second"]
-    assert f"+params.source={done}/model.npz" in todo[0].overrides
+    assert f"checkpoint={done}/model.npz" in todo[0].overrides
 
 
 def test_an_invalid_job_is_reported_and_never_launched(tiny, tmp_path, capsys):
@@ -208,3 +210,49 @@ def test_section4_falls_back_to_mnist_offline_with_one_notice(tmp_path, monkeypa
     study = studies.load("course", when=s4.conditions, substitutions=s4.substitutions)
     args = [a for s in study.steps if s.section == 4 for a in s.args()]
     assert "dataset=pets" in args and "model.weights=imagenet" in args
+
+
+LONG_XOR = """\
+title: one long XOR run
+steps:
+  xor:
+    title: XOR, 3000 epochs
+    section: 1
+    overrides:
+      experiment: xor
+      train.epochs: 3000
+      train.checkpoint_min_seconds: 0
+    cost: 1
+"""
+
+
+def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
+    """A real SIGINT leaves an interrupted run; reproduce continues it in its own directory
+    (not from scratch) and it ends as the uninterrupted run does."""
+    import signal
+
+    from conftest import run_dlproj
+    from test_interrupt_resume import _rows, interrupt_after
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "long.yaml").write_text(LONG_XOR)
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    outputs = tmp_path / "out"
+    (job,) = plan(studies.load("long"), outputs)
+    proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
+    assert proc.returncode == 130, proc.stderr
+    stopped = json.loads((run_dir / "results.json").read_text())
+    assert stopped["status"] == "interrupted"
+
+    (again,) = plan(studies.load("long"), outputs)
+    assert (again.state, again.prior) == ("resume", run_dir)
+    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed"
+    assert record["resumed_from_epoch"] == stopped["last_epoch"]
+    assert len(list(outputs.rglob("metrics.csv"))) == 1  # nothing was started afresh
+    reference = run_dlproj(job.overrides, tmp_path / "reference")
+    assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
+    (done,) = plan(studies.load("long"), outputs)
+    assert done.state == "done"

@@ -3,12 +3,33 @@ what is allowed, in one paragraph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dlproj.errors import ConfigError
+
+# False while a plan is checked whose input files an earlier step of it will write
+# (`make reproduce`: the transfer runs read the pretraining run's model.pt).
+_files_checked: ContextVar[bool] = ContextVar("files_checked", default=True)
+
+
+@contextmanager
+def files_written_later() -> Iterator[None]:
+    """Within the block, `file_exists` accepts any path: everything else is still checked."""
+    token = _files_checked.set(False)
+    try:
+        yield
+    finally:
+        _files_checked.reset(token)
+
+
+def file_exists(path: str | Path) -> bool:
+    return not _files_checked.get() or Path(path).is_file()
 
 
 def fail(key: str, value: Any, allowed: str) -> None:

@@ -21,6 +21,7 @@ from dlproj.config.checks import (
     check,
     check_choice,
     fail,
+    file_exists,
     in_unit,
     int_list,
     is_int,
@@ -231,9 +232,7 @@ def _torch_model(node: DictConfig, cfg: DictConfig) -> None:
           "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
           "layer4 with model.weights=imagenet or PATH")
     if node.weights not in ("none", "imagenet"):
-        from pathlib import Path
-
-        check(Path(node.weights).is_file(), "model.weights", node.weights,
+        check(file_exists(node.weights), "model.weights", node.weights,
               "none, imagenet (resnet18), or the path of an existing model.pt written by a "
               "Section 4 run")
 

@@ -23,6 +23,7 @@ from dlproj.config.checks import (  # noqa: F401  (check/check_choice: experimen
     check,
     check_choice,
     fail,
+    file_exists,
     is_int,
     optional_limit,
     plain,
@@ -136,7 +137,7 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
         fail("checkpoint", path, f"null: experiment={exp.name} does not evaluate checkpoints "
              f"(it would train from scratch); experiments that do: {'; '.join(takers)}")
     p = Path(path)
-    check(p.is_file(), "checkpoint", path,
+    check(file_exists(p), "checkpoint", path,
           f"the path of an existing {exp.checkpoint} file written by a run of "
           f"experiment={exp.name} (model{exp.checkpoint} in its run directory)")
     check(p.suffix == exp.checkpoint, "checkpoint", path,

@@ -38,14 +38,7 @@ def resume_overrides(args: list[str]) -> list[str]:
     if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
         raise UsageError("resume=RUN_DIR continues one run: give it once, without -m.")
     run_dir = Path(resume[0].partition("=")[2]).expanduser().resolve()
-    saved_file = run_dir / ".hydra" / "overrides.yaml"
-    if not saved_file.is_file():
-        raise UsageError(
-            f"Invalid value for 'resume': {str(run_dir)!r} is not a dlproj run directory (no "
-            f".hydra/overrides.yaml in it). Allowed: a folder under outputs/runs/ or "
-            f"outputs/multirun/<stamp>/<job>/, as printed by the interrupted run.")
-    saved = [o for o in OmegaConf.to_container(OmegaConf.load(saved_file))
-             if not o.startswith("resume=")]
+    saved = saved_overrides(run_dir)
     given = [a for a in args if not a.startswith("resume=")]
     refused = [a for a in given if a not in saved and not may_change(_key(a))]
     if refused:
@@ -57,6 +50,18 @@ def resume_overrides(args: list[str]) -> list[str]:
     changed = {_key(a) for a in given}
     kept = [o for o in saved if _key(o) not in changed]
     return [*kept, *given, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides a run was started with (RUN_DIR/.hydra/overrides.yaml), `resume=` aside."""
+    saved_file = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not saved_file.is_file():
+        raise UsageError(
+            f"Invalid value for 'resume': {str(run_dir)!r} is not a dlproj run directory (no "
+            f".hydra/overrides.yaml in it). Allowed: a folder under outputs/runs/ or "
+            f"outputs/multirun/<stamp>/<job>/, as printed by the interrupted run.")
+    return [o for o in OmegaConf.to_container(OmegaConf.load(saved_file))
+            if not o.startswith("resume=")]
 
 
 def _key(override: str) -> str:
