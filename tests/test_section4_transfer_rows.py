@@ -41,7 +41,8 @@ EXPECTED = {
     "pretrained, all": ("ResNet18", "MNIST digits 0-4", "all"),
     "scratch ResNet18 (extra)": ("ResNet18", None, "all"),
 }
-TINY = ["train.epochs=1", "train.batch_size=16", "data.train_limit=400", "data.test_limit=40"]
+TINY = ["train.epochs=1", "train.batch_size=16", "data.train_limit=300", "data.val_size=100",
+        "data.test_limit=40"]
 
 
 def _with_weights(args: list[str], weights: Path) -> list[str]:
@@ -80,7 +81,8 @@ def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg):
     ({"name": "mnist", "classes": [3, 8], "per_class": 10}, "MNIST digits 3,8, 10 per class"),
     ({"name": "mnist", "classes": [9, 7, 5], "per_class": None}, "MNIST digits 9,7,5"),
     ({"name": "pets", "classes": None, "per_class": None}, "Oxford-IIIT Pet (cat/dog)"),
-    ({"name": "pets", "classes": [1, 0], "per_class": 50}, "Oxford-IIIT Pet (dog/cat), 50 per class"),
+    ({"name": "pets", "classes": [1, 0], "per_class": 50},
+     "Oxford-IIIT Pet (dog/cat), 50 per class"),
 ])
 def test_dataset_described_in_words(dataset, text):
     from omegaconf import OmegaConf
