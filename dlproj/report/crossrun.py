@@ -10,6 +10,11 @@ Every function takes a pandas DataFrame in *long* format, one row per (run, epoc
 - ``epoch`` (int, 1-based): as in metrics.csv / grad_norms.csv.
 - the metric columns, named as the runs' CSV files name them (below).
 
+On a log axis (the gradient norms) a band is cut at a third of the mean where one std would reach
+zero or below. Settings whose labels vary two keys (optimizer x schedule) get a colour family per
+value of the first and a line style per value of the second, so that coinciding curves (constant
+and step decay before the first step) stay visible.
+
 `runs_frame` builds such a frame from run directories (a torn last CSV line, left by a killed
 run, is ignored as `dlproj.runtime.csvlog.read_rows` does).
 
@@ -336,11 +341,13 @@ def activation_study(frame: pd.DataFrame, loss: str = "train_loss", curve: str =
         values = last.loc[last["setting_label"] == lab, final].to_numpy(float)
         if not len(values):
             continue
+        std = values.std(ddof=1) if len(values) > 1 else 0.0
         ax.bar(i, values.mean(), color=colours[lab], alpha=0.75, width=0.65,
-               yerr=values.std(ddof=1) if len(values) > 1 else None, capsize=4)
+               yerr=std if len(values) > 1 else None, capsize=4)
         jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
         ax.scatter(i + np.asarray(jitter), values, color="k", s=10, zorder=3)
-        ax.annotate(f"{values.mean():.3f}", (i, values.mean()), xytext=(0, 4),
+        top = max(values.mean() + std, values.max())
+        ax.annotate(f"{values.mean():.3f}", (i, top), xytext=(0, 4),
                     textcoords="offset points", ha="center", va="bottom", fontsize="small")
     ax.set_xticks(range(len(labels)), [shown[lab] for lab in labels])
     lo = float(last[final].min()) if len(last) else 0.0
