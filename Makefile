@@ -18,10 +18,11 @@ help:
 	@echo "make reproduce      every experiment of the study, then the report"
 	@echo "make reproduce-quick  the same on small limits, in a few minutes (outputs/quick/)"
 
-# The launchers and search extras too: their tests (joblib, submitit_local, Optuna) run in `make test`.
+# The launchers, search and trackers extras too: their tests (joblib, submitit_local, SLURM, Optuna,
+# TensorBoard, MLflow) run in `make test`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,launchers,search]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,launchers,search,trackers]'
 	touch $@
 
 install: $(STAMP)
@@ -38,7 +39,7 @@ test-fast: data
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check dlproj tests
+	$(BIN)/ruff check dlproj tests hydra_plugins
 
 run: data
 	$(PY) -m dlproj $(ARGS)

@@ -41,6 +41,14 @@ class Param:
     allowed: str
 
 
+# `params.*` that every experiment accepts because a tool around the run reads them.
+SHARED_PARAMS: dict[str, Param] = {
+    # dlproj.search: the final metric each job returns to the sweeper (Optuna).
+    "objective": Param("val_acc", lambda v: isinstance(v, str) and bool(v),
+                       "the name of a final metric for `python -m dlproj.search`, e.g. val_acc"),
+}
+
+
 @dataclass(frozen=True)
 class Experiment:
     section: int

@@ -20,7 +20,6 @@ from dlproj.config import register_configs
 
 register_configs()
 
-DEFAULT_OBJECTIVE = "val_acc"
 
 
 def objective_value(record: dict, objective: str) -> float:
@@ -34,10 +33,12 @@ def objective_value(record: dict, objective: str) -> float:
 
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
 def search(cfg: DictConfig) -> float:
+    from dlproj.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
     record = execute(cfg)
-    return objective_value(record, str(cfg.params.get("objective", DEFAULT_OBJECTIVE)))
+    default = SHARED_PARAMS["objective"].default
+    return objective_value(record, str(cfg.params.get("objective", default)))
 
 
 def main() -> None:

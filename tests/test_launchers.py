@@ -92,8 +92,9 @@ def test_section2_search_space_composes():
         GlobalHydra.instance().clear()
     sweeper = cfg.hydra.sweeper
     assert sweeper.direction == "maximize" and "optimizer.lr" in sweeper.params
-    assert cfg.hydra.launcher.cpus_per_task == 4
-    assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=4"
+    # Section 2's needs (dlproj/launchers/needs.py), and the threads follow the CPUs.
+    assert (cfg.hydra.launcher.cpus_per_task, cfg.hydra.launcher.mem_gb) == (1, 2)
+    assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=1"
 
 
 def test_callback_reports_a_sweep_with_a_diverged_job(dlproj_run):

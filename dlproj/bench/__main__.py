@@ -1,7 +1,8 @@
 """`python -m dlproj.bench` (what `make bench` runs): NumPy vs PyTorch at 1 thread and all cores.
 
-Prints the training-step table (dlproj.bench.step_speed) and the end-to-end epoch times
-(dlproj.bench.end_to_end), with the load average before and after.
+Prints the training-step table (dlproj.bench.step_speed), the end-to-end epoch times
+(dlproj.bench.end_to_end) and what a long run pays for its records (dlproj.bench.logging_cost),
+with the load average before and after.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--end-to-end", type=int, default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
     p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
+    p.add_argument("--logging", type=int, default=3, metavar="REPEATS",
+                   help="repeats of the logging-cost line (0: skip it)")
     return p.parse_args(argv)
 
 
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from dlproj.bench import end_to_end, step_speed
+    from dlproj.bench import end_to_end, logging_cost, step_speed
 
     thread_counts = [int(t) for t in args.threads.split(",")]
     models = [m.strip() for m in args.models.split(",")]
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
                    data_root=args.data_root)
     if args.end_to_end:
         end_to_end.run(thread_counts, args.end_to_end, data_root=args.data_root)
+    if args.logging:
+        logging_cost.run(args.logging)
     print(f"load average after: {_load()}")
 
 

@@ -38,6 +38,8 @@ class TrainConfig:
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
     checkpoint_every: int = 1
     checkpoint_min_seconds: float = 2.0
+    # One log line every N epochs (and for the first and last); null: about 50 lines per run.
+    log_every: int | None = None
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
@@ -139,6 +141,32 @@ class ThreadsConfig:
 
 
 @dataclass
+class CSVLoggerConfig:
+    """metrics.csv, results.json and the other run files: always written; listed for clarity."""
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    """Event files in the run directory: `tensorboard --logdir outputs`."""
+
+    steps: bool = True      # step/train_loss at every training step
+    figures: bool = True    # the run's *.png as images
+    hparams: bool = True    # the resolved config in the HParams tab
+    flush_secs: int = 30
+
+
+@dataclass
+class MLflowLoggerConfig:
+    """One MLflow run per dlproj run in a local store: `mlflow ui --backend-store-uri ...`."""
+
+    tracking_uri: str = "sqlite:///${dlproj.outputs:}/mlflow/mlflow.db"
+    artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
+    experiment_name: str = "dlproj"
+    steps: bool = True      # step/train_loss at every training step (sent in batches)
+    artifacts: bool = True  # figures, model file, results.json, metrics.csv
+
+
+@dataclass
 class Config:
     section: int = 1
     experiment: str = MISSING
@@ -156,6 +184,8 @@ class Config:
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
+    # Tracker loggers by name (conf/logger/: csv, tensorboard, mlflow): `logger=[csv,mlflow]`.
+    logger: dict[str, Any] = field(default_factory=dict)
     # Free-form settings of one experiment (sin's sample counts, transfer's label budget, ...).
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -167,6 +197,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "pooling": {"pooling": PoolingConfig},
     "augmentation": {"augmentation": AugmentationConfig},
     "dataset": {"dataset": DatasetConfig},
+    "logger": {"csv": CSVLoggerConfig, "tensorboard": TensorBoardLoggerConfig,
+               "mlflow": MLflowLoggerConfig},
 }
 
 
@@ -180,3 +212,7 @@ def register_configs() -> None:
     if not OmegaConf.has_resolver("dlproj.data_root"):
         OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
         OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))
+    if not OmegaConf.has_resolver("dlproj.slurm_needs"):
+        from dlproj.launchers.needs import slurm_needs
+
+        OmegaConf.register_new_resolver("dlproj.slurm_needs", slurm_needs)

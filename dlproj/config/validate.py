@@ -45,6 +45,8 @@ def validate_shared(cfg: DictConfig) -> None:
     positive_int("train.epochs", cfg.train.epochs)
     positive_int("train.batch_size", cfg.train.batch_size)
     positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
+    check(cfg.train.get("log_every") is None or cfg.train.log_every >= 1, "train.log_every",
+          cfg.train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
     check(cfg.train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
           cfg.train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
     es = cfg.train.early_stopping
@@ -98,13 +100,15 @@ def validate_experiment(cfg: DictConfig, exp: Experiment,
     if exp.models:
         groups.validate_model(cfg.model, cfg, exp.models, exp.name)
     given = plain(cfg.get("params")) or {}
-    unknown = sorted(set(given) - set(exp.params))
+    known = {**registry.SHARED_PARAMS, **exp.params}
+    unknown = sorted(set(given) - set(known))
     if unknown:
         fail(f"params.{unknown[0]}", given[unknown[0]],
              f"only the params experiment={exp.name} reads: "
-             + (", ".join(f"params.{k}" for k in sorted(exp.params)) or "none"))
-    for name, value in exp.param_values(cfg).items():
-        spec = exp.params[name]
+             + ", ".join(f"params.{k}" for k in sorted(known)))
+    shared = {k: v for k, v in given.items() if k in registry.SHARED_PARAMS}
+    for name, value in {**exp.param_values(cfg), **shared}.items():
+        spec = known[name]
         ok = False
         try:
             ok = bool(spec.ok(value))

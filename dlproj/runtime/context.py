@@ -37,6 +37,8 @@ class RunContext:
         self.rng = np.random.default_rng(self.cfg.seed)
         self.log = log
         self.training: Any = None  # the training loop's Progress, once fit() runs
+        # Tracker loggers (dlproj/loggers), set and started by the runner.
+        self.loggers: list[Any] = []
 
     # -- files -------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -93,10 +95,23 @@ class RunContext:
             raise Diverged(where, loss)
         return loss
 
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        """Per training step: hand `values` ({"train_loss": ...}) to the tracker loggers."""
+        for logger in self.loggers:
+            logger.log_step(step, values)
+
     def log_epoch(self, **row: Any) -> None:
-        """Append a row to metrics.csv, flush every log, and write one log line for it."""
+        """Append a row to metrics.csv, flush every log, hand the row to the tracker loggers and
+        write a log line for it every `train.log_every` epochs (default: about 50 per run)."""
         self.metrics.append(**row)
         self.flush()
+        epoch = row.get("epoch")
+        for logger in self.loggers:
+            logger.log_epoch(epoch, row)
+        total = self.cfg.train.epochs
+        every = self.cfg.train.get("log_every") or max(1, math.ceil(total / 50))
+        if isinstance(epoch, int) and epoch not in (1, total) and epoch % every:
+            return
         parts = []
         for key, value in row.items():
             if key == "epoch":
@@ -105,5 +120,4 @@ class RunContext:
                 parts.append(f"{key}={float(value):.4g}")
             else:
                 parts.append(f"{key}={value}")
-        total = self.cfg.train.epochs
         self.log.info("epoch %s/%s %s", row.get("epoch", "?"), total, " ".join(parts))

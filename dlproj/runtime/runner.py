@@ -23,9 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
+from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, threads
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
+from dlproj.runtime.metadata import safe_collect
 
 log = logging.getLogger("dlproj")
 
@@ -67,6 +69,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
             resuming = _check_resume(cfg, run_dir)
             plan = threads.apply(cfg)
             ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun), resuming=resuming)
+            ctx.loggers = build_loggers(cfg)
+            for logger in ctx.loggers:
+                logger.start(ctx)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
@@ -108,7 +113,10 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                       f"`{record['resume_command']}`", file=sys.stderr)
             record["wall_seconds"] = round(time.time() - started, 3)
             record["config"] = OmegaConf.to_container(cfg, resolve=True)
+            record["metadata"] = safe_collect()
             write_json(run_dir / "results.json", record)
+            for logger in ctx.loggers if ctx is not None else []:
+                logger.finish(record)
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:

@@ -222,6 +222,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 result = stack.train_step(batch)
                 loss = ctx.check_finite(result.loss, f"epoch {epoch + 1} step {progress.step + 1}")
                 progress.step += 1
+                ctx.log_step(progress.step, {"train_loss": loss})
                 if on_step is not None:
                     on_step(progress.step, epoch + 1)
                 total += loss * result.n

@@ -1,0 +1,1 @@
+"""Hydra launchers of dlproj's own: `hydra/launcher=slurm` (slurm.py)."""

@@ -1,0 +1,182 @@
+"""`hydra/launcher=slurm`: submitit's SLURM launcher, sized for one dlproj job, that never waits
+for ever.
+
+- Each job asks for what a dlproj job of its section needs (dlproj/launchers/needs.py: CPUs,
+  memory, time limit); conf/hydra/launcher/slurm.yaml reads them through the
+  `${dlproj.slurm_needs:...}` resolver; any `hydra.launcher.KEY=...` wins.
+- While the jobs run, the launcher watches them with `squeue` (not `sacct`: clusters without
+  accounting have none, and submitit then waits for ever on a job that died without a result):
+  a job PENDING for a reason that cannot change (the request exceeds every node or the
+  partition's limits), or PENDING longer than `pending_timeout_min`, cancels the sweep with a
+  message saying what was asked and how to ask for less; sbatch refusing the request does too.
+  A job that leaves the queue without a result (killed at its time limit, out of memory, node
+  failure) is reported by id, state and log file once the others have finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, filter_overrides
+from hydra.errors import CompactHydraException
+from omegaconf import OmegaConf
+
+log = logging.getLogger("dlproj.slurm")
+
+# PENDING reasons SLURM gives for a request no node or partition can ever satisfy.
+NEVER_SCHEDULED = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
+                   "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "QOSMaxMemoryPerJob",
+                   "QOSMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit",
+                   "AssocMaxWallDurationPerJobLimit"}
+FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+            "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+
+
+class SlurmLaunchError(CompactHydraException):
+    """A sweep SLURM cannot run; the message says what was asked and what to change."""
+
+
+def squeue_states(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """job id ("12_0" for array tasks) -> (state, reason), for jobs the controller still knows."""
+    mains = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r",
+                              "-j", ",".join(mains)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3:
+            states[parts[0]] = (parts[1], parts[2])
+    return states
+
+
+def _submitit_launcher_cls() -> type:
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+    return SlurmLauncher
+
+
+class CheckedSlurmLauncher(_submitit_launcher_cls()):  # type: ignore[misc]
+    def __init__(self, pending_timeout_min: float | None = 60, poll_s: float = 5,
+                 lost_grace_s: float = 60, **params: Any) -> None:
+        super().__init__(**params)
+        self.pending_timeout_min = pending_timeout_min
+        self.poll_s = poll_s
+        self.lost_grace_s = lost_grace_s
+
+    def _executor(self) -> Any:
+        """submitit's executor with this launcher's parameters (as the plugin builds it)."""
+        import submitit
+        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+        params = dict(self.params)
+        executor = submitit.AutoExecutor(
+            cluster=self._EXECUTOR, folder=params.pop("submitit_folder"),
+            **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout", 0)})
+        base = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v
+                                      for k, v in params.items()})
+        return executor
+
+    def _asked(self) -> str:
+        keys = ("partition", "cpus_per_task", "mem_gb", "timeout_min", "gpus_per_node")
+        return ", ".join(f"{k}={self.params[k]}" for k in keys if self.params.get(k) is not None)
+
+    def _cannot_schedule(self, why: str) -> SlurmLaunchError:
+        return SlurmLaunchError(
+            f"SLURM cannot run this sweep: {why}. Asked per job: {self._asked()}. See what the "
+            "nodes have with `sinfo -o '%P %c %m %l'` and ask for less, e.g. "
+            "`hydra.launcher.cpus_per_task=1 hydra.launcher.mem_gb=2` "
+            "(or hydra.launcher.partition=NAME, hydra.launcher.timeout_min=MINUTES).")
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        assert self.config is not None and job_overrides
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        log.info("SLURM sweep output dir: %s (per job: %s)", sweep_dir, self._asked())
+        job_params = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
+                               Singleton.get_state()))
+        executor = self._executor()
+        try:
+            jobs = executor.map_array(self, *zip(*job_params, strict=True))
+        except Exception as exc:
+            why = " ".join(str(exc).split())
+            raise self._cannot_schedule(f"sbatch refused the jobs ({why})") from None
+        log.info("submitted SLURM jobs %s", ", ".join(j.job_id for j in jobs))
+        lost = self.watch(jobs)
+        if lost:
+            raise SlurmLaunchError(
+                "SLURM jobs ended without a result (the other jobs finished): " + "; ".join(lost)
+                + ". A job killed at its time limit or memory limit ends like this: raise "
+                "hydra.launcher.timeout_min / hydra.launcher.mem_gb.")
+        return [j.results()[0] for j in jobs]
+
+    def watch(self, jobs: Sequence[Any]) -> list[str]:
+        """Poll squeue until every job has a result; raise for a sweep that cannot be scheduled.
+        Returns a description of each job that left the queue without a result."""
+        started = time.time()
+        gone_since: dict[str, float] = {}
+        lost: dict[str, str] = {}
+        while True:
+            waiting = [j for j in jobs
+                       if not j.paths.result_pickle.exists() and j.job_id not in lost]
+            if not waiting:
+                return list(lost.values())
+            states = squeue_states([j.job_id for j in waiting])
+            for job in waiting:
+                state, reason = states.get(job.job_id, ("", ""))
+                if state == "PENDING":
+                    limit = self.pending_timeout_min
+                    if reason in NEVER_SCHEDULED or (
+                            limit is not None and time.time() - started > 60 * limit):
+                        self._cancel(jobs)
+                        why = (f"job {job.job_id} is PENDING with Reason={reason}, which no "
+                               "node or partition can satisfy" if reason in NEVER_SCHEDULED else
+                               f"job {job.job_id} was still PENDING (Reason={reason}) after "
+                               f"hydra.launcher.pending_timeout_min={limit}")
+                        raise self._cannot_schedule(why)
+                elif state in FINISHED or not state:
+                    first = gone_since.setdefault(job.job_id, time.time())
+                    if time.time() - first > self.lost_grace_s:
+                        lost[job.job_id] = (f"job {job.job_id} ({state or 'no longer known'}), "
+                                            f"log {job.paths.stderr}")
+            time.sleep(self.poll_s)
+
+    @staticmethod
+    def _cancel(jobs: Sequence[Any]) -> None:
+        ids = sorted({j.job_id.split("_")[0] for j in jobs})
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=60, check=False)
+
+
+def register() -> None:
+    """Store the launcher's schema as `hydra/launcher/_slurm_checked` (slurm.yaml builds on it)."""
+    from hydra.core.config_store import ConfigStore
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    @dataclass
+    class CheckedSlurmQueueConf(SlurmQueueConf):
+        _target_: str = "hydra_plugins.dlproj_launchers.slurm_launcher.CheckedSlurmLauncher"
+        # Cancel the sweep when a job is still PENDING after this many minutes (null: wait).
+        pending_timeout_min: float | None = 60
+        poll_s: float = 5
+        # A job out of the queue this long without a result is reported as lost.
+        lost_grace_s: float = 60
+
+    ConfigStore.instance().store(group="hydra/launcher", name="_slurm_checked",
+                                 node=CheckedSlurmQueueConf, provider="dlproj")

@@ -1,0 +1,186 @@
+"""`logger=mlflow`: one MLflow run per dlproj run in a local store (default outputs/mlflow/).
+
+The run gets the resolved config as params; per epoch every numeric metrics column (step =
+epoch), per training step `step/train_loss` (step = step); tags section, experiment, setting,
+seed, status and run_dir; the figures under `figures/`, the model file under `model/` and
+metrics.csv as artifacts; the git commit as the run's source version. The jobs of a multirun
+are children of one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
+
+    mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from dlproj.loggers.common import figures, flat_config, model_files, numeric
+
+log = logging.getLogger("dlproj")
+
+PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
+_BATCH = 1000  # MLflow's limit of metrics per log_batch
+_FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
+_PARAM_BATCH = 100
+_STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
+
+
+def open_store(settings: dict[str, Any]) -> tuple[Any, str]:
+    """(MlflowClient, experiment id) for the configured store, creating both if needed.
+
+    Concurrent jobs may race to create the store or the experiment; the loser retries.
+    """
+    from mlflow.tracking import MlflowClient
+
+    uri = settings["tracking_uri"]
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    name = settings.get("experiment_name") or "dlproj"
+    for attempt in range(5):
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            exp = client.get_experiment_by_name(name)
+            if exp is not None:
+                return client, exp.experiment_id
+            location = settings.get("artifact_location")
+            return client, client.create_experiment(
+                name, artifact_location=Path(location).resolve().as_uri() if location else None)
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+class MLflowLogger:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.steps = bool(settings.get("steps", True))
+        self.artifacts = bool(settings.get("artifacts", True))
+        self.client: Any = None
+        self.run_id = ""
+        self.pending: list = []
+        self.logged: set[str] = set()
+        self.flushed = time.monotonic()
+
+    def start(self, ctx: Any) -> None:
+        from mlflow.entities import Param
+
+        self.client, experiment_id = open_store(self.settings)
+        cfg = ctx.cfg
+        tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
+                "seed": str(cfg.seed), "run_dir": str(ctx.run_dir)}
+        parent = Path(ctx.run_dir).parent / PARENT_FILE
+        if ctx.is_multirun and parent.is_file():
+            tags["mlflow.parentRunId"] = parent.read_text().strip()
+        name = (f"{ctx.run_dir.parent.name}/{ctx.run_dir.name}" if ctx.is_multirun
+                else ctx.run_dir.name)
+        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        self.run_id = run.info.run_id
+        params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
+        for i in range(0, len(params), _PARAM_BATCH):
+            self.client.log_batch(self.run_id, params=params[i:i + _PARAM_BATCH])
+
+    def _metrics(self, items: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.pending += [Metric(k, v, now, int(step)) for k, v in items.items()]
+        self.logged.update(items)
+
+    def _flush(self) -> None:
+        self.flushed = time.monotonic()
+        while self.pending:
+            batch, self.pending = self.pending[:_BATCH], self.pending[_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        if self.steps:
+            self._metrics({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
+            if len(self.pending) >= _BATCH:
+                self._flush()
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        self._metrics(dict(numeric(row)), epoch)
+        if time.monotonic() - self.flushed > _FLUSH_SECS:
+            self._flush()
+
+    def finish(self, record: dict[str, Any]) -> None:
+        # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
+        final = {k: v for k, v in numeric(record.get("metrics") or {}) if k not in self.logged}
+        self._metrics(final, 0)
+        self._flush()
+        status = str(record.get("status", ""))
+        setting = record.get("setting") or " ".join(
+            o for o in record.get("overrides", []) if not o.startswith("seed=")) or "default"
+        tags = {"status": status, "setting": str(setting)}
+        commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")
+        if commit:  # shown by the MLflow UI as the run's source version
+            tags["mlflow.source.git.commit"] = commit
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+        if record.get("error"):
+            self.client.set_tag(self.run_id, "error", str(record["error"])[:5000])
+        if self.artifacts:
+            run_dir = Path(record["run_dir"])
+            for path in figures(run_dir):
+                self.client.log_artifact(self.run_id, str(path), "figures")
+            for path in model_files(run_dir):
+                self.client.log_artifact(self.run_id, str(path), "model")
+            # Not results.json: `make report-table` would count the copy as a run of its own.
+            if (run_dir / "metrics.csv").is_file():
+                self.client.log_artifact(self.run_id, str(run_dir / "metrics.csv"))
+        self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
+        self.run_id = ""
+
+    def close(self) -> None:
+        if self.client is not None and self.run_id:
+            self.client.set_terminated(self.run_id, status="FAILED")
+            self.run_id = ""
+
+
+class MLflowSweepParent(Callback):
+    """Hydra callback: with `logger=[...,mlflow]`, a multirun's jobs become children of one run.
+
+    The parent run is created before any job starts (so parallel jobs never race for it), its id
+    is left in `<sweep dir>/.mlflow_parent_run` for the jobs, and it ends with the sweep. Like
+    every callback here it never raises: without MLflow the jobs are simply not grouped.
+    """
+
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.run_id = ""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if "mlflow" not in (config.get("logger") or {}):
+            return
+        try:
+            settings = OmegaConf.to_container(config.logger.mlflow, resolve=True)
+            self.client, experiment_id = open_store(settings)
+            sweep_dir = Path(str(config.hydra.sweep.dir))
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            overrides = " ".join(config.hydra.overrides.task)
+            run = self.client.create_run(
+                experiment_id, run_name=f"multirun {sweep_dir.name}",
+                tags={"sweep_dir": str(sweep_dir), "overrides": overrides[:5000]})
+            self.run_id = run.info.run_id
+            (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
+        except Exception as exc:
+            log.warning("mlflow: sweep parent run not created (%s: %s); jobs are not grouped",
+                        type(exc).__name__, exc)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.run_id:
+            return
+        try:
+            report = Path(str(config.hydra.sweep.dir)) / "report"
+            if report.is_dir():
+                self.client.log_artifacts(self.run_id, str(report), "report")
+            self.client.set_terminated(self.run_id, status="FINISHED")
+        except Exception as exc:
+            log.warning("mlflow: sweep parent run not closed (%s: %s)", type(exc).__name__, exc)

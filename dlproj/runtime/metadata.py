@@ -1,0 +1,109 @@
+"""What produced a result: code version, packages, machine. Stored as `metadata` in results.json.
+
+Never imports torch (sections 1-3 must not): versions come from the installed distributions,
+the GPU from `nvidia-smi` or, when the run already imported torch (section 4), torch.cuda.
+Every probe is best effort: a missing tool leaves its field null, never fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from dlproj import paths
+
+PACKAGES = ("numpy", "torch", "torchvision", "hydra-core", "omegaconf")
+
+
+def _run(args: list[str], cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, Any]:
+    """{"commit": sha or None, "dirty": bool or None}: uncommitted changes, new files included."""
+    if shutil.which("git") is None:
+        return {"commit": None, "dirty": None}
+    commit = _run(["git", "rev-parse", "HEAD"], root)
+    status = _run(["git", "status", "--porcelain"], root) if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def gpus() -> list[str]:
+    """GPU names: nvidia-smi when present, else torch.cuda if the run imported torch itself."""
+    if shutil.which("nvidia-smi"):
+        out = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
+        if out:
+            return [line.strip() for line in out.splitlines() if line.strip()]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        except Exception:
+            pass
+    return []
+
+
+def blas_threads() -> list[dict[str, Any]] | None:
+    """The thread pools loaded in this process (threadpoolctl), or None without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return [{"api": p.get("internal_api"), "num_threads": p.get("num_threads"),
+             "version": p.get("version")} for p in threadpool_info()]
+
+
+def collect() -> dict[str, Any]:
+    try:
+        cores_usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores_usable = os.cpu_count()
+    out: dict[str, Any] = {"git": git_state(), "versions": versions(),
+                           "host": socket.gethostname(), "platform": platform.platform(),
+                           "cpu": {"model": cpu_model(), "cores": os.cpu_count(),
+                                   "cores_usable": cores_usable},
+                           "gpus": gpus()}
+    threads = blas_threads()
+    if threads is not None:
+        out["blas_threads"] = threads
+    return out
+
+
+def safe_collect() -> dict[str, Any]:
+    """collect(), or the error in place of the record: metadata never fails a run."""
+    try:
+        return collect()
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}

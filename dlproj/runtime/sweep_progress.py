@@ -1,0 +1,89 @@
+"""A Hydra callback for multiruns: "job k/N: overrides" as each job starts, elapsed time and ETA as
+each ends.
+
+N comes from the sweep's overrides (the basic sweeper's cartesian product, or an Optuna sweeper's
+`n_trials`), computed in the launching process and handed to the jobs through the environment
+(joblib workers and SLURM jobs inherit it). Jobs may run in parallel and in other processes, so
+"done" is the number of results.json files in the sweep directory. Never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("dlproj.sweep")
+
+ENV_JOBS = "DLPROJ_SWEEP_JOBS"
+ENV_STARTED = "DLPROJ_SWEEP_STARTED"
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """How many jobs the sweep launches, or None when the sweeper cannot say."""
+    sweeper = config.hydra.sweeper
+    if "n_trials" in sweeper:
+        return int(sweeper.n_trials)
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = list(config.hydra.overrides.task)
+    params = sweeper.get("params") or {}
+    overrides += [f"{k}={v}" for k, v in params.items()]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class SweepProgress(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            n = count_jobs(config)
+        except Exception:  # an unknown sweeper: no total
+            n = None
+        os.environ[ENV_STARTED] = repr(time.time())
+        if n:
+            os.environ[ENV_JOBS] = str(n)
+        log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
+
+    def _is_job_of_sweep(self, config: DictConfig) -> bool:
+        return ENV_STARTED in os.environ and "num" in config.hydra.job
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            if not self._is_job_of_sweep(config):
+                return
+            k, n = config.hydra.job.num + 1, os.environ.get(ENV_JOBS, "?")
+            overrides = " ".join(config.hydra.overrides.task)
+            log.info("job %s/%s: %s", k, n, overrides or "(defaults)")
+        except Exception as exc:
+            log.debug("sweep progress: %s", exc)
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        try:
+            if not self._is_job_of_sweep(config):
+                return
+            k, n = config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or None
+            elapsed = time.time() - float(os.environ[ENV_STARTED])
+            done = len(list(Path(str(config.hydra.sweep.dir)).glob("*/results.json")))
+            line = f"job {k}/{n or '?'} done; sweep: {done}/{n or '?'} jobs in {duration(elapsed)}"
+            if n and 0 < done < n:
+                line += f", ETA {duration(elapsed / done * (n - done))}"
+            log.info("%s", line)
+        except Exception as exc:
+            log.debug("sweep progress: %s", exc)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        for key in (ENV_JOBS, ENV_STARTED):
+            os.environ.pop(key, None)

@@ -1,0 +1,1 @@
+"""dlproj's Hydra plugins (see slurm_launcher.py)."""

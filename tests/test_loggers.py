@@ -1,0 +1,215 @@
+"""The tracker loggers, read back through TensorBoard's and MLflow's own readers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytest.importorskip("tensorboard", reason="the trackers extra is not installed")
+pytest.importorskip("mlflow", reason="the trackers extra is not installed")
+
+EPOCHS = 6
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _mlflow_client(outputs):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{outputs}/mlflow/mlflow.db")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A two-job XOR multirun with every logger, in a process that then reports whether torch was
+    imported. Returns (process, outputs folder, run dir of seed 0)."""
+    outputs = tmp_path_factory.mktemp("outputs")
+    args = ["-m", "experiment=xor", f"train.epochs={EPOCHS}", "seed=0,1", "logger=all",
+            "+hydra.callbacks.aggregate.figures=false"]
+    code = (
+        "import sys\n"
+        "from dlproj.app import main\n"
+        f"sys.argv = ['dlproj', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "DLPROJ_OUTPUTS": str(outputs),
+                                            "DLPROJ_PROGRESS": "0"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed in" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    run_dirs = sorted(p.parent for p in (outputs / "multirun").glob("*/*/results.json"))
+    assert [d.name for d in run_dirs] == ["0", "1"]
+    return proc, outputs, run_dirs[0]
+
+
+@pytest.fixture
+def xor_run(sweep):
+    return sweep
+
+
+def test_loggers_do_not_import_torch_in_sections_1_to_3(xor_run):
+    proc, _, _ = xor_run
+    assert proc.stdout.strip().endswith("NO-TORCH"), proc.stdout
+
+
+def test_tensorboard_events_read_back(xor_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    _, _, run_dir = xor_run
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    rows = _read_csv(run_dir / "metrics.csv")
+    assert len(rows) == EPOCHS
+    tags = acc.Tags()
+    # every metrics.csv column (but epoch) per epoch, value for value (float32)
+    for column in rows[0]:
+        if column == "epoch":
+            continue
+        events = acc.Scalars(column)
+        assert [e.step for e in events] == [int(r["epoch"]) for r in rows]
+        assert [e.value for e in events] == pytest.approx([float(r[column]) for r in rows],
+                                                           rel=1e-6)
+    # training loss per step: XOR is one full batch of 4, so one step per epoch
+    steps = acc.Scalars("step/train_loss")
+    assert [e.step for e in steps] == list(range(1, EPOCHS + 1))
+    assert steps[0].value > 0
+    # the run's figures as images, the same PNG bytes
+    pngs = sorted(run_dir.glob("*.png"))
+    assert pngs and sorted(tags["images"]) == sorted(p.stem for p in pngs)
+    image = acc.Images(pngs[0].stem)[0]
+    assert image.encoded_image_string == pngs[0].read_bytes()
+    assert image.width > 0 and image.height > 0
+    # hparams: the resolved config, and the run's end status
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["experiment"].string_value == "xor"
+    assert start.hparams["optimizer.lr"].number_value == pytest.approx(0.05)
+    assert start.hparams["train.epochs"].number_value == EPOCHS
+    end = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_end_info"]).session_end_info
+    assert end.status == 1  # STATUS_SUCCESS
+
+
+def test_mlflow_run_read_back(xor_run):
+    _, outputs, run_dir = xor_run
+    client = _mlflow_client(outputs)
+    experiment = client.get_experiment_by_name("dlproj")
+    (run,) = client.search_runs([experiment.experiment_id],
+                                f"tags.run_dir = '{run_dir}'")
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"{run_dir.parent.name}/{run_dir.name}"
+    tags = run.data.tags
+    assert (tags["section"], tags["experiment"], tags["seed"]) == ("1", "xor", "0")
+    assert tags["status"] == "completed" and tags["setting"]
+    assert tags.get("mlflow.source.git.commit") == json.loads(
+        (run_dir / "results.json").read_text())["metadata"]["git"]["commit"]
+    params = run.data.params
+    assert params["optimizer.lr"] == "0.05" and params["train.epochs"] == str(EPOCHS)
+    assert params["model.hidden"] == "[4]"
+    rows = _read_csv(run_dir / "metrics.csv")
+    for column in ("train_loss", "train_eval_acc", "lr"):
+        history = sorted(client.get_metric_history(run.info.run_id, column), key=lambda m: m.step)
+        assert [m.step for m in history] == [int(r["epoch"]) for r in rows]
+        assert [m.value for m in history] == pytest.approx([float(r[column]) for r in rows])
+    steps = client.get_metric_history(run.info.run_id, "step/train_loss")
+    assert sorted(m.step for m in steps) == list(range(1, EPOCHS + 1))
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"figures", "model", "metrics.csv"} <= artifacts
+    figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert figures == {f"figures/{p.name}" for p in run_dir.glob("*.png")}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.npz"}
+
+
+def test_run_metadata_in_results(xor_run):
+    _, _, run_dir = xor_run
+    meta = json.loads((run_dir / "results.json").read_text())["metadata"]
+    assert meta["versions"]["numpy"] and meta["versions"]["hydra-core"]
+    assert meta["cpu"]["cores"] == os.cpu_count()
+    assert len(meta["git"]["commit"] or "") in (0, 40)
+
+
+def test_multirun_progress_lines(sweep):
+    proc, _, _ = sweep
+    output = proc.stdout + proc.stderr
+    assert "sweep: 2 jobs ->" in output
+    assert f"job 1/2: experiment=xor train.epochs={EPOCHS} seed=0" in output
+    assert "job 1/2 done; sweep: 1/2 jobs in" in output and "ETA" in output
+    assert "job 2/2 done; sweep: 2/2 jobs in" in output
+
+
+def test_multirun_is_one_mlflow_parent_with_a_child_per_job(sweep):
+    _, outputs, _ = sweep
+    client = _mlflow_client(outputs)
+    experiment = client.get_experiment_by_name("dlproj")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("mlflow.runName", "").startswith("multirun")]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs if r not in parents]
+    assert sorted(r.data.tags["seed"] for r in children) == ["0", "1"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+
+def _unwritable_event_file(monkeypatch):
+    import tensorboard.summary.writer.event_file_writer as efw
+
+    def refuse(self, event):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(efw.EventFileWriter, "add_event", refuse)
+
+
+@pytest.mark.parametrize("logger,overrides,fault", [
+    ("mlflow", ["logger.mlflow.tracking_uri=nosuchscheme://nowhere"], None),   # no such store
+    ("tensorboard", [], _unwritable_event_file),                               # disk full
+])
+def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path, caplog,
+                                                          monkeypatch, logger, overrides, fault):
+    from dlproj.runtime.runner import execute
+
+    if fault is not None:
+        fault(monkeypatch)
+    cfg = compose_cfg(["experiment=xor", "train.epochs=3", f"logger={logger}", *overrides])
+    with caplog.at_level(logging.WARNING, logger="dlproj"):
+        record = execute(cfg, run_dir=tmp_path / "run", is_multirun=False, overrides=[])
+    assert record["status"] == "completed"
+    warnings = [r.getMessage() for r in caplog.records if "failed in" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(f"logger {logger} failed in start")
+
+
+def test_guarded_switches_a_failing_logger_off(caplog):
+    from dlproj.loggers import Guarded
+
+    class Broken:
+        calls = 0
+
+        def log_epoch(self, epoch, row):
+            Broken.calls += 1
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    guarded = Guarded("broken", Broken())
+    with caplog.at_level(logging.WARNING, logger="dlproj"):
+        for epoch in range(1, 4):
+            guarded.log_epoch(epoch, {"epoch": epoch})
+    assert Broken.calls == 1
+    assert len(caplog.records) == 1 and "disk full" in caplog.records[0].getMessage()

@@ -1,0 +1,112 @@
+"""A real SLURM cluster: tests/slurm/start_cluster.sh starts slurmctld + slurmd + munged on this
+machine (installing Debian's packages when missing), the sweep runs on it, stop_cluster.sh ends it.
+
+Skips with the reason where that cannot work (not root, no apt-get). Every call that may wait on
+SLURM has a time limit of its own: submitit waits for ever on a job that died without a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_dlproj
+
+SCRIPTS = ROOT / "tests" / "slurm"
+SKIP = 77
+
+
+def _processes_with(env_line: str) -> list[int]:
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if env_line.encode() in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture(scope="module")
+def slurm_conf(tmp_path_factory):
+    """SLURM_CONF of a single-node cluster that lives as long as this module's tests."""
+    cluster = Path("/tmp") / f"dlproj-slurm-{os.getpid()}"  # short: munge's socket path
+    proc = subprocess.run(["bash", str(SCRIPTS / "start_cluster.sh"), str(cluster)],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode == SKIP:
+        pytest.skip(proc.stderr.strip().removeprefix("SKIP: "))
+    if proc.returncode != 0:
+        subprocess.run(["bash", str(SCRIPTS / "stop_cluster.sh"), str(cluster)], timeout=120)
+        pytest.fail(f"SLURM cluster did not start:\n{proc.stdout}{proc.stderr}")
+    conf = proc.stdout.strip().splitlines()[-1]
+    try:
+        yield conf
+    finally:
+        subprocess.run(["bash", str(SCRIPTS / "stop_cluster.sh"), str(cluster)], timeout=120)
+        # Nothing of this cluster may outlive it: no daemon, job step or waiting submitter.
+        lingering = _processes_with(f"SLURM_CONF={conf}")
+        for pidfile in ("slurmctld.pid", "slurmd.pid", "munge/munged.pid"):
+            path = cluster / pidfile
+            if path.is_file() and Path(f"/proc/{path.read_text().strip()}").exists():
+                lingering.append(int(path.read_text()))
+        subprocess.run(["rm", "-rf", str(cluster)], check=False)
+        assert not lingering, f"processes of the test cluster still running: {lingering}"
+
+
+def _sweep(args, outputs, slurm_conf, timeout):
+    return run_dlproj(["-m", "hydra/launcher=slurm", "hydra.launcher.poll_s=1", *args], outputs,
+                      env={"SLURM_CONF": slurm_conf}, timeout=timeout)
+
+
+def test_xor_sweep_runs_as_slurm_jobs(slurm_conf, tmp_path):
+    run = _sweep(["experiment=xor", "seed=0,1"], tmp_path / "outputs", slurm_conf, timeout=300)
+    assert run.proc.returncode == 0, run.output
+    (sweep_dir,) = (tmp_path / "outputs" / "multirun").iterdir()
+    # Both jobs completed, each in its own SLURM array task (submitit's logs name the job ids).
+    for job in (0, 1):
+        result = json.loads((sweep_dir / str(job) / "results.json").read_text())
+        assert result["status"] == "completed" and result["seed"] == job
+        assert result["metrics"]["train_acc"] == 1.0
+    job_dirs = sorted(p for p in (sweep_dir / ".submitit").glob("*_*") if p.is_dir())
+    job_ids = [p.name for p in job_dirs]
+    assert len(job_ids) == 2 and len({j.split("_")[0] for j in job_ids}) == 1, job_ids
+    for job_dir in job_dirs:
+        text = "".join(p.read_text() for p in job_dir.glob("*_log.*"))
+        assert f"JobEnvironment(job_id={job_dir.name}," in text
+        assert "status completed" in text
+    # SLURM itself saw them complete.
+    states = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i %T",
+                             "-j", job_ids[0].split("_")[0]], capture_output=True, text=True,
+                            env={**os.environ, "SLURM_CONF": slurm_conf}).stdout.split("\n")
+    assert sorted(s.strip() for s in states if s.strip()) == [f"{j} COMPLETED" for j in job_ids]
+    # What each job asked for: the section's needs.
+    assert "per job: cpus_per_task=1, mem_gb=2, timeout_min=60" in run.output
+    # The sweep report was built from both jobs.
+    report = (sweep_dir / "report" / "results.md").read_text()
+    assert "| 1 | xor |" in report and "| completed | 2 |" in report
+
+
+@pytest.mark.parametrize("request_,reason", [
+    ("hydra.launcher.cpus_per_task=512", "PENDING with Reason=PartitionConfig"),
+    ("hydra.launcher.mem_gb=100000", "sbatch refused the jobs"),
+])
+def test_a_sweep_slurm_cannot_schedule_fails_with_a_message(slurm_conf, tmp_path, request_,
+                                                            reason):
+    started = time.monotonic()
+    run = _sweep(["experiment=xor", "seed=0,1", request_], tmp_path / "outputs", slurm_conf,
+                 timeout=180)
+    assert run.proc.returncode != 0
+    assert "SLURM cannot run this sweep" in run.output and reason in run.output, run.output
+    assert request_.split(".")[-1] in run.output  # the message shows what was asked
+    assert "Traceback" not in run.output
+    assert time.monotonic() - started < 120
+    # The sweep's jobs were cancelled, not left pending.
+    queue = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING", "-o", "%i"],
+                           capture_output=True, text=True,
+                           env={**os.environ, "SLURM_CONF": slurm_conf}).stdout
+    assert queue.strip() == ""
