@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
-from dlproj.nn.cnn import activations, build_cnn
+from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
 from dlproj.nn.gradcheck import numerical_gradient, rel_error
 from dlproj.nn.im2col import col2im, im2col
@@ -209,6 +209,25 @@ def test_cnn_shapes_checkpoint_and_feature_maps(tmp_path):
         assert set(npz.files) == set(model.params)
     other = load_checkpoint(path, build_cnn([4, 6], rng=np.random.default_rng(9)))
     np.testing.assert_array_equal(other.forward(x, train=False), logits)
+
+
+@pytest.mark.parametrize("channels,fc_hidden", [([4], 0), ([4, 6], 0), ([4, 6], 16),
+                                                ([2, 3, 5], 0)])
+def test_feature_maps_are_drawn_after_relu(channels, fc_hidden):
+    model = build_cnn(channels, rng=np.random.default_rng(0), fc_hidden=fc_hidden)
+    shown = feature_map_layers(model)
+    blocks = range(1, len(channels) + 1)
+    # Every conv block, after its ReLU and then pooled; never the classifier's ReLU.
+    assert list(shown) == [n for b in blocks for n in (f"relu{b}", f"pool{b}")]
+    assert [shown[f"relu{b}"] for b in blocks] == [f"conv{b} + ReLU" for b in blocks]
+    x = np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype(np.float32)
+    maps = activations(model, x, ["conv1", *shown])
+    assert (maps["conv1"] < 0).any()  # before ReLU: negative responses
+    np.testing.assert_array_equal(maps["relu1"], np.maximum(maps["conv1"], 0))
+    for name in shown:
+        assert maps[name].min() >= 0, name
+    np.testing.assert_array_equal(  # max pooling of the rectified map
+        maps["pool1"], maps["relu1"].reshape(3, channels[0], 14, 2, 14, 2).max(axis=(3, 5)))
 
 
 def test_bench_torch_twin_computes_the_same_logits():

@@ -31,6 +31,9 @@ def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run):
     assert np.trace(counts) / 200 == pytest.approx(res["metrics"]["test_acc"])
     with np.load(d / "feature_maps.npz", allow_pickle=False) as npz:
         assert npz["pool2"].shape[1:] == (16, 7, 7)
+        # The figure's maps are after ReLU; the pre-ReLU conv outputs are kept beside them.
+        assert {"conv1", "relu1", "pool1", "conv2", "relu2", "pool2"} <= set(npz.files)
+        np.testing.assert_array_equal(npz["relu2"], np.maximum(npz["conv2"], 0))
 
     again = dlproj_run(["section=3", *TINY, f"checkpoint={d / 'model.npz'}"])
     assert again.proc.returncode == 0, again.output

@@ -56,7 +56,10 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), train,
                 evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.save_figure(learning_curves(ctx.metrics.rows, "MLP on MNIST"), "curves.png")
+    m = ctx.cfg.model
+    widths = "-".join(map(str, [784, *m.hidden, 10]))
+    ctx.save_figure(learning_curves(ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"),
+                    "curves.png")
     return final
 
 

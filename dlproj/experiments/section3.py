@@ -13,7 +13,7 @@ from dlproj.config.memory import DataSize, mnist_data
 from dlproj.data.mnist import load_from_config
 from dlproj.errors import DataError
 from dlproj.nn.checkpoint import save_checkpoint
-from dlproj.nn.cnn import activations
+from dlproj.nn.cnn import activations, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.receptive_field import measure
 from dlproj.optim.optimizers import build_optimizer
@@ -35,7 +35,8 @@ from dlproj.training.numpy_loop import (
     val_test_evaluator,
 )
 
-FEATURE_LAYERS = ("conv1", "pool1", "conv2", "pool2")
+# The layers the receptive-field figure shows (each unit's field is the same before and after ReLU).
+RF_LAYERS = ("conv1", "pool1", "conv2", "pool2")
 
 
 def _model(ctx: RunContext):
@@ -92,10 +93,16 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     ctx.save_figure(filters_figure(conv1.params["W"], f"conv1 filters ({title})"),
                     "filters_conv1.png")
     picks = _one_per_class(test.y, 4)
-    maps = activations(model, test.x[picks], FEATURE_LAYERS)
+    # Drawn after ReLU, as the course report shows them; the npz keeps the pre-ReLU conv
+    # outputs (conv1, conv2) beside them.
+    shown = feature_map_layers(model)
+    convs = [name for name, _ in model.layers if name.startswith("conv")]
+    maps = activations(model, test.x[picks], [*convs, *shown])
     ctx.save_npz("feature_maps.npz", {"images": mnist.test.images[picks],
                                       "labels": test.y[picks], **maps})
-    ctx.save_figure(feature_maps_figure(mnist.test.images[picks], maps, test.y[picks].tolist()),
+    ctx.save_figure(feature_maps_figure(mnist.test.images[picks],
+                                        {title: maps[name] for name, title in shown.items()},
+                                        test.y[picks].tolist()),
                     "feature_maps.png")
     return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
 
@@ -127,7 +134,7 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
     write_text(ctx.path("receptive_fields.csv"),
                ",".join(rows[0].as_dict()) + "\n"
                + "".join(",".join(str(v) for v in r.as_dict().values()) + "\n" for r in rows))
-    shown = {k: v for k, v in maps.items() if k in FEATURE_LAYERS} or maps
+    shown = {k: v for k, v in maps.items() if k in RF_LAYERS} or maps
     digit = None
     try:
         mnist = load_from_config(ctx.cfg.data)

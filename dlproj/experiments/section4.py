@@ -20,6 +20,11 @@ def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
             "uses_dataset": True, "data": image_data, "params": params}
 
 
+# The course report's names for the networks, and the data its Section 4 ran on: any other
+# dataset is the offline stand-in (`stand_in` in results.json).
+NETWORKS = {"plain": "PlainNet", "resnet": "SmallResNet", "resnet18": "ResNet18"}
+STUDY_DATASET = "pets"
+
 # A label only the report reads (reproduce's offline pretraining run: `+params.role=pretrain`).
 ROLE = Param(None, lambda v: v is None or isinstance(v, str),
              "a label for the report, e.g. `+params.role=pretrain`")
@@ -79,7 +84,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     final = fit(ctx, model, data.train, optimizer, evaluate_all, device=device, frozen=frozen,
                 on_step=on_step)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
-    label = f"{title}: {m.name}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
+    label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
     ctx.save_figure(learning_curves(ctx.metrics.rows, f"{label} on {cfg.dataset.name}"),
                     "curves.png")
     if grad_log.rows:
@@ -93,8 +98,23 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
             final["grad_first_mean"] = sum(r[first] for r in rows) / len(rows)
             final["grad_last_mean"] = sum(r[last] for r in rows) / len(rows)
     final.update(n_train=data.n_train, trainable_params=n_trainable,
-                 weights=source, dataset=cfg.dataset.name)
+                 **describe_setting(cfg, source))
     return final
+
+
+def describe_setting(cfg, source: str) -> dict[str, Any]:
+    """What a report needs to tell Section 4's settings apart and to say what they stand for:
+    the network (the course report's name), where its weights came from and what they were
+    trained on, what trains, the data in words, and whether that data is the offline stand-in
+    (MNIST) for the course report's Oxford-IIIT Pet."""
+    from dlproj.torchnets.checkpoint import pretrained_on
+    from dlproj.torchnets.data import describe
+
+    m = cfg.model
+    return {"network": NETWORKS[m.name], "weights": source,
+            "pretrained_on": pretrained_on(m.weights), "finetune": m.finetune,
+            "dataset": cfg.dataset.name, "data": describe(cfg.dataset),
+            "stand_in": cfg.dataset.name != STUDY_DATASET}
 
 
 @register(4, "compare", **_spec(("plain", "resnet")))
@@ -105,6 +125,9 @@ def compare(ctx: RunContext) -> dict[str, Any]:
 
 @register(4, "transfer", **_spec(("resnet18", "plain", "resnet"), role=ROLE))
 def transfer(ctx: RunContext) -> dict[str, Any]:
-    """ResNet18, new head: model.weights=none|imagenet|PATH, model.finetune=frozen|layer4|all."""
+    """A new head on ResNet18 (model=resnet: SmallResNet); weights and finetune from the model.
+
+    model.weights=none|imagenet|PATH, model.finetune=frozen|layer4|all. The course report's
+    from-scratch baseline is `model=resnet` (SmallResNet, weights none, finetune all)."""
     return _train(ctx, "transfer")
 

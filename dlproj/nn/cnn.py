@@ -53,6 +53,19 @@ def build_cnn_from_config(model_cfg, pooling: str, rng: np.random.Generator,
                      fc_hidden=model_cfg.fc_hidden, dtype=dtype)
 
 
+def feature_map_layers(model: Sequential) -> dict[str, str]:
+    """The layers whose outputs are drawn as feature maps, with their titles: each conv block's
+    conv output after its ReLU (`relu<b>`, "conv<b> + ReLU"), then its pool (`pool<b>`)."""
+    names = [name for name, _ in model.layers]
+    out: dict[str, str] = {}
+    for name in names:
+        if name.startswith("conv"):
+            b = name[len("conv"):]
+            out[f"relu{b}"] = f"{name} + ReLU"
+            out[f"pool{b}"] = f"pool{b}"
+    return {k: v for k, v in out.items() if k in names}
+
+
 def activations(model: Sequential, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Outputs of the named layers for input `x` (no caching), each back in NCHW."""
     out: dict[str, np.ndarray] = {}

@@ -54,13 +54,20 @@ def feature_maps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray],
                         labels: Sequence[int], per_layer: int = 8) -> plt.Figure:
     """For each digit (a row block): the input and the first `per_layer` channels of each layer.
 
-    images : (D, 28, 28); maps[name] : (D, C, H, W).
+    images : (D, 28, 28); maps[title] : (D, C, H, W), the row's label being `title`
+    (e.g. "conv1 + ReLU", "pool1").
     """
     names = list(maps)
     d = len(images)
-    fig, axes = plt.subplots(d * len(names), per_layer + 1,
-                             figsize=(1.1 * (per_layer + 1), 1.15 * d * len(names)),
-                             squeeze=False)
+    n_rows, n_cols = d * len(names), per_layer + 1
+    # Fixed margins (no tight_layout): the row labels sit in the left margin, so they never
+    # squeeze the panels.
+    cell, margin, top = 0.95, 1.3, 0.85
+    width, height = margin + cell * n_cols, top + cell * 1.25 * n_rows
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, height), squeeze=False,
+                             gridspec_kw={"left": margin / width, "right": 0.99,
+                                          "top": 1 - top / height, "bottom": 0.01,
+                                          "wspace": 0.08, "hspace": 0.25})
     for ax in axes.flat:
         ax.axis("off")
     for i in range(d):
@@ -68,14 +75,17 @@ def feature_maps_figure(images: np.ndarray, maps: Mapping[str, np.ndarray],
             r = i * len(names) + li
             if li == 0:
                 axes[r, 0].imshow(images[i], cmap="gray")
-                axes[r, 0].set_title(f"digit {labels[i]}", fontsize=8)
+                axes[r, 0].set_title(f"digit {labels[i]}", fontsize=9)
             fmap = maps[name][i]
             for c in range(min(per_layer, len(fmap))):
                 axes[r, c + 1].imshow(fmap[c], cmap="viridis")
-            axes[r, 1].text(-0.15, 0.5, name, transform=axes[r, 1].transAxes, fontsize=8,
-                            ha="right", va="center")
-    fig.suptitle("feature maps (first channels of each layer)")
-    fig.tight_layout()
+                if r == 0:
+                    axes[r, c + 1].set_title(f"channel {c + 1}", fontsize=8)
+            box = axes[r, 0].get_position()
+            fig.text(box.x0 - 0.01, (box.y0 + box.y1) / 2, name, fontsize=9, ha="right",
+                     va="center")
+    fig.suptitle(f"feature maps of {d} test digits ({', '.join(names)})", fontsize=11,
+                 y=1 - 0.2 / height, va="top")
     return fig
 
 

@@ -145,3 +145,22 @@ def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
         return "ImageNet IMAGENET1K_V1"
     load_backbone(model, load_state_dict(weights), weights)
     return str(weights)
+
+
+def pretrained_on(weights: str) -> str | None:
+    """What `model.weights` was trained on, in words: None (random init), "ImageNet", or for a
+    model.pt the data of the run that wrote it (its results.json beside it, e.g. "MNIST digits
+    0-4"); "a checkpoint" when that record is missing or unreadable."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "ImageNet"
+    import json
+
+    from dlproj.torchnets.data import describe
+
+    try:
+        record = json.loads((Path(weights).parent / "results.json").read_text())
+        return describe(record["config"]["dataset"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "a checkpoint"

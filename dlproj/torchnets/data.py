@@ -231,6 +231,30 @@ def pets_images(cfg, channels: int, seed: int) -> ImageData:
         n_train=len(train))
 
 
+DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
+CLASS_NAMES = {"pets": ("cat", "dog")}
+
+
+def describe(dataset: Any) -> str:
+    """What a `dataset` config (a DictConfig or the plain dict of a results.json) trains on, in
+    words: "MNIST digits 5-9, 100 per class", "Oxford-IIIT Pet (cat/dog)"."""
+    name = str(dataset.get("name"))
+    text = DATASET_NAMES.get(name, name)
+    classes = dataset.get("classes")
+    names = CLASS_NAMES.get(name)
+    if classes is not None:
+        classes = [int(c) for c in classes]
+    if names is not None:
+        text += " (" + "/".join(names[c] for c in (classes or range(len(names)))) + ")"
+    elif classes is not None:
+        run = classes == list(range(classes[0], classes[0] + len(classes)))
+        text += (f" digits {classes[0]}-{classes[-1]}" if run and len(classes) > 2
+                 else " digits " + ",".join(map(str, classes)))
+    if dataset.get("per_class") is not None:
+        text += f", {dataset.get('per_class')} per class"
+    return text
+
+
 def load_data(cfg, *, channels: int | None = None, seed: int = 0) -> ImageData:
     """The `dataset=` group's data; `channels=3` copies MNIST's gray into RGB (for ResNet18)."""
     from dlproj.config.groups import DATASET

@@ -1,0 +1,138 @@
+"""Section 4's transfer table as the course report has it (its 4.4.3 / Table 1): the SmallResNet
+trained from scratch, pretrained ResNet18 frozen / layer4 + fc / all, ResNet18 from scratch as an
+extra row; each run's results.json says which row it is and whether the data is the offline
+stand-in (MNIST) for Oxford-IIIT Pet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from test_section4_runs import run_here  # noqa: E402
+
+from dlproj.app import normalize_overrides  # noqa: E402
+from dlproj.errors import ConfigError  # noqa: E402
+
+# The offline study's rows (docs/section4.md), pretraining run first; WEIGHTS stands for its
+# model.pt. The lead's study file carries the same lists.
+FEW = ["section=4", "experiment=transfer", "dataset=mnist", "dataset.classes=[5,6,7,8,9]",
+       "dataset.per_class=100"]
+PRETRAIN = ["section=4", "experiment=transfer", "dataset=mnist", "dataset.classes=[0,1,2,3,4]",
+            "model=resnet18", "model.weights=none", "model.finetune=all", "+params.role=pretrain"]
+ROWS = {
+    "scratch SmallResNet": [*FEW, "model=resnet", "model.weights=none", "model.finetune=all"],
+    "pretrained, frozen": [*FEW, "model=resnet18", "model.weights=WEIGHTS",
+                           "model.finetune=frozen"],
+    "pretrained, layer4 + fc": [*FEW, "model=resnet18", "model.weights=WEIGHTS",
+                                "model.finetune=layer4"],
+    "pretrained, all": [*FEW, "model=resnet18", "model.weights=WEIGHTS", "model.finetune=all"],
+    "scratch ResNet18 (extra)": [*FEW, "model=resnet18", "model.weights=none",
+                                 "model.finetune=all"],
+}
+# What each row's results.json says: network, pretrained_on, finetune.
+EXPECTED = {
+    "scratch SmallResNet": ("SmallResNet", None, "all"),
+    "pretrained, frozen": ("ResNet18", "MNIST digits 0-4", "frozen"),
+    "pretrained, layer4 + fc": ("ResNet18", "MNIST digits 0-4", "layer4"),
+    "pretrained, all": ("ResNet18", "MNIST digits 0-4", "all"),
+    "scratch ResNet18 (extra)": ("ResNet18", None, "all"),
+}
+TINY = ["train.epochs=1", "train.batch_size=16", "data.train_limit=300", "data.val_size=100",
+        "data.test_limit=40"]
+
+
+def _with_weights(args: list[str], weights: Path) -> list[str]:
+    return [f"model.weights={weights}" if a == "model.weights=WEIGHTS" else a for a in args]
+
+
+@pytest.mark.parametrize("row", list(ROWS))
+def test_every_row_passes_validation(row, compose_cfg, tmp_path):
+    from dlproj.config.validate import validate
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"stands in for the pretraining run's model.pt")
+    for args in (PRETRAIN, _with_weights(ROWS[row], weights)):
+        validate(compose_cfg(args), normalize_overrides(args), memory_guard=False)
+
+
+@pytest.mark.parametrize("bad,key", [
+    (["model.weights=imagenet"], "model.weights"),  # ImageNet weights exist for ResNet18 only
+    (["model.finetune=frozen"], "model.finetune"),  # a frozen random backbone learns nothing
+    (["model.finetune=everything"], "model.finetune"),
+    (["model.depth=0"], "model.depth"),
+])
+def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg):
+    from dlproj.config.validate import validate
+
+    args = [*FEW, "model=resnet", *bad]
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        validate(compose_cfg(args), normalize_overrides(args), memory_guard=False)
+
+
+@pytest.mark.parametrize("dataset,text", [
+    ({"name": "mnist", "classes": None, "per_class": None}, "MNIST"),
+    ({"name": "mnist", "classes": [5, 6, 7, 8, 9], "per_class": 100},
+     "MNIST digits 5-9, 100 per class"),
+    ({"name": "mnist", "classes": [0, 1, 2, 3, 4], "per_class": None}, "MNIST digits 0-4"),
+    ({"name": "mnist", "classes": [3, 8], "per_class": 10}, "MNIST digits 3,8, 10 per class"),
+    ({"name": "mnist", "classes": [9, 7, 5], "per_class": None}, "MNIST digits 9,7,5"),
+    ({"name": "pets", "classes": None, "per_class": None}, "Oxford-IIIT Pet (cat/dog)"),
+    ({"name": "pets", "classes": [1, 0], "per_class": 50},
+     "Oxford-IIIT Pet (dog/cat), 50 per class"),
+])
+def test_dataset_described_in_words(dataset, text):
+    from omegaconf import OmegaConf
+
+    from dlproj.torchnets.data import describe
+
+    assert describe(dataset) == text
+    assert describe(OmegaConf.create(dataset)) == text  # the run's config reads the same
+
+
+def test_pretrained_on_reads_the_pretraining_run(tmp_path):
+    from dlproj.torchnets.checkpoint import pretrained_on
+
+    assert pretrained_on("none") is None and pretrained_on("imagenet") == "ImageNet"
+    weights = tmp_path / "run" / "model.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")
+    assert pretrained_on(str(weights)) == "a checkpoint"  # no results.json beside it
+    for broken in ("{", "[]", '{"config": {}}', '{"config": {"dataset": 3}}'):
+        (weights.parent / "results.json").write_text(broken)
+        assert pretrained_on(str(weights)) == "a checkpoint", broken
+    (weights.parent / "results.json").write_text(json.dumps(
+        {"config": {"dataset": {"name": "mnist", "classes": [0, 1, 2, 3, 4], "per_class": None}}}))
+    assert pretrained_on(str(weights)) == "MNIST digits 0-4"
+
+
+@pytest.mark.slow
+def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
+    pretrain = run_here(tmp_path / "pretrain", [*PRETRAIN, *TINY])
+    assert pretrain["status"] == "completed", pretrain["error"]
+    weights = tmp_path / "pretrain" / "model.pt"
+    seen, n_train = {}, set()
+    for row, args in ROWS.items():
+        run = run_here(tmp_path / row.replace(" ", "_"), [*_with_weights(args, weights), *TINY])
+        assert run["status"] == "completed", (row, run["error"])
+        m = run["metrics"]
+        assert (m["network"], m["pretrained_on"], m["finetune"]) == EXPECTED[row]
+        assert m["stand_in"] is True and m["dataset"] == "mnist"
+        assert m["data"] == "MNIST digits 5-9, 100 per class"
+        seen[row] = (m["network"], m["weights"], m["finetune"])
+        n_train.add(m["n_train"])
+    assert len(set(seen.values())) == len(ROWS)  # the rows are told apart by their records
+    assert len(n_train) == 1  # and trained on the same images
+    scratch = json.loads((tmp_path / "scratch_SmallResNet" / "results.json").read_text())
+    # The same SmallResNet as the plain-vs-residual comparison (model=resnet's depth and width).
+    assert scratch["config"]["model"] == {"name": "resnet", "depth": 8, "width": 16,
+                                          "weights": "none", "finetune": "all",
+                                          "num_classes": None}
+    # A ResNet18 checkpoint does not fit the SmallResNet: refused whole, never half-loaded.
+    bad = run_here(tmp_path / "bad", [*FEW, "model=resnet", "model.finetune=layer4",
+                                      f"model.weights={weights}", *TINY])
+    assert bad["status"] == "failed"
+    assert "do not fit model=SmallNet" in bad["error"] and "model.depth" in bad["error"]
