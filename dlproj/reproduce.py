@@ -93,7 +93,7 @@ class Job:
     overrides: list[str]
     seed: int
     setting: str | None = None
-    state: str = "run"  # run | done (skipped) | resume | invalid
+    state: str = "run"  # run | done (skipped) | resume | invalid | twin (another step runs it)
     reason: str = ""
     prior: Path | None = None  # the run that makes it done, or the interrupted one to resume
     phase: int = 0
@@ -209,6 +209,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
     jobs = _expand(study)
     cache = _SettingCache(outputs / "reproduce" / "settings-cache.json")
     settings: dict[tuple, str | Exception] = {}
+    planned: dict[tuple[str, int], int] = {}  # (setting, seed) -> the step that runs it
     for job in jobs:
         # Another run's directory counts by its checkpoint's file name only (dlproj.setting).
         overrides = [_RUN_REF.sub(lambda m: _placeholder_dir(outputs, m.group(1)), o)
@@ -234,9 +235,13 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
         job.setting = found
         if (found, job.seed) in done and not force:
             job.state, job.prior = "done", done[(found, job.seed)]
+        elif (found, job.seed) in planned:  # two steps share a run (`mlp` and `activations`)
+            job.state, job.reason = "twin", f"the same run as step {planned[(found, job.seed)]}"
+            continue
         elif (found, job.seed) in interrupted and not force:
             job.prior = interrupted[(found, job.seed)]
             job.state = "resume" if _resume_overrides(job.prior) else "run"
+        planned[(found, job.seed)] = job.index
     if save:  # a dry run writes nothing
         cache.save()
     # Phases: a step with `after:` runs once the step it names is through.
@@ -390,10 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
     jobs = plan(study, outputs, force=args.force, save=not args.dry_run)
     todo = assign(jobs, outputs, sweep_dir)
-    counts = {s: sum(j.state == s for j in jobs) for s in ("run", "resume", "done", "invalid")}
+    counts = {s: sum(j.state == s for j in jobs)
+              for s in ("run", "resume", "done", "invalid", "twin")}
     print(f"dlproj reproduce: {raw_title}: {len(study.steps)} steps, {len(jobs)} jobs -> "
           f"{outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
-          f"{counts['done']} already done (skipped), {counts['invalid']} invalid; "
+          f"{counts['done']} already done (skipped), {counts['invalid']} invalid, "
+          f"{counts['twin']} run by another step; "
           f"{args.jobs} side by side ({args.launcher})", flush=True)
     if s4.notice and 4 in sections:
         print(s4.notice, flush=True)

@@ -59,7 +59,10 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
 
 
 _CAPTIONS = {
+    "activation_study": "Section 1: sigmoid vs tanh vs ReLU on the MNIST MLP",
     "optimizer_schedule": "Section 2: optimizers × learning-rate schedules",
+    "grad_norms_optimizer_schedule": "Section 2: gradient norms per epoch, optimizer × schedule",
+    "gradient_flow_first_last": "Section 4: first vs last layer gradient norm, plain vs residual",
     "pooling_max_vs_avg": "Section 3: max vs average pooling",
     "plain_vs_residual": "Section 4: plain vs residual — loss, accuracy and gradient flow",
     "transfer_settings": "Section 4: transfer learning settings",

@@ -285,10 +285,55 @@ def plain_vs_residual(runs: pd.DataFrame, problems: list[Problem]):
     return fig
 
 
+def _across_runs(runs: pd.DataFrame, section: int, experiment: str, vary: tuple[str, ...],
+                 csv_name: str, draw: Callable[[pd.DataFrame], Any],
+                 columns: Callable[[dict], dict] | None = None) -> Any:
+    """A dlproj.report.crossrun figure over the largest family of completed runs that differ
+    only in `vary` (so runs of other budgets are never pooled in); None below two settings."""
+    from dlproj.report import crossrun
+
+    members = family(_of(runs, section, experiment), vary)
+    if members.empty or members["values"].nunique() < 2:
+        return None
+    frame = crossrun.runs_frame(members["path"], csv_name, columns=columns)
+    return draw(frame) if not frame.empty else None
+
+
+def grad_norms_by_optimizer(runs: pd.DataFrame):
+    """Section 2 (the course report's §4.2.5): ||dW1||, ||dW2|| per epoch, optimizer x schedule."""
+    from dlproj.report.crossrun import section2_grad_norms
+
+    return _across_runs(runs, 2, "train", ("optimizer.name", "schedule.name"), "metrics.csv",
+                        section2_grad_norms)
+
+
+def gradient_flow(runs: pd.DataFrame):
+    """Section 4: first- vs last-layer gradient norm, plain vs residual, at each depth."""
+    from dlproj.report.crossrun import section4_gradient_flow
+
+    def network(record: dict) -> dict:
+        model = record.get("config", {}).get("model", {})
+        return {"network": model.get("name"), "depth": model.get("depth")}
+
+    return _across_runs(runs, 4, "compare", ("model.name", "model.depth", "model.width",
+                                             "data.train_limit"),
+                        "grad_norms.csv", section4_gradient_flow, columns=network)
+
+
+def activations(runs: pd.DataFrame):
+    """Section 1 (§1.3, §8): sigmoid vs tanh vs ReLU on the MNIST MLP."""
+    from dlproj.report.crossrun import activation_study
+
+    return _across_runs(runs, 1, "mlp", ("model.activation",), "metrics.csv", activation_study)
+
+
 FIGURES: dict[str, Callable[..., Any]] = {
+    "activation_study": activations,
     "optimizer_schedule": optimizer_schedule,
+    "grad_norms_optimizer_schedule": grad_norms_by_optimizer,
     "pooling_max_vs_avg": pooling,
     "plain_vs_residual": plain_vs_residual,
+    "gradient_flow_first_last": gradient_flow,
     "transfer_settings": transfer,
     "augmentation": augmentation,
 }
