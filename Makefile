@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 MNIST  := data/MNIST/raw/t10k-labels-idx1-ubyte
 ARGS   ?=
 
-.PHONY: help install data test test-fast lint run bench report-table reproduce reproduce-quick clean
+.PHONY: help install data test test-fast lint run bench report-table results-doc reproduce reproduce-quick clean
 
 help:
 	@echo "make run            the default experiment (Section 1 MLP on MNIST); ARGS='section=3 ...'"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint           ruff"
 	@echo "make bench          NumPy vs PyTorch training steps at 1 thread and all cores, GFLOP/s"
 	@echo "make report-table   every run under outputs/ as one results table"
+	@echo "make results-doc    docs/results.md (the README's results) from the runs under outputs/"
 	@echo "make reproduce      every experiment of the study (conf/study/course.yaml), then the report;"
 	@echo "                    a rerun runs only what is missing, failed or interrupted"
 	@echo "make reproduce-quick  the same on small limits (conf/study/quick.yaml, outputs/quick/)"
@@ -50,6 +51,10 @@ bench: data
 
 report-table: $(STAMP)
 	$(PY) -m dlproj.report $(ARGS)
+
+# docs/results.md (the README's results) from the runs under outputs/: after `make reproduce`.
+results-doc: $(STAMP)
+	$(PY) -m dlproj.report.results_doc $(ARGS)
 
 # The whole study at full budget (conf/study/course.yaml) into outputs/, then the report. Jobs run
 # side by side on all cores; a rerun skips every (setting, seed) already completed (ARGS=--force).

@@ -295,8 +295,23 @@ def _across_runs(runs: pd.DataFrame, section: int, experiment: str, vary: tuple[
     members = family(_of(runs, section, experiment), vary)
     if members.empty or members["values"].nunique() < 2:
         return None
-    frame = crossrun.runs_frame(members["path"], csv_name, columns=columns)
+
+    def per_run(record: dict) -> dict:
+        # Lines are named by what varies (`optimizer=sgd schedule=step`), the same for every
+        # run of the family whatever else its setting label lists.
+        values = [_dotted(record.get("config", {}), key) for key in vary]
+        label = " ".join(f"{key.removesuffix('.name')}={value}"
+                         for key, value in zip(vary, values, strict=True))
+        return {"setting_label": label, **(columns(record) if columns else {})}
+
+    frame = crossrun.runs_frame(members["path"], csv_name, columns=per_run)
     return draw(frame) if not frame.empty else None
+
+
+def _dotted(config: dict, key: str) -> Any:
+    for part in key.split("."):
+        config = config.get(part, {}) if isinstance(config, dict) else {}
+    return config if config != {} else None
 
 
 def grad_norms_by_optimizer(runs: pd.DataFrame):

@@ -1,0 +1,90 @@
+"""docs/results.md, the README's results, is generated from the runs: every command in it is a
+step of the study, its tables have the report's columns, and the generator puts each run under
+the step that ran it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import run_dlproj
+
+from dlproj import paths
+from dlproj import study as studies
+from dlproj.report import results_doc
+
+DOC = paths.PROJECT_ROOT / "docs" / "results.md"
+COMMAND = re.compile(r"^`(python -m dlproj[^`]*)`$", re.M)
+TINY = """\
+title: tiny
+steps:
+  xor:
+    title: XOR
+    section: 1
+    overrides:
+      experiment: xor
+      train.epochs: 20
+    seeds: 2
+  xor_long:
+    title: XOR, longer
+    section: 1
+    overrides:
+      experiment: xor
+      train.epochs: 30
+"""
+
+
+def table_headers(text: str) -> set[str]:
+    lines = text.splitlines()
+    return {" ".join(lines[i].split()) for i in range(len(lines) - 1)
+            if lines[i].startswith("|") and set(lines[i + 1]) <= set("|-: ")}
+
+
+@pytest.fixture(scope="module")
+def tiny_doc(tmp_path_factory):
+    """The doc rendered for a tiny study from four real runs (one a repeat, one of no step)."""
+    tmp = tmp_path_factory.mktemp("results_doc")
+    folder = tmp / "studies"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    outputs = tmp / "outputs"
+    for args in (["seed=0"], ["seed=1"], ["seed=1"], ["train.epochs=7"]):
+        full = ["experiment=xor", "train.epochs=20", *args]
+        assert run_dlproj(full, outputs).proc.returncode == 0
+    saved, studies.STUDY_DIR = studies.STUDY_DIR, folder
+    try:
+        return results_doc.render("tiny", outputs)
+    finally:
+        studies.STUDY_DIR = saved
+
+
+def test_each_run_lands_under_its_step(tiny_doc):
+    first, second = tiny_doc.split("### 2. XOR, longer")
+    assert "`python -m dlproj -m experiment=xor train.epochs=20 seed=0,1`" in first
+    rows = [ln for ln in first.split("## Every step")[1].splitlines()
+            if re.match(r"\|\s*1\s*\|", ln)]
+    assert len(rows) == 1, rows  # one setting
+    assert re.search(r"\|\s*2\s*\|", rows[0]), rows[0]  # n = 2 distinct seeds, the repeat once
+    assert "train.epochs=7" not in tiny_doc  # a run of no step is not in the doc
+    assert "_Not run yet._" in second
+
+
+def test_the_committed_doc_lists_every_step_and_only_steps():
+    commands = COMMAND.findall(DOC.read_text())
+    steps = {s.command() for s in studies.load("course").steps}
+    assert commands and set(commands) <= steps, set(commands) - steps
+    offline = studies.load("course", when={"no_imagenet"}, substitutions={"dataset4": "mnist"})
+    assert {s.command() for s in offline.steps} <= set(commands)
+
+
+def test_the_committed_doc_has_the_reports_columns(tiny_doc):
+    expected = table_headers(tiny_doc)
+    assert len(expected) == 2  # the course comparison and the per-step run table
+    assert table_headers(DOC.read_text()) == expected
+
+
+def test_no_outputs_is_a_clear_error(tmp_path, capsys):
+    assert results_doc.main(["--outputs", str(tmp_path / "nowhere"),
+                             "--out", str(tmp_path / "r.md")]) == 2
+    assert "make reproduce" in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()
