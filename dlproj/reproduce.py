@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -312,8 +313,9 @@ def _mtime(path: Path) -> int | None:
 
 
 def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_dir: Path,
-           workers: int, launcher: str) -> None:
-    """Run the jobs through one Hydra multirun and report each as it finishes."""
+           workers: int, launcher: str) -> bool:
+    """Run the jobs through one Hydra multirun and report each as it finishes; True when Ctrl-C
+    stopped it."""
     from dlproj.app import normalize_overrides
     from dlproj.runtime.atomic import write_json
 
@@ -333,27 +335,41 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     progress = Progress(todo, steps, workers)
     # A resumed job's results.json is already there (its interrupted record): wait for a new one.
     before = {j.num: _mtime(j.result) for j in todo}
+    stopped = False
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         while True:
-            running = proc.poll() is None
-            for job in todo:
-                if job.status is None and _mtime(job.result) not in (None, before[job.num]):
-                    try:
-                        record = json.loads(job.result.read_text())
-                    except (OSError, ValueError):
-                        continue
-                    job.status, job.wall = str(record.get("status")), record.get("wall_seconds")
-                    print(progress.line(job), flush=True)
-            if not running:
-                break
-            time.sleep(1)
+            try:
+                running = proc.poll() is None
+                for job in todo:
+                    if job.status is None and _mtime(job.result) not in (None, before[job.num]):
+                        try:
+                            record = json.loads(job.result.read_text())
+                        except (OSError, ValueError):
+                            continue
+                        job.status, job.wall = str(record.get("status")), \
+                            record.get("wall_seconds")
+                        print(progress.line(job), flush=True)
+                if not running:
+                    break
+                time.sleep(1)
+            except KeyboardInterrupt:
+                if stopped:  # a second Ctrl-C: leave now
+                    proc.kill()
+                    break
+                stopped = True
+                # SIGTERM is safe whether or not the sweep got the Ctrl-C itself: its jobs stop
+                # at the next step and record where (dlproj.runtime.interrupt).
+                proc.send_signal(signal.SIGTERM)
+                print("reproduce: stopping; the running jobs record where they stopped "
+                      "(Ctrl-C again to leave now). Run the same command to go on.", flush=True)
     for job in todo:
         if job.status is None:
-            job.status, job.reason = "failed", f"left no results.json (exit {proc.returncode}; " \
-                                               f"see {log_path})"
+            job.status, job.reason = ("not started" if stopped else "failed"), \
+                f"left no results.json (exit {proc.returncode}; see {log_path})"
             print(progress.line(job), flush=True)
+    return stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,9 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = outputs / "reproduce" / f"{stamp}_{name}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    if todo:
-        launch(todo, steps=len(study.steps), outputs=outputs, sweep_dir=sweep_dir,
-               log_dir=log_dir, workers=args.jobs, launcher=args.launcher)
+    stopped = bool(todo) and launch(todo, steps=len(study.steps), outputs=outputs,
+                                    sweep_dir=sweep_dir, log_dir=log_dir, workers=args.jobs,
+                                    launcher=args.launcher)
     wall = time.time() - started
     ended = {s: sum(j.status == s for j in todo) for s in ("completed", "diverged", "failed",
                                                            "interrupted")}
@@ -450,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if s4.notice and 4 in sections:
         print(s4.notice, flush=True)
+    if stopped:
+        return 130  # Ctrl-C: the report of what finished is written; rerun to go on
     bad = ended["failed"] + ended["interrupted"] + counts["invalid"]
     return 1 if bad else 0
 
