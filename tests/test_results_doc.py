@@ -37,7 +37,8 @@ steps:
 def table_headers(text: str) -> set[str]:
     lines = text.splitlines()
     return {" ".join(lines[i].split()) for i in range(len(lines) - 1)
-            if lines[i].startswith("|") and set(lines[i + 1]) <= set("|-: ")}
+            if lines[i].startswith("|") and "-" in lines[i + 1]
+            and set(lines[i + 1]) <= set("|-: ")}
 
 
 @pytest.fixture(scope="module")

@@ -177,7 +177,8 @@ def test_errors_name_the_key_or_the_missing_file(dlproj_run, tmp_path):
     run = dlproj_run(["section=4", "model=plain", "model.weights=imagenet"])
     assert run.proc.returncode == 2 and "'model.weights'" in run.output, run.output
     rec = run_here(tmp_path / "w", ["section=4", "model.weights=/no/such/model.pt"])
-    assert rec["status"] == "failed" and "'model.weights'" in rec["error"]
+    assert rec["status"] == "invalid" and "'model.weights'" in rec["error"]  # not a run
+    assert not (tmp_path / "w" / "results.json").exists()
     assert "/no/such/model.pt" in rec["error"] and "existing model.pt" in rec["error"]
 
 

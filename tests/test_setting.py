@@ -15,7 +15,8 @@ def _setting(*overrides: str):
 
 @pytest.mark.parametrize("extra", [
     "seed=3", "data.root=/elsewhere", "data.download=false", "device=cpu",
-    "params.blas_threads=2", "dataset.num_workers=4",
+    "threads.blas=2", "threads.workers=1", "dataset.num_workers=4",
+    "train.checkpoint_min_seconds=0", "train.checkpoint_every=3", "train.log_every=5",
 ])
 def test_keys_that_do_not_change_a_result_leave_the_setting_alone(extra):
     assert _setting("section=3", extra) == _setting("section=3")

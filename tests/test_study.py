@@ -22,7 +22,9 @@ def _jobs(study) -> dict[str, int]:
 
 def test_course_and_quick_studies_expand_to_the_planned_jobs():
     course, quick = _jobs(_load("course")), _jobs(_load("quick"))
-    assert sum(course.values()) == 73 and sum(quick.values()) == 52
+    assert sum(course.values()) == 85 and sum(quick.values()) == 60
+    assert (course["activations"], quick["activations"]) == (9, 6)
+    assert (course["transfer_scratch"], course["transfer_scratch_resnet18"]) == (3, 3)
     # 3 seeds (quick: 2) wherever the study compares settings.
     assert (course["sin"], course["optimizers"], course["pooling"]) == (9, 27, 6)
     assert (quick["sin"], quick["optimizers"], quick["pooling"]) == (6, 18, 4)
@@ -43,10 +45,13 @@ def test_quick_adds_its_limits_over_course_key_by_key():
 def test_every_job_of_the_study_composes_and_validates(tmp_path, name):
     jobs = plan(_load(name), tmp_path)
     assert [j.reason for j in jobs if j.state == "invalid"] == []
-    assert all(j.state == "run" for j in jobs)
+    # The `mlp` step's run is the activation study's ReLU seed 0: planned once.
+    twins = [(j.step.id, j.seed) for j in jobs if j.state == "twin"]
+    assert twins == ([("activations", 0)] if name == "course" else [])
+    assert all(j.state == "run" for j in jobs if j.state != "twin")
     # Seeds of one combination share a setting; combinations do not.
     settings = {(j.step.id, tuple(o for o in j.overrides if not o.startswith("seed="))):
-                j.setting for j in jobs}
+                j.setting for j in jobs if j.state != "twin"}
     assert len(set(settings.values())) == len(settings)
 
 

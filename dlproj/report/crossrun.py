@@ -3,8 +3,8 @@
 Every function takes a pandas DataFrame in *long* format, one row per (run, epoch) or per
 (run, step), and returns a matplotlib Figure (saving it is the caller's business):
 
-- ``setting_label`` (str): the setting the run belongs to (results.json's `setting_label`, e.g.
-  ``optimizer=adam schedule=step``); one colour per setting, the same in every panel.
+- ``setting_label`` (str): the setting the run belongs to (e.g. ``optimizer=adam
+  schedule=step``); one colour per setting, the same in every panel.
 - ``seed`` (int): the run's seed; a setting's seeds are averaged, the band is their standard
   deviation (no band with one seed).
 - ``epoch`` (int, 1-based): as in metrics.csv / grad_norms.csv.
@@ -58,7 +58,7 @@ GRAD_NORM_LABEL = {"grad_norm_W1": r"$\|\partial L/\partial W_1\|_2$",
 def _label_from_overrides(record: dict[str, Any]) -> str:
     """A label from the run's command-line overrides, seed and output paths left out."""
     keep = [o for o in record.get("overrides", [])
-            if not o.lstrip("+~").startswith(("seed=", "hydra.", "data.root="))]
+            if not o.lstrip("+~").startswith(("seed=", "hydra.", "data.root=", "resume="))]
     return " ".join(keep) or "defaults"
 
 
@@ -68,10 +68,10 @@ def runs_frame(run_dirs: Iterable[str | Path], csv_name: str = "metrics.csv", *,
                ) -> pd.DataFrame:
     """The rows of `csv_name` of every completed run in `run_dirs`, in the long format above.
 
-    setting_label: results.json's `setting_label`, else `label(record)`, else the run's overrides
-    without the seed. `columns(record)` adds constant columns per run (e.g. ``network``, ``depth``
-    from record["config"]). Runs without results.json, not completed, or without the CSV are
-    left out."""
+    setting_label: `label(record)`, else the run's command-line overrides without the seed (they
+    name every swept key alike in every run of a sweep). `columns(record)` adds constant columns
+    per run (e.g. ``network``, ``depth`` from record["config"]). Runs without results.json, not
+    completed, or without the CSV are left out."""
     from dlproj.runtime.csvlog import read_rows
 
     frames = []
@@ -86,7 +86,9 @@ def runs_frame(run_dirs: Iterable[str | Path], csv_name: str = "metrics.csv", *,
         rows = read_rows(path)
         if not rows:
             continue
-        name = record.get("setting_label") or (label or _label_from_overrides)(record)
+        # The command's overrides name every swept key in every run alike; a setting label
+        # leaves out keys at their experiment's default (relu, adam), which breaks the legend.
+        name = (label or _label_from_overrides)(record)
         frame = pd.DataFrame(rows)
         frame.insert(0, "seed", record.get("seed"))
         frame.insert(0, "setting_label", name)
