@@ -51,8 +51,9 @@ def test_every_job_of_the_study_composes_and_validates(tmp_path, name):
     assert all(j.state == "run" for j in jobs if j.state != "twin")
     # Seeds of one combination share a setting; combinations do not.
     settings = {(j.step.id, tuple(o for o in j.overrides if not o.startswith("seed="))):
-                j.setting for j in jobs if j.state != "twin"}
-    assert len(set(settings.values())) == len(settings)
+                j.setting for j in jobs}
+    shared = 1 if name == "course" else 0  # mlp = activations' relu (quick: other budgets)
+    assert len(settings) - len(set(settings.values())) == shared
 
 
 def test_docs_table_is_generated_from_the_study_files():
