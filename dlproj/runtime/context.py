@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from dlproj.errors import Diverged
 from dlproj.runtime import atomic
 from dlproj.runtime.csvlog import CSVLog
-from dlproj.runtime.progress import RunBar, progress
+from dlproj.runtime.progress import RunBar
 
 log = logging.getLogger("dlproj")
 
@@ -82,9 +82,6 @@ class RunContext:
             step_log.close()
 
     # -- training-loop helpers -----------------------------------------------------------------
-    def progress(self, items: Any, *, total: int | None = None, desc: str = "") -> Any:
-        return progress(items, total=total, desc=desc)
-
     def run_bar(self, total: int, initial: int = 0) -> RunBar:
         return RunBar(total, initial, desc=f"s{self.cfg.section} {self.cfg.experiment}")
 
