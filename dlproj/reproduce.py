@@ -2,7 +2,9 @@
 
 The study is configuration (`conf/study/NAME.yaml`, see dlproj/study.py). Each step expands into
 jobs (one per combination and seed). A job whose (setting, seed) already completed under the
-outputs folder is skipped (`--force` reruns it); the rest run side by side through ONE Hydra
+outputs folder is skipped (`--force` reruns it); an interrupted one, or one killed after its
+first checkpoint (no results.json, its directory lock free: dlproj.runtime.runlock), continues
+in place from its `last.*`; one still running in another process is left to it; the rest run side by side through ONE Hydra
 multirun: `hydra/sweeper=joblist` (hydra_plugins/dlproj_joblist_sweeper) hands exactly these
 jobs to Hydra's launcher, joblib with `--jobs N` workers by default, or `--launcher
 submitit_local|slurm` (the same jobs on a cluster). Jobs that need another step's run
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from dlproj import paths
 from dlproj import study as studies
+from dlproj.runtime.runlock import in_use
 from dlproj.study import Step, Study
 
 LAUNCHERS = ("joblib", "submitit_local", "slurm")
@@ -94,7 +97,8 @@ class Job:
     overrides: list[str]
     seed: int
     setting: str | None = None
-    state: str = "run"  # run | done (skipped) | resume | invalid | twin (another step runs it)
+    # run | done (skipped) | resume | invalid | twin (another step runs it) | running (elsewhere)
+    state: str = "run"
     reason: str = ""
     prior: Path | None = None  # the run that makes it done, or the interrupted one to resume
     phase: int = 0
@@ -126,6 +130,10 @@ def _resume_overrides(run_dir: Path) -> list[str] | None:
         return None  # no record of how it was started: run it again from scratch
     return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
             f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / f"last{suffix}").is_file() for suffix in (".npz", ".pt"))
 
 
 def _expand(study: Study) -> list[Job]:
@@ -198,12 +206,18 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
     runs = runs.sort_values("finished", ascending=False)
     done: dict[tuple, Path] = {}
     interrupted: dict[tuple, Path] = {}
+    running: dict[tuple, Path] = {}
     for row in runs.itertuples():
         key = (row.setting, row.seed)
         if row.status in DONE:
             done.setdefault(key, row.path)
         elif row.status == "interrupted":
             interrupted.setdefault(key, row.path)
+        elif row.status == "incomplete":  # no results.json: still running, or killed
+            if in_use(Path(row.path)):
+                running.setdefault(key, row.path)
+            elif _has_checkpoint(Path(row.path)):  # killed (SIGKILL, a crash) after an epoch
+                interrupted.setdefault(key, row.path)
 
     from omegaconf import OmegaConf
 
@@ -239,6 +253,9 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
         elif (found, job.seed) in planned:  # two steps share a run (`mlp` and `activations`)
             job.state, job.reason = "twin", f"the same run as step {planned[(found, job.seed)]}"
             continue
+        elif (found, job.seed) in running and not force:
+            job.state, job.prior = "running", running[(found, job.seed)]
+            job.reason = f"running in another process: {job.prior}"
         elif (found, job.seed) in interrupted and not force:
             job.prior = interrupted[(found, job.seed)]
             job.state = "resume" if _resume_overrides(job.prior) else "run"
@@ -412,17 +429,17 @@ def main(argv: list[str] | None = None) -> int:
     jobs = plan(study, outputs, force=args.force, save=not args.dry_run)
     todo = assign(jobs, outputs, sweep_dir)
     counts = {s: sum(j.state == s for j in jobs)
-              for s in ("run", "resume", "done", "invalid", "twin")}
+              for s in ("run", "resume", "done", "invalid", "twin", "running")}
     print(f"dlproj reproduce: {raw_title}: {len(study.steps)} steps, {len(jobs)} jobs -> "
           f"{outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
           f"{counts['done']} already done (skipped), {counts['invalid']} invalid, "
-          f"{counts['twin']} run by another step; "
+          f"{counts['twin']} run by another step, {counts['running']} running elsewhere; "
           f"{args.jobs} side by side ({args.launcher})", flush=True)
     if s4.notice and 4 in sections:
         print(s4.notice, flush=True)
     for job in jobs:
-        if job.state == "invalid":
-            print(f"  invalid: step {job.index} {job.step.title}: {job.label}: {job.reason}")
+        if job.state in ("invalid", "running"):
+            print(f"  {job.state}: step {job.index} {job.step.title}: {job.label}: {job.reason}")
     if args.dry_run:
         for i, step in enumerate(study.steps, 1):
             mine = [j for j in jobs if j.step is step]
@@ -441,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = (f"reproduce ({name}): {len(jobs)} jobs: {ended['completed']} completed, "
                f"{ended['failed']} failed, {ended['diverged']} diverged, "
                f"{ended['interrupted']} interrupted, {counts['done']} skipped (done before), "
-               f"{counts['invalid']} invalid; {wall / 60:.1f} min wall")
+               f"{counts['invalid']} invalid, {counts['running']} running elsewhere; "
+               f"{wall / 60:.1f} min wall")
     from dlproj.runtime.atomic import write_json
 
     write_json(log_dir / "summary.json", {

@@ -261,3 +261,77 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
     assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
     (done,) = plan(studies.load("long"), outputs)
     assert done.state == "done"
+
+
+def _killed_run(tmp_path, monkeypatch, epochs_done):
+    """The LONG_XOR study's job started for real and SIGKILLed after `epochs_done` epochs."""
+    import signal
+
+    from test_interrupt_resume import interrupt_after
+
+    folder = tmp_path / "studies"
+    folder.mkdir(exist_ok=True)
+    (folder / "long.yaml").write_text(LONG_XOR)
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    outputs = tmp_path / "out"
+    (job,) = plan(studies.load("long"), outputs)
+    proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGKILL,
+                                    epochs_done=epochs_done)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "results.json").exists()
+    return job, outputs, run_dir
+
+
+@pytest.mark.parametrize("epochs_done", [1, 40, 400])
+def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, epochs_done):
+    """SIGKILL leaves no results.json (nothing can be written); the run's free directory lock
+    says no process owns it any more, so reproduce continues it from last.npz in place, and it
+    ends as the uninterrupted run does."""
+    from conftest import run_dlproj
+    from test_interrupt_resume import _rows
+
+    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, epochs_done)
+    assert (run_dir / "last.npz").is_file()
+    (again,) = plan(studies.load("long"), outputs)
+    assert (again.state, again.prior) == ("resume", run_dir)
+    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed"
+    assert record["resumed_from_epoch"] >= 1
+    assert len(list(outputs.rglob("metrics.csv"))) == 1  # nothing was started afresh
+    reference = run_dlproj(job.overrides, tmp_path / "reference")
+    assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
+
+
+def test_a_killed_run_without_a_checkpoint_runs_again(tmp_path, monkeypatch):
+    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, 1)
+    (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
+    (again,) = plan(studies.load("long"), outputs)
+    assert (again.state, again.prior) == ("run", None)
+
+
+def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys):
+    """A directory without results.json whose lock is held is a run still going (another
+    reproduce, a user's own command): neither resumed nor rerun, and `resume=` refuses it."""
+    from conftest import run_dlproj
+
+    from dlproj.runtime.runlock import RunLock
+
+    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, 40)
+    before = (run_dir / "metrics.csv").read_bytes()
+    lock = RunLock(run_dir).acquire()
+    try:
+        (again,) = plan(studies.load("long"), outputs)
+        assert (again.state, again.prior) == ("running", run_dir)
+        assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "1 running elsewhere" in out and f"running in another process: {run_dir}" in out
+        refused = run_dlproj([f"resume={run_dir}"], tmp_path / "unused")
+        assert refused.proc.returncode == 2
+        assert "in use by another process" in refused.proc.stderr
+        assert (run_dir / "metrics.csv").read_bytes() == before
+        assert not (run_dir / "results.json").exists()
+    finally:
+        lock.release()
+    (free,) = plan(studies.load("long"), outputs)
+    assert free.state == "resume"

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from dlproj.config.schema import Config, TorchModelConfig  # noqa: E402
+from dlproj.config.schema import Config, TorchModelConfig, register_configs  # noqa: E402
 from dlproj.errors import DataError  # noqa: E402
 from dlproj.runtime.context import RunContext  # noqa: E402
 from dlproj.torchnets import checkpoint as ckpt  # noqa: E402
@@ -23,6 +23,7 @@ from dlproj.torchnets.optim import build_optimizer  # noqa: E402
 
 
 def make_cfg(**model) -> OmegaConf:
+    register_configs()  # the ${dlproj.*:} resolvers, whatever ran before this test
     cfg = OmegaConf.structured(Config)
     cfg.experiment = "compare"
     cfg.model = OmegaConf.merge(OmegaConf.structured(TorchModelConfig), model)

@@ -28,6 +28,7 @@ from dlproj.runtime import interrupt, threads
 from dlproj.runtime.atomic import write_json
 from dlproj.runtime.context import RunContext
 from dlproj.runtime.metadata import safe_collect
+from dlproj.runtime.runlock import RunInUse, RunLock
 from dlproj.setting import setting_of
 
 log = logging.getLogger("dlproj")
@@ -57,6 +58,13 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     run_dir = Path(run_dir)
     if is_multirun and interrupt.requested() is not None:
         return _not_started(run_dir, overrides or [])
+    try:  # held to the end: a directory without results.json and a free lock was killed
+        lock = RunLock(run_dir).acquire()
+    except RunInUse as exc:  # resume= of a run that is still going: touch nothing of it
+        print(f"dlproj: {exc}", file=sys.stderr)
+        if not is_multirun:
+            sys.exit(EXIT_BAD_CONFIG)
+        return {"status": "in_use", "run_dir": str(run_dir), "overrides": overrides or []}
     record: dict[str, Any] = {
         "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
         "overrides": overrides or [], "run_dir": str(run_dir), "status": "running",
@@ -125,6 +133,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                 write_json(run_dir / "results.json", record)
             for logger in ctx.loggers if ctx is not None else []:
                 logger.finish(record)
+            lock.release()
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:
