@@ -4,10 +4,10 @@ The study is configuration (`conf/study/NAME.yaml`, see dlproj/study.py). Each s
 jobs (one per combination and seed). A job whose (setting, seed) already completed under the
 outputs folder is skipped (`--force` reruns it); an interrupted one, or one killed after its
 first checkpoint (no results.json, its directory lock free: dlproj.runtime.runlock), continues
-in place from its `last.*`; one still running in another process is left to it; the rest run side by side through ONE Hydra
-multirun: `hydra/sweeper=joblist` (hydra_plugins/dlproj_joblist_sweeper) hands exactly these
-jobs to Hydra's launcher, joblib with `--jobs N` workers by default, or `--launcher
-submitit_local|slurm` (the same jobs on a cluster). Jobs that need another step's run
+in place from its `last.*`; one still running in another process is left to it; the rest run
+side by side through ONE Hydra multirun: `hydra/sweeper=joblist`
+(hydra_plugins/dlproj_joblist_sweeper) hands exactly these jobs to Hydra's launcher, joblib with
+`--jobs N` workers by default, or `--launcher submitit_local|slurm` (the same jobs on a cluster). Jobs that need another step's run
 (`after:`) go in a later phase. Progress: a line per finished job (step k/K, jobs done/total,
 elapsed, ETA); at the end a summary (completed / failed / skipped, wall time) and the report.
 
