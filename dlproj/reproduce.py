@@ -9,7 +9,8 @@ side by side through ONE Hydra multirun: `hydra/sweeper=joblist`
 (hydra_plugins/dlproj_joblist_sweeper) hands exactly these jobs to Hydra's launcher, joblib with
 `--jobs N` workers by default, or `--launcher submitit_local|slurm` (the same jobs on a cluster).
 Jobs that need another step's run (`after:`) go in a later phase. Progress: a line per finished
-job (step k/K, jobs done/total, elapsed, ETA); at the end a summary (completed / failed / skipped, wall time) and the report.
+job (step k/K, jobs done/total, elapsed, ETA); at the end a summary (completed / failed /
+skipped, wall time) and the report.
 
 Where Oxford-IIIT Pet (or the ImageNet weights) can be neither read nor downloaded, Section 4
 runs on its offline dataset, MNIST, and says so in one line.
