@@ -82,7 +82,31 @@ def test_the_committed_doc_lists_every_step_and_only_steps():
 def test_the_committed_doc_has_the_reports_columns(tiny_doc):
     expected = table_headers(tiny_doc)
     assert len(expected) == 2  # the course comparison and the per-step run table
-    assert table_headers(DOC.read_text()) == expected
+    timings = table_headers(results_doc._md_table(results_doc.TIMING_COLUMNS))
+    assert table_headers(DOC.read_text()) == expected | timings
+
+
+def test_the_doc_says_how_long_each_reproduce_took(tmp_path, monkeypatch):
+    """A real `dlproj.reproduce` of the tiny study, twice: the doc lists both with their counts
+    and the runs' summed wall time."""
+    from dlproj.reproduce import main as reproduce
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    outputs = tmp_path / "outputs"
+    assert reproduce(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1"]) == 0
+    assert reproduce(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1"]) == 0
+    part = results_doc.render("tiny", outputs).split("## How long it took")[1].split("## ")[0]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in part.splitlines()
+            if re.match(r"\|\s*\d{4}-", ln)]
+    assert len(rows) == 2, part
+    cols = results_doc.TIMING_COLUMNS
+    first, second = (dict(zip(cols, r, strict=True)) for r in rows)
+    assert (first["Completed"], first["Skipped (done before)"]) == ("3", "0")
+    assert (second["Completed"], second["Skipped (done before)"]) == ("0", "3")
+    assert re.search(r"The study's 3 runs took [\d.]+ min of job wall time", part), part
 
 
 def test_no_outputs_is_a_clear_error(tmp_path, capsys):

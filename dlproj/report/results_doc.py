@@ -20,11 +20,15 @@ import pandas as pd
 from dlproj import paths
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
+# One row per `make reproduce` of the study (its outputs/reproduce/<stamp>_<study>/summary.json).
+TIMING_COLUMNS = ["Started", "Side by side", "Completed", "Resumed", "Skipped (done before)",
+                  "Failed", "Interrupted", "Wall min"]
 
 
-def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.DataFrame, tuple]:
-    """(study title, [(step, its settings)], the report's all-runs table, (rows, stats)) for the
-    runs under `outputs`."""
+def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.DataFrame, tuple,
+                                                       pd.DataFrame]:
+    """(study title, [(step, its settings)], the report's all-runs table, (rows, stats), the
+    runs kept after dedup) for the runs under `outputs`."""
     from dlproj import study as studies
     from dlproj.report.runs import dedupe, read_runs
     from dlproj.report.tables import all_runs_table, settings
@@ -38,13 +42,13 @@ def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.Da
     runs, _ = read_runs(outputs, curves=False)
     kept, _ = dedupe(runs)
     rows, stats = settings(kept)
-    return study.title, per_step, all_runs_table(rows, stats), (rows, stats)
+    return study.title, per_step, all_runs_table(rows, stats), (rows, stats), kept
 
 
 def render(study_name: str, outputs: Path) -> str:
     from dlproj.report.tables import _md, course_lines
 
-    title, per_step, table, (rows, stats) = step_tables(study_name, outputs)
+    title, per_step, table, (rows, stats), kept = step_tables(study_name, outputs)
     course = course_lines(rows, stats).drop(columns=["_matched", "_ref"], errors="ignore")
     parts = [
         "# Results\n",
@@ -56,6 +60,8 @@ def render(study_name: str, outputs: Path) -> str:
         "Each course-report number with our run of the same protocol, or why none is "
         "comparable (`../shared/seed/000_5d7f1bcd6cd38c10.txt`).\n",
         _md(course) if not course.empty else "_No runs yet._\n",
+        "## How long it took\n",
+        _timings(study_name, outputs, kept, per_step),
         "## Every step of the study\n",
     ]
     shown_cols = [c for c in table.columns if c != "Id"]
@@ -64,6 +70,50 @@ def render(study_name: str, outputs: Path) -> str:
         mine = table[table["Id"].isin(wanted)] if not table.empty else table
         parts.append(_md(mine[shown_cols]) if not mine.empty else "_Not run yet._\n")
     return "\n".join(parts)
+
+
+def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list) -> str:
+    """Each `dlproj.reproduce` of this study under `outputs` (its summary.json), and the runs'
+    own wall times summed: the work a machine must do, whatever runs it side by side."""
+    import json
+
+    from dlproj.report.tables import _md
+
+    rows = []
+    for summary in sorted((outputs / "reproduce").glob(f"*_{study_name}/summary.json")):
+        try:
+            s = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            continue
+        c = s.get("counts", {})
+        day, _, clock = summary.parent.name.rsplit("_", 1)[0].partition("_")
+        values = [f"{day} {clock.replace('-', ':')}", s.get("workers"), c.get("completed", 0),
+                  c.get("resume", 0), c.get("done", 0), c.get("failed", 0),
+                  c.get("interrupted", 0), round(s.get("wall_seconds", 0.0) / 60, 1)]
+        rows.append(dict(zip(TIMING_COLUMNS, values, strict=True)))
+    text = (_md(pd.DataFrame(rows)) if rows else "_No `make reproduce` summary yet._\n")
+    wanted = set().union(*(w for _, w in per_step)) if per_step else set()
+    if not kept.empty and wanted:
+        mine = kept[kept["setting"].isin(wanted)]
+        work = float(mine["wall_seconds"].fillna(0).sum())
+        text += (f"\nThe study's {len(mine)} runs took {work / 60:.1f} min of job wall time in "
+                 f"all (each job on its share of the cores: one of two here), so "
+                 f"{work / 60 / max(_cores(), 1):.1f} min is the floor for running them on "
+                 f"{_cores()} cores.\n")
+    return text
+
+
+def _md_table(columns: list[str]) -> str:
+    """A one-row Markdown table with `columns` (its header is what tests compare)."""
+    from dlproj.report.tables import _md
+
+    return _md(pd.DataFrame([dict.fromkeys(columns, "")]))
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
 
 
 def _shown(outputs: Path) -> str:
@@ -77,7 +127,8 @@ def _machine() -> str:
     import os
     import platform
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")
 
 
 def main(argv: list[str] | None = None) -> int:
