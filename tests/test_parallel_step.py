@@ -114,3 +114,33 @@ def test_first_layer_skips_its_input_gradient():
     loss_fn = SoftmaxCrossEntropy()
     loss_fn.forward(model.forward(x), y)
     assert model.backward(loss_fn.backward()) is None
+
+
+@pytest.mark.parametrize("rows,expected", [(4, 1), (7, 1), (8, 1), (15, 1), (16, 2), (24, 2),
+                                           (128, 2)])
+def test_the_runs_worker_count_leaves_small_batches_serial(rows, expected, monkeypatch):
+    """From `set_workers` (a run's threads.workers) every slice gets at least MIN_ROWS rows:
+    XOR's 4-row batch is not cut in two; a given `workers=` is used as it is."""
+    from dlproj.training import parallel
+
+    used = []
+    real = parallel._replicas_of
+    monkeypatch.setattr(parallel, "_replicas_of",
+                        lambda model, n: used.append(n) or real(model, n))
+    build, shape, loss_cls = MODELS["mlp"]
+    x, y = _batch(shape, loss_cls, rows)
+    before = parallel.workers()
+    parallel.set_workers(2)
+    try:
+        ref_loss, ref = _serial(build(), loss_cls(), x, y)
+        model = build()
+        loss = forward_backward(model, loss_cls(), x, y)
+    finally:
+        parallel.set_workers(before)
+    assert used == ([expected] if expected > 1 else [])
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    _assert_close(model.grads, ref)
+    if rows >= 2:
+        used.clear()
+        forward_backward(build(), loss_cls(), x, y, workers=2)
+        assert used == [2]

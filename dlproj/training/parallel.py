@@ -17,6 +17,10 @@ float32 round-off (the products and sums are grouped differently).
 NumPy releases the GIL inside its heavy loops (GEMMs, ufuncs, copies), so the threads run on
 separate cores; each should use one BLAS thread (dlproj.runtime.threads sets that). Worker 0 is
 the calling thread with the model itself; the others come from a small thread pool.
+
+A slice has at least MIN_ROWS rows when the worker count comes from `set_workers` (the run's
+`threads.workers`): below that the hand-off costs more than the slice's arithmetic (XOR's batch of
+4 ran 2x slower split in two), so a small batch is stepped serially.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 _workers = 1
+MIN_ROWS = 8  # fewest rows a worker gets from the run's worker count (not from `workers=`)
 _pool: ThreadPoolExecutor | None = None
 # model -> its replicas for workers 1, 2, ... (made once, reused every step)
 _replicas: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
@@ -67,11 +72,12 @@ def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
                      workers: int | None = None) -> float:
     """Forward, loss and backward of one batch; gradients in `model.grads`; returns the loss.
 
-    `workers` defaults to the count from `set_workers`. The loss must be a mean over the batch's
-    rows (SoftmaxCrossEntropy, MSELoss).
+    `workers` defaults to the count from `set_workers`, as many as give every slice MIN_ROWS
+    rows; a given `workers` is used as it is (up to one row each). The loss must be a mean over
+    the batch's rows (SoftmaxCrossEntropy, MSELoss).
     """
     n = len(x)
-    w = min(workers or _workers, n)
+    w = min(workers, n) if workers else min(_workers, max(n // MIN_ROWS, 1))
     if w <= 1:
         loss = loss_fn.forward(model.forward(x, train=True), y)
         model.backward(loss_fn.backward())
