@@ -133,10 +133,6 @@ def _resume_overrides(run_dir: Path) -> list[str] | None:
             f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
 
 
-def _has_checkpoint(run_dir: Path) -> bool:
-    return any((run_dir / f"last{suffix}").is_file() for suffix in (".npz", ".pt"))
-
-
 def _expand(study: Study) -> list[Job]:
     jobs = []
     for index, step in enumerate(study.steps, 1):
@@ -202,6 +198,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
     from dlproj.config.checks import files_written_later
     from dlproj.report.runs import DONE, read_runs
     from dlproj.setting import compose_config, setting_id
+    from dlproj.training.loop import has_last_checkpoint
 
     runs, _ = read_runs(outputs, curves=False)
     runs = runs.sort_values("finished", ascending=False)
@@ -217,7 +214,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
         elif row.status == "incomplete":  # no results.json: still running, or killed
             if in_use(Path(row.path)):
                 running.setdefault(key, row.path)
-            elif _has_checkpoint(Path(row.path)):  # killed (SIGKILL, a crash) after an epoch
+            elif has_last_checkpoint(Path(row.path)):  # killed (SIGKILL, a crash) after an epoch
                 interrupted.setdefault(key, row.path)
 
     from omegaconf import OmegaConf

@@ -92,28 +92,16 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
                   c.get("interrupted", 0), round(s.get("wall_seconds", 0.0) / 60, 1)]
         rows.append(dict(zip(TIMING_COLUMNS, values, strict=True)))
     text = (_md(pd.DataFrame(rows)) if rows else "_No `make reproduce` summary yet._\n")
-    wanted = set().union(*(w for _, w in per_step)) if per_step else set()
+    wanted = set().union(*(w for _, w in per_step))
     if not kept.empty and wanted:
+        from dlproj.runtime.threads import cores
+
         mine = kept[kept["setting"].isin(wanted)]
         work = float(mine["wall_seconds"].fillna(0).sum())
         text += (f"\nThe study's {len(mine)} runs took {work / 60:.1f} min of job wall time in "
-                 f"all (each job on its share of the cores: one of two here), so "
-                 f"{work / 60 / max(_cores(), 1):.1f} min is the floor for running them on "
-                 f"{_cores()} cores.\n")
+                 f"all (each job on its share of the cores), so {work / 60 / cores():.1f} min "
+                 f"is the floor for running them on {cores()} cores.\n")
     return text
-
-
-def _md_table(columns: list[str]) -> str:
-    """A one-row Markdown table with `columns` (its header is what tests compare)."""
-    from dlproj.report.tables import _md
-
-    return _md(pd.DataFrame([dict.fromkeys(columns, "")]))
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def _shown(outputs: Path) -> str:

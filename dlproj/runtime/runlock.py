@@ -20,6 +20,17 @@ class RunInUse(Exception):
     """Another live process holds the run directory."""
 
 
+def _try_lock(path: Path) -> int | None:
+    """A descriptor of `path` holding its exclusive lock, or None while another process has it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class RunLock:
     """The lock on `run_dir`, held until `release()` (or the process ends)."""
 
@@ -29,14 +40,10 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.run_dir, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        self.fd = _try_lock(self.run_dir)
+        if self.fd is None:
             raise RunInUse(f"{self.run_dir} is in use by another process (a run still going: "
-                           f"wait for it, or stop it first).") from None
-        self.fd = fd
+                           f"wait for it, or stop it first).")
         return self
 
     def release(self) -> None:
@@ -48,13 +55,10 @@ class RunLock:
 def in_use(run_dir: Path) -> bool:
     """True while a live process holds `run_dir` (False for a missing directory)."""
     try:
-        fd = os.open(run_dir, os.O_RDONLY)
+        fd = _try_lock(Path(run_dir))
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if fd is None:
         return True
-    finally:
-        os.close(fd)  # closing our descriptor drops our own lock, if we got it
+    os.close(fd)  # closing it drops the lock we just took
     return False

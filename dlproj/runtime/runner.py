@@ -64,7 +64,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         print(f"dlproj: {exc}", file=sys.stderr)
         if not is_multirun:
             sys.exit(EXIT_BAD_CONFIG)
-        return {"status": "in_use", "run_dir": str(run_dir), "overrides": overrides or []}
+        unrecorded = {"status": "in use", "run_dir": str(run_dir), "overrides": overrides or []}
+        UNRECORDED.append(unrecorded)  # the sweep's closing line names it
+        return unrecorded
     record: dict[str, Any] = {
         "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
         "overrides": overrides or [], "run_dir": str(run_dir), "status": "running",
@@ -131,9 +133,11 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                 _discard_unstarted(run_dir, overrides or [], "invalid")
             else:
                 write_json(run_dir / "results.json", record)
-            for logger in ctx.loggers if ctx is not None else []:
-                logger.finish(record)
-            lock.release()
+            try:
+                for logger in ctx.loggers if ctx is not None else []:
+                    logger.finish(record)
+            finally:  # a worker process of a sweep lives on: never keep the lock past the run
+                lock.release()
     log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
              _brief(record["metrics"]))
     if exit_code and not is_multirun:

@@ -40,6 +40,14 @@ class StepResult:
     correct: int | None = None  # classification in the training pass itself (Section 4)
 
 
+LAST = "last"  # the resumable checkpoint: RUN_DIR/last<Stack.suffix>
+
+
+def has_last_checkpoint(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a resumable checkpoint (in any Stack's format)."""
+    return any(p.is_file() for p in Path(run_dir).glob(f"{LAST}.*"))
+
+
 class Stack(Protocol):
     """What a framework supplies to `fit`."""
 
@@ -174,7 +182,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     min_seconds = float(tcfg.get("checkpoint_min_seconds", 0.0))
     stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
     progress = ctx.training = Progress()
-    last_path = ctx.run_dir / f"last{stack.suffix}"
+    last_path = ctx.run_dir / f"{LAST}{stack.suffix}"
     best_path = ctx.run_dir / f"best{stack.suffix}"
     if stopper.monitor:
         progress.early_stopping = {"monitor": stopper.monitor, "mode": stopper.mode}
