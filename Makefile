@@ -54,7 +54,7 @@ report-table: $(STAMP)
 
 # docs/results.md (the README's results) from the runs under outputs/: after `make reproduce`.
 results-doc: $(STAMP)
-	$(PY) -m dlproj.report.results_doc $(ARGS)
+	$(PY) -m dlproj.reproduce.results_doc $(ARGS)
 
 # The whole study at full budget (conf/study/course.yaml) into outputs/, then the report. Jobs run
 # side by side on all cores; a rerun skips every (setting, seed) already completed (ARGS=--force).

@@ -6,7 +6,6 @@ launchers (joblib, submitit) can pickle it.
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
 
@@ -14,24 +13,9 @@ import hydra
 from omegaconf import DictConfig
 
 from dlproj import paths
-from dlproj.config import register_configs
+from dlproj.config.compose import normalize_overrides, register_configs
 
 register_configs()
-
-# Hydra parses `section=3` as the integer 3 and refuses ints as config-group choices, so the
-# section numbers are quoted before Hydra reads them: `section=3` -> `section='3'`.
-_SECTION_ARG = re.compile(r"^(section)=(\d+(?:,\d+)*)$")
-
-
-def normalize_overrides(args: list[str]) -> list[str]:
-    out = []
-    for arg in args:
-        m = _SECTION_ARG.match(arg)
-        if m:
-            arg = f"{m.group(1)}=" + ",".join(f"'{v}'" for v in m.group(2).split(","))
-        out.append(arg)
-    return out
-
 
 # An absolute path: run as `python -m dlproj`, a relative one would be read as a package.
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")

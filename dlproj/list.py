@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlproj import paths, registry
+from dlproj import paths
+from dlproj.experiments import registry
 
 # Groups not worth showing: schemas, and Hydra's internals.
 HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
@@ -50,7 +51,7 @@ def _with_hydra(fn):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from dlproj.config import register_configs
+    from dlproj.config.compose import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -68,7 +68,7 @@ def compose_cfg():
     from hydra.core.global_hydra import GlobalHydra
 
     from dlproj import paths
-    from dlproj.app import normalize_overrides
+    from dlproj.config.compose import normalize_overrides
 
     def _compose(overrides: list[str]):
         GlobalHydra.instance().clear()

@@ -25,8 +25,8 @@ import pytest
 import torch  # imported here, before any test disables subprocesses
 
 from dlproj import paths
-from dlproj.app import normalize_overrides
 from dlproj.config import memory
+from dlproj.config.compose import normalize_overrides
 from dlproj.data.fetch import RAW_FILES, raw_dir
 
 UNSAFE = ("allow_pickle", "weights_only=False", "weights_only = False", "\x1b[", "Traceback")
@@ -213,8 +213,8 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
 
 
 def test_every_default_experiment_fits_in_2_gib(compose_cfg):
-    from dlproj import registry
     from dlproj.config.validate import guard_memory, validate
+    from dlproj.experiments import registry
 
     for (section, name) in registry.load_all():
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlproj.app import normalize_overrides
-from dlproj.config import validate
+from dlproj.config.compose import normalize_overrides
+from dlproj.config.validate import validate
 from dlproj.errors import ConfigError
 
 
@@ -71,7 +71,7 @@ def test_bad_overrides_exit_nonzero_without_traceback(dlproj_run, override, need
 
 
 def test_unknown_experiment_lists_the_registered_ones():
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     with pytest.raises(ConfigError) as err:
         registry.get(1, "nope")

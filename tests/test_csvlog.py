@@ -8,8 +8,8 @@ import csv
 import numpy as np
 import pytest
 
-from dlproj.runtime import csvlog
-from dlproj.runtime.csvlog import CSVLog, read_rows
+from dlproj.files import csvlog
+from dlproj.files.csvlog import CSVLog, read_rows
 
 
 @pytest.fixture

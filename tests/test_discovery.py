@@ -21,7 +21,7 @@ def listing():
 
 
 def test_list_shows_every_experiment_with_summary_and_defaults(listing, compose_cfg):
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     experiments = registry.load_all()
     assert len(experiments) >= 9
@@ -105,7 +105,7 @@ def test_metadata_outside_a_git_checkout(tmp_path):
     (3, 1, [1, 2, 3]),
 ])
 def test_log_every(compose_cfg, tmp_path, caplog, epochs, log_every, expected):
-    from dlproj.runtime.context import RunContext
+    from dlproj.training.context import RunContext
 
     overrides = [f"train.epochs={epochs}"]
     if log_every is not None:

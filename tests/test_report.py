@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from dlproj.config.compose import compose
 from dlproj.report import build_report
 from dlproj.report.__main__ import main as report_main
 from dlproj.report.runs import dedupe, find_run_dirs, read_csv, read_runs
 from dlproj.report.tables import course_ref_lines
-from dlproj.setting import compose
 
 
 @cache
@@ -45,7 +45,7 @@ def make_run(root: Path, name: str, *overrides: str, seed: int = 0, status: str 
                   "overrides": list(overrides), "run_dir": str(run_dir), "status": status,
                   "metrics": metrics or {}, "error": error, "wall_seconds": 1.5, "config": cfg}
         if record_setting:
-            from dlproj.setting import setting_of
+            from dlproj.config.setting import setting_of
 
             s = setting_of(cfg)
             record.update(setting=s.id, setting_label=s.label)

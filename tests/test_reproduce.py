@@ -8,7 +8,7 @@ import json
 import pytest
 
 from dlproj import reproduce
-from dlproj import study as studies
+from dlproj.config import study as studies
 from dlproj.report.runs import read_runs
 from dlproj.reproduce import assign, main, plan
 
@@ -101,7 +101,7 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
 
 
 def _fake_run(outputs, name, job, status):
-    from dlproj.setting import compose
+    from dlproj.config.compose import compose
 
     run_dir = outputs / "runs" / name
     (run_dir / ".hydra").mkdir(parents=True)
@@ -330,8 +330,8 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
         assert refused.proc.returncode == 2
         assert "in use by another process" in refused.proc.stderr
         # Inside a multirun (reproduce's own resume hand-off): recorded for the sweep's line.
+        from dlproj.config.compose import compose_config
         from dlproj.runtime import runner
-        from dlproj.setting import compose_config
 
         cfg = compose_config(job.overrides)
         record = runner.execute(cfg, run_dir, is_multirun=True, overrides=job.overrides)

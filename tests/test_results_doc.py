@@ -11,9 +11,9 @@ import pytest
 from conftest import run_dlproj
 
 from dlproj import paths
-from dlproj import study as studies
-from dlproj.report import results_doc
+from dlproj.config import study as studies
 from dlproj.report.tables import _md
+from dlproj.reproduce import results_doc
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
 COMMAND = re.compile(r"^`(python -m dlproj[^`]*)`$", re.M)

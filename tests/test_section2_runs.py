@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from dlproj import paths
-from dlproj.app import normalize_overrides
-from dlproj.config import validate
+from dlproj.config.compose import normalize_overrides
+from dlproj.config.validate import validate
 
 TINY = ["data.train_limit=300", "data.test_limit=100", "model.hidden=[16]",
         "train.batch_size=64"]

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from dlproj.config import validate
+from dlproj.config.validate import validate
 from dlproj.errors import ConfigError
 
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]

@@ -11,15 +11,16 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from dlproj.config.schema import Config, TorchModelConfig, register_configs  # noqa: E402
+from dlproj.config.compose import register_configs  # noqa: E402
+from dlproj.config.schema import Config, TorchModelConfig  # noqa: E402
 from dlproj.errors import DataError  # noqa: E402
-from dlproj.runtime.context import RunContext  # noqa: E402
 from dlproj.torchnets import checkpoint as ckpt  # noqa: E402
 from dlproj.torchnets.data import TensorBatches, random_affine, select  # noqa: E402
 from dlproj.torchnets.gradflow import grad_norms, main_path_weights  # noqa: E402
-from dlproj.torchnets.loop import evaluate, fit  # noqa: E402
 from dlproj.torchnets.models import Block, build_model, freeze, stage_sizes  # noqa: E402
 from dlproj.torchnets.optim import build_optimizer  # noqa: E402
+from dlproj.training.context import RunContext  # noqa: E402
+from dlproj.training.torch_stack import evaluate, fit  # noqa: E402
 
 
 def make_cfg(**model) -> OmegaConf:
@@ -205,7 +206,7 @@ def test_random_affine_is_seeded_and_differs_per_image():
 
 def test_device_choice():
     from dlproj.errors import ConfigError
-    from dlproj.torchnets.loop import resolve_device
+    from dlproj.training.torch_stack import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

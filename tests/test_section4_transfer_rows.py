@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 
 from test_section4_runs import run_here  # noqa: E402
 
-from dlproj.app import normalize_overrides  # noqa: E402
+from dlproj.config.compose import normalize_overrides  # noqa: E402
 from dlproj.errors import ConfigError  # noqa: E402
 
 # The offline study's rows (docs/section4.md), pretraining run first; WEIGHTS stands for its

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from dlproj.config.compose import compose
+from dlproj.config.setting import is_excluded, setting_of
 from dlproj.report.runs import read_runs
-from dlproj.setting import compose, is_excluded, setting_of
 
 
 def _setting(*overrides: str):

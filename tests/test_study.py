@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlproj import study as studies
+from dlproj.config import study as studies
 from dlproj.errors import ConfigError
 from dlproj.reproduce import Section4Data, plan
 

@@ -61,7 +61,7 @@ def test_joblib_sweep_jobs_share_the_cores(eight_cores, n_jobs, share):
     from hydra.types import RunMode
 
     from dlproj import paths
-    from dlproj.config.schema import register_configs
+    from dlproj.config.compose import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

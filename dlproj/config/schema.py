@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
-
-from dlproj import paths
+from omegaconf import MISSING
 
 
 @dataclass
@@ -200,19 +197,3 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "logger": {"csv": CSVLoggerConfig, "tensorboard": TensorBoardLoggerConfig,
                "mlflow": MLflowLoggerConfig},
 }
-
-
-def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore and the `${dlproj.*:}` resolvers in OmegaConf."""
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
-    for group, kinds in SCHEMAS.items():
-        for kind, node in kinds.items():
-            cs.store(group=f"schema/{group}", name=kind, node=node)
-    if not OmegaConf.has_resolver("dlproj.data_root"):
-        OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
-        OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))
-    if not OmegaConf.has_resolver("dlproj.slurm_needs"):
-        from dlproj.launchers.needs import slurm_needs
-
-        OmegaConf.register_new_resolver("dlproj.slurm_needs", slurm_needs)

@@ -4,7 +4,8 @@ Types are Hydra's (the schemas in schema.py). On top of that, in this order:
 1. the keys every run shares (seed, device, train.*, data.*);
 2. each group against its registry (dlproj.config.groups): optimizer, schedule, pooling,
    augmentation, and, for the experiments that read it, dataset;
-3. the experiment against what it declared in `@register` (dlproj.registry): the section asked
+3. the experiment against what it declared in `@register` (dlproj.experiments.registry): the
+   section asked
    for on the command line, the model kind and the model's keys, `params.*` (no unknown key,
    each of its type and range), `checkpoint=`, `device=`, and its own extra check;
 4. the memory guard (dlproj.config.memory).
@@ -32,7 +33,7 @@ from dlproj.config.checks import (  # noqa: F401  (check/check_choice: experimen
 from dlproj.errors import ConfigError
 
 if TYPE_CHECKING:
-    from dlproj.registry import Experiment
+    from dlproj.experiments.registry import Experiment
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
 DEVICES = ("auto", "cpu", "cuda")
@@ -89,7 +90,7 @@ def requested_section(overrides: list[str] | None) -> int | None:
 def validate_experiment(cfg: DictConfig, exp: Experiment,
                         overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     wanted = requested_section(overrides)
     if wanted is not None and wanted != exp.section:
@@ -130,7 +131,7 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
     if path is None:
         return
     if exp.checkpoint is None:
-        from dlproj import registry
+        from dlproj.experiments import registry
 
         takers = sorted(f"section={e.section} experiment={e.name}"
                         for e in registry.load_all().values() if e.checkpoint)
@@ -163,7 +164,7 @@ def guard_memory(cfg: DictConfig, exp: Experiment,
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
              memory_guard: bool = True) -> Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     validate_shared(cfg)
     exp = registry.get(cfg.section, cfg.experiment)

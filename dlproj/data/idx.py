@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dlproj.errors import DataError
-from dlproj.runtime.atomic import atomic_write
+from dlproj.files.atomic import atomic_write
 
 _UBYTE = 0x08
 

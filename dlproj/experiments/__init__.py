@@ -1,1 +1,1 @@
-"""One module per section; each function here is a registered experiment (see dlproj.registry)."""
+"""One module per section; each function here is a registered experiment (see registry.py)."""

@@ -11,13 +11,14 @@ from dlproj.config.groups import MODEL
 from dlproj.config.memory import DataSize, mnist_data
 from dlproj.config.validate import param_range
 from dlproj.data.mnist import load_from_config
+from dlproj.experiments.registry import Param, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import Param, param_values, register
-from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import (
+from dlproj.plots.functions import decision_surface, sin_fit
+from dlproj.training.context import RunContext
+from dlproj.training.numpy_stack import (
     ArrayData,
     classification_metrics,
     evaluate_checkpoint,
@@ -80,20 +81,11 @@ def xor(ctx: RunContext) -> dict[str, Any]:
 
 
 def _xor_boundary(model):
-    import matplotlib.pyplot as plt
-
     g = np.linspace(-0.5, 1.5, 200, dtype=np.float32)
     xx, yy = np.meshgrid(g, g)
-    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
-    logits = predict(model, grid)
+    logits = predict(model, np.stack([xx.ravel(), yy.ravel()], axis=1))
     p1 = np.exp(logits[:, 1] - np.logaddexp(logits[:, 0], logits[:, 1])).reshape(xx.shape)
-    fig, ax = plt.subplots(figsize=(4, 4))
-    cs = ax.contourf(xx, yy, p1, levels=20, cmap="coolwarm", vmin=0, vmax=1)
-    fig.colorbar(cs, ax=ax, label="P(x1 XOR x2 = 1)")
-    pts = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
-    ax.scatter(pts[:, 0], pts[:, 1], c=[0, 1, 1, 0], cmap="coolwarm", edgecolors="k", s=120)
-    ax.set(xlabel="x1", ylabel="x2", title="XOR decision surface")
-    return fig
+    return decision_surface(xx, yy, p1, np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), [0, 1, 1, 0])
 
 
 @register(1, "sin", models=("mlp",), params=SIN_PARAMS, data=_sin_data)
@@ -115,19 +107,8 @@ def sin(ctx: RunContext) -> dict[str, Any]:
 
     final = fit(ctx, model, MSELoss(), build_optimizer(ctx.cfg.optimizer), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.save_figure(_sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
+    ctx.save_figure(sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
                              final["test_mse"]), "fit.png")
     ctx.save_figure(learning_curves(ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"),
                     "curves.png")
     return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}
-
-
-def _sin_fit(x, truth, pred, name, mse):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.plot(x[:, 0], truth[:, 0], "k-", lw=2, label="sin(x)")
-    ax.plot(x[:, 0], pred[:, 0], "r--", lw=1.5, label=f"{name} (test MSE {mse:.2e})")
-    ax.set(xlabel="x", ylabel="y", title=f"sin(x) fitted by {name}")
-    ax.legend()
-    return fig

@@ -12,6 +12,7 @@ from dlproj.config.memory import mnist_data, mnist_raw_only
 from dlproj.config.validate import param_range
 from dlproj.data.mnist import load_from_config, to_float
 from dlproj.errors import DlprojError
+from dlproj.experiments.registry import Param, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.two_layer import (
@@ -25,9 +26,8 @@ from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
 from dlproj.plots.schedules import lr_schedule
-from dlproj.registry import Param, param_values, register
-from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import (
+from dlproj.training.context import RunContext
+from dlproj.training.numpy_stack import (
     evaluate_checkpoint,
     fit,
     mnist_arrays,

@@ -12,6 +12,8 @@ from dlproj.config.groups import MODEL
 from dlproj.config.memory import DataSize, mnist_data
 from dlproj.data.mnist import load_from_config
 from dlproj.errors import DataError
+from dlproj.experiments.registry import register
+from dlproj.files.atomic import write_text
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -24,10 +26,8 @@ from dlproj.plots.cnn import (
     receptive_field_figure,
 )
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import register
-from dlproj.runtime.atomic import write_text
-from dlproj.runtime.context import RunContext
-from dlproj.training.numpy_loop import (
+from dlproj.training.context import RunContext
+from dlproj.training.numpy_stack import (
     evaluate_checkpoint,
     fit,
     mnist_arrays,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from dlproj.config.memory import image_data
+from dlproj.experiments.registry import TORCH_DEVICES, Param, register
 from dlproj.plots.curves import learning_curves
-from dlproj.registry import TORCH_DEVICES, Param, register
-from dlproj.runtime.context import RunContext
+from dlproj.plots.grad_norms import by_depth, first_vs_last
 from dlproj.runtime.threads import torch_threads
+from dlproj.training.context import RunContext
 
 
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
@@ -37,9 +38,9 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     from dlproj.torchnets import checkpoint as ckpt
     from dlproj.torchnets import gradflow
     from dlproj.torchnets.data import load_data
-    from dlproj.torchnets.loop import evaluate, fit, resolve_device, seed_everything
     from dlproj.torchnets.models import build_model, freeze
     from dlproj.torchnets.optim import build_optimizer
+    from dlproj.training.torch_stack import evaluate, fit, resolve_device, seed_everything
 
     cfg = ctx.cfg
     torch.set_num_threads(torch_threads(cfg.threads))
@@ -88,9 +89,9 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     ctx.save_figure(learning_curves(ctx.metrics.rows, f"{label} on {cfg.dataset.name}"),
                     "curves.png")
     if grad_log.rows:
-        ctx.save_figure(gradflow.first_vs_last(grad_log.rows, f"{label}: first vs last layer"),
+        ctx.save_figure(first_vs_last(grad_log.rows, f"{label}: first vs last layer"),
                         "gradflow_first_last.png")
-        ctx.save_figure(gradflow.by_depth(grad_log.rows, f"{label}: gradient norm by depth"),
+        ctx.save_figure(by_depth(grad_log.rows, f"{label}: gradient norm by depth"),
                         "gradflow_depth.png")
         first, last = layers[0][0], layers[-1][0]
         rows = [r for r in grad_log.rows if first in r]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlproj.errors import DataError
-from dlproj.runtime.atomic import save_npz
+from dlproj.files.atomic import save_npz
 
 
 def save_checkpoint(path: str | Path, model: Any) -> Path:

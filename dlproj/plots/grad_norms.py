@@ -1,4 +1,5 @@
-"""Gradient L2 norms per parameter: every step, and each epoch's mean; log scale."""
+"""Gradient L2 norms: per parameter (every step, each epoch's mean) and per layer (first vs last,
+by depth); log scale."""
 
 from __future__ import annotations
 
@@ -45,5 +46,38 @@ def grad_norms_per_epoch(rows: Sequence[dict[str, Any]], names: Sequence[str],
     ax.set(xlabel="epoch", ylabel="mean gradient L2 norm",
            title=title or "gradient norm per epoch (mean over its steps)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def first_vs_last(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
+    """Gradient norm of the first and the last layer against the training step (log scale)."""
+    layers = [k for k in rows[0] if k not in ("step", "epoch")]
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ends = [(layers[0], "-")] + ([(layers[-1], "--")] if len(layers) > 1 else [])
+    for name, style in ends:
+        ax.plot(steps, [r[name] for r in rows], style, lw=1, label=name)
+    ax.set(xlabel="step", ylabel="||dL/dW||", yscale="log",
+           title=title or "gradient norm, first vs last layer")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def by_depth(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
+    """Mean gradient norm of every layer (x: depth) over each epoch: one line per epoch."""
+    layers = [k for k in rows[0] if k not in ("step", "epoch")]
+    epochs = sorted({r["epoch"] for r in rows})
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    cmap = plt.get_cmap("viridis")
+    for i, e in enumerate(epochs):
+        sel = np.array([[r[k] for k in layers] for r in rows if r["epoch"] == e])
+        ax.plot(range(1, len(layers) + 1), sel.mean(axis=0), marker=".",
+                color=cmap(i / max(len(epochs) - 1, 1)), label=f"epoch {e}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="layer (1 = first conv, last = classifier)", ylabel="mean ||dL/dW||",
+           yscale="log", title=title or "gradient norm by depth")
+    ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from dlproj.files.atomic import write_text
 from dlproj.report.runs import Problem, dedupe, read_runs
 from dlproj.report.tables import csv_frame, latex, markdown, settings
-from dlproj.runtime.atomic import write_text
 
 
 @dataclass

@@ -36,7 +36,7 @@ class CourseRef:
 
     def mismatch(self, config: Config) -> list[str]:
         """Why a run of this experiment is not measured like the course report's number."""
-        from dlproj.setting import experiment_defaults
+        from dlproj.config.setting import experiment_defaults
 
         reasons = []
         for key, want in self.protocol.items():

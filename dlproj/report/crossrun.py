@@ -16,7 +16,7 @@ value of the first and a line style per value of the second, so that coinciding 
 and step decay before the first step) stay visible.
 
 `runs_frame` builds such a frame from run directories (a torn last CSV line, left by a killed
-run, is ignored as `dlproj.runtime.csvlog.read_rows` does).
+run, is ignored as `dlproj.files.csvlog.read_rows` does).
 
 section2_grad_norms(frame)         per-epoch rows of Section 2's metrics.csv (``grad_norm_W1``,
                                    ``grad_norm_W2``: the epoch's mean over its steps) or per-step
@@ -72,7 +72,7 @@ def runs_frame(run_dirs: Iterable[str | Path], csv_name: str = "metrics.csv", *,
     name every swept key alike in every run of a sweep). `columns(record)` adds constant columns
     per run (e.g. ``network``, ``depth`` from record["config"]). Runs without results.json, not
     completed, or without the CSV are left out."""
-    from dlproj.runtime.csvlog import read_rows
+    from dlproj.files.csvlog import read_rows
 
     frames = []
     for run_dir in map(Path, run_dirs):

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from dlproj.config.setting import is_excluded
 from dlproj.report.runs import CorruptFile, Problem, read_csv
-from dlproj.setting import is_excluded
 
 log = logging.getLogger("dlproj.report")
 
@@ -360,7 +360,7 @@ def save(fig: Any, png: Path) -> Path:
     """The figure as PNG (DPI) and, beside it, PDF; both written atomically."""
     import matplotlib.pyplot as plt
 
-    from dlproj.runtime.atomic import atomic_write
+    from dlproj.files.atomic import atomic_write
 
     try:
         for path, kw in ((png, {"format": "png", "dpi": DPI}), (png.with_suffix(".pdf"),

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dlproj.setting import flatten, setting_of
+from dlproj.config.setting import flatten, setting_of
 
 # Folders that never hold runs: the report's own output and launcher bookkeeping.
 SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache__"})

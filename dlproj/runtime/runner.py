@@ -21,15 +21,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlproj.config import validate
+from dlproj.config.setting import setting_of
+from dlproj.config.validate import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
+from dlproj.files.atomic import write_json
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, threads
-from dlproj.runtime.atomic import write_json
-from dlproj.runtime.context import RunContext
 from dlproj.runtime.metadata import safe_collect
 from dlproj.runtime.runlock import RunInUse, RunLock
-from dlproj.setting import setting_of
+from dlproj.training.context import RunContext
 
 log = logging.getLogger("dlproj")
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dlproj.errors import DataError
-from dlproj.runtime.atomic import atomic_write
+from dlproj.files.atomic import atomic_write
 from dlproj.torchnets.models import head_prefix
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1

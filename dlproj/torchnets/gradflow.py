@@ -1,4 +1,4 @@
-"""Gradient flow: the gradient norm of every weighted layer at every step, and its plots.
+"""Gradient flow: the gradient norm of every weighted layer at every step.
 
 The layers are the conv and linear weights on the main path, input to output (shortcut and
 downsample convs are left out so that plain and residual nets list the same layers). A run's
@@ -8,9 +8,7 @@ downsample convs are left out so that plain and residual nets list the same laye
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,40 +32,3 @@ def grad_norms(layers: Sequence[tuple[str, torch.Tensor]]) -> dict[str, float]:
         return {}
     norms = torch.stack([w.grad.detach().norm() for _, w in layers if w.grad is not None])
     return dict(zip(names, norms.cpu().tolist(), strict=True))
-
-
-def first_vs_last(rows: Sequence[dict[str, Any]], title: str = "") -> Any:
-    """Gradient norm of the first and the last layer against the training step (log scale)."""
-    import matplotlib.pyplot as plt
-
-    layers = [k for k in rows[0] if k not in ("step", "epoch")]
-    steps = [r["step"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    ends = [(layers[0], "-")] + ([(layers[-1], "--")] if len(layers) > 1 else [])
-    for name, style in ends:
-        ax.plot(steps, [r[name] for r in rows], style, lw=1, label=name)
-    ax.set(xlabel="step", ylabel="||dL/dW||", yscale="log",
-           title=title or "gradient norm, first vs last layer")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def by_depth(rows: Sequence[dict[str, Any]], title: str = "") -> Any:
-    """Mean gradient norm of every layer (x: depth) over each epoch: one line per epoch."""
-    import matplotlib.pyplot as plt
-
-    layers = [k for k in rows[0] if k not in ("step", "epoch")]
-    epochs = sorted({r["epoch"] for r in rows})
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    cmap = plt.get_cmap("viridis")
-    for i, e in enumerate(epochs):
-        sel = np.array([[r[k] for k in layers] for r in rows if r["epoch"] == e])
-        ax.plot(range(1, len(layers) + 1), sel.mean(axis=0), marker=".",
-                color=cmap(i / max(len(epochs) - 1, 1)), label=f"epoch {e}")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set(xlabel="layer (1 = first conv, last = classifier)", ylabel="mean ||dL/dW||",
-           yscale="log", title=title or "gradient norm by depth")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig

@@ -27,8 +27,8 @@ from omegaconf import OmegaConf
 from dlproj.errors import ConfigError, Interrupted
 from dlproj.optim.schedules import lr_at
 from dlproj.runtime import interrupt
-from dlproj.runtime.context import RunContext
 from dlproj.runtime.resume import changed_keys
+from dlproj.training.context import RunContext
 
 StepHook = Callable[[int, int], None]  # (global step, 1-based epoch), after the update
 

@@ -23,7 +23,7 @@ from dlproj.errors import ConfigError
 
 if TYPE_CHECKING:
     from dlproj.config.memory import DataSize
-    from dlproj.runtime.context import RunContext
+    from dlproj.training.context import RunContext
 
 ExperimentFn = Callable[["RunContext"], dict[str, Any]]
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dlproj import paths
+from dlproj.config.compose import compose
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
@@ -133,39 +134,3 @@ def _defaults(section: Any, experiment: Any, choices: tuple[tuple[str, str], ...
     overrides = [f"section={section}", f"experiment={experiment}",
                  *(f"{g}={n}" for g, n in choices)]
     return identity(compose(overrides))
-
-
-def compose(overrides: list[str]) -> dict[str, Any]:
-    """conf/ composed with command-line overrides, resolved, without `hydra` (a plain dict)."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(compose_config(overrides), resolve=True)
-
-
-def compose_config(overrides: list[str]) -> Any:
-    """conf/ composed with command-line overrides, without `hydra` (a DictConfig).
-
-    Uses its own config loader, so it works the same inside a Hydra app, a launcher's worker or
-    a plain script. Raises Hydra's error when the overrides do not compose.
-    """
-    from hydra.types import RunMode
-    from omegaconf import open_dict
-
-    from dlproj.app import normalize_overrides
-
-    cfg = _loader().load_configuration("config", normalize_overrides(list(overrides)),
-                                       run_mode=RunMode.RUN)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
-
-
-@lru_cache(maxsize=1)
-def _loader():
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
-
-    from dlproj.config import register_configs
-
-    register_configs()
-    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(paths.CONF_DIR)))

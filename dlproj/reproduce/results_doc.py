@@ -1,4 +1,4 @@
-"""`python -m dlproj.report.results_doc` (`make results-doc`): docs/results.md from the runs.
+"""`python -m dlproj.reproduce.results_doc` (`make results-doc`): docs/results.md from the runs.
 
 The README's results are this file, and this file is written from the runs under `outputs/`
 (what `make reproduce` leaves), never by hand: one section per step of the study
@@ -29,7 +29,7 @@ def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.Da
                                                        pd.DataFrame]:
     """(study title, [(step, its settings)], the report's all-runs table, (rows, stats), the
     runs kept after dedup) for the runs under `outputs`."""
-    from dlproj import study as studies
+    from dlproj.config import study as studies
     from dlproj.report.runs import dedupe, read_runs
     from dlproj.report.tables import all_runs_table, settings
     from dlproj.reproduce import plan, section4_data
@@ -120,7 +120,7 @@ def _machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlproj.report.results_doc",
+    parser = argparse.ArgumentParser(prog="python -m dlproj.reproduce.results_doc",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--outputs", type=Path, default=paths.outputs_root(),
@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DOC, help="default: docs/results.md")
     args = parser.parse_args(argv)
     if not args.outputs.is_dir():
-        print(f"dlproj.report.results_doc: no runs: {args.outputs} does not exist (run `make "
+        print(f"dlproj.reproduce.results_doc: no runs: {args.outputs} does not exist (run `make "
               f"reproduce` first)", file=sys.stderr)
         return 2
-    from dlproj.runtime.atomic import write_text
+    from dlproj.files.atomic import write_text
 
     write_text(args.out, render(args.study, args.outputs))
     print(f"{args.out} written from {args.outputs}", file=sys.stderr)

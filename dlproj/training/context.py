@@ -13,9 +13,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from dlproj.errors import Diverged
-from dlproj.runtime import atomic
-from dlproj.runtime.csvlog import CSVLog
-from dlproj.runtime.progress import RunBar
+from dlproj.files import atomic
+from dlproj.files.csvlog import CSVLog
+from dlproj.training.progress import RunBar
 
 log = logging.getLogger("dlproj")
 
@@ -48,7 +48,9 @@ class RunContext:
         return p
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        return atomic.save_figure(fig, self.path(name))
+        from dlproj.plots.save import save_figure
+
+        return save_figure(fig, self.path(name))
 
     def save_npz(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
         return atomic.save_npz(self.path(name), arrays)

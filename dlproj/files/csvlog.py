@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dlproj.runtime.atomic import write_text
+from dlproj.files.atomic import write_text
 
 
 def _cell(value: Any) -> Any:

@@ -58,14 +58,3 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray], *, durable: bool = True) -> Path:
     """Save plain arrays (read back with `np.load(path, allow_pickle=False)`)."""
     return atomic_write(path, lambda fh: np.savez(fh, **arrays), durable=durable)
-
-
-def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi,
-                                                         bbox_inches="tight"))
-    finally:
-        plt.close(fig)

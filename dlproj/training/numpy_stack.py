@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from dlproj.errors import DataError
+from dlproj.files.atomic import save_npz
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.optim.optimizers import Optimizer
-from dlproj.runtime.atomic import save_npz
-from dlproj.runtime.context import RunContext
 from dlproj.training import loop
+from dlproj.training.context import RunContext
 from dlproj.training.parallel import forward_backward
 
 Evaluator = Callable[[], dict[str, float]]

@@ -33,9 +33,9 @@ from datetime import datetime
 from pathlib import Path
 
 from dlproj import paths
-from dlproj import study as studies
+from dlproj.config import study as studies
+from dlproj.config.study import Step, Study
 from dlproj.runtime.runlock import in_use
-from dlproj.study import Step, Study
 
 LAUNCHERS = ("joblib", "submitit_local", "slurm")
 _RUN_REF = re.compile(r"\{run:([a-z0-9_]+)\}")
@@ -186,7 +186,7 @@ class _SettingCache:
 
     def save(self) -> None:
         if self.changed:
-            from dlproj.runtime.atomic import write_json
+            from dlproj.files.atomic import write_json
 
             write_json(self.path, {"fingerprint": self.fingerprint, "settings": self.settings})
 
@@ -194,10 +194,11 @@ class _SettingCache:
 def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True) -> list[Job]:
     """Every job of the study with its state: done (a completed run of its setting and seed is
     under `outputs`), resume (interrupted), run, or invalid (does not compose or validate)."""
-    from dlproj.config import validate
     from dlproj.config.checks import files_written_later
+    from dlproj.config.compose import compose_config
+    from dlproj.config.setting import setting_id
+    from dlproj.config.validate import validate
     from dlproj.report.runs import DONE, read_runs
-    from dlproj.setting import compose_config, setting_id
     from dlproj.training.loop import has_last_checkpoint
 
     runs, _ = read_runs(outputs, curves=False)
@@ -224,7 +225,7 @@ def plan(study: Study, outputs: Path, *, force: bool = False, save: bool = True)
     settings: dict[tuple, str | Exception] = {}
     planned: dict[tuple[str, int], int] = {}  # (setting, seed) -> the step that runs it
     for job in jobs:
-        # Another run's directory counts by its checkpoint's file name only (dlproj.setting).
+        # Another run's directory counts by its checkpoint's file name only (dlproj.config.setting).
         overrides = [_RUN_REF.sub(lambda m: _placeholder_dir(outputs, m.group(1)), o)
                      for o in job.overrides]
         key = tuple(o for o in overrides if not o.startswith("seed="))
@@ -331,8 +332,8 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
            workers: int, launcher: str) -> bool:
     """Run the jobs through one Hydra multirun and report each as it finishes; True when Ctrl-C
     stopped it."""
-    from dlproj.app import normalize_overrides
-    from dlproj.runtime.atomic import write_json
+    from dlproj.config.compose import normalize_overrides
+    from dlproj.files.atomic import write_json
 
     jobs_file = log_dir / "jobs.json"
     write_json(jobs_file, [{"num": j.num, "phase": j.phase, "overrides": normalize_overrides(
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                f"{ended['interrupted']} interrupted, {counts['done']} skipped (done before), "
                f"{counts['invalid']} invalid, {counts['running']} running elsewhere; "
                f"{wall / 60:.1f} min wall")
-    from dlproj.runtime.atomic import write_json
+    from dlproj.files.atomic import write_json
 
     write_json(log_dir / "summary.json", {
         "study": name, "title": raw_title, "wall_seconds": round(wall, 1), "workers": args.jobs,
@@ -486,7 +487,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130  # Ctrl-C: the report of what finished is written; rerun to go on
     bad = ended["failed"] + ended["interrupted"] + counts["invalid"]
     return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlproj.errors import ConfigError, DataError
-from dlproj.runtime.atomic import atomic_write
-from dlproj.runtime.context import RunContext
+from dlproj.files.atomic import atomic_write
 from dlproj.torchnets.optim import ExplicitOptimizer
 from dlproj.training import loop
+from dlproj.training.context import RunContext
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,77 @@
+"""Composing conf/ as the command line does: the schemas in Hydra's ConfigStore, dlproj's
+resolvers, section numbers quoted, and a config loader usable outside a Hydra app."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from dlproj import paths
+from dlproj.config.schema import SCHEMAS, Config
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore and the `${dlproj.*:}` resolvers in OmegaConf."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for group, kinds in SCHEMAS.items():
+        for kind, node in kinds.items():
+            cs.store(group=f"schema/{group}", name=kind, node=node)
+    if not OmegaConf.has_resolver("dlproj.data_root"):
+        OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
+        OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))
+    if not OmegaConf.has_resolver("dlproj.slurm_needs"):
+        from dlproj.launchers.needs import slurm_needs
+
+        OmegaConf.register_new_resolver("dlproj.slurm_needs", slurm_needs)
+
+
+# Hydra parses `section=3` as the integer 3 and refuses ints as config-group choices, so the
+# section numbers are quoted before Hydra reads them: `section=3` -> `section='3'`.
+_SECTION_ARG = re.compile(r"^(section)=(\d+(?:,\d+)*)$")
+
+
+def normalize_overrides(args: list[str]) -> list[str]:
+    out = []
+    for arg in args:
+        m = _SECTION_ARG.match(arg)
+        if m:
+            arg = f"{m.group(1)}=" + ",".join(f"'{v}'" for v in m.group(2).split(","))
+        out.append(arg)
+    return out
+
+
+def compose(overrides: list[str]) -> dict[str, Any]:
+    """conf/ composed with command-line overrides, resolved, without `hydra` (a plain dict)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(compose_config(overrides), resolve=True)
+
+
+def compose_config(overrides: list[str]) -> Any:
+    """conf/ composed with command-line overrides, without `hydra` (a DictConfig).
+
+    Uses its own config loader, so it works the same inside a Hydra app, a launcher's worker or
+    a plain script. Raises Hydra's error when the overrides do not compose.
+    """
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    cfg = _loader().load_configuration("config", normalize_overrides(list(overrides)),
+                                       run_mode=RunMode.RUN)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def _loader():
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    register_configs()
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(paths.CONF_DIR)))
