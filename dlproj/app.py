@@ -17,6 +17,7 @@ from dlproj.config.compose import normalize_overrides, register_configs
 
 register_configs()
 
+
 # An absolute path: run as `python -m dlproj`, a relative one would be read as a package.
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime import interrupt
     from dlproj.runtime.resume import UsageError, resume_overrides
 
     try:
@@ -41,5 +42,3 @@ def main() -> None:
     except KeyboardInterrupt:
         print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
         sys.exit(130)
-    if sweep.exit_code():
-        sys.exit(sweep.exit_code())

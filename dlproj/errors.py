@@ -1,4 +1,5 @@
-"""Exceptions that end a run with a one-paragraph message instead of a traceback."""
+"""Exceptions that end a run with a one-paragraph message instead of a traceback, and the words
+every check uses to say what is wrong."""
 
 import re
 
@@ -20,6 +21,25 @@ class ConfigError(DlprojError):
 
 class DataError(DlprojError):
     """A dataset or weights file is missing, corrupt or cannot be fetched."""
+
+
+def check(ok: bool, key: str, value: object, allowed: str) -> None:
+    """ConfigError naming `key`, its value and what is allowed, unless `ok`."""
+    if not ok:
+        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "
+                          f"Fix it on the command line, e.g. `python -m dlproj {key}=...`.")
+
+
+def shape_mismatch(own: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]]) -> str:
+    """What differs between a model's parameter names/shapes and a file's; '' when they fit."""
+    missing = sorted(own.keys() - given.keys())
+    extra = sorted(given.keys() - own.keys())
+    shapes = [f"{k} {given[k]} vs model {own[k]}" for k in sorted(own.keys() & given.keys())
+              if tuple(own[k]) != tuple(given[k])]
+    parts = [f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
+             for what, names in (("missing", missing), ("unexpected", extra),
+                                 ("shape differs", shapes)) if names]
+    return "; ".join(parts)
 
 
 class Diverged(Exception):

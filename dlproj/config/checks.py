@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dlproj.errors import ConfigError
+from dlproj.errors import check as _check
 
 # False while a plan is checked whose input files an earlier step of it will write
 # (`make reproduce`: the transfer runs read the pretraining run's model.pt).
@@ -33,10 +33,7 @@ def file_exists(path: str | Path) -> bool:
 
 
 def fail(key: str, value: Any, allowed: str) -> None:
-    raise ConfigError(
-        f"Invalid value for '{key}': {plain(value)!r}. Allowed: {allowed}. "
-        f"Fix it on the command line, e.g. `python -m dlproj {key}=...`."
-    )
+    _check(False, key, plain(value), allowed)
 
 
 def plain(value: Any) -> Any:

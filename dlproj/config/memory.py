@@ -11,31 +11,17 @@ certainly not fit, while one that is accepted may still be tight.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
+from dlproj.experiments.footprint import DataSize
 
 GiB = 1 << 30
-MNIST_TRAIN, MNIST_TEST, MNIST_PIXELS = 60_000, 10_000, 784
-PETS_TRAIN, PETS_TEST = 3680, 3669
 # Optimizer state per parameter, in parameter-sized arrays.
 OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
-
-
-@dataclass(frozen=True)
-class DataSize:
-    """The data a run holds: `samples` examples of `features` floats, plus `raw_bytes`."""
-
-    samples: int
-    features: int
-    classes: int
-    item_bytes: int = 4
-    raw_bytes: int = 0
-    keys: str = "data.train_limit, data.test_limit"
 
 
 @dataclass(frozen=True)
@@ -44,49 +30,6 @@ class ModelSize:
     activations: int  # floats kept per example for the backward pass
     keys: str  # what to lower when parameters dominate
     act_keys: str = ""  # what to lower when activations dominate (besides train.batch_size)
-
-
-# -- data --------------------------------------------------------------------------------------
-
-def _mnist_counts(cfg: DictConfig) -> tuple[int, int, int]:
-    data = cfg.data
-    n_train = max(MNIST_TRAIN - data.val_size, 0)
-    if data.train_limit is not None:
-        n_train = min(n_train, data.train_limit)
-    n_val, n_test = min(data.val_size, MNIST_TRAIN), MNIST_TEST
-    if data.test_limit is not None:
-        n_val, n_test = min(n_val, data.test_limit), min(n_test, data.test_limit)
-    return n_train, n_val, n_test
-
-
-def mnist_data(cfg: DictConfig) -> DataSize:
-    """Sections 1-3: the uint8 files, the split copies and their float32 versions."""
-    raw = (MNIST_TRAIN + MNIST_TEST) * MNIST_PIXELS * 2
-    return DataSize(sum(_mnist_counts(cfg)), MNIST_PIXELS, 10, raw_bytes=raw)
-
-
-def mnist_raw_only(cfg: DictConfig) -> DataSize:
-    """Experiments that read MNIST but convert only a few images."""
-    return DataSize(0, MNIST_PIXELS, 10, raw_bytes=(MNIST_TRAIN + MNIST_TEST) * MNIST_PIXELS * 2)
-
-
-def image_data(cfg: DictConfig) -> DataSize:
-    """Section 4: MNIST resized to dataset.image_size in memory, or Pets decoded per batch."""
-    ds = cfg.dataset
-    channels = 3 if cfg.model.get("name") == "resnet18" else 1
-    features = channels * ds.image_size ** 2
-    keys = "dataset.image_size, data.train_limit, data.test_limit"
-    if ds.name != "mnist":
-        return DataSize(0, features, 2, keys=keys)
-    n_train, n_val, n_test = _mnist_counts(cfg)
-    share = len(ds.classes) / 10 if ds.classes is not None else 1.0
-    n_train = math.ceil(n_train * share)
-    if ds.per_class is not None:
-        n_train = min(n_train, ds.per_class * (len(ds.classes) if ds.classes else 10))
-    n = n_train + math.ceil((n_val + n_test) * share)
-    # Resizing holds the 28x28 floats and the resized copy before the channel copy.
-    return DataSize(n, features + MNIST_PIXELS, 10, raw_bytes=mnist_data(cfg).raw_bytes,
-                    keys=keys)
 
 
 # -- models ------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Structured configs: Hydra rejects `train.epochs=abc` with a message naming the key.
 
-Each group file under conf/ starts from one of these schemas (`/schema/<group>/<kind>@_here_`),
-so a wrong type in any group is caught while composing, before a run starts.
+The root config and the keys every run shares (seed, device, train.*, data.*, threads.*) are
+here with their range rules (`Config.check`); each config group's schemas live in the module of
+their group (optim.py, models.py, images.py, trackers.py), each with its own `check`. Every group
+file under conf/ starts from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type in any
+group is caught while composing, before a run starts; `SCHEMAS` is what goes into Hydra's
+ConfigStore (dlproj.config.compose).
 """
 
 from __future__ import annotations
@@ -9,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
+
+from dlproj.config import images, models, optim, trackers
+from dlproj.config.checks import check, check_choice, is_int, optional_limit, positive_int
+from dlproj.data.mnist import TRAIN_IMAGES
+
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -42,6 +53,9 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
+    """Where MNIST is and how much of it a run reads (the keyword arguments of
+    dlproj.data.mnist.load_mnist)."""
+
     root: str = "${dlproj.data_root:}"
     download: bool = True
     train_limit: int | None = None
@@ -52,115 +66,11 @@ class DataConfig:
 
 
 @dataclass
-class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    nesterov: bool = False
-    alpha: float = 0.99
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-
-
-@dataclass
-class ScheduleConfig:
-    name: str = "constant"
-    step_size: int = 5
-    gamma: float = 0.5
-    warmup_epochs: int = 0
-    min_lr: float = 0.0
-
-
-@dataclass
-class MLPModelConfig:
-    """NumPy multilayer perceptron (sections 1 and 2)."""
-
-    name: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [512, 256])
-    activation: str = "relu"
-    init: str = "auto"
-
-
-@dataclass
-class CNNModelConfig:
-    """NumPy CNN (section 3): conv3x3 -> ReLU -> pool -> conv3x3 -> ReLU -> pool -> fc."""
-
-    name: str = "cnn_small"
-    channels: list[int] = field(default_factory=lambda: [8, 16])
-    kernel_size: int = 3
-    padding: int = 1
-    fc_hidden: int = 0
-
-
-@dataclass
-class TorchModelConfig:
-    """PyTorch networks (section 4): plain/resnet of `depth`, or torchvision's ResNet18."""
-
-    name: str = "resnet"
-    depth: int = 8
-    width: int = 16
-    weights: str = "none"
-    finetune: str = "all"
-    num_classes: int | None = None
-
-
-@dataclass
-class DatasetConfig:
-    """Section 4's images: `mnist` (offline) or `pets` (Oxford-IIIT Pet, cat vs dog)."""
-
-    name: str = "mnist"
-    image_size: int = 28
-    # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
-    classes: list[int] | None = None
-    # At most this many training images per class (few-label transfer).
-    per_class: int | None = None
-    num_workers: int = 0
-
-
-@dataclass
-class PoolingConfig:
-    name: str = "max"
-
-
-@dataclass
-class AugmentationConfig:
-    name: str = "none"
-
-
-@dataclass
 class ThreadsConfig:
     """Threads of one run: `auto` or an integer >= 1 (the rule: dlproj/runtime/threads.py)."""
 
     workers: Any = "auto"
     blas: Any = "auto"
-
-
-@dataclass
-class CSVLoggerConfig:
-    """metrics.csv, results.json and the other run files: always written; listed for clarity."""
-
-
-@dataclass
-class TensorBoardLoggerConfig:
-    """Event files in the run directory: `tensorboard --logdir outputs`."""
-
-    steps: bool = True      # step/train_loss at every training step
-    figures: bool = True    # the run's *.png as images
-    hparams: bool = True    # the resolved config in the HParams tab
-    flush_secs: int = 30
-
-
-@dataclass
-class MLflowLoggerConfig:
-    """One MLflow run per dlproj run in a local store: `mlflow ui --backend-store-uri ...`."""
-
-    tracking_uri: str = "sqlite:///${dlproj.outputs:}/mlflow/mlflow.db"
-    artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
-    experiment_name: str = "dlproj"
-    steps: bool = True      # step/train_loss at every training step (sent in batches)
-    artifacts: bool = True  # figures, model file, results.json, metrics.csv
 
 
 @dataclass
@@ -174,26 +84,63 @@ class Config:
     resume: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    # The config groups: each node is a choice's file, typed by its own schema (SCHEMAS).
     model: Any = MISSING
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    pooling: PoolingConfig = field(default_factory=PoolingConfig)
-    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    optimizer: Any = MISSING
+    schedule: Any = MISSING
+    pooling: Any = MISSING
+    augmentation: Any = MISSING
+    dataset: Any = MISSING
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     # Tracker loggers by name (conf/logger/: csv, tensorboard, mlflow): `logger=[csv,mlflow]`.
     logger: dict[str, Any] = field(default_factory=dict)
     # Free-form settings of one experiment (sin's sample counts, transfer's label budget, ...).
     params: dict[str, Any] = field(default_factory=dict)
 
+    @staticmethod
+    def check(cfg: DictConfig) -> None:
+        """The keys every run shares."""
+        check(is_int(cfg.seed) and 0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed,
+              f"an integer in [0, {SEED_MAX}]")
+        check_choice("device", cfg.device, DEVICES)
+        train = cfg.train
+        positive_int("train.epochs", train.epochs)
+        positive_int("train.batch_size", train.batch_size)
+        positive_int("train.checkpoint_every", train.checkpoint_every)
+        check(train.get("log_every") is None or train.log_every >= 1, "train.log_every",
+              train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
+        check(train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
+              train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
+        es = train.early_stopping
+        positive_int("train.early_stopping.patience", es.patience)
+        check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
+              "min, max, or null (inferred from the metric's name)")
+        check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta,
+              "a number >= 0")
+        data = cfg.data
+        optional_limit("data.train_limit", data.train_limit)
+        optional_limit("data.test_limit", data.test_limit)
+        check(is_int(data.val_size) and 0 <= data.val_size < TRAIN_IMAGES, "data.val_size",
+              data.val_size, f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} "
+              f"training images)")
+        check(is_int(data.split_seed) and 0 <= data.split_seed <= SEED_MAX, "data.split_seed",
+              data.split_seed, f"an integer in [0, {SEED_MAX}]")
+        check(bool(str(data.root).strip()), "data.root", data.root,
+              "a folder (relative ones are taken from the project root)")
 
+
+# group -> {schema name -> schema}: `/schema/<group>/<name>` in Hydra's ConfigStore.
 SCHEMAS: dict[str, dict[str, type]] = {
-    "model": {"mlp": MLPModelConfig, "cnn": CNNModelConfig, "torch": TorchModelConfig},
-    "optimizer": {"optimizer": OptimizerConfig},
-    "schedule": {"schedule": ScheduleConfig},
-    "pooling": {"pooling": PoolingConfig},
-    "augmentation": {"augmentation": AugmentationConfig},
-    "dataset": {"dataset": DatasetConfig},
-    "logger": {"csv": CSVLoggerConfig, "tensorboard": TensorBoardLoggerConfig,
-               "mlflow": MLflowLoggerConfig},
+    "model": {"mlp": models.MLPConfig, "two_layer": models.TwoLayerConfig,
+              "cnn": models.CNNConfig, "small_net": models.SmallNetConfig,
+              "resnet18": models.ResNet18Config},
+    "optimizer": {"sgd": optim.SGDConfig, "rmsprop": optim.RMSpropConfig,
+                  "adam": optim.AdamConfig},
+    "schedule": {"constant": optim.ConstantConfig, "step": optim.StepConfig,
+                 "exponential": optim.ExponentialConfig, "cosine": optim.CosineConfig},
+    "pooling": {"pooling": images.PoolingConfig},
+    "augmentation": {"augmentation": images.AugmentationConfig},
+    "dataset": {"mnist": images.MNISTImagesConfig, "pets": images.PetsImagesConfig},
+    "logger": {"csv": trackers.CSVLoggerConfig, "tensorboard": trackers.TensorBoardLoggerConfig,
+               "mlflow": trackers.MLflowLoggerConfig},
 }

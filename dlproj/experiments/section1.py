@@ -7,30 +7,30 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.config.groups import MODEL
-from dlproj.config.memory import DataSize, mnist_data
-from dlproj.config.validate import param_range
-from dlproj.data.mnist import load_from_config
-from dlproj.experiments.registry import Param, param_values, register
-from dlproj.nn.checkpoint import save_checkpoint
-from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
-from dlproj.optim.optimizers import build_optimizer
-from dlproj.plots.curves import learning_curves
-from dlproj.plots.functions import decision_surface, sin_fit
-from dlproj.training.context import RunContext
-from dlproj.training.numpy_stack import (
-    ArrayData,
+from dlproj.build import build
+from dlproj.experiments import footprint
+from dlproj.experiments.common import (
     classification_metrics,
     evaluate_checkpoint,
-    fit,
+    mnist,
     mnist_arrays,
     predict,
     val_test_evaluator,
 )
+from dlproj.experiments.footprint import DataSize
+from dlproj.experiments.registry import Param, param_range, param_values, register
+from dlproj.nn.checkpoint import save_checkpoint
+from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
+from dlproj.nn.mlp import build_mlp
+from dlproj.plots.curves import learning_curves
+from dlproj.plots.functions import decision_surface, sin_fit
+from dlproj.plots.save import save_figure
+from dlproj.training.context import RunContext
+from dlproj.training.numpy_stack import ArrayData, fit
 
 
 def _mlp(ctx: RunContext, n_in: int, n_out: int):
-    return MODEL.builder("mlp")(ctx.cfg.model, n_in, n_out, rng=ctx.rng)
+    return build(ctx.cfg.model)(in_features=n_in, out_features=n_out, rng=ctx.rng)
 
 
 SIN_PARAMS = {
@@ -45,38 +45,37 @@ def _sin_data(cfg) -> DataSize:
     return DataSize(n, 1, 1, keys="params.n_train, params.n_test")
 
 
-@register(1, "mlp", models=("mlp",), checkpoint=".npz", data=mnist_data)
+@register(1, "mlp", models=(build_mlp,), checkpoint=".npz", data=footprint.mnist)
 def mlp(ctx: RunContext) -> dict[str, Any]:
     """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
-    train, val, test = mnist_arrays(load_from_config(ctx.cfg.data), flatten=True)
+    train, val, test = mnist_arrays(mnist(ctx.cfg.data), flatten=True)
     model = _mlp(ctx, 784, 10)
     evaluate = val_test_evaluator(model, val, test)
     if ctx.cfg.checkpoint:
         return evaluate_checkpoint(ctx, model, evaluate)
     ctx.log.info("MNIST: %d train, %d val, %d test", len(train), len(val), len(test))
-    final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), train,
-                evaluate)
+    final = fit(ctx, model, SoftmaxCrossEntropy(), build(ctx.cfg.optimizer)(), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
     m = ctx.cfg.model
     widths = "-".join(map(str, [784, *m.hidden, 10]))
-    ctx.save_figure(learning_curves(ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"),
-                    "curves.png")
+    save_figure(learning_curves(ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"),
+                ctx.path("curves.png"))
     return final
 
 
-@register(1, "xor", models=("mlp",), data=lambda cfg: DataSize(4, 2, 2))
+@register(1, "xor", models=(build_mlp,), data=lambda cfg: DataSize(4, 2, 2))
 def xor(ctx: RunContext) -> dict[str, Any]:
     """XOR of two bits: not linearly separable, learnt by one hidden layer."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     y = np.array([0, 1, 1, 0])
     data = ArrayData(x, y)
     model = _mlp(ctx, 2, 2)
-    final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(ctx.cfg.optimizer), data,
+    final = fit(ctx, model, SoftmaxCrossEntropy(), build(ctx.cfg.optimizer)(), data,
                 lambda: classification_metrics(model, data, "train_eval"))
     probs = predict(model, x)
     ctx.log.info("XOR predictions %s (targets %s)", probs.argmax(1).tolist(), y.tolist())
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.save_figure(_xor_boundary(model), "decision_boundary.png")
+    save_figure(_xor_boundary(model), ctx.path("decision_boundary.png"))
     return {"train_acc": final["train_eval_acc"], "train_loss": final["train_loss"]}
 
 
@@ -88,7 +87,7 @@ def _xor_boundary(model):
     return decision_surface(xx, yy, p1, np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), [0, 1, 1, 0])
 
 
-@register(1, "sin", models=("mlp",), params=SIN_PARAMS, data=_sin_data)
+@register(1, "sin", models=(build_mlp,), params=SIN_PARAMS, data=_sin_data)
 def sin(ctx: RunContext) -> dict[str, Any]:
     """sin(x) on [-2pi, 2pi] by an MLP: test MSE against model size."""
     params = param_values(ctx.cfg, SIN_PARAMS)
@@ -105,10 +104,10 @@ def sin(ctx: RunContext) -> dict[str, Any]:
     def evaluate() -> dict[str, float]:
         return {"test_mse": float(np.mean((predict(model, test.x) - test.y) ** 2))}
 
-    final = fit(ctx, model, MSELoss(), build_optimizer(ctx.cfg.optimizer), train, evaluate)
+    final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.save_figure(sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
-                             final["test_mse"]), "fit.png")
-    ctx.save_figure(learning_curves(ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"),
-                    "curves.png")
+    save_figure(sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
+                        final["test_mse"]), ctx.path("fit.png"))
+    save_figure(learning_curves(ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"),
+                ctx.path("curves.png"))
     return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}

@@ -7,50 +7,35 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.config.checks import check, check_choice
-from dlproj.config.memory import mnist_data, mnist_raw_only
-from dlproj.config.validate import param_range
-from dlproj.data.mnist import load_from_config, to_float
-from dlproj.errors import DlprojError
-from dlproj.experiments.registry import Param, param_values, register
+from dlproj.build import build
+from dlproj.data.mnist import TRAIN_IMAGES, to_float
+from dlproj.errors import DlprojError, check
+from dlproj.experiments import footprint
+from dlproj.experiments.common import evaluate_checkpoint, mnist, mnist_arrays, val_test_evaluator
+from dlproj.experiments.registry import Param, param_range, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.two_layer import (
-    ACTIVATIONS,
     PARAM_NAMES,
     TwoLayerNet,
     check_gradients,
     kink_crossings,
+    two_layer_net,
 )
-from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
+from dlproj.plots.save import save_figure
 from dlproj.plots.schedules import lr_schedule
 from dlproj.training.context import RunContext
-from dlproj.training.numpy_stack import (
-    evaluate_checkpoint,
-    fit,
-    mnist_arrays,
-    val_test_evaluator,
-)
+from dlproj.training.numpy_stack import fit
 
 
 class GradientCheckFailed(DlprojError):
     """An analytic gradient disagrees with its centred-difference estimate."""
 
 
-def check_two_layer(cfg) -> None:
-    """Section 2's net has exactly one hidden layer and its own three activations."""
-    hidden = list(cfg.model.hidden)
-    check(len(hidden) == 1, "model.hidden", hidden,
-          "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
-    check_choice("model.activation", cfg.model.activation, ACTIVATIONS)
-
-
 def _two_layer(ctx: RunContext, n_in: int, n_out: int, dtype: type) -> TwoLayerNet:
-    m = ctx.cfg.model
-    return TwoLayerNet(n_in, m.hidden[0], n_out, rng=ctx.rng, activation=m.activation,
-                       init=m.init, dtype=dtype)
+    return build(ctx.cfg.model)(in_features=n_in, out_features=n_out, rng=ctx.rng, dtype=dtype)
 
 
 GRADCHECK_PARAMS = {
@@ -64,9 +49,8 @@ GRADCHECK_PARAMS = {
 
 
 def check_gradcheck(cfg) -> None:
-    check_two_layer(cfg)
     batch = param_values(cfg, GRADCHECK_PARAMS)["batch_size"]
-    images = 60_000 - cfg.data.val_size
+    images = TRAIN_IMAGES - cfg.data.val_size
     if cfg.data.train_limit is not None:
         images = min(images, cfg.data.train_limit)
     check(batch <= images, "params.batch_size", batch,
@@ -104,15 +88,14 @@ class GradNormLog:
         return means
 
 
-@register(2, "train", models=("mlp",), checkpoint=".npz", data=mnist_data,
-          check=check_two_layer)
+@register(2, "train", models=(two_layer_net,), checkpoint=".npz", data=footprint.mnist)
 def train(ctx: RunContext) -> dict[str, Any]:
     """The hand-derived 2-layer net on MNIST: optimizer, lr schedule and gradient norms."""
     cfg = ctx.cfg
     # Model and optimizer first: a bad setting fails before MNIST is read.
     net = _two_layer(ctx, 784, 10, np.float32)
-    optimizer = build_optimizer(cfg.optimizer)
-    train_set, val, test = mnist_arrays(load_from_config(cfg.data), flatten=True)
+    optimizer = build(cfg.optimizer)()
+    train_set, val, test = mnist_arrays(mnist(cfg.data), flatten=True)
     evaluate = val_test_evaluator(net, val, test)
     if cfg.checkpoint:
         return evaluate_checkpoint(ctx, net, evaluate)
@@ -127,29 +110,28 @@ def train(ctx: RunContext) -> dict[str, Any]:
 
     label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"
     rows = ctx.metrics.rows
-    ctx.save_figure(learning_curves(rows, f"2-layer net on MNIST ({label})"), "curves.png")
-    ctx.save_figure(lr_schedule(rows, f"learning rate ({label})"), "lr_schedule.png")
+    save_figure(learning_curves(rows, f"2-layer net on MNIST ({label})"), ctx.path("curves.png"))
+    save_figure(lr_schedule(rows, f"learning rate ({label})"), ctx.path("lr_schedule.png"))
     ctx.flush()
-    ctx.save_figure(grad_norms_per_step(norms.steps.rows, PARAM_NAMES,
-                                        f"gradient norm per step ({label})"),
-                    "grad_norms_step.png")
-    ctx.save_figure(grad_norms_per_epoch(rows, PARAM_NAMES,
-                                         f"gradient norm per epoch ({label})"),
-                    "grad_norms_epoch.png")
+    save_figure(grad_norms_per_step(norms.steps.rows, PARAM_NAMES,
+                                    f"gradient norm per step ({label})"),
+                ctx.path("grad_norms_step.png"))
+    save_figure(grad_norms_per_epoch(rows, PARAM_NAMES, f"gradient norm per epoch ({label})"),
+                ctx.path("grad_norms_epoch.png"))
     keep = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
     return {k: final[k] for k in keep if k in final}
 
 
-@register(2, "gradcheck", models=("mlp",), params=GRADCHECK_PARAMS, data=mnist_raw_only,
-          check=check_gradcheck)
+@register(2, "gradcheck", models=(two_layer_net,), params=GRADCHECK_PARAMS,
+          data=footprint.mnist_raw_only, check=check_gradcheck)
 def gradcheck(ctx: RunContext) -> dict[str, Any]:
     """The 2-layer net's derived gradients against centred differences (float64)."""
     cfg, params = ctx.cfg, param_values(ctx.cfg, GRADCHECK_PARAMS)
     batch, h = int(params["batch_size"]), float(params["h"])
     max_entries, tolerance = params["max_entries"], float(params["tolerance"])
-    mnist = load_from_config(cfg.data)
-    x = to_float(mnist.train.images[:batch], flatten=True, dtype=np.float64)
-    y = mnist.train.labels[:batch]
+    splits = mnist(cfg.data)
+    x = to_float(splits.train.images[:batch], flatten=True, dtype=np.float64)
+    y = splits.train.labels[:batch]
     net = _two_layer(ctx, 784, 10, np.float64)
     # Non-zero biases, so that a bias missing from forward or backward shows.
     for name in ("b1", "b2"):
@@ -164,6 +146,7 @@ def gradcheck(ctx: RunContext) -> dict[str, Any]:
                               rng=np.random.default_rng(cfg.seed))
 
     lines = [f"{'param':<6} {'shape':<12} {'checked':>15} {'rel error':>10}"]
+    ctx.open()
     for name in PARAM_NAMES:
         r = results[name]
         shape = "x".join(map(str, net.params[name].shape))

@@ -7,18 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.config.groups import CNN_IMAGE_SIZE as IMAGE_SIZE
-from dlproj.config.groups import MODEL
-from dlproj.config.memory import DataSize, mnist_data
-from dlproj.data.mnist import load_from_config
+from dlproj.build import build
 from dlproj.errors import DataError
+from dlproj.experiments import footprint
+from dlproj.experiments.common import (
+    evaluate_checkpoint,
+    mnist,
+    mnist_arrays,
+    predict,
+    val_test_evaluator,
+)
+from dlproj.experiments.footprint import DataSize
 from dlproj.experiments.registry import register
-from dlproj.files.atomic import write_text
 from dlproj.nn.checkpoint import save_checkpoint
-from dlproj.nn.cnn import activations, feature_map_layers
+from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.receptive_field import measure
-from dlproj.optim.optimizers import build_optimizer
 from dlproj.plots.cnn import (
     confusion_matrix_figure,
     feature_maps_figure,
@@ -26,22 +30,17 @@ from dlproj.plots.cnn import (
     receptive_field_figure,
 )
 from dlproj.plots.curves import learning_curves
+from dlproj.plots.save import save_figure
 from dlproj.training.context import RunContext
-from dlproj.training.numpy_stack import (
-    evaluate_checkpoint,
-    fit,
-    mnist_arrays,
-    predict,
-    val_test_evaluator,
-)
+from dlproj.training.numpy_stack import fit
 
+IMAGE_SIZE = 28  # MNIST's side
 # The layers the receptive-field figure shows (each unit's field is the same before and after ReLU).
 RF_LAYERS = ("conv1", "pool1", "conv2", "pool2")
 
 
 def _model(ctx: RunContext):
-    return MODEL.builder("cnn")(ctx.cfg.model, ctx.cfg.pooling.name, ctx.rng)
-
+    return build(ctx.cfg.model)(rng=ctx.rng, pooling=build(ctx.cfg.pooling))
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
@@ -49,20 +48,20 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> 
     return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
 
 
-def _write_matrix_csv(path, mat: np.ndarray, fmt: str) -> None:
+def _matrix_csv(mat: np.ndarray, fmt: str) -> str:
     k = len(mat)
     lines = ["true\\predicted," + ",".join(str(j) for j in range(k))]
     lines += [f"{i}," + ",".join(format(v, fmt) for v in mat[i]) for i in range(k)]
-    write_text(path, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
-@register(3, "cnn", models=("cnn",), checkpoint=".npz", data=mnist_data)
+@register(3, "cnn", models=(build_cnn,), checkpoint=".npz", data=footprint.mnist)
 def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg
     model = _model(ctx)
-    mnist = load_from_config(cfg.data)
-    train, val, test = mnist_arrays(mnist, flatten=False)
+    splits = mnist(cfg.data)
+    train, val, test = mnist_arrays(splits, flatten=False)
     evaluate = val_test_evaluator(model, val, test)
     title = f"{cfg.model.name}, {cfg.pooling.name} pooling"
     if cfg.checkpoint:
@@ -70,40 +69,39 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     else:
         ctx.log.info("MNIST: %d train, %d val, %d test; %s, %d parameters", len(train),
                      len(val), len(test), title, sum(p.size for p in model.params.values()))
-        final = fit(ctx, model, SoftmaxCrossEntropy(), build_optimizer(cfg.optimizer), train,
-                    evaluate)
+        final = fit(ctx, model, SoftmaxCrossEntropy(), build(cfg.optimizer)(), train, evaluate)
         save_checkpoint(ctx.path("model.npz"), model)
-        ctx.save_figure(learning_curves(ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"),
-                        "curves.png")
+        save_figure(learning_curves(ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"),
+                    ctx.path("curves.png"))
 
     predicted = predict(model, test.x).argmax(axis=1)
     counts = confusion_matrix(test.y, predicted)
-    _write_matrix_csv(ctx.path("confusion_counts.csv"), counts, "d")
+    ctx.write_text("confusion_counts.csv", _matrix_csv(counts, "d"))
     norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    _write_matrix_csv(ctx.path("confusion_normalized.csv"), norm, ".4f")
-    ctx.save_figure(confusion_matrix_figure(
+    ctx.write_text("confusion_normalized.csv", _matrix_csv(norm, ".4f"))
+    save_figure(confusion_matrix_figure(
         counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"),
-        "confusion_matrix.png")
+        ctx.path("confusion_matrix.png"))
     off = counts - np.diag(np.diag(counts))
     worst = np.unravel_index(off.argmax(), off.shape)
     ctx.log.info("most frequent confusion: true %d predicted as %d (%d times)",
                  worst[0], worst[1], off[worst])
 
     conv1 = dict(model.layers)["conv1"]
-    ctx.save_figure(filters_figure(conv1.params["W"], f"conv1 filters ({title})"),
-                    "filters_conv1.png")
+    save_figure(filters_figure(conv1.params["W"], f"conv1 filters ({title})"),
+                ctx.path("filters_conv1.png"))
     picks = _one_per_class(test.y, 4)
     # Drawn after ReLU, as the course report shows them; the npz keeps the pre-ReLU conv
     # outputs (conv1, conv2) beside them.
     shown = feature_map_layers(model)
     convs = [name for name, _ in model.layers if name.startswith("conv")]
     maps = activations(model, test.x[picks], [*convs, *shown])
-    ctx.save_npz("feature_maps.npz", {"images": mnist.test.images[picks],
+    ctx.save_npz("feature_maps.npz", {"images": splits.test.images[picks],
                                       "labels": test.y[picks], **maps})
-    ctx.save_figure(feature_maps_figure(mnist.test.images[picks],
-                                        {title: maps[name] for name, title in shown.items()},
-                                        test.y[picks].tolist()),
-                    "feature_maps.png")
+    save_figure(feature_maps_figure(splits.test.images[picks],
+                                    {title: maps[name] for name, title in shown.items()},
+                                    test.y[picks].tolist()),
+                ctx.path("feature_maps.png"))
     return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
 
 
@@ -115,7 +113,7 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array(picks)
 
 
-@register(3, "receptive_field", models=("cnn",),
+@register(3, "receptive_field", models=(build_cnn,),
           data=lambda cfg: DataSize(1, 784, 10, raw_bytes=0))
 def receptive_field(ctx: RunContext) -> dict[str, Any]:
     """Receptive field and effective stride of every layer: arithmetic, checked by backprop."""
@@ -131,17 +129,17 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
     table = "\n".join(lines)
     ctx.log.info("receptive fields (%s):\n%s", ctx.cfg.model.name, table)
     ctx.write_json("receptive_fields.json", [r.as_dict() for r in rows])
-    write_text(ctx.path("receptive_fields.csv"),
-               ",".join(rows[0].as_dict()) + "\n"
-               + "".join(",".join(str(v) for v in r.as_dict().values()) + "\n" for r in rows))
+    ctx.write_text("receptive_fields.csv",
+                   ",".join(rows[0].as_dict()) + "\n"
+                   + "".join(",".join(str(v) for v in r.as_dict().values()) + "\n"
+                             for r in rows))
     shown = {k: v for k, v in maps.items() if k in RF_LAYERS} or maps
     digit = None
     try:
-        mnist = load_from_config(ctx.cfg.data)
-        digit = mnist.test.images[0]
+        digit = mnist(ctx.cfg.data).test.images[0]
     except DataError as exc:  # the figure is fine without a digit behind it
         ctx.log.info("no MNIST digit for the figure background: %s", exc)
-    ctx.save_figure(receptive_field_figure(rows, shown, digit), "receptive_field.png")
+    save_figure(receptive_field_figure(rows, shown, digit), ctx.path("receptive_field.png"))
     last = [r for r in rows if r.unit >= 0][-1]
     return {"layer": last.layer, "rf": last.rf, "stride": last.stride,
             "measured_rf": last.measured_h, "measured_stride": last.measured_stride,

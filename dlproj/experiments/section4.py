@@ -8,17 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlproj.config.memory import image_data
+from omegaconf import OmegaConf
+
+from dlproj.build import build
+from dlproj.experiments import footprint
 from dlproj.experiments.registry import TORCH_DEVICES, Param, register
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import by_depth, first_vs_last
-from dlproj.runtime.threads import torch_threads
+from dlproj.plots.save import save_figure
 from dlproj.training.context import RunContext
+
+# The `_target_`s of Section 4's models, as strings: importing the classes would import torch.
+PLAIN, RESNET = "dlproj.torchnets.models.PlainNet", "dlproj.torchnets.models.SmallResNet"
+RESNET18 = "dlproj.torchnets.models.resnet18"
+# Keys of the model node that are not the network's arguments: where its starting weights come
+# from and what trains (dlproj.torchnets.checkpoint, dlproj.torchnets.models.freeze).
+TRANSFER_KEYS = ("weights", "finetune")
 
 
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
-            "uses_dataset": True, "data": image_data, "params": params}
+            "uses_dataset": True, "data": footprint.images, "params": params}
 
 
 # The course report's names for the networks, and the data its Section 4 ran on: any other
@@ -37,19 +47,22 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
 
     from dlproj.torchnets import checkpoint as ckpt
     from dlproj.torchnets import gradflow
-    from dlproj.torchnets.data import load_data
-    from dlproj.torchnets.models import build_model, freeze
-    from dlproj.torchnets.optim import build_optimizer
+    from dlproj.torchnets.models import freeze
+    from dlproj.torchnets.optim import torch_twin
     from dlproj.training.torch_stack import evaluate, fit, resolve_device, seed_everything
 
     cfg = ctx.cfg
-    torch.set_num_threads(torch_threads(cfg.threads))
+    torch.set_num_threads(ctx.torch_threads)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     m = cfg.model
-    data = load_data(cfg, channels=3 if m.name == "resnet18" else None, seed=cfg.seed)
-    model = build_model(m, num_classes=data.num_classes, in_channels=data.in_channels,
-                        image_size=cfg.dataset.image_size)
+    data = build(cfg.dataset)(**OmegaConf.to_container(cfg.data, resolve=True),
+                              batch_size=cfg.train.batch_size,
+                              channels=3 if m.name == "resnet18" else 1,
+                              augment=build(cfg.augmentation)(), seed=cfg.seed)
+    model = build(m, skip=TRANSFER_KEYS)(num_classes=m.num_classes or data.num_classes,
+                                         in_channels=data.in_channels,
+                                         image_size=cfg.dataset.image_size)
 
     def evaluate_all() -> dict[str, float]:
         out: dict[str, float] = {}
@@ -74,7 +87,8 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                  "%d of %d parameters train, device %s", m.name, cfg.dataset.name,
                  data.num_classes, " ".join(data.class_names), data.n_train, source,
                  m.finetune, n_trainable, n_total, device)
-    optimizer = build_optimizer(model.parameters(), cfg.optimizer)
+    optimizer = build(cfg.optimizer, _target_=torch_twin(cfg.optimizer._target_))(
+        model.parameters())
     layers = gradflow.main_path_weights(model)
     grad_log = ctx.step_log("grad_norms.csv")
 
@@ -86,13 +100,13 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                 on_step=on_step)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
     label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
-    ctx.save_figure(learning_curves(ctx.metrics.rows, f"{label} on {cfg.dataset.name}"),
-                    "curves.png")
+    save_figure(learning_curves(ctx.metrics.rows, f"{label} on {cfg.dataset.name}"),
+                ctx.path("curves.png"))
     if grad_log.rows:
-        ctx.save_figure(first_vs_last(grad_log.rows, f"{label}: first vs last layer"),
-                        "gradflow_first_last.png")
-        ctx.save_figure(by_depth(grad_log.rows, f"{label}: gradient norm by depth"),
-                        "gradflow_depth.png")
+        save_figure(first_vs_last(grad_log.rows, f"{label}: first vs last layer"),
+                    ctx.path("gradflow_first_last.png"))
+        save_figure(by_depth(grad_log.rows, f"{label}: gradient norm by depth"),
+                    ctx.path("gradflow_depth.png"))
         first, last = layers[0][0], layers[-1][0]
         rows = [r for r in grad_log.rows if first in r]
         if rows:
@@ -108,8 +122,7 @@ def describe_setting(cfg, source: str) -> dict[str, Any]:
     the network (the course report's name), where its weights came from and what they were
     trained on, what trains, the data in words, and whether that data is the offline stand-in
     (MNIST) for the course report's Oxford-IIIT Pet."""
-    from dlproj.torchnets.checkpoint import pretrained_on
-    from dlproj.torchnets.data import describe
+    from dlproj.data.images import describe
 
     m = cfg.model
     return {"network": NETWORKS[m.name], "weights": source,
@@ -118,13 +131,33 @@ def describe_setting(cfg, source: str) -> dict[str, Any]:
             "stand_in": cfg.dataset.name != STUDY_DATASET}
 
 
-@register(4, "compare", **_spec(("plain", "resnet")))
+def pretrained_on(weights: str) -> str | None:
+    """What `model.weights` was trained on, in words: None (random init), "ImageNet", or for a
+    model.pt the data of the run that wrote it (its results.json beside it, e.g. "MNIST digits
+    0-4"); "a checkpoint" when that record is missing or unreadable."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "ImageNet"
+    import json
+    from pathlib import Path
+
+    from dlproj.data.images import describe
+
+    try:
+        record = json.loads((Path(weights).parent / "results.json").read_text())
+        return describe(record["config"]["dataset"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "a checkpoint"
+
+
+@register(4, "compare", **_spec((PLAIN, RESNET)))
 def compare(ctx: RunContext) -> dict[str, Any]:
     """PlainNet vs SmallResNet (model=plain|resnet, model.depth) with per-layer gradient norms."""
     return _train(ctx, "plain vs residual")
 
 
-@register(4, "transfer", **_spec(("resnet18", "plain", "resnet"), role=ROLE))
+@register(4, "transfer", **_spec((RESNET18, PLAIN, RESNET), role=ROLE))
 def transfer(ctx: RunContext) -> dict[str, Any]:
     """A new head on ResNet18 (model=resnet: SmallResNet); weights and finetune from the model.
 

@@ -2,32 +2,26 @@
 
 Each logger has four methods, called by the runner and the training loop:
 
-    start(ctx)                  after the RunContext exists (ctx.cfg, ctx.run_dir)
+    start(ctx)                  when the run starts writing into its directory (ctx.run_dir)
     log_step(step, values)      every training step: {"train_loss": ...}
     log_epoch(epoch, row)       every metrics.csv row
     finish(record)              after results.json is written (figures and model files are on disk)
 
-`csv` is the run directory's own files (metrics.csv, results.json, ...), always written by
-RunContext; naming it in `logger=[csv,tensorboard]` only documents that. A logger that fails (a
+Each `logger.<name>` node with a `_target_` (conf/logger/) is built with hydra.utils.instantiate;
+`csv` has none: it is the run directory's own files (metrics.csv, results.json, ...), always
+written, and naming it in `logger=[csv,tensorboard]` only documents that. A logger that fails (a
 missing package, a locked store) warns once and is switched off; the run goes on.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 log = logging.getLogger("dlproj")
-
-# logger name -> "module:Class" (imported only when selected: trackers are an optional extra).
-LOGGERS: dict[str, str | None] = {
-    "csv": None,
-    "tensorboard": "dlproj.loggers.tensorboard_logger:TensorBoardLogger",
-    "mlflow": "dlproj.loggers.mlflow_logger:MLflowLogger",
-}
 
 _INSTALL_HINT = "install the trackers extra: .venv/bin/python -m pip install -e '.[trackers]'"
 
@@ -47,7 +41,8 @@ class Guarded:
             getattr(self.logger, method)(*args)
         except Exception as exc:
             self.failed = True
-            hint = f" ({_INSTALL_HINT})" if isinstance(exc, ImportError) else ""
+            missing = isinstance(exc, ImportError) or isinstance(exc.__cause__, ImportError)
+            hint = f" ({_INSTALL_HINT})" if missing else ""
             log.warning("logger %s failed in %s: %s: %s%s; it is off for the rest of this run",
                         self.name, method, type(exc).__name__, exc, hint)
             try:
@@ -68,34 +63,22 @@ class Guarded:
         self._call("finish", record)
 
 
-def selected(cfg: DictConfig) -> list[str]:
-    """The logger names in `cfg.logger` (a mapping name -> settings), in a stable order."""
-    node = cfg.get("logger") or {}
-    return [name for name in LOGGERS if name in node] + sorted(set(node) - set(LOGGERS))
-
-
 def build_loggers(cfg: DictConfig) -> list[Guarded]:
-    """The configured tracker loggers (csv needs none), each wrapped in Guarded."""
-    out = []
-    for name in selected(cfg):
-        target = LOGGERS.get(name)
-        if target is None:
-            continue
-        module, cls = target.split(":")
-        settings = OmegaConf.to_container(cfg.logger[name], resolve=True) or {}
-        out.append(Guarded(name, _Lazy(module, cls, settings)))
-    return out
+    """The configured tracker loggers, each wrapped in Guarded; a logger's class is imported when
+    it starts (trackers are an optional extra: a missing one is a warning)."""
+    node = cfg.get("logger") or {}
+    return [Guarded(name, _Lazy(node[name])) for name in node if "_target_" in node[name]]
 
 
 class _Lazy:
-    """Imports the logger's module at start(): a missing package is then a warning, not a crash."""
+    """Builds the logger at start(): a missing package is then a warning, not a crash."""
 
-    def __init__(self, module: str, cls: str, settings: dict[str, Any]) -> None:
-        self.module, self.cls, self.settings = module, cls, settings
+    def __init__(self, node: DictConfig) -> None:
+        self.node = node
         self.impl: Any = None
 
     def start(self, ctx: Any) -> None:
-        self.impl = getattr(importlib.import_module(self.module), self.cls)(self.settings)
+        self.impl = instantiate(self.node, _convert_="all")()
         self.impl.start(ctx)
 
     def log_step(self, step: int, values: dict[str, float]) -> None:

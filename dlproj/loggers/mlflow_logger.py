@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dlproj.loggers.common import figures, flat_config, model_files, numeric
 
@@ -30,24 +30,25 @@ _PARAM_BATCH = 100
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 
 
-def open_store(settings: dict[str, Any]) -> tuple[Any, str]:
+def open_store(tracking_uri: str, experiment_name: str = "dlproj",
+               artifact_location: str | None = None) -> tuple[Any, str]:
     """(MlflowClient, experiment id) for the configured store, creating both if needed.
 
     Concurrent jobs may race to create the store or the experiment; the loser retries.
     """
     from mlflow.tracking import MlflowClient
 
-    uri = settings["tracking_uri"]
+    uri = tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    name = settings.get("experiment_name") or "dlproj"
+    name = experiment_name or "dlproj"
     for attempt in range(5):
         try:
             client = MlflowClient(tracking_uri=uri)
             exp = client.get_experiment_by_name(name)
             if exp is not None:
                 return client, exp.experiment_id
-            location = settings.get("artifact_location")
+            location = artifact_location
             return client, client.create_experiment(
                 name, artifact_location=Path(location).resolve().as_uri() if location else None)
         except Exception:
@@ -58,10 +59,12 @@ def open_store(settings: dict[str, Any]) -> tuple[Any, str]:
 
 
 class MLflowLogger:
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self.steps = bool(settings.get("steps", True))
-        self.artifacts = bool(settings.get("artifacts", True))
+    def __init__(self, tracking_uri: str, artifact_location: str | None = None,
+                 experiment_name: str = "dlproj", steps: bool = True,
+                 artifacts: bool = True) -> None:
+        self.store = {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
+                      "artifact_location": artifact_location}
+        self.steps, self.artifacts = steps, artifacts
         self.client: Any = None
         self.run_id = ""
         self.pending: list = []
@@ -71,7 +74,7 @@ class MLflowLogger:
     def start(self, ctx: Any) -> None:
         from mlflow.entities import Param
 
-        self.client, experiment_id = open_store(self.settings)
+        self.client, experiment_id = open_store(**self.store)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
                 "seed": str(cfg.seed), "run_dir": str(ctx.run_dir)}
@@ -160,8 +163,9 @@ class MLflowSweepParent(Callback):
         if "mlflow" not in (config.get("logger") or {}):
             return
         try:
-            settings = OmegaConf.to_container(config.logger.mlflow, resolve=True)
-            self.client, experiment_id = open_store(settings)
+            node = config.logger.mlflow
+            self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
+                                                    node.artifact_location)
             sweep_dir = Path(str(config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
             overrides = " ".join(config.hydra.overrides.task)

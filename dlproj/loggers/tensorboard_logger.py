@@ -28,11 +28,10 @@ def png_size(data: bytes) -> tuple[int, int, int]:
 
 
 class TensorBoardLogger:
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.steps = bool(settings.get("steps", True))
-        self.images = bool(settings.get("figures", True))
-        self.hparams = bool(settings.get("hparams", True))
-        self.flush_secs = int(settings.get("flush_secs", 30))
+    def __init__(self, steps: bool = True, figures: bool = True, hparams: bool = True,
+                 flush_secs: int = 30) -> None:
+        self.steps, self.images, self.hparams = steps, figures, hparams
+        self.flush_secs = flush_secs
         self.writer: Any = None
         self.last_epoch = 0
 

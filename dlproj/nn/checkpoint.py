@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dlproj.errors import DataError
+from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import save_npz
 
 
@@ -45,21 +45,9 @@ def load_checkpoint(path: str | Path, model: Any) -> Any:
                         f"truncated or another format ({type(exc).__name__}). {FIX}") from None
     if not arrays:
         raise DataError(f"Checkpoint {path} holds no arrays. {FIX}")
-    detail = mismatch({k: tuple(v.shape) for k, v in model.params.items()},
+    detail = shape_mismatch({k: tuple(v.shape) for k, v in model.params.items()},
                       {k: tuple(v.shape) for k, v in arrays.items()})
     if detail:
         raise DataError(f"Checkpoint {path} does not fit this model ({detail}). {FIX}")
     model.set_params(arrays)
     return model
-
-
-def mismatch(own: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]]) -> str:
-    """What differs between a model's parameter names/shapes and a file's; '' when they fit."""
-    missing = sorted(own.keys() - given.keys())
-    extra = sorted(given.keys() - own.keys())
-    shapes = [f"{k} {given[k]} vs model {own[k]}" for k in sorted(own.keys() & given.keys())
-              if tuple(own[k]) != tuple(given[k])]
-    parts = [f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
-             for what, names in (("missing", missing), ("unexpected", extra),
-                                 ("shape differs", shapes)) if names]
-    return "; ".join(parts)

@@ -6,30 +6,32 @@ checkpoints show: conv1, relu1, pool1, conv2, relu2, pool2, flatten, [fc1, relu3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from dlproj.nn.activations import ReLU
 from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
 from dlproj.nn.layers import Layer, Linear
+from dlproj.nn.pooling import MaxPool2d, Pool2d
 from dlproj.nn.sequential import Sequential
 
 
-def build_cnn(channels: Sequence[int], *, rng: np.random.Generator, pooling: str = "max",
-              kernel_size: int = 3, padding: int = 1, pool_size: int = 2, fc_hidden: int = 0,
-              in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
+def build_cnn(channels: Sequence[int], *, rng: np.random.Generator,
+              pooling: Callable[[int], Pool2d] = MaxPool2d, kernel_size: int = 3,
+              padding: int = 1, pool_size: int = 2, fc_hidden: int = 0, in_channels: int = 1,
+              image_size: int = 28, num_classes: int = 10,
               dtype: type = np.float32) -> Sequential:
-    """One conv -> ReLU -> pool block per entry of `channels`, then the classifier."""
-    from dlproj.config.groups import POOLING
+    """One conv -> ReLU -> pool block per entry of `channels`, then the classifier.
 
-    make_pool = POOLING.builder(pooling)  # ConfigError naming pooling.name if unknown
+    `pooling(pool_size)` makes each block's pool: MaxPool2d or AvgPool2d (the `pooling=` group).
+    """
     layers: list[tuple[str, Layer]] = [("nhwc", ChannelsLast())]
     c_in, size = in_channels, image_size
     for b, c_out in enumerate(channels, start=1):
         conv = Conv2d(c_in, c_out, kernel_size, 1, padding, rng=rng, dtype=dtype,
                       input_grad=b > 1)
-        pool = make_pool(pool_size)
+        pool = pooling(pool_size)
         layers += [(f"conv{b}", conv), (f"relu{b}", ReLU()), (f"pool{b}", pool)]
         size = pool.output_shape(*conv.output_shape(size, size))[0]
         if size < 1:
@@ -44,13 +46,6 @@ def build_cnn(channels: Sequence[int], *, rng: np.random.Generator, pooling: str
     layers.append(("fc", Linear(features, num_classes, rng=rng, init="xavier",
                                 activation="linear", dtype=dtype)))
     return Sequential(layers)
-
-
-def build_cnn_from_config(model_cfg, pooling: str, rng: np.random.Generator,
-                          dtype: type = np.float32) -> Sequential:
-    return build_cnn(list(model_cfg.channels), rng=rng, pooling=pooling,
-                     kernel_size=model_cfg.kernel_size, padding=model_cfg.padding,
-                     fc_hidden=model_cfg.fc_hidden, dtype=dtype)
 
 
 def feature_map_layers(model: Sequential) -> dict[str, str]:

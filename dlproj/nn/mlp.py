@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from dlproj.nn.activations import ACTIVATIONS
@@ -9,9 +11,11 @@ from dlproj.nn.layers import Layer, Linear
 from dlproj.nn.sequential import Sequential
 
 
-def build_mlp(in_features: int, hidden: list[int], out_features: int, *, activation: str,
+def build_mlp(in_features: int, hidden: Sequence[int], out_features: int, *, activation: str,
               rng: np.random.Generator, init: str = "auto",
               dtype: type = np.float32) -> Sequential:
+    """`in_features` -> hidden[0] -> ... -> `out_features`; `activation` after every hidden
+    layer (dlproj.nn.activations.ACTIVATIONS), He or Xavier init (`auto`: by the activation)."""
     layers: list[tuple[str, Layer]] = []
     width = in_features
     for i, h in enumerate(hidden, start=1):
@@ -26,10 +30,3 @@ def build_mlp(in_features: int, hidden: list[int], out_features: int, *, activat
                                                   activation="linear", dtype=dtype,
                                                   input_grad=bool(hidden))))
     return Sequential(layers)
-
-
-def mlp_from_config(model_cfg, in_features: int, out_features: int, *,
-                    rng: np.random.Generator, dtype: type = np.float32) -> Sequential:
-    """The `model=` group's builder for MLP configs (dlproj.config.groups.MODEL["mlp"])."""
-    return build_mlp(in_features, list(model_cfg.hidden), out_features,
-                     activation=model_cfg.activation, init=model_cfg.init, rng=rng, dtype=dtype)

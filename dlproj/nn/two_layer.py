@@ -7,6 +7,7 @@ so that `check_gradients` tests the derivation itself.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class TwoLayerNet:
     - Input layer: dW1 = x^T dz1 (D, H), db1 = sum_n dz1 (H,). dL/dx is not needed.
 
     `forward`/`backward` follow the Layer protocol (`backward` takes dL/dz2, as
-    `SoftmaxCrossEntropy.backward()` returns it), so `training.numpy_loop.fit` trains this net;
+    `SoftmaxCrossEntropy.backward()` returns it), so the training loop trains this net;
     `loss(x, y)` runs the whole derivation above, softmax included, and fills `grads`.
     """
 
@@ -132,6 +133,16 @@ class TwoLayerNet:
                                  f"{self.params[name].shape}")
         for name in PARAM_NAMES:
             self.params[name] = np.asarray(arrays[name], dtype=self.params[name].dtype).copy()
+
+
+def two_layer_net(in_features: int, hidden: Sequence[int], out_features: int, *,
+                  rng: np.random.Generator, activation: str = "relu", init: str = "auto",
+                  dtype: type = np.float32) -> TwoLayerNet:
+    """TwoLayerNet from the `model=two_layer` keys: `hidden` is a list of exactly one width."""
+    if len(hidden) != 1:
+        raise ValueError(f"a 2-layer net has exactly one hidden layer, got widths {list(hidden)}")
+    return TwoLayerNet(in_features, int(hidden[0]), out_features, rng=rng,
+                       activation=activation, init=init, dtype=dtype)
 
 
 def kink_crossings(net: TwoLayerNet, x: np.ndarray, h: float) -> int:

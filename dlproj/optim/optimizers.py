@@ -1,7 +1,9 @@
 """SGD (momentum, Nesterov), RMSprop, Adam and AdamW, following torch.optim's update rules.
 
 An optimizer updates a dict of parameter arrays in place from a dict of gradients with the same
-names, and keeps its per-parameter state (velocities, moments) under those names.
+names, and keeps its per-parameter state (velocities, moments) under those names. The `optimizer=`
+config group names these classes (`_target_`); Section 4's update rules on tensors are their twins
+of the same name in dlproj/torchnets/optim.py.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from omegaconf import DictConfig
 
 Params = dict[str, np.ndarray]
 
@@ -113,31 +114,3 @@ class AdamW(Adam):
         if self.weight_decay:
             p *= 1 - self.lr * self.weight_decay
         super()._update(name, p, g, s)
-
-
-def sgd(cfg: DictConfig) -> SGD:
-    """optimizer=sgd, and optimizer=momentum: SGD with `cfg.momentum` (its file sets 0.9)."""
-    return SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-               weight_decay=cfg.weight_decay)
-
-
-def rmsprop(cfg: DictConfig) -> RMSprop:
-    return RMSprop(cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
-                   weight_decay=cfg.weight_decay)
-
-
-def adam(cfg: DictConfig) -> Adam:
-    return Adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-
-
-def adamw(cfg: DictConfig) -> AdamW:
-    return AdamW(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-
-
-def build_optimizer(cfg: DictConfig) -> Optimizer:
-    """The optimizer `cfg.name` names in dlproj.config.groups.OPTIMIZER, its keys checked
-    there first."""
-    from dlproj.config.groups import OPTIMIZER
-
-    OPTIMIZER.validate(cfg, None)
-    return OPTIMIZER.builder(cfg.name)(cfg)

@@ -2,28 +2,22 @@
 
 The command line is turned into the run's own overrides (RUN_DIR/.hydra/overrides.yaml) plus
 `hydra.run.dir=RUN_DIR`, before Hydra composes anything; the training loop then loads
-RUN_DIR/last.* and checks that the recomposed config is the one its checkpoint was written with.
-Only keys in RESUME_MAY_CHANGE may differ: how far to train, and knobs that do not change what
-is computed.
+RUN_DIR/last.* and checks that the recomposed config is the one its checkpoint was written with
+(dlproj.training.resume_rules: only how far to train and knobs that change nothing computed may
+differ).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from omegaconf import OmegaConf
+
+from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
 
 
 class UsageError(Exception):
     """A command line dlproj refuses before Hydra runs."""
-
-
-# Overrides that `resume=RUN_DIR` lets change: how far to train, and knobs that do not change
-# what is computed. Anything else would make the resumed run another run.
-RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.checkpoint_",
-                     "threads.", "data.root", "data.download", "logger", "resume",
-                     "hydra.")
 
 
 def resume_overrides(args: list[str]) -> list[str]:
@@ -66,19 +60,3 @@ def saved_overrides(run_dir: Path) -> list[str]:
 
 def _key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~")
-
-
-def may_change(key: str) -> bool:
-    return key.startswith(RESUME_MAY_CHANGE)
-
-
-def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """'key: old -> new' for every dotted key whose value differs (RESUME_MAY_CHANGE aside)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            dotted = f"{prefix}{key}"
-            if not may_change(dotted):
-                out += changed_keys(old.get(key), new.get(key), f"{dotted}.")
-        return out
-    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]

@@ -4,15 +4,20 @@ Every run ends with `results.json` in its directory: status (completed, diverged
 interrupted), final metrics, wall time and, when it did not complete, why. Inside a sweep a failed
 job is recorded and the sweep goes on; a single run that did not complete exits non-zero.
 
+The run directory belongs to a RunOwner (dlproj.runtime.owner) from start to end: nothing is
+written there before the lock is held and the run has started writing (RunContext.open: a fresh
+run at its first file, a resumed one once its checkpoint has been read and fits). So a config
+error leaves no run, and a refused or failed resume leaves the old run's record as it was.
+
 SIGINT/SIGTERM (dlproj.runtime.interrupt) stop a run at the next step boundary: its checkpoint
 and results.json say where it stopped and how to resume it. Inside a multirun the jobs after an
-interrupted one are not started (`UNRECORDED` lists them for the sweep's summary line).
+interrupted one are not started; jobs that leave no results.json (not started, invalid, in use)
+are noted in the sweep directory for its closing line (dlproj.runtime.sweep).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
 import traceback
@@ -24,11 +29,11 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj.config.setting import setting_of
 from dlproj.config.validate import validate
 from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
-from dlproj.files.atomic import write_json
 from dlproj.loggers import build_loggers
-from dlproj.runtime import interrupt, threads
+from dlproj.runtime import interrupt, sweep, threads
 from dlproj.runtime.metadata import safe_collect
-from dlproj.runtime.runlock import RunInUse, RunLock
+from dlproj.runtime.owner import RunOwner
+from dlproj.runtime.runlock import RunInUse
 from dlproj.training.context import RunContext
 
 log = logging.getLogger("dlproj")
@@ -36,60 +41,78 @@ log = logging.getLogger("dlproj")
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
-# Jobs of this process's multirun that left no results.json: not started because a signal
-# stopped the sweep, or refused as invalid; the sweep's summary line (runtime/sweep.py) names them.
-UNRECORDED: list[dict[str, Any]] = []
 
-
-def _hydra_run_info() -> tuple[Path, bool, list[str]]:
+def _hydra_job(cfg: DictConfig) -> tuple[Path, bool, list[str], dict[str, str]]:
+    """(run dir, multirun?, task overrides, the `.hydra/` files) of the Hydra job running now."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    return (Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN,
-            list(hc.overrides.task))
+    overrides = list(hc.overrides.task)
+    hydra_yaml = OmegaConf.to_yaml({"hydra": OmegaConf.to_container(hc, resolve=False)})
+    return (Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN, overrides,
+            {**_hydra_files(cfg, overrides), ".hydra/hydra.yaml": hydra_yaml})
+
+
+def _hydra_files(cfg: DictConfig, overrides: list[str]) -> dict[str, str]:
+    """The composed config and the overrides, as Hydra saves them under `.hydra/`."""
+    return {".hydra/config.yaml": OmegaConf.to_yaml(cfg),
+            ".hydra/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides)))}
 
 
 def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | None = None,
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Validate, run and record one experiment; returns the final record (also in results.json)."""
     if run_dir is None:
-        run_dir, is_multirun, overrides = _hydra_run_info()
-    run_dir = Path(run_dir)
-    if is_multirun and interrupt.requested() is not None:
-        return _not_started(run_dir, overrides or [])
-    try:  # held to the end: a directory without results.json and a free lock was killed
-        lock = RunLock(run_dir).acquire()
+        run_dir, is_multirun, overrides, files = _hydra_job(cfg)
+    else:
+        files = _hydra_files(cfg, overrides or [])
+    run_dir, overrides = Path(run_dir), list(overrides or [])
+    if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
+        return _unrecorded(run_dir, overrides, "not started")
+    try:
+        with RunOwner(run_dir, files) as owner:
+            record, exit_code = _run(cfg, run_dir, bool(is_multirun), overrides, owner)
     except RunInUse as exc:  # resume= of a run that is still going: touch nothing of it
         print(f"dlproj: {exc}", file=sys.stderr)
         if not is_multirun:
             sys.exit(EXIT_BAD_CONFIG)
-        unrecorded = {"status": "in use", "run_dir": str(run_dir), "overrides": overrides or []}
-        UNRECORDED.append(unrecorded)  # the sweep's closing line names it
-        return unrecorded
+        return _unrecorded(run_dir, overrides, "in use")
+    log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
+             _brief(record["metrics"]))
+    if record["status"] == "invalid" and is_multirun:
+        _unrecorded(run_dir, overrides, "invalid")
+    if exit_code and not is_multirun:
+        sys.exit(exit_code)
+    return record
+
+
+def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str],
+         owner: RunOwner) -> tuple[dict[str, Any], int]:
     record: dict[str, Any] = {
         "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
-        "overrides": overrides or [], "run_dir": str(run_dir), "status": "running",
+        "overrides": overrides, "run_dir": str(run_dir), "status": "running",
         "metrics": {}, "error": None,
     }
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
+    resuming = False
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
             resuming = _check_resume(cfg, run_dir)
             plan = threads.apply(cfg)
-            ctx = RunContext(cfg, run_dir, is_multirun=bool(is_multirun), resuming=resuming)
-            ctx.loggers = build_loggers(cfg)
-            for logger in ctx.loggers:
-                logger.start(ctx)
+            ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
+                             workers=plan.workers, torch_threads=threads.torch_threads(cfg.threads),
+                             stop=interrupt.requested, loggers=build_loggers(cfg))
+            ctx.on_open = _opener(ctx, owner)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             record["status"] = "completed"
-        except ConfigError as exc:  # not a run (unless it trained): nothing left to count
-            record.update(status="failed" if _trained(ctx) else "invalid",
+        except ConfigError as exc:  # not a run unless it started writing: nothing to count
+            record.update(status="failed" if _opened(ctx) else "invalid",
                           error=clean_message(str(exc)))
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_BAD_CONFIG
@@ -103,7 +126,6 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         except KeyboardInterrupt:  # a second Ctrl-C: no waiting for a step boundary
             record.update(status="interrupted", error="a second SIGINT (Ctrl-C)", signal="SIGINT")
             exit_code = interrupt.exit_code(2)
-            is_multirun = False  # stop the whole sweep now
         except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
             record.update(status="failed", error=clean_message(str(exc)))
             print(f"dlproj: {record['error']}", file=sys.stderr)
@@ -119,30 +141,46 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
                     record["metrics"] = dict(ctx.metrics.last)
                 if ctx.training is not None:
                     record.update(ctx.training.record())
-            if record["status"] == "interrupted":
-                record["resume_command"] = f"python -m dlproj resume={run_dir}"
-                print(f"dlproj: {record['signal']}: stopped after epoch "
-                      f"{record.get('last_epoch', 0)} of {cfg.train.epochs}; resume with "
-                      f"`{record['resume_command']}`", file=sys.stderr)
             record["wall_seconds"] = round(time.time() - started, 3)
-            record["config"] = OmegaConf.to_container(cfg, resolve=True)
-            record["metadata"] = safe_collect()
-            setting = setting_of(record["config"])
-            record.update(setting=setting.id, setting_label=setting.label)
-            if record["status"] == "invalid":
-                _discard_unstarted(run_dir, overrides or [], "invalid")
-            else:
-                write_json(run_dir / "results.json", record)
-            try:
-                for logger in ctx.loggers if ctx is not None else []:
-                    logger.finish(record)
-            finally:  # a worker process of a sweep lives on: never keep the lock past the run
-                lock.release()
-    log.info("status %s in %.1fs %s", record["status"], record["wall_seconds"],
-             _brief(record["metrics"]))
-    if exit_code and not is_multirun:
-        sys.exit(exit_code)
-    return record
+            _finish(cfg, record, owner, ctx, resuming)
+    return record, exit_code
+
+
+def _opener(ctx: RunContext, owner: RunOwner):
+    """What RunContext.open does: the owner commits, then the tracker loggers start."""
+
+    def open_run() -> None:
+        owner.commit()
+        for logger in ctx.loggers:
+            logger.start(ctx)
+
+    return open_run
+
+
+def _opened(ctx: RunContext | None) -> bool:
+    return ctx is not None and ctx.opened
+
+
+def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunContext | None,
+            resuming: bool) -> None:
+    """Write the record, unless the run never started writing and is not a run (invalid) or
+    was a resume (its old record stays as it was)."""
+    if record["status"] == "interrupted":
+        command = record["resume_command"] = f"python -m dlproj resume={record['run_dir']}"
+        print(f"dlproj: {record['signal']}: stopped after epoch {record.get('last_epoch', 0)} "
+              f"of {cfg.train.epochs}; resume with `{command}`", file=sys.stderr)
+    if record["status"] == "invalid" or (resuming and not _opened(ctx)):
+        if resuming and record["status"] != "invalid":
+            print(f"dlproj: {owner.run_dir} was not resumed; its record is as it was.",
+                  file=sys.stderr)
+        return
+    record["config"] = OmegaConf.to_container(cfg, resolve=True)
+    record["metadata"] = safe_collect()
+    setting = setting_of(record["config"])
+    record.update(setting=setting.id, setting_label=setting.label)
+    owner.record(record)
+    for logger in ctx.loggers if _opened(ctx) else []:
+        logger.finish(record)
 
 
 def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
@@ -158,27 +196,10 @@ def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
     return True
 
 
-def _trained(ctx: RunContext | None) -> bool:
-    """Whether this process trained at least one epoch of the run (then it is a run)."""
-    progress = ctx.training if ctx is not None else None
-    return progress is not None and progress.epoch > (progress.resumed_from_epoch or 0)
-
-
-def _not_started(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    """A sweep job after an interrupted one: record nothing a report could count as a run."""
-    _discard_unstarted(run_dir, overrides, "not started")
-    return {"status": "not_started", "run_dir": str(run_dir), "overrides": overrides}
-
-
-def _discard_unstarted(run_dir: Path, overrides: list[str], status: str) -> None:
-    """Remove a run directory that holds only Hydra's bookkeeping (`.hydra/`, logs): a config
-    error, or a job a stopped sweep never started, is not a run, so nothing is left that the
-    report would count; the sweep's summary line still names it (UNRECORDED). A directory with
-    anything else in it (an earlier run's files, `resume=`) is left alone."""
-    UNRECORDED.append({"run_dir": str(run_dir), "overrides": overrides, "status": status})
-    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log"
-                                for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+def _unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
+    """A sweep job that leaves no results.json: noted for the sweep's closing line."""
+    sweep.note_unrecorded(run_dir, overrides, status)
+    return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
 
 
 def _brief(metrics: dict[str, Any]) -> str:

@@ -1,14 +1,15 @@
 """How a multirun ended: one summary line, and a non-zero exit when any job did not complete.
 
-`SweepOutcome` is a Hydra callback (conf/config.yaml, after the report's): when the sweep ends it
-reads every job's results.json under the sweep directory, whichever launcher ran them, and prints
+`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the last one
+Hydra calls when the sweep ends): it reads every job's results.json under the sweep directory,
+whichever launcher ran them, and the notes of the jobs that left none (`note_unrecorded`: refused
+as invalid, not started after a stop, in use by another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
-`python -m dlproj -m ...` then exits with `exit_code()`: 0 when every job completed, 128 + the
-signal's number when the sweep was interrupted, 1 when a job failed, diverged or was refused as
-invalid (a config error leaves no run directory, so jobs of this process without one come from
-runner.UNRECORDED).
+then ends the process with the sweep's exit code unless every job completed: 128 + the
+signal's number when the sweep was interrupted, 1 when a job failed, diverged, was refused or
+left no record.
 """
 
 from __future__ import annotations
@@ -21,35 +22,56 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 
-_EXIT = {"code": 0}
+UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
+ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
+         "running"]
 
 
-def exit_code() -> int:
-    return _EXIT["code"]
+def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
+    """Note, beside the job's own directory, a sweep job that leaves no results.json."""
+    write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
+               {"run_dir": str(run_dir), "overrides": overrides, "status": status})
 
 
 def _job_number(path: Path) -> int | str:
     return int(path.name) if path.name.isdigit() else path.name
 
 
-def outcome(sweep_dir: Path, unrecorded: list[dict[str, Any]]) -> tuple[str, int]:
-    """The summary line and the exit code for the jobs under `sweep_dir`."""
-    by_status: dict[str, list[int | str]] = {}
+def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
+    """(status, job number, overrides) of every job the sweep directory knows of."""
+    jobs = []
     for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p)):
         try:
             status = json.loads(results.read_text()).get("status", "unreadable")
         except (OSError, ValueError):
             status = "unreadable"
-        by_status.setdefault(status, []).append(_job_number(results.parent))
-    for job in unrecorded:  # no results.json: refused as invalid, or never started
-        by_status.setdefault(job["status"], []).append(_job_number(Path(job["run_dir"])))
-    order = ["completed", "failed", "invalid", "diverged", "interrupted", "not started",
-             "running"]
-    statuses = sorted(by_status, key=lambda s: order.index(s) if s in order else len(order))
+        jobs.append((status, _job_number(results.parent), []))
+    for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
+        try:
+            job = json.loads(note.read_text())
+        except (OSError, ValueError):
+            continue
+        jobs.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
+    return jobs
+
+
+def outcome(sweep_dir: Path) -> tuple[str, int]:
+    """The summary line and the exit code for the jobs under `sweep_dir`."""
+    jobs = _jobs(sweep_dir)
+    by_status: dict[str, list[int | str]] = {}
+    for status, number, _ in jobs:
+        by_status.setdefault(status, []).append(number)
+    statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
     parts = [_part(s, sorted(by_status[s], key=str)) for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
+    for status in ("invalid", "not started"):
+        named = [" ".join(overrides) or "(no overrides)" for s, _, overrides in jobs
+                 if s == status]
+        if named:
+            line += f"\n  {status}: " + "; ".join(named)
     if interrupt.requested() is not None:
         code = interrupt.exit_code(interrupt.requested())
     else:
@@ -67,14 +89,7 @@ def _part(status: str, jobs: list[int | str]) -> str:
 
 class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from dlproj.runtime.runner import UNRECORDED
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        line, code = outcome(sweep_dir, UNRECORDED)
-        for status in ("invalid", "not started"):
-            jobs = [" ".join(j["overrides"]) or "(no overrides)" for j in UNRECORDED
-                    if j["status"] == status]
-            if jobs:
-                line += f"\n  {status}: " + "; ".join(jobs)
-        _EXIT["code"] = code
+        line, code = outcome(Path(config.hydra.sweep.dir))
         print(line, file=sys.stderr, flush=True)
+        if code:
+            raise SystemExit(code)  # the last callback: what the command exits with

@@ -114,16 +114,12 @@ def set_blas_threads(n: int) -> None:
 
 
 def apply(cfg) -> ThreadPlan:
-    """Set this run's BLAS threads and step workers from `cfg.threads` (once, before it starts).
-
-    Section 4 sets torch's threads itself, with `torch_threads`, once torch is imported.
-    """
-    from dlproj.training.parallel import set_workers
-
+    """Set this run's BLAS threads from `cfg.threads` (once, before it starts); the plan's step
+    workers and `torch_threads` go to the run's RunContext (Section 4 sets torch's threads once
+    it has imported torch)."""
     if "blas_threads" in cfg.get("params", {}):
         raise ConfigError("Invalid key 'params.blas_threads': it became 'threads.blas' "
                           "(auto or an integer >= 1), beside 'threads.workers'.")
     plan = numpy_plan(cfg.threads)
     set_blas_threads(plan.blas)
-    set_workers(plan.workers)
     return plan

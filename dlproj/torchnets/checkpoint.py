@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlproj.errors import DataError
+from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import atomic_write
 from dlproj.torchnets.models import head_prefix
 
@@ -47,9 +47,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
     """Load a whole state dict (`checkpoint=`); a DataError naming what differs if it does not
     fit, instead of load_state_dict's RuntimeError."""
-    from dlproj.nn.checkpoint import mismatch
-
-    detail = mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
+    detail = shape_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
                       {k: tuple(v.shape) for k, v in state.items()})
     if detail:
         raise DataError(f"Checkpoint {source} does not fit model={model.__class__.__name__} "
@@ -119,13 +117,9 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     wanted = {k for k in own if not k.startswith(head)}
     given = {k: v for k, v in state.items() if not k.startswith(head) and not k.startswith("fc.")
              and not k.startswith("head.")}
-    missing = sorted(wanted - given.keys())
-    extra = sorted(given.keys() - wanted)
-    shapes = sorted(k for k in wanted & given.keys() if own[k].shape != given[k].shape)
-    if missing or extra or shapes:
-        detail = "; ".join(f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
-                           for what, names in (("missing", missing), ("unexpected", extra),
-                                               ("shape differs", shapes)) if names)
+    detail = shape_mismatch({k: tuple(own[k].shape) for k in wanted},
+                            {k: tuple(v.shape) for k, v in given.items()})
+    if detail:
         raise DataError(f"Weights from {source} do not fit model={model.__class__.__name__} "
                         f"with this config ({detail}). Use the same model, model.depth and "
                         f"model.width as the run that wrote them.")
@@ -145,22 +139,3 @@ def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
         return "ImageNet IMAGENET1K_V1"
     load_backbone(model, load_state_dict(weights), weights)
     return str(weights)
-
-
-def pretrained_on(weights: str) -> str | None:
-    """What `model.weights` was trained on, in words: None (random init), "ImageNet", or for a
-    model.pt the data of the run that wrote it (its results.json beside it, e.g. "MNIST digits
-    0-4"); "a checkpoint" when that record is missing or unreadable."""
-    if weights == "none":
-        return None
-    if weights == "imagenet":
-        return "ImageNet"
-    import json
-
-    from dlproj.torchnets.data import describe
-
-    try:
-        record = json.loads((Path(weights).parent / "results.json").read_text())
-        return describe(record["config"]["dataset"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return "a checkpoint"

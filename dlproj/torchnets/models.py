@@ -1,7 +1,7 @@
 """Plain and residual CNNs of the same shape, and torchvision's ResNet18 with a new head.
 
-`SmallNet(residual=False)` (model=plain) and `SmallNet(residual=True)` (model=resnet) share the
-stem, the widths and the depth; the only difference is the identity shortcut around each block:
+`PlainNet` (model=plain) and `SmallResNet` (model=resnet) are one `SmallNet` without and with the
+identity shortcut around each block; they share the stem, the widths and the depth:
 
     stem:    conv3x3(in -> w) BN ReLU  [max-pool to <= 32 px for larger images]
     stages:  3 stages of width w, 2w, 4w; `depth` blocks split between them, the first block of
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlproj.config.groups import FINETUNE  # noqa: F401  (the choices live with the config)
+FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
 
 
 class Block(nn.Module):
@@ -78,39 +78,39 @@ class SmallNet(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class PlainNet(SmallNet):
+    """SmallNet without shortcuts (model=plain)."""
+
+    def __init__(self, *, depth: int, width: int, num_classes: int, in_channels: int = 3,
+                 image_size: int = 32):
+        super().__init__(depth=depth, width=width, num_classes=num_classes,
+                         in_channels=in_channels, image_size=image_size, residual=False)
+
+
+class SmallResNet(SmallNet):
+    """SmallNet with identity shortcuts (model=resnet)."""
+
+    def __init__(self, *, depth: int, width: int, num_classes: int, in_channels: int = 3,
+                 image_size: int = 32):
+        super().__init__(depth=depth, width=width, num_classes=num_classes,
+                         in_channels=in_channels, image_size=image_size, residual=True)
+
+
 def head_prefix(model: nn.Module) -> str:
     """The state-dict prefix of the classifier a transfer replaces."""
     return "head." if isinstance(model, SmallNet) else "fc."
 
 
-def resnet18(num_classes: int) -> nn.Module:
-    """torchvision's ResNet18 (random init) with a `num_classes` head."""
+def resnet18(*, num_classes: int, in_channels: int = 3, image_size: int = 224) -> nn.Module:
+    """torchvision's ResNet18 (random init) with a `num_classes` head (model=resnet18). It takes
+    3-channel images of any size (its global pooling adapts); `image_size` is not needed."""
     from torchvision.models import resnet18 as tv_resnet18
 
+    if in_channels != 3:
+        raise ValueError(f"ResNet18 takes 3-channel images, got in_channels={in_channels}")
     model = tv_resnet18(weights=None)
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
-
-
-def small_net(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> SmallNet:
-    """model=plain or model=resnet (the `model=` group's builder for both)."""
-    return SmallNet(depth=model_cfg.depth, width=model_cfg.width, num_classes=num_classes,
-                    in_channels=in_channels, image_size=image_size,
-                    residual=model_cfg.name == "resnet")
-
-
-def resnet18_from_config(model_cfg, *, num_classes: int, in_channels: int,
-                         image_size: int) -> nn.Module:
-    return resnet18(num_classes)
-
-
-def build_model(model_cfg, *, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """The network `model.name` names (dlproj.config.groups.MODEL), random init."""
-    from dlproj.config.groups import MODEL
-
-    build = MODEL.builder(model_cfg.name, "torch")
-    return build(model_cfg, num_classes=model_cfg.num_classes or num_classes,
-                 in_channels=in_channels, image_size=image_size)
 
 
 def trainable_part(model: nn.Module, finetune: str) -> list[nn.Module]:

@@ -1,10 +1,17 @@
-"""RunContext: what an experiment gets — its config, run directory, logs, RNG and file writers."""
+"""RunContext: what an experiment and the training loop get — the run's config, directory, logs,
+RNG, and what the run's owner hands them: the thread count, the stop signal, the tracker loggers.
+
+Nothing is written into the run directory before `open()`: the first write (a CSV row, a figure,
+a checkpoint) calls it, and the training loop calls it once a resumed run has read its checkpoint.
+`open` is the run owner's commit (dlproj.runtime.owner): up to it a run that fails (a resume that
+cannot read its checkpoint, data that is missing) leaves the directory as it found it.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from dlproj.errors import Diverged
+from dlproj.errors import Diverged, Interrupted
 from dlproj.files import atomic
 from dlproj.files.csvlog import CSVLog
 from dlproj.training.progress import RunBar
@@ -25,32 +32,41 @@ class RunContext:
     cfg: DictConfig
     run_dir: Path
     is_multirun: bool = False
-    started: float = field(default_factory=time.time)
     # Continue the run in `run_dir` from its last checkpoint (`resume=RUN_DIR`).
     resuming: bool = False
+    # Threads splitting a NumPy training step's batch (dlproj.training.parallel), and torch's
+    # intra-op threads (Section 4): the run's share of the cores.
+    workers: int = 1
+    torch_threads: int = 1
+    # The signal number that asks the run to stop at the next step boundary, else None.
+    stop: Callable[[], int | None] = lambda: None
+    # Called once, before the first write into the run directory.
+    on_open: Callable[[], None] = lambda: None
+    # Tracker loggers (dlproj/loggers), started by the runner.
+    loggers: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = CSVLog(self.run_dir / "metrics.csv")
         self.step_logs: dict[str, CSVLog] = {}
         self.rng = np.random.default_rng(self.cfg.seed)
         self.log = log
         self.training: Any = None  # the training loop's Progress, once fit() runs
-        # Tracker loggers (dlproj/loggers), set and started by the runner.
-        self.loggers: list[Any] = []
+        self.opened = False
+
+    def open(self) -> None:
+        """The run starts writing into its directory (idempotent)."""
+        if not self.opened:
+            self.opened = True
+            self.on_open()
 
     # -- files -------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
-        """A path inside the run directory (sub-folders are created)."""
+        """A path inside the run directory, to be written now (sub-folders are created)."""
+        self.open()
         p = self.run_dir / name
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
-
-    def save_figure(self, fig: Any, name: str) -> Path:
-        from dlproj.plots.save import save_figure
-
-        return save_figure(fig, self.path(name))
 
     def save_npz(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
         return atomic.save_npz(self.path(name), arrays)
@@ -58,11 +74,15 @@ class RunContext:
     def write_json(self, name: str, obj: Any) -> Path:
         return atomic.write_json(self.path(name), obj)
 
+    def write_text(self, name: str, text: str) -> Path:
+        return atomic.write_text(self.path(name), text)
+
     def step_log(self, name: str = "steps.csv") -> CSVLog:
         """A per-step CSV, appended to as rows come and flushed at every epoch's end."""
         if name not in self.step_logs:
-            self.step_logs[name] = CSVLog(self.path(name))
+            self.step_logs[name] = CSVLog(self.run_dir / name)
             if not self.resuming:
+                self.open()
                 self.step_logs[name].keep_first(0)
         return self.step_logs[name]
 
@@ -87,6 +107,12 @@ class RunContext:
     def run_bar(self, total: int, initial: int = 0) -> RunBar:
         return RunBar(total, initial, desc=f"s{self.cfg.section} {self.cfg.experiment}")
 
+    def check_stop(self, where: str) -> None:
+        """Raise Interrupted if a signal asked the run to stop (call at a step boundary)."""
+        signum = self.stop()
+        if signum is not None:
+            raise Interrupted(signum, where)
+
     def check_finite(self, loss: float, where: str) -> float:
         """Raise Diverged if `loss` is NaN/inf (unless train.stop_on_divergence is false)."""
         loss = float(loss)
@@ -102,6 +128,7 @@ class RunContext:
     def log_epoch(self, **row: Any) -> None:
         """Append a row to metrics.csv, flush every log, hand the row to the tracker loggers and
         write a log line for it every `train.log_every` epochs (default: about 50 per run)."""
+        self.open()
         self.metrics.append(**row)
         self.flush()
         epoch = row.get("epoch")

@@ -24,11 +24,10 @@ from typing import Any, Protocol
 
 from omegaconf import OmegaConf
 
+from dlproj.build import build
 from dlproj.errors import ConfigError, Interrupted
-from dlproj.optim.schedules import lr_at
-from dlproj.runtime import interrupt
-from dlproj.runtime.resume import changed_keys
 from dlproj.training.context import RunContext
+from dlproj.training.resume_rules import changed_keys
 
 StepHook = Callable[[int, int], None]  # (global step, 1-based epoch), after the update
 
@@ -190,6 +189,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     if ctx.resuming:
         _resume(ctx, stack, stopper, progress, last_path)
     else:
+        ctx.open()
         ctx.metrics.keep_first(0)  # a fresh run owns an empty metrics.csv
 
     config = _config_json(ctx)
@@ -213,6 +213,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
         written[0] = time.monotonic()
 
     base_lr = float(ctx.cfg.optimizer.lr)
+    schedule = build(ctx.cfg.schedule)()
     per_epoch = stack.steps_per_epoch()
     pending: tuple[Any, dict[str, Any]] | None = None  # the last epoch's state, not yet on disk
     written = [time.monotonic()]  # when the last checkpoint was written
@@ -222,11 +223,11 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             if progress.stopped_early:
                 break
             t0 = time.perf_counter()
-            lr = lr_at(ctx.cfg.schedule, base_lr, epoch, epochs)
+            lr = schedule(base_lr, epoch, epochs)
             stack.set_lr(lr)
             total, seen, correct, counted = 0.0, 0, 0, False
             for batch in stack.batches():
-                interrupt.check(f"epoch {epoch + 1} step {progress.step + 1}")
+                ctx.check_stop(f"epoch {epoch + 1} step {progress.step + 1}")
                 result = stack.train_step(batch)
                 loss = ctx.check_finite(result.loss, f"epoch {epoch + 1} step {progress.step + 1}")
                 progress.step += 1
@@ -279,10 +280,12 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
 
 def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Progress,
             last_path: Path) -> None:
-    """Load `last.*` into the stack and cut the CSV logs back to what it counted."""
+    """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
+    directory is opened for writing only once the checkpoint has been read and fits."""
     if not last_path.is_file():
         ctx.log.info("resume: no %s in %s (interrupted before its first epoch ended); "
                      "training from the start", last_path.name, ctx.run_dir)
+        ctx.open()
         ctx.metrics.keep_first(0)
         for log in ctx.step_logs.values():
             log.keep_first(0)
@@ -298,6 +301,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
             f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
             f"run for anything else.")
     stack.restore(snap)
+    ctx.open()
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
     progress.resumed_from_epoch = progress.epoch

@@ -2,7 +2,8 @@
 
 The model exposes `forward(x, train)`, `backward(dout)`, `params` and `grads` (dicts under the same
 names) and `set_params`; the loss exposes `forward(pred, target) -> float` and `backward() ->
-dpred`. `NumpyStack` plugs them into the one epoch loop, dlproj.training.loop.fit.
+dpred`; the optimizer `step(params, grads)`, `lr`, `state` and `t`. `NumpyStack` plugs them into
+the one epoch loop, dlproj.training.loop.fit.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ import numpy as np
 
 from dlproj.errors import DataError
 from dlproj.files.atomic import save_npz
-from dlproj.nn.losses import SoftmaxCrossEntropy
-from dlproj.optim.optimizers import Optimizer
 from dlproj.training import loop
 from dlproj.training.context import RunContext
-from dlproj.training.parallel import forward_backward
+from dlproj.training.parallel import MIN_ROWS, forward_backward
 
 Evaluator = Callable[[], dict[str, float]]
 
@@ -35,55 +34,15 @@ class ArrayData:
         return len(self.y)
 
 
-def predict(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Model outputs for `x`, in batches, without caching for backward."""
-    return np.concatenate([model.forward(x[i:i + batch_size], train=False)
-                           for i in range(0, len(x), batch_size)])
-
-
-def classification_metrics(model: Any, data: ArrayData, prefix: str) -> dict[str, float]:
-    logits = predict(model, data.x)
-    loss = SoftmaxCrossEntropy().forward(logits.astype(np.float64), data.y)
-    acc = float(np.mean(logits.argmax(axis=1) == data.y))
-    return {f"{prefix}_loss": loss, f"{prefix}_acc": acc}
-
-
-def mnist_arrays(mnist: Any, *, flatten: bool) -> tuple[ArrayData, ArrayData, ArrayData]:
-    """train, val, test of a loaded MNIST as standardised float32 arrays (data.mnist.to_float)."""
-    from dlproj.data.mnist import to_float
-
-    return tuple(ArrayData(to_float(s.images, flatten=flatten), s.labels)
-                 for s in (mnist.train, mnist.val, mnist.test))
-
-
-def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluator:
-    """An `evaluate` for fit(): val_loss/val_acc (when there is a val split), test_loss/test_acc."""
-
-    def evaluate() -> dict[str, float]:
-        out = classification_metrics(model, val, "val") if len(val) else {}
-        return {**out, **classification_metrics(model, test, "test")}
-
-    return evaluate
-
-
-def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dict[str, float]:
-    """Load `checkpoint=PATH` into `model` and evaluate it, without training."""
-    from dlproj.nn.checkpoint import load_checkpoint
-
-    load_checkpoint(ctx.cfg.checkpoint, model)
-    final = evaluate()
-    ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
-    return final
-
-
 @dataclass
 class NumpyStack:
-    """Shuffled mini-batches from `ctx.rng`; forward, loss, backward, then the optimizer step."""
+    """Shuffled mini-batches from `ctx.rng`; forward, loss, backward (split across
+    `ctx.workers` threads), then the optimizer step."""
 
     ctx: RunContext
     model: Any
     loss_fn: Any
-    optimizer: Optimizer
+    optimizer: Any
     train: ArrayData
     evaluate_fn: Evaluator
     suffix: str = ".npz"
@@ -101,7 +60,8 @@ class NumpyStack:
         self.optimizer.lr = lr
 
     def train_step(self, idx: np.ndarray) -> loop.StepResult:
-        loss = forward_backward(self.model, self.loss_fn, self.train.x[idx], self.train.y[idx])
+        loss = forward_backward(self.model, self.loss_fn, self.train.x[idx], self.train.y[idx],
+                                workers=self.ctx.workers, min_rows=MIN_ROWS)
         self.optimizer.step(self.model.params, self.model.grads)
         return loop.StepResult(float(loss), len(idx))
 
@@ -156,7 +116,7 @@ class NumpyStack:
         save_npz(path, {k: np.asarray(v) for k, v in self.model.params.items()})
 
 
-def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Optimizer, train: ArrayData,
+def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Any, train: ArrayData,
         evaluate: Evaluator, *, on_step: loop.StepHook | None = None) -> dict[str, Any]:
     """Train a NumPy model with the one epoch loop; returns the last metrics row.
 

@@ -18,9 +18,9 @@ NumPy releases the GIL inside its heavy loops (GEMMs, ufuncs, copies), so the th
 separate cores; each should use one BLAS thread (dlproj.runtime.threads sets that). Worker 0 is
 the calling thread with the model itself; the others come from a small thread pool.
 
-A slice has at least MIN_ROWS rows when the worker count comes from `set_workers` (the run's
-`threads.workers`): below that the hand-off costs more than the slice's arithmetic (XOR's batch of
-4 ran 2x slower split in two), so a small batch is stepped serially.
+A training run asks every slice to have at least MIN_ROWS rows (`min_rows`): below that the
+hand-off costs more than the slice's arithmetic (XOR's batch of 4 ran 2x slower split in two), so
+a small batch is stepped serially.
 """
 
 from __future__ import annotations
@@ -32,23 +32,10 @@ from typing import Any
 
 import numpy as np
 
-_workers = 1
-MIN_ROWS = 8  # fewest rows a worker gets from the run's worker count (not from `workers=`)
+MIN_ROWS = 8  # fewest rows per worker a training run asks for
 _pool: ThreadPoolExecutor | None = None
 # model -> its replicas for workers 1, 2, ... (made once, reused every step)
 _replicas: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
-
-
-def set_workers(n: int) -> None:
-    """Split every training step across `n` threads from now on (1: serial)."""
-    global _workers
-    if n < 1:
-        raise ValueError(f"workers must be >= 1, got {n}")
-    _workers = int(n)
-
-
-def workers() -> int:
-    return _workers
 
 
 def _thread_pool(n: int) -> ThreadPoolExecutor:
@@ -69,15 +56,14 @@ def _replicas_of(model: Any, n: int) -> list[Any]:
 
 
 def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
-                     workers: int | None = None) -> float:
+                     workers: int = 1, min_rows: int = 1) -> float:
     """Forward, loss and backward of one batch; gradients in `model.grads`; returns the loss.
 
-    `workers` defaults to the count from `set_workers`, as many as give every slice MIN_ROWS
-    rows; a given `workers` is used as it is (up to one row each). The loss must be a mean over
-    the batch's rows (SoftmaxCrossEntropy, MSELoss).
+    Up to `workers` threads, as many as give every slice `min_rows` rows. The loss must be a mean
+    over the batch's rows (SoftmaxCrossEntropy, MSELoss).
     """
     n = len(x)
-    w = min(workers, n) if workers else min(_workers, max(n // MIN_ROWS, 1))
+    w = min(workers, max(n // min_rows, 1))
     if w <= 1:
         loss = loss_fn.forward(model.forward(x, train=True), y)
         model.backward(loss_fn.backward())

@@ -1,5 +1,5 @@
-"""The PyTorch side of the training loop (Section 4): autograd for the gradients,
-ExplicitOptimizer for the update.
+"""The PyTorch side of the training loop (Section 4): autograd for the gradients, an explicit
+update rule (dlproj.torchnets.optim) for the step.
 
 No trainer: every step is forward, cross-entropy, backward, then our own update; `TorchStack`
 plugs it into the one epoch loop (dlproj.training.loop.fit), which writes the same metrics.csv,
@@ -22,7 +22,6 @@ from torch import nn
 
 from dlproj.errors import ConfigError, DataError
 from dlproj.files.atomic import atomic_write
-from dlproj.torchnets.optim import ExplicitOptimizer
 from dlproj.training import loop
 from dlproj.training.context import RunContext
 
@@ -74,7 +73,7 @@ class TorchStack:
 
     model: nn.Module
     train: Any  # iterable of (x, y) with len(); reshuffled by its own torch.Generator
-    optimizer: ExplicitOptimizer
+    optimizer: Any  # zero_grad(), step(), lr, state (a list of dicts of tensors), t
     evaluate_fn: Callable[[], dict[str, float]]
     device: torch.device
     frozen: Sequence[nn.Module] = ()
@@ -168,7 +167,7 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: ExplicitOptimizer,
+def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: Any,
         evaluate_fn: Callable[[], dict[str, float]], *, device: torch.device,
         frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None) -> dict[str, Any]:
     """Train with the one epoch loop; returns the last metrics row.

@@ -1,16 +1,18 @@
 """Section 4's image data as mini-batches of (N, C, H, W) float tensors and int64 labels.
 
-dataset=mnist  The MNIST arrays of dlproj.data.mnist (train / val carved from train / test),
-               standardised, resized to `dataset.image_size` if it is not 28, and copied into
-               3 channels for ResNet18. Held in memory; augmentation=standard is a small random
-               affine (rotation +-10 deg, shift +-10 %, scale 0.9-1.1) drawn per image.
+dataset=mnist  MNIST from dlproj.data.mnist (train / val carved from train / test), standardised,
+               resized to `image_size` if it is not 28, and copied into 3 channels for ResNet18.
+               Held in memory.
 dataset=pets   Oxford-IIIT Pet through torchvision's OxfordIIITPet(target_types="binary-category"):
                cat 0, dog 1; trainval trains, the official test split validates. Decoded by a
-               DataLoader; augmentation=standard is a random resized crop + horizontal flip.
+               DataLoader.
 
-`dataset.classes` keeps some labels (renumbered in the order given), `dataset.per_class` caps the
-training images per class (chosen with `data.split_seed`); `data.train_limit` / `data.test_limit`
-cap the splits as in the other sections.
+`classes` keeps some labels (renumbered in the order given), `per_class` caps the training images
+per class (chosen with `split_seed`); `train_limit` / `test_limit` cap the splits as in the other
+sections. The `dataset=` config group names the two builders (`mnist_images`, `pets_images`),
+`augmentation=` the policy (`NoAugmentation`, `StandardAugmentation`): in memory a small random
+affine per image (rotation +-10 deg, shift +-10 %, scale 0.9-1.1), from disk a random resized
+crop + horizontal flip.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlproj.data.mnist import load_mnist, to_float
 from dlproj.errors import DataError
+from dlproj.paths import resolve_data_root
 
 PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -81,11 +85,36 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, *, degrees: float
     return F.grid_sample(x - background, grid, align_corners=False) + background
 
 
+class NoAugmentation:
+    """augmentation=none: images as they are (from disk: resized and centre-cropped)."""
+
+    def batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x
+
+    def train_transforms(self, image_size: int) -> list[Any]:
+        from torchvision import transforms as T
+
+        return [T.Resize(image_size), T.CenterCrop(image_size)]
+
+
+class StandardAugmentation(NoAugmentation):
+    """augmentation=standard: a small random affine per image (in memory), a random resized crop
+    and a horizontal flip (decoded from disk)."""
+
+    def batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return random_affine(x, generator)
+
+    def train_transforms(self, image_size: int) -> list[Any]:
+        from torchvision import transforms as T
+
+        return [T.RandomResizedCrop(image_size, scale=(0.5, 1.0)), T.RandomHorizontalFlip()]
+
+
 class TensorBatches:
     """Mini-batches of in-memory tensors; shuffled (and augmented) anew on every pass."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
-                 seed: int = 0, augment: bool = False):
+                 seed: int = 0, augment: NoAugmentation | None = None):
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.augment = shuffle, augment
         self.generator = torch.Generator().manual_seed(seed)
@@ -99,34 +128,35 @@ class TensorBatches:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self.x[idx]
-            if self.augment:
-                x = random_affine(x, self.generator)
+            if self.augment is not None:
+                x = self.augment.batch(x, self.generator)
             yield x, self.y[idx]
 
 
-def mnist_images(cfg, channels: int, seed: int) -> ImageData:
-    from dlproj.data.mnist import load_from_config, to_float
-
-    mnist = load_from_config(cfg.data)
-    ds, bs = cfg.dataset, cfg.train.batch_size
-    size = ds.image_size
-    names = [str(c) for c in (ds.classes if ds.classes is not None else range(10))]
+def mnist_images(*, image_size: int, classes: Sequence[int] | None, per_class: int | None,
+                 root: str | Path, download: bool, val_size: int, split_seed: int,
+                 train_limit: int | None, test_limit: int | None, batch_size: int,
+                 channels: int, augment: NoAugmentation, seed: int) -> ImageData:
+    """dataset=mnist: in-memory batches of `channels` copies of the standardised digits."""
+    mnist = load_mnist(root, download=download, val_size=val_size, split_seed=split_seed,
+                       train_limit=train_limit, test_limit=test_limit)
+    names = [str(c) for c in (classes if classes is not None else range(10))]
 
     def tensors(split, per_class) -> tuple[torch.Tensor, torch.Tensor]:
-        idx, labels = select(split.labels, ds.classes, per_class, cfg.data.split_seed)
+        idx, labels = select(split.labels, classes, per_class, split_seed)
         x = torch.from_numpy(to_float(split.images[idx], flatten=False))
-        if size != 28:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        if image_size != 28:
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                              align_corners=False)
         return x.expand(-1, channels, -1, -1).contiguous(), torch.from_numpy(labels)
 
-    train = tensors(mnist.train, ds.per_class)
+    train = tensors(mnist.train, per_class)
     if len(train[1]) == 0:
-        raise DataError(f"No MNIST training images left with dataset.classes={ds.classes} and "
-                        f"data.train_limit={cfg.data.train_limit}.")
+        raise DataError(f"No MNIST training images left with dataset.classes={classes} and "
+                        f"data.train_limit={train_limit}.")
     val = tensors(mnist.val, None)
     test = tensors(mnist.test, None)
-    batches = TensorBatches(*train, bs, shuffle=True, seed=seed,
-                            augment=cfg.augmentation.name == "standard")
+    batches = TensorBatches(*train, batch_size, shuffle=True, seed=seed, augment=augment)
     return ImageData(
         train=batches,
         val=TensorBatches(*val, 1000, shuffle=False) if len(val[1]) else None,
@@ -152,8 +182,6 @@ class _Relabelled(torch.utils.data.Dataset):
 
 
 def pets_folder(root: str | Path) -> Path:
-    from dlproj.paths import resolve_data_root
-
     return resolve_data_root(root) / "oxford-iiit-pet"
 
 
@@ -184,16 +212,14 @@ def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = 
                         f"({exc}). {how}") from exc
 
 
-def pets_transforms(image_size: int, augment: bool) -> tuple[Any, Any]:
+def pets_transforms(image_size: int, augment: NoAugmentation) -> tuple[Any, Any]:
+    """(training, evaluation) transforms: resized, centre-cropped, ImageNet-normalised tensors;
+    the training ones as `augment` draws them."""
     from torchvision import transforms as T
 
     to_tensor = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     evaluate = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), *to_tensor])
-    if not augment:
-        return evaluate, evaluate
-    train = T.Compose([T.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
-                       T.RandomHorizontalFlip(), *to_tensor])
-    return train, evaluate
+    return T.Compose([*augment.train_transforms(image_size), *to_tensor]), evaluate
 
 
 def _limit(n: int, limit: int | None, seed: int) -> np.ndarray:
@@ -202,27 +228,32 @@ def _limit(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def pets_images(cfg, channels: int, seed: int) -> ImageData:
-    ds, data = cfg.dataset, cfg.data
-    train_tf, eval_tf = pets_transforms(ds.image_size, cfg.augmentation.name == "standard")
-    train_set = open_pets(data.root, "trainval", download=data.download, transform=train_tf)
-    test_set = open_pets(data.root, "test", download=False, transform=eval_tf)
-    names = ["cat", "dog"] if ds.classes is None else [["cat", "dog"][c] for c in ds.classes]
+def pets_images(*, image_size: int, classes: Sequence[int] | None, per_class: int | None,
+                num_workers: int, root: str | Path, download: bool, val_size: int,
+                split_seed: int, train_limit: int | None, test_limit: int | None,
+                batch_size: int, channels: int, augment: NoAugmentation,
+                seed: int) -> ImageData:
+    """dataset=pets: cat vs dog, decoded per batch by `num_workers` DataLoader processes. It
+    validates on the official test split, so `val_size` does not apply; always 3 channels."""
+    train_tf, eval_tf = pets_transforms(image_size, augment)
+    train_set = open_pets(root, "trainval", download=download, transform=train_tf)
+    test_set = open_pets(root, "test", download=False, transform=eval_tf)
+    names = ["cat", "dog"] if classes is None else [["cat", "dog"][c] for c in classes]
 
     def part(base: Any, limit: int | None, per_class: int | None) -> _Relabelled:
         # The binary labels, read from the annotation file without decoding any image.
         labels = np.asarray(base._bin_labels)
-        rows = _limit(len(labels), limit, data.split_seed)
-        idx, new = select(labels[rows], ds.classes, per_class, data.split_seed)
+        rows = _limit(len(labels), limit, split_seed)
+        idx, new = select(labels[rows], classes, per_class, split_seed)
         return _Relabelled(base, rows[idx], new)
 
-    train = part(train_set, data.train_limit, ds.per_class)
-    val = part(test_set, data.test_limit, None)
+    train = part(train_set, train_limit, per_class)
+    val = part(test_set, test_limit, None)
     if len(train) == 0:
         raise DataError(f"No Oxford-IIIT Pet training images left with dataset.classes="
-                        f"{ds.classes} and data.train_limit={data.train_limit}.")
+                        f"{classes} and data.train_limit={train_limit}.")
     loader = torch.utils.data.DataLoader
-    common = {"batch_size": cfg.train.batch_size, "num_workers": ds.num_workers}
+    common = {"batch_size": batch_size, "num_workers": num_workers}
     return ImageData(
         train=loader(train, shuffle=True, generator=torch.Generator().manual_seed(seed),
                      **common),
@@ -253,10 +284,3 @@ def describe(dataset: Any) -> str:
     if dataset.get("per_class") is not None:
         text += f", {dataset.get('per_class')} per class"
     return text
-
-
-def load_data(cfg, *, channels: int | None = None, seed: int = 0) -> ImageData:
-    """The `dataset=` group's data; `channels=3` copies MNIST's gray into RGB (for ResNet18)."""
-    from dlproj.config.groups import DATASET
-
-    return DATASET.builder(cfg.dataset.name, "torch")(cfg, channels or 1, seed)

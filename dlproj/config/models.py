@@ -1,0 +1,160 @@
+"""The `model=` group: one schema per kind of network, its range rules and its size beside it.
+
+A choice's file (conf/model/mlp_small.yaml) starts from its schema and names what it builds
+(`_target_`): dlproj.nn.mlp.build_mlp, dlproj.nn.two_layer.two_layer_net, dlproj.nn.cnn.build_cnn,
+dlproj.torchnets.models.PlainNet / SmallResNet / resnet18. `size` counts parameters and the
+activations one example keeps for backward, for the memory guard (dlproj.config.memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING, DictConfig
+
+from dlproj.config import memory
+from dlproj.config.checks import (
+    check,
+    check_choice,
+    file_exists,
+    int_list,
+    is_int,
+    positive_int,
+)
+from dlproj.nn.activations import ACTIVATIONS
+from dlproj.nn.init import INITS
+from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
+
+FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
+CNN_IMAGE_SIZE = 28
+
+
+@dataclass
+class MLPConfig:
+    """NumPy multilayer perceptron (Section 1): Linear -> activation, repeated, then the head."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    name: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    activation: str = "relu"
+    init: str = "auto"
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        int_list("model.hidden", node.hidden, allow_empty=True, example="[256] or [512,256]")
+        check_choice("model.activation", node.activation, ACTIVATIONS)
+        check_choice("model.init", node.init, INITS)
+
+    size = staticmethod(memory.mlp_size)
+
+
+@dataclass
+class TwoLayerConfig:
+    """Section 2's 2-layer net, backward derived by hand: one hidden width, three activations."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    name: str = "two_layer"
+    hidden: list[int] = field(default_factory=lambda: [512])
+    activation: str = "relu"
+    init: str = "auto"
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        hidden = int_list("model.hidden", node.hidden, allow_empty=False, example="[256]")
+        check(len(hidden) == 1, "model.hidden", hidden,
+              "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
+        check_choice("model.activation", node.activation, TWO_LAYER_ACTIVATIONS)
+        check_choice("model.init", node.init, INITS)
+
+    size = staticmethod(memory.mlp_size)
+
+
+@dataclass
+class CNNConfig:
+    """NumPy CNN (Section 3): conv3x3 -> ReLU -> pool per entry of `channels`, then fc."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    name: str = "cnn_small"
+    channels: list[int] = field(default_factory=lambda: [8, 16])
+    kernel_size: int = 3
+    padding: int = 1
+    fc_hidden: int = 0
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        channels = int_list("model.channels", node.channels, allow_empty=False,
+                            example="[8,16]")
+        positive_int("model.kernel_size", node.kernel_size)
+        check(is_int(node.padding) and 0 <= node.padding <= node.kernel_size // 2,
+              "model.padding", node.padding,
+              f"an integer in [0, kernel_size // 2 = {node.kernel_size // 2}]")
+        check(is_int(node.fc_hidden) and node.fc_hidden >= 0, "model.fc_hidden", node.fc_hidden,
+              "0 (no hidden layer) or an integer >= 1")
+        size = CNN_IMAGE_SIZE
+        for _ in channels:
+            size = (size + 2 * node.padding - node.kernel_size + 1) // 2
+        check(size >= 1, "model.channels", channels,
+              f"at most as many blocks as a {CNN_IMAGE_SIZE}x{CNN_IMAGE_SIZE} image survives "
+              f"(each block halves it)")
+
+    size = staticmethod(memory.cnn_size)
+
+
+def _transfer(node: DictConfig) -> None:
+    """The keys every Section 4 network has: what trains, the head, the starting weights."""
+    check_choice("model.finetune", node.finetune, FINETUNE)
+    check(node.num_classes is None or (is_int(node.num_classes) and node.num_classes >= 2),
+          "model.num_classes", node.num_classes, "null (the dataset's) or an integer >= 2")
+    check(node.finetune == "all" or node.weights != "none", "model.finetune", node.finetune,
+          "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
+          "layer4 with model.weights=imagenet or PATH")
+    if node.weights not in ("none", "imagenet"):
+        check(file_exists(node.weights), "model.weights", node.weights,
+              "none, imagenet (resnet18), or the path of an existing model.pt written by a "
+              "Section 4 run")
+
+
+@dataclass
+class SmallNetConfig:
+    """PlainNet (model=plain) or SmallResNet (model=resnet) of `depth` blocks and `width`."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    name: str = "resnet"
+    depth: int = 8
+    width: int = 16
+    weights: str = "none"
+    finetune: str = "all"
+    num_classes: int | None = None
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        positive_int("model.depth", node.depth)
+        positive_int("model.width", node.width)
+        check(node.weights != "imagenet", "model.weights", node.weights,
+              f"imagenet only with model=resnet18; none or the path of a model.pt for "
+              f"model={node.name}")
+        _transfer(node)
+
+    size = staticmethod(memory.small_net_size)
+
+
+@dataclass
+class ResNet18Config:
+    """torchvision's ResNet18 with a new head; weights none, imagenet or a model.pt."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    name: str = "resnet18"
+    weights: str = "imagenet"
+    finetune: str = "layer4"
+    num_classes: int | None = None
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        _transfer(node)
+
+    size = staticmethod(memory.resnet18_size)

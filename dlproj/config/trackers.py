@@ -1,0 +1,41 @@
+"""The `logger=` group: the run directory's own files (csv) and the tracker loggers it can add.
+
+`logger=[csv,tensorboard,mlflow]` is a list: each chosen logger is a node under `logger.<name>`;
+a node with a `_target_` is built by the runner (hydra.utils.instantiate) and fed the run's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+
+@dataclass
+class CSVLoggerConfig:
+    """metrics.csv, results.json and the other run files: always written; listed for clarity."""
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    """Event files in the run directory: `tensorboard --logdir outputs`."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    steps: bool = True      # step/train_loss at every training step
+    figures: bool = True    # the run's *.png as images
+    hparams: bool = True    # the resolved config in the HParams tab
+    flush_secs: int = 30
+
+
+@dataclass
+class MLflowLoggerConfig:
+    """One MLflow run per dlproj run in a local store: `mlflow ui --backend-store-uri ...`."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+    tracking_uri: str = "sqlite:///${dlproj.outputs:}/mlflow/mlflow.db"
+    artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
+    experiment_name: str = "dlproj"
+    steps: bool = True      # step/train_loss at every training step (sent in batches)
+    artifacts: bool = True  # figures, model file, results.json, metrics.csv

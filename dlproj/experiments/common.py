@@ -1,0 +1,60 @@
+"""What the NumPy experiments share: MNIST as arrays, predictions, classification metrics, and
+evaluating a saved model instead of training one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from dlproj.data.mnist import MNIST, load_mnist, to_float
+from dlproj.nn.checkpoint import load_checkpoint
+from dlproj.nn.losses import SoftmaxCrossEntropy
+from dlproj.training.context import RunContext
+from dlproj.training.numpy_stack import ArrayData
+
+Evaluator = Callable[[], dict[str, float]]
+
+
+def mnist(data: DictConfig) -> MNIST:
+    """MNIST as the `data` keys say (root, download, limits, validation split)."""
+    return load_mnist(**OmegaConf.to_container(data, resolve=True))
+
+
+def mnist_arrays(splits: MNIST, *, flatten: bool) -> tuple[ArrayData, ArrayData, ArrayData]:
+    """train, val, test as standardised float32 arrays (dlproj.data.mnist.to_float)."""
+    return tuple(ArrayData(to_float(s.images, flatten=flatten), s.labels)
+                 for s in (splits.train, splits.val, splits.test))
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Model outputs for `x`, in batches, without caching for backward."""
+    return np.concatenate([model.forward(x[i:i + batch_size], train=False)
+                           for i in range(0, len(x), batch_size)])
+
+
+def classification_metrics(model: Any, data: ArrayData, prefix: str) -> dict[str, float]:
+    logits = predict(model, data.x)
+    loss = SoftmaxCrossEntropy().forward(logits.astype(np.float64), data.y)
+    acc = float(np.mean(logits.argmax(axis=1) == data.y))
+    return {f"{prefix}_loss": loss, f"{prefix}_acc": acc}
+
+
+def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluator:
+    """An `evaluate` for fit(): val_loss/val_acc (when there is a val split), test_loss/test_acc."""
+
+    def evaluate() -> dict[str, float]:
+        out = classification_metrics(model, val, "val") if len(val) else {}
+        return {**out, **classification_metrics(model, test, "test")}
+
+    return evaluate
+
+
+def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dict[str, float]:
+    """Load `checkpoint=PATH` into `model` and evaluate it, without training."""
+    load_checkpoint(ctx.cfg.checkpoint, model)
+    final = evaluate()
+    ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
+    return final

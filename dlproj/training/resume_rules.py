@@ -1,0 +1,34 @@
+"""What may change when a run continues from its checkpoint (`resume=RUN_DIR`), and how the
+checkpoint's config is held against the run's config now.
+
+Only how far to train and knobs that do not change what is computed may differ
+(RESUME_MAY_CHANGE); anything else would make the resumed run another run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.checkpoint_",
+                     "threads.", "data.root", "data.download", "logger", "resume",
+                     "hydra.")
+
+
+def may_change(key: str) -> bool:
+    return key.startswith(RESUME_MAY_CHANGE)
+
+
+def changed_keys(saved: Any, now: Any, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every dotted key of `now` whose value differs from `saved`.
+
+    Left out: RESUME_MAY_CHANGE, Hydra's instantiation keys (`_target_`, `_partial_`: how an
+    object is built, never what it computes) and keys only `saved` has (a schema that has lost
+    a key since the checkpoint was written: nothing reads it any more)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(now):
+            dotted = f"{prefix}{key}"
+            if not may_change(dotted) and not str(key).startswith("_"):
+                out += changed_keys(saved.get(key), now[key], f"{dotted}.")
+        return out
+    return [] if saved == now else [f"{prefix.rstrip('.')}: {saved!r} -> {now!r}"]
