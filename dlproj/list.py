@@ -14,8 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlproj import paths
-from dlproj.experiments import registry
+from dlproj import paths, registry
 
 # Groups not worth showing: schemas, and Hydra's internals.
 HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",

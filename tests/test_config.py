@@ -71,7 +71,7 @@ def test_bad_overrides_exit_nonzero_without_traceback(dlproj_run, override, need
 
 
 def test_unknown_experiment_lists_the_registered_ones():
-    from dlproj.experiments import registry
+    from dlproj import registry
 
     with pytest.raises(ConfigError) as err:
         registry.get(1, "nope")

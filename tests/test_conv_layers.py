@@ -233,7 +233,7 @@ def test_feature_maps_are_drawn_after_relu(channels, fc_hidden):
 def test_bench_torch_twin_computes_the_same_logits():
     from dlproj.bench.twins import torch_twin
 
-    model = build_cnn([4, 6], rng=np.random.default_rng(0), pooling="avg", fc_hidden=5)
+    model = build_cnn([4, 6], rng=np.random.default_rng(0), pooling=AvgPool2d, fc_hidden=5)
     x = np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype(np.float32)
     with torch.no_grad():
         theirs = torch_twin(model, torch)(torch.from_numpy(x)).numpy()

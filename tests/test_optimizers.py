@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from dlproj.config.groups import OPTIMIZER
-from dlproj.config.schema import OptimizerConfig
+from dlproj.build import build
+from dlproj.config.compose import compose_config
+from dlproj.config.validate import check_group
 from dlproj.errors import ConfigError
-from dlproj.optim.optimizers import SGD, Adam, AdamW, RMSprop, build_optimizer
+from dlproj.optim.optimizers import SGD, Adam, AdamW, RMSprop
 
 SHAPES = {"W": (5, 3), "b": (3,)}
 STEPS = 50
@@ -83,33 +83,54 @@ def test_state_is_kept_per_parameter_name():
     assert opt.state["W1"]["m"].shape == (3,) and opt.state["b1"]["v"].shape == (2,)
 
 
+# Every file of conf/optimizer/ and the class it builds.
+CHOICES = [("sgd", SGD), ("momentum", SGD), ("rmsprop", RMSprop), ("adam", Adam),
+           ("adamw", AdamW)]
+
+
+def _cfg(choice: str, *overrides: str):
+    return compose_config([f"optimizer={choice}", *overrides])
+
+
+def test_every_optimizer_file_is_tested():
+    from dlproj.config.validate import choices
+
+    assert sorted(choices("optimizer")) == sorted(name for name, _ in CHOICES)
+
+
 def test_float32_parameters_stay_float32_and_in_place():
     W = np.ones((4, 2), dtype=np.float32)
     params = {"W": W}
-    for name in OPTIMIZER.names():
-        opt = build_optimizer(OmegaConf.structured(OptimizerConfig(name=name, lr=0.01,
-                                                                   momentum=0.9)))
+    for name, _ in CHOICES:
+        opt = build(_cfg(name, "optimizer.lr=0.01").optimizer)()
         opt.step(params, {"W": np.full((4, 2), 0.5)})
         assert params["W"] is W and W.dtype == np.float32
     assert np.all(W < 1)
 
 
-@pytest.mark.parametrize("name,cls", [("sgd", SGD), ("momentum", SGD), ("rmsprop", RMSprop),
-                                      ("adam", Adam), ("adamw", AdamW)])
-def test_build_optimizer_reads_the_config(name, cls):
-    cfg = OmegaConf.structured(OptimizerConfig(name=name, lr=0.02, momentum=0.5,
-                                               weight_decay=0.1))
-    opt = build_optimizer(cfg)
+@pytest.mark.parametrize("name,cls", CHOICES)
+def test_each_choice_builds_its_class_from_every_key_of_its_file(name, cls):
+    node = _cfg(name, "optimizer.lr=0.02", "optimizer.weight_decay=0.1").optimizer
+    opt = build(node)()
     assert type(opt) is cls and opt.lr == 0.02 and opt.weight_decay == 0.1
+    # Every key but the choice's name is an argument the optimizer keeps: none is ignored.
+    for key, value in node.items():
+        if key not in ("_target_", "_partial_", "name"):
+            assert getattr(opt, key) == value, key
 
 
 def test_nesterov_without_momentum_is_a_config_error():
-    cfg = OmegaConf.structured(OptimizerConfig(name="sgd", nesterov=True, momentum=0.0))
     with pytest.raises(ConfigError, match="optimizer.nesterov"):
-        build_optimizer(cfg)
+        check_group("optimizer", _cfg("sgd", "optimizer.nesterov=true"))
 
 
 def test_momentum_optimizer_needs_momentum():
-    cfg = OmegaConf.structured(OptimizerConfig(name="momentum", momentum=0.0))
     with pytest.raises(ConfigError, match="optimizer.momentum"):
-        build_optimizer(cfg)
+        check_group("optimizer", _cfg("momentum", "optimizer.momentum=0"))
+
+
+@pytest.mark.parametrize("choice,key", [("adam", "momentum"), ("adamw", "alpha"),
+                                        ("sgd", "beta1"), ("rmsprop", "nesterov")])
+def test_a_key_the_choice_does_not_read_is_refused_while_composing(choice, key):
+    with pytest.raises(Exception, match=key):
+        _cfg(choice, f"optimizer.{key}=0.5")

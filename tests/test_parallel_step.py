@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from dlproj.nn.cnn import build_cnn
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
+from dlproj.nn.pooling import AvgPool2d, MaxPool2d
 from dlproj.nn.two_layer import TwoLayerNet
 from dlproj.optim.optimizers import SGD
 from dlproj.training.parallel import forward_backward
@@ -21,7 +24,7 @@ def _two_layer():
     return TwoLayerNet(784, 48, 10, rng=np.random.default_rng(0), activation="tanh")
 
 
-def _cnn(pooling="max", fc_hidden=0):
+def _cnn(pooling=MaxPool2d, fc_hidden=0):
     return build_cnn([4, 8], rng=np.random.default_rng(0), pooling=pooling, fc_hidden=fc_hidden)
 
 
@@ -30,7 +33,7 @@ MODELS = {
     "mlp": (_mlp, (784,), SoftmaxCrossEntropy),
     "two_layer": (_two_layer, (784,), SoftmaxCrossEntropy),
     "cnn_max": (_cnn, (1, 28, 28), SoftmaxCrossEntropy),
-    "cnn_avg_fc": (lambda: _cnn("avg", 16), (1, 28, 28), SoftmaxCrossEntropy),
+    "cnn_avg_fc": (lambda: _cnn(AvgPool2d, 16), (1, 28, 28), SoftmaxCrossEntropy),
     "mlp_regression": (lambda: build_mlp(3, [16], 2, activation="tanh",
                                          rng=np.random.default_rng(0)), (3,), MSELoss),
 }
@@ -119,9 +122,14 @@ def test_first_layer_skips_its_input_gradient():
 @pytest.mark.parametrize("rows,expected", [(4, 1), (7, 1), (8, 1), (15, 1), (16, 2), (24, 2),
                                            (128, 2)])
 def test_the_runs_worker_count_leaves_small_batches_serial(rows, expected, monkeypatch):
-    """From `set_workers` (a run's threads.workers) every slice gets at least MIN_ROWS rows:
-    XOR's 4-row batch is not cut in two; a given `workers=` is used as it is."""
+    """A training run's step (NumpyStack: its RunContext's workers, min_rows=MIN_ROWS) gives every
+    slice at least MIN_ROWS rows: XOR's 4-row batch is not cut in two; a given `workers=` alone
+    is used as it is."""
+    from omegaconf import OmegaConf
+
     from dlproj.training import parallel
+    from dlproj.training.context import RunContext
+    from dlproj.training.numpy_stack import ArrayData, NumpyStack
 
     used = []
     real = parallel._replicas_of
@@ -129,14 +137,14 @@ def test_the_runs_worker_count_leaves_small_batches_serial(rows, expected, monke
                         lambda model, n: used.append(n) or real(model, n))
     build, shape, loss_cls = MODELS["mlp"]
     x, y = _batch(shape, loss_cls, rows)
-    before = parallel.workers()
-    parallel.set_workers(2)
-    try:
-        ref_loss, ref = _serial(build(), loss_cls(), x, y)
-        model = build()
-        loss = forward_backward(model, loss_cls(), x, y)
-    finally:
-        parallel.set_workers(before)
+    ref_loss, ref = _serial(build(), loss_cls(), x, y)
+    model = build()
+    cfg = OmegaConf.create({"seed": 0, "section": 1, "experiment": "mlp",
+                            "train": {"batch_size": rows}})
+    ctx = RunContext(cfg, Path("/nonexistent-run-dir"), workers=2)
+    optimizer = SGD(0.0)  # a step that leaves the weights as they are
+    stack = NumpyStack(ctx, model, loss_cls(), optimizer, ArrayData(x, y), dict)
+    loss = stack.train_step(np.arange(rows)).loss
     assert used == ([expected] if expected > 1 else [])
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     _assert_close(model.grads, ref)

@@ -6,22 +6,24 @@ import math
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from dlproj.config.groups import SCHEDULE
-from dlproj.config.schema import ScheduleConfig
-from dlproj.optim.schedules import lr_at
+from dlproj.build import build
+from dlproj.config.compose import compose_config
+from dlproj.config.validate import choices
 
 BASE = 0.1
 TOTAL = 12
 
 
-def _cfg(**kw):
-    return OmegaConf.structured(ScheduleConfig(**kw))
+def _cfg(name: str, **keys):
+    """The `schedule=NAME` file with `schedule.KEY=VALUE` overrides, composed as on the command
+    line, built the way the training loop builds it."""
+    overrides = [f"schedule={name}", *(f"schedule.{k}={v}" for k, v in keys.items())]
+    return build(compose_config(overrides).schedule)()
 
 
-def _ours(cfg, total=TOTAL):
-    return [lr_at(cfg, BASE, e, total) for e in range(total)]
+def _ours(schedule, total=TOTAL):
+    return [schedule(BASE, e, total) for e in range(total)]
 
 
 def _torch(make, total=TOTAL):
@@ -42,7 +44,7 @@ def _warmup(opt, w):
 
 
 def test_every_schedule_is_tested_here():
-    assert set(SCHEDULE.names()) == {"constant", "step", "exponential", "cosine"}
+    assert set(choices("schedule")) == {"constant", "step", "exponential", "cosine"}
 
 
 def test_constant():
@@ -96,8 +98,8 @@ def test_warmup_formula(warmup):
     ("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, TOTAL)),
 ])
 def test_warmup_composes_like_chained_linearlr(name, make):
-    gamma = {"step": 0.5, "exponential": 0.97}.get(name, 0.5)
-    ours = _ours(_cfg(name=name, gamma=gamma, warmup_epochs=3))
+    gamma = {"step": {"gamma": 0.5}, "exponential": {"gamma": 0.97}}.get(name, {})
+    ours = _ours(_cfg(name=name, warmup_epochs=3, **gamma))
     chain = torch.optim.lr_scheduler.ChainedScheduler
     theirs = _torch(lambda o: chain([_warmup(o, 3)] + ([make(o)] if make else [])))
     assert ours == pytest.approx(theirs, rel=1e-10)

@@ -9,32 +9,39 @@ torch = pytest.importorskip("torch")
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from omegaconf import OmegaConf  # noqa: E402
-
-from dlproj.config.compose import register_configs  # noqa: E402
-from dlproj.config.schema import Config, TorchModelConfig  # noqa: E402
+from dlproj.build import build  # noqa: E402
+from dlproj.config.compose import compose_config  # noqa: E402
+from dlproj.data.images import TensorBatches, random_affine, select  # noqa: E402
 from dlproj.errors import DataError  # noqa: E402
+from dlproj.experiments.section4 import TRANSFER_KEYS  # noqa: E402
 from dlproj.torchnets import checkpoint as ckpt  # noqa: E402
-from dlproj.torchnets.data import TensorBatches, random_affine, select  # noqa: E402
 from dlproj.torchnets.gradflow import grad_norms, main_path_weights  # noqa: E402
-from dlproj.torchnets.models import Block, build_model, freeze, stage_sizes  # noqa: E402
-from dlproj.torchnets.optim import build_optimizer  # noqa: E402
+from dlproj.torchnets.models import Block, freeze, stage_sizes  # noqa: E402
+from dlproj.torchnets.optim import torch_twin  # noqa: E402
 from dlproj.training.context import RunContext  # noqa: E402
 from dlproj.training.torch_stack import evaluate, fit  # noqa: E402
 
 
-def make_cfg(**model) -> OmegaConf:
-    register_configs()  # the ${dlproj.*:} resolvers, whatever ran before this test
-    cfg = OmegaConf.structured(Config)
-    cfg.experiment = "compare"
-    cfg.model = OmegaConf.merge(OmegaConf.structured(TorchModelConfig), model)
-    return cfg
+def make_cfg(*overrides: str):
+    """Section 4's config with `overrides`, composed as on the command line."""
+    return compose_config(["section=4", *overrides])
 
 
-def tiny(name: str, **kw):
-    m = make_cfg(name=name, depth=kw.pop("depth", 3), width=4, **kw).model
+def model_of(cfg, num_classes: int = 3, channels: int = 1):
+    """The network `cfg.model` names, built as Section 4 builds it."""
+    return build(cfg.model, skip=TRANSFER_KEYS)(num_classes=num_classes, in_channels=channels,
+                                                image_size=16)
+
+
+def optimizer_of(cfg, params):
+    """The explicit update on tensors for `cfg.optimizer`, as Section 4 builds it."""
+    return build(cfg.optimizer, _target_=torch_twin(cfg.optimizer._target_))(params)
+
+
+def tiny(name: str, depth: int = 3):
+    sizes = [] if name == "resnet18" else [f"model.depth={depth}", "model.width=4"]
     channels = 3 if name == "resnet18" else 1
-    return build_model(m, num_classes=3, in_channels=channels, image_size=16), channels
+    return model_of(make_cfg(f"model={name}", *sizes), channels=channels), channels
 
 
 @pytest.mark.parametrize("name", ["plain", "resnet", "resnet18"])
@@ -43,8 +50,7 @@ def test_shapes_and_a_few_steps_lower_the_loss(name):
     model, c = tiny(name)
     x, y = torch.randn(12, c, 16, 16), torch.arange(12) % 3
     assert model(x).shape == (12, 3)
-    opt = build_optimizer(model.parameters(),
-                          OmegaConf.merge(OmegaConf.structured(Config).optimizer, {"lr": 1e-2}))
+    opt = optimizer_of(make_cfg("optimizer.lr=0.01"), model.parameters())
     losses = []
     for _ in range(8):
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -82,14 +88,14 @@ def test_gradient_norms_per_layer():
 
 def test_frozen_backbone_stays_bit_identical(tmp_path):
     torch.manual_seed(0)
-    cfg = make_cfg(name="resnet18", weights="x", finetune="frozen")
-    cfg.train.epochs, cfg.optimizer.lr = 2, 0.05
+    cfg = make_cfg("experiment=transfer", "model.finetune=frozen", "train.epochs=2",
+                   "optimizer.lr=0.05")
     model, _ = tiny("resnet18")
     frozen = freeze(model, "frozen")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = TensorBatches(torch.randn(16, 3, 16, 16), torch.arange(16) % 3, 8, shuffle=True)
     ctx = RunContext(cfg, tmp_path)
-    fit(ctx, model, data, build_optimizer(model.parameters(), cfg.optimizer),
+    fit(ctx, model, data, optimizer_of(cfg, model.parameters()),
         lambda: evaluate(model, data, torch.device("cpu"), "val"), device=torch.device("cpu"),
         frozen=frozen)
     after = model.state_dict()
@@ -113,8 +119,7 @@ def test_weights_from_a_checkpoint_path(tmp_path):
     state = torch.load(path, weights_only=True)
     assert set(state) == set(source.state_dict())
     torch.manual_seed(2)
-    target = build_model(make_cfg(name="resnet", depth=3, width=4).model, num_classes=5,
-                         in_channels=1, image_size=16)
+    target = model_of(make_cfg("model=resnet", "model.depth=3", "model.width=4"), num_classes=5)
     ckpt.initial_weights(target, str(path), download=False)
     for k, v in target.state_dict().items():
         if k.startswith("head."):

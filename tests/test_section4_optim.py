@@ -9,10 +9,23 @@ torch = pytest.importorskip("torch")
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from omegaconf import OmegaConf  # noqa: E402
+import inspect  # noqa: E402
 
-from dlproj.config.schema import OptimizerConfig  # noqa: E402
-from dlproj.torchnets.optim import build_optimizer  # noqa: E402
+from hydra.utils import get_class  # noqa: E402
+
+from dlproj.build import build  # noqa: E402
+from dlproj.config.compose import compose_config  # noqa: E402
+from dlproj.config.validate import choices  # noqa: E402
+from dlproj.torchnets.optim import torch_twin  # noqa: E402
+
+
+def explicit(params, keys: dict):
+    """The `optimizer=` choice `keys["name"]` with the other keys overridden, built as Section 4
+    builds it: the NumPy class's twin on tensors."""
+    keys = dict(keys)
+    overrides = [f"optimizer={keys.pop('name')}", *(f"optimizer.{k}={v}" for k, v in keys.items())]
+    node = compose_config(overrides).optimizer
+    return build(node, _target_=torch_twin(node._target_))(params)
 
 CASES = [
     ({"name": "sgd", "lr": 0.1}, lambda ps: torch.optim.SGD(ps, lr=0.1)),
@@ -38,7 +51,7 @@ def test_explicit_update_matches_torch_optim(cfg, reference):
     theirs = [p.clone().requires_grad_(True) for p in ours]
     start = [p.clone() for p in ours]
     ours = [p.requires_grad_(True) for p in ours]
-    opt = build_optimizer(ours, OmegaConf.merge(OmegaConf.structured(OptimizerConfig), cfg))
+    opt = explicit(ours, cfg)
     ref = reference(theirs)
     x = torch.randn(7, 5, dtype=torch.float64)
     for _ in range(6):  # a loss whose gradients change from step to step
@@ -54,8 +67,19 @@ def test_explicit_update_matches_torch_optim(cfg, reference):
 def test_explicit_update_skips_frozen_parameters():
     w = torch.ones(3, requires_grad=True)
     frozen = torch.ones(3, requires_grad=False)
-    opt = build_optimizer([w, frozen], OmegaConf.structured(OptimizerConfig(name="sgd", lr=1.0)))
+    opt = explicit([w, frozen], {"name": "sgd", "lr": 1.0})
     (w * frozen).sum().backward()
     opt.step()
     assert torch.equal(w.detach(), torch.zeros(3)) and torch.equal(frozen, torch.ones(3))
     assert opt.params == [w]
+
+
+def test_every_numpy_optimizer_has_a_twin_with_the_same_arguments():
+    """Each `optimizer=` file names a NumPy class; its twin of the same name takes the same
+    keyword arguments, after the parameters."""
+    for name, target in choices("optimizer").items():
+        numpy_cls, torch_cls = get_class(target), get_class(torch_twin(target))
+        assert torch_cls.__name__ == numpy_cls.__name__, name
+        ours = list(inspect.signature(numpy_cls).parameters)
+        twin = list(inspect.signature(torch_cls).parameters)
+        assert twin == ["params", *ours], name

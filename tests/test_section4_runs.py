@@ -77,29 +77,34 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def test_pets_fixture_through_torchvision(tmp_path):
     from omegaconf import OmegaConf
 
-    from dlproj.config.schema import Config
-    from dlproj.torchnets.data import load_data, open_pets
+    from dlproj.build import build
+    from dlproj.config.compose import compose_config
+    from dlproj.data.images import open_pets
 
     root = make_pets(tmp_path)
     ds = open_pets(root, "trainval", download=False)
     assert len(ds) == 8 and [ds[i][1] for i in range(4)] == [0, 1, 0, 1]
-    cfg = OmegaConf.structured(Config)
-    cfg.data.root = str(root)
-    cfg.dataset.name, cfg.dataset.image_size, cfg.train.batch_size = "pets", 24, 8
-    cfg.augmentation.name = "standard"
-    data = load_data(cfg)
+
+    def images(*overrides: str):  # as Section 4 builds its data from the config
+        cfg = compose_config(["section=4", "dataset=pets", "dataset.image_size=24",
+                              "train.batch_size=8", "augmentation=standard",
+                              f"data.root={root}", *overrides])
+        return build(cfg.dataset)(**OmegaConf.to_container(cfg.data, resolve=True),
+                                  batch_size=cfg.train.batch_size, channels=3,
+                                  augment=build(cfg.augmentation)(), seed=0)
+
+    data = images()
     x, y = next(iter(data.train))
     assert x.shape == (8, 3, 24, 24) and sorted(y.tolist()) == [0] * 4 + [1] * 4
     assert data.n_train == 8 and data.class_names == ["cat", "dog"]
-    cfg.dataset.classes, cfg.dataset.per_class = [1, 0], 2  # dogs first, two of each
-    data = load_data(cfg)
+    data = images("dataset.classes=[1,0]", "dataset.per_class=2")  # dogs first, two of each
     assert data.n_train == 4 and data.class_names == ["dog", "cat"]
 
 
 def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch):
     import torchvision.datasets.oxford_iiit_pet as pet_module
 
-    from dlproj.torchnets.data import open_pets
+    from dlproj.data.images import open_pets
 
     with pytest.raises(DataError) as err:
         open_pets(tmp_path, "trainval", download=False)
@@ -183,7 +188,7 @@ def test_errors_name_the_key_or_the_missing_file(dlproj_run, tmp_path):
 
 
 def test_listing_experiments_imports_no_torch():
-    code = ("import json, sys, dlproj.experiments.registry as r; r.load_all(); "
+    code = ("import json, sys, dlproj.registry as r; r.load_all(); "
             "print(json.dumps([sorted(n for s, n in r._REGISTRY if s == 4), "
             "'torch' in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -87,14 +87,14 @@ def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg):
 def test_dataset_described_in_words(dataset, text):
     from omegaconf import OmegaConf
 
-    from dlproj.torchnets.data import describe
+    from dlproj.data.images import describe
 
     assert describe(dataset) == text
     assert describe(OmegaConf.create(dataset)) == text  # the run's config reads the same
 
 
 def test_pretrained_on_reads_the_pretraining_run(tmp_path):
-    from dlproj.torchnets.checkpoint import pretrained_on
+    from dlproj.experiments.section4 import pretrained_on
 
     assert pretrained_on("none") is None and pretrained_on("imagenet") == "ImageNet"
     weights = tmp_path / "run" / "model.pt"

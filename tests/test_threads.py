@@ -8,7 +8,6 @@ from omegaconf import OmegaConf
 
 from dlproj.errors import ConfigError
 from dlproj.runtime import threads
-from dlproj.training import parallel
 
 
 def _cfg(workers="auto", blas="auto"):
@@ -84,18 +83,14 @@ def test_joblib_sweep_jobs_share_the_cores(eight_cores, n_jobs, share):
         GlobalHydra.instance().clear()
 
 
-def test_apply_sets_blas_and_workers():
+def test_apply_sets_blas_and_returns_the_step_workers():
     from threadpoolctl import threadpool_info, threadpool_limits
 
     with threadpool_limits(limits=None):  # restores the BLAS threads afterwards
-        before = parallel.workers()
-        try:
-            plan = threads.apply(OmegaConf.create({"threads": _cfg(3, 1), "params": {}}))
-            assert plan == threads.ThreadPlan(3, 1) and parallel.workers() == 3
-            assert all(p["num_threads"] == 1 for p in threadpool_info()
-                       if p["user_api"] == "blas")
-        finally:
-            parallel.set_workers(before)
+        plan = threads.apply(OmegaConf.create({"threads": _cfg(3, 1), "params": {}}))
+        assert plan == threads.ThreadPlan(3, 1)
+        assert all(p["num_threads"] == 1 for p in threadpool_info()
+                   if p["user_api"] == "blas")
 
 
 def test_old_params_key_says_where_it_went():

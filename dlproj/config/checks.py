@@ -1,17 +1,29 @@
-"""The check helpers every validator uses: each raises a ConfigError naming the key, the value and
-what is allowed, in one paragraph."""
+"""What every group's schema shares: `Built`, the keys hydra.utils.instantiate reads, and the
+check helpers, each of which raises a ConfigError naming the key, the value and what is allowed,
+in one paragraph."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from dlproj.errors import check as _check
+
+
+@dataclass
+class Built:
+    """A group node that names what it builds (`_target_`: a class or function), bound to its
+    keys and called with the run-time arguments (`_partial_`; dlproj/build.py)."""
+
+    _target_: str = MISSING
+    _partial_: bool = True
+
 
 # False while a plan is checked whose input files an earlier step of it will write
 # (`make reproduce`: the transfer runs read the pretraining run's model.pt).

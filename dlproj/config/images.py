@@ -9,15 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
-from dlproj.config.checks import check, is_int, plain
+from dlproj.config.checks import Built, check, is_int, plain
 
 
 @dataclass
-class PoolingConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class PoolingConfig(Built):
     name: str = "max"
 
     @staticmethod
@@ -26,9 +24,7 @@ class PoolingConfig:
 
 
 @dataclass
-class AugmentationConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class AugmentationConfig(Built):
     name: str = "none"
 
     @staticmethod
@@ -50,11 +46,9 @@ def _images(node: DictConfig, classes_available: int) -> None:
 
 
 @dataclass
-class MNISTImagesConfig:
+class MNISTImagesConfig(Built):
     """MNIST digits for Section 4, in memory: 1 channel (3 for ResNet18), `image_size` px."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "mnist"
     image_size: int = 28
     # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
@@ -69,11 +63,9 @@ class MNISTImagesConfig:
 
 
 @dataclass
-class PetsImagesConfig:
+class PetsImagesConfig(Built):
     """Oxford-IIIT Pet, cat vs dog, decoded from disk by `num_workers` DataLoader processes."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "pets"
     image_size: int = 128
     classes: list[int] | None = None

@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
-from dlproj.experiments.footprint import DataSize
+from dlproj.registry import DataSize
 
 GiB = 1 << 30
 # Optimizer state per parameter, in parameter-sized arrays.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
 from dlproj.config import memory
 from dlproj.config.checks import (
+    Built,
     check,
     check_choice,
     file_exists,
@@ -30,11 +31,9 @@ CNN_IMAGE_SIZE = 28
 
 
 @dataclass
-class MLPConfig:
+class MLPConfig(Built):
     """NumPy multilayer perceptron (Section 1): Linear -> activation, repeated, then the head."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     activation: str = "relu"
@@ -50,11 +49,9 @@ class MLPConfig:
 
 
 @dataclass
-class TwoLayerConfig:
+class TwoLayerConfig(Built):
     """Section 2's 2-layer net, backward derived by hand: one hidden width, three activations."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "two_layer"
     hidden: list[int] = field(default_factory=lambda: [512])
     activation: str = "relu"
@@ -72,11 +69,9 @@ class TwoLayerConfig:
 
 
 @dataclass
-class CNNConfig:
+class CNNConfig(Built):
     """NumPy CNN (Section 3): conv3x3 -> ReLU -> pool per entry of `channels`, then fc."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "cnn_small"
     channels: list[int] = field(default_factory=lambda: [8, 16])
     kernel_size: int = 3
@@ -118,11 +113,9 @@ def _transfer(node: DictConfig) -> None:
 
 
 @dataclass
-class SmallNetConfig:
+class SmallNetConfig(Built):
     """PlainNet (model=plain) or SmallResNet (model=resnet) of `depth` blocks and `width`."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "resnet"
     depth: int = 8
     width: int = 16
@@ -143,11 +136,9 @@ class SmallNetConfig:
 
 
 @dataclass
-class ResNet18Config:
+class ResNet18Config(Built):
     """torchvision's ResNet18 with a new head; weights none, imagenet or a model.pt."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "resnet18"
     weights: str = "imagenet"
     finetune: str = "layer4"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
-from dlproj.config.checks import check, in_unit, is_int, is_number, positive, positive_int
+from dlproj.config.checks import Built, check, in_unit, is_int, is_number, positive, positive_int
 from dlproj.errors import ConfigError
 
 
@@ -22,11 +22,9 @@ def _weight_decay(node: DictConfig) -> None:
 
 
 @dataclass
-class SGDConfig:
+class SGDConfig(Built):
     """optimizer=sgd, and optimizer=momentum (its file sets momentum 0.9)."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.0
@@ -51,9 +49,7 @@ class SGDConfig:
 
 
 @dataclass
-class RMSpropConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class RMSpropConfig(Built):
     name: str = "rmsprop"
     lr: float = 1e-3
     alpha: float = 0.99
@@ -70,11 +66,9 @@ class RMSpropConfig:
 
 
 @dataclass
-class AdamConfig:
+class AdamConfig(Built):
     """optimizer=adam, and optimizer=adamw (decoupled weight decay)."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     name: str = "adam"
     lr: float = 1e-3
     beta1: float = 0.9
@@ -106,9 +100,7 @@ def _gamma(node: DictConfig) -> None:
 
 
 @dataclass
-class ConstantConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class ConstantConfig(Built):
     name: str = "constant"
     warmup_epochs: int = 0
 
@@ -118,9 +110,7 @@ class ConstantConfig:
 
 
 @dataclass
-class StepConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class StepConfig(Built):
     name: str = "step"
     step_size: int = 5
     gamma: float = 0.5
@@ -134,9 +124,7 @@ class StepConfig:
 
 
 @dataclass
-class ExponentialConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class ExponentialConfig(Built):
     name: str = "exponential"
     gamma: float = 0.97
     warmup_epochs: int = 0
@@ -148,9 +136,7 @@ class ExponentialConfig:
 
 
 @dataclass
-class CosineConfig:
-    _target_: str = MISSING
-    _partial_: bool = True
+class CosineConfig(Built):
     name: str = "cosine"
     min_lr: float = 0.0
     warmup_epochs: int = 0

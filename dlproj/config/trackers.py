@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import MISSING
+from dlproj.config.checks import Built
 
 
 @dataclass
@@ -17,11 +17,9 @@ class CSVLoggerConfig:
 
 
 @dataclass
-class TensorBoardLoggerConfig:
+class TensorBoardLoggerConfig(Built):
     """Event files in the run directory: `tensorboard --logdir outputs`."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     steps: bool = True      # step/train_loss at every training step
     figures: bool = True    # the run's *.png as images
     hparams: bool = True    # the resolved config in the HParams tab
@@ -29,11 +27,9 @@ class TensorBoardLoggerConfig:
 
 
 @dataclass
-class MLflowLoggerConfig:
+class MLflowLoggerConfig(Built):
     """One MLflow run per dlproj run in a local store: `mlflow ui --backend-store-uri ...`."""
 
-    _target_: str = MISSING
-    _partial_: bool = True
     tracking_uri: str = "sqlite:///${dlproj.outputs:}/mlflow/mlflow.db"
     artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
     experiment_name: str = "dlproj"

@@ -1,1 +1,1 @@
-"""One module per section; each function here is a registered experiment (see registry.py)."""
+"""One module per section; each function here is a registered experiment (dlproj/registry.py)."""

@@ -1,24 +1,14 @@
-"""What an experiment holds in memory, declared at `@register(..., data=...)` for the memory guard
-(dlproj.config.memory): `samples` examples of `features` floats, plus `raw_bytes`."""
+"""What the experiments hold in memory, declared at `@register(..., data=...)` for the memory guard
+(dlproj.config.memory)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
 from dlproj.data.mnist import PIXELS, TEST_IMAGES, TRAIN_IMAGES
-
-
-@dataclass(frozen=True)
-class DataSize:
-    samples: int
-    features: int
-    classes: int
-    item_bytes: int = 4
-    raw_bytes: int = 0
-    keys: str = "data.train_limit, data.test_limit"  # what to lower when the data dominates
+from dlproj.registry import DataSize
 
 
 def _mnist_counts(cfg: DictConfig) -> tuple[int, int, int]:

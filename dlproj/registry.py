@@ -15,21 +15,30 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
 
-if TYPE_CHECKING:
-    from dlproj.experiments.footprint import DataSize
-    from dlproj.training.context import RunContext
-
-ExperimentFn = Callable[["RunContext"], dict[str, Any]]
+ExperimentFn = Callable[[Any], dict[str, Any]]  # RunContext -> final metrics
 
 
 NUMPY_DEVICES = ("auto", "cpu")
 TORCH_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """What an experiment holds in memory, for the memory guard (dlproj.config.memory):
+    `samples` examples of `features` floats, plus `raw_bytes`."""
+
+    samples: int
+    features: int
+    classes: int
+    item_bytes: int = 4
+    raw_bytes: int = 0
+    keys: str = "data.train_limit, data.test_limit"  # what to lower when the data dominates
 
 
 @dataclass(frozen=True)
@@ -120,12 +129,17 @@ def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], E
     return deco
 
 
-def load_all() -> dict[tuple[int, str], Experiment]:
-    """Import every module of dlproj.experiments so that their decorators run."""
-    import dlproj.experiments as pkg
+EXPERIMENTS = "dlproj.experiments"  # the package whose modules register experiments
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+
+def load_all() -> dict[tuple[int, str], Experiment]:
+    """Import every module of the EXPERIMENTS package so that their decorators run.
+
+    The experiments import the registry, never the other way round: it finds them by the
+    package's name, as a plugin registry does."""
+    package = importlib.import_module(EXPERIMENTS)
+    for mod in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{EXPERIMENTS}.{mod.name}")
     return dict(_REGISTRY)
 
 
