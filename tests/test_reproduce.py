@@ -1,16 +1,24 @@
-"""`python -m dlproj.reproduce`: the plan, skipping what is done, parallel = serial, Section 4
-offline."""
+"""`python -m dlproj.reproduce`: the plan (dlproj.reproduce.plan: no process, no network),
+the launcher and the command line end to end: skipping what is done, parallel = serial, twin
+jobs, `{run:STEP}`, invalid jobs, killed and interrupted runs resumed in place, runs still going
+elsewhere left alone, Ctrl-C."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 
-from dlproj import reproduce
 from dlproj.config import study as studies
 from dlproj.report.runs import read_runs
-from dlproj.reproduce import assign, main, plan
+from dlproj.reproduce import launch as launching
+from dlproj.reproduce import main
+from dlproj.reproduce.plan import plan, resume_overrides
+from dlproj.reproduce.setting_cache import SettingCache
 
 TINY = """\
 title: tiny
@@ -42,6 +50,19 @@ steps:
       params.max_entries: 20
     cost: 1
 """
+CHAIN = """\
+steps:
+  first:
+    section: 1
+    overrides: {experiment: mlp, train.epochs: 1}
+    cost: 1
+  second:
+    section: 1
+    after: first
+    overrides: {experiment: mlp, checkpoint: "{run:first}/model.npz"}
+    seeds: 2
+    cost: 5
+"""
 
 
 @pytest.fixture
@@ -55,6 +76,11 @@ def tiny(tmp_path, monkeypatch):
     return folder
 
 
+def _plan(name, outputs, **kw):
+    """The plan of study `name` against `outputs`, for a sweep into outputs/multirun/s."""
+    return plan(studies.load(name), outputs, sweep_dir=outputs / "multirun" / "s", **kw)
+
+
 def _records(outputs):
     """(setting, seed) -> (status, final metrics without timings), one per completed run."""
     runs, problems = read_runs(outputs, curves=False)
@@ -62,6 +88,246 @@ def _records(outputs):
     return {(r.setting, r.seed): (r.status, {k: v for k, v in r.metrics.items()
                                              if "seconds" not in k})
             for r in runs.itertuples()}
+
+
+def _fake_run(outputs, name, job, status):
+    """A run directory with a results.json of `status` for `job` (no process started)."""
+    from dlproj.config.compose import compose
+
+    run_dir = outputs / "runs" / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in job.overrides))
+    cfg = compose(job.overrides)
+    (run_dir / "results.json").write_text(json.dumps({
+        "section": 1, "experiment": cfg["experiment"], "seed": job.seed, "status": status,
+        "metrics": {}, "config": cfg, "setting": job.setting, "setting_label": "x"}))
+    return run_dir
+
+
+def _fake_killed_run(outputs, name, job, *, checkpoint=True):
+    """What a SIGKILL leaves: .hydra/ and a `last.npz` (if `checkpoint`), no results.json."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import compose
+
+    run_dir = outputs / "runs" / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in job.overrides))
+    OmegaConf.save(OmegaConf.create(compose(job.overrides)), run_dir / ".hydra" / "config.yaml")
+    if checkpoint:
+        (run_dir / "last.npz").write_bytes(b"")
+    return run_dir
+
+
+# --- The plan: states, numbers, `{run:STEP}`; no process started ---------------------------
+
+@pytest.mark.parametrize("status, state", [
+    ("completed", "done"), ("diverged", "done"), ("failed", "run"), ("interrupted", "resume"),
+    ("incomplete", "run"),
+])
+def test_what_is_done_is_skipped_and_the_rest_runs(tiny, tmp_path, status, state):
+    outputs, sweep = tmp_path / "out", tmp_path / "out" / "multirun" / "s"
+    first = _plan("tiny", outputs)
+    # Numbered for the sweep phase by phase, longest first; each in <sweep>/<num>.
+    assert [j.step.id for j in first.todo] == ["sin", "sin", "xor", "xor", "gradcheck"]
+    assert [j.num for j in first.todo] == [0, 1, 2, 3, 4]
+    assert [j.result for j in first.todo] == [sweep / str(n) / "results.json" for n in range(5)]
+    assert all(j.launch == j.overrides for j in first.todo)
+    target = first.jobs[1]
+    prior = _fake_run(outputs, "earlier", target, status)
+    again = _plan("tiny", outputs)
+    assert [j.state for j in again.jobs] == ["run" if j is not again.jobs[1] else state
+                                             for j in again.jobs]
+    assert len(again.jobs) == 5
+    assert again.counts() == {"run": 4 + (state == "run"), "resume": int(state == "resume"),
+                              "done": int(state == "done"), "invalid": 0, "twin": 0,
+                              "running": 0}
+    if status in ("completed", "diverged", "interrupted"):
+        assert again.jobs[1].prior == prior
+    # What is skipped is not numbered; the rest keep consecutive numbers.
+    assert [j.num for j in again.todo] == list(range(len(again.todo)))
+    assert (again.jobs[1] in again.todo) == (state != "done")
+    # --force reruns what is done.
+    forced = _plan("tiny", outputs, force=True)
+    assert all(j.state == "run" for j in forced.jobs) and len(forced.todo) == 5
+
+
+def test_an_interrupted_run_is_handed_to_resume_in_place(tiny, tmp_path):
+    outputs = tmp_path / "out"
+    job = _plan("tiny", outputs).jobs[0]
+    prior = _fake_run(outputs, "stopped", job, "interrupted")
+    planned = _plan("tiny", outputs)
+    resumed = planned.jobs[0]
+    assert (resumed.state, resumed.prior) == ("resume", prior)
+    assert resumed in planned.todo
+    assert resumed.result == prior / "results.json"  # continues in place
+    # With the overrides it was started with, in its own directory, .hydra/ left as it is.
+    assert resumed.launch == resume_overrides(prior) == [
+        *job.overrides, f"resume={prior}", f"hydra.sweep.dir={prior.parent}",
+        f"hydra.sweep.subdir={prior.name}", "hydra.output_subdir=null"]
+    # Without a record of how it was started it runs again from scratch, in the sweep.
+    (prior / ".hydra" / "overrides.yaml").unlink()
+    assert resume_overrides(prior) is None
+    again = _plan("tiny", outputs).jobs[0]
+    assert again.state == "run" and again.launch == again.overrides
+    assert again.result.parent.parent == outputs / "multirun" / "s"
+
+
+def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_path):
+    """No results.json: a free directory lock and a checkpoint mean killed (resume it), a held
+    lock means still running elsewhere (leave it), no checkpoint means run it again."""
+    from dlproj.runtime.runlock import RunLock
+
+    outputs = tmp_path / "out"
+    job = _plan("tiny", outputs).jobs[2]
+    run_dir = _fake_killed_run(outputs, "killed", job)
+    killed = _plan("tiny", outputs).jobs[2]
+    assert (killed.state, killed.prior, killed.result) == ("resume", run_dir,
+                                                           run_dir / "results.json")
+    assert killed.launch[-4:] == [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
+                                  f"hydra.sweep.subdir={run_dir.name}",
+                                  "hydra.output_subdir=null"]
+    lock = RunLock(run_dir).acquire()
+    try:
+        planned = _plan("tiny", outputs)
+        going = planned.jobs[2]
+        assert (going.state, going.prior) == ("running", run_dir)
+        assert going.reason == f"running in another process: {run_dir}"
+        assert going not in planned.todo and going.num is None
+        assert planned.counts()["running"] == 1
+        assert _plan("tiny", outputs, force=True).jobs[2].state == "run"
+    finally:
+        lock.release()
+    (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
+    again = _plan("tiny", outputs).jobs[2]
+    assert (again.state, again.prior) == ("run", None)
+
+
+def test_a_run_two_steps_share_runs_once(tiny, tmp_path):
+    (tiny / "twins.yaml").write_text("""\
+steps:
+  one:
+    section: 1
+    overrides: {experiment: xor, train.epochs: 20}
+    seeds: 2
+  two:
+    section: 1
+    overrides: {experiment: xor, train.epochs: "20,30"}
+""")
+    outputs = tmp_path / "out"
+    planned = _plan("twins", outputs)
+    assert [(j.step.id, j.state) for j in planned.jobs] == [
+        ("one", "run"), ("one", "run"), ("two", "twin"), ("two", "run")]
+    twin = planned.jobs[2]
+    assert twin.reason == "the same run as step 1" and twin.setting == planned.jobs[0].setting
+    assert len(planned.todo) == 3 and twin not in planned.todo
+    # Once it is done, both steps find it done.
+    done = _fake_run(outputs, "done", planned.jobs[0], "completed")
+    again = _plan("twins", outputs)
+    assert [(j.state, j.prior) for j in again.jobs[::2]] == [("done", done), ("done", done)]
+
+
+def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
+    (tiny / "chain.yaml").write_text(CHAIN)
+    outputs, sweep = tmp_path / "out", tmp_path / "out" / "multirun" / "s"
+    planned = _plan("chain", outputs)
+    assert [(j.step.id, j.phase, j.num) for j in planned.todo] == [
+        ("first", 0, 0), ("second", 1, 1), ("second", 1, 2)]
+    assert f"checkpoint={sweep / '0'}/model.npz" in planned.todo[1].overrides
+    assert planned.todo[1].launch == planned.todo[1].overrides
+    # Once `first` is done, `second` points at that run instead.
+    done = _fake_run(outputs, "first_done", planned.jobs[0], "completed")
+    planned = _plan("chain", outputs)
+    assert [j.step.id for j in planned.todo] == ["second", "second"]
+    assert [j.num for j in planned.todo] == [0, 1]
+    assert f"checkpoint={done}/model.npz" in planned.todo[0].overrides
+
+
+def test_a_job_whose_run_placeholder_cannot_be_made_is_invalid(tiny, tmp_path):
+    from dlproj.runtime.runlock import RunLock
+
+    (tiny / "chain.yaml").write_text(CHAIN)
+    outputs = tmp_path / "out"
+    first = _plan("chain", outputs).jobs[0]
+    run_dir = _fake_killed_run(outputs, "first_going", first)
+    lock = RunLock(run_dir).acquire()  # `first` is still running elsewhere
+    try:
+        planned = _plan("chain", outputs)
+    finally:
+        lock.release()
+    assert [j.state for j in planned.jobs] == ["running", "invalid", "invalid"]
+    assert {j.reason for j in planned.jobs[1:]} == {"needs step 'first', which cannot run"}
+    assert planned.todo == [] and planned.counts()["invalid"] == 2
+    # `{run:STEP}` must name a step of exactly one job.
+    (tiny / "fanout.yaml").write_text(CHAIN.replace("cost: 1", "seeds: 2\n    cost: 1", 1))
+    with pytest.raises(ValueError, match=r"\{run:first\}: step 'first' has 2 jobs"):
+        _plan("fanout", outputs)
+
+
+def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
+    from dlproj.config import compose as composing
+
+    outputs = tmp_path / "out"
+    cache = SettingCache.of(outputs)
+    planned = _plan("tiny", outputs, cache=cache)
+    assert not outputs.exists()  # the plan writes nothing; the caller saves the cache
+    assert len(cache.settings) == 4 and cache.changed  # xor's two seeds share one setting
+    cache.save()
+    # Read back, nothing is composed again.
+    monkeypatch.setattr(composing, "compose_config", lambda overrides: 1 / 0)
+    again = _plan("tiny", outputs, cache=SettingCache.of(outputs))
+    assert [j.setting for j in again.jobs] == [j.setting for j in planned.jobs]
+    assert all(j.state == "run" for j in again.jobs)
+    # Another conf/ (another fingerprint): the cache is not used.
+    saved = json.loads(cache.path.read_text())
+    cache.path.write_text(json.dumps({**saved, "fingerprint": "other"}))
+    assert SettingCache.of(outputs).settings == {}
+    stale = _plan("tiny", outputs)
+    assert {j.state for j in stale.jobs} == {"invalid"}
+    assert stale.jobs[0].reason.startswith("ZeroDivisionError")
+
+
+def test_planning_starts_no_process_and_reaches_no_network(tiny, tmp_path, monkeypatch):
+    import socket
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the planner must not start processes or open connections")
+
+    for module, name in ((subprocess, "Popen"), (subprocess, "run"), (os, "system"),
+                         (socket, "create_connection"), (socket.socket, "connect")):
+        monkeypatch.setattr(module, name, refuse)
+    (tiny / "chain.yaml").write_text(CHAIN)
+    planned = _plan("chain", tmp_path / "out")
+    assert [j.state for j in planned.jobs] == ["run", "run", "run"]
+
+
+# --- The launcher and the command line ------------------------------------------------------
+
+def test_progress_lines_count_jobs_and_estimate_what_is_left(tiny, tmp_path, monkeypatch):
+    todo = _plan("tiny", tmp_path / "out").todo  # costs 2, 2, 1, 1, 1
+    monkeypatch.setattr(launching.time, "time", lambda: 1000.0)
+    progress = launching.Progress(todo, steps=3, workers=2, started=990.0)
+    assert progress.eta() == 3.5  # nothing finished: the costs over the workers
+    todo[0].status, todo[0].wall = "completed", 5.2
+    assert progress.eta() == 25.0  # 10 s for cost 2: 5 s per unit, 5 units left
+    assert progress.line(todo[0]) == ("[1/5 jobs, 0:10 elapsed, ETA 0:25] step 2/3 sin by "
+                                      "size: model=mlp_small: completed in 5s")
+    todo[1].status = "failed"
+    assert progress.line(todo[1]).endswith("model=mlp_medium: failed")
+
+
+def test_the_jobs_go_to_one_hydra_multirun(tmp_path):
+    jobs_file, sweep = tmp_path / "jobs.json", tmp_path / "sweep"
+    cmd = launching.sweep_command(jobs_file, sweep_dir=sweep, workers=3, launcher="joblib")
+    assert cmd[1:] == ["-m", "dlproj", "-m", "hydra/sweeper=joblist",
+                       f"hydra.sweeper.jobs_file={jobs_file}", "hydra/launcher=joblib",
+                       f"hydra.sweep.dir={sweep}", "~hydra.callbacks.aggregate",
+                       "hydra.launcher.n_jobs=3"]
+    slurm = launching.sweep_command(jobs_file, sweep_dir=sweep, workers=3, launcher="slurm")
+    assert "hydra/launcher=slurm" in slurm and not any("n_jobs" in a for a in slurm)
 
 
 @pytest.mark.slow
@@ -100,78 +366,6 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
     assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5
 
 
-def _fake_run(outputs, name, job, status):
-    from dlproj.config.compose import compose
-
-    run_dir = outputs / "runs" / name
-    (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "overrides.yaml").write_text(
-        "".join(f"- {o}\n" for o in job.overrides))
-    cfg = compose(job.overrides)
-    (run_dir / "results.json").write_text(json.dumps({
-        "section": 1, "experiment": cfg["experiment"], "seed": job.seed, "status": status,
-        "metrics": {}, "config": cfg, "setting": job.setting, "setting_label": "x"}))
-    return run_dir
-
-
-@pytest.mark.parametrize("status, state", [
-    ("completed", "done"), ("diverged", "done"), ("failed", "run"), ("interrupted", "resume"),
-    ("incomplete", "run"),
-])
-def test_what_is_done_is_skipped_and_the_rest_runs(tiny, tmp_path, status, state):
-    outputs = tmp_path / "out"
-    jobs = plan(studies.load("tiny"), outputs)
-    target = jobs[1]
-    prior = _fake_run(outputs, "earlier", target, status)
-    again = plan(studies.load("tiny"), outputs)
-    assert [j.state for j in again] == ["run" if j is not again[1] else state for j in again]
-    assert len(again) == 5
-    if status in ("completed", "diverged", "interrupted"):
-        assert again[1].prior == prior
-    # --force reruns what is done.
-    assert all(j.state == "run" for j in plan(studies.load("tiny"), outputs, force=True))
-
-
-def test_interrupted_runs_go_to_resume_once_the_runner_has_it(tiny, tmp_path, monkeypatch):
-    outputs = tmp_path / "out"
-    job = plan(studies.load("tiny"), outputs)[0]
-    prior = _fake_run(outputs, "stopped", job, "interrupted")
-    monkeypatch.setattr(reproduce, "_resume_overrides",
-                        lambda run_dir: [f"resume={run_dir}", "hydra.output_subdir=null"])
-    jobs = plan(studies.load("tiny"), outputs)
-    todo = assign(jobs, outputs, outputs / "multirun" / "s")
-    assert (jobs[0].state, jobs[0].prior) == ("resume", prior)
-    (resumed,) = [j for j in todo if j.state == "resume"]
-    assert resumed.result == prior / "results.json"  # continues in place
-
-
-def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
-    (tiny / "chain.yaml").write_text("""\
-steps:
-  first:
-    section: 1
-    overrides: {experiment: mlp, train.epochs: 1}
-    cost: 1
-  second:
-    section: 1
-    after: first
-    overrides: {experiment: mlp, checkpoint: "{run:first}/model.npz"}
-    seeds: 2
-    cost: 5
-""")
-    outputs, sweep = tmp_path / "out", tmp_path / "out" / "multirun" / "s"
-    jobs = plan(studies.load("chain"), outputs)
-    todo = assign(jobs, outputs, sweep)
-    assert [(j.step.id, j.phase, j.num) for j in todo] == [("first", 0, 0), ("second", 1, 1),
-                                                           ("second", 1, 2)]
-    assert f"checkpoint={sweep / '0'}/model.npz" in todo[1].overrides
-    # Once `first` is done, `second` points at that run instead.
-    done = _fake_run(outputs, "first_done", jobs[0], "completed")
-    jobs = plan(studies.load("chain"), outputs)
-    todo = assign(jobs, outputs, sweep)
-    assert [j.step.id for j in todo] == ["second", "second"]
-    assert f"checkpoint={done}/model.npz" in todo[0].overrides
-
 
 def test_an_invalid_job_is_reported_and_never_launched(tiny, tmp_path, capsys):
     (tiny / "bad.yaml").write_text("""\
@@ -193,28 +387,9 @@ def test_dry_run_prints_the_commands(tiny, tmp_path, capsys):
     assert main(["--study", "tiny", "--outputs", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "[1] python -m dlproj -m experiment=xor train.epochs=20 seed=0,1   # 2 jobs" in out
-    assert not (tmp_path / "o").exists()
-
-
-def test_section4_falls_back_to_mnist_offline_with_one_notice(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    s4 = reproduce.section4_data(downloads=False)
-    assert not s4.pets and "offline dataset, MNIST" in s4.notice
-    study = studies.load("course", when=s4.conditions, substitutions=s4.substitutions)
-    args = [a for s in study.steps if s.section == 4 for a in s.args()]
-    assert "dataset=pets" not in args and "dataset=mnist" in args
-    assert "model.weights={run:pretrain}/model.pt" in args
-
-    (tmp_path / "data" / "oxford-iiit-pet" / "images").mkdir(parents=True)
-    (tmp_path / "data" / "oxford-iiit-pet" / "annotations").mkdir()
-    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
-    s4 = reproduce.section4_data(downloads=False)
-    assert s4.pets and s4.imagenet and s4.notice is None
-    study = studies.load("course", when=s4.conditions, substitutions=s4.substitutions)
-    args = [a for s in study.steps if s.section == 4 for a in s.args()]
-    assert "dataset=pets" in args and "model.weights=imagenet" in args
+    assert "[2] python -m dlproj -m experiment=sin model=mlp_small,mlp_medium" in out
+    assert "5 to run, 0 to resume, 0 already done (skipped), 0 invalid" in out
+    assert not (tmp_path / "o").exists()  # not even the setting cache
 
 
 LONG_XOR = """\
@@ -234,8 +409,6 @@ steps:
 def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
     """A real SIGINT leaves an interrupted run; reproduce continues it in its own directory
     (not from scratch) and it ends as the uninterrupted run does."""
-    import signal
-
     from conftest import run_dlproj
     from test_interrupt_resume import _rows, interrupt_after
 
@@ -244,13 +417,13 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
     (folder / "long.yaml").write_text(LONG_XOR)
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
     outputs = tmp_path / "out"
-    (job,) = plan(studies.load("long"), outputs)
+    (job,) = _plan("long", outputs).jobs
     proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
     assert proc.returncode == 130, proc.stderr
     stopped = json.loads((run_dir / "results.json").read_text())
     assert stopped["status"] == "interrupted"
 
-    (again,) = plan(studies.load("long"), outputs)
+    (again,) = _plan("long", outputs).jobs
     assert (again.state, again.prior) == ("resume", run_dir)
     assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
     record = json.loads((run_dir / "results.json").read_text())
@@ -259,14 +432,12 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
     assert len(list(outputs.rglob("metrics.csv"))) == 1  # nothing was started afresh
     reference = run_dlproj(job.overrides, tmp_path / "reference")
     assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
-    (done,) = plan(studies.load("long"), outputs)
+    (done,) = _plan("long", outputs).jobs
     assert done.state == "done"
 
 
 def _killed_run(tmp_path, monkeypatch, epochs_done):
     """The LONG_XOR study's job started for real and SIGKILLed after `epochs_done` epochs."""
-    import signal
-
     from test_interrupt_resume import interrupt_after
 
     folder = tmp_path / "studies"
@@ -274,7 +445,7 @@ def _killed_run(tmp_path, monkeypatch, epochs_done):
     (folder / "long.yaml").write_text(LONG_XOR)
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
     outputs = tmp_path / "out"
-    (job,) = plan(studies.load("long"), outputs)
+    (job,) = _plan("long", outputs).jobs
     proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGKILL,
                                     epochs_done=epochs_done)
     assert proc.returncode == -signal.SIGKILL
@@ -292,7 +463,7 @@ def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, epoc
 
     job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, epochs_done)
     assert (run_dir / "last.npz").is_file()
-    (again,) = plan(studies.load("long"), outputs)
+    (again,) = _plan("long", outputs).jobs
     assert (again.state, again.prior) == ("resume", run_dir)
     assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
     record = json.loads((run_dir / "results.json").read_text())
@@ -306,7 +477,7 @@ def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, epoc
 def test_a_killed_run_without_a_checkpoint_runs_again(tmp_path, monkeypatch):
     job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, 1)
     (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
-    (again,) = plan(studies.load("long"), outputs)
+    (again,) = _plan("long", outputs).jobs
     assert (again.state, again.prior) == ("run", None)
 
 
@@ -321,7 +492,7 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
     before = (run_dir / "metrics.csv").read_bytes()
     lock = RunLock(run_dir).acquire()
     try:
-        (again,) = plan(studies.load("long"), outputs)
+        (again,) = _plan("long", outputs).jobs
         assert (again.state, again.prior) == ("running", run_dir)
         assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
         out = capsys.readouterr().out
@@ -341,5 +512,54 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
         assert not (run_dir / "results.json").exists()
     finally:
         lock.release()
-    (free,) = plan(studies.load("long"), outputs)
+    (free,) = _plan("long", outputs).jobs
     assert free.state == "resume"
+
+
+def _interrupt_when(outputs, epochs_done, times):
+    """A thread that sends this process SIGINT (Ctrl-C) `times` times once a run under
+    `outputs` has `epochs_done` epochs in its metrics.csv."""
+    from test_interrupt_resume import _data_rows
+
+    def watch():
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            found = list(outputs.rglob("metrics.csv"))
+            if found and _data_rows(found[0]) >= epochs_done:
+                break
+            time.sleep(0.05)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the second while the sweep is still stopping
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch, capsys, times):
+    """Ctrl-C: the sweep gets SIGTERM, its job records where it stopped, the summary and the
+    report are written, exit 130; a second Ctrl-C leaves without waiting for the sweep."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "long.yaml").write_text(LONG_XOR)
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    outputs = tmp_path / "out"
+    thread = _interrupt_when(outputs, 20, times)
+    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 130
+    thread.join()
+    out = capsys.readouterr().out
+    assert out.count("reproduce: stopping; the running jobs record where they stopped") == 1
+    (summary,) = (outputs / "reproduce").glob("*_long/summary.json")
+    (job,) = json.loads(summary.read_text())["jobs"]
+    assert (outputs / "report" / "index.md").is_file()
+    if times == 1:
+        assert "1 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted" in out
+        assert "[1/1 jobs" in out and "XOR, 3000 epochs: defaults: interrupted" in out
+        assert job["status"] == "interrupted"
+        (again,) = _plan("long", outputs).jobs  # the next run goes on from where it stopped
+        assert again.state == "resume" and str(again.prior) == job["run_dir"]
+    else:  # its record may or may not be written by then: either way it is accounted for
+        assert job["status"] in ("interrupted", "not started")
+        assert "[1/1 jobs" in out

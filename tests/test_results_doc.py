@@ -116,3 +116,20 @@ def test_no_outputs_is_a_clear_error(tmp_path, capsys):
                              "--out", str(tmp_path / "r.md")]) == 2
     assert "make reproduce" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_the_doc_has_the_steps_the_data_on_disk_allow_and_probes_nothing(tmp_path, monkeypatch):
+    """Which of Section 4's steps the doc lists follows the study's `conditions:`, judged from
+    the disk alone (no host is asked, whatever the study allows): here, offline MNIST."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("results_doc must not reach the network")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (tmp_path / "outputs").mkdir()
+    commands = COMMAND.findall(results_doc.render("course", tmp_path / "outputs"))
+    offline = studies.load("course", when={"no_imagenet"}, substitutions={"dataset4": "mnist"})
+    assert commands == [s.command() for s in offline.steps]

@@ -1,4 +1,6 @@
-"""The study as configuration: conf/study/*.yaml load, expand into valid jobs, match the docs."""
+"""The study as configuration: conf/study/*.yaml load, expand into valid jobs, match the docs;
+its `conditions:` section parsed (dlproj.config.study) and evaluated on this machine
+(dlproj.reproduce.conditions): Section 4 offline on MNIST, with one notice."""
 
 from __future__ import annotations
 
@@ -6,14 +8,15 @@ import pytest
 
 from dlproj.config import study as studies
 from dlproj.errors import ConfigError
-from dlproj.reproduce import Section4Data, plan
-
-OFFLINE = Section4Data(False, False, "offline")
-ONLINE = Section4Data(True, True, None)
+from dlproj.reproduce.conditions import Situation, assess
+from dlproj.reproduce.plan import plan
 
 
-def _load(name: str, s4: Section4Data = OFFLINE):
-    return studies.load(name, when=s4.conditions, substitutions=s4.substitutions)
+def _load(name: str, online: bool = False):
+    """The study as it is where its first case holds (`online`), else where its last does."""
+    cases = studies.load(name).conditions.cases
+    case = cases[0] if online else cases[-1]
+    return studies.load(name, when=set(case.enables), substitutions=case.substitutions)
 
 
 def _jobs(study) -> dict[str, int]:
@@ -29,7 +32,7 @@ def test_course_and_quick_studies_expand_to_the_planned_jobs():
     assert (course["sin"], course["optimizers"], course["pooling"]) == (9, 27, 6)
     assert (quick["sin"], quick["optimizers"], quick["pooling"]) == (6, 18, 4)
     assert course["mlp"] == quick["mlp"] == 1
-    online = _jobs(_load("course", ONLINE))
+    online = _jobs(_load("course", online=True))
     assert "pretrain" not in online and online["transfer_imagenet"] == 6
 
 
@@ -43,8 +46,17 @@ def test_quick_adds_its_limits_over_course_key_by_key():
 
 @pytest.mark.parametrize("name", ["course", "quick"])
 def test_every_job_of_the_study_composes_and_validates(tmp_path, name):
-    jobs = plan(_load(name), tmp_path)
+    sweep = tmp_path / "multirun" / "s"
+    planned = plan(_load(name), tmp_path, sweep_dir=sweep)
+    jobs = planned.jobs
     assert [j.reason for j in jobs if j.state == "invalid"] == []
+    # The offline transfer reads the pretraining run of this very sweep: a phase later.
+    (pretrain,) = [j for j in jobs if j.step.id == "pretrain"]
+    transfer = [j for j in jobs if j.step.id == "transfer"]
+    assert pretrain.phase == 0 and {j.phase for j in transfer} == {1}
+    assert all(f"model.weights={sweep / str(pretrain.num)}/model.pt" in j.overrides
+               for j in transfer)
+    assert max(j.num for j in planned.todo if j.phase == 0) < min(j.num for j in transfer)
     # The `mlp` step's run is the activation study's ReLU seed 0: planned once.
     twins = [(j.step.id, j.seed) for j in jobs if j.state == "twin"]
     assert twins == ([("activations", 0)] if name == "course" else [])
@@ -73,14 +85,141 @@ def test_unknown_study_names_the_available_ones():
         studies.load("nope")
 
 
+CASES = "conditions:\n  resources: {r: {dirs: [x]}}\n  cases:\n"
+LAST = "    - {needs: [], enables: [plain]}\n"
+
+
 @pytest.mark.parametrize("body, key", [
     ("steps:\n  a:\n    overrides: {experiment: xor}\n    seeds: 0\n", "seeds"),
-    ("steps:\n  a:\n    overrides: {experiment: xor}\n    when: sometimes\n", "when"),
+    ("steps:\n  a:\n    overrides: {experiment: xor}\n    when: sometimes\n",
+     "`when: sometimes`. Allowed: .* none"),
+    (CASES + LAST + "steps:\n  a:\n    overrides: {experiment: xor}\n    when: fancy\n",
+     "`when: fancy`. Allowed: .*: plain"),
     ("steps:\n  a:\n    overrides: {experiment: xor}\n    after: b\n", "after"),
     ("steps:\n  a:\n    overrides: {experiment: xor}\n    sedes: 2\n", "unknown field"),
+    (CASES + "    - {needs: [q]}\n" + LAST, r"case 1 needs \['q'\], which are no `resources`"),
+    (CASES + "    - {needs: [r]}\n", "must end with one that needs nothing"),
+    (CASES.replace("resources", "resorces"), r"unknown field\(s\) \['resorces'\]"),
+    (CASES.replace("dirs", "folders") + LAST, r"resource 'r': unknown field"),
+    (CASES + "    - {needs: [r], substitutions: {a: 1}}\n" + LAST, "same `substitutions`"),
+    (CASES + LAST + "  downloads: maybe\n", "`downloads: maybe`"),
 ])
 def test_a_bad_study_file_is_a_clear_error(tmp_path, monkeypatch, body, key):
     monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text(body)
     with pytest.raises(ConfigError, match=key):
         studies.load("bad")
+
+
+def _section4_args(here: Situation) -> list[str]:
+    study = studies.load("course", when=here.when, substitutions=here.substitutions)
+    return [a for s in study.steps if s.section == 4 for a in s.args()]
+
+
+def test_section4_falls_back_to_mnist_offline_with_one_notice(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    course = studies.load("course")
+    here = assess(course.conditions, course.steps, probe=False)
+    assert here.notice == (
+        f"Section 4: Oxford-IIIT Pet is neither in {tmp_path / 'data' / 'oxford-iiit-pet'} nor "
+        "downloadable here, so Section 4 runs on its offline dataset, MNIST (transfer: digits "
+        "0-4 -> 5-9).")
+    assert (here.when, here.substitutions) == ({"no_imagenet"}, {"dataset4": "mnist"})
+    args = _section4_args(here)
+    assert "dataset=pets" not in args and "dataset=mnist" in args
+    assert "model.weights={run:pretrain}/model.pt" in args
+
+    # Pets on disk, no ImageNet weights: Pets where it is the dataset, transfer offline.
+    (tmp_path / "data" / "oxford-iiit-pet" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "oxford-iiit-pet" / "annotations").mkdir()
+    here = assess(course.conditions, course.steps, probe=False)
+    assert here.notice == (
+        f"Section 4: the ImageNet ResNet18 weights are neither in "
+        f"{tmp_path / 'torch' / 'hub' / 'checkpoints'} nor downloadable here, so transfer runs "
+        "offline: MNIST digits 0-4 -> 5-9.")
+    assert (here.when, here.substitutions) == ({"no_imagenet"}, {"dataset4": "pets"})
+    args = _section4_args(here)
+    assert "dataset={dataset4}" not in args and "dataset=pets" in args
+    assert "model.weights={run:pretrain}/model.pt" in args and "model.weights=imagenet" not in args
+
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
+    here = assess(course.conditions, course.steps, probe=False)
+    assert (here.when, here.notice) == ({"imagenet"}, None)
+    args = _section4_args(here)
+    assert "dataset=pets" in args and "model.weights=imagenet" in args
+    assert "model.weights={run:pretrain}/model.pt" not in args
+
+
+def test_hosts_are_probed_only_where_the_study_allows_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    asked: list[str] = []
+
+    def reach(host: str, answers: bool = True) -> bool:
+        asked.append(host)
+        return answers
+
+    course, quick = studies.load("course"), studies.load("quick")
+    assert (course.conditions.downloads, quick.conditions.downloads) == (True, False)
+    here = assess(course.conditions, course.steps, reach=reach)
+    assert asked == ["thor.robots.ox.ac.uk", "download.pytorch.org"]
+    assert (here.when, here.substitutions, here.notice) == ({"imagenet"}, {"dataset4": "pets"},
+                                                            None)
+    asked.clear()  # unreachable Pets: each host asked once at most, the weights not at all
+    here = assess(course.conditions, course.steps, reach=lambda h: reach(h, answers=False))
+    assert asked == ["thor.robots.ox.ac.uk"] and here.substitutions == {"dataset4": "mnist"}
+    asked.clear()  # quick (`downloads: false`), or a caller that forbids probing: no probe
+    assert assess(quick.conditions, quick.steps, reach=reach).substitutions == {"dataset4":
+                                                                                 "mnist"}
+    assert assess(course.conditions, course.steps, probe=False, reach=reach).notice
+    assert asked == []
+    # Steps that use no condition (Sections 1-3): nothing is looked at, nothing is said.
+    early = [s for s in course.steps if s.section < 4]
+    assert assess(course.conditions, early, reach=reach) == Situation()
+    assert asked == []
+
+
+GENERIC = """\
+title: conditions of a study of its own
+conditions:
+  downloads: true
+  resources:
+    corpus: {dirs: ["{data}/corpus"]}
+    vocab: {files: ["{data}/corpus/vocab.txt"], host: vocab.example.org}
+  cases:
+    - {needs: [corpus, vocab], enables: [full], substitutions: {epochs: 10}}
+    - needs: []
+      enables: [small]
+      substitutions: {epochs: 2}
+      notice: "no corpus in {data}/corpus: the small runs only"
+steps:
+  a: {section: 1, overrides: {experiment: xor, train.epochs: "{epochs}"}}
+  b: {section: 1, when: full, overrides: {experiment: xor}}
+  c: {section: 1, when: small, overrides: {experiment: sin}}
+"""
+
+
+def test_the_conditions_are_the_study_files_own(tmp_path, monkeypatch):
+    """Nothing of Section 4 is built in: another study names its own resources and cases."""
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    (tmp_path / "generic.yaml").write_text(GENERIC)
+    written = studies.load("generic")
+    assert written.conditions.names == {"full", "small"}
+    assert written.conditions.resources["vocab"].host == "vocab.example.org"
+
+    def load(here: Situation) -> dict[str, list[str]]:
+        study = studies.load("generic", when=here.when, substitutions=here.substitutions)
+        return {s.id: s.args() for s in study.steps}
+
+    here = assess(written.conditions, written.steps, probe=False)
+    assert here.notice == f"no corpus in {tmp_path / 'data'}/corpus: the small runs only"
+    assert load(here) == {"a": ["experiment=xor", "train.epochs=2"], "c": ["experiment=sin"]}
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    assert assess(written.conditions, written.steps, reach=lambda host: True).when == {"full"}
+    (tmp_path / "data" / "corpus" / "vocab.txt").write_text("")
+    here = assess(written.conditions, written.steps, probe=False)
+    assert here.notice is None
+    assert load(here) == {"a": ["experiment=xor", "train.epochs=10"], "b": ["experiment=xor"]}

@@ -20,7 +20,6 @@ from dlproj.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
 STUDY_DIR = paths.CONF_DIR / "study"
-CONDITIONS = ("imagenet", "no_imagenet")
 
 
 @dataclass
@@ -72,6 +71,7 @@ class Study:
     name: str
     title: str
     steps: list[Step] = field(default_factory=list)
+    conditions: Conditions | None = None  # its `conditions:` section, if any
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -110,6 +110,8 @@ def load(name: str, *, when: set[str] | None = None,
     """The study `name` with only the steps whose `when` is in `when` (all when None), and
     `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
     raw = _raw(name)
+    conditions = _conditions(name, raw.get("conditions"))
+    allowed = sorted(conditions.names) if conditions else []
     steps = []
     for step_id, spec in (raw.get("steps") or {}).items():
         where = f"study '{name}', step '{step_id}'"
@@ -117,9 +119,10 @@ def load(name: str, *, when: set[str] | None = None,
         if unknown:
             raise ConfigError(f"In {where}: unknown field(s) {sorted(unknown)}. Allowed: title, "
                               "section, overrides, seeds, when, after, cost.")
-        if spec.get("when") not in (None, *CONDITIONS):
-            raise ConfigError(f"In {where}: `when: {spec['when']}`. Allowed: "
-                              f"{', '.join(CONDITIONS)}.")
+        if spec.get("when") not in (None, *allowed):
+            raise ConfigError(f"In {where}: `when: {spec['when']}`. Allowed: a condition its "
+                              "`conditions:` cases enable: "
+                              f"{', '.join(allowed) or 'none (the study has no such section)'}.")
         seeds = spec.get("seeds", 1)
         if not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"In {where}: `seeds: {seeds}`. Allowed: an integer >= 1.")
@@ -138,7 +141,7 @@ def load(name: str, *, when: set[str] | None = None,
         if step.after is not None and step.after not in ids:
             raise ConfigError(f"In study '{name}', step '{step.id}': `after: {step.after}` "
                               f"names no step. Allowed: {', '.join(sorted(ids))}.")
-    return Study(name, str(raw.get("title", name)), steps)
+    return Study(name, str(raw.get("title", name)), steps, conditions)
 
 
 def docs_table(course: Study, quick: Study) -> str:
@@ -162,3 +165,93 @@ def docs_table(course: Study, quick: Study) -> str:
 
 def docs_path() -> Path:
     return paths.PROJECT_ROOT / "docs" / "report.md"
+
+
+# --- The study's `conditions:` section: what its steps' `when:` and `{placeholder}`s depend on.
+# Parsed and checked here; evaluated on the machine by dlproj/reproduce/conditions.py.
+
+@dataclass
+class Resource:
+    """Something a study's steps may need: there when its `files` and `dirs` exist, or to be
+    downloaded when its `host` answers (where the study allows downloads). Paths may start with
+    `{data}` or `{torch_home}` (dlproj/reproduce/conditions.py says where those are)."""
+
+    name: str
+    files: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    host: str | None = None
+
+
+@dataclass
+class Case:
+    """What holds when every resource it `needs` is available: the steps `when:` one of
+    `enables` run, `substitutions` fill the steps' `{NAME}`s, and `notice` (if any) is said."""
+
+    needs: list[str]
+    enables: list[str]
+    substitutions: dict[str, str]
+    notice: str | None = None
+
+
+@dataclass
+class Conditions:
+    downloads: bool  # whether a missing resource may be fetched (its host is probed)
+    resources: dict[str, Resource]
+    cases: list[Case]  # the first whose needs are all available holds; the last needs nothing
+
+    @property
+    def names(self) -> set[str]:
+        """The conditions a step's `when:` may name."""
+        return {name for case in self.cases for name in case.enables}
+
+    @property
+    def placeholders(self) -> set[str]:
+        return {key for case in self.cases for key in case.substitutions}
+
+
+def _conditions(study: str, spec: Any) -> Conditions | None:
+    if spec is None:
+        return None
+    where = f"In study '{study}', `conditions:`"
+
+    def fields(node: Any, allowed: set[str], what: str) -> dict:
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: {what} must be a mapping, not {node!r}.")
+        if set(node) - allowed:
+            raise ConfigError(f"{where}: {what}: unknown field(s) {sorted(set(node) - allowed)}."
+                              f" Allowed: {', '.join(sorted(allowed))}.")
+        return node
+
+    def strings(node: Any, what: str) -> list[str]:
+        if not isinstance(node, list) or not all(isinstance(x, str) for x in node):
+            raise ConfigError(f"{where}: {what} must be a list of strings, not {node!r}.")
+        return node
+
+    spec = fields(spec, {"downloads", "resources", "cases"}, "the section")
+    resources = {}
+    for name, node in (spec.get("resources") or {}).items():
+        node = fields(node, {"files", "dirs", "host"}, f"resource '{name}'")
+        resources[str(name)] = Resource(str(name), strings(node.get("files", []), "files"),
+                                        strings(node.get("dirs", []), "dirs"), node.get("host"))
+    cases = []
+    for i, node in enumerate(spec.get("cases") or [], 1):
+        node = fields(node, {"needs", "enables", "substitutions", "notice"}, f"case {i}")
+        needs = strings(node.get("needs", []), f"case {i}'s needs")
+        unknown = [n for n in needs if n not in resources]
+        if unknown:
+            raise ConfigError(f"{where}: case {i} needs {unknown}, which are no `resources`. "
+                              f"Allowed: {', '.join(sorted(resources))}.")
+        substitutions = node.get("substitutions") or {}
+        fields(substitutions, set(substitutions), f"case {i}'s substitutions")  # a mapping
+        cases.append(Case(needs, strings(node.get("enables", []), f"case {i}'s enables"),
+                          {str(k): _value(v) for k, v in substitutions.items()},
+                          node.get("notice")))
+    if not cases or cases[-1].needs:
+        raise ConfigError(f"{where}: `cases` must end with one that needs nothing (`needs: []`)"
+                          ": what holds where no resource is available.")
+    if any(set(c.substitutions) != set(cases[0].substitutions) for c in cases):
+        raise ConfigError(f"{where}: every case must fill the same `substitutions` keys.")
+    downloads = spec.get("downloads", False)
+    if not isinstance(downloads, bool):
+        raise ConfigError(f"{where}: `downloads: {downloads}`. Allowed: true, false.")
+    return Conditions(downloads, resources, cases)

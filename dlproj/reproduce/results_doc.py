@@ -32,11 +32,13 @@ def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.Da
     from dlproj.config import study as studies
     from dlproj.report.runs import dedupe, read_runs
     from dlproj.report.tables import all_runs_table, settings
-    from dlproj.reproduce import plan, section4_data
+    from dlproj.reproduce.conditions import assess
+    from dlproj.reproduce.plan import with_settings
 
-    s4 = section4_data(False)  # what is on disk: no network probe
-    study = studies.load(study_name, when=s4.conditions, substitutions=s4.substitutions)
-    jobs = plan(study, outputs, save=False)
+    written = studies.load(study_name)
+    here = assess(written.conditions, written.steps, probe=False)  # what is on disk
+    study = studies.load(study_name, when=here.when, substitutions=here.substitutions)
+    jobs = with_settings(study, outputs)
     per_step = [(step, {j.setting for j in jobs if j.step is step and j.setting})
                 for step in study.steps]
     runs, _ = read_runs(outputs, curves=False)

@@ -1,0 +1,83 @@
+"""Which case of a study's `conditions:` holds on this machine (see conf/study/course.yaml).
+
+Knows no resource by name: a resource is available when its files and folders exist or, where
+the study allows downloads and the caller lets it probe, when its host answers on port 443; the
+first case whose needs are all available holds. Nothing is looked at when no chosen step uses
+the conditions (no `when:`, no `{placeholder}` they fill).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlproj import paths
+from dlproj.config.study import Conditions, Resource, Step
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What holds here: the conditions steps' `when:` may name, the `{NAME}` values, a notice."""
+
+    when: set[str] = field(default_factory=set)
+    substitutions: dict[str, str] = field(default_factory=dict)
+    notice: str | None = None
+
+
+def roots() -> dict[str, str]:
+    """What `{data}` and `{torch_home}` stand for in a resource's paths and in a notice."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    return {"data": str(paths.data_root()), "torch_home": str(Path(torch_home))}
+
+
+def expand(text: str) -> str:
+    for name, value in roots().items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def on_disk(resource: Resource) -> bool:
+    return (all(Path(expand(f)).is_file() for f in resource.files)
+            and all(Path(expand(d)).is_dir() for d in resource.dirs))
+
+
+def needed(conditions: Conditions | None, steps: Iterable[Step]) -> bool:
+    """Whether any of `steps` depends on the conditions."""
+    if conditions is None:
+        return False
+    marks = [f"{{{name}}}" for name in conditions.placeholders]
+    return any(step.when is not None or any(m in v for m in marks for v in step.overrides.values())
+               for step in steps)
+
+
+def assess(conditions: Conditions | None, steps: Iterable[Step], *, probe: bool = True,
+           reach: Callable[[str], bool] = reachable) -> Situation:
+    """The case that holds for `steps` (nothing when they do not depend on it). Hosts are probed
+    only with `probe` and where the study says `downloads: true`, each at most once."""
+    if not needed(conditions, steps):
+        return Situation()
+    known: dict[str, bool] = {}
+
+    def available(name: str) -> bool:
+        if name not in known:
+            resource = conditions.resources[name]
+            known[name] = on_disk(resource) or bool(
+                probe and conditions.downloads and resource.host and reach(resource.host))
+        return known[name]
+
+    # The last case needs nothing (dlproj.config.study checks), so one always holds.
+    case = next(c for c in conditions.cases if all(available(n) for n in c.needs))
+    notice = expand(case.notice) if case.notice else None
+    return Situation(set(case.enables), dict(case.substitutions), notice)

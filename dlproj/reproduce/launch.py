@@ -1,0 +1,125 @@
+"""Planned jobs through ONE Hydra multirun, a line per job as it finishes.
+
+`python -m dlproj -m hydra/sweeper=joblist hydra.sweeper.jobs_file=<log dir>/jobs.json
+hydra/launcher=...`: the `joblist` sweeper (hydra_plugins/dlproj_joblist_sweeper) hands exactly
+these jobs, phase by phase, to Hydra's launcher (joblib with `workers` jobs side by side,
+submitit_local or slurm); there is no pool of dlproj's own. A job is seen to end when its
+results.json appears (or changes, for a resumed one). Ctrl-C sends the sweep SIGTERM: its jobs
+stop at their next step and record where; a second Ctrl-C leaves at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlproj import paths
+from dlproj.reproduce.plan import Job
+
+LAUNCHERS = ("joblib", "submitit_local", "slurm")
+
+
+def fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass
+class Progress:
+    jobs: list[Job]
+    steps: int
+    workers: int
+    started: float = field(default_factory=time.time)
+
+    def eta(self) -> float:
+        """Seconds left: the unfinished jobs' cost at the rate the finished ones went (before
+        any finished, their cost spread over the workers)."""
+        finished = [j for j in self.jobs if j.status is not None]
+        left = sum(j.step.cost for j in self.jobs if j.status is None)
+        if not finished:
+            return left / self.workers
+        rate = (time.time() - self.started) / sum(j.step.cost for j in finished)
+        return left * rate
+
+    def line(self, job: Job) -> str:
+        done = sum(j.status is not None for j in self.jobs)
+        return (f"[{done}/{len(self.jobs)} jobs, {fmt_time(time.time() - self.started)} elapsed, "
+                f"ETA {fmt_time(self.eta())}] step {job.index}/{self.steps} {job.step.title}: "
+                f"{job.label}: {job.status}"
+                + (f" in {job.wall:.0f}s" if job.wall is not None else ""))
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def sweep_command(jobs_file: Path, *, sweep_dir: Path, workers: int,
+                  launcher: str) -> list[str]:
+    cmd = [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=joblist",
+           f"hydra.sweeper.jobs_file={jobs_file}", f"hydra/launcher={launcher}",
+           f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.aggregate"]
+    if launcher == "joblib":
+        cmd.append(f"hydra.launcher.n_jobs={workers}")
+    return cmd
+
+
+def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_dir: Path,
+           workers: int, launcher: str) -> bool:
+    """Run the planned jobs (`plan(...).todo`) and report each as it finishes, setting its
+    `status` and `wall`; True when Ctrl-C stopped it."""
+    from dlproj.config.compose import normalize_overrides
+    from dlproj.files.atomic import write_json
+
+    jobs_file = log_dir / "jobs.json"
+    write_json(jobs_file, [{"num": j.num, "phase": j.phase,
+                            "overrides": normalize_overrides(j.launch)} for j in todo])
+    cmd = sweep_command(jobs_file, sweep_dir=sweep_dir, workers=workers, launcher=launcher)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
+    if launcher != "slurm":  # jobs share this machine: BLAS/torch threads = cores / jobs
+        env["DLPROJ_JOBS"] = str(workers)
+    log_path = log_dir / "sweep.log"
+    print(f"python -m dlproj {' '.join(cmd[3:])}\n  log: {log_path}", flush=True)
+    progress = Progress(todo, steps, workers)
+    # A resumed job's results.json is already there (its interrupted record): wait for a new one.
+    before = {j.num: _mtime(j.result) for j in todo}
+    stopped = False
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        while True:
+            try:
+                running = proc.poll() is None
+                for job in todo:
+                    if job.status is None and _mtime(job.result) not in (None, before[job.num]):
+                        try:
+                            record = json.loads(job.result.read_text())
+                        except (OSError, ValueError):
+                            continue
+                        job.status, job.wall = str(record.get("status")), \
+                            record.get("wall_seconds")
+                        print(progress.line(job), flush=True)
+                if not running:
+                    break
+                time.sleep(1)
+            except KeyboardInterrupt:
+                if stopped:  # a second Ctrl-C: leave now
+                    proc.kill()
+                    break
+                stopped = True
+                # SIGTERM is safe whether or not the sweep got the Ctrl-C itself: its jobs stop
+                # at the next step and record where (dlproj.runtime.interrupt).
+                proc.send_signal(signal.SIGTERM)
+                print("reproduce: stopping; the running jobs record where they stopped "
+                      "(Ctrl-C again to leave now). Run the same command to go on.", flush=True)
+    for job in todo:
+        if job.status is None:
+            job.status, job.reason = ("not started" if stopped else "failed"), \
+                f"left no results.json (exit {proc.returncode}; see {log_path})"
+            print(progress.line(job), flush=True)
+    return stopped

@@ -1,0 +1,216 @@
+"""The plan of a study: every job, what becomes of it and where it runs, from the study and the
+runs already under the outputs folder. Starts no process, reaches no network, writes nothing.
+
+A job's state:
+  run      runs in the sweep, in `<sweep dir>/<num>`
+  resume   interrupted, or killed after its first checkpoint (no results.json, its directory
+           lock free: dlproj.runtime.runlock): continues in place from its `last.*`
+  done     a completed (or diverged) run of its (setting, seed) is there: skipped
+  invalid  does not compose or validate, or needs a step's run that cannot be made
+  twin     another step runs the same (setting, seed) (the `mlp` step's run is the activation
+           study's ReLU, seed 0)
+  running  a run of it is still going in another process (its lock is held): left to it
+`force` runs every job that composes. A step with `after:` goes in a later phase, and
+`{run:STEP}` in its values becomes STEP's run directory (done before, or made in this sweep).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlproj.config.study import Step, Study
+from dlproj.reproduce.setting_cache import SettingCache
+from dlproj.runtime.runlock import in_use
+
+STATES = ("run", "resume", "done", "invalid", "twin", "running")
+RUN_REF = re.compile(r"\{run:([a-z0-9_]+)\}")
+
+
+@dataclass
+class Job:
+    step: Step
+    index: int  # the step's number in the study, 1-based
+    overrides: list[str]  # the step's combination, `{run:STEP}` filled in by `plan`
+    seed: int
+    setting: str | None = None
+    state: str = "run"  # one of STATES
+    reason: str = ""
+    prior: Path | None = None  # the run that makes it done or running, or the one to resume
+    phase: int = 0
+    num: int | None = None  # job number in the sweep (run and resume only)
+    result: Path | None = None  # where its results.json appears
+    launch: list[str] | None = None  # what the sweep runs: its overrides, or the resume hand-off
+    status: str | None = None  # how it ended (set by the launcher)
+    wall: float | None = None
+
+    @property
+    def label(self) -> str:
+        shown = [o for o in self.overrides if o not in self.step.args()]
+        return " ".join(shown) or "defaults"
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]  # every job of the study, in its order
+    todo: list[Job]  # the jobs to launch (run, resume), by number
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(j.state == state for j in self.jobs) for state in STATES}
+
+
+def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
+         cache: SettingCache | None = None) -> Plan:
+    """Every job of `study` against the runs under `outputs`; the ones to run are numbered for a
+    sweep into `sweep_dir`. `cache` (default: the outputs folder's, read only) is filled in."""
+    jobs = with_settings(study, outputs, cache)
+    _decide(jobs, outputs, force)
+    for job in jobs:  # a step with `after:` runs once the step it names is through
+        step, depth = job.step, 0
+        while step.after is not None and depth < len(study.steps):
+            step, depth = study.step(step.after), depth + 1
+        job.phase = depth
+    return Plan(jobs, _number(jobs, outputs, sweep_dir))
+
+
+def resume_overrides(run_dir: Path) -> list[str] | None:
+    """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`.
+
+    The run continues in place from its checkpoint, with the overrides it was started with
+    (RUN_DIR/.hydra/overrides.yaml): the job's output directory is RUN_DIR itself, and Hydra
+    does not rewrite RUN_DIR/.hydra/ (`hydra.output_subdir=null`); the training loop checks the
+    composed config against the checkpoint's. A run without that record: None, and the job
+    reruns from scratch in a new directory (the report lists the old run as superseded).
+    """
+    from dlproj.runtime.resume import UsageError, saved_overrides
+
+    try:
+        own = saved_overrides(run_dir)
+    except UsageError:
+        return None  # no record of how it was started: run it again from scratch
+    return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
+            f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
+
+
+def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None) -> list[Job]:
+    """Every job of the study (one per combination and seed) with its setting id, or `invalid`
+    with the reason when its config does not compose or validate."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.checks import files_written_later
+    from dlproj.config.compose import compose_config
+    from dlproj.config.setting import setting_id
+    from dlproj.config.validate import validate
+
+    cache = cache if cache is not None else SettingCache.of(outputs)
+    jobs, found = [], {}
+    for index, step in enumerate(study.steps, 1):
+        for overrides in step.jobs():
+            seed = next((int(o.split("=", 1)[1]) for o in overrides if o.startswith("seed=")), 0)
+            job = Job(step, index, overrides, seed)
+            jobs.append(job)
+            # Another run's directory counts by its checkpoint's file name only
+            # (dlproj.config.setting): a placeholder directory stands for it.
+            key = tuple(RUN_REF.sub(lambda m: _placeholder(outputs, m.group(1)), o)
+                        for o in overrides if not o.startswith("seed="))
+            if key not in found:
+                found[key] = cache.get(key)
+            if found[key] is None:
+                try:
+                    cfg = compose_config(list(key))
+                    # A file an earlier step writes ({run:STEP}/model.pt) is not there yet.
+                    later = any(RUN_REF.search(o) for o in overrides)
+                    with files_written_later() if later else nullcontext():
+                        validate(cfg)
+                    found[key] = cache.put(key, setting_id(OmegaConf.to_container(
+                        cfg, resolve=True)))
+                except Exception as exc:  # a config that does not compose or validate
+                    found[key] = exc
+            if isinstance(found[key], Exception):
+                job.state = "invalid"
+                job.reason = f"{type(found[key]).__name__}: {found[key]}".splitlines()[0]
+            else:
+                job.setting = found[key]
+    return jobs
+
+
+def _placeholder(outputs: Path, step_id: str) -> str:
+    return str(outputs / "pending" / step_id)
+
+
+def _runs_there(outputs: Path) -> dict[str, dict[tuple, Path]]:
+    """(setting, seed) -> run directory, newest first, per what a job can make of it."""
+    from dlproj.report.runs import DONE, read_runs
+    from dlproj.training.loop import has_last_checkpoint
+
+    runs, _ = read_runs(outputs, curves=False)
+    found: dict[str, dict[tuple, Path]] = {"done": {}, "interrupted": {}, "running": {}}
+    for row in runs.sort_values("finished", ascending=False).itertuples():
+        key, path = (row.setting, row.seed), Path(row.path)
+        if row.status in DONE:
+            found["done"].setdefault(key, path)
+        elif row.status == "interrupted":
+            found["interrupted"].setdefault(key, path)
+        elif row.status == "incomplete":  # no results.json: still running, or killed
+            if in_use(path):
+                found["running"].setdefault(key, path)
+            elif has_last_checkpoint(path):  # killed (SIGKILL, a crash) after an epoch
+                found["interrupted"].setdefault(key, path)
+    return found
+
+
+def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
+    runs = _runs_there(outputs)
+    planned: dict[tuple[str, int], int] = {}  # (setting, seed) -> the step that runs it
+    for job in jobs:
+        if job.state == "invalid":
+            continue
+        key = (job.setting, job.seed)
+        if key in runs["done"] and not force:
+            job.state, job.prior = "done", runs["done"][key]
+        elif key in planned:  # two steps share a run (`mlp` and `activations`)
+            job.state, job.reason = "twin", f"the same run as step {planned[key]}"
+            continue
+        elif key in runs["running"] and not force:
+            job.state, job.prior = "running", runs["running"][key]
+            job.reason = f"running in another process: {job.prior}"
+        elif key in runs["interrupted"] and not force:
+            job.prior = runs["interrupted"][key]
+            job.launch = resume_overrides(job.prior)
+            job.state = "resume" if job.launch else "run"
+        planned[key] = job.index
+
+
+def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
+    """Number the jobs to launch (phase by phase, longest first) and fill in `{run:STEP}`."""
+    def source(ref: str) -> Job:
+        (found, *more) = [j for j in jobs if j.step.id == ref]
+        if more:
+            raise ValueError(f"{{run:{ref}}}: step '{ref}' has {1 + len(more)} jobs; "
+                             "it must have exactly one")
+        return found
+
+    # A job whose source cannot run cannot either (phase order: a chain fails as a whole).
+    for job in sorted(jobs, key=lambda j: j.phase):
+        cannot = [ref for o in job.overrides for ref in RUN_REF.findall(o)
+                  if source(ref).state not in ("done", "run", "resume")]
+        if cannot and job.state in ("run", "resume"):
+            job.state, job.reason = "invalid", f"needs step '{cannot[0]}', which cannot run"
+    todo = sorted((j for j in jobs if j.state in ("run", "resume")),
+                  key=lambda j: (j.phase, -j.step.cost))
+    for num, job in enumerate(todo):
+        job.num = num
+        job.result = (job.prior if job.state == "resume" else sweep_dir / str(num)) / "results.json"
+    for job in jobs:
+        for i, override in enumerate(job.overrides):
+            for ref in RUN_REF.findall(override):
+                made = source(ref)
+                run_dir = (made.prior if made.state == "done" else made.result.parent
+                           if made.result is not None else Path(_placeholder(outputs, ref)))
+                override = override.replace(f"{{run:{ref}}}", str(run_dir))
+            job.overrides[i] = override
+    for job in todo:
+        job.launch = job.launch if job.state == "resume" else list(job.overrides)
+    return todo
