@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from dlproj.config.groups import MODEL
+from dlproj.build import build
+from dlproj.config.compose import compose_config
 from dlproj.report import crossrun
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -18,9 +18,9 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 def test_auto_init_suits_the_activation(activation, init):
     """He N(0, 2/fan_in) for the ReLUs, Xavier U(+-sqrt(6/(fan_in+fan_out))) for the saturating
     ones; the output layer is Xavier whatever the hidden activation."""
-    cfg = OmegaConf.create({"name": "mlp", "hidden": [512, 256], "activation": activation,
-                            "init": "auto"})
-    model = MODEL.builder("mlp")(cfg, 784, 10, rng=np.random.default_rng(0))
+    cfg = compose_config(["experiment=mlp", f"model.activation={activation}"])
+    assert (cfg.model.name, list(cfg.model.hidden), cfg.model.init) == ("mlp", [512, 256], "auto")
+    model = build(cfg.model)(in_features=784, out_features=10, rng=np.random.default_rng(0))
     shapes = [(784, 512), (512, 256), (256, 10)]
     weights = [p for name, p in model.params.items() if name.endswith(".W")]
     assert [w.shape for w in weights] == shapes

@@ -78,3 +78,53 @@ def test_unknown_experiment_lists_the_registered_ones():
     assert "mlp" in str(err.value) and "xor" in str(err.value) and "sin" in str(err.value)
     with pytest.raises(ConfigError, match="section 1"):
         registry.get(2, "xor")
+
+
+# -- config -> object: every group file builds its `_target_` from exactly its keys ------------
+
+GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset", "model")
+# Keys of a node that are not its target's arguments: the choice's name, and what Section 4
+# reads besides the network (where its weights come from, what trains).
+NOT_ARGUMENTS = {"name", "_target_", "_partial_", "weights", "finetune"}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_choice_file_names_a_target_that_takes_exactly_its_keys(group):
+    import inspect
+
+    from hydra.utils import get_method
+
+    from dlproj.config.compose import compose_config
+    from dlproj.config.validate import choices
+
+    assert choices(group), group
+    for name, target in choices(group).items():
+        node = compose_config([f"{group}={name}"])[group]
+        assert node.name == name and node._target_ == target and node._partial_ is True
+        params = inspect.signature(get_method(target)).parameters
+        keys = set(node) - NOT_ARGUMENTS
+        assert keys <= set(params), (name, keys - set(params))
+
+
+def _experiments():
+    from dlproj import registry
+
+    return sorted(registry.load_all())
+
+
+@pytest.mark.parametrize("section,experiment", _experiments())
+def test_a_group_chosen_on_the_command_line_is_the_one_built(section, experiment):
+    """No experiment file renames or re-targets a group: `optimizer=sgd` given with any
+    experiment builds SGD, named sgd (compare.yaml's `optimizer.name: adam` once trained Adam)."""
+    from dlproj import registry
+    from dlproj.config.compose import compose_config
+    from dlproj.config.validate import choices
+
+    takes = registry.get(section, experiment).model_targets
+    base = [f"section={section}", f"experiment={experiment}"]
+    for group in GROUPS:
+        for name, target in choices(group).items():
+            if group == "model" and target not in takes:
+                continue  # a model the experiment refuses (validate says so)
+            node = compose_config([*base, f"{group}={name}"])[group]
+            assert (node.name, node._target_) == (name, target), (experiment, group, name)

@@ -3,9 +3,9 @@
 Composing a config takes a fraction of a second; a rerun with nothing to do would spend most of
 its time on it (measured, quick study, 60 jobs done: 11.2-12.6 s without the cache, 0.9-1.7 s
 with it).
-The cache is valid while conf/ and the schema are unchanged: it is keyed by a hash of every file
-the composition reads (conf/ and dlproj/config/schema.py), so any change there recomposes
-everything.
+The cache is valid while conf/ and dlproj/config/ are unchanged: it is keyed by a hash of every
+file the composition and the setting read (conf/, the schemas, dlproj/config/setting.py), so any
+change there recomposes everything.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dlproj import paths
 class SettingCache:
     def __init__(self, path: Path) -> None:
         digest = hashlib.sha1()
-        files = sorted(paths.CONF_DIR.rglob("*.yaml")) + [paths.PACKAGE_DIR / "config" /
-                                                          "schema.py"]
+        files = (sorted(paths.CONF_DIR.rglob("*.yaml"))
+                 + sorted((paths.PACKAGE_DIR / "config").glob("*.py")))
         for file in files:
             digest.update(file.relative_to(paths.PROJECT_ROOT).as_posix().encode())
             digest.update(file.read_bytes())
