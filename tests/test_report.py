@@ -338,3 +338,15 @@ def test_read_csv_keeps_strings_and_numbers(tmp_path):
 def test_cli_missing_folder_exits_2(tmp_path, capsys):
     assert report_main(["--outputs", str(tmp_path / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):
+    make_run(tmp_path, "s", *SIN, metrics={"test_mse": 0.01})
+    assert list(build_report(tmp_path, tmp_path / "r", study="quick").rows["course"]) == ["0.0101"]
+    report = build_report(tmp_path, tmp_path / "r", study="absent")
+    assert list(report.rows["course"]) == [""] and "Course report vs ours" not in report.markdown
+    assert [p.reason for p in report.problems] == [
+        "no such study file: no course-report numbers, no figures"]
+    with pytest.raises(SystemExit) as stop:
+        report_main(["--outputs", str(tmp_path), "--study", "nope"])
+    assert stop.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err

@@ -99,8 +99,7 @@ def draw(spec: FigureSpec, runs: pd.DataFrame, problems: list[Problem]) -> Any:
         return compare.plain_vs_residual(curves, norms, keys, metric, spec.title)
     if spec.draw == "gradient_flow":
         steps = stacked(members, spec, spec.csv, problems, layers=True)
-        return compare.gradient_flow(steps, keys, spec.metrics, spec.title) \
-            if not steps.empty else None
+        return None if steps.empty else compare.gradient_flow(steps, keys, spec.metrics, spec.title)
     raise ValueError(f"unknown drawing `draw: {spec.draw}` (see conf/study/course.yaml)")
 
 
