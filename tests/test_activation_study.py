@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from dlproj.build import build
+from dlproj.config import study as studies
 from dlproj.config.compose import compose_config
-from dlproj.report import crossrun
+from dlproj.report.figures import draw
+from dlproj.report.runs import read_runs
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
@@ -48,9 +50,12 @@ def test_the_study_step_runs_and_draws_one_figure(dlproj_run, tmp_path):
         model = r["config"]["model"]
         assert model["hidden"] == [512, 256] and model["init"] == "auto"
         assert r["metrics"]["val_acc"] > 0.5, r["config"]["model"]["activation"]  # chance: 0.1
-    frame = crossrun.runs_frame(run.run_dirs)
-    fig = crossrun.activation_study(frame)
-    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == list(ACTIVATIONS)
+    runs, problems = read_runs(run.run_dirs)
+    spec = next(s for s in studies.figures() if s.name == "activation_study")
+    fig = draw(spec, runs, problems)
+    assert not problems
+    # The report's order: settings sorted by their values.
+    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == sorted(ACTIVATIONS)
     assert fig.legends[0].get_title().get_text() == "activation"
     fig.savefig(tmp_path / "activation_study.png", dpi=150)
     assert (tmp_path / "activation_study.png").stat().st_size > 20_000

@@ -1,5 +1,6 @@
-"""Cross-run figures (dlproj/report/crossrun.py): the frame format, the statistics they draw, one
-colour per setting in every panel, and real tiny sweeps of Sections 1, 2 and 4 read from disk."""
+"""Cross-run figures (dlproj/plots/compare.py, chosen by dlproj/report/figures.py from the study's
+`figures:`): the frame format, the statistics they draw, one colour per setting in every panel,
+and real tiny sweeps of Sections 2 and 4 read from disk and drawn as the report draws them."""
 
 from __future__ import annotations
 
@@ -13,21 +14,26 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.ticker import MaxNLocator
 
-from dlproj.report import crossrun
+from dlproj.config import study as studies
+from dlproj.plots import compare
+from dlproj.plots.lines import dashes, palette, seed_stats
+from dlproj.report.figures import draw, family, stacked
+from dlproj.report.runs import dedupe, read_runs, run_csv
 
 matplotlib.use("Agg")
 
 
-def _frame(settings: dict[str, float], seeds=(0, 1, 2), epochs=3, steps=0) -> pd.DataFrame:
+def _frame(settings: dict[tuple, float], keys=("a",), seeds=(0, 1, 2), epochs=3,
+           steps=0) -> pd.DataFrame:
     """Synthetic rows: metric = base * epoch + seed (+ step / 100 with per-step rows)."""
     rows = []
-    for label, base in settings.items():
+    for values, base in settings.items():
         for seed in seeds:
             for epoch in range(1, epochs + 1):
                 for k in range(max(steps, 1)):
                     value = base * epoch + seed + (k / 100 if steps else 0)
-                    row = {"setting_label": label, "seed": seed, "epoch": epoch,
-                           "grad_norm_W1": value, "grad_norm_W2": 2 * value,
+                    row = {**dict(zip(keys, values, strict=True)), "seed": seed,
+                           "epoch": epoch, "grad_norm_W1": value, "grad_norm_W2": 2 * value,
                            "train_loss": 1 / value, "val_acc": value / 100,
                            "test_acc": value / 100}
                     if steps:
@@ -36,72 +42,111 @@ def _frame(settings: dict[str, float], seeds=(0, 1, 2), epochs=3, steps=0) -> pd
     return pd.DataFrame(rows)
 
 
+def _layers(frame: pd.DataFrame, layers: dict[str, pd.Series]) -> pd.DataFrame:
+    """Per-step rows as the report passes gradient norms: a row per (step, layer)."""
+    return pd.concat([frame.assign(name=name, layer=i, value=values)
+                      for i, (name, values) in enumerate(layers.items(), 1)], ignore_index=True)
+
+
 def _line_colours(ax) -> list[tuple]:
     return [to_rgba(line.get_color()) for line in ax.get_lines()]
 
 
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def _spec(name: str) -> studies.FigureSpec:
+    return next(s for s in studies.figures() if s.name == name)
+
+
+def test_plots_import_nothing_of_the_frame():
+    """dlproj/plots takes plain arguments: of dlproj, only files/ and errors/ (and itself)."""
+    import ast
+
+    from dlproj import paths
+
+    for path in sorted((paths.PROJECT_ROOT / "dlproj" / "plots").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        ours = [m for m in names if m.split(".")[0] == "dlproj"]
+        assert all(m.startswith(("dlproj.plots", "dlproj.files", "dlproj.errors"))
+                   for m in ours), (path.name, ours)
+
+
 def test_seed_stats_mean_std_count():
-    frame = _frame({"a=1": 1.0, "a=2": 10.0})
-    stats = crossrun.seed_stats(frame, "epoch", "grad_norm_W1")
-    row = stats[(stats["setting_label"] == "a=2") & (stats["epoch"] == 3)].iloc[0]
+    frame = _frame({("1",): 1.0, ("2",): 10.0})
+    stats = seed_stats(frame, "epoch", "grad_norm_W1", by=["a"])
+    row = stats[(stats["a"] == "2") & (stats["epoch"] == 3)].iloc[0]
     assert row["mean"] == pytest.approx(30 + 1) and row["count"] == 3
     assert row["std"] == pytest.approx(np.std([30, 31, 32], ddof=1))
 
 
 def test_per_step_rows_are_averaged_into_epochs_first():
-    per_step = _frame({"a=1": 1.0}, seeds=(0, 1), steps=5)
-    stats = crossrun.seed_stats(per_step, "epoch", "grad_norm_W1")
+    per_step = _frame({("1",): 1.0}, seeds=(0, 1), steps=5)
+    stats = seed_stats(per_step, "epoch", "grad_norm_W1")
     # seed s, epoch e: mean over k of (e + s + k/100) = e + s + 0.02; then over s in {0, 1}.
     assert stats["mean"].tolist() == pytest.approx([e + 0.5 + 0.02 for e in (1, 2, 3)])
     assert stats["count"].tolist() == [2, 2, 2]
 
 
-@pytest.mark.parametrize("labels,shown,title", [
-    (["optimizer=sgd schedule=step", "optimizer=adam schedule=step"],
-     ["sgd", "adam"], "optimizer"),
-    (["optimizer=sgd schedule=step", "optimizer=adam schedule=constant"],
+@pytest.mark.parametrize("keys,settings,shown,title", [
+    (("optimizer", "schedule"), [("sgd", "step"), ("adam", "step")], ["sgd", "adam"],
+     "optimizer"),
+    (("optimizer", "schedule"), [("sgd", "step"), ("adam", "constant")],
      ["sgd, step", "adam, constant"], "optimizer, schedule"),
-    (["section='1' model.activation=sigmoid data.train_limit=100",
-      "section='1' model.activation=relu data.train_limit=100"], ["sigmoid", "relu"],
-     "activation"),
-    (["model=plain", "model=resnet augmentation=standard"],
-     ["model=plain", "model=resnet augmentation=standard"], ""),
-    (["free text", "other text"], ["free", "other"], ""),
-    (["same", "same"], ["same", "same"], ""),
-    (["only=one"], ["one"], "only"),
+    (("activation",), [("sigmoid",), ("relu",)], ["sigmoid", "relu"], "activation"),
+    (("only",), [("one",)], ["one"], "only"),
 ])
-def test_short_labels(labels, shown, title):
-    got, got_title = crossrun.short_labels(labels)
-    assert [got[lab] for lab in labels] == shown and got_title == title
+def test_legend_shows_what_varies_and_names_its_keys(keys, settings, shown, title):
+    """A key every setting shares is left out of the entries; the title names the others."""
+    fig = compare.grad_norms(_frame(dict.fromkeys(settings, 1.0), keys), keys,
+                             ["grad_norm_W1"], "t")
+    assert _legend_texts(fig) == shown and fig.legends[0].get_title().get_text() == title
+
+
+def test_setting_labels_name_key_and_value_with_the_seed_count():
+    fig = compare.curves_and_bars(_frame({("max",): 1.0, ("avg",): 2.0}, ("pooling",),
+                                         seeds=(0, 1)), ["pooling"], "test_acc", "Pooling")
+    assert _legend_texts(fig) == ["pooling=max (n=2)", "pooling=avg (n=2)"]
 
 
 def test_nine_settings_get_nine_colours_grouped_by_optimizer():
-    labels = [f"optimizer={o} schedule={s}" for o in ("sgd", "rmsprop", "adam")
-              for s in ("constant", "step", "exponential")]
-    colours = crossrun.setting_colours(labels)
+    pairs = [(o, s) for o in ("sgd", "rmsprop", "adam")
+             for s in ("constant", "step", "exponential")]
+    colours = palette(range(9), pairs)
     assert len({to_rgba(c) for c in colours.values()}) == 9
-    styles = crossrun.setting_styles(labels)
-    assert [styles[lab] for lab in labels[:3]] == ["-", "--", ":"]
-    other = crossrun.setting_colours(["x", "y", "z"])
+    styles = dashes(range(9), [s for _, s in pairs])
+    assert [styles[i] for i in range(3)] == ["-", "--", ":"]
+    other = palette(["x", "y", "z"])
     assert len({to_rgba(c) for c in other.values()}) == 3
 
 
-@pytest.mark.parametrize("fn,drop", [
-    (crossrun.section2_grad_norms, "grad_norm_W2"),
-    (crossrun.activation_study, "val_acc"),
-    (crossrun.activation_study, "seed"),
-    (crossrun.section4_gradient_flow, "network"),
+def _flow_frame(drop: str | None = None) -> pd.DataFrame:
+    frame = _frame({("plain", 1): 1.0}, ("model", "depth"), steps=2)
+    frame = _layers(frame, {"stem.0": frame["grad_norm_W1"], "head": frame["grad_norm_W2"]})
+    return frame.drop(columns=[drop]) if drop else frame
+
+
+@pytest.mark.parametrize("draw_it,drop", [
+    (lambda f: compare.grad_norms(f, ["a"], ["grad_norm_W1", "grad_norm_W2"], "t"),
+     "grad_norm_W2"),
+    (lambda f: compare.curves_and_seeds(f, ["a"], ["train_loss", "val_acc", "test_acc"], "t"),
+     "val_acc"),
+    (lambda f: compare.curves_and_seeds(f, ["a"], ["train_loss", "val_acc", "test_acc"], "t"),
+     "seed"),
+    (lambda f: compare.gradient_flow(f, ["model", "depth"], ["stem.0", "head"], "t"), "model"),
 ])
-def test_missing_column_is_named(fn, drop):
-    frame = _frame({"a=1": 1.0}, steps=2).assign(network="plain", depth=1, **{"stem.0": 1.0,
-                                                                               "head": 2.0})
+def test_missing_column_is_named(draw_it, drop):
+    frame = _flow_frame() if drop == "model" else _frame({("1",): 1.0}, steps=2)
     with pytest.raises(ValueError, match=drop):
-        fn(frame.drop(columns=[drop]))
+        draw_it(frame.drop(columns=[drop]))
 
 
 def test_empty_frame_is_refused():
     with pytest.raises(ValueError, match="no rows"):
-        crossrun.section2_grad_norms(_frame({"a=1": 1.0}).iloc[:0])
+        compare.grad_norms(_frame({("1",): 1.0}).iloc[:0], ["a"], ["grad_norm_W1"], "t")
 
 
 def _check_paper_figure(fig, n_settings: int, panels: int) -> None:
@@ -124,22 +169,25 @@ def _check_paper_figure(fig, n_settings: int, panels: int) -> None:
 
 
 def test_section2_figure_one_colour_per_setting_and_bands():
-    labels = {f"optimizer={o} schedule={s}": b for b, (o, s) in enumerate(
+    settings = {(o, s): b for b, (o, s) in enumerate(
         [(o, s) for o in ("sgd", "adam") for s in ("constant", "step")], start=1)}
-    fig = crossrun.section2_grad_norms(_frame(labels))
+    keys = ("optimizer", "schedule")
+    fig = compare.grad_norms(_frame(settings, keys), keys, ["grad_norm_W1", "grad_norm_W2"],
+                             "Section 2")
     _check_paper_figure(fig, 4, panels=2)
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
     assert all(len(ax.collections) == 4 for ax in fig.axes)  # a band per setting
     assert "3 seeds" in fig._suptitle.get_text()
-    one_seed = crossrun.section2_grad_norms(_frame(labels, seeds=(0,)), log=False)
+    one_seed = compare.grad_norms(_frame(settings, keys, seeds=(0,)), keys,
+                                  ["grad_norm_W1", "grad_norm_W2"], "Section 2")
     assert all(len(ax.collections) == 0 for ax in one_seed.axes)  # no band from one seed
     assert "1 seed" in one_seed._suptitle.get_text()
 
 
 def test_activation_figure_curves_and_final_accuracy():
-    frame = _frame({"model.activation=sigmoid": 1.0, "model.activation=tanh": 2.0,
-                    "model.activation=relu": 3.0})
-    fig = crossrun.activation_study(frame)
+    frame = _frame({("sigmoid",): 1.0, ("tanh",): 2.0, ("relu",): 3.0}, ("activation",))
+    fig = compare.curves_and_seeds(frame, ["activation"], ["train_loss", "val_acc", "test_acc"],
+                                   "Section 1")
     _check_paper_figure(fig, 3, panels=3)
     bars = fig.axes[2].patches
     # Final test accuracy: the last epoch's test_acc, mean over seeds 0, 1, 2.
@@ -151,16 +199,14 @@ def test_activation_figure_curves_and_final_accuracy():
 
 
 def test_gradient_flow_figure_panel_per_depth():
-    rows = []
+    parts = []
     for network, scale in (("plain", 1.0), ("resnet", 3.0)):
         for depth in (2, 8):
-            frame = _frame({f"model={network} model.depth={depth}": 1.0}, seeds=(0, 1),
-                           steps=10)
-            frame["network"], frame["depth"] = network, depth
-            frame["stem.0"] = scale / depth * frame["grad_norm_W1"]
-            frame["head"] = scale * frame["grad_norm_W1"]
-            rows.append(frame)
-    fig = crossrun.section4_gradient_flow(pd.concat(rows, ignore_index=True))
+            frame = _frame({(network, depth): 1.0}, ("model", "depth"), seeds=(0, 1), steps=10)
+            parts.append(_layers(frame, {"stem.0": scale / depth * frame["grad_norm_W1"],
+                                         "head": scale * frame["grad_norm_W1"]}))
+    fig = compare.gradient_flow(pd.concat(parts, ignore_index=True), ["model", "depth"],
+                                ["stem.0", "head"], "Section 4")
     assert [ax.get_title() for ax in fig.axes] == ["depth 2 (6 weighted layers)",
                                                   "depth 8 (18 weighted layers)"]
     for ax in fig.axes:
@@ -171,7 +217,7 @@ def test_gradient_flow_figure_panel_per_depth():
         # x runs over the training in epochs: 10 steps an epoch, 3 epochs.
         assert lines[0].get_xdata()[0] == pytest.approx(0.1)
         assert lines[0].get_xdata()[-1] == pytest.approx(3.0)
-    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    texts = _legend_texts(fig)
     assert texts[:2] == ["PlainNet", "SmallResNet"] and "first layer (stem.0)" in texts
 
 
@@ -188,34 +234,43 @@ def _save(fig, path: Path) -> None:
     assert path.stat().st_size > 20_000  # a drawn figure, not an empty canvas
 
 
-def test_runs_frame_reads_real_sweeps_and_ignores_a_torn_line(dlproj_run, tmp_path):
+def test_real_sweep_drawn_as_the_report_draws_it_a_torn_file_skipped(dlproj_run, tmp_path):
     dirs = _sweep(dlproj_run, ["section=2", "optimizer=sgd,adam", "schedule=constant,step",
                                "seed=0,1", "data.train_limit=300", "data.val_size=100",
                                "data.test_limit=100", "train.epochs=3"])
     assert len(dirs) == 8
-    with open(dirs[0] / "metrics.csv", "a") as fh:  # a killed writer's half line
-        fh.write("4,0.1,0.5")
-    frame = crossrun.runs_frame(dirs)
-    assert len(frame) == 8 * 3 and set(frame["epoch"]) == {1, 2, 3}
-    assert frame.groupby("setting_label")["seed"].nunique().tolist() == [2] * 4
-    assert frame["setting_label"].str.contains("seed=").sum() == 0
-    steps = crossrun.runs_frame(dirs, "grad_norms.csv")
-    assert {"step", "grad_norm_W1", "grad_norm_W2"} <= set(steps.columns)
+    spec = _spec("grad_norms_optimizer_schedule")
+    runs, problems = read_runs(dirs)
+    members = family(dedupe(runs)[0], spec.vary)
+    curves = stacked(members, spec, "metrics.csv", problems)
+    assert len(curves) == 8 * 3 and set(curves["epoch"]) == {1, 2, 3}
+    assert curves.groupby(["optimizer", "schedule"])["seed"].nunique().tolist() == [2] * 4
+    steps = stacked(members, spec, "grad_norms.csv", problems)
+    assert {"step", "grad_norm_W1", "grad_norm_W2"} <= set(steps.columns) and not problems
     # The per-epoch column is the epoch's mean of the per-step norms.
-    one = steps[(steps["setting_label"] == frame["setting_label"][0]) & (steps["seed"] == 0)]
-    per_epoch = frame[(frame["setting_label"] == frame["setting_label"][0])
-                      & (frame["seed"] == 0)]
+    one = steps[steps["run"] == str(dirs[0])]
     assert one.groupby("epoch")["grad_norm_W1"].mean().tolist() == pytest.approx(
-        per_epoch["grad_norm_W1"].tolist())
-    fig = crossrun.section2_grad_norms(frame)
+        run_csv(dirs[0], "metrics.csv", [])["grad_norm_W1"].tolist())
+    fig = draw(spec, dedupe(runs)[0], problems)
     _check_paper_figure(fig, 4, panels=2)
     assert fig.legends[0].get_title().get_text() == "optimizer, schedule"
     _save(fig, tmp_path / "grad_norms_section2.png")
-    _save(crossrun.section2_grad_norms(steps), tmp_path / "grad_norms_section2_steps.png")
+    keys = ["optimizer", "schedule"]
+    _save(compare.grad_norms(steps, keys, spec.metrics, "per step"), tmp_path / "steps.png")
+    # A killed writer's half line: the file is named under Skipped files, the run left out of
+    # the figure, the other runs still drawn.
+    with open(dirs[0] / "metrics.csv", "a") as fh:
+        fh.write("4,0.1,0.5")
+    runs, problems = read_runs(dirs)
+    assert [(p.path, "unterminated" in p.reason) for p in problems] == [
+        (dirs[0] / "metrics.csv", True)]
+    assert len(stacked(family(runs, spec.vary), spec, "metrics.csv", problems)) == 7 * 3
+    _check_paper_figure(draw(spec, runs, problems), 4, panels=2)
     # A failed run is left out.
     record = json.loads((dirs[1] / "results.json").read_text())
     (dirs[1] / "results.json").write_text(json.dumps({**record, "status": "failed"}))
-    assert len(crossrun.runs_frame(dirs)) == 7 * 3
+    runs, problems = read_runs(dirs)
+    assert len(stacked(family(runs, spec.vary), spec, "metrics.csv", problems)) == 6 * 3
 
 
 @pytest.mark.slow
@@ -224,9 +279,10 @@ def test_gradient_flow_from_real_compare_runs(dlproj_run, tmp_path):
                                "model.width=4", "seed=0,1", "data.train_limit=96",
                                "data.val_size=64", "data.test_limit=32", "train.epochs=2",
                                "train.batch_size=32"], env={"OMP_NUM_THREADS": "1"})
-    frame = crossrun.runs_frame(dirs, "grad_norms.csv", columns=lambda r: {
-        "network": r["config"]["model"]["name"], "depth": r["config"]["model"]["depth"]})
-    assert len(frame) == 8 * 2 * 3  # 8 runs, 2 epochs of 3 steps
-    fig = crossrun.section4_gradient_flow(frame)
+    spec = _spec("gradient_flow_first_last")
+    runs, problems = read_runs(dirs)
+    steps = stacked(family(runs, spec.vary), spec, spec.csv, problems, layers=True)
+    assert len(steps[["run", "step"]].drop_duplicates()) == 8 * 2 * 3  # 8 runs, 2 epochs of 3
+    fig = draw(spec, runs, problems)
     assert len(fig.axes) == 2 and all(len(ax.get_lines()) == 4 for ax in fig.axes)
     _save(fig, tmp_path / "gradient_flow_section4.png")

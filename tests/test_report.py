@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from dlproj.config import study as studies
 from dlproj.config.compose import compose
 from dlproj.report import build_report
 from dlproj.report.__main__ import main as report_main
 from dlproj.report.runs import dedupe, find_run_dirs, read_csv, read_runs
-from dlproj.report.tables import course_ref_lines
+from dlproj.report.tables import course_lines
 
 
 @cache
@@ -66,6 +67,14 @@ def curve(epochs: int, acc0: float, key: str = "test_acc") -> list[dict]:
 
 
 SIN = ("experiment=sin",)
+
+
+def course_table(report, table1_only: bool = False) -> dict[str, str]:
+    """The report's *Course report vs ours*: each course-report number's label -> our cell."""
+    lines = course_lines(report.rows, report.stats)
+    return {label.removesuffix(" (Table 1)"): ours for label, ours in
+            zip(lines["Course report result"], lines["Ours"], strict=True)
+            if not table1_only or label.endswith(" (Table 1)")}
 
 
 def test_seeds_grouped_into_mean_std_and_n_per_setting(tmp_path):
@@ -144,8 +153,7 @@ def test_a_run_of_another_protocol_is_not_set_beside_a_course_number(tmp_path, o
     report = build_report(tmp_path, tmp_path / "r", figures=False)
     (row,) = report.rows.itertuples()
     assert "not comparable" in row.course and why in row.course
-    course = [ours for _, ours in course_ref_lines(report.rows, report.stats)
-              if ours != "not run yet"]
+    course = [ours for ours in course_table(report).values() if ours != "not run yet"]
     assert course and all(c.startswith("— (nearest") for c in course)
     assert f"not comparable: {why}" in report.markdown
     lines = list(csv.DictReader(open(tmp_path / "r" / "results.csv")))
@@ -157,8 +165,7 @@ def test_the_full_protocol_is_set_beside_the_course_number(tmp_path):
         make_run(tmp_path, f"max{seed}", "section=3", seed=seed, metrics={"test_acc": 0.98})
     report = build_report(tmp_path, tmp_path / "r", figures=False)
     assert list(report.rows["course"]) == ["0.9400"]
-    lines = course_ref_lines(report.rows, report.stats)
-    (ours,) = [v for ref, v in lines if ref.label.startswith("CNN, max")]
+    (ours,) = [v for label, v in course_table(report).items() if label.startswith("CNN, max")]
     assert ours == "0.9800 ± 0.0000"
 
 
@@ -270,8 +277,8 @@ def test_report_files_csv_and_booktabs_tex(tmp_path):
     tex = (tmp_path / "out" / "results.tex").read_text()
     for part in (r"\toprule", r"\midrule", r"\bottomrule", r"max\_rel\_error", r"$\pm$"):
         assert part in tex
-    table1 = dict((ref.label, ours) for ref, ours in
-                  course_ref_lines(report.rows, report.stats, table1_only=True))
+    table1 = course_table(report, table1_only=True)
+    assert len(table1) == 5 and "Adam, constant schedule (12 epochs)" not in table1
     assert table1["sin(x) approximation, big MLP"] == "0.0015 ± 7.07e-04"
     assert table1["gradient check, max relative error"] == "3.50e-09"
     assert table1["CNN, max pooling (5 epochs)"] == "not run yet"
@@ -291,8 +298,8 @@ def test_figures_one_line_per_setting_png_and_pdf(tmp_path):
                  curve=curve(3, 0.9))
     from dlproj.report.figures import draw_all
 
-    out = tmp_path / "figs"
-    assert draw_all(read_runs(tmp_path)[0], out, []) == []  # max pooling only: nothing to compare
+    out, specs = tmp_path / "figs", studies.figures()
+    assert draw_all(read_runs(tmp_path)[0], specs, out, []) == []  # max pooling only
     make_run(tmp_path, "avg0", "section=3", "pooling=avg", metrics={"test_acc": 0.93},
              curve=curve(3, 0.88))
     # Another budget is another setting: never pooled into the 3-epoch lines.
@@ -303,7 +310,7 @@ def test_figures_one_line_per_setting_png_and_pdf(tmp_path):
                        curve=curve(3, 0.8, key="val_acc"))
         (run / "grad_norms.csv").write_text(
             "step,epoch,conv1,block1,fc\n1,1,0.1,0.2,0.3\n2,1,0.05,0.1,0.2\n")
-    written = draw_all(read_runs(tmp_path)[0], out, [])
+    written = draw_all(read_runs(tmp_path)[0], specs, out, [])
     assert sorted(p.name for p in written) == ["plain_vs_residual.png", "pooling_max_vs_avg.png"]
     for png in written:
         assert png.stat().st_size > 1000 and png.with_suffix(".pdf").stat().st_size > 1000
@@ -331,3 +338,15 @@ def test_read_csv_keeps_strings_and_numbers(tmp_path):
 def test_cli_missing_folder_exits_2(tmp_path, capsys):
     assert report_main(["--outputs", str(tmp_path / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):
+    make_run(tmp_path, "s", *SIN, metrics={"test_mse": 0.01})
+    assert list(build_report(tmp_path, tmp_path / "r", study="quick").rows["course"]) == ["0.0101"]
+    report = build_report(tmp_path, tmp_path / "r", study="absent")
+    assert list(report.rows["course"]) == [""] and "Course report vs ours" not in report.markdown
+    assert [p.reason for p in report.problems] == [
+        "no such study file: no course-report numbers, no figures"]
+    with pytest.raises(SystemExit) as stop:
+        report_main(["--outputs", str(tmp_path), "--study", "nope"])
+    assert stop.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err

@@ -5,6 +5,7 @@ the step that ran it."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -50,6 +51,7 @@ def tiny_doc(tmp_path_factory):
     folder = tmp / "studies"
     folder.mkdir()
     (folder / "tiny.yaml").write_text(TINY)
+    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
     outputs = tmp / "outputs"
     for args in (["seed=0"], ["seed=1"], ["seed=1"], ["train.epochs=7"]):
         full = ["experiment=xor", "train.epochs=20", *args]
@@ -96,6 +98,7 @@ def test_the_doc_says_how_long_each_reproduce_took(tmp_path, monkeypatch):
     folder = tmp_path / "studies"
     folder.mkdir()
     (folder / "tiny.yaml").write_text(TINY)
+    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
     outputs = tmp_path / "outputs"
     assert reproduce(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1"]) == 0

@@ -223,3 +223,55 @@ def test_the_conditions_are_the_study_files_own(tmp_path, monkeypatch):
     here = assess(written.conditions, written.steps, probe=False)
     assert here.notice is None
     assert load(here) == {"a": ["experiment=xor", "train.epochs=10"], "b": ["experiment=xor"]}
+
+
+# -- the study's facts for the report: the course report's numbers and the figures -------------
+
+def test_quick_inherits_the_course_numbers_and_the_figures():
+    numbers, figures = studies.course_numbers("course"), studies.figures("course")
+    assert len(numbers) == 16 and len(figures) == 8
+    assert studies.course_numbers("quick") == numbers and studies.figures("quick") == figures
+    sin_big = next(n for n in numbers if n.id == "sin_big")
+    assert (sin_big.value, sin_big.table1, sin_big.protocol["train.epochs"]) == (
+        0.0101, True, studies.DEFAULT)
+
+
+@pytest.mark.parametrize("config, described", [
+    ({"model.name": "resnet18", "model.weights": "imagenet", "model.finetune": "layer4"}, True),
+    ({"model.name": "resnet18", "model.weights": ".../model.pt", "model.finetune": "layer4"},
+     True),
+    ({"model.name": "resnet18", "model.weights": "none", "model.finetune": "layer4"}, False),
+    ({"model.name": "resnet18", "model.weights": None, "model.finetune": "layer4"}, False),
+    ({"model.weights": "imagenet", "model.finetune": "layer4", "params.role": "pretrain"}, False),
+    ({"model.weights": "imagenet", "model.finetune": "frozen"}, False),
+])
+def test_which_runs_a_course_number_describes_is_data(config, described):
+    layer4 = next(n for n in studies.course_numbers() if n.id == "transfer_layer4")
+    assert layer4.applies(4, "transfer", config) is described
+    assert not layer4.applies(4, "compare", config)
+    assert studies.holds({"model.name": ["plain", "resnet"]}, {"model.name": "resnet"})
+    assert not studies.holds({"model.name": ["plain", "resnet"]}, {"model.name": "resnet18"})
+
+
+def test_a_protocol_names_what_differs():
+    max_pooling = next(n for n in studies.course_numbers() if n.id == "max_pooling")
+    config = {"train.epochs": 1, "data.train_limit": 500, "data.test_limit": None}
+    assert max_pooling.mismatch(config) == ["1 of 5 epochs", "500 train images"]
+    assert max_pooling.mismatch({**config, "train.epochs": 5, "data.train_limit": None}) == []
+
+
+@pytest.mark.parametrize("body, key", [
+    ("figures:\n  f: {section: 1, experiment: mlp, vary: [model.activation]}\n", "draw"),
+    ("figures:\n  f: {section: 1, experiment: mlp, vary: [a], draw: x, colour: red}\n",
+     "colour"),
+    ("course:\n  numbers:\n    n: {section: 1, experiment: sin, label: x, metric: m, value: 1,"
+     " shown: '1', protocol: nope}\n", "protocol: nope"),
+    ("course:\n  numbers:\n    n: {section: 1, experiment: sin, label: x, metric: m}\n",
+     "value"),
+])
+def test_a_bad_course_number_or_figure_is_a_clear_error(tmp_path, monkeypatch, body, key):
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "bad.yaml").write_text("steps: {}\n" + body)
+    with pytest.raises(ConfigError, match=key):
+        studies.course_numbers("bad")
+        studies.figures("bad")

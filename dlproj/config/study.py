@@ -255,3 +255,132 @@ def _conditions(study: str, spec: Any) -> Conditions | None:
     if not isinstance(downloads, bool):
         raise ConfigError(f"{where}: `downloads: {downloads}`. Allowed: true, false.")
     return Conditions(downloads, resources, cases)
+
+
+# -- The study's facts for the report --------------------------------------------------------------
+# `course:` (the course report's numbers, each with the runs it describes and its protocol) and
+# `figures:` (the cross-run figures: which runs each compares and how it is drawn) of a study
+# file; a study with `base:` inherits them. `dlproj.report` reads them; nothing here draws.
+
+DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
+_DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
+_NUMBER_REQUIRED = {"section", "experiment", "label", "metric", "value", "shown"}
+_FIGURE_REQUIRED = {"section", "experiment", "vary", "draw"}
+
+
+def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a flattened config fits `match`: every key has its value (a list: one of them);
+    under `not:`, no key has its value."""
+    def has(key: str, want: Any) -> bool:
+        return config.get(key) in want if isinstance(want, list) else config.get(key) == want
+
+    return (all(has(k, v) for k, v in match.items() if k != "not")
+            and not any(has(k, v) for k, v in (match.get("not") or {}).items()))
+
+
+@dataclass(frozen=True)
+class CourseNumber:
+    """A number of the course report: the runs it describes (`match`, on the flattened config)
+    and its protocol (the keys it was measured with; `default`: the experiment's own value)."""
+
+    id: str
+    section: int
+    experiment: str
+    label: str
+    metric: str
+    value: float
+    shown: str
+    match: dict[str, Any] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    table1: bool = False
+
+    def applies(self, section: int | None, experiment: str, config: dict[str, Any]) -> bool:
+        return (section == self.section and experiment == self.experiment
+                and holds(self.match, config))
+
+    def mismatch(self, config: dict[str, Any]) -> list[str]:
+        """Why a run of this experiment is not measured like the course report's number."""
+        from dlproj.config.setting import experiment_defaults
+
+        reasons = []
+        for key, want in self.protocol.items():
+            if want == DEFAULT:
+                want = experiment_defaults(self.section, self.experiment).get(key)
+            if config.get(key) != want:
+                reasons.append(_protocol_reason(key, config.get(key), want))
+        return reasons
+
+
+def _protocol_reason(key: str, have: Any, want: Any) -> str:
+    if key == "train.epochs":
+        return f"{have} of {want} epochs"
+    if key in ("data.train_limit", "data.test_limit"):
+        split = key.split(".")[1].split("_")[0]
+        if want is None:
+            return f"{have} {split} images"
+        return f"{'all' if have is None else have} of {want} {split} images"
+    if key == "dataset.name":
+        return f"{_DATASET_NAMES.get(have, have)}, not {_DATASET_NAMES.get(want, want)}"
+    return f"{key}={have} (course: {'all' if want is None else want})"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A cross-run figure: the runs of `section`/`experiment` that fit `match`, their largest
+    family of settings that differ only in `vary`, drawn by `draw` from their `csv` files."""
+
+    name: str
+    caption: str
+    title: str
+    section: int
+    experiment: str
+    vary: tuple[str, ...]
+    metrics: tuple[str, ...]
+    draw: str
+    csv: str = "metrics.csv"
+    match: dict[str, Any] = field(default_factory=dict)
+
+
+def _entries(where: str, entries: Any, required: set[str],
+             optional: set[str]) -> dict[str, dict[str, Any]]:
+    """`entries` (a mapping of mappings) checked: no unknown field, every required one."""
+    for key, spec in (entries or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        unknown, missing = set(spec) - required - optional, required - set(spec)
+        if unknown or missing or not spec:
+            raise ConfigError(f"In {where} '{key}': unknown field(s) {sorted(unknown)}, missing "
+                              f"{sorted(missing)}. Allowed: {', '.join(sorted(required))} "
+                              f"(required), {', '.join(sorted(optional))}.")
+    return dict(entries or {})
+
+
+def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
+    """The `course:` section of the study `name`: its `numbers`, each naming one of its shared
+    `protocols` (none: a number without a budget, e.g. an exact property)."""
+    raw = _raw(name).get("course") or {}
+    protocols = raw.get("protocols") or {}
+    where = f"study '{name}', course number"
+    numbers = []
+    for key, spec in _entries(where, raw.get("numbers"), _NUMBER_REQUIRED,
+                              {"match", "protocol", "table1"}).items():
+        protocol = spec.get("protocol")
+        if protocol is not None and protocol not in protocols:
+            raise ConfigError(f"In {where} '{key}': `protocol: {protocol}` names no protocol. "
+                              f"Allowed: {', '.join(protocols)}.")
+        numbers.append(CourseNumber(
+            key, int(spec["section"]), str(spec["experiment"]), str(spec["label"]),
+            str(spec["metric"]), float(spec["value"]), str(spec["shown"]),
+            dict(spec.get("match") or {}), dict(protocols.get(protocol) or {}),
+            bool(spec.get("table1", False))))
+    return tuple(numbers)
+
+
+def figures(name: str = "course") -> tuple[FigureSpec, ...]:
+    """The `figures:` of the study `name`, in the order the report shows them."""
+    specs = _entries(f"study '{name}', figure", _raw(name).get("figures"), _FIGURE_REQUIRED,
+                     {"caption", "title", "metrics", "csv", "match"})
+    return tuple(FigureSpec(
+        key, str(spec.get("caption", key)), str(spec.get("title", key)), int(spec["section"]),
+        str(spec["experiment"]), tuple(spec["vary"]), tuple(spec.get("metrics") or ()),
+        str(spec["draw"]), str(spec.get("csv", "metrics.csv")), dict(spec.get("match") or {}))
+        for key, spec in specs.items())

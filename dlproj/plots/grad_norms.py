@@ -1,34 +1,63 @@
-"""Gradient L2 norms: per parameter (every step, each epoch's mean) and per layer (first vs last,
-by depth); log scale."""
+"""Gradient L2 norms, drawn by one function (`grad_norm_panel`) for a run's own figures (per
+parameter every step or epoch, per layer first vs last or by depth) and for the figures comparing
+runs (dlproj/plots/compare.py); log scale."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from dlproj.plots.lines import mean_band, palette
+
+
+def grad_norm_panel(ax: Any, frame: pd.DataFrame, x: str, *, line: str = "line",
+                    dash: str | None = None, colours: Mapping[Any, Any] | None = None,
+                    dashes: Mapping[Any, str] | None = None, smooth: int = 1,
+                    raw: bool = False, marker: str | None = "o", lw: float = 1.6) -> None:
+    """Gradient norms (column `value`) against `x` on a log axis: a line per value of the column
+    `line` (each in its colour; `colours` or the palette in order) and of `dash` (each in its
+    style, `dashes`; without `dash`, `dashes` styles the lines), its mean over seeds with a
+    ± std band (`mean_band`).
+
+    `smooth` > 1 first takes a moving mean over that many rows of each run (column `run`, else
+    `seed`); `raw` draws the raw values faint behind.
+    """
+    ax.set_yscale("log")
+    colours = colours or palette(list(frame[line]))
+    per_run = "run" if "run" in frame else "seed" if "seed" in frame else None
+    for key, rows in frame.groupby([line, dash] if dash else [line], sort=False, dropna=False):
+        name, colour = key[0], colours[key[0]]
+        rows = rows.sort_values(x, kind="stable")
+        if smooth > 1:
+            runs = rows.groupby(per_run, sort=False) if per_run else [(None, rows)]
+            if raw:
+                for _, run in runs:
+                    ax.plot(run[x], run["value"], color=colour, alpha=0.25, lw=0.5)
+            rows = rows.assign(value=pd.concat(
+                run["value"].rolling(smooth, 1).mean() for _, run in runs))
+        mean_band(ax, rows, x, "value", colour, style=(dashes or {}).get(key[-1], "-"),
+                  marker=marker, lw=lw, label=str(name))
+
+
+def _long(rows: Sequence[dict[str, Any]], x: str, columns: dict[str, str]) -> pd.DataFrame:
+    """{line: column}: a row per (line, row) with `x`, `line` and the column's value."""
+    return pd.DataFrame([{x: r[x], "line": name, "value": r[col]}
+                         for name, col in columns.items() for r in rows])
 
 
 def grad_norms_per_step(rows: Sequence[dict[str, Any]], names: Sequence[str],
                         title: str = "") -> plt.Figure:
     """rows: {"step", "grad_norm_<name>"...}, one per step. Raw values, faint, and a moving
     average over ~1% of the run on top."""
-    steps = np.array([r["step"] for r in rows])
-    window = max(1, len(rows) // 100)
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for i, name in enumerate(names):
-        values = np.array([r[f"grad_norm_{name}"] for r in rows], dtype=np.float64)
-        color = f"C{i}"
-        ax.plot(steps, values, color=color, alpha=0.25, lw=0.5)
-        if window > 1 and len(values) >= window:
-            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(steps[window - 1:], smooth, color=color, lw=1.2, label=f"||d{name}||")
-        else:
-            ax.plot(steps, values, color=color, lw=1.2, label=f"||d{name}||")
-    ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="gradient L2 norm",
-           title=title or "gradient norm per step")
+    frame = _long(rows, "step", {f"||d{n}||": f"grad_norm_{n}" for n in names})
+    grad_norm_panel(ax, frame, "step", smooth=max(1, len(rows) // 100), raw=True, marker=None,
+                    lw=1.2)
+    ax.set(xlabel="step", ylabel="gradient L2 norm", title=title or "gradient norm per step")
     ax.legend(fontsize=8, ncol=len(names))
     fig.tight_layout()
     return fig
@@ -37,12 +66,9 @@ def grad_norms_per_step(rows: Sequence[dict[str, Any]], names: Sequence[str],
 def grad_norms_per_epoch(rows: Sequence[dict[str, Any]], names: Sequence[str],
                          title: str = "") -> plt.Figure:
     """rows: metrics rows with `epoch` and `grad_norm_<name>` (the epoch's mean)."""
-    epochs = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for name in names:
-        ax.plot(epochs, [r[f"grad_norm_{name}"] for r in rows], marker="o", ms=3,
-                label=f"||d{name}||")
-    ax.set_yscale("log")
+    frame = _long(rows, "epoch", {f"||d{n}||": f"grad_norm_{n}" for n in names})
+    grad_norm_panel(ax, frame, "epoch", lw=1.5)
     ax.set(xlabel="epoch", ylabel="mean gradient L2 norm",
            title=title or "gradient norm per epoch (mean over its steps)")
     ax.legend(fontsize=8)
@@ -50,16 +76,19 @@ def grad_norms_per_epoch(rows: Sequence[dict[str, Any]], names: Sequence[str],
     return fig
 
 
+def _layers(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return [k for k in rows[0] if k not in ("step", "epoch")]
+
+
 def first_vs_last(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
     """Gradient norm of the first and the last layer against the training step (log scale)."""
-    layers = [k for k in rows[0] if k not in ("step", "epoch")]
-    steps = [r["step"] for r in rows]
+    layers = _layers(rows)
+    ends = list(dict.fromkeys([layers[0], layers[-1]]))
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ends = [(layers[0], "-")] + ([(layers[-1], "--")] if len(layers) > 1 else [])
-    for name, style in ends:
-        ax.plot(steps, [r[name] for r in rows], style, lw=1, label=name)
-    ax.set(xlabel="step", ylabel="||dL/dW||", yscale="log",
-           title=title or "gradient norm, first vs last layer")
+    grad_norm_panel(ax, _long(rows, "step", {n: n for n in ends}), "step",
+                    dashes={ends[0]: "-", ends[-1]: "--"} if len(ends) > 1 else None,
+                    marker=None, lw=1)
+    ax.set(xlabel="step", ylabel="||dL/dW||", title=title or "gradient norm, first vs last layer")
     ax.legend()
     fig.tight_layout()
     return fig
@@ -67,17 +96,18 @@ def first_vs_last(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure
 
 def by_depth(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
     """Mean gradient norm of every layer (x: depth) over each epoch: one line per epoch."""
-    layers = [k for k in rows[0] if k not in ("step", "epoch")]
+    layers = _layers(rows)
     epochs = sorted({r["epoch"] for r in rows})
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    means = pd.DataFrame(rows).groupby("epoch")[layers].mean()
+    frame = pd.DataFrame([{"layer": i, "line": f"epoch {e}", "value": means.at[e, name]}
+                          for e in epochs for i, name in enumerate(layers, 1)])
     cmap = plt.get_cmap("viridis")
-    for i, e in enumerate(epochs):
-        sel = np.array([[r[k] for k in layers] for r in rows if r["epoch"] == e])
-        ax.plot(range(1, len(layers) + 1), sel.mean(axis=0), marker=".",
-                color=cmap(i / max(len(epochs) - 1, 1)), label=f"epoch {e}")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    colours = {f"epoch {e}": cmap(i / max(len(epochs) - 1, 1)) for i, e in enumerate(epochs)}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    grad_norm_panel(ax, frame, "layer", colours=colours, marker=".", lw=1.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="layer (1 = first conv, last = classifier)", ylabel="mean ||dL/dW||",
-           yscale="log", title=title or "gradient norm by depth")
+           title=title or "gradient norm by depth")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""A figure to a file: PNG written whole or not at all, then the figure closed."""
+"""A figure to files: each written whole or not at all, then the figure closed."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import matplotlib.pyplot as plt
 from dlproj.files.atomic import atomic_write
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG (atomically) and close it."""
+def save_figure(fig: Any, path: str | Path, dpi: int = 110, *, pdf: bool = False) -> Path:
+    """Save a matplotlib figure as PNG at `dpi` (atomically), with `pdf` also as PDF beside it
+    (`path` with .pdf), and close it. Returns the PNG's path."""
+    path = Path(path)
     try:
-        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi,
-                                                         bbox_inches="tight"))
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi,
+                                                  bbox_inches="tight"))
+        if pdf:
+            atomic_write(path.with_suffix(".pdf"),
+                         lambda fh: fig.savefig(fh, format="pdf", bbox_inches="tight"))
+        return path
     finally:
         plt.close(fig)

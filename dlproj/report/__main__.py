@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from dlproj import paths
+from dlproj.config.study import available
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
                              "repeatable (default: outputs/ or $DLPROJ_OUTPUTS)")
     parser.add_argument("--out", type=Path,
                         help="where the report goes (default: <first outputs>/report)")
+    parser.add_argument("--study", default="course", choices=available(),
+                        help="the study file (conf/study/NAME.yaml) whose course-report numbers "
+                             "and figures the report shows (default: course)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     args = parser.parse_args(argv)
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dlproj.report.build import build_report
 
-    report = build_report(roots, out, figures=not args.no_figures)
+    report = build_report(roots, out, figures=not args.no_figures, study=args.study)
     if not args.quiet:
         print(report.markdown)
     for problem in report.problems:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dlproj.config import study as studies
 from dlproj.files.atomic import write_text
 from dlproj.report.runs import Problem, dedupe, read_runs
 from dlproj.report.tables import csv_frame, latex, markdown, settings
@@ -31,52 +32,50 @@ class Report:
 
 
 def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = True,
-                 matched_only: bool = False) -> Report:
+                 matched_only: bool = False, study: str = "course") -> Report:
     """Read every run under `roots` and write the report into `out_dir`.
 
     `matched_only` leaves out the course report's numbers no run here matches (a sweep's report).
+    The course report's numbers and the figures are the study file's (conf/study/`study`.yaml);
+    without that file the report has neither, and says so under *Skipped files*.
     """
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     runs, problems = read_runs(roots)
+    numbers, specs = (), ()
+    if study in studies.available():
+        numbers, specs = studies.course_numbers(study), studies.figures(study)
+    else:
+        problems.append(Problem(studies.STUDY_DIR / f"{study}.yaml",
+                                "no such study file: no course-report numbers, no figures"))
     kept, superseded = dedupe(runs)
-    rows, stats = settings(kept)
+    rows, stats = settings(kept, numbers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
     if figures:
         from dlproj.report.figures import draw_all
 
-        drawn = draw_all(kept, out_dir / "figures", problems)
-    md = markdown(rows, stats, superseded, problems, matched_only=matched_only)
+        drawn = draw_all(kept, specs, out_dir / "figures", problems)
+    md = markdown(rows, stats, superseded, problems, matched_only=matched_only, numbers=numbers)
     head = (f"# Results\n\n{len(kept)} runs in {len(rows)} rows ({len(superseded)} superseded), "
             "read from " + ", ".join(f"`{r}`" for r in roots) + ".\n\n")
     write_text(out_dir / "results.md", head + md)
-    write_text(out_dir / "results.csv", csv_frame(rows, stats).to_csv(index=False)
+    write_text(out_dir / "results.csv", csv_frame(rows, stats, numbers).to_csv(index=False)
                if not rows.empty else "")
-    write_text(out_dir / "results.tex", latex(rows, stats))
-    write_text(out_dir / "index.md", _index(head, md, drawn, out_dir))
+    write_text(out_dir / "results.tex", latex(rows, stats, numbers))
+    captions = {spec.name: spec.caption for spec in specs}
+    write_text(out_dir / "index.md", _index(head, md, drawn, out_dir, captions))
     return Report(out_dir, kept, superseded, rows, stats, problems, md, drawn)
 
 
-_CAPTIONS = {
-    "activation_study": "Section 1: sigmoid vs tanh vs ReLU on the MNIST MLP",
-    "optimizer_schedule": "Section 2: optimizers × learning-rate schedules",
-    "grad_norms_optimizer_schedule": "Section 2: gradient norms per epoch, optimizer × schedule",
-    "gradient_flow_first_last": "Section 4: first vs last layer gradient norm, plain vs residual",
-    "pooling_max_vs_avg": "Section 3: max vs average pooling",
-    "plain_vs_residual": "Section 4: plain vs residual — loss, accuracy and gradient flow",
-    "transfer_settings": "Section 4: transfer learning settings",
-    "augmentation": "Section 4: augmentation off vs on",
-}
-
-
-def _index(head: str, md: str, figures: list[Path], out_dir: Path) -> str:
+def _index(head: str, md: str, figures: list[Path], out_dir: Path,
+           captions: dict[str, str]) -> str:
     parts = [head, md, "\n## Figures\n"]
     if not figures:
         parts.append("_No cross-run figure yet: each appears once the runs it compares exist._\n")
     for path in figures:
         rel = path.relative_to(out_dir).as_posix()
-        parts.append(f"### {_CAPTIONS.get(path.stem, path.stem)}\n\n![{path.stem}]({rel}) "
+        parts.append(f"### {captions.get(path.stem, path.stem)}\n\n![{path.stem}]({rel}) "
                      f"([PDF]({Path(rel).with_suffix('.pdf').as_posix()}))\n")
     parts.append("\nAlso here: `results.csv` (every metric, long format) and `results.tex`.\n")
     return "\n".join(parts)

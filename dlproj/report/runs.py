@@ -99,8 +99,20 @@ def read_csv(path: Path) -> pd.DataFrame:
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise CorruptFile(f"line {lineno} has {len(row)} fields, the header {len(header)}")
-    frame = pd.read_csv(io.StringIO(text))
-    return frame
+    return pd.read_csv(io.StringIO(text))
+
+
+def run_csv(run_dir: Path, name: str, problems: list[Problem]) -> pd.DataFrame | None:
+    """A run's CSV file `name` (metrics.csv, grad_norms.csv); None when it has none, or when it
+    is corrupt (then with a Problem)."""
+    path = Path(run_dir) / name
+    if not path.exists():
+        return None
+    try:
+        return read_csv(path)
+    except CorruptFile as exc:
+        problems.append(Problem(path, str(exc)))
+        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -160,14 +172,7 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
             problems.append(Problem(run_dir / ".hydra" / "config.yaml", "not a mapping"))
             return None
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    curve = None
-    if curves or not record:
-        metrics_csv = run_dir / "metrics.csv"
-        if metrics_csv.exists():
-            try:
-                curve = read_csv(metrics_csv)
-            except CorruptFile as exc:
-                problems.append(Problem(metrics_csv, str(exc)))
+    curve = run_csv(run_dir, "metrics.csv", problems) if curves or not record else None
     if not record and curve is not None:
         last = curve.iloc[-1]
         metrics = {k: float(v) for k, v in last.items() if isinstance(v, (int, float))}
@@ -175,9 +180,7 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     if not setting_id or label is None:  # a run from before settings were recorded
         setting = setting_of(config)
         setting_id, label = setting.id, setting.label
-    overrides = record.get("overrides")
-    if not isinstance(overrides, list):
-        overrides = []
+    overrides = record.get("overrides") if isinstance(record.get("overrides"), list) else []
     wall = record.get("wall_seconds")
     return {
         "path": run_dir,

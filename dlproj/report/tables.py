@@ -9,12 +9,15 @@ of their own, in capitals, and never enter a completed row's statistics.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from dlproj.report.course import COURSE, CourseRef, refs_for
+from dlproj.config.study import CourseNumber, course_numbers
 from dlproj.report.runs import natural_key
+
+Numbers = Sequence[CourseNumber] | None  # the course report's numbers; None: conf/study/course
 
 KEYS = ["section", "experiment", "setting", "status"]
 # Which final metric a row leads with when the course report has none for it.
@@ -50,11 +53,16 @@ def metrics_long(runs: pd.DataFrame) -> pd.DataFrame:
     return long.join(runs[KEYS], on="run")
 
 
-def settings(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _numbers(numbers: Numbers) -> Sequence[CourseNumber]:
+    return course_numbers() if numbers is None else numbers
+
+
+def settings(runs: pd.DataFrame, numbers: Numbers = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows, stats): a row per (section, experiment, setting, status); stats per row and metric.
 
     `runs` are the kept runs (after dedupe), so n counts distinct seeds.
     """
+    numbers = _numbers(numbers)
     if runs.empty:
         return pd.DataFrame(columns=[*KEYS, "label", "n"]), pd.DataFrame()
     runs = runs.assign(section=runs["section"].fillna(-1).astype(int))
@@ -68,8 +76,8 @@ def settings(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     ).reset_index()
     stats = (metrics_long(runs).groupby([*KEYS, "metric"], dropna=False)["value"]
              .agg(["mean", "std", "count"]).reset_index())
-    rows["primary"] = [_primary(r, stats) for r in rows.itertuples()]
-    rows["course"] = [_course_cell(r) for r in rows.itertuples()]
+    rows["primary"] = [_primary(r, stats, numbers) for r in rows.itertuples()]
+    rows["course"] = [_course_cell(r, numbers) for r in rows.itertuples()]
     order = sorted(range(len(rows)), key=lambda i: (
         rows.at[i, "section"], rows.at[i, "experiment"], natural_key(rows.at[i, "label"]),
         STATUS_RANK.get(rows.at[i, "status"], 4)))
@@ -84,10 +92,10 @@ def _row_stats(row: Any, stats: pd.DataFrame) -> pd.DataFrame:
     return stats[mask].set_index("metric")
 
 
-def _primary(row: Any, stats: pd.DataFrame) -> str:
+def _primary(row: Any, stats: pd.DataFrame, numbers: Sequence[CourseNumber]) -> str:
     names = set(_row_stats(row, stats).index)
-    for ref in refs_for(row.section, row.experiment, row.config):
-        if ref.metric in names:
+    for ref in numbers:
+        if ref.applies(row.section, row.experiment, row.config) and ref.metric in names:
             return ref.metric
     for name in SECTION_PRIMARY.get(row.section, PRIMARY_ORDER):
         if name in names:
@@ -95,23 +103,24 @@ def _primary(row: Any, stats: pd.DataFrame) -> str:
     return min(names, default="")
 
 
-def _course_cell(row: Any) -> str:
+def _course_cell(row: Any, numbers: Sequence[CourseNumber]) -> str:
     """The course report's number beside the row, or why it is not comparable."""
     cells = []
-    for ref in refs_for(row.section, row.experiment, row.config):
-        if ref.metric != row.primary:
+    for ref in numbers:
+        if not ref.applies(row.section, row.experiment, row.config) or ref.metric != row.primary:
             continue
         why = ref.mismatch(row.config)
         cells.append(ref.shown if not why else f"({ref.shown}: not comparable, {', '.join(why)})")
     return " / ".join(dict.fromkeys(cells))
 
 
-def course_lines(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+def course_lines(rows: pd.DataFrame, stats: pd.DataFrame,
+                 numbers: Numbers = None) -> pd.DataFrame:
     """For each course-report number, our best completed row of the same protocol (most seeds,
     then the plainest label); where none matches, the nearest row and why it is not comparable."""
     lines = []
     done = rows[rows["status"] == "completed"] if not rows.empty else rows
-    for ref in COURSE:
+    for ref in _numbers(numbers):
         cands = [r for r in done.itertuples()
                  if ref.applies(r.section, r.experiment, r.config)
                  and ref.metric in _row_stats(r, stats).index]
@@ -174,9 +183,9 @@ def _md(frame: pd.DataFrame) -> str:
 
 
 def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
-             problems: list, *, matched_only: bool = False) -> str:
+             problems: list, *, matched_only: bool = False, numbers: Numbers = None) -> str:
     """Both tables, the superseded runs and the skipped files."""
-    course = course_lines(rows, stats)
+    course = course_lines(rows, stats, numbers)
     if matched_only and not course.empty:
         course = course[course["_matched"]]
     parts = []
@@ -204,9 +213,10 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
     return "\n".join(parts)
 
 
-def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) -> pd.DataFrame:
     """Long format: a line per (setting row, metric), with the course report's value where the
     protocol matches; rows without metrics get one line with no metric."""
+    numbers = _numbers(numbers)
     base = rows.drop(columns=["config", "course"]).rename(columns={"label": "setting_label"})
     out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
                      on=KEYS) if not stats.empty else base.assign(metric="")
@@ -215,16 +225,17 @@ def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     for r in out.itertuples():
         config = rows.loc[(rows["setting"] == r.setting) & (rows["status"] == r.status),
                           "config"].iloc[0]
-        ref = next((x for x in refs_for(r.section, r.experiment, config)
-                    if x.metric == r.metric and not x.mismatch(config)), None)
+        ref = next((x for x in numbers if x.applies(r.section, r.experiment, config)
+                    and x.metric == r.metric and not x.mismatch(config)), None)
         course.append(ref.value if ref else None)
         label.append(ref.label if ref else "")
     return out.assign(course_report=course, course_report_label=label)
 
 
-def latex(rows: pd.DataFrame, stats: pd.DataFrame) -> str:
+def latex(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) -> str:
     """Both tables as booktabs `tabular`s (pandas' to_latex)."""
-    course = course_lines(rows, stats).drop(columns=["_matched", "_ref"], errors="ignore")
+    course = course_lines(rows, stats, numbers).drop(columns=["_matched", "_ref"],
+                                                     errors="ignore")
     runs = all_runs_table(rows, stats)
     runs = runs.drop(columns=["Other final metrics", "Id"], errors="ignore")
     parts = ["% Generated by `python -m dlproj.report`; needs \\usepackage{booktabs}."]
@@ -237,11 +248,3 @@ def latex(rows: pd.DataFrame, stats: pd.DataFrame) -> str:
         parts.append(tex.replace("±", r"$\pm$").replace("≈", r"$\approx$")
                      .replace("—", "--").replace("…", r"\ldots{}"))
     return "\n".join(parts) + "\n"
-
-
-def course_ref_lines(rows: pd.DataFrame, stats: pd.DataFrame,
-                     table1_only: bool = False) -> list[tuple[CourseRef, str]]:
-    """(reference, our cell) pairs, e.g. for Table 1 of the course report."""
-    lines = course_lines(rows, stats)
-    return [(r["_ref"], r["Ours"]) for _, r in lines.iterrows()
-            if not table1_only or r["_ref"].table1]
