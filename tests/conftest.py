@@ -64,19 +64,9 @@ def dlproj_run(tmp_path):
 @pytest.fixture
 def compose_cfg():
     """Compose conf/ with overrides as the command line would (section numbers quoted)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from dlproj.config.compose import compose_config
 
-    from dlproj import paths
-    from dlproj.config.compose import normalize_overrides
-
-    def _compose(overrides: list[str]):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=normalize_overrides(overrides))
-
-    yield _compose
-    GlobalHydra.instance().clear()
+    return compose_config
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ def test_type_and_choice_errors_at_compose_time(compose_cfg, override, needle):
 @pytest.mark.parametrize("override,needle", [
     ("train.epochs=-1", "'train.epochs'"),
     ("train.epochs=abc", "train.epochs"),
+    ("optimizer.momentum=0.5", "momentum"),  # a key the chosen optimizer (adam) does not take
     ("optimizer.lr=0", "'optimizer.lr'"),
     ("section=7", "section/7"),
     ("model=nonexistent", "model/nonexistent"),

@@ -161,7 +161,7 @@ def test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports(tmp_path):
 
 
 def test_sweep_exit_code_and_summary_name_the_jobs(dlproj_run):
-    run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer.name=sgd",
+    run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer=sgd",
                       "params.n_train=256", "train.epochs=3", "optimizer.lr=0.1,1000,0"])
     assert run.proc.returncode == 1, run.output
     sweep_dir = run.run_dirs[0].parent

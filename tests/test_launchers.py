@@ -84,6 +84,9 @@ def test_section2_search_space_composes():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from dlproj.config.compose import register_configs
+
+    register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):

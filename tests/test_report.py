@@ -133,7 +133,7 @@ def test_budget_and_other_keys_that_differ_from_the_defaults_are_in_the_label(tm
 def test_machine_local_keys_do_not_split_a_setting(tmp_path):
     make_run(tmp_path, "a", "section=3", "device=cpu", "threads.blas=2",
              metrics={"test_acc": 0.9})
-    make_run(tmp_path, "b", "section=3", "device=auto", "dataset.num_workers=4", seed=1,
+    make_run(tmp_path, "b", "section=3", "device=auto", "threads.workers=1", seed=1,
              metrics={"test_acc": 0.8})
     (row,) = build_report(tmp_path, tmp_path / "r", figures=False).rows.itertuples()
     assert (row.n, row.label) == (2, "defaults")

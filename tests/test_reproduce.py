@@ -500,14 +500,16 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
         refused = run_dlproj([f"resume={run_dir}"], tmp_path / "unused")
         assert refused.proc.returncode == 2
         assert "in use by another process" in refused.proc.stderr
-        # Inside a multirun (reproduce's own resume hand-off): recorded for the sweep's line.
+        # Inside a multirun (reproduce's own resume hand-off): noted for the sweep's line.
         from dlproj.config.compose import compose_config
-        from dlproj.runtime import runner
+        from dlproj.runtime import runner, sweep
 
         cfg = compose_config(job.overrides)
         record = runner.execute(cfg, run_dir, is_multirun=True, overrides=job.overrides)
-        assert record["status"] == "in use" and runner.UNRECORDED[-1] is record
-        runner.UNRECORDED.pop()
+        assert record["status"] == "in use"
+        line, code = sweep.outcome(run_dir.parent)
+        assert f"1 in use (job {run_dir.name})" in line and code == 1
+        (run_dir.parent / sweep.UNRECORDED / f"{run_dir.name}.json").unlink()
         assert (run_dir / "metrics.csv").read_bytes() == before
         assert not (run_dir / "results.json").exists()
     finally:

@@ -72,7 +72,7 @@ def test_sin_run_reports_mse_and_draws_fit(dlproj_run):
 
 
 def test_nan_loss_ends_diverged_and_keeps_metrics(dlproj_run):
-    run = dlproj_run(["experiment=sin", "model=mlp_small", "optimizer.name=sgd",
+    run = dlproj_run(["experiment=sin", "model=mlp_small", "optimizer=sgd",
                       "optimizer.lr=1000", "train.epochs=10", "params.n_train=256"])
     assert run.proc.returncode == 1
     res = run.results()
@@ -82,7 +82,7 @@ def test_nan_loss_ends_diverged_and_keeps_metrics(dlproj_run):
 
 
 def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
-    run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer.name=sgd",
+    run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer=sgd",
                       "params.n_train=256", "train.epochs=5", "optimizer.lr=0.1,1000",
                       "checkpoint=null,/no/such/model.npz"])
     assert run.proc.returncode == 1, run.output  # the sweep ran on, and says not all completed

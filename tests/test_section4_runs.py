@@ -20,8 +20,9 @@ from conftest import ROOT  # noqa: E402
 from dlproj.errors import DataError  # noqa: E402
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny tensors; the test machine may be shared
-TINY = ["section=4", "model.depth=2", "model.width=4", "train.epochs=1", "train.batch_size=32",
-        "data.train_limit=96", "data.test_limit=64"]
+BUDGET = ["section=4", "train.epochs=1", "train.batch_size=32", "data.train_limit=96",
+          "data.test_limit=64"]
+TINY = [*BUDGET, "model.depth=2", "model.width=4"]  # PlainNet / SmallResNet (not ResNet18)
 
 
 def make_pets(root: Path, n_trainval: int = 8, n_test: int = 4) -> Path:
@@ -54,16 +55,12 @@ def make_pets(root: Path, n_trainval: int = 8, n_test: int = 4) -> Path:
 
 def run_here(run_dir: Path, overrides: list[str]) -> dict:
     """One run in this process (no new interpreter, no torch import): compose + execute."""
-    from hydra import compose, initialize_config_dir
-
-    from dlproj.config.compose import normalize_overrides
-    from dlproj.paths import CONF_DIR
+    from dlproj.config.compose import compose_config, normalize_overrides
     from dlproj.runtime.runner import execute
 
     overrides = normalize_overrides(overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return execute(cfg, run_dir=run_dir, is_multirun=True, overrides=overrides)
+    return execute(compose_config(overrides), run_dir=run_dir, is_multirun=True,
+                   overrides=overrides)
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -148,12 +145,12 @@ def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run)
 @pytest.mark.slow
 def test_transfer_through_a_checkpoint_path(tmp_path):
     pretrain = run_here(tmp_path / "pretrain", [
-        *TINY, "experiment=transfer", "model.weights=none", "model.finetune=all",
+        *BUDGET, "experiment=transfer", "model.weights=none", "model.finetune=all",
         "dataset.classes=[0,1,2,3,4]", "data.train_limit=32"])
     assert pretrain["status"] == "completed", pretrain["error"]
     weights = tmp_path / "pretrain" / "model.pt"
     run = run_here(tmp_path / "transfer", [
-        *TINY, "experiment=transfer", f"model.weights={weights}", "model.finetune=frozen",
+        *BUDGET, "experiment=transfer", f"model.weights={weights}", "model.finetune=frozen",
         "dataset.classes=[5,6,7,8,9]", "dataset.per_class=4"])
     assert run["status"] == "completed", run["error"]
     metrics = run["metrics"]

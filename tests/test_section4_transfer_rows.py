@@ -128,11 +128,12 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
     assert len(n_train) == 1  # and trained on the same images
     scratch = json.loads((tmp_path / "scratch_SmallResNet" / "results.json").read_text())
     # The same SmallResNet as the plain-vs-residual comparison (model=resnet's depth and width).
-    assert scratch["config"]["model"] == {"name": "resnet", "depth": 8, "width": 16,
-                                          "weights": "none", "finetune": "all",
+    assert scratch["config"]["model"] == {"_target_": "dlproj.torchnets.models.SmallResNet",
+                                          "_partial_": True, "name": "resnet", "depth": 8,
+                                          "width": 16, "weights": "none", "finetune": "all",
                                           "num_classes": None}
     # A ResNet18 checkpoint does not fit the SmallResNet: refused whole, never half-loaded.
     bad = run_here(tmp_path / "bad", [*FEW, "model=resnet", "model.finetune=layer4",
                                       f"model.weights={weights}", *TINY])
     assert bad["status"] == "failed"
-    assert "do not fit model=SmallNet" in bad["error"] and "model.depth" in bad["error"]
+    assert "do not fit the SmallResNet" in bad["error"] and "model.depth" in bad["error"]

@@ -16,11 +16,52 @@ def _setting(*overrides: str):
 
 @pytest.mark.parametrize("extra", [
     "seed=3", "data.root=/elsewhere", "data.download=false", "device=cpu",
-    "threads.blas=2", "threads.workers=1", "dataset.num_workers=4",
+    "threads.blas=2", "threads.workers=1",
     "train.checkpoint_min_seconds=0", "train.checkpoint_every=3", "train.log_every=5",
 ])
 def test_keys_that_do_not_change_a_result_leave_the_setting_alone(extra):
     assert _setting("section=3", extra) == _setting("section=3")
+
+
+def test_data_loader_processes_leave_the_setting_alone():
+    pets = ("section=4", "dataset=pets")
+    assert _setting(*pets, "dataset.num_workers=4") == _setting(*pets)
+
+
+def test_instantiation_keys_are_not_part_of_the_setting():
+    """`_target_` / `_partial_` say how an object is built; the choice's name says which."""
+    config = compose(["section=2", "optimizer=sgd"])
+    assert config["optimizer"]["_target_"] == "dlproj.optim.optimizers.SGD"
+    changed = {**config, "optimizer": {**config["optimizer"], "_target_": "elsewhere.SGD",
+                                       "_partial_": False}}
+    assert setting_of(changed) == setting_of(config)
+    assert all(is_excluded(f"model.{k}") for k in ("_target_", "_partial_"))
+
+
+@pytest.mark.parametrize("overrides", [
+    ["section=2", "optimizer=sgd", "schedule=constant"],
+    ["section=2", "optimizer=momentum", "schedule=step"],
+    ["section=2", "optimizer=rmsprop", "schedule=exponential"],
+    ["section=1", "optimizer=adam", "schedule=cosine"],
+    ["section=2", "optimizer=adamw"],
+    ["section=4", "experiment=transfer", "model.weights=none", "model.finetune=all"],
+])
+def test_a_run_recorded_before_the_groups_had_their_own_schemas_is_the_same_setting(overrides):
+    """Runs recorded before 2026-12-05 carry every key of the old single optimizer / schedule
+    schema (at values their choice never read) and ResNet18's depth and width, and no
+    `_target_`: their setting is the one the same command has now."""
+    config = compose(overrides)
+    old = {group: {k: v for k, v in node.items() if not k.startswith("_")}
+           if isinstance(node, dict) else node for group, node in config.items()}
+    old["optimizer"] = {"momentum": 0.0, "nesterov": False, "alpha": 0.99, "beta1": 0.9,
+                        "beta2": 0.999, "eps": 1e-08, "weight_decay": 0.0, **old["optimizer"]}
+    old["schedule"] = {"step_size": 5, "gamma": 0.5, "warmup_epochs": 0, "min_lr": 0.0,
+                       **old["schedule"]}
+    if old["model"]["name"] == "resnet18":
+        old["model"] = {"depth": 8, "width": 16, **old["model"]}
+    old["dataset"] = {"num_workers": 0, **old["dataset"]}
+    assert old != config
+    assert setting_of(old).id == setting_of(config).id
 
 
 @pytest.mark.parametrize("extra, label", [

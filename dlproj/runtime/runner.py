@@ -197,8 +197,11 @@ def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
 
 
 def _unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
-    """A sweep job that leaves no results.json: noted for the sweep's closing line."""
+    """A sweep job that leaves no results.json: noted for the sweep's closing line; the empty
+    directory Hydra made for it is not left behind."""
     sweep.note_unrecorded(run_dir, overrides, status)
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
     return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
 
 

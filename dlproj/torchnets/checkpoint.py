@@ -50,9 +50,9 @@ def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | P
     detail = shape_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
                       {k: tuple(v.shape) for k, v in state.items()})
     if detail:
-        raise DataError(f"Checkpoint {source} does not fit model={model.__class__.__name__} "
-                        f"with this config ({detail}). Use the same model, model.depth, "
-                        f"model.width and dataset (classes) as the run that wrote it.")
+        raise DataError(f"Checkpoint {source} does not fit the {model.__class__.__name__} of "
+                        f"this config ({detail}). Use the same model, model.depth, model.width "
+                        f"and dataset (classes) as the run that wrote it.")
     model.load_state_dict(state)
 
 
@@ -120,8 +120,8 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     detail = shape_mismatch({k: tuple(own[k].shape) for k in wanted},
                             {k: tuple(v.shape) for k, v in given.items()})
     if detail:
-        raise DataError(f"Weights from {source} do not fit model={model.__class__.__name__} "
-                        f"with this config ({detail}). Use the same model, model.depth and "
+        raise DataError(f"Weights from {source} do not fit the {model.__class__.__name__} of "
+                        f"this config ({detail}). Use the same model, model.depth and "
                         f"model.width as the run that wrote them.")
     with torch.no_grad():
         for k in wanted:
