@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlproj import paths, registry
+from dlproj.config.compose import compose_config, config_loader
 
 # Groups not worth showing: schemas, and Hydra's internals.
 HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
@@ -39,35 +40,13 @@ def _first_comment(path: Path) -> str:
     return ""
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose
-
-    return compose(config_name="config", overrides=overrides)
-
-
-def _with_hydra(fn):
-    """Run fn() inside an initialized Hydra (config repository = conf/)."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from dlproj.config.compose import register_configs
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
-            return fn()
-    finally:
-        GlobalHydra.instance().clear()
-
-
 def experiments() -> list[ExperimentInfo]:
     """Every registered experiment with the defaults its config file composes to."""
     files = {p.stem: p for p in (paths.CONF_DIR / "experiment").glob("*.yaml")}
     out = []
     for (section, name), exp in sorted(registry.load_all().items()):
-        overrides = [f"section='{section}'"] + ([f"experiment={name}"] if name in files else [])
-        cfg = _compose(overrides)
+        overrides = [f"section={section}"] + ([f"experiment={name}"] if name in files else [])
+        cfg = compose_config(overrides)
         out.append(ExperimentInfo(section, name, exp.summary, str(cfg.model.name),
                                   str(cfg.optimizer.name), int(cfg.train.epochs)))
     return out
@@ -75,9 +54,7 @@ def experiments() -> list[ExperimentInfo]:
 
 def groups() -> dict[str, list[str]]:
     """Config group -> its choices, from Hydra's config repository (files and plugins)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
+    loader = config_loader()
     out: dict[str, list[str]] = {}
 
     def walk(parent: str) -> None:
@@ -104,7 +81,7 @@ def section_titles() -> dict[int, str]:
 
 
 def render(only_section: int | None = None) -> str:
-    infos, group_choices = _with_hydra(lambda: (experiments(), groups()))
+    infos, group_choices = experiments(), groups()
     titles = section_titles()
     default_exp = {}
     for s in titles:

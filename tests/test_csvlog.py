@@ -8,8 +8,8 @@ import csv
 import numpy as np
 import pytest
 
-from dlproj.files import csvlog
-from dlproj.files.csvlog import CSVLog, read_rows
+from dlproj.training import csvlog
+from dlproj.training.csvlog import CSVLog, read_rows
 
 
 @pytest.fixture

@@ -194,20 +194,26 @@ def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path
     assert len(warnings) == 1 and warnings[0].startswith(f"logger {logger} failed in start")
 
 
+class Broken:
+    """A tracker logger whose every epoch fails."""
+
+    calls = 0
+
+    def log_epoch(self, epoch, row):
+        Broken.calls += 1
+        raise OSError("disk full")
+
+    def close(self):
+        pass
+
+
 def test_guarded_switches_a_failing_logger_off(caplog):
+    from omegaconf import OmegaConf
+
     from dlproj.loggers import Guarded
 
-    class Broken:
-        calls = 0
-
-        def log_epoch(self, epoch, row):
-            Broken.calls += 1
-            raise OSError("disk full")
-
-        def close(self):
-            pass
-
-    guarded = Guarded("broken", Broken())
+    node = OmegaConf.create({"_target_": f"{__name__}.Broken", "_partial_": True})
+    guarded = Guarded("broken", node)
     with caplog.at_level(logging.WARNING, logger="dlproj"):
         for epoch in range(1, 4):
             guarded.log_epoch(epoch, {"epoch": epoch})

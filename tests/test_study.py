@@ -96,13 +96,17 @@ LAST = "    - {needs: [], enables: [plain]}\n"
     (CASES + LAST + "steps:\n  a:\n    overrides: {experiment: xor}\n    when: fancy\n",
      "`when: fancy`. Allowed: .*: plain"),
     ("steps:\n  a:\n    overrides: {experiment: xor}\n    after: b\n", "after"),
-    ("steps:\n  a:\n    overrides: {experiment: xor}\n    sedes: 2\n", "unknown field"),
+    ("steps:\n  a:\n    overrides: {experiment: xor}\n    sedes: 2\n",
+     r"`steps.a.sedes`: unknown field. Allowed: title, section, overrides, seeds"),
+    ("steps:\n  a:\n    overrides: {experiment: xor}\n    seeds: two\n", r"`steps.a.seeds`"),
     (CASES + "    - {needs: [q]}\n" + LAST, r"case 1 needs \['q'\], which are no `resources`"),
     (CASES + "    - {needs: [r]}\n", "must end with one that needs nothing"),
-    (CASES.replace("resources", "resorces"), r"unknown field\(s\) \['resorces'\]"),
-    (CASES.replace("dirs", "folders") + LAST, r"resource 'r': unknown field"),
+    (CASES.replace("resources", "resorces"),
+     r"`conditions.resorces`: unknown field. Allowed: downloads, resources, cases"),
+    (CASES.replace("dirs", "folders") + LAST,
+     r"`conditions.resources.r.folders`: unknown field. Allowed: files, dirs, host"),
     (CASES + "    - {needs: [r], substitutions: {a: 1}}\n" + LAST, "same `substitutions`"),
-    (CASES + LAST + "  downloads: maybe\n", "`downloads: maybe`"),
+    (CASES + LAST + "  downloads: maybe\n", r"`conditions.downloads`: Value 'maybe'"),
 ])
 def test_a_bad_study_file_is_a_clear_error(tmp_path, monkeypatch, body, key):
     monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)

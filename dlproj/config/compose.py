@@ -61,7 +61,7 @@ def compose_config(overrides: list[str]) -> Any:
     from hydra.types import RunMode
     from omegaconf import open_dict
 
-    cfg = _loader().load_configuration("config", normalize_overrides(list(overrides)),
+    cfg = config_loader().load_configuration("config", normalize_overrides(list(overrides)),
                                        run_mode=RunMode.RUN)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -69,7 +69,8 @@ def compose_config(overrides: list[str]) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _loader():
+def config_loader() -> Any:
+    """Hydra's config loader over conf/ (its search path, the schemas registered), made once."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.utils import create_config_search_path
 

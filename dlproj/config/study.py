@@ -1,26 +1,167 @@
-"""The study as configuration: `conf/study/NAME.yaml` read into steps, and steps into jobs.
+"""The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is.
 
-A study file has a `title` and `steps` (see conf/study/course.yaml for the fields); `base: NAME`
-starts from another study file and merges this one over it key by key (quick.yaml adds small
-limits to course.yaml's steps). A step's `overrides` map a key to a `python -m dlproj` override
-value; a value with commas is swept exactly as Hydra's command line would (Hydra's own override
-parser expands it), and `seeds: N` adds `seed=0,...,N-1`.
+    title, steps          what runs: a step's `overrides` map a key to a `python -m dlproj`
+                          override value (a value with commas is swept exactly as Hydra's command
+                          line would), `seeds: N` adds `seed=0,...,N-1`; `when:` names a
+                          condition, `after:` a step whose run it needs (`{run:STEP}`)
+    conditions            what `when:` and `{placeholder}`s depend on on this machine: resources
+                          (files, folders, a host to probe), cases in order (evaluated by
+                          dlproj/reproduce/conditions.py)
+    course                the course report's numbers, each with the runs it describes and the
+                          protocol it was measured with
+    figures               the cross-run figures: which runs each compares, how it is drawn
+
+`base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
+adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
+checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema cannot say (a
+`when:` no case enables, an `after:` that names no step) is checked here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
 from dlproj import paths
 from dlproj.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
 STUDY_DIR = paths.CONF_DIR / "study"
+DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
+_DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
 
+
+# -- the file's schema -----------------------------------------------------------------------
+
+@dataclass
+class StepSpec:
+    title: str | None = None  # null: the step's id
+    section: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seeds: int = 1
+    when: str | None = None
+    after: str | None = None
+    cost: float = 60.0  # seconds one job takes on one core: the longest start first, the ETA
+
+
+@dataclass
+class Resource:
+    """Something a study's steps may need: there when its `files` and `dirs` exist, or to be
+    downloaded when its `host` answers (where the study allows downloads). Paths may start with
+    `{data}` or `{torch_home}` (dlproj/reproduce/conditions.py says where those are)."""
+
+    files: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    host: str | None = None
+
+
+@dataclass
+class Case:
+    """What holds when every resource it `needs` is available: the steps `when:` one of
+    `enables` run, `substitutions` fill the steps' `{NAME}`s, and `notice` (if any) is said."""
+
+    needs: list[str] = field(default_factory=list)
+    enables: list[str] = field(default_factory=list)
+    substitutions: dict[str, str] = field(default_factory=dict)
+    notice: str | None = None
+
+
+@dataclass
+class Conditions:
+    downloads: bool = False  # whether a missing resource may be fetched (its host is probed)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)  # the first whose needs are available holds
+
+    @property
+    def names(self) -> set[str]:
+        """The conditions a step's `when:` may name."""
+        return {name for case in self.cases for name in case.enables}
+
+    @property
+    def placeholders(self) -> set[str]:
+        return {key for case in self.cases for key in case.substitutions}
+
+
+@dataclass
+class NumberSpec:
+    section: int = MISSING
+    experiment: str = MISSING
+    label: str = MISSING
+    metric: str = MISSING
+    value: float = MISSING
+    shown: str = MISSING
+    match: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None  # one of `course.protocols`; none: no budget to match
+    table1: bool = False
+
+
+@dataclass
+class CourseSpec:
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numbers: dict[str, NumberSpec] = field(default_factory=dict)
+
+
+@dataclass
+class FigureFile:
+    section: int = MISSING
+    experiment: str = MISSING
+    vary: list[str] = MISSING
+    draw: str = MISSING
+    caption: str | None = None
+    title: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    csv: str = "metrics.csv"
+    match: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StudyFile:
+    title: str | None = None
+    steps: dict[str, StepSpec] = field(default_factory=dict)
+    conditions: Conditions | None = None
+    course: CourseSpec = field(default_factory=CourseSpec)
+    figures: dict[str, FigureFile] = field(default_factory=dict)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+
+
+def _merged(name: str, seen: tuple[str, ...] = ()) -> Any:
+    """The study file `name` over its `base:` files, as one OmegaConf node."""
+    path = STUDY_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
+                          f"(files in {STUDY_DIR}).")
+    if name in seen:
+        raise ConfigError(f"Study '{name}': `base` goes round in a circle ({' -> '.join(seen)}).")
+    node = OmegaConf.load(path)
+    base = node.pop("base", None)
+    return node if base is None else OmegaConf.merge(_merged(str(base), (*seen, name)), node)
+
+
+def read(name: str) -> StudyFile:
+    """The study file `name` (with its bases), checked against StudyFile."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile),
+                                                   _merged(name)))
+    except OmegaConfBaseException as exc:
+        what = str(exc).splitlines()[0]
+        kind = getattr(exc, "object_type", None)
+        if isinstance(exc, ConfigKeyError) and dataclasses.is_dataclass(kind):
+            what = (f"unknown field. Allowed: "
+                    f"{', '.join(f.name for f in dataclasses.fields(kind))}")
+        raise ConfigError(f"In study '{name}', `{exc.full_key}`: {what}.") from None
+
+
+# -- steps and jobs --------------------------------------------------------------------------
 
 @dataclass
 class Step:
@@ -77,26 +218,6 @@ class Study:
         return next(s for s in self.steps if s.id == step_id)
 
 
-def available() -> list[str]:
-    return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
-
-
-def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    path = STUDY_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
-                          f"(files in {STUDY_DIR}).")
-    if name in seen:
-        raise ConfigError(f"Study '{name}': `base` goes round in a circle ({' -> '.join(seen)}).")
-    node = OmegaConf.load(path)
-    base = node.pop("base", None)
-    if base is not None:
-        node = OmegaConf.merge(_raw(str(base), (*seen, name)), node)
-    return OmegaConf.to_container(node)
-
-
 def _value(value: Any) -> str:
     if value is None:
         return "null"
@@ -105,35 +226,46 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _check_conditions(name: str, conditions: Conditions) -> None:
+    where = f"In study '{name}', `conditions:`"
+    for i, case in enumerate(conditions.cases, 1):
+        unknown = [n for n in case.needs if n not in conditions.resources]
+        if unknown:
+            raise ConfigError(f"{where}: case {i} needs {unknown}, which are no `resources`. "
+                              f"Allowed: {', '.join(sorted(conditions.resources))}.")
+    cases = conditions.cases
+    if not cases or cases[-1].needs:
+        raise ConfigError(f"{where}: `cases` must end with one that needs nothing (`needs: []`)"
+                          ": what holds where no resource is available.")
+    if any(set(c.substitutions) != set(cases[0].substitutions) for c in cases):
+        raise ConfigError(f"{where}: every case must fill the same `substitutions` keys.")
+
+
 def load(name: str, *, when: set[str] | None = None,
          substitutions: dict[str, str] | None = None) -> Study:
     """The study `name` with only the steps whose `when` is in `when` (all when None), and
     `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
-    raw = _raw(name)
-    conditions = _conditions(name, raw.get("conditions"))
-    allowed = sorted(conditions.names) if conditions else []
+    spec = read(name)
+    if spec.conditions is not None:
+        _check_conditions(name, spec.conditions)
+    allowed = sorted(spec.conditions.names) if spec.conditions else []
     steps = []
-    for step_id, spec in (raw.get("steps") or {}).items():
-        where = f"study '{name}', step '{step_id}'"
-        unknown = set(spec) - {"title", "section", "overrides", "seeds", "when", "after", "cost"}
-        if unknown:
-            raise ConfigError(f"In {where}: unknown field(s) {sorted(unknown)}. Allowed: title, "
-                              "section, overrides, seeds, when, after, cost.")
-        if spec.get("when") not in (None, *allowed):
-            raise ConfigError(f"In {where}: `when: {spec['when']}`. Allowed: a condition its "
+    for step_id, s in spec.steps.items():
+        where = f"In study '{name}', step '{step_id}'"
+        if s.when not in (None, *allowed):
+            raise ConfigError(f"{where}: `when: {s.when}`. Allowed: a condition its "
                               "`conditions:` cases enable: "
                               f"{', '.join(allowed) or 'none (the study has no such section)'}.")
-        seeds = spec.get("seeds", 1)
-        if not isinstance(seeds, int) or seeds < 1:
-            raise ConfigError(f"In {where}: `seeds: {seeds}`. Allowed: an integer >= 1.")
-        overrides = {str(k): _value(v) for k, v in (spec.get("overrides") or {}).items()}
-        for key, value in overrides.items():
+        if s.seeds < 1:
+            raise ConfigError(f"{where}: `seeds: {s.seeds}`. Allowed: an integer >= 1.")
+        overrides = {}
+        for key, value in s.overrides.items():
+            value = _value(value)
             for placeholder, text in (substitutions or {}).items():
                 value = value.replace("{" + placeholder + "}", text)
-            overrides[key] = value
-        step = Step(step_id, str(spec.get("title", step_id)), int(spec.get("section", 0)),
-                    overrides, seeds, spec.get("when"), spec.get("after"),
-                    float(spec.get("cost", 60)))
+            overrides[str(key)] = value
+        step = Step(step_id, s.title or step_id, s.section, overrides, s.seeds, s.when, s.after,
+                    s.cost)
         if when is None or step.when is None or step.when in when:
             steps.append(step)
     ids = {s.id for s in steps}
@@ -141,7 +273,7 @@ def load(name: str, *, when: set[str] | None = None,
         if step.after is not None and step.after not in ids:
             raise ConfigError(f"In study '{name}', step '{step.id}': `after: {step.after}` "
                               f"names no step. Allowed: {', '.join(sorted(ids))}.")
-    return Study(name, str(raw.get("title", name)), steps, conditions)
+    return Study(name, spec.title or name, steps, spec.conditions)
 
 
 def docs_table(course: Study, quick: Study) -> str:
@@ -167,106 +299,7 @@ def docs_path() -> Path:
     return paths.PROJECT_ROOT / "docs" / "report.md"
 
 
-# --- The study's `conditions:` section: what its steps' `when:` and `{placeholder}`s depend on.
-# Parsed and checked here; evaluated on the machine by dlproj/reproduce/conditions.py.
-
-@dataclass
-class Resource:
-    """Something a study's steps may need: there when its `files` and `dirs` exist, or to be
-    downloaded when its `host` answers (where the study allows downloads). Paths may start with
-    `{data}` or `{torch_home}` (dlproj/reproduce/conditions.py says where those are)."""
-
-    name: str
-    files: list[str] = field(default_factory=list)
-    dirs: list[str] = field(default_factory=list)
-    host: str | None = None
-
-
-@dataclass
-class Case:
-    """What holds when every resource it `needs` is available: the steps `when:` one of
-    `enables` run, `substitutions` fill the steps' `{NAME}`s, and `notice` (if any) is said."""
-
-    needs: list[str]
-    enables: list[str]
-    substitutions: dict[str, str]
-    notice: str | None = None
-
-
-@dataclass
-class Conditions:
-    downloads: bool  # whether a missing resource may be fetched (its host is probed)
-    resources: dict[str, Resource]
-    cases: list[Case]  # the first whose needs are all available holds; the last needs nothing
-
-    @property
-    def names(self) -> set[str]:
-        """The conditions a step's `when:` may name."""
-        return {name for case in self.cases for name in case.enables}
-
-    @property
-    def placeholders(self) -> set[str]:
-        return {key for case in self.cases for key in case.substitutions}
-
-
-def _conditions(study: str, spec: Any) -> Conditions | None:
-    if spec is None:
-        return None
-    where = f"In study '{study}', `conditions:`"
-
-    def fields(node: Any, allowed: set[str], what: str) -> dict:
-        if not isinstance(node, dict):
-            raise ConfigError(f"{where}: {what} must be a mapping, not {node!r}.")
-        if set(node) - allowed:
-            raise ConfigError(f"{where}: {what}: unknown field(s) {sorted(set(node) - allowed)}."
-                              f" Allowed: {', '.join(sorted(allowed))}.")
-        return node
-
-    def strings(node: Any, what: str) -> list[str]:
-        if not isinstance(node, list) or not all(isinstance(x, str) for x in node):
-            raise ConfigError(f"{where}: {what} must be a list of strings, not {node!r}.")
-        return node
-
-    spec = fields(spec, {"downloads", "resources", "cases"}, "the section")
-    resources = {}
-    for name, node in (spec.get("resources") or {}).items():
-        node = fields(node, {"files", "dirs", "host"}, f"resource '{name}'")
-        resources[str(name)] = Resource(str(name), strings(node.get("files", []), "files"),
-                                        strings(node.get("dirs", []), "dirs"), node.get("host"))
-    cases = []
-    for i, node in enumerate(spec.get("cases") or [], 1):
-        node = fields(node, {"needs", "enables", "substitutions", "notice"}, f"case {i}")
-        needs = strings(node.get("needs", []), f"case {i}'s needs")
-        unknown = [n for n in needs if n not in resources]
-        if unknown:
-            raise ConfigError(f"{where}: case {i} needs {unknown}, which are no `resources`. "
-                              f"Allowed: {', '.join(sorted(resources))}.")
-        substitutions = node.get("substitutions") or {}
-        fields(substitutions, set(substitutions), f"case {i}'s substitutions")  # a mapping
-        cases.append(Case(needs, strings(node.get("enables", []), f"case {i}'s enables"),
-                          {str(k): _value(v) for k, v in substitutions.items()},
-                          node.get("notice")))
-    if not cases or cases[-1].needs:
-        raise ConfigError(f"{where}: `cases` must end with one that needs nothing (`needs: []`)"
-                          ": what holds where no resource is available.")
-    if any(set(c.substitutions) != set(cases[0].substitutions) for c in cases):
-        raise ConfigError(f"{where}: every case must fill the same `substitutions` keys.")
-    downloads = spec.get("downloads", False)
-    if not isinstance(downloads, bool):
-        raise ConfigError(f"{where}: `downloads: {downloads}`. Allowed: true, false.")
-    return Conditions(downloads, resources, cases)
-
-
-# -- The study's facts for the report --------------------------------------------------------------
-# `course:` (the course report's numbers, each with the runs it describes and its protocol) and
-# `figures:` (the cross-run figures: which runs each compares and how it is drawn) of a study
-# file; a study with `base:` inherits them. `dlproj.report` reads them; nothing here draws.
-
-DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
-_DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
-_NUMBER_REQUIRED = {"section", "experiment", "label", "metric", "value", "shown"}
-_FIGURE_REQUIRED = {"section", "experiment", "vary", "draw"}
-
+# -- the study's facts for the report --------------------------------------------------------
 
 def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a flattened config fits `match`: every key has its value (a list: one of them);
@@ -341,46 +374,24 @@ class FigureSpec:
     match: dict[str, Any] = field(default_factory=dict)
 
 
-def _entries(where: str, entries: Any, required: set[str],
-             optional: set[str]) -> dict[str, dict[str, Any]]:
-    """`entries` (a mapping of mappings) checked: no unknown field, every required one."""
-    for key, spec in (entries or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
-        unknown, missing = set(spec) - required - optional, required - set(spec)
-        if unknown or missing or not spec:
-            raise ConfigError(f"In {where} '{key}': unknown field(s) {sorted(unknown)}, missing "
-                              f"{sorted(missing)}. Allowed: {', '.join(sorted(required))} "
-                              f"(required), {', '.join(sorted(optional))}.")
-    return dict(entries or {})
-
-
 def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
     """The `course:` section of the study `name`: its `numbers`, each naming one of its shared
     `protocols` (none: a number without a budget, e.g. an exact property)."""
-    raw = _raw(name).get("course") or {}
-    protocols = raw.get("protocols") or {}
-    where = f"study '{name}', course number"
+    course = read(name).course
     numbers = []
-    for key, spec in _entries(where, raw.get("numbers"), _NUMBER_REQUIRED,
-                              {"match", "protocol", "table1"}).items():
-        protocol = spec.get("protocol")
-        if protocol is not None and protocol not in protocols:
-            raise ConfigError(f"In {where} '{key}': `protocol: {protocol}` names no protocol. "
-                              f"Allowed: {', '.join(protocols)}.")
-        numbers.append(CourseNumber(
-            key, int(spec["section"]), str(spec["experiment"]), str(spec["label"]),
-            str(spec["metric"]), float(spec["value"]), str(spec["shown"]),
-            dict(spec.get("match") or {}), dict(protocols.get(protocol) or {}),
-            bool(spec.get("table1", False))))
+    for key, n in course.numbers.items():
+        if n.protocol is not None and n.protocol not in course.protocols:
+            raise ConfigError(f"In study '{name}', course number '{key}': `protocol: "
+                              f"{n.protocol}` names no protocol. Allowed: "
+                              f"{', '.join(course.protocols)}.")
+        numbers.append(CourseNumber(key, n.section, n.experiment, n.label, n.metric, n.value,
+                                    n.shown, n.match, course.protocols.get(n.protocol) or {},
+                                    n.table1))
     return tuple(numbers)
 
 
 def figures(name: str = "course") -> tuple[FigureSpec, ...]:
     """The `figures:` of the study `name`, in the order the report shows them."""
-    specs = _entries(f"study '{name}', figure", _raw(name).get("figures"), _FIGURE_REQUIRED,
-                     {"caption", "title", "metrics", "csv", "match"})
-    return tuple(FigureSpec(
-        key, str(spec.get("caption", key)), str(spec.get("title", key)), int(spec["section"]),
-        str(spec["experiment"]), tuple(spec["vary"]), tuple(spec.get("metrics") or ()),
-        str(spec["draw"]), str(spec.get("csv", "metrics.csv")), dict(spec.get("match") or {}))
-        for key, spec in specs.items())
+    return tuple(FigureSpec(key, f.caption or key, f.title or key, f.section, f.experiment,
+                            tuple(f.vary), tuple(f.metrics), f.draw, f.csv, f.match)
+                 for key, f in read(name).figures.items())

@@ -1,1 +1,1 @@
-"""Files a run writes: whole or not at all (atomic), and CSV logs appended row by row."""
+"""Files written whole or not at all: a reader sees the old content or the new one, never half."""

@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from dlproj.build import build
 
 log = logging.getLogger("dlproj")
 
@@ -27,17 +28,21 @@ _INSTALL_HINT = "install the trackers extra: .venv/bin/python -m pip install -e 
 
 
 class Guarded:
-    """One logger whose failures are logged once and then switch it off for the rest of the run."""
+    """One tracker logger, built from its node when the run starts (its package is imported
+    then: a missing one is a warning, not a crash); a failure is logged once and switches it off
+    for the rest of the run."""
 
-    def __init__(self, name: str, logger: Any) -> None:
-        self.name = name
-        self.logger = logger
+    def __init__(self, name: str, node: DictConfig) -> None:
+        self.name, self.node = name, node
+        self.logger: Any = None
         self.failed = False
 
     def _call(self, method: str, *args: Any) -> None:
         if self.failed:
             return
         try:
+            if self.logger is None:
+                self.logger = build(self.node)()
             getattr(self.logger, method)(*args)
         except Exception as exc:
             self.failed = True
@@ -46,7 +51,8 @@ class Guarded:
             log.warning("logger %s failed in %s: %s: %s%s; it is off for the rest of this run",
                         self.name, method, type(exc).__name__, exc, hint)
             try:
-                self.logger.close()
+                if self.logger is not None:
+                    self.logger.close()
             except Exception:  # noqa: BLE001 - best effort after a failure
                 pass
 
@@ -64,32 +70,6 @@ class Guarded:
 
 
 def build_loggers(cfg: DictConfig) -> list[Guarded]:
-    """The configured tracker loggers, each wrapped in Guarded; a logger's class is imported when
-    it starts (trackers are an optional extra: a missing one is a warning)."""
+    """The configured tracker loggers (`logger.<name>` nodes with a `_target_`), each Guarded."""
     node = cfg.get("logger") or {}
-    return [Guarded(name, _Lazy(node[name])) for name in node if "_target_" in node[name]]
-
-
-class _Lazy:
-    """Builds the logger at start(): a missing package is then a warning, not a crash."""
-
-    def __init__(self, node: DictConfig) -> None:
-        self.node = node
-        self.impl: Any = None
-
-    def start(self, ctx: Any) -> None:
-        self.impl = instantiate(self.node, _convert_="all")()
-        self.impl.start(ctx)
-
-    def log_step(self, step: int, values: dict[str, float]) -> None:
-        self.impl.log_step(step, values)
-
-    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        self.impl.log_epoch(epoch, row)
-
-    def finish(self, record: dict[str, Any]) -> None:
-        self.impl.finish(record)
-
-    def close(self) -> None:
-        if self.impl is not None:
-            self.impl.close()
+    return [Guarded(name, node[name]) for name in node if "_target_" in node[name]]

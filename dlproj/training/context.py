@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from dlproj.errors import Diverged, Interrupted
 from dlproj.files import atomic
-from dlproj.files.csvlog import CSVLog
+from dlproj.training.csvlog import CSVLog
 from dlproj.training.progress import RunBar
 
 log = logging.getLogger("dlproj")
