@@ -1,5 +1,5 @@
-"""`python -m dlproj [overrides]`: the Hydra app itself lives in dlproj.app (see there)."""
+"""`python -m dlproj [overrides]`: the Hydra app itself lives in dlproj/runtime/app.py."""
 
-from dlproj.app import main
+from dlproj.runtime.app import main
 
 main()

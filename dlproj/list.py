@@ -14,8 +14,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlproj import paths, registry
+from dlproj import paths
 from dlproj.config.compose import compose_config, config_loader
+from dlproj.experiments import registry
 
 # Groups not worth showing: schemas, and Hydra's internals.
 HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",

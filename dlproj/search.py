@@ -32,7 +32,7 @@ def objective_value(record: dict, objective: str) -> float:
 
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
 def search(cfg: DictConfig) -> float:
-    from dlproj.registry import SHARED_PARAMS
+    from dlproj.experiments.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
     record = execute(cfg)

@@ -213,8 +213,8 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
 
 
 def test_every_default_experiment_fits_in_2_gib(compose_cfg):
-    from dlproj import registry
     from dlproj.config.validate import guard_memory, validate
+    from dlproj.experiments import registry
 
     for (section, name) in registry.load_all():
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])

@@ -72,7 +72,7 @@ def test_bad_overrides_exit_nonzero_without_traceback(dlproj_run, override, need
 
 
 def test_unknown_experiment_lists_the_registered_ones():
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     with pytest.raises(ConfigError) as err:
         registry.get(1, "nope")
@@ -108,7 +108,7 @@ def test_every_choice_file_names_a_target_that_takes_exactly_its_keys(group):
 
 
 def _experiments():
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     return sorted(registry.load_all())
 
@@ -117,9 +117,9 @@ def _experiments():
 def test_a_group_chosen_on_the_command_line_is_the_one_built(section, experiment):
     """No experiment file renames or re-targets a group: `optimizer=sgd` given with any
     experiment builds SGD, named sgd (compare.yaml's `optimizer.name: adam` once trained Adam)."""
-    from dlproj import registry
     from dlproj.config.compose import compose_config
     from dlproj.config.validate import choices
+    from dlproj.experiments import registry
 
     takes = registry.get(section, experiment).model_targets
     base = [f"section={section}", f"experiment={experiment}"]

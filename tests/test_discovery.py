@@ -21,7 +21,7 @@ def listing():
 
 
 def test_list_shows_every_experiment_with_summary_and_defaults(listing, compose_cfg):
-    from dlproj import registry
+    from dlproj.experiments import registry
 
     experiments = registry.load_all()
     assert len(experiments) >= 9

@@ -39,7 +39,7 @@ def sweep(tmp_path_factory):
             "+hydra.callbacks.aggregate.figures=false"]
     code = (
         "import sys\n"
-        "from dlproj.app import main\n"
+        "from dlproj.runtime.app import main\n"
         f"sys.argv = ['dlproj', *{args!r}]\n"
         "try:\n"
         "    main()\n"

@@ -104,7 +104,7 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
 def test_sections_1_to_3_do_not_import_torch():
     code = (
         "import sys\n"
-        "from dlproj.app import main\n"
+        "from dlproj.runtime.app import main\n"
         "sys.argv = ['dlproj', 'experiment=xor', 'train.epochs=5']\n"
         "main()\n"
         "from dlproj import registry\n"

@@ -185,7 +185,7 @@ def test_errors_name_the_key_or_the_missing_file(dlproj_run, tmp_path):
 
 
 def test_listing_experiments_imports_no_torch():
-    code = ("import json, sys, dlproj.registry as r; r.load_all(); "
+    code = ("import json, sys, dlproj.experiments.registry as r; r.load_all(); "
             "print(json.dumps([sorted(n for s, n in r._REGISTRY if s == 4), "
             "'torch' in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -17,73 +17,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
-from dlproj.registry import DataSize
+from dlproj.experiments.footprint import DataSize, ModelSize
 
 GiB = 1 << 30
 # Optimizer state per parameter, in parameter-sized arrays.
 OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
-
-
-@dataclass(frozen=True)
-class ModelSize:
-    params: int
-    activations: int  # floats kept per example for the backward pass
-    keys: str  # what to lower when parameters dominate
-    act_keys: str = ""  # what to lower when activations dominate (besides train.batch_size)
-
-
-# -- models ------------------------------------------------------------------------------------
-
-def mlp_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
-    widths = [n_in, *node.hidden, n_out]
-    params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
-    return ModelSize(params, 2 * sum(widths), "model.hidden")
-
-
-def cnn_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
-    size, c_in, params, acts = 28, 1, 0, n_in
-    k = node.kernel_size
-    for c in node.channels:
-        params += k * k * c_in * c + c
-        out = size + 2 * node.padding - k + 1
-        acts += k * k * c_in * out * out + 3 * c * out * out  # im2col, conv, ReLU, pool
-        size, c_in = out // 2, c
-    features = c_in * size * size
-    for a, b in ((features, node.fc_hidden), (node.fc_hidden or features, n_out)):
-        if b:
-            params += a * b + b
-            acts += 2 * b
-    return ModelSize(params, acts, "model.channels, model.fc_hidden")
-
-
-def small_net_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
-    s = cfg.dataset.image_size
-    w = node.width
-    acts = 3 * w * s * s  # the stem at full resolution
-    if s > 32:
-        s //= s // 32
-    params, c_in = 9 * w, w
-    depth = node.depth
-    for i in range(3):
-        blocks = depth // 3 + (1 if i < depth % 3 else 0)
-        c = w * 2 ** i
-        for j in range(blocks):
-            if i > 0 and j == 0:
-                s = (s + 1) // 2
-            params += 9 * c_in * c + 9 * c * c + 4 * c + (c_in * c if c_in != c else 0)
-            acts += 8 * c * s * s  # two conv + BN + ReLU outputs, the sum
-            c_in = c
-    params += c_in * n_out + n_out
-    return ModelSize(params, acts, "model.depth, model.width",
-                     "dataset.image_size, model.width, model.depth")
-
-
-def resnet18_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
-    # ~11.2M backbone parameters; ~10M floats of saved activations per 224x224 image, scaling
-    # with the pixel count.
-    acts = int(10e6 * (cfg.dataset.image_size / 224) ** 2)
-    return ModelSize(11_176_512 + 512 * n_out + n_out, acts, "model=resnet18",
-                     "dataset.image_size")
 
 
 # -- the estimate and the guard ----------------------------------------------------------------

@@ -3,7 +3,8 @@
 A choice's file (conf/model/mlp_small.yaml) starts from its schema and names what it builds
 (`_target_`): dlproj.nn.mlp.build_mlp, dlproj.nn.two_layer.two_layer_net, dlproj.nn.cnn.build_cnn,
 dlproj.torchnets.models.PlainNet / SmallResNet / resnet18. `size` counts parameters and the
-activations one example keeps for backward, for the memory guard (dlproj.config.memory).
+activations one example keeps for backward (dlproj.experiments.footprint), for the memory guard
+(dlproj.config.memory).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
-from dlproj.config import memory
 from dlproj.config.checks import (
     Built,
     check,
@@ -22,6 +22,7 @@ from dlproj.config.checks import (
     is_int,
     positive_int,
 )
+from dlproj.experiments import footprint
 from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
@@ -45,7 +46,7 @@ class MLPConfig(Built):
         check_choice("model.activation", node.activation, ACTIVATIONS)
         check_choice("model.init", node.init, INITS)
 
-    size = staticmethod(memory.mlp_size)
+    size = staticmethod(footprint.mlp_size)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class TwoLayerConfig(Built):
         check_choice("model.activation", node.activation, TWO_LAYER_ACTIVATIONS)
         check_choice("model.init", node.init, INITS)
 
-    size = staticmethod(memory.mlp_size)
+    size = staticmethod(footprint.mlp_size)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class CNNConfig(Built):
               f"at most as many blocks as a {CNN_IMAGE_SIZE}x{CNN_IMAGE_SIZE} image survives "
               f"(each block halves it)")
 
-    size = staticmethod(memory.cnn_size)
+    size = staticmethod(footprint.cnn_size)
 
 
 def _transfer(node: DictConfig) -> None:
@@ -132,7 +133,7 @@ class SmallNetConfig(Built):
               f"model={node.name}")
         _transfer(node)
 
-    size = staticmethod(memory.small_net_size)
+    size = staticmethod(footprint.small_net_size)
 
 
 @dataclass
@@ -148,4 +149,4 @@ class ResNet18Config(Built):
     def check(node: DictConfig, cfg: DictConfig) -> None:
         _transfer(node)
 
-    size = staticmethod(memory.resnet18_size)
+    size = staticmethod(footprint.resnet18_size)

@@ -36,12 +36,17 @@ _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
 STUDY_DIR = paths.CONF_DIR / "study"
 DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
 _DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
+_FILLED = ("id", "name")  # filled in from the entry's key, not written in the file
 
 
 # -- the file's schema -----------------------------------------------------------------------
 
 @dataclass
-class StepSpec:
+class Step:
+    """A step of the study: its `overrides` (one `python -m dlproj` override per key, a value
+    with commas swept), `seeds`, the condition it runs `when`, the step it comes `after`."""
+
+    id: str = ""  # its key under `steps:`
     title: str | None = None  # null: the step's id
     section: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +54,38 @@ class StepSpec:
     when: str | None = None
     after: str | None = None
     cost: float = 60.0  # seconds one job takes on one core: the longest start first, the ETA
+
+    def args(self) -> list[str]:
+        """The step as `python -m dlproj` arguments (sweeps as comma lists)."""
+        seeds = [f"seed={','.join(map(str, range(self.seeds)))}"] if self.seeds > 1 else []
+        return [f"{k}={v}" for k, v in self.overrides.items()] + seeds
+
+    def command(self) -> str:
+        flag = "-m " if len(self.jobs()) > 1 else ""
+        return f"python -m dlproj {flag}{' '.join(self.args())}"
+
+    def jobs(self) -> list[list[str]]:
+        """Every job of the step: one override list per combination, seed last."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
+        # A `{placeholder}` not substituted yet (`{run:pretrain}`) passes through as a token.
+        holders = {f"PLACEHOLDER{i}X": m for i, m in enumerate(
+            sorted(set(_PLACEHOLDER.findall(" ".join(self.args())))))}
+        axes = []
+        for arg in self.args():
+            for token, text in holders.items():
+                arg = arg.replace(text, token)
+            override = parser.parse_override(arg)
+            key = override.get_key_element()
+            if override.is_sweep_override():
+                values = [f"{key}={v}" for v in override.sweep_string_iterator()]
+            else:
+                values = [f"{key}={override.get_value_element_as_str()}"]
+            for token, text in holders.items():
+                values = [v.replace(token, text) for v in values]
+            axes.append(values)
+        return [list(combo) for combo in itertools.product(*axes)]
 
 
 @dataclass
@@ -109,13 +146,17 @@ class CourseSpec:
 
 
 @dataclass
-class FigureFile:
+class FigureSpec:
+    """A cross-run figure: the runs of `section`/`experiment` that fit `match`, their largest
+    family of settings that differ only in `vary`, drawn by `draw` from their `csv` files."""
+
+    name: str = ""  # its key under `figures:`
     section: int = MISSING
     experiment: str = MISSING
     vary: list[str] = MISSING
     draw: str = MISSING
-    caption: str | None = None
-    title: str | None = None
+    caption: str | None = None  # null: its name
+    title: str | None = None  # null: its name
     metrics: list[str] = field(default_factory=list)
     csv: str = "metrics.csv"
     match: dict[str, Any] = field(default_factory=dict)
@@ -124,10 +165,10 @@ class FigureFile:
 @dataclass
 class StudyFile:
     title: str | None = None
-    steps: dict[str, StepSpec] = field(default_factory=dict)
+    steps: dict[str, Step] = field(default_factory=dict)
     conditions: Conditions | None = None
     course: CourseSpec = field(default_factory=CourseSpec)
-    figures: dict[str, FigureFile] = field(default_factory=dict)
+    figures: dict[str, FigureSpec] = field(default_factory=dict)
 
 
 def available() -> list[str]:
@@ -156,56 +197,12 @@ def read(name: str) -> StudyFile:
         what = str(exc).splitlines()[0]
         kind = getattr(exc, "object_type", None)
         if isinstance(exc, ConfigKeyError) and dataclasses.is_dataclass(kind):
-            what = (f"unknown field. Allowed: "
-                    f"{', '.join(f.name for f in dataclasses.fields(kind))}")
+            fields = [f.name for f in dataclasses.fields(kind) if f.name not in _FILLED]
+            what = f"unknown field. Allowed: {', '.join(fields)}"
         raise ConfigError(f"In study '{name}', `{exc.full_key}`: {what}.") from None
 
 
-# -- steps and jobs --------------------------------------------------------------------------
-
-@dataclass
-class Step:
-    id: str
-    title: str
-    section: int
-    overrides: dict[str, str]
-    seeds: int = 1
-    when: str | None = None
-    after: str | None = None
-    cost: float = 60.0
-
-    def args(self) -> list[str]:
-        """The step as `python -m dlproj` arguments (sweeps as comma lists)."""
-        seeds = [f"seed={','.join(map(str, range(self.seeds)))}"] if self.seeds > 1 else []
-        return [f"{k}={v}" for k, v in self.overrides.items()] + seeds
-
-    def command(self) -> str:
-        flag = "-m " if len(self.jobs()) > 1 else ""
-        return f"python -m dlproj {flag}{' '.join(self.args())}"
-
-    def jobs(self) -> list[list[str]]:
-        """Every job of the step: one override list per combination, seed last."""
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        parser = OverridesParser.create()
-        # A `{placeholder}` not substituted yet (`{run:pretrain}`) passes through as a token.
-        holders = {f"PLACEHOLDER{i}X": m for i, m in enumerate(
-            sorted(set(_PLACEHOLDER.findall(" ".join(self.args())))))}
-        axes = []
-        for arg in self.args():
-            for token, text in holders.items():
-                arg = arg.replace(text, token)
-            override = parser.parse_override(arg)
-            key = override.get_key_element()
-            if override.is_sweep_override():
-                values = [f"{key}={v}" for v in override.sweep_string_iterator()]
-            else:
-                values = [f"{key}={override.get_value_element_as_str()}"]
-            for token, text in holders.items():
-                values = [v.replace(token, text) for v in values]
-            axes.append(values)
-        return [list(combo) for combo in itertools.product(*axes)]
-
+# -- the study -------------------------------------------------------------------------------
 
 @dataclass
 class Study:
@@ -250,22 +247,20 @@ def load(name: str, *, when: set[str] | None = None,
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []
     steps = []
-    for step_id, s in spec.steps.items():
+    for step_id, step in spec.steps.items():
         where = f"In study '{name}', step '{step_id}'"
-        if s.when not in (None, *allowed):
-            raise ConfigError(f"{where}: `when: {s.when}`. Allowed: a condition its "
+        if step.when not in (None, *allowed):
+            raise ConfigError(f"{where}: `when: {step.when}`. Allowed: a condition its "
                               "`conditions:` cases enable: "
                               f"{', '.join(allowed) or 'none (the study has no such section)'}.")
-        if s.seeds < 1:
-            raise ConfigError(f"{where}: `seeds: {s.seeds}`. Allowed: an integer >= 1.")
-        overrides = {}
-        for key, value in s.overrides.items():
+        if step.seeds < 1:
+            raise ConfigError(f"{where}: `seeds: {step.seeds}`. Allowed: an integer >= 1.")
+        for key, value in step.overrides.items():
             value = _value(value)
             for placeholder, text in (substitutions or {}).items():
                 value = value.replace("{" + placeholder + "}", text)
-            overrides[str(key)] = value
-        step = Step(step_id, s.title or step_id, s.section, overrides, s.seeds, s.when, s.after,
-                    s.cost)
+            step.overrides[key] = value
+        step.id, step.title = step_id, step.title or step_id
         if when is None or step.when is None or step.when in when:
             steps.append(step)
     ids = {s.id for s in steps}
@@ -357,23 +352,6 @@ def _protocol_reason(key: str, have: Any, want: Any) -> str:
     return f"{key}={have} (course: {'all' if want is None else want})"
 
 
-@dataclass(frozen=True)
-class FigureSpec:
-    """A cross-run figure: the runs of `section`/`experiment` that fit `match`, their largest
-    family of settings that differ only in `vary`, drawn by `draw` from their `csv` files."""
-
-    name: str
-    caption: str
-    title: str
-    section: int
-    experiment: str
-    vary: tuple[str, ...]
-    metrics: tuple[str, ...]
-    draw: str
-    csv: str = "metrics.csv"
-    match: dict[str, Any] = field(default_factory=dict)
-
-
 def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
     """The `course:` section of the study `name`: its `numbers`, each naming one of its shared
     `protocols` (none: a number without a budget, e.g. an exact property)."""
@@ -392,6 +370,7 @@ def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
 
 def figures(name: str = "course") -> tuple[FigureSpec, ...]:
     """The `figures:` of the study `name`, in the order the report shows them."""
-    return tuple(FigureSpec(key, f.caption or key, f.title or key, f.section, f.experiment,
-                            tuple(f.vary), tuple(f.metrics), f.draw, f.csv, f.match)
-                 for key, f in read(name).figures.items())
+    specs = read(name).figures
+    for key, spec in specs.items():
+        spec.name, spec.caption, spec.title = key, spec.caption or key, spec.title or key
+    return tuple(specs.values())

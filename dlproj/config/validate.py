@@ -5,7 +5,7 @@ Types are Hydra's (the schemas). On top of that, in this order:
 2. each config group the experiment reads, by the schema its node was made from
    (`OmegaConf.get_type(node).check`): optimizer, schedule, pooling, augmentation, and dataset
    for Section 4; a node's `name` must be the choice it was made from;
-3. the experiment against what it declared in `@register` (dlproj.registry): the
+3. the experiment against what it declared in `@register` (dlproj.experiments.registry): the
    section asked for on the command line, the model it builds (and the model's keys),
    `params.*` (no unknown key, each of its type and range), `checkpoint=`, `device=`, and its
    own extra check;
@@ -20,12 +20,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlproj import paths, registry
+from dlproj import paths
 from dlproj.config import memory
 from dlproj.config.checks import check, fail, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
-from dlproj.registry import Experiment
+from dlproj.experiments import registry
+from dlproj.experiments.footprint import ModelSize
+from dlproj.experiments.registry import Experiment
 
 GROUPS = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's
 
@@ -122,7 +124,7 @@ def guard_memory(cfg: DictConfig, exp: Experiment,
         return None
     data = exp.data(cfg)
     model = (OmegaConf.get_type(cfg.model).size(cfg.model, cfg, data.features, data.classes)
-             if exp.models else memory.ModelSize(0, 0, "model"))
+             if exp.models else ModelSize(0, 0, "model"))
     return memory.guard(cfg, data, model, available)
 
 

@@ -1,1 +1,2 @@
-"""One module per section; each function here is a registered experiment (dlproj/registry.py)."""
+"""What runs: one module per section, each function a registered experiment (registry.py), with
+what the experiments share (common.py) and what a run holds in memory (footprint.py)."""

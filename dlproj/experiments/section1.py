@@ -17,13 +17,14 @@ from dlproj.experiments.common import (
     predict,
     val_test_evaluator,
 )
+from dlproj.experiments.footprint import DataSize
+from dlproj.experiments.registry import Param, param_range, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.functions import decision_surface, sin_fit
 from dlproj.plots.save import save_figure
-from dlproj.registry import DataSize, Param, param_range, param_values, register
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import ArrayData, fit
 

@@ -12,6 +12,7 @@ from dlproj.data.mnist import TRAIN_IMAGES, to_float
 from dlproj.errors import DlprojError, check
 from dlproj.experiments import footprint
 from dlproj.experiments.common import evaluate_checkpoint, mnist, mnist_arrays, val_test_evaluator
+from dlproj.experiments.registry import Param, param_range, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.two_layer import (
@@ -25,7 +26,6 @@ from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
 from dlproj.plots.save import save_figure
 from dlproj.plots.schedules import lr_schedule
-from dlproj.registry import Param, param_range, param_values, register
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 

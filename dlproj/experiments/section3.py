@@ -17,6 +17,8 @@ from dlproj.experiments.common import (
     predict,
     val_test_evaluator,
 )
+from dlproj.experiments.footprint import DataSize
+from dlproj.experiments.registry import register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -29,7 +31,6 @@ from dlproj.plots.cnn import (
 )
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.save import save_figure
-from dlproj.registry import DataSize, register
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 

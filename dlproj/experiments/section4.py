@@ -12,10 +12,10 @@ from omegaconf import OmegaConf
 
 from dlproj.build import build
 from dlproj.experiments import footprint
+from dlproj.experiments.registry import TORCH_DEVICES, Param, register
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import by_depth, first_vs_last
 from dlproj.plots.save import save_figure
-from dlproj.registry import TORCH_DEVICES, Param, register
 from dlproj.training.context import RunContext
 
 # The `_target_`s of Section 4's models, as strings: importing the classes would import torch.

@@ -29,19 +29,6 @@ TORCH_DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
-class DataSize:
-    """What an experiment holds in memory, for the memory guard (dlproj.config.memory):
-    `samples` examples of `features` floats, plus `raw_bytes`."""
-
-    samples: int
-    features: int
-    classes: int
-    item_bytes: int = 4
-    raw_bytes: int = 0
-    keys: str = "data.train_limit, data.test_limit"  # what to lower when the data dominates
-
-
-@dataclass(frozen=True)
 class Param:
     """One `params.<name>` an experiment reads: its default and what it may be."""
 
@@ -88,7 +75,8 @@ class Experiment:
     checkpoint: str | None = None  # the file suffix of `checkpoint=` (.npz / .pt), None: refused
     devices: tuple[str, ...] = NUMPY_DEVICES
     uses_dataset: bool = False  # reads the `dataset=` group (Section 4)
-    data: Callable[[DictConfig], DataSize] | None = None  # what it holds, for the memory guard
+    # What it holds (a footprint.DataSize), for the memory guard.
+    data: Callable[[DictConfig], Any] | None = None
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
 
     @property
@@ -129,17 +117,12 @@ def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], E
     return deco
 
 
-EXPERIMENTS = "dlproj.experiments"  # the package whose modules register experiments
-
-
 def load_all() -> dict[tuple[int, str], Experiment]:
-    """Import every module of the EXPERIMENTS package so that their decorators run.
+    """Import every module of this package (dlproj.experiments) so that their decorators run."""
+    import dlproj.experiments as package
 
-    The experiments import the registry, never the other way round: it finds them by the
-    package's name, as a plugin registry does."""
-    package = importlib.import_module(EXPERIMENTS)
     for mod in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{EXPERIMENTS}.{mod.name}")
+        importlib.import_module(f"{package.__name__}.{mod.name}")
     return dict(_REGISTRY)
 
 
