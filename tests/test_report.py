@@ -350,3 +350,27 @@ def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         report_main(["--outputs", str(tmp_path), "--study", "nope"])
     assert stop.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_a_run_recorded_before_the_groups_had_schemas_of_their_own_is_the_same_setting(tmp_path):
+    """A results.json written before 2026-12-05 has every key of the old single optimizer and
+    schedule schemas, no `_target_`, and its own (old) setting id: the report identifies runs by
+    the config as recorded, so the old run and a new run of the same command are one setting,
+    the older one superseded."""
+    new = make_run(tmp_path, "new", "section=2", "optimizer=sgd", "schedule=step",
+                   metrics={"test_acc": 0.9}, record_setting=True, mtime=2_000_000_000)
+    old = make_run(tmp_path, "old", "section=2", "optimizer=sgd", "schedule=step",
+                   metrics={"test_acc": 0.8}, record_setting=True, mtime=1_000_000_000)
+    record = json.loads((old / "results.json").read_text())
+    config = record["config"]
+    config["optimizer"] = {k: v for k, v in config["optimizer"].items() if not k.startswith("_")}
+    config["optimizer"].update(alpha=0.99, beta1=0.9, beta2=0.999, eps=1e-08)
+    config["schedule"] = {**{k: v for k, v in config["schedule"].items()
+                             if not k.startswith("_")}, "min_lr": 0.0}
+    record["setting"] = "0123456789"  # what the old code computed from those keys
+    (old / "results.json").write_text(json.dumps(record))
+    os.utime(old / "results.json", (1_000_000_000, 1_000_000_000))
+    report = build_report(tmp_path, tmp_path / "r", figures=False)
+    (row,) = report.rows.itertuples()
+    assert row.n == 1 and list(report.superseded["path"]) == [old]
+    assert list(report.runs["path"]) == [new]

@@ -107,7 +107,7 @@ def test_sections_1_to_3_do_not_import_torch():
         "from dlproj.runtime.app import main\n"
         "sys.argv = ['dlproj', 'experiment=xor', 'train.epochs=5']\n"
         "main()\n"
-        "from dlproj import registry\n"
+        "from dlproj.experiments import registry\n"
         "registry.load_all()\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     )

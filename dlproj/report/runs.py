@@ -24,9 +24,10 @@ from typing import Any
 import pandas as pd
 
 from dlproj.config.setting import flatten, setting_of
+from dlproj.config.setting import setting_id as setting_id_of
 
 # Folders that never hold runs: the report's own output and launcher bookkeeping.
-SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache__"})
+SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache__", ".unrecorded"})
 # A run with one of these outcomes is done: rerunning it gives the same outcome.
 DONE = ("completed", "diverged")
 COLUMNS = ["path", "section", "experiment", "seed", "status", "setting", "label", "finished",
@@ -176,10 +177,10 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     if not record and curve is not None:
         last = curve.iloc[-1]
         metrics = {k: float(v) for k, v in last.items() if isinstance(v, (int, float))}
-    setting_id, label = record.get("setting"), record.get("setting_label")
-    if not setting_id or label is None:  # a run from before settings were recorded
-        setting = setting_of(config)
-        setting_id, label = setting.id, setting.label
+    # The id by today's rules from the config as recorded (a record's own may be older).
+    setting_id, label = setting_id_of(config), record.get("setting_label")
+    if label is None:  # a run from before settings were recorded
+        label = setting_of(config).label
     overrides = record.get("overrides") if isinstance(record.get("overrides"), list) else []
     wall = record.get("wall_seconds")
     return {
