@@ -1,0 +1,129 @@
+"""The run directory's one owner (dlproj/runtime/owner.py): its lock is taken before anything is
+written there, and a run writes nothing until it starts: a refused or failed resume leaves the run
+byte for byte as it was, and a config error leaves no directory at all. In process: the runner's
+own code path (compose + execute, what `python -m dlproj` calls)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from dlproj.config.compose import compose_config, normalize_overrides
+from dlproj.runtime.runlock import RunLock
+from dlproj.runtime.runner import execute
+
+TINY = ["experiment=mlp", "model.hidden=[16]", "data.train_limit=256", "data.test_limit=64",
+        "data.val_size=64", "train.epochs=2", "train.checkpoint_min_seconds=0"]
+
+
+def _execute(run_dir: Path, overrides: list[str]) -> int | None:
+    """`python -m dlproj OVERRIDES` into `run_dir`; the exit code (None: it returned)."""
+    overrides = normalize_overrides(overrides)
+    try:
+        execute(compose_config(overrides), run_dir=run_dir, is_multirun=False,
+                overrides=overrides)
+    except SystemExit as exc:
+        return exc.code
+    return None
+
+
+def _files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes()
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A completed run with its checkpoint, .hydra/, log and record."""
+    run_dir = tmp_path_factory.mktemp("owner") / "run"
+    assert _execute(run_dir, TINY) is None
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+    assert {".hydra/config.yaml", ".hydra/overrides.yaml", "dlproj.log",
+            "last.npz"} <= set(_files(run_dir))
+    return run_dir
+
+
+def _resume(run_dir: Path, *extra: str) -> list[str]:
+    return [*TINY, *extra, f"resume={run_dir}"]
+
+
+@pytest.mark.parametrize("case", ["in use", "cut checkpoint", "no data", "another config",
+                                  "bad value", "resume elsewhere"])
+def test_a_refused_or_failed_resume_leaves_the_run_as_it_was(finished, tmp_path, case, capsys):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished, run_dir)
+    overrides = _resume(run_dir, "train.epochs=4")
+    if case == "cut checkpoint":
+        data = (run_dir / "last.npz").read_bytes()
+        (run_dir / "last.npz").write_bytes(data[: len(data) // 2])
+    elif case == "no data":
+        overrides = _resume(run_dir, f"data.root={tmp_path / 'nowhere'}", "data.download=false")
+    elif case == "another config":  # the checkpoint was written with model.hidden=[16]
+        overrides = [*_resume(run_dir), "model.hidden=[8]"]
+    elif case == "bad value":
+        overrides = _resume(run_dir, "train.epochs=0")
+    elif case == "resume elsewhere":  # resume= names another run than the directory written
+        overrides = [*TINY, f"resume={finished}"]
+    before = _files(run_dir)
+    lock = RunLock(run_dir).acquire() if case == "in use" else None
+    try:
+        code = _execute(run_dir, overrides)
+    finally:
+        if lock is not None:
+            lock.release()
+    assert code not in (None, 0), case
+    assert _files(run_dir) == before, case
+    err = capsys.readouterr().err
+    assert err.count("dlproj: ") >= 1 and "Traceback" not in err
+
+
+def test_a_resume_that_starts_writes_its_record(finished, tmp_path, caplog):
+    """Once the checkpoint is read and fits, the run is the owner's again: it trains further and
+    rewrites .hydra/ and results.json."""
+    import shutil
+
+    caplog.set_level(logging.INFO)  # as Hydra's job logging (conf/hydra/job_logging/) sets it
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished, run_dir)
+    assert _execute(run_dir, _resume(run_dir, "train.epochs=3")) is None
+    record = json.loads((run_dir / "results.json").read_text())
+    assert (record["status"], record["last_epoch"], record["resumed_from_epoch"]) == (
+        "completed", 3, 2)
+    assert "train.epochs=3" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    log = (run_dir / "dlproj.log").read_text()
+    assert "resumed" in log and "status completed" in log.splitlines()[-1]
+
+
+@pytest.mark.parametrize("override", ["optimizer.lr=0", "+params.nope=1", "train.epochs=0"])
+def test_a_config_error_leaves_no_run_directory(tmp_path, override, capsys):
+    run_dir = tmp_path / "run"
+    assert _execute(run_dir, [*TINY, override]) == 2
+    assert not run_dir.exists()
+    assert capsys.readouterr().err.count("dlproj: ") == 1
+
+
+def test_a_run_that_fails_before_it_writes_is_still_recorded(tmp_path):
+    """A fresh run whose data is missing: a failed run, with its record and .hydra/ (a sweep
+    counts it), and nothing of a run's own files."""
+    run_dir = tmp_path / "run"
+    code = _execute(run_dir, [*TINY, f"data.root={tmp_path / 'nowhere'}", "data.download=false"])
+    assert code == 1
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "failed" and "data.download is false" in record["error"]
+    assert set(_files(run_dir)) == {".hydra/config.yaml", ".hydra/overrides.yaml",
+                                    "dlproj.log", "results.json"}
+
+
+def test_the_log_file_holds_the_lines_logged_before_the_run_started(tmp_path, caplog):
+    caplog.set_level(logging.INFO)  # as Hydra's job logging (conf/hydra/job_logging/) sets it
+    run_dir = tmp_path / "run"
+    assert _execute(run_dir, TINY) is None
+    log = (run_dir / "dlproj.log").read_text()
+    first = log.splitlines()[0]
+    assert "section 1 experiment mlp ->" in first  # logged before the directory was opened
+    assert "status completed" in log.splitlines()[-1]
