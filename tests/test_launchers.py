@@ -53,7 +53,7 @@ def test_optuna_search_returns_the_objective(dlproj_run, tmp_path):
     outputs = tmp_path / "out"
     env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
     proc = subprocess.run(
-        [sys.executable, "-m", "dlproj.search", "-m", "hydra/sweeper=optuna",
+        [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=optuna",
          "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize",
          "optimizer.lr=interval(0.01,0.1)", "+params.objective=train_acc", *XOR],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
@@ -71,7 +71,7 @@ def test_optuna_search_returns_the_objective(dlproj_run, tmp_path):
 def test_objective_value_is_nan_for_runs_that_did_not_complete():
     import math
 
-    from dlproj.search import objective_value
+    from dlproj.runtime.app import objective_value
 
     assert objective_value({"status": "completed", "metrics": {"val_acc": 0.9}}, "val_acc") == 0.9
     assert math.isnan(objective_value({"status": "diverged", "metrics": {"val_acc": 0.1}},

@@ -56,9 +56,9 @@ def param_range(kind: type | tuple[type, ...], *, lo: float | None = None,
 
 # `params.*` that every experiment accepts because a tool around the run reads them.
 SHARED_PARAMS: dict[str, Param] = {
-    # dlproj.search: the final metric each job returns to the sweeper (Optuna).
+    # The final metric each job returns to the sweeper (Optuna: hydra/sweeper=optuna).
     "objective": Param("val_acc", lambda v: isinstance(v, str) and bool(v),
-                       "the name of a final metric for `python -m dlproj.search`, e.g. val_acc"),
+                       "the name of a final metric (what the job returns), e.g. val_acc"),
 }
 
 

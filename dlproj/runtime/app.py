@@ -1,13 +1,16 @@
 """The Hydra application behind `python -m dlproj`.
 
 The decorated function lives here, not in __main__.py, so the job is named `dlproj` and
-launchers (joblib, submitit) can pickle it.
+launchers (joblib, submitit) can pickle it. Each job returns one number, the final metric
+`params.objective` names (default val_acc; NaN for a run that did not complete), so a sweeper
+that optimises takes the same application: `python -m dlproj -m hydra/sweeper=section2 ...`
+(Optuna; a NaN is a failed trial).
 """
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -20,10 +23,20 @@ register_configs()
 
 # An absolute path: run as `python -m dlproj`, a relative one would be read as a package.
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> float:
+    from dlproj.experiments.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
-    return execute(cfg)
+    objective = cfg.get("params", {}).get("objective", SHARED_PARAMS["objective"].default)
+    return objective_value(execute(cfg), str(objective))
+
+
+def objective_value(record: dict, objective: str) -> float:
+    """The run's final `objective`, or NaN when it did not complete or did not report it."""
+    value = record.get("metrics", {}).get(objective)
+    if record.get("status") != "completed" or not isinstance(value, int | float):
+        return math.nan
+    return float(value) if math.isfinite(value) else math.nan
 
 
 def main() -> None:
