@@ -41,7 +41,7 @@ test-fast: data
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check dlproj tests hydra_plugins
+	$(BIN)/ruff check dlproj tests hydra_plugins scripts
 
 run: data
 	$(PY) -m dlproj $(ARGS)
