@@ -13,7 +13,7 @@ from conftest import run_dlproj
 
 from dlproj import paths
 from dlproj.config import study as studies
-from dlproj.report.tables import _md
+from dlproj.report.tables import md_table
 from dlproj.reproduce import results_doc
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
@@ -86,7 +86,7 @@ def test_the_committed_doc_lists_every_step_and_only_steps():
 def test_the_committed_doc_has_the_reports_columns(tiny_doc):
     expected = table_headers(tiny_doc)
     assert len(expected) == 2  # the course comparison and the per-step run table
-    timings = table_headers(_md(pd.DataFrame([dict.fromkeys(results_doc.TIMING_COLUMNS, "")])))
+    timings = table_headers(md_table(pd.DataFrame([dict.fromkeys(results_doc.TIMING_COLUMNS, "")])))
     assert table_headers(DOC.read_text()) == expected | timings
 
 

@@ -47,8 +47,6 @@ def normalize_overrides(args: list[str]) -> list[str]:
 
 def compose(overrides: list[str]) -> dict[str, Any]:
     """conf/ composed with command-line overrides, resolved, without `hydra` (a plain dict)."""
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_container(compose_config(overrides), resolve=True)
 
 
@@ -62,7 +60,7 @@ def compose_config(overrides: list[str]) -> Any:
     from omegaconf import open_dict
 
     cfg = config_loader().load_configuration("config", normalize_overrides(list(overrides)),
-                                       run_mode=RunMode.RUN)
+                                             run_mode=RunMode.RUN)
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg

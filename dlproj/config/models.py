@@ -22,13 +22,13 @@ from dlproj.config.checks import (
     is_int,
     positive_int,
 )
+from dlproj.data.mnist import SIDE
 from dlproj.experiments import footprint
 from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
 
 FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
-CNN_IMAGE_SIZE = 28
 
 
 @dataclass
@@ -89,11 +89,11 @@ class CNNConfig(Built):
               f"an integer in [0, kernel_size // 2 = {node.kernel_size // 2}]")
         check(is_int(node.fc_hidden) and node.fc_hidden >= 0, "model.fc_hidden", node.fc_hidden,
               "0 (no hidden layer) or an integer >= 1")
-        size = CNN_IMAGE_SIZE
+        size = SIDE
         for _ in channels:
             size = (size + 2 * node.padding - node.kernel_size + 1) // 2
         check(size >= 1, "model.channels", channels,
-              f"at most as many blocks as a {CNN_IMAGE_SIZE}x{CNN_IMAGE_SIZE} image survives "
+              f"at most as many blocks as a {SIDE}x{SIDE} image survives "
               f"(each block halves it)")
 
     size = staticmethod(footprint.cnn_size)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlproj.data.mnist import load_mnist, to_float
+from dlproj.data.mnist import SIDE, load_mnist, to_float
 from dlproj.errors import DataError
 from dlproj.paths import resolve_data_root
 
@@ -145,7 +145,7 @@ def mnist_images(*, image_size: int, classes: Sequence[int] | None, per_class: i
     def tensors(split, per_class) -> tuple[torch.Tensor, torch.Tensor]:
         idx, labels = select(split.labels, classes, per_class, split_seed)
         x = torch.from_numpy(to_float(split.images[idx], flatten=False))
-        if image_size != 28:
+        if image_size != SIDE:
             x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
                               align_corners=False)
         return x.expand(-1, channels, -1, -1).contiguous(), torch.from_numpy(labels)

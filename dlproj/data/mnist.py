@@ -13,7 +13,8 @@ from dlproj.errors import DataError
 from dlproj.paths import resolve_data_root
 
 
-TRAIN_IMAGES, TEST_IMAGES, PIXELS = 60_000, 10_000, 28 * 28  # the official MNIST files
+TRAIN_IMAGES, TEST_IMAGES, SIDE = 60_000, 10_000, 28  # the official MNIST files: 28x28 images
+PIXELS = SIDE * SIDE
 
 
 @dataclass

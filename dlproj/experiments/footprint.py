@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from dlproj.data.mnist import PIXELS, TEST_IMAGES, TRAIN_IMAGES
+from dlproj.data.mnist import PIXELS, SIDE, TEST_IMAGES, TRAIN_IMAGES
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def mlp_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelS
 
 
 def cnn_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
-    size, c_in, params, acts = 28, 1, 0, n_in
+    size, c_in, params, acts = SIDE, 1, 0, n_in
     k = node.kernel_size
     for c in node.channels:
         params += k * k * c_in * c + c

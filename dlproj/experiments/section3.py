@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlproj.build import build
+from dlproj.data.mnist import SIDE
 from dlproj.errors import DataError
 from dlproj.experiments import footprint
 from dlproj.experiments.common import (
@@ -34,7 +35,6 @@ from dlproj.plots.save import save_figure
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 
-IMAGE_SIZE = 28  # MNIST's side
 # The layers the receptive-field figure shows (each unit's field is the same before and after ReLU).
 RF_LAYERS = ("conv1", "pool1", "conv2", "pool2")
 
@@ -118,7 +118,7 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
 def receptive_field(ctx: RunContext) -> dict[str, Any]:
     """Receptive field and effective stride of every layer: arithmetic, checked by backprop."""
     model = _model(ctx)
-    rows, maps = measure(model, IMAGE_SIZE)
+    rows, maps = measure(model, SIDE)
     header = (f"{'layer':<8}{'out':>4}{'RF':>5}{'stride':>7}   "
               f"{'measured RF':>11}{'stride':>7}  match")
     lines = [header]

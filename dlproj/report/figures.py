@@ -63,7 +63,7 @@ def per_layer(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def stacked(members: pd.DataFrame, spec: FigureSpec, csv: str, problems: list[Problem], *,
-          layers: bool = False) -> pd.DataFrame:
+            layers: bool = False) -> pd.DataFrame:
     """The members' rows of `csv` (metrics.csv: the curves read with the runs; `layers`: per
     layer) stacked, with `seed`, `run` and a column per compared key (its legend name)."""
     parts = []

@@ -175,7 +175,7 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _md(frame: pd.DataFrame) -> str:
+def md_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_None._\n"
     clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
@@ -195,13 +195,13 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
                   "best setting measured the same way (dataset, epochs, all the data); mean ± "
                   "sample std over n seeds. Where no run of ours has the course's protocol, "
                   "*Protocol* says how the nearest one differs.\n",
-                  _md(course.drop(columns=["_matched", "_ref"]))]
+                  md_table(course.drop(columns=["_matched", "_ref"]))]
     parts += ["## All runs\n",
               "One row per setting (*Id*: its hash in results.json; *Setting*: every key that "
               "differs from the experiment's defaults) and outcome: mean ± std over n distinct "
               "seeds. Failed, diverged and interrupted runs are rows of their own, in capitals. "
               "*Course report*: its number where the protocol matches, else why not.\n",
-              _md(all_runs_table(rows, stats)) if not rows.empty else "_No runs found._\n"]
+              md_table(all_runs_table(rows, stats)) if not rows.empty else "_No runs found._\n"]
     if not superseded.empty:
         parts += ["\n## Superseded runs\n",
                   "A (setting, seed) that ran more than once counts once: the newest completed "

@@ -48,7 +48,7 @@ def step_tables(study_name: str, outputs: Path) -> tuple[str, list[tuple], pd.Da
 
 
 def render(study_name: str, outputs: Path) -> str:
-    from dlproj.report.tables import _md, course_lines
+    from dlproj.report.tables import course_lines, md_table
 
     title, per_step, table, (rows, stats), kept = step_tables(study_name, outputs)
     course = course_lines(rows, stats).drop(columns=["_matched", "_ref"], errors="ignore")
@@ -61,7 +61,7 @@ def render(study_name: str, outputs: Path) -> str:
         "## Beside the course report\n",
         "Each course-report number with our run of the same protocol, or why none is "
         "comparable (`../shared/seed/000_5d7f1bcd6cd38c10.txt`).\n",
-        _md(course) if not course.empty else "_No runs yet._\n",
+        md_table(course) if not course.empty else "_No runs yet._\n",
         "## How long it took\n",
         _timings(study_name, outputs, kept, per_step),
         "## Every step of the study\n",
@@ -70,7 +70,7 @@ def render(study_name: str, outputs: Path) -> str:
     for i, (step, wanted) in enumerate(per_step, 1):
         parts.append(f"### {i}. {step.title}\n\n`{step.command()}`\n")
         mine = table[table["Id"].isin(wanted)] if not table.empty else table
-        parts.append(_md(mine[shown_cols]) if not mine.empty else "_Not run yet._\n")
+        parts.append(md_table(mine[shown_cols]) if not mine.empty else "_Not run yet._\n")
     return "\n".join(parts)
 
 
@@ -79,7 +79,7 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
     own wall times summed: the work a machine must do, whatever runs it side by side."""
     import json
 
-    from dlproj.report.tables import _md
+    from dlproj.report.tables import md_table
 
     rows = []
     for summary in sorted((outputs / "reproduce").glob(f"*_{study_name}/summary.json")):
@@ -93,7 +93,7 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
                   c.get("resume", 0), c.get("done", 0), c.get("failed", 0),
                   c.get("interrupted", 0), round(s.get("wall_seconds", 0.0) / 60, 1)]
         rows.append(dict(zip(TIMING_COLUMNS, values, strict=True)))
-    text = (_md(pd.DataFrame(rows)) if rows else "_No `make reproduce` summary yet._\n")
+    text = (md_table(pd.DataFrame(rows)) if rows else "_No `make reproduce` summary yet._\n")
     wanted = set().union(*(w for _, w in per_step))
     if not kept.empty and wanted:
         from dlproj.runtime.threads import cores

@@ -18,8 +18,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
-
 
 class Block(nn.Module):
     """Two 3x3 conv + BN layers, with (residual) or without (plain) a shortcut."""
