@@ -7,11 +7,13 @@ STAMP  := $(VENV)/.installed-stamp
 MNIST  := data/MNIST/raw/t10k-labels-idx1-ubyte
 ARGS   ?=
 
-.PHONY: help install data test test-fast lint run bench report-table results-doc reproduce reproduce-quick clean
+.PHONY: help install data cluster cluster-stop test test-fast coverage lint run bench report-table results-doc reproduce reproduce-quick clean
 
 help:
 	@echo "make run            the default experiment (Section 1 MLP on MNIST); ARGS='section=3 ...'"
 	@echo "make test           the whole test suite (builds .venv and fetches MNIST on first use)"
+	@echo "make cluster        install (root, apt-get) and start the single-node SLURM cluster the SLURM tests use"
+	@echo "make coverage       the test suite with line and branch coverage of dlproj/"
 	@echo "make lint           ruff"
 	@echo "make bench          NumPy vs PyTorch training steps at 1 thread and all cores, GFLOP/s"
 	@echo "make report-table   every run under outputs/ as one results table"
@@ -33,6 +35,16 @@ $(MNIST): | $(STAMP)
 	$(PY) -m dlproj.data
 
 data: $(STAMP) $(MNIST)
+
+# A single-node SLURM cluster for the SLURM tests (root: installs Debian's slurm and munge when
+# missing, starts the daemons); the tests find it at $(CLUSTER)/slurm.conf and skip without it.
+CLUSTER ?= /tmp/dlproj-slurm
+cluster:
+	bash scripts/slurm/install.sh
+	bash scripts/slurm/start_cluster.sh $(CLUSTER)
+
+cluster-stop:
+	bash scripts/slurm/stop_cluster.sh $(CLUSTER)
 
 test: data
 	$(PY) -m pytest -q

@@ -50,6 +50,17 @@ def run_dlproj(args: list[str], outputs: Path, *, timeout: float = 300,
     return Run(proc, outputs)
 
 
+def needs_service(ok: bool, what: str, target: str, why: str) -> None:
+    """Skip the test naming the make target that provides `what`, unless CI=true, where a
+    missing service fails it: CI may not lose tests silently."""
+    if ok:
+        return
+    message = f"{what} is not available ({why}): run `{target}`"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def dlproj_run(tmp_path):
     """Call as dlproj_run([...overrides]) -> Run; each call gets its own outputs folder."""

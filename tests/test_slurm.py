@@ -1,8 +1,9 @@
-"""A real SLURM cluster: tests/slurm/start_cluster.sh starts slurmctld + slurmd + munged on this
-machine (installing Debian's packages when missing), the sweep runs on it, stop_cluster.sh ends it.
+"""A real SLURM cluster: `make cluster` installs and starts slurmctld + slurmd + munged on this
+machine (scripts/slurm/), the sweeps run on it. The tests never install or start anything: without
+the cluster they skip naming `make cluster`, and under CI=true they fail instead.
 
-Skips with the reason where that cannot work (not root, no apt-get). Every call that may wait on
-SLURM has a time limit of its own: submitit waits for ever on a job that died without a result.
+Every call that may wait on SLURM has a time limit of its own: submitit waits for ever on a job
+that died without a result.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_dlproj
+from tests.conftest import needs_service, run_dlproj
 
-SCRIPTS = ROOT / "tests" / "slurm"
-SKIP = 77
+CLUSTER = Path(os.environ.get("DLPROJ_SLURM_DIR", "/tmp/dlproj-slurm"))  # the Makefile's CLUSTER
 
 
 def _processes_with(env_line: str) -> list[int]:
@@ -32,30 +32,32 @@ def _processes_with(env_line: str) -> list[int]:
     return pids
 
 
+def _queue(conf: str) -> str:
+    return subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING", "-o", "%i"],
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "SLURM_CONF": conf}).stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def slurm_conf(tmp_path_factory):
-    """SLURM_CONF of a single-node cluster that lives as long as this module's tests."""
-    cluster = Path("/tmp") / f"dlproj-slurm-{os.getpid()}"  # short: munge's socket path
-    proc = subprocess.run(["bash", str(SCRIPTS / "start_cluster.sh"), str(cluster)],
-                          capture_output=True, text=True, timeout=900)
-    if proc.returncode == SKIP:
-        pytest.skip(proc.stderr.strip().removeprefix("SKIP: "))
-    if proc.returncode != 0:
-        subprocess.run(["bash", str(SCRIPTS / "stop_cluster.sh"), str(cluster)], timeout=120)
-        pytest.fail(f"SLURM cluster did not start:\n{proc.stdout}{proc.stderr}")
-    conf = proc.stdout.strip().splitlines()[-1]
-    try:
-        yield conf
-    finally:
-        subprocess.run(["bash", str(SCRIPTS / "stop_cluster.sh"), str(cluster)], timeout=120)
-        # Nothing of this cluster may outlive it: no daemon, job step or waiting submitter.
-        lingering = _processes_with(f"SLURM_CONF={conf}")
-        for pidfile in ("slurmctld.pid", "slurmd.pid", "munge/munged.pid"):
-            path = cluster / pidfile
-            if path.is_file() and Path(f"/proc/{path.read_text().strip()}").exists():
-                lingering.append(int(path.read_text()))
-        subprocess.run(["rm", "-rf", str(cluster)], check=False)
-        assert not lingering, f"processes of the test cluster still running: {lingering}"
+def slurm_conf():
+    """SLURM_CONF of the cluster `make cluster` started; after the module, nothing of the tests
+    is left on it: no job queued or running, no process but those the cluster had before."""
+    conf = CLUSTER / "slurm.conf"
+    state = ""
+    if conf.is_file():
+        state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                               timeout=30, env={**os.environ, "SLURM_CONF": str(conf)}).stdout
+    needs_service("idle" in state.split(), "a SLURM cluster", "make cluster",
+                  f"no idle node answers for {conf}")
+    daemons = set(_processes_with(f"SLURM_CONF={conf}"))  # the cluster's own, before the tests
+    yield str(conf)
+    deadline = time.monotonic() + 30
+    while _queue(str(conf)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _queue(str(conf)) == "", "jobs of the tests still queued or running"
+    lingering = [p for p in _processes_with(f"SLURM_CONF={conf}") if p not in daemons
+                 and p != os.getpid()]
+    assert not lingering, f"processes of the tests' sweeps still running: {lingering}"
 
 
 def _sweep(args, outputs, slurm_conf, timeout):
@@ -107,7 +109,4 @@ def test_a_sweep_slurm_cannot_schedule_fails_with_a_message(slurm_conf, tmp_path
     assert "Traceback" not in run.output
     assert time.monotonic() - started < 120
     # The sweep's jobs were cancelled, not left pending.
-    queue = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING", "-o", "%i"],
-                           capture_output=True, text=True,
-                           env={**os.environ, "SLURM_CONF": slurm_conf}).stdout
-    assert queue.strip() == ""
+    assert _queue(slurm_conf) == ""

@@ -1,35 +1,26 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM cluster (slurmctld + slurmd + munged) in DIR, without systemd, on
-# loopback addresses only. Installs Debian's slurmctld, slurmd, slurm-client and munge when they
-# are missing. Every client needs SLURM_CONF=DIR/slurm.conf in its environment (the script prints
-# that path on success). Stop it with tests/slurm/stop_cluster.sh DIR.
+# loopback addresses only; what `make cluster` runs after scripts/slurm/install.sh. Every client
+# needs SLURM_CONF=DIR/slurm.conf in its environment (the script prints that path on success).
+# A cluster already answering in DIR is left as it is. Stop it with scripts/slurm/stop_cluster.sh DIR.
 #
-#   tests/slurm/start_cluster.sh DIR
+#   scripts/slurm/start_cluster.sh DIR
 #
-# Exit 0: the node is idle and takes jobs. Exit 77: this machine cannot run it (no root, no
-# apt-get, install failed); the reason is on stderr. Other codes: it should have worked; see
-# DIR/*.log.
+# Exit 0: the node is idle and takes jobs. Other codes: see the message and DIR/*.log.
 set -euo pipefail
-
-skip() { echo "SKIP: $*" >&2; exit 77; }
 
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 DIR=$(realpath -m "$1")
-[ "$(id -u)" = 0 ] || skip "slurmd and munged need root here (this user is $(id -un))"
-
-have_all() {
-  for tool in slurmctld slurmd sbatch squeue scontrol munged; do
-    command -v "$tool" >/dev/null || return 1
-  done
-}
-if ! have_all; then
-  command -v apt-get >/dev/null || skip "SLURM is not installed and there is no apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-      slurmctld slurmd slurm-client munge; } >"${TMPDIR:-/tmp}/dlproj-slurm-apt.log" 2>&1 \
-    || skip "apt-get install slurmctld slurmd slurm-client munge failed (${TMPDIR:-/tmp}/dlproj-slurm-apt.log)"
-  have_all || skip "SLURM tools still missing after apt-get install"
+[ "$(id -u)" = 0 ] || { echo "slurmd and munged need root here (this user is $(id -un))" >&2; exit 1; }
+for tool in slurmctld slurmd sbatch squeue scontrol munged; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/slurm/install.sh (make cluster)" >&2; exit 1; }
+done
+if [ -f "$DIR"/slurm.conf ] && SLURM_CONF="$DIR"/slurm.conf timeout 10 sinfo -h -o %T 2>/dev/null | grep -qx idle; then
+  echo "$DIR"/slurm.conf
+  exit 0
 fi
+bash "$(dirname "$0")"/stop_cluster.sh "$DIR"  # the remains of one that died
+rm -rf "$DIR"
 
 mkdir -p "$DIR"/munge "$DIR"/state "$DIR"/spool
 # munged refuses a socket directory others can write to, and clients must be able to reach it.

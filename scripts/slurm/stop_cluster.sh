@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the cluster tests/slurm/start_cluster.sh DIR started: cancel its jobs, stop slurmd,
+# Stop the cluster scripts/slurm/start_cluster.sh DIR started: cancel its jobs, stop slurmd,
 # slurmctld and munged by their pid files, then end any process still carrying this cluster's
 # SLURM_CONF (job steps, a submitter that was left waiting). Touches no other process.
 set -uo pipefail
