@@ -15,6 +15,8 @@ missing package, a locked store) warns once and is switched off; the run goes on
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -25,6 +27,7 @@ from dlproj.build import build
 log = logging.getLogger("dlproj")
 
 _INSTALL_HINT = "install the trackers extra: .venv/bin/python -m pip install -e '.[trackers]'"
+METHODS = ("start", "log_step", "log_epoch", "finish")  # the logger interface (see above)
 
 
 class Guarded:
@@ -50,23 +53,15 @@ class Guarded:
             hint = f" ({_INSTALL_HINT})" if missing else ""
             log.warning("logger %s failed in %s: %s: %s%s; it is off for the rest of this run",
                         self.name, method, type(exc).__name__, exc, hint)
-            try:
+            with contextlib.suppress(Exception):  # best effort after a failure
                 if self.logger is not None:
                     self.logger.close()
-            except Exception:  # noqa: BLE001 - best effort after a failure
-                pass
 
-    def start(self, ctx: Any) -> None:
-        self._call("start", ctx)
-
-    def log_step(self, step: int, values: dict[str, float]) -> None:
-        self._call("log_step", step, values)
-
-    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        self._call("log_epoch", epoch, row)
-
-    def finish(self, record: dict[str, Any]) -> None:
-        self._call("finish", record)
+    def __getattr__(self, method: str) -> Any:
+        """start, log_step, log_epoch and finish: the logger's own, guarded."""
+        if method not in METHODS:
+            raise AttributeError(method)
+        return functools.partial(self._call, method)
 
 
 def build_loggers(cfg: DictConfig) -> list[Guarded]:

@@ -1,4 +1,4 @@
-"""What the tracker loggers share: the flattened config, numeric values, the run's files."""
+"""What the tracker loggers share: the flattened config, numeric values, the run's figures."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-MODEL_FILES = ("model.npz", "model.pt")
-
 
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
@@ -20,14 +18,11 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     def walk(prefix: str, node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if prefix == "" and key in ("logger", "hydra"):
-                    continue
                 walk(f"{prefix}{key}.", value)
         else:
-            key = prefix[:-1]
-            out[key] = node if isinstance(node, (bool, int, float, str)) else str(node)
+            out[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
 
-    walk("", tree)
+    walk("", {key: node for key, node in tree.items() if key not in ("logger", "hydra")})
     return out
 
 
@@ -43,7 +38,3 @@ def numeric(row: dict[str, Any], *,
 
 def figures(run_dir: Path) -> list[Path]:
     return sorted(Path(run_dir).glob("*.png"))
-
-
-def model_files(run_dir: Path) -> list[Path]:
-    return [p for name in MODEL_FILES if (p := Path(run_dir) / name).is_file()]

@@ -19,14 +19,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlproj.loggers.common import figures, flat_config, model_files, numeric
+from dlproj.loggers.common import figures, flat_config, numeric
 
 log = logging.getLogger("dlproj")
 
 PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
-_BATCH = 1000  # MLflow's limit of metrics per log_batch
+_BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
 _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
-_PARAM_BATCH = 100
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 
 
@@ -38,19 +37,16 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
     """
     from mlflow.tracking import MlflowClient
 
-    uri = tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     name = experiment_name or "dlproj"
+    location = Path(artifact_location).resolve().as_uri() if artifact_location else None
     for attempt in range(5):
         try:
-            client = MlflowClient(tracking_uri=uri)
+            client = MlflowClient(tracking_uri=tracking_uri)
             exp = client.get_experiment_by_name(name)
-            if exp is not None:
-                return client, exp.experiment_id
-            location = artifact_location
-            return client, client.create_experiment(
-                name, artifact_location=Path(location).resolve().as_uri() if location else None)
+            return client, (exp.experiment_id if exp is not None
+                            else client.create_experiment(name, artifact_location=location))
         except Exception:
             if attempt == 4:
                 raise
@@ -59,11 +55,8 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
 
 
 class MLflowLogger:
-    def __init__(self, tracking_uri: str, artifact_location: str | None = None,
-                 experiment_name: str = "dlproj", steps: bool = True,
-                 artifacts: bool = True) -> None:
-        self.store = {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
-                      "artifact_location": artifact_location}
+    def __init__(self, steps: bool = True, artifacts: bool = True, **store: Any) -> None:
+        self.store = store  # open_store's arguments: tracking_uri, experiment_name, ...
         self.steps, self.artifacts = steps, artifacts
         self.client: Any = None
         self.run_id = ""
@@ -86,58 +79,47 @@ class MLflowLogger:
         run = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.run_id = run.info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
-        for i in range(0, len(params), _PARAM_BATCH):
-            self.client.log_batch(self.run_id, params=params[i:i + _PARAM_BATCH])
+        self.client.log_batch(self.run_id, params=params)
 
-    def _metrics(self, items: dict[str, float], step: int) -> None:
+    def _metrics(self, items: dict[str, float], step: int, flush: bool = False) -> None:
+        """Queue the metrics; send the queue when `flush`, when full or every _FLUSH_SECS."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.pending += [Metric(k, v, now, int(step)) for k, v in items.items()]
         self.logged.update(items)
-
-    def _flush(self) -> None:
-        self.flushed = time.monotonic()
-        while self.pending:
-            batch, self.pending = self.pending[:_BATCH], self.pending[_BATCH:]
-            self.client.log_batch(self.run_id, metrics=batch)
+        if flush or len(self.pending) >= _BATCH or time.monotonic() - self.flushed > _FLUSH_SECS:
+            self.client.log_batch(self.run_id, metrics=self.pending)
+            self.pending, self.flushed = [], time.monotonic()
 
     def log_step(self, step: int, values: dict[str, float]) -> None:
         if self.steps:
             self._metrics({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
-            if len(self.pending) >= _BATCH:
-                self._flush()
 
     def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         self._metrics(dict(numeric(row)), epoch)
-        if time.monotonic() - self.flushed > _FLUSH_SECS:
-            self._flush()
 
     def finish(self, record: dict[str, Any]) -> None:
         # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
         final = {k: v for k, v in numeric(record.get("metrics") or {}) if k not in self.logged}
-        self._metrics(final, 0)
-        self._flush()
+        self._metrics(final, 0, flush=True)
         status = str(record.get("status", ""))
-        setting = record.get("setting") or " ".join(
-            o for o in record.get("overrides", []) if not o.startswith("seed=")) or "default"
-        tags = {"status": status, "setting": str(setting)}
+        tags = {"status": status, "setting": str(record.get("setting", ""))}  # the runner's id
         commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")
         if commit:  # shown by the MLflow UI as the run's source version
             tags["mlflow.source.git.commit"] = commit
+        if record.get("error"):
+            tags["error"] = str(record["error"])[:5000]
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
-        if record.get("error"):
-            self.client.set_tag(self.run_id, "error", str(record["error"])[:5000])
         if self.artifacts:
             run_dir = Path(record["run_dir"])
-            for path in figures(run_dir):
-                self.client.log_artifact(self.run_id, str(path), "figures")
-            for path in model_files(run_dir):
-                self.client.log_artifact(self.run_id, str(path), "model")
+            files = [(path, "figures") for path in figures(run_dir)]
+            files += [(run_dir / name, "model") for name in ("model.npz", "model.pt")]
             # Not results.json: `make report-table` would count the copy as a run of its own.
-            if (run_dir / "metrics.csv").is_file():
-                self.client.log_artifact(self.run_id, str(run_dir / "metrics.csv"))
+            for path, folder in [*files, (run_dir / "metrics.csv", None)]:
+                if path.is_file():
+                    self.client.log_artifact(self.run_id, str(path), folder)
         self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
         self.run_id = ""
 
@@ -168,10 +150,9 @@ class MLflowSweepParent(Callback):
                                                     node.artifact_location)
             sweep_dir = Path(str(config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            overrides = " ".join(config.hydra.overrides.task)
-            run = self.client.create_run(
-                experiment_id, run_name=f"multirun {sweep_dir.name}",
-                tags={"sweep_dir": str(sweep_dir), "overrides": overrides[:5000]})
+            overrides = " ".join(config.hydra.overrides.task)[:5000]
+            run = self.client.create_run(experiment_id, run_name=f"multirun {sweep_dir.name}",
+                                         tags={"sweep_dir": str(sweep_dir), "overrides": overrides})
             self.run_id = run.info.run_id
             (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
         except Exception as exc:

@@ -8,23 +8,11 @@ runs, each named by its run directory.
 
 from __future__ import annotations
 
-import struct
 import time
 from pathlib import Path
 from typing import Any
 
 from dlproj.loggers.common import figures, flat_config, numeric
-
-# PNG colour type -> TensorBoard colorspace (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA).
-_COLORSPACE = {0: 1, 4: 2, 2: 3, 6: 4, 3: 3}
-
-
-def png_size(data: bytes) -> tuple[int, int, int]:
-    """(height, width, colorspace) from a PNG's IHDR chunk."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG file")
-    width, height = struct.unpack(">II", data[16:24])
-    return height, width, _COLORSPACE.get(data[25], 4)
 
 
 class TensorBoardLogger:
@@ -36,14 +24,15 @@ class TensorBoardLogger:
         self.last_epoch = 0
 
     def start(self, ctx: Any) -> None:
+        from tensorboard.plugins.hparams.summary_v2 import hparams_pb
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         self.writer = EventFileWriter(str(ctx.run_dir), flush_secs=self.flush_secs)
-        if self.hparams:
-            self._hparams_start(flat_config(ctx.cfg))
+        if self.hparams:  # trial_id "": each run is a session group of its own
+            self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 
-    # -- summaries -----------------------------------------------------------------------------
-    def _write(self, values: list, step: int) -> None:
+    def _write(self, step: int, *values: Any) -> None:
+        """One event at `step` holding the summary values (summary_pb2.Summary.Value)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         event = event_pb2.Event(wall_time=time.time(), step=int(step),
@@ -51,47 +40,31 @@ class TensorBoardLogger:
         self.writer.add_event(event)
 
     def _scalars(self, items: dict[str, float], step: int) -> None:
-        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
-        self._write([summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in items.items()],
-                    step)
+        self._write(step, *(Summary.Value(tag=k, simple_value=v) for k, v in items.items()))
 
-    def _hparams_summary(self, tag: str, data: Any) -> Any:
-        from tensorboard.compat.proto import summary_pb2
-        from tensorboard.plugins.hparams import metadata
+    def _image(self, path: Path, step: int) -> None:
+        """The PNG file as it is (its bytes, its size and channels read by Pillow)."""
+        from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
-        return summary_pb2.Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))
-
-    def _hparams_start(self, hparams: dict[str, Any]) -> None:
-        from tensorboard.plugins.hparams import metadata, plugin_data_pb2
-
-        info = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
-        for key, value in hparams.items():
-            if isinstance(value, bool):
-                info.hparams[key].bool_value = value
-            elif isinstance(value, (int, float)):
-                info.hparams[key].number_value = value
-            else:
-                info.hparams[key].string_value = str(value)
-        data = plugin_data_pb2.HParamsPluginData(session_start_info=info)
-        self._write([self._hparams_summary(metadata.SESSION_START_INFO_TAG, data)], 0)
+        with Image.open(path) as png:
+            image = Summary.Image(height=png.height, width=png.width,
+                                  colorspace=len(png.getbands()),
+                                  encoded_image_string=path.read_bytes())
+        self._write(step, Summary.Value(tag=path.stem, image=image))
 
     def _hparams_end(self, status: str) -> None:
+        """The hparams session's end: success only for a completed run."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
         code = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
         info = plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=time.time())
         data = plugin_data_pb2.HParamsPluginData(session_end_info=info)
-        self._write([self._hparams_summary(metadata.SESSION_END_INFO_TAG, data)], self.last_epoch)
-
-    def _image(self, path: Path, step: int) -> None:
-        from tensorboard.compat.proto import summary_pb2
-
-        data = path.read_bytes()
-        height, width, colorspace = png_size(data)
-        image = summary_pb2.Summary.Image(height=height, width=width, colorspace=colorspace,
-                                          encoded_image_string=data)
-        self._write([summary_pb2.Summary.Value(tag=path.stem, image=image)], step)
+        self._write(self.last_epoch, Summary.Value(
+            tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data)))
 
     # -- the logger interface ------------------------------------------------------------------
     def log_step(self, step: int, values: dict[str, float]) -> None:
@@ -103,11 +76,10 @@ class TensorBoardLogger:
         self._scalars(dict(numeric(row)), epoch)
 
     def finish(self, record: dict[str, Any]) -> None:
-        run_dir = Path(record["run_dir"])
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
             self._scalars(dict(numeric(record.get("metrics") or {})), 0)
         if self.images:
-            for path in figures(run_dir):
+            for path in figures(record["run_dir"]):
                 self._image(path, self.last_epoch)
         if self.hparams:
             self._hparams_end(record.get("status", ""))
