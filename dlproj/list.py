@@ -4,18 +4,21 @@
     python -m dlproj.list section=3  # one section
 
 Experiments come from the registry (their one-line summaries); the defaults shown (model,
-optimizer, epochs) are what `python -m dlproj experiment=NAME` composes. Never imports torch.
+optimizer, epochs) are read from conf/experiment/NAME.yaml over conf/config.yaml, without
+composing: what `python -m dlproj experiment=NAME` composes (tests/test_discovery.py checks).
+Never imports torch.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from dlproj import paths
-from dlproj.config.compose import compose_config, config_loader
+from dlproj.config.compose import config_loader
+from dlproj.config.schema import TrainConfig
 from dlproj.experiments import registry
 
 # Groups not worth showing: schemas, and Hydra's internals.
@@ -23,34 +26,20 @@ HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hyd
                  "hydra/hydra_logging", "hydra/job_logging", "hydra/callbacks")
 
 
-@dataclass
-class ExperimentInfo:
-    section: int
-    name: str
-    summary: str
-    model: str
-    optimizer: str
-    epochs: int
+def _choice(text: str, group: str) -> str | None:
+    """The choice of `group` a config file's defaults list makes (`- model: mlp`,
+    `- override /model: cnn_small`), if any."""
+    m = re.search(rf"^\s*- (?:override /)?{group}: (\w+)\s*$", text, re.M)
+    return m.group(1) if m else None
 
 
-def _first_comment(path: Path) -> str:
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("#") and not line.startswith("# @package"):
-            return line.lstrip("# ").strip()
-    return ""
-
-
-def experiments() -> list[ExperimentInfo]:
-    """Every registered experiment with the defaults its config file composes to."""
-    files = {p.stem: p for p in (paths.CONF_DIR / "experiment").glob("*.yaml")}
-    out = []
-    for (section, name), exp in sorted(registry.load_all().items()):
-        overrides = [f"section={section}"] + ([f"experiment={name}"] if name in files else [])
-        cfg = compose_config(overrides)
-        out.append(ExperimentInfo(section, name, exp.summary, str(cfg.model.name),
-                                  str(cfg.optimizer.name), int(cfg.train.epochs)))
-    return out
+def defaults(experiment: str) -> str:
+    """The model, optimizer and epochs conf/experiment/NAME.yaml sets over conf/config.yaml."""
+    path = paths.CONF_DIR / "experiment" / f"{experiment}.yaml"
+    text, root = path.read_text(), (paths.CONF_DIR / "config.yaml").read_text()
+    model, optimizer = (_choice(text, g) or _choice(root, g) for g in ("model", "optimizer"))
+    epochs = OmegaConf.select(OmegaConf.load(path), "train.epochs", default=TrainConfig.epochs)
+    return f"model={model} optimizer={optimizer} train.epochs={epochs}"
 
 
 def groups() -> dict[str, list[str]]:
@@ -59,15 +48,12 @@ def groups() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
 
     def walk(parent: str) -> None:
-        for child in sorted(loader.list_groups(parent)):
+        for child in loader.list_groups(parent):
             group = f"{parent}/{child}" if parent else child
-            if group == "hydra":  # Hydra's own groups: only hydra/launcher, hydra/sweeper, ...
-                walk(group)
-                continue
             if group.startswith(HIDDEN_GROUPS):
                 continue
             options = [o for o in loader.get_group_options(group) if not o.startswith("_")]
-            if options:
+            if options and group != "hydra":  # of Hydra's own: hydra/launcher, hydra/sweeper, ...
                 out[group] = sorted(options, key=lambda o: (not o.isdigit(), o.zfill(4)
                                                             if o.isdigit() else o))
             walk(group)
@@ -76,33 +62,34 @@ def groups() -> dict[str, list[str]]:
     return dict(sorted(out.items(), key=lambda kv: (kv[0].startswith("hydra/"), kv[0])))
 
 
-def section_titles() -> dict[int, str]:
-    return {int(p.stem): _first_comment(p) for p in (paths.CONF_DIR / "section").glob("*.yaml")
-            if p.stem.isdigit()}
+def sections() -> dict[int, tuple[str, str | None]]:
+    """Section -> (its title: conf/section/N.yaml's first comment, its default experiment)."""
+    out = {}
+    for path in (paths.CONF_DIR / "section").glob("*.yaml"):
+        if path.stem.isdigit():
+            text = path.read_text()
+            title = next((line.lstrip("# ").strip() for line in map(str.strip, text.splitlines())
+                          if line.startswith("#") and not line.startswith("# @package")), "")
+            out[int(path.stem)] = title, _choice(text, "experiment")
+    return out
 
 
 def render(only_section: int | None = None) -> str:
-    infos, group_choices = experiments(), groups()
-    titles = section_titles()
-    default_exp = {}
-    for s in titles:
-        m = re.search(r"override /experiment: (\w+)",
-                      (paths.CONF_DIR / "section" / f"{s}.yaml").read_text())
-        default_exp[s] = m.group(1) if m else ""
+    experiments = sorted(registry.load_all().items())
     lines = []
-    for section in sorted(titles):
+    for section, (title, default) in sorted(sections().items()):
         if only_section is not None and section != only_section:
             continue
-        lines.append(f"section={section}  {titles[section]}")
-        rows = [i for i in infos if i.section == section]
-        width = max((len(i.name) for i in rows), default=0)
-        for i in rows:
-            mark = "*" if i.name == default_exp.get(section) else " "
-            lines.append(f"  {mark} experiment={i.name:<{width}}  {i.summary}")
-            lines.append(f"    {'':<{width + 11}}  model={i.model} optimizer={i.optimizer} "
-                         f"train.epochs={i.epochs}")
+        lines.append(f"section={section}  {title}")
+        rows = [(name, exp.summary) for (s, name), exp in experiments if s == section]
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, summary in rows:
+            lines.append(f"  {'*' if name == default else ' '} experiment={name:<{width}}  "
+                         f"{summary}")
+            lines.append(f"    {'':<{width + 11}}  {defaults(name)}")
         lines.append("")
     if only_section is None:
+        group_choices = groups()
         lines.append("(* the section's default experiment)")
         lines.append("")
         lines.append("Config groups (pick one: GROUP=CHOICE; logger takes a list: "

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from dlproj import paths
 from dlproj.config import study as studies
 from dlproj.errors import ConfigError
 from dlproj.reproduce.conditions import Situation, assess
 from dlproj.reproduce.plan import plan
+
+DOCS = paths.PROJECT_ROOT / "docs" / "report.md"  # where docs_table's table is pasted
 
 
 def _load(name: str, online: bool = False):
@@ -70,14 +73,14 @@ def test_every_job_of_the_study_composes_and_validates(tmp_path, name):
 
 def test_docs_table_is_generated_from_the_study_files():
     table = studies.docs_table(studies.load("course"), studies.load("quick"))
-    docs = studies.docs_path().read_text()
+    docs = DOCS.read_text()
     assert table in docs, ("docs/report.md is out of date with conf/study/: paste the output of "
                            "`python -m dlproj.reproduce --docs-table`")
 
 
 def test_the_docs_depth_sweep_is_the_studys():
     depth = studies.load("course").step("depth").overrides["model.depth"]
-    assert f"model.depth={depth}" in studies.docs_path().read_text()
+    assert f"model.depth={depth}" in DOCS.read_text()
 
 
 def test_unknown_study_names_the_available_ones():
@@ -270,6 +273,8 @@ def test_a_protocol_names_what_differs():
      "colour"),
     ("course:\n  numbers:\n    n: {section: 1, experiment: sin, label: x, metric: m, value: 1,"
      " shown: '1', protocol: nope}\n", "protocol: nope"),
+    ("course:\n  numbers:\n    n: {section: 1, experiment: sin, label: x, metric: m, value: 1,"
+     " shown: '1', protocol: {train.epochs: 3}}\n", r"protocol: \{'train.epochs': 3\}` names no"),
     ("course:\n  numbers:\n    n: {section: 1, experiment: sin, label: x, metric: m}\n",
      "value"),
 ])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from dlproj.errors import check as _check
 
@@ -23,6 +23,10 @@ class Built:
 
     _target_: str = MISSING
     _partial_: bool = True
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        """The group's rules beyond its schema's types (here: none but the choice itself)."""
 
 
 # False while a plan is checked whose input files an earlier step of it will write
@@ -44,21 +48,15 @@ def file_exists(path: str | Path) -> bool:
     return not _files_checked.get() or Path(path).is_file()
 
 
-def fail(key: str, value: Any, allowed: str) -> None:
-    _check(False, key, plain(value), allowed)
-
-
 def plain(value: Any) -> Any:
     """Config nodes as plain lists/dicts, so messages show `[8, 16]`, not a node's repr."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value)
-    return value
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise ConfigError naming `key` and what is allowed unless `ok`."""
+    """Raise ConfigError naming `key`, its value and what is allowed unless `ok`."""
     if not ok:
-        fail(key, value, allowed)
+        _check(False, key, plain(value), allowed)
 
 
 def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
@@ -75,13 +73,13 @@ def is_number(value: Any) -> bool:
         and abs(value) != float("inf")
 
 
-def positive_int(key: str, value: Any) -> None:
-    check(is_int(value) and value >= 1, key, value, "an integer >= 1")
-
-
-def optional_limit(key: str, value: Any) -> None:
-    check(value is None or (is_int(value) and value >= 1), key, value,
-          "null (all) or an integer >= 1")
+def integer(key: str, value: Any, low: int = 1, high: int | None = None, *,
+            null: str | None = None) -> None:
+    """An integer >= `low` (and <= `high`); with `null`, null too (what null means)."""
+    ok = is_int(value) and value >= low and (high is None or value <= high)
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    check(ok or (null is not None and value is None), key, value,
+          allowed if null is None else f"null ({null}) or {allowed}")
 
 
 def in_unit(key: str, value: Any, *, closed_right: bool = False) -> None:

@@ -8,7 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from hydra.types import RunMode
+from omegaconf import OmegaConf, open_dict
 
 from dlproj import paths
 from dlproj.config.schema import SCHEMAS, Config
@@ -22,27 +23,21 @@ def register_configs() -> None:
         for kind, node in kinds.items():
             cs.store(group=f"schema/{group}", name=kind, node=node)
     if not OmegaConf.has_resolver("dlproj.data_root"):
-        OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
-        OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))
-    if not OmegaConf.has_resolver("dlproj.slurm_needs"):
         from dlproj.launchers.needs import slurm_needs
 
+        OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
+        OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))
         OmegaConf.register_new_resolver("dlproj.slurm_needs", slurm_needs)
 
 
 # Hydra parses `section=3` as the integer 3 and refuses ints as config-group choices, so the
 # section numbers are quoted before Hydra reads them: `section=3` -> `section='3'`.
-_SECTION_ARG = re.compile(r"^(section)=(\d+(?:,\d+)*)$")
+_SECTION_ARG = re.compile(r"^section=(\d+(?:,\d+)*)$")
 
 
 def normalize_overrides(args: list[str]) -> list[str]:
-    out = []
-    for arg in args:
-        m = _SECTION_ARG.match(arg)
-        if m:
-            arg = f"{m.group(1)}=" + ",".join(f"'{v}'" for v in m.group(2).split(","))
-        out.append(arg)
-    return out
+    return [_SECTION_ARG.sub(lambda m: "section=" + ",".join(f"'{v}'" for v in m[1].split(",")),
+                             arg) for arg in args]
 
 
 def compose(overrides: list[str]) -> dict[str, Any]:
@@ -56,10 +51,7 @@ def compose_config(overrides: list[str]) -> Any:
     Uses its own config loader, so it works the same inside a Hydra app, a launcher's worker or
     a plain script. Raises Hydra's error when the overrides do not compose.
     """
-    from hydra.types import RunMode
-    from omegaconf import open_dict
-
-    cfg = config_loader().load_configuration("config", normalize_overrides(list(overrides)),
+    cfg = config_loader().load_configuration("config", normalize_overrides(overrides),
                                              run_mode=RunMode.RUN)
     with open_dict(cfg):
         del cfg["hydra"]

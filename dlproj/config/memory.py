@@ -11,6 +11,7 @@ certainly not fit, while one that is accepted may still be tight.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,33 +29,27 @@ OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
 
 @dataclass(frozen=True)
 class Estimate:
-    parts: dict[str, int]  # what -> bytes
-    keys: dict[str, str]  # what -> the keys that shrink it
+    parts: dict[str, tuple[int, str]]  # what -> (bytes, the keys that shrink it)
 
     @property
     def total(self) -> int:
-        return sum(self.parts.values())
+        return sum(size for size, _ in self.parts.values())
 
 
 def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
     item = data.item_bytes
     slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
-    batch = min(cfg.train.batch_size, max(data.samples, 1)) if data.samples else \
-        cfg.train.batch_size
-    # Forward outputs kept for backward, and their gradients.
-    acts = model.activations * item * 3 * batch
-    parts = {
-        "the dataset in memory": data.samples * data.features * item + data.raw_bytes,
-        "parameters, gradients and optimizer state": model.params * item * (2 + slots),
-        "a batch's activations, forward and backward": acts,
-    }
-    keys = {
-        "the dataset in memory": data.keys,
-        "parameters, gradients and optimizer state": model.keys,
-        "a batch's activations, forward and backward":
-            "train.batch_size, " + (model.act_keys or model.keys),
-    }
-    return Estimate(parts, keys)
+    batch = min(cfg.train.batch_size, data.samples or cfg.train.batch_size)
+    return Estimate({
+        "the dataset in memory": (data.samples * data.features * item + data.raw_bytes,
+                                  data.keys),
+        "parameters, gradients and optimizer state": (model.params * item * (2 + slots),
+                                                      model.keys),
+        # Forward outputs kept for backward, and their gradients.
+        "a batch's activations, forward and backward": (
+            model.activations * item * 3 * batch,
+            "train.batch_size, " + (model.act_keys or model.keys)),
+    })
 
 
 def _read_int(path: Path) -> int | None:
@@ -69,22 +64,17 @@ def available_bytes() -> tuple[int | None, str]:
     """Memory this process may still use: min(cgroup limit - usage, MemAvailable), and whence."""
     found: list[tuple[int, str]] = []
     cg = Path("/sys/fs/cgroup")
-    for limit, usage in ((cg / "memory.max", cg / "memory.current"),
-                         (cg / "memory" / "memory.limit_in_bytes",
-                          cg / "memory" / "memory.usage_in_bytes")):
-        lim, used = _read_int(limit), _read_int(usage)
+    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        lim, used = _read_int(cg / limit), _read_int(cg / usage)
         if lim is not None and lim < 1 << 60:
             found.append((lim - (used or 0), "the cgroup's memory limit less its usage"))
             break
-    try:
+    with suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append((int(line.split()[1]) * 1024, "MemAvailable"))
-    except OSError:
-        pass
-    if not found:
-        return None, "unknown"
-    return min(found)
+    return min(found) if found else (None, "unknown")
 
 
 def guard(cfg: DictConfig, data: DataSize, model: ModelSize,
@@ -93,10 +83,10 @@ def guard(cfg: DictConfig, data: DataSize, model: ModelSize,
     est = estimate(cfg, data, model)
     avail, source = available if available is not None else available_bytes()
     if avail is not None and est.total > avail:
-        biggest = max(est.parts, key=est.parts.get)
-        detail = "; ".join(f"{what} {b / GiB:.1f} GiB" for what, b in est.parts.items())
+        biggest = max(est.parts, key=lambda what: est.parts[what][0])
+        detail = "; ".join(f"{what} {b / GiB:.1f} GiB" for what, (b, _) in est.parts.items())
         raise ConfigError(
             f"This run would need about {est.total / GiB:.1f} GiB of memory ({detail}), more "
             f"than the {max(avail, 0) / GiB:.1f} GiB available to this process ({source}). "
-            f"Most of it is {biggest}: lower {est.keys[biggest]}.")
+            f"Most of it is {biggest}: lower {est.parts[biggest][1]}.")
     return est

@@ -19,8 +19,8 @@ from dlproj.config.checks import (
     check_choice,
     file_exists,
     int_list,
+    integer,
     is_int,
-    positive_int,
 )
 from dlproj.data.mnist import SIDE
 from dlproj.experiments import footprint
@@ -50,13 +50,12 @@ class MLPConfig(Built):
 
 
 @dataclass
-class TwoLayerConfig(Built):
-    """Section 2's 2-layer net, backward derived by hand: one hidden width, three activations."""
+class TwoLayerConfig(MLPConfig):
+    """Section 2's 2-layer net, backward derived by hand: one hidden width, three activations
+    (otherwise an MLP's keys and size)."""
 
     name: str = "two_layer"
     hidden: list[int] = field(default_factory=lambda: [512])
-    activation: str = "relu"
-    init: str = "auto"
 
     @staticmethod
     def check(node: DictConfig, cfg: DictConfig) -> None:
@@ -65,8 +64,6 @@ class TwoLayerConfig(Built):
               "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
         check_choice("model.activation", node.activation, TWO_LAYER_ACTIVATIONS)
         check_choice("model.init", node.init, INITS)
-
-    size = staticmethod(footprint.mlp_size)
 
 
 @dataclass
@@ -83,7 +80,7 @@ class CNNConfig(Built):
     def check(node: DictConfig, cfg: DictConfig) -> None:
         channels = int_list("model.channels", node.channels, allow_empty=False,
                             example="[8,16]")
-        positive_int("model.kernel_size", node.kernel_size)
+        integer("model.kernel_size", node.kernel_size)
         check(is_int(node.padding) and 0 <= node.padding <= node.kernel_size // 2,
               "model.padding", node.padding,
               f"an integer in [0, kernel_size // 2 = {node.kernel_size // 2}]")
@@ -99,11 +96,10 @@ class CNNConfig(Built):
     size = staticmethod(footprint.cnn_size)
 
 
-def _transfer(node: DictConfig) -> None:
+def _transfer(node: DictConfig, cfg: DictConfig) -> None:
     """The keys every Section 4 network has: what trains, the head, the starting weights."""
     check_choice("model.finetune", node.finetune, FINETUNE)
-    check(node.num_classes is None or (is_int(node.num_classes) and node.num_classes >= 2),
-          "model.num_classes", node.num_classes, "null (the dataset's) or an integer >= 2")
+    integer("model.num_classes", node.num_classes, 2, null="the dataset's")
     check(node.finetune == "all" or node.weights != "none", "model.finetune", node.finetune,
           "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
           "layer4 with model.weights=imagenet or PATH")
@@ -126,12 +122,12 @@ class SmallNetConfig(Built):
 
     @staticmethod
     def check(node: DictConfig, cfg: DictConfig) -> None:
-        positive_int("model.depth", node.depth)
-        positive_int("model.width", node.width)
+        integer("model.depth", node.depth)
+        integer("model.width", node.width)
         check(node.weights != "imagenet", "model.weights", node.weights,
               f"imagenet only with model=resnet18; none or the path of a model.pt for "
               f"model={node.name}")
-        _transfer(node)
+        _transfer(node, cfg)
 
     size = staticmethod(footprint.small_net_size)
 
@@ -145,8 +141,5 @@ class ResNet18Config(Built):
     finetune: str = "layer4"
     num_classes: int | None = None
 
-    @staticmethod
-    def check(node: DictConfig, cfg: DictConfig) -> None:
-        _transfer(node)
-
+    check = staticmethod(_transfer)
     size = staticmethod(footprint.resnet18_size)

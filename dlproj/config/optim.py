@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, check, in_unit, is_int, is_number, positive, positive_int
+from dlproj.config.checks import Built, check, in_unit, integer, is_number, positive
 from dlproj.errors import ConfigError
 
 
@@ -87,8 +87,7 @@ class AdamConfig(Built):
 # -- schedule ------------------------------------------------------------------------------------
 
 def _warmup(node: DictConfig, cfg: DictConfig) -> None:
-    check(is_int(node.warmup_epochs) and node.warmup_epochs >= 0, "schedule.warmup_epochs",
-          node.warmup_epochs, "an integer >= 0")
+    integer("schedule.warmup_epochs", node.warmup_epochs, 0)
     check(node.warmup_epochs < cfg.train.epochs or node.warmup_epochs == 0,
           "schedule.warmup_epochs", node.warmup_epochs,
           f"fewer than train.epochs={cfg.train.epochs} (the run would end inside the warm-up)")
@@ -104,9 +103,7 @@ class ConstantConfig(Built):
     name: str = "constant"
     warmup_epochs: int = 0
 
-    @staticmethod
-    def check(node: DictConfig, cfg: DictConfig) -> None:
-        _warmup(node, cfg)
+    check = staticmethod(_warmup)
 
 
 @dataclass
@@ -118,7 +115,7 @@ class StepConfig(Built):
 
     @staticmethod
     def check(node: DictConfig, cfg: DictConfig) -> None:
-        positive_int("schedule.step_size", node.step_size)
+        integer("schedule.step_size", node.step_size)
         _gamma(node)
         _warmup(node, cfg)
 

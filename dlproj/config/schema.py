@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from dlproj.config import images, models, optim, trackers
-from dlproj.config.checks import check, check_choice, is_int, optional_limit, positive_int
+from dlproj.config.checks import check, check_choice, integer, is_int
 from dlproj.data.mnist import TRAIN_IMAGES
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
@@ -100,31 +100,28 @@ class Config:
     @staticmethod
     def check(cfg: DictConfig) -> None:
         """The keys every run shares."""
-        check(is_int(cfg.seed) and 0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed,
-              f"an integer in [0, {SEED_MAX}]")
+        integer("seed", cfg.seed, 0, SEED_MAX)
         check_choice("device", cfg.device, DEVICES)
         train = cfg.train
-        positive_int("train.epochs", train.epochs)
-        positive_int("train.batch_size", train.batch_size)
-        positive_int("train.checkpoint_every", train.checkpoint_every)
-        check(train.get("log_every") is None or train.log_every >= 1, "train.log_every",
-              train.get("log_every"), "null (about 50 lines per run) or an integer >= 1")
+        integer("train.epochs", train.epochs)
+        integer("train.batch_size", train.batch_size)
+        integer("train.checkpoint_every", train.checkpoint_every)
+        integer("train.log_every", train.get("log_every"), null="about 50 lines per run")
         check(train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
               train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
         es = train.early_stopping
-        positive_int("train.early_stopping.patience", es.patience)
+        integer("train.early_stopping.patience", es.patience)
         check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
               "min, max, or null (inferred from the metric's name)")
         check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta,
               "a number >= 0")
         data = cfg.data
-        optional_limit("data.train_limit", data.train_limit)
-        optional_limit("data.test_limit", data.test_limit)
+        integer("data.train_limit", data.train_limit, null="all")
+        integer("data.test_limit", data.test_limit, null="all")
         check(is_int(data.val_size) and 0 <= data.val_size < TRAIN_IMAGES, "data.val_size",
               data.val_size, f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} "
               f"training images)")
-        check(is_int(data.split_seed) and 0 <= data.split_seed <= SEED_MAX, "data.split_seed",
-              data.split_seed, f"an integer in [0, {SEED_MAX}]")
+        integer("data.split_seed", data.split_seed, 0, SEED_MAX)
         check(bool(str(data.root).strip()), "data.root", data.root,
               "a folder (relative ones are taken from the project root)")
 

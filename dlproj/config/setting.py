@@ -71,19 +71,11 @@ def is_excluded(key: str) -> bool:
             or last.endswith(EXCLUDED_SUFFIXES) or last in INSTANTIATION)
 
 
-def retired(flat: dict[str, Any]) -> set[str]:
-    """The keys of a flattened config that its choices no longer have (RETIRED)."""
-    return {f"{group}.{key}" for group, by_choice in RETIRED.items()
-            for key in by_choice.get(flat.get(f"{group}.name"), ())}
-
-
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples; an empty mapping adds no key."""
     if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
+        return {k: v for key, value in obj.items()
+                for k, v in flatten(value, f"{prefix}{key}.").items()}
     return {prefix[:-1]: canonical(obj)}
 
 
@@ -99,9 +91,11 @@ def canonical(value: Any) -> Any:
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened config keys that make the setting."""
+    """The flattened config keys that make the setting: neither excluded nor retired (keys its
+    choices no longer have, RETIRED)."""
     flat = flatten(config)
-    gone = retired(flat)
+    gone = {f"{group}.{key}" for group, by_choice in RETIRED.items()
+            for key in by_choice.get(flat.get(f"{group}.name"), ())}
     return {k: v for k, v in flat.items() if not is_excluded(k) and k not in gone}
 
 
@@ -125,19 +119,18 @@ def label(ident: dict[str, Any]) -> str:
     """Every key of `ident` that differs from its experiment's defaults, `group=choice` first."""
     section, experiment = ident.get("section"), ident.get("experiment")
     try:
-        defaults = _defaults(section, experiment, ())
+        defaults = experiment_defaults(section, experiment)
         choices = tuple((g, ident[f"{g}.name"]) for g in GROUPS
                         if ident.get(f"{g}.name") != defaults.get(f"{g}.name")
                         and (paths.CONF_DIR / g / f"{ident.get(f'{g}.name')}.yaml").is_file())
         if choices:
-            defaults = _defaults(section, experiment, choices)
+            defaults = experiment_defaults(section, experiment, choices)
     except Exception:  # an experiment or choice that no longer exists: nothing to compare with
         return "?"
     parts = [f"{g}={n}" for g, n in choices]
-    for key in sorted(set(ident) | set(defaults)):
-        if key in ident and key in defaults and ident[key] == defaults[key]:
-            continue
-        parts.append(f"~{key}" if key not in ident else f"{key}={fmt_value(ident[key])}")
+    parts += [f"~{key}" if key not in ident else f"{key}={fmt_value(ident[key])}"
+              for key in sorted(set(ident) | set(defaults))
+              if key not in ident or key not in defaults or ident[key] != defaults[key]]
     return " ".join(parts) or "defaults"
 
 
@@ -151,13 +144,11 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def experiment_defaults(section: Any, experiment: Any) -> dict[str, Any]:
-    """The setting keys of an experiment run with nothing on the command line."""
-    return _defaults(section, experiment, ())
-
-
 @lru_cache(maxsize=256)
-def _defaults(section: Any, experiment: Any, choices: tuple[tuple[str, str], ...]) -> dict:
+def experiment_defaults(section: Any, experiment: Any,
+                        choices: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The setting keys of an experiment run with nothing on the command line but `choices`
+    ((group, choice) pairs)."""
     overrides = [f"section={section}", f"experiment={experiment}",
                  *(f"{g}={n}" for g, n in choices)]
     return identity(compose(overrides))

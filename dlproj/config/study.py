@@ -20,10 +20,8 @@ checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema ca
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, OmegaConf
@@ -65,27 +63,19 @@ class Step:
         return f"python -m dlproj {flag}{' '.join(self.args())}"
 
     def jobs(self) -> list[list[str]]:
-        """Every job of the step: one override list per combination, seed last."""
+        """Every job of the step: one override list per combination, seed last, as Hydra's basic
+        sweeper splits a command line."""
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        parser = OverridesParser.create()
         # A `{placeholder}` not substituted yet (`{run:pretrain}`) passes through as a token.
-        holders = {f"PLACEHOLDER{i}X": m for i, m in enumerate(
-            sorted(set(_PLACEHOLDER.findall(" ".join(self.args())))))}
-        axes = []
-        for arg in self.args():
-            for token, text in holders.items():
-                arg = arg.replace(text, token)
-            override = parser.parse_override(arg)
-            key = override.get_key_element()
-            if override.is_sweep_override():
-                values = [f"{key}={v}" for v in override.sweep_string_iterator()]
-            else:
-                values = [f"{key}={override.get_value_element_as_str()}"]
-            for token, text in holders.items():
-                values = [v.replace(token, text) for v in values]
-            axes.append(values)
-        return [list(combo) for combo in itertools.product(*axes)]
+        args = self.args()
+        found = sorted(set(_PLACEHOLDER.findall(" ".join(args))))
+        hidden = [_PLACEHOLDER.sub(lambda m: f"PLACEHOLDER{found.index(m[0])}X", a) for a in args]
+        (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(hidden),
+                                               max_batch_size=None)
+        return [[re.sub(r"PLACEHOLDER(\d+)X", lambda m: found[int(m[1])], v) for v in job]
+                for job in jobs]
 
 
 @dataclass
@@ -127,7 +117,11 @@ class Conditions:
 
 
 @dataclass
-class NumberSpec:
+class CourseNumber:
+    """A number of the course report: the runs it describes (`match`, on the flattened config)
+    and its protocol (the keys it was measured with; `default`: the experiment's own value)."""
+
+    id: str = ""  # its key under `course.numbers:`
     section: int = MISSING
     experiment: str = MISSING
     label: str = MISSING
@@ -135,14 +129,32 @@ class NumberSpec:
     value: float = MISSING
     shown: str = MISSING
     match: dict[str, Any] = field(default_factory=dict)
-    protocol: str | None = None  # one of `course.protocols`; none: no budget to match
+    # In the file, the name of one of `course.protocols` (none: no budget to match, e.g. an
+    # exact property); once read (course_numbers), that protocol's keys.
+    protocol: Any = None
     table1: bool = False
+
+    def applies(self, section: int | None, experiment: str, config: dict[str, Any]) -> bool:
+        return (section == self.section and experiment == self.experiment
+                and holds(self.match, config))
+
+    def mismatch(self, config: dict[str, Any]) -> list[str]:
+        """Why a run of this experiment is not measured like the course report's number."""
+        from dlproj.config.setting import experiment_defaults
+
+        reasons = []
+        for key, want in self.protocol.items():
+            if want == DEFAULT:
+                want = experiment_defaults(self.section, self.experiment).get(key)
+            if config.get(key) != want:
+                reasons.append(_protocol_reason(key, config.get(key), want))
+        return reasons
 
 
 @dataclass
 class CourseSpec:
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
-    numbers: dict[str, NumberSpec] = field(default_factory=dict)
+    numbers: dict[str, CourseNumber] = field(default_factory=dict)
 
 
 @dataclass
@@ -246,6 +258,7 @@ def load(name: str, *, when: set[str] | None = None,
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []
+    subs = substitutions or {}
     steps = []
     for step_id, step in spec.steps.items():
         where = f"In study '{name}', step '{step_id}'"
@@ -255,11 +268,8 @@ def load(name: str, *, when: set[str] | None = None,
                               f"{', '.join(allowed) or 'none (the study has no such section)'}.")
         if step.seeds < 1:
             raise ConfigError(f"{where}: `seeds: {step.seeds}`. Allowed: an integer >= 1.")
-        for key, value in step.overrides.items():
-            value = _value(value)
-            for placeholder, text in (substitutions or {}).items():
-                value = value.replace("{" + placeholder + "}", text)
-            step.overrides[key] = value
+        step.overrides = {key: re.sub(r"\{([^{}]+)\}", lambda m: subs.get(m[1], m[0]), _value(v))
+                          for key, v in step.overrides.items()}
         step.id, step.title = step_id, step.title or step_id
         if when is None or step.when is None or step.when in when:
             steps.append(step)
@@ -290,10 +300,6 @@ def docs_table(course: Study, quick: Study) -> str:
     return "\n".join(lines) + "\n"
 
 
-def docs_path() -> Path:
-    return paths.PROJECT_ROOT / "docs" / "report.md"
-
-
 # -- the study's facts for the report --------------------------------------------------------
 
 def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
@@ -304,39 +310,6 @@ def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
 
     return (all(has(k, v) for k, v in match.items() if k != "not")
             and not any(has(k, v) for k, v in (match.get("not") or {}).items()))
-
-
-@dataclass(frozen=True)
-class CourseNumber:
-    """A number of the course report: the runs it describes (`match`, on the flattened config)
-    and its protocol (the keys it was measured with; `default`: the experiment's own value)."""
-
-    id: str
-    section: int
-    experiment: str
-    label: str
-    metric: str
-    value: float
-    shown: str
-    match: dict[str, Any] = field(default_factory=dict)
-    protocol: dict[str, Any] = field(default_factory=dict)
-    table1: bool = False
-
-    def applies(self, section: int | None, experiment: str, config: dict[str, Any]) -> bool:
-        return (section == self.section and experiment == self.experiment
-                and holds(self.match, config))
-
-    def mismatch(self, config: dict[str, Any]) -> list[str]:
-        """Why a run of this experiment is not measured like the course report's number."""
-        from dlproj.config.setting import experiment_defaults
-
-        reasons = []
-        for key, want in self.protocol.items():
-            if want == DEFAULT:
-                want = experiment_defaults(self.section, self.experiment).get(key)
-            if config.get(key) != want:
-                reasons.append(_protocol_reason(key, config.get(key), want))
-        return reasons
 
 
 def _protocol_reason(key: str, have: Any, want: Any) -> str:
@@ -356,16 +329,14 @@ def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
     """The `course:` section of the study `name`: its `numbers`, each naming one of its shared
     `protocols` (none: a number without a budget, e.g. an exact property)."""
     course = read(name).course
-    numbers = []
     for key, n in course.numbers.items():
-        if n.protocol is not None and n.protocol not in course.protocols:
+        if n.protocol is not None and (not isinstance(n.protocol, str)
+                                       or n.protocol not in course.protocols):
             raise ConfigError(f"In study '{name}', course number '{key}': `protocol: "
                               f"{n.protocol}` names no protocol. Allowed: "
                               f"{', '.join(course.protocols)}.")
-        numbers.append(CourseNumber(key, n.section, n.experiment, n.label, n.metric, n.value,
-                                    n.shown, n.match, course.protocols.get(n.protocol) or {},
-                                    n.table1))
-    return tuple(numbers)
+        n.id, n.protocol = key, course.protocols.get(n.protocol) or {}
+    return tuple(course.numbers.values())
 
 
 def figures(name: str = "course") -> tuple[FigureSpec, ...]:

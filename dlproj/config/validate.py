@@ -15,6 +15,7 @@ Each failure is one ConfigError naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
 from dlproj.config import memory
-from dlproj.config.checks import check, fail, file_exists, plain
+from dlproj.config.checks import check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
@@ -78,17 +79,15 @@ def check_experiment(cfg: DictConfig, exp: Experiment,
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        fail(f"params.{unknown[0]}", given[unknown[0]],
-             f"only the params experiment={exp.name} reads: "
-             + ", ".join(f"params.{k}" for k in sorted(known)))
+        check(False, f"params.{unknown[0]}", given[unknown[0]],
+              f"only the params experiment={exp.name} reads: "
+              + ", ".join(f"params.{k}" for k in sorted(known)))
     shared = {k: v for k, v in given.items() if k in registry.SHARED_PARAMS}
     for name, value in {**exp.param_values(cfg), **shared}.items():
         spec = known[name]
         ok = False
-        try:
+        with suppress(TypeError, ValueError):
             ok = bool(spec.ok(value))
-        except (TypeError, ValueError):
-            pass
         check(ok, f"params.{name}", value, spec.allowed)
     check(cfg.device in exp.devices, "device", cfg.device,
           f"{', '.join(exp.devices)} for experiment={exp.name}"
@@ -106,8 +105,9 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
     if exp.checkpoint is None:
         takers = sorted(f"section={e.section} experiment={e.name}"
                         for e in registry.load_all().values() if e.checkpoint)
-        fail("checkpoint", path, f"null: experiment={exp.name} does not evaluate checkpoints "
-             f"(it would train from scratch); experiments that do: {'; '.join(takers)}")
+        check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
+              f"checkpoints (it would train from scratch); experiments that do: "
+              f"{'; '.join(takers)}")
     p = Path(path)
     check(file_exists(p), "checkpoint", path,
           f"the path of an existing {exp.checkpoint} file written by a run of "
