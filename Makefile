@@ -49,6 +49,10 @@ cluster-stop:
 test: data
 	$(PY) -m pytest -q
 
+# Line and branch coverage of dlproj/ (pytest-cov; the tests' subprocesses included), per module.
+coverage: data
+	$(PY) -m pytest -q --cov --cov-branch --cov-report=term
+
 test-fast: data
 	$(PY) -m pytest -q -m "not slow"
 

@@ -61,13 +61,66 @@ def needs_service(ok: bool, what: str, target: str, why: str) -> None:
     pytest.skip(message)
 
 
+@dataclass
+class Finished:
+    """What `run_here` leaves: the exit code and the output, as a CompletedProcess has them."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = None,
+             timeout: float | None = None) -> Run:
+    """`python -m dlproj ARGS` in this process: the same entry point (dlproj.runtime.app.main),
+    its stdout, stderr and exit code captured. For everything but what needs a process of its
+    own (signals, kill -9, what a fresh interpreter imports)."""
+    import contextlib
+    import io
+    import logging
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from dlproj.runtime import app
+
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    os.environ.update({"DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0", **(env or {})})
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    sys.argv = ["dlproj", *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                app.main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        GlobalHydra.instance().clear()
+        for handler in root.handlers[:]:  # what Hydra's job logging added
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+    return Run(Finished(code, out.getvalue(), err.getvalue()), outputs)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def dlproj_run(tmp_path):
-    """Call as dlproj_run([...overrides]) -> Run; each call gets its own outputs folder."""
+    """Call as dlproj_run([...overrides]) -> Run, in this process (`process=True`: in a new
+    `python -m dlproj`); each call gets its own outputs folder."""
     counter = iter(range(1000))
 
-    def _run(args: list[str], **kw) -> Run:
-        return run_dlproj(args, tmp_path / f"outputs{next(counter)}", **kw)
+    def _run(args: list[str], *, process: bool = False, **kw) -> Run:
+        return (run_dlproj if process else run_here)(args, tmp_path / f"outputs{next(counter)}",
+                                                     **kw)
 
     return _run
 

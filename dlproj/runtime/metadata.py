@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dlproj import paths
+from dlproj.runtime.threads import cores
 
 PACKAGES = ("numpy", "torch", "torchvision", "hydra-core", "omegaconf")
 
@@ -86,14 +87,10 @@ def blas_threads() -> list[dict[str, Any]] | None:
 
 
 def collect() -> dict[str, Any]:
-    try:
-        cores_usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores_usable = os.cpu_count()
     out: dict[str, Any] = {"git": git_state(), "versions": versions(),
                            "host": socket.gethostname(), "platform": platform.platform(),
                            "cpu": {"model": cpu_model(), "cores": os.cpu_count(),
-                                   "cores_usable": cores_usable},
+                                   "cores_usable": cores()},
                            "gpus": gpus()}
     threads = blas_threads()
     if threads is not None:
