@@ -166,7 +166,7 @@ def test_an_interrupted_run_is_handed_to_resume_in_place(tiny, tmp_path):
     # With the overrides it was started with, in its own directory, .hydra/ left as it is.
     assert resumed.launch == resume_overrides(prior) == [
         *job.overrides, f"resume={prior}", f"hydra.sweep.dir={prior.parent}",
-        f"hydra.sweep.subdir={prior.name}", "hydra.output_subdir=null"]
+        f"hydra.sweep.subdir={prior.name}"]
     # Without a record of how it was started it runs again from scratch, in the sweep.
     (prior / ".hydra" / "overrides.yaml").unlink()
     assert resume_overrides(prior) is None
@@ -186,9 +186,8 @@ def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_pat
     killed = _plan("tiny", outputs).jobs[2]
     assert (killed.state, killed.prior, killed.result) == ("resume", run_dir,
                                                            run_dir / "results.json")
-    assert killed.launch[-4:] == [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
-                                  f"hydra.sweep.subdir={run_dir.name}",
-                                  "hydra.output_subdir=null"]
+    assert killed.launch[-3:] == [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
+                                  f"hydra.sweep.subdir={run_dir.name}"]
     lock = RunLock(run_dir).acquire()
     try:
         planned = _plan("tiny", outputs)

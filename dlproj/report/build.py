@@ -25,11 +25,6 @@ class Report:
     markdown: str
     figures: list[Path] = field(default_factory=list)
 
-    @property
-    def files(self) -> list[Path]:
-        names = ("results.md", "results.csv", "results.tex", "index.md")
-        return [self.out_dir / n for n in names] + self.figures
-
 
 def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = True,
                  matched_only: bool = False, study: str = "course") -> Report:

@@ -3,7 +3,8 @@
 A run directory holds `results.json` (the final record) and/or `.hydra/config.yaml`, plus
 `metrics.csv` (a row per epoch). Single runs live in `outputs/runs/<stamp>_s<N>_<name>/`, sweep
 jobs in `outputs/multirun/<stamp>/<job>/`. A corrupt, empty or half-written file is reported by
-path (a `Problem`) and skipped; nothing here raises on bad files.
+path (a `Problem`, which the file readers raise and `load_run`/`run_csv` collect) and skipped;
+nothing here raises on bad files.
 
 `dedupe` then keeps one run per (setting, seed): the newest completed one (else the newest of the
 rest); the others are *superseded* and listed by the report, never averaged.
@@ -23,30 +24,25 @@ from typing import Any
 
 import pandas as pd
 
-from dlproj.config.setting import flatten, setting_of
-from dlproj.config.setting import setting_id as setting_id_of
+from dlproj.config.setting import flatten, setting_id, setting_of
 
 # Folders that never hold runs: the report's own output and launcher bookkeeping.
 SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache__", ".unrecorded"})
 # A run with one of these outcomes is done: rerunning it gives the same outcome.
 DONE = ("completed", "diverged")
 COLUMNS = ["path", "section", "experiment", "seed", "status", "setting", "label", "finished",
-           "wall_seconds", "error", "overrides", "config", "metrics"]
+           "wall_seconds", "error", "config", "metrics"]
 
 
-@dataclass
-class Problem:
-    """A file that could not be used, and why."""
+@dataclass(eq=False)
+class Problem(Exception):
+    """A file that could not be used, and why (raised by the readers, listed by the report)."""
 
     path: Path
     reason: str
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
-
-
-class CorruptFile(ValueError):
-    pass
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)")
@@ -79,27 +75,27 @@ def _walk(top: Path) -> Iterator[Path]:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV written by dlproj; CorruptFile when empty, unterminated (half-written), ragged,
+    """A CSV written by dlproj; a Problem when empty, unterminated (half-written), ragged,
     without data rows or not UTF-8."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorruptFile(f"not UTF-8 text ({exc.reason})") from exc
+        raise Problem(path, f"not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
-        raise CorruptFile(f"unreadable ({exc.strerror})") from exc
+        raise Problem(path, f"unreadable ({exc.strerror})") from exc
     if not text.strip():
-        raise CorruptFile("empty file")
+        raise Problem(path, "empty file")
     if not text.endswith("\n"):
-        raise CorruptFile("last line unterminated (half-written)")
+        raise Problem(path, "last line unterminated (half-written)")
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
     header = rows[0]
     if not header or any(not h.strip() for h in header) or len(set(header)) != len(header):
-        raise CorruptFile(f"bad header {header!r}")
+        raise Problem(path, f"bad header {header!r}")
     if len(rows) < 2:
-        raise CorruptFile("header but no rows")
+        raise Problem(path, "header but no rows")
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise CorruptFile(f"line {lineno} has {len(row)} fields, the header {len(header)}")
+            raise Problem(path, f"line {lineno} has {len(row)} fields, the header {len(header)}")
     return pd.read_csv(io.StringIO(text))
 
 
@@ -107,12 +103,10 @@ def run_csv(run_dir: Path, name: str, problems: list[Problem]) -> pd.DataFrame |
     """A run's CSV file `name` (metrics.csv, grad_norms.csv); None when it has none, or when it
     is corrupt (then with a Problem)."""
     path = Path(run_dir) / name
-    if not path.exists():
-        return None
     try:
-        return read_csv(path)
-    except CorruptFile as exc:
-        problems.append(Problem(path, str(exc)))
+        return read_csv(path) if path.exists() else None
+    except Problem as problem:
+        problems.append(problem)
         return None
 
 
@@ -120,25 +114,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CorruptFile(f"unreadable ({exc})") from exc
+        raise Problem(path, f"unreadable ({exc})") from exc
     if not text.strip():
-        raise CorruptFile("empty file")
+        raise Problem(path, "empty file")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CorruptFile(f"not valid JSON ({exc.msg}, line {exc.lineno}; half-written?)") from exc
+        raise Problem(path, f"not valid JSON ({exc.msg}, line {exc.lineno}; half-written?)") \
+            from exc
     if not isinstance(obj, dict):
-        raise CorruptFile("not a JSON object")
+        raise Problem(path, "not a JSON object")
     return obj
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        obj = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception as exc:  # any YAML or OmegaConf error: the file is unusable
-        raise CorruptFile(f"unreadable ({type(exc).__name__}: {exc})") from exc
+        raise Problem(path, f"unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise Problem(path, "not a mapping")
+    return obj
 
 
 def _as_int(value: Any) -> int | None:
@@ -155,33 +153,23 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     (still running, or killed): status `incomplete`, with its last epoch's metrics.
     """
     results = run_dir / "results.json"
-    record: dict[str, Any] = {}
-    if results.exists():
-        try:
-            record = _read_json(results)
-        except CorruptFile as exc:
-            problems.append(Problem(results, str(exc)))
-            return None
-    config = record.get("config")
-    if not isinstance(config, dict):
-        try:
-            config = _read_yaml(run_dir / ".hydra" / "config.yaml")
-        except CorruptFile as exc:
-            problems.append(Problem(run_dir / ".hydra" / "config.yaml", str(exc)))
-            return None
+    try:
+        record = _read_json(results) if results.exists() else {}
+        config = record.get("config")
         if not isinstance(config, dict):
-            problems.append(Problem(run_dir / ".hydra" / "config.yaml", "not a mapping"))
-            return None
+            config = _read_yaml(run_dir / ".hydra" / "config.yaml")
+    except Problem as problem:
+        problems.append(problem)
+        return None
+    # Flattened once: the setting's own flattening leaves a flat config as it is.
+    config = flatten(config)
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     curve = run_csv(run_dir, "metrics.csv", problems) if curves or not record else None
-    if not record and curve is not None:
-        last = curve.iloc[-1]
-        metrics = {k: float(v) for k, v in last.items() if isinstance(v, (int, float))}
-    # The id by today's rules from the config as recorded (a record's own may be older).
-    setting_id, label = setting_id_of(config), record.get("setting_label")
+    if not record and curve is not None:  # its last epoch's
+        metrics = {k: float(v) for k, v in curve.iloc[-1].items() if isinstance(v, (int, float))}
+    label = record.get("setting_label")
     if label is None:  # a run from before settings were recorded
         label = setting_of(config).label
-    overrides = record.get("overrides") if isinstance(record.get("overrides"), list) else []
     wall = record.get("wall_seconds")
     return {
         "path": run_dir,
@@ -189,13 +177,13 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
         "experiment": str(record.get("experiment", config.get("experiment", "?"))),
         "seed": _as_int(record.get("seed", config.get("seed"))),
         "status": str(record.get("status") or "incomplete"),
-        "setting": str(setting_id),
+        # The id by today's rules from the config as recorded (a record's own may be older).
+        "setting": setting_id(config),
         "label": str(label),
         "finished": (results if results.exists() else run_dir).stat().st_mtime,
         "wall_seconds": float(wall) if isinstance(wall, (int, float)) else None,
         "error": record.get("error"),
-        "overrides": [str(o) for o in overrides],
-        "config": flatten(config),
+        "config": config,
         "metrics": metrics,
         "curve": curve,
     }
@@ -204,19 +192,14 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
 def read_runs(roots: list[Path] | Path, *, curves: bool = True) -> tuple[pd.DataFrame,
                                                                           list[Problem]]:
     """Every readable run under `roots` (one row each, in path order) and the skipped files."""
-    if isinstance(roots, (str, Path)):
-        roots = [Path(roots)]
-    problems: list[Problem] = []
-    rows, seen = [], set()
+    roots = [roots] if isinstance(roots, (str, Path)) else roots
+    dirs: dict[Path, Path] = {}  # a run directory reached from two roots is read once
     for root in roots:
         for run_dir in find_run_dirs(Path(root)):
-            if run_dir.resolve() in seen:
-                continue
-            seen.add(run_dir.resolve())
-            row = load_run(run_dir, problems, curves=curves)
-            if row is not None:
-                rows.append(row)
-    return pd.DataFrame(rows, columns=[*COLUMNS, "curve"]), problems
+            dirs.setdefault(run_dir.resolve(), run_dir)
+    problems: list[Problem] = []
+    rows = [load_run(run_dir, problems, curves=curves) for run_dir in dirs.values()]
+    return pd.DataFrame([r for r in rows if r is not None], columns=[*COLUMNS, "curve"]), problems
 
 
 def dedupe(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -224,16 +207,11 @@ def dedupe(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     A superseded run gets `superseded_by`, the path of the run kept in its place.
     """
-    if runs.empty:
-        return runs, runs.assign(superseded_by=[])
-    ranked = runs.assign(_done=runs["status"].eq("completed"),
-                         _seed=runs["seed"].fillna(-1))
-    ranked = ranked.sort_values(["_done", "finished"], ascending=False, kind="stable")
-    first = ~ranked.duplicated(["setting", "_seed"])
-    kept = ranked[first].drop(columns=["_done", "_seed"]).sort_index()
-    winner = ranked[first].set_index(["setting", "_seed"])["path"]
-    lost = ranked[~first]
-    superseded = lost.drop(columns=["_done", "_seed"]).assign(
-        superseded_by=[winner[(s, d)] for s, d in zip(lost["setting"], lost["_seed"],
-                                                       strict=True)]).sort_index()
-    return kept, superseded
+    keys = ["setting", "_seed"]
+    ranked = (runs.assign(_done=runs["status"].eq("completed"), _seed=runs["seed"].fillna(-1))
+              .sort_values(["_done", "finished"], ascending=False, kind="stable"))
+    # The first of each (setting, seed) is kept, and every other one is superseded by it.
+    ranked = ranked.assign(superseded_by=ranked.groupby(keys)["path"].transform("first"),
+                           _kept=~ranked.duplicated(keys)).sort_index()
+    runs = ranked.drop(columns=["_done", "_seed", "_kept"])
+    return runs[ranked["_kept"]].drop(columns="superseded_by"), runs[~ranked["_kept"]]

@@ -85,22 +85,17 @@ def settings(runs: pd.DataFrame, numbers: Numbers = None) -> tuple[pd.DataFrame,
 
 
 def _row_stats(row: Any, stats: pd.DataFrame) -> pd.DataFrame:
-    if stats.empty:
-        return stats
     mask = ((stats["setting"] == row.setting) & (stats["status"] == row.status)
             & (stats["experiment"] == row.experiment))
     return stats[mask].set_index("metric")
 
 
 def _primary(row: Any, stats: pd.DataFrame, numbers: Sequence[CourseNumber]) -> str:
+    """The course report's metric for the row, else the section's usual one, else any."""
     names = set(_row_stats(row, stats).index)
-    for ref in numbers:
-        if ref.applies(row.section, row.experiment, row.config) and ref.metric in names:
-            return ref.metric
-    for name in SECTION_PRIMARY.get(row.section, PRIMARY_ORDER):
-        if name in names:
-            return name
-    return min(names, default="")
+    course = [ref.metric for ref in numbers if ref.applies(row.section, row.experiment, row.config)]
+    return next((name for name in [*course, *SECTION_PRIMARY.get(row.section, PRIMARY_ORDER)]
+                 if name in names), min(names, default=""))
 
 
 def _course_cell(row: Any, numbers: Sequence[CourseNumber]) -> str:
@@ -119,7 +114,7 @@ def course_lines(rows: pd.DataFrame, stats: pd.DataFrame,
     """For each course-report number, our best completed row of the same protocol (most seeds,
     then the plainest label); where none matches, the nearest row and why it is not comparable."""
     lines = []
-    done = rows[rows["status"] == "completed"] if not rows.empty else rows
+    done = rows[rows["status"] == "completed"]
     for ref in _numbers(numbers):
         cands = [r for r in done.itertuples()
                  if ref.applies(r.section, r.experiment, r.config)
@@ -141,8 +136,7 @@ def course_lines(rows: pd.DataFrame, stats: pd.DataFrame,
         lines.append({"Section": ref.section,
                       "Course report result": ref.label + (" (Table 1)" if ref.table1 else ""),
                       "Metric": ref.metric, "Course report": ref.shown, "Ours": ours, "n": n,
-                      "Our setting": setting, "Protocol": protocol, "_matched": best is not None,
-                      "_ref": ref})
+                      "Our setting": setting, "Protocol": protocol})
     return pd.DataFrame(lines)
 
 
@@ -163,12 +157,9 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
                     "Setting": r.label, "Status": r.status if r.status == "completed"
                     else r.status.upper(), "n": r.n, "Metric": r.primary, "Ours": main,
                     "Course report": r.course, "Other final metrics": ", ".join(others),
-                    "Wall s/run": fmt_wall(r.wall_seconds), "Id": r.setting})
+                    "Wall s/run": "" if pd.isna(r.wall_seconds) else f"{r.wall_seconds:.1f}",
+                    "Id": r.setting})
     return pd.DataFrame(out)
-
-
-def fmt_wall(x: Any) -> str:
-    return "" if x is None or pd.isna(x) else f"{x:.1f}"
 
 
 def _shorten(text: str, width: int) -> str:
@@ -187,7 +178,7 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
     """Both tables, the superseded runs and the skipped files."""
     course = course_lines(rows, stats, numbers)
     if matched_only and not course.empty:
-        course = course[course["_matched"]]
+        course = course[course["Ours"] != "not run yet"]
     parts = []
     if not course.empty:
         parts += ["## Course report vs ours\n",
@@ -195,7 +186,7 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
                   "best setting measured the same way (dataset, epochs, all the data); mean ± "
                   "sample std over n seeds. Where no run of ours has the course's protocol, "
                   "*Protocol* says how the nearest one differs.\n",
-                  md_table(course.drop(columns=["_matched", "_ref"]))]
+                  md_table(course)]
     parts += ["## All runs\n",
               "One row per setting (*Id*: its hash in results.json; *Setting*: every key that "
               "differs from the experiment's defaults) and outcome: mean ± std over n distinct "
@@ -217,27 +208,22 @@ def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) 
     """Long format: a line per (setting row, metric), with the course report's value where the
     protocol matches; rows without metrics get one line with no metric."""
     numbers = _numbers(numbers)
-    base = rows.drop(columns=["config", "course"]).rename(columns={"label": "setting_label"})
+    base = rows.drop(columns="course").rename(columns={"label": "setting_label"})
     out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
                      on=KEYS) if not stats.empty else base.assign(metric="")
     out["primary"] = (out["metric"] == out["primary"]).astype(int)
-    course, label = [], []
-    for r in out.itertuples():
-        config = rows.loc[(rows["setting"] == r.setting) & (rows["status"] == r.status),
-                          "config"].iloc[0]
-        ref = next((x for x in numbers if x.applies(r.section, r.experiment, config)
-                    and x.metric == r.metric and not x.mismatch(config)), None)
-        course.append(ref.value if ref else None)
-        label.append(ref.label if ref else "")
-    return out.assign(course_report=course, course_report_label=label)
+    refs = [next((x for x in numbers if x.applies(r.section, r.experiment, r.config)
+                  and x.metric == r.metric and not x.mismatch(r.config)), None)
+            for r in out.itertuples()]
+    return out.drop(columns="config").assign(
+        course_report=[ref.value if ref else None for ref in refs],
+        course_report_label=[ref.label if ref else "" for ref in refs])
 
 
 def latex(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) -> str:
     """Both tables as booktabs `tabular`s (pandas' to_latex)."""
-    course = course_lines(rows, stats, numbers).drop(columns=["_matched", "_ref"],
-                                                     errors="ignore")
-    runs = all_runs_table(rows, stats)
-    runs = runs.drop(columns=["Other final metrics", "Id"], errors="ignore")
+    course = course_lines(rows, stats, numbers)
+    runs = all_runs_table(rows, stats).drop(columns=["Other final metrics", "Id"], errors="ignore")
     parts = ["% Generated by `python -m dlproj.report`; needs \\usepackage{booktabs}."]
     for frame, caption in ((course, "The course report's numbers beside ours, same protocol "
                                     "(mean ± std over seeds)."),

@@ -9,6 +9,5 @@ results_doc.py   `make results-doc`: docs/results.md from the runs
 """
 
 from dlproj.reproduce.cli import main
-from dlproj.reproduce.plan import Job, Plan, plan
 
-__all__ = ["Job", "Plan", "main", "plan"]
+__all__ = ["main"]

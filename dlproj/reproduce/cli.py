@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     stopped = bool(planned.todo) and launch(
         planned.todo, steps=len(study.steps), outputs=outputs, sweep_dir=sweep_dir,
         log_dir=log_dir, workers=args.jobs, launcher=args.launcher)
-    summary, ended = _summarize(planned, args, name=name, title=written.title,
+    summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
     _report(outputs, rebuild=bool(planned.todo))
@@ -113,34 +113,33 @@ def main(argv: list[str] | None = None) -> int:
         print(here.notice, flush=True)
     if stopped:
         return 130  # Ctrl-C: the report of what finished is written; rerun to go on
-    bad = ended["failed"] + ended["interrupted"] + counts["invalid"]
-    return 1 if bad else 0
+    return 1 if final["failed"] + final["interrupted"] + final["invalid"] else 0
 
 
 def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str,
                notice: str | None, log_dir: Path, wall: float) -> tuple[str, dict[str, int]]:
-    """The summary line, and `<log dir>/summary.json`: every job, its state and how it ended."""
+    """The summary line, and `<log dir>/summary.json`: every job, its state and how it ended;
+    with the counts of both (the jobs' states, then how the launched ones ended)."""
     from dlproj.files.atomic import write_json
 
-    counts, jobs = planned.counts(), planned.jobs
-    ended = {s: sum(j.status == s for j in planned.todo)
-             for s in ("completed", "diverged", "failed", "interrupted")}
-    summary = (f"reproduce ({name}): {len(jobs)} jobs: {ended['completed']} completed, "
-               f"{ended['failed']} failed, {ended['diverged']} diverged, "
-               f"{ended['interrupted']} interrupted, {counts['done']} skipped (done before), "
+    counts = {**planned.counts(), **{s: sum(j.status == s for j in planned.todo)
+                                     for s in ("completed", "diverged", "failed", "interrupted")}}
+    summary = (f"reproduce ({name}): {len(planned.jobs)} jobs: {counts['completed']} completed, "
+               f"{counts['failed']} failed, {counts['diverged']} diverged, "
+               f"{counts['interrupted']} interrupted, {counts['done']} skipped (done before), "
                f"{counts['invalid']} invalid, {counts['running']} running elsewhere; "
                f"{wall / 60:.1f} min wall")
     write_json(log_dir / "summary.json", {
         "study": name, "title": title, "wall_seconds": round(wall, 1), "workers": args.jobs,
         "launcher": args.launcher,
         "section4_notice": notice,  # the key it has always had: the study's conditions' notice
-        "counts": {**counts, **ended},
+        "counts": counts,
         "jobs": [{"step": j.step.id, "overrides": j.overrides, "seed": j.seed,
                   "setting": j.setting, "state": j.state, "status": j.status,
                   "reason": j.reason, "num": j.num,
                   "run_dir": str(j.result.parent if j.result else j.prior or "")}
-                 for j in jobs]})
-    return summary, ended
+                 for j in planned.jobs]})
+    return summary, counts
 
 
 def _report(outputs: Path, *, rebuild: bool) -> None:
@@ -148,8 +147,8 @@ def _report(outputs: Path, *, rebuild: bool) -> None:
     from dlproj.report.__main__ import main as report_main
 
     index = outputs / "report" / "index.md"
-    newest = max((p.stat().st_mtime for p in outputs.glob("*/*/results.json")), default=0.0)
-    newest = max([newest, *(p.stat().st_mtime for p in outputs.glob("multirun/*/*/results.json"))])
+    newest = max((p.stat().st_mtime for pattern in ("*/*/results.json", "multirun/*/*/results.json")
+                  for p in outputs.glob(pattern)), default=0.0)
     if rebuild or not index.is_file() or index.stat().st_mtime < newest:
         report_main(["--outputs", str(outputs), "--quiet"])
     else:

@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from dlproj import paths
@@ -27,17 +28,12 @@ class Situation:
     notice: str | None = None
 
 
-def roots() -> dict[str, str]:
-    """What `{data}` and `{torch_home}` stand for in a resource's paths and in a notice."""
+def expand(text: str) -> str:
+    """`{data}` and `{torch_home}` in a resource's paths and in a notice, filled in."""
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
-    return {"data": str(paths.data_root()), "torch_home": str(Path(torch_home))}
-
-
-def expand(text: str) -> str:
-    for name, value in roots().items():
-        text = text.replace("{" + name + "}", value)
-    return text
+    return text.replace("{data}", str(paths.data_root())).replace("{torch_home}",
+                                                                  str(Path(torch_home)))
 
 
 def reachable(host: str, timeout: float = 3.0) -> bool:
@@ -68,14 +64,12 @@ def assess(conditions: Conditions | None, steps: Iterable[Step], *, probe: bool 
     only with `probe` and where the study says `downloads: true`, each at most once."""
     if not needed(conditions, steps):
         return Situation()
-    known: dict[str, bool] = {}
 
+    @cache
     def available(name: str) -> bool:
-        if name not in known:
-            resource = conditions.resources[name]
-            known[name] = on_disk(resource) or bool(
-                probe and conditions.downloads and resource.host and reach(resource.host))
-        return known[name]
+        resource = conditions.resources[name]
+        return on_disk(resource) or bool(
+            probe and conditions.downloads and resource.host and reach(resource.host))
 
     # The last case needs nothing (dlproj.config.study checks), so one always holds.
     case = next(c for c in conditions.cases if all(available(n) for n in c.needs))

@@ -101,8 +101,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
                             record = json.loads(job.result.read_text())
                         except (OSError, ValueError):
                             continue
-                        job.status, job.wall = str(record.get("status")), \
-                            record.get("wall_seconds")
+                        job.status, job.wall = str(record.get("status")), record.get("wall_seconds")
                         print(progress.line(job), flush=True)
                 if not running:
                     break

@@ -79,10 +79,10 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
     """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`.
 
     The run continues in place from its checkpoint, with the overrides it was started with
-    (RUN_DIR/.hydra/overrides.yaml): the job's output directory is RUN_DIR itself, and Hydra
-    does not rewrite RUN_DIR/.hydra/ (`hydra.output_subdir=null`); the training loop checks the
-    composed config against the checkpoint's. A run without that record: None, and the job
-    reruns from scratch in a new directory (the report lists the old run as superseded).
+    (RUN_DIR/.hydra/overrides.yaml): the job's output directory is RUN_DIR itself (Hydra writes
+    no .hydra/ there: conf/config.yaml sets `hydra.output_subdir: null`); the training loop
+    checks the composed config against the checkpoint's. A run without that record: None, and
+    the job reruns from scratch in a new directory (the report lists the old run as superseded).
     """
     from dlproj.runtime.resume import UsageError, saved_overrides
 
@@ -91,7 +91,7 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
     except UsageError:
         return None  # no record of how it was started: run it again from scratch
     return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
-            f"hydra.sweep.subdir={run_dir.name}", "hydra.output_subdir=null"]
+            f"hydra.sweep.subdir={run_dir.name}"]
 
 
 def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None) -> list[Job]:
@@ -192,6 +192,11 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
                              "it must have exactly one")
         return found
 
+    def run_dir(ref: re.Match) -> str:  # STEP's run: done before, made in this sweep, or neither
+        made = source(ref.group(1))
+        return str(made.prior if made.state == "done" else made.result.parent
+                   if made.result is not None else _placeholder(outputs, ref.group(1)))
+
     # A job whose source cannot run cannot either (phase order: a chain fails as a whole).
     for job in sorted(jobs, key=lambda j: j.phase):
         cannot = [ref for o in job.overrides for ref in RUN_REF.findall(o)
@@ -204,13 +209,7 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
         job.num = num
         job.result = (job.prior if job.state == "resume" else sweep_dir / str(num)) / "results.json"
     for job in jobs:
-        for i, override in enumerate(job.overrides):
-            for ref in RUN_REF.findall(override):
-                made = source(ref)
-                run_dir = (made.prior if made.state == "done" else made.result.parent
-                           if made.result is not None else Path(_placeholder(outputs, ref)))
-                override = override.replace(f"{{run:{ref}}}", str(run_dir))
-            job.overrides[i] = override
+        job.overrides = [RUN_REF.sub(run_dir, override) for override in job.overrides]
     for job in todo:
         job.launch = job.launch if job.state == "resume" else list(job.overrides)
     return todo
