@@ -71,7 +71,7 @@ SIN = ("experiment=sin",)
 
 def course_table(report, table1_only: bool = False) -> dict[str, str]:
     """The report's *Course report vs ours*: each course-report number's label -> our cell."""
-    lines = course_lines(report.rows, report.stats)
+    lines = course_lines(report.rows, report.stats, studies.course_numbers())
     return {label.removesuffix(" (Table 1)"): ours for label, ours in
             zip(lines["Course report result"], lines["Ours"], strict=True)
             if not table1_only or label.endswith(" (Table 1)")}

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from dlproj.config.study import CourseNumber, course_numbers
+from dlproj.config.study import CourseNumber
 from dlproj.report.runs import natural_key
 
-Numbers = Sequence[CourseNumber] | None  # the course report's numbers; None: conf/study/course
+Numbers = Sequence[CourseNumber]  # the course report's numbers, as a study file gives them
 
 KEYS = ["section", "experiment", "setting", "status"]
 # Which final metric a row leads with when the course report has none for it.
@@ -53,16 +53,11 @@ def metrics_long(runs: pd.DataFrame) -> pd.DataFrame:
     return long.join(runs[KEYS], on="run")
 
 
-def _numbers(numbers: Numbers) -> Sequence[CourseNumber]:
-    return course_numbers() if numbers is None else numbers
-
-
-def settings(runs: pd.DataFrame, numbers: Numbers = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows, stats): a row per (section, experiment, setting, status); stats per row and metric.
 
     `runs` are the kept runs (after dedupe), so n counts distinct seeds.
     """
-    numbers = _numbers(numbers)
     if runs.empty:
         return pd.DataFrame(columns=[*KEYS, "label", "n"]), pd.DataFrame()
     runs = runs.assign(section=runs["section"].fillna(-1).astype(int))
@@ -90,7 +85,7 @@ def _row_stats(row: Any, stats: pd.DataFrame) -> pd.DataFrame:
     return stats[mask].set_index("metric")
 
 
-def _primary(row: Any, stats: pd.DataFrame, numbers: Sequence[CourseNumber]) -> str:
+def _primary(row: Any, stats: pd.DataFrame, numbers: Numbers) -> str:
     """The course report's metric for the row, else the section's usual one, else any."""
     names = set(_row_stats(row, stats).index)
     course = [ref.metric for ref in numbers if ref.applies(row.section, row.experiment, row.config)]
@@ -98,7 +93,7 @@ def _primary(row: Any, stats: pd.DataFrame, numbers: Sequence[CourseNumber]) -> 
                  if name in names), min(names, default=""))
 
 
-def _course_cell(row: Any, numbers: Sequence[CourseNumber]) -> str:
+def _course_cell(row: Any, numbers: Numbers) -> str:
     """The course report's number beside the row, or why it is not comparable."""
     cells = []
     for ref in numbers:
@@ -109,13 +104,12 @@ def _course_cell(row: Any, numbers: Sequence[CourseNumber]) -> str:
     return " / ".join(dict.fromkeys(cells))
 
 
-def course_lines(rows: pd.DataFrame, stats: pd.DataFrame,
-                 numbers: Numbers = None) -> pd.DataFrame:
+def course_lines(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> pd.DataFrame:
     """For each course-report number, our best completed row of the same protocol (most seeds,
     then the plainest label); where none matches, the nearest row and why it is not comparable."""
     lines = []
     done = rows[rows["status"] == "completed"]
-    for ref in _numbers(numbers):
+    for ref in numbers:
         cands = [r for r in done.itertuples()
                  if ref.applies(r.section, r.experiment, r.config)
                  and ref.metric in _row_stats(r, stats).index]
@@ -151,8 +145,8 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
         extra = len(others) - MAX_OTHER_METRICS
         others = others[:MAX_OTHER_METRICS] + ([f"+{extra} more in results.csv"] if extra > 0
                                                else [])
-        if r.status != "completed" and r.error:
-            others.insert(0, "error: " + _shorten(r.error, 90))
+        if r.status != "completed" and r.error:  # its first line, to 90 characters
+            others.insert(0, "error: " + (r.error if len(r.error) <= 90 else r.error[:89] + "…"))
         out.append({"Section": r.section if r.section >= 0 else "?", "Experiment": r.experiment,
                     "Setting": r.label, "Status": r.status if r.status == "completed"
                     else r.status.upper(), "n": r.n, "Metric": r.primary, "Ours": main,
@@ -160,10 +154,6 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
                     "Wall s/run": "" if pd.isna(r.wall_seconds) else f"{r.wall_seconds:.1f}",
                     "Id": r.setting})
     return pd.DataFrame(out)
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def md_table(frame: pd.DataFrame) -> str:
@@ -174,7 +164,7 @@ def md_table(frame: pd.DataFrame) -> str:
 
 
 def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
-             problems: list, *, matched_only: bool = False, numbers: Numbers = None) -> str:
+             problems: list, *, matched_only: bool = False, numbers: Numbers) -> str:
     """Both tables, the superseded runs and the skipped files."""
     course = course_lines(rows, stats, numbers)
     if matched_only and not course.empty:
@@ -204,10 +194,9 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
     return "\n".join(parts)
 
 
-def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) -> pd.DataFrame:
+def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> pd.DataFrame:
     """Long format: a line per (setting row, metric), with the course report's value where the
     protocol matches; rows without metrics get one line with no metric."""
-    numbers = _numbers(numbers)
     base = rows.drop(columns="course").rename(columns={"label": "setting_label"})
     out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
                      on=KEYS) if not stats.empty else base.assign(metric="")
@@ -220,7 +209,7 @@ def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) 
         course_report_label=[ref.label if ref else "" for ref in refs])
 
 
-def latex(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers = None) -> str:
+def latex(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> str:
     """Both tables as booktabs `tabular`s (pandas' to_latex)."""
     course = course_lines(rows, stats, numbers)
     runs = all_runs_table(rows, stats).drop(columns=["Other final metrics", "Id"], errors="ignore")
