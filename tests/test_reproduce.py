@@ -178,7 +178,7 @@ def test_an_interrupted_run_is_handed_to_resume_in_place(tiny, tmp_path):
 def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_path):
     """No results.json: a free directory lock and a checkpoint mean killed (resume it), a held
     lock means still running elsewhere (leave it), no checkpoint means run it again."""
-    from dlproj.runtime.runlock import RunLock
+    from dlproj.runtime.owner import lock as hold
 
     outputs = tmp_path / "out"
     job = _plan("tiny", outputs).jobs[2]
@@ -188,7 +188,7 @@ def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_pat
                                                            run_dir / "results.json")
     assert killed.launch[-3:] == [f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
                                   f"hydra.sweep.subdir={run_dir.name}"]
-    lock = RunLock(run_dir).acquire()
+    lock = hold(run_dir)
     try:
         planned = _plan("tiny", outputs)
         going = planned.jobs[2]
@@ -198,7 +198,7 @@ def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_pat
         assert planned.counts()["running"] == 1
         assert _plan("tiny", outputs, force=True).jobs[2].state == "run"
     finally:
-        lock.release()
+        os.close(lock)
     (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
     again = _plan("tiny", outputs).jobs[2]
     assert (again.state, again.prior) == ("run", None)
@@ -245,17 +245,17 @@ def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
 
 
 def test_a_job_whose_run_placeholder_cannot_be_made_is_invalid(tiny, tmp_path):
-    from dlproj.runtime.runlock import RunLock
+    from dlproj.runtime.owner import lock as hold
 
     (tiny / "chain.yaml").write_text(CHAIN)
     outputs = tmp_path / "out"
     first = _plan("chain", outputs).jobs[0]
     run_dir = _fake_killed_run(outputs, "first_going", first)
-    lock = RunLock(run_dir).acquire()  # `first` is still running elsewhere
+    lock = hold(run_dir)  # `first` is still running elsewhere
     try:
         planned = _plan("chain", outputs)
     finally:
-        lock.release()
+        os.close(lock)
     assert [j.state for j in planned.jobs] == ["running", "invalid", "invalid"]
     assert {j.reason for j in planned.jobs[1:]} == {"needs step 'first', which cannot run"}
     assert planned.todo == [] and planned.counts()["invalid"] == 2
@@ -485,11 +485,11 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
     reproduce, a user's own command): neither resumed nor rerun, and `resume=` refuses it."""
     from conftest import run_dlproj
 
-    from dlproj.runtime.runlock import RunLock
+    from dlproj.runtime.owner import lock as hold
 
     job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, 40)
     before = (run_dir / "metrics.csv").read_bytes()
-    lock = RunLock(run_dir).acquire()
+    lock = hold(run_dir)
     try:
         (again,) = _plan("long", outputs).jobs
         assert (again.state, again.prior) == ("running", run_dir)
@@ -512,7 +512,7 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
         assert (run_dir / "metrics.csv").read_bytes() == before
         assert not (run_dir / "results.json").exists()
     finally:
-        lock.release()
+        os.close(lock)
     (free,) = _plan("long", outputs).jobs
     assert free.state == "resume"
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
 
 from dlproj.config.compose import compose_config, normalize_overrides
-from dlproj.runtime.runlock import RunLock
+from dlproj.runtime.owner import lock as hold
 from dlproj.runtime.runner import execute
 
 TINY = ["experiment=mlp", "model.hidden=[16]", "data.train_limit=256", "data.test_limit=64",
@@ -70,12 +71,12 @@ def test_a_refused_or_failed_resume_leaves_the_run_as_it_was(finished, tmp_path,
     elif case == "resume elsewhere":  # resume= names another run than the directory written
         overrides = [*TINY, f"resume={finished}"]
     before = _files(run_dir)
-    lock = RunLock(run_dir).acquire() if case == "in use" else None
+    lock = hold(run_dir) if case == "in use" else None
     try:
         code = _execute(run_dir, overrides)
     finally:
         if lock is not None:
-            lock.release()
+            os.close(lock)
     assert code not in (None, 0), case
     assert _files(run_dir) == before, case
     err = capsys.readouterr().err

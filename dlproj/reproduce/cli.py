@@ -3,7 +3,7 @@
 The study is configuration (`conf/study/NAME.yaml`, see dlproj/config/study.py). Each step
 expands into jobs (one per combination and seed). A job whose (setting, seed) already completed
 under the outputs folder is skipped (`--force` reruns it); an interrupted one, or one killed
-after its first checkpoint (no results.json, its directory lock free: dlproj.runtime.runlock),
+after its first checkpoint (no results.json, its directory lock free: dlproj.runtime.owner),
 continues in place from its `last.*`; one still running in another process is left to it; the
 rest run side by side through ONE Hydra multirun: `hydra/sweeper=joblist`
 (hydra_plugins/dlproj_joblist_sweeper) hands exactly these jobs to Hydra's launcher, joblib with

@@ -4,7 +4,7 @@ runs already under the outputs folder. Starts no process, reaches no network, wr
 A job's state:
   run      runs in the sweep, in `<sweep dir>/<num>`
   resume   interrupted, or killed after its first checkpoint (no results.json, its directory
-           lock free: dlproj.runtime.runlock): continues in place from its `last.*`
+           lock free: dlproj.runtime.owner): continues in place from its `last.*`
   done     a completed (or diverged) run of its (setting, seed) is there: skipped
   invalid  does not compose or validate, or needs a step's run that cannot be made
   twin     another step runs the same (setting, seed) (the `mlp` step's run is the activation
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dlproj.config.study import Step, Study
 from dlproj.reproduce.setting_cache import SettingCache
-from dlproj.runtime.runlock import in_use
+from dlproj.runtime.owner import in_use
 
 STATES = ("run", "resume", "done", "invalid", "twin", "running")
 RUN_REF = re.compile(r"\{run:([a-z0-9_]+)\}")

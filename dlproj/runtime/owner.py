@@ -11,20 +11,54 @@ Hydra writes nothing into a run directory (`hydra.output_subdir: null`, a consol
 logging): its `.hydra/` files are handed to the owner, which writes them at `commit()`. A run that
 never commits (a config error, a refused or failed resume, a sweep job that was never started)
 leaves its directory exactly as it found it, and removes it when it made it and left it empty.
+
+The lock is an exclusive `flock` on the directory's own inode (no file is written). The kernel
+drops it when the process ends in any way, SIGKILL and a crashed node included, so a run directory
+without `results.json` whose lock is free was killed: `make reproduce` resumes it from its
+`last.*` checkpoint, while one whose lock is held (`in_use`) is still running somewhere and is left
+alone; `resume=RUN_DIR` refuses it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 from types import TracebackType
 
 from dlproj.files.atomic import write_json, write_text
-from dlproj.runtime.runlock import RunLock
 
 LOG_FILE = "dlproj.log"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's console
+
+
+class RunInUse(Exception):
+    """Another live process holds the run directory."""
+
+
+def lock(path: Path) -> int | None:
+    """A descriptor of `path` holding its exclusive lock (closing it lets go), or None while
+    another process holds it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def in_use(run_dir: Path) -> bool:
+    """True while a live process holds `run_dir` (False for a missing directory)."""
+    try:
+        fd = lock(Path(run_dir))
+    except OSError:
+        return False
+    if fd is not None:
+        os.close(fd)
+    return fd is None
 
 
 class RunOwner:
@@ -35,14 +69,18 @@ class RunOwner:
         self.run_dir = Path(run_dir)
         self.hydra_files = hydra_files or {}
         self.committed = False
-        self._lock = RunLock(self.run_dir)
+        self._fd: int | None = None
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
         self._handler: logging.Handler = logging.handlers.MemoryHandler(
             capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
         self._handler.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def __enter__(self) -> RunOwner:
-        self._lock.acquire()  # RunInUse when another live process holds the directory
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._fd = lock(self.run_dir)
+        if self._fd is None:
+            raise RunInUse(f"{self.run_dir} is in use by another process (a run still going: "
+                           f"wait for it, or stop it first).")
         logging.getLogger().addHandler(self._handler)  # lines logged before the commit
         return self
 
@@ -71,7 +109,8 @@ class RunOwner:
                  tb: TracebackType | None) -> None:
         logging.getLogger().removeHandler(self._handler)
         self._handler.close()
-        self._lock.release()
+        if self._fd is not None:
+            os.close(self._fd)
         if not self.committed and self._made and self.run_dir.is_dir() \
                 and not any(self.run_dir.iterdir()):
             self.run_dir.rmdir()  # a run that never started leaves nothing behind

@@ -32,8 +32,7 @@ from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, sweep, threads
 from dlproj.runtime.metadata import safe_collect
-from dlproj.runtime.owner import RunOwner
-from dlproj.runtime.runlock import RunInUse
+from dlproj.runtime.owner import RunInUse, RunOwner
 from dlproj.training.context import RunContext
 
 log = logging.getLogger("dlproj")
