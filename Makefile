@@ -46,15 +46,19 @@ cluster:
 cluster-stop:
 	bash scripts/slurm/stop_cluster.sh $(CLUSTER)
 
+# Both cores (pytest-xdist; each test file stays on one worker so that its fixtures are built
+# once), the 15 slowest tests listed at the end.
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --durations=15
+
 test: data
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 # Line and branch coverage of dlproj/ (pytest-cov; the tests' subprocesses included), per module.
 coverage: data
-	$(PY) -m pytest -q --cov --cov-branch --cov-report=term
+	$(PYTEST) --cov --cov-branch --cov-report=term
 
 test-fast: data
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check dlproj tests hydra_plugins scripts

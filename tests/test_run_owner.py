@@ -52,7 +52,8 @@ def _resume(run_dir: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", ["in use", "cut checkpoint", "no data", "another config",
-                                  "bad value", "resume elsewhere"])
+                                  "bad value", "resume elsewhere", "shorter", "completed again",
+                                  "plus key"])
 def test_a_refused_or_failed_resume_leaves_the_run_as_it_was(finished, tmp_path, case, capsys):
     import shutil
 
@@ -70,6 +71,12 @@ def test_a_refused_or_failed_resume_leaves_the_run_as_it_was(finished, tmp_path,
         overrides = _resume(run_dir, "train.epochs=0")
     elif case == "resume elsewhere":  # resume= names another run than the directory written
         overrides = [*TINY, f"resume={finished}"]
+    elif case == "shorter":  # its checkpoint is at epoch 2: a 1-epoch label would be a lie
+        overrides = _resume(run_dir, "train.epochs=1")
+    elif case == "completed again":  # completed its 2 epochs: nothing to resume
+        overrides = _resume(run_dir, "train.epochs=2")
+    elif case == "plus key":  # `+` adds a key no schema declares
+        overrides = _resume(run_dir, "train.epochs=4", "+train.warmup=3")
     before = _files(run_dir)
     lock = hold(run_dir) if case == "in use" else None
     try:

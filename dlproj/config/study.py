@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
@@ -195,7 +196,11 @@ def _merged(name: str, seen: tuple[str, ...] = ()) -> Any:
                           f"(files in {STUDY_DIR}).")
     if name in seen:
         raise ConfigError(f"Study '{name}': `base` goes round in a circle ({' -> '.join(seen)}).")
-    node = OmegaConf.load(path)
+    try:
+        node = OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Study '{name}': {path} is not valid YAML: "
+                          f"{' '.join(str(exc).split())}.") from None
     base = node.pop("base", None)
     return node if base is None else OmegaConf.merge(_merged(str(base), (*seen, name)), node)
 
@@ -266,6 +271,11 @@ def load(name: str, *, when: set[str] | None = None,
             raise ConfigError(f"{where}: `when: {step.when}`. Allowed: a condition its "
                               "`conditions:` cases enable: "
                               f"{', '.join(allowed) or 'none (the study has no such section)'}.")
+        if step.section < 1:  # a key its `base:` does not have: a new step without a section
+            others = sorted(k for k, v in spec.steps.items() if v.section >= 1)
+            raise ConfigError(f"{where}: no `section:`, so no step of its own. Allowed: a step "
+                              f"with `section: N` and `overrides:`, or one of the steps it "
+                              f"changes: {', '.join(others)} (a misspelled step name?).")
         if step.seeds < 1:
             raise ConfigError(f"{where}: `seeds: {step.seeds}`. Allowed: an integer >= 1.")
         step.overrides = {key: re.sub(r"\{([^{}]+)\}", lambda m: subs.get(m[1], m[0]), _value(v))

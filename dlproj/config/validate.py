@@ -1,6 +1,7 @@
 """Everything checked about a composed config before a run allocates or trains anything.
 
 Types are Hydra's (the schemas). On top of that, in this order:
+0. no key the schemas do not declare (`+key=...` would add one silently);
 1. the keys every run shares (`Config.check`: seed, device, train.*, data.*);
 2. each config group the experiment reads, by the schema its node was made from
    (`OmegaConf.get_type(node).check`): optimizer, schedule, pooling, augmentation, and dataset
@@ -15,6 +16,7 @@ Each failure is one ConfigError naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
@@ -128,9 +130,28 @@ def guard_memory(cfg: DictConfig, exp: Experiment,
     return memory.guard(cfg, data, model, available)
 
 
+def undeclared(node: DictConfig, prefix: str = "") -> None:
+    """Refuse a key no schema declares (`+foo=bar`, `+model.dropout=0.5`: `+` adds a key past
+    Hydra's own check), like a typo; dict-typed nodes (`params`, `logger`) have their own rules."""
+    kind = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(kind):
+        return
+    fields = [f.name for f in dataclasses.fields(kind)]
+    for key in node:
+        if key not in fields:
+            raise ConfigError(
+                f"Unknown key '{prefix}{key}': no schema declares it, so nothing would read it "
+                f"(a `+` override adds any key). Allowed under {prefix.rstrip('.') or 'the top'}: "
+                f"{', '.join(f for f in fields if not f.startswith('_'))}.")
+        value = node._get_node(key)
+        if isinstance(value, DictConfig) and not value._is_none():
+            undeclared(value, f"{prefix}{key}.")
+
+
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
              memory_guard: bool = True) -> Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
+    undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
     for group in (*GROUPS, *(("dataset",) if exp.uses_dataset else ())):

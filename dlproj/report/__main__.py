@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dlproj import paths
 from dlproj.config.study import available
+from dlproj.errors import DlprojError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from dlproj.report.build import build_report
 
-    report = build_report(roots, out, figures=not args.no_figures, study=args.study)
+    try:
+        report = build_report(roots, out, figures=not args.no_figures, study=args.study)
+    except DlprojError as exc:
+        print(f"dlproj.report: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an --out this user cannot write, a full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"dlproj.report: cannot write{where}: {exc.strerror or exc}. Allowed: an --out "
+              f"folder this user can write to, on a disk with room.", file=sys.stderr)
+        return 1
     if not args.quiet:
         print(report.markdown)
     for problem in report.problems:

@@ -20,13 +20,16 @@ dataset, MNIST, and says so in one line.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from dlproj import paths
 from dlproj.config import study as studies
+from dlproj.errors import ConfigError, DlprojError
 from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, launch
 from dlproj.reproduce.plan import Plan, plan
@@ -57,6 +60,41 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
+    a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write)."""
+    try:
+        return _main(argv)
+    finally:
+        while _HELD:  # the outputs lock, until the study and its report are done
+            _HELD.pop().close()
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        return _study(argv)
+    except DlprojError as exc:
+        print(f"dlproj reproduce: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"dlproj reproduce: cannot write{where}: {exc.strerror or exc}. Choose an outputs "
+              f"folder this user can write to, on a disk with room (--outputs DIR).",
+              file=sys.stderr)
+        return 1
+
+
+def _sections(text: str, study: studies.Study) -> set[int]:
+    """`--sections 1,3`: sections the study has steps for."""
+    have = sorted({s.section for s in study.steps})
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) in have for p in parts):
+        raise ConfigError(f"Invalid value for '--sections': {text!r}. Allowed: a comma-separated "
+                          f"list of the sections study '{study.name}' has steps for: "
+                          f"{', '.join(map(str, have))} (e.g. --sections 1,3).")
+    return {int(p) for p in parts}
+
+
+def _study(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.docs_table:
@@ -68,13 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     written = studies.load(name)  # an unknown study fails here, before any probing
     base = paths.outputs_root()
     outputs = (args.outputs or (base if name == "course" else base / name)).resolve()
-    sections = {int(s) for s in args.sections.split(",") if s.strip()}
+    sections = _sections(args.sections, written)
     here = conditions.assess(written.conditions,
                              [s for s in written.steps if s.section in sections])
     study = studies.load(name, when=here.when, substitutions=here.substitutions)
     study.steps = [s for s in study.steps if s.section in sections]
+    if not args.dry_run:  # a dry run writes nothing: no lock either
+        hold_outputs(outputs)  # held until main() returns
     started = time.time()
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")  # unique even within one second
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
     cache = SettingCache.of(outputs)
     planned = plan(study, outputs, sweep_dir=sweep_dir, force=args.force, cache=cache)
@@ -114,6 +154,30 @@ def main(argv: list[str] | None = None) -> int:
     if stopped:
         return 130  # Ctrl-C: the report of what finished is written; rerun to go on
     return 1 if final["failed"] + final["interrupted"] + final["invalid"] else 0
+
+
+_HELD: list = []  # the outputs lock's open file while main() runs
+
+
+def hold_outputs(outputs: Path) -> None:
+    """One study at a time per outputs folder: an exclusive lock on `<outputs>/reproduce/lock`
+    (the kernel lets go when the process ends, however it ends), naming its holder's pid."""
+    (outputs / "reproduce").mkdir(parents=True, exist_ok=True)
+    handle = open(outputs / "reproduce" / "lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{outputs} is in use by another `python -m dlproj.reproduce` "
+                          f"({holder}). Allowed: wait for it to finish (or stop it), or give "
+                          f"this study other outputs with --outputs DIR.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+    handle.flush()
+    _HELD.append(handle)
 
 
 def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str,

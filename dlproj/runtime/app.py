@@ -48,6 +48,7 @@ def main() -> None:
     except UsageError as exc:
         print(f"dlproj: {exc}", file=sys.stderr)
         sys.exit(2)
+    _check_outputs(args)
     sys.argv = [sys.argv[0], *args]
     try:
         with interrupt.catch_signals():  # between a sweep's jobs too
@@ -55,3 +56,24 @@ def main() -> None:
     except KeyboardInterrupt:
         print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
         sys.exit(130)
+
+
+def _check_outputs(args: list[str]) -> None:
+    """The outputs folder can be made and written, or one paragraph and exit 1 before Hydra
+    starts (it would end in a traceback making the run or sweep directory)."""
+    import os
+
+    if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info")) for a in args):
+        return
+    root = paths.outputs_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        writable = os.access(root, os.W_OK | os.X_OK)
+        reason = "this user may not write there"
+    except OSError as exc:
+        writable, reason = False, exc.strerror or str(exc)
+    if not writable:
+        print(f"dlproj: cannot write the outputs folder {root}: {reason}. Allowed: a folder this "
+              f"user can write to, as DLPROJ_OUTPUTS=DIR (default: outputs/ in the project).",
+              file=sys.stderr)
+        sys.exit(1)

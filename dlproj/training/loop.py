@@ -278,6 +278,27 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     return dict(ctx.metrics.last)
 
 
+def _check_further(ctx: RunContext, epoch: int, saved_epochs: int) -> None:
+    """A resume continues a run: never below its checkpoint's epoch (that would relabel a longer
+    run as a shorter one), and a completed run only when asked to train further."""
+    epochs = int(ctx.cfg.train.epochs)
+    if epochs < epoch:
+        raise ConfigError(
+            f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, whose "
+            f"checkpoint is at epoch {epoch}. Allowed: train.epochs >= {epoch} (more to train "
+            f"further); a shorter run is a new run.")
+    record = ctx.run_dir / "results.json"
+    try:
+        completed = json.loads(record.read_text()).get("status") == "completed"
+    except (OSError, ValueError, AttributeError):
+        completed = False
+    if completed and epochs <= saved_epochs:
+        raise ConfigError(
+            f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, which "
+            f"completed its {saved_epochs} epochs. Allowed: train.epochs > {saved_epochs} to "
+            f"train it further; there is nothing to resume otherwise.")
+
+
 def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Progress,
             last_path: Path) -> None:
     """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
@@ -300,6 +321,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
             f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
             f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
             f"run for anything else.")
+    _check_further(ctx, int(meta["epoch"]), int((saved.get("train") or {}).get("epochs", 0)))
     stack.restore(snap)
     ctx.open()
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
