@@ -137,3 +137,99 @@ def test_report_into_a_folder_it_cannot_write(tmp_path, out, capsys):
                  "--no-figures"])
     assert code == 1
     _one_paragraph(capsys.readouterr().err, "dlproj.report: cannot write")
+
+
+# -- sweeps live and die with what launched them -----------------------------------------------
+
+def _wait(condition, seconds: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _started(sweep_root: Path, jobs: int) -> bool:
+    logs = list(sweep_root.glob("*/*/dlproj.log"))
+    return len(logs) >= jobs and all("epoch" in p.read_text() for p in logs)
+
+
+def _statuses(root: Path) -> list[str]:
+    import json
+
+    return sorted(json.loads(p.read_text())["status"] for p in root.rglob("*/results.json")
+                  if "report" not in p.parts)
+
+
+def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
+    """SIGTERM to the launching process: the running jobs record `interrupted` at their next
+    step, the rest are not started, the closing line names both, nothing outlives the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dlproj.runtime.interrupt import descendants
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "experiment=xor", "train.epochs=1000000",
+                             "seed=0,1,2,3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
+        workers = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
+    assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
+    _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
+          "the workers to end")
+
+
+def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path):
+    """kill -9 of reproduce: its sweep gets SIGTERM (parent-death signal), the job records
+    where it stopped, and the next reproduce resumes it instead of starting it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_reproduce import LONG_XOR
+
+    studies_dir = tmp_path / "studies"
+    studies_dir.mkdir()
+    (studies_dir / "long.yaml").write_text(LONG_XOR.replace("3000", "1000000"))
+    outputs = tmp_path / "out"
+    script = ("import sys; from pathlib import Path; from dlproj.config import study; "
+              f"study.STUDY_DIR = Path({str(studies_dir)!r}); "
+              "from dlproj.reproduce.cli import main; "
+              f"sys.exit(main(['--study', 'long', '--outputs', {str(outputs)!r}, '--jobs', '1']))")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                            env={**os.environ, "DLPROJ_PROGRESS": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _started(outputs / "multirun", 1), 120, "the job to run")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _wait(lambda: _statuses(outputs / "multirun") == ["interrupted"], 60,
+              "the orphaned job to record that it stopped")
+    finally:
+        proc.kill()
+    import pytest as _pytest
+
+    from dlproj.config import study as studies
+    from dlproj.reproduce.plan import plan
+    from dlproj.reproduce.setting_cache import SettingCache
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(studies, "STUDY_DIR", studies_dir)
+        (job,) = plan(studies.load("long"), outputs, sweep_dir=outputs / "multirun" / "next",
+                      force=False, cache=SettingCache.of(outputs)).jobs
+    assert job.state == "resume"

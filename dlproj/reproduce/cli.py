@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the same as --study quick")
     parser.add_argument("--outputs", type=Path,
                         help="outputs folder (default: outputs/ for course, else outputs/NAME/)")
-    parser.add_argument("--sections", default="1,2,3,4", help="e.g. 1,3 (default: all)")
+    parser.add_argument("--sections", help="e.g. 1,3 (default: every section of the study)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the steps' commands and what would run, run nothing")
     parser.add_argument("--force", action="store_true",
@@ -83,9 +83,11 @@ def _main(argv: list[str] | None) -> int:
         return 1
 
 
-def _sections(text: str, study: studies.Study) -> set[int]:
-    """`--sections 1,3`: sections the study has steps for."""
+def _sections(text: str | None, study: studies.Study) -> set[int]:
+    """`--sections 1,3`: sections the study has steps for (None: all of them)."""
     have = sorted({s.section for s in study.steps})
+    if text is None:
+        return set(have)
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or not all(p.isdigit() and int(p) in have for p in parts):
         raise ConfigError(f"Invalid value for '--sections': {text!r}. Allowed: a comma-separated "

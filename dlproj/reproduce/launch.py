@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dlproj import paths
 from dlproj.reproduce.plan import Job
+from dlproj.runtime.interrupt import die_with_parent
 
 LAUNCHERS = ("joblib", "submitit_local", "slurm")
 
@@ -90,8 +91,9 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     before = {j.num: _mtime(j.result) for j in todo}
     stopped = False
     with open(log_path, "w") as log:
+        # The sweep dies with this process (kill -9 included): its jobs record where they were.
         proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         while True:
             try:
                 running = proc.poll() is None

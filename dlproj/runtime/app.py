@@ -51,7 +51,8 @@ def main() -> None:
     _check_outputs(args)
     sys.argv = [sys.argv[0], *args]
     try:
-        with interrupt.catch_signals():  # between a sweep's jobs too
+        # Between a sweep's jobs too; a signal to the sweep reaches its workers.
+        with interrupt.catch_signals(forward=any(a in ("-m", "--multirun") for a in args)):
             run()
     except KeyboardInterrupt:
         print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
