@@ -233,3 +233,35 @@ def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path)
         (job,) = plan(studies.load("long"), outputs, sweep_dir=outputs / "multirun" / "next",
                       force=False, cache=SettingCache.of(outputs)).jobs
     assert job.state == "resume"
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.2, 0.6])
+def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
+    """Two SIGINTs `gap` seconds apart: the run still ends `interrupted`, its record whole."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "experiment=xor",
+                             "train.epochs=1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: _started(tmp_path, 1), 60, "the run to train")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # 130, or killed by the second SIGINT once the record was written (the shell says 130)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    (record,) = tmp_path.rglob("results.json")
+    result = json.loads(record.read_text())
+    assert (result["status"], result["signal"]) == ("interrupted", "SIGINT"), result
+    assert "Traceback" not in err

@@ -24,6 +24,7 @@ from dlproj.errors import Interrupted
 
 _CAUGHT = (signal.SIGINT, signal.SIGTERM)
 _requested: int | None = None
+_shielded = False  # while the record is written, a second Ctrl-C waits for it
 _forward = False  # pass the first signal on to the processes below (a sweep's launching process)
 
 
@@ -46,7 +47,7 @@ def reset() -> None:
 def _handler(signum: int, frame: object) -> None:
     global _requested
     if _requested is not None:
-        if signum == signal.SIGINT:
+        if signum == signal.SIGINT and not _shielded:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         return  # the first signal says how the run stopped
     _requested = signum
@@ -70,6 +71,18 @@ def descendants(root: int | None = None) -> list[int]:
         out.append(pid)
         todo += children.get(pid, [])
     return out
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Within the block a second Ctrl-C does not raise: what it interrupts (writing the run's
+    record) finishes first; the process then ends as the first signal asked."""
+    global _shielded
+    was, _shielded = _shielded, True
+    try:
+        yield
+    finally:
+        _shielded = was
 
 
 def die_with_parent() -> None:

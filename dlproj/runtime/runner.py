@@ -134,14 +134,19 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             log.error("run failed:\n%s", traceback.format_exc())
             exit_code = EXIT_FAILED
         finally:
-            if ctx is not None:
-                ctx.close()
-                if ctx.metrics.rows and not record["metrics"]:
-                    record["metrics"] = dict(ctx.metrics.last)
-                if ctx.training is not None:
-                    record.update(ctx.training.record())
-            record["wall_seconds"] = round(time.time() - started, 3)
-            _finish(cfg, record, owner, ctx, resuming)
+            with interrupt.shielded():  # a second Ctrl-C now would leave no record
+                if record["status"] == "running":  # a second Ctrl-C inside an `except` above
+                    record.update(status="interrupted", error="a second SIGINT (Ctrl-C)",
+                                  signal="SIGINT")
+                    exit_code = interrupt.exit_code(2)
+                if ctx is not None:
+                    ctx.close()
+                    if ctx.metrics.rows and not record["metrics"]:
+                        record["metrics"] = dict(ctx.metrics.last)
+                    if ctx.training is not None:
+                        record.update(ctx.training.record())
+                record["wall_seconds"] = round(time.time() - started, 3)
+                _finish(cfg, record, owner, ctx, resuming)
     return record, exit_code
 
 
