@@ -265,3 +265,16 @@ def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
     result = json.loads(record.read_text())
     assert (result["status"], result["signal"]) == ("interrupted", "SIGINT"), result
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", ""])
+def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text):
+    run = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
+    assert run.proc.returncode == 0, run.output
+    overrides = run.run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(text)
+    before = {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()}
+    again = run_here([f"resume={run.run_dir}", "train.epochs=5"], tmp_path / "outputs")
+    assert again.proc.returncode == 2, again.output
+    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
+    assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before

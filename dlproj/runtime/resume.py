@@ -54,8 +54,16 @@ def saved_overrides(run_dir: Path) -> list[str]:
             f"Invalid value for 'resume': {str(run_dir)!r} is not a dlproj run directory (no "
             f".hydra/overrides.yaml in it). Allowed: a folder under outputs/runs/ or "
             f"outputs/multirun/<stamp>/<job>/, as printed by the interrupted run.")
-    return [o for o in OmegaConf.to_container(OmegaConf.load(saved_file))
-            if not o.startswith("resume=")]
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(saved_file))
+    except Exception as exc:  # noqa: BLE001 - YAML or OmegaConf: the file is damaged either way
+        saved = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
+        raise UsageError(
+            f"Cannot resume {run_dir}: {saved_file} is damaged ({str(saved)[:200]}); it should "
+            f"be the list of the run's overrides. Allowed: repair it (one `- key=value` line per "
+            f"override, as the run was started), or start a new run.")
+    return [o for o in saved if not o.startswith("resume=")]
 
 
 def _key(override: str) -> str:
