@@ -64,7 +64,8 @@ def _check_outputs(args: list[str]) -> None:
     starts (it would end in a traceback making the run or sweep directory)."""
     import os
 
-    if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info")) for a in args):
+    if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "resume="))
+           for a in args):  # a resume writes into its own run directory only
         return
     root = paths.outputs_root()
     try:
