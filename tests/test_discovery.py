@@ -63,13 +63,12 @@ def test_list_one_section_and_bad_arguments(capsys):
     assert "section=N" in capsys.readouterr().err
 
 
-def test_help_points_to_the_listing():
-    proc = subprocess.run([sys.executable, "-m", "dlproj", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "python -m dlproj.list" in proc.stdout
-    assert "logger: all, csv, mlflow, tensorboard" in proc.stdout
-    assert "debug: overfit, quick" in proc.stdout
+def test_help_points_to_the_listing(dlproj_run):
+    run = dlproj_run(["--help"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert "python -m dlproj.list" in run.proc.stdout
+    assert "logger: all, csv, mlflow, tensorboard" in run.proc.stdout
+    assert "debug: overfit, quick" in run.proc.stdout
 
 
 def test_metadata_matches_the_checkout_and_the_installed_packages():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -82,6 +83,8 @@ def test_nan_loss_ends_diverged_and_keeps_metrics(dlproj_run):
 
 
 def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
+    """A sweep runs on past diverged and invalid jobs, exits 1, names each job's outcome in its
+    closing lines, leaves no directory for an invalid job, and its report has the runs it made."""
     run = dlproj_run(["-m", "experiment=sin", "model=mlp_small", "optimizer=sgd",
                       "params.n_train=256", "train.epochs=5", "optimizer.lr=0.1,1000",
                       "checkpoint=null,/no/such/model.npz"])
@@ -92,7 +95,15 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
     # sin takes no `checkpoint`: both jobs given one are refused as invalid (no run directory is
     # left for the report to count), the sweep goes on, and its closing line names them.
     assert statuses == ["completed", "diverged"]
-    assert "2 invalid (jobs 1, 3)" in run.proc.stderr, run.proc.stderr
+    sweep_dir = dirs[0].parent
+    line = f"sweep: 1 completed, 2 invalid (jobs 1, 3), 1 diverged (job 2) -> {sweep_dir}"
+    assert line in run.proc.stderr.splitlines(), run.proc.stderr
+    assert "  invalid: experiment=sin model=mlp_small" in run.proc.stderr
+    assert not (sweep_dir / "1").exists() and not (sweep_dir / "3").exists()  # not runs
+    # The multirun-end callback reported the sweep, the diverged run as a row of its own.
+    summary = (sweep_dir / "report" / "results.md").read_text()
+    assert re.search(r"\|\s*DIVERGED\s*\|", summary) and re.search(r"\|\s*completed\s*\|", summary)
+    assert (sweep_dir / "report" / "results.csv").is_file()
 
     failed = dlproj_run(["-m", "experiment=mlp", *TINY, "train.epochs=1", "model.hidden=[8]",
                          "checkpoint=null,/no/such/model.npz"])

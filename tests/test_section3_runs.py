@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import SECTION3_TINY
 
 from dlproj.config.validate import validate
 from dlproj.errors import ConfigError
@@ -13,8 +14,9 @@ from dlproj.errors import ConfigError
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 
 
-def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run):
-    run = dlproj_run(["section=3", *TINY])
+def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run, section3_run):
+    # Two step workers: the run tests/test_threads.py compares with one (shared, not rerun).
+    run = section3_run(2)
     assert run.proc.returncode == 0, run.output
     res = run.results()
     assert res["status"] == "completed"
@@ -35,7 +37,7 @@ def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run):
         assert {"conv1", "relu1", "pool1", "conv2", "relu2", "pool2"} <= set(npz.files)
         np.testing.assert_array_equal(npz["relu2"], np.maximum(npz["conv2"], 0))
 
-    again = dlproj_run(["section=3", *TINY, f"checkpoint={d / 'model.npz'}"])
+    again = dlproj_run([*SECTION3_TINY, f"checkpoint={d / 'model.npz'}"])
     assert again.proc.returncode == 0, again.output
     res2 = again.results()
     assert res2["metrics"]["test_acc"] == pytest.approx(res["metrics"]["test_acc"])
@@ -46,7 +48,8 @@ def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run):
 @pytest.mark.slow
 def test_pooling_sweep_runs_both_pools(dlproj_run):
     run = dlproj_run(["-m", "section=3", "pooling=max,avg", "model=cnn_wide",
-                      "data.train_limit=128", "data.test_limit=64", "train.epochs=1"])
+                      "data.train_limit=128", "data.test_limit=64", "data.val_size=64",
+                      "train.epochs=1"])
     assert run.proc.returncode == 0, run.output
     pools = sorted(run.results(d)["config"]["pooling"]["name"] for d in run.run_dirs)
     assert pools == ["avg", "max"]

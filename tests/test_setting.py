@@ -3,6 +3,8 @@ label of every key that differs from the experiment's defaults; recorded by ever
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from dlproj.config.compose import compose
@@ -10,6 +12,7 @@ from dlproj.config.setting import is_excluded, setting_of
 from dlproj.report.runs import read_runs
 
 
+@functools.cache  # a Setting is frozen; composing conf/ again for each case gives the same one
 def _setting(*overrides: str):
     return setting_of(compose(list(overrides)))
 
