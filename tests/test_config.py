@@ -116,16 +116,23 @@ def _experiments():
 @pytest.mark.parametrize("section,experiment", _experiments())
 def test_a_group_chosen_on_the_command_line_is_the_one_built(section, experiment):
     """No experiment file renames or re-targets a group: `optimizer=sgd` given with any
-    experiment builds SGD, named sgd (compare.yaml's `optimizer.name: adam` once trained Adam)."""
+    experiment builds SGD, named sgd (compare.yaml's `optimizer.name: adam` once trained Adam).
+    Every choice of every group is checked; one composition chooses one of each group at once
+    (the k-th choice of each), so the experiment takes as many compositions as its longest list
+    of choices, not their sum."""
     from dlproj.config.compose import compose_config
     from dlproj.config.validate import choices
     from dlproj.experiments import registry
 
     takes = registry.get(section, experiment).model_targets
     base = [f"section={section}", f"experiment={experiment}"]
-    for group in GROUPS:
-        for name, target in choices(group).items():
-            if group == "model" and target not in takes:
-                continue  # a model the experiment refuses (validate says so)
-            node = compose_config([*base, f"{group}={name}"])[group]
+    # A model the experiment refuses (validate says so) is left out.
+    listed = {group: [(name, target) for name, target in choices(group).items()
+                      if group != "model" or target in takes] for group in GROUPS}
+    assert all(listed.values()), listed
+    for k in range(max(map(len, listed.values()))):
+        chosen = {group: pairs[k] for group, pairs in listed.items() if k < len(pairs)}
+        cfg = compose_config([*base, *(f"{group}={name}" for group, (name, _) in chosen.items())])
+        for group, (name, target) in chosen.items():
+            node = cfg[group]
             assert (node.name, node._target_) == (name, target), (experiment, group, name)

@@ -278,7 +278,7 @@ def test_gradient_flow_from_real_compare_runs(dlproj_run, tmp_path):
     dirs = _sweep(dlproj_run, ["section=4", "model=plain,resnet", "model.depth=1,3",
                                "model.width=4", "seed=0,1", "data.train_limit=96",
                                "data.val_size=64", "data.test_limit=32", "train.epochs=2",
-                               "train.batch_size=32"], env={"OMP_NUM_THREADS": "1"})
+                               "train.batch_size=32", "threads.blas=1"])  # one torch thread
     spec = _spec("gradient_flow_first_last")
     runs, problems = read_runs(dirs)
     steps = stacked(family(runs, spec.vary), spec, spec.csv, problems, layers=True)

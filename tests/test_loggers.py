@@ -176,8 +176,23 @@ def _unwritable_event_file(monkeypatch):
     monkeypatch.setattr(efw.EventFileWriter, "add_event", refuse)
 
 
+def _no_wait_between_store_retries(monkeypatch):
+    """open_store tries a store five times, waiting 0.5 to 3.5 s between tries (8 s in all):
+    the tries are made, the waits skipped."""
+    import time
+    import types
+
+    from dlproj.loggers import mlflow_logger
+
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time)
+                                     if not name.startswith("_")})
+    clock.sleep = lambda seconds: None
+    monkeypatch.setattr(mlflow_logger, "time", clock)
+
+
 @pytest.mark.parametrize("logger,overrides,fault", [
-    ("mlflow", ["logger.mlflow.tracking_uri=nosuchscheme://nowhere"], None),   # no such store
+    ("mlflow", ["logger.mlflow.tracking_uri=nosuchscheme://nowhere"],          # no such store
+     _no_wait_between_store_retries),
     ("tensorboard", [], _unwritable_event_file),                               # disk full
 ])
 def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path, caplog,

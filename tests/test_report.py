@@ -26,6 +26,27 @@ def _config(overrides: tuple[str, ...]) -> str:
     return json.dumps(compose(list(overrides)))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _study_files_read_once():
+    """Each build_report reads its study file (conf/study/course.yaml and its bases) twice, for
+    the course numbers and for the figures, half a second each: no test here changes a study
+    file, so each is read once for the module and every caller gets a copy of its own (callers
+    fill in fields). Reading and checking study files: tests/test_study.py."""
+    import copy
+
+    read, seen = studies.read, {}
+
+    def read_once(name: str):
+        key = (studies.STUDY_DIR, name)
+        if key not in seen:
+            seen[key] = read(name)  # an error is raised as before, and not kept
+        return copy.deepcopy(seen[key])
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(studies, "read", read_once)
+        yield
+
+
 def make_run(root: Path, name: str, *overrides: str, seed: int = 0, status: str = "completed",
              metrics: dict | None = None, curve: list[dict] | None = None,
              error: str | None = None, results: bool = True, mtime: float | None = None,

@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,7 @@ steps:
       section: 2
       experiment: gradcheck
       params.max_entries: 20
+      data.download: false
     cost: 1
 """
 CHAIN = """\
@@ -67,22 +69,31 @@ steps:
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    """conf/study/ replaced by a folder holding `tiny.yaml` (5 jobs, seconds each)."""
+    """conf/study/ replaced by a folder holding `tiny.yaml` (5 jobs, seconds each). Its
+    gradcheck job reads MNIST from the data folder (`make test` makes it) and never fetches it:
+    `data.download: false` (a machine-local key: the setting is the same)."""
     folder = tmp_path / "studies"
     folder.mkdir()
     (folder / "tiny.yaml").write_text(TINY)
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
-    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "no-data"))  # Section 4 offline, no probe
     return folder
+
+
+# The jobs' setting ids, composed once for the module and shared by the plans below (composing
+# is most of a plan's time; how the planner composes and caches them:
+# test_each_setting_is_composed_once_and_cached). Never saved.
+_SETTINGS = SettingCache(Path(os.devnull))
 
 
 def _plan(name, outputs, **kw):
     """The plan of study `name` against `outputs`, for a sweep into outputs/multirun/s."""
-    return plan(studies.load(name), outputs, sweep_dir=outputs / "multirun" / "s", **kw)
+    return plan(studies.load(name), outputs, sweep_dir=outputs / "multirun" / "s",
+                **{"cache": _SETTINGS, **kw})
 
 
 def _records(outputs):
-    """(setting, seed) -> (status, final metrics without timings), one per completed run."""
+    """(setting, seed) -> (status, final metrics without timings), one per completed run under
+    `outputs` (an outputs folder or a sweep's)."""
     runs, problems = read_runs(outputs, curves=False)
     assert not problems
     return {(r.setting, r.seed): (r.status, {k: v for k, v in r.metrics.items()
@@ -283,7 +294,7 @@ def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
     saved = json.loads(cache.path.read_text())
     cache.path.write_text(json.dumps({**saved, "fingerprint": "other"}))
     assert SettingCache.of(outputs).settings == {}
-    stale = _plan("tiny", outputs)
+    stale = _plan("tiny", outputs, cache=None)  # the planner's own: the outputs folder's
     assert {j.state for j in stale.jobs} == {"invalid"}
     assert stale.jobs[0].reason.startswith("ZeroDivisionError")
 
@@ -299,7 +310,7 @@ def test_planning_starts_no_process_and_reaches_no_network(tiny, tmp_path, monke
                          (socket, "create_connection"), (socket.socket, "connect")):
         monkeypatch.setattr(module, name, refuse)
     (tiny / "chain.yaml").write_text(CHAIN)
-    planned = _plan("chain", tmp_path / "out")
+    planned = _plan("chain", tmp_path / "out", cache=None)  # every setting composed here
     assert [j.state for j in planned.jobs] == ["run", "run", "run"]
 
 
@@ -331,39 +342,41 @@ def test_the_jobs_go_to_one_hydra_multirun(tmp_path):
 
 @pytest.mark.slow
 def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, capsys):
-    out2, out1 = tmp_path / "out2", tmp_path / "out1"
-    assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
+    """Two sweeps: the study with two jobs at a time, then again with --force and one job at
+    a time into the same outputs (between them a run that finds everything done)."""
+    outputs = tmp_path / "out"
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "2"]) == 0
     first = capsys.readouterr().out
     assert "5 to run, 0 to resume, 0 already done" in first
     assert "[5/5 jobs" in first and "ETA" in first and "step 2/3 sin by size" in first
     assert "5 jobs: 5 completed, 0 failed" in first
-    records = _records(out2)
+    records = _records(outputs)
     assert len(records) == 5 and {s for s, _ in records.values()} == {"completed"}
-    sweeps = list((out2 / "multirun").iterdir())
+    sweeps = list((outputs / "multirun").iterdir())
 
     # Nothing left to do: every job is skipped, no new sweep starts.
-    assert main(["--study", "tiny", "--outputs", str(out2), "--jobs", "2"]) == 0
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "2"]) == 0
     second = capsys.readouterr().out
     assert "0 to run, 0 to resume, 5 already done (skipped)" in second
-    assert list((out2 / "multirun").iterdir()) == sweeps
+    assert list((outputs / "multirun").iterdir()) == sweeps
 
-    # One job at a time gives the same records: to float32 round-off, since a job alone gets
-    # both cores and splits its steps' batches across them (threads: auto, dlproj.runtime.threads)
-    assert main(["--study", "tiny", "--outputs", str(out1), "--jobs", "1"]) == 0
-    alone = _records(out1)
+    # --force reruns everything; one job at a time gives the same records: to float32
+    # round-off, since a job alone gets both cores and splits its steps' batches across them
+    # (threads: auto, dlproj.runtime.threads).
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1", "--force"]) == 0
+    assert "5 to run" in capsys.readouterr().out
+    (forced,) = set((outputs / "multirun").iterdir()) - set(sweeps)
+    alone = _records(forced)  # the forced sweep's runs
     assert alone.keys() == records.keys()
     for key, (status, metrics) in records.items():
         assert alone[key][0] == status and alone[key][1].keys() == metrics.keys()
         assert alone[key][1] == pytest.approx(metrics, rel=1e-4, abs=1e-6), key
 
-    # --force reruns everything; the report counts each (setting, seed) once.
-    assert main(["--study", "tiny", "--outputs", str(out1), "--jobs", "2", "--force"]) == 0
-    assert "5 to run" in capsys.readouterr().out
+    # The report counts each (setting, seed) once.
     from dlproj.report import build_report
 
-    report = build_report(out1, out1 / "report", figures=False)
+    report = build_report(outputs, outputs / "report", figures=False)
     assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5
-
 
 
 def test_an_invalid_job_is_reported_and_never_launched(tiny, tmp_path, capsys):
@@ -395,26 +408,46 @@ LONG_XOR = """\
 title: one long XOR run
 steps:
   xor:
-    title: XOR, 3000 epochs
+    title: XOR, 1500 epochs
     section: 1
     overrides:
       experiment: xor
-      train.epochs: 3000
+      train.epochs: 1500
       train.checkpoint_min_seconds: 0
     cost: 1
 """
 
 
-def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
-    """A real SIGINT leaves an interrupted run; reproduce continues it in its own directory
-    (not from scratch) and it ends as the uninterrupted run does."""
-    from conftest import run_dlproj
-    from test_interrupt_resume import _rows, interrupt_after
-
-    folder = tmp_path / "studies"
-    folder.mkdir()
+def _long_study(folder, monkeypatch):
+    """conf/study/ replaced by `folder` holding `long.yaml` (LONG_XOR)."""
+    folder.mkdir(exist_ok=True)
     (folder / "long.yaml").write_text(LONG_XOR)
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
+
+
+@pytest.fixture(scope="module")
+def long_reference(tmp_path_factory):
+    """metrics.csv of the LONG_XOR job run straight through (timings left out): what a run of
+    it interrupted or killed and then resumed must end as. Run once, in this process
+    (conftest.run_here: the entry point of `python -m dlproj`)."""
+    from conftest import run_here
+    from test_interrupt_resume import _rows
+
+    tmp = tmp_path_factory.mktemp("long_reference")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _long_study(tmp / "studies", monkeypatch)
+        (job,) = _plan("long", tmp / "unused").jobs
+    reference = run_here(job.overrides, tmp / "outputs")
+    assert reference.proc.returncode == 0, reference.output
+    return _rows(reference.run_dir / "metrics.csv")
+
+
+def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_reference):
+    """A real SIGINT leaves an interrupted run; reproduce continues it in its own directory
+    (not from scratch) and it ends as the uninterrupted run does."""
+    from test_interrupt_resume import _rows, interrupt_after
+
+    _long_study(tmp_path / "studies", monkeypatch)
     outputs = tmp_path / "out"
     (job,) = _plan("long", outputs).jobs
     proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
@@ -429,8 +462,7 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch):
     assert record["status"] == "completed"
     assert record["resumed_from_epoch"] == stopped["last_epoch"]
     assert len(list(outputs.rglob("metrics.csv"))) == 1  # nothing was started afresh
-    reference = run_dlproj(job.overrides, tmp_path / "reference")
-    assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
+    assert _rows(run_dir / "metrics.csv") == long_reference
     (done,) = _plan("long", outputs).jobs
     assert done.state == "done"
 
@@ -439,10 +471,7 @@ def _killed_run(tmp_path, monkeypatch, epochs_done):
     """The LONG_XOR study's job started for real and SIGKILLed after `epochs_done` epochs."""
     from test_interrupt_resume import interrupt_after
 
-    folder = tmp_path / "studies"
-    folder.mkdir(exist_ok=True)
-    (folder / "long.yaml").write_text(LONG_XOR)
-    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    _long_study(tmp_path / "studies", monkeypatch)
     outputs = tmp_path / "out"
     (job,) = _plan("long", outputs).jobs
     proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGKILL,
@@ -452,16 +481,11 @@ def _killed_run(tmp_path, monkeypatch, epochs_done):
     return job, outputs, run_dir
 
 
-@pytest.mark.parametrize("epochs_done", [1, 40, 400])
-def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, epochs_done):
-    """SIGKILL leaves no results.json (nothing can be written); the run's free directory lock
-    says no process owns it any more, so reproduce continues it from last.npz in place, and it
-    ends as the uninterrupted run does."""
-    from conftest import run_dlproj
+def _resume_killed(outputs, run_dir, reference):
+    """reproduce continues the killed run from last.npz in place; it ends as the uninterrupted
+    run does."""
     from test_interrupt_resume import _rows
 
-    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, epochs_done)
-    assert (run_dir / "last.npz").is_file()
     (again,) = _plan("long", outputs).jobs
     assert (again.state, again.prior) == ("resume", run_dir)
     assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
@@ -469,20 +493,31 @@ def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, epoc
     assert record["status"] == "completed"
     assert record["resumed_from_epoch"] >= 1
     assert len(list(outputs.rglob("metrics.csv"))) == 1  # nothing was started afresh
-    reference = run_dlproj(job.overrides, tmp_path / "reference")
-    assert _rows(run_dir / "metrics.csv") == _rows(reference.run_dir / "metrics.csv")
+    assert _rows(run_dir / "metrics.csv") == reference
 
 
-def test_a_killed_run_without_a_checkpoint_runs_again(tmp_path, monkeypatch):
-    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, 1)
-    (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
+@pytest.mark.parametrize("epochs_done", [1, 400])  # 40: the next test
+def test_a_killed_run_is_resumed_from_its_checkpoint(tmp_path, monkeypatch, long_reference,
+                                                     epochs_done):
+    """SIGKILL leaves no results.json (nothing can be written); the run's free directory lock
+    says no process owns it any more, so reproduce continues it from last.npz in place, and it
+    ends as the uninterrupted run does. Without last.npz (killed inside its first epoch) it
+    would run again from scratch."""
+    job, outputs, run_dir = _killed_run(tmp_path, monkeypatch, epochs_done)
+    checkpoint = run_dir / "last.npz"
+    assert checkpoint.is_file()
+    checkpoint.rename(tmp_path / "last.npz")  # as if killed inside its first epoch
     (again,) = _plan("long", outputs).jobs
     assert (again.state, again.prior) == ("run", None)
+    (tmp_path / "last.npz").rename(checkpoint)
+    _resume_killed(outputs, run_dir, long_reference)
 
 
-def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys):
+def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys,
+                                                    long_reference):
     """A directory without results.json whose lock is held is a run still going (another
-    reproduce, a user's own command): neither resumed nor rerun, and `resume=` refuses it."""
+    reproduce, a user's own command): neither resumed nor rerun, and `resume=` refuses it.
+    Once its lock is free it is a killed run (here after 40 epochs), resumed from last.npz."""
     from conftest import run_dlproj
 
     from dlproj.runtime.owner import lock as hold
@@ -513,8 +548,7 @@ def test_a_run_another_process_holds_is_left_to_it(tmp_path, monkeypatch, capsys
         assert not (run_dir / "results.json").exists()
     finally:
         os.close(lock)
-    (free,) = _plan("long", outputs).jobs
-    assert free.state == "resume"
+    _resume_killed(outputs, run_dir, long_reference)
 
 
 def _interrupt_when(outputs, epochs_done, times):
@@ -542,10 +576,7 @@ def _interrupt_when(outputs, epochs_done, times):
 def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch, capsys, times):
     """Ctrl-C: the sweep gets SIGTERM, its job records where it stopped, the summary and the
     report are written, exit 130; a second Ctrl-C leaves without waiting for the sweep."""
-    folder = tmp_path / "studies"
-    folder.mkdir()
-    (folder / "long.yaml").write_text(LONG_XOR)
-    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    _long_study(tmp_path / "studies", monkeypatch)
     outputs = tmp_path / "out"
     thread = _interrupt_when(outputs, 20, times)
     assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 130
@@ -557,7 +588,7 @@ def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch,
     assert (outputs / "report" / "index.md").is_file()
     if times == 1:
         assert "1 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted" in out
-        assert "[1/1 jobs" in out and "XOR, 3000 epochs: defaults: interrupted" in out
+        assert "[1/1 jobs" in out and "XOR, 1500 epochs: defaults: interrupted" in out
         assert job["status"] == "interrupted"
         (again,) = _plan("long", outputs).jobs  # the next run goes on from where it stopped
         assert again.state == "resume" and str(again.prior) == job["run_dir"]

@@ -9,7 +9,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import run_dlproj
+from conftest import run_here
 
 from dlproj import paths
 from dlproj.config import study as studies
@@ -46,7 +46,8 @@ def table_headers(text: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def tiny_doc(tmp_path_factory):
-    """The doc rendered for a tiny study from four real runs (one a repeat, one of no step)."""
+    """The doc rendered for a tiny study from four real runs (one a repeat, one of no step),
+    each `python -m dlproj` in this process (conftest.run_here)."""
     tmp = tmp_path_factory.mktemp("results_doc")
     folder = tmp / "studies"
     folder.mkdir()
@@ -55,7 +56,7 @@ def tiny_doc(tmp_path_factory):
     outputs = tmp / "outputs"
     for args in (["seed=0"], ["seed=1"], ["seed=1"], ["train.epochs=7"]):
         full = ["experiment=xor", "train.epochs=20", *args]
-        assert run_dlproj(full, outputs).proc.returncode == 0
+        assert run_here(full, outputs).proc.returncode == 0
     saved, studies.STUDY_DIR = studies.STUDY_DIR, folder
     try:
         return results_doc.render("tiny", outputs)

@@ -20,8 +20,10 @@ from conftest import ROOT  # noqa: E402
 from dlproj.errors import DataError  # noqa: E402
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny tensors; the test machine may be shared
+# One torch thread (threads.blas, machine-local: the runner sets torch's threads from it, so
+# OMP_NUM_THREADS alone does not reach a run in this process); a 64-image validation split.
 BUDGET = ["section=4", "train.epochs=1", "train.batch_size=32", "data.train_limit=96",
-          "data.test_limit=64"]
+          "data.test_limit=64", "data.val_size=64", "threads.blas=1"]
 TINY = [*BUDGET, "model.depth=2", "model.width=4"]  # PlainNet / SmallResNet (not ResNet18)
 
 
