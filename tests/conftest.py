@@ -13,6 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist the workers share the cores: each run dlproj starts takes its share of them,
+# as the jobs of a parallel sweep do (dlproj/runtime/threads.py), instead of all of them each.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("DLPROJ_JOBS", os.environ["PYTEST_XDIST_WORKER_COUNT"])
+
 
 @dataclass
 class Run:
