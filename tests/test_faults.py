@@ -205,7 +205,10 @@ def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path)
 
     studies_dir = tmp_path / "studies"
     studies_dir.mkdir()
-    (studies_dir / "long.yaml").write_text(LONG_XOR.replace("3000", "1000000"))
+    import re
+
+    (studies_dir / "long.yaml").write_text(re.sub(r"train.epochs: \d+", "train.epochs: 1000000",
+                                                  LONG_XOR))
     outputs = tmp_path / "out"
     script = ("import sys; from pathlib import Path; from dlproj.config import study; "
               f"study.STUDY_DIR = Path({str(studies_dir)!r}); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,12 +46,14 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def interrupt_after(args: list[str], outputs: Path, sig: int, *, epochs_done: int,
                     timeout: float = 240) -> tuple[subprocess.CompletedProcess, Path]:
     """Start `python -m dlproj ARGS`, send `sig` the moment it logs the end of epoch
-    `epochs_done` (its `epoch N/TOTAL` line, written after that epoch's metrics row), i.e. while
-    epoch N+1 is under way, and wait for it to end.
+    `epochs_done` or a later one (its `epoch N/TOTAL` line, written after that epoch's metrics
+    row; SIGKILL one epoch later), i.e. while the next epoch is under way, and wait for it to end.
 
     The signal goes out from the thread that reads the run's stdout, as soon as the line
     arrives: no polling interval in which a fast run could finish before it is interrupted."""
-    marker = f" - epoch {epochs_done}/"
+    # SIGKILL leaves no record: wait for the next epoch's line, so that epoch N's checkpoint
+    # (written after its log line) is surely on disk.
+    due = epochs_done + (1 if sig == signal.SIGKILL else 0)
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", *args], cwd=ROOT,
                             env=_env(outputs), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -60,7 +63,8 @@ def interrupt_after(args: list[str], outputs: Path, sig: int, *, epochs_done: in
 
     def read_stdout() -> None:
         for line in proc.stdout:
-            if not sent.is_set() and marker in line:
+            logged = re.search(r" - epoch (\d+)/", line)
+            if not sent.is_set() and logged and int(logged[1]) >= due:
                 proc.send_signal(sig)
                 sent.set()
             out.append(line)

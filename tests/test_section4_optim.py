@@ -44,7 +44,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cfg", "reference"), CASES, ids=lambda c: str(c)[:40])
+@pytest.mark.parametrize(("cfg", "reference"), CASES,
+                         ids=[f"{cfg['name']}-{i}" for i, (cfg, _) in enumerate(CASES)])
 def test_explicit_update_matches_torch_optim(cfg, reference):
     torch.manual_seed(0)
     ours = [torch.randn(5, 3, dtype=torch.float64), torch.randn(3, dtype=torch.float64)]

@@ -263,6 +263,8 @@ def load(name: str, *, when: set[str] | None = None,
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []
+    base = OmegaConf.load(STUDY_DIR / f"{name}.yaml").get("base")  # read() has checked the file
+    inherited = None if base is None else set(_merged(str(base)).get("steps") or {})
     subs = substitutions or {}
     steps = []
     for step_id, step in spec.steps.items():
@@ -271,8 +273,8 @@ def load(name: str, *, when: set[str] | None = None,
             raise ConfigError(f"{where}: `when: {step.when}`. Allowed: a condition its "
                               "`conditions:` cases enable: "
                               f"{', '.join(allowed) or 'none (the study has no such section)'}.")
-        if step.section < 1:  # a key its `base:` does not have: a new step without a section
-            others = sorted(k for k, v in spec.steps.items() if v.section >= 1)
+        if inherited is not None and step_id not in inherited and step.section < 1:
+            others = sorted(inherited)  # a key its `base:` lacks, without a section of its own
             raise ConfigError(f"{where}: no `section:`, so no step of its own. Allowed: a step "
                               f"with `section: N` and `overrides:`, or one of the steps it "
                               f"changes: {', '.join(others)} (a misspelled step name?).")
