@@ -53,7 +53,7 @@ PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --durations=15
 test: data
 	$(PYTEST)
 
-# Line and branch coverage of dlproj/ (pytest-cov; the tests' subprocesses included), per module.
+# Line and branch coverage of dlproj/ (pytest-cov), per module.
 coverage: data
 	$(PYTEST) --cov --cov-branch --cov-report=term
 

@@ -83,6 +83,7 @@ def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = Non
     import contextlib
     import io
     import logging
+    from unittest import mock
 
     from hydra.core.global_hydra import GlobalHydra
 
@@ -96,8 +97,11 @@ def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = Non
     handlers, level = list(root.handlers), root.level
     sys.argv = ["dlproj", *args]
     code = 0
+    # Hydra prints the full traceback of a bad command line when a tracer is set (a debugger, or
+    # `make coverage`'s); the command line prints none, and neither does this.
+    no_debugger = mock.patch("hydra._internal.utils.is_under_debugger", return_value=False)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), no_debugger:
             try:
                 app.main()
             except SystemExit as exc:
