@@ -2,6 +2,7 @@
 every check uses to say what is wrong."""
 
 import re
+from collections.abc import Callable
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
@@ -61,3 +62,21 @@ class Interrupted(Exception):
         self.signum = signum
         self.where = where
 
+
+
+def one_paragraph(prog: str, main: Callable[[], int], cannot_write: str) -> int:
+    """`main()`, or its error in one paragraph on stderr and a non-zero exit: 2 for a DlprojError
+    (what the command line or a file gets wrong), 1 for an OSError (what the machine refuses:
+    a folder it cannot make or write, a full disk), followed by `cannot_write`, what to do."""
+    import sys
+
+    try:
+        return main()
+    except DlprojError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"{prog}: cannot write{where}: {exc.strerror or exc}. {cannot_write}",
+              file=sys.stderr)
+        return 1

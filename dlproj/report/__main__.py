@@ -8,10 +8,16 @@ from pathlib import Path
 
 from dlproj import paths
 from dlproj.config.study import available
-from dlproj.errors import DlprojError
+from dlproj.errors import one_paragraph
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The report, or one paragraph on stderr and a non-zero exit (dlproj.errors.one_paragraph)."""
+    return one_paragraph("dlproj.report", lambda: _report(argv),
+                         "Allowed: an --out folder this user can write to, on a disk with room.")
+
+
+def _report(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dlproj.report",
         description="Aggregate every run (results.json, metrics.csv, .hydra/) into one table: "
@@ -38,16 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dlproj.report.build import build_report
 
-    try:
-        report = build_report(roots, out, figures=not args.no_figures, study=args.study)
-    except DlprojError as exc:
-        print(f"dlproj.report: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # an --out this user cannot write, a full disk
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"dlproj.report: cannot write{where}: {exc.strerror or exc}. Allowed: an --out "
-              f"folder this user can write to, on a disk with room.", file=sys.stderr)
-        return 1
+    report = build_report(roots, out, figures=not args.no_figures, study=args.study)
     if not args.quiet:
         print(report.markdown)
     for problem in report.problems:

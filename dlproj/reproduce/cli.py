@@ -22,14 +22,15 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
-import sys
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from dlproj import paths
 from dlproj.config import study as studies
-from dlproj.errors import ConfigError, DlprojError
+from dlproj.errors import ConfigError, one_paragraph
 from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, launch
 from dlproj.reproduce.plan import Plan, plan
@@ -61,26 +62,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
-    a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write)."""
-    try:
-        return _main(argv)
-    finally:
-        while _HELD:  # the outputs lock, until the study and its report are done
-            _HELD.pop().close()
-
-
-def _main(argv: list[str] | None) -> int:
-    try:
-        return _study(argv)
-    except DlprojError as exc:
-        print(f"dlproj reproduce: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"dlproj reproduce: cannot write{where}: {exc.strerror or exc}. Choose an outputs "
-              f"folder this user can write to, on a disk with room (--outputs DIR).",
-              file=sys.stderr)
-        return 1
+    a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write).
+    The outputs lock is held until the study and its report are done."""
+    with ExitStack() as held:
+        return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
+                             "Choose an outputs folder this user can write to, on a disk with "
+                             "room (--outputs DIR).")
 
 
 def _sections(text: str | None, study: studies.Study) -> set[int]:
@@ -96,7 +83,7 @@ def _sections(text: str | None, study: studies.Study) -> set[int]:
     return {int(p) for p in parts}
 
 
-def _study(argv: list[str] | None) -> int:
+def _study(argv: list[str] | None, held: ExitStack) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.docs_table:
@@ -114,7 +101,7 @@ def _study(argv: list[str] | None) -> int:
     study = studies.load(name, when=here.when, substitutions=here.substitutions)
     study.steps = [s for s in study.steps if s.section in sections]
     if not args.dry_run:  # a dry run writes nothing: no lock either
-        hold_outputs(outputs)  # held until main() returns
+        held.enter_context(hold_outputs(outputs))  # until main() returns
     started = time.time()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")  # unique even within one second
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
@@ -158,12 +145,10 @@ def _study(argv: list[str] | None) -> int:
     return 1 if final["failed"] + final["interrupted"] + final["invalid"] else 0
 
 
-_HELD: list = []  # the outputs lock's open file while main() runs
-
-
-def hold_outputs(outputs: Path) -> None:
-    """One study at a time per outputs folder: an exclusive lock on `<outputs>/reproduce/lock`
-    (the kernel lets go when the process ends, however it ends), naming its holder's pid."""
+def hold_outputs(outputs: Path) -> TextIO:
+    """One study at a time per outputs folder: an exclusive lock on `<outputs>/reproduce/lock`,
+    naming its holder's pid, held until the returned file is closed (the kernel lets go when the
+    process ends, however it ends)."""
     (outputs / "reproduce").mkdir(parents=True, exist_ok=True)
     handle = open(outputs / "reproduce" / "lock", "a+")
     try:
@@ -179,7 +164,7 @@ def hold_outputs(outputs: Path) -> None:
     handle.truncate()
     handle.write(f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
     handle.flush()
-    _HELD.append(handle)
+    return handle
 
 
 def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str,
