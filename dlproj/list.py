@@ -14,15 +14,10 @@ from __future__ import annotations
 import re
 import sys
 
-from omegaconf import OmegaConf
-
 from dlproj import paths
-from dlproj.config.compose import config_loader
-from dlproj.config.schema import TrainConfig
-from dlproj.experiments import registry
 
 # Groups not worth showing: schemas, and Hydra's internals.
-HIDDEN_GROUPS = ("schema", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
+HIDDEN_GROUPS = ("schema", "study", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
                  "hydra/hydra_logging", "hydra/job_logging", "hydra/callbacks")
 
 
@@ -35,6 +30,10 @@ def _choice(text: str, group: str) -> str | None:
 
 def defaults(experiment: str) -> str:
     """The model, optimizer and epochs conf/experiment/NAME.yaml sets over conf/config.yaml."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.schema import TrainConfig
+
     path = paths.CONF_DIR / "experiment" / f"{experiment}.yaml"
     text, root = path.read_text(), (paths.CONF_DIR / "config.yaml").read_text()
     model, optimizer = (_choice(text, g) or _choice(root, g) for g in ("model", "optimizer"))
@@ -44,6 +43,8 @@ def defaults(experiment: str) -> str:
 
 def groups() -> dict[str, list[str]]:
     """Config group -> its choices, from Hydra's config repository (files and plugins)."""
+    from dlproj.config.compose import config_loader
+
     loader = config_loader()
     out: dict[str, list[str]] = {}
 
@@ -74,7 +75,37 @@ def sections() -> dict[int, tuple[str, str | None]]:
     return out
 
 
+def help_text() -> str:
+    """`python -m dlproj --help`: read from conf/ alone (no Hydra, no experiment imported)."""
+    from dlproj.config.overrides import groups
+
+    lines = ["python -m dlproj [GROUP=CHOICE ...] [KEY=VALUE ...]    one run",
+             "python -m dlproj -m KEY=a,b [KEY=c,d ...]              a sweep: every combination",
+             "python -m dlproj resume=RUN_DIR [train.epochs=N]      continue a stopped run", "",
+             "Sections (section=N runs its default experiment; experiment=NAME another):"]
+    for section, (title, default) in sorted(sections().items()):
+        lines.append(f"  section={section}  {title.rstrip('.')} (default experiment={default})")
+    choices = groups()
+    width = max(map(len, choices))
+    lines += ["", "Config groups (GROUP=CHOICE; logger takes a list: logger=[csv,tensorboard]):"]
+    lines += [f"  {g:<{width}}  {', '.join(c)}" for g, c in choices.items()]
+    lines += ["", "Debug presets (debug=NAME; their runs go to outputs/debug/):"]
+    for path in sorted((paths.CONF_DIR / "debug").glob("*.yaml")):
+        said = " ".join(line.lstrip("# ").strip() for line in path.read_text().splitlines()
+                        if line.startswith("#") and "@package" not in line)
+        said = re.sub(r"^debug=\w+: ", "", said).split(". ")[0]
+        lines.append(f"  {path.stem:<8}  {said}")
+    lines += ["", "More:",
+              "  python -m dlproj.list          every experiment, its defaults and summary; the "
+              "launchers and sweepers (hydra/launcher=..., hydra/sweeper=...)",
+              "  python -m dlproj --cfg job     the whole config, with your overrides applied",
+              "  python -m dlproj --hydra-help  Hydra's own options"]
+    return "\n".join(lines)
+
+
 def render(only_section: int | None = None) -> str:
+    from dlproj.experiments import registry
+
     experiments = sorted(registry.load_all().items())
     lines = []
     for section, (title, default) in sorted(sections().items()):

@@ -61,12 +61,12 @@ def test_type_and_choice_errors_at_compose_time(compose_cfg, override, needle):
     ("train.epochs=abc", "train.epochs"),
     ("optimizer.momentum=0.5", "momentum"),  # a key the chosen optimizer (adam) does not take
     ("optimizer.lr=0", "'optimizer.lr'"),
-    ("section=7", "section/7"),
-    ("model=nonexistent", "model/nonexistent"),
+    ("section=7", "'section': '7'. Allowed: one of 1, 2, 3, 4"),
+    ("model=nonexistent", "'model': 'nonexistent'. Allowed: one of cnn_small"),
 ])
 def test_bad_overrides_exit_nonzero_without_traceback(dlproj_run, override, needle):
     run = dlproj_run([override])
-    assert run.proc.returncode != 0
+    assert run.proc.returncode == 2
     assert needle in run.output
     assert "Traceback" not in run.output
 

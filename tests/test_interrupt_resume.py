@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def _resume_and_compare(tmp_path: Path, args: list[str], sig: int, *, exact: boo
     assert record["status"] == "interrupted"
     assert record["signal"] == signal.Signals(sig).name
     assert record["last_epoch"] >= 1 and record["checkpoint_epoch"] == record["last_epoch"]
-    assert record["resume_command"] == f"python -m dlproj resume={run_dir}"
+    # The interpreter that ran it, not a bare `python` (which may not be the virtualenv's).
+    assert record["resume_command"] == f"{shlex.quote(sys.executable)} -m dlproj resume={run_dir}"
     assert "Traceback" not in proc.stderr
     said = [ln for ln in proc.stderr.splitlines() if ln.startswith("dlproj:")]
     assert len(said) == 1 and record["resume_command"] in said[0], proc.stderr

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from dlproj.report import build_report
+from dlproj.report.build import build_report
 
 pytestmark = pytest.mark.slow
 

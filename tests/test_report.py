@@ -15,8 +15,8 @@ import pytest
 
 from dlproj.config import study as studies
 from dlproj.config.compose import compose
-from dlproj.report import build_report
 from dlproj.report.__main__ import main as report_main
+from dlproj.report.build import build_report
 from dlproj.report.runs import dedupe, find_run_dirs, read_csv, read_runs
 from dlproj.report.tables import course_lines
 

@@ -373,7 +373,7 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
         assert alone[key][1] == pytest.approx(metrics, rel=1e-4, abs=1e-6), key
 
     # The report counts each (setting, seed) once.
-    from dlproj.report import build_report
+    from dlproj.report.build import build_report
 
     report = build_report(outputs, outputs / "report", figures=False)
     assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5

@@ -82,6 +82,8 @@ class Config:
     checkpoint: str | None = None
     # Continue the run in this directory from its last checkpoint: `python -m dlproj resume=DIR`.
     resume: str | None = None
+    # Draw the run's figures (PNG) once it has trained; the debug presets turn them off.
+    figures: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     # The config groups: each node is a choice's file, typed by its own schema (SCHEMAS).

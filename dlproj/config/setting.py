@@ -36,7 +36,7 @@ from typing import Any
 from dlproj import paths
 from dlproj.config.compose import compose
 
-EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "data.root", "data.download"})
+EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
 EXCLUDED_SUFFIXES = ("threads", "workers", "checkpoint_every", "checkpoint_min_seconds",
                      "progress", "log_every")

@@ -151,6 +151,11 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
              memory_guard: bool = True) -> Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"Missing value for '{missing[0]}': it is ??? (required). Allowed: "
+                          f"give it on the command line, e.g. `python -m dlproj {missing[0]}=...`"
+                          f"; `python -m dlproj --cfg job` shows every value.")
     undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)

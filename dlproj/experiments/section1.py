@@ -24,7 +24,6 @@ from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.functions import decision_surface, sin_fit
-from dlproj.plots.save import save_figure
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import ArrayData, fit
 
@@ -58,8 +57,8 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     save_checkpoint(ctx.path("model.npz"), model)
     m = ctx.cfg.model
     widths = "-".join(map(str, [784, *m.hidden, 10]))
-    save_figure(learning_curves(ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"),
-                ctx.path("curves.png"))
+    ctx.figure("curves.png", lambda: learning_curves(
+        ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"))
     return final
 
 
@@ -75,7 +74,7 @@ def xor(ctx: RunContext) -> dict[str, Any]:
     probs = predict(model, x)
     ctx.log.info("XOR predictions %s (targets %s)", probs.argmax(1).tolist(), y.tolist())
     save_checkpoint(ctx.path("model.npz"), model)
-    save_figure(_xor_boundary(model), ctx.path("decision_boundary.png"))
+    ctx.figure("decision_boundary.png", lambda: _xor_boundary(model))
     return {"train_acc": final["train_eval_acc"], "train_loss": final["train_loss"]}
 
 
@@ -106,8 +105,8 @@ def sin(ctx: RunContext) -> dict[str, Any]:
 
     final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    save_figure(sin_fit(x_test, test.y, predict(model, test.x), ctx.cfg.model.name,
-                        final["test_mse"]), ctx.path("fit.png"))
-    save_figure(learning_curves(ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"),
-                ctx.path("curves.png"))
+    ctx.figure("fit.png", lambda: sin_fit(x_test, test.y, predict(model, test.x),
+                                          ctx.cfg.model.name, final["test_mse"]))
+    ctx.figure("curves.png", lambda: learning_curves(ctx.metrics.rows,
+                                                     f"sin(x), {ctx.cfg.model.name}"))
     return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}

@@ -24,7 +24,6 @@ from dlproj.nn.two_layer import (
 )
 from dlproj.plots.curves import learning_curves
 from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
-from dlproj.plots.save import save_figure
 from dlproj.plots.schedules import lr_schedule
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
@@ -110,14 +109,13 @@ def train(ctx: RunContext) -> dict[str, Any]:
 
     label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"
     rows = ctx.metrics.rows
-    save_figure(learning_curves(rows, f"2-layer net on MNIST ({label})"), ctx.path("curves.png"))
-    save_figure(lr_schedule(rows, f"learning rate ({label})"), ctx.path("lr_schedule.png"))
+    ctx.figure("curves.png", lambda: learning_curves(rows, f"2-layer net on MNIST ({label})"))
+    ctx.figure("lr_schedule.png", lambda: lr_schedule(rows, f"learning rate ({label})"))
     ctx.flush()
-    save_figure(grad_norms_per_step(norms.steps.rows, PARAM_NAMES,
-                                    f"gradient norm per step ({label})"),
-                ctx.path("grad_norms_step.png"))
-    save_figure(grad_norms_per_epoch(rows, PARAM_NAMES, f"gradient norm per epoch ({label})"),
-                ctx.path("grad_norms_epoch.png"))
+    ctx.figure("grad_norms_step.png", lambda: grad_norms_per_step(
+        norms.steps.rows, PARAM_NAMES, f"gradient norm per step ({label})"))
+    ctx.figure("grad_norms_epoch.png", lambda: grad_norms_per_epoch(
+        rows, PARAM_NAMES, f"gradient norm per epoch ({label})"))
     keep = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
     return {k: final[k] for k in keep if k in final}
 

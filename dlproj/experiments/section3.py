@@ -31,7 +31,6 @@ from dlproj.plots.cnn import (
     receptive_field_figure,
 )
 from dlproj.plots.curves import learning_curves
-from dlproj.plots.save import save_figure
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 
@@ -71,25 +70,24 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
                      len(val), len(test), title, sum(p.size for p in model.params.values()))
         final = fit(ctx, model, SoftmaxCrossEntropy(), build(cfg.optimizer)(), train, evaluate)
         save_checkpoint(ctx.path("model.npz"), model)
-        save_figure(learning_curves(ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"),
-                    ctx.path("curves.png"))
+        ctx.figure("curves.png", lambda: learning_curves(ctx.metrics.rows,
+                                                         f"NumPy CNN on MNIST ({title})"))
 
     predicted = predict(model, test.x).argmax(axis=1)
     counts = confusion_matrix(test.y, predicted)
     ctx.write_text("confusion_counts.csv", _matrix_csv(counts, "d"))
     norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     ctx.write_text("confusion_normalized.csv", _matrix_csv(norm, ".4f"))
-    save_figure(confusion_matrix_figure(
-        counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"),
-        ctx.path("confusion_matrix.png"))
+    ctx.figure("confusion_matrix.png", lambda: confusion_matrix_figure(
+        counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"))
     off = counts - np.diag(np.diag(counts))
     worst = np.unravel_index(off.argmax(), off.shape)
     ctx.log.info("most frequent confusion: true %d predicted as %d (%d times)",
                  worst[0], worst[1], off[worst])
 
     conv1 = dict(model.layers)["conv1"]
-    save_figure(filters_figure(conv1.params["W"], f"conv1 filters ({title})"),
-                ctx.path("filters_conv1.png"))
+    ctx.figure("filters_conv1.png", lambda: filters_figure(conv1.params["W"],
+                                                           f"conv1 filters ({title})"))
     picks = _one_per_class(test.y, 4)
     # Drawn after ReLU, as the course report shows them; the npz keeps the pre-ReLU conv
     # outputs (conv1, conv2) beside them.
@@ -98,10 +96,9 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     maps = activations(model, test.x[picks], [*convs, *shown])
     ctx.save_npz("feature_maps.npz", {"images": splits.test.images[picks],
                                       "labels": test.y[picks], **maps})
-    save_figure(feature_maps_figure(splits.test.images[picks],
-                                    {title: maps[name] for name, title in shown.items()},
-                                    test.y[picks].tolist()),
-                ctx.path("feature_maps.png"))
+    ctx.figure("feature_maps.png", lambda: feature_maps_figure(
+        splits.test.images[picks], {title: maps[name] for name, title in shown.items()},
+        test.y[picks].tolist()))
     return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
 
 
@@ -139,7 +136,7 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
         digit = mnist(ctx.cfg.data).test.images[0]
     except DataError as exc:  # the figure is fine without a digit behind it
         ctx.log.info("no MNIST digit for the figure background: %s", exc)
-    save_figure(receptive_field_figure(rows, shown, digit), ctx.path("receptive_field.png"))
+    ctx.figure("receptive_field.png", lambda: receptive_field_figure(rows, shown, digit))
     last = [r for r in rows if r.unit >= 0][-1]
     return {"layer": last.layer, "rf": last.rf, "stride": last.stride,
             "measured_rf": last.measured_h, "measured_stride": last.measured_stride,

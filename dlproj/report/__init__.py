@@ -1,9 +1,6 @@
 """The results report: every run under outputs/ as one table, beside the course report's numbers.
 
 `python -m dlproj.report` (= `make report-table`) writes outputs/report/results.{md,csv,tex},
-figures/ and index.md. `callback.AggregateOnMultirunEnd` builds one per sweep as it ends.
+figures/ and index.md (dlproj.report.build); `callback.AggregateOnMultirunEnd` builds one per
+sweep as it ends. Nothing is imported here: a run that only loads the callback stays light.
 """
-
-from dlproj.report.build import Report, build_report
-
-__all__ = ["Report", "build_report"]

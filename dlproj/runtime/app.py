@@ -10,6 +10,7 @@ that optimises takes the same application: `python -m dlproj -m hydra/sweeper=se
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import hydra
@@ -40,16 +41,27 @@ def objective_value(record: dict, objective: str) -> float:
 
 
 def main() -> None:
+    from dlproj.config.overrides import check_choices, explain
+    from dlproj.errors import ConfigError
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import UsageError, resume_overrides
 
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):  # from conf/ alone, as __main__ does
+        from dlproj.list import help_text
+
+        print(help_text())
+        return
     try:
         args = resume_overrides(normalize_overrides(sys.argv[1:]))
-    except UsageError as exc:
-        print(f"dlproj: {exc}", file=sys.stderr)
-        sys.exit(2)
+        check_choices(args)
+    except (UsageError, ConfigError) as exc:
+        _refuse(str(exc))
     _check_outputs(args)
     sys.argv = [sys.argv[0], *args]
+    # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
+    # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         # Between a sweep's jobs too; a signal to the sweep reaches its workers.
         with interrupt.catch_signals(forward=any(a in ("-m", "--multirun") for a in args)):
@@ -57,13 +69,25 @@ def main() -> None:
     except KeyboardInterrupt:
         print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        message = None if full_error else explain(exc, args)
+        if message is None:
+            raise
+        _refuse(message)
+    finally:
+        if not full_error:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _refuse(message: str) -> None:
+    """A command line dlproj cannot run: one paragraph, exit 2, nothing written."""
+    print(f"dlproj: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _check_outputs(args: list[str]) -> None:
     """The outputs folder can be made and written, or one paragraph and exit 1 before Hydra
     starts (it would end in a traceback making the run or sweep directory)."""
-    import os
-
     if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "resume="))
            for a in args):  # a resume writes into its own run directory only
         return

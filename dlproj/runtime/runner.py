@@ -18,6 +18,7 @@ are noted in the sweep directory for its closing line (dlproj.runtime.sweep).
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import time
 import traceback
@@ -170,9 +171,13 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
     """Write the record, unless the run never started writing and is not a run (invalid) or
     was a resume (its old record stays as it was)."""
     if record["status"] == "interrupted":
-        command = record["resume_command"] = f"python -m dlproj resume={record['run_dir']}"
-        print(f"dlproj: {record['signal']}: stopped after epoch {record.get('last_epoch', 0)} "
-              f"of {cfg.train.epochs}; resume with `{command}`", file=sys.stderr)
+        command = record["resume_command"] = f"{_program()} resume={record['run_dir']}"
+        done = record.get("last_epoch", 0)
+        where = (f"after training (epoch {done} of {done}), before its figures and files"
+                 if done and done == cfg.train.epochs else f"after epoch {done} of "
+                 f"{cfg.train.epochs}")
+        print(f"dlproj: {record['signal']}: stopped {where}; resume with `{command}`",
+              file=sys.stderr)
     if record["status"] == "invalid" or (resuming and not _opened(ctx)):
         if resuming and record["status"] != "invalid":
             print(f"dlproj: {owner.run_dir} was not resumed; its record is as it was.",
@@ -207,6 +212,14 @@ def _unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, A
     if run_dir.is_dir() and not any(run_dir.iterdir()):
         run_dir.rmdir()
     return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
+
+
+def _program() -> str:
+    """How this process was started, to be typed again: the `dlproj` console script, else this
+    interpreter with `-m dlproj` (a bare `python` may not be the virtualenv's)."""
+    if Path(sys.argv[0]).name == "dlproj":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m dlproj"
 
 
 def _brief(metrics: dict[str, Any]) -> str:

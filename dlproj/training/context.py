@@ -77,6 +77,17 @@ class RunContext:
     def write_text(self, name: str, text: str) -> Path:
         return atomic.write_text(self.path(name), text)
 
+    def figure(self, name: str, draw: Callable[[], Any]) -> Path | None:
+        """`draw()`'s figure as RUN_DIR/`name` (PNG), unless `figures=false`. A stop asked for
+        since training ended stops the run here: it stays resumable from its final checkpoint,
+        and the resume draws what is left."""
+        self.check_stop(f"before drawing {name}")
+        if not self.cfg.get("figures", True):
+            return None
+        from dlproj.plots.save import save_figure
+
+        return save_figure(draw(), self.path(name))
+
     def step_log(self, name: str = "steps.csv") -> CSVLog:
         """A per-step CSV, appended to as rows come and flushed at every epoch's end."""
         if name not in self.step_logs:

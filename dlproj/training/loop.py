@@ -266,7 +266,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             if due or final:
                 save_checkpoint(*pending, final=final)
                 pending = None
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C too (during an evaluation)
         if pending is not None:  # no completed epoch is lost, whatever checkpoint_every says
             save_checkpoint(*pending, final=True)
         raise

@@ -1,0 +1,111 @@
+"""The command line, checked where Hydra would print a search path or a stack trace instead.
+
+`check_choices(args)` runs before Hydra: every `GROUP=CHOICE` (each value of a sweep, each item
+of `logger=[...]`) must be a file of conf/GROUP/, else one paragraph naming the nearest choice.
+`explain(exc)` turns what Hydra raises while it composes (a value of the wrong type, a key that
+does not exist, an override it cannot parse) into one paragraph naming the key, the value and
+the form it takes. Both raise or return ConfigError text; the entry point exits 2 with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from dlproj import paths
+from dlproj.errors import ConfigError
+
+# Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
+HIDDEN = ("schema", "study", "hydra")
+
+
+def groups() -> dict[str, list[str]]:
+    """conf/GROUP/ -> its choices (file names without .yaml)."""
+    return {d.name: sorted(f.stem for f in d.glob("*.yaml"))
+            for d in sorted(paths.CONF_DIR.iterdir()) if d.is_dir() and d.name not in HIDDEN}
+
+
+def _nearest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _values(override: Any) -> list[str]:
+    if override.is_sweep_override():
+        return [str(v) for v in override.sweep_string_iterator()]
+    value = override.value()
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def check_choices(args: list[str]) -> None:
+    """ConfigError for an override Hydra cannot parse or a group choice with no file."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    words = [a for a in args if not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(words)
+    except OverrideParseException as exc:
+        raise ConfigError(f"Cannot read the command line: {' '.join(str(exc).split())}. "
+                          f"Allowed: KEY=VALUE, GROUP=CHOICE, a list as KEY=[a,b], a sweep as "
+                          f"KEY=a,b (with -m); quote values with spaces.") from None
+    known = groups()
+    for override in overrides:
+        group = override.key_or_group
+        if group not in known or override.is_delete():
+            continue
+        for value in _values(override):
+            value = value.strip("'\"")
+            if value not in known[group] and value not in ("null", "None"):
+                raise ConfigError(
+                    f"Invalid value for '{group}': {value!r}{_nearest(value, known[group])}. "
+                    f"Allowed: one of {', '.join(known[group])} (files in conf/{group}/).")
+
+
+_HINTS = {  # what OmegaConf says -> the form the value takes
+    "is not a ListConfig": "a list in brackets, e.g. `{key}=[{value}]`",
+    "to Integer": "an integer, e.g. `{key}=10`",
+    "to Float": "a number, e.g. `{key}=0.01`",
+    "valid bool": "true or false",
+    "is not a subclass of": "one of its keys at a time, e.g. `{key}.NAME=...` (`python -m "
+                            "dlproj --cfg job` shows them)",
+}
+
+
+def explain(exc: BaseException, args: list[str]) -> str | None:
+    """One paragraph for an error Hydra raised while composing `args`, or None (not one of
+    those: a bug, shown as it is)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    if not isinstance(exc, (HydraException, OmegaConfBaseException)):
+        return None
+    key = getattr(cause, "full_key", None) or ""
+    pairs = [(a.partition("=")[0].lstrip("+~"), a.partition("=")[2]) for a in args]
+    given = dict(pairs)
+    first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    if key and key in given:  # of the values given for it, the one the message quotes
+        value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
+        form = next((f for words, f in _HINTS.items() if words in first), None)
+        if form is not None:
+            return (f"Invalid value for '{key}': {value}. Allowed: "
+                    f"{form.format(key=key, value=value)}.")
+        return f"Invalid value for '{key}': {value}. {first}."
+    if "not in struct" in first or "Could not override" in str(exc):
+        missing = next((k for k in given if f"'{k}'" in str(exc)), key or "?")
+        return (f"Unknown key '{missing}'{_nearest(missing, _known_keys())}: no config declares "
+                f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
+                f"`+{missing}=...` and a schema that reads it).")
+    return " ".join(str(exc).split()) + "."
+
+
+def _known_keys() -> list[str]:
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import compose_config
+    from dlproj.config.setting import flatten
+
+    return list(flatten(OmegaConf.to_container(compose_config([]), resolve=False)))

@@ -1,0 +1,107 @@
+"""The command line as a new user meets it: every config error in one paragraph with exit 2 and
+nothing written, `--help` from conf/ alone, figures only when wanted, and a Ctrl-C after
+training that leaves the run resumable (issue 21)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, run_here
+
+FAST = ["experiment=xor", "train.epochs=20"]
+
+
+def _refused(run, words: str) -> None:
+    err = run.proc.stderr
+    said = [line for line in err.splitlines() if line.startswith("dlproj:")]
+    assert run.proc.returncode == 2, run.output
+    assert len(said) == 1 and words in said[0], err
+    assert "Traceback" not in err and "search path" not in err and "HYDRA_FULL_ERROR" not in err
+    assert not list(run.outputs.rglob("results.json")) and not list(run.outputs.rglob(".hydra"))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["optimizer=adm"], "'optimizer': 'adm' (did you mean adam?). Allowed: one of adam, adamw"),
+    (["section=3", "pooling=mx"], "'pooling': 'mx' (did you mean max?)"),
+    (["logger=[csv,tensorbord]"], "'logger': 'tensorbord' (did you mean tensorboard?)"),
+    (["-m", "optimizer=sgd,adma"], "'optimizer': 'adma' (did you mean adam?)"),
+    (["experiment=xorr"], "'experiment': 'xorr' (did you mean xor?)"),
+    (["optimizer.lr=???"], "Missing value for 'optimizer.lr'"),
+    (["model.hidden=256"], "'model.hidden': 256. Allowed: a list in brackets, e.g. "
+                           "`model.hidden=[256]`"),
+    (["train.epochs=abc"], "'train.epochs': abc. Allowed: an integer"),
+    (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
+    (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
+    (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
+    (["seed=[1"], "Cannot read the command line"),
+], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
+def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
+    _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
+
+
+def test_help_is_read_from_conf_without_hydra(tmp_path):
+    from dlproj.list import help_text
+
+    text = help_text()
+    assert "schema/" not in text and "study" not in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
+    assert lines["optimizer"].split()[1:] == ["adam,", "adamw,", "momentum,", "rmsprop,", "sgd"]
+    assert "overfit" in lines and "quick" in lines  # each preset with what it does
+    assert "python -m dlproj.list" in text and "--cfg job" in text
+    run = run_here(["--help"], tmp_path)
+    assert run.proc.returncode == 0 and run.proc.stdout.strip() == text
+    # The process answers before Hydra (or anything heavy) is imported.
+    probe = ("import runpy, sys; sys.argv = ['dlproj', '--help']; "
+             "runpy.run_module('dlproj', run_name='__main__'); "
+             "print(sorted(m for m in ('hydra', 'numpy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+
+
+@pytest.mark.parametrize("args, drawn", [
+    ([], True), (["debug=quick"], False), (["debug=overfit"], False),
+    (["debug=quick", "figures=true"], True), (["figures=false"], False)])
+def test_figures_only_when_wanted(tmp_path, args, drawn):
+    run = run_here([*FAST, *args], tmp_path)
+    assert run.proc.returncode == 0, run.output
+    assert bool(list(run.run_dir.glob("*.png"))) is drawn
+    assert (run.run_dir / "model.npz").is_file()  # the rest of the run is written either way
+
+
+def test_figures_are_not_a_setting(tmp_path):
+    a = run_here(FAST, tmp_path / "a").results()
+    b = run_here([*FAST, "figures=false"], tmp_path / "b").results()
+    assert a["setting"] == b["setting"] and a["metrics"] == b["metrics"]
+
+
+def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path):
+    """A signal once training has ended stops the run before its figures; it is recorded
+    interrupted at its last epoch, and the printed resume finishes it."""
+    code = ("import os, signal, sys; import dlproj.experiments.section1 as s; "
+            "real = s.save_checkpoint; "
+            "s.save_checkpoint = lambda *a: (real(*a), os.kill(os.getpid(), signal.SIGINT)); "
+            "from dlproj.runtime.app import main; sys.argv = ['dlproj', *sys.argv[1:]]; main()")
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-c", code, *FAST], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    (results,) = tmp_path.rglob("results.json")
+    run_dir, record = results.parent, json.loads(results.read_text())
+    assert record["status"] == "interrupted" and record["last_epoch"] == 20
+    assert "stopped after training (epoch 20 of 20), before its figures" in proc.stderr
+    assert not list(run_dir.glob("*.png")) and time.time() - started < 120
+    resumed = run_here([f"resume={run_dir}"], tmp_path)
+    assert resumed.proc.returncode == 0, resumed.output
+    done = json.loads(results.read_text())
+    assert done["status"] == "completed" and done["resumed_from_epoch"] == 20
+    assert (run_dir / "decision_boundary.png").is_file()
+    # Nothing was trained again: the resumed run ends with the interrupted run's last epoch.
+    assert done["metrics"]["train_loss"] == record["metrics"]["train_loss"]
