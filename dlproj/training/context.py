@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from dlproj.errors import Diverged, Interrupted
 from dlproj.files import atomic
 from dlproj.training.csvlog import CSVLog
-from dlproj.training.progress import RunBar
+from dlproj.training.progress import FigureBar, RunBar
 
 log = logging.getLogger("dlproj")
 
@@ -53,6 +53,8 @@ class RunContext:
         self.log = log
         self.training: Any = None  # the training loop's Progress, once fit() runs
         self.opened = False
+        self._desc = f"s{self.cfg.section} {self.cfg.experiment}"
+        self._figures: FigureBar | None = None
 
     def open(self) -> None:
         """The run starts writing into its directory (idempotent)."""
@@ -86,7 +88,12 @@ class RunContext:
             return None
         from dlproj.plots.save import save_figure
 
-        return save_figure(draw(), self.path(name))
+        if self._figures is None:
+            self._figures = FigureBar(self._desc)
+        self._figures.drawing(name)
+        path = save_figure(draw(), self.path(name))
+        self._figures.drawn()
+        return path
 
     def step_log(self, name: str = "steps.csv") -> CSVLog:
         """A per-step CSV, appended to as rows come and flushed at every epoch's end."""
@@ -110,13 +117,16 @@ class RunContext:
             step_log.sync()
 
     def close(self) -> None:
+        if self._figures is not None:
+            self._figures.close()
         self.metrics.close()
         for step_log in self.step_logs.values():
             step_log.close()
 
     # -- training-loop helpers -----------------------------------------------------------------
-    def run_bar(self, total: int, initial: int = 0) -> RunBar:
-        return RunBar(total, initial, desc=f"s{self.cfg.section} {self.cfg.experiment}")
+    def run_bar(self, epochs: int, per_epoch: int, done: int = 0) -> RunBar:
+        monitor = (self.cfg.train.get("early_stopping") or {}).get("monitor")
+        return RunBar(epochs, per_epoch, done, desc=self._desc, monitor=monitor)
 
     def check_stop(self, where: str) -> None:
         """Raise Interrupted if a signal asked the run to stop (call at a step boundary)."""

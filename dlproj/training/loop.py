@@ -217,7 +217,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     per_epoch = stack.steps_per_epoch()
     pending: tuple[Any, dict[str, Any]] | None = None  # the last epoch's state, not yet on disk
     written = [time.monotonic()]  # when the last checkpoint was written
-    bar = ctx.run_bar(total=epochs * per_epoch, initial=progress.epoch * per_epoch)
+    bar = ctx.run_bar(epochs, per_epoch, done=progress.epoch)
+    finished = False
     try:
         for epoch in range(progress.epoch, epochs):
             if progress.stopped_early:
@@ -242,6 +243,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train_loss": total / seen}
             if counted:
                 row["train_acc"] = correct / seen
+            bar.evaluating()
             row.update(stack.evaluate())
             row["epoch_seconds"] = time.perf_counter() - t0
             for key, value in row.items():
@@ -266,12 +268,13 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             if due or final:
                 save_checkpoint(*pending, final=final)
                 pending = None
+        finished = True
     except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C too (during an evaluation)
         if pending is not None:  # no completed epoch is lost, whatever checkpoint_every says
             save_checkpoint(*pending, final=True)
         raise
     finally:
-        bar.close()
+        bar.close(finished=finished)
         ctx.sync()
     if progress.stopped_early:
         progress.early_stopping["stopped_early"] = True

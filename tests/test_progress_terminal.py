@@ -1,0 +1,87 @@
+"""The progress display on a real terminal: a pseudo-terminal 80 columns wide, what it shows.
+
+The run's output is replayed on a small screen model (carriage return, line feed, wrapping at 80
+columns: all tqdm and the logging use here), and the screen's lines are checked: log lines start
+at column 0 above the bar and never share a line with it; the bar fits, names the epoch and the
+evaluation phase, keeps the monitored metric, and ends at 100%."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import sys
+import termios
+
+from conftest import ROOT
+
+COLUMNS = 80
+
+
+def _screen(data: str, width: int = COLUMNS) -> tuple[list[str], list[str]]:
+    """(the lines a terminal shows at the end, every state a line was drawn in before a `\\r`)."""
+    lines, line, col, drawn = [], [" "] * width, 0, []
+    for ch in data:
+        if ch == "\r":
+            drawn.append("".join(line).rstrip())
+            col = 0
+        elif ch == "\n":
+            lines.append("".join(line).rstrip())
+            line, col = [" "] * width, 0
+        else:
+            if col == width:  # autowrap
+                lines.append("".join(line).rstrip())
+                line, col = [" "] * width, 0
+            line[col], col = ch, col + 1
+    lines.append("".join(line).rstrip())
+    return [x for x in lines if x], drawn
+
+
+def _run_on_a_terminal(args: list[str], outputs) -> str:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a run whose stderr and stdout are the terminal
+        os.chdir(ROOT)
+        os.environ.pop("DLPROJ_PROGRESS", None)
+        os.environ.update(DLPROJ_OUTPUTS=str(outputs), COLUMNS=str(COLUMNS), LINES="40")
+        os.execv(sys.executable, [sys.executable, "-m", "dlproj", *args])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, COLUMNS, 0, 0))
+    out = b""
+    while select.select([fd], [], [], 120)[0]:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:  # the child has gone
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")[-3000:]
+    return out.decode()
+
+
+def test_the_bar_and_the_log_lines_on_an_80_column_terminal(tmp_path):
+    text = _run_on_a_terminal(["section=3", "data.train_limit=640", "data.val_size=2000",
+                               "data.test_limit=2000", "train.epochs=3"], tmp_path)
+    lines, drawn = _screen(text)
+    logs = [x for x in lines if "][dlproj][" in x]
+    assert len(logs) >= 5 and all(x.startswith("[20") for x in logs), lines
+    bars = [x for x in lines if "%|" in x]
+    assert not [x for x in lines if "%|" in x and "[dlproj]" in x], lines
+    # The bar that stays: the whole run at 100%, its last epoch, the loss and the metric.
+    (last,) = bars
+    assert last.startswith("s3 cnn epoch 3/3: 100%|"), last
+    assert "loss=" in last and "val_acc=" in last and len(last) <= COLUMNS, last
+    # Every state it was drawn in fits and keeps the metric once an epoch has one; the
+    # evaluation is a phase of its own; the bar only moves forward.
+    states = [x for x in drawn if "%|" in x]
+    assert all(len(x) <= COLUMNS for x in states)
+    assert any(" eval: " in x for x in states), states
+    after_first = [x for x in states if not x.startswith("s3 cnn epoch 1/3")]
+    assert after_first and all("val_acc=" in x for x in after_first), after_first
+    done = [int(x.split("%|")[0][-3:]) for x in states]
+    assert done == sorted(done) and done[-1] == 100, done
+    # Log files stay plain lines.
+    (log,) = tmp_path.rglob("dlproj.log")
+    assert "%|" not in log.read_text() and "\r" not in log.read_text()
