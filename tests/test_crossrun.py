@@ -241,6 +241,10 @@ def test_real_sweep_drawn_as_the_report_draws_it_a_torn_file_skipped(dlproj_run,
     assert len(dirs) == 8
     spec = _spec("grad_norms_optimizer_schedule")
     runs, problems = read_runs(dirs)
+    # Each row is named by every key swept, the defaults (adam, constant) included.
+    assert sorted(set(runs["label"].str.split(" data.").str[0])) == [
+        "optimizer=adam schedule=constant", "optimizer=adam schedule=step",
+        "optimizer=sgd schedule=constant", "optimizer=sgd schedule=step"]
     members = family(dedupe(runs)[0], spec.vary)
     curves = stacked(members, spec, "metrics.csv", problems)
     assert len(curves) == 8 * 3 and set(curves["epoch"]) == {1, 2, 3}

@@ -72,8 +72,11 @@ def test_tensorboard_events_read_back(xor_run):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     _, _, run_dir = xor_run
-    assert list(run_dir.glob("events.out.tfevents.*"))
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
+    # Named by the setting's label (the keys given on the command line) and the seed.
+    (events,) = (run_dir / "tensorboard").iterdir()
+    assert events.name == f"train.epochs={EPOCHS} seed=0"
+    assert list(events.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(events), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
     rows = _read_csv(run_dir / "metrics.csv")
     assert len(rows) == EPOCHS
@@ -115,7 +118,10 @@ def test_mlflow_run_read_back(xor_run):
     (run,) = client.search_runs([experiment.experiment_id],
                                 f"tags.run_dir = '{run_dir}'")
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == f"{run_dir.parent.name}/{run_dir.name}"
+    # Named by the setting (every key given on the command line) and the seed; the experiment
+    # opens on MLflow 3's runs table.
+    assert run.info.run_name == f"train.epochs={EPOCHS} seed=0"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     tags = run.data.tags
     assert (tags["section"], tags["experiment"], tags["seed"]) == ("1", "xor", "0")
     assert tags["status"] == "completed" and tags["setting"]
@@ -234,3 +240,11 @@ def test_guarded_switches_a_failing_logger_off(caplog):
             guarded.log_epoch(epoch, {"epoch": epoch})
     assert Broken.calls == 1
     assert len(caplog.records) == 1 and "disk full" in caplog.records[0].getMessage()
+
+
+def test_class_labels_are_not_metrics():
+    from dlproj.loggers.common import numeric
+
+    row = {"epoch": 3, "val_acc": 0.5, "most_confused_true": 7, "most_confused_pred": 9,
+           "stopped": True, "layer": "conv1"}
+    assert dict(numeric(row)) == {"val_acc": 0.5}

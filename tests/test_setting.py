@@ -85,6 +85,26 @@ def test_every_key_that_differs_from_the_defaults_changes_the_setting_and_is_lab
     assert other.id != base.id and other.label == label
 
 
+@pytest.mark.parametrize("given, label", [
+    (["optimizer=adam"], "optimizer=adam"),  # the default choice, swept beside sgd
+    (["optimizer=adam", "train.epochs=2"], "optimizer=adam train.epochs=2"),
+    (["train.epochs=4"], "train.epochs=4"),  # section 3's own number of epochs
+    (["seed=1", "section=3", "figures=false", "threads.blas=1"], "defaults"),  # not settings
+    (["+params.note=x"], "params.note=x"),
+])
+def test_keys_given_on_the_command_line_are_labelled_at_their_default(compose_cfg, given,
+                                                                       label):
+    """A sweep's rows tell its settings apart by every key given, default or not; the id stays
+    what the config alone makes it."""
+    from omegaconf import OmegaConf
+
+    args = ["section=3", *[g for g in given if not g.startswith(("section", "+"))]]
+    config = OmegaConf.to_container(compose_cfg(args + [g for g in given if g[0] == "+"]),
+                                    resolve=True)
+    shown = setting_of(config, given)
+    assert shown.label == label and shown.id == setting_of(config).id
+
+
 def test_another_runs_checkpoint_counts_by_file_name():
     a = _setting("section=4", "experiment=transfer", "model.weights=/x/runs/1/model.pt")
     b = _setting("section=4", "experiment=transfer", "model.weights=/y/multirun/s/0/model.pt")

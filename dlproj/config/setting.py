@@ -16,8 +16,10 @@ never read (Adam's `optimizer.momentum`, the constant schedule's `gamma`, ...); 
 them, and they are left out too, so those runs are the same settings as the ones recorded since.
 
 The label lists every key that differs from the experiment's own defaults (`conf/experiment/`),
-budget keys included (`train.epochs=50 data.train_limit=1000`); a config group by its choice
-(`model=mlp_small`), its sub-keys only where they differ from that choice's file.
+budget keys included (`train.epochs=50 data.train_limit=1000`), and every key given on the
+command line even where its value is the default (`-m optimizer=sgd,adam` labels the Adam runs
+`optimizer=adam` too); a config group by its choice (`model=mlp_small`), its sub-keys only where
+they differ from that choice's file.
 
 `setting_of` is the one place this is computed: the runner records it in `results.json`
 (`setting`, `setting_label`), the report recomputes it for runs that lack it, and
@@ -99,10 +101,17 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if not is_excluded(k) and k not in gone}
 
 
-def setting_of(config: dict[str, Any]) -> Setting:
-    """The setting of a resolved config (a plain nested dict, as in results.json)."""
+def setting_of(config: dict[str, Any], given: list[str] | None = None) -> Setting:
+    """The setting of a resolved config (a plain nested dict, as in results.json); `given`, the
+    command line's overrides, names keys the label shows even at their default value."""
     ident = identity(config)
-    return Setting(_hash(ident), label(ident))
+    return Setting(_hash(ident), label(ident, given_keys(given or [], ident)))
+
+
+def given_keys(overrides: list[str], ident: dict[str, Any]) -> set[str]:
+    """The setting keys and groups an override list names (`optimizer=adam` -> optimizer)."""
+    keys = {o.partition("=")[0].lstrip("+~") for o in overrides}
+    return {k for k in keys if k in GROUPS or (k in ident and k not in ("section", "experiment"))}
 
 
 def setting_id(config: dict[str, Any]) -> str:
@@ -115,13 +124,14 @@ def _hash(ident: dict[str, Any]) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
-def label(ident: dict[str, Any]) -> str:
-    """Every key of `ident` that differs from its experiment's defaults, `group=choice` first."""
+def label(ident: dict[str, Any], shown: set[str] = frozenset()) -> str:
+    """Every key of `ident` that differs from its experiment's defaults or is `shown` (given on
+    the command line), `group=choice` first."""
     section, experiment = ident.get("section"), ident.get("experiment")
     try:
         defaults = experiment_defaults(section, experiment)
         choices = tuple((g, ident[f"{g}.name"]) for g in GROUPS
-                        if ident.get(f"{g}.name") != defaults.get(f"{g}.name")
+                        if (ident.get(f"{g}.name") != defaults.get(f"{g}.name") or g in shown)
                         and (paths.CONF_DIR / g / f"{ident.get(f'{g}.name')}.yaml").is_file())
         if choices:
             defaults = experiment_defaults(section, experiment, choices)
@@ -130,7 +140,8 @@ def label(ident: dict[str, Any]) -> str:
     parts = [f"{g}={n}" for g, n in choices]
     parts += [f"~{key}" if key not in ident else f"{key}={fmt_value(ident[key])}"
               for key in sorted(set(ident) | set(defaults))
-              if key not in ident or key not in defaults or ident[key] != defaults[key]]
+              if key not in ident or key not in defaults or ident[key] != defaults[key]
+              or key in shown]
     return " ".join(parts) or "defaults"
 
 

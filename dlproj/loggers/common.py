@@ -26,11 +26,21 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def is_label(key: str) -> bool:
+    """A class label, not a quantity (`most_confused_true`): a param or tag, never a metric."""
+    return key.endswith(("_true", "_pred"))
+
+
+def run_name(ctx: Any) -> str:
+    """A tracker's name for the run: its setting's label and seed (`optimizer=adam seed=0`)."""
+    return f"{ctx.label or 'defaults'} seed={ctx.cfg.seed}"
+
+
 def numeric(row: dict[str, Any], *,
             skip: tuple[str, ...] = ("epoch",)) -> Iterator[tuple[str, float]]:
-    """The numbers of a row as floats (bools, strings and `skip` left out; NaN kept)."""
+    """The numbers of a row as floats (bools, strings, labels and `skip` left out; NaN kept)."""
     for key, value in row.items():
-        if key in skip or isinstance(value, bool):
+        if key in skip or isinstance(value, bool) or is_label(key):
             continue
         if isinstance(value, (int, float, np.integer, np.floating)):
             yield key, float(value)

@@ -1,10 +1,14 @@
 """`logger=mlflow`: one MLflow run per dlproj run in a local store (default outputs/mlflow/).
 
-The run gets the resolved config as params; per epoch every numeric metrics column (step =
-epoch), per training step `step/train_loss` (step = step); tags section, experiment, setting,
-seed, status and run_dir; the figures under `figures/`, the model file under `model/` and
-metrics.csv as artifacts; the git commit as the run's source version. The jobs of a multirun
-are children of one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
+The run is named by its setting's label and seed (`optimizer=adam train.epochs=2 seed=0`) and
+gets the resolved config as params; per epoch every numeric metrics column (step = epoch), per
+training step `step/train_loss` (step = step); class labels such as `most_confused_true` as
+params, not metrics; tags section, experiment, setting, setting_label, seed, status and
+run_dir; the figures under `figures/`, the model file under `model/` and metrics.csv as
+artifacts; the git commit as the run's source version. The jobs of a multirun are children of
+one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
+The experiment is tagged a model-training one, so MLflow 3's UI opens it on its runs table (not on
+its GenAI traces page).
 
     mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
 """
@@ -19,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlproj.loggers.common import figures, flat_config, numeric
+from dlproj.loggers.common import figures, flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
 
@@ -27,6 +31,8 @@ PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's i
 _BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
 _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
+# MLflow 3's UI opens an experiment of this kind on its runs table, params and metrics.
+_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def open_store(tracking_uri: str, experiment_name: str = "dlproj",
@@ -45,8 +51,12 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
         try:
             client = MlflowClient(tracking_uri=tracking_uri)
             exp = client.get_experiment_by_name(name)
-            return client, (exp.experiment_id if exp is not None
-                            else client.create_experiment(name, artifact_location=location))
+            if exp is None:
+                return client, client.create_experiment(name, artifact_location=location,
+                                                        tags=dict([_KIND]))
+            if _KIND[0] not in exp.tags:  # a store made before the tag was set
+                client.set_experiment_tag(exp.experiment_id, *_KIND)
+            return client, exp.experiment_id
         except Exception:
             if attempt == 4:
                 raise
@@ -74,9 +84,8 @@ class MLflowLogger:
         parent = Path(ctx.run_dir).parent / PARENT_FILE
         if ctx.is_multirun and parent.is_file():
             tags["mlflow.parentRunId"] = parent.read_text().strip()
-        name = (f"{ctx.run_dir.parent.name}/{ctx.run_dir.name}" if ctx.is_multirun
-                else ctx.run_dir.name)
-        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        tags["setting_label"] = ctx.label[:5000]
+        run = self.client.create_run(experiment_id, run_name=run_name(ctx)[:250], tags=tags)
         self.run_id = run.info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
         self.client.log_batch(self.run_id, params=params)
@@ -103,6 +112,9 @@ class MLflowLogger:
         # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
         final = {k: v for k, v in numeric(record.get("metrics") or {}) if k not in self.logged}
         self._metrics(final, 0, flush=True)
+        for key, value in (record.get("metrics") or {}).items():
+            if is_label(key):
+                self.client.log_param(self.run_id, key, str(value))
         status = str(record.get("status", ""))
         tags = {"status": status, "setting": str(record.get("setting", ""))}  # the runner's id
         commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")

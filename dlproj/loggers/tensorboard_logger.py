@@ -1,9 +1,10 @@
-"""`logger=tensorboard`: event files in the run directory, written without TensorFlow or torch.
+"""`logger=tensorboard`: event files in RUN_DIR/tensorboard/, written without TensorFlow or torch.
 
 Per epoch every numeric metrics column under its own name (x axis: epoch); per step
 `step/train_loss` (x axis: step); the resolved config as hparams (HParams tab, with the run's
 status at the end); every figure of the run as an image. `tensorboard --logdir outputs` shows all
-runs, each named by its run directory.
+runs, each named by its folder, `<run dir>/tensorboard/<setting label> seed=N`: filter the run list
+by `optimizer=adam` to see those runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlproj.loggers.common import figures, flat_config, numeric
+from dlproj.loggers.common import figures, flat_config, numeric, run_name
 
 
 class TensorBoardLogger:
@@ -27,7 +28,10 @@ class TensorBoardLogger:
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        self.writer = EventFileWriter(str(ctx.run_dir), flush_secs=self.flush_secs)
+        # TensorBoard names a run by its folder: RUN_DIR/tensorboard/<setting label> seed=N.
+        folder = run_name(ctx).replace("/", "∕")[:200]
+        self.writer = EventFileWriter(str(ctx.run_dir / "tensorboard" / folder),
+                                      flush_secs=self.flush_secs)
         if self.hparams:  # trial_id "": each run is a session group of its own
             self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 

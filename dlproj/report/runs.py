@@ -169,7 +169,8 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
         metrics = {k: float(v) for k, v in curve.iloc[-1].items() if isinstance(v, (int, float))}
     label = record.get("setting_label")
     if label is None:  # a run from before settings were recorded
-        label = setting_of(config).label
+        overrides = record.get("overrides")
+        label = setting_of(config, overrides if isinstance(overrides, list) else None).label
     wall = record.get("wall_seconds")
     return {
         "path": run_dir,

@@ -106,7 +106,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
                              workers=plan.workers, torch_threads=threads.torch_threads(cfg.threads),
                              stop=interrupt.requested, loggers=build_loggers(cfg))
-            ctx.on_open = _opener(ctx, owner)
+            ctx.on_open = _opener(ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
@@ -151,11 +151,15 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     return record, exit_code
 
 
-def _opener(ctx: RunContext, owner: RunOwner):
-    """What RunContext.open does: the owner commits, then the tracker loggers start."""
+def _opener(ctx: RunContext, owner: RunOwner, overrides: list[str]):
+    """What RunContext.open does: the owner commits, then the tracker loggers start (named by
+    the setting's label)."""
 
     def open_run() -> None:
         owner.commit()
+        if ctx.loggers:
+            config = OmegaConf.to_container(ctx.cfg, resolve=True)
+            ctx.label = setting_of(config, overrides).label
         for logger in ctx.loggers:
             logger.start(ctx)
 
@@ -185,7 +189,7 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
         return
     record["config"] = OmegaConf.to_container(cfg, resolve=True)
     record["metadata"] = safe_collect()
-    setting = setting_of(record["config"])
+    setting = setting_of(record["config"], record["overrides"])
     record.update(setting=setting.id, setting_label=setting.label)
     owner.record(record)
     for logger in ctx.loggers if _opened(ctx) else []:

@@ -44,6 +44,8 @@ class RunContext:
     on_open: Callable[[], None] = lambda: None
     # Tracker loggers (dlproj/loggers), started by the runner.
     loggers: list[Any] = field(default_factory=list)
+    # The setting's label (dlproj.config.setting), for the trackers' run names.
+    label: str = ""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
