@@ -35,6 +35,14 @@ _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 _KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
+def where(tracking_uri: str, experiment_id: str) -> str:
+    """How to look at the experiment: the UI's command and the page of its runs table."""
+    ui = ("the server's UI" if not tracking_uri.startswith("sqlite:")
+          else f"`mlflow ui --backend-store-uri {tracking_uri}`")
+    return (f"{ui}, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
+            f"?workflowType=machine_learning")
+
+
 def open_store(tracking_uri: str, experiment_name: str = "dlproj",
                artifact_location: str | None = None) -> tuple[Any, str]:
     """(MlflowClient, experiment id) for the configured store, creating both if needed.
@@ -70,6 +78,7 @@ class MLflowLogger:
         self.steps, self.artifacts = steps, artifacts
         self.client: Any = None
         self.run_id = ""
+        self.where = ""
         self.pending: list = []
         self.logged: set[str] = set()
         self.flushed = time.monotonic()
@@ -78,6 +87,7 @@ class MLflowLogger:
         from mlflow.entities import Param
 
         self.client, experiment_id = open_store(**self.store)
+        self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
                 "seed": str(cfg.seed), "run_dir": str(ctx.run_dir)}
@@ -134,6 +144,8 @@ class MLflowLogger:
                     self.client.log_artifact(self.run_id, str(path), folder)
         self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
         self.run_id = ""
+        if not Path(record["run_dir"]).parent.joinpath(PARENT_FILE).is_file():  # a sweep says it
+            log.info("mlflow: %s", self.where)
 
     def close(self) -> None:
         if self.client is not None and self.run_id:
@@ -179,5 +191,8 @@ class MLflowSweepParent(Callback):
             if report.is_dir():
                 self.client.log_artifacts(self.run_id, str(report), "report")
             self.client.set_terminated(self.run_id, status="FINISHED")
+            node = config.logger.mlflow
+            experiment_id = self.client.get_run(self.run_id).info.experiment_id
+            log.info("mlflow: the sweep's runs: %s", where(node.tracking_uri, experiment_id))
         except Exception as exc:
             log.warning("mlflow: sweep parent run not closed (%s: %s)", type(exc).__name__, exc)
