@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dlproj import plots
 from dlproj.build import build
 from dlproj.experiments import footprint
 from dlproj.experiments.common import (
@@ -22,8 +23,6 @@ from dlproj.experiments.registry import Param, param_range, param_values, regist
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
-from dlproj.plots.curves import learning_curves
-from dlproj.plots.functions import decision_surface, sin_fit
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import ArrayData, fit
 
@@ -57,7 +56,7 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     save_checkpoint(ctx.path("model.npz"), model)
     m = ctx.cfg.model
     widths = "-".join(map(str, [784, *m.hidden, 10]))
-    ctx.figure("curves.png", lambda: learning_curves(
+    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
         ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"))
     return final
 
@@ -83,7 +82,8 @@ def _xor_boundary(model):
     xx, yy = np.meshgrid(g, g)
     logits = predict(model, np.stack([xx.ravel(), yy.ravel()], axis=1))
     p1 = np.exp(logits[:, 1] - np.logaddexp(logits[:, 0], logits[:, 1])).reshape(xx.shape)
-    return decision_surface(xx, yy, p1, np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), [0, 1, 1, 0])
+    return plots.functions.decision_surface(xx, yy, p1, np.array([[0, 0], [0, 1], [1, 0], [1, 1]]),
+                                            [0, 1, 1, 0])
 
 
 @register(1, "sin", models=(build_mlp,), params=SIN_PARAMS, data=_sin_data)
@@ -105,8 +105,8 @@ def sin(ctx: RunContext) -> dict[str, Any]:
 
     final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.figure("fit.png", lambda: sin_fit(x_test, test.y, predict(model, test.x),
-                                          ctx.cfg.model.name, final["test_mse"]))
-    ctx.figure("curves.png", lambda: learning_curves(ctx.metrics.rows,
-                                                     f"sin(x), {ctx.cfg.model.name}"))
+    ctx.figure("fit.png", lambda: plots.functions.sin_fit(
+        x_test, test.y, predict(model, test.x), ctx.cfg.model.name, final["test_mse"]))
+    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+        ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"))
     return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dlproj import plots
 from dlproj.build import build
 from dlproj.data.mnist import TRAIN_IMAGES, to_float
 from dlproj.errors import DlprojError, check
@@ -22,9 +23,6 @@ from dlproj.nn.two_layer import (
     kink_crossings,
     two_layer_net,
 )
-from dlproj.plots.curves import learning_curves
-from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
-from dlproj.plots.schedules import lr_schedule
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 
@@ -109,12 +107,14 @@ def train(ctx: RunContext) -> dict[str, Any]:
 
     label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"
     rows = ctx.metrics.rows
-    ctx.figure("curves.png", lambda: learning_curves(rows, f"2-layer net on MNIST ({label})"))
-    ctx.figure("lr_schedule.png", lambda: lr_schedule(rows, f"learning rate ({label})"))
+    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+        rows, f"2-layer net on MNIST ({label})"))
+    ctx.figure("lr_schedule.png", lambda: plots.schedules.lr_schedule(
+        rows, f"learning rate ({label})"))
     ctx.flush()
-    ctx.figure("grad_norms_step.png", lambda: grad_norms_per_step(
+    ctx.figure("grad_norms_step.png", lambda: plots.grad_norms.grad_norms_per_step(
         norms.steps.rows, PARAM_NAMES, f"gradient norm per step ({label})"))
-    ctx.figure("grad_norms_epoch.png", lambda: grad_norms_per_epoch(
+    ctx.figure("grad_norms_epoch.png", lambda: plots.grad_norms.grad_norms_per_epoch(
         rows, PARAM_NAMES, f"gradient norm per epoch ({label})"))
     keep = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
     return {k: final[k] for k in keep if k in final}

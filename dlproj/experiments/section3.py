@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dlproj import plots
 from dlproj.build import build
 from dlproj.data.mnist import SIDE
 from dlproj.errors import DataError
@@ -24,13 +25,6 @@ from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.nn.receptive_field import measure
-from dlproj.plots.cnn import (
-    confusion_matrix_figure,
-    feature_maps_figure,
-    filters_figure,
-    receptive_field_figure,
-)
-from dlproj.plots.curves import learning_curves
 from dlproj.training.context import RunContext
 from dlproj.training.numpy_stack import fit
 
@@ -70,15 +64,15 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
                      len(val), len(test), title, sum(p.size for p in model.params.values()))
         final = fit(ctx, model, SoftmaxCrossEntropy(), build(cfg.optimizer)(), train, evaluate)
         save_checkpoint(ctx.path("model.npz"), model)
-        ctx.figure("curves.png", lambda: learning_curves(ctx.metrics.rows,
-                                                         f"NumPy CNN on MNIST ({title})"))
+        ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+            ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"))
 
     predicted = predict(model, test.x).argmax(axis=1)
     counts = confusion_matrix(test.y, predicted)
     ctx.write_text("confusion_counts.csv", _matrix_csv(counts, "d"))
     norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     ctx.write_text("confusion_normalized.csv", _matrix_csv(norm, ".4f"))
-    ctx.figure("confusion_matrix.png", lambda: confusion_matrix_figure(
+    ctx.figure("confusion_matrix.png", lambda: plots.cnn.confusion_matrix_figure(
         counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"))
     off = counts - np.diag(np.diag(counts))
     worst = np.unravel_index(off.argmax(), off.shape)
@@ -86,8 +80,8 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
                  worst[0], worst[1], off[worst])
 
     conv1 = dict(model.layers)["conv1"]
-    ctx.figure("filters_conv1.png", lambda: filters_figure(conv1.params["W"],
-                                                           f"conv1 filters ({title})"))
+    ctx.figure("filters_conv1.png", lambda: plots.cnn.filters_figure(
+        conv1.params["W"], f"conv1 filters ({title})"))
     picks = _one_per_class(test.y, 4)
     # Drawn after ReLU, as the course report shows them; the npz keeps the pre-ReLU conv
     # outputs (conv1, conv2) beside them.
@@ -96,7 +90,7 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     maps = activations(model, test.x[picks], [*convs, *shown])
     ctx.save_npz("feature_maps.npz", {"images": splits.test.images[picks],
                                       "labels": test.y[picks], **maps})
-    ctx.figure("feature_maps.png", lambda: feature_maps_figure(
+    ctx.figure("feature_maps.png", lambda: plots.cnn.feature_maps_figure(
         splits.test.images[picks], {title: maps[name] for name, title in shown.items()},
         test.y[picks].tolist()))
     return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
@@ -136,7 +130,7 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
         digit = mnist(ctx.cfg.data).test.images[0]
     except DataError as exc:  # the figure is fine without a digit behind it
         ctx.log.info("no MNIST digit for the figure background: %s", exc)
-    ctx.figure("receptive_field.png", lambda: receptive_field_figure(rows, shown, digit))
+    ctx.figure("receptive_field.png", lambda: plots.cnn.receptive_field_figure(rows, shown, digit))
     last = [r for r in rows if r.unit >= 0][-1]
     return {"layer": last.layer, "rf": last.rf, "stride": last.stride,
             "measured_rf": last.measured_h, "measured_stride": last.measured_stride,

@@ -10,11 +10,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from dlproj import plots
 from dlproj.build import build
 from dlproj.experiments import footprint
 from dlproj.experiments.registry import TORCH_DEVICES, Param, register
-from dlproj.plots.curves import learning_curves
-from dlproj.plots.grad_norms import by_depth, first_vs_last
 from dlproj.training.context import RunContext
 
 # The `_target_`s of Section 4's models, as strings: importing the classes would import torch.
@@ -99,12 +98,12 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                 on_step=on_step)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
     label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
-    ctx.figure("curves.png", lambda: learning_curves(ctx.metrics.rows,
-                                                     f"{label} on {cfg.dataset.name}"))
+    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+        ctx.metrics.rows, f"{label} on {cfg.dataset.name}"))
     if grad_log.rows:
-        ctx.figure("gradflow_first_last.png", lambda: first_vs_last(
+        ctx.figure("gradflow_first_last.png", lambda: plots.grad_norms.first_vs_last(
             grad_log.rows, f"{label}: first vs last layer"))
-        ctx.figure("gradflow_depth.png", lambda: by_depth(
+        ctx.figure("gradflow_depth.png", lambda: plots.grad_norms.by_depth(
             grad_log.rows, f"{label}: gradient norm by depth"))
         first, last = layers[0][0], layers[-1][0]
         rows = [r for r in grad_log.rows if first in r]
