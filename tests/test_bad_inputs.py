@@ -438,8 +438,8 @@ def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread,
 SUBPROCESS = [
     (["section=2", "experiment=xor"], "'section'", False),
     (["train.epochs=abc"], "train.epochs", True),
-    (["model=nonexistent"], "model/nonexistent", False),
-    (["experiment=nope"], "experiment/nope", False),
+    (["model=nonexistent"], "'model': 'nonexistent'. Allowed: one of", False),
+    (["experiment=nope"], "'experiment': 'nope'", False),
     (["section=4", "dataset.image_size=4096"], "dataset.image_size", False),
     (["model.hidden=[100000000]"], "model.hidden", True),
     (["experiment=sin", "params.n_train=0"], "'params.n_train'", False),
@@ -450,7 +450,7 @@ SUBPROCESS = [
                          if isinstance(v, list) else None)
 def test_bad_input_in_a_real_process(dlproj_run, tmp_path, overrides, needle, process):
     run = dlproj_run(overrides, env=ONE_THREAD, process=process)
-    assert run.proc.returncode != 0
+    assert run.proc.returncode == 2  # a config error (the README's promise)
     assert_clean(run.output, needle)
     if "=" in needle or "'" in needle:
         assert run.output.count("dlproj: ") <= 1
