@@ -119,6 +119,10 @@ class SmallNetConfig(Built):
     weights: str = "none"
     finetune: str = "all"
     num_classes: int | None = None
+    # Weights and batches in channels-last (NHWC) memory: faster convolutions on the CPU (`make
+    # bench`), the same training to float round-off, though a coarser one than torch's default
+    # layout (tests/test_section4_fast_path.py); off until the study is rerun with it.
+    channels_last: bool = False
 
     @staticmethod
     def check(node: DictConfig, cfg: DictConfig) -> None:
@@ -140,6 +144,7 @@ class ResNet18Config(Built):
     weights: str = "imagenet"
     finetune: str = "layer4"
     num_classes: int | None = None
+    channels_last: bool = False  # as SmallNetConfig's
 
     check = staticmethod(_transfer)
     size = staticmethod(footprint.resnet18_size)

@@ -3,7 +3,8 @@
 Two runs are the same setting when their resolved configs agree on every key that can change a
 result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), `hydra`, where
 things are read from or written to (`data.root`, `data.download`, `resume`), how many threads or
-workers run it (`threads.*`, `*threads`, `*workers`), how often checkpoints are written
+workers run it (`threads.*`, `*threads`, `*workers`), the memory layout of Section 4's tensors
+(`model.channels_last`: the same numbers to round-off), how often checkpoints are written
 (`*checkpoint_every`, `*checkpoint_min_seconds`), progress/logging/tracker knobs, Hydra's
 instantiation keys (`_target_`, `_partial_`: how an object is built; the choice's `name` says
 which), and `device`: a GPU run is not another setting, only another machine (its floats differ
@@ -40,7 +41,8 @@ from dlproj.config.compose import compose
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
-EXCLUDED_SUFFIXES = ("threads", "workers", "checkpoint_every", "checkpoint_min_seconds",
+EXCLUDED_SUFFIXES = ("threads", "workers", "channels_last", "checkpoint_every",
+                     "checkpoint_min_seconds",
                      "progress", "log_every")
 INSTANTIATION = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
 # group -> choice -> the keys the group's single schema gave every choice until 2026-12-05 and

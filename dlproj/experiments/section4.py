@@ -20,8 +20,9 @@ from dlproj.training.context import RunContext
 PLAIN, RESNET = "dlproj.torchnets.models.PlainNet", "dlproj.torchnets.models.SmallResNet"
 RESNET18 = "dlproj.torchnets.models.resnet18"
 # Keys of the model node that are not the network's arguments: where its starting weights come
-# from and what trains (dlproj.torchnets.checkpoint, dlproj.torchnets.models.freeze).
-TRANSFER_KEYS = ("weights", "finetune")
+# from and what trains (dlproj.torchnets.checkpoint, dlproj.torchnets.models.freeze), and the
+# memory layout of its tensors.
+TRANSFER_KEYS = ("weights", "finetune", "channels_last")
 
 
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
@@ -62,23 +63,25 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                                          in_channels=data.in_channels,
                                          image_size=cfg.dataset.image_size)
 
+    layout = torch.channels_last if m.channels_last else torch.contiguous_format
+
     def evaluate_all() -> dict[str, float]:
         out: dict[str, float] = {}
         for split, batches in (("val", data.val), ("test", data.test)):
             if batches is not None:
-                out.update(evaluate(model, batches, device, split))
+                out.update(evaluate(model, batches, device, split, layout))
         return out
 
     if cfg.checkpoint:
         ckpt.load_model(model, ckpt.load_state_dict(cfg.checkpoint), cfg.checkpoint)
-        model.to(device)
+        model.to(device, memory_format=layout)
         final = evaluate_all()
         ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
         return final
 
     source = ckpt.initial_weights(model, m.weights, download=cfg.data.download)
     frozen = freeze(model, m.finetune)
-    model.to(device)
+    model.to(device, memory_format=layout)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
     ctx.log.info("%s on %s (%d classes: %s; %d training images), weights %s, finetune %s: "
@@ -95,7 +98,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     final = fit(ctx, model, data.train, optimizer, evaluate_all, device=device, frozen=frozen,
-                on_step=on_step)
+                on_step=on_step, layout=layout)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
     label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
     ctx.figure("curves.png", lambda: plots.curves.learning_curves(

@@ -44,14 +44,15 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable, device: torch.device,
-             prefix: str) -> dict[str, float]:
-    """Mean cross-entropy and accuracy over `batches`, in eval mode."""
+def evaluate(model: nn.Module, batches: Iterable, device: torch.device, prefix: str,
+             layout: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
+    """Mean cross-entropy and accuracy over `batches` (images in the model's memory `layout`),
+    in eval mode."""
     was_training = model.training
     model.eval()
     total, correct, n = 0.0, 0, 0
     for x, y in batches:
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, memory_format=layout), y.to(device)
         logits = model(x)
         total += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -77,6 +78,7 @@ class TorchStack:
     evaluate_fn: Callable[[], dict[str, float]]
     device: torch.device
     frozen: Sequence[nn.Module] = ()
+    layout: torch.memory_format = torch.contiguous_format  # of the images, as the model's
     suffix: str = ".pt"
 
     def steps_per_epoch(self) -> int:
@@ -90,7 +92,9 @@ class TorchStack:
         self.optimizer.lr = lr
 
     def train_step(self, batch: Any) -> loop.StepResult:
-        x, y = (t.to(self.device, non_blocking=True) for t in batch)
+        x, y = batch
+        x = x.to(self.device, non_blocking=True, memory_format=self.layout)
+        y = y.to(self.device, non_blocking=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad()
@@ -169,9 +173,11 @@ def _tuples(value: Any) -> Any:
 
 def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: Any,
         evaluate_fn: Callable[[], dict[str, float]], *, device: torch.device,
-        frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None) -> dict[str, Any]:
+        frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None,
+        layout: torch.memory_format = torch.contiguous_format) -> dict[str, Any]:
     """Train with the one epoch loop; returns the last metrics row.
 
-    `on_step(step, epoch)` runs after each update (gradients still in `.grad`)."""
-    stack = TorchStack(model, train, optimizer, evaluate_fn, device, frozen)
+    `on_step(step, epoch)` runs after each update (gradients still in `.grad`); `layout` is the
+    memory format of the model's weights, which the images are given too."""
+    stack = TorchStack(model, train, optimizer, evaluate_fn, device, frozen, layout)
     return loop.fit(ctx, stack, on_step=on_step)

@@ -1,0 +1,124 @@
+"""Section 4's fast path, channels-last memory (`model.channels_last=true`): the same training
+to float round-off, and every shape the study trains and evaluates, each in a process of
+its own so that a crash of a torch kernel fails one case, not the suite (issue 22)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+torch = pytest.importorskip("torch")
+
+from dlproj.torchnets.models import PlainNet, SmallResNet  # noqa: E402
+from dlproj.torchnets.optim import SGD, Adam  # noqa: E402
+
+NETS = {"plain": PlainNet, "resnet": SmallResNet}
+
+
+def _train(net, layout, steps: int, x, y, update):
+    torch.set_num_threads(1)
+    model = net.to(memory_format=layout)
+    opt = update(model.parameters())
+    losses = []
+    for i in range(steps):
+        xb = x[i % 4 * 32:(i % 4 + 1) * 32].contiguous(memory_format=layout)
+        loss = torch.nn.functional.cross_entropy(model(xb), y[i % 4 * 32:(i % 4 + 1) * 32])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+
+# Plain SGD is linear in the gradients: 20 steps stay within 1e-4 (measured: 2.8e-5 from a
+# float64 run, where torch's default layout ends 3.8e-7 from it: channels-last's float32 kernels
+# round more coarsely; the stem's gradient, summed over every pixel before batch norm takes its
+# mean out, differs by 3e-3 of its largest entry, so its weights end up to 2e-4 apart). Adam's first steps are lr * sign(g), so a gradient within round-off of 0
+# moves its weight by +-lr either way: its trajectories drift apart by a few 1e-4 (measured 4e-4
+# against 2e-5 for the default layout) while staying the same training.
+# (update, tolerance of the losses, of the weights)
+UPDATES = {"sgd": (lambda p: SGD(p, lr=0.01), 1e-4, 5e-4),
+           "adam": (lambda p: Adam(p, lr=1e-3), 1e-3, 3e-3)}
+
+
+@pytest.mark.parametrize("update", UPDATES)
+@pytest.mark.parametrize("name", ["plain", "resnet"])
+def test_channels_last_trains_the_same_numbers(name, update):
+    """20 steps from the same weights on the same batches, both layouts: the loss trajectory
+    and every weight and batch-norm statistic agree."""
+    make_update, tol, weight_tol = UPDATES[update]
+    torch.manual_seed(0)
+    x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    make = lambda: NETS[name](depth=3, width=8, num_classes=10, in_channels=1,  # noqa: E731
+                              image_size=28)
+    torch.manual_seed(1)
+    a = make()
+    b = make()
+    b.load_state_dict(a.state_dict())
+    plain_losses, plain_state = _train(a, torch.contiguous_format, 20, x, y, make_update)
+    fast_losses, fast_state = _train(b, torch.channels_last, 20, x, y, make_update)
+    assert fast_losses == pytest.approx(plain_losses, abs=tol)
+    assert min(plain_losses[1:]) < plain_losses[0]  # it trained
+    for key, value in plain_state.items():
+        assert torch.allclose(fast_state[key].float(), value.float(), atol=weight_tol,
+                              rtol=weight_tol), key
+
+
+# Every shape of the study's Section 4 (conf/study/course.yaml): MNIST 28 px with 1 channel for
+# plain/resnet at depth 8 width 16 and depth 3/30 width 8, ResNet18's 3 channels (transfer), at
+# one and two threads; batch sizes 1-4 and a last partial batch; training and evaluation.
+SHAPES = [("resnet", 8, 16, 1, 28, 1), ("plain", 8, 16, 1, 28, 1), ("resnet", 30, 8, 1, 28, 1),
+          ("plain", 3, 8, 1, 28, 2), ("resnet", 8, 16, 1, 28, 2), ("resnet18", 0, 0, 3, 64, 1)]
+PROBE = """
+import sys, torch
+from dlproj.torchnets.models import PlainNet, SmallResNet, resnet18
+from dlproj.torchnets.optim import Adam
+name, depth, width, channels, size, threads = sys.argv[1:]
+torch.set_num_threads(int(threads))
+torch.manual_seed(0)
+if name == "resnet18":
+    model = resnet18(num_classes=5, in_channels=3)
+else:
+    net = {"plain": PlainNet, "resnet": SmallResNet}[name]
+    model = net(depth=int(depth), width=int(width), num_classes=5, in_channels=int(channels),
+                image_size=int(size))
+model = model.to(memory_format=torch.channels_last)
+opt = Adam(model.parameters(), lr=1e-3)
+for batch in (1, 2, 3, 4, 37, 128 % 91):  # 37 and 128 % 91: last partial batches
+    if name == "resnet18" and batch == 1:  # batch norm of a 2x2 map needs 2 images in training
+        continue
+    x = torch.randn(batch, int(channels), int(size), int(size))
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 5, (batch,))
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad(); loss.backward(); opt.step()
+    model.eval()
+    with torch.no_grad():
+        assert torch.isfinite(model(x)).all()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s)))
+def test_every_study_shape_trains_and_evaluates_in_channels_last(shape):
+    proc = subprocess.run([sys.executable, "-c", PROBE, *map(str, shape)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode,
+                                                                   proc.stderr[-2000:])
+
+
+def test_a_run_records_its_layout_and_both_are_one_setting(dlproj_run, torch_one_thread):
+    tiny = ["section=4", "model.depth=1", "model.width=4", "data.train_limit=64",
+            "data.val_size=32", "data.test_limit=32", "train.epochs=1", "train.batch_size=32",
+            "threads.blas=1", "figures=false"]
+    fast = dlproj_run([*tiny, "model.channels_last=true"]).results()
+    slow = dlproj_run(tiny).results()
+    assert fast["config"]["model"]["channels_last"] is True
+    assert slow["config"]["model"]["channels_last"] is False
+    assert fast["setting"] == slow["setting"]
+    assert fast["metrics"]["train_loss"] == pytest.approx(slow["metrics"]["train_loss"],
+                                                          abs=1e-4)
