@@ -135,7 +135,7 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
-    _report(outputs, rebuild=bool(planned.todo))
+    _report(outputs, name, rebuild=bool(planned.todo))
     print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
           f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if here.notice:
@@ -193,14 +193,15 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
     return summary, counts
 
 
-def _report(outputs: Path, *, rebuild: bool) -> None:
-    """The report of the whole outputs folder, unless it is newer than every run in it."""
+def _report(outputs: Path, study: str, *, rebuild: bool) -> None:
+    """The report of the whole outputs folder (the study's numbers, figures and claims), unless
+    it is newer than every run in it."""
     from dlproj.report.__main__ import main as report_main
 
     index = outputs / "report" / "index.md"
     newest = max((p.stat().st_mtime for pattern in ("*/*/results.json", "multirun/*/*/results.json")
                   for p in outputs.glob(pattern)), default=0.0)
     if rebuild or not index.is_file() or index.stat().st_mtime < newest:
-        report_main(["--outputs", str(outputs), "--quiet"])
+        report_main(["--outputs", str(outputs), "--study", study, "--quiet"])
     else:
         print(f"report up to date (no run changed since it was built): {index}", flush=True)
