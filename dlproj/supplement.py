@@ -66,16 +66,14 @@ def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
 def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:
     """A run's resolved config (from results.json; without one, Hydra's .hydra/config.yaml as
     written), metrics.csv, results.json and, with `weights`, its final model."""
-    files: dict[str, bytes] = {}
-    record = run_dir / "results.json"
-    config = json.loads(record.read_text()).get("config") if record.is_file() else None
+    files = {name: (run_dir / name).read_bytes()
+             for name in ("metrics.csv", "results.json", *(WEIGHTS if weights else ()))
+             if (run_dir / name).is_file()}
+    config = json.loads(files["results.json"]).get("config") if "results.json" in files else None
     if isinstance(config, dict):
         files["config.yaml"] = yaml.safe_dump(config, sort_keys=False).encode()
     elif (run_dir / ".hydra" / "config.yaml").is_file():
         files["config.yaml"] = (run_dir / ".hydra" / "config.yaml").read_bytes()
-    for name in ("metrics.csv", "results.json", *(WEIGHTS if weights else ())):
-        if (run_dir / name).is_file():
-            files[name] = (run_dir / name).read_bytes()
     return files
 
 

@@ -130,6 +130,23 @@ def test_the_arms_come_from_the_family_with_the_most_seeds():
     assert [a.seeds for a in judged] == [[0, 1, 2]] * 2
 
 
+def test_a_key_the_arms_choice_sets_is_compared_one_swept_within_an_arm_is_not():
+    """model=mlp_small vs mlp_big differ in model.hidden by their choice: one family. The depth
+    sweep's model.depth varies within each network: a family per depth, never pooled."""
+    chosen = {"avg": {"pooling.size": 3}, "max": {"pooling.size": 2}}
+    runs = [{**r, "config": chosen[r["pooling"]]}
+            for r in arm_runs("avg", [0.90, 0.91]) + arm_runs("max", [0.95, 0.96])]
+    assert [len(a.values) for a in arms(POOLING, runs_frame(*runs))] == [2, 2]
+    swept = [{**r, "config": {"pooling.size": size}}
+             for size, more in ((2, 0.0), (4, 0.5)) for r in
+             arm_runs("avg", [0.90 - more, 0.91 - more, 0.92]) + arm_runs("max", [0.95 - more,
+                                                                                  0.96 - more])]
+    judged = arms(POOLING, runs_frame(*swept))
+    assert [list(a.values) for a in judged] in ([[0.90, 0.91, 0.92], [0.95, 0.96]],
+                                                [[0.40, 0.41, 0.92], [0.45, 0.46]])
+    assert not any(a.note for a in judged)  # one setting per arm: the sizes never pooled
+
+
 def test_a_chain_judges_neighbours_and_first_judges_against_the_first():
     three = {"avg": {"pooling.name": "avg"}, "max": {"pooling.name": "max"},
              "lp": {"pooling.name": "lp"}}
