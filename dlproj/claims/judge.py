@@ -111,7 +111,7 @@ def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
     for claim in claims:
         for a, b in pairs(claim, arms(claim, runs)):
             ratio = claim.effect == "ratio"
-            mean = (lambda v: float(10 ** np.log10(v).mean())) if ratio else np.mean
+            mean = stats.gmean if ratio else np.mean
             rows.append({
                 "claim": claim.id, "report_section": claim.report_section, "quote": claim.quote,
                 "measure": claim.measure(), "effect_kind": claim.effect,
