@@ -404,6 +404,48 @@ def test_dry_run_prints_the_commands(tiny, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # not even the setting cache
 
 
+CLAIMED = TINY + """\
+claims:
+  xor_epochs:
+    quote: More epochs, lower loss.
+    report_section: "0"
+    section: 1
+    experiment: xor
+    arms: {twenty: {train.epochs: 20}, thirty: {train.epochs: 30}}
+    metric: train_loss
+    direction: lower
+    steps: [xor]
+"""
+
+
+def test_more_seeds_for_the_claims_run_only_the_new_seeds(tiny, tmp_path, capsys):
+    """`--seeds N` gives the steps a claim compares N seeds: the seeds done stay done, the same
+    setting; only the new ones are planned (no process started)."""
+    (tiny / "claimed.yaml").write_text(CLAIMED)
+    outputs = tmp_path / "out"
+    before = _plan("claimed", outputs)
+    for job in before.jobs:
+        if job.step.id == "xor":
+            _fake_run(outputs, f"xor{job.seed}", job, "completed")
+    study = studies.load("claimed").with_seeds(studies.claim_steps("claimed"), 4)
+    more = plan(study, outputs, sweep_dir=outputs / "multirun" / "s", cache=_SETTINGS)
+    xor = [j for j in more.jobs if j.step.id == "xor"]
+    assert [(j.seed, j.state) for j in xor] == [(0, "done"), (1, "done"), (2, "run"), (3, "run")]
+    assert {j.setting for j in xor} == {before.jobs[0].setting}
+    assert [j.step.id for j in more.todo] == ["sin", "sin", "xor", "xor", "gradcheck"]
+    assert [(j.seed, j.num) for j in more.todo if j.step.id == "xor"] == [(2, 2), (3, 3)]
+    # The command line: the study's claim steps get the seeds, the others keep theirs.
+    assert main(["--study", "claimed", "--outputs", str(outputs), "--dry-run",
+                 "--seeds", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "[1] python -m dlproj -m experiment=xor train.epochs=20 seed=0,1,2,3   # 4 jobs, " \
+           "2 to run" in out
+    assert "[3] python -m dlproj section=2 experiment=gradcheck" in out
+    with pytest.raises(SystemExit):
+        main(["--study", "claimed", "--outputs", str(outputs), "--dry-run", "--seeds", "0"])
+    assert "--seeds 0: allowed: an integer >= 1" in capsys.readouterr().err
+
+
 LONG_XOR = """\
 title: one long XOR run
 steps:

@@ -85,6 +85,35 @@ def test_gradcheck_run_writes_every_parameter_below_1e8(dlproj_run):
     assert "rel error" in (run.run_dir / "dlproj.log").read_text()
 
 
+GRADCHECK_TINY = ["section=2", "experiment=gradcheck", "model.hidden=[8]", "params.batch_size=8",
+                  "params.max_entries=40", "data.test_limit=10"]
+
+
+def test_gradcheck_in_float32_shows_why_the_check_runs_in_float64(dlproj_run):
+    """`+params.dtype=float32`: the same check, its centred differences lost in rounding; with
+    `params.tolerance=null` it records the errors (a run the dtype claim compares) instead of
+    failing, as it does against the float64 bar."""
+    recorded = dlproj_run([*GRADCHECK_TINY, "+params.dtype=float32", "params.tolerance=null"])
+    assert recorded.proc.returncode == 0, recorded.output
+    res = recorded.results()
+    assert res["status"] == "completed" and res["metrics"]["max_rel_error"] > 1e-3
+    rows = _rows(recorded.run_dir / "metrics.csv")
+    assert [r["passed"] for r in rows] == [""] * 4  # no bar, nothing passed or failed
+    assert "gradient check in float32" in (recorded.run_dir / "dlproj.log").read_text()
+
+    failed = dlproj_run([*GRADCHECK_TINY, "+params.dtype=float32"])
+    assert failed.proc.returncode != 0 and failed.results()["status"] == "failed"
+    assert "In float32 the centred differences drown in rounding" in failed.results()["error"]
+
+
+@pytest.mark.parametrize("override", ["+params.dtype=float16", "params.tolerance=0"])
+def test_gradcheck_dtype_and_tolerance_are_checked(override):
+    from dlproj.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=override.lstrip("+").split("=")[0]):
+        validate(compose_config([*GRADCHECK_TINY, override]))
+
+
 def test_two_hidden_layers_is_a_config_error(dlproj_run):
     run = dlproj_run(["section=2", *TINY, "train.epochs=1", "model.hidden=[16,16]"])
     assert run.proc.returncode == 2, run.output

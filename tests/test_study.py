@@ -28,13 +28,16 @@ def _jobs(study) -> dict[str, int]:
 
 def test_course_and_quick_studies_expand_to_the_planned_jobs():
     course, quick = _jobs(_load("course")), _jobs(_load("quick"))
-    assert sum(course.values()) == 85 and sum(quick.values()) == 60
+    assert sum(course.values()) == 90 and sum(quick.values()) == 63
     assert (course["activations"], quick["activations"]) == (9, 6)
     assert (course["transfer_scratch"], course["transfer_scratch_resnet18"]) == (3, 3)
     # 3 seeds (quick: 2) wherever the study compares settings.
     assert (course["sin"], course["optimizers"], course["pooling"]) == (9, 27, 6)
     assert (quick["sin"], quick["optimizers"], quick["pooling"]) == (6, 18, 4)
     assert course["mlp"] == quick["mlp"] == 1
+    # The dtype claim's arms: float64 and float32 checks, 3 seeds each (quick: 2).
+    assert (course["gradcheck"], course["gradcheck_float32"]) == (3, 3)
+    assert (quick["gradcheck"], quick["gradcheck_float32"]) == (2, 2)
     online = _jobs(_load("course", online=True))
     assert "pretrain" not in online and online["transfer_imagenet"] == 6
 
@@ -284,3 +287,53 @@ def test_a_bad_course_number_or_figure_is_a_clear_error(tmp_path, monkeypatch, b
     with pytest.raises(ConfigError, match=key):
         studies.course_numbers("bad")
         studies.figures("bad")
+
+
+# -- the course report's claims ----------------------------------------------------------------
+
+def test_quick_inherits_the_claims_and_each_names_steps_of_the_study():
+    claims = studies.claims("course")
+    assert [c.id for c in claims] == [
+        "sin_size", "dtype_gradcheck", "adaptive_optimizers", "max_pooling", "skip_gradient_flow",
+        "residual_accuracy", "transfer_order", "transfer_vs_scratch", "augmentation_slows"]
+    assert studies.claims("quick") == claims
+    steps = {s.id for s in studies.load("course").steps}
+    assert studies.claim_steps("course") <= steps
+    sections = " ".join(c.report_section for c in claims)
+    assert all(f in sections for f in ("6.1", "4.4.1", "4.4.3", "4.4.4"))
+    adaptive = next(c for c in claims if c.id == "adaptive_optimizers")
+    assert (adaptive.measure(), list(adaptive.arms), adaptive.pairs) == (
+        "val_acc at epoch 1", ["SGD", "RMSprop", "Adam"], "first")
+
+
+def test_more_seeds_for_the_claim_steps_keep_the_seeds_there_are():
+    study = _load("quick").with_seeds({"pooling", "gradcheck"}, 3)
+    pooling, gradcheck = study.step("pooling"), study.step("gradcheck")
+    assert (pooling.seeds, gradcheck.seeds, study.step("sin").seeds) == (3, 3, 2)
+    assert len(pooling.jobs()) == 6 and pooling.jobs()[0][-1] == "seed=0"
+    assert _load("quick").with_seeds({"pooling"}, 1).step("pooling").seeds == 2  # never fewer
+
+
+CLAIM = ("claims:\n  c:\n    quote: q\n    report_section: '6.1'\n    section: 3\n"
+         "    experiment: cnn\n    metric: test_acc\n    direction: higher\n")
+ARMS = "    arms: {a: {pooling.name: avg}, b: {pooling.name: max}}\n"
+
+
+@pytest.mark.parametrize("body, key", [
+    (CLAIM + ARMS + "    colour: red\n",
+     r"`claims.c.colour`: unknown field. Allowed: quote, report_section, section"),
+    (CLAIM.replace("higher", "better") + ARMS, r"`direction: better`. Allowed: higher or lower"),
+    (CLAIM + ARMS + "    effect: odds\n", r"`effect: odds`. Allowed: difference or ratio"),
+    (CLAIM + ARMS + "    pairs: all\n", r"`pairs: all`. Allowed: chain or first"),
+    (CLAIM + "    arms: {a: {pooling.name: avg}}\n", r"1 arm\(s\). Allowed: two or more"),
+    (CLAIM + ARMS + "    epoch: 1\n    reach: 0.9\n", "both `epoch` and `reach`"),
+    (CLAIM.replace("test_acc", "rf") + ARMS + "    reach: 3\n",
+     "does not say whether higher or lower"),
+    (CLAIM + ARMS + "    steps: [pooling]\n", r"`steps: \['pooling'\]` names no step"),
+    (CLAIM, r"`claims.c.arms`"),
+])
+def test_a_bad_claim_is_a_clear_error(tmp_path, monkeypatch, body, key):
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "bad.yaml").write_text("steps: {}\n" + body)
+    with pytest.raises(ConfigError, match=key):
+        studies.claims("bad")

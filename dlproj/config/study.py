@@ -10,6 +10,8 @@
     course                the course report's numbers, each with the runs it describes and the
                           protocol it was measured with
     figures               the cross-run figures: which runs each compares, how it is drawn
+    claims                the course report's claims: its words, the runs each compares, what
+                          is measured and the direction it asserts (judged by dlproj/claims/)
 
 `base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
 adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -175,6 +178,52 @@ class FigureSpec:
     match: dict[str, Any] = field(default_factory=dict)
 
 
+CLAIM_CHOICES = {"direction": ("higher", "lower"), "effect": ("difference", "ratio"),
+                 "pairs": ("chain", "first")}
+
+
+@dataclass
+class Claim:
+    """A claim of the course report, judged from the runs (dlproj/claims/): its words (`quote`,
+    at `report_section`), the runs it compares (those of `section`/`experiment` that fit `match`,
+    split into `arms`: label -> match, in the asserted order), what is measured per run
+    (`metric`: the final value; at an `epoch`; the first epoch it `reach`es a value; or divided
+    by the final metric `over`), and what is asserted: each arm's value is `direction` than
+    that of the arm before it (`pairs: chain`) or of the first arm (`pairs: first`), as a
+    difference of means or a `ratio`. `steps`: the study steps that make its runs (what
+    `reproduce --seeds N` reruns with more seeds)."""
+
+    id: str = ""  # its key under `claims:`
+    quote: str = MISSING
+    report_section: str = MISSING
+    section: int = MISSING
+    experiment: str = MISSING
+    arms: dict[str, dict[str, Any]] = MISSING
+    metric: str = MISSING
+    direction: str = MISSING  # higher | lower
+    match: dict[str, Any] = field(default_factory=dict)
+    epoch: int | None = None
+    reach: float | None = None
+    over: str | None = None
+    effect: str = "difference"  # difference | ratio
+    pairs: str = "chain"  # chain | first
+    steps: list[str] = field(default_factory=list)
+    note: str | None = None  # how the claim's words are measured, where that needs saying
+
+    def measure(self) -> str:
+        """What is measured per run, in words ("val_acc at epoch 1")."""
+        if self.epoch is not None:
+            return f"{self.metric} at epoch {self.epoch}"
+        if self.reach is not None:
+            return f"epochs to {self.metric} {self.reach:g}"
+        return f"{self.metric} / {self.over}" if self.over else self.metric
+
+    def reached(self, value: float) -> bool:
+        """Whether `value` of the metric reaches `reach` (at or above it for an accuracy, at or
+        below it for a loss or an error: as early stopping reads the metric's name)."""
+        return value >= self.reach if _mode(self.metric) == "max" else value <= self.reach
+
+
 @dataclass
 class StudyFile:
     title: str | None = None
@@ -182,10 +231,19 @@ class StudyFile:
     conditions: Conditions | None = None
     course: CourseSpec = field(default_factory=CourseSpec)
     figures: dict[str, FigureSpec] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)
 
 
 def available() -> list[str]:
     return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+
+
+def files(name: str) -> list[Path]:
+    """The study file `name` and the files it is based on (`base:`), itself first."""
+    chain = [STUDY_DIR / f"{name}.yaml"]
+    while (base := OmegaConf.load(chain[-1]).get("base")) is not None:
+        chain.append(STUDY_DIR / f"{base}.yaml")
+    return chain
 
 
 def _merged(name: str, seen: tuple[str, ...] = ()) -> Any:
@@ -230,6 +288,14 @@ class Study:
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
+
+    def with_seeds(self, step_ids: set[str], seeds: int) -> Study:
+        """The study with at least `seeds` seeds (seed=0..seeds-1) in each step of `step_ids`:
+        the seeds it already has keep their (setting, seed), so the plan runs only the new."""
+        for step in self.steps:
+            if step.id in step_ids:
+                step.seeds = max(step.seeds, seeds)
+        return self
 
 
 def _value(value: Any) -> str:
@@ -349,6 +415,50 @@ def course_numbers(name: str = "course") -> tuple[CourseNumber, ...]:
                               f"{', '.join(course.protocols)}.")
         n.id, n.protocol = key, course.protocols.get(n.protocol) or {}
     return tuple(course.numbers.values())
+
+
+def claims(name: str = "course") -> tuple[Claim, ...]:
+    """The `claims:` of the study `name`, in its order, each checked: two arms at least, its
+    choices, one way of measuring, steps the study has."""
+    spec = read(name)
+    for key, claim in spec.claims.items():
+        where = f"In study '{name}', claim '{key}'"
+        for option, allowed in CLAIM_CHOICES.items():
+            if getattr(claim, option) not in allowed:
+                raise ConfigError(f"{where}: `{option}: {getattr(claim, option)}`. Allowed: "
+                                  f"{' or '.join(allowed)}.")
+        if len(claim.arms) < 2:
+            raise ConfigError(f"{where}: {len(claim.arms)} arm(s). Allowed: two or more "
+                              "`arms:` (label: match), in the order the claim asserts.")
+        ways = [k for k in ("epoch", "reach", "over") if getattr(claim, k) is not None]
+        if len(ways) > 1:
+            raise ConfigError(f"{where}: both `{ways[0]}` and `{ways[1]}`. Allowed: one of "
+                              "epoch, reach, over (or none: the final value).")
+        if claim.reach is not None and _mode(claim.metric) is None:
+            raise ConfigError(f"{where}: `reach: {claim.reach}` of `metric: {claim.metric}`, "
+                              "which does not say whether higher or lower is better. Allowed: "
+                              "a metric named *_acc, *_loss, *_mse or *error.")
+        unknown = [s for s in claim.steps if s not in spec.steps]
+        if unknown:
+            raise ConfigError(f"{where}: `steps: {unknown}` names no step. Allowed: "
+                              f"{', '.join(spec.steps)}.")
+        claim.id = key
+    return tuple(spec.claims.values())
+
+
+def _mode(metric: str) -> str | None:
+    """max or min: how early stopping reads a metric's name (None when it says neither)."""
+    from dlproj.training.loop import infer_mode
+
+    try:
+        return infer_mode(metric)
+    except ConfigError:
+        return None
+
+
+def claim_steps(name: str = "course") -> set[str]:
+    """The steps whose runs the claims of the study `name` compare."""
+    return {step for claim in claims(name) for step in claim.steps}
 
 
 def figures(name: str = "course") -> tuple[FigureSpec, ...]:

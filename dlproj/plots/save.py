@@ -18,8 +18,10 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 110, *, pdf: bool = False
         atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi,
                                                   bbox_inches="tight"))
         if pdf:
+            # No creation date: the same figure gives the same bytes (dlproj/supplement.py).
             atomic_write(path.with_suffix(".pdf"),
-                         lambda fh: fig.savefig(fh, format="pdf", bbox_inches="tight"))
+                         lambda fh: fig.savefig(fh, format="pdf", bbox_inches="tight",
+                                                metadata={"CreationDate": None}))
         return path
     finally:
         plt.close(fig)

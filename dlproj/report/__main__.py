@@ -1,4 +1,5 @@
-"""`python -m dlproj.report [--outputs DIR ...] [--out DIR]`: the results table and figures."""
+"""`python -m dlproj.report [--outputs DIR ...] [--out DIR] [--bundle PATH.tar.gz]`: the results
+table, the claims judged, the figures, and the supplement (dlproj/supplement.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from dlproj.errors import one_paragraph
 def main(argv: list[str] | None = None) -> int:
     """The report, or one paragraph on stderr and a non-zero exit (dlproj.errors.one_paragraph)."""
     return one_paragraph("dlproj.report", lambda: _report(argv),
-                         "Allowed: an --out folder this user can write to, on a disk with room.")
+                         "Allowed: an --out folder and a --bundle path this user can write to, "
+                         "on a disk with room.")
 
 
 def _report(argv: list[str] | None) -> int:
@@ -33,8 +35,16 @@ def _report(argv: list[str] | None) -> int:
                         help="the study file (conf/study/NAME.yaml) whose course-report numbers "
                              "and figures the report shows (default: course)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
-    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.add_argument("--quiet", action="store_true", help="do not print the tables")
+    parser.add_argument("--bundle", type=Path, metavar="PATH.tar.gz",
+                        help="also write the supplement: tables, claims, figures, the study file, "
+                             "each run's config, metrics.csv and results.json, the environment "
+                             "(the same bytes for the same runs)")
+    parser.add_argument("--with-weights", action="store_true",
+                        help="put each run's final weights (model.npz / model.pt) in the bundle")
     args = parser.parse_args(argv)
+    if args.with_weights and args.bundle is None:
+        parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
     missing = [r for r in roots if not r.exists()]
     if missing:
@@ -46,12 +56,22 @@ def _report(argv: list[str] | None) -> int:
 
     report = build_report(roots, out, figures=not args.no_figures, study=args.study)
     if not args.quiet:
-        print(report.markdown)
+        print(report.markdown + "\n" + (out / "claims.md").read_text())
     for problem in report.problems:
         print(f"dlproj.report: skipped {problem}", file=sys.stderr)
+    verdicts = report.claims["kind"].value_counts() if not report.claims.empty else {}
     print(f"{len(report.runs)} runs, {len(report.rows)} rows, {len(report.superseded)} "
-          f"superseded -> {out}/results.md "
-          f"(.csv, .tex), index.md, {len(report.figures)} figures", file=sys.stderr)
+          f"superseded -> {out}/results.md (.csv, .tex), claims.md ("
+          + ", ".join(f"{n} {kind}" for kind, n in verdicts.items()) + f"), index.md, "
+          f"{len(report.figures)} figures", file=sys.stderr)
+    if args.bundle is not None:
+        from dlproj import supplement
+
+        files = supplement.parts(report, roots=roots, study=args.study,
+                                 weights=args.with_weights)
+        path = supplement.write(args.bundle, files)
+        print(f"supplement: {path} ({len(files)} files, {path.stat().st_size / 1e6:.1f} MB)",
+              file=sys.stderr)
     return 0
 
 

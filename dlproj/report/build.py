@@ -1,5 +1,6 @@
 """Build the report: read the runs, keep one per (setting, seed), group them with pandas, write
-results.{md,csv,tex}, the figures and index.md."""
+results.{md,csv,tex}, the claims judged (claims.{md,csv}: dlproj/claims/), the figures and
+index.md."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Report:
     problems: list[Problem]
     markdown: str
     figures: list[Path] = field(default_factory=list)
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per judged pair of arms
 
 
 def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = True,
@@ -36,9 +38,10 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     """
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     runs, problems = read_runs(roots)
-    numbers, specs = (), ()
+    numbers, specs, claims = (), (), ()
     if study in studies.available():
         numbers, specs = studies.course_numbers(study), studies.figures(study)
+        claims = studies.claims(study)
     else:
         problems.append(Problem(studies.STUDY_DIR / f"{study}.yaml",
                                 "no such study file: no course-report numbers, no figures"))
@@ -46,11 +49,19 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     rows, stats = settings(kept, numbers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from dlproj.claims import write  # it imports report.tables: not at module level
+    from dlproj.claims.judge import judge
+
+    judged = judge(claims, kept)
+    if matched_only and not judged.empty:  # a sweep's report: the claims its runs bear on
+        judged = judged[judged["kind"] != "not run yet"]
+    write.write(out_dir, judged, study)
     drawn = []
     if figures:
-        from dlproj.report.figures import draw_all
+        from dlproj.report.figures import DPI, draw_all
 
         drawn = draw_all(kept, specs, out_dir / "figures", problems)
+        drawn += filter(None, [write.draw(judged, out_dir / "figures", DPI)])
     md = markdown(rows, stats, superseded, problems, matched_only=matched_only, numbers=numbers)
     head = (f"# Results\n\n{len(kept)} runs in {len(rows)} rows ({len(superseded)} superseded), "
             "read from " + ", ".join(f"`{r}`" for r in roots) + ".\n\n")
@@ -58,9 +69,12 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     write_text(out_dir / "results.csv", csv_frame(rows, stats, numbers).to_csv(index=False)
                if not rows.empty else "")
     write_text(out_dir / "results.tex", latex(rows, stats, numbers))
-    captions = {spec.name: spec.caption for spec in specs}
-    write_text(out_dir / "index.md", _index(head, md, drawn, out_dir, captions))
-    return Report(out_dir, kept, superseded, rows, stats, problems, md, drawn)
+    captions = {spec.name: spec.caption for spec in specs} | {
+        write.FIGURE: "The course report's claims: effect and 95% interval per comparison"}
+    write_text(out_dir / "index.md", _index(head, md + "\n" + write.markdown(judged, study,
+                                                                             heading="##"),
+                                            drawn, out_dir, captions))
+    return Report(out_dir, kept, superseded, rows, stats, problems, md, drawn, judged)
 
 
 def _index(head: str, md: str, figures: list[Path], out_dir: Path,
@@ -72,5 +86,6 @@ def _index(head: str, md: str, figures: list[Path], out_dir: Path,
         rel = path.relative_to(out_dir).as_posix()
         parts.append(f"### {captions.get(path.stem, path.stem)}\n\n![{path.stem}]({rel}) "
                      f"([PDF]({Path(rel).with_suffix('.pdf').as_posix()}))\n")
-    parts.append("\nAlso here: `results.csv` (every metric, long format) and `results.tex`.\n")
+    parts.append("\nAlso here: `results.csv` (every metric, long format), `results.tex`, and "
+                 "`claims.md` / `claims.csv` (the claims judged).\n")
     return "\n".join(parts)

@@ -156,11 +156,13 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def md_table(frame: pd.DataFrame) -> str:
+def md_table(frame: pd.DataFrame, *, as_written: bool = False) -> str:
+    """The frame as a Markdown table; `as_written` keeps number-like cells as they are written
+    ("+0.0500"), not as tabulate would print the number."""
     if frame.empty:
         return "_None._\n"
     clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
-    return clean.to_markdown(index=False) + "\n"
+    return clean.to_markdown(index=False, disable_numparse=as_written) + "\n"
 
 
 def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,

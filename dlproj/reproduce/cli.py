@@ -10,7 +10,8 @@ rest run side by side through ONE Hydra multirun: `hydra/sweeper=joblist`
 `--jobs N` workers by default, or `--launcher submitit_local|slurm` (the same jobs on a cluster).
 Jobs that need another step's run (`after:`) go in a later phase. Progress: a line per finished
 job (step k/K, jobs done/total, elapsed, ETA); at the end a summary (completed / failed /
-skipped, wall time) and the report.
+skipped, wall time) and the report, with the study's claims judged (`--seeds N`: more seeds
+for the steps the claims compare; only the new seeds run).
 
 What the steps need from this machine is the study's `conditions:` section: where Oxford-IIIT
 Pet (or the ImageNet weights) can be neither read nor downloaded, Section 4 runs on its offline
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="jobs side by side (default: the core count)")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="joblib",
                         help="Hydra launcher for the jobs (default joblib: this machine)")
+    parser.add_argument("--seeds", type=int, metavar="N",
+                        help="at least N seeds (seed=0..N-1) for every step a claim of the study "
+                             "compares (its `steps:`): only the seeds not yet done run, and the "
+                             "report's verdicts use them all")
     parser.add_argument("--docs-table", action="store_true",
                         help="print the study table of docs/report.md (from conf/study/)")
     return parser
@@ -92,6 +97,8 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     name = "quick" if args.quick else args.study
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: allowed: an integer >= 1")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds {args.seeds}: allowed: an integer >= 1")
     written = studies.load(name)  # an unknown study fails here, before any probing
     base = paths.outputs_root()
     outputs = (args.outputs or (base if name == "course" else base / name)).resolve()
@@ -100,6 +107,8 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
                              [s for s in written.steps if s.section in sections])
     study = studies.load(name, when=here.when, substitutions=here.substitutions)
     study.steps = [s for s in study.steps if s.section in sections]
+    if args.seeds is not None:
+        study.with_seeds(studies.claim_steps(name), args.seeds)
     if not args.dry_run:  # a dry run writes nothing: no lock either
         held.enter_context(hold_outputs(outputs))  # until main() returns
     started = time.time()
@@ -135,7 +144,7 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
-    _report(outputs, rebuild=bool(planned.todo))
+    _report(outputs, name, rebuild=bool(planned.todo))
     print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
           f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if here.notice:
@@ -193,14 +202,15 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
     return summary, counts
 
 
-def _report(outputs: Path, *, rebuild: bool) -> None:
-    """The report of the whole outputs folder, unless it is newer than every run in it."""
+def _report(outputs: Path, study: str, *, rebuild: bool) -> None:
+    """The report of the whole outputs folder (the study's numbers, figures and claims), unless
+    it is newer than every run in it."""
     from dlproj.report.__main__ import main as report_main
 
     index = outputs / "report" / "index.md"
     newest = max((p.stat().st_mtime for pattern in ("*/*/results.json", "multirun/*/*/results.json")
                   for p in outputs.glob(pattern)), default=0.0)
     if rebuild or not index.is_file() or index.stat().st_mtime < newest:
-        report_main(["--outputs", str(outputs), "--quiet"])
+        report_main(["--outputs", str(outputs), "--study", study, "--quiet"])
     else:
         print(f"report up to date (no run changed since it was built): {index}", flush=True)

@@ -4,8 +4,9 @@ The README's results are this file, and this file is written from the runs under
 (what `make reproduce` leaves), never by hand: one section per step of the study
 (conf/study/course.yaml) with the command that runs it and the report's table rows of exactly
 that step's settings, after the course report's numbers set beside ours where the protocol
-matches (dlproj/report/tables.py). tests/test_results_doc.py checks that every command in it is
-a step of the study and that its tables have the report's columns.
+matches (dlproj/report/tables.py), and the study's claims judged from the runs (dlproj/claims/).
+tests/test_results_doc.py checks that every command in it is a step of the study and that its
+tables have the report's columns.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def render(study_name: str, outputs: Path) -> str:
     """The doc for the study `study_name` (the steps the data on disk allow) from the runs under
     `outputs`: each step's settings are its jobs' (dlproj.reproduce.plan), their rows the
     report's."""
+    from dlproj.claims import write as claims_md
+    from dlproj.claims.judge import judge
     from dlproj.config import study as studies
     from dlproj.report.runs import dedupe, read_runs
     from dlproj.report.tables import all_runs_table, course_lines, md_table, settings
@@ -44,7 +47,7 @@ def render(study_name: str, outputs: Path) -> str:
     jobs = with_settings(study, outputs)
     per_step = [(step, {j.setting for j in jobs if j.step is step and j.setting})
                 for step in study.steps]
-    kept, _ = dedupe(read_runs(outputs, curves=False)[0])
+    kept, _ = dedupe(read_runs(outputs)[0])  # with metrics.csv: a claim may read an epoch
     numbers = studies.course_numbers()  # conf/study/course.yaml's, whatever the study
     rows, stats = settings(kept, numbers)
     table, course = all_runs_table(rows, stats), course_lines(rows, stats, numbers)
@@ -58,6 +61,7 @@ def render(study_name: str, outputs: Path) -> str:
         "Each course-report number with our run of the same protocol, or why none is "
         "comparable (`../shared/seed/000_5d7f1bcd6cd38c10.txt`).\n",
         md_table(course) if not course.empty else "_No runs yet._\n",
+        claims_md.markdown(judge(studies.claims(study_name), kept), study_name, heading="##"),
         "## How long it took\n",
         _timings(study_name, outputs, kept, per_step),
         "## Every step of the study\n",

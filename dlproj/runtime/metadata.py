@@ -40,9 +40,10 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def versions() -> dict[str, str | None]:
+def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Python's version and each installed distribution's in `names` (None: not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:

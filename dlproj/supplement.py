@@ -1,0 +1,158 @@
+"""The supplement a paper can ship (the course report's §6.2: "supplementary packaging must be
+added explicitly"): `python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` packs the
+report and the runs behind it into one archive.
+
+    supplement/README.md                   what each part is
+    supplement/tables/results.{md,csv,tex} the results table (dlproj/report/)
+    supplement/claims/claims.{md,csv}      the course report's claims judged (dlproj/claims/)
+    supplement/figures/*.png, *.pdf        the report's figures
+    supplement/study/NAME.yaml             the study file, and the files it is based on
+    supplement/environment.json            package versions, git commit, machine
+    supplement/runs/<run>/                 config.yaml (resolved), metrics.csv, results.json;
+                                           model.npz / model.pt with --with-weights
+
+The same runs give the same bytes: entries sorted by name, every entry's time, owner and mode
+fixed, gzip without a file name or a time. The archive is written whole or not at all
+(dlproj/files/atomic.py). Reading it back needs Python's tarfile and pandas, nothing else.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import json
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlproj.config import study as studies
+from dlproj.files.atomic import atomic_write
+from dlproj.runtime import metadata
+
+ROOT = "supplement"
+MTIME = 0  # every entry's modification time (1970-01-01): the same bytes for the same runs
+PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
+WEIGHTS = ("model.npz", "model.pt")
+
+
+def environment() -> dict[str, Any]:
+    """Where the supplement is made: dlproj/runtime/metadata.py's record (git commit, machine),
+    with the versions of the packages the report uses too; the BLAS pools in a fixed order
+    (threadpoolctl lists them in the order they were loaded)."""
+    env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}
+    if env.get("blas_threads"):
+        env["blas_threads"] = sorted(env["blas_threads"], key=lambda p: json.dumps(p, default=str,
+                                                                                 sort_keys=True))
+    return env
+
+
+def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
+    """A run's folder inside the supplement: its path under the outputs folder it was read
+    from (with that folder's name first when there are several)."""
+    for root in roots:
+        try:
+            rel = run_dir.resolve().relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        return (f"{Path(root).name}/{rel}" if len(roots) > 1 else str(rel)) if rel.parts \
+            else run_dir.name
+    return run_dir.name
+
+
+def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:
+    """A run's resolved config (from results.json; without one, Hydra's .hydra/config.yaml as
+    written), metrics.csv, results.json and, with `weights`, its final model."""
+    files = {name: (run_dir / name).read_bytes()
+             for name in ("metrics.csv", "results.json", *(WEIGHTS if weights else ()))
+             if (run_dir / name).is_file()}
+    config = json.loads(files["results.json"]).get("config") if "results.json" in files else None
+    if isinstance(config, dict):
+        files["config.yaml"] = yaml.safe_dump(config, sort_keys=False).encode()
+    elif (run_dir / ".hydra" / "config.yaml").is_file():
+        files["config.yaml"] = (run_dir / ".hydra" / "config.yaml").read_bytes()
+    return files
+
+
+def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> dict[str, bytes]:
+    """Every file of the supplement (its name inside `supplement/` -> its bytes), README
+    included. `report`: what dlproj.report.build_report returned."""
+    out = Path(report.out_dir)
+    files = {f"tables/{n}": (out / n).read_bytes()
+             for n in ("results.md", "results.csv", "results.tex")}
+    files |= {f"claims/{n}": (out / n).read_bytes() for n in ("claims.md", "claims.csv")}
+    for png in report.figures:
+        for path in (png, png.with_suffix(".pdf")):
+            if path.is_file():
+                files[f"figures/{path.name}"] = path.read_bytes()
+    if study in studies.available():
+        files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
+    files["environment.json"] = (json.dumps(environment(), indent=2, sort_keys=True,
+                                            default=str) + "\n").encode()
+    runs = 0
+    for run_dir in sorted(Path(p) for p in report.runs["path"]):
+        name = _run_name(run_dir, roots)
+        files |= {f"runs/{name}/{k}": v for k, v in _run_files(run_dir, weights=weights).items()}
+        runs += 1
+    files["README.md"] = _readme(files, runs=runs, study=study, weights=weights).encode()
+    return files
+
+
+def _readme(files: dict[str, bytes], *, runs: int, study: str, weights: bool) -> str:
+    def names(prefix: str) -> list[str]:
+        return sorted(n.removeprefix(prefix) for n in files if n.startswith(prefix))
+
+    figures, study_files = names("figures/"), names("study/")
+    n_weights = sum(n.endswith(WEIGHTS) for n in files)
+    rows = [
+        ("`tables/results.md`, `.csv`, `.tex`", "the results: one row per setting, mean ± std "
+         "over its seeds, beside the course report's numbers (`.csv`: long format, a line per "
+         "setting and metric; `.tex`: booktabs tables)"),
+        ("`claims/claims.md`, `claims.csv`", "the course report's claims judged: per pair of "
+         "arms the effect, its 95% interval over seeds (Welch's t), n, the verdict and the seeds "
+         "per arm for 80% power"),
+        (f"`figures/` ({len(figures)} files)", "the report's cross-run figures, PNG and PDF; "
+         "`claims.png`: each claim's effect and interval: " + ", ".join(figures)),
+        ("`study/`", f"the study (`{study}`) as configuration: steps, the course report's "
+         "numbers, figures and claims: " + ", ".join(study_files)),
+        ("`environment.json`", "where this supplement was made: package versions, git commit, "
+         "machine (each run's own is in its results.json, `metadata`)"),
+        (f"`runs/` ({runs} runs)", "each run the report kept (one per setting and seed), in a "
+         "folder named as under its outputs folder: `config.yaml` (its resolved config), "
+         "`metrics.csv` (a row per epoch), `results.json` (status, final metrics, metadata)"
+         + (f"; `model.npz` / `model.pt`: the final weights ({n_weights} files)" if weights
+            else "; no weights (`--with-weights` adds `model.npz` / `model.pt`)")),
+    ]
+    return "\n".join([
+        "# Supplement", "",
+        f"Written by `python -m dlproj.report --bundle` from {runs} runs (study `{study}`). The "
+        "same runs give the same bytes: entries sorted, every time and owner fixed.", "",
+        "| part | what |", "| --- | --- |", *(f"| {a} | {b} |" for a, b in rows), "",
+        "Read it with Python's tarfile and pandas:", "", "```python",
+        "import tarfile", "import pandas as pd", "",
+        "with tarfile.open('supplement.tar.gz') as tar:",
+        f"    results = pd.read_csv(tar.extractfile('{ROOT}/tables/results.csv'))",
+        f"    claims = pd.read_csv(tar.extractfile('{ROOT}/claims/claims.csv'))", "```", ""])
+
+
+def write(path: str | Path, files: dict[str, bytes]) -> Path:
+    """`files` as a gzipped tar at `path`, under `supplement/`, the same bytes for the same
+    files; written whole or not at all."""
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path.parent))
+
+    def fill(fh: Any) -> None:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name in sorted(files):
+                info = tarfile.TarInfo(f"{ROOT}/{name}")
+                info.size, info.mtime, info.mode = len(files[name]), MTIME, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(files[name]))
+
+    return atomic_write(path, fill)

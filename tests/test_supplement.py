@@ -1,0 +1,119 @@
+"""`python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` (dlproj/supplement.py): the
+same runs give the same bytes, it reads back with tarfile and pandas alone, its README lists its
+parts, weights only when asked, written whole or not at all, a path it cannot write is one
+paragraph and exit 1."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_report import curve, make_run
+
+from dlproj import supplement
+from dlproj.report.__main__ import main as report_main
+
+RUN = "supplement/runs/runs/max0"
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """An outputs folder with max vs average pooling, 2 seeds each, curves and weights."""
+    root = tmp_path_factory.mktemp("supplement") / "outputs"
+    for seed in range(2):
+        for pooling, acc in (("max", 0.95), ("avg", 0.90)):
+            run = make_run(root / "runs", f"{pooling}{seed}", "section=3", f"pooling={pooling}",
+                           seed=seed, metrics={"test_acc": acc + 0.01 * seed},
+                           curve=curve(2, acc - 0.02))
+            np.savez(run / "model.npz", W=np.full(3, seed))
+    return root
+
+
+def _bundle(outputs, path, *extra: str) -> int:
+    return report_main(["--outputs", str(outputs), "--out", str(path.parent / "report"),
+                        "--quiet", "--bundle", str(path), *extra])
+
+
+def test_the_same_runs_give_the_same_bytes(outputs, tmp_path):
+    """Built twice, the report (figures too) drawn again in between: the same archive."""
+    first, second = tmp_path / "a" / "s.tar.gz", tmp_path / "b" / "s.tar.gz"
+    assert _bundle(outputs, first) == 0 and _bundle(outputs, second) == 0
+    assert first.read_bytes() == second.read_bytes()
+    with tarfile.open(first) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names)
+    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in members} == {
+        (0, 0, 0, "", "", 0o644)}
+
+
+def test_it_reads_back_with_tarfile_and_pandas_alone_and_lists_its_parts(outputs, tmp_path):
+    path = tmp_path / "s.tar.gz"
+    assert _bundle(outputs, path) == 0
+    with tarfile.open(path) as tar:
+        names = set(tar.getnames())
+        results = pd.read_csv(tar.extractfile("supplement/tables/results.csv"))
+        claims = pd.read_csv(tar.extractfile("supplement/claims/claims.csv"))
+        metrics = pd.read_csv(tar.extractfile(f"{RUN}/metrics.csv"))
+        record = json.load(tar.extractfile(f"{RUN}/results.json"))
+        readme = tar.extractfile("supplement/README.md").read().decode()
+        config = tar.extractfile(f"{RUN}/config.yaml").read().decode()
+        env = json.load(tar.extractfile("supplement/environment.json"))
+    assert set(results["metric"]) >= {"test_acc"} and len(metrics) == 2
+    pooling = claims[claims["claim"] == "max_pooling"].iloc[0]
+    assert (pooling["n_a"], pooling["n_b"], pooling["verdict"]) == (2, 2, "supported")
+    assert record["status"] == "completed" and "pooling:" in config and "seed: 0" in config
+    assert {"supplement/tables/results.tex", "supplement/claims/claims.md",
+            "supplement/figures/claims.png", "supplement/figures/claims.pdf",
+            "supplement/figures/pooling_max_vs_avg.png", "supplement/study/course.yaml"} <= names
+    assert sum(n.startswith("supplement/runs/") and n.endswith("/results.json")
+               for n in names) == 4
+    assert not any(n.endswith("model.npz") for n in names)  # weights only when asked
+    for part in ("tables/results.md", "claims/claims.md", "figures/", "study/",
+                 "environment.json", "runs/", "(4 runs)", "--with-weights"):
+        assert part in readme, part
+    assert env["git"]["commit"] and env["versions"]["scipy"] and env["cpu"]["cores"]
+
+
+def test_weights_only_with_with_weights(outputs, tmp_path, capsys):
+    path = tmp_path / "w.tar.gz"
+    assert _bundle(outputs, path, "--with-weights") == 0
+    with tarfile.open(path) as tar:
+        weights = tar.extractfile(f"{RUN}/model.npz").read()
+    assert np.load(io.BytesIO(weights))["W"].tolist() == [0, 0, 0]
+    with pytest.raises(SystemExit) as exit_:
+        report_main(["--outputs", str(outputs), "--quiet", "--with-weights"])
+    assert exit_.value.code == 2 and "only with --bundle" in capsys.readouterr().err
+
+
+def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1(outputs, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    target = tmp_path / "file" / "s.tar.gz"
+    assert report_main(["--outputs", str(outputs), "--out", str(tmp_path / "report"), "--quiet",
+                        "--no-figures", "--bundle", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()  # the report's summary line, then:
+    assert err[-1].startswith(f"dlproj.report: cannot write {tmp_path / 'file'}: not a folder.")
+    assert "--bundle path" in err[-1] and "Traceback" not in "".join(err)
+    assert not target.exists()
+
+
+def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):
+    path = tmp_path / "s.tar.gz"
+    path.write_bytes(b"the old one")
+    calls = iter(range(100))
+
+    def fails_on_the_second(self, info, fileobj=None):
+        if next(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(self, info, fileobj)
+
+    real = tarfile.TarFile.addfile
+    monkeypatch.setattr(tarfile.TarFile, "addfile", fails_on_the_second)
+    with pytest.raises(OSError, match="No space"):
+        supplement.write(path, {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"})
+    assert path.read_bytes() == b"the old one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tar.gz"]  # no temporary left
