@@ -31,3 +31,22 @@ def test_flops_by_hand():
     mlp = 2 * 128 * (2 * 784 * 512 + 3 * 512 * 256 + 3 * 256 * 10)
     assert step_flops(MODELS["mlp"].build(), x) == mlp
     assert step_flops(MODELS["two_layer"].build(), x) == 2 * 128 * (2 * 784 * 512 + 3 * 512 * 10)
+
+
+def test_section4_block_counts_and_times_both_layouts(torch_one_thread):
+    """The Section 4 block's FLOP count is torch's own: a training step is about three of the
+    network's forward passes (forward, and the gradients of inputs and weights)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dlproj.bench import section4
+
+    model = section4._model("resnet", torch, torch.contiguous_format)
+    with FlopCounterMode(display=False) as forward:
+        model(torch.randn(2, 1, 28, 28))
+    assert 2.5 < section4.step_flops("resnet", torch, batch=2) / forward.get_total_flops() < 3.1
+    lines = []
+    section4.run([1], steps=1, repeats=1, batch=2, out=lines.append)
+    assert lines[1] == section4.HEADER and len(lines) == 5 and "GEMM rate" in lines[-1]
+    rows = [line.split() for line in lines[2:4]]
+    assert [r[1] for r in rows] == ["plain", "resnet"]
+    assert all(float(r[3]) > 0 and float(r[6]) > 0 and float(r[9]) > 0 for r in rows)

@@ -1,8 +1,9 @@
 """`python -m dlproj.bench` (what `make bench` runs): NumPy vs PyTorch at 1 thread and all cores.
 
-Prints the training-step table (dlproj.bench.step_speed), the end-to-end epoch times
-(dlproj.bench.end_to_end) and what a long run pays for its records (dlproj.bench.logging_cost),
-with the load average before and after.
+Prints the training-step table (dlproj.bench.step_speed), Section 4's training step in both
+memory layouts (dlproj.bench.section4), the end-to-end epoch times (dlproj.bench.end_to_end) and
+what a long run pays for its records (dlproj.bench.logging_cost), with the load average before
+and after.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated, from {', '.join(MODELS)}")
     p.add_argument("--steps", type=int, default=10, help="training steps per timed repeat")
     p.add_argument("--repeats", type=int, default=7, help="alternating repeats; median shown")
+    p.add_argument("--section4", type=int, default=5, metavar="REPEATS",
+                   help="repeats of Section 4's training-step block (0: skip it)")
     p.add_argument("--end-to-end", type=int, default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
     p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from dlproj.bench import end_to_end, logging_cost, step_speed
+    from dlproj.bench import end_to_end, logging_cost, section4, step_speed
 
     thread_counts = [int(t) for t in args.threads.split(",")]
     models = [m.strip() for m in args.models.split(",")]
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
     step_speed.run(thread_counts, models, steps=args.steps, repeats=args.repeats,
                    data_root=args.data_root)
+    if args.section4:
+        section4.run(thread_counts, repeats=args.section4)
     if args.end_to_end:
         end_to_end.run(thread_counts, args.end_to_end, data_root=args.data_root)
     if args.logging:

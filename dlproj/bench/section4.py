@@ -1,0 +1,95 @@
+"""Section 4's training step: torch's default memory layout beside the fast path, channels-last.
+
+The study's Section 4 networks (PlainNet and SmallResNet, depth 8, width 16, on 28 px MNIST in
+batches of 128), one training step as a run takes it: forward, cross-entropy, backward and
+dlproj's explicit Adam. For each thread count and network: milliseconds per step in both
+layouts (`model.channels_last=false|true`), from the same weights on the same batch, repeats
+alternating between them, median shown; GFLOP/s from torch's own count of the step's
+floating-point operations (torch.utils.flop_counter, forward and backward), and its fraction of
+the float32 GEMM rate at that thread count (dlproj.bench.step_speed.gemm_rate).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+NETS = ("plain", "resnet")
+HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
+          f"{'chan-last ms':>13}{'GF/s':>7}{'of GEMM':>8}{'speed-up':>9}")
+
+
+def _model(name: str, torch, layout):
+    from dlproj.torchnets.models import PlainNet, SmallResNet
+
+    torch.manual_seed(0)
+    net = {"plain": PlainNet, "resnet": SmallResNet}[name]
+    return net(depth=8, width=16, num_classes=10, in_channels=1,
+               image_size=28).to(memory_format=layout)
+
+
+def step_flops(name: str, torch, batch: int = 128) -> int:
+    """Floating-point operations of one training step (forward and backward), torch's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _model(name, torch, torch.contiguous_format)
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops()
+
+
+def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
+            batch: int = 128) -> dict[str, float]:
+    """Median seconds per training step in each layout at `threads` threads."""
+    from dlproj.torchnets.optim import Adam
+
+    torch.set_num_threads(threads)
+    layouts = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    runs = {}
+    for key, layout in layouts.items():
+        model = _model(name, torch, layout)
+        runs[key] = (model, Adam(model.parameters(), lr=1e-3),
+                     x.contiguous(memory_format=layout))
+
+    def step(key: str) -> None:
+        model, opt, xb = runs[key]
+        loss = torch.nn.functional.cross_entropy(model(xb), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    times: dict[str, list[float]] = {key: [] for key in layouts}
+    for key in layouts:  # warm up (oneDNN picks its kernels on the first calls)
+        step(key)
+        step(key)
+    for _ in range(repeats):
+        for key in layouts:
+            started = time.perf_counter()
+            for _ in range(steps):
+                step(key)
+            times[key].append((time.perf_counter() - started) / steps)
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: int = 128,
+        out=print) -> None:
+    import torch
+
+    from dlproj.bench.step_speed import gemm_rate
+
+    out(f"Section 4 training step ({', '.join(NETS)}: depth 8, width 16, 28 px, batch {batch}, "
+        f"explicit Adam), median of {repeats} alternating repeats of {steps} steps")
+    out(HEADER)
+    flops = {name: step_flops(name, torch, batch) for name in NETS}
+    for threads in thread_counts:
+        gemm = max(gemm_rate(threads, torch).values())
+        for name in NETS:
+            t = measure(name, threads, torch, steps=steps, repeats=repeats, batch=batch)
+            gf = flops[name] / 1e9
+            d, c = gf / t["default"], gf / t["channels_last"]
+            out(f"{threads:>7} {name:<12}{gf:>7.1f}{t['default'] * 1e3:>11.1f}{d:>7.1f}"
+                f"{d / gemm:>8.0%}{t['channels_last'] * 1e3:>13.1f}{c:>7.1f}{c / gemm:>8.0%}"
+                f"{t['default'] / t['channels_last']:>9.2f}")
+        out(f"{threads:>7} (GEMM rate {gemm:.1f} GFLOP/s)")
