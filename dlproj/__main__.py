@@ -1,13 +1,20 @@
-"""`python -m dlproj [overrides]`: the Hydra app itself lives in dlproj/runtime/app.py;
-`--help` is answered from conf/ alone, before Hydra is imported."""
+"""`python -m dlproj [overrides]` and the `dlproj` command: `--help` is answered from conf/ alone,
+before Hydra is imported (dlproj.list.help_text); everything else goes to the Hydra application
+in dlproj/runtime/app.py."""
 
 import sys
 
-if any(a in ("--help", "-h") for a in sys.argv[1:]):
-    from dlproj.list import help_text
 
-    print(help_text())
-else:
-    from dlproj.runtime.app import main
+def main() -> None:
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        from dlproj.list import help_text
 
+        print(help_text())
+        return
+    from dlproj.runtime.app import main as run
+
+    run()
+
+
+if __name__ == "__main__":
     main()

@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
+from dlproj import environment as metadata
 from dlproj.config import study as studies
 from dlproj.files.atomic import atomic_write
-from dlproj.runtime import metadata
 
 ROOT = "supplement"
 MTIME = 0  # every entry's modification time (1970-01-01): the same bytes for the same runs
@@ -40,7 +40,7 @@ WEIGHTS = ("model.npz", "model.pt")
 
 
 def environment() -> dict[str, Any]:
-    """Where the supplement is made: dlproj/runtime/metadata.py's record (git commit, machine),
+    """Where the supplement is made: dlproj/environment.py's record (git commit, machine),
     with the versions of the packages the report uses too; the BLAS pools in a fixed order
     (threadpoolctl lists them in the order they were loaded)."""
     env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}

@@ -77,7 +77,7 @@ class Finished:
 
 def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = None,
              timeout: float | None = None) -> Run:
-    """`python -m dlproj ARGS` in this process: the same entry point (dlproj.runtime.app.main),
+    """`python -m dlproj ARGS` in this process: the same entry point (dlproj.__main__.main),
     its stdout, stderr and exit code captured. For everything but what needs a process of its
     own (signals, kill -9, what a fresh interpreter imports)."""
     import contextlib
@@ -87,7 +87,7 @@ def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = Non
 
     from hydra.core.global_hydra import GlobalHydra
 
-    from dlproj.runtime import app
+    from dlproj.__main__ import main
 
     saved_env, saved_argv = dict(os.environ), sys.argv
     os.environ.update({"DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0", **(env or {})})
@@ -103,7 +103,7 @@ def run_here(args: list[str], outputs: Path, *, env: dict[str, str] | None = Non
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), no_debugger:
             try:
-                app.main()
+                main()
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:

@@ -187,7 +187,7 @@ def test_the_report_writes_claims_md_csv_and_the_figure(tmp_path):
             make_run(tmp_path / "outputs", f"{pooling}{seed}", "section=3", f"pooling={pooling}",
                      seed=seed, metrics={"test_acc": acc + 0.01 * seed},
                      curve=curve(2, acc - 0.02))
-    from dlproj.report import build_report
+    from dlproj.report.build import build_report
 
     report = build_report(tmp_path / "outputs", tmp_path / "report")
     rows = list(csv.DictReader(open(tmp_path / "report" / "claims.csv")))

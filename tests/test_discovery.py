@@ -65,7 +65,7 @@ def test_list_one_section_and_bad_arguments(capsys):
 
 
 def test_metadata_matches_the_checkout_and_the_installed_packages():
-    from dlproj.runtime import metadata
+    from dlproj import environment as metadata
 
     meta = metadata.collect()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
@@ -85,7 +85,7 @@ def test_metadata_matches_the_checkout_and_the_installed_packages():
 
 
 def test_metadata_outside_a_git_checkout(tmp_path):
-    from dlproj.runtime.metadata import git_state
+    from dlproj.environment import git_state
 
     assert git_state(tmp_path) == {"commit": None, "dirty": None}
 

@@ -14,7 +14,7 @@ import platform
 import time
 
 from dlproj.bench.twins import MODELS
-from dlproj.runtime.threads import cores
+from dlproj.environment import cores
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

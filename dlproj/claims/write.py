@@ -11,7 +11,7 @@ import pandas as pd
 
 from dlproj.claims.judge import METHOD, MOST_SEEDS
 from dlproj.files.atomic import write_text
-from dlproj.report.tables import fmt, md_table
+from dlproj.tables import fmt, md_table
 
 FIGURE = "claims"  # figures/claims.png (and .pdf)
 

@@ -1,5 +1,5 @@
-"""What the NumPy experiments share: MNIST as arrays, predictions, classification metrics, and
-evaluating a saved model instead of training one."""
+"""What the experiments share: MNIST as arrays, predictions, classification metrics, evaluating
+a saved model instead of training one, and drawing a figure into the run directory."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from dlproj import plots
 from dlproj.data.mnist import MNIST, load_mnist, to_float
 from dlproj.nn.checkpoint import load_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -58,3 +59,10 @@ def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dic
     final = evaluate()
     ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
     return final
+
+
+def figure(ctx: RunContext, name: str, make: Callable[[], Any]) -> None:
+    """`make()`'s figure as RUN_DIR/`name` (PNG), unless `figures=false` (RunContext.drawing)."""
+    with ctx.drawing(name) as path:
+        if path is not None:
+            plots.save.save_figure(make(), path)

@@ -13,6 +13,7 @@ from dlproj.experiments import footprint
 from dlproj.experiments.common import (
     classification_metrics,
     evaluate_checkpoint,
+    figure,
     mnist,
     mnist_arrays,
     predict,
@@ -56,7 +57,7 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     save_checkpoint(ctx.path("model.npz"), model)
     m = ctx.cfg.model
     widths = "-".join(map(str, [784, *m.hidden, 10]))
-    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+    figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
         ctx.metrics.rows, f"MLP {widths} ({m.activation}) on MNIST"))
     return final
 
@@ -73,7 +74,7 @@ def xor(ctx: RunContext) -> dict[str, Any]:
     probs = predict(model, x)
     ctx.log.info("XOR predictions %s (targets %s)", probs.argmax(1).tolist(), y.tolist())
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.figure("decision_boundary.png", lambda: _xor_boundary(model))
+    figure(ctx, "decision_boundary.png", lambda: _xor_boundary(model))
     return {"train_acc": final["train_eval_acc"], "train_loss": final["train_loss"]}
 
 
@@ -105,8 +106,8 @@ def sin(ctx: RunContext) -> dict[str, Any]:
 
     final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train, evaluate)
     save_checkpoint(ctx.path("model.npz"), model)
-    ctx.figure("fit.png", lambda: plots.functions.sin_fit(
+    figure(ctx, "fit.png", lambda: plots.functions.sin_fit(
         x_test, test.y, predict(model, test.x), ctx.cfg.model.name, final["test_mse"]))
-    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+    figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
         ctx.metrics.rows, f"sin(x), {ctx.cfg.model.name}"))
     return {"test_mse": final["test_mse"], "train_loss": final["train_loss"]}

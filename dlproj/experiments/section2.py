@@ -12,7 +12,13 @@ from dlproj.build import build
 from dlproj.data.mnist import TRAIN_IMAGES, to_float
 from dlproj.errors import DlprojError, check
 from dlproj.experiments import footprint
-from dlproj.experiments.common import evaluate_checkpoint, mnist, mnist_arrays, val_test_evaluator
+from dlproj.experiments.common import (
+    evaluate_checkpoint,
+    figure,
+    mnist,
+    mnist_arrays,
+    val_test_evaluator,
+)
 from dlproj.experiments.registry import Param, param_range, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -112,14 +118,14 @@ def train(ctx: RunContext) -> dict[str, Any]:
 
     label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"
     rows = ctx.metrics.rows
-    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+    figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
         rows, f"2-layer net on MNIST ({label})"))
-    ctx.figure("lr_schedule.png", lambda: plots.schedules.lr_schedule(
+    figure(ctx, "lr_schedule.png", lambda: plots.schedules.lr_schedule(
         rows, f"learning rate ({label})"))
     ctx.flush()
-    ctx.figure("grad_norms_step.png", lambda: plots.grad_norms.grad_norms_per_step(
+    figure(ctx, "grad_norms_step.png", lambda: plots.grad_norms.grad_norms_per_step(
         norms.steps.rows, PARAM_NAMES, f"gradient norm per step ({label})"))
-    ctx.figure("grad_norms_epoch.png", lambda: plots.grad_norms.grad_norms_per_epoch(
+    figure(ctx, "grad_norms_epoch.png", lambda: plots.grad_norms.grad_norms_per_epoch(
         rows, PARAM_NAMES, f"gradient norm per epoch ({label})"))
     keep = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
     return {k: final[k] for k in keep if k in final}

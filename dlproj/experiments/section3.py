@@ -14,6 +14,7 @@ from dlproj.errors import DataError
 from dlproj.experiments import footprint
 from dlproj.experiments.common import (
     evaluate_checkpoint,
+    figure,
     mnist,
     mnist_arrays,
     predict,
@@ -64,7 +65,7 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
                      len(val), len(test), title, sum(p.size for p in model.params.values()))
         final = fit(ctx, model, SoftmaxCrossEntropy(), build(cfg.optimizer)(), train, evaluate)
         save_checkpoint(ctx.path("model.npz"), model)
-        ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+        figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
             ctx.metrics.rows, f"NumPy CNN on MNIST ({title})"))
 
     predicted = predict(model, test.x).argmax(axis=1)
@@ -72,7 +73,7 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     ctx.write_text("confusion_counts.csv", _matrix_csv(counts, "d"))
     norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     ctx.write_text("confusion_normalized.csv", _matrix_csv(norm, ".4f"))
-    ctx.figure("confusion_matrix.png", lambda: plots.cnn.confusion_matrix_figure(
+    figure(ctx, "confusion_matrix.png", lambda: plots.cnn.confusion_matrix_figure(
         counts, f"test confusion matrix, {title}: accuracy {np.trace(counts) / counts.sum():.4f}"))
     off = counts - np.diag(np.diag(counts))
     worst = np.unravel_index(off.argmax(), off.shape)
@@ -80,7 +81,7 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
                  worst[0], worst[1], off[worst])
 
     conv1 = dict(model.layers)["conv1"]
-    ctx.figure("filters_conv1.png", lambda: plots.cnn.filters_figure(
+    figure(ctx, "filters_conv1.png", lambda: plots.cnn.filters_figure(
         conv1.params["W"], f"conv1 filters ({title})"))
     picks = _one_per_class(test.y, 4)
     # Drawn after ReLU, as the course report shows them; the npz keeps the pre-ReLU conv
@@ -90,7 +91,7 @@ def cnn(ctx: RunContext) -> dict[str, Any]:
     maps = activations(model, test.x[picks], [*convs, *shown])
     ctx.save_npz("feature_maps.npz", {"images": splits.test.images[picks],
                                       "labels": test.y[picks], **maps})
-    ctx.figure("feature_maps.png", lambda: plots.cnn.feature_maps_figure(
+    figure(ctx, "feature_maps.png", lambda: plots.cnn.feature_maps_figure(
         splits.test.images[picks], {title: maps[name] for name, title in shown.items()},
         test.y[picks].tolist()))
     return {**final, "most_confused_true": int(worst[0]), "most_confused_pred": int(worst[1])}
@@ -130,7 +131,7 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
         digit = mnist(ctx.cfg.data).test.images[0]
     except DataError as exc:  # the figure is fine without a digit behind it
         ctx.log.info("no MNIST digit for the figure background: %s", exc)
-    ctx.figure("receptive_field.png", lambda: plots.cnn.receptive_field_figure(rows, shown, digit))
+    figure(ctx, "receptive_field.png", lambda: plots.cnn.receptive_field_figure(rows, shown, digit))
     last = [r for r in rows if r.unit >= 0][-1]
     return {"layer": last.layer, "rf": last.rf, "stride": last.stride,
             "measured_rf": last.measured_h, "measured_stride": last.measured_stride,

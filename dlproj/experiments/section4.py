@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from dlproj import plots
 from dlproj.build import build
 from dlproj.experiments import footprint
+from dlproj.experiments.common import figure
 from dlproj.experiments.registry import TORCH_DEVICES, Param, register
 from dlproj.training.context import RunContext
 
@@ -101,12 +102,12 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                 on_step=on_step, layout=layout)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
     label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
-    ctx.figure("curves.png", lambda: plots.curves.learning_curves(
+    figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
         ctx.metrics.rows, f"{label} on {cfg.dataset.name}"))
     if grad_log.rows:
-        ctx.figure("gradflow_first_last.png", lambda: plots.grad_norms.first_vs_last(
+        figure(ctx, "gradflow_first_last.png", lambda: plots.grad_norms.first_vs_last(
             grad_log.rows, f"{label}: first vs last layer"))
-        ctx.figure("gradflow_depth.png", lambda: plots.grad_norms.by_depth(
+        figure(ctx, "gradflow_depth.png", lambda: plots.grad_norms.by_depth(
             grad_log.rows, f"{label}: gradient norm by depth"))
         first, last = layers[0][0], layers[-1][0]
         rows = [r for r in grad_log.rows if first in r]

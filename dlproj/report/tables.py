@@ -16,6 +16,7 @@ import pandas as pd
 
 from dlproj.config.study import CourseNumber
 from dlproj.report.runs import natural_key
+from dlproj.tables import fmt, fmt_stat, md_table
 
 Numbers = Sequence[CourseNumber]  # the course report's numbers, as a study file gives them
 
@@ -28,21 +29,6 @@ QUIET_METRICS = frozenset({"epoch", "epoch_seconds", "lr", "kink_crossings", "n_
                            "trainable_params", "most_confused_pred", "most_confused_true"})
 MAX_OTHER_METRICS = 5
 STATUS_RANK = {"completed": 0, "diverged": 1, "interrupted": 2, "failed": 3}
-
-
-def fmt(x: Any) -> str:
-    """Accuracies to 4 decimals, small errors in scientific notation."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    if not math.isfinite(x):
-        return str(x)
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
-        return f"{x:.2e}"
-    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
-
-
-def fmt_stat(mean: float, std: float) -> str:
-    return fmt(mean) if pd.isna(std) else f"{fmt(mean)} ± {fmt(std)}"
 
 
 def metrics_long(runs: pd.DataFrame) -> pd.DataFrame:
@@ -154,15 +140,6 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
                     "Wall s/run": "" if pd.isna(r.wall_seconds) else f"{r.wall_seconds:.1f}",
                     "Id": r.setting})
     return pd.DataFrame(out)
-
-
-def md_table(frame: pd.DataFrame, *, as_written: bool = False) -> str:
-    """The frame as a Markdown table; `as_written` keeps number-like cells as they are written
-    ("+0.0500"), not as tabulate would print the number."""
-    if frame.empty:
-        return "_None._\n"
-    clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
-    return clean.to_markdown(index=False, disable_numparse=as_written) + "\n"
 
 
 def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,

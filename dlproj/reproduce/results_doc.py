@@ -94,7 +94,7 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
             else "_No `make reproduce` summary yet._\n")
     wanted = set().union(*(w for _, w in per_step))
     if not kept.empty and wanted:
-        from dlproj.runtime.threads import cores
+        from dlproj.environment import cores
 
         mine = kept[kept["setting"].isin(wanted)]
         work = float(mine["wall_seconds"].fillna(0).sum())

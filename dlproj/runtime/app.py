@@ -46,11 +46,6 @@ def main() -> None:
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import UsageError, resume_overrides
 
-    if any(a in ("--help", "-h") for a in sys.argv[1:]):  # from conf/ alone, as __main__ does
-        from dlproj.list import help_text
-
-        print(help_text())
-        return
     try:
         args = resume_overrides(normalize_overrides(sys.argv[1:]))
         check_choices(args)

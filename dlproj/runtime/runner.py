@@ -29,10 +29,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.setting import setting_of
 from dlproj.config.validate import validate
+from dlproj.environment import safe_collect
 from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, sweep, threads
-from dlproj.runtime.metadata import safe_collect
 from dlproj.runtime.owner import RunInUse, RunOwner
 from dlproj.training.context import RunContext
 

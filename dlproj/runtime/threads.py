@@ -17,18 +17,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from dlproj.environment import cores
 from dlproj.errors import ConfigError
 
 AUTO = "auto"
 JOBS_ENV = "DLPROJ_JOBS"
-
-
-def cores() -> int:
-    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _joblib_jobs() -> int | None:

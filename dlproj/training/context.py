@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,21 +82,20 @@ class RunContext:
     def write_text(self, name: str, text: str) -> Path:
         return atomic.write_text(self.path(name), text)
 
-    def figure(self, name: str, draw: Callable[[], Any]) -> Path | None:
-        """`draw()`'s figure as RUN_DIR/`name` (PNG), unless `figures=false`. A stop asked for
-        since training ended stops the run here: it stays resumable from its final checkpoint,
-        and the resume draws what is left."""
+    @contextmanager
+    def drawing(self, name: str) -> Iterator[Path | None]:
+        """Where to draw the figure RUN_DIR/`name` (experiments.common.figure draws it), or None
+        under `figures=false`. A stop asked for since training ended stops the run here: it
+        stays resumable from its final checkpoint, and the resume draws what is left."""
         self.check_stop(f"before drawing {name}")
         if not self.cfg.get("figures", True):
-            return None
-        from dlproj.plots.save import save_figure
-
+            yield None
+            return
         if self._figures is None:
             self._figures = FigureBar(self._desc)
         self._figures.drawing(name)
-        path = save_figure(draw(), self.path(name))
+        yield self.path(name)
         self._figures.drawn()
-        return path
 
     def step_log(self, name: str = "steps.csv") -> CSVLog:
         """A per-step CSV, appended to as rows come and flushed at every epoch's end."""

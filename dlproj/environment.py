@@ -1,4 +1,6 @@
-"""What produced a result: code version, packages, machine. Stored as `metadata` in results.json.
+"""The environment a result comes from: code version, packages, machine, the cores this process
+may use. Stored as `metadata` in results.json (dlproj.runtime.runner) and as the supplement's
+environment.json (dlproj.supplement).
 
 Never imports torch (sections 1-3 must not): versions come from the installed distributions,
 the GPU from `nvidia-smi` or, when the run already imported torch (section 4), torch.cuda.
@@ -18,9 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from dlproj import paths
-from dlproj.runtime.threads import cores
 
 PACKAGES = ("numpy", "torch", "torchvision", "hydra-core", "omegaconf")
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _run(args: list[str], cwd: Path | None = None) -> str | None:
