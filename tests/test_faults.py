@@ -188,6 +188,8 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     assert proc.returncode == 143, out
     assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
     assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
+    assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
+    assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
     _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
           "the workers to end")
 
@@ -281,3 +283,89 @@ def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text
     assert again.proc.returncode == 2, again.output
     _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
     assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+
+
+# -- a sweep's progress lines say how each job ended -------------------------------------------
+
+PROGRESS_CASES = {  # how job 2 of 4 ended -> its line (None: no line at all)
+    "completed": ("completed", None, "job 2/4 done; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "failed": ("failed", None, "job 2/4 failed; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "diverged": ("diverged", None, "job 2/4 diverged; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "interrupted": ("interrupted", "SIGINT", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "stopped by SIGTERM": ("interrupted", "SIGTERM", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "not started": ("note: not started", "SIGINT", None),
+    "invalid": ("note: invalid", None, "job 2/4 invalid; sweep: 1/4 jobs in 0s, ETA 0s"),
+    "raised": ("no record", None, "job 2/4 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROGRESS_CASES))
+def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, caplog):
+    """The line at a job's end reads its record: "done" only for a completed job; a job a stop
+    kept from starting says nothing, neither as it starts nor as it ends; a stopped sweep has
+    no ETA."""
+    import json
+    import logging
+    import signal
+    import time
+
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep, sweep_progress
+
+    ended, stop, expected = PROGRESS_CASES[case]
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)  # job 1 completed before
+    (sweep_dir / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    job_dir = sweep_dir / "1"
+    job_dir.mkdir()
+    if ended.startswith("note: "):
+        sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
+    elif ended != "no record":
+        (job_dir / "results.json").write_text(json.dumps({"status": ended}))
+    config = OmegaConf.create({"hydra": {
+        "job": {"num": 1}, "runtime": {"output_dir": str(job_dir)},
+        "sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["seed=1"]}}})
+    monkeypatch.setenv(sweep_progress.ENV_STARTED, repr(time.time()))
+    monkeypatch.setenv(sweep_progress.ENV_JOBS, "4")
+    monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
+    job_return = JobReturn(status=JobStatus.FAILED if ended == "no record" else
+                           JobStatus.COMPLETED)
+    caplog.set_level(logging.INFO, logger="dlproj.sweep")
+    progress = sweep_progress.SweepProgress()
+    progress.on_job_start(config)
+    progress.on_job_end(config, job_return)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]
+    if expected is None:
+        assert lines == []
+    else:
+        assert lines == ["job 2/4: seed=1", expected] if not stop else lines == [expected]
+
+
+def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
+    """Real SIGINT to a basic-launcher sweep during job 1: job 1 says it was interrupted, jobs
+    2 and 3 say nothing, and the closing line names each, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "experiment=xor",
+                             "train.epochs=1000000", "seed=0,1,2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 1), 120, "job 1 to train")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted"]
+    assert "job 1/3 interrupted; sweep: 1/3 jobs in " in out, out
+    assert "done;" not in out and "ETA" not in out and "job 2/3" not in out, out
+    assert "sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> " in out, out
+    assert "Traceback" not in out

@@ -40,15 +40,28 @@ def _job_number(path: Path) -> int | str:
     return int(path.name) if path.name.isdigit() else path.name
 
 
+def _status(path: Path) -> str | None:
+    """The `status` a results.json or a note holds (None: there is no such file)."""
+    try:
+        return json.loads(path.read_text()).get("status", "unreadable")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "unreadable"
+
+
+def job_status(run_dir: Path) -> str | None:
+    """How a sweep job ended: its results.json's status, else its note's (None: neither)."""
+    run_dir = Path(run_dir)
+    return _status(run_dir / "results.json") or _status(
+        run_dir.parent / UNRECORDED / f"{run_dir.name}.json")
+
+
 def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
     """(status, job number, overrides) of every job the sweep directory knows of."""
     jobs = []
     for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p)):
-        try:
-            status = json.loads(results.read_text()).get("status", "unreadable")
-        except (OSError, ValueError):
-            status = "unreadable"
-        jobs.append((status, _job_number(results.parent), []))
+        jobs.append((_status(results) or "unreadable", _job_number(results.parent), []))
     for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
         try:
             job = json.loads(note.read_text())
