@@ -5,6 +5,7 @@ are in tests/test_run_owner.py."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -155,6 +156,30 @@ def _started(sweep_root: Path, jobs: int) -> bool:
     return len(logs) >= jobs and all("epoch" in p.read_text() for p in logs)
 
 
+def _kill_sweep(proc, outputs: Path) -> None:
+    """A failed test leaves nothing running: the launching process and every process below it."""
+    import contextlib
+    import signal
+
+    proc.kill()
+    for pid in _sweep_processes(outputs, proc.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sweep_processes(outputs: Path, launcher: int) -> list[int]:
+    """Every live process below `launcher` or orphaned by it: those its DLPROJ_OUTPUTS reaches."""
+    import contextlib
+
+    mark = f"DLPROJ_OUTPUTS={outputs}".encode() + b"\0"
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError, ValueError):
+            if mark in environ.read_bytes() and int(environ.parent.name) != launcher:
+                found.append(int(environ.parent.name))
+    return found
+
+
 def _statuses(root: Path) -> list[str]:
     import json
 
@@ -170,7 +195,6 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     import subprocess
     import sys
 
-    from dlproj.runtime.interrupt import descendants
     from tests.conftest import ROOT
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
@@ -180,18 +204,68 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
-        workers = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
     finally:
-        proc.kill()
+        _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 143, out
     assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
     assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
     assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
     assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
-    _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
-          "the workers to end")
+
+
+@pytest.mark.parametrize("sig,when,to", [
+    ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
+    ("SIGTERM", "starting", "process"),
+    ("SIGINT", "running", "group"), ("SIGINT", "starting", "group"),  # Ctrl-C at a terminal
+])
+def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, when, to):
+    """SIGTERM or SIGINT to the launching process of a submitit_local sweep (or, as a terminal's
+    Ctrl-C, to its whole process group), while its jobs run (one completed, one training) or
+    while their processes are still starting up: each job is recorded as completed or
+    interrupted or noted as not started, the closing line names them all, the exit is 128 + the
+    signal, no traceback (submitit's job controllers print one on a SIGINT of their own), and
+    no process of the sweep is left."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    signum = getattr(signal, sig)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m",
+                             "hydra/launcher=submitit_local", "experiment=xor",
+                             "train.epochs=3,1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        if when == "running":
+            _wait(lambda: _started(sweeps, 2) and _statuses(sweeps) == ["completed"], 120,
+                  "job 0 to complete and job 1 to train")
+        else:  # its workers exist, neither has reached dlproj's signal handling yet
+            _wait(lambda: _sweep_processes(tmp_path, proc.pid), 60, "the workers to start")
+        os.killpg(proc.pid, signum) if to == "group" else proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "Error" not in out, out
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if when == "running":
+        assert closing[1] == "1 completed, 1 interrupted (job 1)", out
+        assert _statuses(sweeps) == ["completed", "interrupted"]
+    else:  # each job in one of the three, whichever it reached
+        parts = re.sub(r" \(jobs? [^)]*\)", "", closing[1]).split(", ")
+        counts = [re.fullmatch(r"(\d+) (completed|interrupted|not started)", p) for p in parts]
+        assert all(counts) and sum(int(m[1]) for m in counts) == 2, out
 
 
 def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path):

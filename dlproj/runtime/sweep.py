@@ -1,9 +1,12 @@
 """How a multirun ended: one summary line, and a non-zero exit when any job did not complete.
 
-`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the last one
-Hydra calls when the sweep ends): it reads every job's results.json under the sweep directory,
-whichever launcher ran them, and the notes of the jobs that left none (`note_unrecorded`: refused
-as invalid, not started after a stop, in use by another process), and prints
+`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the first one
+Hydra calls as the sweep and each job start, and the last one as the sweep ends). As they start,
+the launching process and each job follow the sweep's stop file, through which a signal to the
+launching process reaches every job (dlproj.runtime.interrupt). As the sweep ends it reads every
+job's results.json under the sweep directory, whichever launcher ran them, and the notes of the
+jobs that left none (`note_unrecorded`: refused as invalid, not started after a stop, in use by
+another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
@@ -20,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
+STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
          "running"]
 
@@ -34,6 +38,10 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
     """Note, beside the job's own directory, a sweep job that leaves no results.json."""
     write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
                {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+
+
+def stop_file(sweep_dir: Path) -> Path:
+    return Path(sweep_dir) / STOP_FILE
 
 
 def _job_number(path: Path) -> int | str:
@@ -100,9 +108,29 @@ def _part(status: str, jobs: list[int | str]) -> str:
     return f"{len(jobs)} {status} ({label} {shown})"
 
 
+def _quiet_local_controllers(config: DictConfig) -> None:
+    """submitit_local's job controllers ignore a terminal's Ctrl-C (a shell `trap` as they start;
+    the launcher is made after this callback runs): it would end each with a KeyboardInterrupt
+    traceback there. Their jobs inherit it until dlproj's handler takes over, and stop through
+    the stop file anyway."""
+    launcher = config.hydra.launcher
+    if str(launcher.get("_target_", "")).endswith("submitit_launcher.LocalLauncher") \
+            and not launcher.get("setup"):
+        with read_write(launcher), open_dict(launcher):
+            launcher.setup = ["trap '' INT"]
+
+
 class SweepOutcome(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        interrupt.follow_sweep(stop_file(Path(config.hydra.sweep.dir)))  # a stop reaches the jobs
+        _quiet_local_controllers(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        interrupt.follow_sweep(stop_file(Path(config.hydra.sweep.dir)))  # in the job's process
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         line, code = outcome(Path(config.hydra.sweep.dir))
+        interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:
             raise SystemExit(code)  # the last callback: what the command exits with
