@@ -4,6 +4,7 @@ are in tests/test_run_owner.py."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -443,3 +444,112 @@ def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
     assert "done;" not in out and "ETA" not in out and "job 2/3" not in out, out
     assert "sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> " in out, out
     assert "Traceback" not in out
+
+
+# -- a full disk, a read-only one ----------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """small_disk(kib, full=False, read_only=False) -> a fresh tmpfs of `kib` KiB (`full`: filled
+    to the last byte), unmounted after the test whatever happens. Mounting needs root and mount
+    permission (a container may lack it): the test is skipped, saying so."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(kib: int, *, full: bool = False, read_only: bool = False) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs",
+                                   str(where)], capture_output=True, text=True, timeout=30)
+        except OSError as exc:
+            done = subprocess.CompletedProcess([], 1, "", str(exc))
+        if done.returncode:
+            pytest.skip("needs root and permission to mount a tmpfs (to make a small or "
+                        f"read-only disk): {done.stderr.strip()}")
+        mounted.append(where)
+        if full:
+            with contextlib.suppress(OSError), open(where / "filler", "wb", buffering=0) as fh:
+                fh.write(b"\0" * (kib * 1024 + 1))
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, timeout=30)
+        return where
+
+    yield make
+    for where in reversed(mounted):
+        if subprocess.run(["umount", str(where)], capture_output=True, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def _partial_files(root: Path) -> list[Path]:
+    """Temporary files of atomic writes (dlproj/files/atomic.py) left behind."""
+    return [p for p in root.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("room", [0, 4, 16, 40])
+def test_a_run_on_a_full_disk_ends_in_one_paragraph_with_a_true_record(small_disk, tmp_path,
+                                                                      room):
+    """`python -m dlproj` with `room` KiB free (0: none): its writes fail at the start or
+    partway. One paragraph naming the file and what to do, exit 1, no traceback, no half-written
+    file; a record that could be written says `failed` and agrees with the run's files; the
+    report over the outputs still reads them."""
+    import json
+
+    import numpy as np
+
+    from dlproj.report import build_report
+
+    disk = small_disk(max(room, 4), full=room == 0)
+    run = run_here(["experiment=xor", "train.epochs=20"], disk)
+    assert run.proc.returncode == 1, run.output
+    _one_paragraph(run.proc.stderr, "dlproj: cannot write")
+    assert "No space left on device" in run.proc.stderr and "DLPROJ_OUTPUTS" in run.proc.stderr
+    assert "Traceback" not in run.output and not _partial_files(disk)
+    records = list(disk.rglob("results.json"))
+    if room == 0:  # refused before anything: no run at all
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["status"] == "failed" and "No space left on device" in record["error"]
+        last = path.parent / "last.npz"
+        saved = json.loads(str(np.load(last)["meta"]))["epoch"] if last.exists() else None
+        assert record["checkpoint_epoch"] == saved, record
+    report = build_report(disk, tmp_path / "report", figures=False)
+    assert set(report.runs["status"]) <= {"failed", "incomplete"}, report.runs
+    assert len(report.runs[report.runs["status"] == "failed"]) == len(records)
+
+
+@pytest.mark.parametrize("room", [0, 4, 8])
+def test_the_report_onto_a_full_disk(small_disk, tmp_path, capsys, room):
+    """`dlproj.report --out` on a disk with `room` KiB free: one paragraph naming the file, exit
+    1, and every file it did write is whole (no temporary left)."""
+    from dlproj.report.__main__ import main
+
+    assert run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs").proc.returncode \
+        == 0
+    capsys.readouterr()
+    out = small_disk(max(room, 4), full=room == 0) / "report"
+    code = main(["--outputs", str(tmp_path / "outputs"), "--out", str(out), "--quiet",
+                 "--no-figures"])
+    assert code == 1
+    err = capsys.readouterr().err
+    _one_paragraph(err, f"dlproj.report: cannot write {out}/")
+    assert "No space left on device" in err and not _partial_files(out.parent)
+
+
+@pytest.mark.parametrize("room", [0, 8])
+def test_reproduce_onto_a_full_disk(small_disk, capsys, room):
+    """`dlproj.reproduce --outputs` on a disk with `room` KiB free: it ends in one paragraph
+    naming the file it could not write (its lock, its jobs file), exit 1, before any job."""
+    from dlproj.report import build_report
+
+    outputs = small_disk(max(room, 4), full=room == 0)
+    code, err = _reproduce(["--study", "quick", "--sections", "1", "--jobs", "1",
+                            "--outputs", str(outputs)], capsys)
+    assert code == 1, err
+    paragraph = err.strip().splitlines()[-1]
+    assert paragraph.startswith(f"dlproj reproduce: cannot write {outputs}/reproduce/"), err
+    assert "No space left on device" in paragraph and "Traceback" not in err
+    assert not _partial_files(outputs) and not (outputs / "multirun").exists()
+    assert build_report(outputs, outputs.parent / "report", figures=False).runs.empty

@@ -35,8 +35,10 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # what a full disk refused: the file, not its temporary
         raise
     return path
 

@@ -28,7 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.setting import setting_of
 from dlproj.config.validate import validate
-from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
+from dlproj.errors import (
+    ConfigError,
+    Diverged,
+    DlprojError,
+    Interrupted,
+    cannot_write,
+    clean_message,
+)
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, sweep, threads
 from dlproj.runtime.metadata import safe_collect
@@ -98,7 +105,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
-    resuming = False
+    resuming = refused = False  # refused: the disk refused a write (full, read-only)
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
@@ -132,8 +139,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_FAILED
         except Exception as exc:  # an experiment bug must not take the sweep down
-            record.update(status="failed", error=clean_message(f"{type(exc).__name__}: {exc}"))
-            log.error("run failed:\n%s", traceback.format_exc())
+            refused = cannot_write(exc, run_dir) is not None  # a full disk is no bug
+            record.update(status="failed", error=cannot_write(exc, run_dir) or clean_message(
+                f"{type(exc).__name__}: {exc}"))
+            if not refused:
+                log.error("run failed:\n%s", traceback.format_exc())
             exit_code = EXIT_FAILED
         finally:
             with interrupt.shielded():  # a second Ctrl-C now would leave no record
@@ -142,13 +152,29 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                                   signal="SIGINT")
                     exit_code = interrupt.exit_code(2)
                 if ctx is not None:
-                    ctx.close()
+                    try:
+                        ctx.close()
+                    except OSError as exc:  # its last rows are not on disk
+                        if not cannot_write(exc, run_dir):
+                            raise
+                        if record["status"] == "completed":  # then it did not complete
+                            record.update(status="failed", error=cannot_write(exc, run_dir))
+                            refused, exit_code = True, EXIT_FAILED
                     if ctx.metrics.rows and not record["metrics"]:
                         record["metrics"] = dict(ctx.metrics.last)
                     if ctx.training is not None:
                         record.update(ctx.training.record())
                 record["wall_seconds"] = round(time.time() - started, 3)
-                _finish(cfg, record, owner, ctx, resuming)
+                try:
+                    _finish(cfg, record, owner, ctx, resuming)
+                except OSError as exc:  # the record itself: the disk is full (or read-only)
+                    if not cannot_write(exc, run_dir):
+                        raise
+                    record.update(status="failed", error=cannot_write(exc, run_dir))
+                    refused, exit_code = True, EXIT_FAILED
+    if refused:  # what the disk refused, once, and what to do
+        print(f"dlproj: {record['error']}. Free space on that disk, or set DLPROJ_OUTPUTS=DIR "
+              f"to a folder with room, and run it again.", file=sys.stderr)
     return record, exit_code
 
 

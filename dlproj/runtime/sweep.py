@@ -17,6 +17,7 @@ left no record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -31,13 +32,15 @@ from dlproj.runtime import interrupt
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
 STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
-         "running"]
+         "no record", "running"]
 
 
 def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
-    """Note, beside the job's own directory, a sweep job that leaves no results.json."""
-    write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
-               {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+    """Note, beside the job's own directory, a sweep job that leaves no results.json (on a full
+    disk it cannot: the closing line then counts it as leaving no record)."""
+    with contextlib.suppress(OSError):
+        write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
+                   {"run_dir": str(run_dir), "overrides": overrides, "status": status})
 
 
 def stop_file(sweep_dir: Path) -> Path:
@@ -79,9 +82,12 @@ def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
     return jobs
 
 
-def outcome(sweep_dir: Path) -> tuple[str, int]:
-    """The summary line and the exit code for the jobs under `sweep_dir`."""
+def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
+    """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
+    jobs numbered 0, 1, ... (those that left neither a record nor a note: "no record")."""
     jobs = _jobs(sweep_dir)
+    known = {number for _, number, _ in jobs}
+    jobs += [("no record", n, []) for n in range(expected or 0) if n not in known]
     by_status: dict[str, list[int | str]] = {}
     for status, number, _ in jobs:
         by_status.setdefault(status, []).append(number)
@@ -129,7 +135,13 @@ class SweepOutcome(Callback):
         interrupt.follow_sweep(stop_file(Path(config.hydra.sweep.dir)))  # in the job's process
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        line, code = outcome(Path(config.hydra.sweep.dir))
+        from dlproj.runtime.sweep_progress import count_jobs
+
+        try:
+            expected = count_jobs(config)
+        except Exception:  # a sweeper that cannot say: the jobs the directory knows of
+            expected = None
+        line, code = outcome(Path(config.hydra.sweep.dir), expected)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:

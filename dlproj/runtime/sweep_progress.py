@@ -35,6 +35,10 @@ def count_jobs(config: DictConfig) -> int | None:
     sweeper = config.hydra.sweeper
     if "n_trials" in sweeper:
         return int(sweeper.n_trials)
+    if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
+        import json
+
+        return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

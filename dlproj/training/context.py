@@ -99,9 +99,15 @@ class RunContext:
             step_log.sync()
 
     def close(self) -> None:
-        self.metrics.close()
-        for step_log in self.step_logs.values():
-            step_log.close()
+        """Close every log, then raise the first OSError (a full disk) any of them met."""
+        errors = []
+        for log in [self.metrics, *self.step_logs.values()]:
+            try:
+                log.close()
+            except OSError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # -- training-loop helpers -----------------------------------------------------------------
     def run_bar(self, total: int, initial: int = 0) -> RunBar:
