@@ -418,6 +418,31 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
         assert lines == ["job 2/4: seed=1", expected] if not stop else lines == [expected]
 
 
+def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
+    """The closing line accounts for every job: one that could leave neither a record nor a
+    note (a full disk, a killed worker) is `no record`; the joblist sweeper's jobs are counted
+    from its file."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.sweep_progress import count_jobs
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    sweep.note_unrecorded(tmp_path / "2", ["seed=2"], "invalid")
+    line, code = sweep.outcome(tmp_path, expected=4)
+    assert line.splitlines()[0] == (f"sweep: 1 completed, 1 invalid (job 2), 2 no record "
+                                    f"(jobs 1, 3) -> {tmp_path}")
+    assert code == 1
+    jobs_file = tmp_path / "jobs.json"
+    jobs_file.write_text(json.dumps([{"overrides": [f"seed={i}"], "phase": 0} for i in range(4)]))
+    assert count_jobs(OmegaConf.create({"hydra": {"sweeper": {"jobs_file": str(jobs_file)}}})) \
+        == 4
+
+
 def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
     """Real SIGINT to a basic-launcher sweep during job 1: job 1 says it was interrupted, jobs
     2 and 3 say nothing, and the closing line names each, exit 130."""
