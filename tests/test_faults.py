@@ -475,14 +475,15 @@ def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """small_disk(kib, full=False, read_only=False) -> a fresh tmpfs of `kib` KiB (`full`: filled
-    to the last byte), unmounted after the test whatever happens. Mounting needs root and mount
+    """small_disk(kib, full=False, read_only=False, before=None) -> a fresh tmpfs of `kib` KiB
+    (`full`: filled to the last byte; `before(path)` fills it before it is made read-only),
+    unmounted after the test whatever happens. Mounting needs root and mount
     permission (a container may lack it): the test is skipped, saying so."""
     import subprocess
 
     mounted: list[Path] = []
 
-    def make(kib: int, *, full: bool = False, read_only: bool = False) -> Path:
+    def make(kib: int, *, full: bool = False, read_only: bool = False, before=None) -> Path:
         where = tmp_path / f"disk{len(mounted)}"
         where.mkdir()
         try:
@@ -497,6 +498,8 @@ def small_disk(tmp_path):
         if full:
             with contextlib.suppress(OSError), open(where / "filler", "wb", buffering=0) as fh:
                 fh.write(b"\0" * (kib * 1024 + 1))
+        if before is not None:  # what the disk holds before it is made read-only
+            before(where)
         if read_only:
             subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, timeout=30)
         return where
@@ -578,3 +581,37 @@ def test_reproduce_onto_a_full_disk(small_disk, capsys, room):
     assert "No space left on device" in paragraph and "Traceback" not in err
     assert not _partial_files(outputs) and not (outputs / "multirun").exists()
     assert build_report(outputs, outputs.parent / "report", figures=False).runs.empty
+
+
+@pytest.mark.parametrize("tool", ["dlproj", "dlproj -m", "dlproj resume=", "dlproj.reproduce",
+                                  "dlproj.report"])
+def test_every_tool_onto_a_read_only_disk(small_disk, tmp_path, capsys, tool):
+    """Outputs on a read-only file system (root writes through mode bits, not through this): one
+    paragraph saying so, exit 1, nothing written."""
+    import shutil
+
+    from dlproj.report.__main__ import main as report
+
+    made = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
+    assert made.proc.returncode == 0, made.output
+    capsys.readouterr()
+    holds = (lambda d: shutil.copytree(made.run_dir, d / "run")) if "resume" in tool else None
+    disk = small_disk(256, read_only=True, before=holds)
+    before = sorted(disk.rglob("*"))
+    if tool.startswith("dlproj ") or tool == "dlproj":
+        args = {"dlproj": ["experiment=xor"], "dlproj -m": ["-m", "experiment=xor", "seed=0,1"],
+                "dlproj resume=": [f"resume={disk / 'run'}", "train.epochs=5"]}[tool]
+        run = run_here(args, disk)
+        code, err, prefix = run.proc.returncode, run.proc.stderr, "dlproj: cannot write "
+    elif tool == "dlproj.reproduce":
+        code, err = _reproduce(["--study", "quick", "--sections", "1", "--outputs", str(disk)],
+                               capsys)
+        prefix = f"dlproj reproduce: cannot write {disk}"
+    else:
+        code = report(["--outputs", str(tmp_path / "outputs"), "--out", str(disk / "report"),
+                       "--quiet", "--no-figures"])
+        err, prefix = capsys.readouterr().err, f"dlproj.report: cannot write {disk}"
+    assert code == 1, err
+    _one_paragraph(err, prefix)
+    assert "Read-only file system" in err
+    assert sorted(disk.rglob("*")) == before

@@ -25,7 +25,11 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
     where the next one replaces it within seconds)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    except OSError as exc:  # a read-only disk: name the file, not its temporary
+        exc.filename = str(path)
+        raise
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_umask())

@@ -17,6 +17,7 @@ are noted in the sweep directory for its closing line (dlproj.runtime.sweep).
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -105,7 +106,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
-    resuming = refused = False  # refused: the disk refused a write (full, read-only)
+    resuming = False
+    refused: OSError | None = None  # the write the disk refused (full, read-only)
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
@@ -139,7 +141,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_FAILED
         except Exception as exc:  # an experiment bug must not take the sweep down
-            refused = cannot_write(exc, run_dir) is not None  # a full disk is no bug
+            refused = exc if cannot_write(exc, run_dir) else None  # a full disk is no bug
             record.update(status="failed", error=cannot_write(exc, run_dir) or clean_message(
                 f"{type(exc).__name__}: {exc}"))
             if not refused:
@@ -159,7 +161,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                             raise
                         if record["status"] == "completed":  # then it did not complete
                             record.update(status="failed", error=cannot_write(exc, run_dir))
-                            refused, exit_code = True, EXIT_FAILED
+                            refused, exit_code = exc, EXIT_FAILED
                     if ctx.metrics.rows and not record["metrics"]:
                         record["metrics"] = dict(ctx.metrics.last)
                     if ctx.training is not None:
@@ -171,10 +173,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     if not cannot_write(exc, run_dir):
                         raise
                     record.update(status="failed", error=cannot_write(exc, run_dir))
-                    refused, exit_code = True, EXIT_FAILED
-    if refused:  # what the disk refused, once, and what to do
-        print(f"dlproj: {record['error']}. Free space on that disk, or set DLPROJ_OUTPUTS=DIR "
-              f"to a folder with room, and run it again.", file=sys.stderr)
+                    refused, exit_code = exc, EXIT_FAILED
+    if refused is not None:  # what the disk refused, once, and what to do
+        fix = "Make it writable" if refused.errno == errno.EROFS else "Free space on that disk"
+        print(f"dlproj: {record['error']}. {fix}, or set DLPROJ_OUTPUTS=DIR to a folder with "
+              f"room, and run it again.", file=sys.stderr)
     return record, exit_code
 
 
