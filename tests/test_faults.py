@@ -126,6 +126,43 @@ def test_reproduce_into_outputs_it_cannot_write(tmp_path, capsys):
     _one_paragraph(err, "dlproj reproduce: cannot write")
 
 
+# -- python -m dlproj.list ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,words", [
+    (["section=9"], "Invalid value for 'section': '9'"),
+    (["section=0"], "Invalid value for 'section': '0'"),
+    (["section=abc"], "Invalid value for 'section': 'abc'"),
+    (["section="], "Invalid value for 'section': ''"),
+    (["section=1,3"], "Invalid value for 'section': '1,3'"),
+    (["section=-1"], "Invalid value for 'section': '-1'"),
+    (["section"], "Unknown argument 'section'"),
+    (["Section=1"], "Unknown argument 'Section=1'"),
+    (["experiment=mlp"], "Unknown argument 'experiment=mlp'"),
+    (["--bogus"], "Unknown argument '--bogus'"),
+    (["section=1", "section=2"], "One argument at most, not 2 (section=1 section=2)"),
+    (["section=1", "extra"], "One argument at most, not 2"),
+])
+def test_the_listing_refuses_a_bad_command_line(args, words, capsys):
+    """Every bad input: one paragraph naming it and the sections there are (read from
+    conf/section/), exit 2, and no listing (section=9 printed an empty one, exit 0)."""
+    from dlproj import paths
+    from dlproj.list import main
+
+    have = ", ".join(sorted(p.stem for p in (paths.CONF_DIR / "section").glob("*.yaml")))
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    _one_paragraph(err, "dlproj.list: ")
+    assert words in err and f"one section=N, N one of {have} (conf/section/)" in err, err
+    assert out == ""
+
+
+def test_the_listing_says_how_it_is_called(capsys):
+    from dlproj.list import main
+
+    assert main(["--help"]) == 0
+    assert "python -m dlproj.list section=3" in capsys.readouterr().out
+
+
 # -- python -m dlproj.report --------------------------------------------------------------------
 
 @pytest.mark.parametrize("out", ["file/below", "/proc/dlproj-report"])
