@@ -480,6 +480,34 @@ def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
         == 4
 
 
+def test_a_sweeps_stop_file_is_its_own(tmp_path, monkeypatch):
+    """A job follows the stop file of the sweep that launched it: one resumed in place in an
+    older sweep's directory, which was stopped, still runs; a sweep directory given again starts
+    unstopped."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import compose_config
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.runner import execute
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    monkeypatch.setenv(sweep.ENV_STOP_FILE, "")  # restored after the test
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / sweep.STOP_FILE).write_text("15\n")  # it was stopped by SIGTERM
+    outcome = sweep.SweepOutcome()
+    for sweep_dir in (tmp_path / "now", older):
+        outcome.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)},
+                                                              "launcher": {}}}))
+        overrides = ["experiment=xor", "train.epochs=2"]
+        record = execute(compose_config(overrides), run_dir=older / f"{sweep_dir.name}",
+                         is_multirun=True, overrides=overrides)
+        assert record["status"] == "completed", record
+        assert interrupt.requested() is None
+    assert not (older / sweep.STOP_FILE).exists()
+
+
 def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
     """Real SIGINT to a basic-launcher sweep during job 1: job 1 says it was interrupted, jobs
     2 and 3 say nothing, and the closing line names each, exit 130."""

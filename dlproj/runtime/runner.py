@@ -76,7 +76,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         files = _hydra_files(cfg, overrides or [])
     run_dir, overrides = Path(run_dir), list(overrides or [])
     if is_multirun:  # in whichever process it runs, the job stops with its sweep
-        interrupt.follow_sweep(sweep.stop_file(run_dir.parent))
+        interrupt.follow_sweep(sweep.stop_file())
     if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
         return _unrecorded(run_dir, overrides, "not started")
     try:
@@ -141,11 +141,13 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_FAILED
         except Exception as exc:  # an experiment bug must not take the sweep down
-            refused = exc if cannot_write(exc, run_dir) else None  # a full disk is no bug
-            record.update(status="failed", error=cannot_write(exc, run_dir) or clean_message(
-                f"{type(exc).__name__}: {exc}"))
-            if not refused:
+            error = cannot_write(exc, run_dir)  # a full or read-only disk is no bug
+            if isinstance(exc, OSError) and error:
+                refused = exc
+            else:
+                error = clean_message(f"{type(exc).__name__}: {exc}")
                 log.error("run failed:\n%s", traceback.format_exc())
+            record.update(status="failed", error=error)
             exit_code = EXIT_FAILED
         finally:
             with interrupt.shielded():  # a second Ctrl-C now would leave no record

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from dlproj.runtime import interrupt
 
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
 STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
+ENV_STOP_FILE = "DLPROJ_SWEEP_STOP_FILE"  # its path, for the jobs (they inherit it)
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
          "no record", "running"]
 
@@ -43,8 +45,11 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
                    {"run_dir": str(run_dir), "overrides": overrides, "status": status})
 
 
-def stop_file(sweep_dir: Path) -> Path:
-    return Path(sweep_dir) / STOP_FILE
+def stop_file() -> Path | None:
+    """The stop file of the sweep whose jobs this process runs (set by its launching process:
+    not the job's own sweep directory, which for a job resumed in place is an older sweep's)."""
+    path = os.environ.get(ENV_STOP_FILE)
+    return Path(path) if path else None
 
 
 def _job_number(path: Path) -> int | str:
@@ -92,7 +97,8 @@ def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
     for status, number, _ in jobs:
         by_status.setdefault(status, []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    parts = [_part(s, sorted(by_status[s], key=str)) for s in statuses]
+    parts = [_part(s, sorted(by_status[s], key=lambda n: (isinstance(n, str), str(n).zfill(9))))
+             for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
         named = [" ".join(overrides) or "(no overrides)" for s, _, overrides in jobs
@@ -128,11 +134,15 @@ def _quiet_local_controllers(config: DictConfig) -> None:
 
 class SweepOutcome(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        interrupt.follow_sweep(stop_file(Path(config.hydra.sweep.dir)))  # a stop reaches the jobs
+        path = Path(config.hydra.sweep.dir) / STOP_FILE  # a stop reaches the jobs through it
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
+        os.environ[ENV_STOP_FILE] = str(path)
+        interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        interrupt.follow_sweep(stop_file(Path(config.hydra.sweep.dir)))  # in the job's process
+        interrupt.follow_sweep(stop_file())  # in the job's process
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from dlproj.runtime.sweep_progress import count_jobs
@@ -142,6 +152,7 @@ class SweepOutcome(Callback):
         except Exception:  # a sweeper that cannot say: the jobs the directory knows of
             expected = None
         line, code = outcome(Path(config.hydra.sweep.dir), expected)
+        os.environ.pop(ENV_STOP_FILE, None)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:
