@@ -20,6 +20,7 @@ shared machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -57,6 +58,12 @@ def wait_for(condition, seconds: float, what: str) -> bool:
             return False
         time.sleep(0.5)
     return True
+
+
+def summary(log: Path) -> str:
+    """reproduce's summary line."""
+    return next((line for line in reversed(log.read_text().splitlines())
+                 if line.startswith("reproduce (")), "(no summary line)")
 
 
 def sweep_processes(outputs: Path) -> list[int]:
@@ -126,7 +133,7 @@ def main() -> int:
     check(first.poll() is None, "the first went on")
     first.wait()
     print(f"  first: exit {first.returncode} after {time.monotonic() - started:.0f}s: "
-          f"{(logs / 'first.log').read_text().strip().splitlines()[-1]}")
+          f"{summary(logs / 'first.log')}")
     check(first.returncode == 0, "the first completed its study")
     want = expected(outputs, args.sections)
     found, kept, _ = runs(outputs)
@@ -155,17 +162,20 @@ def main() -> int:
         third.wait()
         sweep = third_sweep()
         print(f"  killed the third (pid {third.pid}) with "
-              f"{len(list(sweep.glob('*/results.json')))} of its jobs ended")
+              f"{len(list(sweep.glob('*/results.json')))} of its jobs ended, "
+              f"{len(list(sweep.glob('*/dlproj.log')))} started")
         check(wait_for(lambda: not sweep_processes(outputs), 90, "its sweep to end"),
               "no process of its sweep left (it died with reproduce: parent-death signal)")
         for pid in sweep_processes(outputs):  # what a failed check left: not for ever
             os.kill(pid, signal.SIGKILL)
+        ended = Counter(json.loads(p.read_text())["status"] for p in sweep.glob("*/results.json"))
+        print(f"  its jobs, once its sweep had stopped: {dict(ended)}")
 
     print("3. reproduce again, to completion", flush=True)
     fourth = reproduce(outputs, logs / "fourth.log", *extra)
     fourth.wait()
     lines = (logs / "fourth.log").read_text().strip().splitlines()
-    print("  " + "\n  ".join([*lines[:2], "...", lines[-1]] if len(lines) > 3 else lines))
+    print(f"  {lines[1].strip()}\n  {summary(logs / 'fourth.log')}")
     check(fourth.returncode == 0, "it ends with exit 0")
     check(any(" 0 to run, 0 to resume," in line for line in lines), "it had nothing to run")
 
