@@ -153,11 +153,16 @@ def main() -> int:
         new = set((outputs / "multirun").iterdir()) - before
         return next(iter(new)) if new else None
 
-    def a_third_ended() -> bool:
+    def a_third_ended_and_one_running() -> bool:
         sweep = third_sweep()
-        return sweep is not None and 3 * len(list(sweep.glob("*/results.json"))) >= len(want)
+        if sweep is None:
+            return False
+        ended = {p.parent for p in sweep.glob("*/results.json")}
+        running = {p.parent for p in sweep.glob("*/metrics.csv")} - ended  # past an epoch
+        return 3 * len(ended) >= len(want) and bool(running)
 
-    if wait_for(a_third_ended, 900, "a third of the third's jobs to end"):
+    if wait_for(a_third_ended_and_one_running, 900,
+                "a third of the third's jobs to end, and one to be training"):
         third.send_signal(signal.SIGKILL)
         third.wait()
         sweep = third_sweep()
@@ -170,6 +175,8 @@ def main() -> int:
             os.kill(pid, signal.SIGKILL)
         ended = Counter(json.loads(p.read_text())["status"] for p in sweep.glob("*/results.json"))
         print(f"  its jobs, once its sweep had stopped: {dict(ended)}")
+        check(sum(ended.values()) == len(list(sweep.glob("*/dlproj.log"))),
+              "every job it had started left its record (those running: interrupted)")
 
     print("3. reproduce again, to completion", flush=True)
     fourth = reproduce(outputs, logs / "fourth.log", *extra)
