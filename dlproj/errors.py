@@ -64,6 +64,17 @@ class Interrupted(Exception):
 
 
 
+def cannot_write(exc: BaseException, where: object) -> str | None:
+    """"cannot write PATH: No space left on device" when `exc` is the disk refusing a write (full,
+    over quota, read-only, file too large), else None."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                                                  errno.EFBIG):
+        return f"cannot write {exc.filename or where}: {exc.strerror}"
+    return None
+
+
 def one_paragraph(prog: str, main: Callable[[], int], cannot_write: str) -> int:
     """`main()`, or its error in one paragraph on stderr and a non-zero exit: 2 for a DlprojError
     (what the command line or a file gets wrong), 1 for an OSError (what the machine refuses:

@@ -136,16 +136,34 @@ def render(only_section: int | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    only = None
-    for arg in argv:
-        m = re.fullmatch(r"section=(\d+)", arg)
-        if not m:
-            print(f"dlproj.list: unknown argument {arg!r}. Allowed: section=N (1-4).",
-                  file=sys.stderr)
-            return 2
-        only = int(m.group(1))
+    if any(arg in ("-h", "--help") for arg in argv):
+        print("Usage:\n" + __doc__.split("\n\n")[1])
+        return 0
+    try:
+        only = _section(argv)
+    except ValueError as exc:
+        have = ", ".join(map(str, sorted(sections())))
+        print(f"dlproj.list: {exc}. Allowed: nothing (every section) or one section=N, N one "
+              f"of {have} (conf/section/), e.g. `python -m dlproj.list section=1`.",
+              file=sys.stderr)
+        return 2
     print(render(only))
     return 0
+
+
+def _section(argv: list[str]) -> int | None:
+    """The one section=N of the command line (None: none given); ValueError saying what is
+    wrong with it."""
+    if len(argv) > 1:
+        raise ValueError(f"One argument at most, not {len(argv)} ({' '.join(argv)})")
+    if not argv:
+        return None
+    key, eq, value = argv[0].partition("=")
+    if key != "section" or not eq:
+        raise ValueError(f"Unknown argument {argv[0]!r}")
+    if not value.strip().isdigit() or int(value) not in sections():
+        raise ValueError(f"Invalid value for 'section': {value!r}")
+    return int(value)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ are in tests/test_run_owner.py."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -124,6 +126,43 @@ def test_reproduce_into_outputs_it_cannot_write(tmp_path, capsys):
     _one_paragraph(err, "dlproj reproduce: cannot write")
 
 
+# -- python -m dlproj.list ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,words", [
+    (["section=9"], "Invalid value for 'section': '9'"),
+    (["section=0"], "Invalid value for 'section': '0'"),
+    (["section=abc"], "Invalid value for 'section': 'abc'"),
+    (["section="], "Invalid value for 'section': ''"),
+    (["section=1,3"], "Invalid value for 'section': '1,3'"),
+    (["section=-1"], "Invalid value for 'section': '-1'"),
+    (["section"], "Unknown argument 'section'"),
+    (["Section=1"], "Unknown argument 'Section=1'"),
+    (["experiment=mlp"], "Unknown argument 'experiment=mlp'"),
+    (["--bogus"], "Unknown argument '--bogus'"),
+    (["section=1", "section=2"], "One argument at most, not 2 (section=1 section=2)"),
+    (["section=1", "extra"], "One argument at most, not 2"),
+])
+def test_the_listing_refuses_a_bad_command_line(args, words, capsys):
+    """Every bad input: one paragraph naming it and the sections there are (read from
+    conf/section/), exit 2, and no listing (section=9 printed an empty one, exit 0)."""
+    from dlproj import paths
+    from dlproj.list import main
+
+    have = ", ".join(sorted(p.stem for p in (paths.CONF_DIR / "section").glob("*.yaml")))
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    _one_paragraph(err, "dlproj.list: ")
+    assert words in err and f"one section=N, N one of {have} (conf/section/)" in err, err
+    assert out == ""
+
+
+def test_the_listing_says_how_it_is_called(capsys):
+    from dlproj.list import main
+
+    assert main(["--help"]) == 0
+    assert "python -m dlproj.list section=3" in capsys.readouterr().out
+
+
 # -- python -m dlproj.report --------------------------------------------------------------------
 
 @pytest.mark.parametrize("out", ["file/below", "/proc/dlproj-report"])
@@ -155,6 +194,30 @@ def _started(sweep_root: Path, jobs: int) -> bool:
     return len(logs) >= jobs and all("epoch" in p.read_text() for p in logs)
 
 
+def _kill_sweep(proc, outputs: Path) -> None:
+    """A failed test leaves nothing running: the launching process and every process below it."""
+    import contextlib
+    import signal
+
+    proc.kill()
+    for pid in _sweep_processes(outputs, proc.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sweep_processes(outputs: Path, launcher: int) -> list[int]:
+    """Every live process below `launcher` or orphaned by it: those its DLPROJ_OUTPUTS reaches."""
+    import contextlib
+
+    mark = f"DLPROJ_OUTPUTS={outputs}".encode() + b"\0"
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError, ValueError):
+            if mark in environ.read_bytes() and int(environ.parent.name) != launcher:
+                found.append(int(environ.parent.name))
+    return found
+
+
 def _statuses(root: Path) -> list[str]:
     import json
 
@@ -170,7 +233,6 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     import subprocess
     import sys
 
-    from dlproj.runtime.interrupt import descendants
     from tests.conftest import ROOT
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
@@ -180,16 +242,68 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
-        workers = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
     finally:
-        proc.kill()
+        _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 143, out
     assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
     assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
-    _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
-          "the workers to end")
+    assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
+    assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
+
+
+@pytest.mark.parametrize("sig,when,to", [
+    ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
+    ("SIGTERM", "starting", "process"),
+    ("SIGINT", "running", "group"), ("SIGINT", "starting", "group"),  # Ctrl-C at a terminal
+])
+def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, when, to):
+    """SIGTERM or SIGINT to the launching process of a submitit_local sweep (or, as a terminal's
+    Ctrl-C, to its whole process group), while its jobs run (one completed, one training) or
+    while their processes are still starting up: each job is recorded as completed or
+    interrupted or noted as not started, the closing line names them all, the exit is 128 + the
+    signal, no traceback (submitit's job controllers print one on a SIGINT of their own), and
+    no process of the sweep is left."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    signum = getattr(signal, sig)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m",
+                             "hydra/launcher=submitit_local", "experiment=xor",
+                             "train.epochs=3,1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        if when == "running":
+            _wait(lambda: _started(sweeps, 2) and _statuses(sweeps) == ["completed"], 120,
+                  "job 0 to complete and job 1 to train")
+        else:  # its workers exist, neither has reached dlproj's signal handling yet
+            _wait(lambda: _sweep_processes(tmp_path, proc.pid), 60, "the workers to start")
+        os.killpg(proc.pid, signum) if to == "group" else proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "Error" not in out, out
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if when == "running":
+        assert closing[1] == "1 completed, 1 interrupted (job 1)", out
+        assert _statuses(sweeps) == ["completed", "interrupted"]
+    else:  # each job in one of the three, whichever it reached
+        parts = re.sub(r" \(jobs? [^)]*\)", "", closing[1]).split(", ")
+        counts = [re.fullmatch(r"(\d+) (completed|interrupted|not started)", p) for p in parts]
+        assert all(counts) and sum(int(m[1]) for m in counts) == 2, out
 
 
 def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path):
@@ -281,3 +395,288 @@ def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text
     assert again.proc.returncode == 2, again.output
     _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
     assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+
+
+# -- a sweep's progress lines say how each job ended -------------------------------------------
+
+PROGRESS_CASES = {  # how job 2 of 4 ended -> its line (None: no line at all)
+    "completed": ("completed", None, "job 2/4 done; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "failed": ("failed", None, "job 2/4 failed; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "diverged": ("diverged", None, "job 2/4 diverged; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "interrupted": ("interrupted", "SIGINT", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "stopped by SIGTERM": ("interrupted", "SIGTERM", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "not started": ("note: not started", "SIGINT", None),
+    "invalid": ("note: invalid", None, "job 2/4 invalid; sweep: 1/4 jobs in 0s, ETA 0s"),
+    "raised": ("no record", None, "job 2/4 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROGRESS_CASES))
+def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, caplog):
+    """The line at a job's end reads its record: "done" only for a completed job; a job a stop
+    kept from starting says nothing, neither as it starts nor as it ends; a stopped sweep has
+    no ETA."""
+    import json
+    import logging
+    import signal
+    import time
+
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep, sweep_progress
+
+    ended, stop, expected = PROGRESS_CASES[case]
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)  # job 1 completed before
+    (sweep_dir / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    job_dir = sweep_dir / "1"
+    job_dir.mkdir()
+    if ended.startswith("note: "):
+        sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
+    elif ended != "no record":
+        (job_dir / "results.json").write_text(json.dumps({"status": ended}))
+    config = OmegaConf.create({"hydra": {
+        "job": {"num": 1}, "runtime": {"output_dir": str(job_dir)},
+        "sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["seed=1"]}}})
+    monkeypatch.setenv(sweep_progress.ENV_STARTED, repr(time.time()))
+    monkeypatch.setenv(sweep_progress.ENV_JOBS, "4")
+    monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
+    job_return = JobReturn(status=JobStatus.FAILED if ended == "no record" else
+                           JobStatus.COMPLETED)
+    caplog.set_level(logging.INFO, logger="dlproj.sweep")
+    progress = sweep_progress.SweepProgress()
+    progress.on_job_start(config)
+    progress.on_job_end(config, job_return)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]
+    if expected is None:
+        assert lines == []
+    else:
+        assert lines == ["job 2/4: seed=1", expected] if not stop else lines == [expected]
+
+
+def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
+    """The closing line accounts for every job: one that could leave neither a record nor a
+    note (a full disk, a killed worker) is `no record`; the joblist sweeper's jobs are counted
+    from its file."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.sweep_progress import count_jobs
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    sweep.note_unrecorded(tmp_path / "2", ["seed=2"], "invalid")
+    line, code = sweep.outcome(tmp_path, expected=4)
+    assert line.splitlines()[0] == (f"sweep: 1 completed, 1 invalid (job 2), 2 no record "
+                                    f"(jobs 1, 3) -> {tmp_path}")
+    assert code == 1
+    jobs_file = tmp_path / "jobs.json"
+    jobs_file.write_text(json.dumps([{"overrides": [f"seed={i}"], "phase": 0} for i in range(4)]))
+    assert count_jobs(OmegaConf.create({"hydra": {"sweeper": {"jobs_file": str(jobs_file)}}})) \
+        == 4
+
+
+def test_a_sweeps_stop_file_is_its_own(tmp_path, monkeypatch):
+    """A job follows the stop file of the sweep that launched it: one resumed in place in an
+    older sweep's directory, which was stopped, still runs; a sweep directory given again starts
+    unstopped."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import compose_config
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.runner import execute
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    monkeypatch.setenv(sweep.ENV_STOP_FILE, "")  # restored after the test
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / sweep.STOP_FILE).write_text("15\n")  # it was stopped by SIGTERM
+    outcome = sweep.SweepOutcome()
+    for sweep_dir in (tmp_path / "now", older):
+        outcome.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)},
+                                                              "launcher": {}}}))
+        overrides = ["experiment=xor", "train.epochs=2"]
+        record = execute(compose_config(overrides), run_dir=older / f"{sweep_dir.name}",
+                         is_multirun=True, overrides=overrides)
+        assert record["status"] == "completed", record
+        assert interrupt.requested() is None
+    assert not (older / sweep.STOP_FILE).exists()
+
+
+def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
+    """Real SIGINT to a basic-launcher sweep during job 1: job 1 says it was interrupted, jobs
+    2 and 3 say nothing, and the closing line names each, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "experiment=xor",
+                             "train.epochs=1000000", "seed=0,1,2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 1), 120, "job 1 to train")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted"]
+    assert "job 1/3 interrupted; sweep: 1/3 jobs in " in out, out
+    assert "done;" not in out and "ETA" not in out and "job 2/3" not in out, out
+    assert "sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> " in out, out
+    assert "Traceback" not in out
+
+
+# -- a full disk, a read-only one ----------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """small_disk(kib, full=False, read_only=False, before=None) -> a fresh tmpfs of `kib` KiB
+    (`full`: filled to the last byte; `before(path)` fills it before it is made read-only),
+    unmounted after the test whatever happens. Mounting needs root and mount
+    permission (a container may lack it): the test is skipped, saying so."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(kib: int, *, full: bool = False, read_only: bool = False, before=None) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs",
+                                   str(where)], capture_output=True, text=True, timeout=30)
+        except OSError as exc:
+            done = subprocess.CompletedProcess([], 1, "", str(exc))
+        if done.returncode:
+            pytest.skip("needs root and permission to mount a tmpfs (to make a small or "
+                        f"read-only disk): {done.stderr.strip()}")
+        mounted.append(where)
+        if full:
+            with contextlib.suppress(OSError), open(where / "filler", "wb", buffering=0) as fh:
+                fh.write(b"\0" * (kib * 1024 + 1))
+        if before is not None:  # what the disk holds before it is made read-only
+            before(where)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, timeout=30)
+        return where
+
+    yield make
+    for where in reversed(mounted):
+        if subprocess.run(["umount", str(where)], capture_output=True, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def _partial_files(root: Path) -> list[Path]:
+    """Temporary files of atomic writes (dlproj/files/atomic.py) left behind."""
+    return [p for p in root.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("room", [0, 4, 16, 40])
+def test_a_run_on_a_full_disk_ends_in_one_paragraph_with_a_true_record(small_disk, tmp_path,
+                                                                      room):
+    """`python -m dlproj` with `room` KiB free (0: none): its writes fail at the start or
+    partway. One paragraph naming the file and what to do, exit 1, no traceback, no half-written
+    file; a record that could be written says `failed` and agrees with the run's files; the
+    report over the outputs still reads them."""
+    import json
+
+    import numpy as np
+
+    from dlproj.report import build_report
+
+    disk = small_disk(max(room, 4), full=room == 0)
+    run = run_here(["experiment=xor", "train.epochs=20"], disk)
+    assert run.proc.returncode == 1, run.output
+    _one_paragraph(run.proc.stderr, "dlproj: cannot write")
+    assert "No space left on device" in run.proc.stderr and "DLPROJ_OUTPUTS" in run.proc.stderr
+    assert "Traceback" not in run.output and not _partial_files(disk)
+    records = list(disk.rglob("results.json"))
+    if room == 0:  # refused before anything: no run at all
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["status"] == "failed" and "No space left on device" in record["error"]
+        last = path.parent / "last.npz"
+        saved = json.loads(str(np.load(last)["meta"]))["epoch"] if last.exists() else None
+        assert record["checkpoint_epoch"] == saved, record
+    report = build_report(disk, tmp_path / "report", figures=False)
+    assert set(report.runs["status"]) <= {"failed", "incomplete"}, report.runs
+    assert len(report.runs[report.runs["status"] == "failed"]) == len(records)
+
+
+@pytest.mark.parametrize("room", [0, 4, 8])
+def test_the_report_onto_a_full_disk(small_disk, tmp_path, capsys, room):
+    """`dlproj.report --out` on a disk with `room` KiB free: one paragraph naming the file, exit
+    1, and every file it did write is whole (no temporary left)."""
+    from dlproj.report.__main__ import main
+
+    assert run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs").proc.returncode \
+        == 0
+    capsys.readouterr()
+    out = small_disk(max(room, 4), full=room == 0) / "report"
+    code = main(["--outputs", str(tmp_path / "outputs"), "--out", str(out), "--quiet",
+                 "--no-figures"])
+    assert code == 1
+    err = capsys.readouterr().err
+    _one_paragraph(err, f"dlproj.report: cannot write {out}/")
+    assert "No space left on device" in err and not _partial_files(out.parent)
+
+
+@pytest.mark.parametrize("room", [0, 8])
+def test_reproduce_onto_a_full_disk(small_disk, capsys, room):
+    """`dlproj.reproduce --outputs` on a disk with `room` KiB free: it ends in one paragraph
+    naming the file it could not write (its lock, its jobs file), exit 1, before any job."""
+    from dlproj.report import build_report
+
+    outputs = small_disk(max(room, 4), full=room == 0)
+    code, err = _reproduce(["--study", "quick", "--sections", "1", "--jobs", "1",
+                            "--outputs", str(outputs)], capsys)
+    assert code == 1, err
+    paragraph = err.strip().splitlines()[-1]
+    assert paragraph.startswith(f"dlproj reproduce: cannot write {outputs}/reproduce/"), err
+    assert "No space left on device" in paragraph and "Traceback" not in err
+    assert not _partial_files(outputs) and not (outputs / "multirun").exists()
+    assert build_report(outputs, outputs.parent / "report", figures=False).runs.empty
+
+
+@pytest.mark.parametrize("tool", ["dlproj", "dlproj -m", "dlproj resume=", "dlproj.reproduce",
+                                  "dlproj.report"])
+def test_every_tool_onto_a_read_only_disk(small_disk, tmp_path, capsys, tool):
+    """Outputs on a read-only file system (root writes through mode bits, not through this): one
+    paragraph saying so, exit 1, nothing written."""
+    import shutil
+
+    from dlproj.report.__main__ import main as report
+
+    made = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
+    assert made.proc.returncode == 0, made.output
+    capsys.readouterr()
+    holds = (lambda d: shutil.copytree(made.run_dir, d / "run")) if "resume" in tool else None
+    disk = small_disk(256, read_only=True, before=holds)
+    before = sorted(disk.rglob("*"))
+    if tool.startswith("dlproj ") or tool == "dlproj":
+        args = {"dlproj": ["experiment=xor"], "dlproj -m": ["-m", "experiment=xor", "seed=0,1"],
+                "dlproj resume=": [f"resume={disk / 'run'}", "train.epochs=5"]}[tool]
+        run = run_here(args, disk)
+        code, err, prefix = run.proc.returncode, run.proc.stderr, "dlproj: cannot write "
+    elif tool == "dlproj.reproduce":
+        code, err = _reproduce(["--study", "quick", "--sections", "1", "--outputs", str(disk)],
+                               capsys)
+        prefix = f"dlproj reproduce: cannot write {disk}"
+    else:
+        code = report(["--outputs", str(tmp_path / "outputs"), "--out", str(disk / "report"),
+                       "--quiet", "--no-figures"])
+        err, prefix = capsys.readouterr().err, f"dlproj.report: cannot write {disk}"
+    assert code == 1, err
+    _one_paragraph(err, prefix)
+    assert "Read-only file system" in err
+    assert sorted(disk.rglob("*")) == before

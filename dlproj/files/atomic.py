@@ -25,7 +25,11 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
     where the next one replaces it within seconds)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    except OSError as exc:  # a read-only disk: name the file, not its temporary
+        exc.filename = str(path)
+        raise
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_umask())
@@ -35,8 +39,10 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # what a full disk refused: the file, not its temporary
         raise
     return path
 

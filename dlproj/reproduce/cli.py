@@ -21,6 +21,7 @@ dataset, MNIST, and says so in one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import time
@@ -169,10 +170,16 @@ def hold_outputs(outputs: Path) -> TextIO:
         raise ConfigError(f"{outputs} is in use by another `python -m dlproj.reproduce` "
                           f"({holder}). Allowed: wait for it to finish (or stop it), or give "
                           f"this study other outputs with --outputs DIR.") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        handle.flush()
+    except OSError as exc:  # a full disk: say which file, leave nothing open
+        exc.filename = exc.filename or handle.name
+        with contextlib.suppress(OSError):
+            handle.close()
+        raise
     return handle
 
 

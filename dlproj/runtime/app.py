@@ -82,19 +82,21 @@ def _refuse(message: str) -> None:
 
 def _check_outputs(args: list[str]) -> None:
     """The outputs folder can be made and written, or one paragraph and exit 1 before Hydra
-    starts (it would end in a traceback making the run or sweep directory)."""
+    starts (it would end in a traceback making the run or sweep directory, or writing the
+    sweep's multirun.yaml on a full disk)."""
+    import tempfile
+
     if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "resume="))
            for a in args):  # a resume writes into its own run directory only
         return
     root = paths.outputs_root()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        writable = os.access(root, os.W_OK | os.X_OK)
-        reason = "this user may not write there"
+        with tempfile.TemporaryFile(dir=root) as probe:  # unnamed; a full disk refuses a byte
+            probe.write(b"\0")
+            probe.flush()
     except OSError as exc:
-        writable, reason = False, exc.strerror or str(exc)
-    if not writable:
-        print(f"dlproj: cannot write the outputs folder {root}: {reason}. Allowed: a folder this "
-              f"user can write to, as DLPROJ_OUTPUTS=DIR (default: outputs/ in the project).",
-              file=sys.stderr)
+        print(f"dlproj: cannot write the outputs folder {root}: {exc.strerror or exc}. Allowed: "
+              f"a folder this user can write to, on a disk with room, as DLPROJ_OUTPUTS=DIR "
+              f"(default: outputs/ in the project).", file=sys.stderr)
         sys.exit(1)

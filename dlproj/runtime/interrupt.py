@@ -1,11 +1,16 @@
 """Ctrl-C (SIGINT) and SIGTERM end a run cleanly at the next training-step boundary.
 
 `catch_signals()` replaces the default handlers while a run executes: the first signal sets a
-flag and, in the process that launches a sweep, is passed on as SIGTERM to every process below
-it (joblib or submitit_local workers, which stop the same way); the training loop calls
-`check()` between steps, which raises `Interrupted`, and the runner records the run as
-interrupted (checkpoint, results.json, the command that resumes it).
+flag; the training loop calls `check()` between steps, which raises `Interrupted`, and the
+runner records the run as interrupted (checkpoint, results.json, the command that resumes it).
 A second Ctrl-C raises KeyboardInterrupt at once, for when the next step boundary is far away.
+
+A sweep's jobs may run in other processes (joblib, submitit_local): the process that launches
+them writes the first signal it gets into the sweep's stop file (`follow_sweep`), and every job
+reads that file as it starts and between steps (at most every LOOK_EVERY_S), wherever and
+whenever it runs. No signal is passed on: one that reached a worker still starting up (before
+any handler, or inside submitit's, which ignores SIGTERM) would kill it without a record or be
+lost, and the job would then run to its end.
 
 SIGTERM is what SLURM, submitit and joblib send before they kill a job; 130 and 143 are the
 shell's exit codes for the two signals (128 + signal number).
@@ -13,24 +18,48 @@ shell's exit codes for the two signals (128 + signal number).
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from dlproj.errors import Interrupted
+from dlproj.files.atomic import write_text
 
+LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
 _CAUGHT = (signal.SIGINT, signal.SIGTERM)
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
-_forward = False  # pass the first signal on to the processes below (a sweep's launching process)
+_forward = False  # pass the first signal on to the sweep's jobs (its launching process)
+_stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
+_next_look = 0.0
 
 
 def requested() -> int | None:
-    """The signal number asked to stop this run (None: none arrived)."""
+    """The signal number asked to stop this run or its sweep (None: none arrived)."""
+    global _requested, _next_look
+    if _requested is None and _stop_file is not None and time.monotonic() >= _next_look:
+        _next_look = time.monotonic() + LOOK_EVERY_S
+        with suppress(OSError, ValueError):
+            _requested = int(_stop_file.read_text())
     return _requested
+
+
+def follow_sweep(stop_file: Path | None) -> None:
+    """Stop with the sweep whose stop file is `stop_file` (None: with no sweep): its launching
+    process writes the signal it got there (now, if it got one before), its jobs read it."""
+    global _stop_file, _next_look
+    _stop_file, _next_look = stop_file, 0.0
+    if _forward and _requested is not None:
+        _tell_jobs()
+
+
+def _tell_jobs() -> None:
+    if _stop_file is not None:
+        with suppress(OSError):  # a full or read-only disk: the jobs in this process still stop
+            write_text(_stop_file, f"{_requested}\n")
 
 
 def check(where: str) -> None:
@@ -51,26 +80,8 @@ def _handler(signum: int, frame: object) -> None:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         return  # the first signal says how the run stopped
     _requested = signum
-    for pid in descendants() if _forward else []:  # a sweep's workers stop with it
-        with suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-
-
-def descendants(root: int | None = None) -> list[int]:
-    """The processes below `root` (default: this one), from /proc (none where there is none)."""
-    root = os.getpid() if root is None else root
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, ValueError, IndexError):
-            text = stat.read_text()
-            children.setdefault(int(text[text.rindex(")") + 2:].split()[1]), []).append(
-                int(stat.parent.name))
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
+    if _forward:  # a sweep's jobs stop with it
+        _tell_jobs()
 
 
 @contextmanager
@@ -97,8 +108,8 @@ def die_with_parent() -> None:
 @contextmanager
 def catch_signals(*, forward: bool = False) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (the process that launches a sweep's jobs, not a run, whose children may be data
-    loader workers) the first is passed on as SIGTERM to every process below it.
+    `forward` (the process that launches a sweep's jobs) the first is passed on to them through
+    the sweep's stop file (`follow_sweep`).
 
     Signal handlers can only be installed from the main thread; elsewhere (a launcher running
     jobs in threads) the block changes nothing."""

@@ -21,6 +21,7 @@ alone; `resume=RUN_DIR` refuses it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import logging.handlers
@@ -32,6 +33,24 @@ from dlproj.files.atomic import write_json, write_text
 
 LOG_FILE = "dlproj.log"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's console
+
+
+class _RunLog(logging.FileHandler):
+    """RUN_DIR/dlproj.log. A line the disk refuses (full) ends the file quietly instead of a
+    traceback per line: the console has every line, and the run says what it could not write."""
+
+    refused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.refused:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.refused = True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the lines the disk refused, once more
+            super().close()
 
 
 class RunInUse(Exception):
@@ -92,7 +111,7 @@ class RunOwner:
         for name, text in self.hydra_files.items():
             write_text(self.run_dir / name, text)
         buffered = self._handler
-        self._handler = logging.FileHandler(self.run_dir / LOG_FILE, encoding="utf-8")
+        self._handler = _RunLog(self.run_dir / LOG_FILE, encoding="utf-8")
         self._handler.setFormatter(logging.Formatter(LOG_FORMAT))
         for line in buffered.buffer:
             self._handler.handle(line)

@@ -17,6 +17,7 @@ are noted in the sweep directory for its closing line (dlproj.runtime.sweep).
 
 from __future__ import annotations
 
+import errno
 import logging
 import shlex
 import sys
@@ -30,7 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj.config.setting import setting_of
 from dlproj.config.validate import validate
 from dlproj.environment import safe_collect
-from dlproj.errors import ConfigError, Diverged, DlprojError, Interrupted, clean_message
+from dlproj.errors import (
+    ConfigError,
+    Diverged,
+    DlprojError,
+    Interrupted,
+    cannot_write,
+    clean_message,
+)
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
@@ -68,6 +76,8 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     else:
         files = _hydra_files(cfg, overrides or [])
     run_dir, overrides = Path(run_dir), list(overrides or [])
+    if is_multirun:  # in whichever process it runs, the job stops with its sweep
+        interrupt.follow_sweep(sweep.stop_file())
     if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
         return _unrecorded(run_dir, overrides, "not started")
     try:
@@ -98,6 +108,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     exit_code = 0
     ctx: RunContext | None = None
     resuming = False
+    refused: OSError | None = None  # the write the disk refused (full, read-only)
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
@@ -131,8 +142,13 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_FAILED
         except Exception as exc:  # an experiment bug must not take the sweep down
-            record.update(status="failed", error=clean_message(f"{type(exc).__name__}: {exc}"))
-            log.error("run failed:\n%s", traceback.format_exc())
+            error = cannot_write(exc, run_dir)  # a full or read-only disk is no bug
+            if isinstance(exc, OSError) and error:
+                refused = exc
+            else:
+                error = clean_message(f"{type(exc).__name__}: {exc}")
+                log.error("run failed:\n%s", traceback.format_exc())
+            record.update(status="failed", error=error)
             exit_code = EXIT_FAILED
         finally:
             with interrupt.shielded():  # a second Ctrl-C now would leave no record
@@ -141,13 +157,30 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                                   signal="SIGINT")
                     exit_code = interrupt.exit_code(2)
                 if ctx is not None:
-                    ctx.close()
+                    try:
+                        ctx.close()
+                    except OSError as exc:  # its last rows are not on disk
+                        if not cannot_write(exc, run_dir):
+                            raise
+                        if record["status"] == "completed":  # then it did not complete
+                            record.update(status="failed", error=cannot_write(exc, run_dir))
+                            refused, exit_code = exc, EXIT_FAILED
                     if ctx.metrics.rows and not record["metrics"]:
                         record["metrics"] = dict(ctx.metrics.last)
                     if ctx.training is not None:
                         record.update(ctx.training.record())
                 record["wall_seconds"] = round(time.time() - started, 3)
-                _finish(cfg, record, owner, ctx, resuming)
+                try:
+                    _finish(cfg, record, owner, ctx, resuming)
+                except OSError as exc:  # the record itself: the disk is full (or read-only)
+                    if not cannot_write(exc, run_dir):
+                        raise
+                    record.update(status="failed", error=cannot_write(exc, run_dir))
+                    refused, exit_code = exc, EXIT_FAILED
+    if refused is not None:  # what the disk refused, once, and what to do
+        fix = "Make it writable" if refused.errno == errno.EROFS else "Free space on that disk"
+        print(f"dlproj: {record['error']}. {fix}, or set DLPROJ_OUTPUTS=DIR to a folder with "
+              f"room, and run it again.", file=sys.stderr)
     return record, exit_code
 
 

@@ -1,9 +1,12 @@
 """How a multirun ended: one summary line, and a non-zero exit when any job did not complete.
 
-`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the last one
-Hydra calls when the sweep ends): it reads every job's results.json under the sweep directory,
-whichever launcher ran them, and the notes of the jobs that left none (`note_unrecorded`: refused
-as invalid, not started after a stop, in use by another process), and prints
+`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the first one
+Hydra calls as the sweep and each job start, and the last one as the sweep ends). As they start,
+the launching process and each job follow the sweep's stop file, through which a signal to the
+launching process reaches every job (dlproj.runtime.interrupt). As the sweep ends it reads every
+job's results.json under the sweep directory, whichever launcher ran them, and the notes of the
+jobs that left none (`note_unrecorded`: refused as invalid, not started after a stop, in use by
+another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
@@ -14,41 +17,67 @@ left no record.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
+STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
+ENV_STOP_FILE = "DLPROJ_SWEEP_STOP_FILE"  # its path, for the jobs (they inherit it)
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
-         "running"]
+         "no record", "running"]
 
 
 def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
-    """Note, beside the job's own directory, a sweep job that leaves no results.json."""
-    write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
-               {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+    """Note, beside the job's own directory, a sweep job that leaves no results.json (on a full
+    disk it cannot: the closing line then counts it as leaving no record)."""
+    with contextlib.suppress(OSError):
+        write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
+                   {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+
+
+def stop_file() -> Path | None:
+    """The stop file of the sweep whose jobs this process runs (set by its launching process:
+    not the job's own sweep directory, which for a job resumed in place is an older sweep's)."""
+    path = os.environ.get(ENV_STOP_FILE)
+    return Path(path) if path else None
 
 
 def _job_number(path: Path) -> int | str:
     return int(path.name) if path.name.isdigit() else path.name
 
 
+def _status(path: Path) -> str | None:
+    """The `status` a results.json or a note holds (None: there is no such file)."""
+    try:
+        return json.loads(path.read_text()).get("status", "unreadable")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "unreadable"
+
+
+def job_status(run_dir: Path) -> str | None:
+    """How a sweep job ended: its results.json's status, else its note's (None: neither)."""
+    run_dir = Path(run_dir)
+    return _status(run_dir / "results.json") or _status(
+        run_dir.parent / UNRECORDED / f"{run_dir.name}.json")
+
+
 def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
     """(status, job number, overrides) of every job the sweep directory knows of."""
     jobs = []
     for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p)):
-        try:
-            status = json.loads(results.read_text()).get("status", "unreadable")
-        except (OSError, ValueError):
-            status = "unreadable"
-        jobs.append((status, _job_number(results.parent), []))
+        jobs.append((_status(results) or "unreadable", _job_number(results.parent), []))
     for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
         try:
             job = json.loads(note.read_text())
@@ -58,14 +87,18 @@ def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
     return jobs
 
 
-def outcome(sweep_dir: Path) -> tuple[str, int]:
-    """The summary line and the exit code for the jobs under `sweep_dir`."""
+def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
+    """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
+    jobs numbered 0, 1, ... (those that left neither a record nor a note: "no record")."""
     jobs = _jobs(sweep_dir)
+    known = {number for _, number, _ in jobs}
+    jobs += [("no record", n, []) for n in range(expected or 0) if n not in known]
     by_status: dict[str, list[int | str]] = {}
     for status, number, _ in jobs:
         by_status.setdefault(status, []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    parts = [_part(s, sorted(by_status[s], key=str)) for s in statuses]
+    parts = [_part(s, sorted(by_status[s], key=lambda n: (isinstance(n, str), str(n).zfill(9))))
+             for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
         named = [" ".join(overrides) or "(no overrides)" for s, _, overrides in jobs
@@ -87,9 +120,40 @@ def _part(status: str, jobs: list[int | str]) -> str:
     return f"{len(jobs)} {status} ({label} {shown})"
 
 
+def _quiet_local_controllers(config: DictConfig) -> None:
+    """submitit_local's job controllers ignore a terminal's Ctrl-C (a shell `trap` as they start;
+    the launcher is made after this callback runs): it would end each with a KeyboardInterrupt
+    traceback there. Their jobs inherit it until dlproj's handler takes over, and stop through
+    the stop file anyway."""
+    launcher = config.hydra.launcher
+    if str(launcher.get("_target_", "")).endswith("submitit_launcher.LocalLauncher") \
+            and not launcher.get("setup"):
+        with read_write(launcher), open_dict(launcher):
+            launcher.setup = ["trap '' INT"]
+
+
 class SweepOutcome(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        path = Path(config.hydra.sweep.dir) / STOP_FILE  # a stop reaches the jobs through it
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
+        os.environ[ENV_STOP_FILE] = str(path)
+        interrupt.follow_sweep(path)
+        _quiet_local_controllers(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        interrupt.follow_sweep(stop_file())  # in the job's process
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        line, code = outcome(Path(config.hydra.sweep.dir))
+        from dlproj.runtime.sweep_progress import count_jobs
+
+        try:
+            expected = count_jobs(config)
+        except Exception:  # a sweeper that cannot say: the jobs the directory knows of
+            expected = None
+        line, code = outcome(Path(config.hydra.sweep.dir), expected)
+        os.environ.pop(ENV_STOP_FILE, None)
+        interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:
             raise SystemExit(code)  # the last callback: what the command exits with

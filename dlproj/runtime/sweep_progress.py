@@ -4,7 +4,10 @@ each ends.
 N comes from the sweep's overrides (the basic sweeper's cartesian product, or an Optuna sweeper's
 `n_trials`), computed in the launching process and handed to the jobs through the environment
 (joblib workers and SLURM jobs inherit it). Jobs may run in parallel and in other processes, so
-"done" is the number of results.json files in the sweep directory. Never raises.
+"done" is the number of results.json files in the sweep directory. Each job's line says how it
+ended, as its results.json (or the sweep's note of a job that left none) has it: "done" when it
+completed, else "interrupted", "failed", ...; a job that was never started (the sweep was
+stopped) logs nothing, and a stopped sweep gives no ETA. Never raises.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from dlproj.runtime import interrupt, sweep
 
 log = logging.getLogger("dlproj.sweep")
 
@@ -29,6 +35,10 @@ def count_jobs(config: DictConfig) -> int | None:
     sweeper = config.hydra.sweeper
     if "n_trials" in sweeper:
         return int(sweeper.n_trials)
+    if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
+        import json
+
+        return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -61,8 +71,8 @@ class SweepProgress(Callback):
         return ENV_STARTED in os.environ and "num" in config.hydra.job
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            if not self._is_job_of_sweep(config):
+        try:  # after a stop the runner starts no job (dlproj/runtime/runner.py): nothing to say
+            if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
             k, n = config.hydra.job.num + 1, os.environ.get(ENV_JOBS, "?")
             overrides = " ".join(config.hydra.overrides.task)
@@ -74,11 +84,18 @@ class SweepProgress(Callback):
         try:
             if not self._is_job_of_sweep(config):
                 return
+            status = sweep.job_status(Path(str(config.hydra.runtime.output_dir)))
+            if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
+                status = "failed"  # it raised before it could leave a record
+            if status == "not started":
+                return
+            ended = "done" if status in (None, "completed") else status
             k, n = config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or None
+            total = n or "?"
             elapsed = time.time() - float(os.environ[ENV_STARTED])
             done = len(list(Path(str(config.hydra.sweep.dir)).glob("*/results.json")))
-            line = f"job {k}/{n or '?'} done; sweep: {done}/{n or '?'} jobs in {duration(elapsed)}"
-            if n and 0 < done < n:
+            line = f"job {k}/{total} {ended}; sweep: {done}/{total} jobs in {duration(elapsed)}"
+            if n and 0 < done < n and interrupt.requested() is None:
                 line += f", ETA {duration(elapsed / done * (n - done))}"
             log.info("%s", line)
         except Exception as exc:

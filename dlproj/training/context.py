@@ -119,11 +119,17 @@ class RunContext:
             step_log.sync()
 
     def close(self) -> None:
+        """Close every log, then raise the first OSError (a full disk) any of them met."""
         if self._figures is not None:
             self._figures.close()
-        self.metrics.close()
-        for step_log in self.step_logs.values():
-            step_log.close()
+        errors = []
+        for log in [self.metrics, *self.step_logs.values()]:
+            try:
+                log.close()
+            except OSError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # -- training-loop helpers -----------------------------------------------------------------
     def run_bar(self, epochs: int, per_epoch: int, done: int = 0) -> RunBar:

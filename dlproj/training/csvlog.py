@@ -11,6 +11,7 @@ wider header, so every value always stands under its header.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -94,10 +95,20 @@ class CSVLog:
             os.fsync(self._fh.fileno())
 
     def close(self) -> None:
+        """Sync and close; the file is closed even when the disk refuses the last rows (then
+        OSError, as from sync)."""
         if self._fh is not None:
-            self.sync()
-            self._fh.close()
+            fh = self._fh
             self._fh, self._writer = None, None
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                exc.filename = exc.filename or str(self.path)  # what the disk refused
+                raise
+            finally:
+                with contextlib.suppress(OSError):  # the same refusal again
+                    fh.close()
 
     def _open(self) -> csv.DictWriter:
         if self._writer is None:
