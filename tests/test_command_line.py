@@ -44,6 +44,19 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
 
 
+@pytest.mark.parametrize("args", [["--cfg", "job"], ["seed=2", "--cfg", "hydra"],
+                                  ["--cfg", "job", "--package", "train"], ["-c", "job"]])
+def test_hydras_own_flags_and_their_values_are_not_overrides(tmp_path, args):
+    run = run_here(args, tmp_path)
+    assert run.proc.returncode == 0 and "dlproj:" not in run.proc.stderr, run.output
+    assert ("hydra:" if "hydra" in args else "epochs") in run.proc.stdout
+
+
+def test_hydras_own_usage_errors_are_one_paragraph(tmp_path):
+    _refused(run_here(["-m", "seed=1,2", "--cfg", "hydra"], tmp_path),
+             "Only one of --run, --multirun, --cfg")
+
+
 def test_help_is_read_from_conf_without_hydra(tmp_path):
     from dlproj.list import help_text
 

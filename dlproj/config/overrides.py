@@ -15,6 +15,9 @@ from typing import Any
 from dlproj import paths
 from dlproj.errors import ConfigError
 
+# Hydra's flags that take the next word as their value (`--cfg hydra`, `-cn config`).
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
+                     "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 # Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
 HIDDEN = ("schema", "study", "hydra")
 
@@ -42,7 +45,11 @@ def check_choices(args: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    words = [a for a in args if not a.startswith("-")]
+    words, flag_value = [], False
+    for arg in args:  # overrides: neither Hydra's flags nor the value a flag takes
+        if not arg.startswith("-") and not flag_value:
+            words.append(arg)
+        flag_value = arg in _FLAGS_WITH_VALUE
     try:
         overrides = OverridesParser.create().parse_overrides(words)
     except OverrideParseException as exc:
@@ -81,6 +88,9 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
+    if isinstance(exc, ValueError) and _raised_by_hydra(exc):  # its own flags, e.g. -m --cfg
+        return (f"{' '.join(str(exc).split())}. Allowed: `python -m dlproj --help` shows the "
+                f"forms a command line takes; `--hydra-help` Hydra's flags.")
     if not isinstance(exc, (HydraException, OmegaConfBaseException)):
         return None
     key = getattr(cause, "full_key", None) or ""
@@ -100,6 +110,13 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
                 f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
                 f"`+{missing}=...` and a schema that reads it).")
     return " ".join(str(exc).split()) + "."
+
+
+def _raised_by_hydra(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "/hydra/" in tb.tb_frame.f_code.co_filename
 
 
 def _known_keys() -> list[str]:
