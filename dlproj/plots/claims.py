@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from dlproj.plots.lines import check, figure, legend_below
 
@@ -53,6 +54,9 @@ def _panel(ax: Any, row: Any) -> None:
     ax.set_title(row.verdict, loc="right", fontsize="x-small", color="0.3", pad=2)
     if np.isfinite(row.effect):
         ax.tick_params(axis="x", which="both", labelsize="x-small")  # log axes label minors
+        if row.ratio and hi / lo < 100:  # a narrow log axis: ×0.98, not 9.8 × 10^-1
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
         ax.grid(axis="x", alpha=0.3)
     else:  # nothing to read off a scale
         ax.set_xticks([], minor=False)
