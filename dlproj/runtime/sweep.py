@@ -112,6 +112,23 @@ def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
     return line, code
 
 
+def count_jobs(config: DictConfig) -> int | None:
+    """How many jobs the sweep launches, or None when the sweeper cannot say."""
+    sweeper = config.hydra.sweeper
+    if "n_trials" in sweeper:
+        return int(sweeper.n_trials)
+    if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
+        return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = list(config.hydra.overrides.task)
+    params = sweeper.get("params") or {}
+    overrides += [f"{k}={v}" for k, v in params.items()]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+
+
 def _part(status: str, jobs: list[int | str]) -> str:
     if status == "completed":
         return f"{len(jobs)} completed"
@@ -145,8 +162,6 @@ class SweepOutcome(Callback):
         interrupt.follow_sweep(stop_file())  # in the job's process
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from dlproj.runtime.sweep_progress import count_jobs
-
         try:
             expected = count_jobs(config)
         except Exception:  # a sweeper that cannot say: the jobs the directory knows of

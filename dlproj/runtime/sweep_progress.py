@@ -23,30 +23,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dlproj.runtime import interrupt, sweep
+from dlproj.runtime.sweep import count_jobs
 
 log = logging.getLogger("dlproj.sweep")
 
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"
-
-
-def count_jobs(config: DictConfig) -> int | None:
-    """How many jobs the sweep launches, or None when the sweeper cannot say."""
-    sweeper = config.hydra.sweeper
-    if "n_trials" in sweeper:
-        return int(sweeper.n_trials)
-    if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
-        import json
-
-        return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    overrides = list(config.hydra.overrides.task)
-    params = sweeper.get("params") or {}
-    overrides += [f"{k}={v}" for k, v in params.items()]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
 
 
 def duration(seconds: float) -> str:
