@@ -254,6 +254,34 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
 
 
+@pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
+def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher):
+    """kill -9 of the process that launched a sweep (no signal reaches anyone): its running jobs
+    see it gone, record `interrupted` and end; no process of the sweep is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", f"hydra/launcher={launcher}",
+                             *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        _wait(lambda: _started(sweeps, 2), 120, "two running jobs")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 60, "the jobs to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert _statuses(sweeps) == ["interrupted", "interrupted"]
+
+
 @pytest.mark.parametrize("sig,when,to", [
     ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
     ("SIGTERM", "starting", "process"),

@@ -18,6 +18,7 @@ shell's exit codes for the two signals (128 + signal number).
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -34,24 +35,43 @@ _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
 _forward = False  # pass the first signal on to the sweep's jobs (its launching process)
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
+_launcher: int | None = None  # the pid of the process that launched this job's sweep
 _next_look = 0.0
 
 
 def requested() -> int | None:
-    """The signal number asked to stop this run or its sweep (None: none arrived)."""
+    """The signal number asked to stop this run or its sweep (None: none arrived). A sweep's
+    job also stops, as on SIGTERM, once the process that launched the sweep is gone (killed
+    with SIGKILL, it could tell no one): no launcher leaves its jobs running on their own."""
     global _requested, _next_look
     if _requested is None and _stop_file is not None and time.monotonic() >= _next_look:
         _next_look = time.monotonic() + LOOK_EVERY_S
         with suppress(OSError, ValueError):
             _requested = int(_stop_file.read_text())
+        if _requested is None and orphaned():
+            _requested = signal.SIGTERM
     return _requested
 
 
-def follow_sweep(stop_file: Path | None) -> None:
+def orphaned() -> bool:
+    """Whether this process runs a job of a sweep whose launching process is gone."""
+    if _launcher in (None, os.getpid()):
+        return False
+    try:
+        os.kill(_launcher, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: it exists
+        return False
+    return False
+
+
+def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
     """Stop with the sweep whose stop file is `stop_file` (None: with no sweep): its launching
-    process writes the signal it got there (now, if it got one before), its jobs read it."""
-    global _stop_file, _next_look
-    _stop_file, _next_look = stop_file, 0.0
+    process (pid `launcher`) writes the signal it got there (now, if it got one before), its
+    jobs read it, and stop when the launching process is gone."""
+    global _stop_file, _launcher, _next_look
+    _stop_file, _launcher, _next_look = stop_file, launcher, 0.0
     if _forward and _requested is not None:
         _tell_jobs()
 

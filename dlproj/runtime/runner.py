@@ -77,7 +77,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         files = _hydra_files(cfg, overrides or [])
     run_dir, overrides = Path(run_dir), list(overrides or [])
     if is_multirun:  # in whichever process it runs, the job stops with its sweep
-        interrupt.follow_sweep(sweep.stop_file())
+        sweep.follow()
     if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
         return _unrecorded(run_dir, overrides, "not started")
     try:

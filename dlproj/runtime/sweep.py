@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from dlproj.runtime import interrupt
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
 STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
 ENV_STOP_FILE = "DLPROJ_SWEEP_STOP_FILE"  # its path, for the jobs (they inherit it)
+ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's pid: a job stops once it is gone
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
          "no record", "running"]
 
@@ -50,6 +53,13 @@ def stop_file() -> Path | None:
     not the job's own sweep directory, which for a job resumed in place is an older sweep's)."""
     path = os.environ.get(ENV_STOP_FILE)
     return Path(path) if path else None
+
+
+def follow() -> None:
+    """In a sweep's job, whichever process runs it: stop with the sweep (its stop file) and
+    once its launching process is gone."""
+    launcher = os.environ.get(ENV_LAUNCHER, "")
+    interrupt.follow_sweep(stop_file(), int(launcher) if launcher.isdigit() else None)
 
 
 def _job_number(path: Path) -> int | str:
@@ -155,11 +165,17 @@ class SweepOutcome(Callback):
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
         os.environ[ENV_STOP_FILE] = str(path)
+        os.environ[ENV_LAUNCHER] = str(os.getpid())
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        interrupt.follow_sweep(stop_file())  # in the job's process
+        follow()  # in the job's process
+
+    def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if interrupt.orphaned():  # its record is written; a worker process must not wait on
+            logging.shutdown()  # for jobs from a launcher that is gone
+            os._exit(interrupt.exit_code(signal.SIGTERM))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -168,6 +184,7 @@ class SweepOutcome(Callback):
             expected = None
         line, code = outcome(Path(config.hydra.sweep.dir), expected)
         os.environ.pop(ENV_STOP_FILE, None)
+        os.environ.pop(ENV_LAUNCHER, None)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:
