@@ -86,7 +86,8 @@ def test_unknown_experiment_lists_the_registered_ones():
 GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset", "model")
 # Keys of a node that are not its target's arguments: the choice's name, and what Section 4
 # reads besides the network (where its weights come from, what trains).
-NOT_ARGUMENTS = {"name", "_target_", "_partial_", "weights", "finetune"}
+# The keys Section 4 reads itself (experiments/section4.py TRANSFER_KEYS), not the network.
+NOT_ARGUMENTS = {"name", "_target_", "_partial_", "weights", "finetune", "channels_last"}
 
 
 @pytest.mark.parametrize("group", GROUPS)

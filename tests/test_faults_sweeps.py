@@ -1,0 +1,400 @@
+"""Faults of a sweep: its jobs live and die with the process that launched them (signals, kill -9,
+every launcher that runs on this machine), its progress and closing lines say how each job ended,
+a double Ctrl-C still leaves the record, a damaged overrides file refuses resume. The other
+command-line faults are in tests/test_faults.py."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_here
+from tests.test_faults import _one_paragraph
+
+# -- sweeps live and die with what launched them -----------------------------------------------
+
+def _wait(condition, seconds: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _started(sweep_root: Path, jobs: int) -> bool:
+    logs = list(sweep_root.glob("*/*/dlproj.log"))
+    return len(logs) >= jobs and all("epoch" in p.read_text() for p in logs)
+
+
+def _kill_sweep(proc, outputs: Path) -> None:
+    """A failed test leaves nothing running: the launching process and every process below it."""
+    import signal
+
+    proc.kill()
+    for pid in _sweep_processes(outputs, proc.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sweep_processes(outputs: Path, launcher: int) -> list[int]:
+    """Every live process below `launcher` or orphaned by it: those its DLPROJ_OUTPUTS reaches."""
+
+    mark = f"DLPROJ_OUTPUTS={outputs}".encode() + b"\0"
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError, ValueError):
+            if mark in environ.read_bytes() and int(environ.parent.name) != launcher:
+                found.append(int(environ.parent.name))
+    return found
+
+
+def _statuses(root: Path) -> list[str]:
+    import json
+
+    return sorted(json.loads(p.read_text())["status"] for p in root.rglob("*/results.json")
+                  if "report" not in p.parts)
+
+
+def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
+    """SIGTERM to the launching process: the running jobs record `interrupted` at their next
+    step, the rest are not started, the closing line names both, nothing outlives the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "experiment=xor", "train.epochs=1000000",
+                             "seed=0,1,2,3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 143, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
+    assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
+    assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
+    assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
+
+
+@pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
+def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher):
+    """kill -9 of the process that launched a sweep (no signal reaches anyone): its running jobs
+    see it gone, record `interrupted` and end; no process of the sweep is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", f"hydra/launcher={launcher}",
+                             *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        _wait(lambda: _started(sweeps, 2), 120, "two running jobs")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 60, "the jobs to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert _statuses(sweeps) == ["interrupted", "interrupted"]
+
+
+@pytest.mark.parametrize("sig,when,to", [
+    ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
+    ("SIGTERM", "starting", "process"),
+    ("SIGINT", "running", "group"), ("SIGINT", "starting", "group"),  # Ctrl-C at a terminal
+])
+def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, when, to):
+    """SIGTERM or SIGINT to the launching process of a submitit_local sweep (or, as a terminal's
+    Ctrl-C, to its whole process group), while its jobs run (one completed, one training) or
+    while their processes are still starting up: each job is recorded as completed or
+    interrupted or noted as not started, the closing line names them all, the exit is 128 + the
+    signal, no traceback (submitit's job controllers print one on a SIGINT of their own), and
+    no process of the sweep is left."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    signum = getattr(signal, sig)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m",
+                             "hydra/launcher=submitit_local", "experiment=xor",
+                             "train.epochs=3,1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        if when == "running":
+            _wait(lambda: _started(sweeps, 2) and _statuses(sweeps) == ["completed"], 120,
+                  "job 0 to complete and job 1 to train")
+        else:  # its workers exist, neither has reached dlproj's signal handling yet
+            _wait(lambda: _sweep_processes(tmp_path, proc.pid), 60, "the workers to start")
+        os.killpg(proc.pid, signum) if to == "group" else proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "Error" not in out, out
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if when == "running":
+        assert closing[1] == "1 completed, 1 interrupted (job 1)", out
+        assert _statuses(sweeps) == ["completed", "interrupted"]
+    else:  # each job in one of the three, whichever it reached
+        parts = re.sub(r" \(jobs? [^)]*\)", "", closing[1]).split(", ")
+        counts = [re.fullmatch(r"(\d+) (completed|interrupted|not started)", p) for p in parts]
+        assert all(counts) and sum(int(m[1]) for m in counts) == 2, out
+
+
+def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path):
+    """kill -9 of reproduce: its sweep gets SIGTERM (parent-death signal), the job records
+    where it stopped, and the next reproduce resumes it instead of starting it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_reproduce import LONG_XOR
+
+    studies_dir = tmp_path / "studies"
+    studies_dir.mkdir()
+    import re
+
+    (studies_dir / "long.yaml").write_text(re.sub(r"train.epochs: \d+", "train.epochs: 1000000",
+                                                  LONG_XOR))
+    outputs = tmp_path / "out"
+    script = ("import sys; from pathlib import Path; from dlproj.config import study; "
+              f"study.STUDY_DIR = Path({str(studies_dir)!r}); "
+              "from dlproj.reproduce.cli import main; "
+              f"sys.exit(main(['--study', 'long', '--outputs', {str(outputs)!r}, '--jobs', '1']))")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                            env={**os.environ, "DLPROJ_PROGRESS": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _started(outputs / "multirun", 1), 120, "the job to run")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _wait(lambda: _statuses(outputs / "multirun") == ["interrupted"], 60,
+              "the orphaned job to record that it stopped")
+    finally:
+        proc.kill()
+    import pytest as _pytest
+
+    from dlproj.config import study as studies
+    from dlproj.reproduce.plan import plan
+    from dlproj.reproduce.setting_cache import SettingCache
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(studies, "STUDY_DIR", studies_dir)
+        (job,) = plan(studies.load("long"), outputs, sweep_dir=outputs / "multirun" / "next",
+                      force=False, cache=SettingCache.of(outputs)).jobs
+    assert job.state == "resume"
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.2, 0.6])
+def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
+    """Two SIGINTs `gap` seconds apart: the run still ends `interrupted`, its record whole."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "experiment=xor",
+                             "train.epochs=1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: _started(tmp_path, 1), 60, "the run to train")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # 130, or killed by the second SIGINT once the record was written (the shell says 130)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    (record,) = tmp_path.rglob("results.json")
+    result = json.loads(record.read_text())
+    assert (result["status"], result["signal"]) == ("interrupted", "SIGINT"), result
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", ""])
+def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text):
+    run = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
+    assert run.proc.returncode == 0, run.output
+    overrides = run.run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(text)
+    before = {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()}
+    again = run_here([f"resume={run.run_dir}", "train.epochs=5"], tmp_path / "outputs")
+    assert again.proc.returncode == 2, again.output
+    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
+    assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+
+
+# -- a sweep's progress lines say how each job ended -------------------------------------------
+
+PROGRESS_CASES = {  # how job 2 of 4 ended -> its line (None: no line at all)
+    "completed": ("completed", None, "job 2/4 done; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "failed": ("failed", None, "job 2/4 failed; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "diverged": ("diverged", None, "job 2/4 diverged; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "interrupted": ("interrupted", "SIGINT", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "stopped by SIGTERM": ("interrupted", "SIGTERM", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+    "not started": ("note: not started", "SIGINT", None),
+    "invalid": ("note: invalid", None, "job 2/4 invalid; sweep: 1/4 jobs in 0s, ETA 0s"),
+    "raised": ("no record", None, "job 2/4 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROGRESS_CASES))
+def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, caplog):
+    """The line at a job's end reads its record: "done" only for a completed job; a job a stop
+    kept from starting says nothing, neither as it starts nor as it ends; a stopped sweep has
+    no ETA."""
+    import json
+    import logging
+    import signal
+    import time
+
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep, sweep_progress
+
+    ended, stop, expected = PROGRESS_CASES[case]
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)  # job 1 completed before
+    (sweep_dir / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    job_dir = sweep_dir / "1"
+    job_dir.mkdir()
+    if ended.startswith("note: "):
+        sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
+    elif ended != "no record":
+        (job_dir / "results.json").write_text(json.dumps({"status": ended}))
+    config = OmegaConf.create({"hydra": {
+        "job": {"num": 1}, "runtime": {"output_dir": str(job_dir)},
+        "sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["seed=1"]}}})
+    monkeypatch.setenv(sweep_progress.ENV_STARTED, repr(time.time()))
+    monkeypatch.setenv(sweep_progress.ENV_JOBS, "4")
+    monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
+    job_return = JobReturn(status=JobStatus.FAILED if ended == "no record" else
+                           JobStatus.COMPLETED)
+    caplog.set_level(logging.INFO, logger="dlproj.sweep")
+    progress = sweep_progress.SweepProgress()
+    progress.on_job_start(config)
+    progress.on_job_end(config, job_return)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]
+    if expected is None:
+        assert lines == []
+    else:
+        assert lines == ["job 2/4: seed=1", expected] if not stop else lines == [expected]
+
+
+def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
+    """The closing line accounts for every job: one that could leave neither a record nor a
+    note (a full disk, a killed worker) is `no record`; the joblist sweeper's jobs are counted
+    from its file."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.sweep_progress import count_jobs
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    sweep.note_unrecorded(tmp_path / "2", ["seed=2"], "invalid")
+    line, code = sweep.outcome(tmp_path, expected=4)
+    assert line.splitlines()[0] == (f"sweep: 1 completed, 1 invalid (job 2), 2 no record "
+                                    f"(jobs 1, 3) -> {tmp_path}")
+    assert code == 1
+    jobs_file = tmp_path / "jobs.json"
+    jobs_file.write_text(json.dumps([{"overrides": [f"seed={i}"], "phase": 0} for i in range(4)]))
+    assert count_jobs(OmegaConf.create({"hydra": {"sweeper": {"jobs_file": str(jobs_file)}}})) \
+        == 4
+
+
+def test_a_sweeps_stop_file_is_its_own(tmp_path, monkeypatch):
+    """A job follows the stop file of the sweep that launched it: one resumed in place in an
+    older sweep's directory, which was stopped, still runs; a sweep directory given again starts
+    unstopped."""
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import compose_config
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.runner import execute
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    monkeypatch.setenv(sweep.ENV_STOP_FILE, "")  # restored after the test
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / sweep.STOP_FILE).write_text("15\n")  # it was stopped by SIGTERM
+    outcome = sweep.SweepOutcome()
+    for sweep_dir in (tmp_path / "now", older):
+        outcome.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)},
+                                                              "launcher": {}}}))
+        overrides = ["experiment=xor", "train.epochs=2"]
+        record = execute(compose_config(overrides), run_dir=older / f"{sweep_dir.name}",
+                         is_multirun=True, overrides=overrides)
+        assert record["status"] == "completed", record
+        assert interrupt.requested() is None
+    assert not (older / sweep.STOP_FILE).exists()
+
+
+def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
+    """Real SIGINT to a basic-launcher sweep during job 1: job 1 says it was interrupted, jobs
+    2 and 3 say nothing, and the closing line names each, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "experiment=xor",
+                             "train.epochs=1000000", "seed=0,1,2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 1), 120, "job 1 to train")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted"]
+    assert "job 1/3 interrupted; sweep: 1/3 jobs in " in out, out
+    assert "done;" not in out and "ETA" not in out and "job 2/3" not in out, out
+    assert "sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> " in out, out
+    assert "Traceback" not in out
+
+
