@@ -13,8 +13,8 @@ from conftest import run_here
 
 from dlproj import paths
 from dlproj.config import study as studies
-from dlproj.report.tables import md_table
 from dlproj.reproduce import results_doc
+from dlproj.tables import md_table
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
 COMMAND = re.compile(r"^`(python -m dlproj[^`]*)`$", re.M)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dlproj.claims import write
+from dlproj.claims.judge import judge
 from dlproj.config import study as studies
 from dlproj.files.atomic import write_text
 from dlproj.report.runs import Problem, dedupe, read_runs
@@ -49,9 +51,6 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     rows, stats = settings(kept, numbers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from dlproj.claims import write  # it imports report.tables: not at module level
-    from dlproj.claims.judge import judge
-
     judged = judge(claims, kept)
     if matched_only and not judged.empty:  # a sweep's report: the claims its runs bear on
         judged = judged[judged["kind"] != "not run yet"]

@@ -37,9 +37,10 @@ def render(study_name: str, outputs: Path) -> str:
     from dlproj.claims.judge import judge
     from dlproj.config import study as studies
     from dlproj.report.runs import dedupe, read_runs
-    from dlproj.report.tables import all_runs_table, course_lines, md_table, settings
+    from dlproj.report.tables import all_runs_table, course_lines, settings
     from dlproj.reproduce.conditions import assess
     from dlproj.reproduce.plan import with_settings
+    from dlproj.tables import md_table
 
     written = studies.load(study_name)
     here = assess(written.conditions, written.steps, probe=False)  # what is on disk
@@ -77,7 +78,7 @@ def render(study_name: str, outputs: Path) -> str:
 def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list) -> str:
     """Each `dlproj.reproduce` of this study under `outputs` (its summary.json), and the runs'
     own wall times summed: the work a machine must do, whatever runs it side by side."""
-    from dlproj.report.tables import md_table
+    from dlproj.tables import md_table
 
     rows = []
     for summary in sorted((outputs / "reproduce").glob(f"*_{study_name}/summary.json")):

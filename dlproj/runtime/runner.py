@@ -160,10 +160,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     try:
                         ctx.close()
                     except OSError as exc:  # its last rows are not on disk
-                        if not cannot_write(exc, run_dir):
+                        error = cannot_write(exc, run_dir)
+                        if not error:
                             raise
                         if record["status"] == "completed":  # then it did not complete
-                            record.update(status="failed", error=cannot_write(exc, run_dir))
+                            record.update(status="failed", error=error)
                             refused, exit_code = exc, EXIT_FAILED
                     if ctx.metrics.rows and not record["metrics"]:
                         record["metrics"] = dict(ctx.metrics.last)
@@ -173,9 +174,10 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                 try:
                     _finish(cfg, record, owner, ctx, resuming)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
-                    if not cannot_write(exc, run_dir):
+                    error = cannot_write(exc, run_dir)
+                    if not error:
                         raise
-                    record.update(status="failed", error=cannot_write(exc, run_dir))
+                    record.update(status="failed", error=error)
                     refused, exit_code = exc, EXIT_FAILED
     if refused is not None:  # what the disk refused, once, and what to do
         fix = "Make it writable" if refused.errno == errno.EROFS else "Free space on that disk"

@@ -99,14 +99,13 @@ class CSVLog:
         OSError, as from sync)."""
         if self._fh is not None:
             fh = self._fh
-            self._fh, self._writer = None, None
             try:
-                fh.flush()
-                os.fsync(fh.fileno())
+                self.sync()
             except OSError as exc:
                 exc.filename = exc.filename or str(self.path)  # what the disk refused
                 raise
             finally:
+                self._fh, self._writer = None, None
                 with contextlib.suppress(OSError):  # the same refusal again
                     fh.close()
 

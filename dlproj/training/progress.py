@@ -5,7 +5,7 @@
 (`eval` while the validation and test sets are evaluated); beside it stand the running training
 loss and one monitored metric, so that the line fits 80 columns. Its unit is time-like: after the
 first evaluation, an epoch counts its steps plus the evaluation in step-equivalents, so the ETA
-covers training and evaluation, and the bar ends at its total. `figures()` is a second, short
+covers training and evaluation, and the bar ends at its total. `FigureBar` is a second, short
 phase for what a run draws after training. `DLPROJ_PROGRESS=0|1` forces bars off or on (the
 tests and `make reproduce` turn them off).
 """
