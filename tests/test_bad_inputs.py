@@ -25,9 +25,9 @@ import pytest
 import torch  # imported here, before any test disables subprocesses
 
 from dlproj import paths
-from dlproj.config import memory
 from dlproj.config.compose import normalize_overrides
 from dlproj.data.fetch import RAW_FILES, raw_dir
+from dlproj.runtime import memory
 
 UNSAFE = ("allow_pickle", "weights_only=False", "weights_only = False", "\x1b[", "Traceback")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -213,8 +213,8 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
 
 
 def test_every_default_experiment_fits_in_2_gib(compose_cfg):
-    from dlproj.config.validate import guard_memory, validate
     from dlproj.experiments import registry
+    from dlproj.runtime.validate import guard_memory, validate
 
     for (section, name) in registry.load_all():
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dlproj.config.compose import normalize_overrides
-from dlproj.config.validate import validate
 from dlproj.errors import ConfigError
+from dlproj.runtime.validate import validate
 
 
 def test_default_config_is_section1_mlp(compose_cfg):
@@ -97,7 +97,7 @@ def test_every_choice_file_names_a_target_that_takes_exactly_its_keys(group):
     from hydra.utils import get_method
 
     from dlproj.config.compose import compose_config
-    from dlproj.config.validate import choices
+    from dlproj.runtime.validate import choices
 
     assert choices(group), group
     for name, target in choices(group).items():
@@ -122,8 +122,8 @@ def test_a_group_chosen_on_the_command_line_is_the_one_built(section, experiment
     (the k-th choice of each), so the experiment takes as many compositions as its longest list
     of choices, not their sum."""
     from dlproj.config.compose import compose_config
-    from dlproj.config.validate import choices
     from dlproj.experiments import registry
+    from dlproj.runtime.validate import choices
 
     takes = registry.get(section, experiment).model_targets
     base = [f"section={section}", f"experiment={experiment}"]

@@ -8,9 +8,9 @@ import torch
 
 from dlproj.build import build
 from dlproj.config.compose import compose_config
-from dlproj.config.validate import check_group
 from dlproj.errors import ConfigError
 from dlproj.optim.optimizers import SGD, Adam, AdamW, RMSprop
+from dlproj.runtime.validate import check_group
 
 SHAPES = {"W": (5, 3), "b": (3,)}
 STEPS = 50
@@ -93,7 +93,7 @@ def _cfg(choice: str, *overrides: str):
 
 
 def test_every_optimizer_file_is_tested():
-    from dlproj.config.validate import choices
+    from dlproj.runtime.validate import choices
 
     assert sorted(choices("optimizer")) == sorted(name for name, _ in CHOICES)
 

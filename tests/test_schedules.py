@@ -9,7 +9,7 @@ import torch
 
 from dlproj.build import build
 from dlproj.config.compose import compose_config
-from dlproj.config.validate import choices
+from dlproj.runtime.validate import choices
 
 BASE = 0.1
 TOTAL = 12

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dlproj.config.compose import compose_config
-from dlproj.config.validate import validate
+from dlproj.runtime.validate import validate
 
 TINY = ["data.train_limit=300", "data.test_limit=100", "model.hidden=[16]",
         "train.batch_size=64"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import SECTION3_TINY
 
-from dlproj.config.validate import validate
 from dlproj.errors import ConfigError
+from dlproj.runtime.validate import validate
 
 TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 

@@ -15,7 +15,7 @@ from hydra.utils import get_class  # noqa: E402
 
 from dlproj.build import build  # noqa: E402
 from dlproj.config.compose import compose_config  # noqa: E402
-from dlproj.config.validate import choices  # noqa: E402
+from dlproj.runtime.validate import choices  # noqa: E402
 from dlproj.torchnets.optim import torch_twin  # noqa: E402
 
 

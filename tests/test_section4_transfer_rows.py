@@ -54,7 +54,7 @@ def _with_weights(args: list[str], weights: Path) -> list[str]:
 
 @pytest.mark.parametrize("row", list(ROWS))
 def test_every_row_passes_validation(row, compose_cfg, tmp_path):
-    from dlproj.config.validate import validate
+    from dlproj.runtime.validate import validate
 
     weights = tmp_path / "model.pt"
     weights.write_bytes(b"stands in for the pretraining run's model.pt")
@@ -69,7 +69,7 @@ def test_every_row_passes_validation(row, compose_cfg, tmp_path):
     (["model.depth=0"], "model.depth"),
 ])
 def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg):
-    from dlproj.config.validate import validate
+    from dlproj.runtime.validate import validate
 
     args = [*FEW, "model=resnet", *bad]
     with pytest.raises(ConfigError, match=f"'{key}'"):

@@ -1,10 +1,9 @@
-"""The `model=` group: one schema per kind of network, its range rules and its size beside it.
+"""The `model=` group: one schema per kind of network, its range rules beside it.
 
 A choice's file (conf/model/mlp_small.yaml) starts from its schema and names what it builds
 (`_target_`): dlproj.nn.mlp.build_mlp, dlproj.nn.two_layer.two_layer_net, dlproj.nn.cnn.build_cnn,
-dlproj.torchnets.models.PlainNet / SmallResNet / resnet18. `size` counts parameters and the
-activations one example keeps for backward (dlproj.experiments.footprint), for the memory guard
-(dlproj.config.memory).
+dlproj.torchnets.models.PlainNet / SmallResNet / resnet18. What each holds in memory is counted
+by its `_target_` in dlproj.experiments.footprint, for the memory guard (dlproj.runtime.memory).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from dlproj.config.checks import (
     is_int,
 )
 from dlproj.data.mnist import SIDE
-from dlproj.experiments import footprint
 from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
@@ -46,13 +44,11 @@ class MLPConfig(Built):
         check_choice("model.activation", node.activation, ACTIVATIONS)
         check_choice("model.init", node.init, INITS)
 
-    size = staticmethod(footprint.mlp_size)
-
 
 @dataclass
 class TwoLayerConfig(MLPConfig):
     """Section 2's 2-layer net, backward derived by hand: one hidden width, three activations
-    (otherwise an MLP's keys and size)."""
+    (otherwise an MLP's keys)."""
 
     name: str = "two_layer"
     hidden: list[int] = field(default_factory=lambda: [512])
@@ -93,8 +89,6 @@ class CNNConfig(Built):
               f"at most as many blocks as a {SIDE}x{SIDE} image survives "
               f"(each block halves it)")
 
-    size = staticmethod(footprint.cnn_size)
-
 
 def _transfer(node: DictConfig, cfg: DictConfig) -> None:
     """The keys every Section 4 network has: what trains, the head, the starting weights."""
@@ -133,8 +127,6 @@ class SmallNetConfig(Built):
               f"model={node.name}")
         _transfer(node, cfg)
 
-    size = staticmethod(footprint.small_net_size)
-
 
 @dataclass
 class ResNet18Config(Built):
@@ -147,4 +139,3 @@ class ResNet18Config(Built):
     channels_last: bool = False  # as SmallNetConfig's
 
     check = staticmethod(_transfer)
-    size = staticmethod(footprint.resnet18_size)

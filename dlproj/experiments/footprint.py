@@ -1,6 +1,6 @@
-"""What a run holds in memory, for the memory guard (dlproj.config.memory): its data, declared by
-each experiment at `@register(..., data=...)`, and its model, by the `size` of each model schema
-(dlproj.config.models)."""
+"""What a run holds in memory, for the memory guard (dlproj.runtime.memory): its data, declared by
+each experiment at `@register(..., data=...)`, and its model, by what its `model=` node builds
+(`model_size`)."""
 
 from __future__ import annotations
 
@@ -126,3 +126,16 @@ def resnet18_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> M
     acts = int(10e6 * (cfg.dataset.image_size / 224) ** 2)
     return ModelSize(11_176_512 + 512 * n_out + n_out, acts, "model=resnet18",
                      "dataset.image_size")
+
+
+# What each model `_target_` (conf/model/*.yaml) holds: a two-layer net is an MLP of one layer.
+SIZES = {"dlproj.nn.mlp.build_mlp": mlp_size, "dlproj.nn.two_layer.two_layer_net": mlp_size,
+         "dlproj.nn.cnn.build_cnn": cnn_size,
+         "dlproj.torchnets.models.PlainNet": small_net_size,
+         "dlproj.torchnets.models.SmallResNet": small_net_size,
+         "dlproj.torchnets.models.resnet18": resnet18_size}
+
+
+def model_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    """Parameters and the floats one example keeps for backward, of the model `node` builds."""
+    return SIZES[node._target_](node, cfg, n_in, n_out)

@@ -3,7 +3,7 @@
 Each registration also declares what the experiment accepts: the model builders it takes (the
 `_target_`s of `model=` files), its `params.*` (type, default, range), whether it takes
 `checkpoint=` (and which file), the devices, and the data it holds (for the memory guard).
-dlproj.config.validate checks a composed config against that before anything is allocated.
+dlproj.runtime.validate checks a composed config against that before anything is allocated.
 
 Experiment modules (dlproj/experiments/section*.py) import only NumPy-side code at module level,
 so listing every experiment never imports torch; Section 4 imports torch inside its functions.

@@ -102,7 +102,7 @@ def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None
     from dlproj.config.checks import files_written_later
     from dlproj.config.compose import compose_config
     from dlproj.config.setting import setting_id
-    from dlproj.config.validate import validate
+    from dlproj.runtime.validate import validate
 
     cache = cache if cache is not None else SettingCache.of(outputs)
     jobs, found = [], {}

@@ -1,2 +1,3 @@
-"""The run's lifecycle: the Hydra app (app.py), the runner, the run directory's one owner, resume,
-threads, signals, what produced a result (metadata.py), and the Hydra callbacks of a multirun."""
+"""The run's lifecycle: the Hydra app (app.py), the checks before a run (validate.py, memory.py),
+the runner, the run directory's one owner, resume, threads, signals, and the Hydra callbacks of a
+multirun."""

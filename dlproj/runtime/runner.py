@@ -29,7 +29,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.setting import setting_of
-from dlproj.config.validate import validate
 from dlproj.environment import safe_collect
 from dlproj.errors import (
     ConfigError,
@@ -42,6 +41,7 @@ from dlproj.errors import (
 from dlproj.loggers import build_loggers
 from dlproj.runtime import interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
+from dlproj.runtime.validate import validate
 from dlproj.training.context import RunContext
 
 log = logging.getLogger("dlproj")

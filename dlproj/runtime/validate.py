@@ -10,7 +10,7 @@ Types are Hydra's (the schemas). On top of that, in this order:
    section asked for on the command line, the model it builds (and the model's keys),
    `params.*` (no unknown key, each of its type and range), `checkpoint=`, `device=`, and its
    own extra check;
-4. the memory guard (dlproj.config.memory).
+4. the memory guard (dlproj.runtime.memory).
 Each failure is one ConfigError naming the key, the value and what is allowed.
 """
 
@@ -24,13 +24,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
-from dlproj.config import memory
 from dlproj.config.checks import check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
-from dlproj.experiments.footprint import ModelSize
+from dlproj.experiments.footprint import ModelSize, model_size
 from dlproj.experiments.registry import Experiment
+from dlproj.runtime import memory
 
 GROUPS = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's
 
@@ -125,7 +125,7 @@ def guard_memory(cfg: DictConfig, exp: Experiment,
     if exp.data is None:
         return None
     data = exp.data(cfg)
-    model = (OmegaConf.get_type(cfg.model).size(cfg.model, cfg, data.features, data.classes)
+    model = (model_size(cfg.model, cfg, data.features, data.classes)
              if exp.models else ModelSize(0, 0, "model"))
     return memory.guard(cfg, data, model, available)
 
