@@ -1,4 +1,5 @@
-"""The bench's twins compute what the NumPy nets compute, and its FLOP counts add up."""
+"""The bench's nets: their torch twins (dlproj/torchnets/twins.py) compute what the NumPy nets
+compute, and its FLOP counts add up."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dlproj.bench.twins import MODELS, step_flops, torch_twin
+from dlproj.bench.twins import MODELS, step_flops
+from dlproj.torchnets.twins import twin
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -16,7 +18,7 @@ def test_twin_gives_the_same_logits(name):
     shape = (1, 28, 28) if spec.images else (784,)
     x = np.random.default_rng(1).normal(size=(3, *shape)).astype(np.float32)
     with torch.no_grad():
-        theirs = torch_twin(model, torch)(torch.from_numpy(x)).numpy()
+        theirs = twin(model)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)
 
 

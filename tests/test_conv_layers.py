@@ -230,11 +230,11 @@ def test_feature_maps_are_drawn_after_relu(channels, fc_hidden):
         maps["pool1"], maps["relu1"].reshape(3, channels[0], 14, 2, 14, 2).max(axis=(3, 5)))
 
 
-def test_bench_torch_twin_computes_the_same_logits():
-    from dlproj.bench.twins import torch_twin
+def test_the_torch_twin_computes_the_same_logits():
+    from dlproj.torchnets.twins import twin
 
     model = build_cnn([4, 6], rng=np.random.default_rng(0), pooling=AvgPool2d, fc_hidden=5)
     x = np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype(np.float32)
     with torch.no_grad():
-        theirs = torch_twin(model, torch)(torch.from_numpy(x)).numpy()
+        theirs = twin(model)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)

@@ -44,9 +44,9 @@ def torch_epoch(threads: int, images: int, data_root: str | None = None) -> floa
     import torch.nn.functional as F
 
     from dlproj import paths
-    from dlproj.bench.twins import torch_twin
     from dlproj.data.mnist import load_mnist, to_float
     from dlproj.nn.cnn import build_cnn
+    from dlproj.torchnets.twins import twin
 
     torch.set_num_threads(threads)
     mnist = load_mnist(data_root or paths.data_root(), train_limit=images,
@@ -55,7 +55,7 @@ def torch_epoch(threads: int, images: int, data_root: str | None = None) -> floa
                                           mnist.train.labels))
     evals = [(torch.from_numpy(to_float(s.images, flatten=False)), torch.from_numpy(s.labels))
              for s in (mnist.val, mnist.test)]
-    model = torch_twin(build_cnn([8, 16], rng=np.random.default_rng(0)), torch)
+    model = twin(build_cnn([8, 16], rng=np.random.default_rng(0)))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     seconds = 0.0
     for _ in range(EPOCHS):

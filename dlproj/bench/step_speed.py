@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlproj.bench.twins import MODELS, BenchModel, step_flops, torch_twin
+from dlproj.bench.twins import MODELS, BenchModel, step_flops
 
 
 @dataclass
@@ -91,10 +91,11 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
 
     from dlproj.nn.losses import SoftmaxCrossEntropy
     from dlproj.optim.optimizers import Adam
+    from dlproj.torchnets.twins import twin
     from dlproj.training.parallel import forward_backward
 
     model = spec.build()
-    twin = torch_twin(model, torch)
+    torch_model = twin(model)
     xs, ys = batches(spec, 8, data_root)
     txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
     gflop = step_flops(model, xs[0]) / 1e9
@@ -110,7 +111,7 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     def torch_step():
         i = k[0] = (k[0] + 1) % len(xs)
         twin.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(twin(txs[i]), tys[i]).backward()
+        torch.nn.functional.cross_entropy(torch_model(txs[i]), tys[i]).backward()
         topt.step()
 
     torch.set_num_threads(threads)
