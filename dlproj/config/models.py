@@ -12,15 +12,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import (
-    Built,
-    check,
-    check_choice,
-    file_exists,
-    int_list,
-    integer,
-    is_int,
-)
+from dlproj.config.checks import Built, check, check_choice, file_exists, int_list, integer, is_int
 from dlproj.data.mnist import SIDE
 from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.init import INITS
