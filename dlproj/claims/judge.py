@@ -31,10 +31,9 @@ METHOD = ("95% interval: Welch's t over seeds (scipy.stats.ttest_ind, equal_var=
 
 
 def seeds_for_power(effect: float, var_a: float, var_b: float) -> float:
-    """The smallest seeds per arm at which Welch's t-test (two-sided, alpha 0.05, equal n) finds
-    a difference `effect` between arms of these variances with 80% power: noncentral t with
-    Welch-Satterthwaite df (with equal variances, the two-sample t-test's n for Cohen's d =
-    effect / SD). inf when the effect is 0 or it needs more than MOST_SEEDS."""
+    """The smallest seeds per arm (equal n) at which Welch's t-test finds a difference `effect`
+    between arms of these variances with 80% power, as METHOD says (with equal variances, the
+    two-sample t-test's n for Cohen's d); inf when the effect is 0 or past MOST_SEEDS."""
     if not abs(effect) > 0:
         return math.inf
     if var_a == var_b == 0:

@@ -1,7 +1,8 @@
 """The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is: its
 `title` and `steps` (what runs), the `conditions` its steps depend on on this machine (evaluated
 by dlproj/reproduce/conditions.py), the `course` report's numbers, the cross-run `figures`, and
-the course report's `claims` (judged by dlproj/claims/); the schema below says each one's keys.
+the course report's `claims` (judged by dlproj/claims/). The comments of conf/study/course.yaml
+say what each key means; the schema below gives their types and defaults.
 
 `base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
 adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
@@ -34,8 +35,7 @@ _DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
 
 @dataclass
 class Step:
-    """A step of the study: its `overrides` (one `python -m dlproj` override per key, a value
-    with commas swept), `seeds`, the condition it runs `when`, the step it comes `after`."""
+    """A step of the study: what `python -m dlproj` runs, with how many seeds, when, after what."""
 
     id: str = ""  # its key under `steps:`
     title: str | None = None  # null: the step's id
@@ -73,9 +73,7 @@ class Step:
 
 @dataclass
 class Resource:
-    """Something a study's steps may need: there when its `files` and `dirs` exist, or to be
-    downloaded when its `host` answers (where the study allows downloads). Paths may start with
-    `{data}` or `{torch_home}` (dlproj/reproduce/conditions.py says where those are)."""
+    """Something a study's steps may need: its `files` and `dirs`, or a `host` to fetch it from."""
 
     files: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
@@ -84,8 +82,7 @@ class Resource:
 
 @dataclass
 class Case:
-    """What holds when every resource it `needs` is available: the steps `when:` one of
-    `enables` run, `substitutions` fill the steps' `{NAME}`s, and `notice` (if any) is said."""
+    """What holds when every resource it `needs` is available."""
 
     needs: list[str] = field(default_factory=list)
     enables: list[str] = field(default_factory=list)
@@ -111,8 +108,7 @@ class Conditions:
 
 @dataclass
 class CourseNumber:
-    """A number of the course report: the runs it describes (`match`, on the flattened config)
-    and its protocol (the keys it was measured with; `default`: the experiment's own value)."""
+    """A number of the course report: the runs it describes and the protocol it was measured by."""
 
     id: str = ""  # its key under `course.numbers:`
     section: int = MISSING
@@ -152,8 +148,7 @@ class CourseSpec:
 
 @dataclass
 class FigureSpec:
-    """A cross-run figure: the runs of `section`/`experiment` that fit `match`, their largest
-    family of settings that differ only in `vary`, drawn by `draw` from their `csv` files."""
+    """A cross-run figure: which runs it compares (those that differ only in `vary`), how drawn."""
 
     name: str = ""  # its key under `figures:`
     section: int = MISSING
@@ -173,14 +168,8 @@ CLAIM_CHOICES = {"direction": ("higher", "lower"), "effect": ("difference", "rat
 
 @dataclass
 class Claim:
-    """A claim of the course report, judged from the runs (dlproj/claims/): its words (`quote`,
-    at `report_section`), the runs it compares (those of `section`/`experiment` that fit `match`,
-    split into `arms`: label -> match, in the asserted order), what is measured per run
-    (`metric`: the final value; at an `epoch`; the first epoch it `reach`es a value; or divided
-    by the final metric `over`), and what is asserted: each arm's value is `direction` than
-    that of the arm before it (`pairs: chain`) or of the first arm (`pairs: first`), as a
-    difference of means or a `ratio`. `steps`: the study steps that make its runs (what
-    `reproduce --seeds N` reruns with more seeds)."""
+    """A claim of the course report, judged from the runs (dlproj/claims/): its words, the runs
+    its `arms` compare, what is measured per run, and the direction it asserts."""
 
     id: str = ""  # its key under `claims:`
     quote: str = MISSING
