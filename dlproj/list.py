@@ -63,6 +63,12 @@ def groups() -> dict[str, list[str]]:
     return dict(sorted(out.items(), key=lambda kv: (kv[0].startswith("hydra/"), kv[0])))
 
 
+def _columns(choices: dict[str, list[str]]) -> list[str]:
+    """A line per config group: its name, then its choices."""
+    width = max(map(len, choices))
+    return [f"  {g:<{width}}  {', '.join(c)}" for g, c in choices.items()]
+
+
 def sections() -> dict[int, tuple[str, str | None]]:
     """Section -> (its title: conf/section/N.yaml's first comment, its default experiment)."""
     out = {}
@@ -77,7 +83,7 @@ def sections() -> dict[int, tuple[str, str | None]]:
 
 def help_text() -> str:
     """`python -m dlproj --help`: read from conf/ alone (no Hydra, no experiment imported)."""
-    from dlproj.config.overrides import groups
+    from dlproj.config.overrides import groups as conf_groups
 
     lines = ["python -m dlproj [GROUP=CHOICE ...] [KEY=VALUE ...]    one run",
              "python -m dlproj -m KEY=a,b [KEY=c,d ...]              a sweep: every combination",
@@ -85,10 +91,8 @@ def help_text() -> str:
              "Sections (section=N runs its default experiment; experiment=NAME another):"]
     for section, (title, default) in sorted(sections().items()):
         lines.append(f"  section={section}  {title.rstrip('.')} (default experiment={default})")
-    choices = groups()
-    width = max(map(len, choices))
-    lines += ["", "Config groups (GROUP=CHOICE; logger takes a list: logger=[csv,tensorboard]):"]
-    lines += [f"  {g:<{width}}  {', '.join(c)}" for g, c in choices.items()]
+    lines += ["", "Config groups (GROUP=CHOICE; logger takes a list: logger=[csv,tensorboard]):",
+              *_columns(conf_groups())]
     lines += ["", "Debug presets (debug=NAME; their runs go to outputs/debug/):"]
     for path in sorted((paths.CONF_DIR / "debug").glob("*.yaml")):
         said = " ".join(line.lstrip("# ").strip() for line in path.read_text().splitlines()
@@ -120,17 +124,11 @@ def render(only_section: int | None = None) -> str:
             lines.append(f"    {'':<{width + 11}}  {defaults(name)}")
         lines.append("")
     if only_section is None:
-        group_choices = groups()
-        lines.append("(* the section's default experiment)")
-        lines.append("")
-        lines.append("Config groups (pick one: GROUP=CHOICE; logger takes a list: "
-                     "logger=[csv,tensorboard,mlflow]):")
-        width = max(len(g) for g in group_choices)
-        for group, options in group_choices.items():
-            lines.append(f"  {group:<{width}}  {', '.join(options)}")
-        lines.append("")
-        lines.append("Run one: python -m dlproj section=N experiment=NAME [GROUP=CHOICE ...] "
-                     "[KEY=VALUE ...]; the full config: python -m dlproj --cfg job")
+        lines += ["(* the section's default experiment)", "",
+                  "Config groups (pick one: GROUP=CHOICE; logger takes a list: "
+                  "logger=[csv,tensorboard,mlflow]):", *_columns(groups()), "",
+                  "Run one: python -m dlproj section=N experiment=NAME [GROUP=CHOICE ...] "
+                  "[KEY=VALUE ...]; the full config: python -m dlproj --cfg job"]
     return "\n".join(lines)
 
 

@@ -1,17 +1,10 @@
-"""The verdict on each claim, pair of arms by pair of arms, with scipy's statistics.
+"""The verdict on each claim, pair of arms by pair of arms, with scipy's statistics (METHOD).
 
-For arms A and B (B is asserted `direction` than A):
-- the effect: mean(B) - mean(A); for a `ratio` claim mean(B) / mean(A) as geometric means, i.e.
-  the difference of the mean log10 values, shown as a ratio;
-- its 95% interval over seeds: Welch's t (scipy.stats.ttest_ind(B, A, equal_var=False)
-  .confidence_interval), on log10 values for a ratio;
-- the verdict: *supported* when the interval lies wholly on the asserted side of no effect,
-  *contradicted* when wholly on the other, else *inconclusive at n = N*; *inconclusive: one
-  seed* where an arm has one value, *not run yet* where an arm has none;
-- the seeds per arm the observed effect would need for 80% power: the smallest n per arm at
-  which the same test (Welch's t, two-sided, alpha = 0.05) finds the observed difference with
-  the arms' observed variances 80% of the time (noncentral t with Welch-Satterthwaite df:
-  scipy.stats.nct; with equal variances, the two-sample t-test's n for Cohen's d).
+For arms A and B (B is asserted `direction` than A) the effect is mean(B) - mean(A), or for a
+`ratio` claim mean(B) / mean(A) of geometric means (the difference of the mean log10 values,
+shown as a ratio). The verdict: *supported* when the 95% interval lies wholly on the asserted
+side of no effect, *contradicted* when wholly on the other, else *inconclusive at n = N*;
+*inconclusive: one seed* where an arm has one value, *not run yet* where an arm has none.
 """
 
 from __future__ import annotations
@@ -35,14 +28,12 @@ METHOD = ("95% interval: Welch's t over seeds (scipy.stats.ttest_ind, equal_var=
           "which Welch's t-test (two-sided, alpha = 0.05) finds the observed difference with "
           "the observed variances 80% of the time (noncentral t with Welch-Satterthwaite df, "
           "scipy.stats.nct)")
-KINDS = ("supported", "contradicted", "inconclusive", "not run yet")
 
 
 def seeds_for_power(effect: float, var_a: float, var_b: float) -> float:
-    """The smallest seeds per arm at which Welch's t-test (two-sided, alpha 0.05, equal n) finds
-    a difference `effect` between arms of these variances with 80% power: noncentral t with
-    Welch-Satterthwaite df (with equal variances, the two-sample t-test's n for Cohen's d =
-    effect / SD). inf when the effect is 0 or it needs more than MOST_SEEDS."""
+    """The smallest seeds per arm (equal n) at which Welch's t-test finds a difference `effect`
+    between arms of these variances with 80% power, as METHOD says (with equal variances, the
+    two-sample t-test's n for Cohen's d); inf when the effect is 0 or past MOST_SEEDS."""
     if not abs(effect) > 0:
         return math.inf
     if var_a == var_b == 0:

@@ -55,8 +55,7 @@ def plain(value: Any) -> Any:
 
 def check(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise ConfigError naming `key`, its value and what is allowed unless `ok`."""
-    if not ok:
-        _check(False, key, plain(value), allowed)
+    _check(ok, key, plain(value), allowed)
 
 
 def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
@@ -82,9 +81,8 @@ def integer(key: str, value: Any, low: int = 1, high: int | None = None, *,
           allowed if null is None else f"null ({null}) or {allowed}")
 
 
-def in_unit(key: str, value: Any, *, closed_right: bool = False) -> None:
-    ok = is_number(value) and (0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0)
-    check(ok, key, value, "a number in [0, 1]" if closed_right else "a number in [0, 1)")
+def in_unit(key: str, value: Any) -> None:
+    check(is_number(value) and 0.0 <= value < 1.0, key, value, "a number in [0, 1)")
 
 
 def positive(key: str, value: Any) -> None:

@@ -46,11 +46,9 @@ def compose(overrides: list[str]) -> dict[str, Any]:
 
 
 def compose_config(overrides: list[str]) -> Any:
-    """conf/ composed with command-line overrides, without `hydra` (a DictConfig).
-
-    Uses its own config loader, so it works the same inside a Hydra app, a launcher's worker or
-    a plain script. Raises Hydra's error when the overrides do not compose.
-    """
+    """conf/ composed with command-line overrides, without `hydra` (a DictConfig), by its own
+    config loader: the same inside a Hydra app, a launcher's worker or a plain script. Raises
+    Hydra's error when the overrides do not compose."""
     cfg = config_loader().load_configuration("config", normalize_overrides(overrides),
                                              run_mode=RunMode.RUN)
     with open_dict(cfg):

@@ -1,9 +1,6 @@
-"""The `model=` group: one schema per kind of network, its range rules beside it.
-
-A choice's file (conf/model/mlp_small.yaml) starts from its schema and names what it builds
-(`_target_`): dlproj.nn.mlp.build_mlp, dlproj.nn.two_layer.two_layer_net, dlproj.nn.cnn.build_cnn,
-dlproj.torchnets.models.PlainNet / SmallResNet / resnet18. What each holds in memory is counted
-by its `_target_` in dlproj.experiments.footprint, for the memory guard (dlproj.runtime.memory).
+"""The `model=` group: one schema per kind of network, its range rules beside it. A choice's
+file (conf/model/mlp_small.yaml) starts from its schema and names what it builds (`_target_`), by
+which dlproj.experiments.footprint counts its memory for the guard (dlproj.runtime.memory).
 """
 
 from __future__ import annotations
@@ -12,15 +9,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import (
-    Built,
-    check,
-    check_choice,
-    file_exists,
-    int_list,
-    integer,
-    is_int,
-)
+from dlproj.config.checks import Built, check, check_choice, file_exists, int_list, integer, is_int
 from dlproj.data.mnist import SIDE
 from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.init import INITS

@@ -1,8 +1,5 @@
-"""The `optimizer=` and `schedule=` groups: a schema per kind of choice, its range rules beside it.
-
-A choice's file (conf/optimizer/adam.yaml) starts from its schema (`/schema/optimizer/adam`) and
-names the class it builds (`_target_`, dlproj/optim/); `check(node, cfg)` is every rule on the
-group's keys, some of them against the rest of the config (a warm-up shorter than the run).
+"""The `optimizer=` and `schedule=` groups: a schema per kind of choice, its range rules beside it
+(`check(node, cfg)`, some of them against the rest of the config: a warm-up shorter than the run).
 """
 
 from __future__ import annotations

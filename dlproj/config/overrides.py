@@ -1,15 +1,12 @@
-"""The command line, checked where Hydra would print a search path or a stack trace instead.
-
-`check_choices(args)` runs before Hydra: every `GROUP=CHOICE` (each value of a sweep, each item
-of `logger=[...]`) must be a file of conf/GROUP/, else one paragraph naming the nearest choice.
-`explain(exc)` turns what Hydra raises while it composes (a value of the wrong type, a key that
-does not exist, an override it cannot parse) into one paragraph naming the key, the value and
-the form it takes. Both raise or return ConfigError text; the entry point exits 2 with it.
+"""The command line, checked where Hydra would print a search path or a stack trace instead:
+`check_choices` before Hydra runs, `explain` for what Hydra raises while it composes. Both give
+one paragraph of ConfigError text; the entry point exits 2 with it.
 """
 
 from __future__ import annotations
 
 import difflib
+import traceback
 from typing import Any
 
 from dlproj import paths
@@ -41,7 +38,8 @@ def _values(override: Any) -> list[str]:
 
 
 def check_choices(args: list[str]) -> None:
-    """ConfigError for an override Hydra cannot parse or a group choice with no file."""
+    """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
+    each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
@@ -80,7 +78,8 @@ _HINTS = {  # what OmegaConf says -> the form the value takes
 
 
 def explain(exc: BaseException, args: list[str]) -> str | None:
-    """One paragraph for an error Hydra raised while composing `args`, or None (not one of
+    """One paragraph for an error Hydra raised while composing `args` (a value of the wrong type,
+    an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -113,10 +112,8 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
 
 
 def _raised_by_hydra(exc: BaseException) -> bool:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and "/hydra/" in tb.tb_frame.f_code.co_filename
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and "/hydra/" in frames[-1].filename
 
 
 def _known_keys() -> list[str]:

@@ -1,11 +1,9 @@
 """Structured configs: Hydra rejects `train.epochs=abc` with a message naming the key.
 
-The root config and the keys every run shares (seed, device, train.*, data.*, threads.*) are
-here with their range rules (`Config.check`); each config group's schemas live in the module of
-their group (optim.py, models.py, images.py, trackers.py), each with its own `check`. Every group
-file under conf/ starts from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type in any
-group is caught while composing, before a run starts; `SCHEMAS` is what goes into Hydra's
-ConfigStore (dlproj.config.compose).
+The root config and the keys every run shares are here with their range rules (`Config.check`);
+each config group's schemas, each with its own `check`, live in the module of their group. Every
+group file under conf/ starts from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type
+in any group is caught while composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
 """
 
 from __future__ import annotations

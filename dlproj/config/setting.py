@@ -42,8 +42,7 @@ from dlproj.config.compose import compose
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
 EXCLUDED_SUFFIXES = ("threads", "workers", "channels_last", "checkpoint_every",
-                     "checkpoint_min_seconds",
-                     "progress", "log_every")
+                     "checkpoint_min_seconds", "progress", "log_every")
 INSTANTIATION = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
 # group -> choice -> the keys the group's single schema gave every choice until 2026-12-05 and
 # this choice never read.
@@ -107,13 +106,9 @@ def setting_of(config: dict[str, Any], given: list[str] | None = None) -> Settin
     """The setting of a resolved config (a plain nested dict, as in results.json); `given`, the
     command line's overrides, names keys the label shows even at their default value."""
     ident = identity(config)
-    return Setting(_hash(ident), label(ident, given_keys(given or [], ident)))
-
-
-def given_keys(overrides: list[str], ident: dict[str, Any]) -> set[str]:
-    """The setting keys and groups an override list names (`optimizer=adam` -> optimizer)."""
-    keys = {o.partition("=")[0].lstrip("+~") for o in overrides}
-    return {k for k in keys if k in GROUPS or (k in ident and k not in ("section", "experiment"))}
+    named = {o.partition("=")[0].lstrip("+~") for o in given or []}  # `optimizer=adam`: optimizer
+    shown = {k for k in named if k in GROUPS or (k in ident and k not in ("section", "experiment"))}
+    return Setting(_hash(ident), label(ident, shown))
 
 
 def setting_id(config: dict[str, Any]) -> str:

@@ -1,17 +1,8 @@
-"""The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is.
-
-    title, steps          what runs: a step's `overrides` map a key to a `python -m dlproj`
-                          override value (a value with commas is swept exactly as Hydra's command
-                          line would), `seeds: N` adds `seed=0,...,N-1`; `when:` names a
-                          condition, `after:` a step whose run it needs (`{run:STEP}`)
-    conditions            what `when:` and `{placeholder}`s depend on on this machine: resources
-                          (files, folders, a host to probe), cases in order (evaluated by
-                          dlproj/reproduce/conditions.py)
-    course                the course report's numbers, each with the runs it describes and the
-                          protocol it was measured with
-    figures               the cross-run figures: which runs each compares, how it is drawn
-    claims                the course report's claims: its words, the runs each compares, what
-                          is measured and the direction it asserts (judged by dlproj/claims/)
+"""The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is: its
+`title` and `steps` (what runs), the `conditions` its steps depend on on this machine (evaluated
+by dlproj/reproduce/conditions.py), the `course` report's numbers, the cross-run `figures`, and
+the course report's `claims` (judged by dlproj/claims/). The comments of conf/study/course.yaml
+say what each key means; the schema below gives their types and defaults.
 
 `base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
 adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
@@ -38,15 +29,13 @@ _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
 STUDY_DIR = paths.CONF_DIR / "study"
 DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
 _DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
-_FILLED = ("id", "name")  # filled in from the entry's key, not written in the file
 
 
 # -- the file's schema -----------------------------------------------------------------------
 
 @dataclass
 class Step:
-    """A step of the study: its `overrides` (one `python -m dlproj` override per key, a value
-    with commas swept), `seeds`, the condition it runs `when`, the step it comes `after`."""
+    """A step of the study: what `python -m dlproj` runs, with how many seeds, when, after what."""
 
     id: str = ""  # its key under `steps:`
     title: str | None = None  # null: the step's id
@@ -84,9 +73,7 @@ class Step:
 
 @dataclass
 class Resource:
-    """Something a study's steps may need: there when its `files` and `dirs` exist, or to be
-    downloaded when its `host` answers (where the study allows downloads). Paths may start with
-    `{data}` or `{torch_home}` (dlproj/reproduce/conditions.py says where those are)."""
+    """Something a study's steps may need: its `files` and `dirs`, or a `host` to fetch it from."""
 
     files: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
@@ -95,8 +82,7 @@ class Resource:
 
 @dataclass
 class Case:
-    """What holds when every resource it `needs` is available: the steps `when:` one of
-    `enables` run, `substitutions` fill the steps' `{NAME}`s, and `notice` (if any) is said."""
+    """What holds when every resource it `needs` is available."""
 
     needs: list[str] = field(default_factory=list)
     enables: list[str] = field(default_factory=list)
@@ -122,8 +108,7 @@ class Conditions:
 
 @dataclass
 class CourseNumber:
-    """A number of the course report: the runs it describes (`match`, on the flattened config)
-    and its protocol (the keys it was measured with; `default`: the experiment's own value)."""
+    """A number of the course report: the runs it describes and the protocol it was measured by."""
 
     id: str = ""  # its key under `course.numbers:`
     section: int = MISSING
@@ -163,8 +148,7 @@ class CourseSpec:
 
 @dataclass
 class FigureSpec:
-    """A cross-run figure: the runs of `section`/`experiment` that fit `match`, their largest
-    family of settings that differ only in `vary`, drawn by `draw` from their `csv` files."""
+    """A cross-run figure: which runs it compares (those that differ only in `vary`), how drawn."""
 
     name: str = ""  # its key under `figures:`
     section: int = MISSING
@@ -184,14 +168,8 @@ CLAIM_CHOICES = {"direction": ("higher", "lower"), "effect": ("difference", "rat
 
 @dataclass
 class Claim:
-    """A claim of the course report, judged from the runs (dlproj/claims/): its words (`quote`,
-    at `report_section`), the runs it compares (those of `section`/`experiment` that fit `match`,
-    split into `arms`: label -> match, in the asserted order), what is measured per run
-    (`metric`: the final value; at an `epoch`; the first epoch it `reach`es a value; or divided
-    by the final metric `over`), and what is asserted: each arm's value is `direction` than
-    that of the arm before it (`pairs: chain`) or of the first arm (`pairs: first`), as a
-    difference of means or a `ratio`. `steps`: the study steps that make its runs (what
-    `reproduce --seeds N` reruns with more seeds)."""
+    """A claim of the course report, judged from the runs (dlproj/claims/): its words, the runs
+    its `arms` compare, what is measured per run, and the direction it asserts."""
 
     id: str = ""  # its key under `claims:`
     quote: str = MISSING
@@ -238,41 +216,46 @@ def available() -> list[str]:
     return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
 
 
+def _chain(name: str) -> list[tuple[Path, Any]]:
+    """The study file `name` and the files it is based on (`base:`), itself first: each path
+    with its node, `base` taken out."""
+    chain: list[tuple[Path, Any]] = []
+    while True:
+        path, names = STUDY_DIR / f"{name}.yaml", [p.stem for p, _ in chain]
+        if not path.is_file():
+            raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
+                              f"(files in {STUDY_DIR}).")
+        if name in names:
+            raise ConfigError(f"Study '{name}': `base` goes round in a circle "
+                              f"({' -> '.join(names)}).")
+        try:
+            node = OmegaConf.load(path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Study '{name}': {path} is not valid YAML: "
+                              f"{' '.join(str(exc).split())}.") from None
+        base = node.pop("base", None)
+        chain.append((path, node))
+        if base is None:
+            return chain
+        name = str(base)
+
+
 def files(name: str) -> list[Path]:
     """The study file `name` and the files it is based on (`base:`), itself first."""
-    chain = [STUDY_DIR / f"{name}.yaml"]
-    while (base := OmegaConf.load(chain[-1]).get("base")) is not None:
-        chain.append(STUDY_DIR / f"{base}.yaml")
-    return chain
-
-
-def _merged(name: str, seen: tuple[str, ...] = ()) -> Any:
-    """The study file `name` over its `base:` files, as one OmegaConf node."""
-    path = STUDY_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
-                          f"(files in {STUDY_DIR}).")
-    if name in seen:
-        raise ConfigError(f"Study '{name}': `base` goes round in a circle ({' -> '.join(seen)}).")
-    try:
-        node = OmegaConf.load(path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Study '{name}': {path} is not valid YAML: "
-                          f"{' '.join(str(exc).split())}.") from None
-    base = node.pop("base", None)
-    return node if base is None else OmegaConf.merge(_merged(str(base), (*seen, name)), node)
+    return [path for path, _ in _chain(name)]
 
 
 def read(name: str) -> StudyFile:
     """The study file `name` (with its bases), checked against StudyFile."""
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile),
-                                                   _merged(name)))
+        nodes = [node for _, node in reversed(_chain(name))]
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile), *nodes))
     except OmegaConfBaseException as exc:
         what = str(exc).splitlines()[0]
         kind = getattr(exc, "object_type", None)
         if isinstance(exc, ConfigKeyError) and dataclasses.is_dataclass(kind):
-            fields = [f.name for f in dataclasses.fields(kind) if f.name not in _FILLED]
+            # `id` and `name` are filled in from the entry's key, not written in the file.
+            fields = [f.name for f in dataclasses.fields(kind) if f.name not in ("id", "name")]
             what = f"unknown field. Allowed: {', '.join(fields)}"
         raise ConfigError(f"In study '{name}', `{exc.full_key}`: {what}.") from None
 
@@ -325,12 +308,11 @@ def load(name: str, *, when: set[str] | None = None,
          substitutions: dict[str, str] | None = None) -> Study:
     """The study `name` with only the steps whose `when` is in `when` (all when None), and
     `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
-    spec = read(name)
+    spec, bases = read(name), _chain(name)[1:]
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []
-    base = OmegaConf.load(STUDY_DIR / f"{name}.yaml").get("base")  # read() has checked the file
-    inherited = None if base is None else set(_merged(str(base)).get("steps") or {})
+    inherited = {key for _, node in bases for key in node.get("steps") or {}} if bases else None
     subs = substitutions or {}
     steps = []
     for step_id, step in spec.steps.items():
