@@ -1,10 +1,12 @@
-"""Section 4's training step: torch's default memory layout beside the fast path, channels-last.
+"""Section 4's training step: torch's default memory layout beside the fast path, channels-last,
+and channels-last under `train.precision=bf16-mixed`.
 
 The study's Section 4 networks (PlainNet and SmallResNet, depth 8, width 16, on 28 px MNIST in
 batches of 128), one training step as a run takes it: forward, cross-entropy, backward and
 dlproj's explicit Adam. For each thread count and network: milliseconds per step in both
-layouts (`model.channels_last=false|true`), from the same weights on the same batch, repeats
-alternating between them, median shown; GFLOP/s from torch's own count of the step's
+layouts (`model.channels_last=false|true`) and in channels-last with bfloat16 autocast (another
+result, not round-off: dlproj/training/precision.py), from the same weights on the same batch,
+repeats alternating between them, median shown; GFLOP/s from torch's own count of the step's
 floating-point operations (torch.utils.flop_counter, forward and backward), and its fraction of
 the float32 GEMM rate at that thread count (dlproj.bench.step_speed.gemm_rate).
 """
@@ -16,7 +18,11 @@ import time
 
 NETS = ("plain", "resnet")
 HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
-          f"{'chan-last ms':>13}{'GF/s':>7}{'of GEMM':>8}{'speed-up':>9}")
+          f"{'chan-last ms':>13}{'GF/s':>7}{'of GEMM':>8}{'speed-up':>9}"
+          f"{'bf16-mixed ms':>14}{'speed-up':>9}")
+# path -> (memory layout, train.precision)
+PATHS = {"default": ("contiguous_format", "32"), "channels_last": ("channels_last", "32"),
+         "bf16": ("channels_last", "bf16-mixed")}
 
 
 def _model(name: str, torch, layout):
@@ -41,31 +47,33 @@ def step_flops(name: str, torch, batch: int = 128) -> int:
 
 def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
             batch: int = 128) -> dict[str, float]:
-    """Median seconds per training step in each layout at `threads` threads."""
+    """Median seconds per training step on each of PATHS at `threads` threads."""
     from dlproj.torchnets.optim import Adam
+    from dlproj.training.precision import Precision
 
     torch.set_num_threads(threads)
-    layouts = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
     runs = {}
-    for key, layout in layouts.items():
+    for key, (layout_name, precision) in PATHS.items():
+        layout = getattr(torch, layout_name)
         model = _model(name, torch, layout)
         runs[key] = (model, Adam(model.parameters(), lr=1e-3),
-                     x.contiguous(memory_format=layout))
+                     x.contiguous(memory_format=layout), Precision(precision, x.device))
 
     def step(key: str) -> None:
-        model, opt, xb = runs[key]
-        loss = torch.nn.functional.cross_entropy(model(xb), y)
+        model, opt, xb, precision = runs[key]
+        with precision.autocast():
+            loss = torch.nn.functional.cross_entropy(model(xb), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    times: dict[str, list[float]] = {key: [] for key in layouts}
-    for key in layouts:  # warm up (oneDNN picks its kernels on the first calls)
+    times: dict[str, list[float]] = {key: [] for key in PATHS}
+    for key in PATHS:  # warm up (oneDNN picks its kernels on the first calls)
         step(key)
         step(key)
     for _ in range(repeats):
-        for key in layouts:
+        for key in PATHS:
             started = time.perf_counter()
             for _ in range(steps):
                 step(key)
@@ -91,5 +99,6 @@ def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: in
             d, c = gf / t["default"], gf / t["channels_last"]
             out(f"{threads:>7} {name:<12}{gf:>7.1f}{t['default'] * 1e3:>11.1f}{d:>7.1f}"
                 f"{d / gemm:>8.0%}{t['channels_last'] * 1e3:>13.1f}{c:>7.1f}{c / gemm:>8.0%}"
-                f"{t['default'] / t['channels_last']:>9.2f}")
+                f"{t['default'] / t['channels_last']:>9.2f}{t['bf16'] * 1e3:>14.1f}"
+                f"{t['default'] / t['bf16']:>9.2f}")
         out(f"{threads:>7} (GEMM rate {gemm:.1f} GFLOP/s)")

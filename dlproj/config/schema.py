@@ -19,6 +19,7 @@ from dlproj.data.mnist import TRAIN_IMAGES
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # the keys of dlproj.training.precision.AUTOCAST
 
 
 @dataclass
@@ -46,6 +47,9 @@ class TrainConfig:
     checkpoint_min_seconds: float = 2.0
     # One log line every N epochs (and for the first and last); null: about 50 lines per run.
     log_every: int | None = None
+    # Section 4's arithmetic, as Lightning names it: 32, bf16-mixed (CPU or CUDA) or 16-mixed
+    # (CUDA; loss scaling). dlproj/training/precision.py; Sections 1-3 compute in float32.
+    precision: str = "32"
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
@@ -107,6 +111,10 @@ class Config:
         integer("train.batch_size", train.batch_size)
         integer("train.checkpoint_every", train.checkpoint_every)
         integer("train.log_every", train.get("log_every"), null="about 50 lines per run")
+        check_choice("train.precision", train.precision, PRECISIONS)
+        check(cfg.section == 4 or train.precision == "32", "train.precision", train.precision,
+              f"32 for section={cfg.section} (NumPy computes in float32; bf16-mixed and "
+              "16-mixed are Section 4's)")
         check(train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
               train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
         es = train.early_stopping

@@ -15,6 +15,8 @@ elsewhere leaves its followers the same setting.
 Runs recorded before each config group's choice had a schema of its own carry keys their choice
 never read (Adam's `optimizer.momentum`, the constant schedule's `gamma`, ...); RETIRED lists
 them, and they are left out too, so those runs are the same settings as the ones recorded since.
+A key added since (ADDED: `train.precision`) counts only away from the value earlier runs
+computed with, for the same reason.
 
 The label lists every key that differs from the experiment's own defaults (`conf/experiment/`),
 budget keys included (`train.epochs=50 data.train_limit=1000`), and every key given on the
@@ -56,6 +58,9 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
                  "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
     "model": {"resnet18": ("depth", "width")},
 }
+# Keys added to the config since runs were recorded -> the value every earlier run computed with:
+# at that value a key is left out, so those runs stay the same settings; any other value counts.
+ADDED: dict[str, Any] = {"train.precision": "32"}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
@@ -95,10 +100,12 @@ def canonical(value: Any) -> Any:
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened config keys that make the setting: neither excluded nor retired (keys its
-    choices no longer have, RETIRED)."""
+    choices no longer have, RETIRED), nor a key added since runs were recorded at the value
+    those runs computed with (ADDED)."""
     flat = flatten(config)
     gone = {f"{group}.{key}" for group, by_choice in RETIRED.items()
             for key in by_choice.get(flat.get(f"{group}.name"), ())}
+    gone |= {key for key, value in ADDED.items() if flat.get(key, value) == value}
     return {k: v for k, v in flat.items() if not is_excluded(k) and k not in gone}
 
 

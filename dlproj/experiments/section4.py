@@ -49,6 +49,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     from dlproj.torchnets import gradflow
     from dlproj.torchnets.models import freeze
     from dlproj.torchnets.optim import torch_twin
+    from dlproj.training.precision import Precision
     from dlproj.training.torch_stack import evaluate, fit, resolve_device, seed_everything
 
     cfg = ctx.cfg
@@ -65,12 +66,13 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                                          image_size=cfg.dataset.image_size)
 
     layout = torch.channels_last if m.channels_last else torch.contiguous_format
+    precision = Precision(cfg.train.precision, device)
 
     def evaluate_all() -> dict[str, float]:
         out: dict[str, float] = {}
         for split, batches in (("val", data.val), ("test", data.test)):
             if batches is not None:
-                out.update(evaluate(model, batches, device, split, layout))
+                out.update(evaluate(model, batches, device, split, layout, precision))
         return out
 
     if cfg.checkpoint:
@@ -86,9 +88,9 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
     ctx.log.info("%s on %s (%d classes: %s; %d training images), weights %s, finetune %s: "
-                 "%d of %d parameters train, device %s", m.name, cfg.dataset.name,
-                 data.num_classes, " ".join(data.class_names), data.n_train, source,
-                 m.finetune, n_trainable, n_total, device)
+                 "%d of %d parameters train, device %s, precision %s", m.name,
+                 cfg.dataset.name, data.num_classes, " ".join(data.class_names), data.n_train,
+                 source, m.finetune, n_trainable, n_total, device, precision.name)
     optimizer = build(cfg.optimizer, _target_=torch_twin(cfg.optimizer._target_))(
         model.parameters())
     layers = gradflow.main_path_weights(model)
@@ -99,7 +101,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     final = fit(ctx, model, data.train, optimizer, evaluate_all, device=device, frozen=frozen,
-                on_step=on_step, layout=layout)
+                on_step=on_step, layout=layout, precision=precision)
     ckpt.save_state_dict(ctx.path("model.pt"), model)
     label = f"{title}: {NETWORKS[m.name]}" + (f" depth {m.depth}" if m.name != "resnet18" else "")
     figure(ctx, "curves.png", lambda: plots.curves.learning_curves(
@@ -114,6 +116,8 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
         if rows:
             final["grad_first_mean"] = sum(r[first] for r in rows) / len(rows)
             final["grad_last_mean"] = sum(r[last] for r in rows) / len(rows)
+    if precision.scaler is not None:
+        final["skipped_steps"] = precision.scaler.skipped  # float16 overflows
     final.update(n_train=data.n_train, trainable_params=n_trainable,
                  **describe_setting(cfg, source))
     return final

@@ -24,6 +24,7 @@ from dlproj.errors import ConfigError, DataError
 from dlproj.files.atomic import atomic_write
 from dlproj.training import loop
 from dlproj.training.context import RunContext
+from dlproj.training.precision import Precision
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,16 +46,19 @@ def seed_everything(seed: int) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, device: torch.device, prefix: str,
-             layout: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
+             layout: torch.memory_format = torch.contiguous_format,
+             precision: Precision | None = None) -> dict[str, float]:
     """Mean cross-entropy and accuracy over `batches` (images in the model's memory `layout`),
-    in eval mode."""
+    in eval mode, the forward pass in the training's `precision`."""
     was_training = model.training
     model.eval()
     total, correct, n = 0.0, 0, 0
+    precision = precision or Precision("32", device)
     for x, y in batches:
         x, y = x.to(device, memory_format=layout), y.to(device)
-        logits = model(x)
-        total += F.cross_entropy(logits, y, reduction="sum").item()
+        with precision.autocast():
+            logits = model(x)
+        total += F.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         n += len(y)
     model.train(was_training)
@@ -79,7 +83,11 @@ class TorchStack:
     device: torch.device
     frozen: Sequence[nn.Module] = ()
     layout: torch.memory_format = torch.contiguous_format  # of the images, as the model's
+    precision: Precision | None = None  # None: float32
     suffix: str = ".pt"
+
+    def __post_init__(self) -> None:
+        self.precision = self.precision or Precision("32", self.device)
 
     def steps_per_epoch(self) -> int:
         return len(self.train)
@@ -95,11 +103,12 @@ class TorchStack:
         x, y = batch
         x = x.to(self.device, non_blocking=True, memory_format=self.layout)
         y = y.to(self.device, non_blocking=True)
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
+        with self.precision.autocast():
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        if self.precision.backward(loss, self.optimizer.params):
+            self.optimizer.step()
         correct = int((logits.detach().argmax(1) == y).sum().item())
         return loop.StepResult(loss.item(), len(y), correct)
 
@@ -121,6 +130,7 @@ class TorchStack:
                     "data": gen.get_state() if gen is not None else None,
                     "numpy": json.dumps(_numpy_state()), "python": json.dumps(random.getstate())},
             "optimizer_t": self.optimizer.t,
+            **({"loss_scale": self.precision.scaler.state()} if self.precision.scaler else {}),
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -128,6 +138,8 @@ class TorchStack:
         self.optimizer.state = [{k: v.to(self.device) for k, v in s.items()}
                                 for s in snap["optimizer"]]
         self.optimizer.t = int(snap["optimizer_t"])
+        if self.precision.scaler is not None and "loss_scale" in snap:
+            self.precision.scaler.load(snap["loss_scale"])
         rng = snap["rng"]
         torch.set_rng_state(rng["torch"])
         gen = self._generator()
@@ -174,10 +186,12 @@ def _tuples(value: Any) -> Any:
 def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: Any,
         evaluate_fn: Callable[[], dict[str, float]], *, device: torch.device,
         frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None,
-        layout: torch.memory_format = torch.contiguous_format) -> dict[str, Any]:
+        layout: torch.memory_format = torch.contiguous_format,
+        precision: Precision | None = None) -> dict[str, Any]:
     """Train with the one epoch loop; returns the last metrics row.
 
     `on_step(step, epoch)` runs after each update (gradients still in `.grad`); `layout` is the
-    memory format of the model's weights, which the images are given too."""
-    stack = TorchStack(model, train, optimizer, evaluate_fn, device, frozen, layout)
+    memory format of the model's weights, which the images are given too; `precision` the
+    autocast of the forward pass (None: float32)."""
+    stack = TorchStack(model, train, optimizer, evaluate_fn, device, frozen, layout, precision)
     return loop.fit(ctx, stack, on_step=on_step)
