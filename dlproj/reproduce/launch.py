@@ -37,12 +37,11 @@ class Progress:
     def eta(self) -> float:
         """Seconds left: the unfinished jobs' cost at the rate the finished ones went (before
         any finished, their cost spread over the workers)."""
-        finished = [j for j in self.jobs if j.status is not None]
+        finished = sum(j.step.cost for j in self.jobs if j.status is not None)
         left = sum(j.step.cost for j in self.jobs if j.status is None)
         if not finished:
             return left / self.workers
-        rate = (time.time() - self.started) / sum(j.step.cost for j in finished)
-        return left * rate
+        return left * (time.time() - self.started) / finished
 
     def line(self, job: Job) -> str:
         done = sum(j.status is not None for j in self.jobs)
