@@ -1,19 +1,7 @@
-"""The supplement a paper can ship (the course report's §6.2: "supplementary packaging must be
-added explicitly"): `python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` packs the
-report and the runs behind it into one archive.
-
-    supplement/README.md                   what each part is
-    supplement/tables/results.{md,csv,tex} the results table (dlproj/report/)
-    supplement/claims/claims.{md,csv}      the course report's claims judged (dlproj/claims/)
-    supplement/figures/*.png, *.pdf        the report's figures
-    supplement/study/NAME.yaml             the study file, and the files it is based on
-    supplement/environment.json            package versions, git commit, machine
-    supplement/runs/<run>/                 config.yaml (resolved), metrics.csv, results.json;
-                                           model.npz / model.pt with --with-weights
-
-The same runs give the same bytes: entries sorted by name, every entry's time, owner and mode
-fixed, gzip without a file name or a time. The archive is written whole or not at all
-(dlproj/files/atomic.py). Reading it back needs Python's tarfile and pandas, nothing else.
+"""The supplement a paper can ship (the course report's §6.2): `python -m dlproj.report --bundle
+PATH.tar.gz [--with-weights]` packs the report and the runs behind it into one archive; its
+parts are listed in its own README.md (`_readme`) and in docs/report.md, *The supplement*.
+The same runs give the same bytes; the archive is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -34,7 +22,6 @@ from dlproj.config import study as studies
 from dlproj.files.atomic import atomic_write
 
 ROOT = "supplement"
-MTIME = 0  # every entry's modification time (1970-01-01): the same bytes for the same runs
 PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
 WEIGHTS = ("model.npz", "model.pt")
 
@@ -92,12 +79,11 @@ def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> d
         files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
     files["environment.json"] = (json.dumps(environment(), indent=2, sort_keys=True,
                                             default=str) + "\n").encode()
-    runs = 0
     for run_dir in sorted(Path(p) for p in report.runs["path"]):
         name = _run_name(run_dir, roots)
         files |= {f"runs/{name}/{k}": v for k, v in _run_files(run_dir, weights=weights).items()}
-        runs += 1
-    files["README.md"] = _readme(files, runs=runs, study=study, weights=weights).encode()
+    files["README.md"] = _readme(files, runs=len(report.runs), study=study,
+                                 weights=weights).encode()
     return files
 
 
@@ -150,7 +136,8 @@ def write(path: str | Path, files: dict[str, bytes]) -> Path:
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(files):
                 info = tarfile.TarInfo(f"{ROOT}/{name}")
-                info.size, info.mtime, info.mode = len(files[name]), MTIME, 0o644
+                # every entry's time 1970-01-01: the same bytes for the same runs
+                info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 tar.addfile(info, io.BytesIO(files[name]))

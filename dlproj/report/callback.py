@@ -1,9 +1,6 @@
-"""A Hydra callback: when a multirun ends, aggregate its jobs into `<sweep dir>/report/`.
-
-Wired in conf/config.yaml (`hydra.callbacks.aggregate`). Hydra's basic sweeper skips
-`on_multirun_end` when a job raises; dlproj's runner records failures instead of raising inside a
-sweep, so the callback runs and the failed jobs show as rows. The callback itself never raises:
-a broken report must not turn a finished sweep into a failed command.
+"""A Hydra callback: when a multirun ends, aggregate its jobs into `<sweep dir>/report/`
+(docs/report.md, *Each sweep, when it ends*). It never raises: a broken report must not turn a
+finished sweep into a failed command.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Which runs each cross-run figure compares; dlproj/plots/compare.py draws them.
-
-The figures are the study's (`figures:` in conf/study/course.yaml). Each compares a *family*:
-completed runs with curves that agree on every key but the compared ones (a line per setting,
-never a pool of settings). Where several families exist (a quick and a full budget, say), the
-one with the most settings, then the most runs, is drawn. PNG (150 dpi) and PDF.
+"""Which runs each cross-run figure compares (the study's `figures:`, docs/report.md, *Figures*);
+dlproj/plots/compare.py draws them. Each compares a *family*: completed runs with curves that
+agree on every key but the compared ones; the one with the most settings, then the most runs.
 """
 
 from __future__ import annotations

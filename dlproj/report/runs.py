@@ -1,13 +1,8 @@
-"""Every run directory under outputs/ as one row of a DataFrame, skipping what is unreadable.
+"""Every run directory under outputs/ as one row of a DataFrame (docs/report.md, *The report*).
 
-A run directory holds `results.json` (the final record) and/or `.hydra/config.yaml`, plus
-`metrics.csv` (a row per epoch). Single runs live in `outputs/runs/<stamp>_s<N>_<name>/`, sweep
-jobs in `outputs/multirun/<stamp>/<job>/`. A corrupt, empty or half-written file is reported by
-path (a `Problem`, which the file readers raise and `load_run`/`run_csv` collect) and skipped;
-nothing here raises on bad files.
-
-`dedupe` then keeps one run per (setting, seed): the newest completed one (else the newest of the
-rest); the others are *superseded* and listed by the report, never averaged.
+A corrupt, empty or half-written file is a `Problem` (raised by the file readers, collected by
+`load_run`/`run_csv`) and skipped; nothing here raises on bad files. `dedupe` keeps one run per
+(setting, seed).
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,21 +51,17 @@ def find_run_dirs(root: Path) -> list[Path]:
     """Run directories under `root`, in natural order (only `runs/` and `multirun/` when `root`
     is an outputs folder, so `outputs/report/` or a nested `outputs/quick/` is not mixed in)."""
     root = Path(root)
-    if not root.is_dir():
-        return []
     tops = [root / name for name in ("runs", "multirun") if (root / name).is_dir()]
-    found = [d for top in tops or [root] for d in _walk(top)]
-    return sorted(set(found), key=natural_key)
-
-
-def _walk(top: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(top):
-        here = Path(dirpath)
-        if "results.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
-            dirnames[:] = []  # a run's own sub-folders hold figures and checkpoints, not runs
-            yield here
-            continue
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+    found = set()
+    for top in tops or [root]:
+        for dirpath, dirnames, filenames in os.walk(top):
+            here = Path(dirpath)
+            if "results.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
+                dirnames[:] = []  # a run's own sub-folders hold figures and checkpoints, not runs
+                found.add(here)
+            else:
+                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+    return sorted(found, key=natural_key)
 
 
 def read_csv(path: Path) -> pd.DataFrame:

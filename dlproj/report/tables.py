@@ -1,9 +1,5 @@
-"""Runs -> one row per setting (pandas groupby), and the tables as Markdown, CSV and LaTeX.
-
-Two tables: *Course report vs ours* (a line per number the course report gives, with our best
-run of the same protocol) and *All runs* (a row per setting and outcome: mean ± sample std over
-distinct seeds, n = number of seeds). Failed, diverged, interrupted and incomplete runs are rows
-of their own, in capitals, and never enter a completed row's statistics.
+"""Runs -> one row per setting and outcome (pandas groupby), and the tables *Course report vs
+ours* and *All runs* as Markdown, CSV and LaTeX (docs/report.md, *The report*).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Which case of a study's `conditions:` holds on this machine (see conf/study/course.yaml).
-
-Knows no resource by name: a resource is available when its files and folders exist or, where
-the study allows downloads and the caller lets it probe, when its host answers on port 443; the
-first case whose needs are all available holds. Nothing is looked at when no chosen step uses
-the conditions (no `when:`, no `{placeholder}` they fill).
+"""Which case of a study's `conditions:` holds on this machine (docs/report.md, *Section 4
+offline*). It knows no resource by name: a resource is available when its files and folders
+exist or, where the study allows downloads, when its host answers on port 443.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from dlproj import paths
-from dlproj.config.study import Conditions, Resource, Step
+from dlproj.config.study import Conditions, Step
 
 
 @dataclass(frozen=True)
@@ -44,31 +41,24 @@ def reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def on_disk(resource: Resource) -> bool:
-    return (all(Path(expand(f)).is_file() for f in resource.files)
-            and all(Path(expand(d)).is_dir() for d in resource.dirs))
-
-
-def needed(conditions: Conditions | None, steps: Iterable[Step]) -> bool:
-    """Whether any of `steps` depends on the conditions."""
-    if conditions is None:
-        return False
-    marks = [f"{{{name}}}" for name in conditions.placeholders]
-    return any(step.when is not None or any(m in v for m in marks for v in step.overrides.values())
-               for step in steps)
-
-
 def assess(conditions: Conditions | None, steps: Iterable[Step], *, probe: bool = True,
            reach: Callable[[str], bool] = reachable) -> Situation:
-    """The case that holds for `steps` (nothing when they do not depend on it). Hosts are probed
-    only with `probe` and where the study says `downloads: true`, each at most once."""
-    if not needed(conditions, steps):
+    """The first case whose needs are all available. Nothing is looked at when no step depends
+    on the conditions (no `when:`, no `{placeholder}` they fill); hosts are probed only with
+    `probe` and where the study says `downloads: true`, each at most once."""
+    if conditions is None:
+        return Situation()
+    marks = [f"{{{name}}}" for name in conditions.placeholders]
+    if not any(step.when is not None or any(m in v for m in marks for v in step.overrides.values())
+               for step in steps):
         return Situation()
 
     @cache
     def available(name: str) -> bool:
         resource = conditions.resources[name]
-        return on_disk(resource) or bool(
+        on_disk = (all(Path(expand(f)).is_file() for f in resource.files)
+                   and all(Path(expand(d)).is_dir() for d in resource.dirs))
+        return on_disk or bool(
             probe and conditions.downloads and resource.host and reach(resource.host))
 
     # The last case needs nothing (dlproj.config.study checks), so one always holds.

@@ -1,11 +1,7 @@
-"""Planned jobs through ONE Hydra multirun, a line per job as it finishes.
-
-`python -m dlproj -m hydra/sweeper=joblist hydra.sweeper.jobs_file=<log dir>/jobs.json
-hydra/launcher=...`: the `joblist` sweeper (hydra_plugins/dlproj_joblist_sweeper) hands exactly
-these jobs, phase by phase, to Hydra's launcher (joblib with `workers` jobs side by side,
-submitit_local or slurm); there is no pool of dlproj's own. A job is seen to end when its
-results.json appears (or changes, for a resumed one). Ctrl-C sends the sweep SIGTERM: its jobs
-stop at their next step and record where; a second Ctrl-C leaves at once.
+"""Planned jobs through ONE Hydra multirun (`hydra/sweeper=joblist`, docs/report.md), a line
+per job as it finishes: when its results.json appears (or changes, for a resumed one). Ctrl-C
+sends the sweep SIGTERM: its jobs stop at their next step and record where; a second Ctrl-C
+leaves at once.
 """
 
 from __future__ import annotations
@@ -41,12 +37,11 @@ class Progress:
     def eta(self) -> float:
         """Seconds left: the unfinished jobs' cost at the rate the finished ones went (before
         any finished, their cost spread over the workers)."""
-        finished = [j for j in self.jobs if j.status is not None]
+        finished = sum(j.step.cost for j in self.jobs if j.status is not None)
         left = sum(j.step.cost for j in self.jobs if j.status is None)
         if not finished:
             return left / self.workers
-        rate = (time.time() - self.started) / sum(j.step.cost for j in finished)
-        return left * rate
+        return left * (time.time() - self.started) / finished
 
     def line(self, job: Job) -> str:
         done = sum(j.status is not None for j in self.jobs)

@@ -1,17 +1,15 @@
-"""The plan of a study: every job, what becomes of it and where it runs, from the study and the
-runs already under the outputs folder. Starts no process, reaches no network, writes nothing.
+"""The plan of a study: every job, its state and where it runs, from the study and the runs
+already under the outputs folder (docs/report.md, *How it runs*). Starts no process, reaches no
+network, writes nothing.
 
 A job's state:
   run      runs in the sweep, in `<sweep dir>/<num>`
-  resume   interrupted, or killed after its first checkpoint (no results.json, its directory
-           lock free: dlproj.runtime.owner): continues in place from its `last.*`
+  resume   interrupted, or killed after its first checkpoint (its directory lock free):
+           continues in place from its `last.*`
   done     a completed (or diverged) run of its (setting, seed) is there: skipped
   invalid  does not compose or validate, or needs a step's run that cannot be made
-  twin     another step runs the same (setting, seed) (the `mlp` step's run is the activation
-           study's ReLU, seed 0)
+  twin     another step runs the same (setting, seed) (`mlp` is the activation study's ReLU)
   running  a run of it is still going in another process (its lock is held): left to it
-`force` runs every job that composes. A step with `after:` goes in a later phase, and
-`{run:STEP}` in its values becomes STEP's run directory (done before, or made in this sweep).
 """
 
 from __future__ import annotations
@@ -76,13 +74,9 @@ def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
 
 
 def resume_overrides(run_dir: Path) -> list[str] | None:
-    """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`.
-
-    The run continues in place from its checkpoint, with the overrides it was started with
-    (RUN_DIR/.hydra/overrides.yaml): the job's output directory is RUN_DIR itself (Hydra writes
-    no .hydra/ there: conf/config.yaml sets `hydra.output_subdir: null`); the training loop
-    checks the composed config against the checkpoint's. A run without that record: None, and
-    the job reruns from scratch in a new directory (the report lists the old run as superseded).
+    """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`: it
+    continues in place (Hydra writes no .hydra/ there: `hydra.output_subdir: null`) with the
+    overrides it was started with; without that record None, and the job reruns from scratch.
     """
     from dlproj.runtime.resume import UsageError, saved_overrides
 

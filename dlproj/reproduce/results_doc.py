@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from dlproj import paths
+from dlproj.tables import md_table
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
 # One row per `make reproduce` of the study (its outputs/reproduce/<stamp>_<study>/summary.json).
@@ -40,7 +41,6 @@ def render(study_name: str, outputs: Path) -> str:
     from dlproj.report.tables import all_runs_table, course_lines, settings
     from dlproj.reproduce.conditions import assess
     from dlproj.reproduce.plan import with_settings
-    from dlproj.tables import md_table
 
     written = studies.load(study_name)
     here = assess(written.conditions, written.steps, probe=False)  # what is on disk
@@ -78,8 +78,6 @@ def render(study_name: str, outputs: Path) -> str:
 def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list) -> str:
     """Each `dlproj.reproduce` of this study under `outputs` (its summary.json), and the runs'
     own wall times summed: the work a machine must do, whatever runs it side by side."""
-    from dlproj.tables import md_table
-
     rows = []
     for summary in sorted((outputs / "reproduce").glob(f"*_{study_name}/summary.json")):
         try:

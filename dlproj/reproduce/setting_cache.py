@@ -2,10 +2,8 @@
 
 Composing a config takes a fraction of a second; a rerun with nothing to do would spend most of
 its time on it (measured, quick study, 60 jobs done: 11.2-12.6 s without the cache, 0.9-1.7 s
-with it).
-The cache is valid while conf/ and dlproj/config/ are unchanged: it is keyed by a hash of every
-file the composition and the setting read (conf/, the schemas, dlproj/config/setting.py), so any
-change there recomposes everything.
+with it). It is keyed by a hash of every file the composition and the setting read (conf/,
+dlproj/config/), so any change there recomposes everything.
 """
 
 from __future__ import annotations
@@ -40,15 +38,11 @@ class SettingCache:
         """The cache of an outputs folder (read now; written only by `save`)."""
         return cls(outputs / "reproduce" / "settings-cache.json")
 
-    @staticmethod
-    def _key(overrides: tuple) -> str:
-        return "\x1f".join(overrides)
-
     def get(self, overrides: tuple) -> str | None:
-        return self.settings.get(self._key(overrides))
+        return self.settings.get("\x1f".join(overrides))
 
     def put(self, overrides: tuple, setting: str) -> str:
-        self.settings[self._key(overrides)] = setting
+        self.settings["\x1f".join(overrides)] = setting
         self.changed = True
         return setting
 

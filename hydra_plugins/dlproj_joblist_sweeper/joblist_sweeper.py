@@ -1,14 +1,10 @@
 """`hydra/sweeper=joblist`: a sweep of an explicit list of jobs, handed to Hydra's launcher.
 
 Hydra's basic sweeper runs the cartesian product of its command line; `dlproj.reproduce` needs
-only the jobs of its study that are not done yet, so it writes them to a JSON file,
-`[{"overrides": [...], "phase": 0}, ...]`, and runs
-`python -m dlproj -m hydra/sweeper=joblist hydra.sweeper.jobs_file=FILE hydra/launcher=...`.
-The sweeper launches the jobs one phase after another (a phase's jobs all at once, through the
-configured launcher: joblib, submitit_local, SLURM), so a job can use what an earlier phase made.
-Job numbers, and so job directories `<sweep dir>/<num>`, follow the file's order.
-
-It lives in the `hydra_plugins` namespace because Hydra instantiates sweepers only from there.
+only the jobs of its study not done yet, so it writes them to a JSON file,
+`[{"overrides": [...], "phase": 0}, ...]`. The sweeper launches them one phase after another,
+so a job can use what an earlier phase made; job directories `<sweep dir>/<num>` follow the
+file's order. It lives in `hydra_plugins` because Hydra instantiates sweepers only from there.
 """
 
 # No `from __future__ import annotations`: Hydra imports plugin modules without registering
@@ -37,15 +33,6 @@ ConfigStore.instance().store(group="hydra/sweeper", name="joblist", node=JobList
                              provider="dlproj")
 
 
-def read_jobs(path: str | Path) -> list:
-    jobs = json.loads(Path(path).read_text())
-    if not isinstance(jobs, list) or not all(
-            isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
-        raise HydraException(f"hydra.sweeper.jobs_file={path}: expected a JSON list of "
-                             '{"overrides": [...], "phase": N} objects.')
-    return jobs
-
-
 class JobListSweeper(Sweeper):
     def __init__(self, jobs_file: str) -> None:
         self.jobs_file = jobs_file
@@ -65,7 +52,11 @@ class JobListSweeper(Sweeper):
             raise HydraException(
                 "hydra/sweeper=joblist takes its jobs from hydra.sweeper.jobs_file, not from the "
                 f"command line; put {arguments} into the jobs' overrides.")
-        jobs = read_jobs(self.jobs_file)
+        jobs = json.loads(Path(self.jobs_file).read_text())
+        if not isinstance(jobs, list) or not all(
+                isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
+            raise HydraException(f"hydra.sweeper.jobs_file={self.jobs_file}: expected a JSON "
+                                 'list of {"overrides": [...], "phase": N} objects.')
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
