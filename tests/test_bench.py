@@ -55,3 +55,12 @@ def test_section4_block_counts_and_times_every_path(torch_one_thread):
     assert all(float(r[3]) > 0 and float(r[6]) > 0 and float(r[9]) > 0 and float(r[10]) > 0
                and float(r[11]) > 0 for r in rows)
     assert all(len(r) == 12 for r in rows)
+
+
+def test_the_step_table_times_both_frameworks(torch_one_thread):
+    from dlproj.bench import step_speed
+
+    lines = []
+    (result,) = step_speed.run([1], ["two_layer"], steps=1, repeats=1, out=lines.append)
+    assert result.numpy_s > 0 and result.torch_s > 0
+    assert lines[0] == step_speed.HEADER and "two_layer" in lines[-1]

@@ -100,7 +100,7 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
     gflop = step_flops(model, xs[0]) / 1e9
     loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
-    topt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    topt = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
     k = [0]
 
     def np_step():
@@ -110,7 +110,7 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
 
     def torch_step():
         i = k[0] = (k[0] + 1) % len(xs)
-        twin.zero_grad(set_to_none=True)
+        torch_model.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(torch_model(txs[i]), tys[i]).backward()
         topt.step()
 
