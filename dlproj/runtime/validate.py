@@ -1,17 +1,7 @@
-"""Everything checked about a composed config before a run allocates or trains anything.
-
-Types are Hydra's (the schemas). On top of that, in this order:
-0. no key the schemas do not declare (`+key=...` would add one silently);
-1. the keys every run shares (`Config.check`: seed, device, train.*, data.*);
-2. each config group the experiment reads, by the schema its node was made from
-   (`OmegaConf.get_type(node).check`): optimizer, schedule, pooling, augmentation, and dataset
-   for Section 4; a node's `name` must be the choice it was made from;
-3. the experiment against what it declared in `@register` (dlproj.experiments.registry): the
-   section asked for on the command line, the model it builds (and the model's keys),
-   `params.*` (no unknown key, each of its type and range), `checkpoint=`, `device=`, and its
-   own extra check;
-4. the memory guard (dlproj.runtime.memory).
-Each failure is one ConfigError naming the key, the value and what is allowed.
+"""Everything checked about a composed config before a run allocates or trains anything (the list
+is README's "What is checked"): undeclared keys, the shared keys, each group's schema rules, the
+experiment against its `@register`, the memory guard (dlproj.runtime.memory). Each failure is one
+ConfigError naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -28,7 +18,6 @@ from dlproj.config.checks import check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
-from dlproj.experiments.footprint import ModelSize, model_size
 from dlproj.experiments.registry import Experiment
 from dlproj.runtime import memory
 
@@ -119,17 +108,6 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
           f"experiment={exp.name})")
 
 
-def guard_memory(cfg: DictConfig, exp: Experiment,
-                 available: tuple[int | None, str] | None = None) -> memory.Estimate | None:
-    """The memory guard for `exp`'s data and model; None when it declared no data."""
-    if exp.data is None:
-        return None
-    data = exp.data(cfg)
-    model = (model_size(cfg.model, cfg, data.features, data.classes)
-             if exp.models else ModelSize(0, 0, "model"))
-    return memory.guard(cfg, data, model, available)
-
-
 def undeclared(node: DictConfig, prefix: str = "") -> None:
     """Refuse a key no schema declares (`+foo=bar`, `+model.dropout=0.5`: `+` adds a key past
     Hydra's own check), like a typo; dict-typed nodes (`params`, `logger`) have their own rules."""
@@ -163,5 +141,5 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
         check_group(group, cfg)
     check_experiment(cfg, exp, overrides)
     if memory_guard:
-        guard_memory(cfg, exp)
+        memory.guard(cfg, exp)
     return exp
