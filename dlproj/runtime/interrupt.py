@@ -111,11 +111,9 @@ def die_with_parent() -> None:
 @contextmanager
 def catch_signals(*, forward: bool = False) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (the process that launches a sweep's jobs) the first is passed on to them through
-    the sweep's stop file (`follow_sweep`).
-
-    Signal handlers can only be installed from the main thread; elsewhere (a launcher running
-    jobs in threads) the block changes nothing."""
+    `forward` (a sweep's launching process) the first is passed on through the stop file. Off
+    the main thread (a launcher running jobs in threads), where no handler can be installed, the
+    block changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -18,10 +18,7 @@ from dlproj.config.checks import check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
-from dlproj.experiments.registry import Experiment
 from dlproj.runtime import memory
-
-GROUPS = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's
 
 
 @cache
@@ -51,7 +48,7 @@ def requested_section(overrides: list[str] | None) -> int | None:
     return None
 
 
-def check_experiment(cfg: DictConfig, exp: Experiment,
+def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                      overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
     wanted = requested_section(overrides)
@@ -89,7 +86,7 @@ def check_experiment(cfg: DictConfig, exp: Experiment,
         exp.check(cfg)
 
 
-def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
+def _checkpoint(cfg: DictConfig, exp: registry.Experiment) -> None:
     path = cfg.checkpoint
     if path is None:
         return
@@ -127,7 +124,7 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
 
 
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
-             memory_guard: bool = True) -> Experiment:
+             memory_guard: bool = True) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
@@ -137,7 +134,8 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
     undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
-    for group in (*GROUPS, *(("dataset",) if exp.uses_dataset else ())):
+    every = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's groups
+    for group in (*every, *(("dataset",) if exp.uses_dataset else ())):
         check_group(group, cfg)
     check_experiment(cfg, exp, overrides)
     if memory_guard:
