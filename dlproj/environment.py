@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
+from contextlib import suppress
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,6 @@ def _run(args: list[str], cwd: Path | None = None) -> str | None:
 
 def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, Any]:
     """{"commit": sha or None, "dirty": bool or None}: uncommitted changes, new files included."""
-    if shutil.which("git") is None:
-        return {"commit": None, "dirty": None}
     commit = _run(["git", "rev-parse", "HEAD"], root)
     status = _run(["git", "status", "--porcelain"], root) if commit else None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
@@ -61,51 +59,39 @@ def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
 
 
 def cpu_model() -> str | None:
-    try:
+    with suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or None
 
 
 def gpus() -> list[str]:
     """GPU names: nvidia-smi when present, else torch.cuda if the run imported torch itself."""
-    if shutil.which("nvidia-smi"):
-        out = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
-        if out:
-            return [line.strip() for line in out.splitlines() if line.strip()]
+    out = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
+    if out:
+        return [line.strip() for line in out.splitlines() if line.strip()]
     torch = sys.modules.get("torch")
     if torch is not None:
-        try:
+        with suppress(Exception):
             if torch.cuda.is_available():
                 return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        except Exception:
-            pass
     return []
 
 
-def blas_threads() -> list[dict[str, Any]] | None:
-    """The thread pools loaded in this process (threadpoolctl), or None without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
+def blas_threads() -> list[dict[str, Any]]:
+    """The thread pools loaded in this process (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
     return [{"api": p.get("internal_api"), "num_threads": p.get("num_threads"),
              "version": p.get("version")} for p in threadpool_info()]
 
 
 def collect() -> dict[str, Any]:
-    out: dict[str, Any] = {"git": git_state(), "versions": versions(),
-                           "host": socket.gethostname(), "platform": platform.platform(),
-                           "cpu": {"model": cpu_model(), "cores": os.cpu_count(),
-                                   "cores_usable": cores()},
-                           "gpus": gpus()}
-    threads = blas_threads()
-    if threads is not None:
-        out["blas_threads"] = threads
-    return out
+    return {"git": git_state(), "versions": versions(), "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "cores_usable": cores()},
+            "gpus": gpus(), "blas_threads": blas_threads()}
 
 
 def safe_collect() -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """Exceptions that end a run with a one-paragraph message instead of a traceback, and the words
 every check uses to say what is wrong."""
 
+import errno
 import re
+import signal
+import sys
 from collections.abc import Callable
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -48,27 +51,20 @@ class Diverged(Exception):
 
     def __init__(self, where: str, value: float):
         super().__init__(f"loss became {value} at {where}")
-        self.where = where
-        self.value = value
 
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: the run stops at a step boundary, recorded as interrupted."""
 
     def __init__(self, signum: int, where: str):
-        import signal
-
-        super().__init__(f"{signal.Signals(signum).name} at {where}")
         self.signum = signum
-        self.where = where
-
+        self.signal = signal.Signals(signum).name
+        super().__init__(f"{self.signal} at {where}")
 
 
 def cannot_write(exc: BaseException, where: object) -> str | None:
     """"cannot write PATH: No space left on device" when `exc` is the disk refusing a write (full,
     over quota, read-only, file too large), else None."""
-    import errno
-
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
                                                   errno.EFBIG):
         return f"cannot write {exc.filename or where}: {exc.strerror}"
@@ -79,8 +75,6 @@ def one_paragraph(prog: str, main: Callable[[], int], cannot_write: str) -> int:
     """`main()`, or its error in one paragraph on stderr and a non-zero exit: 2 for a DlprojError
     (what the command line or a file gets wrong), 1 for an OSError (what the machine refuses:
     a folder it cannot make or write, a full disk), followed by `cannot_write`, what to do."""
-    import sys
-
     try:
         return main()
     except DlprojError as exc:

@@ -214,12 +214,12 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
 
 def test_every_default_experiment_fits_in_2_gib(compose_cfg):
     from dlproj.experiments import registry
-    from dlproj.runtime.validate import guard_memory, validate
+    from dlproj.runtime.validate import validate
 
     for (section, name) in registry.load_all():
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])
         exp = validate(cfg, memory_guard=False)
-        est = guard_memory(cfg, exp, available=(2 * memory.GiB, "test"))
+        est = memory.guard(cfg, exp, available=(2 * memory.GiB, "test"))
         assert est is None or est.total < 2 * memory.GiB, (section, name, est)
 
 

@@ -1,16 +1,12 @@
-"""`hydra/launcher=slurm`: submitit's SLURM launcher, sized for one dlproj job, that never waits
-for ever.
+"""`hydra/launcher=slurm`: submitit's SLURM launcher, sized for one dlproj job (launchers/needs.py,
+through conf/hydra/launcher/slurm.yaml), that never waits for ever.
 
-- Each job asks for what a dlproj job of its section needs (dlproj/launchers/needs.py: CPUs,
-  memory, time limit); conf/hydra/launcher/slurm.yaml reads them through the
-  `${dlproj.slurm_needs:...}` resolver; any `hydra.launcher.KEY=...` wins.
-- While the jobs run, the launcher watches them with `squeue` (not `sacct`: clusters without
-  accounting have none, and submitit then waits for ever on a job that died without a result):
-  a job PENDING for a reason that cannot change (the request exceeds every node or the
-  partition's limits), or PENDING longer than `pending_timeout_min`, cancels the sweep with a
-  message saying what was asked and how to ask for less; sbatch refusing the request does too.
-  A job that leaves the queue without a result (killed at its time limit, out of memory, node
-  failure) is reported by id, state and log file once the others have finished.
+While the jobs run, it watches them with `squeue` (not `sacct`: clusters without accounting have
+none, and submitit then waits for ever on a job that died without a result). A job PENDING for a
+reason that cannot change, or longer than `pending_timeout_min`, cancels the sweep with a message
+saying what was asked and how to ask for less; so does sbatch refusing the request. A job that
+leaves the queue without a result (time limit, out of memory, node failure) is reported by id,
+state and log file once the others have finished.
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from typing import Any
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from hydra.errors import CompactHydraException
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
 
 log = logging.getLogger("dlproj.slurm")
@@ -52,21 +49,11 @@ def squeue_states(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
                               "-j", ",".join(mains)], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return {}
-    states = {}
-    for line in out.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 3:
-            states[parts[0]] = (parts[1], parts[2])
-    return states
+    rows = [line.strip().split("|") for line in out.stdout.splitlines()]
+    return {row[0]: (row[1], row[2]) for row in rows if len(row) == 3}
 
 
-def _submitit_launcher_cls() -> type:
-    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-
-    return SlurmLauncher
-
-
-class CheckedSlurmLauncher(_submitit_launcher_cls()):  # type: ignore[misc]
+class CheckedSlurmLauncher(SlurmLauncher):
     def __init__(self, pending_timeout_min: float | None = 60, poll_s: float = 5,
                  lost_grace_s: float = 60, **params: Any) -> None:
         super().__init__(**params)

@@ -1,10 +1,7 @@
-"""The Hydra application behind `python -m dlproj`.
-
-The decorated function lives here, not in __main__.py, so the job is named `dlproj` and
-launchers (joblib, submitit) can pickle it. Each job returns one number, the final metric
-`params.objective` names (default val_acc; NaN for a run that did not complete), so a sweeper
-that optimises takes the same application: `python -m dlproj -m hydra/sweeper=section2 ...`
-(Optuna; a NaN is a failed trial).
+"""The Hydra application behind `python -m dlproj`; here, not in __main__.py, so the job is named
+`dlproj` and launchers (joblib, submitit) can pickle it. Each job returns the final metric
+`params.objective` names (NaN for a run that did not complete), so a sweeper that optimises
+(`hydra/sweeper=section2`, Optuna: a NaN is a failed trial) takes the same application.
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
-"""Ctrl-C (SIGINT) and SIGTERM end a run cleanly at the next training-step boundary.
+"""Ctrl-C (SIGINT) and SIGTERM (what SLURM, submitit and joblib send before they kill a job) end
+a run cleanly at the next training-step boundary.
 
-`catch_signals()` replaces the default handlers while a run executes: the first signal sets a
-flag; the training loop calls `check()` between steps, which raises `Interrupted`, and the
-runner records the run as interrupted (checkpoint, results.json, the command that resumes it).
+Within `catch_signals()` the first signal sets the flag `requested()` reads; the training loop
+looks at it between steps (RunContext.check_stop) and the runner records the run as interrupted.
 A second Ctrl-C raises KeyboardInterrupt at once, for when the next step boundary is far away.
 
 A sweep's jobs may run in other processes (joblib, submitit_local): the process that launches
 them writes the first signal it gets into the sweep's stop file (`follow_sweep`), and every job
-reads that file as it starts and between steps (at most every LOOK_EVERY_S), wherever and
-whenever it runs. No signal is passed on: one that reached a worker still starting up (before
-any handler, or inside submitit's, which ignores SIGTERM) would kill it without a record or be
-lost, and the job would then run to its end.
-
-SIGTERM is what SLURM, submitit and joblib send before they kill a job; 130 and 143 are the
-shell's exit codes for the two signals (128 + signal number).
+reads that file as it starts and between steps (at most every LOOK_EVERY_S). No signal is passed
+on: one that reached a worker still starting up (before any handler, or inside submitit's, which
+ignores SIGTERM) would kill it without a record or be lost, and the job would run to its end.
 """
 
 from __future__ import annotations
@@ -26,11 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from dlproj.errors import Interrupted
 from dlproj.files.atomic import write_text
 
 LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
-_CAUGHT = (signal.SIGINT, signal.SIGTERM)
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
 _forward = False  # pass the first signal on to the sweep's jobs (its launching process)
@@ -82,17 +76,6 @@ def _tell_jobs() -> None:
             write_text(_stop_file, f"{_requested}\n")
 
 
-def check(where: str) -> None:
-    """Raise Interrupted if a stop was asked for (call at a step boundary)."""
-    if _requested is not None:
-        raise Interrupted(_requested, where)
-
-
-def reset() -> None:
-    global _requested
-    _requested = None
-
-
 def _handler(signum: int, frame: object) -> None:
     global _requested
     if _requested is not None:
@@ -128,16 +111,14 @@ def die_with_parent() -> None:
 @contextmanager
 def catch_signals(*, forward: bool = False) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (the process that launches a sweep's jobs) the first is passed on to them through
-    the sweep's stop file (`follow_sweep`).
-
-    Signal handlers can only be installed from the main thread; elsewhere (a launcher running
-    jobs in threads) the block changes nothing."""
+    `forward` (a sweep's launching process) the first is passed on through the stop file. Off
+    the main thread (a launcher running jobs in threads), where no handler can be installed, the
+    block changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     global _forward
-    previous = {s: signal.signal(s, _handler) for s in _CAUGHT}
+    previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
     was, _forward = _forward, forward
     try:
         yield
@@ -148,8 +129,5 @@ def catch_signals(*, forward: bool = False) -> Iterator[None]:
 
 
 def exit_code(signum: int) -> int:
+    """The shell's exit code for a process the signal ended."""
     return 128 + signum
-
-
-def name(signum: int) -> str:
-    return signal.Signals(signum).name

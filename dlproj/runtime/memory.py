@@ -1,12 +1,7 @@
-"""The memory guard: estimate what a run needs before anything is allocated, refuse when it cannot
-fit.
-
-Estimate = parameters, their gradients and the optimizer's state; one batch's activations kept for
-the backward pass and their gradients; the dataset as it is held in memory (MNIST as uint8 plus
-its float copies; Section 4's resized images). It is compared with the memory available to this
-process: the lower of the cgroup's limit minus its usage and the kernel's MemAvailable. The
-figures are estimates of the big arrays, not of the interpreter, so a run that is refused would
-certainly not fit, while one that is accepted may still be tight.
+"""The memory guard: estimate what a run needs before anything is allocated (what the estimate
+counts: README's "What is checked"), refuse when it cannot fit in the lower of the cgroup's limit
+less its usage and MemAvailable. It counts the big arrays, not the interpreter: a refused run
+would certainly not fit, an accepted one may still be tight.
 """
 
 from __future__ import annotations
@@ -18,14 +13,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
-from dlproj.experiments.footprint import DataSize, ModelSize
+from dlproj.experiments.footprint import DataSize, ModelSize, model_size
+from dlproj.experiments.registry import Experiment
 
 GiB = 1 << 30
 # Optimizer state per parameter, in parameter-sized arrays.
 OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
 
-
-# -- the estimate and the guard ----------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Estimate:
@@ -77,9 +71,15 @@ def available_bytes() -> tuple[int | None, str]:
     return min(found) if found else (None, "unknown")
 
 
-def guard(cfg: DictConfig, data: DataSize, model: ModelSize,
-          available: tuple[int | None, str] | None = None) -> Estimate:
-    """ConfigError when the estimate exceeds the memory available; else the estimate."""
+def guard(cfg: DictConfig, exp: Experiment,
+          available: tuple[int | None, str] | None = None) -> Estimate | None:
+    """ConfigError when the estimate for `exp`'s data and model exceeds the memory available;
+    else the estimate (None: `exp` declared no data)."""
+    if exp.data is None:
+        return None
+    data = exp.data(cfg)
+    model = (model_size(cfg.model, cfg, data.features, data.classes)
+             if exp.models else ModelSize(0, 0, "model"))
     est = estimate(cfg, data, model)
     avail, source = available if available is not None else available_bytes()
     if avail is not None and est.total > avail:

@@ -7,16 +7,13 @@ there, then writes `.hydra/`, the log file and `results.json`, and lets go of th
         ...                     # the run writes its files
         owner.record(results)   # results.json, whole or not at all
 
-Hydra writes nothing into a run directory (`hydra.output_subdir: null`, a console-only job
-logging): its `.hydra/` files are handed to the owner, which writes them at `commit()`. A run that
-never commits (a config error, a refused or failed resume, a sweep job that was never started)
-leaves its directory exactly as it found it, and removes it when it made it and left it empty.
+Hydra writes nothing into a run directory (`hydra.output_subdir: null`, console-only logging).
+A run that never commits leaves its directory as it found it (removed if it made it).
 
-The lock is an exclusive `flock` on the directory's own inode (no file is written). The kernel
-drops it when the process ends in any way, SIGKILL and a crashed node included, so a run directory
-without `results.json` whose lock is free was killed: `make reproduce` resumes it from its
-`last.*` checkpoint, while one whose lock is held (`in_use`) is still running somewhere and is left
-alone; `resume=RUN_DIR` refuses it.
+The lock is an exclusive `flock` on the directory's own inode. The kernel drops it when the
+process ends in any way (SIGKILL and a crashed node included), so a run directory without
+`results.json` whose lock is free was killed (`make reproduce` resumes it), while one whose lock
+is held (`in_use`) is still running somewhere and is left alone.
 """
 
 from __future__ import annotations
@@ -27,11 +24,9 @@ import logging
 import logging.handlers
 import os
 from pathlib import Path
-from types import TracebackType
 
 from dlproj.files.atomic import write_json, write_text
 
-LOG_FILE = "dlproj.log"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's console
 
 
@@ -92,7 +87,6 @@ class RunOwner:
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
         self._handler: logging.Handler = logging.handlers.MemoryHandler(
             capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
-        self._handler.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def __enter__(self) -> RunOwner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +105,7 @@ class RunOwner:
         for name, text in self.hydra_files.items():
             write_text(self.run_dir / name, text)
         buffered = self._handler
-        self._handler = _RunLog(self.run_dir / LOG_FILE, encoding="utf-8")
+        self._handler = _RunLog(self.run_dir / "dlproj.log", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter(LOG_FORMAT))
         for line in buffered.buffer:
             self._handler.handle(line)
@@ -124,8 +118,7 @@ class RunOwner:
         self.commit()
         return write_json(self.run_dir / "results.json", results)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         logging.getLogger().removeHandler(self._handler)
         self._handler.close()
         if self._fd is not None:

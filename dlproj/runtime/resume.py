@@ -1,10 +1,8 @@
 """`python -m dlproj resume=RUN_DIR [train.epochs=N]`: continue a run in its own directory.
 
-The command line is turned into the run's own overrides (RUN_DIR/.hydra/overrides.yaml) plus
-`hydra.run.dir=RUN_DIR`, before Hydra composes anything; the training loop then loads
-RUN_DIR/last.* and checks that the recomposed config is the one its checkpoint was written with
-(dlproj.training.resume_rules: only how far to train and knobs that change nothing computed may
-differ).
+The command line becomes the run's own overrides plus `hydra.run.dir=RUN_DIR` before Hydra
+composes anything; the training loop then checks the recomposed config against its checkpoint's
+(dlproj.training.resume_rules).
 """
 
 from __future__ import annotations
@@ -21,11 +19,8 @@ class UsageError(Exception):
 
 
 def resume_overrides(args: list[str]) -> list[str]:
-    """`resume=RUN_DIR [train.epochs=N]` -> the run's own overrides, in its own directory.
-
-    The saved overrides (RUN_DIR/.hydra/overrides.yaml) recompose the run's config; the runner
-    checks it against the checkpoint's copy. Given overrides must be allowed changes
-    (RESUME_MAY_CHANGE) or repeat the saved ones."""
+    """`resume=RUN_DIR [train.epochs=N]` -> the run's saved overrides, in its own directory.
+    Given overrides must be allowed changes (RESUME_MAY_CHANGE) or repeat the saved ones."""
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
         return args

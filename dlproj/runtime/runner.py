@@ -4,15 +4,11 @@ Every run ends with `results.json` in its directory: status (completed, diverged
 interrupted), final metrics, wall time and, when it did not complete, why. Inside a sweep a failed
 job is recorded and the sweep goes on; a single run that did not complete exits non-zero.
 
-The run directory belongs to a RunOwner (dlproj.runtime.owner) from start to end: nothing is
-written there before the lock is held and the run has started writing (RunContext.open: a fresh
-run at its first file, a resumed one once its checkpoint has been read and fits). So a config
-error leaves no run, and a refused or failed resume leaves the old run's record as it was.
-
-SIGINT/SIGTERM (dlproj.runtime.interrupt) stop a run at the next step boundary: its checkpoint
-and results.json say where it stopped and how to resume it. Inside a multirun the jobs after an
-interrupted one are not started; jobs that leave no results.json (not started, invalid, in use)
-are noted in the sweep directory for its closing line (dlproj.runtime.sweep).
+Nothing is written into the run directory (dlproj.runtime.owner) before the run has started
+writing (RunContext.open: a fresh run at its first file, a resumed one once its checkpoint has
+been read and fits): a config error leaves no run, a refused or failed resume the old record as
+it was. Sweep jobs that leave no results.json (not started after a stop, invalid, in use) are
+noted for the sweep's closing line (dlproj.runtime.sweep).
 """
 
 from __future__ import annotations
@@ -23,6 +19,7 @@ import shlex
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +47,23 @@ EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
 
-def _hydra_job(cfg: DictConfig) -> tuple[Path, bool, list[str], dict[str, str]]:
-    """(run dir, multirun?, task overrides, the `.hydra/` files) of the Hydra job running now."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hc = HydraConfig.get()
-    overrides = list(hc.overrides.task)
-    hydra_yaml = OmegaConf.to_yaml({"hydra": OmegaConf.to_container(hc, resolve=False)})
-    return (Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN, overrides,
-            {**_hydra_files(cfg, overrides), ".hydra/hydra.yaml": hydra_yaml})
-
-
-def _hydra_files(cfg: DictConfig, overrides: list[str]) -> dict[str, str]:
-    """The composed config and the overrides, as Hydra saves them under `.hydra/`."""
-    return {".hydra/config.yaml": OmegaConf.to_yaml(cfg),
-            ".hydra/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides)))}
-
-
 def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | None = None,
             overrides: list[str] | None = None) -> dict[str, Any]:
-    """Validate, run and record one experiment; returns the final record (also in results.json)."""
+    """Validate, run and record one experiment; returns the final record (also in results.json).
+    Without `run_dir`, the Hydra job running now gives the directory, mode and overrides."""
+    files: dict[str, str] = {}  # Hydra's `.hydra/` files: the owner writes them at commit
     if run_dir is None:
-        run_dir, is_multirun, overrides, files = _hydra_job(cfg)
-    else:
-        files = _hydra_files(cfg, overrides or [])
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        run_dir, is_multirun = hc.runtime.output_dir, hc.mode == RunMode.MULTIRUN
+        overrides = list(hc.overrides.task)
+        hydra = OmegaConf.to_container(hc, resolve=False)
+        files[".hydra/hydra.yaml"] = OmegaConf.to_yaml({"hydra": hydra})
     run_dir, overrides = Path(run_dir), list(overrides or [])
+    files = {".hydra/config.yaml": OmegaConf.to_yaml(cfg),
+             ".hydra/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides)), **files}
     if is_multirun:  # in whichever process it runs, the job stops with its sweep
         sweep.follow()
     if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
@@ -117,30 +105,26 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
                              workers=plan.workers, torch_threads=threads.torch_threads(cfg.threads),
                              stop=interrupt.requested, loggers=build_loggers(cfg))
-            ctx.on_open = _opener(ctx, owner, overrides)
+            ctx.on_open = partial(_open, ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             record["status"] = "completed"
-        except ConfigError as exc:  # not a run unless it started writing: nothing to count
-            record.update(status="failed" if _opened(ctx) else "invalid",
+        except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
+            bad_config = isinstance(exc, ConfigError)  # not a run unless it started writing
+            record.update(status="invalid" if bad_config and not _opened(ctx) else "failed",
                           error=clean_message(str(exc)))
             print(f"dlproj: {record['error']}", file=sys.stderr)
-            exit_code = EXIT_BAD_CONFIG
+            exit_code = EXIT_BAD_CONFIG if bad_config else EXIT_FAILED
         except Diverged as exc:
             record.update(status="diverged", error=str(exc))
             log.error("run diverged: %s", exc)
             exit_code = EXIT_FAILED
         except Interrupted as exc:
-            record.update(status="interrupted", error=str(exc), signal=interrupt.name(exc.signum))
+            record.update(status="interrupted", error=str(exc), signal=exc.signal)
             exit_code = interrupt.exit_code(exc.signum)
-        except KeyboardInterrupt:  # a second Ctrl-C: no waiting for a step boundary
-            record.update(status="interrupted", error="a second SIGINT (Ctrl-C)", signal="SIGINT")
-            exit_code = interrupt.exit_code(2)
-        except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
-            record.update(status="failed", error=clean_message(str(exc)))
-            print(f"dlproj: {record['error']}", file=sys.stderr)
-            exit_code = EXIT_FAILED
+        except KeyboardInterrupt:  # a second Ctrl-C, no waiting for a step boundary: below
+            pass
         except Exception as exc:  # an experiment bug must not take the sweep down
             error = cannot_write(exc, run_dir)  # a full or read-only disk is no bug
             if isinstance(exc, OSError) and error:
@@ -152,7 +136,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             exit_code = EXIT_FAILED
         finally:
             with interrupt.shielded():  # a second Ctrl-C now would leave no record
-                if record["status"] == "running":  # a second Ctrl-C inside an `except` above
+                if record["status"] == "running":  # a second Ctrl-C, in the run or an `except`
                     record.update(status="interrupted", error="a second SIGINT (Ctrl-C)",
                                   signal="SIGINT")
                     exit_code = interrupt.exit_code(2)
@@ -160,9 +144,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     try:
                         ctx.close()
                     except OSError as exc:  # its last rows are not on disk
-                        error = cannot_write(exc, run_dir)
-                        if not error:
-                            raise
+                        error = _disk_refused(exc, run_dir)
                         if record["status"] == "completed":  # then it did not complete
                             record.update(status="failed", error=error)
                             refused, exit_code = exc, EXIT_FAILED
@@ -174,10 +156,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                 try:
                     _finish(cfg, record, owner, ctx, resuming)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
-                    error = cannot_write(exc, run_dir)
-                    if not error:
-                        raise
-                    record.update(status="failed", error=error)
+                    record.update(status="failed", error=_disk_refused(exc, run_dir))
                     refused, exit_code = exc, EXIT_FAILED
     if refused is not None:  # what the disk refused, once, and what to do
         fix = "Make it writable" if refused.errno == errno.EROFS else "Free space on that disk"
@@ -186,19 +165,22 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     return record, exit_code
 
 
-def _opener(ctx: RunContext, owner: RunOwner, overrides: list[str]):
-    """What RunContext.open does: the owner commits, then the tracker loggers start (named by
-    the setting's label)."""
+def _disk_refused(exc: OSError, run_dir: Path) -> str:
+    """"cannot write PATH: why" for a write the disk refused; any other OSError is raised."""
+    error = cannot_write(exc, run_dir)
+    if error is None:
+        raise exc
+    return error
 
-    def open_run() -> None:
-        owner.commit()
-        if ctx.loggers:
-            config = OmegaConf.to_container(ctx.cfg, resolve=True)
-            ctx.label = setting_of(config, overrides).label
-        for logger in ctx.loggers:
-            logger.start(ctx)
 
-    return open_run
+def _open(ctx: RunContext, owner: RunOwner, overrides: list[str]) -> None:
+    """RunContext.open's hook: the owner commits, then the tracker loggers start (named by the
+    setting's label)."""
+    owner.commit()
+    if ctx.loggers:
+        ctx.label = setting_of(OmegaConf.to_container(ctx.cfg, resolve=True), overrides).label
+    for logger in ctx.loggers:
+        logger.start(ctx)
 
 
 def _opened(ctx: RunContext | None) -> bool:

@@ -1,18 +1,15 @@
 """How a multirun ended: one summary line, and a non-zero exit when any job did not complete.
 
-`SweepOutcome` is a Hydra callback (conf/config.yaml, listed first, so that it is the first one
-Hydra calls as the sweep and each job start, and the last one as the sweep ends). As they start,
-the launching process and each job follow the sweep's stop file, through which a signal to the
-launching process reaches every job (dlproj.runtime.interrupt). As the sweep ends it reads every
-job's results.json under the sweep directory, whichever launcher ran them, and the notes of the
-jobs that left none (`note_unrecorded`: refused as invalid, not started after a stop, in use by
-another process), and prints
+`SweepOutcome` is a Hydra callback, listed first in conf/config.yaml so that Hydra calls it first
+as the sweep and each job start, and last as the sweep ends. As they start, the launching process
+and each job follow the sweep's stop file (dlproj.runtime.interrupt). As the sweep ends it reads
+every job's results.json, whichever launcher ran them, and the notes of the jobs that left none
+(`note_unrecorded`: invalid, not started after a stop, in use by another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
-then ends the process with the sweep's exit code unless every job completed: 128 + the
-signal's number when the sweep was interrupted, 1 when a job failed, diverged, was refused or
-left no record.
+then exits 128 + the signal's number when the sweep was interrupted, 1 when any job did not
+complete.
 """
 
 from __future__ import annotations
@@ -48,18 +45,13 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
                    {"run_dir": str(run_dir), "overrides": overrides, "status": status})
 
 
-def stop_file() -> Path | None:
-    """The stop file of the sweep whose jobs this process runs (set by its launching process:
-    not the job's own sweep directory, which for a job resumed in place is an older sweep's)."""
-    path = os.environ.get(ENV_STOP_FILE)
-    return Path(path) if path else None
-
-
 def follow() -> None:
-    """In a sweep's job, whichever process runs it: stop with the sweep (its stop file) and
-    once its launching process is gone."""
-    launcher = os.environ.get(ENV_LAUNCHER, "")
-    interrupt.follow_sweep(stop_file(), int(launcher) if launcher.isdigit() else None)
+    """In a sweep's job, whichever process runs it: stop with the sweep and once its launching
+    process is gone. The stop file is the one its launching process set, not the job's own
+    sweep directory's (for a job resumed in place, an older sweep's)."""
+    path, launcher = os.environ.get(ENV_STOP_FILE), os.environ.get(ENV_LAUNCHER, "")
+    interrupt.follow_sweep(Path(path) if path else None,
+                           int(launcher) if launcher.isdigit() else None)
 
 
 def _job_number(path: Path) -> int | str:
@@ -124,19 +116,21 @@ def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
 
 def count_jobs(config: DictConfig) -> int | None:
     """How many jobs the sweep launches, or None when the sweeper cannot say."""
-    sweeper = config.hydra.sweeper
-    if "n_trials" in sweeper:
-        return int(sweeper.n_trials)
-    if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
-        return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    overrides = list(config.hydra.overrides.task)
-    params = sweeper.get("params") or {}
-    overrides += [f"{k}={v}" for k, v in params.items()]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    try:
+        sweeper = config.hydra.sweeper
+        if "n_trials" in sweeper:
+            return int(sweeper.n_trials)
+        if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
+            return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
+        params = sweeper.get("params") or {}
+        overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    except Exception:  # noqa: BLE001 - an unknown sweeper: the jobs the directory knows of
+        return None
 
 
 def _part(status: str, jobs: list[int | str]) -> str:
@@ -178,11 +172,7 @@ class SweepOutcome(Callback):
             os._exit(interrupt.exit_code(signal.SIGTERM))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            expected = count_jobs(config)
-        except Exception:  # a sweeper that cannot say: the jobs the directory knows of
-            expected = None
-        line, code = outcome(Path(config.hydra.sweep.dir), expected)
+        line, code = outcome(Path(config.hydra.sweep.dir), count_jobs(config))
         os.environ.pop(ENV_STOP_FILE, None)
         os.environ.pop(ENV_LAUNCHER, None)
         interrupt.follow_sweep(None)

@@ -1,13 +1,9 @@
-"""A Hydra callback for multiruns: "job k/N: overrides" as each job starts, elapsed time and ETA as
-each ends.
-
-N comes from the sweep's overrides (the basic sweeper's cartesian product, or an Optuna sweeper's
-`n_trials`), computed in the launching process and handed to the jobs through the environment
-(joblib workers and SLURM jobs inherit it). Jobs may run in parallel and in other processes, so
-"done" is the number of results.json files in the sweep directory. Each job's line says how it
-ended, as its results.json (or the sweep's note of a job that left none) has it: "done" when it
-completed, else "interrupted", "failed", ...; a job that was never started (the sweep was
-stopped) logs nothing, and a stopped sweep gives no ETA. Never raises.
+"""A Hydra callback for multiruns: "job k/N: overrides" as each job starts; as each ends, how it
+ended (its results.json or the sweep's note: "done", "interrupted", "failed", ...), the elapsed
+time and the ETA. N is computed in the launching process and handed to the jobs through the
+environment; jobs may run in parallel and elsewhere, so "done" counts the sweep's results.json
+files. A job never started (a stopped sweep) logs nothing; a stopped sweep gives no ETA. Never
+raises.
 """
 
 from __future__ import annotations
@@ -40,10 +36,7 @@ def duration(seconds: float) -> str:
 
 class SweepProgress(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            n = count_jobs(config)
-        except Exception:  # an unknown sweeper: no total
-            n = None
+        n = count_jobs(config)
         os.environ[ENV_STARTED] = repr(time.time())
         if n:
             os.environ[ENV_JOBS] = str(n)

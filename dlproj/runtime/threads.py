@@ -15,12 +15,12 @@ take `auto` or an integer >= 1. So a single run uses every core, and N parallel 
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 
 from dlproj.environment import cores
 from dlproj.errors import ConfigError
 
-AUTO = "auto"
 JOBS_ENV = "DLPROJ_JOBS"
 
 
@@ -49,10 +49,9 @@ def parallel_jobs() -> int:
     """How many runs share this machine's cores: DLPROJ_JOBS, else the joblib sweep's n_jobs."""
     env = os.environ.get(JOBS_ENV)
     if env is not None and env.strip():
-        try:
+        n = 0
+        with suppress(ValueError):
             n = int(env)
-        except ValueError:
-            n = 0
         if n < 1:
             raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
                               f"Allowed: an integer >= 1 (how many runs share the cores).")
@@ -67,7 +66,7 @@ def budget() -> int:
 
 def _setting(value, key: str) -> int | None:
     """None for auto, else the integer; ConfigError naming `key` otherwise."""
-    if value == AUTO:
+    if value == "auto":
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
@@ -99,13 +98,6 @@ def torch_threads(threads_cfg) -> int:
     return _setting(threads_cfg.blas, "threads.blas") or budget()
 
 
-def set_blas_threads(n: int) -> None:
-    """n threads for every BLAS NumPy (or anything else in this process) has loaded."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=n, user_api="blas")
-
-
 def apply(cfg) -> ThreadPlan:
     """Set this run's BLAS threads from `cfg.threads` (once, before it starts); the plan's step
     workers and `torch_threads` go to the run's RunContext (Section 4 sets torch's threads once
@@ -113,6 +105,8 @@ def apply(cfg) -> ThreadPlan:
     if "blas_threads" in cfg.get("params", {}):
         raise ConfigError("Invalid key 'params.blas_threads': it became 'threads.blas' "
                           "(auto or an integer >= 1), beside 'threads.workers'.")
+    from threadpoolctl import threadpool_limits
+
     plan = numpy_plan(cfg.threads)
-    set_blas_threads(plan.blas)
+    threadpool_limits(limits=plan.blas, user_api="blas")  # every BLAS this process has loaded
     return plan

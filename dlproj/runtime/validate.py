@@ -1,17 +1,7 @@
-"""Everything checked about a composed config before a run allocates or trains anything.
-
-Types are Hydra's (the schemas). On top of that, in this order:
-0. no key the schemas do not declare (`+key=...` would add one silently);
-1. the keys every run shares (`Config.check`: seed, device, train.*, data.*);
-2. each config group the experiment reads, by the schema its node was made from
-   (`OmegaConf.get_type(node).check`): optimizer, schedule, pooling, augmentation, and dataset
-   for Section 4; a node's `name` must be the choice it was made from;
-3. the experiment against what it declared in `@register` (dlproj.experiments.registry): the
-   section asked for on the command line, the model it builds (and the model's keys),
-   `params.*` (no unknown key, each of its type and range), `checkpoint=`, `device=`, and its
-   own extra check;
-4. the memory guard (dlproj.runtime.memory).
-Each failure is one ConfigError naming the key, the value and what is allowed.
+"""Everything checked about a composed config before a run allocates or trains anything (the list
+is README's "What is checked"): undeclared keys, the shared keys, each group's schema rules, the
+experiment against its `@register`, the memory guard (dlproj.runtime.memory). Each failure is one
+ConfigError naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -28,11 +18,7 @@ from dlproj.config.checks import check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
-from dlproj.experiments.footprint import ModelSize, model_size
-from dlproj.experiments.registry import Experiment
 from dlproj.runtime import memory
-
-GROUPS = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's
 
 
 @cache
@@ -62,7 +48,7 @@ def requested_section(overrides: list[str] | None) -> int | None:
     return None
 
 
-def check_experiment(cfg: DictConfig, exp: Experiment,
+def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                      overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
     wanted = requested_section(overrides)
@@ -100,7 +86,7 @@ def check_experiment(cfg: DictConfig, exp: Experiment,
         exp.check(cfg)
 
 
-def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
+def _checkpoint(cfg: DictConfig, exp: registry.Experiment) -> None:
     path = cfg.checkpoint
     if path is None:
         return
@@ -117,17 +103,6 @@ def _checkpoint(cfg: DictConfig, exp: Experiment) -> None:
     check(p.suffix == exp.checkpoint, "checkpoint", path,
           f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
           f"experiment={exp.name})")
-
-
-def guard_memory(cfg: DictConfig, exp: Experiment,
-                 available: tuple[int | None, str] | None = None) -> memory.Estimate | None:
-    """The memory guard for `exp`'s data and model; None when it declared no data."""
-    if exp.data is None:
-        return None
-    data = exp.data(cfg)
-    model = (model_size(cfg.model, cfg, data.features, data.classes)
-             if exp.models else ModelSize(0, 0, "model"))
-    return memory.guard(cfg, data, model, available)
 
 
 def undeclared(node: DictConfig, prefix: str = "") -> None:
@@ -149,7 +124,7 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
 
 
 def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
-             memory_guard: bool = True) -> Experiment:
+             memory_guard: bool = True) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
@@ -159,9 +134,10 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
     undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
-    for group in (*GROUPS, *(("dataset",) if exp.uses_dataset else ())):
+    every = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's groups
+    for group in (*every, *(("dataset",) if exp.uses_dataset else ())):
         check_group(group, cfg)
     check_experiment(cfg, exp, overrides)
     if memory_guard:
-        guard_memory(cfg, exp)
+        memory.guard(cfg, exp)
     return exp
