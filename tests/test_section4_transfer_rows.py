@@ -134,7 +134,7 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
     assert scratch["config"]["model"] == {"_target_": "dlproj.torchnets.models.SmallResNet",
                                           "_partial_": True, "name": "resnet", "depth": 8,
                                           "width": 16, "weights": "none", "finetune": "all",
-                                          "num_classes": None, "channels_last": False}
+                                          "num_classes": None, "channels_last": True}
     # A ResNet18 checkpoint does not fit the SmallResNet: refused whole, never half-loaded.
     bad = run_here(tmp_path / "bad", [*FEW, "model=resnet", "model.finetune=layer4",
                                       f"model.weights={weights}", *TINY])

@@ -104,8 +104,8 @@ class SmallNetConfig(Built):
     num_classes: int | None = None
     # Weights and batches in channels-last (NHWC) memory: faster convolutions on the CPU (`make
     # bench`), the same training to float round-off, though a coarser one than torch's default
-    # layout (tests/test_section4_fast_path.py); off until the study is rerun with it.
-    channels_last: bool = False
+    # layout (tests/test_section4_fast_path.py); false: torch's default layout.
+    channels_last: bool = True
 
     @staticmethod
     def check(node: DictConfig, cfg: DictConfig) -> None:
@@ -125,6 +125,6 @@ class ResNet18Config(Built):
     weights: str = "imagenet"
     finetune: str = "layer4"
     num_classes: int | None = None
-    channels_last: bool = False  # as SmallNetConfig's
+    channels_last: bool = True  # as SmallNetConfig's
 
     check = staticmethod(_transfer)
