@@ -126,7 +126,7 @@ def test_log_every_must_be_positive(dlproj_run):
 def test_sweep_progress_counts_the_jobs(compose_cfg, overrides, n):
     from omegaconf import open_dict
 
-    from dlproj.runtime.sweep_progress import count_jobs
+    from dlproj.runtime.sweep import count_jobs
 
     cfg = compose_cfg([])
     with open_dict(cfg):

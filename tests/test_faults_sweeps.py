@@ -286,7 +286,7 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     from hydra.core.utils import JobReturn, JobStatus
     from omegaconf import OmegaConf
 
-    from dlproj.runtime import interrupt, sweep, sweep_progress
+    from dlproj.runtime import interrupt, sweep
 
     ended, stop, expected = PROGRESS_CASES[case]
     sweep_dir = tmp_path / "sweep"
@@ -301,13 +301,13 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     config = OmegaConf.create({"hydra": {
         "job": {"num": 1}, "runtime": {"output_dir": str(job_dir)},
         "sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["seed=1"]}}})
-    monkeypatch.setenv(sweep_progress.ENV_STARTED, repr(time.time()))
-    monkeypatch.setenv(sweep_progress.ENV_JOBS, "4")
+    monkeypatch.setenv(sweep.ENV_STARTED, repr(time.time()))
+    monkeypatch.setenv(sweep.ENV_JOBS, "4")
     monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
     job_return = JobReturn(status=JobStatus.FAILED if ended == "no record" else
                            JobStatus.COMPLETED)
     caplog.set_level(logging.INFO, logger="dlproj.sweep")
-    progress = sweep_progress.SweepProgress()
+    progress = sweep.SweepProgress()
     progress.on_job_start(config)
     progress.on_job_end(config, job_return)
     lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]
@@ -326,7 +326,7 @@ def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
     from dlproj.runtime import interrupt, sweep
-    from dlproj.runtime.sweep_progress import count_jobs
+    from dlproj.runtime.sweep import count_jobs
 
     monkeypatch.setattr(interrupt, "_requested", None)
     (tmp_path / "0").mkdir()
