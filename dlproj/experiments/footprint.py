@@ -1,6 +1,6 @@
 """What a run holds in memory, for the memory guard (dlproj.runtime.memory): its data, declared by
-each experiment at `@register(..., data=...)`, and its model, by what its `model=` node builds
-(`model_size`)."""
+each experiment at `@register(..., data=...)`, its model, by what its `model=` node builds
+(`model_size`), and their sum with the optimizer's state and a batch's activations (`estimate`)."""
 
 from __future__ import annotations
 
@@ -139,3 +139,32 @@ SIZES = {"dlproj.nn.mlp.build_mlp": mlp_size, "dlproj.nn.two_layer.two_layer_net
 def model_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
     """Parameters and the floats one example keeps for backward, of the model `node` builds."""
     return SIZES[node._target_](node, cfg, n_in, n_out)
+
+
+# Optimizer state per parameter, in parameter-sized arrays.
+OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    parts: dict[str, tuple[int, str]]  # what -> (bytes, the keys that shrink it)
+
+    @property
+    def total(self) -> int:
+        return sum(size for size, _ in self.parts.values())
+
+
+def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
+    item = data.item_bytes
+    slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
+    batch = min(cfg.train.batch_size, data.samples or cfg.train.batch_size)
+    return Estimate({
+        "the dataset in memory": (data.samples * data.features * item + data.raw_bytes,
+                                  data.keys),
+        "parameters, gradients and optimizer state": (model.params * item * (2 + slots),
+                                                      model.keys),
+        # Forward outputs kept for backward, and their gradients.
+        "a batch's activations, forward and backward": (
+            model.activations * item * 3 * batch,
+            "train.batch_size, " + (model.act_keys or model.keys)),
+    })

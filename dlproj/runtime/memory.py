@@ -1,49 +1,21 @@
-"""The memory guard: estimate what a run needs before anything is allocated (what the estimate
-counts: README's "What is checked"), refuse when it cannot fit in the lower of the cgroup's limit
-less its usage and MemAvailable. It counts the big arrays, not the interpreter: a refused run
-would certainly not fit, an accepted one may still be tight.
+"""The memory guard: what a run needs (dlproj.experiments.footprint.estimate, before anything is
+allocated; what it counts: README's "What is checked"), refused when it cannot fit in the lower
+of the cgroup's limit less its usage and MemAvailable. It counts the big arrays, not the
+interpreter: a refused run would certainly not fit, an accepted one may still be tight.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError
-from dlproj.experiments.footprint import DataSize, ModelSize, model_size
+from dlproj.experiments.footprint import Estimate, ModelSize, estimate, model_size
 from dlproj.experiments.registry import Experiment
 
 GiB = 1 << 30
-# Optimizer state per parameter, in parameter-sized arrays.
-OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
-
-
-@dataclass(frozen=True)
-class Estimate:
-    parts: dict[str, tuple[int, str]]  # what -> (bytes, the keys that shrink it)
-
-    @property
-    def total(self) -> int:
-        return sum(size for size, _ in self.parts.values())
-
-
-def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
-    item = data.item_bytes
-    slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
-    batch = min(cfg.train.batch_size, data.samples or cfg.train.batch_size)
-    return Estimate({
-        "the dataset in memory": (data.samples * data.features * item + data.raw_bytes,
-                                  data.keys),
-        "parameters, gradients and optimizer state": (model.params * item * (2 + slots),
-                                                      model.keys),
-        # Forward outputs kept for backward, and their gradients.
-        "a batch's activations, forward and backward": (
-            model.activations * item * 3 * batch,
-            "train.batch_size, " + (model.act_keys or model.keys)),
-    })
 
 
 def _read_int(path: Path) -> int | None:
