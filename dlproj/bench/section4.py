@@ -13,8 +13,9 @@ the float32 GEMM rate at that thread count (dlproj.bench.step_speed.gemm_rate).
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
+
+from dlproj.bench.step_speed import alternate, gemm_rate
 
 NETS = ("plain", "resnet")
 HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
@@ -68,24 +69,15 @@ def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
         loss.backward()
         opt.step()
 
-    times: dict[str, list[float]] = {key: [] for key in PATHS}
-    for key in PATHS:  # warm up (oneDNN picks its kernels on the first calls)
-        step(key)
-        step(key)
-    for _ in range(repeats):
-        for key in PATHS:
-            started = time.perf_counter()
-            for _ in range(steps):
-                step(key)
-            times[key].append((time.perf_counter() - started) / steps)
-    return {key: statistics.median(t) for key, t in times.items()}
+    # oneDNN picks its kernels on the first calls
+    return alternate({key: functools.partial(step, key) for key in PATHS}, calls=steps,
+                     repeats=repeats)
 
 
 def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: int = 128,
         out=print) -> None:
     import torch
 
-    from dlproj.bench.step_speed import gemm_rate
 
     out(f"Section 4 training step ({', '.join(NETS)}: depth 8, width 16, 28 px, batch {batch}, "
         f"explicit Adam), median of {repeats} alternating repeats of {steps} steps")

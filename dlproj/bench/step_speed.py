@@ -55,6 +55,19 @@ def _per_call(fn: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
+def alternate(steps: dict[str, Callable[[], None]], *, calls: int, repeats: int,
+              warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each step, its repeats alternating with the others' so that
+    load elsewhere on the machine hits them all; `warmup` untimed calls each first."""
+    for fn in steps.values():
+        _per_call(fn, warmup)
+    times: dict[str, list[float]] = {key: [] for key in steps}
+    for _ in range(repeats):
+        for key, fn in steps.items():
+            times[key].append(_per_call(fn, calls))
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
 def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[str, float]:
     """GFLOP/s of a float32 (size x size) @ (size x size) in NumPy and torch, best repeat."""
     from threadpoolctl import threadpool_limits
@@ -115,16 +128,11 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
         topt.step()
 
     torch.set_num_threads(threads)
-    times: dict[str, list[float]] = {"numpy": [], "torch": []}
     # threads: auto for a run given `threads` cores = that many workers, 1 BLAS thread each
     with threadpool_limits(limits=1, user_api="blas"):
-        _per_call(np_step, 3)
-        _per_call(torch_step, 3)
-        for _ in range(repeats):
-            times["numpy"].append(_per_call(np_step, steps))
-            times["torch"].append(_per_call(torch_step, steps))
-    return StepResult(spec.name, threads, statistics.median(times["numpy"]),
-                      statistics.median(times["torch"]), gflop, gemm_gflops)
+        t = alternate({"numpy": np_step, "torch": torch_step}, calls=steps, repeats=repeats,
+                      warmup=3)
+    return StepResult(spec.name, threads, t["numpy"], t["torch"], gflop, gemm_gflops)
 
 
 def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int,
