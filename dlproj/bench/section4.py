@@ -78,7 +78,6 @@ def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: in
         out=print) -> None:
     import torch
 
-
     out(f"Section 4 training step ({', '.join(NETS)}: depth 8, width 16, 28 px, batch {batch}, "
         f"explicit Adam), median of {repeats} alternating repeats of {steps} steps")
     out(HEADER)
