@@ -35,11 +35,13 @@ class Block(nn.Module):
                                           nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
+        # In place where autograd allows it (as torchvision's ResNet): batch norm's backward
+        # needs its input, not its output, so ReLU and the shortcut's sum may overwrite that.
+        out = torch.relu_(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.residual:
-            out = out + self.shortcut(x)
-        return torch.relu(out)
+            out += self.shortcut(x)
+        return torch.relu_(out)
 
 
 def stage_sizes(depth: int, stages: int = 3) -> list[int]:
@@ -54,7 +56,7 @@ class SmallNet(nn.Module):
                  image_size: int = 32, residual: bool = True):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
-                                   nn.BatchNorm2d(width), nn.ReLU()]
+                                   nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
         if image_size > 32:
             layers.append(nn.MaxPool2d(image_size // 32))
         self.stem = nn.Sequential(*layers)
