@@ -114,6 +114,7 @@ def test_a_precision_a_run_cannot_use_is_one_paragraph_and_exit_2(dlproj_run, ar
     said = run.proc.stderr.strip()
     assert "train.precision" in said and "Allowed" in said and "Traceback" not in said
     assert not list(run.outputs.rglob("results.json"))
+    assert not list(run.outputs.rglob("dlproj.log"))  # refused before the run started
 
 
 def test_the_config_allows_exactly_the_precisions_training_knows():

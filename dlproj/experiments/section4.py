@@ -26,9 +26,20 @@ RESNET18 = "dlproj.torchnets.models.resnet18"
 TRANSFER_KEYS = ("weights", "finetune", "channels_last")
 
 
+def check_precision(cfg) -> None:
+    """`train.precision=16-mixed` needs the CUDA device the run would use: refused before the
+    run starts, not after its data is loaded."""
+    if cfg.train.precision == "16-mixed":
+        from dlproj.training.precision import Precision
+        from dlproj.training.torch_stack import resolve_device
+
+        Precision(cfg.train.precision, resolve_device(cfg.device))
+
+
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
-            "uses_dataset": True, "data": footprint.images, "params": params}
+            "uses_dataset": True, "data": footprint.images, "params": params,
+            "check": check_precision}
 
 
 # The course report's names for the networks, and the data its Section 4 ran on: any other
