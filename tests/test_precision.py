@@ -122,3 +122,37 @@ def test_the_config_allows_exactly_the_precisions_training_knows():
     from dlproj.training.precision import AUTOCAST
 
     assert PRECISIONS == tuple(AUTOCAST)
+
+
+def test_a_stack_with_a_loss_scaler_skips_the_overflowing_step_and_checkpoints_its_scale():
+    """16-mixed's path through TorchStack, on the CPU: a scale so large that the gradients
+    overflow float32 leaves the weights untouched, halves the scale, and the snapshot carries it
+    to a resumed stack."""
+    torch.manual_seed(0)
+    batch = (torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,)))
+    stack = _stack("32", [batch])
+    # What 16-mixed builds, with a scale past float32's range (3.4e38): the gradients overflow.
+    stack.precision.scaler = LossScaler(scale=2.0 ** 130)
+    before = {k: v.clone() for k, v in stack.model.state_dict().items() if "weight" in k}
+    stack.train_step(batch)
+    after = stack.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the step was skipped
+    assert stack.precision.scaler.state() == {"scale": 2.0 ** 129, "good_steps": 0, "skipped": 1}
+    snap = stack.snapshot()
+    resumed = _stack("32", [batch])
+    resumed.precision.scaler = LossScaler()
+    resumed.restore(snap)
+    assert resumed.precision.scaler.state() == stack.precision.scaler.state()
+
+
+def test_a_power_of_two_loss_scale_changes_no_bit_of_the_update():
+    """Scaling by 2^k and unscaling again is exact in floating point (no overflow, no
+    underflow): with a scaler the step is the float32 step, bit for bit."""
+    torch.manual_seed(0)
+    batch = (torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,)))
+    plain, scaled = _stack("32", [batch]), _stack("32", [batch])
+    scaled.precision.scaler = LossScaler(scale=2.0 ** 8)
+    for _ in range(2):
+        assert plain.train_step(batch).loss == scaled.train_step(batch).loss
+    a, b = plain.model.state_dict(), scaled.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
