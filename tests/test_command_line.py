@@ -38,6 +38,13 @@ def _refused(run, words: str) -> None:
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
     (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
+    (["train.epoch=3"], "Unknown key 'train.epoch' (did you mean train.epochs?)"),
+    (["train.precison=32"], "Unknown key 'train.precison' (did you mean train.precision?)"),
+    (["data.train_limt=10"], "Unknown key 'data.train_limt' (did you mean data.train_limit?)"),
+    (["optimizer.betta1=0.8"], "Unknown key 'optimizer.betta1' (did you mean optimizer.beta1?)"),
+    (["train.early_stopping.patiense=2"],
+     "Unknown key 'train.early_stopping.patiense' (did you mean "
+     "train.early_stopping.patience?)"),
     (["seed=[1"], "Cannot read the command line"),
 ], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
 def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):

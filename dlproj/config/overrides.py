@@ -82,7 +82,7 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
@@ -96,6 +96,15 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     pairs = [(a.partition("=")[0].lstrip("+~"), a.partition("=")[2]) for a in args]
     given = dict(pairs)
     first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    # A key no config declares, at the top (`trian.epochs`: not in struct) or inside a node
+    # (`train.epoch`: a key the schema lacks): one paragraph, whatever level it is misspelled at.
+    if (isinstance(cause, ConfigKeyError) or "not in struct" in first
+            or "Could not override" in str(exc)):
+        missing = key if key in given else next((k for k in given if f"'{k}'" in str(exc)),
+                                                key or "?")
+        return (f"Unknown key '{missing}'{_nearest(missing, _known_keys())}: no config declares "
+                f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
+                f"`+{missing}=...` and a schema that reads it).")
     if key and key in given:  # of the values given for it, the one the message quotes
         value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
         form = next((f for words, f in _HINTS.items() if words in first), None)
@@ -103,11 +112,6 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
         return f"Invalid value for '{key}': {value}. {first}."
-    if "not in struct" in first or "Could not override" in str(exc):
-        missing = next((k for k in given if f"'{k}'" in str(exc)), key or "?")
-        return (f"Unknown key '{missing}'{_nearest(missing, _known_keys())}: no config declares "
-                f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
-                f"`+{missing}=...` and a schema that reads it).")
     return " ".join(str(exc).split()) + "."
 
 
