@@ -134,3 +134,42 @@ def test_momentum_optimizer_needs_momentum():
 def test_a_key_the_choice_does_not_read_is_refused_while_composing(choice, key):
     with pytest.raises(Exception, match=key):
         _cfg(choice, f"optimizer.{key}=0.5")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("block,threads", [(4, 1), (4, 2), (7, 3), (1, 2)])
+def test_blocks_and_threads_change_no_bit(monkeypatch, case, block, threads):
+    """The update applied block by block, on several threads, equals the whole-array update bit
+    for bit, state included, in float32 as the runs train."""
+    import dlproj.optim.optimizers as optimizers
+
+    ours_cls, _, kw = CASES[case]
+    rng = np.random.default_rng(1)
+    shapes = {"W": (6, 5), "b": (5,), "c": (3, 1, 2)}
+    start = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+             for _ in range(4)]
+
+    def train(block_size, n_threads):
+        monkeypatch.setattr(optimizers, "BLOCK", block_size)
+        params, opt = {k: v.copy() for k, v in start.items()}, _ours(ours_cls, kw)
+        for g in grads:
+            opt.step(params, g, threads=n_threads)
+        return params, opt.state
+
+    (whole, whole_state), (split, split_state) = train(10**9, 1), train(block, threads)
+    for k in shapes:
+        assert whole[k].dtype == np.float32 and np.array_equal(whole[k], split[k]), k
+        for slot, value in whole_state[k].items():
+            assert np.array_equal(value, split_state[k][slot]), (k, slot)
+    assert not np.array_equal(whole["W"], start["W"])
+
+
+def test_a_parameter_that_is_not_contiguous_is_updated_in_place(monkeypatch):
+    import dlproj.optim.optimizers as optimizers
+
+    monkeypatch.setattr(optimizers, "BLOCK", 2)
+    base = np.ones((4, 6), dtype=np.float32)
+    params = {"W": base[:, ::2]}  # a strided view: no flat view of it exists
+    Adam(lr=0.1).step(params, {"W": np.ones((4, 3), dtype=np.float32)}, threads=2)
+    assert np.all(base[:, ::2] < 1) and np.all(base[:, 1::2] == 1)

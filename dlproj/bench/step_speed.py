@@ -4,7 +4,8 @@ For each thread count: the float32 GEMM rate (a large square matrix product in N
 torch, best repeat), then for each model the seconds per training step (forward, softmax
 cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from the same weights
 on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
-that many step workers, one BLAS thread each); torch gets torch.set_num_threads. Repeats
+that many step workers, one BLAS thread each, the optimizer's update on as many threads); torch
+gets torch.set_num_threads. Repeats
 alternate NumPy and torch so that load elsewhere on the machine hits both; the median repeat is
 reported, with the step's GFLOP/s (twins.step_flops) and its fraction of the GEMM rate.
 """
@@ -48,6 +49,11 @@ HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>
           f"{'numpy GF/s':>11}{'of GEMM':>8}{'torch GF/s':>11}{'of GEMM':>8}")
 
 
+# Idle BLAS and OpenMP threads keep spinning a while after their last task (OpenBLAS's for
+# about 2^28 cycles); a repeat started meanwhile would share its cores with them.
+SETTLE_S = 0.3
+
+
 def _per_call(fn: Callable[[], None], calls: int) -> float:
     t0 = time.perf_counter()
     for _ in range(calls):
@@ -56,14 +62,16 @@ def _per_call(fn: Callable[[], None], calls: int) -> float:
 
 
 def alternate(steps: dict[str, Callable[[], None]], *, calls: int, repeats: int,
-              warmup: int = 2) -> dict[str, float]:
+              warmup: int = 2, settle: float = SETTLE_S) -> dict[str, float]:
     """Median seconds per call of each step, its repeats alternating with the others' so that
-    load elsewhere on the machine hits them all; `warmup` untimed calls each first."""
+    load elsewhere on the machine hits them all; `warmup` untimed calls each first, and `settle`
+    seconds of sleep before each repeat (see SETTLE_S)."""
     for fn in steps.values():
         _per_call(fn, warmup)
     times: dict[str, list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
         for key, fn in steps.items():
+            time.sleep(settle)
             times[key].append(_per_call(fn, calls))
     return {key: statistics.median(t) for key, t in times.items()}
 
@@ -119,7 +127,7 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     def np_step():
         i = k[0] = (k[0] + 1) % len(xs)
         forward_backward(model, loss, xs[i], ys[i], workers=threads)
-        opt.step(model.params, model.grads)
+        opt.step(model.params, model.grads, threads=threads)
 
     def torch_step():
         i = k[0] = (k[0] + 1) % len(xs)

@@ -103,7 +103,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             resuming = _check_resume(cfg, run_dir)
             plan = threads.apply(cfg)
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
-                             workers=plan.workers, torch_threads=threads.torch_threads(cfg.threads),
+                             workers=plan.workers, threads=plan.workers * plan.blas,
+                             torch_threads=threads.torch_threads(cfg.threads),
                              stop=interrupt.requested, loggers=build_loggers(cfg))
             ctx.on_open = partial(_open, ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,

@@ -38,6 +38,7 @@ class RunContext:
     # Threads splitting a NumPy training step's batch (dlproj.training.parallel), and torch's
     # intra-op threads (Section 4): the run's share of the cores.
     workers: int = 1
+    threads: int = 1  # the run's cores (workers x BLAS threads): the optimizer's update threads
     torch_threads: int = 1
     # The signal number that asks the run to stop at the next step boundary, else None.
     stop: Callable[[], int | None] = lambda: None

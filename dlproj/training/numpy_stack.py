@@ -37,7 +37,7 @@ class ArrayData:
 @dataclass
 class NumpyStack:
     """Shuffled mini-batches from `ctx.rng`; forward, loss, backward (split across
-    `ctx.workers` threads), then the optimizer step."""
+    `ctx.workers` threads), then the optimizer step (on `ctx.threads`)."""
 
     ctx: RunContext
     model: Any
@@ -62,7 +62,7 @@ class NumpyStack:
     def train_step(self, idx: np.ndarray) -> loop.StepResult:
         loss = forward_backward(self.model, self.loss_fn, self.train.x[idx], self.train.y[idx],
                                 workers=self.ctx.workers, min_rows=MIN_ROWS)
-        self.optimizer.step(self.model.params, self.model.grads)
+        self.optimizer.step(self.model.params, self.model.grads, threads=self.ctx.threads)
         return loop.StepResult(float(loss), len(idx))
 
     def evaluate(self) -> dict[str, float]:
