@@ -204,13 +204,13 @@ def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path)
     import pytest as _pytest
 
     from dlproj.config import study as studies
+    from dlproj.config.cache import ComposeCache
     from dlproj.reproduce.plan import plan
-    from dlproj.reproduce.setting_cache import SettingCache
 
     with _pytest.MonkeyPatch.context() as mp:
         mp.setattr(studies, "STUDY_DIR", studies_dir)
         (job,) = plan(studies.load("long"), outputs, sweep_dir=outputs / "multirun" / "next",
-                      force=False, cache=SettingCache.of(outputs)).jobs
+                      force=False, cache=ComposeCache.of(outputs)).jobs
     assert job.state == "resume"
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from dlproj.config import study as studies
+from dlproj.config.cache import ComposeCache
 from dlproj.report.runs import read_runs
 from dlproj.reproduce import launch as launching
 from dlproj.reproduce import main
 from dlproj.reproduce.plan import plan, resume_overrides
-from dlproj.reproduce.setting_cache import SettingCache
 
 TINY = """\
 title: tiny
@@ -82,7 +82,7 @@ def tiny(tmp_path, monkeypatch):
 # The jobs' setting ids, composed once for the module and shared by the plans below (composing
 # is most of a plan's time; how the planner composes and caches them:
 # test_each_setting_is_composed_once_and_cached). Never saved.
-_SETTINGS = SettingCache(Path(os.devnull))
+_SETTINGS = ComposeCache(Path(os.devnull))
 
 
 def _plan(name, outputs, **kw):
@@ -280,20 +280,21 @@ def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
     from dlproj.config import compose as composing
 
     outputs = tmp_path / "out"
-    cache = SettingCache.of(outputs)
+    cache = ComposeCache.of(outputs)
     planned = _plan("tiny", outputs, cache=cache)
     assert not outputs.exists()  # the plan writes nothing; the caller saves the cache
-    assert len(cache.settings) == 4 and cache.changed  # xor's two seeds share one setting
+    # xor's two seeds share one setting
+    assert len(cache.entries["settings"]) == 4 and cache.changed
     cache.save()
     # Read back, nothing is composed again.
     monkeypatch.setattr(composing, "compose_config", lambda overrides: 1 / 0)
-    again = _plan("tiny", outputs, cache=SettingCache.of(outputs))
+    again = _plan("tiny", outputs, cache=ComposeCache.of(outputs))
     assert [j.setting for j in again.jobs] == [j.setting for j in planned.jobs]
     assert all(j.state == "run" for j in again.jobs)
     # Another conf/ (another fingerprint): the cache is not used.
     saved = json.loads(cache.path.read_text())
     cache.path.write_text(json.dumps({**saved, "fingerprint": "other"}))
-    assert SettingCache.of(outputs).settings == {}
+    assert ComposeCache.of(outputs).entries == {}
     stale = _plan("tiny", outputs, cache=None)  # the planner's own: the outputs folder's
     assert {j.state for j in stale.jobs} == {"invalid"}
     assert stale.jobs[0].reason.startswith("ZeroDivisionError")

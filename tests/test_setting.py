@@ -143,3 +143,39 @@ def test_a_config_error_leaves_no_run_for_the_report(dlproj_run, args):
     assert list(runs["status"]) == (["completed"] if "-m" in args else []), run.output
     if "-m" not in args:
         assert run.proc.returncode == 2 and "dlproj: Invalid value" in run.proc.stderr
+
+
+@pytest.mark.parametrize("overrides", [
+    ("section=1", "model=mlp_small", "train.epochs=3"),
+    ("section=3", "pooling=avg", "model.channels=[4,8]"),  # a list: a tuple once read back
+    ("section=2", "optimizer=sgd", "optimizer.momentum=0.5"),
+    ("section=4", "experiment=compare", "model=plain"),
+])
+def test_the_label_composes_the_defaults_once_per_conf(tmp_path, monkeypatch, overrides):
+    """The experiment's defaults behind a label are composed once and read back from
+    `<outputs>/compose-cache.json` by later processes, to the same label; another conf/ (another
+    fingerprint) composes them again."""
+    import json
+
+    from dlproj.config import setting
+
+    monkeypatch.setenv("DLPROJ_OUTPUTS", str(tmp_path))
+    config = compose(list(overrides))
+    fresh = setting._compose_cache.cache_clear, setting.experiment_defaults.cache_clear
+    for clear in fresh:
+        clear()
+    first = setting_of(config, list(overrides))
+    assert first.label not in ("?", "defaults")
+    saved = tmp_path / "compose-cache.json"
+    assert json.loads(saved.read_text())["entries"]["defaults"]
+    for clear in fresh:  # as a new process would find it
+        clear()
+    monkeypatch.setattr(setting, "compose", lambda overrides: 1 / 0)
+    assert setting_of(config, list(overrides)) == first
+    data = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**data, "fingerprint": "another conf/"}))
+    for clear in fresh:
+        clear()
+    assert setting_of(config, list(overrides)).label == "?"  # composing again: here, 1 / 0
+    for clear in fresh:
+        clear()

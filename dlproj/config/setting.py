@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dlproj import paths
+from dlproj.config.cache import ComposeCache
 from dlproj.config.compose import compose
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
@@ -163,7 +164,17 @@ def fmt_value(value: Any) -> str:
 def experiment_defaults(section: Any, experiment: Any,
                         choices: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The setting keys of an experiment run with nothing on the command line but `choices`
-    ((group, choice) pairs)."""
-    overrides = [f"section={section}", f"experiment={experiment}",
-                 *(f"{g}={n}" for g, n in choices)]
-    return identity(compose(overrides))
+    ((group, choice) pairs); composed once per conf/ (dlproj.config.cache)."""
+    overrides = (f"section={section}", f"experiment={experiment}",
+                 *(f"{g}={n}" for g, n in choices))
+    cache = _compose_cache(paths.outputs_root())
+    found = cache.get("defaults", overrides)
+    if found is None:
+        found = cache.put("defaults", overrides, identity(compose(list(overrides))))
+        cache.save()
+    return {key: canonical(value) for key, value in found.items()}  # JSON's lists: tuples
+
+
+@lru_cache(maxsize=4)
+def _compose_cache(outputs: Path) -> ComposeCache:
+    return ComposeCache.of(outputs)

@@ -32,11 +32,11 @@ from typing import TextIO
 
 from dlproj import paths
 from dlproj.config import study as studies
+from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, one_paragraph
 from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, launch
 from dlproj.reproduce.plan import Plan, plan
-from dlproj.reproduce.setting_cache import SettingCache
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +115,7 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     started = time.time()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")  # unique even within one second
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
-    cache = SettingCache.of(outputs)
+    cache = ComposeCache.of(outputs)
     planned = plan(study, outputs, sweep_dir=sweep_dir, force=args.force, cache=cache)
     if not args.dry_run:  # a dry run writes nothing
         cache.save()

@@ -19,8 +19,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlproj.config.cache import ComposeCache
 from dlproj.config.study import Step, Study
-from dlproj.reproduce.setting_cache import SettingCache
 from dlproj.runtime.owner import in_use
 
 STATES = ("run", "resume", "done", "invalid", "twin", "running")
@@ -60,7 +60,7 @@ class Plan:
 
 
 def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
-         cache: SettingCache | None = None) -> Plan:
+         cache: ComposeCache | None = None) -> Plan:
     """Every job of `study` against the runs under `outputs`; the ones to run are numbered for a
     sweep into `sweep_dir`. `cache` (default: the outputs folder's, read only) is filled in."""
     jobs = with_settings(study, outputs, cache)
@@ -88,7 +88,7 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
             f"hydra.sweep.subdir={run_dir.name}"]
 
 
-def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None) -> list[Job]:
+def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None) -> list[Job]:
     """Every job of the study (one per combination and seed) with its setting id, or `invalid`
     with the reason when its config does not compose or validate."""
     from omegaconf import OmegaConf
@@ -98,7 +98,7 @@ def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None
     from dlproj.config.setting import setting_id
     from dlproj.runtime.validate import validate
 
-    cache = cache if cache is not None else SettingCache.of(outputs)
+    cache = cache if cache is not None else ComposeCache.of(outputs)
     jobs, found = [], {}
     for index, step in enumerate(study.steps, 1):
         for overrides in step.jobs():
@@ -110,7 +110,7 @@ def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None
             key = tuple(RUN_REF.sub(lambda m: _placeholder(outputs, m.group(1)), o)
                         for o in overrides if not o.startswith("seed="))
             if key not in found:
-                found[key] = cache.get(key)
+                found[key] = cache.get("settings", key)
             if found[key] is None:
                 try:
                     cfg = compose_config(list(key))
@@ -118,7 +118,7 @@ def with_settings(study: Study, outputs: Path, cache: SettingCache | None = None
                     later = any(RUN_REF.search(o) for o in overrides)
                     with files_written_later() if later else nullcontext():
                         validate(cfg)
-                    found[key] = cache.put(key, setting_id(OmegaConf.to_container(
+                    found[key] = cache.put("settings", key, setting_id(OmegaConf.to_container(
                         cfg, resolve=True)))
                 except Exception as exc:  # a config that does not compose or validate
                     found[key] = exc
