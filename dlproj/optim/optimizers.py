@@ -30,6 +30,8 @@ _pool: ThreadPoolExecutor | None = None
 def _thread_pool(n: int) -> ThreadPoolExecutor:
     global _pool
     if _pool is None or _pool._max_workers < n:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dlproj-update")
     return _pool
 
