@@ -5,9 +5,9 @@ torch, best repeat), then for each model the seconds per training step (forward,
 cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from the same weights
 on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
 that many step workers, one BLAS thread each, the optimizer's update on as many threads); torch
-gets torch.set_num_threads. Repeats
-alternate NumPy and torch so that load elsewhere on the machine hits both; the median repeat is
-reported, with the step's GFLOP/s (twins.step_flops) and its fraction of the GEMM rate.
+gets torch.set_num_threads. Repeats alternate NumPy and torch so that load elsewhere on the
+machine hits both; the median repeat is reported, with the step's GFLOP/s (twins.step_flops) and
+its fraction of the GEMM rate.
 """
 
 from __future__ import annotations
