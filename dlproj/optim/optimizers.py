@@ -17,23 +17,13 @@ same operations in the same order in any split, so the result is the same to the
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from dlproj.pool import thread_pool
+
 Params = dict[str, np.ndarray]
 BLOCK = 65536  # elements per block: its temporaries (2 x 256 KB in float32) stay in L2
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _thread_pool(n: int) -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None or _pool._max_workers < n:
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dlproj-update")
-    return _pool
 
 
 class Optimizer:
@@ -73,7 +63,7 @@ class Optimizer:
             for block in blocks:
                 self._update(*block)
             return
-        pool = _thread_pool(threads - 1)
+        pool = thread_pool(threads - 1)
         futures = [pool.submit(self._update_all, blocks[i::threads]) for i in range(1, threads)]
         try:
             self._update_all(blocks[0::threads])

@@ -16,7 +16,7 @@ float32 round-off (the products and sums are grouped differently).
 
 NumPy releases the GIL inside its heavy loops (GEMMs, ufuncs, copies), so the threads run on
 separate cores; each should use one BLAS thread (dlproj.runtime.threads sets that). Worker 0 is
-the calling thread with the model itself; the others come from a small thread pool.
+the calling thread with the model itself; the others from the process's pool (dlproj/pool.py).
 
 A training run asks every slice to have at least MIN_ROWS rows (`min_rows`): below that the
 hand-off costs more than the slice's arithmetic (XOR's batch of 4 ran 2x slower split in two), so
@@ -27,24 +27,16 @@ from __future__ import annotations
 
 import copy
 import weakref
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from typing import Any
 
 import numpy as np
 
+from dlproj.pool import thread_pool
+
 MIN_ROWS = 8  # fewest rows per worker a training run asks for
-_pool: ThreadPoolExecutor | None = None
 # model -> its replicas for workers 1, 2, ... (made once, reused every step)
 _replicas: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
-
-
-def _thread_pool(n: int) -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None or _pool._max_workers < n:
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dlproj-step")
-    return _pool
 
 
 def _replicas_of(model: Any, n: int) -> list[Any]:
@@ -82,7 +74,7 @@ def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
         net.backward(dout * dout.dtype.type(share))
         return value * share
 
-    pool = _thread_pool(w - 1)
+    pool = thread_pool(w - 1)
     futures = [pool.submit(part, i) for i in range(1, w)]
     try:
         total = part(0)
