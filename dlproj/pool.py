@@ -7,8 +7,11 @@ its heavy loops, so the threads run on separate cores.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
+T = TypeVar("T")
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -20,3 +23,18 @@ def thread_pool(n: int) -> ThreadPoolExecutor:
             _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dlproj-worker")
     return _pool
+
+
+def on_threads(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Each task's result, in order: the first run on the calling thread, the others on the
+    pool. Returns (or raises a task's error) only once every task has ended, so that no thread
+    is still writing into what the caller goes on with."""
+    futures = []
+    if len(tasks) > 1:
+        pool = thread_pool(len(tasks) - 1)
+        futures = [pool.submit(task) for task in tasks[1:]]
+    try:
+        first = tasks[0]()
+    finally:
+        wait(futures)
+    return [first, *(f.result() for f in futures)]

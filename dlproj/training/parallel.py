@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import copy
 import weakref
-from concurrent.futures import wait
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from dlproj.pool import thread_pool
+from dlproj.pool import on_threads
 
 MIN_ROWS = 8  # fewest rows per worker a training run asks for
 # model -> its replicas for workers 1, 2, ... (made once, reused every step)
@@ -74,13 +74,8 @@ def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
         net.backward(dout * dout.dtype.type(share))
         return value * share
 
-    pool = thread_pool(w - 1)
-    futures = [pool.submit(part, i) for i in range(1, w)]
-    try:
-        total = part(0)
-    finally:  # never leave a worker writing into a replica while the caller goes on
-        wait(futures)
-    total += sum(f.result() for f in futures)
+    values = on_threads([partial(part, i) for i in range(w)])
+    total = values[0] + sum(values[1:])
     grads = model.grads
     for net in nets[1:]:
         for name, g in net.grads.items():
