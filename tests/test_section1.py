@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT
 
 TINY = ["data.train_limit=2000", "data.test_limit=200", "data.val_size=200"]
@@ -112,15 +114,22 @@ def test_sweep_survives_diverged_and_failed_jobs(dlproj_run):
     assert "/no/such/model.npz" in failed.proc.stderr and "1 invalid (job 1)" in failed.proc.stderr
 
 
-def test_sections_1_to_3_do_not_import_torch():
+@pytest.mark.parametrize("args, absent, backend", [
+    (["experiment=xor", "train.epochs=5"], ["torch"], "agg"),  # draws its figures, off-screen
+    # a run that draws nothing loads no plotting or table library (0.15 s of every small run)
+    (["section=3", "debug=overfit"], ["torch", "matplotlib", "pandas"], None),
+])
+def test_sections_1_to_3_load_only_what_they_use(args, absent, backend):
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from dlproj.runtime.app import main\n"
-        "sys.argv = ['dlproj', 'experiment=xor', 'train.epochs=5']\n"
+        f"sys.argv = ['dlproj', *{args!r}]\n"
         "main()\n"
         "from dlproj.experiments import registry\n"
         "registry.load_all()\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "mpl = sys.modules.get('matplotlib')\n"
+        f"print(json.dumps([[m for m in {absent!r} if m in sys.modules], "
+        "mpl and mpl.get_backend().lower()]))\n"
     )
     import os
     import tempfile
@@ -130,4 +139,4 @@ def test_sections_1_to_3_do_not_import_torch():
                               text=True, env={**os.environ, "DLPROJ_OUTPUTS": tmp},
                               timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("NO-TORCH"), proc.stdout
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], backend], proc.stdout
