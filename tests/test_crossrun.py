@@ -237,7 +237,7 @@ def _save(fig, path: Path) -> None:
 def test_real_sweep_drawn_as_the_report_draws_it_a_torn_file_skipped(dlproj_run, tmp_path):
     dirs = _sweep(dlproj_run, ["section=2", "optimizer=sgd,adam", "schedule=constant,step",
                                "seed=0,1", "data.train_limit=300", "data.val_size=100",
-                               "data.test_limit=100", "train.epochs=3"])
+                               "data.test_limit=100", "train.epochs=3", "figures=false"])
     assert len(dirs) == 8
     spec = _spec("grad_norms_optimizer_schedule")
     runs, problems = read_runs(dirs)
@@ -282,7 +282,8 @@ def test_gradient_flow_from_real_compare_runs(dlproj_run, tmp_path):
     dirs = _sweep(dlproj_run, ["section=4", "model=plain,resnet", "model.depth=1,3",
                                "model.width=4", "seed=0,1", "data.train_limit=96",
                                "data.val_size=64", "data.test_limit=32", "train.epochs=2",
-                               "train.batch_size=32", "threads.blas=1"])  # one torch thread
+                               "train.batch_size=32", "threads.blas=1",  # one torch thread
+                               "figures=false"])  # the runs' own: this test draws its own
     spec = _spec("gradient_flow_first_last")
     runs, problems = read_runs(dirs)
     steps = stacked(family(runs, spec.vary), spec, spec.csv, problems, layers=True)
