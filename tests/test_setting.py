@@ -77,6 +77,7 @@ def test_a_run_recorded_before_the_groups_had_their_own_schemas_is_the_same_sett
     ("model.channels=[4,8]", "model.channels=[4,8]"),
     ("optimizer=sgd", "optimizer=sgd"),
     ("+params.note=x", "params.note=x"),
+    ("+params.flag=true", "params.flag=true"),  # as the command line writes it, not True
 ])
 def test_every_key_that_differs_from_the_defaults_changes_the_setting_and_is_labelled(extra,
                                                                                      label):

@@ -121,6 +121,29 @@ def test_a_bad_study_file_is_a_clear_error(tmp_path, monkeypatch, body, key):
         studies.load("bad")
 
 
+@pytest.mark.parametrize("yaml_value, written", [
+    ("figures: false", "figures=false"), ("+params.flag: true", "+params.flag=true"),
+    ("optimizer.lr: '1e-3'", "optimizer.lr=1e-3"), ("params.tolerance: null",
+                                                  "params.tolerance=null"),
+    ("model.channels: '[4,8]'", "model.channels=[4,8]"),
+    ("checkpoint: '{run:pretrain}/model.npz'", "checkpoint={run:pretrain}/model.npz"),
+])
+def test_a_value_a_step_does_not_sweep_reaches_every_job_as_written(tmp_path, monkeypatch,
+                                                                   yaml_value, written):
+    """Hydra's sweep expansion writes `false` back as False and 1e-3 as 0.001; a job keeps the
+    study's own text, so that its label (what it adds to the step's command) is the sweep's."""
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "s.yaml").write_text(
+        f"steps:\n  a:\n    section: 3\n    seeds: 2\n    overrides:\n"
+        f"      pooling: max,avg\n      {yaml_value}\n")
+    (step,) = studies.load("s").steps
+    jobs = step.jobs()
+    assert len(jobs) == 4 and all(written in job for job in jobs)
+    assert [[o for o in job if o not in step.args()] for job in jobs] == [
+        ["pooling=max", "seed=0"], ["pooling=max", "seed=1"], ["pooling=avg", "seed=0"],
+        ["pooling=avg", "seed=1"]]
+
+
 def _section4_args(here: Situation) -> list[str]:
     study = studies.load("course", when=here.when, substitutions=here.substitutions)
     return [a for s in study.steps if s.section == 4 for a in s.args()]

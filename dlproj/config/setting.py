@@ -157,6 +157,8 @@ def fmt_value(value: Any) -> str:
         return "[" + ",".join(fmt_value(v) for v in value) + "]"
     if value is None:
         return "null"
+    if isinstance(value, bool):  # as a command line writes it
+        return str(value).lower()
     return str(value)
 
 

@@ -65,10 +65,13 @@ class Step:
         args = self.args()
         found = sorted(set(_PLACEHOLDER.findall(" ".join(args))))
         hidden = [_PLACEHOLDER.sub(lambda m: f"PLACEHOLDER{found.index(m[0])}X", a) for a in args]
-        (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(hidden),
-                                               max_batch_size=None)
-        return [[re.sub(r"PLACEHOLDER(\d+)X", lambda m: found[int(m[1])], v) for v in job]
-                for job in jobs]
+        overrides = OverridesParser.create().parse_overrides(hidden)
+        (jobs,) = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+        # A value not swept stays as the study wrote it (Hydra writes `false` back as False and
+        # 1e-3 as 0.001): the same override, and a job's label names only what the step sweeps.
+        return [[re.sub(r"PLACEHOLDER(\d+)X", lambda m: found[int(m[1])], v)
+                 if o.is_sweep_override() else a
+                 for o, a, v in zip(overrides, args, job, strict=True)] for job in jobs]
 
 
 @dataclass
