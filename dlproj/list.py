@@ -16,8 +16,8 @@ import sys
 
 from dlproj import paths
 
-# Groups not worth showing: schemas, and Hydra's internals.
-HIDDEN_GROUPS = ("schema", "study", "hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
+# Hydra's groups not worth showing: its internals.
+HIDDEN_GROUPS = ("hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
                  "hydra/hydra_logging", "hydra/job_logging", "hydra/callbacks")
 
 
@@ -42,30 +42,27 @@ def defaults(experiment: str) -> str:
 
 
 def groups() -> dict[str, list[str]]:
-    """Config group -> its choices, from Hydra's config repository (files and plugins). Asked
-    of the repository itself: the loader's `list_groups` and `get_group_options` deep-copy it at
-    every call (40 ms each, a second in all)."""
+    """Config group -> its choices: conf/'s, then Hydra's launchers and sweepers from its config
+    repository (files and plugins). Asked of the repository itself: the loader's `list_groups`
+    and `get_group_options` deep-copy it at every call (40 ms each, a second in all)."""
     from hydra.core.object_type import ObjectType
 
     from dlproj.config.compose import config_loader
+    from dlproj.config.overrides import groups as conf_groups
 
-    repo = config_loader().repository
-    out: dict[str, list[str]] = {}
+    repo, out = config_loader().repository, conf_groups()
 
     def walk(parent: str) -> None:
-        for child in repo.get_group_options(parent, ObjectType.GROUP):
-            group = f"{parent}/{child}" if parent else child
-            if group.startswith(HIDDEN_GROUPS):
-                continue
-            options = [o for o in repo.get_group_options(group, ObjectType.CONFIG)
-                       if not o.startswith("_")]
-            if options and group != "hydra":  # of Hydra's own: hydra/launcher, hydra/sweeper, ...
-                out[group] = sorted(options, key=lambda o: (not o.isdigit(), o.zfill(4)
-                                                            if o.isdigit() else o))
-            walk(group)
+        for group in (f"{parent}/{c}" for c in repo.get_group_options(parent, ObjectType.GROUP)):
+            if not group.startswith(HIDDEN_GROUPS):
+                options = [o for o in repo.get_group_options(group, ObjectType.CONFIG)
+                           if not o.startswith("_")]
+                if options:
+                    out[group] = options
+                walk(group)
 
-    walk("")
-    return dict(sorted(out.items(), key=lambda kv: (kv[0].startswith("hydra/"), kv[0])))
+    walk("hydra")
+    return out
 
 
 def _columns(choices: dict[str, list[str]]) -> list[str]:
@@ -142,31 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         print("Usage:\n" + __doc__.split("\n\n")[1])
         return 0
-    try:
-        only = _section(argv)
-    except ValueError as exc:
-        have = ", ".join(map(str, sorted(sections())))
-        print(f"dlproj.list: {exc}. Allowed: nothing (every section) or one section=N, N one "
-              f"of {have} (conf/section/), e.g. `python -m dlproj.list section=1`.",
-              file=sys.stderr)
-        return 2
-    print(render(only))
-    return 0
-
-
-def _section(argv: list[str]) -> int | None:
-    """The one section=N of the command line (None: none given); ValueError saying what is
-    wrong with it."""
+    key, eq, value = (argv[0] if argv else "").partition("=")
     if len(argv) > 1:
-        raise ValueError(f"One argument at most, not {len(argv)} ({' '.join(argv)})")
-    if not argv:
-        return None
-    key, eq, value = argv[0].partition("=")
-    if key != "section" or not eq:
-        raise ValueError(f"Unknown argument {argv[0]!r}")
-    if not value.strip().isdigit() or int(value) not in sections():
-        raise ValueError(f"Invalid value for 'section': {value!r}")
-    return int(value)
+        why = f"One argument at most, not {len(argv)} ({' '.join(argv)})"
+    elif argv and (key != "section" or not eq):
+        why = f"Unknown argument {argv[0]!r}"
+    elif argv and (not value.strip().isdecimal() or int(value) not in sections()):
+        why = f"Invalid value for 'section': {value!r}"
+    else:
+        print(render(int(value) if argv else None))
+        return 0
+    have = ", ".join(map(str, sorted(sections())))
+    print(f"dlproj.list: {why}. Allowed: nothing (every section) or one section=N, N one of "
+          f"{have} (conf/section/), e.g. `python -m dlproj.list section=1`.", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
