@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import traceback
-from typing import Any
 
 from dlproj import paths
 from dlproj.errors import ConfigError
@@ -28,13 +27,6 @@ def groups() -> dict[str, list[str]]:
 def _nearest(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _values(override: Any) -> list[str]:
-    if override.is_sweep_override():
-        return [str(v) for v in override.sweep_string_iterator()]
-    value = override.value()
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def check_choices(args: list[str]) -> None:
@@ -59,8 +51,10 @@ def check_choices(args: list[str]) -> None:
         group = override.key_or_group
         if group not in known or override.is_delete():
             continue
-        for value in _values(override):
-            value = value.strip("'\"")
+        values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
+                  else override.value())
+        for value in values if isinstance(values, list) else [values]:
+            value = str(value).strip("'\"")
             if value not in known[group] and value not in ("null", "None"):
                 raise ConfigError(
                     f"Invalid value for '{group}': {value!r}{_nearest(value, known[group])}. "
@@ -82,12 +76,14 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
-    if isinstance(exc, ValueError) and _raised_by_hydra(exc):  # its own flags, e.g. -m --cfg
+    if isinstance(exc, ValueError) and any(  # Hydra's own flags, e.g. -m --cfg
+            "/hydra/" in f.filename for f in traceback.extract_tb(exc.__traceback__)[-1:]):
         return (f"{' '.join(str(exc).split())}. Allowed: `python -m dlproj --help` shows the "
                 f"forms a command line takes; `--hydra-help` Hydra's flags.")
     if not isinstance(exc, (HydraException, OmegaConfBaseException)):
@@ -102,7 +98,11 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             or "Could not override" in str(exc)):
         missing = key if key in given else next((k for k in given if f"'{k}'" in str(exc)),
                                                 key or "?")
-        return (f"Unknown key '{missing}'{_nearest(missing, _known_keys())}: no config declares "
+        from dlproj.config.compose import compose_config
+        from dlproj.config.setting import flatten
+
+        known = list(flatten(OmegaConf.to_container(compose_config([]), resolve=False)))
+        return (f"Unknown key '{missing}'{_nearest(missing, known)}: no config declares "
                 f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
                 f"`+{missing}=...` and a schema that reads it).")
     if key and key in given:  # of the values given for it, the one the message quotes
@@ -114,16 +114,3 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         return f"Invalid value for '{key}': {value}. {first}."
     return " ".join(str(exc).split()) + "."
 
-
-def _raised_by_hydra(exc: BaseException) -> bool:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and "/hydra/" in frames[-1].filename
-
-
-def _known_keys() -> list[str]:
-    from omegaconf import OmegaConf
-
-    from dlproj.config.compose import compose_config
-    from dlproj.config.setting import flatten
-
-    return list(flatten(OmegaConf.to_container(compose_config([]), resolve=False)))
