@@ -53,13 +53,15 @@ def _with_weights(args: list[str], weights: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("row", list(ROWS))
-def test_every_row_passes_validation(row, compose_cfg, tmp_path):
+def test_every_row_passes_validation(row, compose_cfg, tmp_path, monkeypatch):
     from dlproj.runtime.validate import validate
+
+    monkeypatch.setattr("dlproj.runtime.memory.guard", lambda cfg, exp: None)
 
     weights = tmp_path / "model.pt"
     weights.write_bytes(b"stands in for the pretraining run's model.pt")
     for args in (PRETRAIN, _with_weights(ROWS[row], weights)):
-        validate(compose_cfg(args), normalize_overrides(args), memory_guard=False)
+        validate(compose_cfg(args), normalize_overrides(args))
 
 
 @pytest.mark.parametrize("bad,key", [
@@ -68,12 +70,14 @@ def test_every_row_passes_validation(row, compose_cfg, tmp_path):
     (["model.finetune=everything"], "model.finetune"),
     (["model.depth=0"], "model.depth"),
 ])
-def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg):
+def test_smallresnet_transfer_refuses_what_it_cannot_do(bad, key, compose_cfg, monkeypatch):
     from dlproj.runtime.validate import validate
+
+    monkeypatch.setattr("dlproj.runtime.memory.guard", lambda cfg, exp: None)
 
     args = [*FEW, "model=resnet", *bad]
     with pytest.raises(ConfigError, match=f"'{key}'"):
-        validate(compose_cfg(args), normalize_overrides(args), memory_guard=False)
+        validate(compose_cfg(args), normalize_overrides(args))
 
 
 @pytest.mark.parametrize("dataset,text", [

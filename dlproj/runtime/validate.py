@@ -43,20 +43,12 @@ def check_group(group: str, cfg: DictConfig) -> None:
     OmegaConf.get_type(node).check(node, cfg)
 
 
-def requested_section(overrides: list[str] | None) -> int | None:
-    """The `section=N` given on the command line (quoted or not), if any."""
-    for arg in overrides or []:
-        key, _, value = arg.partition("=")
-        if key.lstrip("+~") == "section":
-            value = value.strip("'\"")
-            return int(value) if value.isdigit() else None
-    return None
-
-
 def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                      overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
-    wanted = requested_section(overrides)
+    asked = next((a.partition("=")[2].strip("'\"") for a in overrides or []  # the first wins
+                  if a.partition("=")[0].lstrip("+~") == "section"), "")
+    wanted = int(asked) if asked.isdigit() else None
     if wanted is not None and wanted != exp.section:
         own = ", ".join(sorted(n for (s, n) in registry.load_all() if s == wanted))
         raise ConfigError(
@@ -86,28 +78,22 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
           f"{', '.join(exp.devices)} for experiment={exp.name}"
           + ("" if "cuda" in exp.devices else " (NumPy runs on the CPU; device=cuda is "
              "Section 4's)"))
-    _checkpoint(cfg, exp)
+    path = cfg.checkpoint
+    if path is not None:
+        if exp.checkpoint is None:
+            takers = sorted(f"section={e.section} experiment={e.name}"
+                            for e in registry.load_all().values() if e.checkpoint)
+            check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
+                  f"checkpoints (it would train from scratch); experiments that do: "
+                  f"{'; '.join(takers)}")
+        check(file_exists(path), "checkpoint", path,
+              f"the path of an existing {exp.checkpoint} file written by a run of "
+              f"experiment={exp.name} (model{exp.checkpoint} in its run directory)")
+        check(Path(path).suffix == exp.checkpoint, "checkpoint", path,
+              f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
+              f"experiment={exp.name})")
     if exp.check is not None:
         exp.check(cfg)
-
-
-def _checkpoint(cfg: DictConfig, exp: registry.Experiment) -> None:
-    path = cfg.checkpoint
-    if path is None:
-        return
-    if exp.checkpoint is None:
-        takers = sorted(f"section={e.section} experiment={e.name}"
-                        for e in registry.load_all().values() if e.checkpoint)
-        check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
-              f"checkpoints (it would train from scratch); experiments that do: "
-              f"{'; '.join(takers)}")
-    p = Path(path)
-    check(file_exists(p), "checkpoint", path,
-          f"the path of an existing {exp.checkpoint} file written by a run of "
-          f"experiment={exp.name} (model{exp.checkpoint} in its run directory)")
-    check(p.suffix == exp.checkpoint, "checkpoint", path,
-          f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
-          f"experiment={exp.name})")
 
 
 def undeclared(node: DictConfig, prefix: str = "") -> None:
@@ -128,8 +114,7 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
             undeclared(value, f"{prefix}{key}.")
 
 
-def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
-             memory_guard: bool = True) -> registry.Experiment:
+def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
@@ -143,6 +128,5 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None, *,
     for group in (*every, *(("dataset",) if exp.uses_dataset else ())):
         check_group(group, cfg)
     check_experiment(cfg, exp, overrides)
-    if memory_guard:
-        memory.guard(cfg, exp)
+    memory.guard(cfg, exp)
     return exp
