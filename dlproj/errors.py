@@ -28,8 +28,12 @@ class DataError(DlprojError):
 
 
 def check(ok: bool, key: str, value: object, allowed: str) -> None:
-    """ConfigError naming `key`, its value and what is allowed, unless `ok`."""
+    """ConfigError naming `key`, its value (a config node as a plain list/dict: `[8, 16]`, not
+    the node's repr) and what is allowed, unless `ok`."""
     if not ok:
+        from omegaconf import OmegaConf
+
+        value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "
                           f"Fix it on the command line, e.g. `python -m dlproj {key}=...`.")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from dlproj.errors import check as _check
+from dlproj.errors import check
 
 
 @dataclass
@@ -51,11 +51,6 @@ def file_exists(path: str | Path) -> bool:
 def plain(value: Any) -> Any:
     """Config nodes as plain lists/dicts, so messages show `[8, 16]`, not a node's repr."""
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-
-
-def check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise ConfigError naming `key`, its value and what is allowed unless `ok`."""
-    _check(ok, key, plain(value), allowed)
 
 
 def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
