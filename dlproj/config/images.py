@@ -9,19 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
 from dlproj.config.checks import Built, check, integer, is_int, plain
 
 
 @dataclass
-class PoolingConfig(Built):
-    name: str = "max"
-
-
-@dataclass
-class AugmentationConfig(Built):
-    name: str = "none"
+class NamedConfig(Built):
+    name: str = MISSING
 
 
 @dataclass

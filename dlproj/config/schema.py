@@ -107,9 +107,8 @@ class Config:
         integer("seed", cfg.seed, 0, SEED_MAX)
         check_choice("device", cfg.device, DEVICES)
         train = cfg.train
-        integer("train.epochs", train.epochs)
-        integer("train.batch_size", train.batch_size)
-        integer("train.checkpoint_every", train.checkpoint_every)
+        for key in ("epochs", "batch_size", "checkpoint_every"):
+            integer(f"train.{key}", train[key])
         integer("train.log_every", train.get("log_every"), null="about 50 lines per run")
         check_choice("train.precision", train.precision, PRECISIONS)
         check(cfg.section == 4 or train.precision == "32", "train.precision", train.precision,
@@ -143,8 +142,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
                   "adam": optim.AdamConfig},
     "schedule": {"constant": optim.ConstantConfig, "step": optim.StepConfig,
                  "exponential": optim.ExponentialConfig, "cosine": optim.CosineConfig},
-    "pooling": {"pooling": images.PoolingConfig},
-    "augmentation": {"augmentation": images.AugmentationConfig},
+    "pooling": {"pooling": images.NamedConfig},
+    "augmentation": {"augmentation": images.NamedConfig},
     "dataset": {"mnist": images.MNISTImagesConfig, "pets": images.PetsImagesConfig},
     "logger": {"csv": trackers.CSVLoggerConfig, "tensorboard": trackers.TensorBoardLoggerConfig,
                "mlflow": trackers.MLflowLoggerConfig},
