@@ -1,12 +1,8 @@
-"""Config -> object, the Hydra way: `hydra.utils.instantiate` of a config group's node.
-
-A group node (conf/optimizer/adam.yaml, conf/model/mlp.yaml, ...) holds `_target_` (the class or
-function it builds), `_partial_: true`, the target's keyword arguments, and `name`: the choice it
-was made from, kept for labels and the run's setting, not an argument. `build(node)` returns the
-target with the node's arguments bound; the code that knows the run-time arguments supplies them:
+"""Config -> object: `build(node)` is `hydra.utils.instantiate` of a config group's node (less
+its `name`, the choice it was made from: not an argument), the target with the node's arguments
+bound; the code that knows the run-time arguments supplies them:
 
     model = build(cfg.model)(in_features=784, out_features=10, rng=ctx.rng)
-    optimizer = build(cfg.optimizer)()
 
 `skip` leaves out further keys that another part of the run reads (Section 4's `model.weights`
 and `model.finetune`); `overrides` replace node values (`_target_=...` included).
