@@ -296,6 +296,7 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     job_dir.mkdir()
     if ended.startswith("note: "):
         sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
+        assert not job_dir.exists()  # the empty directory Hydra made for it is not left behind
     elif ended != "no record":
         (job_dir / "results.json").write_text(json.dumps({"status": ended}))
     config = OmegaConf.create({"hydra": {

@@ -48,12 +48,16 @@ ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not start
          "no record", "running"]
 
 
-def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
+def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
     """Note, beside the job's own directory, a sweep job that leaves no results.json (on a full
-    disk it cannot: the closing line then counts it as leaving no record)."""
+    disk it cannot: the closing line then counts it as leaving no record); the empty directory
+    Hydra made for it is not left behind. Returns the job's record for the runner."""
     with contextlib.suppress(OSError):
         write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
                    {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+    if Path(run_dir).is_dir() and not any(Path(run_dir).iterdir()):
+        Path(run_dir).rmdir()
+    return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
 
 
 def follow() -> None:
