@@ -26,7 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.setting import setting_of
-from dlproj.environment import safe_collect
+from dlproj.environment import collect
 from dlproj.errors import (
     ConfigError,
     Diverged,
@@ -204,7 +204,10 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
                   file=sys.stderr)
         return
     record["config"] = OmegaConf.to_container(cfg, resolve=True)
-    record["metadata"] = safe_collect()
+    try:
+        record["metadata"] = collect()
+    except Exception as exc:  # metadata never fails a run: the error in its place
+        record["metadata"] = {"error": f"{type(exc).__name__}: {exc}"}
     setting = setting_of(record["config"], record["overrides"])
     record.update(setting=setting.id, setting_label=setting.label)
     owner.record(record)
