@@ -53,10 +53,8 @@ def orphaned() -> bool:
         return False
     try:
         os.kill(_launcher, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: it exists
-        return False
+    except OSError as exc:  # PermissionError: another user's process, so it exists
+        return isinstance(exc, ProcessLookupError)
     return False
 
 
