@@ -48,7 +48,6 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, Any]:
 
 
 def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
-    """Python's version and each installed distribution's in `names` (None: not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:
         try:

@@ -127,5 +127,4 @@ def catch_signals(*, forward: bool = False) -> Iterator[None]:
 
 
 def exit_code(signum: int) -> int:
-    """The shell's exit code for a process the signal ended."""
     return 128 + signum
