@@ -48,7 +48,6 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, Any]:
 
 
 def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
-    """Python's version and each installed distribution's in `names` (None: not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:
         try:
@@ -79,24 +78,12 @@ def gpus() -> list[str]:
     return []
 
 
-def blas_threads() -> list[dict[str, Any]]:
-    """The thread pools loaded in this process (threadpoolctl)."""
-    from threadpoolctl import threadpool_info
-
-    return [{"api": p.get("internal_api"), "num_threads": p.get("num_threads"),
-             "version": p.get("version")} for p in threadpool_info()]
-
-
 def collect() -> dict[str, Any]:
+    from threadpoolctl import threadpool_info  # the thread pools loaded in this process
+
     return {"git": git_state(), "versions": versions(), "host": socket.gethostname(),
             "platform": platform.platform(),
             "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "cores_usable": cores()},
-            "gpus": gpus(), "blas_threads": blas_threads()}
-
-
-def safe_collect() -> dict[str, Any]:
-    """collect(), or the error in place of the record: metadata never fails a run."""
-    try:
-        return collect()
-    except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
+            "gpus": gpus(),
+            "blas_threads": [{"api": p.get("internal_api"), "num_threads": p.get("num_threads"),
+                              "version": p.get("version")} for p in threadpool_info()]}

@@ -15,24 +15,19 @@ T = TypeVar("T")
 _pool: ThreadPoolExecutor | None = None
 
 
-def thread_pool(n: int) -> ThreadPoolExecutor:
-    """A pool of at least `n` threads."""
-    global _pool
-    if _pool is None or _pool._max_workers < n:
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dlproj-worker")
-    return _pool
-
-
 def on_threads(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Each task's result, in order: the first run on the calling thread, the others on the
-    pool. Returns (or raises a task's error) only once every task has ended, so that no thread
-    is still writing into what the caller goes on with."""
+    pool (grown to as many threads). Returns (or raises a task's error) only once every task
+    has ended, so that no thread is still writing into what the caller goes on with."""
+    global _pool
     futures = []
     if len(tasks) > 1:
-        pool = thread_pool(len(tasks) - 1)
-        futures = [pool.submit(task) for task in tasks[1:]]
+        if _pool is None or _pool._max_workers < len(tasks) - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            _pool = ThreadPoolExecutor(max_workers=len(tasks) - 1,
+                                       thread_name_prefix="dlproj-worker")
+        futures = [_pool.submit(task) for task in tasks[1:]]
     try:
         first = tasks[0]()
     finally:

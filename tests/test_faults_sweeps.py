@@ -296,6 +296,7 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     job_dir.mkdir()
     if ended.startswith("note: "):
         sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
+        assert not job_dir.exists()  # the empty directory Hydra made for it is not left behind
     elif ended != "no record":
         (job_dir / "results.json").write_text(json.dumps({"status": ended}))
     config = OmegaConf.create({"hydra": {
@@ -304,10 +305,14 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     monkeypatch.setenv(sweep.ENV_STARTED, repr(time.time()))
     monkeypatch.setenv(sweep.ENV_JOBS, "4")
     monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
+    for name in ("_stop_file", "_launcher"):  # as the job starts it follows the sweep
+        monkeypatch.setattr(interrupt, name, None)
+    monkeypatch.delenv(sweep.ENV_STOP_FILE, raising=False)
+    monkeypatch.delenv(sweep.ENV_LAUNCHER, raising=False)
     job_return = JobReturn(status=JobStatus.FAILED if ended == "no record" else
                            JobStatus.COMPLETED)
     caplog.set_level(logging.INFO, logger="dlproj.sweep")
-    progress = sweep.SweepProgress()
+    progress = sweep.SweepOutcome()
     progress.on_job_start(config)
     progress.on_job_end(config, job_return)
     lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]

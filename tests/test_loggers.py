@@ -243,7 +243,7 @@ def test_guarded_switches_a_failing_logger_off(caplog):
 
 
 def test_class_labels_are_not_metrics():
-    from dlproj.loggers.common import numeric
+    from dlproj.loggers import numeric
 
     row = {"epoch": 3, "val_acc": 0.5, "most_confused_true": 7, "most_confused_pred": 9,
            "stopped": True, "layer": "conv1"}

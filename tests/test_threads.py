@@ -93,11 +93,6 @@ def test_apply_sets_blas_and_returns_the_step_workers():
                    if p["user_api"] == "blas")
 
 
-def test_old_params_key_says_where_it_went():
-    with pytest.raises(ConfigError, match="threads.blas"):
-        threads.apply(OmegaConf.create({"threads": _cfg(), "params": {"blas_threads": 1}}))
-
-
 SECTION1_TINY = ["section=1", "data.train_limit=600", "data.test_limit=200", "data.val_size=500",
                  "train.epochs=2", "threads.blas=1"]
 

@@ -1,1 +1,0 @@
-"""Hydra launchers of dlproj's own: `hydra/launcher=slurm` (slurm.py)."""

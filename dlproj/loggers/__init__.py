@@ -7,10 +7,8 @@ Each logger has four methods, called by the runner and the training loop:
     log_epoch(epoch, row)       every metrics.csv row
     finish(record)              after results.json is written (figures and model files are on disk)
 
-Each `logger.<name>` node with a `_target_` (conf/logger/) is built with hydra.utils.instantiate;
-`csv` has none: it is the run directory's own files (metrics.csv, results.json, ...), always
-written, and naming it in `logger=[csv,tensorboard]` only documents that. A logger that fails (a
-missing package, a locked store) warns once and is switched off; the run goes on.
+Which nodes are loggers: dlproj.config.trackers. A logger that fails (a missing package, a
+locked store) warns once and is switched off; the run goes on.
 """
 
 from __future__ import annotations
@@ -18,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from dlproj.build import build
 
@@ -65,6 +65,42 @@ class Guarded:
 
 
 def build_loggers(cfg: DictConfig) -> list[Guarded]:
-    """The configured tracker loggers (`logger.<name>` nodes with a `_target_`), each Guarded."""
     node = cfg.get("logger") or {}
     return [Guarded(name, node[name]) for name in node if "_target_" in node[name]]
+
+
+# What the tracker loggers (tensorboard_logger, mlflow_logger) share.
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}{key}.", value)
+        else:
+            out[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
+
+    walk("", {key: node for key, node in tree.items() if key not in ("logger", "hydra")})
+    return out
+
+
+def is_label(key: str) -> bool:
+    """A class label, not a quantity (`most_confused_true`): a param or tag, never a metric."""
+    return key.endswith(("_true", "_pred"))
+
+
+def run_name(ctx: Any) -> str:
+    """A tracker's name for the run: its setting's label and seed (`optimizer=adam seed=0`)."""
+    return f"{ctx.label or 'defaults'} seed={ctx.cfg.seed}"
+
+
+def numeric(row: dict[str, Any], *,
+            skip: tuple[str, ...] = ("epoch",)) -> Iterator[tuple[str, float]]:
+    """The numbers of a row as floats (bools, strings, labels and `skip` left out; NaN kept)."""
+    for key, value in row.items():
+        if key in skip or isinstance(value, bool) or is_label(key):
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            yield key, float(value)

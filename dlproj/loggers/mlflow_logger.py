@@ -23,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlproj.loggers.common import figures, flat_config, is_label, numeric, run_name
+from dlproj.loggers import flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
 
@@ -136,7 +136,7 @@ class MLflowLogger:
             self.client.set_tag(self.run_id, key, value)
         if self.artifacts:
             run_dir = Path(record["run_dir"])
-            files = [(path, "figures") for path in figures(run_dir)]
+            files = [(path, "figures") for path in sorted(run_dir.glob("*.png"))]
             files += [(run_dir / name, "model") for name in ("model.npz", "model.pt")]
             # Not results.json: `make report-table` would count the copy as a run of its own.
             for path, folder in [*files, (run_dir / "metrics.csv", None)]:

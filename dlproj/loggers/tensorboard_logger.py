@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlproj.loggers.common import figures, flat_config, numeric, run_name
+from dlproj.loggers import flat_config, numeric, run_name
 
 
 class TensorBoardLogger:
@@ -83,7 +83,7 @@ class TensorBoardLogger:
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
             self._scalars(dict(numeric(record.get("metrics") or {})), 0)
         if self.images:
-            for path in figures(record["run_dir"]):
+            for path in sorted(Path(record["run_dir"]).glob("*.png")):
                 self._image(path, self.last_epoch)
         if self.hparams:
             self._hparams_end(record.get("status", ""))

@@ -78,11 +78,12 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
     continues in place (Hydra writes no .hydra/ there: `hydra.output_subdir: null`) with the
     overrides it was started with; without that record None, and the job reruns from scratch.
     """
-    from dlproj.runtime.resume import UsageError, saved_overrides
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.resume import saved_overrides
 
     try:
         own = saved_overrides(run_dir)
-    except UsageError:
+    except ConfigError:
         return None  # no record of how it was started: run it again from scratch
     return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
             f"hydra.sweep.subdir={run_dir.name}"]

@@ -41,12 +41,12 @@ def main() -> None:
     from dlproj.config.overrides import check_choices, explain
     from dlproj.errors import ConfigError
     from dlproj.runtime import interrupt
-    from dlproj.runtime.resume import UsageError, resume_overrides
+    from dlproj.runtime.resume import resume_overrides
 
     try:
         args = resume_overrides(normalize_overrides(sys.argv[1:]))
         check_choices(args)
-    except (UsageError, ConfigError) as exc:
+    except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
     sys.argv = [sys.argv[0], *args]

@@ -53,10 +53,8 @@ def orphaned() -> bool:
         return False
     try:
         os.kill(_launcher, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: it exists
-        return False
+    except OSError as exc:  # PermissionError: another user's process, so it exists
+        return isinstance(exc, ProcessLookupError)
     return False
 
 
@@ -129,5 +127,4 @@ def catch_signals(*, forward: bool = False) -> Iterator[None]:
 
 
 def exit_code(signum: int) -> int:
-    """The shell's exit code for a process the signal ended."""
     return 128 + signum

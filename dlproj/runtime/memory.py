@@ -43,8 +43,7 @@ def available_bytes() -> tuple[int | None, str]:
     return min(found) if found else (None, "unknown")
 
 
-def guard(cfg: DictConfig, exp: Experiment,
-          available: tuple[int | None, str] | None = None) -> Estimate | None:
+def guard(cfg: DictConfig, exp: Experiment) -> Estimate | None:
     """ConfigError when the estimate for `exp`'s data and model exceeds the memory available;
     else the estimate (None: `exp` declared no data)."""
     if exp.data is None:
@@ -53,7 +52,7 @@ def guard(cfg: DictConfig, exp: Experiment,
     model = (model_size(cfg.model, cfg, data.features, data.classes)
              if exp.models else ModelSize(0, 0, "model"))
     est = estimate(cfg, data, model)
-    avail, source = available if available is not None else available_bytes()
+    avail, source = available_bytes()
     if avail is not None and est.total > avail:
         biggest = max(est.parts, key=lambda what: est.parts[what][0])
         detail = "; ".join(f"{what} {b / GiB:.1f} GiB" for what, (b, _) in est.parts.items())

@@ -31,8 +31,7 @@ LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra'
 
 
 class _RunLog(logging.FileHandler):
-    """RUN_DIR/dlproj.log. A line the disk refuses (full) ends the file quietly instead of a
-    traceback per line: the console has every line, and the run says what it could not write."""
+    """dlproj.log: a line the disk refuses (full) ends it quietly, not a traceback per line."""
 
     refused = False
 
@@ -53,8 +52,7 @@ class RunInUse(Exception):
 
 
 def lock(path: Path) -> int | None:
-    """A descriptor of `path` holding its exclusive lock (closing it lets go), or None while
-    another process holds it."""
+    """A descriptor holding `path`'s exclusive lock (closing it lets go); None: another has it."""
     fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,7 +63,6 @@ def lock(path: Path) -> int | None:
 
 
 def in_use(run_dir: Path) -> bool:
-    """True while a live process holds `run_dir` (False for a missing directory)."""
     try:
         fd = lock(Path(run_dir))
     except OSError:

@@ -11,11 +11,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dlproj.errors import ConfigError
 from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
-
-
-class UsageError(Exception):
-    """A command line dlproj refuses before Hydra runs."""
 
 
 def resume_overrides(args: list[str]) -> list[str]:
@@ -25,13 +22,13 @@ def resume_overrides(args: list[str]) -> list[str]:
     if not resume:
         return args
     if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
-        raise UsageError("resume=RUN_DIR continues one run: give it once, without -m.")
+        raise ConfigError("resume=RUN_DIR continues one run: give it once, without -m.")
     run_dir = Path(resume[0].partition("=")[2]).expanduser().resolve()
     saved = saved_overrides(run_dir)
     given = [a for a in args if not a.startswith("resume=")]
     refused = [a for a in given if a not in saved and not may_change(_key(a))]
     if refused:
-        raise UsageError(
+        raise ConfigError(
             f"Cannot resume {run_dir} with {' '.join(refused)}: resume continues the run with "
             f"its own config ({' '.join(saved) or 'no overrides'}). Allowed changes: "
             f"train.epochs=N to train further, and {', '.join(RESUME_MAY_CHANGE[1:])}. Start a "
@@ -45,7 +42,7 @@ def saved_overrides(run_dir: Path) -> list[str]:
     """The overrides a run was started with (RUN_DIR/.hydra/overrides.yaml), `resume=` aside."""
     saved_file = Path(run_dir) / ".hydra" / "overrides.yaml"
     if not saved_file.is_file():
-        raise UsageError(
+        raise ConfigError(
             f"Invalid value for 'resume': {str(run_dir)!r} is not a dlproj run directory (no "
             f".hydra/overrides.yaml in it). Allowed: a folder under outputs/runs/ or "
             f"outputs/multirun/<stamp>/<job>/, as printed by the interrupted run.")
@@ -54,7 +51,7 @@ def saved_overrides(run_dir: Path) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - YAML or OmegaConf: the file is damaged either way
         saved = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
-        raise UsageError(
+        raise ConfigError(
             f"Cannot resume {run_dir}: {saved_file} is damaged ({str(saved)[:200]}); it should "
             f"be the list of the run's overrides. Allowed: repair it (one `- key=value` line per "
             f"override, as the run was started), or start a new run.")

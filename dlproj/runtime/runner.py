@@ -26,7 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.config.setting import setting_of
-from dlproj.environment import safe_collect
+from dlproj.environment import collect
 from dlproj.errors import (
     ConfigError,
     Diverged,
@@ -67,7 +67,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     if is_multirun:  # in whichever process it runs, the job stops with its sweep
         sweep.follow()
     if is_multirun and interrupt.requested() is not None:  # the sweep was stopped
-        return _unrecorded(run_dir, overrides, "not started")
+        return sweep.note_unrecorded(run_dir, overrides, "not started")
     try:
         with RunOwner(run_dir, files) as owner:
             record, exit_code = _run(cfg, run_dir, bool(is_multirun), overrides, owner)
@@ -77,9 +77,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         print(f"dlproj: {exc}", file=sys.stderr)
         if not is_multirun:
             sys.exit(EXIT_BAD_CONFIG)
-        return _unrecorded(run_dir, overrides, "in use")
+        return sweep.note_unrecorded(run_dir, overrides, "in use")
     if record["status"] == "invalid" and is_multirun:
-        _unrecorded(run_dir, overrides, "invalid")
+        sweep.note_unrecorded(run_dir, overrides, "invalid")
     if exit_code and not is_multirun:
         sys.exit(exit_code)
     return record
@@ -100,7 +100,13 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
-            resuming = _check_resume(cfg, run_dir)
+            resume = cfg.get("resume")  # continue `resume=RUN_DIR`: this run's own directory
+            if resume and Path(resume).resolve() != run_dir.resolve():
+                raise ConfigError(
+                    f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on "
+                    f"its own command line as `python -m dlproj resume=RUN_DIR [train.epochs=N]` "
+                    f"(not inside a multirun).")
+            resuming = bool(resume)
             plan = threads.apply(cfg)
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
                              workers=plan.workers, threads=plan.workers * plan.blas,
@@ -113,7 +119,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             record["status"] = "completed"
         except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
             bad_config = isinstance(exc, ConfigError)  # not a run unless it started writing
-            record.update(status="invalid" if bad_config and not _opened(ctx) else "failed",
+            record.update(status="invalid" if bad_config and not getattr(ctx, "opened", False)
+                          else "failed",
                           error=clean_message(str(exc)))
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_BAD_CONFIG if bad_config else EXIT_FAILED
@@ -145,7 +152,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     try:
                         ctx.close()
                     except OSError as exc:  # its last rows are not on disk
-                        error = _disk_refused(exc, run_dir)
+                        if (error := cannot_write(exc, run_dir)) is None:
+                            raise
                         if record["status"] == "completed":  # then it did not complete
                             record.update(status="failed", error=error)
                             refused, exit_code = exc, EXIT_FAILED
@@ -157,21 +165,15 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                 try:
                     _finish(cfg, record, owner, ctx, resuming)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
-                    record.update(status="failed", error=_disk_refused(exc, run_dir))
+                    if (error := cannot_write(exc, run_dir)) is None:
+                        raise
+                    record.update(status="failed", error=error)
                     refused, exit_code = exc, EXIT_FAILED
     if refused is not None:  # what the disk refused, once, and what to do
         fix = "Make it writable" if refused.errno == errno.EROFS else "Free space on that disk"
         print(f"dlproj: {record['error']}. {fix}, or set DLPROJ_OUTPUTS=DIR to a folder with "
               f"room, and run it again.", file=sys.stderr)
     return record, exit_code
-
-
-def _disk_refused(exc: OSError, run_dir: Path) -> str:
-    """"cannot write PATH: why" for a write the disk refused; any other OSError is raised."""
-    error = cannot_write(exc, run_dir)
-    if error is None:
-        raise exc
-    return error
 
 
 def _open(ctx: RunContext, owner: RunOwner, overrides: list[str]) -> None:
@@ -182,10 +184,6 @@ def _open(ctx: RunContext, owner: RunOwner, overrides: list[str]) -> None:
         ctx.label = setting_of(OmegaConf.to_container(ctx.cfg, resolve=True), overrides).label
     for logger in ctx.loggers:
         logger.start(ctx)
-
-
-def _opened(ctx: RunContext | None) -> bool:
-    return ctx is not None and ctx.opened
 
 
 def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunContext | None,
@@ -200,40 +198,21 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
                  f"{cfg.train.epochs}")
         print(f"dlproj: {record['signal']}: stopped {where}; resume with `{command}`",
               file=sys.stderr)
-    if record["status"] == "invalid" or (resuming and not _opened(ctx)):
+    if record["status"] == "invalid" or (resuming and not getattr(ctx, "opened", False)):
         if resuming and record["status"] != "invalid":
             print(f"dlproj: {owner.run_dir} was not resumed; its record is as it was.",
                   file=sys.stderr)
         return
     record["config"] = OmegaConf.to_container(cfg, resolve=True)
-    record["metadata"] = safe_collect()
+    try:
+        record["metadata"] = collect()
+    except Exception as exc:  # metadata never fails a run: the error in its place
+        record["metadata"] = {"error": f"{type(exc).__name__}: {exc}"}
     setting = setting_of(record["config"], record["overrides"])
     record.update(setting=setting.id, setting_label=setting.label)
     owner.record(record)
-    for logger in ctx.loggers if _opened(ctx) else []:
+    for logger in ctx.loggers if getattr(ctx, "opened", False) else []:
         logger.finish(record)
-
-
-def _check_resume(cfg: DictConfig, run_dir: Path) -> bool:
-    """True when this run continues `resume=RUN_DIR` (which must be the run's own directory)."""
-    resume = cfg.get("resume")
-    if not resume:
-        return False
-    if Path(resume).resolve() != run_dir.resolve():
-        raise ConfigError(
-            f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on its own "
-            f"command line as `python -m dlproj resume=RUN_DIR [train.epochs=N]` (not inside a "
-            f"multirun).")
-    return True
-
-
-def _unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
-    """A sweep job that leaves no results.json: noted for the sweep's closing line; the empty
-    directory Hydra made for it is not left behind."""
-    sweep.note_unrecorded(run_dir, overrides, status)
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
-    return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
 
 
 def _program() -> str:

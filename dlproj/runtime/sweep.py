@@ -1,15 +1,15 @@
-"""The Hydra callbacks of a multirun: its progress, and how it ended.
+"""The Hydra callback of a multirun (`SweepOutcome`): its progress, and how it ended.
 
-`SweepProgress` says "job k/N: overrides" as each job starts; as each ends, how it ended (its
-results.json or the sweep's note: "done", "interrupted", "failed", ...), the elapsed time and the
-ETA. N is computed in the launching process and handed to the jobs through the environment; jobs
-may run in parallel and elsewhere, so "done" counts the sweep's results.json files. A job never
-started (a stopped sweep) logs nothing; a stopped sweep gives no ETA. It never raises.
+As each job starts it says "job k/N: overrides"; as each ends, how it ended (its results.json or
+the sweep's note: "done", "interrupted", "failed", ...), the elapsed time and the ETA. N is
+computed in the launching process and handed to the jobs through the environment; jobs may run
+in parallel and elsewhere, so "done" counts the sweep's results.json files. A job never started
+(a stopped sweep) logs nothing; a stopped sweep gives no ETA. These lines never raise.
 
-`SweepOutcome` is a Hydra callback, listed first in conf/config.yaml so that Hydra calls it first
-as the sweep and each job start, and last as the sweep ends. As they start, the launching process
-and each job follow the sweep's stop file (dlproj.runtime.interrupt). As the sweep ends it reads
-every job's results.json, whichever launcher ran them, and the notes of the jobs that left none
+It is listed first in conf/config.yaml so that Hydra calls it first as the sweep and each job
+start, and last as the sweep ends. As they start, the launching process and each job follow the
+sweep's stop file (dlproj.runtime.interrupt). As the sweep ends it reads every job's
+results.json, whichever launcher ran them, and the notes of the jobs that left none
 (`note_unrecorded`: invalid, not started after a stop, in use by another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
@@ -48,12 +48,16 @@ ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not start
          "no record", "running"]
 
 
-def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> None:
+def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
     """Note, beside the job's own directory, a sweep job that leaves no results.json (on a full
-    disk it cannot: the closing line then counts it as leaving no record)."""
+    disk it cannot: the closing line then counts it as leaving no record); the empty directory
+    Hydra made for it is not left behind. Returns the job's record for the runner."""
     with contextlib.suppress(OSError):
         write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
                    {"run_dir": str(run_dir), "overrides": overrides, "status": status})
+    if Path(run_dir).is_dir() and not any(Path(run_dir).iterdir()):
+        Path(run_dir).rmdir()
+    return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
 
 
 def follow() -> None:
@@ -164,6 +168,13 @@ def _quiet_local_controllers(config: DictConfig) -> None:
             launcher.setup = ["trap '' INT"]
 
 
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 class SweepOutcome(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(config.hydra.sweep.dir) / STOP_FILE  # a stop reaches the jobs through it
@@ -173,34 +184,6 @@ class SweepOutcome(Callback):
         os.environ[ENV_LAUNCHER] = str(os.getpid())
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        follow()  # in the job's process
-
-    def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if interrupt.orphaned():  # its record is written; a worker process must not wait on
-            logging.shutdown()  # for jobs from a launcher that is gone
-            os._exit(interrupt.exit_code(signal.SIGTERM))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        line, code = outcome(Path(config.hydra.sweep.dir), count_jobs(config))
-        os.environ.pop(ENV_STOP_FILE, None)
-        os.environ.pop(ENV_LAUNCHER, None)
-        interrupt.follow_sweep(None)
-        print(line, file=sys.stderr, flush=True)
-        if code:
-            raise SystemExit(code)  # the last callback: what the command exits with
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-class SweepProgress(Callback):
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         n = count_jobs(config)
         os.environ[ENV_STARTED] = repr(time.time())
         if n:
@@ -211,6 +194,7 @@ class SweepProgress(Callback):
         return ENV_STARTED in os.environ and "num" in config.hydra.job
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        follow()  # in the job's process
         try:  # after a stop the runner starts no job (dlproj/runtime/runner.py): nothing to say
             if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
@@ -222,25 +206,37 @@ class SweepProgress(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         try:
-            if not self._is_job_of_sweep(config):
-                return
-            status = job_status(Path(str(config.hydra.runtime.output_dir)))
-            if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
-                status = "failed"  # it raised before it could leave a record
-            if status == "not started":
-                return
-            ended = "done" if status in (None, "completed") else status
-            k, n = config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or None
-            total = n or "?"
-            elapsed = time.time() - float(os.environ[ENV_STARTED])
-            done = len(list(Path(str(config.hydra.sweep.dir)).glob("*/results.json")))
-            line = f"job {k}/{total} {ended}; sweep: {done}/{total} jobs in {duration(elapsed)}"
-            if n and 0 < done < n and interrupt.requested() is None:
-                line += f", ETA {duration(elapsed / done * (n - done))}"
-            log.info("%s", line)
+            self._progress(config, job_return)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
+        if interrupt.orphaned():  # its record is written; a worker process must not wait on
+            logging.shutdown()  # for jobs from a launcher that is gone
+            os._exit(interrupt.exit_code(signal.SIGTERM))
+
+    def _progress(self, config: DictConfig, job_return: Any) -> None:
+        """The line at a job's end: how it ended, the sweep's elapsed time and ETA."""
+        if not self._is_job_of_sweep(config):
+            return
+        status = job_status(Path(str(config.hydra.runtime.output_dir)))
+        if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
+            status = "failed"  # it raised before it could leave a record
+        if status == "not started":
+            return
+        ended = "done" if status in (None, "completed") else status
+        k, n = config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or None
+        total = n or "?"
+        elapsed = time.time() - float(os.environ[ENV_STARTED])
+        done = len(list(Path(str(config.hydra.sweep.dir)).glob("*/results.json")))
+        line = f"job {k}/{total} {ended}; sweep: {done}/{total} jobs in {duration(elapsed)}"
+        if n and 0 < done < n and interrupt.requested() is None:
+            line += f", ETA {duration(elapsed / done * (n - done))}"
+        log.info("%s", line)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        for key in (ENV_JOBS, ENV_STARTED):
+        for key in (ENV_JOBS, ENV_STARTED, ENV_STOP_FILE, ENV_LAUNCHER):
             os.environ.pop(key, None)
+        line, code = outcome(Path(config.hydra.sweep.dir), count_jobs(config))
+        interrupt.follow_sweep(None)
+        print(line, file=sys.stderr, flush=True)
+        if code:
+            raise SystemExit(code)  # the last callback: what the command exits with

@@ -24,44 +24,36 @@ from dlproj.errors import ConfigError
 JOBS_ENV = "DLPROJ_JOBS"
 
 
-def _joblib_jobs() -> int | None:
-    """n_jobs of the joblib launcher when this process runs one of its sweep's jobs."""
+def _joblib_jobs() -> int:
+    """n_jobs of the joblib launcher when this process runs one of its sweep's jobs, else 1."""
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        if not HydraConfig.initialized():
-            return None
-        hc = HydraConfig.get()
-        if hc.mode != RunMode.MULTIRUN or "joblib" not in str(hc.launcher.get("_target_", "")):
-            return None
-        n = hc.launcher.get("n_jobs")
+        hc = HydraConfig.get() if HydraConfig.initialized() else None
+        if hc is None or hc.mode != RunMode.MULTIRUN \
+                or "joblib" not in str(hc.launcher.get("_target_", "")):
+            return 1
+        n = int(hc.launcher.get("n_jobs"))
     except Exception:  # noqa: BLE001 - no Hydra, or a launcher config without n_jobs
-        return None
-    if n is None:
-        return None
-    n = int(n)
+        return 1
     # joblib's convention: -1 = all cores, -2 = all but one, ...
     return n if n > 0 else max(1, cores() + 1 + n)
 
 
-def parallel_jobs() -> int:
-    """How many runs share this machine's cores: DLPROJ_JOBS, else the joblib sweep's n_jobs."""
-    env = os.environ.get(JOBS_ENV)
-    if env is not None and env.strip():
-        n = 0
-        with suppress(ValueError):
-            n = int(env)
-        if n < 1:
-            raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
-                              f"Allowed: an integer >= 1 (how many runs share the cores).")
-        return n
-    return _joblib_jobs() or 1
-
-
 def budget() -> int:
-    """The cores one run may use: all of them, or an equal share among parallel jobs."""
-    return max(1, cores() // parallel_jobs())
+    """The cores one run may use: all of them, or an equal share among the runs beside it
+    (DLPROJ_JOBS, else the joblib sweep's n_jobs)."""
+    env = os.environ.get(JOBS_ENV)
+    if env is None or not env.strip():
+        return max(1, cores() // _joblib_jobs())
+    n = 0
+    with suppress(ValueError):
+        n = int(env)
+    if n < 1:
+        raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
+                          f"Allowed: an integer >= 1 (how many runs share the cores).")
+    return max(1, cores() // n)
 
 
 def _setting(value, key: str) -> int | None:
@@ -102,9 +94,6 @@ def apply(cfg) -> ThreadPlan:
     """Set this run's BLAS threads from `cfg.threads` (once, before it starts); the plan's step
     workers and `torch_threads` go to the run's RunContext (Section 4 sets torch's threads once
     it has imported torch)."""
-    if "blas_threads" in cfg.get("params", {}):
-        raise ConfigError("Invalid key 'params.blas_threads': it became 'threads.blas' "
-                          "(auto or an integer >= 1), beside 'threads.workers'.")
     from threadpoolctl import threadpool_limits
 
     plan = numpy_plan(cfg.threads)
