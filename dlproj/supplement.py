@@ -51,8 +51,6 @@ def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
 
 
 def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:
-    """A run's resolved config (from results.json; without one, Hydra's .hydra/config.yaml as
-    written), metrics.csv, results.json and, with `weights`, its final model."""
     files = {name: (run_dir / name).read_bytes()
              for name in ("metrics.csv", "results.json", *(WEIGHTS if weights else ()))
              if (run_dir / name).is_file()}
@@ -65,8 +63,7 @@ def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:
 
 
 def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> dict[str, bytes]:
-    """Every file of the supplement (its name inside `supplement/` -> its bytes), README
-    included. `report`: what dlproj.report.build_report returned."""
+    """Every file of the supplement by its name under `supplement/`; `report`: build_report's."""
     out = Path(report.out_dir)
     files = {f"tables/{n}": (out / n).read_bytes()
              for n in ("results.md", "results.csv", "results.tex")}
@@ -75,8 +72,7 @@ def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> d
         for path in (png, png.with_suffix(".pdf")):
             if path.is_file():
                 files[f"figures/{path.name}"] = path.read_bytes()
-    if study in studies.available():
-        files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
+    files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
     files["environment.json"] = (json.dumps(environment(), indent=2, sort_keys=True,
                                             default=str) + "\n").encode()
     for run_dir in sorted(Path(p) for p in report.runs["path"]):

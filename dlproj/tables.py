@@ -24,9 +24,7 @@ def fmt_stat(mean: float, std: float) -> str:
 
 
 def md_table(frame: pd.DataFrame, *, as_written: bool = False) -> str:
-    """The frame as a Markdown table; `as_written` keeps number-like cells as they are written
-    ("+0.0500"), not as tabulate would print the number."""
-    if frame.empty:
-        return "_None._\n"
+    """A non-empty frame (callers word their own "none") as a Markdown table; `as_written` keeps
+    number-like cells as written ("+0.0500"), not as tabulate would print the number."""
     clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
     return clean.to_markdown(index=False, disable_numparse=as_written) + "\n"

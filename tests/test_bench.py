@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlproj.bench.twins import MODELS, step_flops
+from dlproj.bench.step_speed import MODELS, step_flops
 from dlproj.torchnets.twins import twin
 
 
@@ -22,17 +22,24 @@ def test_twin_gives_the_same_logits(name):
     np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)
 
 
+def _flops(name: str, *shape: int) -> int:
+    """torch's count of a training step of the bench model's twin on a batch of `shape`."""
+    x = torch.zeros(shape)
+    return step_flops(twin(MODELS[name].build()), x, torch.zeros(len(x), dtype=torch.long))
+
+
 def test_flops_by_hand():
+    """The count is the step's GEMMs: forward, dW, and dx except for the first layer."""
     n = 64
-    x = np.zeros((n, 1, 28, 28), np.float32)
     conv1 = 2 * n * 28 * 28 * 9 * 1 * 8  # no dx for the first layer: forward + dW
     conv2 = 2 * n * 14 * 14 * 9 * 8 * 16
     fc = 2 * n * 7 * 7 * 16 * 10
-    assert step_flops(MODELS["cnn_small"].build(), x) == 2 * conv1 + 3 * conv2 + 3 * fc
-    x = np.zeros((128, 784), np.float32)
+    assert _flops("cnn_small", n, 1, 28, 28) == 2 * conv1 + 3 * conv2 + 3 * fc
+    wide = 2 * n * 9 * (28 * 28 * 1 * 32 * 2 + 14 * 14 * 32 * 64 * 3) + 3 * 2 * n * 7 * 7 * 64 * 10
+    assert _flops("cnn_wide", n, 1, 28, 28) == wide
     mlp = 2 * 128 * (2 * 784 * 512 + 3 * 512 * 256 + 3 * 256 * 10)
-    assert step_flops(MODELS["mlp"].build(), x) == mlp
-    assert step_flops(MODELS["two_layer"].build(), x) == 2 * 128 * (2 * 784 * 512 + 3 * 512 * 10)
+    assert _flops("mlp", 128, 784) == mlp
+    assert _flops("two_layer", 128, 784) == 2 * 128 * (2 * 784 * 512 + 3 * 512 * 10)
 
 
 def test_section4_block_counts_and_times_every_path(torch_one_thread):

@@ -13,8 +13,7 @@ import pytest
 from scipy import stats
 from test_report import curve, make_run
 
-from dlproj.claims.arms import arms
-from dlproj.claims.judge import compare, judge, seeds_for_power
+from dlproj.claims.judge import arms, compare, judge, seeds_for_power
 from dlproj.config.study import Claim
 
 POOLING = Claim(id="max_pooling", quote="Max pooling beats average.", report_section="6.1",

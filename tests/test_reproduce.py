@@ -18,7 +18,7 @@ from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
 from dlproj.report.runs import read_runs
 from dlproj.reproduce import launch as launching
-from dlproj.reproduce import main
+from dlproj.reproduce.cli import main
 from dlproj.reproduce.plan import plan, resume_overrides
 
 TINY = """\

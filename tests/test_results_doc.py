@@ -114,7 +114,7 @@ def test_the_doc_judges_the_studys_claims(tiny_doc):
 def test_the_doc_says_how_long_each_reproduce_took(tmp_path, monkeypatch):
     """A real `dlproj.reproduce` of the tiny study, twice: the doc lists both with their counts
     and the runs' summed wall time."""
-    from dlproj.reproduce import main as reproduce
+    from dlproj.reproduce.cli import main as reproduce
 
     folder = tmp_path / "studies"
     folder.mkdir()

@@ -13,11 +13,15 @@ import os
 import platform
 import time
 
-from dlproj.bench.twins import MODELS
+from dlproj.bench.step_speed import MODELS
 from dlproj.environment import cores
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m dlproj.bench", description=__doc__)
     p.add_argument("--threads", default=f"1,{cores()}",
                    help="comma-separated thread counts (default: 1 and all cores)")
@@ -32,15 +36,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
     p.add_argument("--logging", type=int, default=3, metavar="REPEATS",
                    help="repeats of the logging-cost line (0: skip it)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
 
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = _parse(argv)
     import numpy as np
     import torch
 

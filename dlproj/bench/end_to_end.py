@@ -9,7 +9,6 @@ same arrays (dlproj's split: `images` training images, 1000 validation, 1000 tes
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from dlproj.training.csvlog import read_rows
 
 EPOCHS, BATCH, EVAL_IMAGES, REPEATS = 2, 64, 1000, 2
 
@@ -34,8 +35,7 @@ def dlproj_epoch(threads: int, images: int) -> float:
         if proc.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
         (metrics,) = Path(tmp).rglob("metrics.csv")
-        with open(metrics) as fh:
-            return float(list(csv.DictReader(fh))[-1]["epoch_seconds"])
+        return float(read_rows(metrics)[-1]["epoch_seconds"])
 
 
 def torch_epoch(threads: int, images: int, data_root: str | None = None) -> float:

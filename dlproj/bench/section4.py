@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 from dlproj.bench.step_speed import alternate, gemm_rate
+from dlproj.bench.step_speed import step_flops as torch_step_flops
 
 NETS = ("plain", "resnet")
 HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
@@ -36,14 +37,8 @@ def _model(name: str, torch, layout):
 
 
 def step_flops(name: str, torch, batch: int = 128) -> int:
-    """Floating-point operations of one training step (forward and backward), torch's count."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = _model(name, torch, torch.contiguous_format)
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-    return counter.get_total_flops()
+    return torch_step_flops(_model(name, torch, torch.contiguous_format), x, y)
 
 
 def measure(name: str, threads: int, torch, *, steps: int, repeats: int,

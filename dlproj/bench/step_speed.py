@@ -6,8 +6,8 @@ cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from 
 on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
 that many step workers, one BLAS thread each, the optimizer's update on as many threads); torch
 gets torch.set_num_threads. Repeats alternate NumPy and torch so that load elsewhere on the
-machine hits both; the median repeat is reported, with the step's GFLOP/s (twins.step_flops) and
-its fraction of the GEMM rate.
+machine hits both; the median repeat is reported, with the step's GFLOP/s (step_flops) and its
+fraction of the GEMM rate.
 """
 
 from __future__ import annotations
@@ -16,10 +16,38 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from dlproj.bench.twins import MODELS, BenchModel, step_flops
+from dlproj.nn.cnn import build_cnn
+from dlproj.nn.mlp import build_mlp
+from dlproj.nn.two_layer import TwoLayerNet
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """A NumPy net of the bench, timed beside its PyTorch twin (dlproj.torchnets.twins)."""
+    name: str
+    what: str
+    batch_size: int
+    images: bool  # (N, 1, 28, 28) input, else (N, 784)
+
+    def build(self) -> Any:
+        rng = np.random.default_rng(0)
+        if self.name == "mlp":
+            return build_mlp(784, [512, 256], 10, activation="relu", rng=rng)
+        if self.name == "two_layer":
+            return TwoLayerNet(784, 512, 10, rng=rng, activation="relu")
+        return build_cnn([8, 16] if self.name == "cnn_small" else [32, 64], rng=rng)
+
+
+MODELS = {m.name: m for m in (
+    BenchModel("mlp", "Section 1 MLP 784-512-256-10", 128, False),
+    BenchModel("two_layer", "Section 2 net 784-512-10", 128, False),
+    BenchModel("cnn_small", "Section 3 CNN conv 8/16", 64, True),
+    BenchModel("cnn_wide", "Section 3 CNN conv 32/64", 64, True),
+)}
 
 
 @dataclass
@@ -31,17 +59,10 @@ class StepResult:
     gflop: float  # per step
     gemm_gflops: float  # the machine's rate at this thread count
 
-    @property
-    def ratio(self) -> float:
-        return self.numpy_s / self.torch_s
-
-    def rate(self, seconds: float) -> float:
-        return self.gflop / seconds
-
     def row(self) -> str:
-        n, t = self.rate(self.numpy_s), self.rate(self.torch_s)
+        n, t = self.gflop / self.numpy_s, self.gflop / self.torch_s
         return (f"{self.threads:>7} {self.model:<10}{self.numpy_s * 1e3:>9.2f}"
-                f"{self.torch_s * 1e3:>9.2f}{self.ratio:>7.2f}{n:>11.1f}"
+                f"{self.torch_s * 1e3:>9.2f}{self.numpy_s / self.torch_s:>7.2f}{n:>11.1f}"
                 f"{n / self.gemm_gflops:>8.0%}{t:>11.1f}{t / self.gemm_gflops:>8.0%}")
 
 
@@ -93,16 +114,16 @@ def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[s
     return {k: 2 * size**3 / v / 1e9 for k, v in best.items()}
 
 
-def batches(spec: BenchModel, count: int, data_root: str | None) -> tuple[list, list]:
-    from dlproj import paths
-    from dlproj.data.mnist import load_mnist, to_float
+def step_flops(torch_model, x, y) -> int:
+    """Floating-point operations of one training step of a torch model on batch (x, y): the
+    forward and backward of its cross-entropy, torch's count (torch.utils.flop_counter: the
+    convolutions and matrix products, no dx for the first layer since x needs no gradient)."""
+    from torch.nn.functional import cross_entropy
+    from torch.utils.flop_counter import FlopCounterMode
 
-    mnist = load_mnist(data_root or paths.data_root(), val_size=0,
-                       train_limit=spec.batch_size * count)
-    x = to_float(mnist.train.images, flatten=not spec.images)
-    b = spec.batch_size
-    return ([x[i:i + b] for i in range(0, b * count, b)],
-            [mnist.train.labels[i:i + b] for i in range(0, b * count, b)])
+    with FlopCounterMode(display=False) as counter:
+        cross_entropy(torch_model(x), y).backward()
+    return counter.get_total_flops()
 
 
 def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: int,
@@ -110,6 +131,8 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     """Median seconds per training step of both frameworks at `threads` threads."""
     from threadpoolctl import threadpool_limits
 
+    from dlproj import paths
+    from dlproj.data.mnist import load_mnist, to_float
     from dlproj.nn.losses import SoftmaxCrossEntropy
     from dlproj.optim.optimizers import Adam
     from dlproj.torchnets.twins import twin
@@ -117,9 +140,13 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
 
     model = spec.build()
     torch_model = twin(model)
-    xs, ys = batches(spec, 8, data_root)
+    b = spec.batch_size
+    mnist = load_mnist(data_root or paths.data_root(), val_size=0, train_limit=b * 8)
+    x = to_float(mnist.train.images, flatten=not spec.images)
+    xs = [x[i:i + b] for i in range(0, b * 8, b)]
+    ys = [mnist.train.labels[i:i + b] for i in range(0, b * 8, b)]
     txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
-    gflop = step_flops(model, xs[0]) / 1e9
+    gflop = step_flops(torch_model, txs[0], tys[0]) / 1e9
     loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
     topt = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
     k = [0]

@@ -77,7 +77,6 @@ def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
 
 
 def write(out_dir: Path, rows: pd.DataFrame, study: str) -> None:
-    """claims.md and claims.csv into `out_dir`."""
     write_text(out_dir / "claims.md", markdown(rows, study))
     write_text(out_dir / "claims.csv", rows.to_csv(index=False) if not rows.empty else "")
 

@@ -70,21 +70,14 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     write_text(out_dir / "results.tex", latex(rows, stats, numbers))
     captions = {spec.name: spec.caption for spec in specs} | {
         write.FIGURE: "The course report's claims: effect and 95% interval per comparison"}
-    write_text(out_dir / "index.md", _index(head, md + "\n" + write.markdown(judged, study,
-                                                                             heading="##"),
-                                            drawn, out_dir, captions))
-    return Report(out_dir, kept, superseded, rows, stats, problems, md, drawn, judged)
-
-
-def _index(head: str, md: str, figures: list[Path], out_dir: Path,
-           captions: dict[str, str]) -> str:
-    parts = [head, md, "\n## Figures\n"]
-    if not figures:
-        parts.append("_No cross-run figure yet: each appears once the runs it compares exist._\n")
-    for path in figures:
+    index = [head, md, write.markdown(judged, study, heading="##"), "\n## Figures\n"]
+    if not drawn:
+        index.append("_No cross-run figure yet: each appears once the runs it compares exist._\n")
+    for path in drawn:
         rel = path.relative_to(out_dir).as_posix()
-        parts.append(f"### {captions.get(path.stem, path.stem)}\n\n![{path.stem}]({rel}) "
+        index.append(f"### {captions.get(path.stem, path.stem)}\n\n![{path.stem}]({rel}) "
                      f"([PDF]({Path(rel).with_suffix('.pdf').as_posix()}))\n")
-    parts.append("\nAlso here: `results.csv` (every metric, long format), `results.tex`, and "
+    index.append("\nAlso here: `results.csv` (every metric, long format), `results.tex`, and "
                  "`claims.md` / `claims.csv` (the claims judged).\n")
-    return "\n".join(parts)
+    write_text(out_dir / "index.md", "\n".join(index))
+    return Report(out_dir, kept, superseded, rows, stats, problems, md, drawn, judged)

@@ -90,8 +90,6 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def run_csv(run_dir: Path, name: str, problems: list[Problem]) -> pd.DataFrame | None:
-    """A run's CSV file `name` (metrics.csv, grad_norms.csv); None when it has none, or when it
-    is corrupt (then with a Problem)."""
     path = Path(run_dir) / name
     try:
         return read_csv(path) if path.exists() else None
