@@ -6,6 +6,7 @@ one paragraph of ConfigError text; the entry point exits 2 with it.
 from __future__ import annotations
 
 import difflib
+import re
 import traceback
 
 from dlproj import paths
@@ -22,6 +23,30 @@ def groups() -> dict[str, list[str]]:
     """conf/GROUP/ -> its choices (file names without .yaml)."""
     return {d.name: sorted(f.stem for f in d.glob("*.yaml"))
             for d in sorted(paths.CONF_DIR.iterdir()) if d.is_dir() and d.name not in HIDDEN}
+
+
+# What Hydra's override grammar reads as one plain value; anything else (a comma: a sweep; a
+# space, quote, bracket, brace, `=`, `$`, non-ASCII) is quoted by `override`.
+_PLAIN = re.compile(r"[A-Za-z0-9_./@%+-]+")
+
+
+def override(key: str, value: object) -> str:
+    """`key=value` as Hydra reads it back as the same string: a path dlproj hands to Hydra (a
+    run or sweep directory, a checkpoint) may hold a comma or a space (`DLPROJ_OUTPUTS`)."""
+    text = str(value)
+    if not _PLAIN.fullmatch(text):
+        text = '"' + re.sub(r'(\\*)("|$)', lambda m: m[1] * 2 + ("\\" + m[2] if m[2] else ""),
+                            text).replace("${", "\\${") + '"'
+    return f"{key}={text}"
+
+
+def value_of(arg: str) -> str:
+    """The value of one `key=value` override as the run's config holds it: quotes taken off and
+    `${...}` read as Hydra and OmegaConf do."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.create({"v": OverridesParser.create().parse_override(arg).value()}).v)
 
 
 def _nearest(word: str, options: list[str]) -> str:

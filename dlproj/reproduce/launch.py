@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlproj import paths
+from dlproj.config.overrides import override
 from dlproj.reproduce.plan import Job
 from dlproj.runtime.interrupt import die_with_parent
 
@@ -58,8 +59,8 @@ def _mtime(path: Path) -> int | None:
 def sweep_command(jobs_file: Path, *, sweep_dir: Path, workers: int,
                   launcher: str) -> list[str]:
     cmd = [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=joblist",
-           f"hydra.sweeper.jobs_file={jobs_file}", f"hydra/launcher={launcher}",
-           f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.aggregate"]
+           override("hydra.sweeper.jobs_file", jobs_file), f"hydra/launcher={launcher}",
+           override("hydra.sweep.dir", sweep_dir), "~hydra.callbacks.aggregate"]
     if launcher == "joblib":
         cmd.append(f"hydra.launcher.n_jobs={workers}")
     return cmd

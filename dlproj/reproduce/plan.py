@@ -15,11 +15,13 @@ A job's state:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlproj.config.cache import ComposeCache
+from dlproj.config.overrides import override
 from dlproj.config.study import Step, Study
 from dlproj.runtime.owner import in_use
 
@@ -85,8 +87,8 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
         own = saved_overrides(run_dir)
     except ConfigError:
         return None  # no record of how it was started: run it again from scratch
-    return [*own, f"resume={run_dir}", f"hydra.sweep.dir={run_dir.parent}",
-            f"hydra.sweep.subdir={run_dir.name}"]
+    return [*own, override("resume", run_dir), override("hydra.sweep.dir", run_dir.parent),
+            override("hydra.sweep.subdir", run_dir.name)]
 
 
 def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None) -> list[Job]:
@@ -108,8 +110,8 @@ def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None
             jobs.append(job)
             # Another run's directory counts by its checkpoint's file name only
             # (dlproj.config.setting): a placeholder directory stands for it.
-            key = tuple(RUN_REF.sub(lambda m: _placeholder(outputs, m.group(1)), o)
-                        for o in overrides if not o.startswith("seed="))
+            key = tuple(_fill([o for o in overrides if not o.startswith("seed=")],
+                              lambda step_id: _placeholder(outputs, step_id)))
             if key not in found:
                 found[key] = cache.get("settings", key)
             if found[key] is None:
@@ -129,6 +131,17 @@ def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None
             else:
                 job.setting = found[key]
     return jobs
+
+
+def _fill(overrides: list[str], run_dir: Callable[[str], str]) -> list[str]:
+    """Each `{run:STEP}` replaced by `run_dir(STEP)`, a run's folder, its override quoted for
+    Hydra where the folder needs it (a comma, a space: overrides.override)."""
+    filled = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        filled.append(override(key, RUN_REF.sub(lambda m: run_dir(m[1]), value))
+                      if RUN_REF.search(value) else o)
+    return filled
 
 
 def _placeholder(outputs: Path, step_id: str) -> str:
@@ -187,10 +200,10 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
                              "it must have exactly one")
         return found
 
-    def run_dir(ref: re.Match) -> str:  # STEP's run: done before, made in this sweep, or neither
-        made = source(ref.group(1))
+    def run_dir(ref: str) -> str:  # STEP's run: done before, made in this sweep, or neither
+        made = source(ref)
         return str(made.prior if made.state == "done" else made.result.parent
-                   if made.result is not None else _placeholder(outputs, ref.group(1)))
+                   if made.result is not None else _placeholder(outputs, ref))
 
     # A job whose source cannot run cannot either (phase order: a chain fails as a whole).
     for job in sorted(jobs, key=lambda j: j.phase):
@@ -204,7 +217,7 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
         job.num = num
         job.result = (job.prior if job.state == "resume" else sweep_dir / str(num)) / "results.json"
     for job in jobs:
-        job.overrides = [RUN_REF.sub(run_dir, override) for override in job.overrides]
+        job.overrides = _fill(job.overrides, run_dir)
     for job in todo:
         job.launch = job.launch if job.state == "resume" else list(job.overrides)
     return todo

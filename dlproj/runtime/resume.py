@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dlproj.config.overrides import override, value_of
 from dlproj.errors import ConfigError
 from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
 
@@ -23,7 +24,7 @@ def resume_overrides(args: list[str]) -> list[str]:
         return args
     if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
         raise ConfigError("resume=RUN_DIR continues one run: give it once, without -m.")
-    run_dir = Path(resume[0].partition("=")[2]).expanduser().resolve()
+    run_dir = Path(value_of(resume[0])).expanduser().resolve()
     saved = saved_overrides(run_dir)
     given = [a for a in args if not a.startswith("resume=")]
     refused = [a for a in given if a not in saved and not may_change(_key(a))]
@@ -35,7 +36,7 @@ def resume_overrides(args: list[str]) -> list[str]:
             f"new run for anything else.")
     changed = {_key(a) for a in given}
     kept = [o for o in saved if _key(o) not in changed]
-    return [*kept, *given, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+    return [*kept, *given, override("resume", run_dir), override("hydra.run.dir", run_dir)]
 
 
 def saved_overrides(run_dir: Path) -> list[str]:

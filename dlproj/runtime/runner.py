@@ -25,6 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlproj.config.overrides import override
 from dlproj.config.setting import setting_of
 from dlproj.environment import collect
 from dlproj.errors import (
@@ -191,7 +192,8 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
     """Write the record, unless the run never started writing and is not a run (invalid) or
     was a resume (its old record stays as it was)."""
     if record["status"] == "interrupted":
-        command = record["resume_command"] = f"{_program()} resume={record['run_dir']}"
+        command = record["resume_command"] = (
+            f"{_program()} {shlex.quote(override('resume', record['run_dir']))}")
         done = record.get("last_epoch", 0)
         where = (f"after training (epoch {done} of {done}), before its figures and files"
                  if done and done == cfg.train.epochs else f"after epoch {done} of "
