@@ -100,12 +100,24 @@ def test_figures_are_not_a_setting(tmp_path):
     assert a["setting"] == b["setting"] and a["metrics"] == b["metrics"]
 
 
-def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path):
-    """A signal once training has ended stops the run before its figures; it is recorded
+# Where the signal comes once training has ended: after the checkpoint (before any figure), or
+# while the last figure is drawn (no stop check follows it inside the experiment).
+AFTER_TRAINING = {
+    "before its figures": ("s.save_checkpoint", "before its figures and files", False),
+    "during its last figure": ("dlproj.plots.save.save_figure",
+                               "with its figures and files written", True),
+}
+
+
+@pytest.mark.parametrize("when", list(AFTER_TRAINING))
+def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path, when):
+    """A signal once training has ended stops the run, whatever it was writing; it is recorded
     interrupted at its last epoch, and the printed resume finishes it."""
+    target, said, drawn = AFTER_TRAINING[when]
+    owner, name = target.rsplit(".", 1)
     code = ("import os, signal, sys; import dlproj.experiments.section1 as s; "
-            "real = s.save_checkpoint; "
-            "s.save_checkpoint = lambda *a: (real(*a), os.kill(os.getpid(), signal.SIGINT)); "
+            f"import dlproj.plots.save; real = {target}; "
+            f"{owner}.{name} = lambda *a: (real(*a), os.kill(os.getpid(), signal.SIGINT)); "
             "from dlproj.runtime.app import main; sys.argv = ['dlproj', *sys.argv[1:]]; main()")
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -116,8 +128,9 @@ def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path):
     (results,) = tmp_path.rglob("results.json")
     run_dir, record = results.parent, json.loads(results.read_text())
     assert record["status"] == "interrupted" and record["last_epoch"] == 20
-    assert "stopped after training (epoch 20 of 20), before its figures" in proc.stderr
-    assert not list(run_dir.glob("*.png")) and time.time() - started < 120
+    assert f"stopped after training (epoch 20 of 20), {said}" in proc.stderr
+    assert (run_dir / "decision_boundary.png").is_file() == drawn
+    assert time.time() - started < 120
     resumed = run_here([f"resume={run_dir}"], tmp_path)
     assert resumed.proc.returncode == 0, resumed.output
     done = json.loads(results.read_text())

@@ -403,3 +403,23 @@ def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
     assert "Traceback" not in out
 
 
+
+
+@pytest.mark.parametrize("first,second,closing", [
+    ("-1,0.1", "0.2,0.1", "1 completed, 1 invalid (job 1)"),  # job 0's old note is not its
+    ("0.1,0.2", "0.3,0.4", "2 invalid (jobs 0, 1)"),  # every folder holds a run
+    ("-1,-2", "0.1,0.2", "2 completed"),  # the old notes were of jobs that left no folder
+])
+def test_a_sweep_folder_given_again_is_told_by_this_sweep_only(tmp_path, first, second, closing):
+    """`hydra.sweep.dir` of an earlier sweep: its runs are not written over (each such job is
+    refused, invalid), and the closing line counts this sweep's jobs once each, not the earlier
+    sweep's notes or records."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "experiment=xor", "train.epochs=5", "figures=false",
+            f"hydra.sweep.dir={sweep_dir}"]
+    run_here([*args, f"optimizer.lr={first}"], tmp_path / "out")
+    before = {p: p.read_bytes() for p in sweep_dir.glob("*/results.json")}
+    again = run_here([*args, f"optimizer.lr={second}"], tmp_path / "out")
+    assert f"sweep: {closing} -> {sweep_dir}" in again.output, again.output
+    assert again.proc.returncode == (0 if closing == "2 completed" else 1)
+    assert {p: p.read_bytes() for p in before} == before

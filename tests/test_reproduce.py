@@ -620,6 +620,22 @@ def _interrupt_when(outputs, epochs_done, times):
     return thread
 
 
+def test_the_summary_after_ctrl_c_counts_the_jobs_never_started(tmp_path, monkeypatch, capsys):
+    """A stop during the first phase: the job of the next phase never starts, and the summary
+    says so (its counts add up to the study's jobs)."""
+    _long_study(tmp_path / "studies", monkeypatch)
+    study = tmp_path / "studies" / "long.yaml"
+    study.write_text(study.read_text() + "  later:\n    section: 1\n    after: xor\n"
+                     "    overrides: {experiment: xor, train.epochs: 5}\n    cost: 1\n")
+    outputs = tmp_path / "out"
+    thread = _interrupt_when(outputs, 20, 1)
+    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 130
+    thread.join()
+    out = capsys.readouterr().out
+    assert ("2 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted, 1 not started (stopped "
+            "first), 0 skipped (done before), 0 invalid, 0 running elsewhere") in out, out
+
+
 @pytest.mark.parametrize("times", [1, 2])
 def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch, capsys, times):
     """Ctrl-C: the sweep gets SIGTERM, its job records where it stopped, the summary and the

@@ -135,3 +135,34 @@ def test_the_log_file_holds_the_lines_logged_before_the_run_started(tmp_path, ca
     first = log.splitlines()[0]
     assert "section 1 experiment mlp ->" in first  # logged before the directory was opened
     assert "status completed" in log.splitlines()[-1]
+
+
+@pytest.mark.parametrize("holds", ["a completed run", "a killed run", "a failed run"])
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_new_run_never_writes_over_another(finished, tmp_path, holds, multirun, capsys):
+    """A new run (not resume=) into a folder that holds a run (hydra.run.dir or a sweep folder
+    given again) is refused before it writes: the old run stays byte for byte; alone it exits 2,
+    in a sweep it is noted invalid and the sweep goes on."""
+    import shutil
+
+    from dlproj.runtime import sweep
+
+    run_dir = tmp_path / "0"
+    shutil.copytree(finished, run_dir)
+    if holds == "a killed run":  # no record, its .hydra/ and checkpoint are there
+        (run_dir / "results.json").unlink()
+    elif holds == "a failed run":
+        record = json.loads((run_dir / "results.json").read_text())
+        (run_dir / "results.json").write_text(json.dumps({**record, "status": "failed"}))
+    before = _files(run_dir)
+    overrides = normalize_overrides([*TINY, "seed=3"])
+    try:
+        record = execute(compose_config(overrides), run_dir=run_dir, is_multirun=multirun,
+                         overrides=overrides)
+    except SystemExit as exc:
+        assert not multirun and exc.code == 2
+    else:
+        assert multirun and record["status"] == "invalid"
+        assert sweep.job_status(run_dir) == "invalid"
+    assert _files(run_dir) == before
+    assert f"{run_dir} already holds a run" in capsys.readouterr().err

@@ -190,10 +190,14 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
     from dlproj.files.atomic import write_json
 
     counts = {**planned.counts(), **{s: sum(j.status == s for j in planned.todo)
-                                     for s in ("completed", "diverged", "failed", "interrupted")}}
+                                     for s in ("completed", "diverged", "failed", "interrupted",
+                                               "not started")}}
     summary = (f"reproduce ({name}): {len(planned.jobs)} jobs: {counts['completed']} completed, "
                f"{counts['failed']} failed, {counts['diverged']} diverged, "
-               f"{counts['interrupted']} interrupted, {counts['done']} skipped (done before), "
+               f"{counts['interrupted']} interrupted, "
+               + (f"{counts['not started']} not started (stopped first), "
+                  if counts["not started"] else "")
+               + f"{counts['done']} skipped (done before), "
                f"{counts['invalid']} invalid, {counts['running']} running elsewhere; "
                f"{wall / 60:.1f} min wall")
     write_json(log_dir / "summary.json", {

@@ -47,6 +47,8 @@ log = logging.getLogger("dlproj")
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
+END_OF_RUN = "the end of the run"  # where a stop is found once the experiment has returned
+
 
 def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | None = None,
             overrides: list[str] | None = None) -> dict[str, Any]:
@@ -108,6 +110,14 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     f"its own command line as `python -m dlproj resume=RUN_DIR [train.epochs=N]` "
                     f"(not inside a multirun).")
             resuming = bool(resume)
+            # A new run never writes over another one (`hydra.run.dir`/`hydra.sweep.dir` given
+            # again): it is refused before anything is written, the old run left as it was.
+            held = [n for n in ("results.json", ".hydra") if (run_dir / n).exists()]
+            if held and not resuming:
+                raise ConfigError(
+                    f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} to "
+                    f"continue it, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
+                    f"(a fresh one under outputs/) or name one that does not hold a run.")
             plan = threads.apply(cfg)
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
                              workers=plan.workers, threads=plan.workers * plan.blas,
@@ -117,6 +127,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
+            # A stop that came while its last figure or file was written is not lost.
+            ctx.check_stop(END_OF_RUN)
             record["status"] = "completed"
         except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
             bad_config = isinstance(exc, ConfigError)  # not a run unless it started writing
@@ -195,7 +207,9 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
         command = record["resume_command"] = (
             f"{_program()} {shlex.quote(override('resume', record['run_dir']))}")
         done = record.get("last_epoch", 0)
-        where = (f"after training (epoch {done} of {done}), before its figures and files"
+        files = ("with its figures and files written" if record["error"].endswith(END_OF_RUN)
+                 else "before its figures and files")
+        where = (f"after training (epoch {done} of {done}), {files}"
                  if done and done == cfg.train.epochs else f"after epoch {done} of "
                  f"{cfg.train.epochs}")
         print(f"dlproj: {record['signal']}: stopped {where}; resume with `{command}`",

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -84,24 +85,28 @@ def _status(path: Path) -> str | None:
 
 
 def job_status(run_dir: Path) -> str | None:
-    """How a sweep job ended: its results.json's status, else its note's (None: neither)."""
+    """How a sweep job ended: its note's status (what this sweep said of a job that left no
+    record: a results.json beside it is an earlier run's), else its results.json's (None:
+    neither)."""
     run_dir = Path(run_dir)
-    return _status(run_dir / "results.json") or _status(
-        run_dir.parent / UNRECORDED / f"{run_dir.name}.json")
+    return _status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or _status(
+        run_dir / "results.json")
 
 
 def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
-    """(status, job number, overrides) of every job the sweep directory knows of."""
-    jobs = []
-    for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p)):
-        jobs.append((_status(results) or "unreadable", _job_number(results.parent), []))
+    """(status, job number, overrides) of every job the sweep directory knows of: a job's note,
+    else its results.json (beside a note, results.json is an earlier run's, left as it was)."""
+    noted = []
     for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
         try:
             job = json.loads(note.read_text())
         except (OSError, ValueError):
             continue
-        jobs.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
-    return jobs
+        noted.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
+    numbers = {number for _, number, _ in noted}
+    recorded = [(_status(results) or "unreadable", _job_number(results.parent), [])
+                for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p))]
+    return [job for job in recorded if job[1] not in numbers] + noted
 
 
 def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
@@ -180,6 +185,8 @@ class SweepOutcome(Callback):
         path = Path(config.hydra.sweep.dir) / STOP_FILE  # a stop reaches the jobs through it
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
+        # nor are its notes this sweep's (runner: a job refused there gets a new one)
+        shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
         os.environ[ENV_STOP_FILE] = str(path)
         os.environ[ENV_LAUNCHER] = str(os.getpid())
         interrupt.follow_sweep(path)
