@@ -261,12 +261,17 @@ def test_real_sweep_drawn_as_the_report_draws_it_a_torn_file_skipped(dlproj_run,
     _save(fig, tmp_path / "grad_norms_section2.png")
     keys = ["optimizer", "schedule"]
     _save(compare.grad_norms(steps, keys, spec.metrics, "per step"), tmp_path / "steps.png")
-    # A killed writer's half line: the file is named under Skipped files, the run left out of
-    # the figure, the other runs still drawn.
+    # A killed writer's half line is left out, the run's complete epochs still drawn; a ragged
+    # file is named under Skipped files, the run left out of the figure, the others drawn.
     with open(dirs[0] / "metrics.csv", "a") as fh:
         fh.write("4,0.1,0.5")
     runs, problems = read_runs(dirs)
-    assert [(p.path, "unterminated" in p.reason) for p in problems] == [
+    assert not problems
+    assert len(stacked(family(runs, spec.vary), spec, "metrics.csv", problems)) == 8 * 3
+    with open(dirs[0] / "metrics.csv", "a") as fh:
+        fh.write("\n5,0.1\n")
+    runs, problems = read_runs(dirs)
+    assert [(p.path, "fields" in p.reason) for p in problems] == [
         (dirs[0] / "metrics.csv", True)]
     assert len(stacked(family(runs, spec.vary), spec, "metrics.csv", problems)) == 7 * 3
     _check_paper_figure(draw(spec, runs, problems), 4, panels=2)

@@ -209,7 +209,7 @@ def test_failed_diverged_and_interrupted_runs_are_rows_of_their_own(tmp_path):
 
 @pytest.mark.parametrize("content, reason", [
     ("", "empty file"),
-    ("epoch,train_loss\n1,0.5\n2,0.4", "unterminated"),
+    ("epoch,train_loss\n1,0.5", "no rows"),  # torn before its first row ended
     ("epoch,train_loss\n1,0.5\n2\n", "fields"),
     ("epoch,train_loss\n1,0.5,7\n", "fields"),
     ("epoch,train_loss\n", "no rows"),
@@ -230,6 +230,18 @@ def test_corrupt_csv_is_reported_by_path_and_skipped(tmp_path, content, reason):
     report = build_report(tmp_path, tmp_path / "report")
     assert report.rows.at[0, "n"] == 2
     assert f"`{bad / 'metrics.csv'}`" in (tmp_path / "report" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("tail", ["3,0.4", "3,", "3", "3,0.4,9"])
+def test_a_torn_last_line_is_left_out_and_the_rest_read(tmp_path, tail):
+    """What a killed writer leaves: its complete rows are the run's curve, as resume reads them
+    (dlproj.training.csvlog), and nothing is reported."""
+    run = make_run(tmp_path, "killed", *SIN, metrics={"test_mse": 0.03})
+    (run / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n2,0.45\n" + tail)
+    runs, problems = read_runs(tmp_path)
+    assert problems == []
+    (curve_,) = runs["curve"]
+    assert curve_["epoch"].tolist() == [1, 2] and curve_["train_loss"].tolist() == [0.5, 0.45]
 
 
 def test_corrupt_or_half_written_results_json_skips_the_run(tmp_path, capsys):

@@ -65,18 +65,18 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV written by dlproj; a Problem when empty, unterminated (half-written), ragged,
-    without data rows or not UTF-8."""
+    """A CSV written by dlproj, its complete lines: a torn last line (a killed writer's) is left
+    out, as every reader does (dlproj.training.csvlog); a Problem when empty, ragged, without
+    data rows or not UTF-8."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem(path, f"not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
         raise Problem(path, f"unreadable ({exc.strerror})") from exc
+    text = text[:text.rfind("\n") + 1]
     if not text.strip():
         raise Problem(path, "empty file")
-    if not text.endswith("\n"):
-        raise Problem(path, "last line unterminated (half-written)")
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
     header = rows[0]
     if not header or any(not h.strip() for h in header) or len(set(header)) != len(header):
