@@ -38,6 +38,12 @@ def _refused(run, words: str) -> None:
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
     (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
+    # Hydra's settings the run directory's owner rests on: nothing written before its lock.
+    (["hydra.output_subdir=.hydra"], "'hydra.output_subdir': '.hydra'. Allowed: null"),
+    (["~hydra.output_subdir"], "'hydra.output_subdir': '~'. Allowed: null"),
+    (["-m", "seed=1,2", "hydra/job_logging=default"], "'hydra/job_logging': 'default'. "
+                                                     "Allowed: console"),
+    (["hydra.job.chdir=true"], "'hydra.job.chdir': 'true'. Allowed: false"),
     (["train.epoch=3"], "Unknown key 'train.epoch' (did you mean train.epochs?)"),
     (["train.precison=32"], "Unknown key 'train.precison' (did you mean train.precision?)"),
     (["data.train_limt=10"], "Unknown key 'data.train_limt' (did you mean data.train_limit?)"),

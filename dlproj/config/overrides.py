@@ -17,6 +17,12 @@ _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config
                      "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 # Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
 HIDDEN = ("schema", "study", "hydra")
+# Hydra's settings a run's lifecycle rests on (conf/config.yaml): Hydra writes nothing into a run
+# directory, so nothing is written there before its owner holds the lock (runtime/owner.py).
+PINNED = {"hydra.output_subdir": (None, "null: the run's owner writes .hydra/ once it holds "
+                                        "the run directory's lock"),
+          "hydra/job_logging": ("console", "console: the run's owner writes dlproj.log"),
+          "hydra.job.chdir": (False, "false: paths are read from where dlproj was started")}
 
 
 def groups() -> dict[str, list[str]]:
@@ -74,6 +80,10 @@ def check_choices(args: list[str]) -> None:
     known = groups()
     for override in overrides:
         group = override.key_or_group
+        if group in PINNED and (override.is_delete() or override.value() != PINNED[group][0]):
+            given = override.input_line.partition("=")[2] if not override.is_delete() else "~"
+            raise ConfigError(f"Invalid value for '{group}': {given!r}. Allowed: "
+                              f"{PINNED[group][1]} (dlproj's own setting).")
         if group not in known or override.is_delete():
             continue
         values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
