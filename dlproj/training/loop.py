@@ -307,7 +307,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
     directory is opened for writing only once the checkpoint has been read and fits."""
     if not last_path.is_file():
-        ctx.log.info("resume: no %s in %s (interrupted before its first epoch ended); "
+        ctx.log.info("resume: no %s in %s (it stopped before its first checkpoint); "
                      "training from the start", last_path.name, ctx.run_dir)
         ctx.open()
         ctx.metrics.keep_first(0)
