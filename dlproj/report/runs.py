@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from dlproj.config.setting import flatten, setting_id, setting_of
+from dlproj.training.csvlog import complete_lines
 
 # Folders that never hold runs: the report's own output and launcher bookkeeping.
 SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache__", ".unrecorded"})
@@ -66,7 +67,7 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A CSV written by dlproj, its complete lines: a torn last line (a killed writer's) is left
-    out, as every reader does (dlproj.training.csvlog); a Problem when empty, ragged, without
+    out, as every reader does (csvlog.complete_lines); a Problem when empty, ragged, without
     data rows or not UTF-8."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
@@ -74,7 +75,7 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise Problem(path, f"not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
         raise Problem(path, f"unreadable ({exc.strerror})") from exc
-    text = text[:text.rfind("\n") + 1]
+    text = "".join(f"{line}\n" for line in complete_lines(text))
     if not text.strip():
         raise Problem(path, "empty file")
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
