@@ -47,7 +47,6 @@ log = logging.getLogger("dlproj")
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
-END_OF_RUN = "the end of the run"  # where a stop is found once the experiment has returned
 
 
 def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | None = None,
@@ -98,6 +97,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
+    returned = False  # the experiment returned: its figures and files are written
     resuming = False
     refused: OSError | None = None  # the write the disk refused (full, read-only)
     with interrupt.catch_signals():
@@ -127,8 +127,9 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
+            returned = True
             # A stop that came while its last figure or file was written is not lost.
-            ctx.check_stop(END_OF_RUN)
+            ctx.check_stop("the end of the run")
             record["status"] = "completed"
         except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
             bad_config = isinstance(exc, ConfigError)  # not a run unless it started writing
@@ -176,7 +177,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                         record.update(ctx.training.record())
                 record["wall_seconds"] = round(time.time() - started, 3)
                 try:
-                    _finish(cfg, record, owner, ctx, resuming)
+                    _finish(cfg, record, owner, ctx, resuming, returned)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
                     if (error := cannot_write(exc, run_dir)) is None:
                         raise
@@ -200,14 +201,14 @@ def _open(ctx: RunContext, owner: RunOwner, overrides: list[str]) -> None:
 
 
 def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunContext | None,
-            resuming: bool) -> None:
+            resuming: bool, returned: bool) -> None:
     """Write the record, unless the run never started writing and is not a run (invalid) or
     was a resume (its old record stays as it was)."""
     if record["status"] == "interrupted":
         command = record["resume_command"] = (
             f"{_program()} {shlex.quote(override('resume', record['run_dir']))}")
         done = record.get("last_epoch", 0)
-        files = ("with its figures and files written" if record["error"].endswith(END_OF_RUN)
+        files = ("with its figures and files written" if returned
                  else "before its figures and files")
         where = (f"after training (epoch {done} of {done}), {files}"
                  if done and done == cfg.train.epochs else f"after epoch {done} of "
