@@ -234,7 +234,8 @@ def _save(fig, path: Path) -> None:
     assert path.stat().st_size > 20_000  # a drawn figure, not an empty canvas
 
 
-def test_real_sweep_drawn_as_the_report_draws_it_a_torn_file_skipped(dlproj_run, tmp_path):
+def test_real_sweep_drawn_as_the_report_draws_it_torn_line_read_ragged_file_skipped(
+        dlproj_run, tmp_path):
     dirs = _sweep(dlproj_run, ["section=2", "optimizer=sgd,adam", "schedule=constant,step",
                                "seed=0,1", "data.train_limit=300", "data.val_size=100",
                                "data.test_limit=100", "train.epochs=3", "figures=false"])
