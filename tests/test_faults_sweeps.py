@@ -85,7 +85,7 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
     assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
     assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
-    assert "job 3/4" not in out and "job 4/4" not in out, out  # never started: no line
+    assert "job 2 " not in out and "job 3 " not in out, out  # never started: no line
 
 
 @pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
@@ -261,15 +261,18 @@ def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text
 
 # -- a sweep's progress lines say how each job ended -------------------------------------------
 
-PROGRESS_CASES = {  # how job 2 of 4 ended -> its line (None: no line at all)
-    "completed": ("completed", None, "job 2/4 done; sweep: 2/4 jobs in 0s, ETA 0s"),
-    "failed": ("failed", None, "job 2/4 failed; sweep: 2/4 jobs in 0s, ETA 0s"),
-    "diverged": ("diverged", None, "job 2/4 diverged; sweep: 2/4 jobs in 0s, ETA 0s"),
-    "interrupted": ("interrupted", "SIGINT", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
-    "stopped by SIGTERM": ("interrupted", "SIGTERM", "job 2/4 interrupted; sweep: 2/4 jobs in 0s"),
+PROGRESS_CASES = {  # how job 1, the second of 4, ended -> its line (None: no line at all)
+    "completed": ("completed", None, "job 1 done; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "failed": ("failed", None, "job 1 failed; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "diverged": ("diverged", None, "job 1 diverged; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "interrupted": ("interrupted", "SIGINT", "job 1 interrupted; sweep: 2/4 jobs in 0s"),
+    "stopped by SIGTERM": ("interrupted", "SIGTERM", "job 1 interrupted; sweep: 2/4 jobs in 0s"),
     "not started": ("note: not started", "SIGINT", None),
-    "invalid": ("note: invalid", None, "job 2/4 invalid; sweep: 1/4 jobs in 0s, ETA 0s"),
-    "raised": ("no record", None, "job 2/4 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+    "invalid": ("note: invalid", None, "job 1 invalid; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "in use": ("note: in use", None, "job 1 in use; sweep: 2/4 jobs in 0s, ETA 0s"),
+    "raised": ("no record", None, "job 1 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+    # job 0's record is an earlier sweep's (the directory given again): not this one's
+    "earlier sweep's": ("completed", None, "job 1 done; sweep: 1/4 jobs in 0s, ETA 0s"),
 }
 
 
@@ -277,9 +280,11 @@ PROGRESS_CASES = {  # how job 2 of 4 ended -> its line (None: no line at all)
 def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, caplog):
     """The line at a job's end reads its record: "done" only for a completed job; a job a stop
     kept from starting says nothing, neither as it starts nor as it ends; a stopped sweep has
-    no ETA."""
+    no ETA. Jobs are named by their directories, as the closing line names them; the count is
+    of this sweep's jobs that ended (an earlier sweep's records in the directory are not)."""
     import json
     import logging
+    import os
     import signal
     import time
 
@@ -290,8 +295,10 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
 
     ended, stop, expected = PROGRESS_CASES[case]
     sweep_dir = tmp_path / "sweep"
-    (sweep_dir / "0").mkdir(parents=True)  # job 1 completed before
+    (sweep_dir / "0").mkdir(parents=True)  # job 0 completed before
     (sweep_dir / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+    if case == "earlier sweep's":  # an hour before this sweep started
+        os.utime(sweep_dir / "0" / "results.json", (time.time() - 3600,) * 2)
     job_dir = sweep_dir / "1"
     job_dir.mkdir()
     if ended.startswith("note: "):
@@ -319,7 +326,7 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     if expected is None:
         assert lines == []
     else:
-        assert lines == ["job 2/4: seed=1", expected] if not stop else lines == [expected]
+        assert lines == ["job 1 (2 of 4): seed=1", expected] if not stop else lines == [expected]
 
 
 def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
@@ -397,8 +404,8 @@ def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
         proc.kill()
     assert proc.returncode == 130, out
     assert _statuses(tmp_path / "multirun") == ["interrupted"]
-    assert "job 1/3 interrupted; sweep: 1/3 jobs in " in out, out
-    assert "done;" not in out and "ETA" not in out and "job 2/3" not in out, out
+    assert "job 0 interrupted; sweep: 1/3 jobs in " in out, out
+    assert "done;" not in out and "ETA" not in out and "job 1 " not in out, out
     assert "sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> " in out, out
     assert "Traceback" not in out
 

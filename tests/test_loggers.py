@@ -156,9 +156,9 @@ def test_multirun_progress_lines(sweep):
     proc, _, _ = sweep
     output = proc.stdout + proc.stderr
     assert "sweep: 2 jobs ->" in output
-    assert f"job 1/2: experiment=xor train.epochs={EPOCHS} seed=0" in output
-    assert "job 1/2 done; sweep: 1/2 jobs in" in output and "ETA" in output
-    assert "job 2/2 done; sweep: 2/2 jobs in" in output
+    assert f"job 0 (1 of 2): experiment=xor train.epochs={EPOCHS} seed=0" in output
+    assert "job 0 done; sweep: 1/2 jobs in" in output and "ETA" in output
+    assert "job 1 done; sweep: 2/2 jobs in" in output
 
 
 def test_multirun_is_one_mlflow_parent_with_a_child_per_job(sweep):

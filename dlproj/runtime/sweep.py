@@ -1,10 +1,12 @@
 """The Hydra callback of a multirun (`SweepOutcome`): its progress, and how it ended.
 
-As each job starts it says "job k/N: overrides"; as each ends, how it ended (its results.json or
-the sweep's note: "done", "interrupted", "failed", ...), the elapsed time and the ETA. N is
-computed in the launching process and handed to the jobs through the environment; jobs may run
-in parallel and elsewhere, so "done" counts the sweep's results.json files. A job never started
-(a stopped sweep) logs nothing; a stopped sweep gives no ETA. These lines never raise.
+As each job starts it says "job 1 (2 of 3): overrides" (a job is named by its directory, as the
+closing line names it); as each ends, how it ended (its results.json or the sweep's note: "done",
+"interrupted", "failed", ...), how many of the sweep's jobs have ended, the elapsed time and the
+ETA. N is computed in the launching process and handed to the jobs through the environment; jobs
+may run in parallel and elsewhere, so the jobs that ended are read from the sweep directory (its
+notes, and the results.json files written since the sweep started). A job never started (a
+stopped sweep) logs nothing; a stopped sweep gives no ETA. These lines never raise.
 
 It is listed first in conf/config.yaml so that Hydra calls it first as the sweep and each job
 start, and last as the sweep ends. As they start, the launching process and each job follow the
@@ -91,6 +93,26 @@ def job_status(run_dir: Path) -> str | None:
     run_dir = Path(run_dir)
     return _status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or _status(
         run_dir / "results.json")
+
+
+def _job_name(config: DictConfig) -> int | str:
+    """A job as the closing line names it: its directory's name (Hydra's job number)."""
+    return _job_number(Path(str(config.hydra.runtime.output_dir)))
+
+
+def ended_since(sweep_dir: Path, started: float) -> set[str]:
+    """The jobs of the sweep started at `started` that have ended: a note (this sweep's: it
+    clears them as it starts) of a job that started, or a results.json written since (older
+    ones are an earlier sweep's in a directory given again). A second's slack for coarse file
+    clocks."""
+    notes = {p.stem for p in (sweep_dir / UNRECORDED).glob("*.json")
+             if _status(p) != "not started"}
+    recorded = set()
+    for results in sweep_dir.glob("*/results.json"):
+        with contextlib.suppress(OSError):
+            if results.stat().st_mtime >= started - 1:
+                recorded.add(results.parent.name)
+    return notes | recorded
 
 
 def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
@@ -207,7 +229,7 @@ class SweepOutcome(Callback):
                 return
             k, n = config.hydra.job.num + 1, os.environ.get(ENV_JOBS, "?")
             overrides = " ".join(config.hydra.overrides.task)
-            log.info("job %s/%s: %s", k, n, overrides or "(defaults)")
+            log.info("job %s (%s of %s): %s", _job_name(config), k, n, overrides or "(defaults)")
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
 
@@ -230,11 +252,13 @@ class SweepOutcome(Callback):
         if status == "not started":
             return
         ended = "done" if status in (None, "completed") else status
-        k, n = config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or None
+        n = int(os.environ.get(ENV_JOBS, 0)) or None
         total = n or "?"
-        elapsed = time.time() - float(os.environ[ENV_STARTED])
-        done = len(list(Path(str(config.hydra.sweep.dir)).glob("*/results.json")))
-        line = f"job {k}/{total} {ended}; sweep: {done}/{total} jobs in {duration(elapsed)}"
+        started = float(os.environ[ENV_STARTED])
+        elapsed = time.time() - started
+        done = len(ended_since(Path(str(config.hydra.sweep.dir)), started))
+        line = (f"job {_job_name(config)} {ended}; sweep: {done}/{total} jobs in "
+                f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
             line += f", ETA {duration(elapsed / done * (n - done))}"
         log.info("%s", line)
