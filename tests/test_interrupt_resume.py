@@ -237,6 +237,38 @@ def test_bad_training_keys_name_the_key(dlproj_run, override, key):
     assert key in run.proc.stderr and "Traceback" not in run.output
 
 
+MONITOR_CASES = {  # every experiment that trains, on tiny data: its own arguments
+    "s1 mlp": MLP_TINY,
+    "s1 mlp, no val split": [*MLP_TINY, "data.val_size=0"],  # (data.val_size=0 once crashed)
+    "s1 xor": ["experiment=xor"],
+    "s1 sin": ["experiment=sin", "params.n_train=64", "params.n_test=32"],
+    "s2 train": S2_TINY,
+    "s2 train, no val split": [*S2_TINY, "data.val_size=0"],
+    "s3 cnn": ["section=3", "data.train_limit=64", "data.test_limit=32", "data.val_size=32"],
+    "s4 compare": S4_TINY,
+    "s4 compare, no val split": [*S4_TINY, "data.val_size=0"],
+}
+
+
+@pytest.mark.parametrize("case", list(MONITOR_CASES))
+def test_a_monitor_that_names_no_column_is_refused_before_the_run_starts(case, dlproj_run):
+    """A misspelled `train.early_stopping.monitor` is a config error found before the run
+    writes anything (not after its first epoch, as a failed run): exit 2, no run left, and the
+    error lists the columns the run's metrics.csv has (a run without the typo shows them)."""
+    args = [*MONITOR_CASES[case], "train.epochs=1", "figures=false"]
+    bad = dlproj_run([*args, "train.early_stopping.monitor=vall_acc",
+                      "train.early_stopping.mode=max"])
+    assert bad.proc.returncode == 2, bad.output
+    assert "'train.early_stopping.monitor': 'vall_acc' is not a column" in bad.proc.stderr
+    assert not [p for p in bad.outputs.rglob("*") if p.is_file()], "a refused run left files"
+    good = dlproj_run(args)
+    assert good.proc.returncode == 0, good.output
+    with open(good.run_dir / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    columns = [c for c in header if c not in ("epoch", "epoch_seconds")]
+    assert f"Allowed: one of {', '.join(columns)}, or null (off)." in bad.proc.stderr
+
+
 def test_monitor_without_a_direction_needs_a_mode(dlproj_run):
     run = dlproj_run(["experiment=xor", "train.epochs=3", "train.early_stopping.monitor=lr"])
     assert run.proc.returncode == 2 and "train.early_stopping.mode" in run.proc.stderr

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from dlproj.errors import ConfigError  # noqa: E402
 from dlproj.torchnets.models import SmallResNet  # noqa: E402
 from dlproj.torchnets.optim import Adam  # noqa: E402
+from dlproj.training.loop import Evaluation  # noqa: E402
 from dlproj.training.precision import LossScaler, Precision  # noqa: E402
 from dlproj.training.torch_stack import TorchStack, evaluate  # noqa: E402
 
@@ -21,7 +22,8 @@ def _stack(precision: str, batches):
     torch.manual_seed(1)
     model = SmallResNet(depth=3, width=8, num_classes=10, in_channels=1, image_size=28)
     opt = Adam(model.parameters(), lr=1e-3)
-    return TorchStack(model, batches, opt, lambda: {}, CPU, precision=Precision(precision, CPU))
+    return TorchStack(model, batches, opt, Evaluation(dict, ()), CPU,
+                      precision=Precision(precision, CPU))
 
 
 def test_bf16_mixed_trains_like_float32_to_bfloat16_round_off(torch_one_thread):

@@ -19,6 +19,7 @@ from dlproj.torchnets.gradflow import grad_norms, main_path_weights  # noqa: E40
 from dlproj.torchnets.models import Block, freeze, stage_sizes  # noqa: E402
 from dlproj.torchnets.optim import torch_twin  # noqa: E402
 from dlproj.training.context import RunContext  # noqa: E402
+from dlproj.training.loop import Evaluation  # noqa: E402
 from dlproj.training.torch_stack import evaluate, fit  # noqa: E402
 
 
@@ -96,7 +97,8 @@ def test_frozen_backbone_stays_bit_identical(tmp_path):
     data = TensorBatches(torch.randn(16, 3, 16, 16), torch.arange(16) % 3, 8, shuffle=True)
     ctx = RunContext(cfg, tmp_path)
     fit(ctx, model, data, optimizer_of(cfg, model.parameters()),
-        lambda: evaluate(model, data, torch.device("cpu"), "val"), device=torch.device("cpu"),
+        Evaluation(lambda: evaluate(model, data, torch.device("cpu"), "val"),
+                   ("val_loss", "val_acc")), device=torch.device("cpu"),
         frozen=frozen)
     after = model.state_dict()
     changed = sorted(k for k in before if not torch.equal(before[k], after[k]))

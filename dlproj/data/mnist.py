@@ -113,4 +113,4 @@ MEAN, STD = 0.1307, 0.3081  # of MNIST's training pixels in [0, 1]
 def to_float(images: np.ndarray, *, flatten: bool, dtype: type = np.float32) -> np.ndarray:
     """uint8 (N, 28, 28) -> standardised floats, (N, 784) or (N, 1, 28, 28)."""
     x = (images.astype(dtype) / 255.0 - MEAN) / STD
-    return x.reshape(len(x), -1) if flatten else x[:, None, :, :]
+    return x.reshape(len(x), int(np.prod(x.shape[1:]))) if flatten else x[:, None, :, :]

@@ -14,9 +14,8 @@ from dlproj.data.mnist import MNIST, load_mnist, to_float
 from dlproj.nn.checkpoint import load_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
 from dlproj.training.context import RunContext
+from dlproj.training.loop import Evaluation
 from dlproj.training.numpy_stack import ArrayData
-
-Evaluator = Callable[[], dict[str, float]]
 
 
 def mnist(data: DictConfig) -> MNIST:
@@ -43,17 +42,19 @@ def classification_metrics(model: Any, data: ArrayData, prefix: str) -> dict[str
     return {f"{prefix}_loss": loss, f"{prefix}_acc": acc}
 
 
-def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluator:
+def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluation:
     """An `evaluate` for fit(): val_loss/val_acc (when there is a val split), test_loss/test_acc."""
+    splits = [(name, data) for name, data in (("val", val), ("test", test))
+              if name == "test" or len(val)]
 
     def evaluate() -> dict[str, float]:
-        out = classification_metrics(model, val, "val") if len(val) else {}
-        return {**out, **classification_metrics(model, test, "test")}
+        return {k: v for name, data in splits
+                for k, v in classification_metrics(model, data, name).items()}
 
-    return evaluate
+    return Evaluation(evaluate, tuple(f"{name}_{m}" for name, _ in splits for m in ("loss", "acc")))
 
 
-def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluator) -> dict[str, float]:
+def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluation) -> dict[str, float]:
     """Load `checkpoint=PATH` into `model` and evaluate it, without training."""
     load_checkpoint(ctx.cfg.checkpoint, model)
     final = evaluate()

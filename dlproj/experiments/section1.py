@@ -25,6 +25,7 @@ from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
 from dlproj.training.context import RunContext
+from dlproj.training.loop import Evaluation
 from dlproj.training.numpy_stack import ArrayData, fit
 
 
@@ -70,7 +71,8 @@ def xor(ctx: RunContext) -> dict[str, Any]:
     data = ArrayData(x, y)
     model = _mlp(ctx, 2, 2)
     final = fit(ctx, model, SoftmaxCrossEntropy(), build(ctx.cfg.optimizer)(), data,
-                lambda: classification_metrics(model, data, "train_eval"))
+                Evaluation(lambda: classification_metrics(model, data, "train_eval"),
+                           ("train_eval_loss", "train_eval_acc")))
     probs = predict(model, x)
     ctx.log.info("XOR predictions %s (targets %s)", probs.argmax(1).tolist(), y.tolist())
     save_checkpoint(ctx.path("model.npz"), model)
@@ -104,7 +106,8 @@ def sin(ctx: RunContext) -> dict[str, Any]:
     def evaluate() -> dict[str, float]:
         return {"test_mse": float(np.mean((predict(model, test.x) - test.y) ** 2))}
 
-    final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train, evaluate)
+    final = fit(ctx, model, MSELoss(), build(ctx.cfg.optimizer)(), train,
+                Evaluation(evaluate, ("test_mse",)))
     save_checkpoint(ctx.path("model.npz"), model)
     figure(ctx, "fit.png", lambda: plots.functions.sin_fit(
         x_test, test.y, predict(model, test.x), ctx.cfg.model.name, final["test_mse"]))

@@ -30,6 +30,7 @@ from dlproj.nn.two_layer import (
     two_layer_net,
 )
 from dlproj.training.context import RunContext
+from dlproj.training.loop import Evaluation
 from dlproj.training.numpy_stack import fit
 
 
@@ -89,6 +90,10 @@ class GradNormLog:
         self._count += 1
         self.steps.append(**row)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f"grad_norm_{n}" for n in self.names)
+
     def epoch_means(self) -> dict[str, float]:
         means = {f"grad_norm_{n}": self._sums[n] / max(self._count, 1) for n in self.names}
         self._sums = dict.fromkeys(self.names, 0.0)
@@ -113,7 +118,8 @@ def train(ctx: RunContext) -> dict[str, Any]:
                  len(train_set), len(val), len(test), cfg.model.hidden[0], cfg.model.activation,
                  cfg.optimizer.name, cfg.optimizer.lr, cfg.schedule.name)
     final = fit(ctx, net, SoftmaxCrossEntropy(), optimizer, train_set,
-                lambda: {**evaluate(), **norms.epoch_means()}, on_step=norms)
+                Evaluation(lambda: {**evaluate(), **norms.epoch_means()},
+                           (*evaluate.columns, *norms.columns)), on_step=norms)
     save_checkpoint(ctx.path("model.npz"), net)
 
     label = f"{cfg.optimizer.name}, {cfg.schedule.name} schedule"

@@ -16,6 +16,7 @@ from dlproj.experiments import footprint
 from dlproj.experiments.common import figure
 from dlproj.experiments.registry import TORCH_DEVICES, Param, register
 from dlproj.training.context import RunContext
+from dlproj.training.loop import Evaluation
 
 # The `_target_`s of Section 4's models, as strings: importing the classes would import torch.
 PLAIN, RESNET = "dlproj.torchnets.models.PlainNet", "dlproj.torchnets.models.SmallResNet"
@@ -79,12 +80,15 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     layout = torch.channels_last if m.channels_last else torch.contiguous_format
     precision = Precision(cfg.train.precision, device)
 
-    def evaluate_all() -> dict[str, float]:
-        out: dict[str, float] = {}
-        for split, batches in (("val", data.val), ("test", data.test)):
-            if batches is not None:
-                out.update(evaluate(model, batches, device, split, layout, precision))
-        return out
+    splits = [(split, batches) for split, batches in (("val", data.val), ("test", data.test))
+              if batches is not None]
+
+    def evaluate_splits() -> dict[str, float]:
+        return {k: v for split, batches in splits
+                for k, v in evaluate(model, batches, device, split, layout, precision).items()}
+
+    evaluate_all = Evaluation(evaluate_splits, tuple(f"{split}_{m}" for split, _ in splits
+                                                     for m in ("loss", "acc")))
 
     if cfg.checkpoint:
         ckpt.load_model(model, ckpt.load_state_dict(cfg.checkpoint), cfg.checkpoint)

@@ -61,10 +61,14 @@ class RunContext:
         self._figures: FigureBar | None = None
 
     def open(self) -> None:
-        """The run starts writing into its directory (idempotent)."""
+        """The run starts writing into its directory (idempotent); a fresh run's logs start
+        empty there (a resumed run's are cut back to its checkpoint by the training loop)."""
         if not self.opened:
             self.opened = True
             self.on_open()
+            if not self.resuming:
+                for csv_log in (self.metrics, *self.step_logs.values()):
+                    csv_log.keep_first(0)
 
     # -- files -------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -99,11 +103,11 @@ class RunContext:
         self._figures.drawn()
 
     def step_log(self, name: str = "steps.csv") -> CSVLog:
-        """A per-step CSV, appended to as rows come and flushed at every epoch's end."""
+        """A per-step CSV, appended to as rows come and flushed at every epoch's end; it is
+        written once the run opens (asking for it writes nothing)."""
         if name not in self.step_logs:
             self.step_logs[name] = CSVLog(self.run_dir / name)
-            if not self.resuming:
-                self.open()
+            if self.opened and not self.resuming:
                 self.step_logs[name].keep_first(0)
         return self.step_logs[name]
 

@@ -39,6 +39,18 @@ class StepResult:
     correct: int | None = None  # classification in the training pass itself (Section 4)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What a run measures after each epoch: `fn()` -> {column: value}, with those `columns`
+    named ahead, so that early stopping's monitor is checked before the run writes anything."""
+
+    fn: Callable[[], dict[str, float]]
+    columns: tuple[str, ...]
+
+    def __call__(self) -> dict[str, float]:
+        return self.fn()
+
+
 LAST = "last"  # the resumable checkpoint: RUN_DIR/last<Stack.suffix>
 
 
@@ -62,6 +74,10 @@ class Stack(Protocol):
     def train_step(self, batch: Any) -> StepResult: ...
 
     def evaluate(self) -> dict[str, float]: ...
+
+    def columns(self) -> tuple[str, ...]:
+        """What an epoch's row holds after epoch, lr and train_loss: what training measures
+        besides the loss, then the evaluation's columns (then epoch_seconds)."""
 
     def snapshot(self) -> Any:
         """A copy of everything training changes: model, optimizer state, RNG states."""
@@ -104,15 +120,18 @@ class EarlyStopping:
         return cls(monitor, patience=int(es.patience), mode=mode,
                    min_delta=float(es.get("min_delta", 0.0)))
 
+    def check(self, columns: tuple[str, ...]) -> None:
+        """A ConfigError, before the run starts, when `monitor` names none of its columns."""
+        if self.monitor is not None and self.monitor not in columns:
+            available = ", ".join(k for k in columns if k not in ("epoch", "epoch_seconds"))
+            raise ConfigError(
+                f"Invalid value for 'train.early_stopping.monitor': {self.monitor!r} is not a "
+                f"column of this run's metrics. Allowed: one of {available}, or null (off).")
+
     def update(self, row: dict[str, Any], epoch: int) -> tuple[bool, bool]:
         """(improved, stop) after `epoch`'s row."""
         if self.monitor is None:
             return False, False
-        if self.monitor not in row:
-            available = ", ".join(k for k in row if k not in ("epoch", "epoch_seconds"))
-            raise ConfigError(
-                f"Invalid value for 'train.early_stopping.monitor': {self.monitor!r} is not a "
-                f"column of this run's metrics. Allowed: one of {available}, or null (off).")
         value = float(row[self.monitor])
         better = (self.best is None or
                   (value < self.best - self.min_delta if self.mode == "min"
@@ -180,6 +199,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     every = int(tcfg.get("checkpoint_every", 1))
     min_seconds = float(tcfg.get("checkpoint_min_seconds", 0.0))
     stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
+    columns = ("epoch", "lr", "train_loss", *stack.columns(), "epoch_seconds")
+    stopper.check(columns)  # before the run writes anything: a bad key leaves no run
     progress = ctx.training = Progress()
     last_path = ctx.run_dir / f"{LAST}{stack.suffix}"
     best_path = ctx.run_dir / f"best{stack.suffix}"
@@ -190,7 +211,6 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
         _resume(ctx, stack, stopper, progress, last_path)
     else:
         ctx.open()
-        ctx.metrics.keep_first(0)  # a fresh run owns an empty metrics.csv
 
     config = _config_json(ctx)
 
@@ -246,6 +266,9 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             bar.evaluating()
             row.update(stack.evaluate())
             row["epoch_seconds"] = time.perf_counter() - t0
+            if set(row) != set(columns):  # a stack that named its columns wrong: a bug
+                raise RuntimeError(f"the epoch's row has {list(row)}, its stack named "
+                                   f"{list(columns)}")
             for key, value in row.items():
                 if key.endswith(("_loss", "_mse")):
                     ctx.check_finite(value, f"epoch {epoch + 1} ({key})")

@@ -9,7 +9,7 @@ the one epoch loop, dlproj.training.loop.fit.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,6 @@ from dlproj.files.atomic import save_npz
 from dlproj.training import loop
 from dlproj.training.context import RunContext
 from dlproj.training.parallel import MIN_ROWS, forward_backward
-
-Evaluator = Callable[[], dict[str, float]]
 
 
 @dataclass
@@ -44,7 +42,7 @@ class NumpyStack:
     loss_fn: Any
     optimizer: Any
     train: ArrayData
-    evaluate_fn: Evaluator
+    evaluate_fn: loop.Evaluation
     suffix: str = ".npz"
 
     def steps_per_epoch(self) -> int:
@@ -67,6 +65,9 @@ class NumpyStack:
 
     def evaluate(self) -> dict[str, float]:
         return self.evaluate_fn()
+
+    def columns(self) -> tuple[str, ...]:
+        return self.evaluate_fn.columns
 
     # -- state: parameters, optimizer moments and step count, the run's RNG --------------------
     def snapshot(self) -> dict[str, Any]:
@@ -117,7 +118,7 @@ class NumpyStack:
 
 
 def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Any, train: ArrayData,
-        evaluate: Evaluator, *, on_step: loop.StepHook | None = None) -> dict[str, Any]:
+        evaluate: loop.Evaluation, *, on_step: loop.StepHook | None = None) -> dict[str, Any]:
     """Train a NumPy model with the one epoch loop; returns the last metrics row.
 
     `on_step(step, epoch)` runs after each update (the step's gradients are still in

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ class TorchStack:
     model: nn.Module
     train: Any  # iterable of (x, y) with len(); reshuffled by its own torch.Generator
     optimizer: Any  # zero_grad(), step(), lr, state (a list of dicts of tensors), t
-    evaluate_fn: Callable[[], dict[str, float]]
+    evaluate_fn: loop.Evaluation
     device: torch.device
     frozen: Sequence[nn.Module] = ()
     layout: torch.memory_format = torch.contiguous_format  # of the images, as the model's
@@ -114,6 +114,9 @@ class TorchStack:
 
     def evaluate(self) -> dict[str, float]:
         return self.evaluate_fn()
+
+    def columns(self) -> tuple[str, ...]:
+        return ("train_acc", *self.evaluate_fn.columns)  # train_step counts the right answers
 
     # -- state: weights and buffers, optimizer moments, every RNG the run draws from ------------
     def _generator(self) -> torch.Generator | None:
@@ -184,7 +187,7 @@ def _tuples(value: Any) -> Any:
 
 
 def fit(ctx: RunContext, model: nn.Module, train: Iterable, optimizer: Any,
-        evaluate_fn: Callable[[], dict[str, float]], *, device: torch.device,
+        evaluate_fn: loop.Evaluation, *, device: torch.device,
         frozen: Sequence[nn.Module] = (), on_step: loop.StepHook | None = None,
         layout: torch.memory_format = torch.contiguous_format,
         precision: Precision | None = None) -> dict[str, Any]:
