@@ -56,6 +56,19 @@ def test_optuna_search_returns_the_objective(dlproj_run):
     assert report.rows["n"].sum() == 2
 
 
+@pytest.mark.parametrize("objective, warned", [("train_acc", False), ("train_loss", False),
+                                               ("train_accc", True), ("val_acc", True)])
+def test_an_objective_the_run_does_not_report_is_said(dlproj_run, objective, warned):
+    """A misspelled `params.objective` would give a sweeper NaN for every trial in silence: a
+    completed run that lacks it says so, with the final metrics it has (xor: train_acc,
+    train_loss); one that has it says nothing."""
+    run = dlproj_run([f"+params.objective={objective}", *XOR])
+    assert run.proc.returncode == 0, run.output
+    line = (f"dlproj: params.objective='{objective}' is none of this run's final metrics, so "
+            f"what it returns to the sweeper is NaN. Allowed: train_acc, train_loss.")
+    assert (line in run.proc.stderr) == warned, run.output
+
+
 def test_objective_value_is_nan_for_runs_that_did_not_complete():
     import math
 

@@ -25,8 +25,16 @@ def run(cfg: DictConfig) -> float:
     from dlproj.experiments.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
-    objective = cfg.get("params", {}).get("objective", SHARED_PARAMS["objective"].default)
-    return objective_value(execute(cfg), str(objective))
+    given = cfg.get("params", {}).get("objective")
+    objective = str(given or SHARED_PARAMS["objective"].default)
+    record = execute(cfg)
+    metrics = record.get("metrics") or {}
+    if given is not None and record.get("status") == "completed" and objective not in metrics:
+        # only a completed run can say which final metrics it has; a sweeper would see NaN
+        print(f"dlproj: params.objective={objective!r} is none of this run's final metrics, "
+              f"so what it returns to the sweeper is NaN. Allowed: {', '.join(metrics)}.",
+              file=sys.stderr)
+    return objective_value(record, objective)
 
 
 def objective_value(record: dict, objective: str) -> float:
