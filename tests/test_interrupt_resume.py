@@ -172,6 +172,115 @@ def test_resume_can_train_further_and_refuses_other_changes(tmp_path, dlproj_run
     assert missing.proc.returncode == 2 and "not a dlproj run directory" in missing.proc.stderr
 
 
+SCHEDULES = {  # schedule -> whether a run of it may change train.epochs on resume
+    "constant": True, "step": True, "exponential": True,
+    "constant with warm-up": True,  # the warm-up counts its own epochs, not the run's
+    "cosine": False,  # half a cosine over the run: its rates depend on train.epochs
+    "cosine with warm-up": False,
+}
+
+
+def _files(run_dir: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def _check_resumed(resumed, schedule: str, run_dir: Path, before: dict, fresh) -> None:
+    """Allowed: the resumed run is `fresh()`'s, bit for bit; refused: one paragraph, exit 2,
+    the run left as it was."""
+    if SCHEDULES[schedule]:
+        assert resumed.proc.returncode == 0, resumed.output
+        assert _rows(run_dir / "metrics.csv") == _rows(fresh().run_dir / "metrics.csv")
+    else:
+        assert resumed.proc.returncode == 2, resumed.output
+        assert f"to resume {run_dir}: its schedule=cosine sets the learning rate by " \
+               "train.epochs" in resumed.proc.stderr, resumed.proc.stderr
+        assert _files(run_dir) == before
+
+
+def _schedule(schedule: str) -> list[str]:
+    name, *warm = schedule.split(" with ")
+    return [f"schedule={name}", *(["schedule.step_size=2"] if name == "step" else []),
+            *(["schedule.warmup_epochs=2"] if warm else [])]
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_a_resume_that_trains_further_is_a_run_of_that_length(schedule, dlproj_run):
+    """A resumed run is recorded as a run of its new train.epochs, so it must be one: it may
+    train further where the rates of its epochs so far do not depend on train.epochs (then it
+    is the fresh run of that length, bit for bit), and is refused where they do (epochs 1-3 of
+    a 3-epoch cosine are not those of a 5-epoch one), leaving the run as it was."""
+    args = ["section=2", "optimizer=momentum", *MLP_TINY, *_schedule(schedule), "figures=false"]
+    run_dir = dlproj_run([*args, "train.epochs=3"]).run_dir
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=5"])
+    _check_resumed(resumed, schedule, run_dir, before,
+                   lambda: dlproj_run([*args, "train.epochs=5"]))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_an_interrupted_run_resumed_shorter_is_a_run_of_that_length(schedule, tmp_path,
+                                                                    dlproj_run):
+    """The same rule for an interrupted long run resumed with fewer epochs."""
+    args = ["experiment=xor", f"schedule={schedule}", "figures=false"]
+    _, run_dir = interrupt_after([*args, "train.epochs=100000"], tmp_path / "long",
+                                 signal.SIGINT, epochs_done=2)
+    then = json.loads((run_dir / "results.json").read_text())["checkpoint_epoch"] + 3
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", f"train.epochs={then}"])
+    _check_resumed(resumed, schedule, run_dir, before,
+                   lambda: dlproj_run([*args, f"train.epochs={then}"]))
+
+
+def _cut(path: Path, size) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:size(len(data))])
+
+
+def _one_row_short(path: Path) -> None:
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+
+DAMAGE = {  # what is done to a run that completed 3 epochs -> what resuming it must say
+    "last.npz empty": (lambda d: _cut(d / "last.npz", lambda n: 0), "Cannot read the checkpoint"),
+    "last.npz cut to 1000 bytes": (lambda d: _cut(d / "last.npz", lambda n: 1000),
+                                   "Cannot read the checkpoint"),
+    "last.npz cut in half": (lambda d: _cut(d / "last.npz", lambda n: n // 2),
+                             "Cannot read the checkpoint"),
+    "last.npz another file": (lambda d: (d / "last.npz").write_bytes(bytes(range(256)) * 8),
+                              "Cannot read the checkpoint"),
+    "metrics.csv removed": (lambda d: (d / "metrics.csv").unlink(),
+                            "its metrics.csv holds 0 of the 3 rows its checkpoint counted"),
+    "metrics.csv cut to 150 bytes": (lambda d: _cut(d / "metrics.csv", lambda n: 150),
+                                     "its metrics.csv holds 0 of the 3 rows"),
+    "metrics.csv a row short": (lambda d: _one_row_short(d / "metrics.csv"),
+                                "its metrics.csv holds 2 of the 3 rows"),
+    "grad_norms.csv removed": (lambda d: (d / "grad_norms.csv").unlink(),
+                               "its grad_norms.csv holds 0 of the"),
+    "grad_norms.csv a row short": (lambda d: _one_row_short(d / "grad_norms.csv"),
+                                   "its grad_norms.csv holds"),
+    "s4: last.pt cut in half": (lambda d: _cut(d / "last.pt", lambda n: n // 2),
+                                "Cannot read the checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_checkpoint_or_log_refuses_resume_and_leaves_the_run(case, dlproj_run):
+    """Resuming a run whose checkpoint is cut short or not one, or whose CSV logs hold fewer
+    rows than its checkpoint counted, is refused in one paragraph, exit 1, the run left as it
+    was: not a traceback, and not a resumed run with a hole in its curves."""
+    damage, says = DAMAGE[case]
+    args = [*(S4_TINY if case.startswith("s4") else S2_TINY), "train.epochs=3", "figures=false"]
+    run_dir = dlproj_run(args).run_dir
+    damage(run_dir)
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=4"])
+    assert resumed.proc.returncode == 1, resumed.output
+    assert "Traceback" not in resumed.output
+    assert says in resumed.proc.stderr, resumed.proc.stderr
+    assert f"dlproj: {run_dir} was not resumed; its record is as it was." in resumed.proc.stderr
+    assert _files(run_dir) == before
+
+
 def test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports(tmp_path):
     outputs = tmp_path / "sweep"
     args = ["-m", "experiment=xor", "train.epochs=200000", "seed=0,1,2"]

@@ -16,8 +16,10 @@ from dlproj.config.compose import compose_config, normalize_overrides
 from dlproj.runtime.owner import lock as hold
 from dlproj.runtime.runner import execute
 
-TINY = ["experiment=mlp", "model.hidden=[16]", "data.train_limit=256", "data.test_limit=64",
-        "data.val_size=64", "train.epochs=2", "train.checkpoint_min_seconds=0"]
+# schedule=constant: a resume may train further (cosine's rates depend on train.epochs)
+TINY = ["experiment=mlp", "schedule=constant", "model.hidden=[16]", "data.train_limit=256",
+        "data.test_limit=64", "data.val_size=64", "train.epochs=2",
+        "train.checkpoint_min_seconds=0"]
 
 
 def _execute(run_dir: Path, overrides: list[str]) -> int | None:

@@ -25,8 +25,9 @@ from typing import Any, Protocol
 from omegaconf import OmegaConf
 
 from dlproj.build import build
-from dlproj.errors import ConfigError, Interrupted
+from dlproj.errors import ConfigError, DataError, Interrupted
 from dlproj.training.context import RunContext
+from dlproj.training.csvlog import complete_lines
 from dlproj.training.resume_rules import changed_keys
 
 StepHook = Callable[[int, int], None]  # (global step, 1-based epoch), after the update
@@ -319,10 +320,40 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int) -> None:
     except (OSError, ValueError, AttributeError):
         completed = False
     if completed and epochs <= saved_epochs:
+        ended = (f"completed its {saved_epochs} epochs" if epoch == saved_epochs else
+                 f"completed at epoch {epoch} of {saved_epochs} (early stopping)")
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, which "
-            f"completed its {saved_epochs} epochs. Allowed: train.epochs > {saved_epochs} to "
-            f"train it further; there is nothing to resume otherwise.")
+            f"{ended}. Allowed: train.epochs > {saved_epochs} to train it further; there is "
+            f"nothing to resume otherwise.")
+    # The run is recorded as one of `epochs` epochs: so must its epochs so far have been.
+    base_lr, schedule = float(ctx.cfg.optimizer.lr), build(ctx.cfg.schedule)()
+    differ = [e + 1 for e in range(epoch)
+              if schedule(base_lr, e, saved_epochs) != schedule(base_lr, e, epochs)]
+    if epochs != saved_epochs and differ:
+        raise ConfigError(
+            f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}: its "
+            f"schedule={ctx.cfg.schedule.name} sets the learning rate by train.epochs, so its "
+            f"{epoch} epochs so far ran the rates of a {saved_epochs}-epoch run, not those of "
+            f"a {epochs}-epoch one (from epoch {differ[0]} on), and the run would be neither. "
+            f"Allowed: train.epochs={saved_epochs} to resume it as it was started, or a new run "
+            f"with train.epochs={epochs} (schedules constant, step and exponential may change "
+            f"train.epochs on resume).")
+
+
+def _check_logs(ctx: RunContext, counted: dict[str, int]) -> None:
+    """A DataError when a CSV log holds fewer complete rows than the checkpoint counted (removed
+    or cut short): the resumed run would go on without them, a curve with a hole."""
+    for name, rows in counted.items():
+        path = ctx.run_dir / name
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        have = max(len(complete_lines(text)) - 1, 0)
+        if have < int(rows):
+            raise DataError(
+                f"Cannot resume {ctx.run_dir}: its {name} holds {have} of the {rows} rows its "
+                f"checkpoint counted ({'removed' if not path.is_file() else 'cut short'}), so "
+                f"the resumed run would lose them. Put the file back, or start the run again "
+                f"without resume=.")
 
 
 def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Progress,
@@ -348,6 +379,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
             f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
             f"run for anything else.")
     _check_further(ctx, int(meta["epoch"]), int((saved.get("train") or {}).get("epochs", 0)))
+    _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
     ctx.open()
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])

@@ -99,7 +99,7 @@ class NumpyStack:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             header = json.loads(str(arrays.pop("meta")))
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except Exception as exc:  # cut short (BadZipFile, EOFError, zlib), another file: alike
             raise DataError(f"Cannot read the checkpoint {path} ({type(exc).__name__}). It is "
                             f"not a last.npz written by a NumPy run of dlproj, or it was cut "
                             f"short; start the run again without resume=.") from None
