@@ -511,6 +511,36 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_refe
     assert done.state == "done"
 
 
+@pytest.mark.parametrize("damage", ["checkpoint cut short", "metrics.csv removed"])
+def test_a_run_whose_resume_is_refused_runs_again_from_the_start(tmp_path, monkeypatch, capsys,
+                                                                 long_reference, damage):
+    """An interrupted run that cannot be resumed (its resume is refused and leaves it as it was)
+    is not handed to a failing resume every time reproduce runs: the same reproduce runs its job
+    again from the start, which ends as the uninterrupted run does, and the next has nothing to
+    do. The run that could not be resumed is left as it was."""
+    from test_interrupt_resume import _files, _rows, interrupt_after
+
+    _long_study(tmp_path / "studies", monkeypatch)
+    outputs = tmp_path / "out"
+    (job,) = _plan("long", outputs).jobs
+    _, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
+    if damage == "checkpoint cut short":
+        (run_dir / "last.npz").write_bytes((run_dir / "last.npz").read_bytes()[:1000])
+    else:
+        (run_dir / "metrics.csv").unlink()
+    before = _files(run_dir)
+    capsys.readouterr()
+    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 run(s) could not be resumed" in out and "1 completed, 0 failed" in out, out
+    assert _files(run_dir) == before
+    (fresh,) = [p.parent for p in outputs.glob("multirun/*_from_the_start/*/results.json")]
+    assert json.loads((fresh / "results.json").read_text())["status"] == "completed"
+    assert _rows(fresh / "metrics.csv") == long_reference
+    (done,) = _plan("long", outputs).jobs
+    assert (done.state, done.prior) == ("done", fresh)
+
+
 def _killed_run(tmp_path, monkeypatch, epochs_done):
     """The LONG_XOR study's job started for real and SIGKILLed after `epochs_done` epochs."""
     from test_interrupt_resume import interrupt_after

@@ -36,7 +36,7 @@ from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, one_paragraph
 from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, launch
-from dlproj.reproduce.plan import Plan, plan
+from dlproj.reproduce.plan import Plan, from_the_start, plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,6 +142,17 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     stopped = bool(planned.todo) and launch(
         planned.todo, steps=len(study.steps), outputs=outputs, sweep_dir=sweep_dir,
         log_dir=log_dir, workers=args.jobs, launcher=args.launcher)
+    again = [] if stopped else from_the_start(planned.todo, sweep_dir.with_name(
+        f"{sweep_dir.name}_from_the_start"))
+    if again:
+        print(f"reproduce: {len(again)} run(s) could not be resumed (a damaged checkpoint or log, "
+              f"or a config that changed since; the reason is in {log_dir / 'sweep.log'}); "
+              f"running them again from the start", flush=True)
+        (log_dir / "from_the_start").mkdir()
+        stopped = launch(again, steps=len(study.steps), outputs=outputs,
+                         sweep_dir=again[0].result.parent.parent,
+                         log_dir=log_dir / "from_the_start", workers=args.jobs,
+                         launcher=args.launcher)
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)

@@ -91,6 +91,28 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
             override("hydra.sweep.subdir", run_dir.name)]
 
 
+def from_the_start(jobs: list[Job], sweep_dir: Path) -> list[Job]:
+    """The resumed jobs whose resume was refused (the run is as it was: still interrupted, or no
+    record: a checkpoint cut short, a CSV log that lost rows, a config that changed since), made
+    jobs that run from the start in `sweep_dir`, numbered from 0: a run that cannot be continued
+    is run again, not handed to a resume that fails every time reproduce is run."""
+    import json
+
+    def status(path: Path) -> str | None:
+        try:
+            return json.loads(path.read_text()).get("status")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    again = [j for j in jobs if j.state == "resume" and j.status == "failed"
+             and status(j.result) in (None, "interrupted")]
+    for num, job in enumerate(again):
+        job.state, job.num, job.launch = "run", num, list(job.overrides)
+        job.result, job.status, job.wall = sweep_dir / str(num) / "results.json", None, None
+        job.reason = f"its resume of {job.prior} was refused"
+    return again
+
+
 def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None) -> list[Job]:
     """Every job of the study (one per combination and seed) with its setting id, or `invalid`
     with the reason when its config does not compose or validate."""
