@@ -37,6 +37,17 @@ def test_a_plus_key_no_schema_declares_is_refused(tmp_path, override, key):
     assert not list((tmp_path / "outputs").rglob("results.json"))  # not a run, not a setting
 
 
+@pytest.mark.parametrize("value", ["train.epochs=1,abc", "optimizer.lr=0.1,abc",
+                                   "model.hidden=[8],abc", "seed=0,x"])
+def test_a_sweep_hydra_cannot_compose_leaves_nothing(tmp_path, value):
+    """A swept value of the wrong type is one paragraph and exit 2, and the sweep directory
+    Hydra had made for it (its multirun.yaml only) is not left behind."""
+    run = run_here(["-m", "experiment=xor", value], tmp_path / "outputs")
+    assert run.proc.returncode == 2, run.output
+    assert run.proc.stderr.count("dlproj: ") == 1 and "Invalid value" in run.proc.stderr
+    assert not [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()]
+
+
 def test_declared_keys_and_dict_groups_still_take_plus(tmp_path):
     run = run_here(["experiment=xor", "train.epochs=2", "+params.objective=train_acc"],
                    tmp_path / "outputs")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -73,10 +75,26 @@ def main() -> None:
         message = None if full_error else explain(exc, args)
         if message is None:
             raise
+        _drop_empty_sweep()
         _refuse(message)
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _drop_empty_sweep() -> None:
+    """A sweep Hydra could not compose has written only its multirun.yaml: not left behind as
+    a sweep of no jobs (the sweep callback named its directory as it started)."""
+    from dlproj.runtime.sweep import ENV_STOP_FILE, UNRECORDED
+
+    stop = os.environ.pop(ENV_STOP_FILE, None)
+    sweep_dir = Path(stop).parent if stop else None
+    if sweep_dir is None or not sweep_dir.is_dir():
+        return
+    notes = sweep_dir / UNRECORDED
+    if {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED} and not (
+            notes.is_dir() and any(notes.iterdir())):
+        shutil.rmtree(sweep_dir, ignore_errors=True)
 
 
 def _refuse(message: str) -> None:
