@@ -215,6 +215,24 @@ def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path
     assert len(warnings) == 1 and warnings[0].startswith(f"logger {logger} failed in start")
 
 
+@pytest.mark.parametrize("uri,ok", [("http://127.0.0.1:5000", True),
+                                    ("https://mlflow.example.org", True),
+                                    ("sqlite:///outputs/mlflow/mlflow.db", False)])
+def test_artifact_location_is_left_to_a_server_only(compose_cfg, uri, ok):
+    """'' leaves a server's artifacts to the server (its own store); for a local store MLflow
+    would write ./mlruns in the current directory."""
+    from dlproj.config.trackers import MLflowLoggerConfig
+    from dlproj.errors import ConfigError
+
+    cfg = compose_cfg(["experiment=xor", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
+                       "logger.mlflow.artifact_location=''"])
+    if ok:
+        MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
+    else:
+        with pytest.raises(ConfigError, match="logger.mlflow.artifact_location"):
+            MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
+
+
 class Broken:
     """A tracker logger whose every epoch fails."""
 

@@ -23,6 +23,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlproj.config.trackers import MLflowLoggerConfig
+from dlproj.errors import ConfigError
 from dlproj.loggers import flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
@@ -158,7 +160,8 @@ class MLflowSweepParent(Callback):
 
     The parent run is created before any job starts (so parallel jobs never race for it), its id
     is left in `<sweep dir>/.mlflow_parent_run` for the jobs, and it ends with the sweep. Like
-    every callback here it never raises: without MLflow the jobs are simply not grouped.
+    every callback here it never raises: without MLflow the jobs are simply not grouped. A node
+    the jobs will refuse (`tracking_uri=''`) makes no store: each job says what is wrong.
     """
 
     def __init__(self) -> None:
@@ -170,6 +173,7 @@ class MLflowSweepParent(Callback):
             return
         try:
             node = config.logger.mlflow
+            MLflowLoggerConfig.check(node, config)
             self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                     node.artifact_location)
             sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -179,6 +183,8 @@ class MLflowSweepParent(Callback):
                                          tags={"sweep_dir": str(sweep_dir), "overrides": overrides})
             self.run_id = run.info.run_id
             (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
+        except ConfigError:
+            return
         except Exception as exc:
             log.warning("mlflow: sweep parent run not created (%s: %s); jobs are not grouped",
                         type(exc).__name__, exc)
