@@ -57,6 +57,43 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
 
 
+S4 = ["section=4", "experiment=compare"]
+MLFLOW = [*FAST, "logger=mlflow"]
+# Every string key whose '' (or blanks) names nothing, with a run that reads it. Each is refused
+# where its rules live, never read as "not given": logger.mlflow.tracking_uri='' ran, writing
+# MLflow's default store (./mlflow.db) into the current directory.
+EMPTY = [
+    ("experiment", []), ("device", FAST), ("resume", []),
+    ("checkpoint", ["section=4", "experiment=transfer"]),
+    ("data.root", FAST), ("train.precision", FAST), ("train.early_stopping.monitor", FAST),
+    ("train.early_stopping.mode", FAST), ("threads.workers", FAST), ("threads.blas", FAST),
+    ("model.name", ["experiment=mlp"]), ("model.activation", ["experiment=mlp"]),
+    ("model.init", ["experiment=mlp"]), ("model.weights", S4), ("model.finetune", S4),
+    ("optimizer.name", FAST), ("schedule.name", FAST), ("pooling.name", FAST),
+    ("augmentation.name", FAST), ("dataset.name", S4), ("+params.objective", FAST),
+    ("logger.mlflow.tracking_uri", MLFLOW), ("logger.mlflow.experiment_name", MLFLOW),
+    ("logger.mlflow.artifact_location", MLFLOW),
+]
+
+
+@pytest.mark.parametrize("value", ["''", "' '"], ids=["empty", "blank"])
+@pytest.mark.parametrize("key, args", EMPTY, ids=[key for key, _ in EMPTY])
+def test_an_empty_value_is_a_config_error(dlproj_run, tmp_path, monkeypatch, key, args, value):
+    monkeypatch.chdir(tmp_path)  # where MLflow's default store would be written
+    _refused(dlproj_run([*args, f"{key}={value}"]), f"Invalid value for '{key.lstrip('+')}'")
+    assert not list(tmp_path.rglob("mlflow.db")) and not list(tmp_path.rglob("mlruns"))
+
+
+def test_an_empty_tracking_uri_in_a_sweep_makes_no_store(dlproj_run, tmp_path, monkeypatch):
+    """The sweep's parent run (a callback, before any job checks its config) makes no store
+    either: each job refuses the key."""
+    monkeypatch.chdir(tmp_path)
+    run = dlproj_run(["-m", "seed=0,1", *MLFLOW, "logger.mlflow.tracking_uri=''"])
+    assert run.proc.returncode != 0, run.output
+    assert run.proc.stderr.count("Invalid value for 'logger.mlflow.tracking_uri'") == 2, run.output
+    assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("mlflow.db"))
+
+
 @pytest.mark.parametrize("args", [["--cfg", "job"], ["seed=2", "--cfg", "hydra"],
                                   ["--cfg", "job", "--package", "train"], ["-c", "job"]])
 def test_hydras_own_flags_and_their_values_are_not_overrides(tmp_path, args):

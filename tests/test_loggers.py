@@ -6,8 +6,13 @@ import csv
 import json
 import logging
 import os
+import queue
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -213,6 +218,131 @@ def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path
     assert record["status"] == "completed"
     warnings = [r.getMessage() for r in caplog.records if "failed in" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith(f"logger {logger} failed in start")
+
+
+@pytest.fixture(params=["refused", "silent"])
+def unreachable(request):
+    """The URI of an MLflow server that is not there: a closed port (connection refused), or a
+    port that accepts connections and never answers (a listening socket nobody reads)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    if request.param == "refused":
+        sock.close()
+    else:
+        sock.listen(8)
+    yield f"http://127.0.0.1:{port}"
+    sock.close()
+
+
+def _start(args, outputs):
+    """`python -m dlproj ARGS` in a process of its own, stdout and stderr as one stream."""
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "dlproj", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("sweep_args", [[], ["-m", "seed=0,1"]], ids=["run", "multirun"])
+def test_an_unreachable_tracking_server_is_one_warning_and_the_run_completes(
+        unreachable, sweep_args, tmp_path):
+    """MLflow's own retries waited 11 minutes on a closed port, deaf to SIGTERM: now the server
+    is probed (a few seconds), each run warns once naming the URI and completes."""
+    proc = _start([*sweep_args, "experiment=xor", "train.epochs=3", "figures=false",
+                   "logger=mlflow", f"logger.mlflow.tracking_uri={unreachable}"], tmp_path)
+    try:
+        output, _ = proc.communicate(timeout=120)  # a guard against a hang, not a speed target
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output
+    records = [json.loads(p.read_text()) for p in tmp_path.rglob("results.json")]
+    assert len(records) == (2 if sweep_args else 1), output
+    assert all(r["status"] == "completed" for r in records), output
+    warned = [line for line in output.splitlines() if "logger mlflow failed in start" in line]
+    assert len(warned) == len(records), output
+    assert all("[WARNING]" in line and f"tracking_uri={unreachable} did not answer" in line
+               for line in warned), output
+    if sweep_args:  # the sweep's parent run is not made either, in seconds too
+        assert output.count(f"sweep parent run not created (ConnectionError: the tracking server "
+                            f"logger.mlflow.tracking_uri={unreachable}") == 1, output
+    for word in ("Traceback", "Retrying", "failed in finish", "failed in log_"):
+        assert word not in output, output
+
+
+def test_sigterm_while_the_tracking_server_is_awaited_stops_the_run(tmp_path):
+    """A SIGTERM that comes while the run waits on a server that never answers is not lost: the
+    run ends interrupted at its first step (a million XOR epochs would take minutes)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = _start(["experiment=xor", "train.epochs=1000000", "figures=false",
+                       "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"], tmp_path)
+        lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout],
+                                  daemon=True)
+        reader.start()
+        seen = []
+        try:
+            deadline = time.monotonic() + 120
+            while not any("experiment xor ->" in line for line in seen):  # about to open
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            time.sleep(1)  # inside the probe's 5 s
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)  # a guard against a hang
+        finally:
+            proc.kill()
+    reader.join(timeout=10)
+    output = "".join([*seen, *(lines.get_nowait() for _ in range(lines.qsize()))])
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    (results,) = tmp_path.rglob("results.json")
+    record = json.loads(results.read_text())
+    assert record["status"] == "interrupted" and record["last_epoch"] < 1000000, output
+    assert output.count("logger mlflow failed in start") == 1, output
+    assert "Traceback" not in output and "failed in finish" not in output, output
+
+
+class KeptWaiting:
+    """A tracker logger whose start is cut short by a second Ctrl-C."""
+
+    finished = False
+
+    def start(self, ctx):
+        raise KeyboardInterrupt
+
+    def finish(self, record):
+        KeptWaiting.finished = True
+
+
+def test_a_logger_whose_start_was_cut_short_is_not_finished(caplog):
+    """Its finish would find no run to end (`'NoneType' object has no attribute 'log_batch'`)."""
+    from omegaconf import OmegaConf
+
+    from dlproj.loggers import Guarded
+
+    node = OmegaConf.create({"_target_": f"{__name__}.KeptWaiting", "_partial_": True})
+    guarded = Guarded("waiting", node)
+    with caplog.at_level(logging.WARNING, logger="dlproj"), pytest.raises(KeyboardInterrupt):
+        guarded.start(None)
+    guarded.finish({})
+    assert not KeptWaiting.finished and not caplog.records
+
+
+@pytest.mark.parametrize("uri,ok", [("http://127.0.0.1:5000", True),
+                                    ("https://mlflow.example.org", True),
+                                    ("sqlite:///outputs/mlflow/mlflow.db", False)])
+def test_artifact_location_is_left_to_a_server_only(compose_cfg, uri, ok):
+    """'' leaves a server's artifacts to the server (its own store); for a local store MLflow
+    would write ./mlruns in the current directory."""
+    from dlproj.config.trackers import MLflowLoggerConfig
+    from dlproj.errors import ConfigError
+
+    cfg = compose_cfg(["experiment=xor", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
+                       "logger.mlflow.artifact_location=''"])
+    if ok:
+        MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
+    else:
+        with pytest.raises(ConfigError, match="logger.mlflow.artifact_location"):
+            MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
 
 
 class Broken:

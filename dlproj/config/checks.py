@@ -45,7 +45,8 @@ def files_written_later() -> Iterator[None]:
 
 
 def file_exists(path: str | Path) -> bool:
-    return not _files_checked.get() or Path(path).is_file()
+    """Whether `path` names a file ('' never does, even while a plan's files are written later)."""
+    return bool(str(path).strip()) and (not _files_checked.get() or Path(path).is_file())
 
 
 def plain(value: Any) -> Any:
@@ -56,6 +57,13 @@ def plain(value: Any) -> Any:
 def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
     choices = sorted(choices)
     check(value in choices, key, value, "one of " + ", ".join(choices))
+
+
+def text(key: str, value: Any, allowed: str) -> None:
+    """A string with something in it: '' (or blanks) names no folder, column, store or name;
+    read as "not given" it would fall back on a default the user never chose (MLflow's:
+    ./mlflow.db in the current directory)."""
+    check(isinstance(value, str) and bool(value.strip()), key, value, allowed)
 
 
 def is_int(value: Any) -> bool:

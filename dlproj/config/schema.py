@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from dlproj.config import images, models, optim, trackers
-from dlproj.config.checks import check, check_choice, integer, is_int
+from dlproj.config.checks import check, check_choice, integer, is_int, text
 from dlproj.data.mnist import TRAIN_IMAGES
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
@@ -117,6 +117,9 @@ class Config:
         check(train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
               train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
         es = train.early_stopping
+        if es.monitor is not None:  # '' would turn early stopping off as null does, unsaid
+            text("train.early_stopping.monitor", es.monitor,
+                 "a metrics.csv column such as val_acc or val_loss, or null (early stopping off)")
         integer("train.early_stopping.patience", es.patience)
         check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
               "min, max, or null (inferred from the metric's name)")
@@ -129,8 +132,7 @@ class Config:
               data.val_size, f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} "
               f"training images)")
         integer("data.split_seed", data.split_seed, 0, SEED_MAX)
-        check(bool(str(data.root).strip()), "data.root", data.root,
-              "a folder (relative ones are taken from the project root)")
+        text("data.root", data.root, "a folder (relative ones are taken from the project root)")
 
 
 # group -> {schema name -> schema}: `/schema/<group>/<name>` in Hydra's ConfigStore.

@@ -7,8 +7,11 @@ a node with a `_target_` is built by the runner (hydra.utils.instantiate) and fe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from dlproj.config.checks import Built
+from omegaconf import DictConfig
+
+from dlproj.config.checks import Built, check, text
 
 
 @dataclass
@@ -35,3 +38,20 @@ class MLflowLoggerConfig(Built):
     experiment_name: str = "dlproj"
     steps: bool = True      # step/train_loss at every training step (sent in batches)
     artifacts: bool = True  # figures, model file, results.json, metrics.csv
+
+    @staticmethod
+    def check(node: DictConfig, cfg: DictConfig) -> None:
+        """No key may be '': MLflow reads it as "not given" and writes its own default store
+        (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder. A
+        server's artifacts may be left to the server, though."""
+        text("logger.mlflow.tracking_uri", node.tracking_uri,
+             "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db) or the "
+             "http(s)://HOST:PORT of an MLflow tracking server")
+        text("logger.mlflow.experiment_name", node.experiment_name,
+             "the name of an MLflow experiment (the default: dlproj)")
+        server = urlsplit(node.tracking_uri).scheme in ("http", "https")
+        location = node.artifact_location
+        check(bool(location.strip()) or (server and location == ""),
+              "logger.mlflow.artifact_location", location,
+              "a folder (the default: <outputs>/mlflow/artifacts), or '' (the server's own "
+              "artifact store) with an http(s):// tracking_uri")

@@ -57,7 +57,7 @@ def param_range(kind: type | tuple[type, ...], *, lo: float | None = None,
 # `params.*` that every experiment accepts because a tool around the run reads them.
 SHARED_PARAMS: dict[str, Param] = {
     # The final metric each job returns to the sweeper (Optuna: hydra/sweeper=optuna).
-    "objective": Param("val_acc", lambda v: isinstance(v, str) and bool(v),
+    "objective": Param("val_acc", lambda v: isinstance(v, str) and bool(v.strip()),
                        "the name of a final metric (what the job returns), e.g. val_acc"),
 }
 

@@ -49,7 +49,7 @@ NETWORKS = {"plain": "PlainNet", "resnet": "SmallResNet", "resnet18": "ResNet18"
 STUDY_DATASET = "pets"
 
 # A label only the report reads (reproduce's offline pretraining run: `+params.role=pretrain`).
-ROLE = Param(None, lambda v: v is None or isinstance(v, str),
+ROLE = Param(None, lambda v: v is None or isinstance(v, str) and bool(v.strip()),
              "a label for the report, e.g. `+params.role=pretrain`")
 
 

@@ -56,6 +56,9 @@ class Guarded:
             with contextlib.suppress(Exception):  # best effort after a failure
                 if self.logger is not None:
                     self.logger.close()
+        except BaseException:  # a start cut short (a second Ctrl-C) left nothing to finish
+            self.failed = method == "start"
+            raise
 
     def __getattr__(self, method: str) -> Any:
         """start, log_step, log_epoch and finish: the logger's own, guarded."""

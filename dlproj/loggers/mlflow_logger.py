@@ -15,15 +15,23 @@ its GenAI traces page).
 
 from __future__ import annotations
 
+import http.client
 import logging
+import os
+import ssl
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlproj.config.trackers import MLflowLoggerConfig
+from dlproj.errors import ConfigError
 from dlproj.loggers import flat_config, is_label, numeric, run_name
+from dlproj.runtime import interrupt
 
 log = logging.getLogger("dlproj")
 
@@ -33,6 +41,12 @@ _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 # MLflow 3's UI opens an experiment of this kind on its runs table, params and metrics.
 _KIND = ("mlflow.experimentKind", "custom_model_development")
+_PROBE_SECS = 5  # a tracking server that does not answer an HTTP request in this time is down
+# MLflow's own defaults wait out a server that is down or stalls for minutes per request (7 retries
+# with backoff, 120 s each; with 5 tries of open_store, 11 minutes before the first epoch): a
+# tracker may cost a run seconds, so these bound every request of the run unless the user set them.
+_HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
 def where(tracking_uri: str, experiment_id: str) -> str:
@@ -43,19 +57,56 @@ def where(tracking_uri: str, experiment_id: str) -> str:
             f"?workflowType=machine_learning")
 
 
+def is_server(tracking_uri: str) -> bool:
+    """A tracking server (http(s)://HOST:PORT), not a store this process writes itself."""
+    return urlsplit(tracking_uri).scheme in ("http", "https")
+
+
+def probe(tracking_uri: str) -> None:
+    """ConnectionError naming the URI unless the tracking server answers an HTTP request (any
+    status) within _PROBE_SECS: a port that refuses or never answers costs seconds, not MLflow's
+    minutes of retries. Through a proxy (HTTP(S)_PROXY) the bounded requests alone tell."""
+    url = urlsplit(tracking_uri)
+    if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
+            url.hostname or ""):
+        return
+    if url.scheme == "https":  # whether it answers, not whom: MLflow checks the certificate
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            url.hostname or "", url.port, timeout=_PROBE_SECS,
+            context=ssl._create_unverified_context())
+    else:
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=_PROBE_SECS)
+    try:
+        conn.request("GET", url.path or "/")
+        conn.getresponse().close()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ConnectionError(
+            f"the tracking server logger.mlflow.tracking_uri={tracking_uri} did not answer "
+            f"within {_PROBE_SECS} s ({type(exc).__name__}: {exc})") from None
+    finally:
+        conn.close()
+
+
 def open_store(tracking_uri: str, experiment_name: str = "dlproj",
                artifact_location: str | None = None) -> tuple[Any, str]:
     """(MlflowClient, experiment id) for the configured store, creating both if needed.
 
-    Concurrent jobs may race to create the store or the experiment; the loser retries.
+    Concurrent jobs may race to create the store or the experiment; the loser retries. A server
+    is probed first and its requests bounded (_HTTP_BOUNDS), and it gets one retry (MLflow
+    retries each request itself); none is made once the run is asked to stop.
     """
     from mlflow.tracking import MlflowClient
 
+    if is_server(tracking_uri):
+        for name, value in _HTTP_BOUNDS.items():
+            os.environ.setdefault(name, value)
+        probe(tracking_uri)
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     name = experiment_name or "dlproj"
     location = Path(artifact_location).resolve().as_uri() if artifact_location else None
-    for attempt in range(5):
+    tries = 2 if is_server(tracking_uri) else 5
+    for attempt in range(tries):
         try:
             client = MlflowClient(tracking_uri=tracking_uri)
             exp = client.get_experiment_by_name(name)
@@ -66,7 +117,7 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
                 client.set_experiment_tag(exp.experiment_id, *_KIND)
             return client, exp.experiment_id
         except Exception:
-            if attempt == 4:
+            if attempt == tries - 1 or interrupt.requested() is not None:
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
@@ -158,7 +209,8 @@ class MLflowSweepParent(Callback):
 
     The parent run is created before any job starts (so parallel jobs never race for it), its id
     is left in `<sweep dir>/.mlflow_parent_run` for the jobs, and it ends with the sweep. Like
-    every callback here it never raises: without MLflow the jobs are simply not grouped.
+    every callback here it never raises: without MLflow the jobs are simply not grouped. A node
+    the jobs will refuse (`tracking_uri=''`) makes no store: each job says what is wrong.
     """
 
     def __init__(self) -> None:
@@ -170,6 +222,7 @@ class MLflowSweepParent(Callback):
             return
         try:
             node = config.logger.mlflow
+            MLflowLoggerConfig.check(node, config)
             self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                     node.artifact_location)
             sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -179,6 +232,8 @@ class MLflowSweepParent(Callback):
                                          tags={"sweep_dir": str(sweep_dir), "overrides": overrides})
             self.run_id = run.info.run_id
             (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
+        except ConfigError:
+            return
         except Exception as exc:
             log.warning("mlflow: sweep parent run not created (%s: %s); jobs are not grouped",
                         type(exc).__name__, exc)

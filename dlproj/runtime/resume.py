@@ -24,6 +24,10 @@ def resume_overrides(args: list[str]) -> list[str]:
         return args
     if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
         raise ConfigError("resume=RUN_DIR continues one run: give it once, without -m.")
+    if not value_of(resume[0]).strip():  # '' is no folder (resolved, it would be the cwd)
+        raise ConfigError(
+            f"Invalid value for 'resume': {value_of(resume[0])!r}. Allowed: a run directory, "
+            f"as printed by the interrupted run (`resume=.` for the current one).")
     run_dir = Path(value_of(resume[0])).expanduser().resolve()
     saved = saved_overrides(run_dir)
     given = [a for a in args if not a.startswith("resume=")]

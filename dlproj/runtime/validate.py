@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
-from dlproj.config.checks import check, file_exists, plain
+from dlproj.config.checks import Built, check, file_exists, plain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
@@ -127,6 +127,8 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     every = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's groups
     for group in (*every, *(("dataset",) if exp.uses_dataset else ())):
         check_group(group, cfg)
+    for node in (cfg.get("logger") or {}).values():  # the trackers chosen: their schemas' rules
+        getattr(OmegaConf.get_type(node), "check", Built.check)(node, cfg)
     check_experiment(cfg, exp, overrides)
     memory.guard(cfg, exp)
     return exp
