@@ -21,6 +21,7 @@ import os
 import ssl
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +32,6 @@ from omegaconf import DictConfig
 from dlproj.config.trackers import MLflowLoggerConfig
 from dlproj.errors import ConfigError
 from dlproj.loggers import flat_config, is_label, numeric, run_name
-from dlproj.runtime import interrupt
 
 log = logging.getLogger("dlproj")
 
@@ -88,7 +88,8 @@ def probe(tracking_uri: str) -> None:
 
 
 def open_store(tracking_uri: str, experiment_name: str = "dlproj",
-               artifact_location: str | None = None) -> tuple[Any, str]:
+               artifact_location: str | None = None,
+               stop: Callable[[], Any] = lambda: None) -> tuple[Any, str]:
     """(MlflowClient, experiment id) for the configured store, creating both if needed.
 
     Concurrent jobs may race to create the store or the experiment; the loser retries. A server
@@ -117,7 +118,7 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
                 client.set_experiment_tag(exp.experiment_id, *_KIND)
             return client, exp.experiment_id
         except Exception:
-            if attempt == tries - 1 or interrupt.requested() is not None:
+            if attempt == tries - 1 or stop() is not None:  # the run's stop signal
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
@@ -137,7 +138,7 @@ class MLflowLogger:
     def start(self, ctx: Any) -> None:
         from mlflow.entities import Param
 
-        self.client, experiment_id = open_store(**self.store)
+        self.client, experiment_id = open_store(**self.store, stop=ctx.stop)
         self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
