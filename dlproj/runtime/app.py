@@ -57,6 +57,7 @@ def main() -> None:
     except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
+    _register_launchers()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.
@@ -77,6 +78,16 @@ def main() -> None:
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _register_launchers() -> None:
+    """`hydra/launcher=joblib` is dlproj's (a worker's death does not end the sweep:
+    dlproj.launchers.joblib); without the `launchers` extra there is none."""
+    try:
+        from dlproj.launchers.joblib import register
+    except ImportError:
+        return
+    register()
 
 
 def _refuse(message: str) -> None:
