@@ -103,15 +103,18 @@ def _job_worker(outputs: Path, launcher: int, job: int, spared: set[int]) -> int
     return None
 
 
-@pytest.mark.parametrize("jobs,killed,times", [(2, 0, 1), (3, 1, 1), (2, 0, 2)],
-                         ids=["job 0 of 2", "job 1 of 3", "job 0 of 2 twice"])
-def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times):
+@pytest.mark.parametrize("jobs,killed,times,joblist", [
+    (2, 0, 1, False), (3, 1, 1, False), (2, 0, 2, False), (2, 1, 2, True)],
+    ids=["job 0 of 2", "job 1 of 3", "job 0 of 2 twice", "job 1 of 2 twice, joblist sweeper"])
+def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, joblist):
     """SIGKILL (what the out-of-memory killer sends) to the worker process of one job of a
     joblib sweep, mid-training: joblib kills the workers beside it, yet the sweep goes on. Each
     job left without a record (the killed one, the one beside it, one not started yet) runs
     again from the start in its own folder and completes; killed a second time, the job is not
     run again: it is `no record` with one line naming it and the signal, the exit 1. No
-    traceback, the closing line, nothing left running."""
+    traceback, the closing line, nothing left running. The same through the joblist sweeper
+    (`python -m dlproj.reproduce`'s)."""
+    import json
     import re
     import signal
     import subprocess
@@ -121,11 +124,17 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times):
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
     epochs = 4000
+    common = ["experiment=xor", f"train.epochs={epochs}", "figures=false"]
+    if joblist:
+        jobs_file = tmp_path / "jobs.json"
+        jobs_file.write_text(json.dumps([{"overrides": [*common, f"seed={i}"], "phase": 0}
+                                         for i in range(jobs)]))
+        args = ["hydra/sweeper=joblist", f"hydra.sweeper.jobs_file={jobs_file}"]
+    else:
+        args = [*common, "seed=" + ",".join(map(str, range(jobs)))]
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
-                             "hydra.launcher.n_jobs=2", "experiment=xor", f"train.epochs={epochs}",
-                             "figures=false", "seed=" + ",".join(map(str, range(jobs)))],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                             "hydra.launcher.n_jobs=2", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     victims: set[int] = set()
     try:
         for _ in range(times):
