@@ -88,6 +88,87 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     assert "job 2 " not in out and "job 3 " not in out, out  # never started: no line
 
 
+def _job_worker(outputs: Path, launcher: int, job: int, spared: set[int]) -> int | None:
+    """The live process running sweep job `job` once it trains (its dlproj.log, open there,
+    holds an epoch line), other than those `spared`: a joblib worker."""
+    for log in outputs.glob(f"multirun/*/{job}/dlproj.log"):
+        with contextlib.suppress(OSError):
+            if "epoch" not in log.read_text():
+                continue
+        for pid in set(_sweep_processes(outputs, launcher)) - spared:
+            for fd in Path(f"/proc/{pid}/fd").glob("*"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == str(log):
+                        return pid
+    return None
+
+
+@pytest.mark.parametrize("jobs,killed,times,joblist", [
+    (2, 0, 1, False), (3, 1, 1, False), (2, 0, 2, False), (2, 1, 2, True)],
+    ids=["job 0 of 2", "job 1 of 3", "job 0 of 2 twice", "job 1 of 2 twice, joblist sweeper"])
+def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, joblist):
+    """SIGKILL (what the out-of-memory killer sends) to the worker process of one job of a
+    joblib sweep, mid-training: joblib kills the workers beside it, yet the sweep goes on. Each
+    job left without a record (the killed one, the one beside it, one not started yet) runs
+    again from the start in its own folder and completes; killed a second time, the job is not
+    run again: it is `no record` with one line naming it and the signal, the exit 1. No
+    traceback, the closing line, nothing left running. The same through the joblist sweeper
+    (`python -m dlproj.reproduce`'s)."""
+    import json
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    epochs = 4000
+    common = ["experiment=xor", f"train.epochs={epochs}", "figures=false"]
+    if joblist:
+        jobs_file = tmp_path / "jobs.json"
+        jobs_file.write_text(json.dumps([{"overrides": [*common, f"seed={i}"], "phase": 0}
+                                         for i in range(jobs)]))
+        args = ["hydra/sweeper=joblist", f"hydra.sweeper.jobs_file={jobs_file}"]
+    else:
+        args = [*common, "seed=" + ",".join(map(str, range(jobs)))]
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victims: set[int] = set()
+    try:
+        for _ in range(times):
+            _wait(lambda: _job_worker(tmp_path, proc.pid, killed, victims), 120,
+                  f"a worker training job {killed}")
+            pid = _job_worker(tmp_path, proc.pid, killed, victims)
+            os.kill(pid, signal.SIGKILL)
+            victims.add(pid)
+        out, _ = proc.communicate(timeout=240)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert "Traceback" not in out and "TerminatedWorkerError" not in out, out
+    assert "a worker process of the sweep died (SIGKILL(-9))" in out, out
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if times == 1:
+        assert proc.returncode == 0, out
+        assert closing[1] == f"{jobs} completed", out
+        assert _statuses(sweep) == ["completed"] * jobs
+        # run again from the start in its own folder: its rows are the new run's only
+        rows = (sweep / str(killed) / "metrics.csv").read_text().splitlines()
+        assert len(rows) == epochs + 1
+    else:
+        assert proc.returncode == 1, out
+        assert closing[1] == f"{jobs - 1} completed, 1 no record (job {killed})", out
+        assert _statuses(sweep) == ["completed"] * (jobs - 1)
+        assert not (sweep / str(killed) / "results.json").exists()
+        assert f"job {killed}: its worker process died again (SIGKILL(-9))" in out, out
+        assert "out of memory" in out, out
+    assert not (sweep / ".workers").exists()
+
+
 @pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
 def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher):
     """kill -9 of the process that launched a sweep (no signal reaches anyone): its running jobs

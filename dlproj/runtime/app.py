@@ -59,6 +59,7 @@ def main() -> None:
     except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
+    _register_launchers()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.
@@ -95,6 +96,16 @@ def _drop_empty_sweep() -> None:
     if {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED} and not (
             notes.is_dir() and any(notes.iterdir())):
         shutil.rmtree(sweep_dir, ignore_errors=True)
+
+
+def _register_launchers() -> None:
+    """`hydra/launcher=joblib` is dlproj's (a worker's death does not end the sweep:
+    dlproj.runtime.joblib_launcher); without the `launchers` extra there is none."""
+    try:
+        from dlproj.runtime.joblib_launcher import register
+    except ImportError:
+        return
+    register()
 
 
 def _refuse(message: str) -> None:
