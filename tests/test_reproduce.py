@@ -339,6 +339,27 @@ def test_the_jobs_go_to_one_hydra_multirun(tmp_path):
                        "hydra.launcher.n_jobs=3"]
     slurm = launching.sweep_command(jobs_file, sweep_dir=sweep, workers=3, launcher="slurm")
     assert "hydra/launcher=slurm" in slurm and not any("n_jobs" in a for a in slurm)
+    local = launching.sweep_command(jobs_file, sweep_dir=sweep, workers=3,
+                                    launcher="submitit_local")
+    assert "hydra.sweeper.max_batch_size=3" in local
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_are_at_most_jobs_with_submitit_local(tiny, tmp_path):
+    """submitit_local starts every job it is given at once: reproduce hands it --jobs at a
+    time, so that no more than that many run side by side (each run's interval: from its
+    results.json's time back by its wall time)."""
+    outputs = tmp_path / "out"
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "2",
+                 "--launcher", "submitit_local"]) == 0
+    spans = []
+    for path in outputs.glob("multirun/*/*/results.json"):
+        end = path.stat().st_mtime
+        spans.append((end - json.loads(path.read_text())["wall_seconds"], end))
+    assert len(spans) == 5
+    most = max(sum(start < t < end for start, end in spans) for t in
+               [start + 1e-3 for start, _ in spans])
+    assert most <= 2, sorted(spans)
 
 
 @pytest.mark.slow

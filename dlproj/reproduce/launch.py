@@ -63,6 +63,8 @@ def sweep_command(jobs_file: Path, *, sweep_dir: Path, workers: int,
            override("hydra.sweep.dir", sweep_dir), "~hydra.callbacks.aggregate"]
     if launcher == "joblib":
         cmd.append(f"hydra.launcher.n_jobs={workers}")
+    elif launcher == "submitit_local":  # it starts every job it is given at once
+        cmd.append(f"hydra.sweeper.max_batch_size={workers}")
     return cmd
 
 

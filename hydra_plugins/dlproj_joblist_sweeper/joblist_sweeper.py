@@ -4,7 +4,9 @@ Hydra's basic sweeper runs the cartesian product of its command line; `dlproj.re
 only the jobs of its study not done yet, so it writes them to a JSON file,
 `[{"overrides": [...], "phase": 0}, ...]`. The sweeper launches them one phase after another,
 so a job can use what an earlier phase made; job directories `<sweep dir>/<num>` follow the
-file's order. It lives in `hydra_plugins` because Hydra instantiates sweepers only from there.
+file's order. `max_batch_size` hands a phase to the launcher that many jobs at a time: a launcher
+that starts every job it is given at once (submitit_local) then runs at most that many. It
+lives in `hydra_plugins` because Hydra instantiates sweepers only from there.
 """
 
 # No `from __future__ import annotations`: Hydra imports plugin modules without registering
@@ -13,7 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 class JobListSweeperConf:
     _target_: str = "hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper.JobListSweeper"
     jobs_file: str = "???"
+    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf's types); None: a phase at once
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="joblist", node=JobListSweeperConf,
@@ -34,8 +37,9 @@ ConfigStore.instance().store(group="hydra/sweeper", name="joblist", node=JobList
 
 
 class JobListSweeper(Sweeper):
-    def __init__(self, jobs_file: str) -> None:
+    def __init__(self, jobs_file: str, max_batch_size: int | None = None) -> None:
         self.jobs_file = jobs_file
+        self.max_batch_size = max_batch_size
         self.config: DictConfig | None = None
         self.launcher: Any = None
 
@@ -66,6 +70,9 @@ class JobListSweeper(Sweeper):
             batch = [list(map(str, j["overrides"])) for j in jobs
                      if int(j.get("phase", 0)) == phase]
             log.info("phase %d: %d jobs", phase, len(batch))
-            returns.append(self.launcher.launch(batch, initial_job_idx=num))
-            num += len(batch)
+            size = self.max_batch_size or len(batch)
+            for start in range(0, len(batch), size):
+                returns.append(self.launcher.launch(batch[start:start + size],
+                                                    initial_job_idx=num))
+                num += len(batch[start:start + size])
         return returns
