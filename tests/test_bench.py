@@ -71,3 +71,27 @@ def test_the_step_table_times_both_frameworks(torch_one_thread):
     (result,) = step_speed.run([1], ["two_layer"], steps=1, repeats=1, out=lines.append)
     assert result.numpy_s > 0 and result.torch_s > 0
     assert lines[0] == step_speed.HEADER and "two_layer" in lines[-1]
+
+
+@pytest.mark.parametrize("args", [
+    "--steps 0", "--steps -3", "--repeats 0", "--threads 0", "--threads -1", "--threads abc",
+    "--threads 1,,2", "--section4 -1", "--logging -1", "--end-to-end x", "--models mlp,foo",
+])
+def test_bad_bench_arguments_are_one_line_and_exit_2(args, capsys):
+    """What makes no bench (no steps, no threads, a negative count) is refused by argparse in
+    one line naming the argument, before anything is measured: not a traceback, not negative
+    times."""
+    import runpy
+    import sys
+
+    saved = sys.argv
+    sys.argv = ["python -m dlproj.bench", *args.split()]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module("dlproj.bench", run_name="__main__")
+    finally:
+        sys.argv = saved
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert f"error: argument {args.split()[0]}: " in err and "allowed" in err
+    assert "Traceback" not in err

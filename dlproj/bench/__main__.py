@@ -21,33 +21,53 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def _count(least: int):
+    """An argparse type: an integer >= `least` (argparse turns the error into one line, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: allowed: an integer >= {least}")
+        return value
+    return parse
+
+
+def _counts(text: str) -> list[int]:
+    """--threads: comma-separated integers >= 1."""
+    parse = _count(1)
+    return [parse(t.strip()) for t in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m dlproj.bench", description=__doc__)
-    p.add_argument("--threads", default=f"1,{cores()}",
+    p.add_argument("--threads", type=_counts, default=[1, cores()],
                    help="comma-separated thread counts (default: 1 and all cores)")
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma-separated, from {', '.join(MODELS)}")
-    p.add_argument("--steps", type=int, default=10, help="training steps per timed repeat")
-    p.add_argument("--repeats", type=int, default=7, help="alternating repeats; median shown")
-    p.add_argument("--section4", type=int, default=5, metavar="REPEATS",
+    p.add_argument("--steps", type=_count(1), default=10, help="training steps per timed repeat")
+    p.add_argument("--repeats", type=_count(1), default=7,
+                   help="alternating repeats; median shown")
+    p.add_argument("--section4", type=_count(0), default=5, metavar="REPEATS",
                    help="repeats of Section 4's training-step block (0: skip it)")
-    p.add_argument("--end-to-end", type=int, default=6400, metavar="IMAGES",
+    p.add_argument("--end-to-end", type=_count(0), default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
     p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
-    p.add_argument("--logging", type=int, default=3, metavar="REPEATS",
+    p.add_argument("--logging", type=_count(0), default=3, metavar="REPEATS",
                    help="repeats of the logging-cost line (0: skip it)")
     args = p.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",")]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        p.error(f"argument --models: {', '.join(unknown)}: allowed: {', '.join(MODELS)}")
 
     import numpy as np
     import torch
 
     from dlproj.bench import end_to_end, logging_cost, section4, step_speed
 
-    thread_counts = [int(t) for t in args.threads.split(",")]
-    models = [m.strip() for m in args.models.split(",")]
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        raise SystemExit(f"unknown --models {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
+    thread_counts = args.threads
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {cores()} cores, "
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
