@@ -332,3 +332,33 @@ def test_every_tool_onto_a_read_only_disk(small_disk, tmp_path, capsys, tool):
     _one_paragraph(err, prefix)
     assert "Read-only file system" in err
     assert sorted(disk.rglob("*")) == before
+
+
+@pytest.mark.parametrize("writer", ["write_text", "write_json", "save_npz", "report --bundle"])
+def test_a_file_written_where_a_folder_is_names_the_file(tmp_path, writer, capsys):
+    """Every atomic writer asked to write over a folder says so of the path it was given, not
+    of its temporary (".NAME.tmp-..."), and leaves nothing behind."""
+    import numpy as np
+
+    from dlproj.files import atomic
+
+    target = tmp_path / "adir"
+    (target / "inside").mkdir(parents=True)
+    if writer == "report --bundle":
+        from dlproj.report.__main__ import main
+
+        assert run_here(["experiment=xor", "train.epochs=2"], tmp_path / "out").proc \
+            .returncode == 0
+        capsys.readouterr()
+        assert main(["--outputs", str(tmp_path / "out"), "--out", str(tmp_path / "report"),
+                     "--quiet", "--no-figures", "--bundle", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert f"dlproj.report: cannot write {target}: a folder is there" in err, err
+        assert ".tmp-" not in err and "Traceback" not in err
+    else:
+        args = {"write_text": ("x",), "write_json": ({},), "save_npz": ({"a": np.zeros(2)},)}
+        with pytest.raises(IsADirectoryError) as raised:
+            getattr(atomic, writer)(target, *args[writer])
+        assert raised.value.filename == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" in p.name) == []
+    assert [p.name for p in target.iterdir()] == ["inside"]

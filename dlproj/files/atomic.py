@@ -6,6 +6,7 @@ target (`os.replace` is atomic on POSIX). A crash leaves at most a `.tmp-*` file
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -24,6 +25,8 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
     reader and after any process death, but a power cut may lose it (per-epoch checkpoints,
     where the next one replaces it within seconds)."""
     path = Path(path)
+    if path.is_dir():  # said of the file asked for, before anything is filled
+        raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -40,8 +43,8 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # what a full disk refused: the file, not its temporary
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            exc.filename, exc.filename2 = str(path), None  # the file, not its temporary
         raise
     return path
 
