@@ -28,6 +28,7 @@ def test_list_shows_every_experiment_with_summary_and_defaults(listing, compose_
     assert len(experiments) >= 9
     for (section, name), exp in experiments.items():
         assert f"experiment={name}" in listing and exp.summary and exp.summary in listing
+        assert exp.summary.endswith("."), exp.summary  # a whole sentence, not a wrapped line
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])
         defaults = (f"model={cfg.model.name} optimizer={cfg.optimizer.name} "
                     f"train.epochs={cfg.train.epochs}")

@@ -110,7 +110,7 @@ def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], E
         key = (section, name)
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise RuntimeError(f"experiment {key} registered twice")
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        summary = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())  # its 1st paragraph
         _REGISTRY[key] = Experiment(section, name, fn, summary, **spec)
         return fn
 
