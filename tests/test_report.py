@@ -258,6 +258,22 @@ def test_corrupt_or_half_written_results_json_skips_the_run(tmp_path, capsys):
     assert "| sin          | defaults  | completed |   1 |" in out
 
 
+@pytest.mark.parametrize("seed", ["missing", None, "zero", 1e400, 1.5, True, [0]])
+def test_a_run_without_a_usable_seed_is_a_skipped_file(tmp_path, capsys, seed):
+    """A run is one seed of a setting: a record whose seed is missing or not an integer cannot
+    be placed, so it is skipped and listed (not a traceback in the claims or the tables)."""
+    make_run(tmp_path / "runs", "good", *SIN, metrics={"test_mse": 0.01})
+    bad = make_run(tmp_path / "runs", "bad", *SIN, seed=1, metrics={"test_mse": 0.03})
+    record = json.loads((bad / "results.json").read_text())
+    for holder in (record, record["config"]):
+        holder.pop("seed") if seed == "missing" else holder.update(seed=seed)
+    (bad / "results.json").write_text(json.dumps(record))
+    assert report_main(["--outputs", str(tmp_path), "--no-figures"]) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped {bad / 'results.json'}: no usable seed" in err, err
+    assert "| sin          | defaults  | completed |   1 |" in out
+
+
 def test_unfinished_run_without_results_is_marked_incomplete(tmp_path):
     make_run(tmp_path, "running", *SIN, results=False, curve=curve(2, 0.5, key="test_mse"))
     report = build_report(tmp_path, tmp_path / "r", figures=False)

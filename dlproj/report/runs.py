@@ -129,10 +129,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    """An integer as a record may hold it (7, 7.0, "7"); None for anything else (a bool, 1.5,
+    1e400, "zero", a list)."""
+    if isinstance(value, bool):
         return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if isinstance(value, str) or number == value else None
 
 
 def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> dict | None:
@@ -161,11 +166,17 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
         overrides = record.get("overrides")
         label = setting_of(config, overrides if isinstance(overrides, list) else None).label
     wall = record.get("wall_seconds")
+    ids = {key: _as_int(record.get(key, config.get(key))) for key in ("section", "seed")}
+    if None in ids.values():  # a run is a (setting, seed) of a section: this one is neither
+        key = next(k for k, v in ids.items() if v is None)
+        problems.append(Problem(results if record else run_dir / ".hydra" / "config.yaml",
+                                f"no usable {key} ({record.get(key, config.get(key))!r})"))
+        return None
     return {
         "path": run_dir,
-        "section": _as_int(record.get("section", config.get("section"))),
+        "section": ids["section"],
         "experiment": str(record.get("experiment", config.get("experiment", "?"))),
-        "seed": _as_int(record.get("seed", config.get("seed"))),
+        "seed": ids["seed"],
         "status": str(record.get("status") or "incomplete"),
         # The id by today's rules from the config as recorded (a record's own may be older).
         "setting": setting_id(config),
