@@ -112,6 +112,29 @@ def test_another_runs_checkpoint_counts_by_file_name():
     assert a == b and "model.weights=.../model.pt" in a.label
 
 
+def test_runs_that_evaluate_different_saved_models_are_different_settings():
+    """`checkpoint=PATH` (evaluate a saved model) keeps its whole path: every run's model file
+    is model.npz, so by file name two different models would be one setting."""
+    a = _setting("experiment=mlp", "checkpoint=/x/runs/1/model.npz")
+    b = _setting("experiment=mlp", "checkpoint=/y/runs/2/model.npz")
+    assert a != b and a == _setting("experiment=mlp", "checkpoint=/x/runs/1/model.npz")
+    assert "checkpoint=/x/runs/1/model.npz" in a.label
+
+
+@pytest.mark.parametrize("match", [{}, {"section": 1}, {"experiment": "mlp"},
+                                   {"model.name": ["mlp", "mlp_small"]}, {"not": {"seed": 3}}])
+def test_a_run_that_evaluated_a_saved_model_fits_no_course_number_claim_or_figure(match):
+    """Its config does not say how the model it evaluated was trained: it fits only a match
+    that names `checkpoint` (study.holds: course numbers, claims' arms, figures)."""
+    from dlproj.config.study import holds
+
+    config = {"section": 1, "experiment": "mlp", "model.name": "mlp",
+              "checkpoint": "/x/model.npz"}
+    assert not holds(match, config)
+    assert holds(match, {**config, "checkpoint": None})
+    assert holds({**match, "checkpoint": "/x/model.npz"}, config)
+
+
 @pytest.mark.parametrize("key", ["seed", "hydra.run.dir", "params.torch_threads",
                                  "train.checkpoint_every", "logger.name", "data.root"])
 def test_excluded_keys(key):

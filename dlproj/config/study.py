@@ -367,10 +367,14 @@ def docs_table(course: Study, quick: Study) -> str:
 
 def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a flattened config fits `match`: every key has its value (a list: one of them);
-    under `not:`, no key has its value."""
+    under `not:`, no key has its value. A run that evaluated a saved model (`checkpoint=`)
+    fits only a match that names `checkpoint`: its config does not say how that model was
+    trained, so it is no course number's, claim's or figure's run."""
     def has(key: str, want: Any) -> bool:
         return config.get(key) in want if isinstance(want, list) else config.get(key) == want
 
+    if config.get("checkpoint") and "checkpoint" not in match:
+        return False
     return (all(has(k, v) for k, v in match.items() if k != "not")
             and not any(has(k, v) for k, v in (match.get("not") or {}).items()))
 
