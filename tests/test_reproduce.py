@@ -380,6 +380,7 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
     assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "2"]) == 0
     second = capsys.readouterr().out
     assert "0 to run, 0 to resume, 5 already done (skipped)" in second
+    assert "report up to date" in second  # built from these very runs by the first
     assert list((outputs / "multirun").iterdir()) == sweeps
 
     # --force reruns everything; one job at a time gives the same records: to float32
@@ -399,6 +400,73 @@ def test_second_run_skips_every_job_and_jobs_2_equals_jobs_1(tiny, tmp_path, cap
 
     report = build_report(outputs, outputs / "report", figures=False)
     assert list(report.rows["n"]) == [1, 1, 2, 1] and len(report.superseded) == 5
+
+
+def _report_cases():
+    """What makes a report stale though no run is newer than it; each takes (outputs, tiny)."""
+    import shutil
+
+    def copied_in(outputs, tiny):  # `cp -a` of a run finished elsewhere, before the report
+        elsewhere = _fake_run(tiny.parent / "cluster", "g", _plan("tiny", outputs).jobs[4],
+                              "completed")
+        old = time.time_ns() - 86_400 * 10**9
+        for path in [elsewhere, *elsewhere.rglob("*")]:
+            os.utime(path, ns=(old, old))
+        shutil.copytree(elsewhere, outputs / "multirun" / "merged" / "0")
+
+    def edited(outputs, tiny):  # the same mtime, another size
+        path = outputs / "runs" / "xor1" / "results.json"
+        before = path.stat()
+        path.write_text(path.read_text().replace('"metrics": {}', '"metrics": {"loss": 0.5}'))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert path.stat().st_size != before.st_size
+
+    def another_study(outputs, tiny):
+        (tiny / "other.yaml").write_text(TINY)
+        report_main(["--outputs", str(outputs), "--study", "other", "--quiet"])
+
+    return {
+        "unchanged": (lambda outputs, tiny: None, 2),
+        "a run deleted": (lambda outputs, tiny: shutil.rmtree(outputs / "runs" / "xor1"), 1),
+        "a run copied in with its old mtime": (copied_in, 3),
+        "a report of another study": (another_study, 2),
+        "a report without figures": (lambda outputs, tiny: report_main(
+            ["--outputs", str(outputs), "--study", "tiny", "--no-figures", "--quiet"]), 2),
+        "a results.json edited, its mtime restored": (edited, 2),
+        "the study file edited": (lambda outputs, tiny: (tiny / "tiny.yaml").write_text(
+            TINY.replace("title: tiny", "title: tinier")), 2),
+        "a report cut short": (lambda outputs, tiny: (outputs / "report" / "inputs.json").unlink(),
+                               2),
+    }
+
+
+def report_main(argv):
+    from dlproj.report.__main__ import main as build
+
+    assert build(argv) == 0
+
+
+@pytest.mark.parametrize("case", list(_report_cases()))
+def test_the_report_is_rebuilt_unless_built_from_the_same_inputs(tiny, tmp_path, capsys, case):
+    """Reproduce's last step keeps the report only when it was built, in full, from exactly
+    these runs, this study file and with figures; a newest-mtime check missed every case here
+    (no process started: the runs are fake)."""
+    from dlproj.reproduce import report_inputs
+    from dlproj.reproduce.cli import _report
+
+    change, runs = _report_cases()[case]
+    outputs = tmp_path / "out"
+    for job in _plan("tiny", outputs).jobs[:2]:
+        _fake_run(outputs, f"xor{job.seed}", job, "completed")
+    _report(outputs, "tiny", rebuild=False)  # no report yet: built
+    _report(outputs, "tiny", rebuild=False)
+    assert "report up to date" in capsys.readouterr().out
+    change(outputs, tiny)
+    capsys.readouterr()
+    _report(outputs, "tiny", rebuild=False)
+    assert ("report up to date" in capsys.readouterr().out) == (case == "unchanged")
+    assert (outputs / "report" / "results.md").read_text().startswith(f"# Results\n\n{runs} runs")
+    assert report_inputs.built_from(outputs / "report", report_inputs.fingerprint(outputs, "tiny"))
 
 
 def test_an_invalid_job_is_reported_and_never_launched(tiny, tmp_path, capsys):

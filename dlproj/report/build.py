@@ -16,6 +16,8 @@ from dlproj.files.atomic import write_text
 from dlproj.report.runs import Problem, dedupe, read_runs
 from dlproj.report.tables import csv_frame, latex, markdown, settings
 
+INPUTS = "inputs.json"  # what reproduce built the report from (dlproj/reproduce/report_inputs.py)
+
 
 @dataclass
 class Report:
@@ -51,6 +53,7 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     rows, stats = settings(kept, numbers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / INPUTS).unlink(missing_ok=True)  # this build is not what reproduce recorded
     judged = judge(claims, kept)
     if matched_only and not judged.empty:  # a sweep's report: the claims its runs bear on
         judged = judged[judged["kind"] != "not run yet"]

@@ -226,13 +226,14 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
 
 def _report(outputs: Path, study: str, *, rebuild: bool) -> None:
     """The report of the whole outputs folder (the study's numbers, figures and claims), unless
-    it is newer than every run in it."""
+    reproduce built it from exactly these runs and this study file (report_inputs.py)."""
     from dlproj.report.__main__ import main as report_main
+    from dlproj.reproduce import report_inputs
 
-    index = outputs / "report" / "index.md"
-    newest = max((p.stat().st_mtime for pattern in ("*/*/results.json", "multirun/*/*/results.json")
-                  for p in outputs.glob(pattern)), default=0.0)
-    if rebuild or not index.is_file() or index.stat().st_mtime < newest:
-        report_main(["--outputs", str(outputs), "--study", study, "--quiet"])
+    folder, now = outputs / "report", report_inputs.fingerprint(outputs, study)
+    if rebuild or not report_inputs.built_from(folder, now):
+        if report_main(["--outputs", str(outputs), "--study", study, "--quiet"]) == 0:
+            report_inputs.record(folder, now)
     else:
-        print(f"report up to date (no run changed since it was built): {index}", flush=True)
+        print(f"report up to date (built from these runs and this study file): "
+              f"{folder / 'index.md'}", flush=True)
