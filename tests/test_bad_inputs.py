@@ -131,7 +131,7 @@ OVERRIDES = [
     (["schedule=cosine", "optimizer.lr=0.001", "schedule.min_lr=0.01"], "'schedule.min_lr'"),
     (["schedule.min_lr=-1"], "'schedule.min_lr'"),
     (["section=3", "pooling.name=median"], "'pooling.name'"),
-    (["augmentation.name=flip"], "'augmentation.name'"),
+    (["section=4", "augmentation.name=flip"], "'augmentation.name'"),
     (["data.train_limit=0"], "'data.train_limit'"),
     (["data.test_limit=-3"], "'data.test_limit'"),
     (["data.val_size=60000"], "'data.val_size'"),

@@ -69,8 +69,8 @@ EMPTY = [
     ("train.early_stopping.mode", FAST), ("threads.workers", FAST), ("threads.blas", FAST),
     ("model.name", ["experiment=mlp"]), ("model.activation", ["experiment=mlp"]),
     ("model.init", ["experiment=mlp"]), ("model.weights", S4), ("model.finetune", S4),
-    ("optimizer.name", FAST), ("schedule.name", FAST), ("pooling.name", FAST),
-    ("augmentation.name", FAST), ("dataset.name", S4), ("+params.objective", FAST),
+    ("optimizer.name", FAST), ("schedule.name", FAST), ("pooling.name", ["section=3"]),
+    ("augmentation.name", S4), ("dataset.name", S4), ("+params.objective", FAST),
     ("logger.mlflow.tracking_uri", MLFLOW), ("logger.mlflow.experiment_name", MLFLOW),
     ("logger.mlflow.artifact_location", MLFLOW),
 ]
@@ -92,6 +92,87 @@ def test_an_empty_tracking_uri_in_a_sweep_makes_no_store(dlproj_run, tmp_path, m
     assert run.proc.returncode != 0, run.output
     assert run.proc.stderr.count("Invalid value for 'logger.mlflow.tracking_uri'") == 2, run.output
     assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("mlflow.db"))
+
+
+# Each experiment, and the groups of registry.GROUPS it never reads (from its code: NumPy
+# sections build no pooling outside Section 3's CNN and load no `dataset=`/`augmentation=`;
+# gradcheck and receptive_field train nothing, so no optimizer or schedule).
+EXPERIMENTS = {
+    "mlp": ["experiment=mlp"], "xor": ["experiment=xor"], "sin": ["experiment=sin"],
+    "train": ["section=2"], "gradcheck": ["section=2", "experiment=gradcheck"],
+    "cnn": ["section=3"], "receptive_field": ["section=3", "experiment=receptive_field"],
+    "compare": ["section=4"], "transfer": ["section=4", "experiment=transfer"],
+}
+NOT_READ = {
+    "mlp": ("pooling", "augmentation", "dataset"), "xor": ("pooling", "augmentation", "dataset"),
+    "sin": ("pooling", "augmentation", "dataset"), "train": ("pooling", "augmentation", "dataset"),
+    "gradcheck": ("optimizer", "schedule", "pooling", "augmentation", "dataset"),
+    "cnn": ("augmentation", "dataset"),
+    "receptive_field": ("optimizer", "schedule", "augmentation", "dataset"),
+    "compare": ("pooling",), "transfer": ("pooling",),
+}
+# A choice other than each group's default.
+CHOICE = {"optimizer": "sgd", "schedule": "step", "pooling": "avg", "augmentation": "standard",
+          "dataset": "pets"}
+UNREAD = [(exp, group) for exp, groups in NOT_READ.items() for group in groups]
+
+
+def test_the_unread_groups_are_what_each_experiment_declares():
+    from dlproj.experiments import registry
+
+    registered = {e.name: e for e in registry.load_all().values()}
+    assert set(registered) == set(EXPERIMENTS) == set(NOT_READ)
+    for name, exp in registered.items():
+        assert set(registry.GROUPS) - set(exp.reads) == set(NOT_READ[name]), name
+
+
+@pytest.mark.parametrize("exp, group", UNREAD, ids=[f"{e}-{g}" for e, g in UNREAD])
+def test_a_group_the_experiment_does_not_read_is_refused(dlproj_run, exp, group):
+    """`section=3 augmentation=standard` ran the default's bit-identical results as a setting of
+    its own (hash, label, a row of the report): refused, as `checkpoint=` with sin is."""
+    run = dlproj_run([*EXPERIMENTS[exp], f"{group}={CHOICE[group]}"])
+    _refused(run, f"Invalid value for '{group}': {CHOICE[group]}, but ")
+    assert f"experiment {exp} does not read {group}=" in run.proc.stderr, run.output
+
+
+@pytest.mark.parametrize("args, key", [
+    (["experiment=mlp", "pooling.name=avg"], "pooling.name"),
+    (["section=4", "pooling.name=avg"], "pooling.name"),
+    (["section=3", "augmentation.name=standard"], "augmentation.name"),
+    (["section=2", "+dataset.classes=[1,2]"], "dataset.classes"),
+    (["section=2", "experiment=gradcheck", "optimizer.lr=0.1"], "optimizer.lr"),
+    (["section=3", "experiment=receptive_field", "schedule.warmup_epochs=1"],
+     "schedule.warmup_epochs"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_key_of_a_group_the_experiment_does_not_read_is_refused(dlproj_run, args, key):
+    _refused(dlproj_run(args), f"Invalid value for '{key}'")
+
+
+def test_a_sweep_over_a_group_the_experiment_does_not_read_refuses_each_job(dlproj_run):
+    run = dlproj_run(["-m", "section=3", "augmentation=none,standard", *FAST_S3])
+    assert run.proc.returncode != 0, run.output
+    assert run.proc.stderr.count("does not read augmentation=") == 2, run.output
+    assert not list(run.outputs.rglob("results.json")), run.output
+
+
+FAST_S3 = ["data.train_limit=64", "data.test_limit=32", "data.val_size=32", "train.epochs=1"]
+READ = [(exp, group) for exp in EXPERIMENTS for group in CHOICE if group not in NOT_READ[exp]]
+
+
+@pytest.mark.parametrize("exp, group", READ, ids=[f"{e}-{g}" for e, g in READ])
+def test_an_experiment_accepts_the_groups_it_reads(compose_cfg, exp, group):
+    from dlproj.runtime.validate import validate
+
+    # dataset=mnist: Pets is not on disk here; any choice of a group it reads is accepted.
+    overrides = [*EXPERIMENTS[exp], f"{group}={'mnist' if group == 'dataset' else CHOICE[group]}"]
+    assert validate(compose_cfg(overrides), overrides).name == exp
+
+
+def test_a_group_read_by_the_experiment_still_runs(dlproj_run):
+    run = dlproj_run(["section=3", "experiment=receptive_field", "pooling=avg", "figures=false"])
+    assert run.proc.returncode == 0, run.output
+    record = json.loads(next(run.outputs.rglob("results.json")).read_text())
+    assert record["status"] == "completed" and record["config"]["pooling"]["name"] == "avg"
 
 
 @pytest.mark.parametrize("args", [["--cfg", "job"], ["seed=2", "--cfg", "hydra"],

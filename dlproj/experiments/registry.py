@@ -2,7 +2,8 @@
 
 Each registration also declares what the experiment accepts: the model builders it takes (the
 `_target_`s of `model=` files), its `params.*` (type, default, range), whether it takes
-`checkpoint=` (and which file), the devices, and the data it holds (for the memory guard).
+`checkpoint=` (and which file), the devices, the optional config groups it reads (`reads`), and
+the data it holds (for the memory guard).
 dlproj.runtime.validate checks a composed config against that before anything is allocated.
 
 Experiment modules (dlproj/experiments/section*.py) import only NumPy-side code at module level,
@@ -26,6 +27,13 @@ ExperimentFn = Callable[[Any], dict[str, Any]]  # RunContext -> final metrics
 
 NUMPY_DEVICES = ("auto", "cpu")
 TORCH_DEVICES = ("auto", "cpu", "cuda")
+
+# The config groups conf/config.yaml composes for every run that an experiment may leave unread:
+# each declares in `reads` those it does read, and a choice or key of another one given on the
+# command line is refused (dlproj.runtime.validate) rather than run, recorded as a setting of
+# its own and shown as a separate row of the report with results identical to the default's.
+GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset")
+TRAINING = ("optimizer", "schedule")  # what a run of `fit` reads: the update and its lr by epoch
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Experiment:
     params: dict[str, Param] = field(default_factory=dict)
     checkpoint: str | None = None  # the file suffix of `checkpoint=` (.npz / .pt), None: refused
     devices: tuple[str, ...] = NUMPY_DEVICES
-    uses_dataset: bool = False  # reads the `dataset=` group (Section 4)
+    reads: tuple[str, ...] = ()  # the GROUPS it reads (built or looked at), e.g. TRAINING
     # What it holds (a footprint.DataSize), for the memory guard.
     data: Callable[[DictConfig], Any] | None = None
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
@@ -108,6 +116,9 @@ def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], E
 
     def deco(fn: ExperimentFn) -> ExperimentFn:
         key = (section, name)
+        unknown = set(spec.get("reads", ())) - set(GROUPS)
+        if unknown:
+            raise RuntimeError(f"experiment {key} reads {sorted(unknown)}: not in GROUPS")
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise RuntimeError(f"experiment {key} registered twice")
         summary = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())  # its 1st paragraph

@@ -20,7 +20,7 @@ from dlproj.experiments.common import (
     val_test_evaluator,
 )
 from dlproj.experiments.footprint import DataSize
-from dlproj.experiments.registry import Param, param_range, param_values, register
+from dlproj.experiments.registry import TRAINING, Param, param_range, param_values, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.losses import MSELoss, SoftmaxCrossEntropy
 from dlproj.nn.mlp import build_mlp
@@ -45,7 +45,7 @@ def _sin_data(cfg) -> DataSize:
     return DataSize(n, 1, 1, keys="params.n_train, params.n_test")
 
 
-@register(1, "mlp", models=(build_mlp,), checkpoint=".npz", data=footprint.mnist)
+@register(1, "mlp", models=(build_mlp,), checkpoint=".npz", reads=TRAINING, data=footprint.mnist)
 def mlp(ctx: RunContext) -> dict[str, Any]:
     """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
     train, val, test = mnist_arrays(mnist(ctx.cfg.data), flatten=True)
@@ -63,7 +63,7 @@ def mlp(ctx: RunContext) -> dict[str, Any]:
     return final
 
 
-@register(1, "xor", models=(build_mlp,), data=lambda cfg: DataSize(4, 2, 2))
+@register(1, "xor", models=(build_mlp,), reads=TRAINING, data=lambda cfg: DataSize(4, 2, 2))
 def xor(ctx: RunContext) -> dict[str, Any]:
     """XOR of two bits: not linearly separable, learnt by one hidden layer."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -89,7 +89,7 @@ def _xor_boundary(model):
                                             [0, 1, 1, 0])
 
 
-@register(1, "sin", models=(build_mlp,), params=SIN_PARAMS, data=_sin_data)
+@register(1, "sin", models=(build_mlp,), params=SIN_PARAMS, reads=TRAINING, data=_sin_data)
 def sin(ctx: RunContext) -> dict[str, Any]:
     """sin(x) on [-2pi, 2pi] by an MLP: test MSE against model size."""
     params = param_values(ctx.cfg, SIN_PARAMS)

@@ -21,7 +21,7 @@ from dlproj.experiments.common import (
     val_test_evaluator,
 )
 from dlproj.experiments.footprint import DataSize
-from dlproj.experiments.registry import register
+from dlproj.experiments.registry import TRAINING, register
 from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -49,7 +49,8 @@ def _matrix_csv(mat: np.ndarray, fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@register(3, "cnn", models=(build_cnn,), checkpoint=".npz", data=footprint.mnist)
+@register(3, "cnn", models=(build_cnn,), checkpoint=".npz", reads=(*TRAINING, "pooling"),
+          data=footprint.mnist)
 def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg
@@ -105,7 +106,8 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array(picks)
 
 
-@register(3, "receptive_field", models=(build_cnn,),
+# It builds the CNN (with its pooling) and trains nothing: no optimizer or schedule is read.
+@register(3, "receptive_field", models=(build_cnn,), reads=("pooling",),
           data=lambda cfg: DataSize(1, 784, 10, raw_bytes=0))
 def receptive_field(ctx: RunContext) -> dict[str, Any]:
     """Receptive field and effective stride of every layer: arithmetic, checked by backprop."""

@@ -14,7 +14,7 @@ from dlproj import plots
 from dlproj.build import build
 from dlproj.experiments import footprint
 from dlproj.experiments.common import figure
-from dlproj.experiments.registry import TORCH_DEVICES, Param, register
+from dlproj.experiments.registry import TORCH_DEVICES, TRAINING, Param, register
 from dlproj.training.context import RunContext
 from dlproj.training.loop import Evaluation
 
@@ -39,7 +39,8 @@ def check_precision(cfg) -> None:
 
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
-            "uses_dataset": True, "data": footprint.images, "params": params,
+            "reads": (*TRAINING, "augmentation", "dataset"), "data": footprint.images,
+            "params": params,
             "check": check_precision}
 
 

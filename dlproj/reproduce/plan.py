@@ -142,7 +142,7 @@ def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None
                     # A file an earlier step writes ({run:STEP}/model.pt) is not there yet.
                     later = any(RUN_REF.search(o) for o in overrides)
                     with files_written_later() if later else nullcontext():
-                        validate(cfg)
+                        validate(cfg, list(key))  # its groups: read by the experiment?
                     found[key] = cache.put("settings", key, setting_id(OmegaConf.to_container(
                         cfg, resolve=True)))
                 except Exception as exc:  # a config that does not compose or validate

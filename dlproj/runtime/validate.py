@@ -1,7 +1,8 @@
 """Everything checked about a composed config before a run allocates or trains anything (the list
-is README's "What is checked"): undeclared keys, the shared keys, each group's schema rules, the
-experiment against its `@register`, the memory guard (dlproj.runtime.memory). Each failure is one
-ConfigError naming the key, the value and what is allowed.
+is README's "What is checked"): undeclared keys, the shared keys, a group given on the command
+line to an experiment that does not read it, each group's schema rules, the experiment against
+its `@register`, the memory guard (dlproj.runtime.memory). Each failure is one ConfigError naming
+the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -96,6 +97,30 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
         exp.check(cfg)
 
 
+def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
+    """A group of registry.GROUPS that `exp` does not read, chosen or set on the command line
+    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would
+    ignore it yet record it as a setting of its own (its hash and label), a separate row of the
+    report whose results are the default's. Only the command line counts: every run composes
+    each group's default from conf/, and a run must not be refused for those."""
+    for arg in overrides or []:
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+~")
+        group = key.split(".")[0].split("@")[0]
+        if group not in registry.GROUPS or group in exp.reads:
+            continue
+        readers: dict[int, list[str]] = {}
+        for e in registry.load_all().values():
+            if group in e.reads:
+                readers.setdefault(e.section, []).append(e.name)
+        where = "; ".join(f"section={s} experiment={'|'.join(sorted(n))}"
+                          for s, n in sorted(readers.items()))
+        raise ConfigError(
+            f"Invalid value for '{key}': {value}, but section {exp.section}'s experiment "
+            f"{exp.name} does not read {group}= (nor its keys), so it would change nothing. "
+            f"Allowed: leave it out, or an experiment that reads it ({where or 'none'}).")
+
+
 def undeclared(node: DictConfig, prefix: str = "") -> None:
     """Refuse a key no schema declares (`+foo=bar`, `+model.dropout=0.5`: `+` adds a key past
     Hydra's own check), like a typo; dict-typed nodes (`params`, `logger`) have their own rules."""
@@ -124,8 +149,11 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
-    every = ("optimizer", "schedule", "pooling", "augmentation")  # every experiment's groups
-    for group in (*every, *(("dataset",) if exp.uses_dataset else ())):
+    check_reads(exp, overrides)
+    # The groups every run composes and the memory guard reads (optimizer.name), whether or not
+    # the experiment does; `dataset` only where it is read (its rules are Section 4's).
+    every = ("optimizer", "schedule", "pooling", "augmentation")
+    for group in (*every, *(("dataset",) if "dataset" in exp.reads else ())):
         check_group(group, cfg)
     for node in (cfg.get("logger") or {}).values():  # the trackers chosen: their schemas' rules
         getattr(OmegaConf.get_type(node), "check", Built.check)(node, cfg)
