@@ -336,9 +336,11 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int) -> None:
             f"schedule={ctx.cfg.schedule.name} sets the learning rate by train.epochs, so its "
             f"{epoch} epochs so far ran the rates of a {saved_epochs}-epoch run, not those of "
             f"a {epochs}-epoch one (from epoch {differ[0]} on), and the run would be neither. "
-            f"Allowed: train.epochs={saved_epochs} to resume it as it was started, or a new run "
-            f"with train.epochs={epochs} (schedules constant, step and exponential may change "
-            f"train.epochs on resume).")
+            f"Allowed: "
+            + ("" if completed else f"train.epochs={saved_epochs} to resume it as it was "
+               "started, or ")
+            + f"a new run with train.epochs={epochs} (schedules constant, step and exponential "
+            f"may change train.epochs on resume).")
 
 
 def _check_logs(ctx: RunContext, counted: dict[str, int]) -> None:
