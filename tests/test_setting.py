@@ -112,15 +112,6 @@ def test_another_runs_checkpoint_counts_by_file_name():
     assert a == b and "model.weights=.../model.pt" in a.label
 
 
-def test_runs_that_evaluate_different_saved_models_are_different_settings():
-    """`checkpoint=PATH` (evaluate a saved model) keeps its whole path: every run's model file
-    is model.npz, so by file name two different models would be one setting."""
-    a = _setting("experiment=mlp", "checkpoint=/x/runs/1/model.npz")
-    b = _setting("experiment=mlp", "checkpoint=/y/runs/2/model.npz")
-    assert a != b and a == _setting("experiment=mlp", "checkpoint=/x/runs/1/model.npz")
-    assert "checkpoint=/x/runs/1/model.npz" in a.label
-
-
 @pytest.mark.parametrize("match", [{}, {"section": 1}, {"experiment": "mlp"},
                                    {"model.name": ["mlp", "mlp_small"]}, {"not": {"seed": 3}}])
 def test_a_run_that_evaluated_a_saved_model_fits_no_course_number_claim_or_figure(match):

@@ -81,13 +81,11 @@ def is_excluded(key: str) -> bool:
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples; an empty mapping adds no key.
-    `checkpoint=PATH` keeps its whole path: the model a run evaluates is what it measures, and
-    two runs' model.npz files share a name."""
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples; an empty mapping adds no key."""
     if isinstance(obj, dict):
         return {k: v for key, value in obj.items()
                 for k, v in flatten(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: obj if prefix == "checkpoint." else canonical(obj)}
+    return {prefix[:-1]: canonical(obj)}
 
 
 def canonical(value: Any) -> Any:
