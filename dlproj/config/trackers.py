@@ -14,6 +14,11 @@ from omegaconf import DictConfig
 from dlproj.config.checks import Built, check, text
 
 
+def is_server(tracking_uri: str) -> bool:
+    """A tracking server (http(s)://HOST:PORT), not a store the run writes itself."""
+    return urlsplit(tracking_uri).scheme in ("http", "https")
+
+
 @dataclass
 class CSVLoggerConfig:
     """metrics.csv, results.json and the other run files: always written; listed for clarity."""
@@ -49,9 +54,8 @@ class MLflowLoggerConfig(Built):
              "http(s)://HOST:PORT of an MLflow tracking server")
         text("logger.mlflow.experiment_name", node.experiment_name,
              "the name of an MLflow experiment (the default: dlproj)")
-        server = urlsplit(node.tracking_uri).scheme in ("http", "https")
         location = node.artifact_location
-        check(bool(location.strip()) or (server and location == ""),
+        check(bool(location.strip()) or (is_server(node.tracking_uri) and location == ""),
               "logger.mlflow.artifact_location", location,
               "a folder (the default: <outputs>/mlflow/artifacts), or '' (the server's own "
               "artifact store) with an http(s):// tracking_uri")

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlproj.config.trackers import MLflowLoggerConfig
+from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError
 from dlproj.loggers import flat_config, is_label, numeric, run_name
 
@@ -55,11 +55,6 @@ def where(tracking_uri: str, experiment_id: str) -> str:
           else f"`mlflow ui --backend-store-uri {tracking_uri}`")
     return (f"{ui}, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
             f"?workflowType=machine_learning")
-
-
-def is_server(tracking_uri: str) -> bool:
-    """A tracking server (http(s)://HOST:PORT), not a store this process writes itself."""
-    return urlsplit(tracking_uri).scheme in ("http", "https")
 
 
 def probe(tracking_uri: str) -> None:
