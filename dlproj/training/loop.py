@@ -208,8 +208,11 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     if stopper.monitor:
         progress.early_stopping = {"monitor": stopper.monitor, "mode": stopper.mode}
 
+    base_lr = float(ctx.cfg.optimizer.lr)
+    schedule = build(ctx.cfg.schedule)()
     if ctx.resuming:
-        _resume(ctx, stack, stopper, progress, last_path)
+        _resume(ctx, stack, stopper, progress, last_path,
+                rate=lambda epoch, total: schedule(base_lr, epoch, total))
     else:
         ctx.open()
 
@@ -233,8 +236,6 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
         progress.checkpoint, progress.checkpoint_epoch = str(last_path), info["epoch"]
         written[0] = time.monotonic()
 
-    base_lr = float(ctx.cfg.optimizer.lr)
-    schedule = build(ctx.cfg.schedule)()
     per_epoch = stack.steps_per_epoch()
     pending: tuple[Any, dict[str, Any]] | None = None  # the last epoch's state, not yet on disk
     written = [time.monotonic()]  # when the last checkpoint was written
@@ -305,7 +306,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     return dict(ctx.metrics.last)
 
 
-def _check_further(ctx: RunContext, epoch: int, saved_epochs: int) -> None:
+def _check_further(ctx: RunContext, epoch: int, saved_epochs: int,
+                   rate: Callable[[int, int], float]) -> None:
     """A resume continues a run: never below its checkpoint's epoch (that would relabel a longer
     run as a shorter one), and a completed run only when asked to train further."""
     epochs = int(ctx.cfg.train.epochs)
@@ -327,9 +329,7 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int) -> None:
             f"{ended}. Allowed: train.epochs > {saved_epochs} to train it further; there is "
             f"nothing to resume otherwise.")
     # The run is recorded as one of `epochs` epochs: so must its epochs so far have been.
-    base_lr, schedule = float(ctx.cfg.optimizer.lr), build(ctx.cfg.schedule)()
-    differ = [e + 1 for e in range(epoch)
-              if schedule(base_lr, e, saved_epochs) != schedule(base_lr, e, epochs)]
+    differ = [e + 1 for e in range(epoch) if rate(e, saved_epochs) != rate(e, epochs)]
     if epochs != saved_epochs and differ:
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}: its "
@@ -359,7 +359,7 @@ def _check_logs(ctx: RunContext, counted: dict[str, int]) -> None:
 
 
 def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Progress,
-            last_path: Path) -> None:
+            last_path: Path, *, rate: Callable[[int, int], float]) -> None:
     """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
     directory is opened for writing only once the checkpoint has been read and fits."""
     if not last_path.is_file():
@@ -380,7 +380,8 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
             f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
             f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
             f"run for anything else.")
-    _check_further(ctx, int(meta["epoch"]), int((saved.get("train") or {}).get("epochs", 0)))
+    _check_further(ctx, int(meta["epoch"]), int((saved.get("train") or {}).get("epochs", 0)),
+                   rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
     ctx.open()
