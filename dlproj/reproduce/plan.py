@@ -96,16 +96,10 @@ def from_the_start(jobs: list[Job], sweep_dir: Path) -> list[Job]:
     record: a checkpoint cut short, a CSV log that lost rows, a config that changed since), made
     jobs that run from the start in `sweep_dir`, numbered from 0: a run that cannot be continued
     is run again, not handed to a resume that fails every time reproduce is run."""
-    import json
-
-    def status(path: Path) -> str | None:
-        try:
-            return json.loads(path.read_text()).get("status")
-        except (OSError, ValueError, AttributeError):
-            return None
+    from dlproj.runtime.sweep import record_status
 
     again = [j for j in jobs if j.state == "resume" and j.status == "failed"
-             and status(j.result) in (None, "interrupted")]
+             and record_status(j.result) in (None, "interrupted")]
     for num, job in enumerate(again):
         job.state, job.num, job.launch = "run", num, list(job.overrides)
         job.result, job.status, job.wall = sweep_dir / str(num) / "results.json", None, None

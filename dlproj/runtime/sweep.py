@@ -76,13 +76,13 @@ def _job_number(path: Path) -> int | str:
     return int(path.name) if path.name.isdigit() else path.name
 
 
-def _status(path: Path) -> str | None:
+def record_status(path: Path) -> str | None:
     """The `status` a results.json or a note holds (None: there is no such file)."""
     try:
         return json.loads(path.read_text()).get("status", "unreadable")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # not JSON, or JSON but not a record
         return "unreadable"
 
 
@@ -91,7 +91,7 @@ def job_status(run_dir: Path) -> str | None:
     record: a results.json beside it is an earlier run's), else its results.json's (None:
     neither)."""
     run_dir = Path(run_dir)
-    return _status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or _status(
+    return record_status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or record_status(
         run_dir / "results.json")
 
 
@@ -106,7 +106,7 @@ def ended_since(sweep_dir: Path, started: float) -> set[str]:
     ones are an earlier sweep's in a directory given again). A second's slack for coarse file
     clocks."""
     notes = {p.stem for p in (sweep_dir / UNRECORDED).glob("*.json")
-             if _status(p) != "not started"}
+             if record_status(p) != "not started"}
     recorded = set()
     for results in sweep_dir.glob("*/results.json"):
         with contextlib.suppress(OSError):
@@ -126,7 +126,7 @@ def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
             continue
         noted.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
     numbers = {number for _, number, _ in noted}
-    recorded = [(_status(results) or "unreadable", _job_number(results.parent), [])
+    recorded = [(record_status(results) or "unreadable", _job_number(results.parent), [])
                 for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p))]
     return [job for job in recorded if job[1] not in numbers] + noted
 

@@ -71,8 +71,7 @@ class JobListSweeper(Sweeper):
                      if int(j.get("phase", 0)) == phase]
             log.info("phase %d: %d jobs", phase, len(batch))
             size = self.max_batch_size or len(batch)
-            for start in range(0, len(batch), size):
-                returns.append(self.launcher.launch(batch[start:start + size],
-                                                    initial_job_idx=num))
-                num += len(batch[start:start + size])
+            for chunk in (batch[start:start + size] for start in range(0, len(batch), size)):
+                returns.append(self.launcher.launch(chunk, initial_job_idx=num))
+                num += len(chunk)
         return returns
