@@ -49,6 +49,11 @@ def _long(rows: Sequence[dict[str, Any]], x: str, columns: dict[str, str]) -> pd
                          for name, col in columns.items() for r in rows])
 
 
+def _styles(names: Sequence[str]) -> dict[str, str]:
+    """A line style per parameter, so that norms of the same size (dW1 and dW2) both show."""
+    return {f"||d{n}||": ("-", "--", ":", "-.")[i % 4] for i, n in enumerate(names)}
+
+
 def grad_norms_per_step(rows: Sequence[dict[str, Any]], names: Sequence[str],
                         title: str = "") -> plt.Figure:
     """rows: {"step", "grad_norm_<name>"...}, one per step. Raw values, faint, and a moving
@@ -56,7 +61,7 @@ def grad_norms_per_step(rows: Sequence[dict[str, Any]], names: Sequence[str],
     fig, ax = plt.subplots(figsize=(7, 3.6))
     frame = _long(rows, "step", {f"||d{n}||": f"grad_norm_{n}" for n in names})
     grad_norm_panel(ax, frame, "step", smooth=max(1, len(rows) // 100), raw=True, marker=None,
-                    lw=1.2)
+                    lw=1.4, dashes=_styles(names))
     ax.set(xlabel="step", ylabel="gradient L2 norm", title=title or "gradient norm per step")
     ax.legend(fontsize=8, ncol=len(names))
     fig.tight_layout()
@@ -68,7 +73,7 @@ def grad_norms_per_epoch(rows: Sequence[dict[str, Any]], names: Sequence[str],
     """rows: metrics rows with `epoch` and `grad_norm_<name>` (the epoch's mean)."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     frame = _long(rows, "epoch", {f"||d{n}||": f"grad_norm_{n}" for n in names})
-    grad_norm_panel(ax, frame, "epoch", lw=1.5)
+    grad_norm_panel(ax, frame, "epoch", lw=1.5, dashes=_styles(names))
     ax.set(xlabel="epoch", ylabel="mean gradient L2 norm",
            title=title or "gradient norm per epoch (mean over its steps)")
     ax.legend(fontsize=8)
