@@ -297,3 +297,19 @@ def test_gradient_flow_from_real_compare_runs(dlproj_run, tmp_path):
     fig = draw(spec, runs, problems)
     assert len(fig.axes) == 2 and all(len(ax.get_lines()) == 4 for ax in fig.axes)
     _save(fig, tmp_path / "gradient_flow_section4.png")
+
+
+@pytest.mark.parametrize("names", [("W1", "b1", "W2", "b2"), ("W1", "W2"), ("W1", "W2", "W3")])
+@pytest.mark.parametrize("per", ["step", "epoch"])
+def test_equal_gradient_norms_stay_distinguishable(names, per):
+    """Where parameters' norms coincide (dW1 and dW2 of the 2-layer net), a line drawn over
+    another of the same style hides it whatever its colour: each parameter gets its own style."""
+    from dlproj.plots.grad_norms import grad_norms_per_epoch, grad_norms_per_step
+
+    rows = [{per: i, **{f"grad_norm_{n}": 1.0 / i for n in names}} for i in range(1, 301)]
+    draw_it = grad_norms_per_step if per == "step" else grad_norms_per_epoch
+    fig = draw_it(rows, names)
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() in {f"||d{n}||" for n in names}]
+    assert len(lines) == len(names)
+    assert len({ln.get_linestyle() for ln in lines}) == len(names)
+    matplotlib.pyplot.close(fig)
