@@ -7,8 +7,8 @@ Each logger has four methods, called by the runner and the training loop:
     log_epoch(epoch, row)       every metrics.csv row
     finish(record)              after results.json is written (figures and model files are on disk)
 
-Which nodes are loggers: dlproj.config.trackers. A logger that fails (a missing package, a
-locked store) warns once and is switched off; the run goes on.
+A logger that fails (a missing package, a locked store) warns once and is switched off; the run
+goes on.
 """
 
 from __future__ import annotations
@@ -72,7 +72,26 @@ def build_loggers(cfg: DictConfig) -> list[Guarded]:
     return [Guarded(name, node[name]) for name in node if "_target_" in node[name]]
 
 
-# What the tracker loggers (tensorboard_logger, mlflow_logger) share.
+class Tracker:
+    """What the tracker loggers share: which numbers go out at which step. Each logger sends
+    them (`scalars`) and does its own start, finish and close."""
+
+    def __init__(self, steps: bool) -> None:
+        self.steps = steps
+        self.last_epoch = 0
+
+    def scalars(self, items: dict[str, float], step: int) -> None:
+        raise NotImplementedError
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        if self.steps:
+            self.scalars({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        self.last_epoch = int(epoch)
+        self.scalars(dict(numeric(row)), epoch)
+
+
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
     tree = OmegaConf.to_container(cfg, resolve=True)

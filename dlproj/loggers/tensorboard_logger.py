@@ -13,16 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlproj.loggers import flat_config, numeric, run_name
+from dlproj.loggers import Tracker, flat_config, numeric, run_name
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(Tracker):
     def __init__(self, steps: bool = True, figures: bool = True, hparams: bool = True,
                  flush_secs: int = 30) -> None:
-        self.steps, self.images, self.hparams = steps, figures, hparams
-        self.flush_secs = flush_secs
+        super().__init__(steps)
+        self.images, self.hparams, self.flush_secs = figures, hparams, flush_secs
         self.writer: Any = None
-        self.last_epoch = 0
 
     def start(self, ctx: Any) -> None:
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb
@@ -43,7 +42,7 @@ class TensorBoardLogger:
                                 summary=summary_pb2.Summary(value=values))
         self.writer.add_event(event)
 
-    def _scalars(self, items: dict[str, float], step: int) -> None:
+    def scalars(self, items: dict[str, float], step: int) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         self._write(step, *(Summary.Value(tag=k, simple_value=v) for k, v in items.items()))
@@ -70,18 +69,9 @@ class TensorBoardLogger:
         self._write(self.last_epoch, Summary.Value(
             tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data)))
 
-    # -- the logger interface ------------------------------------------------------------------
-    def log_step(self, step: int, values: dict[str, float]) -> None:
-        if self.steps:
-            self._scalars({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
-
-    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        self.last_epoch = int(epoch)
-        self._scalars(dict(numeric(row)), epoch)
-
     def finish(self, record: dict[str, Any]) -> None:
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
-            self._scalars(dict(numeric(record.get("metrics") or {})), 0)
+            self.scalars(dict(numeric(record.get("metrics") or {})), 0)
         if self.images:
             for path in sorted(Path(record["run_dir"]).glob("*.png")):
                 self._image(path, self.last_epoch)
