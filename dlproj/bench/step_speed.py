@@ -82,14 +82,15 @@ def _per_call(fn: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
-def alternate(steps: dict[str, Callable[[], None]], *, calls: int, repeats: int,
-              warmup: int = 2, settle: float = SETTLE_S) -> dict[str, float]:
+def alternate(steps: dict[Any, Callable[[], None]], *, calls: int, repeats: int,
+              warmup: int = 2, settle: float = SETTLE_S) -> dict[Any, float]:
     """Median seconds per call of each step, its repeats alternating with the others' so that
     load elsewhere on the machine hits them all; `warmup` untimed calls each first, and `settle`
     seconds of sleep before each repeat (see SETTLE_S)."""
     for fn in steps.values():
-        _per_call(fn, warmup)
-    times: dict[str, list[float]] = {key: [] for key in steps}
+        for _ in range(warmup):
+            fn()
+    times: dict[Any, list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
         for key, fn in steps.items():
             time.sleep(settle)
