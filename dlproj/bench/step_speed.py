@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,24 +30,19 @@ from dlproj.nn.two_layer import TwoLayerNet
 class BenchModel:
     """A NumPy net of the bench, timed beside its PyTorch twin (dlproj.torchnets.twins)."""
     name: str
-    what: str
+    make: Callable[..., Any]  # rng= -> the net
     batch_size: int
     images: bool  # (N, 1, 28, 28) input, else (N, 784)
 
     def build(self) -> Any:
-        rng = np.random.default_rng(0)
-        if self.name == "mlp":
-            return build_mlp(784, [512, 256], 10, activation="relu", rng=rng)
-        if self.name == "two_layer":
-            return TwoLayerNet(784, 512, 10, rng=rng, activation="relu")
-        return build_cnn([8, 16] if self.name == "cnn_small" else [32, 64], rng=rng)
+        return self.make(rng=np.random.default_rng(0))
 
 
-MODELS = {m.name: m for m in (
-    BenchModel("mlp", "Section 1 MLP 784-512-256-10", 128, False),
-    BenchModel("two_layer", "Section 2 net 784-512-10", 128, False),
-    BenchModel("cnn_small", "Section 3 CNN conv 8/16", 64, True),
-    BenchModel("cnn_wide", "Section 3 CNN conv 32/64", 64, True),
+MODELS = {m.name: m for m in (  # Section 1's MLP, Section 2's net, Section 3's CNNs
+    BenchModel("mlp", partial(build_mlp, 784, [512, 256], 10, activation="relu"), 128, False),
+    BenchModel("two_layer", partial(TwoLayerNet, 784, 512, 10, activation="relu"), 128, False),
+    BenchModel("cnn_small", partial(build_cnn, [8, 16]), 64, True),
+    BenchModel("cnn_wide", partial(build_cnn, [32, 64]), 64, True),
 )}
 
 

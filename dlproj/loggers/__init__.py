@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.build import build
@@ -95,17 +96,9 @@ class Tracker:
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
     tree = OmegaConf.to_container(cfg, resolve=True)
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}{key}.", value)
-        else:
-            out[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
-
-    walk("", {key: node for key, node in tree.items() if key not in ("logger", "hydra")})
-    return out
+    tree = {key: node for key, node in tree.items() if key not in ("logger", "hydra")}
+    flat = pd.json_normalize(tree, sep=".").to_dict("records")[0]
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in flat.items()}
 
 
 def is_label(key: str) -> bool:
