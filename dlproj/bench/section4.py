@@ -1,14 +1,7 @@
-"""Section 4's training step: torch's default memory layout beside the fast path, channels-last,
-and channels-last under `train.precision=bf16-mixed`.
-
-The study's Section 4 networks (PlainNet and SmallResNet, depth 8, width 16, on 28 px MNIST in
-batches of 128), one training step as a run takes it: forward, cross-entropy, backward and
-dlproj's explicit Adam. For each thread count and network: milliseconds per step in both
-layouts (`model.channels_last=false|true`) and in channels-last with bfloat16 autocast (another
-result, not round-off: dlproj/training/precision.py), from the same weights on the same batch,
-repeats alternating between them, median shown; GFLOP/s from torch's own count of the step's
-floating-point operations (torch.utils.flop_counter, forward and backward), and its fraction of
-the float32 GEMM rate at that thread count (dlproj.bench.step_speed.gemm_rate).
+"""Section 4's training step (PlainNet and SmallResNet, depth 8, width 16, explicit Adam) in torch's
+default memory layout, in channels-last, and in channels-last under `train.precision=bf16-mixed`
+(another result, not round-off), from the same weights on the same batch, alternating; GFLOP/s
+and fraction of the GEMM rate as in step_speed.py. What it found: docs/section4.md, "Speed".
 """
 
 from __future__ import annotations

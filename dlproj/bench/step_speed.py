@@ -1,13 +1,9 @@
-"""One training step, NumPy against PyTorch, and both against the machine's GEMM rate.
+"""One training step, NumPy against PyTorch, and both against the machine's GEMM rate (how it is
+measured and what it found: docs/section3.md, "Speed").
 
-For each thread count: the float32 GEMM rate (a large square matrix product in NumPy and in
-torch, best repeat), then for each model the seconds per training step (forward, softmax
-cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from the same weights
-on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
-that many step workers, one BLAS thread each, the optimizer's update on as many threads); torch
-gets torch.set_num_threads. Repeats alternate NumPy and torch so that load elsewhere on the
-machine hits both; the median repeat is reported, with the step's GFLOP/s (step_flops) and its
-fraction of the GEMM rate.
+NumPy runs as a run with that many cores does (`threads: auto`: that many step workers, one BLAS
+thread each); torch gets torch.set_num_threads. Repeats alternate NumPy and torch so that load
+elsewhere on the machine hits both; the median is reported.
 """
 
 from __future__ import annotations

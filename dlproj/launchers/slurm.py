@@ -1,12 +1,10 @@
-"""`hydra/launcher=slurm`: submitit's SLURM launcher, sized for one dlproj job (launchers/needs.py,
-through conf/hydra/launcher/slurm.yaml), that never waits for ever.
+"""`hydra/launcher=slurm`: submitit's SLURM launcher that never waits for ever (docs/report.md,
+"slurm").
 
-While the jobs run, it watches them with `squeue` (not `sacct`: clusters without accounting have
-none, and submitit then waits for ever on a job that died without a result). A job PENDING for a
-reason that cannot change, or longer than `pending_timeout_min`, cancels the sweep with a message
-saying what was asked and how to ask for less; so does sbatch refusing the request. A job that
-leaves the queue without a result (time limit, out of memory, node failure) is reported by id,
-state and log file once the others have finished.
+It watches its jobs with `squeue`, not `sacct`: clusters without accounting have none, and
+submitit then waits for ever on a job that died without a result. A request SLURM cannot run
+cancels the sweep with a message saying what was asked; a job that left the queue without a
+result is named once the others have finished.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""`logger=mlflow`: one MLflow run per dlproj run in a local store (default outputs/mlflow/).
-
-The run is named by its setting's label and seed (`optimizer=adam train.epochs=2 seed=0`) and
-gets the resolved config as params; per epoch every numeric metrics column (step = epoch), per
-training step `step/train_loss` (step = step); class labels such as `most_confused_true` as
-params, not metrics; tags section, experiment, setting, setting_label, seed, status and
-run_dir; the figures under `figures/`, the model file under `model/` and metrics.csv as
-artifacts; the git commit as the run's source version. The jobs of a multirun are children of
-one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
+"""`logger=mlflow`: one MLflow run per dlproj run, in a local store (default outputs/mlflow/) or
+on a tracking server; what it logs: README.md, "Trackers". A multirun's jobs are children of one
+parent run, made by `MLflowSweepParent` (a callback).
 
     mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
 """

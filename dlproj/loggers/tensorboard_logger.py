@@ -1,10 +1,6 @@
-"""`logger=tensorboard`: event files in RUN_DIR/tensorboard/, written without TensorFlow or torch.
-
-Per epoch every numeric metrics column under its own name (x axis: epoch); per step
-`step/train_loss` (x axis: step); the resolved config as hparams (HParams tab, with the run's
-status at the end); every figure of the run as an image. `tensorboard --logdir outputs` shows all
-runs, each named by its folder, `<run dir>/tensorboard/<setting label> seed=N`: filter the run list
-by `optimizer=adam` to see those runs.
+"""`logger=tensorboard`: event files in RUN_DIR/tensorboard/<setting label> seed=N/ (TensorBoard
+names a run by its folder), written without TensorFlow or torch; what they hold: README.md,
+"Trackers". `tensorboard --logdir outputs` shows every run.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ class TensorBoardLogger(Tracker):
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        # TensorBoard names a run by its folder: RUN_DIR/tensorboard/<setting label> seed=N.
         folder = run_name(ctx).replace("/", "∕")[:200]
         self.writer = EventFileWriter(str(ctx.run_dir / "tensorboard" / folder),
                                       flush_secs=self.flush_secs)
