@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from dlproj.bench.step_speed import alternate, gemm_rate
-from dlproj.bench.step_speed import step_flops as torch_step_flops
+from dlproj.bench.step_speed import alternate, gemm_rate, step_flops
 
 NETS = ("plain", "resnet")
 HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
@@ -27,11 +26,6 @@ def _model(name: str, torch, layout):
     net = {"plain": PlainNet, "resnet": SmallResNet}[name]
     return net(depth=8, width=16, num_classes=10, in_channels=1,
                image_size=28).to(memory_format=layout)
-
-
-def step_flops(name: str, torch, batch: int = 128) -> int:
-    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    return torch_step_flops(_model(name, torch, torch.contiguous_format), x, y)
 
 
 def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
@@ -69,7 +63,8 @@ def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: in
     out(f"Section 4 training step ({', '.join(NETS)}: depth 8, width 16, 28 px, batch {batch}, "
         f"explicit Adam), median of {repeats} alternating repeats of {steps} steps")
     out(HEADER)
-    flops = {name: step_flops(name, torch, batch) for name in NETS}
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    flops = {name: step_flops(_model(name, torch, torch.contiguous_format), x, y) for name in NETS}
     for threads in thread_counts:
         gemm = max(gemm_rate(threads, torch).values())
         for name in NETS:
