@@ -1,11 +1,9 @@
 """Whole `python -m dlproj` runs: seconds per epoch of `section=3` beside a plain PyTorch loop on
-the same data, and what a long run pays per epoch for its records.
+the same data (docs/section3.md, "Speed"), and what a long run pays per epoch for its records.
 
-An epoch is what dlproj's metrics.csv times as `epoch_seconds`: one shuffled pass over the
-training images in batches of 64 with Adam, then the evaluation of the validation and test
-images. The torch loop does the same with the twin of the same CNN (conv 8/16, padding 1) on the
-same arrays (dlproj's split: `images` training images, 1000 validation, 1000 test). Both run
-2 epochs and the second is reported (the first pays for warm-up), best of 2 alternating repeats.
+An epoch is what metrics.csv times as `epoch_seconds`: one shuffled pass over the training images
+with Adam, then the evaluation of the validation and test images; the torch loop does the same
+with the twin of the same CNN on the same arrays. The first of the 2 epochs pays for warm-up.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ class CheckedSlurmLauncher(SlurmLauncher):
                     limit = self.pending_timeout_min
                     if reason in NEVER_SCHEDULED or (
                             limit is not None and time.time() - started > 60 * limit):
-                        self._cancel(jobs)
+                        subprocess.run(["scancel", *sorted({j.job_id.split("_")[0] for j in jobs})],
+                                       capture_output=True, timeout=60, check=False)
                         why = (f"job {job.job_id} is PENDING with Reason={reason}, which no "
                                "node or partition can satisfy" if reason in NEVER_SCHEDULED else
                                f"job {job.job_id} was still PENDING (Reason={reason}) after "
@@ -157,9 +158,4 @@ class CheckedSlurmLauncher(SlurmLauncher):
                         lost[job.job_id] = (f"job {job.job_id} ({state or 'no longer known'}), "
                                             f"log {job.paths.stderr}")
             time.sleep(self.poll_s)
-
-    @staticmethod
-    def _cancel(jobs: Sequence[Any]) -> None:
-        ids = sorted({j.job_id.split("_")[0] for j in jobs})
-        subprocess.run(["scancel", *ids], capture_output=True, timeout=60, check=False)
 

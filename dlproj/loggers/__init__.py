@@ -54,9 +54,8 @@ class Guarded:
             hint = f" ({_INSTALL_HINT})" if missing else ""
             log.warning("logger %s failed in %s: %s: %s%s; it is off for the rest of this run",
                         self.name, method, type(exc).__name__, exc, hint)
-            with contextlib.suppress(Exception):  # best effort after a failure
-                if self.logger is not None:
-                    self.logger.close()
+            with contextlib.suppress(Exception):  # best effort (none if it was never built)
+                self.logger.close()
         except BaseException:  # a start cut short (a second Ctrl-C) left nothing to finish
             self.failed = method == "start"
             raise

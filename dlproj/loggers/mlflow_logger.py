@@ -142,12 +142,11 @@ class MLflowLogger(Tracker):
             self.pending, self.flushed = [], time.monotonic()
 
     def finish(self, record: dict[str, Any]) -> None:
+        from mlflow.entities import Param, RunTag
+
         # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
         final = {k: v for k, v in numeric(record.get("metrics") or {}) if k not in self.logged}
         self.scalars(final, 0, flush=True)
-        for key, value in (record.get("metrics") or {}).items():
-            if is_label(key):
-                self.client.log_param(self.run_id, key, str(value))
         status = str(record.get("status", ""))
         tags = {"status": status, "setting": str(record.get("setting", ""))}  # the runner's id
         commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")
@@ -155,8 +154,9 @@ class MLflowLogger(Tracker):
             tags["mlflow.source.git.commit"] = commit
         if record.get("error"):
             tags["error"] = str(record["error"])[:5000]
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, value)
+        labels = [Param(k, str(v)) for k, v in (record.get("metrics") or {}).items() if is_label(k)]
+        self.client.log_batch(self.run_id, params=labels,
+                              tags=[RunTag(k, v) for k, v in tags.items()])
         if self.artifacts:
             run_dir = Path(record["run_dir"])
             files = [(path, "figures") for path in sorted(run_dir.glob("*.png"))]
@@ -177,17 +177,14 @@ class MLflowLogger(Tracker):
 
 
 class MLflowSweepParent(Callback):
-    """Hydra callback: with `logger=[...,mlflow]`, a multirun's jobs become children of one run.
-
-    The parent run is created before any job starts (so parallel jobs never race for it), its id
-    is left in `<sweep dir>/.mlflow_parent_run` for the jobs, and it ends with the sweep. Like
-    every callback here it never raises: without MLflow the jobs are simply not grouped. A node
-    the jobs will refuse (`tracking_uri=''`) makes no store: each job says what is wrong.
-    """
+    """Hydra callback: with `logger=[...,mlflow]`, a multirun's jobs become children of one run,
+    made before any job starts (so parallel jobs never race for it), its id left in PARENT_FILE.
+    It never raises: without MLflow the jobs are not grouped; a node the jobs will refuse
+    (`tracking_uri=''`) makes no store, and each job says what is wrong."""
 
     def __init__(self) -> None:
         self.client: Any = None
-        self.run_id = ""
+        self.run_id = self.where = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if "mlflow" not in (config.get("logger") or {}):
@@ -197,6 +194,7 @@ class MLflowSweepParent(Callback):
             MLflowLoggerConfig.check(node, config)
             self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                     node.artifact_location)
+            self.where = where(node.tracking_uri, experiment_id)
             sweep_dir = Path(str(config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
             overrides = " ".join(config.hydra.overrides.task)[:5000]
@@ -218,8 +216,6 @@ class MLflowSweepParent(Callback):
             if report.is_dir():
                 self.client.log_artifacts(self.run_id, str(report), "report")
             self.client.set_terminated(self.run_id, status="FINISHED")
-            node = config.logger.mlflow
-            experiment_id = self.client.get_run(self.run_id).info.experiment_id
-            log.info("mlflow: the sweep's runs: %s", where(node.tracking_uri, experiment_id))
+            log.info("mlflow: the sweep's runs: %s", self.where)
         except Exception as exc:
             log.warning("mlflow: sweep parent run not closed (%s: %s)", type(exc).__name__, exc)

@@ -30,7 +30,8 @@ class TensorBoardLogger(Tracker):
             self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 
     def _write(self, step: int, *values: Any) -> None:
-        """One event at `step` holding the summary values (summary_pb2.Summary.Value)."""
+        """One event at `step` holding the summary values (Summary.Value protos or their fields
+        as dicts)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         event = event_pb2.Event(wall_time=time.time(), step=int(step),
@@ -38,31 +39,26 @@ class TensorBoardLogger(Tracker):
         self.writer.add_event(event)
 
     def scalars(self, items: dict[str, float], step: int) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        self._write(step, *(Summary.Value(tag=k, simple_value=v) for k, v in items.items()))
+        self._write(step, *({"tag": k, "simple_value": v} for k, v in items.items()))
 
     def _image(self, path: Path, step: int) -> None:
         """The PNG file as it is (its bytes, its size and channels read by Pillow)."""
         from PIL import Image
-        from tensorboard.compat.proto.summary_pb2 import Summary
 
         with Image.open(path) as png:
-            image = Summary.Image(height=png.height, width=png.width,
-                                  colorspace=len(png.getbands()),
-                                  encoded_image_string=path.read_bytes())
-        self._write(step, Summary.Value(tag=path.stem, image=image))
+            image = {"height": png.height, "width": png.width, "colorspace": len(png.getbands()),
+                     "encoded_image_string": path.read_bytes()}
+        self._write(step, {"tag": path.stem, "image": image})
 
     def _hparams_end(self, status: str) -> None:
         """The hparams session's end: success only for a completed run."""
-        from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
         code = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
-        info = plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=time.time())
-        data = plugin_data_pb2.HParamsPluginData(session_end_info=info)
-        self._write(self.last_epoch, Summary.Value(
-            tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data)))
+        data = plugin_data_pb2.HParamsPluginData(
+            session_end_info={"status": code, "end_time_secs": time.time()})
+        self._write(self.last_epoch, {"tag": metadata.SESSION_END_INFO_TAG,
+                                      "metadata": metadata.create_summary_metadata(data)})
 
     def finish(self, record: dict[str, Any]) -> None:
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
