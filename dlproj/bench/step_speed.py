@@ -42,22 +42,6 @@ MODELS = {m.name: m for m in (  # Section 1's MLP, Section 2's net, Section 3's 
 )}
 
 
-@dataclass
-class StepResult:
-    model: str
-    threads: int
-    numpy_s: float  # median seconds per step
-    torch_s: float
-    gflop: float  # per step
-    gemm_gflops: float  # the machine's rate at this thread count
-
-    def row(self) -> str:
-        n, t = self.gflop / self.numpy_s, self.gflop / self.torch_s
-        return (f"{self.threads:>7} {self.model:<10}{self.numpy_s * 1e3:>9.2f}"
-                f"{self.torch_s * 1e3:>9.2f}{self.numpy_s / self.torch_s:>7.2f}{n:>11.1f}"
-                f"{n / self.gemm_gflops:>8.0%}{t:>11.1f}{t / self.gemm_gflops:>8.0%}")
-
-
 HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>7}"
           f"{'numpy GF/s':>11}{'of GEMM':>8}{'torch GF/s':>11}{'of GEMM':>8}")
 
@@ -120,8 +104,9 @@ def step_flops(torch_model, x, y) -> int:
 
 
 def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: int,
-                 gemm_gflops: float, data_root: str | None = None) -> StepResult:
-    """Median seconds per training step of both frameworks at `threads` threads."""
+                 data_root: str | None = None) -> dict[str, float]:
+    """Median seconds per training step of both frameworks at `threads` threads ("numpy",
+    "torch"), and the step's GFLOP ("gflop")."""
     from threadpoolctl import threadpool_limits
 
     from dlproj import paths
@@ -135,9 +120,8 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     torch_model = twin(model)
     b = spec.batch_size
     mnist = load_mnist(data_root or paths.data_root(), val_size=0, train_limit=b * 8)
-    x = to_float(mnist.train.images, flatten=not spec.images)
-    xs = [x[i:i + b] for i in range(0, b * 8, b)]
-    ys = [mnist.train.labels[i:i + b] for i in range(0, b * 8, b)]
+    xs = np.split(to_float(mnist.train.images, flatten=not spec.images), 8)
+    ys = np.split(mnist.train.labels, 8)
     txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
     gflop = step_flops(torch_model, txs[0], tys[0]) / 1e9
     loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
@@ -160,11 +144,11 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     with threadpool_limits(limits=1, user_api="blas"):
         t = alternate({"numpy": np_step, "torch": torch_step}, calls=steps, repeats=repeats,
                       warmup=3)
-    return StepResult(spec.name, threads, t["numpy"], t["torch"], gflop, gemm_gflops)
+    return {**t, "gflop": gflop}
 
 
 def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int,
-        data_root: str | None = None, out=print) -> list[StepResult]:
+        data_root: str | None = None, out=print) -> list[dict[str, float]]:
     import torch
 
     results = []
@@ -175,9 +159,11 @@ def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int
         out(f"{threads:>7} GEMM 1536^3 float32: numpy {rates['numpy']:.1f}, torch "
             f"{rates['torch']:.1f} GFLOP/s; fractions below are of {limit:.1f}")
         for name in models:
-            spec = MODELS[name]
-            res = measure_step(spec, threads, torch, steps=steps, repeats=repeats,
-                               gemm_gflops=limit, data_root=data_root)
-            out(res.row())
-            results.append(res)
+            t = measure_step(MODELS[name], threads, torch, steps=steps, repeats=repeats,
+                             data_root=data_root)
+            n, g = t["gflop"] / t["numpy"], t["gflop"] / t["torch"]
+            out(f"{threads:>7} {name:<10}{t['numpy'] * 1e3:>9.2f}{t['torch'] * 1e3:>9.2f}"
+                f"{t['numpy'] / t['torch']:>7.2f}{n:>11.1f}{n / limit:>8.0%}{g:>11.1f}"
+                f"{g / limit:>8.0%}")
+            results.append(t)
     return results
