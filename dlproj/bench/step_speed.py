@@ -51,18 +51,11 @@ HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>
 SETTLE_S = 0.3
 
 
-def _per_call(fn: Callable[[], None], calls: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - t0) / calls
-
-
-def alternate(steps: dict[Any, Callable[[], None]], *, calls: int, repeats: int,
-              warmup: int = 2, settle: float = SETTLE_S) -> dict[Any, float]:
-    """Median seconds per call of each step, its repeats alternating with the others' so that
-    load elsewhere on the machine hits them all; `warmup` untimed calls each first, and `settle`
-    seconds of sleep before each repeat (see SETTLE_S)."""
+def alternate(steps: dict[Any, Callable[[], Any]], *, calls: int, repeats: int, warmup: int = 2,
+              settle: float = SETTLE_S, pick=statistics.median) -> dict[Any, float]:
+    """Seconds per call of each step, the median (or `pick`) of its repeats, which alternate with
+    the others' so that load elsewhere on the machine hits them all; `warmup` untimed calls each
+    first, and `settle` seconds of sleep before each repeat (see SETTLE_S)."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
@@ -70,8 +63,11 @@ def alternate(steps: dict[Any, Callable[[], None]], *, calls: int, repeats: int,
     for _ in range(repeats):
         for key, fn in steps.items():
             time.sleep(settle)
-            times[key].append(_per_call(fn, calls))
-    return {key: statistics.median(t) for key, t in times.items()}
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[key].append((time.perf_counter() - t0) / calls)
+    return {key: pick(t) for key, t in times.items()}
 
 
 def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[str, float]:
@@ -82,12 +78,9 @@ def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[s
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     torch.set_num_threads(threads)
-    best = {"numpy": np.inf, "torch": np.inf}
     with threadpool_limits(limits=threads, user_api="blas"):
-        a @ b, torch.mm(ta, tb)  # warm up
-        for _ in range(repeats):
-            best["numpy"] = min(best["numpy"], _per_call(lambda: a @ b, 1))
-            best["torch"] = min(best["torch"], _per_call(lambda: torch.mm(ta, tb), 1))
+        best = alternate({"numpy": lambda: a @ b, "torch": lambda: torch.mm(ta, tb)}, calls=1,
+                         repeats=repeats, warmup=1, settle=0, pick=min)
     return {k: 2 * size**3 / v / 1e9 for k, v in best.items()}
 
 
