@@ -61,17 +61,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from dlproj.bench import end_to_end, section4, step_speed
 
-    thread_counts = args.threads
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {cores()} cores, "
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
-    step_speed.run(thread_counts, models, steps=args.steps, repeats=args.repeats,
+    step_speed.run(args.threads, models, steps=args.steps, repeats=args.repeats,
                    data_root=args.data_root)
     if args.section4:
-        section4.run(thread_counts, repeats=args.section4)
+        section4.run(args.threads, repeats=args.section4)
     if args.end_to_end:
-        end_to_end.run(thread_counts, args.end_to_end, data_root=args.data_root)
+        end_to_end.run(args.threads, args.end_to_end, data_root=args.data_root)
     if args.logging:
         end_to_end.logging_cost(args.logging)
     print(f"load average after: {_load()}")

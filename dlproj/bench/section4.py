@@ -43,8 +43,7 @@ def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
         runs[key] = (model, Adam(model.parameters(), lr=1e-3),
                      x.contiguous(memory_format=layout), Precision(precision, x.device))
 
-    def step(key: str) -> None:
-        model, opt, xb, precision = runs[key]
+    def step(model, opt, xb, precision) -> None:
         with precision.autocast():
             loss = torch.nn.functional.cross_entropy(model(xb), y)
         opt.zero_grad()
@@ -52,7 +51,7 @@ def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
         opt.step()
 
     # oneDNN picks its kernels on the first calls
-    return alternate({key: functools.partial(step, key) for key in PATHS}, calls=steps,
+    return alternate({key: functools.partial(step, *run) for key, run in runs.items()}, calls=steps,
                      repeats=repeats)
 
 

@@ -22,5 +22,4 @@ def slurm_needs(key: str, section: Any, task_overrides: Any = None) -> int:
         m = re.fullmatch(r"\+?section=(.+)", str(override))
         if m:
             sections |= {int(s) for s in re.findall(r"\d+", m.group(1))}
-    known = [JOB_NEEDS[s][key] for s in sections if s in JOB_NEEDS]
-    return max(known) if known else JOB_NEEDS[1][key]
+    return max((JOB_NEEDS[s][key] for s in sections if s in JOB_NEEDS), default=JOB_NEEDS[1][key])

@@ -85,7 +85,7 @@ class Tracker:
 
     def log_step(self, step: int, values: dict[str, float]) -> None:
         if self.steps:
-            self.scalars({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
+            self.scalars({f"step/{k}": v for k, v in numeric(values)}, step)
 
     def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         self.last_epoch = int(epoch)
@@ -110,11 +110,10 @@ def run_name(ctx: Any) -> str:
     return f"{ctx.label or 'defaults'} seed={ctx.cfg.seed}"
 
 
-def numeric(row: dict[str, Any], *,
-            skip: tuple[str, ...] = ("epoch",)) -> Iterator[tuple[str, float]]:
-    """The numbers of a row as floats (bools, strings, labels and `skip` left out; NaN kept)."""
+def numeric(row: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """The numbers of a row as floats (its epoch, bools, strings and labels left out; NaN kept)."""
     for key, value in row.items():
-        if key in skip or isinstance(value, bool) or is_label(key):
+        if key == "epoch" or isinstance(value, bool) or is_label(key):
             continue
         if isinstance(value, (int, float, np.integer, np.floating)):
             yield key, float(value)

@@ -165,14 +165,13 @@ class MLflowLogger(Tracker):
             for path, folder in [*files, (run_dir / "metrics.csv", None)]:
                 if path.is_file():
                     self.client.log_artifact(self.run_id, str(path), folder)
-        self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
-        self.run_id = ""
+        self.close(_STATUS.get(status, "FAILED"))
         if not Path(record["run_dir"]).parent.joinpath(PARENT_FILE).is_file():  # a sweep says it
             log.info("mlflow: %s", self.where)
 
-    def close(self) -> None:
+    def close(self, status: str = "FAILED") -> None:
         if self.client is not None and self.run_id:
-            self.client.set_terminated(self.run_id, status="FAILED")
+            self.client.set_terminated(self.run_id, status=status)
             self.run_id = ""
 
 
