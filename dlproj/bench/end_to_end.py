@@ -97,11 +97,9 @@ def run(thread_counts: list[int], images: int, data_root: str | None = None, out
 
 
 def logging_cost(repeats: int) -> float:
-    """Print the logging line, whole-process wall time of `experiment=xor` for LONG epochs over
-    SHORT, alternating, median of `repeats`; returns the ratio. XOR's epochs take about a
-    millisecond of arithmetic, so the ratio is almost all bookkeeping (metrics.csv rows, log
-    lines, checkpoints): a log rewritten every epoch grows with the square of the run's length
-    and lands far above the goal of 2."""
+    """Print (and return) the whole-process wall time of `experiment=xor` for LONG epochs over
+    SHORT. XOR's epochs take about a millisecond of arithmetic, so the ratio is almost all
+    bookkeeping: a log rewritten every epoch grows with the square of the run's length."""
     with tempfile.TemporaryDirectory() as outputs:
         runs = {n: functools.partial(_dlproj, outputs, "experiment=xor", f"train.epochs={n}")
                 for n in (SHORT, LONG)}

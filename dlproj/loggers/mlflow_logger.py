@@ -107,8 +107,7 @@ class MLflowLogger(Tracker):
         self.store = store  # open_store's arguments: tracking_uri, experiment_name, ...
         self.artifacts = artifacts
         self.client: Any = None
-        self.run_id = ""
-        self.where = ""
+        self.run_id = self.where = ""
         self.pending: list = []
         self.logged: set[str] = set()
         self.flushed = time.monotonic()

@@ -41,33 +41,24 @@ class TensorBoardLogger(Tracker):
     def scalars(self, items: dict[str, float], step: int) -> None:
         self._write(step, *({"tag": k, "simple_value": v} for k, v in items.items()))
 
-    def _image(self, path: Path, step: int) -> None:
-        """The PNG file as it is (its bytes, its size and channels read by Pillow)."""
+    def finish(self, record: dict[str, Any]) -> None:
         from PIL import Image
-
-        with Image.open(path) as png:
-            image = {"height": png.height, "width": png.width, "colorspace": len(png.getbands()),
-                     "encoded_image_string": path.read_bytes()}
-        self._write(step, {"tag": path.stem, "image": image})
-
-    def _hparams_end(self, status: str) -> None:
-        """The hparams session's end: success only for a completed run."""
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-        code = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
-        data = plugin_data_pb2.HParamsPluginData(
-            session_end_info={"status": code, "end_time_secs": time.time()})
-        self._write(self.last_epoch, {"tag": metadata.SESSION_END_INFO_TAG,
-                                      "metadata": metadata.create_summary_metadata(data)})
-
-    def finish(self, record: dict[str, Any]) -> None:
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
             self.scalars(dict(numeric(record.get("metrics") or {})), 0)
-        if self.images:
-            for path in sorted(Path(record["run_dir"]).glob("*.png")):
-                self._image(path, self.last_epoch)
-        if self.hparams:
-            self._hparams_end(record.get("status", ""))
+        for path in sorted(Path(record["run_dir"]).glob("*.png")) if self.images else ():
+            with Image.open(path) as png:  # the PNG as it is; its size and channels from Pillow
+                size = {"height": png.height, "width": png.width, "colorspace": len(png.getbands())}
+            image = {**size, "encoded_image_string": path.read_bytes()}
+            self._write(self.last_epoch, {"tag": path.stem, "image": image})
+        if self.hparams:  # the hparams session's end: success only for a completed run
+            code = (api_pb2.STATUS_SUCCESS if record.get("status") == "completed"
+                    else api_pb2.STATUS_FAILURE)
+            data = plugin_data_pb2.HParamsPluginData(
+                session_end_info={"status": code, "end_time_secs": time.time()})
+            self._write(self.last_epoch, {"tag": metadata.SESSION_END_INFO_TAG,
+                                          "metadata": metadata.create_summary_metadata(data)})
         self.close()
 
     def close(self) -> None:
