@@ -30,8 +30,7 @@ class TensorBoardLogger(Tracker):
             self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 
     def _write(self, step: int, *values: Any) -> None:
-        """One event at `step` holding the summary values (Summary.Value protos or their fields
-        as dicts)."""
+        """One event at `step` holding the summary values (protos, or dicts of their fields)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         event = event_pb2.Event(wall_time=time.time(), step=int(step),
