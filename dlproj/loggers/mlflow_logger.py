@@ -67,12 +67,10 @@ def probe(tracking_uri: str) -> None:
 
 def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
                stop: Callable[[], Any] = lambda: None) -> tuple[Any, str]:
-    """(MlflowClient, experiment id) for the configured store, creating both if needed.
-
-    Concurrent jobs may race to create the store or the experiment; the loser retries. A server
-    is probed first and its requests bounded (_HTTP_BOUNDS), and it gets one retry (MLflow
-    retries each request itself); none is made once the run is asked to stop.
-    """
+    """(MlflowClient, experiment id) for the configured store, creating both if needed; a job
+    that loses the race to create them retries. A server is probed first and its requests bounded
+    (_HTTP_BOUNDS), and it gets one retry (MLflow retries each request itself); none is made once
+    the run is asked to stop."""
     from mlflow.tracking import MlflowClient
 
     if is_server(tracking_uri):
