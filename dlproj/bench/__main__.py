@@ -1,9 +1,8 @@
 """`python -m dlproj.bench` (what `make bench` runs): NumPy vs PyTorch at 1 thread and all cores.
 
-Prints the training-step table (dlproj.bench.step_speed), Section 4's training step in both
-memory layouts (dlproj.bench.section4), the end-to-end epoch times (dlproj.bench.end_to_end) and
-what a long run pays for its records (dlproj.bench.logging_cost), with the load average before
-and after.
+Prints the training-step table (step_speed.py), Section 4's training step in both memory layouts
+(section4.py), the end-to-end epoch times and what a long run pays for its records
+(end_to_end.py), with the load average before and after.
 """
 
 from __future__ import annotations
@@ -34,15 +33,10 @@ def _count(least: int):
     return parse
 
 
-def _counts(text: str) -> list[int]:
-    """--threads: comma-separated integers >= 1."""
-    parse = _count(1)
-    return [parse(t.strip()) for t in text.split(",")]
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m dlproj.bench", description=__doc__)
-    p.add_argument("--threads", type=_counts, default=[1, cores()],
+    p.add_argument("--threads", type=lambda text: [_count(1)(t.strip()) for t in text.split(",")],
+                   default=[1, cores()],
                    help="comma-separated thread counts (default: 1 and all cores)")
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma-separated, from {', '.join(MODELS)}")
@@ -65,21 +59,20 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from dlproj.bench import end_to_end, logging_cost, section4, step_speed
+    from dlproj.bench import end_to_end, section4, step_speed
 
-    thread_counts = args.threads
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {cores()} cores, "
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
-    step_speed.run(thread_counts, models, steps=args.steps, repeats=args.repeats,
+    step_speed.run(args.threads, models, steps=args.steps, repeats=args.repeats,
                    data_root=args.data_root)
     if args.section4:
-        section4.run(thread_counts, repeats=args.section4)
+        section4.run(args.threads, repeats=args.section4)
     if args.end_to_end:
-        end_to_end.run(thread_counts, args.end_to_end, data_root=args.data_root)
+        end_to_end.run(args.threads, args.end_to_end, data_root=args.data_root)
     if args.logging:
-        logging_cost.run(args.logging)
+        end_to_end.logging_cost(args.logging)
     print(f"load average after: {_load()}")
 
 

@@ -1,14 +1,14 @@
-"""Seconds per epoch of `python -m dlproj section=3` beside a plain PyTorch loop on the same data.
+"""Whole `python -m dlproj` runs: seconds per epoch of `section=3` beside a plain PyTorch loop on
+the same data (docs/section3.md, "Speed"), and what a long run pays per epoch for its records.
 
-An epoch is what dlproj's metrics.csv times as `epoch_seconds`: one shuffled pass over the
-training images in batches of 64 with Adam, then the evaluation of the validation and test
-images. The torch loop does the same with the twin of the same CNN (conv 8/16, padding 1) on the
-same arrays (dlproj's split: `images` training images, 1000 validation, 1000 test). Both run
-2 epochs and the second is reported (the first pays for warm-up), best of 2 alternating repeats.
+An epoch is what metrics.csv times as `epoch_seconds`: one shuffled pass over the training images
+with Adam, then the evaluation of the validation and test images; the torch loop does the same
+with the twin of the same CNN on the same arrays. The first of the 2 epochs pays for warm-up.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -18,22 +18,29 @@ from pathlib import Path
 
 import numpy as np
 
+from dlproj import paths
+from dlproj.bench.step_speed import alternate
 from dlproj.training.csvlog import read_rows
 
 EPOCHS, BATCH, EVAL_IMAGES, REPEATS = 2, 64, 1000, 2
+SHORT, LONG = 30, 3000  # the logging line's XOR epochs
+
+
+def _dlproj(outputs: str, *args: str) -> None:
+    """`python -m dlproj ARGS` with its runs under `outputs`; RuntimeError if it fails."""
+    env = {**os.environ, "DLPROJ_OUTPUTS": outputs, "DLPROJ_PROGRESS": "0"}
+    env.pop("DLPROJ_JOBS", None)
+    cmd = [sys.executable, "-m", "dlproj", *args]
+    proc = subprocess.run(cmd, cwd=paths.PROJECT_ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
 
 
 def dlproj_epoch(threads: int, images: int) -> float:
     """The last epoch_seconds of a section=3 run with `threads` step workers."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DLPROJ_OUTPUTS": tmp, "DLPROJ_PROGRESS": "0"}
-        env.pop("DLPROJ_JOBS", None)
-        cmd = [sys.executable, "-m", "dlproj", "section=3", f"data.train_limit={images}",
-               f"data.test_limit={EVAL_IMAGES}", f"train.epochs={EPOCHS}",
-               f"threads.workers={threads}", "threads.blas=1"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        _dlproj(tmp, "section=3", f"data.train_limit={images}", f"data.test_limit={EVAL_IMAGES}",
+                f"train.epochs={EPOCHS}", f"threads.workers={threads}", "threads.blas=1")
         (metrics,) = Path(tmp).rglob("metrics.csv")
         return float(read_rows(metrics)[-1]["epoch_seconds"])
 
@@ -43,7 +50,6 @@ def torch_epoch(threads: int, images: int, data_root: str | None = None) -> floa
     import torch
     import torch.nn.functional as F
 
-    from dlproj import paths
     from dlproj.data.mnist import load_mnist, to_float
     from dlproj.nn.cnn import build_cnn
     from dlproj.torchnets.twins import twin
@@ -67,11 +73,10 @@ def torch_epoch(threads: int, images: int, data_root: str | None = None) -> floa
             opt.step()
         model.eval()
         with torch.no_grad():
-            for ex, ey in evals:
-                for i in range(0, len(ey), 1000):
-                    logits = model(ex[i:i + 1000])
-                    F.cross_entropy(logits, ey[i:i + 1000]).item()
-                    (logits.argmax(1) == ey[i:i + 1000]).float().mean().item()
+            for ex, ey in evals:  # EVAL_IMAGES each: one batch, as dlproj evaluates them
+                logits = model(ex)
+                F.cross_entropy(logits, ey).item()
+                (logits.argmax(1) == ey).float().mean().item()
         seconds = time.perf_counter() - t0
     return seconds
 
@@ -89,3 +94,18 @@ def run(thread_counts: list[int], images: int, data_root: str | None = None, out
             theirs.append(torch_epoch(threads, images, data_root))
         out(f"{threads:>7} {min(ours):>27.2f} {min(theirs):>17.2f} "
             f"{min(ours) / min(theirs):>6.2f}")
+
+
+def logging_cost(repeats: int) -> float:
+    """Print (and return) the whole-process wall time of `experiment=xor` for LONG epochs over
+    SHORT. XOR's epochs take about a millisecond of arithmetic, so the ratio is almost all
+    bookkeeping: a log rewritten every epoch grows with the square of the run's length."""
+    with tempfile.TemporaryDirectory() as outputs:
+        runs = {n: functools.partial(_dlproj, outputs, "experiment=xor", f"train.epochs={n}")
+                for n in (SHORT, LONG)}
+        wall = alternate(runs, calls=1, repeats=repeats, warmup=0, settle=0)
+    ratio = wall[LONG] / wall[SHORT]
+    print(f"logging: experiment=xor whole process, {LONG} epochs {wall[LONG]:.2f} s / {SHORT} "
+          f"epochs {wall[SHORT]:.2f} s = {ratio:.2f} (goal <= 2; median of {repeats} alternating "
+          f"repeats)")
+    return ratio

@@ -1,22 +1,14 @@
-"""Section 4's training step: torch's default memory layout beside the fast path, channels-last,
-and channels-last under `train.precision=bf16-mixed`.
-
-The study's Section 4 networks (PlainNet and SmallResNet, depth 8, width 16, on 28 px MNIST in
-batches of 128), one training step as a run takes it: forward, cross-entropy, backward and
-dlproj's explicit Adam. For each thread count and network: milliseconds per step in both
-layouts (`model.channels_last=false|true`) and in channels-last with bfloat16 autocast (another
-result, not round-off: dlproj/training/precision.py), from the same weights on the same batch,
-repeats alternating between them, median shown; GFLOP/s from torch's own count of the step's
-floating-point operations (torch.utils.flop_counter, forward and backward), and its fraction of
-the float32 GEMM rate at that thread count (dlproj.bench.step_speed.gemm_rate).
+"""Section 4's training step (PlainNet and SmallResNet, depth 8, width 16, explicit Adam) in torch's
+default memory layout, in channels-last, and in channels-last under `train.precision=bf16-mixed`
+(another result, not round-off), from the same weights on the same batch, alternating; GFLOP/s
+and fraction of the GEMM rate as in step_speed.py. What it found: docs/section4.md, "Speed".
 """
 
 from __future__ import annotations
 
 import functools
 
-from dlproj.bench.step_speed import alternate, gemm_rate
-from dlproj.bench.step_speed import step_flops as torch_step_flops
+from dlproj.bench.step_speed import alternate, gemm_rate, step_flops
 
 NETS = ("plain", "resnet")
 HEADER = (f"{'threads':>7} {'network':<12}{'GFLOP':>7}{'default ms':>11}{'GF/s':>7}{'of GEMM':>8}"
@@ -36,11 +28,6 @@ def _model(name: str, torch, layout):
                image_size=28).to(memory_format=layout)
 
 
-def step_flops(name: str, torch, batch: int = 128) -> int:
-    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    return torch_step_flops(_model(name, torch, torch.contiguous_format), x, y)
-
-
 def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
             batch: int = 128) -> dict[str, float]:
     """Median seconds per training step on each of PATHS at `threads` threads."""
@@ -56,8 +43,7 @@ def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
         runs[key] = (model, Adam(model.parameters(), lr=1e-3),
                      x.contiguous(memory_format=layout), Precision(precision, x.device))
 
-    def step(key: str) -> None:
-        model, opt, xb, precision = runs[key]
+    def step(model, opt, xb, precision) -> None:
         with precision.autocast():
             loss = torch.nn.functional.cross_entropy(model(xb), y)
         opt.zero_grad()
@@ -65,7 +51,7 @@ def measure(name: str, threads: int, torch, *, steps: int, repeats: int,
         opt.step()
 
     # oneDNN picks its kernels on the first calls
-    return alternate({key: functools.partial(step, key) for key in PATHS}, calls=steps,
+    return alternate({key: functools.partial(step, *run) for key, run in runs.items()}, calls=steps,
                      repeats=repeats)
 
 
@@ -76,7 +62,8 @@ def run(thread_counts: list[int], *, steps: int = 3, repeats: int = 5, batch: in
     out(f"Section 4 training step ({', '.join(NETS)}: depth 8, width 16, 28 px, batch {batch}, "
         f"explicit Adam), median of {repeats} alternating repeats of {steps} steps")
     out(HEADER)
-    flops = {name: step_flops(name, torch, batch) for name in NETS}
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    flops = {name: step_flops(_model(name, torch, torch.contiguous_format), x, y) for name in NETS}
     for threads in thread_counts:
         gemm = max(gemm_rate(threads, torch).values())
         for name in NETS:

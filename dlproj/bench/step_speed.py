@@ -1,13 +1,9 @@
-"""One training step, NumPy against PyTorch, and both against the machine's GEMM rate.
+"""One training step, NumPy against PyTorch, and both against the machine's GEMM rate (how it is
+measured and what it found: docs/section3.md, "Speed").
 
-For each thread count: the float32 GEMM rate (a large square matrix product in NumPy and in
-torch, best repeat), then for each model the seconds per training step (forward, softmax
-cross-entropy, backward, Adam) of dlproj's NumPy net and its PyTorch twin, from the same weights
-on the same MNIST batches. NumPy runs as a run with that many cores does (`threads: auto`:
-that many step workers, one BLAS thread each, the optimizer's update on as many threads); torch
-gets torch.set_num_threads. Repeats alternate NumPy and torch so that load elsewhere on the
-machine hits both; the median repeat is reported, with the step's GFLOP/s (step_flops) and its
-fraction of the GEMM rate.
+NumPy runs as a run with that many cores does (`threads: auto`: that many step workers, one BLAS
+thread each); torch gets torch.set_num_threads. Repeats alternate NumPy and torch so that load
+elsewhere on the machine hits both; the median is reported.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,41 +26,20 @@ from dlproj.nn.two_layer import TwoLayerNet
 class BenchModel:
     """A NumPy net of the bench, timed beside its PyTorch twin (dlproj.torchnets.twins)."""
     name: str
-    what: str
+    make: Callable[..., Any]  # rng= -> the net
     batch_size: int
     images: bool  # (N, 1, 28, 28) input, else (N, 784)
 
     def build(self) -> Any:
-        rng = np.random.default_rng(0)
-        if self.name == "mlp":
-            return build_mlp(784, [512, 256], 10, activation="relu", rng=rng)
-        if self.name == "two_layer":
-            return TwoLayerNet(784, 512, 10, rng=rng, activation="relu")
-        return build_cnn([8, 16] if self.name == "cnn_small" else [32, 64], rng=rng)
+        return self.make(rng=np.random.default_rng(0))
 
 
-MODELS = {m.name: m for m in (
-    BenchModel("mlp", "Section 1 MLP 784-512-256-10", 128, False),
-    BenchModel("two_layer", "Section 2 net 784-512-10", 128, False),
-    BenchModel("cnn_small", "Section 3 CNN conv 8/16", 64, True),
-    BenchModel("cnn_wide", "Section 3 CNN conv 32/64", 64, True),
+MODELS = {m.name: m for m in (  # Section 1's MLP, Section 2's net, Section 3's CNNs
+    BenchModel("mlp", partial(build_mlp, 784, [512, 256], 10, activation="relu"), 128, False),
+    BenchModel("two_layer", partial(TwoLayerNet, 784, 512, 10, activation="relu"), 128, False),
+    BenchModel("cnn_small", partial(build_cnn, [8, 16]), 64, True),
+    BenchModel("cnn_wide", partial(build_cnn, [32, 64]), 64, True),
 )}
-
-
-@dataclass
-class StepResult:
-    model: str
-    threads: int
-    numpy_s: float  # median seconds per step
-    torch_s: float
-    gflop: float  # per step
-    gemm_gflops: float  # the machine's rate at this thread count
-
-    def row(self) -> str:
-        n, t = self.gflop / self.numpy_s, self.gflop / self.torch_s
-        return (f"{self.threads:>7} {self.model:<10}{self.numpy_s * 1e3:>9.2f}"
-                f"{self.torch_s * 1e3:>9.2f}{self.numpy_s / self.torch_s:>7.2f}{n:>11.1f}"
-                f"{n / self.gemm_gflops:>8.0%}{t:>11.1f}{t / self.gemm_gflops:>8.0%}")
 
 
 HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>7}"
@@ -75,26 +51,23 @@ HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>
 SETTLE_S = 0.3
 
 
-def _per_call(fn: Callable[[], None], calls: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - t0) / calls
-
-
-def alternate(steps: dict[str, Callable[[], None]], *, calls: int, repeats: int,
-              warmup: int = 2, settle: float = SETTLE_S) -> dict[str, float]:
-    """Median seconds per call of each step, its repeats alternating with the others' so that
-    load elsewhere on the machine hits them all; `warmup` untimed calls each first, and `settle`
-    seconds of sleep before each repeat (see SETTLE_S)."""
+def alternate(steps: dict[Any, Callable[[], Any]], *, calls: int, repeats: int, warmup: int = 2,
+              settle: float = SETTLE_S, pick=statistics.median) -> dict[Any, float]:
+    """Seconds per call of each step, the median (or `pick`) of its repeats, which alternate with
+    the others' so that load elsewhere on the machine hits them all; `warmup` untimed calls each
+    first, and `settle` seconds of sleep before each repeat (see SETTLE_S)."""
     for fn in steps.values():
-        _per_call(fn, warmup)
-    times: dict[str, list[float]] = {key: [] for key in steps}
+        for _ in range(warmup):
+            fn()
+    times: dict[Any, list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
         for key, fn in steps.items():
             time.sleep(settle)
-            times[key].append(_per_call(fn, calls))
-    return {key: statistics.median(t) for key, t in times.items()}
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[key].append((time.perf_counter() - t0) / calls)
+    return {key: pick(t) for key, t in times.items()}
 
 
 def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[str, float]:
@@ -105,12 +78,9 @@ def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[s
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     torch.set_num_threads(threads)
-    best = {"numpy": np.inf, "torch": np.inf}
     with threadpool_limits(limits=threads, user_api="blas"):
-        a @ b, torch.mm(ta, tb)  # warm up
-        for _ in range(repeats):
-            best["numpy"] = min(best["numpy"], _per_call(lambda: a @ b, 1))
-            best["torch"] = min(best["torch"], _per_call(lambda: torch.mm(ta, tb), 1))
+        best = alternate({"numpy": lambda: a @ b, "torch": lambda: torch.mm(ta, tb)}, calls=1,
+                         repeats=repeats, warmup=1, settle=0, pick=min)
     return {k: 2 * size**3 / v / 1e9 for k, v in best.items()}
 
 
@@ -127,8 +97,9 @@ def step_flops(torch_model, x, y) -> int:
 
 
 def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: int,
-                 gemm_gflops: float, data_root: str | None = None) -> StepResult:
-    """Median seconds per training step of both frameworks at `threads` threads."""
+                 data_root: str | None = None) -> dict[str, float]:
+    """Median seconds per training step of both frameworks at `threads` threads ("numpy",
+    "torch"), and the step's GFLOP ("gflop")."""
     from threadpoolctl import threadpool_limits
 
     from dlproj import paths
@@ -142,9 +113,8 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     torch_model = twin(model)
     b = spec.batch_size
     mnist = load_mnist(data_root or paths.data_root(), val_size=0, train_limit=b * 8)
-    x = to_float(mnist.train.images, flatten=not spec.images)
-    xs = [x[i:i + b] for i in range(0, b * 8, b)]
-    ys = [mnist.train.labels[i:i + b] for i in range(0, b * 8, b)]
+    xs = np.split(to_float(mnist.train.images, flatten=not spec.images), 8)
+    ys = np.split(mnist.train.labels, 8)
     txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(y) for y in ys]
     gflop = step_flops(torch_model, txs[0], tys[0]) / 1e9
     loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
@@ -167,11 +137,11 @@ def measure_step(spec: BenchModel, threads: int, torch, *, steps: int, repeats: 
     with threadpool_limits(limits=1, user_api="blas"):
         t = alternate({"numpy": np_step, "torch": torch_step}, calls=steps, repeats=repeats,
                       warmup=3)
-    return StepResult(spec.name, threads, t["numpy"], t["torch"], gflop, gemm_gflops)
+    return {**t, "gflop": gflop}
 
 
 def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int,
-        data_root: str | None = None, out=print) -> list[StepResult]:
+        data_root: str | None = None, out=print) -> list[dict[str, float]]:
     import torch
 
     results = []
@@ -182,9 +152,11 @@ def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int
         out(f"{threads:>7} GEMM 1536^3 float32: numpy {rates['numpy']:.1f}, torch "
             f"{rates['torch']:.1f} GFLOP/s; fractions below are of {limit:.1f}")
         for name in models:
-            spec = MODELS[name]
-            res = measure_step(spec, threads, torch, steps=steps, repeats=repeats,
-                               gemm_gflops=limit, data_root=data_root)
-            out(res.row())
-            results.append(res)
+            t = measure_step(MODELS[name], threads, torch, steps=steps, repeats=repeats,
+                             data_root=data_root)
+            n, g = t["gflop"] / t["numpy"], t["gflop"] / t["torch"]
+            out(f"{threads:>7} {name:<10}{t['numpy'] * 1e3:>9.2f}{t['torch'] * 1e3:>9.2f}"
+                f"{t['numpy'] / t['torch']:>7.2f}{n:>11.1f}{n / limit:>8.0%}{g:>11.1f}"
+                f"{g / limit:>8.0%}")
+            results.append(t)
     return results

@@ -14,13 +14,12 @@ JOB_NEEDS: dict[int, dict[str, int]] = {
     4: {"cpus_per_task": 2, "mem_gb": 6, "timeout_min": 240},
 }
 
+
 def slurm_needs(key: str, section: Any, task_overrides: Any = None) -> int:
     """The resolver behind `${dlproj.slurm_needs:KEY,${section},${hydra.overrides.task}}`:
     the largest need among the sections the sweep runs (`section=1,4` counts both)."""
     sections = {int(section)}
-    for override in list(task_overrides or []):
-        m = re.fullmatch(r"\+?section=(.+)", str(override))
-        if m:
-            sections |= {int(s) for s in re.findall(r"\d+", m.group(1))}
-    known = [JOB_NEEDS[s][key] for s in sections if s in JOB_NEEDS]
-    return max(known) if known else JOB_NEEDS[1][key]
+    for override in task_overrides or []:
+        if m := re.fullmatch(r"\+?section=(.+)", str(override)):
+            sections |= {int(s) for s in re.findall(r"\d+", m[1])}
+    return max((JOB_NEEDS[s][key] for s in sections if s in JOB_NEEDS), default=JOB_NEEDS[1][key])

@@ -1,12 +1,10 @@
-"""`hydra/launcher=slurm`: submitit's SLURM launcher, sized for one dlproj job (launchers/needs.py,
-through conf/hydra/launcher/slurm.yaml), that never waits for ever.
+"""`hydra/launcher=slurm`: submitit's SLURM launcher that never waits for ever (docs/report.md,
+"slurm").
 
-While the jobs run, it watches them with `squeue` (not `sacct`: clusters without accounting have
-none, and submitit then waits for ever on a job that died without a result). A job PENDING for a
-reason that cannot change, or longer than `pending_timeout_min`, cancels the sweep with a message
-saying what was asked and how to ask for less; so does sbatch refusing the request. A job that
-leaves the queue without a result (time limit, out of memory, node failure) is reported by id,
-state and log file once the others have finished.
+It watches its jobs with `squeue`, not `sacct`: clusters without accounting have none, and
+submitit then waits for ever on a job that died without a result. A request SLURM cannot run
+cancels the sweep with a message saying what was asked; a job that left the queue without a
+result is named once the others have finished.
 """
 
 from __future__ import annotations
@@ -20,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from hydra.errors import CompactHydraException
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
 
@@ -53,25 +53,38 @@ def squeue_states(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     return {row[0]: (row[1], row[2]) for row in rows if len(row) == 3}
 
 
+@dataclass
+class CheckedSlurmQueueConf(SlurmQueueConf):
+    _target_: str = "hydra_plugins.dlproj_launchers.slurm_launcher.CheckedSlurmLauncher"
+    # Cancel the sweep when a job is still PENDING after this many minutes (null: wait).
+    pending_timeout_min: float | None = 60
+    poll_s: float = 5
+    # A job out of the queue this long without a result is reported as lost.
+    lost_grace_s: float = 60
+
+
+def register() -> None:
+    """Store the launcher's schema as `hydra/launcher/_slurm_checked` (slurm.yaml builds on it)."""
+    ConfigStore.instance().store(group="hydra/launcher", name="_slurm_checked",
+                                 node=CheckedSlurmQueueConf, provider="dlproj")
+
+
 class CheckedSlurmLauncher(SlurmLauncher):
-    def __init__(self, pending_timeout_min: float | None = 60, poll_s: float = 5,
-                 lost_grace_s: float = 60, **params: Any) -> None:
+    def __init__(self, pending_timeout_min: float | None, poll_s: float, lost_grace_s: float,
+                 **params: Any) -> None:
         super().__init__(**params)
-        self.pending_timeout_min = pending_timeout_min
-        self.poll_s = poll_s
+        self.pending_timeout_min, self.poll_s = pending_timeout_min, poll_s
         self.lost_grace_s = lost_grace_s
 
     def _executor(self) -> Any:
         """submitit's executor with this launcher's parameters (as the plugin builds it)."""
         import submitit
-        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
         params = dict(self.params)
-        executor = submitit.AutoExecutor(
-            cluster=self._EXECUTOR, folder=params.pop("submitit_folder"),
-            **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout", 0)})
+        executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                         slurm_max_num_timeout=params.pop("max_num_timeout", 0))
         base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v
+        executor.update_parameters(**{k if k in base else f"slurm_{k}": v
                                       for k, v in params.items()})
         return executor
 
@@ -132,7 +145,8 @@ class CheckedSlurmLauncher(SlurmLauncher):
                     limit = self.pending_timeout_min
                     if reason in NEVER_SCHEDULED or (
                             limit is not None and time.time() - started > 60 * limit):
-                        self._cancel(jobs)
+                        subprocess.run(["scancel", *sorted({j.job_id.split("_")[0] for j in jobs})],
+                                       capture_output=True, timeout=60, check=False)
                         why = (f"job {job.job_id} is PENDING with Reason={reason}, which no "
                                "node or partition can satisfy" if reason in NEVER_SCHEDULED else
                                f"job {job.job_id} was still PENDING (Reason={reason}) after "
@@ -145,25 +159,3 @@ class CheckedSlurmLauncher(SlurmLauncher):
                                             f"log {job.paths.stderr}")
             time.sleep(self.poll_s)
 
-    @staticmethod
-    def _cancel(jobs: Sequence[Any]) -> None:
-        ids = sorted({j.job_id.split("_")[0] for j in jobs})
-        subprocess.run(["scancel", *ids], capture_output=True, timeout=60, check=False)
-
-
-def register() -> None:
-    """Store the launcher's schema as `hydra/launcher/_slurm_checked` (slurm.yaml builds on it)."""
-    from hydra.core.config_store import ConfigStore
-    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
-
-    @dataclass
-    class CheckedSlurmQueueConf(SlurmQueueConf):
-        _target_: str = "hydra_plugins.dlproj_launchers.slurm_launcher.CheckedSlurmLauncher"
-        # Cancel the sweep when a job is still PENDING after this many minutes (null: wait).
-        pending_timeout_min: float | None = 60
-        poll_s: float = 5
-        # A job out of the queue this long without a result is reported as lost.
-        lost_grace_s: float = 60
-
-    ConfigStore.instance().store(group="hydra/launcher", name="_slurm_checked",
-                                 node=CheckedSlurmQueueConf, provider="dlproj")

@@ -7,8 +7,8 @@ Each logger has four methods, called by the runner and the training loop:
     log_epoch(epoch, row)       every metrics.csv row
     finish(record)              after results.json is written (figures and model files are on disk)
 
-Which nodes are loggers: dlproj.config.trackers. A logger that fails (a missing package, a
-locked store) warns once and is switched off; the run goes on.
+A logger that fails (a missing package, a locked store) warns once and is switched off; the run
+goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.build import build
@@ -53,9 +54,8 @@ class Guarded:
             hint = f" ({_INSTALL_HINT})" if missing else ""
             log.warning("logger %s failed in %s: %s: %s%s; it is off for the rest of this run",
                         self.name, method, type(exc).__name__, exc, hint)
-            with contextlib.suppress(Exception):  # best effort after a failure
-                if self.logger is not None:
-                    self.logger.close()
+            with contextlib.suppress(Exception):  # best effort (none if it was never built)
+                self.logger.close()
         except BaseException:  # a start cut short (a second Ctrl-C) left nothing to finish
             self.failed = method == "start"
             raise
@@ -72,21 +72,32 @@ def build_loggers(cfg: DictConfig) -> list[Guarded]:
     return [Guarded(name, node[name]) for name in node if "_target_" in node[name]]
 
 
-# What the tracker loggers (tensorboard_logger, mlflow_logger) share.
+class Tracker:
+    """What the tracker loggers share: which numbers go out at which step. Each logger sends
+    them (`scalars`) and does its own start, finish and close."""
+
+    def __init__(self, steps: bool) -> None:
+        self.steps = steps
+        self.last_epoch = 0
+
+    def scalars(self, items: dict[str, float], step: int) -> None:
+        raise NotImplementedError
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        if self.steps:
+            self.scalars({f"step/{k}": v for k, v in numeric(values)}, step)
+
+    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        self.last_epoch = int(epoch)
+        self.scalars(dict(numeric(row)), epoch)
+
+
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
     tree = OmegaConf.to_container(cfg, resolve=True)
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}{key}.", value)
-        else:
-            out[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
-
-    walk("", {key: node for key, node in tree.items() if key not in ("logger", "hydra")})
-    return out
+    tree = {key: node for key, node in tree.items() if key not in ("logger", "hydra")}
+    flat = pd.json_normalize(tree, sep=".").to_dict("records")[0]
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in flat.items()}
 
 
 def is_label(key: str) -> bool:
@@ -99,11 +110,10 @@ def run_name(ctx: Any) -> str:
     return f"{ctx.label or 'defaults'} seed={ctx.cfg.seed}"
 
 
-def numeric(row: dict[str, Any], *,
-            skip: tuple[str, ...] = ("epoch",)) -> Iterator[tuple[str, float]]:
-    """The numbers of a row as floats (bools, strings, labels and `skip` left out; NaN kept)."""
+def numeric(row: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """The numbers of a row as floats (its epoch, bools, strings and labels left out; NaN kept)."""
     for key, value in row.items():
-        if key in skip or isinstance(value, bool) or is_label(key):
+        if key == "epoch" or isinstance(value, bool) or is_label(key):
             continue
         if isinstance(value, (int, float, np.integer, np.floating)):
             yield key, float(value)

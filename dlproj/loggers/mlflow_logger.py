@@ -1,14 +1,6 @@
-"""`logger=mlflow`: one MLflow run per dlproj run in a local store (default outputs/mlflow/).
-
-The run is named by its setting's label and seed (`optimizer=adam train.epochs=2 seed=0`) and
-gets the resolved config as params; per epoch every numeric metrics column (step = epoch), per
-training step `step/train_loss` (step = step); class labels such as `most_confused_true` as
-params, not metrics; tags section, experiment, setting, setting_label, seed, status and
-run_dir; the figures under `figures/`, the model file under `model/` and metrics.csv as
-artifacts; the git commit as the run's source version. The jobs of a multirun are children of
-one parent run named after the sweep (made by `MLflowSweepParent`, a callback).
-The experiment is tagged a model-training one, so MLflow 3's UI opens it on its runs table (not on
-its GenAI traces page).
+"""`logger=mlflow`: one MLflow run per dlproj run, in a local store (default outputs/mlflow/) or
+on a tracking server; what it logs: README.md, "Trackers". A multirun's jobs are children of one
+parent run, made by `MLflowSweepParent` (a callback).
 
     mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db
 """
@@ -20,18 +12,18 @@ import logging
 import os
 import ssl
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError
-from dlproj.loggers import flat_config, is_label, numeric, run_name
+from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
 
@@ -39,7 +31,7 @@ PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's i
 _BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
 _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
-# MLflow 3's UI opens an experiment of this kind on its runs table, params and metrics.
+# MLflow 3's UI opens an experiment of this kind on its runs table (not its GenAI traces page).
 _KIND = ("mlflow.experimentKind", "custom_model_development")
 _PROBE_SECS = 5  # a tracking server that does not answer an HTTP request in this time is down
 # MLflow's own defaults wait out a server that is down or stalls for minutes per request (7 retries
@@ -58,39 +50,27 @@ def where(tracking_uri: str, experiment_id: str) -> str:
 
 
 def probe(tracking_uri: str) -> None:
-    """ConnectionError naming the URI unless the tracking server answers an HTTP request (any
-    status) within _PROBE_SECS: a port that refuses or never answers costs seconds, not MLflow's
-    minutes of retries. Through a proxy (HTTP(S)_PROXY) the bounded requests alone tell."""
-    url = urlsplit(tracking_uri)
-    if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
-            url.hostname or ""):
-        return
-    if url.scheme == "https":  # whether it answers, not whom: MLflow checks the certificate
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            url.hostname or "", url.port, timeout=_PROBE_SECS,
-            context=ssl._create_unverified_context())
-    else:
-        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=_PROBE_SECS)
-    try:
-        conn.request("GET", url.path or "/")
-        conn.getresponse().close()
+    """ConnectionError naming the URI unless the tracking server (or the HTTP(S)_PROXY on the way
+    to it) answers an HTTP request, any status, within _PROBE_SECS: a port that refuses or never
+    answers costs seconds, not MLflow's minutes of retries."""
+    try:  # whether it answers, not whom: MLflow checks the certificate
+        urllib.request.urlopen(tracking_uri, timeout=_PROBE_SECS,
+                               context=ssl._create_unverified_context()).close()
+    except urllib.error.HTTPError as answer:  # a status is an answer
+        answer.close()
     except (OSError, http.client.HTTPException) as exc:
+        why = getattr(exc, "reason", exc)  # urllib wraps a refused connection in a URLError
         raise ConnectionError(
             f"the tracking server logger.mlflow.tracking_uri={tracking_uri} did not answer "
-            f"within {_PROBE_SECS} s ({type(exc).__name__}: {exc})") from None
-    finally:
-        conn.close()
+            f"within {_PROBE_SECS} s ({type(why).__name__}: {why})") from None
 
 
-def open_store(tracking_uri: str, experiment_name: str = "dlproj",
-               artifact_location: str | None = None,
+def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
                stop: Callable[[], Any] = lambda: None) -> tuple[Any, str]:
-    """(MlflowClient, experiment id) for the configured store, creating both if needed.
-
-    Concurrent jobs may race to create the store or the experiment; the loser retries. A server
-    is probed first and its requests bounded (_HTTP_BOUNDS), and it gets one retry (MLflow
-    retries each request itself); none is made once the run is asked to stop.
-    """
+    """(MlflowClient, experiment id) for the configured store, creating both if needed; a job
+    that loses the race to create them retries. A server is probed first and its requests bounded
+    (_HTTP_BOUNDS), and it gets one retry (MLflow retries each request itself); none is made once
+    the run is asked to stop."""
     from mlflow.tracking import MlflowClient
 
     if is_server(tracking_uri):
@@ -99,15 +79,15 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
         probe(tracking_uri)
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    name = experiment_name or "dlproj"
     location = Path(artifact_location).resolve().as_uri() if artifact_location else None
     tries = 2 if is_server(tracking_uri) else 5
     for attempt in range(tries):
         try:
             client = MlflowClient(tracking_uri=tracking_uri)
-            exp = client.get_experiment_by_name(name)
+            exp = client.get_experiment_by_name(experiment_name)
             if exp is None:
-                return client, client.create_experiment(name, artifact_location=location,
+                return client, client.create_experiment(experiment_name,
+                                                        artifact_location=location,
                                                         tags=dict([_KIND]))
             if _KIND[0] not in exp.tags:  # a store made before the tag was set
                 client.set_experiment_tag(exp.experiment_id, *_KIND)
@@ -119,13 +99,13 @@ def open_store(tracking_uri: str, experiment_name: str = "dlproj",
     raise AssertionError("unreachable")
 
 
-class MLflowLogger:
+class MLflowLogger(Tracker):
     def __init__(self, steps: bool = True, artifacts: bool = True, **store: Any) -> None:
+        super().__init__(steps)
         self.store = store  # open_store's arguments: tracking_uri, experiment_name, ...
-        self.steps, self.artifacts = steps, artifacts
+        self.artifacts = artifacts
         self.client: Any = None
-        self.run_id = ""
-        self.where = ""
+        self.run_id = self.where = ""
         self.pending: list = []
         self.logged: set[str] = set()
         self.flushed = time.monotonic()
@@ -137,17 +117,17 @@ class MLflowLogger:
         self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
-                "seed": str(cfg.seed), "run_dir": str(ctx.run_dir)}
+                "seed": str(cfg.seed), "run_dir": str(ctx.run_dir),
+                "setting_label": ctx.label[:5000]}
         parent = Path(ctx.run_dir).parent / PARENT_FILE
         if ctx.is_multirun and parent.is_file():
             tags["mlflow.parentRunId"] = parent.read_text().strip()
-        tags["setting_label"] = ctx.label[:5000]
         run = self.client.create_run(experiment_id, run_name=run_name(ctx)[:250], tags=tags)
         self.run_id = run.info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
         self.client.log_batch(self.run_id, params=params)
 
-    def _metrics(self, items: dict[str, float], step: int, flush: bool = False) -> None:
+    def scalars(self, items: dict[str, float], step: int, flush: bool = False) -> None:
         """Queue the metrics; send the queue when `flush`, when full or every _FLUSH_SECS."""
         from mlflow.entities import Metric
 
@@ -158,20 +138,12 @@ class MLflowLogger:
             self.client.log_batch(self.run_id, metrics=self.pending)
             self.pending, self.flushed = [], time.monotonic()
 
-    def log_step(self, step: int, values: dict[str, float]) -> None:
-        if self.steps:
-            self._metrics({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
-
-    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        self._metrics(dict(numeric(row)), epoch)
-
     def finish(self, record: dict[str, Any]) -> None:
+        from mlflow.entities import Param, RunTag
+
         # Final metrics of runs without epochs (gradcheck, receptive_field, a checkpoint eval).
         final = {k: v for k, v in numeric(record.get("metrics") or {}) if k not in self.logged}
-        self._metrics(final, 0, flush=True)
-        for key, value in (record.get("metrics") or {}).items():
-            if is_label(key):
-                self.client.log_param(self.run_id, key, str(value))
+        self.scalars(final, 0, flush=True)
         status = str(record.get("status", ""))
         tags = {"status": status, "setting": str(record.get("setting", ""))}  # the runner's id
         commit = ((record.get("metadata") or {}).get("git") or {}).get("commit")
@@ -179,8 +151,9 @@ class MLflowLogger:
             tags["mlflow.source.git.commit"] = commit
         if record.get("error"):
             tags["error"] = str(record["error"])[:5000]
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, value)
+        labels = [Param(k, str(v)) for k, v in (record.get("metrics") or {}).items() if is_label(k)]
+        self.client.log_batch(self.run_id, params=labels,
+                              tags=[RunTag(k, v) for k, v in tags.items()])
         if self.artifacts:
             run_dir = Path(record["run_dir"])
             files = [(path, "figures") for path in sorted(run_dir.glob("*.png"))]
@@ -189,29 +162,25 @@ class MLflowLogger:
             for path, folder in [*files, (run_dir / "metrics.csv", None)]:
                 if path.is_file():
                     self.client.log_artifact(self.run_id, str(path), folder)
-        self.client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
-        self.run_id = ""
+        self.close(_STATUS.get(status, "FAILED"))
         if not Path(record["run_dir"]).parent.joinpath(PARENT_FILE).is_file():  # a sweep says it
             log.info("mlflow: %s", self.where)
 
-    def close(self) -> None:
+    def close(self, status: str = "FAILED") -> None:
         if self.client is not None and self.run_id:
-            self.client.set_terminated(self.run_id, status="FAILED")
+            self.client.set_terminated(self.run_id, status=status)
             self.run_id = ""
 
 
 class MLflowSweepParent(Callback):
-    """Hydra callback: with `logger=[...,mlflow]`, a multirun's jobs become children of one run.
-
-    The parent run is created before any job starts (so parallel jobs never race for it), its id
-    is left in `<sweep dir>/.mlflow_parent_run` for the jobs, and it ends with the sweep. Like
-    every callback here it never raises: without MLflow the jobs are simply not grouped. A node
-    the jobs will refuse (`tracking_uri=''`) makes no store: each job says what is wrong.
-    """
+    """Hydra callback: with `logger=[...,mlflow]`, a multirun's jobs become children of one run,
+    made before any job starts (so parallel jobs never race for it), its id left in PARENT_FILE.
+    It never raises: without MLflow the jobs are not grouped; a node the jobs will refuse
+    (`tracking_uri=''`) makes no store, and each job says what is wrong."""
 
     def __init__(self) -> None:
         self.client: Any = None
-        self.run_id = ""
+        self.run_id = self.where = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if "mlflow" not in (config.get("logger") or {}):
@@ -221,6 +190,7 @@ class MLflowSweepParent(Callback):
             MLflowLoggerConfig.check(node, config)
             self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                     node.artifact_location)
+            self.where = where(node.tracking_uri, experiment_id)
             sweep_dir = Path(str(config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
             overrides = " ".join(config.hydra.overrides.task)[:5000]
@@ -242,8 +212,6 @@ class MLflowSweepParent(Callback):
             if report.is_dir():
                 self.client.log_artifacts(self.run_id, str(report), "report")
             self.client.set_terminated(self.run_id, status="FINISHED")
-            node = config.logger.mlflow
-            experiment_id = self.client.get_run(self.run_id).info.experiment_id
-            log.info("mlflow: the sweep's runs: %s", where(node.tracking_uri, experiment_id))
+            log.info("mlflow: the sweep's runs: %s", self.where)
         except Exception as exc:
             log.warning("mlflow: sweep parent run not closed (%s: %s)", type(exc).__name__, exc)

@@ -1,10 +1,6 @@
-"""`logger=tensorboard`: event files in RUN_DIR/tensorboard/, written without TensorFlow or torch.
-
-Per epoch every numeric metrics column under its own name (x axis: epoch); per step
-`step/train_loss` (x axis: step); the resolved config as hparams (HParams tab, with the run's
-status at the end); every figure of the run as an image. `tensorboard --logdir outputs` shows all
-runs, each named by its folder, `<run dir>/tensorboard/<setting label> seed=N`: filter the run list
-by `optimizer=adam` to see those runs.
+"""`logger=tensorboard`: event files in RUN_DIR/tensorboard/<setting label> seed=N/ (TensorBoard
+names a run by its folder), written without TensorFlow or torch; what they hold: README.md,
+"Trackers". `tensorboard --logdir outputs` shows every run.
 """
 
 from __future__ import annotations
@@ -13,22 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlproj.loggers import flat_config, numeric, run_name
+from dlproj.loggers import Tracker, flat_config, numeric, run_name
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(Tracker):
     def __init__(self, steps: bool = True, figures: bool = True, hparams: bool = True,
                  flush_secs: int = 30) -> None:
-        self.steps, self.images, self.hparams = steps, figures, hparams
-        self.flush_secs = flush_secs
+        super().__init__(steps)
+        self.images, self.hparams, self.flush_secs = figures, hparams, flush_secs
         self.writer: Any = None
-        self.last_epoch = 0
 
     def start(self, ctx: Any) -> None:
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        # TensorBoard names a run by its folder: RUN_DIR/tensorboard/<setting label> seed=N.
         folder = run_name(ctx).replace("/", "∕")[:200]
         self.writer = EventFileWriter(str(ctx.run_dir / "tensorboard" / folder),
                                       flush_secs=self.flush_secs)
@@ -36,57 +30,34 @@ class TensorBoardLogger:
             self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 
     def _write(self, step: int, *values: Any) -> None:
-        """One event at `step` holding the summary values (summary_pb2.Summary.Value)."""
+        """One event at `step` holding the summary values (protos, or dicts of their fields)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         event = event_pb2.Event(wall_time=time.time(), step=int(step),
                                 summary=summary_pb2.Summary(value=values))
         self.writer.add_event(event)
 
-    def _scalars(self, items: dict[str, float], step: int) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        self._write(step, *(Summary.Value(tag=k, simple_value=v) for k, v in items.items()))
-
-    def _image(self, path: Path, step: int) -> None:
-        """The PNG file as it is (its bytes, its size and channels read by Pillow)."""
-        from PIL import Image
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        with Image.open(path) as png:
-            image = Summary.Image(height=png.height, width=png.width,
-                                  colorspace=len(png.getbands()),
-                                  encoded_image_string=path.read_bytes())
-        self._write(step, Summary.Value(tag=path.stem, image=image))
-
-    def _hparams_end(self, status: str) -> None:
-        """The hparams session's end: success only for a completed run."""
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-
-        code = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
-        info = plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=time.time())
-        data = plugin_data_pb2.HParamsPluginData(session_end_info=info)
-        self._write(self.last_epoch, Summary.Value(
-            tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data)))
-
-    # -- the logger interface ------------------------------------------------------------------
-    def log_step(self, step: int, values: dict[str, float]) -> None:
-        if self.steps:
-            self._scalars({f"step/{k}": v for k, v in numeric(values, skip=())}, step)
-
-    def log_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        self.last_epoch = int(epoch)
-        self._scalars(dict(numeric(row)), epoch)
+    def scalars(self, items: dict[str, float], step: int) -> None:
+        self._write(step, *({"tag": k, "simple_value": v} for k, v in items.items()))
 
     def finish(self, record: dict[str, Any]) -> None:
+        from PIL import Image
+        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
         if not self.last_epoch:  # runs without epochs (gradcheck, ...): their final metrics
-            self._scalars(dict(numeric(record.get("metrics") or {})), 0)
-        if self.images:
-            for path in sorted(Path(record["run_dir"]).glob("*.png")):
-                self._image(path, self.last_epoch)
-        if self.hparams:
-            self._hparams_end(record.get("status", ""))
+            self.scalars(dict(numeric(record.get("metrics") or {})), 0)
+        for path in sorted(Path(record["run_dir"]).glob("*.png")) if self.images else ():
+            with Image.open(path) as png:  # the PNG as it is; its size and channels from Pillow
+                size = {"height": png.height, "width": png.width, "colorspace": len(png.getbands())}
+            image = {**size, "encoded_image_string": path.read_bytes()}
+            self._write(self.last_epoch, {"tag": path.stem, "image": image})
+        if self.hparams:  # the hparams session's end: success only for a completed run
+            code = (api_pb2.STATUS_SUCCESS if record.get("status") == "completed"
+                    else api_pb2.STATUS_FAILURE)
+            data = plugin_data_pb2.HParamsPluginData(
+                session_end_info={"status": code, "end_time_secs": time.time()})
+            self._write(self.last_epoch, {"tag": metadata.SESSION_END_INFO_TAG,
+                                          "metadata": metadata.create_summary_metadata(data)})
         self.close()
 
     def close(self) -> None:
