@@ -20,11 +20,9 @@ import numpy as np
 
 def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
                  durable: bool = True) -> Path:
-    """Call `fill(fh)` on a temporary binary file, then move it to `path`.
-
-    `durable=False` skips the fsync: the rename still makes the file whole or absent for every
-    reader and after any process death, but a power cut may lose it (per-epoch checkpoints,
-    where the next one replaces it within seconds)."""
+    """`fill(fh)` a temporary binary file, then move it to `path`. `durable=False` skips the
+    fsync: the rename still makes the file whole or absent for every reader and after any process
+    death, but a power cut may lose it (per-epoch checkpoints, replaced within seconds)."""
     path = Path(path)
     if path.is_dir():  # said of the file asked for, before anything is filled
         raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))

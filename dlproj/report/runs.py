@@ -1,8 +1,7 @@
 """Every run directory under outputs/ as one row of a DataFrame (docs/report.md, *The report*).
 
 A corrupt, empty or half-written file is a `Problem` (raised by the file readers, collected by
-`load_run`/`run_csv`) and skipped; nothing here raises on bad files. `dedupe` keeps one run per
-(setting, seed).
+`load_run`/`run_csv`) and skipped; nothing here raises on bad files.
 """
 
 from __future__ import annotations
