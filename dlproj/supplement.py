@@ -26,15 +26,6 @@ PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
 WEIGHTS = ("model.npz", "model.pt")
 
 
-def environment() -> dict[str, Any]:
-    """Where the supplement is made: dlproj/environment.py's record (git commit, machine),
-    with the versions of the packages the report uses too; the BLAS pools in a fixed order
-    (threadpoolctl lists them in the order they were loaded)."""
-    env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}
-    env["blas_threads"].sort(key=lambda pool: json.dumps(pool, default=str, sort_keys=True))
-    return env
-
-
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
     """A run's folder inside the supplement: its path under the outputs folder it was read
     from (with that folder's name first when there are several)."""
@@ -69,8 +60,12 @@ def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> d
             if path.is_file():
                 files[f"figures/{path.name}"] = path.read_bytes()
     files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
-    files["environment.json"] = (json.dumps(environment(), indent=2, sort_keys=True,
-                                            default=str) + "\n").encode()
+    # Where it is made: dlproj/environment.py's record with the report's packages too; the BLAS
+    # pools in a fixed order (threadpoolctl lists them in the order they were loaded).
+    env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}
+    env["blas_threads"].sort(key=lambda pool: json.dumps(pool, default=str, sort_keys=True))
+    files["environment.json"] = (json.dumps(env, indent=2, sort_keys=True, default=str)
+                                 + "\n").encode()
     for run_dir in sorted(Path(p) for p in report.runs["path"]):
         name = _run_name(run_dir, roots)
         files |= {f"runs/{name}/{k}": v for k, v in _run_files(run_dir, weights=weights).items()}
