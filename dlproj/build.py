@@ -1,8 +1,6 @@
-"""Config -> object: `build(node)` is `hydra.utils.instantiate` of a config group's node (less
-its `name`, the choice it was made from: not an argument), the target with the node's arguments
-bound; the code that knows the run-time arguments supplies them:
-
-    model = build(cfg.model)(in_features=784, out_features=10, rng=ctx.rng)
+"""Config -> object: `build(node)` is `hydra.utils.instantiate` of a config group's node less its
+`name` (the choice it was made from, not an argument); the code that knows the run-time arguments
+supplies them: `build(cfg.model)(in_features=784, out_features=10, rng=ctx.rng)`.
 
 `skip` leaves out further keys that another part of the run reads (Section 4's `model.weights`
 and `model.finetune`); `overrides` replace node values (`_target_=...` included).

@@ -1,10 +1,9 @@
-"""The environment a result comes from: code version, packages, machine, the cores this process
-may use. Stored as `metadata` in results.json (dlproj.runtime.runner) and as the supplement's
-environment.json (dlproj.supplement).
+"""The environment a result comes from (results.json's `metadata`, the supplement's
+environment.json): code version, packages, machine, the cores this process may use.
 
-Never imports torch (sections 1-3 must not): versions come from the installed distributions,
-the GPU from `nvidia-smi` or, when the run already imported torch (section 4), torch.cuda.
-Every probe is best effort: a missing tool leaves its field null, never fails the run.
+Never imports torch (sections 1-3 must not): versions come from the installed distributions, the
+GPU from `nvidia-smi`, or torch.cuda when the run imported torch itself. Every probe is best
+effort: a missing tool leaves its field null, never fails the run.
 """
 
 from __future__ import annotations

@@ -94,8 +94,8 @@ def help_text() -> str:
     for section, (title, default) in sorted(sections().items()):
         lines.append(f"  section={section}  {title.rstrip('.')} (default experiment={default})")
     lines += ["", "Config groups (GROUP=CHOICE; logger takes a list: logger=[csv,tensorboard]):",
-              *_columns(conf_groups())]
-    lines += ["", "Debug presets (debug=NAME; their runs go to outputs/debug/):"]
+              *_columns(conf_groups()), "",
+              "Debug presets (debug=NAME; their runs go to outputs/debug/):"]
     for path in sorted((paths.CONF_DIR / "debug").glob("*.yaml")):
         said = " ".join(line.lstrip("# ").strip() for line in path.read_text().splitlines()
                         if line.startswith("#") and "@package" not in line)

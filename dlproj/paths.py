@@ -23,5 +23,4 @@ def data_root() -> Path:
 def resolve_data_root(root: str | Path) -> Path:
     """`data.root` as a folder: `~` expanded, a relative one taken from the project root (so it
     names the same folder from any working directory)."""
-    path = Path(str(root)).expanduser()
-    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+    return (PROJECT_ROOT / Path(str(root)).expanduser()).resolve()  # an absolute one stays

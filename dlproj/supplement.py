@@ -26,27 +26,14 @@ PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
 WEIGHTS = ("model.npz", "model.pt")
 
 
-def environment() -> dict[str, Any]:
-    """Where the supplement is made: dlproj/environment.py's record (git commit, machine),
-    with the versions of the packages the report uses too; the BLAS pools in a fixed order
-    (threadpoolctl lists them in the order they were loaded)."""
-    env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}
-    if env.get("blas_threads"):
-        env["blas_threads"] = sorted(env["blas_threads"], key=lambda p: json.dumps(p, default=str,
-                                                                                 sort_keys=True))
-    return env
-
-
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
     """A run's folder inside the supplement: its path under the outputs folder it was read
     from (with that folder's name first when there are several)."""
-    for root in roots:
-        try:
-            rel = run_dir.resolve().relative_to(Path(root).resolve())
-        except ValueError:
-            continue
-        return (f"{Path(root).name}/{rel}" if len(roots) > 1 else str(rel)) if rel.parts \
-            else run_dir.name
+    for root in map(Path, roots):
+        if run_dir.resolve().is_relative_to(root.resolve()):
+            rel = run_dir.resolve().relative_to(root.resolve())
+            return (f"{root.name}/{rel}" if len(roots) > 1 else str(rel)) if rel.parts \
+                else run_dir.name
     return run_dir.name
 
 
@@ -73,8 +60,12 @@ def parts(report: Any, *, roots: Sequence[Path], study: str, weights: bool) -> d
             if path.is_file():
                 files[f"figures/{path.name}"] = path.read_bytes()
     files |= {f"study/{p.name}": p.read_bytes() for p in studies.files(study)}
-    files["environment.json"] = (json.dumps(environment(), indent=2, sort_keys=True,
-                                            default=str) + "\n").encode()
+    # Where it is made: dlproj/environment.py's record with the report's packages too; the BLAS
+    # pools in a fixed order (threadpoolctl lists them in the order they were loaded).
+    env = {**metadata.collect(), "versions": metadata.versions(PACKAGES)}
+    env["blas_threads"].sort(key=lambda pool: json.dumps(pool, default=str, sort_keys=True))
+    files["environment.json"] = (json.dumps(env, indent=2, sort_keys=True, default=str)
+                                 + "\n").encode()
     for run_dir in sorted(Path(p) for p in report.runs["path"]):
         name = _run_name(run_dir, roots)
         files |= {f"runs/{name}/{k}": v for k, v in _run_files(run_dir, weights=weights).items()}
@@ -131,11 +122,9 @@ def write(path: str | Path, files: dict[str, bytes]) -> Path:
         with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(files):
+                # TarInfo's defaults: time 1970-01-01, owner 0 and unnamed, mode 0o644
                 info = tarfile.TarInfo(f"{ROOT}/{name}")
-                # every entry's time 1970-01-01: the same bytes for the same runs
-                info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
+                info.size = len(files[name])
                 tar.addfile(info, io.BytesIO(files[name]))
 
     return atomic_write(path, fill)

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,30 +20,24 @@ import numpy as np
 
 def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
                  durable: bool = True) -> Path:
-    """Call `fill(fh)` on a temporary binary file, then move it to `path`.
-
-    `durable=False` skips the fsync: the rename still makes the file whole or absent for every
-    reader and after any process death, but a power cut may lose it (per-epoch checkpoints,
-    where the next one replaces it within seconds)."""
+    """`fill(fh)` a temporary binary file, then move it to `path`. `durable=False` skips the
+    fsync: the rename still makes the file whole or absent for every reader and after any process
+    death, but a power cut may lose it (per-epoch checkpoints, replaced within seconds)."""
     path = Path(path)
     if path.is_dir():  # said of the file asked for, before anything is filled
         raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     try:
-        fh = open(tmp, "xb")  # the mode a plain open() gives (umask applied)
-    except OSError as exc:  # a read-only disk: name the file, not its temporary
-        exc.filename = str(path)
-        raise
-    try:
-        with fh:
+        with open(tmp, "xb") as fh:  # the mode a plain open() gives (umask applied)
             fill(fh)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only disk has no temporary to remove
+            tmp.unlink()
         if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
             exc.filename, exc.filename2 = str(path), None  # the file, not its temporary
         raise

@@ -46,8 +46,7 @@ def _report(argv: list[str] | None) -> int:
     if args.with_weights and args.bundle is None:
         parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
-    missing = [r for r in roots if not r.exists()]
-    if missing:
+    if missing := [r for r in roots if not r.exists()]:
         print(f"dlproj.report: no such folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
     out = args.out or roots[0] / "report"

@@ -1,8 +1,7 @@
 """Every run directory under outputs/ as one row of a DataFrame (docs/report.md, *The report*).
 
 A corrupt, empty or half-written file is a `Problem` (raised by the file readers, collected by
-`load_run`/`run_csv`) and skipped; nothing here raises on bad files. `dedupe` keeps one run per
-(setting, seed).
+`load_run`/`run_csv`) and skipped; nothing here raises on bad files.
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise Problem(path, "empty file")
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
     header = rows[0]
-    if not header or any(not h.strip() for h in header) or len(set(header)) != len(header):
+    if not all(h.strip() for h in header) or len(set(header)) != len(header):
         raise Problem(path, f"bad header {header!r}")
     if len(rows) < 2:
         raise Problem(path, "header but no rows")
@@ -208,11 +207,11 @@ def dedupe(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     A superseded run gets `superseded_by`, the path of the run kept in its place.
     """
-    keys = ["setting", "_seed"]
-    ranked = (runs.assign(_done=runs["status"].eq("completed"), _seed=runs["seed"].fillna(-1))
+    keys = ["setting", "seed"]
+    ranked = (runs.assign(_done=runs["status"].eq("completed"))
               .sort_values(["_done", "finished"], ascending=False, kind="stable"))
     # The first of each (setting, seed) is kept, and every other one is superseded by it.
     ranked = ranked.assign(superseded_by=ranked.groupby(keys)["path"].transform("first"),
                            _kept=~ranked.duplicated(keys)).sort_index()
-    runs = ranked.drop(columns=["_done", "_seed", "_kept"])
+    runs = ranked.drop(columns=["_done", "_kept"])
     return runs[ranked["_kept"]].drop(columns="superseded_by"), runs[~ranked["_kept"]]

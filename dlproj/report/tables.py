@@ -27,14 +27,6 @@ MAX_OTHER_METRICS = 5
 STATUS_RANK = {"completed": 0, "diverged": 1, "interrupted": 2, "failed": 3}
 
 
-def metrics_long(runs: pd.DataFrame) -> pd.DataFrame:
-    """One line per (run, numeric finite metric): the frame the statistics come from."""
-    records = [(i, k, float(v)) for i, m in runs["metrics"].items() for k, v in m.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
-    long = pd.DataFrame(records, columns=["run", "metric", "value"])
-    return long.join(runs[KEYS], on="run")
-
-
 def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows, stats): a row per (section, experiment, setting, status); stats per row and metric.
 
@@ -42,7 +34,6 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
     """
     if runs.empty:
         return pd.DataFrame(columns=[*KEYS, "label", "n"]), pd.DataFrame()
-    runs = runs.assign(section=runs["section"].fillna(-1).astype(int))
     grouped = runs.groupby(KEYS, sort=False, dropna=False)
     rows = grouped.agg(
         label=("label", "first"), n=("seed", "nunique"),
@@ -51,7 +42,11 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
         error=("error", lambda s: next((str(e).strip().splitlines()[0] for e in s if e), "")),
         run_dirs=("path", lambda s: " ".join(map(str, s))),
     ).reset_index()
-    stats = (metrics_long(runs).groupby([*KEYS, "metric"], dropna=False)["value"]
+    # A line per (run, numeric finite metric): what the statistics are taken over.
+    long = pd.DataFrame([(i, k, float(v)) for i, m in runs["metrics"].items() for k, v in m.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and math.isfinite(v)], columns=["run", "metric", "value"])
+    stats = (long.join(runs[KEYS], on="run").groupby([*KEYS, "metric"], dropna=False)["value"]
              .agg(["mean", "std", "count"]).reset_index())
     rows["primary"] = [_primary(r, stats, numbers) for r in rows.itertuples()]
     rows["course"] = [_course_cell(r, numbers) for r in rows.itertuples()]
@@ -77,12 +72,9 @@ def _primary(row: Any, stats: pd.DataFrame, numbers: Numbers) -> str:
 
 def _course_cell(row: Any, numbers: Numbers) -> str:
     """The course report's number beside the row, or why it is not comparable."""
-    cells = []
-    for ref in numbers:
-        if not ref.applies(row.section, row.experiment, row.config) or ref.metric != row.primary:
-            continue
-        why = ref.mismatch(row.config)
-        cells.append(ref.shown if not why else f"({ref.shown}: not comparable, {', '.join(why)})")
+    cells = [f"({ref.shown}: not comparable, {', '.join(why)})" if (why := ref.mismatch(row.config))
+             else ref.shown for ref in numbers
+             if ref.applies(row.section, row.experiment, row.config) and ref.metric == row.primary]
     return " / ".join(dict.fromkeys(cells))
 
 
@@ -96,8 +88,7 @@ def course_lines(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> p
                  if ref.applies(r.section, r.experiment, r.config)
                  and ref.metric in _row_stats(r, stats).index]
         same = [r for r in cands if not ref.mismatch(r.config)]
-        pool = same or cands
-        best = max(pool, key=lambda r: (r.n, -len(r.label))) if pool else None
+        best = max(same or cands, key=lambda r: (r.n, -len(r.label)), default=None)
         ours, n, setting, protocol = "not run yet", "", "", ""
         if best is not None:
             st = _row_stats(best, stats).loc[ref.metric]
@@ -124,12 +115,11 @@ def all_runs_table(rows: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
             if r.primary in st.index else "—"
         others = [f"{k}={fmt(v)}" for k, v in st["mean"].items()
                   if k != r.primary and k not in QUIET_METRICS]
-        extra = len(others) - MAX_OTHER_METRICS
-        others = others[:MAX_OTHER_METRICS] + ([f"+{extra} more in results.csv"] if extra > 0
-                                               else [])
+        if len(others) > MAX_OTHER_METRICS:
+            others[MAX_OTHER_METRICS:] = [f"+{len(others) - MAX_OTHER_METRICS} more in results.csv"]
         if r.status != "completed" and r.error:  # its first line, to 90 characters
             others.insert(0, "error: " + (r.error if len(r.error) <= 90 else r.error[:89] + "…"))
-        out.append({"Section": r.section if r.section >= 0 else "?", "Experiment": r.experiment,
+        out.append({"Section": r.section, "Experiment": r.experiment,
                     "Setting": r.label, "Status": r.status if r.status == "completed"
                     else r.status.upper(), "n": r.n, "Metric": r.primary, "Ours": main,
                     "Course report": r.course, "Other final metrics": ", ".join(others),
