@@ -111,8 +111,6 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
     cache = ComposeCache.of(outputs)
     planned = plan(study, outputs, sweep_dir=sweep_dir, force=args.force, cache=cache)
-    if not args.dry_run:  # a dry run writes nothing
-        cache.save()
     counts = planned.counts()
     print(f"dlproj reproduce: {written.title}: {len(study.steps)} steps, {len(planned.jobs)} "
           f"jobs -> {outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
@@ -129,8 +127,9 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
             mine = [j for j in planned.jobs if j.step is step]
             left = sum(j.state in ("run", "resume") for j in mine)
             print(f"[{i}] {step.command()}   # {len(mine)} jobs, {left} to run")
-        return 0
+        return 0  # a dry run writes nothing
 
+    cache.save()
     log_dir = outputs / "reproduce" / f"{stamp}_{name}"  # made by the first file written there
     run = partial(launch, steps=len(study.steps), outputs=outputs, workers=args.jobs,
                   launcher=args.launcher)
