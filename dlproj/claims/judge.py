@@ -1,28 +1,21 @@
-"""A course report's claim (`claims:` of conf/study/) judged from the report's runs: its arms
-(the runs each compares, and each run's value of what the claim measures), then the verdict on
-each pair of arms, with scipy's statistics (METHOD).
+"""A course report's claim (`claims:` of conf/study/) judged from the report's kept runs
+(dlproj/report/runs.py): its arms, each run's value of what it measures, and the verdict on each
+pair of arms, with scipy's statistics (METHOD; claims.md words the verdicts: write.py).
 
-The runs are the report's, read once (dlproj/report/runs.py: one per setting and seed, with its
-final metrics and its metrics.csv). An arm holds the runs of the claim's section and experiment
-that fit the claim's `match` and the arm's own. The arms' runs must agree on every key they all
-have but the compared ones (those the arms' matches name, and the keys of a compared group that
-its choice sets: `model.hidden` of model=mlp_small): a *family*. Where several families
-exist (a quick and a full budget; the depth sweep beside plain vs residual) the one whose arms
-have the most seeds is judged, and within it each arm is one setting (the one with the most
-seeds; another is named in the arm's note). Only completed runs give values; a value that is
-missing or not finite is left out and counted, by reason.
-
-For arms A and B (B is asserted `direction` than A) the effect is mean(B) - mean(A), or for a
-`ratio` claim mean(B) / mean(A) of geometric means (the difference of the mean log10 values,
-shown as a ratio). The verdict: *supported* when the 95% interval lies wholly on the asserted
-side of no effect, *contradicted* when wholly on the other, else *inconclusive at n = N*;
-*inconclusive: one seed* where an arm has one value, *not run yet* where an arm has none.
+An arm holds the runs of the claim's section and experiment that fit the claim's `match` and its
+own. The arms' runs must agree on every key they all have but the compared ones (those the arms'
+matches name, and the keys a compared group's choice sets: `model.hidden` of model=mlp_small): a
+*family*. Of several (a quick and a full budget; the depth sweep beside plain vs residual) the one
+whose arms have the most seeds is judged, each arm as its setting with the most seeds (another is
+named in the arm's note). Only completed runs give values; a missing or non-finite value is left
+out and counted, by reason. A `ratio` claim compares geometric means (on log10 values).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,8 +106,8 @@ def arms(claim: Claim, runs: pd.DataFrame) -> list[Arm]:
     mine = mine.assign(family=[repr([c.get(k) for k in keys]) for c in mine["config"]])
     measured = [measure(claim, run) for run in mine.itertuples()]
     mine = mine.assign(value=[v for v, _ in measured], why=[w for _, w in measured])
-    families = {name: _family(claim, rows) for name, rows in mine.groupby("family", sort=True)}
-    return max(families.values(), key=_seeds)
+    return max((_family(claim, rows) for _, rows in mine.groupby("family", sort=True)),
+               key=_seeds)
 
 
 def _chosen(key: str, rows: pd.DataFrame) -> bool:
@@ -136,7 +129,7 @@ def _family(claim: Claim, rows: pd.DataFrame) -> list[Arm]:
         mine = rows[rows["arm"] == label]
         arm = Arm(label)
         if not mine.empty:
-            ranked = mine.groupby("setting", sort=False)["value"].agg(lambda v: v.notna().sum())
+            ranked = mine.groupby("setting", sort=False)["value"].count()  # values, not NaN
             setting = ranked.idxmax()
             if len(ranked) > 1:
                 arm.note = f"{len(ranked) - 1} other setting(s) of this arm left out"
@@ -166,13 +159,9 @@ def seeds_for_power(effect: float, var_a: float, var_b: float) -> float:
         # The far tail is ~0, and nct.cdf can return NaN there: left out.
         return float(np.nansum([stats.nct.sf(t, df, shift), stats.nct.cdf(-t, df, shift)]))
 
-    if power(MOST_SEEDS) < POWER:
-        return math.inf
-    lo, hi = 2, MOST_SEEDS  # power grows with n: the first n that reaches it
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if power(mid) >= POWER else (mid + 1, hi)
-    return lo
+    # Power grows with n: the first n that reaches it (past the range: none does).
+    n = bisect_left(range(2, MOST_SEEDS + 1), True, key=lambda n: power(n) >= POWER) + 2
+    return n if n <= MOST_SEEDS else math.inf
 
 
 def compare(a: np.ndarray, b: np.ndarray, *, ratio: bool, direction: str) -> dict[str, Any]:
@@ -208,19 +197,14 @@ def compare(a: np.ndarray, b: np.ndarray, *, ratio: bool, direction: str) -> dic
             "kind": kind}
 
 
-def pairs(claim: Claim, judged: list[Arm]) -> list[tuple[Arm, Arm]]:
-    """(A, B) pairs to judge: each arm against the one before it, or against the first."""
-    if claim.pairs == "first":
-        return [(judged[0], arm) for arm in judged[1:]]
-    return list(zip(judged[:-1], judged[1:], strict=True))
-
-
 def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
     """A row per claim and pair of arms: what is compared, n, means, effect, interval, verdict,
     seeds per arm for 80% power, the runs left out. `runs`: the report's kept runs."""
     rows = []
     for claim in claims:
-        for a, b in pairs(claim, arms(claim, runs)):
+        judged = arms(claim, runs)  # each arm against the one before it, or against the first
+        firsts = judged[:1] * (len(judged) - 1) if claim.pairs == "first" else judged[:-1]
+        for a, b in zip(firsts, judged[1:], strict=True):
             ratio = claim.effect == "ratio"
             mean = stats.gmean if ratio else np.mean
             rows.append({
@@ -231,13 +215,11 @@ def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
                 "mean_a": float(mean(a.values)) if len(a.values) else math.nan,
                 "mean_b": float(mean(b.values)) if len(b.values) else math.nan,
                 **compare(a.values, b.values, ratio=ratio, direction=claim.direction),
-                "excluded": _excluded(a, b), "setting_a": a.setting, "setting_b": b.setting,
+                "excluded": "; ".join(  # "SGD: 1 NaN, 1 failed": the runs that gave no value
+                    f"{arm.label}: " + ", ".join(f"{k} {why}" for why, k in arm.excluded.items())
+                    for arm in (a, b) if arm.excluded),
+                "setting_a": a.setting, "setting_b": b.setting,
                 "seeds_a": " ".join(map(str, a.seeds)), "seeds_b": " ".join(map(str, b.seeds)),
                 "note": "; ".join(x for x in (claim.note, a.note, b.note) if x)})
     return pd.DataFrame(rows)
 
-
-def _excluded(*judged: Arm) -> str:
-    """"SGD: 1 NaN, 1 failed": the runs of each arm that gave no value, and why."""
-    return "; ".join(f"{arm.label}: " + ", ".join(f"{k} {why}" for why, k in arm.excluded.items())
-                     for arm in judged if arm.excluded)

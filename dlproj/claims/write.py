@@ -23,9 +23,7 @@ def _effect(x: float, ratio: bool) -> str:
 
 
 def _seeds(n: Any) -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return ""
-    return f"> {MOST_SEEDS:,}" if n == math.inf else str(int(n))
+    return "" if pd.isna(n) else f"> {MOST_SEEDS:,}" if n == math.inf else str(int(n))
 
 
 def asserted(row: Any) -> str:
@@ -61,8 +59,7 @@ def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
              f"dlproj.reproduce --study {study} --seeds N` (only the new seeds run).\n"]
     if rows.empty:
         return "\n".join([*parts, "_This study has no claims._\n"])
-    parts.append(md_table(table(rows), as_written=True))
-    parts.append(f"\n{heading}# The claims' words and runs\n")
+    parts += [md_table(table(rows), as_written=True), f"\n{heading}# The claims' words and runs\n"]
     words = []
     for claim, mine in rows.groupby("claim", sort=False):
         first = mine.iloc[0]

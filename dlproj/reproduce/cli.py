@@ -25,8 +25,8 @@ import contextlib
 import fcntl
 import os
 import time
-from contextlib import ExitStack
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -34,12 +34,35 @@ from dlproj import paths
 from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, one_paragraph
-from dlproj.reproduce import conditions
+from dlproj.reproduce import conditions, report_inputs
 from dlproj.reproduce.launch import LAUNCHERS, launch
 from dlproj.reproduce.plan import Plan, from_the_start, plan
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
+    """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
+    a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write).
+    The outputs lock is held until the study and its report are done."""
+    with contextlib.ExitStack() as held:
+        return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
+                             "Choose an outputs folder this user can write to, on a disk with "
+                             "room (--outputs DIR).")
+
+
+def _sections(text: str | None, study: studies.Study) -> set[int]:
+    """`--sections 1,3`: sections the study has steps for (None: all of them)."""
+    have = sorted({s.section for s in study.steps})
+    if text is None:
+        return set(have)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) in have for p in parts):
+        raise ConfigError(f"Invalid value for '--sections': {text!r}. Allowed: a comma-separated "
+                          f"list of the sections study '{study.name}' has steps for: "
+                          f"{', '.join(map(str, have))} (e.g. --sections 1,3).")
+    return {int(p) for p in parts}
+
+
+def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlproj.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="course",
@@ -63,43 +86,14 @@ def _parser() -> argparse.ArgumentParser:
                              "report's verdicts use them all")
     parser.add_argument("--docs-table", action="store_true",
                         help="print the study table of docs/report.md (from conf/study/)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
-    a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write).
-    The outputs lock is held until the study and its report are done."""
-    with ExitStack() as held:
-        return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
-                             "Choose an outputs folder this user can write to, on a disk with "
-                             "room (--outputs DIR).")
-
-
-def _sections(text: str | None, study: studies.Study) -> set[int]:
-    """`--sections 1,3`: sections the study has steps for (None: all of them)."""
-    have = sorted({s.section for s in study.steps})
-    if text is None:
-        return set(have)
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts or not all(p.isdigit() and int(p) in have for p in parts):
-        raise ConfigError(f"Invalid value for '--sections': {text!r}. Allowed: a comma-separated "
-                          f"list of the sections study '{study.name}' has steps for: "
-                          f"{', '.join(map(str, have))} (e.g. --sections 1,3).")
-    return {int(p) for p in parts}
-
-
-def _study(argv: list[str] | None, held: ExitStack) -> int:
-    parser = _parser()
     args = parser.parse_args(argv)
     if args.docs_table:
         print(studies.docs_table(studies.load("course"), studies.load("quick")), end="")
         return 0
     name = "quick" if args.quick else args.study
-    if args.jobs < 1:
-        parser.error(f"--jobs {args.jobs}: allowed: an integer >= 1")
-    if args.seeds is not None and args.seeds < 1:
-        parser.error(f"--seeds {args.seeds}: allowed: an integer >= 1")
+    for flag, n in (("--jobs", args.jobs), ("--seeds", args.seeds)):
+        if n is not None and n < 1:
+            parser.error(f"{flag} {n}: allowed: an integer >= 1")
     written = studies.load(name)  # an unknown study fails here, before any probing
     base = paths.outputs_root()
     outputs = (args.outputs or (base if name == "course" else base / name)).resolve()
@@ -117,8 +111,6 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
     cache = ComposeCache.of(outputs)
     planned = plan(study, outputs, sweep_dir=sweep_dir, force=args.force, cache=cache)
-    if not args.dry_run:  # a dry run writes nothing
-        cache.save()
     counts = planned.counts()
     print(f"dlproj reproduce: {written.title}: {len(study.steps)} steps, {len(planned.jobs)} "
           f"jobs -> {outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
@@ -135,28 +127,24 @@ def _study(argv: list[str] | None, held: ExitStack) -> int:
             mine = [j for j in planned.jobs if j.step is step]
             left = sum(j.state in ("run", "resume") for j in mine)
             print(f"[{i}] {step.command()}   # {len(mine)} jobs, {left} to run")
-        return 0
+        return 0  # a dry run writes nothing
 
-    log_dir = outputs / "reproduce" / f"{stamp}_{name}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stopped = bool(planned.todo) and launch(
-        planned.todo, steps=len(study.steps), outputs=outputs, sweep_dir=sweep_dir,
-        log_dir=log_dir, workers=args.jobs, launcher=args.launcher)
-    again = [] if stopped else from_the_start(planned.todo, sweep_dir.with_name(
-        f"{sweep_dir.name}_from_the_start"))
+    cache.save()
+    log_dir = outputs / "reproduce" / f"{stamp}_{name}"  # made by the first file written there
+    run = partial(launch, steps=len(study.steps), outputs=outputs, workers=args.jobs,
+                  launcher=args.launcher)
+    stopped = bool(planned.todo) and run(planned.todo, sweep_dir=sweep_dir, log_dir=log_dir)
+    again_dir = sweep_dir.with_name(f"{sweep_dir.name}_from_the_start")
+    again = [] if stopped else from_the_start(planned.todo, again_dir)
     if again:
         print(f"reproduce: {len(again)} run(s) could not be resumed (a damaged checkpoint or log, "
               f"or a config that changed since; the reason is in {log_dir / 'sweep.log'}); "
               f"running them again from the start", flush=True)
-        (log_dir / "from_the_start").mkdir()
-        stopped = launch(again, steps=len(study.steps), outputs=outputs,
-                         sweep_dir=again[0].result.parent.parent,
-                         log_dir=log_dir / "from_the_start", workers=args.jobs,
-                         launcher=args.launcher)
+        stopped = run(again, sweep_dir=again_dir, log_dir=log_dir / "from_the_start")
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
-    _report(outputs, name, rebuild=bool(planned.todo))
+    report_inputs.refresh(outputs, name, rebuild=bool(planned.todo))
     print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
           f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if here.notice:
@@ -170,20 +158,19 @@ def hold_outputs(outputs: Path) -> TextIO:
     """One study at a time per outputs folder: an exclusive lock on `<outputs>/reproduce/lock`,
     naming its holder's pid, held until the returned file is closed (the kernel lets go when the
     process ends, however it ends)."""
-    (outputs / "reproduce").mkdir(parents=True, exist_ok=True)
-    handle = open(outputs / "reproduce" / "lock", "a+")
+    path = outputs / "reproduce" / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
         handle.close()
         raise ConfigError(f"{outputs} is in use by another `python -m dlproj.reproduce` "
-                          f"({holder}). Allowed: wait for it to finish (or stop it), or give "
-                          f"this study other outputs with --outputs DIR.") from None
+                          f"({path.read_text().strip() or 'unknown'}). Allowed: wait for it to "
+                          f"finish (or stop it), or give this study other outputs with "
+                          f"--outputs DIR.") from None
     try:
-        handle.seek(0)
-        handle.truncate()
+        handle.truncate(0)  # it appends: the holder's line is the file
         handle.write(f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
         handle.flush()
     except OSError as exc:  # a full disk: say which file, leave nothing open
@@ -223,17 +210,3 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
                  for j in planned.jobs]})
     return summary, counts
 
-
-def _report(outputs: Path, study: str, *, rebuild: bool) -> None:
-    """The report of the whole outputs folder (the study's numbers, figures and claims), unless
-    reproduce built it from exactly these runs and this study file (report_inputs.py)."""
-    from dlproj.report.__main__ import main as report_main
-    from dlproj.reproduce import report_inputs
-
-    folder, now = outputs / "report", report_inputs.fingerprint(outputs, study)
-    if rebuild or not report_inputs.built_from(folder, now):
-        if report_main(["--outputs", str(outputs), "--study", study, "--quiet"]) == 0:
-            report_inputs.record(folder, now)
-    else:
-        print(f"report up to date (built from these runs and this study file): "
-              f"{folder / 'index.md'}", flush=True)

@@ -24,8 +24,7 @@ LAUNCHERS = ("joblib", "submitit_local", "slurm")
 
 
 def fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+    return "{}:{:02d}".format(*divmod(max(0, int(seconds)), 60))  # m:ss
 
 
 @dataclass
@@ -40,9 +39,7 @@ class Progress:
         any finished, their cost spread over the workers)."""
         finished = sum(j.step.cost for j in self.jobs if j.status is not None)
         left = sum(j.step.cost for j in self.jobs if j.status is None)
-        if not finished:
-            return left / self.workers
-        return left * (time.time() - self.started) / finished
+        return left * (time.time() - self.started) / finished if finished else left / self.workers
 
     def line(self, job: Job) -> str:
         done = sum(j.status is not None for j in self.jobs)

@@ -128,9 +128,7 @@ def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None
             # (dlproj.config.setting): a placeholder directory stands for it.
             key = tuple(_fill([o for o in overrides if not o.startswith("seed=")],
                               lambda step_id: _placeholder(outputs, step_id)))
-            if key not in found:
-                found[key] = cache.get("settings", key)
-            if found[key] is None:
+            if found.setdefault(key, cache.get("settings", key)) is None:
                 try:
                     cfg = compose_config(list(key))
                     # A file an earlier step writes ({run:STEP}/model.pt) is not there yet.
@@ -164,8 +162,9 @@ def _placeholder(outputs: Path, step_id: str) -> str:
     return str(outputs / "pending" / step_id)
 
 
-def _runs_there(outputs: Path) -> dict[str, dict[tuple, Path]]:
-    """(setting, seed) -> run directory, newest first, per what a job can make of it."""
+def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
+    """Each job's state from the newest run of its (setting, seed) there, by what a job can make
+    of it."""
     from dlproj.report.runs import DONE, read_runs
     from dlproj.training.loop import has_last_checkpoint
 
@@ -182,26 +181,21 @@ def _runs_there(outputs: Path) -> dict[str, dict[tuple, Path]]:
                 found["running"].setdefault(key, path)
             elif has_last_checkpoint(path):  # killed (SIGKILL, a crash) after an epoch
                 found["interrupted"].setdefault(key, path)
-    return found
-
-
-def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
-    runs = _runs_there(outputs)
     planned: dict[tuple[str, int], int] = {}  # (setting, seed) -> the step that runs it
     for job in jobs:
         if job.state == "invalid":
             continue
         key = (job.setting, job.seed)
-        if key in runs["done"] and not force:
-            job.state, job.prior = "done", runs["done"][key]
+        if key in found["done"] and not force:
+            job.state, job.prior = "done", found["done"][key]
         elif key in planned:  # two steps share a run (`mlp` and `activations`)
             job.state, job.reason = "twin", f"the same run as step {planned[key]}"
             continue
-        elif key in runs["running"] and not force:
-            job.state, job.prior = "running", runs["running"][key]
+        elif key in found["running"] and not force:
+            job.state, job.prior = "running", found["running"][key]
             job.reason = f"running in another process: {job.prior}"
-        elif key in runs["interrupted"] and not force:
-            job.prior = runs["interrupted"][key]
+        elif key in found["interrupted"] and not force:
+            job.prior = found["interrupted"][key]
             job.launch = resume_overrides(job.prior)
             job.state = "resume" if job.launch else "run"
         planned[key] = job.index

@@ -21,14 +21,6 @@ from dlproj.report.build import INPUTS
 from dlproj.report.runs import find_run_dirs
 
 
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except OSError:  # absent, or gone since the walk found it
-        return None
-    return [st.st_size, st.st_mtime_ns]
-
-
 def fingerprint(outputs: Path, study: str) -> dict[str, Any]:
     """The inputs of the report of `study` over `outputs`, as JSON values."""
     digest = hashlib.sha256()
@@ -36,18 +28,27 @@ def fingerprint(outputs: Path, study: str) -> dict[str, Any]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     runs = {}
     for run_dir in find_run_dirs(Path(outputs)):
-        name = "results.json" if (run_dir / "results.json").exists() else "metrics.csv"
-        runs[str(run_dir.resolve())] = [name, _stat(run_dir / name)]
+        file = run_dir / ("results.json" if (run_dir / "results.json").exists() else "metrics.csv")
+        try:
+            st = file.stat()
+            runs[str(run_dir.resolve())] = [file.name, [st.st_size, st.st_mtime_ns]]
+        except OSError:  # gone since the walk found it
+            runs[str(run_dir.resolve())] = [file.name, None]
     return {"study": study, "study_sha256": digest.hexdigest(), "runs": runs}
 
 
-def built_from(report_dir: Path, inputs: dict[str, Any]) -> bool:
-    """Whether the report in `report_dir` was built by reproduce from exactly `inputs`."""
+def refresh(outputs: Path, study: str, *, rebuild: bool) -> None:
+    """The report of the whole outputs folder (the study's numbers, figures and claims), unless
+    reproduce built it from exactly these runs and this study file (and `rebuild` is false)."""
+    from dlproj.report.__main__ import main as report_main
+
+    record, now = outputs / "report" / INPUTS, fingerprint(outputs, study)
     try:
-        return json.loads((Path(report_dir) / INPUTS).read_text(encoding="utf-8")) == inputs
+        built_from_these = not rebuild and json.loads(record.read_text(encoding="utf-8")) == now
     except (OSError, ValueError):  # none (built by hand, cut short, older), or unreadable
-        return False
-
-
-def record(report_dir: Path, inputs: dict[str, Any]) -> None:
-    write_json(Path(report_dir) / INPUTS, inputs)
+        built_from_these = False
+    if built_from_these:
+        print(f"report up to date (built from these runs and this study file): "
+              f"{record.parent / 'index.md'}", flush=True)
+    elif report_main(["--outputs", str(outputs), "--study", study, "--quiet"]) == 0:
+        write_json(record, now)

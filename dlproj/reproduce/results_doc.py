@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from dlproj import paths
+from dlproj.files.atomic import write_text
 from dlproj.tables import md_table
 
 DOC = paths.PROJECT_ROOT / "docs" / "results.md"
@@ -32,8 +33,7 @@ TIMING_COLUMNS = ["Started", "Side by side", "Completed", "Resumed", "Skipped (d
 
 def render(study_name: str, outputs: Path) -> str:
     """The doc for the study `study_name` (the steps the data on disk allow) from the runs under
-    `outputs`: each step's settings are its jobs' (dlproj.reproduce.plan), their rows the
-    report's."""
+    `outputs`: each step's settings are its jobs' (plan.py), their rows the report's."""
     from dlproj.claims import write as claims_md
     from dlproj.claims.judge import judge
     from dlproj.config import study as studies
@@ -69,11 +69,10 @@ def render(study_name: str, outputs: Path) -> str:
         _timings(study_name, outputs, kept, per_step),
         "## Every step of the study\n",
     ]
-    shown_cols = [c for c in table.columns if c != "Id"]
     for i, (step, wanted) in enumerate(per_step, 1):
         parts.append(f"### {i}. {step.title}\n\n`{step.command()}`\n")
         mine = table[table["Id"].isin(wanted)] if not table.empty else table
-        parts.append(md_table(mine[shown_cols]) if not mine.empty else "_Not run yet._\n")
+        parts.append(md_table(mine.drop(columns="Id")) if not mine.empty else "_Not run yet._\n")
     return "\n".join(parts)
 
 
@@ -118,8 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlproj.reproduce.results_doc: no runs: {args.outputs} does not exist (run `make "
               f"reproduce` first)", file=sys.stderr)
         return 2
-    from dlproj.files.atomic import write_text
-
     write_text(args.out, render(args.study, args.outputs))
     print(f"{args.out} written from {args.outputs}", file=sys.stderr)
     return 0
