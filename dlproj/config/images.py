@@ -11,7 +11,8 @@ from typing import ClassVar
 
 from omegaconf import MISSING, DictConfig
 
-from dlproj.config.checks import Built, check, integer, is_int, plain
+from dlproj.config.checks import Built, integer, is_int, plain, ruled
+from dlproj.errors import check
 
 
 @dataclass
@@ -24,23 +25,21 @@ class MNISTImagesConfig(Built):
     """MNIST digits for Section 4, in memory: 1 channel (3 for ResNet18), `image_size` px."""
 
     name: str = "mnist"
-    image_size: int = 28
+    image_size: int = ruled(28, integer(8))
     # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
     classes: list[int] | None = None
     # At most this many training images per class (few-label transfer).
-    per_class: int | None = None
+    per_class: int | None = ruled(None, integer(null="all"))
     num_classes: ClassVar[int] = 10
 
     @classmethod
-    def check(cls, node: DictConfig, cfg: DictConfig) -> None:
-        integer("dataset.image_size", node.image_size, 8)
+    def cross_check(cls, node: DictConfig, cfg: DictConfig) -> None:
         if node.classes is not None:
             classes = plain(node.classes)
             check(len(classes) >= 2 and len(set(classes)) == len(classes)
                   and all(is_int(c) and 0 <= c < cls.num_classes for c in classes),
                   "dataset.classes", classes,
                   f"null (all) or at least two distinct labels in 0..{cls.num_classes - 1}")
-        integer("dataset.per_class", node.per_class, null="all")
 
 
 @dataclass
@@ -49,11 +48,6 @@ class PetsImagesConfig(MNISTImagesConfig):
     other keys and their rules are MNIST's."""
 
     name: str = "pets"
-    image_size: int = 128
-    num_workers: int = 0
+    image_size: int = ruled(128, integer(8))
+    num_workers: int = ruled(0, integer(0))
     num_classes: ClassVar[int] = 2
-
-    @classmethod
-    def check(cls, node: DictConfig, cfg: DictConfig) -> None:
-        super().check(node, cfg)
-        integer("dataset.num_workers", node.num_workers, 0)
