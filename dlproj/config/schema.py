@@ -1,9 +1,9 @@
 """Structured configs: Hydra rejects `train.epochs=abc` with a message naming the key.
 
-The root config and the keys every run shares are here with their range rules (`Config.check`);
-each config group's schemas, each with its own `check`, live in the module of their group. Every
-group file under conf/ starts from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type
-in any group is caught while composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
+The root config and the keys every run shares are here, each with its range rule (`ruled`); each
+config group's schemas live in the module of their group. Every group file under conf/ starts
+from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type in any group is caught while
+composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is: its
-`title` and `steps` (what runs), the `conditions` its steps depend on on this machine (evaluated
-by dlproj/reproduce/conditions.py), the `course` report's numbers, the cross-run `figures`, and
-the course report's `claims` (judged by dlproj/claims/). The comments of conf/study/course.yaml
-say what each key means; the schema below gives their types and defaults.
-
-`base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
-adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
+"""The study as configuration: `conf/study/NAME.yaml` holds its `title` and `steps` (what runs),
+the `conditions` its steps depend on on this machine (dlproj/reproduce/conditions.py), the
+`course` report's numbers, the cross-run `figures` and the `claims` (dlproj/claims/); the comments
+of conf/study/course.yaml say what each key means. `base: NAME` starts from another study file
+and merges this one over it key by key (quick.yaml: course.yaml with small limits). The file is
 checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema cannot say (a
 `when:` no case enables, an `after:` that names no step) is checked here.
 """
@@ -98,11 +95,6 @@ class Conditions:
     downloads: bool = False  # whether a missing resource may be fetched (its host is probed)
     resources: dict[str, Resource] = field(default_factory=dict)
     cases: list[Case] = field(default_factory=list)  # the first whose needs are available holds
-
-    @property
-    def names(self) -> set[str]:
-        """The conditions a step's `when:` may name."""
-        return {name for case in self.cases for name in case.enables}
 
     @property
     def placeholders(self) -> set[str]:
@@ -314,7 +306,8 @@ def load(name: str, *, when: set[str] | None = None,
     spec, bases = read(name), _chain(name)[1:]
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
-    allowed = sorted(spec.conditions.names) if spec.conditions else []
+    allowed = sorted({n for c in spec.conditions.cases for n in c.enables}
+                     if spec.conditions else ())
     inherited = {key for _, node in bases for key in node.get("steps") or {}} if bases else None
     subs = substitutions or {}
     steps = []
