@@ -16,16 +16,12 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from dlproj.errors import check
 
+Rule = Callable[[str, Any], None]  # rule(key, value): ConfigError unless the value is allowed
 
-@dataclass(frozen=True)
-class Rule:
-    """What a key's value must be (`ok`), said as `allowed`; called, it checks a value."""
 
-    ok: Callable[[Any], bool]
-    allowed: str
-
-    def __call__(self, key: str, value: Any) -> None:
-        check(self.ok(value), key, value, self.allowed)
+def rule(ok: Callable[[Any], bool], allowed: str) -> Rule:
+    """The rule that values for which `ok` holds pass, said as `allowed`."""
+    return lambda key, value: check(ok(value), key, value, allowed)
 
 
 def ruled(default: Any, rule: Rule) -> Any:
@@ -93,7 +89,7 @@ def is_int(value: Any) -> bool:
 
 def number(allowed: str, ok: Callable[[float], bool]) -> Rule:
     """A finite number for which `ok` holds."""
-    return Rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v
+    return rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v
                 and abs(v) != float("inf") and ok(v), allowed)
 
 
@@ -107,25 +103,25 @@ def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
     """An integer >= `low` (and <= `high`); with `null`, null too (what null means)."""
     allowed = allowed or (f"an integer >= {low}" if high is None
                           else f"an integer in [{low}, {high}]")
-    return Rule(lambda v: (null is not None and v is None)
+    return rule(lambda v: (null is not None and v is None)
                 or (is_int(v) and v >= low and (high is None or v <= high)),
                 allowed if null is None else f"null ({null}) or {allowed}")
 
 
 def one_of(choices: Iterable[str]) -> Rule:
     choices = sorted(choices)
-    return Rule(lambda v: v in choices, "one of " + ", ".join(choices))
+    return rule(lambda v: v in choices, "one of " + ", ".join(choices))
 
 
 def text(allowed: str, *, nullable: bool = False) -> Rule:
     """A string with something in it: '' (or blanks) names no folder, column, store or name;
     read as "not given" it would fall back on a default the user never chose (MLflow's:
     ./mlflow.db in the current directory)."""
-    return Rule(lambda v: (nullable and v is None) or (isinstance(v, str) and bool(v.strip())),
+    return rule(lambda v: (nullable and v is None) or (isinstance(v, str) and bool(v.strip())),
                 allowed)
 
 
 def int_list(*, allow_empty: bool, example: str) -> Rule:
-    return Rule(lambda v: isinstance(plain(v), list) and (allow_empty or len(v) > 0)
+    return rule(lambda v: isinstance(plain(v), list) and (allow_empty or len(v) > 0)
                 and all(is_int(i) and i >= 1 for i in v),
                 f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")

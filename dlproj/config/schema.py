@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from dlproj.config import images, models, optim, trackers
-from dlproj.config.checks import Rule, check_rules, integer, one_of, ruled, text
+from dlproj.config.checks import check_rules, integer, one_of, rule, ruled, text
 from dlproj.data.mnist import TRAIN_IMAGES
 from dlproj.errors import check
 
@@ -33,10 +33,10 @@ class EarlyStoppingConfig:
     # Epochs without improvement before the run stops.
     patience: int = ruled(5, integer())
     # min or max; null: from the name (max for *_acc, min for *_loss / *_mse).
-    mode: str | None = ruled(None, Rule(lambda v: v in (None, "min", "max"),
+    mode: str | None = ruled(None, rule(lambda v: v in (None, "min", "max"),
                                         "min, max, or null (inferred from the metric's name)"))
     # An improvement smaller than this does not count.
-    min_delta: float = ruled(0.0, Rule(lambda v: v >= 0, "a number >= 0"))
+    min_delta: float = ruled(0.0, rule(lambda v: v >= 0, "a number >= 0"))
 
 
 @dataclass
@@ -49,7 +49,7 @@ class TrainConfig:
     # `checkpoint_min_seconds` (tiny epochs: XOR's take a millisecond). The last epoch, an early
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
     checkpoint_every: int = ruled(1, integer())
-    checkpoint_min_seconds: float = ruled(2.0, Rule(lambda v: v >= 0, "a number of seconds >= 0 "
+    checkpoint_min_seconds: float = ruled(2.0, rule(lambda v: v >= 0, "a number of seconds >= 0 "
                                                                        "(0: no floor)"))
     # One log line every N epochs (and for the first and last); null: about 50 lines per run.
     log_every: int | None = ruled(None, integer(null="about 50 lines per run"))
