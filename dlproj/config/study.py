@@ -97,6 +97,11 @@ class Conditions:
     cases: list[Case] = field(default_factory=list)  # the first whose needs are available holds
 
     @property
+    def names(self) -> set[str]:
+        """The conditions a step's `when:` may name."""
+        return {name for case in self.cases for name in case.enables}
+
+    @property
     def placeholders(self) -> set[str]:
         return {key for case in self.cases for key in case.substitutions}
 
@@ -306,8 +311,7 @@ def load(name: str, *, when: set[str] | None = None,
     spec, bases = read(name), _chain(name)[1:]
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
-    allowed = sorted({n for c in spec.conditions.cases for n in c.enables}
-                     if spec.conditions else ())
+    allowed = sorted(spec.conditions.names) if spec.conditions else []
     inherited = {key for _, node in bases for key in node.get("steps") or {}} if bases else None
     subs = substitutions or {}
     steps = []
