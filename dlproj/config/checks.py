@@ -122,6 +122,6 @@ def text(allowed: str, *, nullable: bool = False) -> Rule:
 
 
 def int_list(*, allow_empty: bool, example: str) -> Rule:
-    return rule(lambda v: isinstance(plain(v), list) and (allow_empty or len(v) > 0)
-                and all(is_int(i) and i >= 1 for i in v),
+    """Widths or channels (the schema types the field a list: Hydra refuses `hidden=256`)."""
+    return rule(lambda v: (allow_empty or len(v) > 0) and all(is_int(i) and i >= 1 for i in v),
                 f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")
