@@ -26,8 +26,7 @@ SEED = integer(0, SEED_MAX)
 
 @dataclass
 class EarlyStoppingConfig:
-    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off.
-    # '' would turn early stopping off as null does, unsaid.
+    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off ('' would, unsaid).
     monitor: str | None = ruled(None, text("a metrics.csv column such as val_acc or val_loss, "
                                            "or null (early stopping off)", nullable=True))
     # Epochs without improvement before the run stops.
@@ -49,8 +48,8 @@ class TrainConfig:
     # `checkpoint_min_seconds` (tiny epochs: XOR's take a millisecond). The last epoch, an early
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
     checkpoint_every: int = ruled(1, integer())
-    checkpoint_min_seconds: float = ruled(2.0, rule(lambda v: v >= 0, "a number of seconds >= 0 "
-                                                                       "(0: no floor)"))
+    checkpoint_min_seconds: float = ruled(
+        2.0, rule(lambda v: v >= 0, "a number of seconds >= 0 (0: no floor)"))
     # One log line every N epochs (and for the first and last); null: about 50 lines per run.
     log_every: int | None = ruled(None, integer(null="about 50 lines per run"))
     # Section 4's arithmetic, as Lightning names it: 32, bf16-mixed (CPU or CUDA) or 16-mixed

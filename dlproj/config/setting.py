@@ -48,8 +48,7 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
                  "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
     "model": {"resnet18": ("depth", "width")},
 }
-# Keys added to the config since runs were recorded -> the value every earlier run computed with:
-# at that value a key is left out, so those runs stay the same settings; any other value counts.
+# A key added since runs were recorded -> the value they computed with (only another one counts).
 ADDED: dict[str, Any] = {"train.precision": "32"}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
