@@ -5,6 +5,7 @@ allowed, in one paragraph."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -89,8 +90,8 @@ def is_int(value: Any) -> bool:
 
 def number(allowed: str, ok: Callable[[float], bool]) -> Rule:
     """A finite number for which `ok` holds."""
-    return rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v
-                and abs(v) != float("inf") and ok(v), allowed)
+    return rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+                and math.isfinite(v) and ok(v), allowed)
 
 
 POSITIVE = number("a number > 0", lambda v: v > 0)
