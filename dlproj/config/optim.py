@@ -1,6 +1,6 @@
-"""The `optimizer=` and `schedule=` groups: a schema per kind of choice, its range rules beside it
-(`cross_check(node, cfg)` for those against the rest of the config: a warm-up shorter than the
-run).
+"""The `optimizer=` and `schedule=` groups: a schema per kind of choice, each key's range rule
+beside it (`ruled`), and in `cross_check` those against the rest of the config (a warm-up shorter
+than the run).
 """
 
 from __future__ import annotations
