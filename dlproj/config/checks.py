@@ -1,19 +1,43 @@
 """What every group's schema shares: `Built`, the keys hydra.utils.instantiate reads, and the
-check helpers, each of which raises a ConfigError naming the key, the value and what is allowed,
-in one paragraph."""
+rules of its fields (`ruled`), each failure a ConfigError naming the key, the value and what is
+allowed, in one paragraph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from dlproj.errors import check
+
+Rule = Callable[[str, Any], None]  # rule(key, value): ConfigError unless the value is allowed
+
+
+def rule(ok: Callable[[Any], bool], allowed: str) -> Rule:
+    """The rule that values for which `ok` holds pass, said as `allowed`."""
+    return lambda key, value: check(ok(value), key, value, allowed)
+
+
+def ruled(default: Any, rule: Rule) -> Any:
+    """A schema field whose value `rule` checks (check_rules); a list default is copied."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+def check_rules(node: DictConfig) -> None:
+    """The rule of each field of `node`'s schema that has one, named by its full key."""
+    prefix = node._get_full_key(None)  # OmegaConf's own name for the node: `optimizer`
+    for f in dataclasses.fields(OmegaConf.get_type(node)):
+        if "rule" in f.metadata:
+            f.metadata["rule"](f"{prefix}.{f.name}".lstrip("."), node[f.name])
 
 
 @dataclass
@@ -24,9 +48,15 @@ class Built:
     _target_: str = MISSING
     _partial_: bool = True
 
+    @classmethod
+    def check(cls, node: DictConfig, cfg: DictConfig) -> None:
+        """The group's rules beyond its schema's types: each field's, then `cross_check`."""
+        check_rules(node)
+        cls.cross_check(node, cfg)
+
     @staticmethod
-    def check(node: DictConfig, cfg: DictConfig) -> None:
-        """The group's rules beyond its schema's types (here: none but the choice itself)."""
+    def cross_check(node: DictConfig, cfg: DictConfig) -> None:
+        """The rules between keys, or against the rest of the config (here: none)."""
 
 
 # False while a plan is checked whose input files an earlier step of it will write
@@ -54,48 +84,45 @@ def plain(value: Any) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
-def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
-    choices = sorted(choices)
-    check(value in choices, key, value, "one of " + ", ".join(choices))
-
-
-def text(key: str, value: Any, allowed: str) -> None:
-    """A string with something in it: '' (or blanks) names no folder, column, store or name;
-    read as "not given" it would fall back on a default the user never chose (MLflow's:
-    ./mlflow.db in the current directory)."""
-    check(isinstance(value, str) and bool(value.strip()), key, value, allowed)
-
-
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value \
-        and abs(value) != float("inf")
+def number(allowed: str, ok: Callable[[float], bool]) -> Rule:
+    """A finite number for which `ok` holds."""
+    return rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+                and math.isfinite(v) and ok(v), allowed)
 
 
-def integer(key: str, value: Any, low: int = 1, high: int | None = None, *,
-            null: str | None = None) -> None:
+POSITIVE = number("a number > 0", lambda v: v > 0)
+AT_LEAST_ZERO = number("a number >= 0", lambda v: v >= 0)
+IN_UNIT = number("a number in [0, 1)", lambda v: 0 <= v < 1)
+
+
+def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
+            allowed: str = "") -> Rule:
     """An integer >= `low` (and <= `high`); with `null`, null too (what null means)."""
-    ok = is_int(value) and value >= low and (high is None or value <= high)
-    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    check(ok or (null is not None and value is None), key, value,
-          allowed if null is None else f"null ({null}) or {allowed}")
+    allowed = allowed or (f"an integer >= {low}" if high is None
+                          else f"an integer in [{low}, {high}]")
+    return rule(lambda v: (null is not None and v is None)
+                or (is_int(v) and v >= low and (high is None or v <= high)),
+                allowed if null is None else f"null ({null}) or {allowed}")
 
 
-def in_unit(key: str, value: Any) -> None:
-    check(is_number(value) and 0.0 <= value < 1.0, key, value, "a number in [0, 1)")
+def one_of(choices: Iterable[str]) -> Rule:
+    choices = sorted(choices)
+    return rule(lambda v: v in choices, "one of " + ", ".join(choices))
 
 
-def positive(key: str, value: Any) -> None:
-    check(is_number(value) and value > 0, key, value, "a number > 0")
+def text(allowed: str, *, nullable: bool = False) -> Rule:
+    """A string with something in it: '' (or blanks) names no folder, column, store or name;
+    read as "not given" it would fall back on a default the user never chose (MLflow's:
+    ./mlflow.db in the current directory)."""
+    return rule(lambda v: (nullable and v is None) or (isinstance(v, str) and bool(v.strip())),
+                allowed)
 
 
-def int_list(key: str, value: Any, *, allow_empty: bool, example: str) -> list[int]:
-    items = plain(value)
-    ok = isinstance(items, list) and (allow_empty or items) and all(
-        is_int(v) and v >= 1 for v in items)
-    check(bool(ok), key, items,
-          f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")
-    return items
+def int_list(*, allow_empty: bool, example: str) -> Rule:
+    """Widths or channels (the schema types the field a list: Hydra refuses `hidden=256`)."""
+    return rule(lambda v: (allow_empty or len(v) > 0) and all(is_int(i) and i >= 1 for i in v),
+                f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")

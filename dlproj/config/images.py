@@ -7,11 +7,10 @@ dataset=mnist|pets Section 4's image batches (dlproj.data.images).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING
 
-from dlproj.config.checks import Built, check, integer, is_int, plain
+from dlproj.config.checks import Built, Rule, integer, is_int, rule, ruled
 
 
 @dataclass
@@ -19,41 +18,31 @@ class NamedConfig(Built):
     name: str = MISSING
 
 
+def labels(count: int) -> Rule:
+    """Which of a dataset's `count` labels to keep: null (all), or two or more, each once."""
+    return rule(lambda v: v is None or (len(v) >= 2 and len(set(v)) == len(v)
+                                        and all(is_int(c) and 0 <= c < count for c in v)),
+                f"null (all) or at least two distinct labels in 0..{count - 1}")
+
+
 @dataclass
 class MNISTImagesConfig(Built):
     """MNIST digits for Section 4, in memory: 1 channel (3 for ResNet18), `image_size` px."""
 
     name: str = "mnist"
-    image_size: int = 28
+    image_size: int = ruled(28, integer(8))
     # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
-    classes: list[int] | None = None
+    classes: list[int] | None = ruled(None, labels(10))
     # At most this many training images per class (few-label transfer).
-    per_class: int | None = None
-    num_classes: ClassVar[int] = 10
-
-    @classmethod
-    def check(cls, node: DictConfig, cfg: DictConfig) -> None:
-        integer("dataset.image_size", node.image_size, 8)
-        if node.classes is not None:
-            classes = plain(node.classes)
-            check(len(classes) >= 2 and len(set(classes)) == len(classes)
-                  and all(is_int(c) and 0 <= c < cls.num_classes for c in classes),
-                  "dataset.classes", classes,
-                  f"null (all) or at least two distinct labels in 0..{cls.num_classes - 1}")
-        integer("dataset.per_class", node.per_class, null="all")
+    per_class: int | None = ruled(None, integer(null="all"))
 
 
 @dataclass
 class PetsImagesConfig(MNISTImagesConfig):
     """Oxford-IIIT Pet, cat vs dog, decoded from disk by `num_workers` DataLoader processes; the
-    other keys and their rules are MNIST's."""
+    other keys are MNIST's."""
 
     name: str = "pets"
-    image_size: int = 128
-    num_workers: int = 0
-    num_classes: ClassVar[int] = 2
-
-    @classmethod
-    def check(cls, node: DictConfig, cfg: DictConfig) -> None:
-        super().check(node, cfg)
-        integer("dataset.num_workers", node.num_workers, 0)
+    image_size: int = ruled(128, integer(8))
+    classes: list[int] | None = ruled(None, labels(2))
+    num_workers: int = ruled(0, integer(0))

@@ -1,9 +1,9 @@
 """Structured configs: Hydra rejects `train.epochs=abc` with a message naming the key.
 
-The root config and the keys every run shares are here with their range rules (`Config.check`);
-each config group's schemas, each with its own `check`, live in the module of their group. Every
-group file under conf/ starts from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type
-in any group is caught while composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
+The root config and the keys every run shares are here, each with its range rule (`ruled`); each
+config group's schemas live in the module of their group. Every group file under conf/ starts
+from one of them (`/schema/<group>/<kind>@_here_`), so a wrong type in any group is caught while
+composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
 """
 
 from __future__ import annotations
@@ -14,42 +14,47 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from dlproj.config import images, models, optim, trackers
-from dlproj.config.checks import check, check_choice, integer, is_int, text
+from dlproj.config.checks import check_rules, integer, one_of, rule, ruled, text
 from dlproj.data.mnist import TRAIN_IMAGES
+from dlproj.errors import check
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # the keys of dlproj.training.precision.AUTOCAST
+SEED = integer(0, SEED_MAX)
 
 
 @dataclass
 class EarlyStoppingConfig:
-    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off.
-    monitor: str | None = None
+    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off ('' would, unsaid).
+    monitor: str | None = ruled(None, text("a metrics.csv column such as val_acc or val_loss, "
+                                           "or null (early stopping off)", nullable=True))
     # Epochs without improvement before the run stops.
-    patience: int = 5
+    patience: int = ruled(5, integer())
     # min or max; null: from the name (max for *_acc, min for *_loss / *_mse).
-    mode: str | None = None
+    mode: str | None = ruled(None, rule(lambda v: v in (None, "min", "max"),
+                                        "min, max, or null (inferred from the metric's name)"))
     # An improvement smaller than this does not count.
-    min_delta: float = 0.0
+    min_delta: float = ruled(0.0, rule(lambda v: v >= 0, "a number >= 0"))
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int = ruled(10, integer())
+    batch_size: int = ruled(128, integer())
     # Stop a run whose loss turns NaN/inf (recorded as `diverged`).
     stop_on_divergence: bool = True
     # Write last.npz / last.pt every N epochs, but not more often than every
     # `checkpoint_min_seconds` (tiny epochs: XOR's take a millisecond). The last epoch, an early
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
-    checkpoint_every: int = 1
-    checkpoint_min_seconds: float = 2.0
+    checkpoint_every: int = ruled(1, integer())
+    checkpoint_min_seconds: float = ruled(
+        2.0, rule(lambda v: v >= 0, "a number of seconds >= 0 (0: no floor)"))
     # One log line every N epochs (and for the first and last); null: about 50 lines per run.
-    log_every: int | None = None
+    log_every: int | None = ruled(None, integer(null="about 50 lines per run"))
     # Section 4's arithmetic, as Lightning names it: 32, bf16-mixed (CPU or CUDA) or 16-mixed
     # (CUDA; loss scaling). dlproj/training/precision.py; Sections 1-3 compute in float32.
-    precision: str = "32"
+    precision: str = ruled("32", one_of(PRECISIONS))
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
@@ -58,13 +63,15 @@ class DataConfig:
     """Where MNIST is and how much of it a run reads (the keyword arguments of
     dlproj.data.mnist.load_mnist)."""
 
-    root: str = "${dlproj.data_root:}"
+    root: str = ruled("${dlproj.data_root:}",
+                      text("a folder (relative ones are taken from the project root)"))
     download: bool = True
-    train_limit: int | None = None
-    test_limit: int | None = None
+    train_limit: int | None = ruled(None, integer(null="all"))
+    test_limit: int | None = ruled(None, integer(null="all"))
     # Held out from the 60k training images with a fixed seed (the same for every run seed).
-    val_size: int = 5000
-    split_seed: int = 0
+    val_size: int = ruled(5000, integer(0, TRAIN_IMAGES - 1, allowed=(
+        f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} training images)")))
+    split_seed: int = ruled(0, SEED)
 
 
 @dataclass
@@ -79,8 +86,8 @@ class ThreadsConfig:
 class Config:
     section: int = 1
     experiment: str = MISSING
-    seed: int = 0
-    device: str = "auto"
+    seed: int = ruled(0, SEED)
+    device: str = ruled("auto", one_of(DEVICES))
     checkpoint: str | None = None
     # Continue the run in this directory from its last checkpoint: `python -m dlproj resume=DIR`.
     resume: str | None = None
@@ -104,35 +111,11 @@ class Config:
     @staticmethod
     def check(cfg: DictConfig) -> None:
         """The keys every run shares."""
-        integer("seed", cfg.seed, 0, SEED_MAX)
-        check_choice("device", cfg.device, DEVICES)
-        train = cfg.train
-        for key in ("epochs", "batch_size", "checkpoint_every"):
-            integer(f"train.{key}", train[key])
-        integer("train.log_every", train.get("log_every"), null="about 50 lines per run")
-        check_choice("train.precision", train.precision, PRECISIONS)
-        check(cfg.section == 4 or train.precision == "32", "train.precision", train.precision,
-              f"32 for section={cfg.section} (NumPy computes in float32; bf16-mixed and "
-              "16-mixed are Section 4's)")
-        check(train.checkpoint_min_seconds >= 0, "train.checkpoint_min_seconds",
-              train.checkpoint_min_seconds, "a number of seconds >= 0 (0: no floor)")
-        es = train.early_stopping
-        if es.monitor is not None:  # '' would turn early stopping off as null does, unsaid
-            text("train.early_stopping.monitor", es.monitor,
-                 "a metrics.csv column such as val_acc or val_loss, or null (early stopping off)")
-        integer("train.early_stopping.patience", es.patience)
-        check(es.mode in (None, "min", "max"), "train.early_stopping.mode", es.mode,
-              "min, max, or null (inferred from the metric's name)")
-        check(es.min_delta >= 0, "train.early_stopping.min_delta", es.min_delta,
-              "a number >= 0")
-        data = cfg.data
-        integer("data.train_limit", data.train_limit, null="all")
-        integer("data.test_limit", data.test_limit, null="all")
-        check(is_int(data.val_size) and 0 <= data.val_size < TRAIN_IMAGES, "data.val_size",
-              data.val_size, f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} "
-              f"training images)")
-        integer("data.split_seed", data.split_seed, 0, SEED_MAX)
-        text("data.root", data.root, "a folder (relative ones are taken from the project root)")
+        for node in (cfg, cfg.train, cfg.train.early_stopping, cfg.data):
+            check_rules(node)
+        check(cfg.section == 4 or cfg.train.precision == "32", "train.precision",
+              cfg.train.precision, f"32 for section={cfg.section} (NumPy computes in float32; "
+              "bf16-mixed and 16-mixed are Section 4's)")
 
 
 # group -> {schema name -> schema}: `/schema/<group>/<name>` in Hydra's ConfigStore.

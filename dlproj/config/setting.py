@@ -1,32 +1,21 @@
 """A run's *setting*: what it computed, as a short hash and a readable label.
 
 Two runs are the same setting when their resolved configs agree on every key that can change a
-result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), `hydra`, where
-things are read from or written to (`data.root`, `data.download`, `resume`), how many threads or
-workers run it (`threads.*`, `*threads`, `*workers`), the memory layout of Section 4's tensors
-(`model.channels_last`: the same numbers to round-off), how often checkpoints are written
-(`*checkpoint_every`, `*checkpoint_min_seconds`), progress/logging/tracker knobs, Hydra's
-instantiation keys (`_target_`, `_partial_`: how an object is built; the choice's `name` says
-which), and `device`: a GPU run is not another setting, only another machine (its floats differ
-in the last bits, as a CPU with another BLAS would). A checkpoint path made by another run
-(`model.weights=.../model.pt`) counts by its file name only, so a pretraining run redone
-elsewhere leaves its followers the same setting.
+result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), where things are
+read or written, threads and workers, Section 4's memory layout (the same numbers to round-off),
+checkpoint, progress and tracker knobs, Hydra's instantiation keys (the choice's `name` says
+which object), and `device`: a GPU run is only another machine, as a CPU with another BLAS would
+be. Another run's checkpoint (`model.weights=.../model.pt`) counts by its file name, so a
+pretraining run redone elsewhere leaves its followers the same setting. Keys of runs recorded
+before each group had a schema of its own (RETIRED) and keys added since at the value those runs
+computed with (ADDED) are left out too, so old runs keep their settings.
 
-Runs recorded before each config group's choice had a schema of its own carry keys their choice
-never read (Adam's `optimizer.momentum`, the constant schedule's `gamma`, ...); RETIRED lists
-them, and they are left out too, so those runs are the same settings as the ones recorded since.
-A key added since (ADDED: `train.precision`) counts only away from the value earlier runs
-computed with, for the same reason.
-
-The label lists every key that differs from the experiment's own defaults (`conf/experiment/`),
-budget keys included (`train.epochs=50 data.train_limit=1000`), and every key given on the
-command line even where its value is the default (`-m optimizer=sgd,adam` labels the Adam runs
-`optimizer=adam` too); a config group by its choice (`model=mlp_small`), its sub-keys only where
-they differ from that choice's file.
-
-`setting_of` is the one place this is computed: the runner records it in `results.json`
-(`setting`, `setting_label`), the report recomputes it for runs that lack it, and
-`dlproj.reproduce` uses it to find the jobs already done.
+The label lists every key that differs from the experiment's own defaults (`conf/experiment/`)
+and every key given on the command line even at its default (`-m optimizer=sgd,adam` labels the
+Adam runs `optimizer=adam` too); a group by its choice (`model=mlp_small`), its sub-keys only
+where they differ from that choice's file. `setting_of` is the one place this is computed: the
+runner records it in `results.json`, the report recomputes it for runs that lack it, and
+`dlproj.reproduce` finds the jobs already done with it.
 """
 
 from __future__ import annotations
@@ -59,8 +48,7 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
                  "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
     "model": {"resnet18": ("depth", "width")},
 }
-# Keys added to the config since runs were recorded -> the value every earlier run computed with:
-# at that value a key is left out, so those runs stay the same settings; any other value counts.
+# A key added since runs were recorded -> the value they computed with (only another one counts).
 ADDED: dict[str, Any] = {"train.precision": "32"}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
@@ -100,9 +88,7 @@ def canonical(value: Any) -> Any:
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened config keys that make the setting: neither excluded nor retired (keys its
-    choices no longer have, RETIRED), nor a key added since runs were recorded at the value
-    those runs computed with (ADDED)."""
+    """The flattened config keys that make the setting (see the module's docstring)."""
     flat = flatten(config)
     gone = {f"{group}.{key}" for group, by_choice in RETIRED.items()
             for key in by_choice.get(flat.get(f"{group}.name"), ())}

@@ -1,11 +1,8 @@
-"""The study as configuration: `conf/study/NAME.yaml`, one file for everything a study is: its
-`title` and `steps` (what runs), the `conditions` its steps depend on on this machine (evaluated
-by dlproj/reproduce/conditions.py), the `course` report's numbers, the cross-run `figures`, and
-the course report's `claims` (judged by dlproj/claims/). The comments of conf/study/course.yaml
-say what each key means; the schema below gives their types and defaults.
-
-`base: NAME` starts from another study file and merges this one over it key by key (quick.yaml
-adds small limits to course.yaml's steps and inherits the rest). The file's shape and types are
+"""The study as configuration: `conf/study/NAME.yaml` holds its `title` and `steps` (what runs),
+the `conditions` its steps depend on on this machine (dlproj/reproduce/conditions.py), the
+`course` report's numbers, the cross-run `figures` and the `claims` (dlproj/claims/); the comments
+of conf/study/course.yaml say what each key means. `base: NAME` starts from another study file
+and merges this one over it key by key (quick.yaml: course.yaml with small limits). The file is
 checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema cannot say (a
 `when:` no case enables, an `after:` that names no step) is checked here.
 """

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, check, text
+from dlproj.config.checks import Built, ruled, text
+from dlproj.errors import check
 
 
 def is_server(tracking_uri: str) -> bool:
@@ -38,22 +39,20 @@ class TensorBoardLoggerConfig(Built):
 class MLflowLoggerConfig(Built):
     """One MLflow run per dlproj run in a local store: `mlflow ui --backend-store-uri ...`."""
 
-    tracking_uri: str = "sqlite:///${dlproj.outputs:}/mlflow/mlflow.db"
+    # No key may be '': MLflow reads it as "not given" and writes its own default store
+    # (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder.
+    tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", text(
+        "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db) or the "
+        "http(s)://HOST:PORT of an MLflow tracking server"))
     artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
-    experiment_name: str = "dlproj"
+    experiment_name: str = ruled("dlproj", text(
+        "the name of an MLflow experiment (the default: dlproj)"))
     steps: bool = True      # step/train_loss at every training step (sent in batches)
     artifacts: bool = True  # figures, model file, results.json, metrics.csv
 
     @staticmethod
-    def check(node: DictConfig, cfg: DictConfig) -> None:
-        """No key may be '': MLflow reads it as "not given" and writes its own default store
-        (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder. A
-        server's artifacts may be left to the server, though."""
-        text("logger.mlflow.tracking_uri", node.tracking_uri,
-             "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db) or the "
-             "http(s)://HOST:PORT of an MLflow tracking server")
-        text("logger.mlflow.experiment_name", node.experiment_name,
-             "the name of an MLflow experiment (the default: dlproj)")
+    def cross_check(node: DictConfig, cfg: DictConfig) -> None:
+        """A server's artifacts may be left to the server, though."""
         location = node.artifact_location
         check(bool(location.strip()) or (is_server(node.tracking_uri) and location == ""),
               "logger.mlflow.artifact_location", location,
