@@ -51,6 +51,12 @@ def _refused(run, words: str) -> None:
     (["train.early_stopping.patiense=2"],
      "Unknown key 'train.early_stopping.patiense' (did you mean "
      "train.early_stopping.patience?)"),
+    # A misspelled group or node is named, not one of its keys (`optimzer` once got optimizer.lr).
+    (["optimzer=sgd"], "Unknown key 'optimzer' (did you mean optimizer?)"),
+    (["modle=mlp_small"], "Unknown key 'modle' (did you mean model?)"),
+    (["shedule=step"], "Unknown key 'shedule' (did you mean schedule?)"),
+    (["train.early_stoping.patience=2"],
+     "Unknown key 'train.early_stoping.patience' (did you mean train.early_stopping.patience?)"),
     (["seed=[1"], "Cannot read the command line"),
 ], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
 def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):

@@ -136,7 +136,9 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         from dlproj.config.compose import compose_config
         from dlproj.config.setting import flatten
 
-        known = list(flatten(OmegaConf.to_container(compose_config([]), resolve=False)))
+        leaves = flatten(OmegaConf.to_container(compose_config([]), resolve=False))
+        # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
+        known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
         return (f"Unknown key '{missing}'{_nearest(missing, known)}: no config declares "
                 f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
                 f"`+{missing}=...` and a schema that reads it).")
