@@ -27,7 +27,8 @@ from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
 
-PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
+PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id, or _DOWN
+_DOWN = "down: "  # ... and why: the server did not answer the sweep, its jobs do not wait on it
 _BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
 _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
@@ -113,15 +114,19 @@ class MLflowLogger(Tracker):
     def start(self, ctx: Any) -> None:
         from mlflow.entities import Param
 
+        parent = Path(ctx.run_dir).parent / PARENT_FILE
+        noted = parent.read_text().strip() if ctx.is_multirun and parent.is_file() else ""
+        if noted.startswith(_DOWN):
+            raise ConnectionError(f"{noted[len(_DOWN):]} at the sweep's start (not asked "
+                                  "again by its jobs)")
         self.client, experiment_id = open_store(**self.store, stop=ctx.stop)
         self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
                 "seed": str(cfg.seed), "run_dir": str(ctx.run_dir),
                 "setting_label": ctx.label[:5000]}
-        parent = Path(ctx.run_dir).parent / PARENT_FILE
-        if ctx.is_multirun and parent.is_file():
-            tags["mlflow.parentRunId"] = parent.read_text().strip()
+        if noted:
+            tags["mlflow.parentRunId"] = noted
         run = self.client.create_run(experiment_id, run_name=run_name(ctx)[:250], tags=tags)
         self.run_id = run.info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
@@ -185,13 +190,18 @@ class MLflowSweepParent(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if "mlflow" not in (config.get("logger") or {}):
             return
+        sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             node = config.logger.mlflow
             MLflowLoggerConfig.check(node, config)
-            self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
-                                                    node.artifact_location)
+            try:
+                self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
+                                                        node.artifact_location)
+            except ConnectionError as exc:  # its jobs would each wait the probe out again
+                sweep_dir.mkdir(parents=True, exist_ok=True)
+                (sweep_dir / PARENT_FILE).write_text(f"{_DOWN}{exc}\n")
+                raise
             self.where = where(node.tracking_uri, experiment_id)
-            sweep_dir = Path(str(config.hydra.sweep.dir))
             sweep_dir.mkdir(parents=True, exist_ok=True)
             overrides = " ".join(config.hydra.overrides.task)[:5000]
             run = self.client.create_run(experiment_id, run_name=f"multirun {sweep_dir.name}",
