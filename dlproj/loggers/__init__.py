@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj.build import build
@@ -94,6 +93,8 @@ class Tracker:
 
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as dotted keys -> scalars (lists, None as strings), less `logger`."""
+    import pandas as pd  # only a tracker's run imports it: sections 1-3 never do otherwise
+
     tree = OmegaConf.to_container(cfg, resolve=True)
     tree = {key: node for key, node in tree.items() if key not in ("logger", "hydra")}
     flat = pd.json_normalize(tree, sep=".").to_dict("records")[0]
