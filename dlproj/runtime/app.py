@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -59,7 +60,11 @@ def main() -> None:
     except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
-    _register_launchers()
+    # `hydra/launcher=joblib` is dlproj's, whose sweep outlives a killed worker (without the
+    # `launchers` extra there is none).
+    with contextlib.suppress(ImportError):
+        from dlproj.runtime.joblib_launcher import register
+        register()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.
@@ -90,22 +95,9 @@ def _drop_empty_sweep() -> None:
 
     stop = os.environ.pop(ENV_STOP_FILE, None)
     sweep_dir = Path(stop).parent if stop else None
-    if sweep_dir is None or not sweep_dir.is_dir():
-        return
-    notes = sweep_dir / UNRECORDED
-    if {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED} and not (
-            notes.is_dir() and any(notes.iterdir())):
+    if sweep_dir and sweep_dir.is_dir() and not any((sweep_dir / UNRECORDED).glob("*")) \
+            and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED}:
         shutil.rmtree(sweep_dir, ignore_errors=True)
-
-
-def _register_launchers() -> None:
-    """`hydra/launcher=joblib` is dlproj's (a worker's death does not end the sweep:
-    dlproj.runtime.joblib_launcher); without the `launchers` extra there is none."""
-    try:
-        from dlproj.runtime.joblib_launcher import register
-    except ImportError:
-        return
-    register()
 
 
 def _refuse(message: str) -> None:

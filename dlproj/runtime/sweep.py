@@ -1,25 +1,21 @@
 """The Hydra callback of a multirun (`SweepOutcome`): its progress, and how it ended.
 
-As each job starts it says "job 1 (2 of 3): overrides" (a job is named by its directory, as the
-closing line names it); as each ends, how it ended (its results.json or the sweep's note: "done",
+A line as each job starts ("job 1 (2 of 3): overrides", a job named by its directory, as the
+closing line names it) and one as it ends: how (its results.json or the sweep's note: "done",
 "interrupted", "failed", ...), how many of the sweep's jobs have ended, the elapsed time and the
-ETA. N is computed in the launching process and handed to the jobs through the environment; jobs
-may run in parallel and elsewhere, so the jobs that ended are read from the sweep directory (its
-notes, and the results.json files written since the sweep started). A job never started (a
-stopped sweep) logs nothing; a stopped sweep gives no ETA. These lines never raise.
+ETA. Jobs may run in parallel and elsewhere: the job count reaches them through the environment,
+and the jobs that ended are read from the sweep directory. These lines never raise.
 
-It is listed first in conf/config.yaml so that Hydra calls it first as the sweep and each job
-start, and last as the sweep ends. As they start, the launching process and each job follow the
-sweep's stop file (dlproj.runtime.interrupt). As the sweep ends it reads every job's
-results.json, whichever launcher ran them, and the notes of the jobs that left none
-(`note_unrecorded`: invalid, not started after a stop, in use by another process), and prints
+Listed first in conf/config.yaml, it is called first as the sweep and each job start, and last
+as the sweep ends: it then reads every job's results.json, whichever launcher ran them, and the
+notes of the jobs that left none (`note_unrecorded`: invalid, not started after a stop, in use
+by another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
 then exits 128 + the signal's number when the sweep was interrupted, 1 when any job did not
 complete.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -73,6 +69,7 @@ def follow() -> None:
 
 
 def _job_number(path: Path) -> int | str:
+    """A job as the sweep's lines name it: its directory's name (Hydra's job number)."""
     return int(path.name) if path.name.isdigit() else path.name
 
 
@@ -93,11 +90,6 @@ def job_status(run_dir: Path) -> str | None:
     run_dir = Path(run_dir)
     return record_status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or record_status(
         run_dir / "results.json")
-
-
-def _job_name(config: DictConfig) -> int | str:
-    """A job as the closing line names it: its directory's name (Hydra's job number)."""
-    return _job_number(Path(str(config.hydra.runtime.output_dir)))
 
 
 def ended_since(sweep_dir: Path, started: float) -> set[str]:
@@ -227,9 +219,10 @@ class SweepOutcome(Callback):
         try:  # after a stop the runner starts no job (dlproj/runtime/runner.py): nothing to say
             if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
-            k, n = config.hydra.job.num + 1, os.environ.get(ENV_JOBS, "?")
-            overrides = " ".join(config.hydra.overrides.task)
-            log.info("job %s (%s of %s): %s", _job_name(config), k, n, overrides or "(defaults)")
+            job = _job_number(Path(str(config.hydra.runtime.output_dir)))
+            overrides = " ".join(config.hydra.overrides.task) or "(defaults)"
+            log.info("job %s (%s of %s): %s", job, config.hydra.job.num + 1,
+                     os.environ.get(ENV_JOBS, "?"), overrides)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
 
@@ -246,18 +239,18 @@ class SweepOutcome(Callback):
         """The line at a job's end: how it ended, the sweep's elapsed time and ETA."""
         if not self._is_job_of_sweep(config):
             return
-        status = job_status(Path(str(config.hydra.runtime.output_dir)))
+        job_dir = Path(str(config.hydra.runtime.output_dir))
+        status = job_status(job_dir)
         if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
             status = "failed"  # it raised before it could leave a record
         if status == "not started":
             return
         ended = "done" if status in (None, "completed") else status
-        n = int(os.environ.get(ENV_JOBS, 0)) or None
-        total = n or "?"
+        n = int(os.environ.get(ENV_JOBS, 0))
         started = float(os.environ[ENV_STARTED])
         elapsed = time.time() - started
         done = len(ended_since(Path(str(config.hydra.sweep.dir)), started))
-        line = (f"job {_job_name(config)} {ended}; sweep: {done}/{total} jobs in "
+        line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
             line += f", ETA {duration(elapsed / done * (n - done))}"
