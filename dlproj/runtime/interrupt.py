@@ -1,15 +1,11 @@
 """Ctrl-C (SIGINT) and SIGTERM (what SLURM, submitit and joblib send before they kill a job) end
-a run cleanly at the next training-step boundary.
+a run cleanly at the next training-step boundary (RunContext.check_stop reads `requested()`);
+a second Ctrl-C raises KeyboardInterrupt at once.
 
-Within `catch_signals()` the first signal sets the flag `requested()` reads; the training loop
-looks at it between steps (RunContext.check_stop) and the runner records the run as interrupted.
-A second Ctrl-C raises KeyboardInterrupt at once, for when the next step boundary is far away.
-
-A sweep's jobs may run in other processes (joblib, submitit_local): the process that launches
-them writes the first signal it gets into the sweep's stop file (`follow_sweep`), and every job
-reads that file as it starts and between steps (at most every LOOK_EVERY_S). No signal is passed
-on: one that reached a worker still starting up (before any handler, or inside submitit's, which
-ignores SIGTERM) would kill it without a record or be lost, and the job would run to its end.
+A sweep's jobs may run in other processes (joblib, submitit_local): the launching process writes
+the first signal it gets into the sweep's stop file, which every job reads as it starts and
+between steps. No signal is passed on: one that reached a worker still starting up (before any
+handler, or inside submitit's, which ignores SIGTERM) would kill it without a record or be lost.
 """
 
 from __future__ import annotations
@@ -34,9 +30,8 @@ _next_look = 0.0
 
 
 def requested() -> int | None:
-    """The signal number asked to stop this run or its sweep (None: none arrived). A sweep's
-    job also stops, as on SIGTERM, once the process that launched the sweep is gone (killed
-    with SIGKILL, it could tell no one): no launcher leaves its jobs running on their own."""
+    """The signal number asked to stop this run or its sweep (None: none arrived); SIGTERM once
+    the sweep's launching process is gone (killed with SIGKILL, it could tell no one)."""
     global _requested, _next_look
     if _requested is None and _stop_file is not None and time.monotonic() >= _next_look:
         _next_look = time.monotonic() + LOOK_EVERY_S
@@ -59,9 +54,8 @@ def orphaned() -> bool:
 
 
 def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
-    """Stop with the sweep whose stop file is `stop_file` (None: with no sweep): its launching
-    process (pid `launcher`) writes the signal it got there (now, if it got one before), its
-    jobs read it, and stop when the launching process is gone."""
+    """Stop with the sweep whose stop file is `stop_file` (None: no sweep) and whose launching
+    process is `launcher`; a launching process writes there the signal it got before."""
     global _stop_file, _launcher, _next_look
     _stop_file, _launcher, _next_look = stop_file, launcher, 0.0
     if _forward and _requested is not None:
@@ -87,8 +81,7 @@ def _handler(signum: int, frame: object) -> None:
 
 @contextmanager
 def shielded() -> Iterator[None]:
-    """Within the block a second Ctrl-C does not raise: what it interrupts (writing the run's
-    record) finishes first; the process then ends as the first signal asked."""
+    """Within the block a second Ctrl-C does not raise: the run's record is written first."""
     global _shielded
     was, _shielded = _shielded, True
     try:
@@ -109,9 +102,8 @@ def die_with_parent() -> None:
 @contextmanager
 def catch_signals(*, forward: bool = False) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (a sweep's launching process) the first is passed on through the stop file. Off
-    the main thread (a launcher running jobs in threads), where no handler can be installed, the
-    block changes nothing."""
+    `forward` (a sweep's launching process) the first goes into the stop file. Off the main
+    thread, where no handler can be installed, it changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

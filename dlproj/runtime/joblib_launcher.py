@@ -1,24 +1,20 @@
 """`hydra/launcher=joblib`: Hydra's joblib launcher, whose sweep outlives a killed worker.
 
-joblib runs a batch of jobs on loky's worker processes. When one of them dies without a word
-(SIGKILL from the kernel's out-of-memory killer, a segfault), loky kills every other worker and
-joblib raises TerminatedWorkerError: the jobs running beside it die too (no record), the queued
-ones never start, and the sweep ends in a traceback without its closing line.
+When a loky worker dies without a word (SIGKILL from the kernel's out-of-memory killer, a
+segfault), loky kills the other workers and joblib raises TerminatedWorkerError: the jobs beside
+it die too (no record), the queued ones never start, and the sweep ends in a traceback.
 
-This launcher runs the batch as Hydra's does, then, after such a death, runs again each job of
-the batch that left neither a results.json nor a note (dlproj.runtime.sweep.job_status), with its
-own job number and folder. Those runs go one job per worker process (at most n_jobs at once), so
-that a death there is the job's own and takes no other job with it. A job whose worker has died
-twice is not run again: it is left without a record (the closing line counts it as `no record`)
-and one line names it and the signal. What a killed run left in a folder that held no run before
-this launch (its `.hydra/`, log, metrics) is removed before it runs again from the start; a folder
-that held a run before (a `resume=` job) is run again as it is.
+After such a death this launcher runs again each job of the batch that left neither a
+results.json nor a note (dlproj.runtime.sweep.job_status), with its own job number and folder,
+each in a worker process of its own (at most n_jobs at once), so that a death there takes no
+other job with it. A job whose worker died twice is left without a record (`no record`), with one
+line naming it and the signal. A killed run's leftovers in a folder that held no run before this
+launch are removed before it runs again; a `resume=` job's folder is run again as it is.
 
-Each job notes in `<sweep dir>/.workers/` the folder it runs in and, once it has returned, its
-return value: the jobs that finished in a batch joblib gave up on are not run twice and keep their
-return values (an optimising sweeper reads them).
+Each job notes in `<sweep dir>/.workers/` its folder and, once it has returned, its return value:
+the jobs that finished in a batch joblib gave up on are not run twice and keep their returns (an
+optimising sweeper reads them).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -39,6 +35,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from joblib import effective_n_jobs
+from joblib.externals.loky import ProcessPoolExecutor
 from omegaconf import DictConfig
 
 from dlproj.files.atomic import write_json
@@ -109,15 +107,13 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
         """The batch's returns after joblib gave up on it: those its finished jobs noted, the
         lost jobs' from runs of their own."""
         returns: dict[int, JobReturn] = {}
-        lost: list[int] = []
-        deaths: dict[int, int] = {}
+        lost: dict[int, int] = {}  # a job left without a record: how often its worker died
         for idx in range(first, first + len(job_overrides)):
             noted = self._noted(marks, idx)
             if "returned" in noted:
                 returns[idx] = returned(job_overrides[idx - first], noted["returned"])
             elif "run_dir" not in noted or job_status(Path(noted["run_dir"])) is None:
-                lost.append(idx)
-                deaths[idx] = int("run_dir" in noted)  # it ran when a worker died (maybe its own)
+                lost[idx] = int("run_dir" in noted)  # it ran when a worker died (maybe its own)
             # else it ended (its record is there) but its return is lost: NaN below
         how = exit_codes(exc) or "no exit code"
         if lost and interrupt.requested() is None:
@@ -125,22 +121,19 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                         "beside it; the %s left without a record (%s) run again, each in a "
                         "worker process of its own", how, "job" if len(lost) == 1 else "jobs",
                         ", ".join(map(str, lost)))
-            returns.update(self._relaunch(marks, lost, deaths, job_overrides, first))
+            returns.update(self._relaunch(marks, lost, job_overrides, first))
         return [returns.get(idx) or returned(job_overrides[idx - first])
                 for idx in range(first, first + len(job_overrides))]
 
-    def _relaunch(self, marks: Path, todo: list[int], deaths: dict[int, int],
+    def _relaunch(self, marks: Path, deaths: dict[int, int],
                   job_overrides: Sequence[Sequence[str]], first: int) -> dict[int, JobReturn]:
-        """Run each job of `todo` in a worker process of its own, at most n_jobs at once, again
+        """Run each job of `deaths` in a worker process of its own, at most n_jobs at once, again
         after its worker dies until it has died DEATHS times."""
-        from joblib import effective_n_jobs
-        from joblib.externals.loky import ProcessPoolExecutor
-
         width = max(1, effective_n_jobs(self.joblib.get("n_jobs", -1)))
         state = Singleton.get_state()
         returns: dict[int, JobReturn] = {}
         running: dict[Any, tuple[int, Any]] = {}
-        todo = list(todo)
+        todo = list(deaths)
         while todo or running:
             while todo and len(running) < width and interrupt.requested() is None:
                 idx = todo.pop(0)
@@ -158,7 +151,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                 try:
                     returns[idx] = future.result()
                 except BrokenProcessPool as exc:
-                    deaths[idx] = deaths.get(idx, 0) + 1
+                    deaths[idx] += 1
                     how = exit_codes(exc) or "no exit code"
                     if deaths[idx] < DEATHS:
                         todo.append(idx)

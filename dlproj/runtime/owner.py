@@ -1,21 +1,17 @@
 """The one owner of a run directory: it takes the directory's lock before anything is written
-there, then writes `.hydra/`, the log file and `results.json`, and lets go of the lock.
+there (Hydra writes nothing: `hydra.output_subdir: null`, console-only logging), then writes
+`.hydra/`, the log file and `results.json`:
 
     with RunOwner(run_dir, hydra_files) as owner:  # the lock (RunInUse: another process has it)
         ...                     # validate, read the checkpoint: nothing written yet
         owner.commit()          # .hydra/ and dlproj.log, with the lines logged so far
-        ...                     # the run writes its files
         owner.record(results)   # results.json, whole or not at all
 
-Hydra writes nothing into a run directory (`hydra.output_subdir: null`, console-only logging).
-A run that never commits leaves its directory as it found it (removed if it made it).
-
-The lock is an exclusive `flock` on the directory's own inode. The kernel drops it when the
-process ends in any way (SIGKILL and a crashed node included), so a run directory without
-`results.json` whose lock is free was killed (`make reproduce` resumes it), while one whose lock
-is held (`in_use`) is still running somewhere and is left alone.
+A run that never commits leaves its directory as it found it (removed if it made it). The lock,
+an exclusive `flock` on the directory, is dropped by the kernel however the process ends (SIGKILL
+and a crashed node included): a run directory without `results.json` whose lock is free was
+killed (`make reproduce` resumes it); one whose lock is held (`in_use`) is still running.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -33,14 +29,8 @@ LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra'
 class _RunLog(logging.FileHandler):
     """dlproj.log: a line the disk refuses (full) ends it quietly, not a traceback per line."""
 
-    refused = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not self.refused:
-            super().emit(record)
-
     def handleError(self, record: logging.LogRecord) -> None:
-        self.refused = True
+        self.setLevel(logging.CRITICAL + 1)  # no line is handed to it after this one
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # the lines the disk refused, once more
@@ -76,9 +66,9 @@ class RunOwner:
     """Owns `run_dir` from `__enter__` (the lock) to `__exit__`; `hydra_files` maps a path inside
     the directory (".hydra/config.yaml", ...) to the text written there at `commit()`."""
 
-    def __init__(self, run_dir: Path, hydra_files: dict[str, str] | None = None) -> None:
+    def __init__(self, run_dir: Path, hydra_files: dict[str, str]) -> None:
         self.run_dir = Path(run_dir)
-        self.hydra_files = hydra_files or {}
+        self.hydra_files = hydra_files
         self.committed = False
         self._fd: int | None = None
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
@@ -110,10 +100,10 @@ class RunOwner:
         root.removeHandler(buffered)
         root.addHandler(self._handler)
 
-    def record(self, results: dict) -> Path:
+    def record(self, results: dict) -> None:
         """Write results.json (after `commit()`, which it does if nothing else did)."""
         self.commit()
-        return write_json(self.run_dir / "results.json", results)
+        write_json(self.run_dir / "results.json", results)
 
     def __exit__(self, *exc_info: object) -> None:
         logging.getLogger().removeHandler(self._handler)
