@@ -192,18 +192,11 @@ def register() -> None:
     registry (the joblib plugin stores its own `joblib` then): that use is made here first, so
     nothing stores over this one. (A conf/hydra/launcher/joblib.yaml would be merged into the
     plugin's schema of the same name, a deprecated Hydra path that warns on every run.)"""
-    from dataclasses import dataclass
-
     from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
     from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 
     Plugins.instance()
-
-    @dataclass
-    class RelaunchingJoblibConf(JobLibLauncherConf):
-        _target_: str = ("hydra_plugins.dlproj_launchers.joblib_launcher."
-                         "RelaunchingJoblibLauncher")
-
+    target = "hydra_plugins.dlproj_launchers.joblib_launcher.RelaunchingJoblibLauncher"
     ConfigStore.instance().store(group="hydra/launcher", name="joblib",
-                                 node=RelaunchingJoblibConf, provider="dlproj")
+                                 node=JobLibLauncherConf(_target_=target), provider="dlproj")

@@ -2,15 +2,11 @@
 
 Every run ends with `results.json` in its directory: status (completed, diverged, failed,
 interrupted), final metrics, wall time and, when it did not complete, why. Inside a sweep a failed
-job is recorded and the sweep goes on; a single run that did not complete exits non-zero.
-
-Nothing is written into the run directory (dlproj.runtime.owner) before the run has started
-writing (RunContext.open: a fresh run at its first file, a resumed one once its checkpoint has
-been read and fits): a config error leaves no run, a refused or failed resume the old record as
-it was. Sweep jobs that leave no results.json (not started after a stop, invalid, in use) are
-noted for the sweep's closing line (dlproj.runtime.sweep).
+job is recorded and the sweep goes on; a single run that did not complete exits non-zero. Nothing
+is written before the run starts writing (RunContext.open, dlproj.runtime.owner): a config error
+leaves no run, a refused or failed resume the old record as it was. Sweep jobs that leave no
+results.json (not started after a stop, invalid, in use) are noted (dlproj.runtime.sweep).
 """
-
 from __future__ import annotations
 
 import errno

@@ -92,24 +92,10 @@ def job_status(run_dir: Path) -> str | None:
         run_dir / "results.json")
 
 
-def ended_since(sweep_dir: Path, started: float) -> set[str]:
-    """The jobs of the sweep started at `started` that have ended: a note (this sweep's: it
-    clears them as it starts) of a job that started, or a results.json written since (older
-    ones are an earlier sweep's in a directory given again). A second's slack for coarse file
-    clocks."""
-    notes = {p.stem for p in (sweep_dir / UNRECORDED).glob("*.json")
-             if record_status(p) != "not started"}
-    recorded = set()
-    for results in sweep_dir.glob("*/results.json"):
-        with contextlib.suppress(OSError):
-            if results.stat().st_mtime >= started - 1:
-                recorded.add(results.parent.name)
-    return notes | recorded
-
-
-def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
+def _jobs(sweep_dir: Path, since: float = 0) -> list[tuple[str, int | str, list[str]]]:
     """(status, job number, overrides) of every job the sweep directory knows of: a job's note,
-    else its results.json (beside a note, results.json is an earlier run's, left as it was)."""
+    else its results.json if written since `since` (beside a note, or older, it is an earlier
+    run's, left as it was; a second's slack for coarse file clocks)."""
     noted = []
     for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
         try:
@@ -118,9 +104,13 @@ def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
             continue
         noted.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
     numbers = {number for _, number, _ in noted}
-    recorded = [(record_status(results) or "unreadable", _job_number(results.parent), [])
-                for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p))]
-    return [job for job in recorded if job[1] not in numbers] + noted
+    recorded = []
+    for results in sorted(sweep_dir.glob("*/results.json"), key=str):
+        number = _job_number(results.parent)
+        with contextlib.suppress(OSError):
+            if number not in numbers and results.stat().st_mtime >= since - 1:
+                recorded.append((record_status(results) or "unreadable", number, []))
+    return recorded + noted
 
 
 def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
@@ -249,7 +239,9 @@ class SweepOutcome(Callback):
         n = int(os.environ.get(ENV_JOBS, 0))
         started = float(os.environ[ENV_STARTED])
         elapsed = time.time() - started
-        done = len(ended_since(Path(str(config.hydra.sweep.dir)), started))
+        # this sweep's jobs that ended (it clears its notes as it starts)
+        done = sum(state != "not started"
+                   for state, _, _ in _jobs(Path(str(config.hydra.sweep.dir)), started))
         line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:

@@ -87,9 +87,8 @@ def torch_threads(threads_cfg) -> int:
 
 
 def apply(cfg) -> ThreadPlan:
-    """Set this run's BLAS threads from `cfg.threads` (once, before it starts); the plan's step
-    workers and `torch_threads` go to the run's RunContext (Section 4 sets torch's threads once
-    it has imported torch)."""
+    """Set this run's BLAS threads from `cfg.threads`, once before it starts (Section 4 sets
+    torch's, `torch_threads`, once it has imported torch); returns the plan."""
     from threadpoolctl import threadpool_limits
 
     plan = numpy_plan(cfg.threads)
