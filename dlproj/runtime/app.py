@@ -72,7 +72,7 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         # Between a sweep's jobs too; a signal to the sweep reaches its workers.
-        with interrupt.catch_signals(forward=any(a in ("-m", "--multirun") for a in args)):
+        with interrupt.catch_signals():
             run()
     except KeyboardInterrupt:
         print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)

@@ -23,7 +23,6 @@ from dlproj.files.atomic import write_text
 LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
-_forward = False  # pass the first signal on to the sweep's jobs (its launching process)
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
 _launcher: int | None = None  # the pid of the process that launched this job's sweep
 _next_look = 0.0
@@ -58,12 +57,14 @@ def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
     process is `launcher`; a launching process writes there the signal it got before."""
     global _stop_file, _launcher, _next_look
     _stop_file, _launcher, _next_look = stop_file, launcher, 0.0
-    if _forward and _requested is not None:
+    if _requested is not None:
         _tell_jobs()
 
 
 def _tell_jobs() -> None:
-    if _stop_file is not None:
+    """In the sweep's launching process (no job of it elsewhere): the first signal goes into the
+    stop file."""
+    if _stop_file is not None and _launcher in (None, os.getpid()):
         with suppress(OSError):  # a full or read-only disk: the jobs in this process still stop
             write_text(_stop_file, f"{_requested}\n")
 
@@ -75,8 +76,7 @@ def _handler(signum: int, frame: object) -> None:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         return  # the first signal says how the run stopped
     _requested = signum
-    if _forward:  # a sweep's jobs stop with it
-        _tell_jobs()
+    _tell_jobs()  # a sweep's jobs stop with it
 
 
 @contextmanager
@@ -100,20 +100,16 @@ def die_with_parent() -> None:
 
 
 @contextmanager
-def catch_signals(*, forward: bool = False) -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (a sweep's launching process) the first goes into the stop file. Off the main
-    thread, where no handler can be installed, it changes nothing."""
+def catch_signals() -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process. Off the
+    main thread, where no handler can be installed, it changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    global _forward
     previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    was, _forward = _forward, forward
     try:
         yield
     finally:
-        _forward = was
         for s, h in previous.items():
             signal.signal(s, h)
 

@@ -191,14 +191,11 @@ class SweepOutcome(Callback):
             path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
         # nor are its notes this sweep's (runner: a job refused there gets a new one)
         shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
-        os.environ[ENV_STOP_FILE] = str(path)
-        os.environ[ENV_LAUNCHER] = str(os.getpid())
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
         n = count_jobs(config)
-        os.environ[ENV_STARTED] = repr(time.time())
-        if n:
-            os.environ[ENV_JOBS] = str(n)
+        os.environ.update({ENV_STOP_FILE: str(path), ENV_LAUNCHER: str(os.getpid()),
+                           ENV_STARTED: repr(time.time()), ENV_JOBS: str(n or 0)})
         log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
 
     def _is_job_of_sweep(self, config: DictConfig) -> bool:
@@ -212,7 +209,7 @@ class SweepOutcome(Callback):
             job = _job_number(Path(str(config.hydra.runtime.output_dir)))
             overrides = " ".join(config.hydra.overrides.task) or "(defaults)"
             log.info("job %s (%s of %s): %s", job, config.hydra.job.num + 1,
-                     os.environ.get(ENV_JOBS, "?"), overrides)
+                     int(os.environ.get(ENV_JOBS, 0)) or "?", overrides)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
 
