@@ -86,9 +86,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
         lost jobs run again (`_after_death`)."""
         assert self.config is not None
         marks = Path(str(self.config.hydra.sweep.dir)) / WORKERS
-        indices = range(initial_job_idx, initial_job_idx + len(job_overrides))
-        for idx in indices:  # a sweep folder given again: an earlier launch's notes
-            self._forget(marks, idx)
+        shutil.rmtree(marks, ignore_errors=True)  # a sweep folder given again: an earlier launch's
         task, self.task_function = self.task_function, partial(noting, self.task_function,
                                                                  str(marks))
         try:
@@ -97,10 +95,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             return self._after_death(exc, marks, job_overrides, initial_job_idx)
         finally:
             self.task_function = task
-            for idx in indices:
-                self._forget(marks, idx)
-            with contextlib.suppress(OSError):
-                marks.rmdir()
+            shutil.rmtree(marks, ignore_errors=True)
 
     def _after_death(self, exc: BrokenProcessPool, marks: Path,
                      job_overrides: Sequence[Sequence[str]], first: int) -> list[JobReturn]:
@@ -170,7 +165,8 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             run_dir = Path(noted["run_dir"])
             if run_dir.is_dir() and not in_use(run_dir) and job_status(run_dir) is None:
                 shutil.rmtree(run_dir, ignore_errors=True)
-        self._forget(marks, idx)
+        with contextlib.suppress(OSError):
+            (marks / f"{idx}.json").unlink(missing_ok=True)
 
     @staticmethod
     def _noted(marks: Path, idx: int) -> dict[str, Any]:
@@ -179,11 +175,6 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
         with contextlib.suppress(OSError, ValueError):
             return json.loads((marks / f"{idx}.json").read_text())
         return {}
-
-    @staticmethod
-    def _forget(marks: Path, idx: int) -> None:
-        with contextlib.suppress(OSError):
-            (marks / f"{idx}.json").unlink(missing_ok=True)
 
 
 def register() -> None:

@@ -92,50 +92,45 @@ def job_status(run_dir: Path) -> str | None:
         run_dir / "results.json")
 
 
-def _jobs(sweep_dir: Path, since: float = 0) -> list[tuple[str, int | str, list[str]]]:
-    """(status, job number, overrides) of every job the sweep directory knows of: a job's note,
-    else its results.json if written since `since` (beside a note, or older, it is an earlier
+def _jobs(sweep_dir: Path, since: float = 0) -> dict[int | str, tuple[str, list[str]]]:
+    """Every job the sweep directory knows of, by number: (status, overrides) from its note, else
+    from its results.json if written since `since` (beside a note, or older, it is an earlier
     run's, left as it was; a second's slack for coarse file clocks)."""
-    noted = []
-    for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
-        try:
-            job = json.loads(note.read_text())
-        except (OSError, ValueError):
-            continue
-        noted.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
-    numbers = {number for _, number, _ in noted}
-    recorded = []
+    jobs: dict[int | str, tuple[str, list[str]]] = {}
     for results in sorted(sweep_dir.glob("*/results.json"), key=str):
-        number = _job_number(results.parent)
         with contextlib.suppress(OSError):
-            if number not in numbers and results.stat().st_mtime >= since - 1:
-                recorded.append((record_status(results) or "unreadable", number, []))
-    return recorded + noted
+            if results.stat().st_mtime >= since - 1:
+                jobs[_job_number(results.parent)] = (record_status(results) or "unreadable", [])
+    for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            job = json.loads(note.read_text())
+            number = _job_number(Path(job["run_dir"]))
+            jobs.pop(number, None)  # listed after the records, as the closing line names them
+            jobs[number] = (job["status"], job["overrides"])
+    return jobs
 
 
 def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
     """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
     jobs numbered 0, 1, ... (those that left neither a record nor a note: "no record")."""
     jobs = _jobs(sweep_dir)
-    known = {number for _, number, _ in jobs}
-    jobs += [("no record", n, []) for n in range(expected or 0) if n not in known]
+    for n in range(expected or 0):
+        jobs.setdefault(n, ("no record", []))
     by_status: dict[str, list[int | str]] = {}
-    for status, number, _ in jobs:
+    for number, (status, _) in jobs.items():
         by_status.setdefault(status, []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
     parts = [_part(s, sorted(by_status[s], key=lambda n: (isinstance(n, str), str(n).zfill(9))))
              for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
-        named = [" ".join(overrides) or "(no overrides)" for s, _, overrides in jobs
+        named = [" ".join(overrides) or "(no overrides)" for s, overrides in jobs.values()
                  if s == status]
         if named:
             line += f"\n  {status}: " + "; ".join(named)
-    if interrupt.requested() is not None:
-        code = interrupt.exit_code(interrupt.requested())
-    else:
-        code = 0 if set(by_status) <= {"completed"} else 1
-    return line, code
+    if (stop := interrupt.requested()) is not None:
+        return line, interrupt.exit_code(stop)
+    return line, 0 if set(by_status) <= {"completed"} else 1
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -238,7 +233,7 @@ class SweepOutcome(Callback):
         elapsed = time.time() - started
         # this sweep's jobs that ended (it clears its notes as it starts)
         done = sum(state != "not started"
-                   for state, _, _ in _jobs(Path(str(config.hydra.sweep.dir)), started))
+                   for state, _ in _jobs(Path(str(config.hydra.sweep.dir)), started).values())
         line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
