@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -100,18 +101,16 @@ def _drop_empty_sweep() -> None:
         shutil.rmtree(sweep_dir, ignore_errors=True)
 
 
-def _refuse(message: str) -> None:
-    """A command line dlproj cannot run: one paragraph, exit 2, nothing written."""
+def _refuse(message: str, code: int = 2) -> None:
+    """What dlproj cannot run, in one paragraph; exit 2 (a command line) or `code`."""
     print(f"dlproj: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def _check_outputs(args: list[str]) -> None:
     """The outputs folder can be made and written, or one paragraph and exit 1 before Hydra
     starts (it would end in a traceback making the run or sweep directory, or writing the
     sweep's multirun.yaml on a full disk)."""
-    import tempfile
-
     if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "resume="))
            for a in args):  # a resume writes into its own run directory only
         return
@@ -122,7 +121,6 @@ def _check_outputs(args: list[str]) -> None:
             probe.write(b"\0")
             probe.flush()
     except OSError as exc:
-        print(f"dlproj: cannot write the outputs folder {root}: {exc.strerror or exc}. Allowed: "
-              f"a folder this user can write to, on a disk with room, as DLPROJ_OUTPUTS=DIR "
-              f"(default: outputs/ in the project).", file=sys.stderr)
-        sys.exit(1)
+        _refuse(f"cannot write the outputs folder {root}: {exc.strerror or exc}. Allowed: a "
+                f"folder this user can write to, on a disk with room, as DLPROJ_OUTPUTS=DIR "
+                f"(default: outputs/ in the project).", 1)

@@ -70,17 +70,17 @@ class RunOwner:
         self.run_dir = Path(run_dir)
         self.hydra_files = hydra_files
         self.committed = False
-        self._fd: int | None = None
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
         self._handler: logging.Handler = logging.handlers.MemoryHandler(
             capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
 
     def __enter__(self) -> RunOwner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = lock(self.run_dir)
-        if self._fd is None:
+        fd = lock(self.run_dir)
+        if fd is None:
             raise RunInUse(f"{self.run_dir} is in use by another process (a run still going: "
                            f"wait for it, or stop it first).")
+        self._fd = fd
         logging.getLogger().addHandler(self._handler)  # lines logged before the commit
         return self
 
@@ -108,8 +108,7 @@ class RunOwner:
     def __exit__(self, *exc_info: object) -> None:
         logging.getLogger().removeHandler(self._handler)
         self._handler.close()
-        if self._fd is not None:
-            os.close(self._fd)
+        os.close(self._fd)  # the lock, taken in __enter__
         if not self.committed and self._made and self.run_dir.is_dir() \
                 and not any(self.run_dir.iterdir()):
             self.run_dir.rmdir()  # a run that never started leaves nothing behind
