@@ -60,9 +60,8 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
 
 
 def follow() -> None:
-    """In a sweep's job, whichever process runs it: stop with the sweep and once its launching
-    process is gone. The stop file is the one its launching process set, not the job's own
-    sweep directory's (for a job resumed in place, an older sweep's)."""
+    """In a sweep's job, whichever process runs it: stop with the sweep (by the stop file its
+    launching process set: a job resumed in place is in an older sweep's) or once it is gone."""
     path, launcher = os.environ.get(ENV_STOP_FILE), os.environ.get(ENV_LAUNCHER, "")
     interrupt.follow_sweep(Path(path) if path else None,
                            int(launcher) if launcher.isdigit() else None)
@@ -84,9 +83,8 @@ def record_status(path: Path) -> str | None:
 
 
 def job_status(run_dir: Path) -> str | None:
-    """How a sweep job ended: its note's status (what this sweep said of a job that left no
-    record: a results.json beside it is an earlier run's), else its results.json's (None:
-    neither)."""
+    """How a sweep job ended: its note's status (a results.json beside a note is an earlier
+    run's), else its results.json's (None: neither)."""
     run_dir = Path(run_dir)
     return record_status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or record_status(
         run_dir / "results.json")

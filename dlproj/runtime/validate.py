@@ -95,10 +95,9 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
 
 def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
     """A group of registry.GROUPS that `exp` does not read, chosen or set on the command line
-    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would
-    ignore it yet record it as a setting of its own (its hash and label), a separate row of the
-    report whose results are the default's. Only the command line counts: every run composes
-    each group's default from conf/, and a run must not be refused for those."""
+    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would ignore
+    it yet record it as a setting of its own, a report row whose results are the default's. The
+    defaults every run composes from conf/ are not the command line's."""
     for arg in overrides or []:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
