@@ -15,6 +15,7 @@ Each job notes in `<sweep dir>/.workers/` its folder and, once it has returned, 
 the jobs that finished in a batch joblib gave up on are not run twice and keep their returns (an
 optimising sweeper reads them).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,7 @@ import math
 import re
 import shutil
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
@@ -124,38 +125,29 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                   job_overrides: Sequence[Sequence[str]], first: int) -> dict[int, JobReturn]:
         """Run each job of `deaths` in a worker process of its own, at most n_jobs at once, again
         after its worker dies until it has died DEATHS times."""
-        width = max(1, effective_n_jobs(self.joblib.get("n_jobs", -1)))
         state = Singleton.get_state()
-        returns: dict[int, JobReturn] = {}
-        running: dict[Any, tuple[int, Any]] = {}
-        todo = list(deaths)
-        while todo or running:
-            while todo and len(running) < width and interrupt.requested() is None:
-                idx = todo.pop(0)
+
+        def run_alone(idx: int) -> JobReturn | None:
+            how = ""
+            for _ in range(deaths[idx], DEATHS):
+                if interrupt.requested() is not None:
+                    return None  # the sweep was stopped: the job not run again leaves no record
                 self._clear(marks, idx)
-                executor = ProcessPoolExecutor(max_workers=1)
-                future = executor.submit(_core.execute_job, idx, list(job_overrides[idx - first]),
-                                         self.hydra_context, self.config, self.task_function,
-                                         state)
-                running[future] = (idx, executor)
-            if not running:
-                break  # the sweep was stopped: the jobs not run again leave no record
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                idx, executor = running.pop(future)
-                try:
-                    returns[idx] = future.result()
-                except BrokenProcessPool as exc:
-                    deaths[idx] += 1
-                    how = exit_codes(exc) or "no exit code"
-                    if deaths[idx] < DEATHS:
-                        todo.append(idx)
-                    else:
-                        log.error("job %d: its worker process died again (%s); it is not run "
-                                  "again and leaves no record.%s", idx, how, MEMORY
-                                  if "SIGKILL" in how else "")
-                executor.shutdown(wait=True)
-        return returns
+                with ProcessPoolExecutor(max_workers=1) as executor:
+                    future = executor.submit(_core.execute_job, idx,
+                                             list(job_overrides[idx - first]), self.hydra_context,
+                                             self.config, self.task_function, state)
+                    try:
+                        return future.result()
+                    except BrokenProcessPool as exc:
+                        how = exit_codes(exc) or "no exit code"
+            log.error("job %d: its worker process died again (%s); it is not run again and "
+                      "leaves no record.%s", idx, how, MEMORY if "SIGKILL" in how else "")
+            return None
+
+        with ThreadPoolExecutor(max(1, effective_n_jobs(self.joblib.get("n_jobs", -1)))) as pool:
+            returns = dict(zip(deaths, pool.map(run_alone, deaths), strict=True))
+        return {idx: ret for idx, ret in returns.items() if ret is not None}
 
     def _clear(self, marks: Path, idx: int) -> None:
         """Before a job runs again: what its killed run left in a folder that held no run

@@ -12,6 +12,7 @@ an exclusive `flock` on the directory, is dropped by the kernel however the proc
 and a crashed node included): a run directory without `results.json` whose lock is free was
 killed (`make reproduce` resumes it); one whose lock is held (`in_use`) is still running.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ is written before the run starts writing (RunContext.open, dlproj.runtime.owner)
 leaves no run, a refused or failed resume the old record as it was. Sweep jobs that leave no
 results.json (not started after a stop, invalid, in use) are noted (dlproj.runtime.sweep).
 """
+
 from __future__ import annotations
 
 import errno

@@ -16,6 +16,7 @@ by another process), and prints
 then exits 128 + the signal's number when the sweep was interrupted, 1 when any job did not
 complete.
 """
+
 from __future__ import annotations
 
 import contextlib
