@@ -76,8 +76,7 @@ def main() -> None:
         with interrupt.catch_signals():
             run()
     except KeyboardInterrupt:
-        print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
-        sys.exit(130)
+        _refuse("stopped (second Ctrl-C)", 130)
     except Exception as exc:
         message = None if full_error else explain(exc, args)
         if message is None:
@@ -102,7 +101,7 @@ def _drop_empty_sweep() -> None:
 
 
 def _refuse(message: str, code: int = 2) -> None:
-    """What dlproj cannot run, in one paragraph; exit 2 (a command line) or `code`."""
+    """One paragraph on stderr, then exit `code` (2: a command line dlproj cannot run)."""
     print(f"dlproj: {message}", file=sys.stderr)
     sys.exit(code)
 
