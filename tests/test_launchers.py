@@ -80,6 +80,32 @@ def test_objective_value_is_nan_for_runs_that_did_not_complete():
     assert math.isnan(objective_value({"status": "completed", "metrics": {}}, "val_acc"))
 
 
+def test_jobs_that_returned_before_a_worker_died_keep_their_returns(tmp_path):
+    """After joblib gave up on a batch (a worker killed), the jobs that had returned keep what
+    they returned (an optimising sweeper reads it), and one that left its record but no return
+    gives NaN: neither runs again. The notes are what each job writes as it starts and returns."""
+    import math
+    from concurrent.futures.process import BrokenProcessPool
+
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    from dlproj.runtime.joblib_launcher import WORKERS, RelaunchingJoblibLauncher
+
+    marks = tmp_path / WORKERS
+    marks.mkdir()
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "results.json").write_text(json.dumps({"status": "completed"}))
+    notes = [{"returned": 0.25}, {}, {"returned": float("nan")}]
+    for idx, note in enumerate(notes):
+        note.update(run_dir=str(tmp_path / str(idx)), held=False)
+        (marks / f"{idx}.json").write_text(json.dumps(note))
+    launcher = RelaunchingJoblibLauncher(n_jobs=2)
+    returns = launcher._after_death(BrokenProcessPool("killed"), marks,
+                                    [["seed=0"], ["seed=1"], ["seed=2"]], 0)
+    assert [r.overrides for r in returns] == [["seed=0"], ["seed=1"], ["seed=2"]]
+    assert returns[0].return_value == 0.25
+    assert math.isnan(returns[1].return_value) and math.isnan(returns[2].return_value)
+
+
 def test_section2_search_space_composes():
     from conftest import ROOT
     from hydra import compose, initialize_config_dir

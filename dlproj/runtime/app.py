@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -59,7 +61,11 @@ def main() -> None:
     except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
-    _register_launchers()
+    # `hydra/launcher=joblib` is dlproj's, whose sweep outlives a killed worker (without the
+    # `launchers` extra there is none).
+    with contextlib.suppress(ImportError):
+        from dlproj.runtime.joblib_launcher import register
+        register()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.
@@ -67,11 +73,10 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         # Between a sweep's jobs too; a signal to the sweep reaches its workers.
-        with interrupt.catch_signals(forward=any(a in ("-m", "--multirun") for a in args)):
+        with interrupt.catch_signals():
             run()
     except KeyboardInterrupt:
-        print("dlproj: stopped (second Ctrl-C)", file=sys.stderr)
-        sys.exit(130)
+        _refuse("stopped (second Ctrl-C)", 130)
     except Exception as exc:
         message = None if full_error else explain(exc, args)
         if message is None:
@@ -90,36 +95,21 @@ def _drop_empty_sweep() -> None:
 
     stop = os.environ.pop(ENV_STOP_FILE, None)
     sweep_dir = Path(stop).parent if stop else None
-    if sweep_dir is None or not sweep_dir.is_dir():
-        return
-    notes = sweep_dir / UNRECORDED
-    if {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED} and not (
-            notes.is_dir() and any(notes.iterdir())):
+    if sweep_dir and sweep_dir.is_dir() and not any((sweep_dir / UNRECORDED).glob("*")) \
+            and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED}:
         shutil.rmtree(sweep_dir, ignore_errors=True)
 
 
-def _register_launchers() -> None:
-    """`hydra/launcher=joblib` is dlproj's (a worker's death does not end the sweep:
-    dlproj.runtime.joblib_launcher); without the `launchers` extra there is none."""
-    try:
-        from dlproj.runtime.joblib_launcher import register
-    except ImportError:
-        return
-    register()
-
-
-def _refuse(message: str) -> None:
-    """A command line dlproj cannot run: one paragraph, exit 2, nothing written."""
+def _refuse(message: str, code: int = 2) -> None:
+    """One paragraph on stderr, then exit `code` (2: a command line dlproj cannot run)."""
     print(f"dlproj: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def _check_outputs(args: list[str]) -> None:
     """The outputs folder can be made and written, or one paragraph and exit 1 before Hydra
     starts (it would end in a traceback making the run or sweep directory, or writing the
     sweep's multirun.yaml on a full disk)."""
-    import tempfile
-
     if any(a.startswith(("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "resume="))
            for a in args):  # a resume writes into its own run directory only
         return
@@ -130,7 +120,6 @@ def _check_outputs(args: list[str]) -> None:
             probe.write(b"\0")
             probe.flush()
     except OSError as exc:
-        print(f"dlproj: cannot write the outputs folder {root}: {exc.strerror or exc}. Allowed: "
-              f"a folder this user can write to, on a disk with room, as DLPROJ_OUTPUTS=DIR "
-              f"(default: outputs/ in the project).", file=sys.stderr)
-        sys.exit(1)
+        _refuse(f"cannot write the outputs folder {root}: {exc.strerror or exc}. Allowed: a "
+                f"folder this user can write to, on a disk with room, as DLPROJ_OUTPUTS=DIR "
+                f"(default: outputs/ in the project).", 1)

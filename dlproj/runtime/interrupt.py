@@ -1,15 +1,11 @@
 """Ctrl-C (SIGINT) and SIGTERM (what SLURM, submitit and joblib send before they kill a job) end
-a run cleanly at the next training-step boundary.
+a run cleanly at the next training-step boundary (RunContext.check_stop reads `requested()`);
+a second Ctrl-C raises KeyboardInterrupt at once.
 
-Within `catch_signals()` the first signal sets the flag `requested()` reads; the training loop
-looks at it between steps (RunContext.check_stop) and the runner records the run as interrupted.
-A second Ctrl-C raises KeyboardInterrupt at once, for when the next step boundary is far away.
-
-A sweep's jobs may run in other processes (joblib, submitit_local): the process that launches
-them writes the first signal it gets into the sweep's stop file (`follow_sweep`), and every job
-reads that file as it starts and between steps (at most every LOOK_EVERY_S). No signal is passed
-on: one that reached a worker still starting up (before any handler, or inside submitit's, which
-ignores SIGTERM) would kill it without a record or be lost, and the job would run to its end.
+A sweep's jobs may run in other processes (joblib, submitit_local): the launching process writes
+the first signal it gets into the sweep's stop file, which every job reads as it starts and
+between steps. No signal is passed on: one that reached a worker still starting up (before any
+handler, or inside submitit's, which ignores SIGTERM) would kill it without a record or be lost.
 """
 
 from __future__ import annotations
@@ -27,16 +23,14 @@ from dlproj.files.atomic import write_text
 LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
-_forward = False  # pass the first signal on to the sweep's jobs (its launching process)
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
 _launcher: int | None = None  # the pid of the process that launched this job's sweep
 _next_look = 0.0
 
 
 def requested() -> int | None:
-    """The signal number asked to stop this run or its sweep (None: none arrived). A sweep's
-    job also stops, as on SIGTERM, once the process that launched the sweep is gone (killed
-    with SIGKILL, it could tell no one): no launcher leaves its jobs running on their own."""
+    """The signal number asked to stop this run or its sweep (None: none arrived); SIGTERM once
+    the sweep's launching process is gone (killed with SIGKILL, it could tell no one)."""
     global _requested, _next_look
     if _requested is None and _stop_file is not None and time.monotonic() >= _next_look:
         _next_look = time.monotonic() + LOOK_EVERY_S
@@ -59,17 +53,18 @@ def orphaned() -> bool:
 
 
 def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
-    """Stop with the sweep whose stop file is `stop_file` (None: with no sweep): its launching
-    process (pid `launcher`) writes the signal it got there (now, if it got one before), its
-    jobs read it, and stop when the launching process is gone."""
+    """Stop with the sweep whose stop file is `stop_file` (None: no sweep) and whose launching
+    process is `launcher`; a launching process writes there the signal it got before."""
     global _stop_file, _launcher, _next_look
     _stop_file, _launcher, _next_look = stop_file, launcher, 0.0
-    if _forward and _requested is not None:
+    if _requested is not None:
         _tell_jobs()
 
 
 def _tell_jobs() -> None:
-    if _stop_file is not None:
+    """In the sweep's launching process (no job of it elsewhere): the first signal goes into the
+    stop file."""
+    if _stop_file is not None and _launcher in (None, os.getpid()):
         with suppress(OSError):  # a full or read-only disk: the jobs in this process still stop
             write_text(_stop_file, f"{_requested}\n")
 
@@ -81,14 +76,12 @@ def _handler(signum: int, frame: object) -> None:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         return  # the first signal says how the run stopped
     _requested = signum
-    if _forward:  # a sweep's jobs stop with it
-        _tell_jobs()
+    _tell_jobs()  # a sweep's jobs stop with it
 
 
 @contextmanager
 def shielded() -> Iterator[None]:
-    """Within the block a second Ctrl-C does not raise: what it interrupts (writing the run's
-    record) finishes first; the process then ends as the first signal asked."""
+    """Within the block a second Ctrl-C does not raise: the run's record is written first."""
     global _shielded
     was, _shielded = _shielded, True
     try:
@@ -107,21 +100,16 @@ def die_with_parent() -> None:
 
 
 @contextmanager
-def catch_signals(*, forward: bool = False) -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process; with
-    `forward` (a sweep's launching process) the first is passed on through the stop file. Off
-    the main thread (a launcher running jobs in threads), where no handler can be installed, the
-    block changes nothing."""
+def catch_signals() -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process. Off the
+    main thread, where no handler can be installed, it changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    global _forward
     previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    was, _forward = _forward, forward
     try:
         yield
     finally:
-        _forward = was
         for s, h in previous.items():
             signal.signal(s, h)
 

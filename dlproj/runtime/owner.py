@@ -1,19 +1,16 @@
 """The one owner of a run directory: it takes the directory's lock before anything is written
-there, then writes `.hydra/`, the log file and `results.json`, and lets go of the lock.
+there (Hydra writes nothing: `hydra.output_subdir: null`, console-only logging), then writes
+`.hydra/`, the log file and `results.json`:
 
     with RunOwner(run_dir, hydra_files) as owner:  # the lock (RunInUse: another process has it)
         ...                     # validate, read the checkpoint: nothing written yet
         owner.commit()          # .hydra/ and dlproj.log, with the lines logged so far
-        ...                     # the run writes its files
         owner.record(results)   # results.json, whole or not at all
 
-Hydra writes nothing into a run directory (`hydra.output_subdir: null`, console-only logging).
-A run that never commits leaves its directory as it found it (removed if it made it).
-
-The lock is an exclusive `flock` on the directory's own inode. The kernel drops it when the
-process ends in any way (SIGKILL and a crashed node included), so a run directory without
-`results.json` whose lock is free was killed (`make reproduce` resumes it), while one whose lock
-is held (`in_use`) is still running somewhere and is left alone.
+A run that never commits leaves its directory as it found it (removed if it made it). The lock,
+an exclusive `flock` on the directory, is dropped by the kernel however the process ends (SIGKILL
+and a crashed node included): a run directory without `results.json` whose lock is free was
+killed (`make reproduce` resumes it); one whose lock is held (`in_use`) is still running.
 """
 
 from __future__ import annotations
@@ -33,14 +30,8 @@ LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra'
 class _RunLog(logging.FileHandler):
     """dlproj.log: a line the disk refuses (full) ends it quietly, not a traceback per line."""
 
-    refused = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not self.refused:
-            super().emit(record)
-
     def handleError(self, record: logging.LogRecord) -> None:
-        self.refused = True
+        self.setLevel(logging.CRITICAL + 1)  # no line is handed to it after this one
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # the lines the disk refused, once more
@@ -76,21 +67,21 @@ class RunOwner:
     """Owns `run_dir` from `__enter__` (the lock) to `__exit__`; `hydra_files` maps a path inside
     the directory (".hydra/config.yaml", ...) to the text written there at `commit()`."""
 
-    def __init__(self, run_dir: Path, hydra_files: dict[str, str] | None = None) -> None:
+    def __init__(self, run_dir: Path, hydra_files: dict[str, str]) -> None:
         self.run_dir = Path(run_dir)
-        self.hydra_files = hydra_files or {}
+        self.hydra_files = hydra_files
         self.committed = False
-        self._fd: int | None = None
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
         self._handler: logging.Handler = logging.handlers.MemoryHandler(
             capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
 
     def __enter__(self) -> RunOwner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = lock(self.run_dir)
-        if self._fd is None:
+        fd = lock(self.run_dir)
+        if fd is None:
             raise RunInUse(f"{self.run_dir} is in use by another process (a run still going: "
                            f"wait for it, or stop it first).")
+        self._fd = fd
         logging.getLogger().addHandler(self._handler)  # lines logged before the commit
         return self
 
@@ -110,16 +101,15 @@ class RunOwner:
         root.removeHandler(buffered)
         root.addHandler(self._handler)
 
-    def record(self, results: dict) -> Path:
+    def record(self, results: dict) -> None:
         """Write results.json (after `commit()`, which it does if nothing else did)."""
         self.commit()
-        return write_json(self.run_dir / "results.json", results)
+        write_json(self.run_dir / "results.json", results)
 
     def __exit__(self, *exc_info: object) -> None:
         logging.getLogger().removeHandler(self._handler)
         self._handler.close()
-        if self._fd is not None:
-            os.close(self._fd)
+        os.close(self._fd)  # the lock, taken in __enter__
         if not self.committed and self._made and self.run_dir.is_dir() \
                 and not any(self.run_dir.iterdir()):
             self.run_dir.rmdir()  # a run that never started leaves nothing behind

@@ -2,13 +2,10 @@
 
 Every run ends with `results.json` in its directory: status (completed, diverged, failed,
 interrupted), final metrics, wall time and, when it did not complete, why. Inside a sweep a failed
-job is recorded and the sweep goes on; a single run that did not complete exits non-zero.
-
-Nothing is written into the run directory (dlproj.runtime.owner) before the run has started
-writing (RunContext.open: a fresh run at its first file, a resumed one once its checkpoint has
-been read and fits): a config error leaves no run, a refused or failed resume the old record as
-it was. Sweep jobs that leave no results.json (not started after a stop, invalid, in use) are
-noted for the sweep's closing line (dlproj.runtime.sweep).
+job is recorded and the sweep goes on; a single run that did not complete exits non-zero. Nothing
+is written before the run starts writing (RunContext.open, dlproj.runtime.owner): a config error
+leaves no run, a refused or failed resume the old record as it was. Sweep jobs that leave no
+results.json (not started after a stop, invalid, in use) are noted (dlproj.runtime.sweep).
 """
 
 from __future__ import annotations
@@ -48,7 +45,6 @@ EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
 
-
 def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | None = None,
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Validate, run and record one experiment; returns the final record (also in results.json).
@@ -61,8 +57,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         hc = HydraConfig.get()
         run_dir, is_multirun = hc.runtime.output_dir, hc.mode == RunMode.MULTIRUN
         overrides = list(hc.overrides.task)
-        hydra = OmegaConf.to_container(hc, resolve=False)
-        files[".hydra/hydra.yaml"] = OmegaConf.to_yaml({"hydra": hydra})
+        files[".hydra/hydra.yaml"] = OmegaConf.to_yaml({"hydra": OmegaConf.to_container(hc)})
     run_dir, overrides = Path(run_dir), list(overrides or [])
     files = {".hydra/config.yaml": OmegaConf.to_yaml(cfg),
              ".hydra/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides)), **files}
@@ -92,34 +87,31 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     record: dict[str, Any] = {
         "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
         "overrides": overrides, "run_dir": str(run_dir), "status": "running",
-        "metrics": {}, "error": None,
-    }
+        "metrics": {}, "error": None}
     started = time.time()
     exit_code = 0
     ctx: RunContext | None = None
     returned = False  # the experiment returned: its figures and files are written
-    resuming = False
+    resume = cfg.get("resume")  # continue `resume=RUN_DIR`: this run's own directory
     refused: OSError | None = None  # the write the disk refused (full, read-only)
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
-            resume = cfg.get("resume")  # continue `resume=RUN_DIR`: this run's own directory
             if resume and Path(resume).resolve() != run_dir.resolve():
                 raise ConfigError(
                     f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on "
                     f"its own command line as `python -m dlproj resume=RUN_DIR [train.epochs=N]` "
                     f"(not inside a multirun).")
-            resuming = bool(resume)
             # A new run never writes over another one (`hydra.run.dir`/`hydra.sweep.dir` given
             # again): it is refused before anything is written, the old run left as it was.
             held = [n for n in ("results.json", ".hydra") if (run_dir / n).exists()]
-            if held and not resuming:
+            if held and not resume:
                 raise ConfigError(
                     f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} to "
                     f"continue it, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
                     f"(a fresh one under outputs/) or name one that does not hold a run.")
             plan = threads.apply(cfg)
-            ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=resuming,
+            ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
                              torch_threads=threads.torch_threads(cfg.threads),
                              stop=interrupt.requested, loggers=build_loggers(cfg))
@@ -177,7 +169,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                         record.update(ctx.training.record())
                 record["wall_seconds"] = round(time.time() - started, 3)
                 try:
-                    _finish(cfg, record, owner, ctx, resuming, returned)
+                    _finish(cfg, record, owner, ctx, bool(resume), returned)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
                     if (error := cannot_write(exc, run_dir)) is None:
                         raise

@@ -1,18 +1,15 @@
 """The Hydra callback of a multirun (`SweepOutcome`): its progress, and how it ended.
 
-As each job starts it says "job 1 (2 of 3): overrides" (a job is named by its directory, as the
-closing line names it); as each ends, how it ended (its results.json or the sweep's note: "done",
+A line as each job starts ("job 1 (2 of 3): overrides", a job named by its directory, as the
+closing line names it) and one as it ends: how (its results.json or the sweep's note: "done",
 "interrupted", "failed", ...), how many of the sweep's jobs have ended, the elapsed time and the
-ETA. N is computed in the launching process and handed to the jobs through the environment; jobs
-may run in parallel and elsewhere, so the jobs that ended are read from the sweep directory (its
-notes, and the results.json files written since the sweep started). A job never started (a
-stopped sweep) logs nothing; a stopped sweep gives no ETA. These lines never raise.
+ETA. Jobs may run in parallel and elsewhere: the job count reaches them through the environment,
+and the jobs that ended are read from the sweep directory. These lines never raise.
 
-It is listed first in conf/config.yaml so that Hydra calls it first as the sweep and each job
-start, and last as the sweep ends. As they start, the launching process and each job follow the
-sweep's stop file (dlproj.runtime.interrupt). As the sweep ends it reads every job's
-results.json, whichever launcher ran them, and the notes of the jobs that left none
-(`note_unrecorded`: invalid, not started after a stop, in use by another process), and prints
+Listed first in conf/config.yaml, it is called first as the sweep and each job start, and last
+as the sweep ends: it then reads every job's results.json, whichever launcher ran them, and the
+notes of the jobs that left none (`note_unrecorded`: invalid, not started after a stop, in use
+by another process), and prints
 
     sweep: 7 completed, 1 failed (job 3), 1 diverged (job 5) -> outputs/multirun/...
 
@@ -64,15 +61,15 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
 
 
 def follow() -> None:
-    """In a sweep's job, whichever process runs it: stop with the sweep and once its launching
-    process is gone. The stop file is the one its launching process set, not the job's own
-    sweep directory's (for a job resumed in place, an older sweep's)."""
+    """In a sweep's job, whichever process runs it: stop with the sweep (by the stop file its
+    launching process set: a job resumed in place is in an older sweep's) or once it is gone."""
     path, launcher = os.environ.get(ENV_STOP_FILE), os.environ.get(ENV_LAUNCHER, "")
     interrupt.follow_sweep(Path(path) if path else None,
                            int(launcher) if launcher.isdigit() else None)
 
 
 def _job_number(path: Path) -> int | str:
+    """A job as the sweep's lines name it: its directory's name (Hydra's job number)."""
     return int(path.name) if path.name.isdigit() else path.name
 
 
@@ -87,73 +84,52 @@ def record_status(path: Path) -> str | None:
 
 
 def job_status(run_dir: Path) -> str | None:
-    """How a sweep job ended: its note's status (what this sweep said of a job that left no
-    record: a results.json beside it is an earlier run's), else its results.json's (None:
-    neither)."""
+    """How a sweep job ended: its note's status (a results.json beside a note is an earlier
+    run's), else its results.json's (None: neither)."""
     run_dir = Path(run_dir)
     return record_status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or record_status(
         run_dir / "results.json")
 
 
-def _job_name(config: DictConfig) -> int | str:
-    """A job as the closing line names it: its directory's name (Hydra's job number)."""
-    return _job_number(Path(str(config.hydra.runtime.output_dir)))
-
-
-def ended_since(sweep_dir: Path, started: float) -> set[str]:
-    """The jobs of the sweep started at `started` that have ended: a note (this sweep's: it
-    clears them as it starts) of a job that started, or a results.json written since (older
-    ones are an earlier sweep's in a directory given again). A second's slack for coarse file
-    clocks."""
-    notes = {p.stem for p in (sweep_dir / UNRECORDED).glob("*.json")
-             if record_status(p) != "not started"}
-    recorded = set()
-    for results in sweep_dir.glob("*/results.json"):
+def _jobs(sweep_dir: Path, since: float = 0) -> dict[int | str, tuple[str, list[str]]]:
+    """Every job the sweep directory knows of, by number: (status, overrides) from its note, else
+    from its results.json if written since `since` (beside a note, or older, it is an earlier
+    run's, left as it was; a second's slack for coarse file clocks)."""
+    jobs: dict[int | str, tuple[str, list[str]]] = {}
+    for results in sorted(sweep_dir.glob("*/results.json"), key=str):
         with contextlib.suppress(OSError):
-            if results.stat().st_mtime >= started - 1:
-                recorded.add(results.parent.name)
-    return notes | recorded
-
-
-def _jobs(sweep_dir: Path) -> list[tuple[str, int | str, list[str]]]:
-    """(status, job number, overrides) of every job the sweep directory knows of: a job's note,
-    else its results.json (beside a note, results.json is an earlier run's, left as it was)."""
-    noted = []
+            if results.stat().st_mtime >= since - 1:
+                jobs[_job_number(results.parent)] = (record_status(results) or "unreadable", [])
     for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             job = json.loads(note.read_text())
-        except (OSError, ValueError):
-            continue
-        noted.append((job["status"], _job_number(Path(job["run_dir"])), job["overrides"]))
-    numbers = {number for _, number, _ in noted}
-    recorded = [(record_status(results) or "unreadable", _job_number(results.parent), [])
-                for results in sorted(sweep_dir.glob("*/results.json"), key=lambda p: str(p))]
-    return [job for job in recorded if job[1] not in numbers] + noted
+            number = _job_number(Path(job["run_dir"]))
+            jobs.pop(number, None)  # listed after the records, as the closing line names them
+            jobs[number] = (job["status"], job["overrides"])
+    return jobs
 
 
 def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
     """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
     jobs numbered 0, 1, ... (those that left neither a record nor a note: "no record")."""
     jobs = _jobs(sweep_dir)
-    known = {number for _, number, _ in jobs}
-    jobs += [("no record", n, []) for n in range(expected or 0) if n not in known]
+    for n in range(expected or 0):
+        jobs.setdefault(n, ("no record", []))
     by_status: dict[str, list[int | str]] = {}
-    for status, number, _ in jobs:
+    for number, (status, _) in jobs.items():
         by_status.setdefault(status, []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
     parts = [_part(s, sorted(by_status[s], key=lambda n: (isinstance(n, str), str(n).zfill(9))))
              for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
-        named = [" ".join(overrides) or "(no overrides)" for s, _, overrides in jobs
+        named = [" ".join(overrides) or "(no overrides)" for s, overrides in jobs.values()
                  if s == status]
         if named:
             line += f"\n  {status}: " + "; ".join(named)
-    if interrupt.requested() is not None:
-        code = interrupt.exit_code(interrupt.requested())
-    else:
-        code = 0 if set(by_status) <= {"completed"} else 1
-    return line, code
+    if (stop := interrupt.requested()) is not None:
+        return line, interrupt.exit_code(stop)
+    return line, 0 if set(by_status) <= {"completed"} else 1
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -209,14 +185,11 @@ class SweepOutcome(Callback):
             path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
         # nor are its notes this sweep's (runner: a job refused there gets a new one)
         shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
-        os.environ[ENV_STOP_FILE] = str(path)
-        os.environ[ENV_LAUNCHER] = str(os.getpid())
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
         n = count_jobs(config)
-        os.environ[ENV_STARTED] = repr(time.time())
-        if n:
-            os.environ[ENV_JOBS] = str(n)
+        os.environ.update({ENV_STOP_FILE: str(path), ENV_LAUNCHER: str(os.getpid()),
+                           ENV_STARTED: repr(time.time()), ENV_JOBS: str(n or 0)})
         log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
 
     def _is_job_of_sweep(self, config: DictConfig) -> bool:
@@ -227,9 +200,10 @@ class SweepOutcome(Callback):
         try:  # after a stop the runner starts no job (dlproj/runtime/runner.py): nothing to say
             if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
-            k, n = config.hydra.job.num + 1, os.environ.get(ENV_JOBS, "?")
-            overrides = " ".join(config.hydra.overrides.task)
-            log.info("job %s (%s of %s): %s", _job_name(config), k, n, overrides or "(defaults)")
+            job = _job_number(Path(str(config.hydra.runtime.output_dir)))
+            overrides = " ".join(config.hydra.overrides.task) or "(defaults)"
+            log.info("job %s (%s of %s): %s", job, config.hydra.job.num + 1,
+                     int(os.environ.get(ENV_JOBS, 0)) or "?", overrides)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
 
@@ -246,18 +220,20 @@ class SweepOutcome(Callback):
         """The line at a job's end: how it ended, the sweep's elapsed time and ETA."""
         if not self._is_job_of_sweep(config):
             return
-        status = job_status(Path(str(config.hydra.runtime.output_dir)))
+        job_dir = Path(str(config.hydra.runtime.output_dir))
+        status = job_status(job_dir)
         if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
             status = "failed"  # it raised before it could leave a record
         if status == "not started":
             return
         ended = "done" if status in (None, "completed") else status
-        n = int(os.environ.get(ENV_JOBS, 0)) or None
-        total = n or "?"
+        n = int(os.environ.get(ENV_JOBS, 0))
         started = float(os.environ[ENV_STARTED])
         elapsed = time.time() - started
-        done = len(ended_since(Path(str(config.hydra.sweep.dir)), started))
-        line = (f"job {_job_name(config)} {ended}; sweep: {done}/{total} jobs in "
+        # this sweep's jobs that ended (it clears its notes as it starts)
+        done = sum(state != "not started"
+                   for state, _ in _jobs(Path(str(config.hydra.sweep.dir)), started).values())
+        line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
             line += f", ETA {duration(elapsed / done * (n - done))}"

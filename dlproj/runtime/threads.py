@@ -26,16 +26,15 @@ JOBS_ENV = "DLPROJ_JOBS"
 
 def _joblib_jobs() -> int:
     """n_jobs of the joblib launcher when this process runs one of its sweep's jobs, else 1."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-        hc = HydraConfig.get() if HydraConfig.initialized() else None
-        if hc is None or hc.mode != RunMode.MULTIRUN \
-                or "joblib" not in str(hc.launcher.get("_target_", "")):
+    try:
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN or "joblib" not in str(hc.launcher.get("_target_", "")):
             return 1
         n = int(hc.launcher.get("n_jobs"))
-    except Exception:  # noqa: BLE001 - no Hydra, or a launcher config without n_jobs
+    except Exception:  # noqa: BLE001 - no Hydra config, or a launcher config without n_jobs
         return 1
     # joblib's convention: -1 = all cores, -2 = all but one, ...
     return n if n > 0 else max(1, cores() + 1 + n)
@@ -44,16 +43,14 @@ def _joblib_jobs() -> int:
 def budget() -> int:
     """The cores one run may use: all of them, or an equal share among the runs beside it
     (DLPROJ_JOBS, else the joblib sweep's n_jobs)."""
-    env = os.environ.get(JOBS_ENV)
-    if env is None or not env.strip():
+    env = os.environ.get(JOBS_ENV, "")
+    if not env.strip():
         return max(1, cores() // _joblib_jobs())
-    n = 0
     with suppress(ValueError):
-        n = int(env)
-    if n < 1:
-        raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
-                          f"Allowed: an integer >= 1 (how many runs share the cores).")
-    return max(1, cores() // n)
+        if int(env) >= 1:
+            return max(1, cores() // int(env))
+    raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
+                      f"Allowed: an integer >= 1 (how many runs share the cores).")
 
 
 def _setting(value, key: str) -> int | None:
@@ -81,8 +78,7 @@ def numpy_plan(threads_cfg) -> ThreadPlan:
     workers = _setting(threads_cfg.workers, "threads.workers")
     blas = _setting(threads_cfg.blas, "threads.blas")
     total = budget()
-    workers = workers or total
-    return ThreadPlan(workers, blas or max(1, total // workers))
+    return ThreadPlan(workers or total, blas or max(1, total // (workers or total)))
 
 
 def torch_threads(threads_cfg) -> int:
@@ -91,9 +87,8 @@ def torch_threads(threads_cfg) -> int:
 
 
 def apply(cfg) -> ThreadPlan:
-    """Set this run's BLAS threads from `cfg.threads` (once, before it starts); the plan's step
-    workers and `torch_threads` go to the run's RunContext (Section 4 sets torch's threads once
-    it has imported torch)."""
+    """Set this run's BLAS threads from `cfg.threads`, once before it starts (Section 4 sets
+    torch's, `torch_threads`, once it has imported torch); returns the plan."""
     from threadpoolctl import threadpool_limits
 
     plan = numpy_plan(cfg.threads)

@@ -1,8 +1,5 @@
-"""Everything checked about a composed config before a run allocates or trains anything (the list
-is README's "What is checked"): undeclared keys, the shared keys, a group given on the command
-line to an experiment that does not read it, each group's schema rules, the experiment against
-its `@register`, the memory guard (dlproj.runtime.memory). Each failure is one ConfigError naming
-the key, the value and what is allowed.
+"""Everything checked about a composed config before a run allocates or trains anything (README's
+"What is checked"), each failure one ConfigError naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -28,8 +25,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 @cache
 def choices(group: str) -> dict[str, str]:
     """The files of conf/<group>/ and the `_target_` each builds: {"adam": "dlproj.optim...."}.
-    Read with libyaml where PyYAML has it: only a string is wanted, and OmegaConf.load of a
-    group's files took a tenth of a second of every run."""
+    Read with libyaml: OmegaConf.load of a group's files took a tenth of a second of every run."""
     return {f.stem: str((yaml.load(f.read_text(), Loader=_LOADER) or {}).get("_target_", ""))
             for f in sorted((paths.CONF_DIR / group).glob("*.yaml"))}
 
@@ -99,10 +95,9 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
 
 def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
     """A group of registry.GROUPS that `exp` does not read, chosen or set on the command line
-    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would
-    ignore it yet record it as a setting of its own (its hash and label), a separate row of the
-    report whose results are the default's. Only the command line counts: every run composes
-    each group's default from conf/, and a run must not be refused for those."""
+    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would ignore
+    it yet record it as a setting of its own, a report row whose results are the default's. The
+    defaults every run composes from conf/ are not the command line's."""
     for arg in overrides or []:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
