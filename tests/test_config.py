@@ -29,6 +29,24 @@ def test_section_numbers_are_group_choices(compose_cfg):
     assert normalize_overrides(["section=2,3", "seed=1"]) == ["section='2','3'", "seed=1"]
 
 
+@pytest.mark.parametrize("hydra_wrote, shown", [
+    # Hydra's sweep hands a job its values retyped; people read them as they typed them.
+    ("section='2'", "section=2"), ("figures=False", "figures=false"),
+    ("train.early_stopping.enabled=True", "train.early_stopping.enabled=true"),
+    ("optimizer.lr=0.001", "optimizer.lr=0.001"), ("+params.objective=val_acc",
+                                                    "+params.objective=val_acc"),
+    ("data.train_limit=null", "data.train_limit=null"), ("~logger", "~logger"),
+    # Not a plain value: shown as given (quotes a path needs, a list, an interpolation).
+    ("data.root='/a b,c'", "data.root='/a b,c'"), ("model.hidden=[64,32]", "model.hidden=[64,32]"),
+    ("x=${y}", "x=${y}"), ("seed=0,1", "seed=0,1"), ("bad=[", "bad=["),
+])
+def test_a_jobs_overrides_are_shown_as_a_command_line_writes_them(hydra_wrote, shown):
+    from dlproj.config.overrides import as_written
+
+    assert as_written([hydra_wrote]) == shown
+    assert as_written([hydra_wrote, "seed=3"]) == f"{shown} seed=3"
+
+
 @pytest.mark.parametrize("override,key,allowed", [
     ("train.epochs=-1", "train.epochs", "integer >= 1"),
     ("train.batch_size=0", "train.batch_size", "integer >= 1"),

@@ -40,7 +40,7 @@ def sweep(tmp_path_factory):
     """A two-job XOR multirun with every logger, in a process that then reports whether torch was
     imported. Returns (process, outputs folder, run dir of seed 0)."""
     outputs = tmp_path_factory.mktemp("outputs")
-    args = ["-m", "experiment=xor", f"train.epochs={EPOCHS}", "seed=0,1", "logger=all",
+    args = ["-m", "section=1", "experiment=xor", f"train.epochs={EPOCHS}", "seed=0,1", "logger=all",
             "+hydra.callbacks.aggregate.figures=false"]
     code = (
         "import sys\n"
@@ -161,7 +161,8 @@ def test_multirun_progress_lines(sweep):
     proc, _, _ = sweep
     output = proc.stdout + proc.stderr
     assert "sweep: 2 jobs ->" in output
-    assert f"job 0 (1 of 2): experiment=xor train.epochs={EPOCHS} seed=0" in output
+    # as typed, not as Hydra's sweep retypes it (section='1')
+    assert f"job 0 (1 of 2): section=1 experiment=xor train.epochs={EPOCHS} seed=0" in output
     assert "job 0 done; sweep: 1/2 jobs in" in output and "ETA" in output
     assert "job 1 done; sweep: 2/2 jobs in" in output
 

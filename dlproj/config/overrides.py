@@ -46,6 +46,27 @@ def override(key: str, value: object) -> str:
     return f"{key}={text}"
 
 
+def as_written(args: list[str]) -> str:
+    """A job's overrides as a command line writes them, for people to read: Hydra's sweep hands
+    a job `section=2 figures=false` as `section='2' figures=False`. What is no plain value (a
+    list, a sweep, an interpolation, a quoted path) is shown as given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, shown = OverridesParser.create(), []
+    for arg in args:
+        try:
+            parsed = parser.parse_override(arg)
+            key, value = parsed.get_key_element(), parsed.value()
+        except Exception:  # a job's overrides parse; this is only a display
+            key, value = None, None
+        if isinstance(value, bool) or value is None and key and not parsed.is_delete():
+            arg = f"{key}={'null' if value is None else str(value).lower()}"
+        elif isinstance(value, (int, float)) or isinstance(value, str) and _PLAIN.fullmatch(value):
+            arg = f"{key}={value}"
+        shown.append(arg)
+    return " ".join(shown)
+
+
 def value_of(arg: str) -> str:
     """The value of one `key=value` override as the run's config holds it: quotes taken off and
     `${...}` read as Hydra and OmegaConf do."""

@@ -34,6 +34,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
+from dlproj.config.overrides import as_written
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 
@@ -123,7 +124,7 @@ def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
              for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
-        named = [" ".join(overrides) or "(no overrides)" for s, overrides in jobs.values()
+        named = [as_written(overrides) or "(no overrides)" for s, overrides in jobs.values()
                  if s == status]
         if named:
             line += f"\n  {status}: " + "; ".join(named)
@@ -201,7 +202,7 @@ class SweepOutcome(Callback):
             if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
             job = _job_number(Path(str(config.hydra.runtime.output_dir)))
-            overrides = " ".join(config.hydra.overrides.task) or "(defaults)"
+            overrides = as_written(list(config.hydra.overrides.task)) or "(defaults)"
             log.info("job %s (%s of %s): %s", job, config.hydra.job.num + 1,
                      int(os.environ.get(ENV_JOBS, 0)) or "?", overrides)
         except Exception as exc:
