@@ -103,10 +103,13 @@ def _job_worker(outputs: Path, launcher: int, job: int, spared: set[int]) -> int
     return None
 
 
-@pytest.mark.parametrize("jobs,killed,times,joblist", [
-    (2, 0, 1, False), (3, 1, 1, False), (2, 0, 2, False), (2, 1, 2, True)],
-    ids=["job 0 of 2", "job 1 of 3", "job 0 of 2 twice", "job 1 of 2 twice, joblist sweeper"])
-def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, joblist):
+@pytest.mark.parametrize("jobs,killed,times,joblist,checkpoint", [
+    (2, 0, 1, False, False), (3, 1, 1, False, False), (2, 0, 2, False, False),
+    (2, 1, 2, True, False), (2, 0, 1, False, True), (2, 1, 1, True, True)],
+    ids=["job 0 of 2", "job 1 of 3", "job 0 of 2 twice", "job 1 of 2 twice, joblist sweeper",
+         "job 0 of 2 after its checkpoint", "job 1 of 2 after its checkpoint, joblist sweeper"])
+def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, joblist,
+                                                 checkpoint):
     """SIGKILL (what the out-of-memory killer sends) to the worker process of one job of a
     joblib sweep, mid-training: joblib kills the workers beside it, yet the sweep goes on. Each
     job left without a record (the killed one, the one beside it, one not started yet) runs
@@ -124,7 +127,8 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, 
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
     epochs = 4000
-    common = ["experiment=xor", f"train.epochs={epochs}", "figures=false"]
+    common = ["experiment=xor", f"train.epochs={epochs}", "figures=false",
+              f"train.checkpoint_min_seconds={0 if checkpoint else 1000}"]
     if joblist:
         jobs_file = tmp_path / "jobs.json"
         jobs_file.write_text(json.dumps([{"overrides": [*common, f"seed={i}"], "phase": 0}
@@ -140,6 +144,9 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, 
         for _ in range(times):
             _wait(lambda: _job_worker(tmp_path, proc.pid, killed, victims), 120,
                   f"a worker training job {killed}")
+            if checkpoint:
+                _wait(lambda: list(tmp_path.glob(f"multirun/*/{killed}/last.npz")), 60,
+                      f"job {killed}'s first checkpoint")
             pid = _job_worker(tmp_path, proc.pid, killed, victims)
             os.kill(pid, signal.SIGKILL)
             victims.add(pid)
@@ -156,9 +163,15 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, 
         assert proc.returncode == 0, out
         assert closing[1] == f"{jobs} completed", out
         assert _statuses(sweep) == ["completed"] * jobs
-        # run again from the start in its own folder: its rows are the new run's only
+        # run again in its own folder: its rows are one run's, each epoch once
         rows = (sweep / str(killed) / "metrics.csv").read_text().splitlines()
         assert len(rows) == epochs + 1
+        record = json.loads((sweep / str(killed) / "results.json").read_text())
+        resumed = f"job {killed} continues from its killed run's last checkpoint"
+        if checkpoint:
+            assert resumed in out and record["resumed_from_epoch"] > 0, out
+        else:
+            assert resumed not in out and "resumed_from_epoch" not in record, out
     else:
         assert proc.returncode == 1, out
         assert closing[1] == f"{jobs - 1} completed, 1 no record (job {killed})", out

@@ -8,8 +8,9 @@ After such a death this launcher runs again each job of the batch that left neit
 results.json nor a note (dlproj.runtime.sweep.job_status), with its own job number and folder,
 each in a worker process of its own (at most n_jobs at once), so that a death there takes no
 other job with it. A job whose worker died twice is left without a record (`no record`), with one
-line naming it and the signal. A killed run's leftovers in a folder that held no run before this
-launch are removed before it runs again; a `resume=` job's folder is run again as it is.
+line naming it and the signal. A killed run in a folder that held no run before this launch
+continues from its last checkpoint (`resume=`), or, killed before its first, its leftovers are
+removed and it runs again from the start; a `resume=` job's folder is run again as it is.
 
 Each job notes in `<sweep dir>/.workers/` its folder and, once it has returned, its return value:
 the jobs that finished in a batch joblib gave up on are not run twice and keep their returns (an
@@ -40,6 +41,7 @@ from joblib import effective_n_jobs
 from joblib.externals.loky import ProcessPoolExecutor
 from omegaconf import DictConfig
 
+from dlproj.config.overrides import override
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 from dlproj.runtime.owner import in_use
@@ -132,10 +134,9 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             for _ in range(deaths[idx], DEATHS):
                 if interrupt.requested() is not None:
                     return None  # the sweep was stopped: the job not run again leaves no record
-                self._clear(marks, idx)
+                again = self._again(marks, idx, list(job_overrides[idx - first]))
                 with ProcessPoolExecutor(max_workers=1) as executor:
-                    future = executor.submit(_core.execute_job, idx,
-                                             list(job_overrides[idx - first]), self.hydra_context,
+                    future = executor.submit(_core.execute_job, idx, again, self.hydra_context,
                                              self.config, self.task_function, state)
                     try:
                         return future.result()
@@ -149,16 +150,25 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             returns = dict(zip(deaths, pool.map(run_alone, deaths), strict=True))
         return {idx: ret for idx, ret in returns.items() if ret is not None}
 
-    def _clear(self, marks: Path, idx: int) -> None:
-        """Before a job runs again: what its killed run left in a folder that held no run
-        before (a run dir holding .hydra/ would refuse the new run), and its note."""
+    def _again(self, marks: Path, idx: int, overrides: list[str]) -> list[str]:
+        """A job's overrides to run it again: a killed run that left a checkpoint (`last.*`) in a
+        folder that held no run before is resumed from it (`resume=`); what a killed run left
+        without one is removed (a run dir holding .hydra/ would refuse the new run)."""
+        from dlproj.training.loop import has_last_checkpoint
+
         noted = self._noted(marks, idx)
-        if noted and not noted["held"]:
-            run_dir = Path(noted["run_dir"])
-            if run_dir.is_dir() and not in_use(run_dir) and job_status(run_dir) is None:
-                shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             (marks / f"{idx}.json").unlink(missing_ok=True)
+        run_dir = Path(noted.get("run_dir", ""))
+        if not noted or noted["held"] or not run_dir.is_dir() or in_use(run_dir):
+            return overrides
+        if job_status(run_dir) is None and has_last_checkpoint(run_dir):
+            log.info("job %d continues from its killed run's last checkpoint (resume=%s)",
+                     idx, run_dir)
+            return [*overrides, override("resume", run_dir)]
+        if job_status(run_dir) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return overrides
 
     @staticmethod
     def _noted(marks: Path, idx: int) -> dict[str, Any]:
