@@ -382,3 +382,31 @@ def test_class_labels_are_not_metrics():
     row = {"epoch": 3, "val_acc": 0.5, "most_confused_true": 7, "most_confused_pred": 9,
            "stopped": True, "layer": "conv1"}
     assert dict(numeric(row)) == {"val_acc": 0.5}
+
+
+def test_any_answer_of_the_tracking_server_passes_the_probe(monkeypatch):
+    """A redirect (to a login page) is an answer, credentials in the URI are not its host, and
+    through a proxy the probe is left to MLflow's bounded requests: none of them is refused."""
+    import http.server
+
+    from dlproj.loggers.mlflow_logger import probe
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/login")  # a port that refuses
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe(f"http://user:secret@127.0.0.1:{server.server_port}/")
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        probe(f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()

@@ -12,11 +12,11 @@ import logging
 import os
 import ssl
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -51,19 +51,28 @@ def where(tracking_uri: str, experiment_id: str) -> str:
 
 
 def probe(tracking_uri: str) -> None:
-    """ConnectionError naming the URI unless the tracking server (or the HTTP(S)_PROXY on the way
-    to it) answers an HTTP request, any status, within _PROBE_SECS: a port that refuses or never
-    answers costs seconds, not MLflow's minutes of retries."""
-    try:  # whether it answers, not whom: MLflow checks the certificate
-        urllib.request.urlopen(tracking_uri, timeout=_PROBE_SECS,
-                               context=ssl._create_unverified_context()).close()
-    except urllib.error.HTTPError as answer:  # a status is an answer
-        answer.close()
+    """ConnectionError naming the URI unless the tracking server answers an HTTP request (any
+    status) within _PROBE_SECS: a port that refuses or never answers costs seconds, not MLflow's
+    minutes of retries. Through a proxy (HTTP(S)_PROXY) the bounded requests alone tell."""
+    url = urlsplit(tracking_uri)
+    if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
+            url.hostname or ""):
+        return
+    if url.scheme == "https":  # whether it answers, not whom: MLflow checks the certificate
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            url.hostname or "", url.port, timeout=_PROBE_SECS,
+            context=ssl._create_unverified_context())
+    else:
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=_PROBE_SECS)
+    try:
+        conn.request("GET", url.path or "/")
+        conn.getresponse().close()
     except (OSError, http.client.HTTPException) as exc:
-        why = getattr(exc, "reason", exc)  # urllib wraps a refused connection in a URLError
         raise ConnectionError(
             f"the tracking server logger.mlflow.tracking_uri={tracking_uri} did not answer "
-            f"within {_PROBE_SECS} s ({type(why).__name__}: {why})") from None
+            f"within {_PROBE_SECS} s ({type(exc).__name__}: {exc})") from None
+    finally:
+        conn.close()
 
 
 def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
