@@ -151,7 +151,7 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     for group in (*every, *(("dataset",) if "dataset" in exp.reads else ())):
         check_group(group, cfg)
     for node in (cfg.get("logger") or {}).values():  # the trackers chosen: their schemas' rules
-        getattr(OmegaConf.get_type(node), "check", Built.check)(node, cfg)
+        getattr(OmegaConf.get_type(node), "check", Built.cross_check)(node, cfg)
     check_experiment(cfg, exp, overrides)
     memory.guard(cfg, exp)
     return exp
