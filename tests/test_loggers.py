@@ -410,3 +410,29 @@ def test_any_answer_of_the_tracking_server_passes_the_probe(monkeypatch):
         probe(f"http://127.0.0.1:{server.server_port}/")
     finally:
         server.shutdown()
+
+
+def test_a_job_resumed_in_an_older_sweep_asks_the_server_again(tmp_path, monkeypatch):
+    """The sweep whose start found the server down tells its own jobs so; a job of a later sweep
+    resumed in that folder (make reproduce) opens the store as before the note existed."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from dlproj.loggers.mlflow_logger import PARENT_FILE, MLflowLogger
+    from dlproj.runtime.sweep import ENV_STOP_FILE
+
+    (tmp_path / "old" / "3").mkdir(parents=True)
+    (tmp_path / "old" / PARENT_FILE).write_text("down: the tracking server did not answer\n")
+    ctx = SimpleNamespace(run_dir=tmp_path / "old" / "3", is_multirun=True, label="x",
+                          cfg=OmegaConf.create({"section": 1, "experiment": "xor", "seed": 0}),
+                          stop=lambda: None)
+    logger = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment_name="d",
+                          artifact_location=str(tmp_path / "artifacts"))
+    monkeypatch.setenv(ENV_STOP_FILE, str(tmp_path / "old" / ".stopped"))
+    with pytest.raises(ConnectionError, match="at the sweep's start"):
+        logger.start(ctx)
+    monkeypatch.setenv(ENV_STOP_FILE, str(tmp_path / "new" / ".stopped"))
+    logger.start(ctx)
+    assert "mlflow.parentRunId" not in logger.client.get_run(logger.run_id).data.tags
+    logger.close()

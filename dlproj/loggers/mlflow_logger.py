@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError
 from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
+from dlproj.runtime.sweep import ENV_STOP_FILE
 
 log = logging.getLogger("dlproj")
 
@@ -125,9 +126,12 @@ class MLflowLogger(Tracker):
 
         parent = Path(ctx.run_dir).parent / PARENT_FILE
         noted = parent.read_text().strip() if ctx.is_multirun and parent.is_file() else ""
-        if noted.startswith(_DOWN):
-            raise ConnectionError(f"{noted[len(_DOWN):]} at the sweep's start (not asked "
-                                  "again by its jobs)")
+        if noted.startswith(_DOWN):  # this sweep's; a job resumed in an older one's asks again
+            if parent.parent != Path(os.environ.get(ENV_STOP_FILE, "")).parent:
+                noted = ""
+            else:
+                raise ConnectionError(f"{noted[len(_DOWN):]} at the sweep's start (not asked "
+                                      "again by its jobs)")
         self.client, experiment_id = open_store(**self.store, stop=ctx.stop)
         self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
