@@ -406,7 +406,7 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     monkeypatch.setenv(sweep.ENV_STARTED, repr(time.time()))
     monkeypatch.setenv(sweep.ENV_JOBS, "4")
     monkeypatch.setattr(interrupt, "_requested", getattr(signal, stop) if stop else None)
-    for name in ("_stop_file", "_launcher"):  # as the job starts it follows the sweep
+    for name in ("_stop_file", "_launcher", "_elsewhere"):  # as the job starts it follows the sweep
         monkeypatch.setattr(interrupt, name, None)
     monkeypatch.delenv(sweep.ENV_STOP_FILE, raising=False)
     monkeypatch.delenv(sweep.ENV_LAUNCHER, raising=False)
@@ -524,3 +524,46 @@ def test_a_sweep_folder_given_again_is_told_by_this_sweep_only(tmp_path, first, 
     assert f"sweep: {closing} -> {sweep_dir}" in again.output, again.output
     assert again.proc.returncode == (0 if closing == "2 completed" else 1)
     assert {p: p.read_bytes() for p in before} == before
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("where, orphaned", [
+    ("this host, gone", True), ("this host, alive", False), ("another host, same pid", False),
+    ("another host, a pid gone here", False), ("this process", False), ("unset", False)])
+def test_a_job_follows_its_sweeps_launcher_only_where_it_can_see_it(where, orphaned, tmp_path,
+                                                                    monkeypatch):
+    """A job is orphaned (it stops) when the process that launched its sweep is gone; a job on
+    another machine (a SLURM node) cannot see that process and must not take its pid for one
+    of its own machine's: it stops by the stop file alone. A signal to it never writes the stop
+    file (that would stop the whole sweep): only the launching process does."""
+    import signal
+    import socket
+
+    from dlproj.runtime import interrupt, sweep
+
+    here, other = socket.gethostname(), socket.gethostname() + "-node2"
+    value = {"this host, gone": f"{here}:{_dead_pid()}", "this host, alive": f"{here}:1",
+             "another host, same pid": f"{other}:{os.getpid()}",
+             "another host, a pid gone here": f"{other}:{_dead_pid()}",
+             "this process": f"{here}:{os.getpid()}", "unset": None}[where]
+    stop_file = tmp_path / "stop"
+    monkeypatch.setenv(sweep.ENV_STOP_FILE, str(stop_file))
+    if value is None:
+        monkeypatch.delenv(sweep.ENV_LAUNCHER, raising=False)
+    else:
+        monkeypatch.setenv(sweep.ENV_LAUNCHER, value)
+    for name in ("_requested", "_stop_file", "_launcher", "_elsewhere"):
+        monkeypatch.setattr(interrupt, name, None if name != "_elsewhere" else False)
+    sweep.follow()
+    assert interrupt.orphaned() is orphaned
+    interrupt._handler(signal.SIGTERM, None)  # a signal to this process
+    launching = where in ("this process", "unset")
+    assert stop_file.exists() is launching

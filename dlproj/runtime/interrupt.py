@@ -25,6 +25,7 @@ _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
 _launcher: int | None = None  # the pid of the process that launched this job's sweep
+_elsewhere = False  # ... on another machine (a SLURM node): its pid says nothing here
 _next_look = 0.0
 
 
@@ -43,7 +44,7 @@ def requested() -> int | None:
 
 def orphaned() -> bool:
     """Whether this process runs a job of a sweep whose launching process is gone."""
-    if _launcher in (None, os.getpid()):
+    if _elsewhere or _launcher in (None, os.getpid()):
         return False
     try:
         os.kill(_launcher, 0)
@@ -52,11 +53,13 @@ def orphaned() -> bool:
     return False
 
 
-def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
+def follow_sweep(stop_file: Path | None, launcher: int | None = None,
+                 elsewhere: bool = False) -> None:
     """Stop with the sweep whose stop file is `stop_file` (None: no sweep) and whose launching
-    process is `launcher`; a launching process writes there the signal it got before."""
-    global _stop_file, _launcher, _next_look
-    _stop_file, _launcher, _next_look = stop_file, launcher, 0.0
+    process is `launcher` (on another machine: `elsewhere`); a launching process writes there
+    the signal it got before."""
+    global _stop_file, _launcher, _elsewhere, _next_look
+    _stop_file, _launcher, _elsewhere, _next_look = stop_file, launcher, elsewhere, 0.0
     if _requested is not None:
         _tell_jobs()
 
@@ -64,7 +67,7 @@ def follow_sweep(stop_file: Path | None, launcher: int | None = None) -> None:
 def _tell_jobs() -> None:
     """In the sweep's launching process (no job of it elsewhere): the first signal goes into the
     stop file."""
-    if _stop_file is not None and _launcher in (None, os.getpid()):
+    if _stop_file is not None and not _elsewhere and _launcher in (None, os.getpid()):
         with suppress(OSError):  # a full or read-only disk: the jobs in this process still stop
             write_text(_stop_file, f"{_requested}\n")
 

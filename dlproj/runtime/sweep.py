@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ from dlproj.runtime import interrupt
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
 STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
 ENV_STOP_FILE = "DLPROJ_SWEEP_STOP_FILE"  # its path, for the jobs (they inherit it)
-ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's pid: a job stops once it is gone
+ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's host:pid: a job stops once it
+# is gone (a job on another machine cannot tell: it stops by the stop file alone)
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"  # the sweep's job count, for the jobs' progress lines
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"  # when it started
 log = logging.getLogger("dlproj.sweep")
@@ -64,9 +66,10 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
 def follow() -> None:
     """In a sweep's job, whichever process runs it: stop with the sweep (by the stop file its
     launching process set: a job resumed in place is in an older sweep's) or once it is gone."""
-    path, launcher = os.environ.get(ENV_STOP_FILE), os.environ.get(ENV_LAUNCHER, "")
-    interrupt.follow_sweep(Path(path) if path else None,
-                           int(launcher) if launcher.isdigit() else None)
+    path = os.environ.get(ENV_STOP_FILE)
+    host, _, pid = os.environ.get(ENV_LAUNCHER, "").rpartition(":")
+    interrupt.follow_sweep(Path(path) if path else None, int(pid) if pid.isdigit() else None,
+                           elsewhere=bool(host) and host != socket.gethostname())
 
 
 def _job_number(path: Path) -> int | str:
@@ -189,7 +192,8 @@ class SweepOutcome(Callback):
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
         n = count_jobs(config)
-        os.environ.update({ENV_STOP_FILE: str(path), ENV_LAUNCHER: str(os.getpid()),
+        os.environ.update({ENV_STOP_FILE: str(path),
+                           ENV_LAUNCHER: f"{socket.gethostname()}:{os.getpid()}",
                            ENV_STARTED: repr(time.time()), ENV_JOBS: str(n or 0)})
         log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
 
