@@ -349,6 +349,17 @@ def test_artifact_location_is_left_to_a_server_only(compose_cfg, uri, ok):
             MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
 
 
+@pytest.mark.parametrize("override", ["+logger.mine.level=1",
+                                      "+logger.mine={_target_: builtins.dict}"])
+def test_a_logger_node_without_a_schema_passes_validation(compose_cfg, override):
+    """A tracker node no schema types (a logger file of one's own, or `+logger.NAME...`) has no
+    rules to check: validate lets it through as it always did, not TypeError from dataclasses."""
+    from dlproj.runtime.validate import validate
+
+    overrides = ["experiment=xor", override]
+    assert validate(compose_cfg(overrides), overrides).name == "xor"
+
+
 class Broken:
     """A tracker logger whose every epoch fails."""
 

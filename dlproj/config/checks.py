@@ -33,9 +33,13 @@ def ruled(default: Any, rule: Rule) -> Any:
 
 
 def check_rules(node: DictConfig) -> None:
-    """The rule of each field of `node`'s schema that has one, named by its full key."""
+    """The rule of each field of `node`'s schema that has one, named by its full key (a node no
+    schema types, such as a tracker of one's own under `logger`, has none)."""
+    kind = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(kind):
+        return
     prefix = node._get_full_key(None)  # OmegaConf's own name for the node: `optimizer`
-    for f in dataclasses.fields(OmegaConf.get_type(node)):
+    for f in dataclasses.fields(kind):
         if "rule" in f.metadata:
             f.metadata["rule"](f"{prefix}.{f.name}".lstrip("."), node[f.name])
 
