@@ -64,13 +64,6 @@ def test_range_errors_name_the_key(compose_cfg, override, key, allowed):
 
 
 
-def test_a_logger_node_without_a_schema_has_no_rules_to_break(compose_cfg):
-    """A tracker added on the command line (`+logger.NAME={_target_: ...}`) is not typed by a
-    schema: it validates as before the rules moved into the schemas' fields."""
-    validate(compose_cfg(["experiment=xor",
-                          "+logger.mine={_target_:dlproj.loggers.csv_logger.CSVLogger}"]))
-
-
 @pytest.mark.parametrize("override,needle", [
     ("train.epochs=abc", "train.epochs"),
     ("section=7", "section/7"),

@@ -33,13 +33,9 @@ def ruled(default: Any, rule: Rule) -> Any:
 
 
 def check_rules(node: DictConfig) -> None:
-    """The rule of each field of `node`'s schema that has one, named by its full key (a node no
-    schema types, such as a tracker of one's own under `logger`, has none)."""
-    kind = OmegaConf.get_type(node)
-    if not dataclasses.is_dataclass(kind):
-        return
+    """The rule of each field of `node`'s schema that has one, named by its full key."""
     prefix = node._get_full_key(None)  # OmegaConf's own name for the node: `optimizer`
-    for f in dataclasses.fields(kind):
+    for f in dataclasses.fields(OmegaConf.get_type(node)):
         if "rule" in f.metadata:
             f.metadata["rule"](f"{prefix}.{f.name}".lstrip("."), node[f.name])
 
