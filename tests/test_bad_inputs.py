@@ -281,6 +281,9 @@ CORRUPT = {
     "bad_gzip": ("t10k-labels-idx1-ubyte.gz", lambda: b"\x1f\x8bnot gzip at all", "gz"),
     "truncated_gzip": ("t10k-labels-idx1-ubyte.gz",
                        lambda: gzip.compress(_idx(_labels()))[:2000], "gz"),
+    # bytes flipped inside the deflate stream: zlib.error, not an OSError
+    "corrupt_gzip_stream": ("t10k-labels-idx1-ubyte.gz", lambda: (lambda b: b[:100] + bytes(
+        x ^ 0x5A for x in b[100:400]) + b[400:])(gzip.compress(_idx(_labels()))), "gz"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             raise ValueError(f"it holds {data.size} bytes of data where its header announces "
                              f"{' x '.join(map(str, shape))} = {int(np.prod(shape))} (truncated "
                              f"or padded)")
-    except (OSError, ValueError, struct.error, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, ValueError, struct.error, EOFError, zlib.error) as exc:
         reason = exc if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
         raise DataError(
             f"Cannot read MNIST file {path}: {reason}. Delete it and run `make data` "
