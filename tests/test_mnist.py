@@ -105,3 +105,18 @@ def test_real_mnist_is_the_official_split():
     assert (len(mnist.train), len(mnist.val), len(mnist.test)) == (55000, 5000, 10000)
     assert np.bincount(mnist.test.labels).min() > 800
     assert mnist.train.images.max() == 255
+
+
+@pytest.mark.parametrize("argv, code", [(["--help"], 0), (["-h"], 0), (["--bogus"], 2),
+                                        (["--root=/tmp/x"], 2), (["a", "b"], 2)])
+def test_data_cli_reads_options_as_options_not_as_a_data_folder(monkeypatch, capsys, argv, code):
+    """`python -m dlproj.data --help` once fetched MNIST into a folder named `--help`."""
+    from dlproj.data import __main__ as cli
+
+    monkeypatch.setattr(cli, "load_raw", lambda root: pytest.fail(f"fetched into {root}"))
+    monkeypatch.setattr("sys.argv", ["python -m dlproj.data", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == code
+    out = capsys.readouterr()
+    assert "usage: python -m dlproj.data" in (out.out if code == 0 else out.err)

