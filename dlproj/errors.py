@@ -18,6 +18,13 @@ def clean_message(text: str) -> str:
 class DlprojError(Exception):
     """Base for errors a user can act on; the message is shown as is."""
 
+    def __init__(self, message: str = ""):
+        # torch's DataLoader re-raises a worker's exception as its type built from "Caught ...
+        # Original Traceback ...", ending "<module.Type>: <message>": the message is kept.
+        if message.startswith("Caught ") and "\nOriginal Traceback" in message:
+            message = message.rstrip().rpartition("\n")[2].partition(": ")[2]
+        super().__init__(message)
+
 
 class ConfigError(DlprojError):
     """A configuration value is missing, of the wrong kind, or out of range."""

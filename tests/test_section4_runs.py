@@ -172,6 +172,28 @@ def test_pets_run_on_the_fixture(tmp_path):
     assert run["metrics"]["n_train"] == 8
 
 
+DAMAGED_IMAGE = {  # what a pets image can become: each is one paragraph naming the file
+    "not_an_image": lambda path: path.write_bytes(b"\xff\xd8\xff not a jpeg"),
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[:200]),
+    "missing": lambda path: path.unlink(),
+}
+
+
+@pytest.mark.parametrize("workers", [0, 1])  # decoded here, or in a DataLoader process
+@pytest.mark.parametrize("damage", sorted(DAMAGED_IMAGE))
+def test_a_damaged_pets_image_fails_the_run_naming_the_file(tmp_path, damage, workers):
+    root = make_pets(tmp_path / "data")
+    image = root / "oxford-iiit-pet" / "images" / "Abyssinian_trainval0.jpg"
+    DAMAGED_IMAGE[damage](image)
+    run = run_here(tmp_path / "run", [
+        *TINY, "dataset=pets", f"data.root={root}", "dataset.image_size=32",
+        f"dataset.num_workers={workers}", "data.download=false"])
+    assert run["status"] == "failed"
+    error = run["error"]
+    assert str(image) in error and "images.tar.gz" in error, error
+    assert "\n" not in error and "Traceback" not in error, error
+
+
 def test_errors_name_the_key_or_the_missing_file(dlproj_run, tmp_path):
     run = dlproj_run(["section=4", "dataset=pets", f"data.root={tmp_path}",
                       "data.download=false"], env=ONE_THREAD)

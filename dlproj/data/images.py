@@ -177,7 +177,14 @@ class _Relabelled(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
-        image, _ = self.base[int(self.indices[i])]
+        try:
+            image, _ = self.base[int(self.indices[i])]
+        except OSError as exc:  # PIL: not an image, truncated; the file gone or unreadable
+            path = Path(self.base._images[int(self.indices[i])])
+            raise DataError(f"Cannot read Oxford-IIIT Pet image {path} ({exc}): the dataset is "
+                            f"damaged. Extract images.tar.gz from {PETS_URL} into "
+                            f"{path.parent.parent} again, or delete that folder and run with "
+                            f"data.download=true.") from None
         return image, int(self.labels[i])
 
 
