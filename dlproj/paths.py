@@ -12,12 +12,18 @@ CONF_DIR = PROJECT_ROOT / "conf"
 
 def outputs_root() -> Path:
     """`outputs/` at the project root, or $DLPROJ_OUTPUTS (tests point it at a temporary folder)."""
-    return Path(os.environ.get("DLPROJ_OUTPUTS", PROJECT_ROOT / "outputs")).resolve()
+    return _from_env("DLPROJ_OUTPUTS", PROJECT_ROOT / "outputs")
 
 
 def data_root() -> Path:
     """`data/` at the project root, or $DLPROJ_DATA."""
-    return Path(os.environ.get("DLPROJ_DATA", PROJECT_ROOT / "data")).resolve()
+    return _from_env("DLPROJ_DATA", PROJECT_ROOT / "data")
+
+
+def _from_env(name: str, default: Path) -> Path:
+    """The folder $name names; set but empty (`DLPROJ_DATA= make run`) is unset, as for
+    $XDG_*: not the current directory, which would get runs or a download of MNIST."""
+    return Path(os.environ.get(name) or default).resolve()
 
 
 def resolve_data_root(root: str | Path) -> Path:

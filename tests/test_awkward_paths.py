@@ -94,3 +94,14 @@ def test_reproduce_into_an_awkward_outputs_folder(tmp_path, monkeypatch, capsys)
     capsys.readouterr()
     assert main(["--study", "chain", "--outputs", str(outputs), "--jobs", "1"]) == 0
     assert "2 skipped (done before)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("var, where, default", [("DLPROJ_OUTPUTS", "outputs_root", "outputs"),
+                                                 ("DLPROJ_DATA", "data_root", "data")])
+def test_an_empty_folder_variable_is_unset_not_the_current_directory(monkeypatch, tmp_path,
+                                                                     var, where, default):
+    from dlproj import paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(var, "")
+    assert getattr(paths, where)() == (paths.PROJECT_ROOT / default).resolve()
