@@ -497,3 +497,20 @@ def test_only_the_missing_mnist_file_is_fetched(tmp_path, monkeypatch):
     assert asked == [["t10k-labels-idx1-ubyte"]]
     after = {p.name: os.readlink(p) for p in dest.iterdir() if p.is_symlink()}
     assert after == before  # the other three are untouched
+
+
+@pytest.mark.parametrize("root", ["a_file", "a_file/below", "MNIST_is_a_file", "raw_is_a_file"])
+def test_a_data_root_dlproj_cannot_write_to_is_refused_before_the_network(tmp_path, no_network,
+                                                                          root):
+    """Once read as torchvision's mirrors being unreachable: PyPI was asked, then a traceback."""
+    from dlproj.data.mnist import load_raw
+    from dlproj.errors import DataError
+
+    (tmp_path / "a_file").write_text("x")
+    for name, parent in (("MNIST_is_a_file", "MNIST"), ("raw_is_a_file", "MNIST/raw")):
+        (tmp_path / name / parent).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name / parent).write_text("x")
+    with pytest.raises(DataError) as err:
+        load_raw(tmp_path / root, download=True)
+    msg = str(err.value)
+    assert str(raw_dir(tmp_path / root)) in msg and "data.root=" in msg and "\n" not in msg

