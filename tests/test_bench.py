@@ -96,3 +96,30 @@ def test_bad_bench_arguments_are_one_line_and_exit_2(args, capsys):
     assert exit_.value.code == 2
     assert f"error: argument {args.split()[0]}: " in err and "allowed" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("root", ["a_file", "cut_short"])
+def test_bench_on_bad_data_says_so_in_one_paragraph(tmp_path, capsys, root):
+    """MNIST the bench cannot read ends it as it ends a run: `dlproj: ...`, exit 1."""
+    import runpy
+    import sys
+
+    from dlproj.data.fetch import RAW_FILES, raw_dir
+
+    (tmp_path / "a_file").write_text("x")
+    raw = raw_dir(tmp_path / "cut_short")
+    raw.mkdir(parents=True)
+    for name in RAW_FILES.values():
+        (raw / name).write_bytes(b"\x00\x00\x08\x01\x00\x00\x27\x10" + bytes(5))
+    saved = sys.argv
+    sys.argv = ["python -m dlproj.bench", "--threads", "1", "--models", "mlp", "--steps", "1",
+                "--repeats", "1", "--section4", "0", "--end-to-end", "0", "--logging", "0",
+                "--data-root", str(tmp_path / root)]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module("dlproj.bench", run_name="__main__")
+    finally:
+        sys.argv = saved
+    assert str(exit_.value.code).startswith("dlproj: ") and str(tmp_path / root) in str(
+        exit_.value.code)
+    assert "Traceback" not in capsys.readouterr().err

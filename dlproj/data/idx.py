@@ -37,7 +37,8 @@ def read_idx(path: str | Path) -> np.ndarray:
                              f"{' x '.join(map(str, shape))} = {int(np.prod(shape))} (truncated "
                              f"or padded)")
     except (OSError, ValueError, struct.error, EOFError, zlib.error) as exc:
-        reason = exc if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        reason = exc if isinstance(exc, ValueError) else (
+            f"{'zlib.error' if isinstance(exc, zlib.error) else type(exc).__name__}: {exc}")
         raise DataError(
             f"Cannot read MNIST file {path}: {reason}. Delete it and run `make data` "
             f"(or `python -m dlproj.data`) to fetch MNIST again."
