@@ -313,3 +313,31 @@ def test_equal_gradient_norms_stay_distinguishable(names, per):
     assert len(lines) == len(names)
     assert len({ln.get_linestyle() for ln in lines}) == len(names)
     matplotlib.pyplot.close(fig)
+
+
+def _per_run_figures():
+    from dlproj.plots.curves import learning_curves
+    from dlproj.plots.grad_norms import grad_norms_per_epoch
+    from dlproj.plots.schedules import lr_schedule
+
+    return {"learning_curves": learning_curves, "lr_schedule": lr_schedule,
+            "grad_norms_per_epoch": lambda rows: grad_norms_per_epoch(rows, ["W1"])}
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+@pytest.mark.parametrize("name", ["learning_curves", "lr_schedule", "grad_norms_per_epoch"])
+def test_a_run_s_figures_tick_whole_epochs(name, epochs):
+    """A short run's figures (debug=quick, the quick study) once read `epoch 0.96 ... 1.04`."""
+    import matplotlib.pyplot as plt
+
+    rows = [{"epoch": e, "lr": 0.01, "train_loss": 1 / e, "val_loss": 2 / e, "val_acc": e / 10,
+             "grad_norm_W1": float(e)} for e in range(1, epochs + 1)]
+    fig = _per_run_figures()[name](rows)
+    fig.canvas.draw()
+    axes = [ax for ax in fig.axes if ax.get_xlabel() == "epoch"]
+    assert axes
+    for ax in axes:
+        low, high = sorted(ax.get_xlim())
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

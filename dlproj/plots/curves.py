@@ -7,6 +7,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from dlproj.plots.lines import epoch_axis
+
 
 def learning_curves(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
     """Plot every `*_loss` column and every `*_acc` / `*_mse` column against epoch."""
@@ -20,12 +22,14 @@ def learning_curves(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figu
                              squeeze=False)
     for k in losses:
         axes[0, 0].plot(epochs, [r.get(k) for r in rows], marker=".", label=k)
-    axes[0, 0].set(xlabel="epoch", ylabel="loss", title="loss")
+    axes[0, 0].set(ylabel="loss", title="loss")
+    epoch_axis(axes[0, 0])
     axes[0, 0].legend()
     if scores:
         for k in scores:
             axes[0, 1].plot(epochs, [r.get(k) for r in rows], marker=".", label=k)
-        axes[0, 1].set(xlabel="epoch", title="metrics")
+        axes[0, 1].set(title="metrics")
+        epoch_axis(axes[0, 1])
         if any(k.endswith("_mse") for k in scores):
             axes[0, 1].set_yscale("log")
         axes[0, 1].legend()

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from dlproj.plots.lines import mean_band, palette
+from dlproj.plots.lines import epoch_axis, mean_band, palette
 
 
 def grad_norm_panel(ax: Any, frame: pd.DataFrame, x: str, *, line: str = "line",
@@ -74,7 +74,8 @@ def grad_norms_per_epoch(rows: Sequence[dict[str, Any]], names: Sequence[str],
     fig, ax = plt.subplots(figsize=(5, 3.6))
     frame = _long(rows, "epoch", {f"||d{n}||": f"grad_norm_{n}" for n in names})
     grad_norm_panel(ax, frame, "epoch", lw=1.5, dashes=_styles(names))
-    ax.set(xlabel="epoch", ylabel="mean gradient L2 norm",
+    epoch_axis(ax)
+    ax.set(ylabel="mean gradient L2 norm",
            title=title or "gradient norm per epoch (mean over its steps)")
     ax.legend(fontsize=8)
     fig.tight_layout()

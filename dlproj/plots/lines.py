@@ -94,7 +94,8 @@ def figure(rows: int, cols: int, width: float, height: float, **kw: Any) -> tupl
 
 
 def epoch_axis(ax: Any, label: str = "epoch") -> None:
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    """Whole epochs on the x axis, a run of one epoch included (its view is 0.95-1.05)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel(label)
     ax.grid(alpha=0.3)
 
