@@ -7,9 +7,13 @@ import sys
 
 def main() -> None:
     if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        from dlproj.errors import stdout_closed
         from dlproj.list import help_text
 
-        print(help_text())
+        try:
+            print(help_text(), flush=True)
+        except BrokenPipeError:  # `--help | head`
+            sys.exit(stdout_closed())
         return
     from dlproj.runtime.app import main as run
 

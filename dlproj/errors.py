@@ -2,6 +2,8 @@
 every check uses to say what is wrong."""
 
 import errno
+import logging
+import os
 import re
 import signal
 import sys
@@ -82,12 +84,34 @@ def cannot_write(exc: BaseException, where: object) -> str | None:
     return None
 
 
+def stdout_closed() -> int:
+    """The reader of stdout went away (`... | head`): what is still printed goes nowhere, as it
+    would in a shell tool, not into a BrokenPipeError per line; the exit status of SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """The console log (conf/hydra/job_logging/console.yaml): once its reader is gone the run
+    goes on, logging to RUN_DIR/dlproj.log only, without a traceback for every line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError) and self.stream is sys.stdout:
+            stdout_closed()
+            return
+        super().handleError(record)
+
+
 def one_paragraph(prog: str, main: Callable[[], int], cannot_write: str) -> int:
     """`main()`, or its error in one paragraph on stderr and a non-zero exit: 2 for a DlprojError
     (what the command line or a file gets wrong), 1 for an OSError (what the machine refuses:
     a folder it cannot make or write, a full disk), followed by `cannot_write`, what to do."""
     try:
         return main()
+    except BrokenPipeError:  # `| head`: no write was refused but the reader's
+        return stdout_closed()
     except DlprojError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

@@ -268,3 +268,23 @@ def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path, when):
     assert (run_dir / "decision_boundary.png").is_file()
     # Nothing was trained again: the resumed run ends with the interrupted run's last epoch.
     assert done["metrics"]["train_loss"] == record["metrics"]["train_loss"]
+
+
+@pytest.mark.parametrize("args", [
+    ["-m", "dlproj", "--help"],
+    ["-m", "dlproj", "experiment=xor", "train.epochs=300", "figures=false"],  # logs each epoch
+    ["-c", "import sys; from dlproj.errors import one_paragraph; "
+           "sys.exit(one_paragraph('p', lambda: [print(i) for i in range(10**5)] and 0, ''))"],
+])
+def test_a_reader_that_goes_away_ends_the_output_not_in_tracebacks(tmp_path, args):
+    """`python -m dlproj ... | head`: once a BrokenPipeError (or a "--- Logging error ---" with
+    its traceback for every line logged after, and a run still going on)."""
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the interpreter has started: its first write finds no reader
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) in (0, 141), err
+    assert "Traceback" not in err and "Logging error" not in err and "Broken pipe" not in err, err
+    records = [json.loads(r.read_text()) for r in tmp_path.glob("runs/*/results.json")]
+    assert [r["status"] for r in records] == (["completed"] if "experiment=xor" in args else [])
