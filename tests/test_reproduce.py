@@ -270,10 +270,24 @@ def test_a_job_whose_run_placeholder_cannot_be_made_is_invalid(tiny, tmp_path):
     assert [j.state for j in planned.jobs] == ["running", "invalid", "invalid"]
     assert {j.reason for j in planned.jobs[1:]} == {"needs step 'first', which cannot run"}
     assert planned.todo == [] and planned.counts()["invalid"] == 2
-    # `{run:STEP}` must name a step of exactly one job.
-    (tiny / "fanout.yaml").write_text(CHAIN.replace("cost: 1", "seeds: 2\n    cost: 1", 1))
-    with pytest.raises(ValueError, match=r"\{run:first\}: step 'first' has 2 jobs"):
-        _plan("fanout", outputs)
+
+
+@pytest.mark.parametrize("change, args, said", [
+    (("cost: 1", "seeds: 2\n    cost: 1"), [], "step 'first' has 2 jobs here"),  # which run?
+    (("section: 1", "section: 2"), ["--sections", "1"], "step 'first' has 0 jobs here"),
+    (("{run:first}", "{run:frist}"), [], "`{run:frist}` without `after: frist`"),  # misspelt
+    (("    after: first\n", ""), [], "`{run:first}` without `after: first`"),  # not made yet
+])
+def test_a_run_placeholder_that_names_no_one_earlier_run_is_refused(tiny, tmp_path, capsys,
+                                                                    change, args, said):
+    """`{run:STEP}` is the run of the one job of the step it comes `after:`: a study file (or a
+    --sections) where it is not is one paragraph and exit 2, not a traceback nor jobs that
+    start before the run they read exists."""
+    (tiny / "chain.yaml").write_text(CHAIN.replace(*change, 1))
+    assert main(["--study", "chain", "--outputs", str(tmp_path / "o"), "--dry-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlproj reproduce: In study 'chain', step 'second': `{run:")
+    assert said in err
 
 
 def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
