@@ -550,6 +550,43 @@ def test_more_seeds_for_the_claims_run_only_the_new_seeds(tiny, tmp_path, capsys
     assert "--seeds 0: allowed: an integer >= 1" in capsys.readouterr().err
 
 
+COURSE_NUMBER = """\
+course:
+  numbers:
+    xor: {section: 1, experiment: xor, label: XOR, metric: train_acc, value: 1.0, shown: "1.0",
+          protocol: nope}
+"""
+
+
+@pytest.mark.parametrize("study, said", [
+    (CLAIMED.replace("steps: [xor]", "steps: [xro]"), "claim 'xor_epochs': `steps: ['xro']`"),
+    (CLAIMED.replace("direction: lower", "direction: down"), "`direction: down`"),
+    (TINY + COURSE_NUMBER, "course number 'xor': `protocol: nope` names no protocol"),
+])
+def test_a_study_whose_report_cannot_be_built_runs_nothing(tiny, tmp_path, capsys, study, said):
+    """What the report reads of the study file (its claims, course numbers, figures) is checked
+    before any job runs: one paragraph and exit 2, not the whole study run first and its report
+    refused at the end."""
+    (tiny / "odd.yaml").write_text(study)
+    assert main(["--study", "odd", "--outputs", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlproj reproduce: In study 'odd', ") and said in err, err
+
+
+def test_a_report_that_cannot_be_written_fails_the_reproduce(tiny, tmp_path, capsys):
+    """The jobs ran, the report did not: the exit says so, and the last line does not point at
+    a report that is not there."""
+    (tiny / "one.yaml").write_text("steps:\n  xor:\n    section: 1\n    overrides: "
+                                   "{experiment: xor, train.epochs: 5}\n")
+    outputs = tmp_path / "o"
+    outputs.mkdir()
+    (outputs / "report").write_text("")  # a file where the report's folder goes
+    assert main(["--study", "one", "--outputs", str(outputs), "--jobs", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 completed" in out and "report: not written" in out.splitlines()[-1]
+    assert f"dlproj.report: cannot write {outputs / 'report'}" in err
+
+
 LONG_XOR = """\
 title: one long XOR run
 steps:
