@@ -113,12 +113,24 @@ LAST = "    - {needs: [], enables: [plain]}\n"
      r"`conditions.resources.r.folders`: unknown field. Allowed: files, dirs, host"),
     (CASES + "    - {needs: [r], substitutions: {a: 1}}\n" + LAST, "same `substitutions`"),
     (CASES + LAST + "  downloads: maybe\n", r"`conditions.downloads`: Value 'maybe'"),
+    ("steps:\n  a:\n    overrides: {experiment: xor, seed: 7}\n    seeds: 2\n",
+     "Step 'a': `seed: 7` in its overrides and 2 seeds"),
 ])
 def test_a_bad_study_file_is_a_clear_error(tmp_path, monkeypatch, body, key):
     monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text(body)
     with pytest.raises(ConfigError, match=key):
         studies.load("bad")
+
+
+def test_more_seeds_for_a_step_that_names_its_seed_is_a_clear_error(tmp_path, monkeypatch):
+    """`--seeds N` on a step whose overrides give `seed:` (a ValueError in Hydra's sweep split
+    before): the same paragraph as in the file."""
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "s.yaml").write_text("steps:\n  a:\n    overrides: {experiment: xor, seed: 7}\n")
+    study = studies.load("s").with_seeds({"a"}, 3)
+    with pytest.raises(ConfigError, match="Step 'a': `seed: 7` in its overrides and 3 seeds"):
+        study.steps[0].jobs()
 
 
 @pytest.mark.parametrize("yaml_value, written", [

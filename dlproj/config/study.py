@@ -45,6 +45,11 @@ class Step:
 
     def args(self) -> list[str]:
         """The step as `python -m dlproj` arguments (sweeps as comma lists)."""
+        if self.seeds > 1 and "seed" in self.overrides:
+            raise ConfigError(f"Step '{self.id}': `seed: {self.overrides['seed']}` in its "
+                              f"overrides and {self.seeds} seeds (`seeds:` or --seeds). Allowed: "
+                              "one of them: `seeds: N` (seed=0..N-1), or the seeds in `seed:` "
+                              "(e.g. \"3,4\") with `seeds: 1`.")
         seeds = [f"seed={','.join(map(str, range(self.seeds)))}"] if self.seeds > 1 else []
         return [f"{k}={v}" for k, v in self.overrides.items()] + seeds
 
@@ -331,6 +336,7 @@ def load(name: str, *, when: set[str] | None = None,
         step.overrides = {key: re.sub(r"\{([^{}]+)\}", lambda m: subs.get(m[1], m[0]), _value(v))
                           for key, v in step.overrides.items()}
         step.id, step.title = step_id, step.title or step_id
+        step.args()  # a `seed:` override beside `seeds: N` is refused here
         if when is None or step.when is None or step.when in when:
             steps.append(step)
     ids = {s.id for s in steps}
