@@ -274,6 +274,25 @@ def test_a_run_without_a_usable_seed_is_a_skipped_file(tmp_path, capsys, seed):
     assert "| sin          | defaults  | completed |   1 |" in out
 
 
+@pytest.mark.parametrize("edit", [
+    {"section": 2},  # its config says section 1: a row of its own, not mixed into section 1's
+    {"experiment": "xor"},
+    {"setting_label": None, "overrides": [1, 2]},  # a label read from overrides not strings
+    {"setting_label": None, "overrides": [None, "model=mlp_small"]},
+])
+def test_a_record_at_odds_with_itself_is_still_a_row(tmp_path, capsys, edit):
+    """A results.json edited by hand (its section or experiment no longer its config's, its
+    overrides not strings) is read as what it says: the report is built, never a traceback."""
+    make_run(tmp_path / "runs", "good", *SIN, metrics={"test_mse": 0.01})
+    odd = make_run(tmp_path / "runs", "odd", *SIN, seed=1, metrics={"test_mse": 0.03})
+    record = json.loads((odd / "results.json").read_text())
+    (odd / "results.json").write_text(json.dumps({**record, **edit}))
+    assert report_main(["--outputs", str(tmp_path), "--no-figures"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "skipped" not in err
+    assert "| sin          | defaults  | completed |" in out
+
+
 def test_unfinished_run_without_results_is_marked_incomplete(tmp_path):
     make_run(tmp_path, "running", *SIN, results=False, curve=curve(2, 0.5, key="test_mse"))
     report = build_report(tmp_path, tmp_path / "r", figures=False)

@@ -270,10 +270,24 @@ def test_a_job_whose_run_placeholder_cannot_be_made_is_invalid(tiny, tmp_path):
     assert [j.state for j in planned.jobs] == ["running", "invalid", "invalid"]
     assert {j.reason for j in planned.jobs[1:]} == {"needs step 'first', which cannot run"}
     assert planned.todo == [] and planned.counts()["invalid"] == 2
-    # `{run:STEP}` must name a step of exactly one job.
-    (tiny / "fanout.yaml").write_text(CHAIN.replace("cost: 1", "seeds: 2\n    cost: 1", 1))
-    with pytest.raises(ValueError, match=r"\{run:first\}: step 'first' has 2 jobs"):
-        _plan("fanout", outputs)
+
+
+@pytest.mark.parametrize("change, args, said", [
+    (("cost: 1", "seeds: 2\n    cost: 1"), [], "step 'first' has 2 jobs here"),  # which run?
+    (("section: 1", "section: 2"), ["--sections", "1"], "step 'first' has 0 jobs here"),
+    (("{run:first}", "{run:frist}"), [], "`{run:frist}` without `after: frist`"),  # misspelt
+    (("    after: first\n", ""), [], "`{run:first}` without `after: first`"),  # not made yet
+])
+def test_a_run_placeholder_that_names_no_one_earlier_run_is_refused(tiny, tmp_path, capsys,
+                                                                    change, args, said):
+    """`{run:STEP}` is the run of the one job of the step it comes `after:`: a study file (or a
+    --sections) where it is not is one paragraph and exit 2, not a traceback nor jobs that
+    start before the run they read exists."""
+    (tiny / "chain.yaml").write_text(CHAIN.replace(*change, 1))
+    assert main(["--study", "chain", "--outputs", str(tmp_path / "o"), "--dry-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlproj reproduce: In study 'chain', step 'second': `{run:")
+    assert said in err
 
 
 def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
@@ -534,6 +548,43 @@ def test_more_seeds_for_the_claims_run_only_the_new_seeds(tiny, tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["--study", "claimed", "--outputs", str(outputs), "--dry-run", "--seeds", "0"])
     assert "--seeds 0: allowed: an integer >= 1" in capsys.readouterr().err
+
+
+COURSE_NUMBER = """\
+course:
+  numbers:
+    xor: {section: 1, experiment: xor, label: XOR, metric: train_acc, value: 1.0, shown: "1.0",
+          protocol: nope}
+"""
+
+
+@pytest.mark.parametrize("study, said", [
+    (CLAIMED.replace("steps: [xor]", "steps: [xro]"), "claim 'xor_epochs': `steps: ['xro']`"),
+    (CLAIMED.replace("direction: lower", "direction: down"), "`direction: down`"),
+    (TINY + COURSE_NUMBER, "course number 'xor': `protocol: nope` names no protocol"),
+])
+def test_a_study_whose_report_cannot_be_built_runs_nothing(tiny, tmp_path, capsys, study, said):
+    """What the report reads of the study file (its claims, course numbers, figures) is checked
+    before any job runs: one paragraph and exit 2, not the whole study run first and its report
+    refused at the end."""
+    (tiny / "odd.yaml").write_text(study)
+    assert main(["--study", "odd", "--outputs", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlproj reproduce: In study 'odd', ") and said in err, err
+
+
+def test_a_report_that_cannot_be_written_fails_the_reproduce(tiny, tmp_path, capsys):
+    """The jobs ran, the report did not: the exit says so, and the last line does not point at
+    a report that is not there."""
+    (tiny / "one.yaml").write_text("steps:\n  xor:\n    section: 1\n    overrides: "
+                                   "{experiment: xor, train.epochs: 5}\n")
+    outputs = tmp_path / "o"
+    outputs.mkdir()
+    (outputs / "report").write_text("")  # a file where the report's folder goes
+    assert main(["--study", "one", "--outputs", str(outputs), "--jobs", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 completed" in out and "report: not written" in out.splitlines()[-1]
+    assert f"dlproj.report: cannot write {outputs / 'report'}" in err
 
 
 LONG_XOR = """\

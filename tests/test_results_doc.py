@@ -157,3 +157,28 @@ def test_the_doc_has_the_steps_the_data_on_disk_allow_and_probes_nothing(tmp_pat
     commands = COMMAND.findall(results_doc.render("course", tmp_path / "outputs"))
     offline = studies.load("course", when={"no_imagenet"}, substitutions={"dataset4": "mnist"})
     assert commands == [s.command() for s in offline.steps]
+
+
+@pytest.mark.parametrize("args, code, said", [
+    (["--study", "nope"], 2, "Unknown study 'nope'. Allowed: "),  # a study not in conf/study/
+    (["--study", "bad"], 2, "Study 'bad': "),  # a study file that is not valid YAML
+    (["--out", "{file}/results.md"], 1, "cannot write "),  # a folder that is a file
+])
+def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, monkeypatch, capsys, args, code,
+                                                    said):
+    """`make results-doc ARGS=...` says what is wrong as the other commands do: one paragraph
+    on stderr, exit 2 for a study, 1 for a file it cannot write; nothing written."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)
+    (folder / "bad.yaml").write_text("steps: [unclosed\n")
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "outputs").mkdir()
+    argv = ["--study", "course", "--outputs", str(tmp_path / "outputs"),
+            "--out", str(tmp_path / "doc.md")]
+    argv += [a.format(file=tmp_path / "file") for a in args]
+    assert results_doc.main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlproj.reproduce.results_doc: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "doc.md").exists()

@@ -4,6 +4,8 @@ its `conditions:` section parsed (dlproj.config.study) and evaluated on this mac
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dlproj import paths
@@ -113,12 +115,40 @@ LAST = "    - {needs: [], enables: [plain]}\n"
      r"`conditions.resources.r.folders`: unknown field. Allowed: files, dirs, host"),
     (CASES + "    - {needs: [r], substitutions: {a: 1}}\n" + LAST, "same `substitutions`"),
     (CASES + LAST + "  downloads: maybe\n", r"`conditions.downloads`: Value 'maybe'"),
+    ("steps:\n  a:\n    overrides: {experiment: xor, seed: 7}\n    seeds: 2\n",
+     "Step 'a': `seed: 7` in its overrides and 2 seeds"),
 ])
 def test_a_bad_study_file_is_a_clear_error(tmp_path, monkeypatch, body, key):
     monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text(body)
     with pytest.raises(ConfigError, match=key):
         studies.load("bad")
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("{n_train: 8}", "params={'n_train': 8}"),  # a YAML dict: Python's repr, not Hydra's
+    ('"[5,6"', "params=[5,6"),  # a list not closed
+    ('"a,,b"', "params=a,,b"),
+    ('"{run:first"', "params={run:first"),
+])
+def test_an_override_hydra_cannot_read_is_a_clear_error(tmp_path, monkeypatch, value, shown):
+    """A step's value that is not one Hydra's command line reads: one paragraph naming the step
+    and the override (a traceback from Hydra's parser before)."""
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "s.yaml").write_text(f"steps:\n  a:\n    overrides: {{experiment: xor, "
+                                     f"params: {value}}}\n    seeds: 2\n")
+    with pytest.raises(ConfigError, match=re.escape(f"Step 'a': the override `{shown}` is not")):
+        studies.load("s").steps[0].jobs()
+
+
+def test_more_seeds_for_a_step_that_names_its_seed_is_a_clear_error(tmp_path, monkeypatch):
+    """`--seeds N` on a step whose overrides give `seed:` (a ValueError in Hydra's sweep split
+    before): the same paragraph as in the file."""
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    (tmp_path / "s.yaml").write_text("steps:\n  a:\n    overrides: {experiment: xor, seed: 7}\n")
+    study = studies.load("s").with_seeds({"a"}, 3)
+    with pytest.raises(ConfigError, match="Step 'a': `seed: 7` in its overrides and 3 seeds"):
+        study.steps[0].jobs()
 
 
 @pytest.mark.parametrize("yaml_value, written", [

@@ -45,6 +45,11 @@ class Step:
 
     def args(self) -> list[str]:
         """The step as `python -m dlproj` arguments (sweeps as comma lists)."""
+        if self.seeds > 1 and "seed" in self.overrides:
+            raise ConfigError(f"Step '{self.id}': `seed: {self.overrides['seed']}` in its "
+                              f"overrides and {self.seeds} seeds (`seeds:` or --seeds). Allowed: "
+                              "one of them: `seeds: N` (seed=0..N-1), or the seeds in `seed:` "
+                              "(e.g. \"3,4\") with `seeds: 1`.")
         seeds = [f"seed={','.join(map(str, range(self.seeds)))}"] if self.seeds > 1 else []
         return [f"{k}={v}" for k, v in self.overrides.items()] + seeds
 
@@ -57,12 +62,21 @@ class Step:
         sweeper splits a command line."""
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydra.errors import OverrideParseException
 
         # A `{placeholder}` not substituted yet (`{run:pretrain}`) passes through as a token.
         args = self.args()
         found = sorted(set(_PLACEHOLDER.findall(" ".join(args))))
         hidden = [_PLACEHOLDER.sub(lambda m: f"PLACEHOLDER{found.index(m[0])}X", a) for a in args]
-        overrides = OverridesParser.create().parse_overrides(hidden)
+        parser, overrides = OverridesParser.create(), []
+        for arg, token in zip(args, hidden, strict=True):
+            try:
+                overrides += parser.parse_overrides([token])
+            except OverrideParseException as exc:
+                raise ConfigError(f"Step '{self.id}': the override `{arg}` is not one `python "
+                                  f"-m dlproj` reads ({str(exc).splitlines()[0]}). Allowed: a "
+                                  "value as on Hydra's command line (a comma list is swept; a "
+                                  "list or dict as a quoted string, e.g. \"[5,6,7]\").") from None
         (jobs,) = BasicSweeper.split_arguments(overrides, max_batch_size=None)
         # A value not swept stays as the study wrote it (Hydra writes `false` back as False and
         # 1e-3 as 0.001): the same override, and a job's label names only what the step sweeps.
@@ -331,6 +345,7 @@ def load(name: str, *, when: set[str] | None = None,
         step.overrides = {key: re.sub(r"\{([^{}]+)\}", lambda m: subs.get(m[1], m[0]), _value(v))
                           for key, v in step.overrides.items()}
         step.id, step.title = step_id, step.title or step_id
+        step.args()  # a `seed:` override beside `seeds: N` is refused here
         if when is None or step.when is None or step.when in when:
             steps.append(step)
     ids = {s.id for s in steps}

@@ -163,7 +163,8 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     label = record.get("setting_label")
     if label is None:  # a run from before settings were recorded
         overrides = record.get("overrides")
-        label = setting_of(config, overrides if isinstance(overrides, list) else None).label
+        given = isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)
+        label = setting_of(config, overrides if given else None).label
     wall = record.get("wall_seconds")
     ids = {key: _as_int(record.get(key, config.get(key))) for key in ("section", "seed")}
     if None in ids.values():  # a run is a (setting, seed) of a section: this one is neither

@@ -57,8 +57,8 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
 
 
 def _row_stats(row: Any, stats: pd.DataFrame) -> pd.DataFrame:
-    mask = ((stats["setting"] == row.setting) & (stats["status"] == row.status)
-            & (stats["experiment"] == row.experiment))
+    """The row's statistics: those of its group, every one of KEYS."""
+    mask = (stats[KEYS] == [getattr(row, key) for key in KEYS]).all(axis=1)
     return stats[mask].set_index("metric")
 
 

@@ -95,6 +95,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         if n is not None and n < 1:
             parser.error(f"{flag} {n}: allowed: an integer >= 1")
     written = studies.load(name)  # an unknown study fails here, before any probing
+    for part in (studies.course_numbers, studies.figures, studies.claims):
+        part(name)  # and what its report reads, before any job runs
     base = paths.outputs_root()
     outputs = (args.outputs or (base if name == "course" else base / name)).resolve()
     sections = _sections(args.sections, written)
@@ -144,14 +146,15 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
-    report_inputs.refresh(outputs, name, rebuild=bool(planned.todo))
-    print(f"{summary}; report: {outputs / 'report' / 'index.md'} "
-          f"({(time.time() - started) / 60:.1f} min with the report)", flush=True)
+    reported = report_inputs.refresh(outputs, name, rebuild=bool(planned.todo))
+    print(f"{summary}; report: " + (f"{outputs / 'report' / 'index.md'}" if reported else
+                                    "not written (the reason is above)")
+          + f" ({(time.time() - started) / 60:.1f} min with the report)", flush=True)
     if here.notice:
         print(here.notice, flush=True)
     if stopped:
         return 130  # Ctrl-C: the report of what finished is written; rerun to go on
-    return 1 if final["failed"] + final["interrupted"] + final["invalid"] else 0
+    return 1 if final["failed"] + final["interrupted"] + final["invalid"] or not reported else 0
 
 
 def hold_outputs(outputs: Path) -> TextIO:

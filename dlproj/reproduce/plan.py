@@ -66,11 +66,13 @@ def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
     """Every job of `study` against the runs under `outputs`; the ones to run are numbered for a
     sweep into `sweep_dir`. `cache` (default: the outputs folder's, read only) is filled in."""
     jobs = with_settings(study, outputs, cache)
+    _check_run_refs(jobs, study.name)
     _decide(jobs, outputs, force)
+    steps = {step.id: step for step in study.steps}  # those run here (--sections, `when:`)
     for job in jobs:  # a step with `after:` runs once the step it names is through
         step, depth = job.step, 0
-        while step.after is not None and depth < len(study.steps):
-            step, depth = study.step(step.after), depth + 1
+        while step.after in steps and depth < len(steps):
+            step, depth = steps[step.after], depth + 1
         job.phase = depth
     return Plan(jobs, _number(jobs, outputs, sweep_dir))
 
@@ -201,14 +203,29 @@ def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
         planned[key] = job.index
 
 
+def _check_run_refs(jobs: list[Job], study: str) -> None:
+    """Each `{run:STEP}` names the run of the one job of the step its own comes `after:`, run
+    here: otherwise it would read a run that is not made yet, or one of several (ConfigError)."""
+    from dlproj.errors import ConfigError
+
+    for job in jobs:
+        for ref in {ref for o in job.overrides for ref in RUN_REF.findall(o)}:
+            made = sum(j.step.id == ref for j in jobs)
+            where = f"In study '{study}', step '{job.step.id}': `{{run:{ref}}}`"
+            if ref != job.step.after:
+                raise ConfigError(f"{where} without `after: {ref}`. Allowed: the run of the "
+                                  f"step it comes after ({job.step.after or 'none'}), so that "
+                                  "it is made first.")
+            if made != 1:
+                raise ConfigError(f"{where}: step '{ref}' has {made} jobs here. Allowed: a "
+                                  "step of exactly one job (one seed, no swept value), in the "
+                                  "sections run (--sections).")
+
+
 def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
     """Number the jobs to launch (phase by phase, longest first) and fill in `{run:STEP}`."""
     def source(ref: str) -> Job:
-        (found, *more) = [j for j in jobs if j.step.id == ref]
-        if more:
-            raise ValueError(f"{{run:{ref}}}: step '{ref}' has {1 + len(more)} jobs; "
-                             "it must have exactly one")
-        return found
+        return next(j for j in jobs if j.step.id == ref)
 
     def run_dir(ref: str) -> str:  # STEP's run: done before, made in this sweep, or neither
         made = source(ref)

@@ -37,9 +37,10 @@ def fingerprint(outputs: Path, study: str) -> dict[str, Any]:
     return {"study": study, "study_sha256": digest.hexdigest(), "runs": runs}
 
 
-def refresh(outputs: Path, study: str, *, rebuild: bool) -> None:
+def refresh(outputs: Path, study: str, *, rebuild: bool) -> bool:
     """The report of the whole outputs folder (the study's numbers, figures and claims), unless
-    reproduce built it from exactly these runs and this study file (and `rebuild` is false)."""
+    reproduce built it from exactly these runs and this study file (and `rebuild` is false);
+    False when it could not be built (its reason printed)."""
     from dlproj.report.__main__ import main as report_main
 
     record, now = outputs / "report" / INPUTS, fingerprint(outputs, study)
@@ -50,5 +51,8 @@ def refresh(outputs: Path, study: str, *, rebuild: bool) -> None:
     if built_from_these:
         print(f"report up to date (built from these runs and this study file): "
               f"{record.parent / 'index.md'}", flush=True)
-    elif report_main(["--outputs", str(outputs), "--study", study, "--quiet"]) == 0:
-        write_json(record, now)
+        return True
+    if report_main(["--outputs", str(outputs), "--study", study, "--quiet"]) != 0:
+        return False
+    write_json(record, now)
+    return True

@@ -105,6 +105,15 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The doc, or one paragraph on stderr and a non-zero exit (dlproj.errors.one_paragraph): 2
+    for a study that is not there or not valid, 1 for an --out it cannot write."""
+    from dlproj.errors import one_paragraph
+
+    return one_paragraph("dlproj.reproduce.results_doc", lambda: _doc(argv),
+                         "Allowed: an --out file this user can write to, on a disk with room.")
+
+
+def _doc(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlproj.reproduce.results_doc",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
