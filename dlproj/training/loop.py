@@ -175,16 +175,18 @@ class Progress:
     checkpoint_epoch: int | None = None
     stopped_early: bool = False
     resumed_from_epoch: int | None = None
-    early_stopping: dict[str, Any] = field(default_factory=dict)
+    # Early stopping's state, which a checkpoint holds: the record's fields are read from it.
+    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(None))
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"last_epoch": self.epoch, "checkpoint": self.checkpoint,
                                "checkpoint_epoch": self.checkpoint_epoch}
         if self.resumed_from_epoch is not None:
             out["resumed_from_epoch"] = self.resumed_from_epoch
-        if self.early_stopping:
-            out.update(self.early_stopping)
-            out["stopped_early"] = self.stopped_early
+        if (es := self.stopper).monitor:
+            out.update(monitor=es.monitor, mode=es.mode, stopped_early=self.stopped_early)
+            if es.best_epoch is not None:
+                out.update(best_epoch=es.best_epoch, best_value=es.best)
         return out
 
 
@@ -202,11 +204,9 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
     columns = ("epoch", "lr", "train_loss", *stack.columns(), "epoch_seconds")
     stopper.check(columns)  # before the run writes anything: a bad key leaves no run
-    progress = ctx.training = Progress()
+    progress = ctx.training = Progress(stopper=stopper)
     last_path = ctx.run_dir / f"{LAST}{stack.suffix}"
     best_path = ctx.run_dir / f"best{stack.suffix}"
-    if stopper.monitor:
-        progress.early_stopping = {"monitor": stopper.monitor, "mode": stopper.mode}
 
     base_lr = float(ctx.cfg.optimizer.lr)
     schedule = build(ctx.cfg.schedule)()
@@ -280,8 +280,6 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             improved, stop = stopper.update(row, epoch + 1)
             if improved:
                 stack.write_weights(best_path)
-                progress.early_stopping.update(best_epoch=stopper.best_epoch,
-                                               best_value=stopper.best)
             if stop:
                 progress.stopped_early = True
                 ctx.log.info("early stopping after epoch %d: %s has not improved for %d epochs "
@@ -301,8 +299,6 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     finally:
         bar.close(finished=finished)
         ctx.sync()
-    if progress.stopped_early:
-        progress.early_stopping["stopped_early"] = True
     return dict(ctx.metrics.last)
 
 
