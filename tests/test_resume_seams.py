@@ -1,11 +1,63 @@
-"""resume= across a run's seams: the early-stopping record of a run continued from its
-checkpoint."""
+"""resume= across a run's seams: runs with no checkpoint to continue from (they train nothing, or
+it is gone), and the early-stopping record of a run continued from its checkpoint."""
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
+
+GRADCHECK = ["section=2", "experiment=gradcheck", "params.max_entries=5"]
+# Runs that leave no checkpoint to continue from (or lost it).
+NOT_TRAINING = {
+    "gradcheck": GRADCHECK,
+    "receptive_field": ["section=3", "experiment=receptive_field", "figures=false"],
+    "xor without its last.npz": ["experiment=xor", "train.epochs=3", "figures=false"],
+}
+ENDED = ["interrupted", "failed", "completed"]
+
+
+def _files(run_dir: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "epoch_seconds"}
+            for row in csv.DictReader(path.read_text().splitlines())]
+
+
+def _set_status(run_dir: Path, status: str) -> None:
+    record = json.loads((run_dir / "results.json").read_text())
+    record["status"] = status
+    (run_dir / "results.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("ended", ENDED)
+@pytest.mark.parametrize("experiment", list(NOT_TRAINING))
+def test_resuming_a_run_that_trains_nothing_starts_it_over(experiment, ended, dlproj_run):
+    """It runs again from the start, its files those of a fresh run (no CSV rows twice); a
+    completed one has nothing to resume: refused, the run left as it was."""
+    args = NOT_TRAINING[experiment]
+    run = dlproj_run(args)
+    assert run.proc.returncode == 0, run.output
+    run_dir = run.run_dir
+    (run_dir / "last.npz").unlink(missing_ok=True)
+    _set_status(run_dir, ended)  # as a Ctrl-C or an error would have left it
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}"])
+    if ended == "completed":
+        assert resumed.proc.returncode == 2, resumed.output
+        assert "nothing to resume" in resumed.proc.stderr, resumed.proc.stderr
+        assert _files(run_dir) == before
+        return
+    assert resumed.proc.returncode == 0, resumed.output
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+    fresh = dlproj_run(args).run_dir
+    for path in sorted(fresh.glob("*.csv")):
+        assert _rows(run_dir / path.name) == _rows(path), path.name
+
 
 ES = ["experiment=xor", "figures=false", "train.early_stopping.monitor=train_eval_loss",
       "train.early_stopping.min_delta=10"]  # nothing improves on epoch 1 by 10

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from dlproj.build import build
 from dlproj.errors import ConfigError, DataError, Interrupted
-from dlproj.training.context import RunContext
+from dlproj.training.context import RunContext, recorded_status
 from dlproj.training.csvlog import complete_lines
 from dlproj.training.resume_rules import changed_keys
 
@@ -312,11 +312,7 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int,
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, whose "
             f"checkpoint is at epoch {epoch}. Allowed: train.epochs >= {epoch} (more to train "
             f"further); a shorter run is a new run.")
-    record = ctx.run_dir / "results.json"
-    try:
-        completed = json.loads(record.read_text()).get("status") == "completed"
-    except (OSError, ValueError, AttributeError):
-        completed = False
+    completed = recorded_status(ctx.run_dir) == "completed"
     if completed and epochs <= saved_epochs:
         ended = (f"completed its {saved_epochs} epochs" if epoch == saved_epochs else
                  f"completed at epoch {epoch} of {saved_epochs} (early stopping)")
@@ -359,12 +355,9 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
     directory is opened for writing only once the checkpoint has been read and fits."""
     if not last_path.is_file():
+        ctx.open()  # a fresh start (refused for a completed run): its logs start empty
         ctx.log.info("resume: no %s in %s (it stopped before its first checkpoint); "
                      "training from the start", last_path.name, ctx.run_dir)
-        ctx.open()
-        ctx.metrics.keep_first(0)
-        for log in ctx.step_logs.values():
-            log.keep_first(0)
         progress.resumed_from_epoch = 0
         return
     snap, meta = stack.read(last_path)
@@ -380,7 +373,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
                    rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
-    ctx.open()
+    ctx.open(continuing=True)
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
     progress.resumed_from_epoch = progress.epoch
