@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
+MLP = ["experiment=mlp", "data.train_limit=300", "data.test_limit=100", "data.val_size=100",
+       "model.hidden=[8]", "train.epochs=1", "figures=false"]
 GRADCHECK = ["section=2", "experiment=gradcheck", "params.max_entries=5"]
 # Runs that leave no checkpoint to continue from (or lost it).
 NOT_TRAINING = {
     "gradcheck": GRADCHECK,
     "receptive_field": ["section=3", "experiment=receptive_field", "figures=false"],
     "xor without its last.npz": ["experiment=xor", "train.epochs=3", "figures=false"],
+    # writes nothing but its record
+    "checkpoint= evaluation": [*MLP, "checkpoint={model}"],
 }
 ENDED = ["interrupted", "failed", "completed"]
 
@@ -40,6 +44,9 @@ def test_resuming_a_run_that_trains_nothing_starts_it_over(experiment, ended, dl
     """It runs again from the start, its files those of a fresh run (no CSV rows twice); a
     completed one has nothing to resume: refused, the run left as it was."""
     args = NOT_TRAINING[experiment]
+    if "checkpoint={model}" in args:
+        model = dlproj_run(MLP).run_dir / "model.npz"
+        args = [a.format(model=model) for a in args]
     run = dlproj_run(args)
     assert run.proc.returncode == 0, run.output
     run_dir = run.run_dir
