@@ -83,3 +83,18 @@ def test_a_resumed_run_keeps_its_best_epoch(patience, dlproj_run):
     keys = ("best_epoch", "best_value", "monitor", "mode", "stopped_early", "last_epoch")
     assert {k: got.get(k) for k in keys} == {k: fresh.get(k) for k in keys}
     assert fresh["best_epoch"] == 1
+
+
+@pytest.mark.parametrize("log_every", [None, 5])
+def test_the_log_has_the_last_epoch_of_an_early_stopped_run(log_every, dlproj_run):
+    """Log lines every train.log_every epochs, plus the first and the last: the last is where
+    early stopping ended the run (epoch 8 here), not train.epochs."""
+    args = ["experiment=xor", "figures=false", "train.epochs=3000",
+            "train.early_stopping.monitor=train_eval_acc", "train.early_stopping.patience=7",
+            *([f"train.log_every={log_every}"] if log_every else [])]
+    run = dlproj_run(args)
+    assert run.proc.returncode == 0, run.output
+    record = run.results()
+    assert record["stopped_early"] and record["last_epoch"] == 8, record
+    log = (run.run_dir / "dlproj.log").read_text()
+    assert " - epoch 8/3000 " in log, log

@@ -178,9 +178,10 @@ class RunContext:
         for logger in self.loggers:
             logger.log_step(step, values)
 
-    def log_epoch(self, **row: Any) -> None:
+    def log_epoch(self, row: dict[str, Any], *, last: bool = False) -> None:
         """Append a row to metrics.csv, flush every log, hand the row to the tracker loggers and
-        write a log line for it every `train.log_every` epochs (default: about 50 per run)."""
+        write a log line for it every `train.log_every` epochs (default: about 50 per run), and
+        for the first and the `last` (train.epochs, or where early stopping ends the run)."""
         self.open()
         self.metrics.append(**row)
         self.flush()
@@ -189,7 +190,7 @@ class RunContext:
             logger.log_epoch(epoch, row)
         total = self.cfg.train.epochs
         every = self.cfg.train.get("log_every") or max(1, math.ceil(total / 50))
-        if isinstance(epoch, int) and epoch not in (1, total) and epoch % every:
+        if isinstance(epoch, int) and not last and epoch not in (1, total) and epoch % every:
             return
         parts = []
         for key, value in row.items():

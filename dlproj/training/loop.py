@@ -274,10 +274,10 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             for key, value in row.items():
                 if key.endswith(("_loss", "_mse")):
                     ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
-            ctx.log_epoch(**row)
+            improved, stop = stopper.update(row, epoch + 1)
+            ctx.log_epoch(row, last=stop)
             bar.epoch_done(row)
             progress.epoch = epoch + 1
-            improved, stop = stopper.update(row, epoch + 1)
             if improved:
                 stack.write_weights(best_path)
             if stop:
