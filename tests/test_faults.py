@@ -362,3 +362,18 @@ def test_a_file_written_where_a_folder_is_names_the_file(tmp_path, writer, capsy
         assert raised.value.filename == str(target)
     assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" in p.name) == []
     assert [p.name for p in target.iterdir()] == ["inside"]
+
+
+@pytest.mark.parametrize("where", ["a file", "inside a file"])
+@pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_a_run_or_sweep_folder_that_cannot_be_made(tmp_path, key, where):
+    """hydra.run.dir / hydra.sweep.dir naming a file (or a folder inside one): one paragraph
+    naming it, exit 1, nothing left behind; not the traceback of Hydra's mkdir."""
+    (tmp_path / "afile").write_text("not a folder\n")
+    folder = tmp_path / "afile" / ("sub" if where == "inside a file" else "")
+    args = ["experiment=xor", "train.epochs=1", "figures=false", f"{key}={folder}"]
+    run = run_here([*(["-m", "seed=0,1"] if "sweep" in key else []), *args], tmp_path / "out")
+    assert run.proc.returncode == 1, run.output
+    _one_paragraph(run.proc.stderr, f"dlproj: cannot make or write {str(folder).rstrip('/')}")
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
+    assert not list((tmp_path / "out").rglob("*.json")), "a run was recorded"

@@ -567,3 +567,20 @@ def test_a_job_follows_its_sweeps_launcher_only_where_it_can_see_it(where, orpha
     interrupt._handler(signal.SIGTERM, None)  # a signal to this process
     launching = where in ("this process", "unset")
     assert stop_file.exists() is launching
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("hydra.launcher.n_jobs=0", "n_jobs == 0"),
+    ("hydra.launcher.prefer=nope", "prefer=nope"),
+    ("hydra.launcher.batch_size=0", "batch_size must be"),
+    ("hydra.launcher.pre_dispatch=abc", "'abc'"),
+])
+def test_a_joblib_setting_joblib_refuses_is_one_paragraph_and_no_sweep(tmp_path, setting, says):
+    """A launcher setting joblib refuses ends as bad input does: one paragraph naming it, exit
+    2, no sweep directory (not joblib's traceback beside a sweep of no jobs)."""
+    run = run_here(["-m", "hydra/launcher=joblib", setting, "experiment=xor", "train.epochs=1",
+                    "figures=false", "seed=0,1"], tmp_path / "out")
+    assert run.proc.returncode == 2, run.output
+    _one_paragraph(run.proc.stderr, f"dlproj: Invalid value for 'hydra.launcher' ({setting})")
+    assert says in run.proc.stderr
+    assert not list((tmp_path / "out").glob("multirun/*")), "a sweep directory was left"

@@ -135,6 +135,8 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+    if isinstance(exc, ConfigError):  # dlproj's own, from inside Hydra (a launcher's settings)
+        return str(exc)
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__

@@ -79,6 +79,11 @@ def main() -> None:
         _refuse("stopped (second Ctrl-C)", 130)
     except Exception as exc:
         message = None if full_error else explain(exc, args)
+        if message is None and not full_error and isinstance(exc, OSError) and exc.filename:
+            # a folder Hydra makes before any run owns it (hydra.run.dir, hydra.sweep.dir)
+            _refuse(f"cannot make or write {exc.filename}: {exc.strerror}. Allowed: "
+                    f"hydra.run.dir / hydra.sweep.dir naming a folder this user can make and "
+                    f"write (not a file, nor inside one), or leave them out.", 1)
         if message is None:
             raise
         _drop_empty_sweep()

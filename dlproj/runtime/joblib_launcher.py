@@ -42,6 +42,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from omegaconf import DictConfig
 
 from dlproj.config.overrides import override
+from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 from dlproj.runtime.owner import in_use
@@ -96,6 +97,14 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             return super().launch(job_overrides, initial_job_idx)
         except BrokenProcessPool as exc:
             return self._after_death(exc, marks, job_overrides, initial_job_idx)
+        except ValueError as exc:  # joblib refused its settings, before any job started
+            given = [o for o in self.config.hydra.overrides.hydra
+                     if o.startswith("hydra.launcher.")]
+            why = " ".join(str(exc).split()).rstrip(".")
+            raise ConfigError(
+                f"Invalid value for 'hydra.launcher' ({' '.join(given) or 'its defaults'}): "
+                f"joblib refuses it: {why}. Allowed: joblib.Parallel's arguments, e.g. "
+                f"`hydra.launcher.n_jobs=2` (an integer, not 0; -1 for every core).") from None
         finally:
             self.task_function = task
             shutil.rmtree(marks, ignore_errors=True)

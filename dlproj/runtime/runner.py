@@ -120,6 +120,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                      run_dir, plan)
             record["metrics"] = experiment.fn(ctx) or {}
             returned = True
+            ctx.open()  # one that wrote nothing (checkpoint= evaluations) is a run too
             # A stop that came while its last figure or file was written is not lost.
             ctx.check_stop("the end of the run")
             record["status"] = "completed"

@@ -9,6 +9,7 @@ cannot read its checkpoint, data that is missing) leaves the directory as it fou
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -20,12 +21,20 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from dlproj.errors import Diverged, Interrupted
+from dlproj.errors import ConfigError, Diverged, Interrupted
 from dlproj.files import atomic
 from dlproj.training.csvlog import CSVLog
 from dlproj.training.progress import FigureBar, RunBar
 
 log = logging.getLogger("dlproj")
+
+
+def recorded_status(run_dir: Path) -> str | None:
+    """The status in RUN_DIR/results.json, None where there is none to read."""
+    try:
+        return json.loads((Path(run_dir) / "results.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @dataclass
@@ -60,10 +69,20 @@ class RunContext:
         self._desc = f"s{self.cfg.section} {self.cfg.experiment}"
         self._figures: FigureBar | None = None
 
-    def open(self) -> None:
+    def open(self, *, continuing: bool = False) -> None:
         """The run starts writing into its directory (idempotent); a fresh run's logs start
-        empty there (a resumed run's are cut back to its checkpoint by the training loop)."""
+        empty there. A resumed run `continuing` its checkpoint keeps them (the training loop
+        cuts them back to it); one that continues none (it trains nothing, or its checkpoint is
+        gone) starts over, unless it completed: then there is nothing to resume (ConfigError,
+        nothing written)."""
         if not self.opened:
+            if self.resuming and not continuing:
+                if recorded_status(self.run_dir) == "completed":
+                    raise ConfigError(
+                        f"Cannot resume {self.run_dir}: it completed, and holds no checkpoint "
+                        f"to continue (it trains nothing, or its last.* is gone); there is "
+                        f"nothing to resume. Allowed: a new run (the command without resume=).")
+                self.resuming = False
             self.opened = True
             self.on_open()
             if not self.resuming:
@@ -159,9 +178,10 @@ class RunContext:
         for logger in self.loggers:
             logger.log_step(step, values)
 
-    def log_epoch(self, **row: Any) -> None:
+    def log_epoch(self, row: dict[str, Any], *, last: bool = False) -> None:
         """Append a row to metrics.csv, flush every log, hand the row to the tracker loggers and
-        write a log line for it every `train.log_every` epochs (default: about 50 per run)."""
+        write a log line for it every `train.log_every` epochs (default: about 50 per run), and
+        for the first and the `last` (train.epochs, or where early stopping ends the run)."""
         self.open()
         self.metrics.append(**row)
         self.flush()
@@ -170,7 +190,7 @@ class RunContext:
             logger.log_epoch(epoch, row)
         total = self.cfg.train.epochs
         every = self.cfg.train.get("log_every") or max(1, math.ceil(total / 50))
-        if isinstance(epoch, int) and epoch not in (1, total) and epoch % every:
+        if isinstance(epoch, int) and not last and epoch not in (1, total) and epoch % every:
             return
         parts = []
         for key, value in row.items():

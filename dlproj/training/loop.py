@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from dlproj.build import build
 from dlproj.errors import ConfigError, DataError, Interrupted
-from dlproj.training.context import RunContext
+from dlproj.training.context import RunContext, recorded_status
 from dlproj.training.csvlog import complete_lines
 from dlproj.training.resume_rules import changed_keys
 
@@ -175,16 +175,18 @@ class Progress:
     checkpoint_epoch: int | None = None
     stopped_early: bool = False
     resumed_from_epoch: int | None = None
-    early_stopping: dict[str, Any] = field(default_factory=dict)
+    # Early stopping's state, which a checkpoint holds: the record's fields are read from it.
+    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(None))
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"last_epoch": self.epoch, "checkpoint": self.checkpoint,
                                "checkpoint_epoch": self.checkpoint_epoch}
         if self.resumed_from_epoch is not None:
             out["resumed_from_epoch"] = self.resumed_from_epoch
-        if self.early_stopping:
-            out.update(self.early_stopping)
-            out["stopped_early"] = self.stopped_early
+        if (es := self.stopper).monitor:
+            out.update(monitor=es.monitor, mode=es.mode, stopped_early=self.stopped_early)
+            if es.best_epoch is not None:
+                out.update(best_epoch=es.best_epoch, best_value=es.best)
         return out
 
 
@@ -202,11 +204,9 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
     columns = ("epoch", "lr", "train_loss", *stack.columns(), "epoch_seconds")
     stopper.check(columns)  # before the run writes anything: a bad key leaves no run
-    progress = ctx.training = Progress()
+    progress = ctx.training = Progress(stopper=stopper)
     last_path = ctx.run_dir / f"{LAST}{stack.suffix}"
     best_path = ctx.run_dir / f"best{stack.suffix}"
-    if stopper.monitor:
-        progress.early_stopping = {"monitor": stopper.monitor, "mode": stopper.mode}
 
     base_lr = float(ctx.cfg.optimizer.lr)
     schedule = build(ctx.cfg.schedule)()
@@ -274,14 +274,12 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             for key, value in row.items():
                 if key.endswith(("_loss", "_mse")):
                     ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
-            ctx.log_epoch(**row)
+            improved, stop = stopper.update(row, epoch + 1)
+            ctx.log_epoch(row, last=stop)
             bar.epoch_done(row)
             progress.epoch = epoch + 1
-            improved, stop = stopper.update(row, epoch + 1)
             if improved:
                 stack.write_weights(best_path)
-                progress.early_stopping.update(best_epoch=stopper.best_epoch,
-                                               best_value=stopper.best)
             if stop:
                 progress.stopped_early = True
                 ctx.log.info("early stopping after epoch %d: %s has not improved for %d epochs "
@@ -301,8 +299,6 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     finally:
         bar.close(finished=finished)
         ctx.sync()
-    if progress.stopped_early:
-        progress.early_stopping["stopped_early"] = True
     return dict(ctx.metrics.last)
 
 
@@ -316,11 +312,7 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int,
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, whose "
             f"checkpoint is at epoch {epoch}. Allowed: train.epochs >= {epoch} (more to train "
             f"further); a shorter run is a new run.")
-    record = ctx.run_dir / "results.json"
-    try:
-        completed = json.loads(record.read_text()).get("status") == "completed"
-    except (OSError, ValueError, AttributeError):
-        completed = False
+    completed = recorded_status(ctx.run_dir) == "completed"
     if completed and epochs <= saved_epochs:
         ended = (f"completed its {saved_epochs} epochs" if epoch == saved_epochs else
                  f"completed at epoch {epoch} of {saved_epochs} (early stopping)")
@@ -363,12 +355,9 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     """Load `last.*` into the stack and cut the CSV logs back to what it counted; the run
     directory is opened for writing only once the checkpoint has been read and fits."""
     if not last_path.is_file():
+        ctx.open()  # a fresh start (refused for a completed run): its logs start empty
         ctx.log.info("resume: no %s in %s (it stopped before its first checkpoint); "
                      "training from the start", last_path.name, ctx.run_dir)
-        ctx.open()
-        ctx.metrics.keep_first(0)
-        for log in ctx.step_logs.values():
-            log.keep_first(0)
         progress.resumed_from_epoch = 0
         return
     snap, meta = stack.read(last_path)
@@ -384,7 +373,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
                    rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
-    ctx.open()
+    ctx.open(continuing=True)
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
     progress.resumed_from_epoch = progress.epoch

@@ -1,0 +1,100 @@
+"""resume= across a run's seams: runs with no checkpoint to continue from (they train nothing, or
+it is gone), and the early-stopping record of a run continued from its checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+MLP = ["experiment=mlp", "data.train_limit=300", "data.test_limit=100", "data.val_size=100",
+       "model.hidden=[8]", "train.epochs=1", "figures=false"]
+GRADCHECK = ["section=2", "experiment=gradcheck", "params.max_entries=5"]
+# Runs that leave no checkpoint to continue from (or lost it).
+NOT_TRAINING = {
+    "gradcheck": GRADCHECK,
+    "receptive_field": ["section=3", "experiment=receptive_field", "figures=false"],
+    "xor without its last.npz": ["experiment=xor", "train.epochs=3", "figures=false"],
+    # writes nothing but its record
+    "checkpoint= evaluation": [*MLP, "checkpoint={model}"],
+}
+ENDED = ["interrupted", "failed", "completed"]
+
+
+def _files(run_dir: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "epoch_seconds"}
+            for row in csv.DictReader(path.read_text().splitlines())]
+
+
+def _set_status(run_dir: Path, status: str) -> None:
+    record = json.loads((run_dir / "results.json").read_text())
+    record["status"] = status
+    (run_dir / "results.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("ended", ENDED)
+@pytest.mark.parametrize("experiment", list(NOT_TRAINING))
+def test_resuming_a_run_that_trains_nothing_starts_it_over(experiment, ended, dlproj_run):
+    """It runs again from the start, its files those of a fresh run (no CSV rows twice); a
+    completed one has nothing to resume: refused, the run left as it was."""
+    args = NOT_TRAINING[experiment]
+    if "checkpoint={model}" in args:
+        model = dlproj_run(MLP).run_dir / "model.npz"
+        args = [a.format(model=model) for a in args]
+    run = dlproj_run(args)
+    assert run.proc.returncode == 0, run.output
+    run_dir = run.run_dir
+    (run_dir / "last.npz").unlink(missing_ok=True)
+    _set_status(run_dir, ended)  # as a Ctrl-C or an error would have left it
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}"])
+    if ended == "completed":
+        assert resumed.proc.returncode == 2, resumed.output
+        assert "nothing to resume" in resumed.proc.stderr, resumed.proc.stderr
+        assert _files(run_dir) == before
+        return
+    assert resumed.proc.returncode == 0, resumed.output
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+    fresh = dlproj_run(args).run_dir
+    for path in sorted(fresh.glob("*.csv")):
+        assert _rows(run_dir / path.name) == _rows(path), path.name
+
+
+ES = ["experiment=xor", "figures=false", "train.early_stopping.monitor=train_eval_loss",
+      "train.early_stopping.min_delta=10"]  # nothing improves on epoch 1 by 10
+
+
+@pytest.mark.parametrize("patience", [1, 100])  # stopped early at epoch 2 / not stopped
+def test_a_resumed_run_keeps_its_best_epoch(patience, dlproj_run):
+    """The early-stopping fields of a run continued from its checkpoint (best before the stop)
+    are those of the same run never stopped."""
+    args = [*ES, f"train.early_stopping.patience={patience}"]
+    run_dir = dlproj_run([*args, "train.epochs=3"]).run_dir
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=5"])
+    assert resumed.proc.returncode == 0, resumed.output
+    fresh = dlproj_run([*args, "train.epochs=5"]).results()
+    got = json.loads((run_dir / "results.json").read_text())
+    keys = ("best_epoch", "best_value", "monitor", "mode", "stopped_early", "last_epoch")
+    assert {k: got.get(k) for k in keys} == {k: fresh.get(k) for k in keys}
+    assert fresh["best_epoch"] == 1
+
+
+@pytest.mark.parametrize("log_every", [None, 5])
+def test_the_log_has_the_last_epoch_of_an_early_stopped_run(log_every, dlproj_run):
+    """Log lines every train.log_every epochs, plus the first and the last: the last is where
+    early stopping ended the run (epoch 8 here), not train.epochs."""
+    args = ["experiment=xor", "figures=false", "train.epochs=3000",
+            "train.early_stopping.monitor=train_eval_acc", "train.early_stopping.patience=7",
+            *([f"train.log_every={log_every}"] if log_every else [])]
+    run = dlproj_run(args)
+    assert run.proc.returncode == 0, run.output
+    record = run.results()
+    assert record["stopped_early"] and record["last_epoch"] == 8, record
+    log = (run.run_dir / "dlproj.log").read_text()
+    assert " - epoch 8/3000 " in log, log
