@@ -106,7 +106,7 @@ def test_log_every(compose_cfg, tmp_path, caplog, epochs, log_every, expected):
     ctx = RunContext(compose_cfg(overrides), tmp_path)
     with caplog.at_level(logging.INFO, logger="dlproj"):
         for epoch in range(1, epochs + 1):
-            ctx.log_epoch(epoch=epoch, train_loss=1.0 / epoch)
+            ctx.log_epoch({"epoch": epoch, "train_loss": 1.0 / epoch})
     logged = [int(r.getMessage().split()[1].split("/")[0]) for r in caplog.records]
     assert logged == expected
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == epochs + 1
