@@ -430,20 +430,20 @@ def test_a_job_resumed_in_an_older_sweep_asks_the_server_again(tmp_path, monkeyp
 
     from omegaconf import OmegaConf
 
-    from dlproj.loggers.mlflow_logger import PARENT_FILE, MLflowLogger
-    from dlproj.runtime.sweep import ENV_STOP_FILE
+    from dlproj.loggers import mlflow_logger
+    from dlproj.loggers.mlflow_logger import MLflowLogger
 
     (tmp_path / "old" / "3").mkdir(parents=True)
-    (tmp_path / "old" / PARENT_FILE).write_text("down: the tracking server did not answer\n")
     ctx = SimpleNamespace(run_dir=tmp_path / "old" / "3", is_multirun=True, label="x",
                           cfg=OmegaConf.create({"section": 1, "experiment": "xor", "seed": 0}),
                           stop=lambda: None)
     logger = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment_name="d",
                           artifact_location=str(tmp_path / "artifacts"))
-    monkeypatch.setenv(ENV_STOP_FILE, str(tmp_path / "old" / ".stopped"))
+    said = "the tracking server did not answer"
+    monkeypatch.setenv(mlflow_logger._DOWN, f"{tmp_path / 'old'}\n{said}")
     with pytest.raises(ConnectionError, match="at the sweep's start"):
         logger.start(ctx)
-    monkeypatch.setenv(ENV_STOP_FILE, str(tmp_path / "new" / ".stopped"))
+    monkeypatch.setenv(mlflow_logger._DOWN, f"{tmp_path / 'new'}\n{said}")
     logger.start(ctx)
     assert "mlflow.parentRunId" not in logger.client.get_run(logger.run_id).data.tags
     logger.close()

@@ -24,12 +24,12 @@ from omegaconf import DictConfig
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError
 from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
-from dlproj.runtime.sweep import ENV_STOP_FILE
 
 log = logging.getLogger("dlproj")
 
-PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id, or _DOWN
-_DOWN = "down: "  # ... and why: the server did not answer the sweep, its jobs do not wait on it
+PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
+# The sweep folder whose start found the server down, and why: its jobs do not wait on it again.
+_DOWN = "DLPROJ_MLFLOW_DOWN"
 _BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
 _FLUSH_SECS = 5.0  # metrics reach the store at least this often (and at the end of the run)
 _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
@@ -124,14 +124,11 @@ class MLflowLogger(Tracker):
     def start(self, ctx: Any) -> None:
         from mlflow.entities import Param
 
+        folder, _, why = os.environ.get(_DOWN, "").partition("\n")
+        if ctx.is_multirun and why and Path(ctx.run_dir).resolve().is_relative_to(folder):
+            raise ConnectionError(f"{why} at the sweep's start (not asked again by its jobs)")
         parent = Path(ctx.run_dir).parent / PARENT_FILE
         noted = parent.read_text().strip() if ctx.is_multirun and parent.is_file() else ""
-        if noted.startswith(_DOWN):  # this sweep's; a job resumed in an older one's asks again
-            if parent.parent != Path(os.environ.get(ENV_STOP_FILE, "")).parent:
-                noted = ""
-            else:
-                raise ConnectionError(f"{noted[len(_DOWN):]} at the sweep's start (not asked "
-                                      "again by its jobs)")
         self.client, experiment_id = open_store(**self.store, stop=ctx.stop)
         self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
@@ -201,18 +198,18 @@ class MLflowSweepParent(Callback):
         self.run_id = self.where = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(_DOWN, None)  # an earlier sweep's, in this process
         if "mlflow" not in (config.get("logger") or {}):
             return
-        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         try:
             node = config.logger.mlflow
             MLflowLoggerConfig.check(node, config)
             try:
                 self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                         node.artifact_location)
-            except ConnectionError as exc:  # its jobs would each wait the probe out again
-                sweep_dir.mkdir(parents=True, exist_ok=True)
-                (sweep_dir / PARENT_FILE).write_text(f"{_DOWN}{exc}\n")
+            except ConnectionError as exc:  # its jobs (this process's children) would each wait
+                os.environ[_DOWN] = f"{sweep_dir}\n{exc}"  # the probe out again
                 raise
             self.where = where(node.tracking_uri, experiment_id)
             sweep_dir.mkdir(parents=True, exist_ok=True)
