@@ -98,7 +98,7 @@ def from_the_start(jobs: list[Job], sweep_dir: Path) -> list[Job]:
     record: a checkpoint cut short, a CSV log that lost rows, a config that changed since), made
     jobs that run from the start in `sweep_dir`, numbered from 0: a run that cannot be continued
     is run again, not handed to a resume that fails every time reproduce is run."""
-    from dlproj.runtime.sweep import record_status
+    from dlproj.files.records import record_status
 
     again = [j for j in jobs if j.state == "resume" and j.status == "failed"
              and record_status(j.result) in (None, "interrupted")]

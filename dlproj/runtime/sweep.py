@@ -37,6 +37,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from dlproj.config.overrides import as_written
 from dlproj.files.atomic import write_json
+from dlproj.files.records import record_status
 from dlproj.runtime import interrupt
 
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
@@ -75,16 +76,6 @@ def follow() -> None:
 def _job_number(path: Path) -> int | str:
     """A job as the sweep's lines name it: its directory's name (Hydra's job number)."""
     return int(path.name) if path.name.isdigit() else path.name
-
-
-def record_status(path: Path) -> str | None:
-    """The `status` a results.json or a note holds (None: there is no such file)."""
-    try:
-        return json.loads(path.read_text()).get("status", "unreadable")
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, AttributeError):  # not JSON, or JSON but not a record
-        return "unreadable"
 
 
 def job_status(run_dir: Path) -> str | None:

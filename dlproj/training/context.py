@@ -9,7 +9,6 @@ cannot read its checkpoint, data that is missing) leaves the directory as it fou
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -23,18 +22,11 @@ from omegaconf import DictConfig
 
 from dlproj.errors import ConfigError, Diverged, Interrupted
 from dlproj.files import atomic
+from dlproj.files.records import record_status
 from dlproj.training.csvlog import CSVLog
 from dlproj.training.progress import FigureBar, RunBar
 
 log = logging.getLogger("dlproj")
-
-
-def recorded_status(run_dir: Path) -> str | None:
-    """The status in RUN_DIR/results.json, None where there is none to read."""
-    try:
-        return json.loads((Path(run_dir) / "results.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 @dataclass
@@ -77,7 +69,7 @@ class RunContext:
         nothing written)."""
         if not self.opened:
             if self.resuming and not continuing:
-                if recorded_status(self.run_dir) == "completed":
+                if record_status(self.run_dir / "results.json") == "completed":
                     raise ConfigError(
                         f"Cannot resume {self.run_dir}: it completed, and holds no checkpoint "
                         f"to continue (it trains nothing, or its last.* is gone); there is "

@@ -26,7 +26,8 @@ from omegaconf import OmegaConf
 
 from dlproj.build import build
 from dlproj.errors import ConfigError, DataError, Interrupted
-from dlproj.training.context import RunContext, recorded_status
+from dlproj.files.records import record_status
+from dlproj.training.context import RunContext
 from dlproj.training.csvlog import complete_lines
 from dlproj.training.resume_rules import changed_keys
 
@@ -312,7 +313,7 @@ def _check_further(ctx: RunContext, epoch: int, saved_epochs: int,
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, whose "
             f"checkpoint is at epoch {epoch}. Allowed: train.epochs >= {epoch} (more to train "
             f"further); a shorter run is a new run.")
-    completed = recorded_status(ctx.run_dir) == "completed"
+    completed = record_status(ctx.run_dir / "results.json") == "completed"
     if completed and epochs <= saved_epochs:
         ended = (f"completed its {saved_epochs} epochs" if epoch == saved_epochs else
                  f"completed at epoch {epoch} of {saved_epochs} (early stopping)")
