@@ -16,6 +16,7 @@ import pytest
 
 from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
+from dlproj.files.atomic import write_json
 from dlproj.report.runs import read_runs
 from dlproj.reproduce import launch as launching
 from dlproj.reproduce.cli import main
@@ -213,6 +214,69 @@ def test_a_killed_run_is_resumed_and_one_still_going_is_left_to_it(tiny, tmp_pat
     (run_dir / "last.npz").unlink()  # as if killed inside its first epoch
     again = _plan("tiny", outputs).jobs[2]
     assert (again.state, again.prior) == ("run", None)
+
+
+class _Queued:
+    """A sweep that never starts its jobs (subprocess.Popen for `launch`): they stay queued."""
+
+    returncode = 0
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def poll(self):
+        return 0
+
+
+def _queue(jobs, outputs, log_dir):
+    """The jobs.json a reproduce's `launch` writes for its sweep, `jobs` in it (none started)."""
+    launching.launch(jobs, steps=3, outputs=outputs, sweep_dir=outputs / "multirun" / "q",
+                     log_dir=log_dir, workers=1, launcher="joblib")
+    return log_dir / "jobs.json"
+
+
+@pytest.mark.parametrize("case", ["its sweep", "its sweep from the start", "an earlier one's",
+                                  "an older version's", "not a jobs file"])
+def test_the_jobs_a_reproduce_still_going_queued_are_left_to_it(tiny, tmp_path, monkeypatch,
+                                                                  capsys, case):
+    """What a `python -m dlproj.reproduce` still going leaves on the outputs folder: its lock
+    (cli.hold_outputs) and its sweep's jobs.json (launch). A plan (a --dry-run's, here) leaves
+    the jobs queued there to it, started or not (`running`), beside other jobs files (an
+    earlier reproduce's, killed; one it cannot read), and plans them again once it has summed
+    up (summary.json) or is gone (its lock free)."""
+    from dlproj.reproduce.cli import hold_outputs
+
+    monkeypatch.setattr(launching.subprocess, "Popen", _Queued)
+    outputs, logs = tmp_path / "out", tmp_path / "out" / "reproduce"
+    planned = _plan("tiny", outputs)
+    xor, sin = ([j for j in planned.todo if j.step.id == step] for step in ("xor", "sin"))
+    if case == "an earlier one's":  # killed before it ran them, its lock long free
+        old = _queue(sin, outputs, logs / "2026-12-01_10-00-00.000000_tiny")
+        os.utime(old, (time.time() - 60,) * 2)
+    with hold_outputs(outputs):
+        log_dir = logs / "2026-12-06_10-00-00.000000_tiny"
+        where = log_dir / "from_the_start" if case == "its sweep from the start" else log_dir
+        queued = _queue(xor, outputs, where)
+        other = logs / "2026-12-06_09-00-00.000000_course" / "jobs.json"
+        if case == "an older version's":  # jobs without their (setting, seed)
+            write_json(other, [{"num": 0, "phase": 0, "overrides": j.overrides} for j in sin])
+        elif case == "not a jobs file":
+            write_json(other, {str(j.num): j.overrides for j in sin})
+        assert main(["--study", "tiny", "--outputs", str(outputs), "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "3 to run, 0 to resume, 0 already done (skipped), 0 invalid, 0 run by another " \
+               "step, 2 running elsewhere" in out, out
+        why = f"queued by another reproduce (pid {os.getpid()}, started "
+        assert out.count("running: step 1 XOR: seed=") == 2 and out.count(why) == 2, out
+        assert str(queued) in out and "[1] python -m dlproj -m experiment=xor" in out
+        again = _plan("tiny", outputs)
+        assert [j.step.id for j in again.todo] == ["sin", "sin", "gradcheck"]
+        assert {(j.state, j.prior) for j in again.jobs if j.step.id == "xor"} == {
+            ("running", None)}
+        write_json(log_dir / "summary.json", {})  # its sweep is over: it runs none of them now
+        assert [j.step.id for j in _plan("tiny", outputs).todo].count("xor") == 2
+        (log_dir / "summary.json").unlink()
+    assert [j.step.id for j in _plan("tiny", outputs).todo].count("xor") == 2  # gone
 
 
 def test_a_run_two_steps_share_runs_once(tiny, tmp_path):

@@ -182,3 +182,46 @@ def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.startswith(f"dlproj.reproduce.results_doc: {said}") and err.count("\n") == 1, err
     assert not (tmp_path / "doc.md").exists()
+
+
+GOOD = ('{"workers": 2, "wall_seconds": 90.0, "counts": {"completed": 3, "resume": 0, "done": 1, '
+        '"failed": 0, "interrupted": 0}}')
+
+
+FOREIGN = {  # summary.json -> what is there instead
+    "a list": "[1, 2, 3]", "a string": '"summary"', "a number": "42", "null": "null", "empty": "",
+    "torn": GOOD[:60], "binary": "\x89PNG\r\n", "no keys": "{}",
+    "no counts": '{"workers": 2, "wall_seconds": 90.0}',
+    "counts a list": GOOD.replace('"counts": {', '"counts": [{'),
+    "workers a string": GOOD.replace('"workers": 2', '"workers": "two"'),
+    "wall a string": GOOD.replace("90.0", '"90"'), "wall null": GOOD.replace("90.0", "null"),
+    "a count a list": GOOD.replace('"completed": 3', '"completed": [3]'),
+    "a count a bool": GOOD.replace('"done": 1', '"done": true'),
+}
+
+
+@pytest.mark.parametrize("case", FOREIGN)
+def test_a_foreign_or_torn_summary_is_skipped_with_a_warning(tmp_path, monkeypatch, capsys,
+                                                             case):
+    """`make results-doc` over a summary.json edited by hand, cut short or written by something
+    else: that summary is left out with one line naming it, the rest of the doc is written (a
+    good summary beside it is still listed)."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    outputs = tmp_path / "outputs"
+    good = outputs / "reproduce" / "2026-12-01_10-00-00.000000_tiny" / "summary.json"
+    bad = outputs / "reproduce" / "2026-12-02_10-00-00.000000_tiny" / "summary.json"
+    for path, body in ((good, GOOD), (bad, FOREIGN[case])):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(body.encode("latin-1"))
+    out = tmp_path / "doc.md"
+    assert results_doc.main(["--study", "tiny", "--outputs", str(outputs), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    warnings = [ln for ln in err.splitlines() if "skipped" in ln]
+    assert warnings == [ln for ln in warnings if str(bad) in ln] and len(warnings) == 1, err
+    assert "Traceback" not in err
+    timings = out.read_text().split("## How long it took")[1].split("## ")[0]
+    assert "2026-12-01 10:00:00" in timings and "2026-12-02" not in timings, timings

@@ -98,7 +98,8 @@ def run_csv(run_dir: Path, name: str, problems: list[Problem]) -> pd.DataFrame |
         return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; a Problem when unreadable, empty, not JSON or no object."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -147,7 +148,7 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     """
     results = run_dir / "results.json"
     try:
-        record = _read_json(results) if results.exists() else {}
+        record = read_json(results) if results.exists() else {}
         config = record.get("config")
         if not isinstance(config, dict):
             config = _read_yaml(run_dir / ".hydra" / "config.yaml")

@@ -35,8 +35,8 @@ from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, one_paragraph
 from dlproj.reproduce import conditions, report_inputs
-from dlproj.reproduce.launch import LAUNCHERS, launch
-from dlproj.reproduce.plan import Plan, from_the_start, plan
+from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch
+from dlproj.reproduce.plan import Plan, plan
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     from dlproj.files.atomic import write_json
 
     jobs_file = log_dir / "jobs.json"
-    write_json(jobs_file, [{"num": j.num, "phase": j.phase,
+    write_json(jobs_file, [{"num": j.num, "phase": j.phase, "setting": j.setting, "seed": j.seed,
                             "overrides": normalize_overrides(j.launch)} for j in todo])
     cmd = sweep_command(jobs_file, sweep_dir=sweep_dir, workers=workers, launcher=launcher)
     env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
@@ -119,3 +119,19 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
                 f"left no results.json (exit {proc.returncode}; see {log_path})"
             print(progress.line(job), flush=True)
     return stopped
+
+
+def from_the_start(jobs: list[Job], sweep_dir: Path) -> list[Job]:
+    """The resumed jobs whose resume was refused (the run is as it was: still interrupted, or no
+    record: a checkpoint cut short, a CSV log that lost rows, a config that changed since), made
+    jobs that run from the start in `sweep_dir`, numbered from 0: a run that cannot be continued
+    is run again, not handed to a resume that fails every time reproduce is run."""
+    from dlproj.files.records import record_status
+
+    again = [j for j in jobs if j.state == "resume" and j.status == "failed"
+             and record_status(j.result) in (None, "interrupted")]
+    for num, job in enumerate(again):
+        job.state, job.num, job.launch = "run", num, list(job.overrides)
+        job.result, job.status, job.wall = sweep_dir / str(num) / "results.json", None, None
+        job.reason = f"its resume of {job.prior} was refused"
+    return again

@@ -9,14 +9,15 @@ A job's state:
   done     a completed (or diverged) run of its (setting, seed) is there: skipped
   invalid  does not compose or validate, or needs a step's run that cannot be made
   twin     another step runs the same (setting, seed) (`mlp` is the activation study's ReLU)
-  running  a run of it is still going in another process (its lock is held): left to it
+  running  still going in another process (its run's lock is held), or queued by one: left to it
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +81,7 @@ def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
 def resume_overrides(run_dir: Path) -> list[str] | None:
     """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`: it
     continues in place (Hydra writes no .hydra/ there: `hydra.output_subdir: null`) with the
-    overrides it was started with; without that record None, and the job reruns from scratch.
-    """
+    overrides it was started with; without that record None, and the job reruns from scratch."""
     from dlproj.errors import ConfigError
     from dlproj.runtime.resume import saved_overrides
 
@@ -91,22 +91,6 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
         return None  # no record of how it was started: run it again from scratch
     return [*own, override("resume", run_dir), override("hydra.sweep.dir", run_dir.parent),
             override("hydra.sweep.subdir", run_dir.name)]
-
-
-def from_the_start(jobs: list[Job], sweep_dir: Path) -> list[Job]:
-    """The resumed jobs whose resume was refused (the run is as it was: still interrupted, or no
-    record: a checkpoint cut short, a CSV log that lost rows, a config that changed since), made
-    jobs that run from the start in `sweep_dir`, numbered from 0: a run that cannot be continued
-    is run again, not handed to a resume that fails every time reproduce is run."""
-    from dlproj.files.records import record_status
-
-    again = [j for j in jobs if j.state == "resume" and j.status == "failed"
-             and record_status(j.result) in (None, "interrupted")]
-    for num, job in enumerate(again):
-        job.state, job.num, job.launch = "run", num, list(job.overrides)
-        job.result, job.status, job.wall = sweep_dir / str(num) / "results.json", None, None
-        job.reason = f"its resume of {job.prior} was refused"
-    return again
 
 
 def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None) -> list[Job]:
@@ -172,6 +156,7 @@ def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
 
     runs, _ = read_runs(outputs, curves=False)
     found: dict[str, dict[tuple, Path]] = {"done": {}, "interrupted": {}, "running": {}}
+    running = _queued(outputs)  # (setting, seed) -> why it is left to another process
     for row in runs.sort_values("finished", ascending=False).itertuples():
         key, path = (row.setting, row.seed), Path(row.path)
         if row.status in DONE:
@@ -183,6 +168,7 @@ def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
                 found["running"].setdefault(key, path)
             elif has_last_checkpoint(path):  # killed (SIGKILL, a crash) after an epoch
                 found["interrupted"].setdefault(key, path)
+    running.update({k: f"running in another process: {p}" for k, p in found["running"].items()})
     planned: dict[tuple[str, int], int] = {}  # (setting, seed) -> the step that runs it
     for job in jobs:
         if job.state == "invalid":
@@ -193,14 +179,28 @@ def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
         elif key in planned:  # two steps share a run (`mlp` and `activations`)
             job.state, job.reason = "twin", f"the same run as step {planned[key]}"
             continue
-        elif key in found["running"] and not force:
-            job.state, job.prior = "running", found["running"][key]
-            job.reason = f"running in another process: {job.prior}"
+        elif key in running and not force:  # started, or queued by a reproduce still going
+            job.state, job.prior, job.reason = "running", found["running"].get(key), running[key]
         elif key in found["interrupted"] and not force:
             job.prior = found["interrupted"][key]
             job.launch = resume_overrides(job.prior)
             job.state = "resume" if job.launch else "run"
         planned[key] = job.index
+
+
+def _queued(outputs: Path) -> dict[tuple, str]:
+    """(setting, seed) -> why, for the jobs of each sweep (jobs.json) the reproduce holding
+    `outputs` (its lock: cli.hold_outputs) started since it took it and has not summed up yet."""
+    lock, queued = outputs / "reproduce" / "lock", {}
+    if in_use(lock):
+        why = f"queued by another reproduce ({lock.read_text().strip()})"
+        for jobs in lock.parent.glob("*/**/jobs.json"):  # <stamp>_<study>/[from_the_start/]
+            with suppress(OSError, ValueError, TypeError, KeyError):  # gone, or not one of ours
+                if jobs.stat().st_mtime_ns >= lock.stat().st_mtime_ns and not any(
+                        (d / "summary.json").exists() for d in jobs.parents[:2]):
+                    queued.update({(j["setting"], j["seed"]): f"{why}: {jobs}"
+                                   for j in json.loads(jobs.read_text())})
+    return queued
 
 
 def _check_run_refs(jobs: list[Job], study: str) -> None:

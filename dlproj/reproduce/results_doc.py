@@ -12,7 +12,6 @@ tables have the report's columns.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,6 +28,7 @@ DOC = paths.PROJECT_ROOT / "docs" / "results.md"
 # One row per `make reproduce` of the study (its outputs/reproduce/<stamp>_<study>/summary.json).
 TIMING_COLUMNS = ["Started", "Side by side", "Completed", "Resumed", "Skipped (done before)",
                   "Failed", "Interrupted", "Wall min"]
+COUNTS = ("completed", "resume", "done", "failed", "interrupted")  # as TIMING_COLUMNS has them
 
 
 def render(study_name: str, outputs: Path) -> str:
@@ -79,17 +79,23 @@ def render(study_name: str, outputs: Path) -> str:
 def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list) -> str:
     """Each `dlproj.reproduce` of this study under `outputs` (its summary.json), and the runs'
     own wall times summed: the work a machine must do, whatever runs it side by side."""
+    from dlproj.report.runs import Problem, read_json
+
     rows = []
     for summary in sorted((outputs / "reproduce").glob(f"*_{study_name}/summary.json")):
-        try:
-            s = json.loads(summary.read_text())
-        except (OSError, ValueError):
+        try:  # another program's file, or one edited by hand: skipped, and said so
+            s = read_json(summary)
+            c = s.get("counts")
+            n = [s.get("workers"), *(c.get(k, 0) for k in COUNTS), s.get("wall_seconds")] \
+                if isinstance(c, dict) else []
+            if not n or not all(type(v) in (int, float) for v in n):
+                raise Problem(summary, "not a reproduce summary (numbers: workers, counts, "
+                                       "wall_seconds)")
+        except Problem as problem:
+            print(f"dlproj.reproduce.results_doc: skipped {problem}", file=sys.stderr)
             continue
-        c = s.get("counts", {})
         day, _, clock = summary.parent.name.rsplit("_", 1)[0].partition("_")
-        rows.append([f"{day} {clock.replace('-', ':')}", s.get("workers"), c.get("completed", 0),
-                     c.get("resume", 0), c.get("done", 0), c.get("failed", 0),
-                     c.get("interrupted", 0), round(s.get("wall_seconds", 0.0) / 60, 1)])
+        rows.append([f"{day} {clock.replace('-', ':')}", *n[:-1], round(n[-1] / 60, 1)])
     text = (md_table(pd.DataFrame(rows, columns=TIMING_COLUMNS)) if rows
             else "_No `make reproduce` summary yet._\n")
     wanted = set().union(*(w for _, w in per_step))
