@@ -7,6 +7,7 @@ its heavy loops, so the threads run on separate cores.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -17,8 +18,9 @@ _pool: ThreadPoolExecutor | None = None
 
 def on_threads(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Each task's result, in order: the first run on the calling thread, the others on the
-    pool (grown to as many threads). Returns (or raises a task's error) only once every task
-    has ended, so that no thread is still writing into what the caller goes on with."""
+    pool (grown to as many threads), in the caller's context (NumPy's errstate). Returns (or
+    raises a task's error) only once every task has ended, so that no thread is still writing
+    into what the caller goes on with."""
     global _pool
     futures = []
     if len(tasks) > 1:
@@ -27,7 +29,7 @@ def on_threads(tasks: Sequence[Callable[[], T]]) -> list[T]:
                 _pool.shutdown(wait=True)
             _pool = ThreadPoolExecutor(max_workers=len(tasks) - 1,
                                        thread_name_prefix="dlproj-worker")
-        futures = [_pool.submit(task) for task in tasks[1:]]
+        futures = [_pool.submit(contextvars.copy_context().run, task) for task in tasks[1:]]
     try:
         first = tasks[0]()
     finally:

@@ -63,6 +63,22 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--cfg", "job", "section=2", "experiment=xor"],  # printed Section 1's config, exit 0
+     "'section': 2, but experiment=xor is Section 1's. Allowed: section=1 with experiment=xor"),
+    (["section=2", "experiment=xor", "train.epochs=1"], "'section': 2, but experiment=xor"),
+    (["-m", "section=3", "experiment=xor", "train.epochs=1,2"],  # every job: before any runs
+     "'section': 3, but experiment=xor is Section 1's"),
+    (["-m", "section=4", "experiment=train", "seed=0,1"],
+     "'section': 4, but experiment=train is Section 2's. Allowed: section=2 with "
+     "experiment=train, or one of Section 4's experiments (compare, transfer)"),
+], ids=["cfg-job", "run", "sweep", "sweep-s4"])
+def test_a_section_the_experiment_is_not_of_is_refused_before_hydra(tmp_path, args, words):
+    run = run_here(args, tmp_path)
+    _refused(run, words)
+    assert run.proc.stdout == "" and not list(run.outputs.rglob("*.yaml"))  # no config, no sweep
+
+
 S4 = ["section=4", "experiment=compare"]
 MLFLOW = [*FAST, "logger=mlflow"]
 # Every string key whose '' (or blanks) names nothing, with a run that reads it. Each is refused

@@ -156,3 +156,51 @@ def test_a_group_chosen_on_the_command_line_is_the_one_built(section, experiment
         for group, (name, target) in chosen.items():
             node = cfg[group]
             assert (node.name, node._target_) == (name, target), (experiment, group, name)
+
+
+# -- section= and experiment= that disagree -----------------------------------------------------
+
+def _section_pairs():
+    """Every section of conf/section/ with every registered experiment: (section, experiment,
+    the experiment's own section)."""
+    from dlproj import paths
+
+    sections = sorted(int(p.stem) for p in (paths.CONF_DIR / "section").glob("*.yaml"))
+    return [(s, name, own) for s in sections for own, name in _experiments()]
+
+
+@pytest.mark.parametrize("section,experiment,own", _section_pairs())
+def test_a_section_and_an_experiment_of_another_are_refused_before_hydra(section, experiment,
+                                                                         own):
+    """conf/experiment/NAME.yaml sets its own section, so `section=2 experiment=xor` composed
+    silently into Section 1 (`--cfg job` showed it): the command line is refused before Hydra
+    runs, and a sweep's job in the run's validation, with one paragraph; the pairs that agree
+    compose into that section and experiment."""
+    from dlproj.config.compose import compose_config
+    from dlproj.config.overrides import check_choices
+
+    args = [f"section={section}", f"experiment={experiment}"]
+    if section == own:
+        check_choices(normalize_overrides(args))
+        cfg = compose_config(args)
+        assert (cfg.section, cfg.experiment) == (section, experiment)
+        return
+    theirs = ", ".join(n for s, n in _experiments() if s == section)
+    said = (f"Invalid value for 'section': {section}, but experiment={experiment} is Section "
+            f"{own}'s. Allowed: section={own} with experiment={experiment}, or one of Section "
+            f"{section}'s experiments ({theirs}).")
+    for check in (lambda: check_choices(normalize_overrides(args)),  # the command line
+                  lambda: validate(compose_config(args), normalize_overrides(args))):  # a job
+        with pytest.raises(ConfigError) as err:
+            check()
+        assert str(err.value) == said
+
+
+@pytest.mark.parametrize("args", [["section=2,3", "experiment=xor"],
+                                  ["section=2", "experiment=xor,train"]])
+def test_a_swept_section_or_experiment_is_left_to_each_job(args):
+    """Some of its jobs may agree: each job is checked by the run's validation (above), an
+    invalid one recorded as such, as a sweep does for every invalid job."""
+    from dlproj.config.overrides import check_choices
+
+    check_choices(normalize_overrides(args))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,30 @@ def test_declared_keys_and_dict_groups_still_take_plus(tmp_path):
     run = run_here(["experiment=xor", "train.epochs=2", "+params.objective=train_acc"],
                    tmp_path / "outputs")
     assert run.proc.returncode == 0, run.output
+
+
+# -- a diverging run says so once, without NumPy's RuntimeWarnings -----------------------------
+
+_DATA = ["data.train_limit=256", "data.val_size=256", "data.test_limit=256", "figures=false"]
+_TWO = "threads.workers=2"  # the step split across the pool's threads (dlproj/pool.py)
+
+
+@pytest.mark.parametrize("args", [
+    ["section=1", "optimizer=sgd", "optimizer.lr=1e6", _TWO, *_DATA],  # NaN in a training step
+    ["section=1", "experiment=sin", "optimizer=sgd", "optimizer.lr=1e6", "params.n_train=256",
+     _TWO, "figures=false"],  # inf
+    ["section=2", "optimizer=sgd", "optimizer.lr=1e6", _TWO, *_DATA],  # NaN in the evaluation
+    ["section=2", "optimizer=momentum", "optimizer.lr=1e9", "threads.workers=1", *_DATA],
+    ["section=3", "optimizer=sgd", "optimizer.lr=1e30", _TWO, *_DATA],
+], ids=["s1-mlp", "s1-sin", "s2-sgd", "s2-momentum-serial", "s3-cnn"])
+def test_a_diverging_run_is_recorded_without_numpy_warnings(tmp_path, args):
+    with warnings.catch_warnings(record=True) as caught:  # the step's threads' warnings too
+        warnings.simplefilter("always")
+        run = run_here([*args, "train.epochs=2", "threads.blas=1"], tmp_path / "outputs")
+    assert run.proc.returncode == 1, run.output
+    assert run.results()["status"] == "diverged", run.output
+    assert run.output.count("run diverged: loss became") == 1, run.output
+    assert not [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
 @pytest.mark.parametrize("outputs", ["file/below", "/proc/dlproj-outputs"])

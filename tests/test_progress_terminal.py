@@ -3,18 +3,21 @@
 The run's output is replayed on a small screen model (carriage return, line feed, wrapping at 80
 columns: all tqdm and the logging use here), and the screen's lines are checked: log lines start
 at column 0 above the bar and never share a line with it; the bar fits, names the epoch and the
-evaluation phase, keeps the monitored metric, and ends at 100%."""
+evaluation phase, keeps the monitored metric, and ends at 100%. A terminal that reports no size
+(0 rows or columns) or a tiny one still gets a bar that fits."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import sys
 import termios
 
+import pytest
 from conftest import ROOT
 
 COLUMNS = 80
@@ -39,14 +42,14 @@ def _screen(data: str, width: int = COLUMNS) -> tuple[list[str], list[str]]:
     return [x for x in lines if x], drawn
 
 
-def _run_on_a_terminal(args: list[str], outputs) -> str:
+def _run_on_a_terminal(args: list[str], outputs, rows: int = 40, cols: int = COLUMNS) -> str:
     pid, fd = pty.fork()
     if pid == 0:  # the child: a run whose stderr and stdout are the terminal
         os.chdir(ROOT)
         os.environ.pop("DLPROJ_PROGRESS", None)
-        os.environ.update(DLPROJ_OUTPUTS=str(outputs), COLUMNS=str(COLUMNS), LINES="40")
+        os.environ.update(DLPROJ_OUTPUTS=str(outputs), COLUMNS=str(cols), LINES=str(rows))
         os.execv(sys.executable, [sys.executable, "-m", "dlproj", *args])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, COLUMNS, 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     out = b""
     while select.select([fd], [], [], 120)[0]:
         try:
@@ -85,3 +88,19 @@ def test_the_bar_and_the_log_lines_on_an_80_column_terminal(tmp_path):
     # Log files stay plain lines.
     (log,) = tmp_path.rglob("dlproj.log")
     assert "%|" not in log.read_text() and "\r" not in log.read_text()
+
+
+@pytest.mark.parametrize("rows, cols", [(0, 0), (40, 0), (0, 80), (40, 1), (40, 10), (40, 20)])
+def test_a_terminal_of_no_size_or_a_tiny_one_still_gets_a_bar_that_fits(tmp_path, rows, cols):
+    """A pty never sized reports 0x0 (some CI runners, `script`), `stty cols 0` 0 columns: the
+    bar is drawn as on 80 columns (shutil.get_terminal_size's fallback). On a terminal narrower
+    than the bar, what is drawn is cut to fit: no line of the bar wraps."""
+    text = _run_on_a_terminal(["section=2", "data.train_limit=320", "data.val_size=500",
+                               "data.test_limit=500", "train.epochs=1", "figures=false"],
+                              tmp_path, rows, cols)
+    width = max((cols or COLUMNS) - 1, 1)  # tqdm leaves the last column free, where it can
+    drawn = [x for x in re.split("[\r\n]", text) if x.strip() and not x.startswith("[20")]
+    assert drawn and all(x.startswith("s2 train epoch 1/1"[:width]) for x in drawn), drawn
+    assert all(len(x) <= width for x in re.split("[\r\n]", text) if not x.startswith("[20"))
+    if width >= 40:  # room for the bar itself: it fills the line and ends at 100%
+        assert "100%|" in drawn[-1] and len(drawn[-1]) == width, drawn

@@ -98,7 +98,7 @@ def check_choices(args: list[str]) -> None:
         raise ConfigError(f"Cannot read the command line: {' '.join(str(exc).split())}. "
                           f"Allowed: KEY=VALUE, GROUP=CHOICE, a list as KEY=[a,b], a sweep as "
                           f"KEY=a,b (with -m); quote values with spaces.") from None
-    known = groups()
+    known, plain = groups(), {}
     for override in overrides:
         group = override.key_or_group
         if group in PINNED and (override.is_delete() or override.value() != PINNED[group][0]):
@@ -109,12 +109,30 @@ def check_choices(args: list[str]) -> None:
             continue
         values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
                   else override.value())
+        if not isinstance(values, list):
+            plain.setdefault(group, str(values).strip("'\""))
         for value in values if isinstance(values, list) else [values]:
             value = str(value).strip("'\"")
             if value not in known[group] and value not in ("null", "None"):
                 raise ConfigError(
                     f"Invalid value for '{group}': {value!r}{_nearest(value, known[group])}. "
                     f"Allowed: one of {', '.join(known[group])} (files in conf/{group}/).")
+    if {"section", "experiment"} <= set(plain):  # swept: each job's own (runtime/validate.py)
+        check_section(plain["section"], plain["experiment"])
+
+
+def check_section(section: str, experiment: str) -> None:
+    """ConfigError when `experiment` is another section's: conf/experiment/NAME.yaml sets its
+    own `section`, so the run (and `--cfg job`) would silently be that section's instead."""
+    owner = {f.stem: m[1] for f in sorted((paths.CONF_DIR / "experiment").glob("*.yaml"))
+             if (m := re.search(r"^section: *'?(\d+)", f.read_text(), re.M))}
+    if experiment in owner and section != owner[experiment]:
+        own = ", ".join(n for n, s in owner.items() if s == section)
+        raise ConfigError(
+            f"Invalid value for 'section': {section}, but experiment={experiment} is Section "
+            f"{owner[experiment]}'s. Allowed: section={owner[experiment]} with "
+            f"experiment={experiment}, or one of Section {section}'s experiments "
+            f"({own or 'none'}).")
 
 
 _HINTS = {  # what OmegaConf says -> the form the value takes

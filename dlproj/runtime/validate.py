@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
 from dlproj.config.checks import Built, check, file_exists, plain
+from dlproj.config.overrides import check_section
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError
 from dlproj.experiments import registry
@@ -45,13 +46,8 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
     """The config against what `exp` declared in `@register`."""
     asked = next((a.partition("=")[2].strip("'\"") for a in overrides or []  # the first wins
                   if a.partition("=")[0].lstrip("+~") == "section"), "")
-    wanted = int(asked) if asked.isdigit() else None
-    if wanted is not None and wanted != exp.section:
-        own = ", ".join(sorted(n for (s, n) in registry.load_all() if s == wanted))
-        raise ConfigError(
-            f"Invalid value for 'section': {wanted}, but experiment={exp.name} is Section "
-            f"{exp.section}'s. Allowed: section={exp.section} with experiment={exp.name}, or one "
-            f"of Section {wanted}'s experiments ({own or 'none'}).")
+    if asked.isdigit():  # a sweep's job (the command line's plain values: check_choices)
+        check_section(asked, exp.name)
     if exp.models:
         takes = [f"model={n}" for n, t in choices("model").items() if t in exp.model_targets]
         check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),

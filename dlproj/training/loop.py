@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from dlproj.build import build
@@ -195,6 +196,9 @@ def _config_json(ctx: RunContext) -> str:
     return json.dumps(OmegaConf.to_container(ctx.cfg, resolve=True), sort_keys=True, default=str)
 
 
+# A diverging run overflows into inf and NaN: it says so once (Diverged, from the loss), not in
+# NumPy's RuntimeWarnings (the step's threads run in this context too: dlproj/pool.py).
+@np.errstate(over="ignore", invalid="ignore")
 def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> dict[str, Any]:
     """Train for `train.epochs` epochs (continuing a checkpoint when resuming); returns the last
     metrics row. Raises Diverged, Interrupted, or ConfigError for a bad early-stopping key."""

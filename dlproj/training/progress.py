@@ -33,7 +33,17 @@ _FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
 def _bar(bar_format: str = _FORMAT, **kw: Any) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(bar_format=bar_format, dynamic_ncols=True, smoothing=0, file=sys.stderr, **kw)
+    # tqdm measures the terminal at each refresh, and draws nothing on one that reports 0 rows or
+    # columns (a pty never sized: 0x0) and lines wider than one of 1 column. Such a terminal gets
+    # a fixed size instead: 80x24 for a size of 0, as shutil.get_terminal_size gives.
+    try:
+        cols, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):  # not a terminal (DLPROJ_PROGRESS=1): tqdm's defaults
+        cols = rows = 80
+    sized = cols > 1 and rows > 2
+    fixed = {} if sized else {"ncols": max(cols or 80, 2) - 1, "nrows": max(rows or 24, 3) - 1}
+    return tqdm(bar_format=bar_format, dynamic_ncols=sized, **fixed, smoothing=0,
+                file=sys.stderr, **kw)
 
 
 class RunBar:
