@@ -69,9 +69,9 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
 def made_next(folder: str) -> None:
     """Name, for a command refused before it writes (runtime/app.py), the run's or sweep's
     folder and each of its parents Hydra is about to make: then none is left behind."""
-    folder = Path(str(folder)).absolute()
+    folder = Path(str(folder)).absolute()  # one that is there already stays, empty or not
     os.environ[ENV_MADE] = os.pathsep.join(
-        map(str, [folder, *(p for p in folder.parents if not p.exists())]))
+        str(p) for p in (folder, *folder.parents) if not p.exists())
 
 
 def follow() -> None:
