@@ -402,3 +402,21 @@ def test_a_run_or_sweep_folder_that_cannot_be_made(tmp_path, key, where):
     _one_paragraph(run.proc.stderr, f"dlproj: cannot make or write {str(folder).rstrip('/')}")
     assert (tmp_path / "afile").read_text() == "not a folder\n"
     assert not list((tmp_path / "out").rglob("*.json")), "a run was recorded"
+
+
+@pytest.mark.parametrize("args", [
+    ["train.epochs=-3"],  # refused by the runner, in the run folder Hydra made
+    ["experiment=xor", "nosuch.key=1"],  # refused by Hydra as it composes
+    ["experiment=xor", "optimizer.lr=abc"],
+    ["experiment=xor", "train.epochs=0", "hydra.run.dir={tmp}/new/deep/run"],
+    ["-m", "experiment=xor", "seed=0,x"],  # a sweep Hydra cannot compose
+    ["-m", "experiment=xor", "nosuch=1,2", "hydra.sweep.dir={tmp}/new/deep/sweep"],
+], ids=lambda a: " ".join(a))
+def test_a_refused_command_leaves_no_folder(tmp_path, args):
+    """Nothing is made for a command refused before its run starts: neither a run or sweep
+    folder nor a parent made for it (runs/, multirun/, a new outputs folder)."""
+    before = set(tmp_path.rglob("*"))
+    run = run_here([a.replace("{tmp}", str(tmp_path)) for a in args], tmp_path / "a" / "fresh")
+    assert run.proc.returncode == 2, run.output
+    assert run.proc.stderr.count("dlproj: ") == 1, run.output
+    assert set(tmp_path.rglob("*")) == before

@@ -584,3 +584,31 @@ def test_a_joblib_setting_joblib_refuses_is_one_paragraph_and_no_sweep(tmp_path,
     _one_paragraph(run.proc.stderr, f"dlproj: Invalid value for 'hydra.launcher' ({setting})")
     assert says in run.proc.stderr
     assert not list((tmp_path / "out").glob("multirun/*")), "a sweep directory was left"
+
+
+@pytest.mark.parametrize("overrides", [
+    ["seed=0,1", "hydra.sweep.subdir=same"],
+    ["seed=0,1", "hydra.sweep.subdir=lr_${optimizer.lr}"],  # the same for both jobs
+    ["seed=0,1", "hydra.sweep.subdir=."],  # the sweep folder itself
+    ["seed=0,1", "hydra.sweep.subdir=g/${hydra.job.num}"],  # not directly in the sweep's
+    ["optimizer=sgd,adam", "seed=0,1", "hydra.sweep.subdir=${optimizer.name}"],
+], ids=lambda o: " ".join(o))
+def test_jobs_without_a_folder_of_their_own_are_refused_before_any_runs(tmp_path, overrides):
+    """Two jobs in one folder (the second would find the first's run there, and the closing
+    line miscounted them): one paragraph naming hydra.sweep.subdir, exit 2, nothing written."""
+    run = run_here(["-m", "experiment=xor", "train.epochs=1", "figures=false", *overrides],
+                   tmp_path / "outputs")
+    assert run.proc.returncode == 2, run.output
+    _one_paragraph(run.proc.stderr, "dlproj: Invalid value for 'hydra.sweep.subdir'")
+    assert "its own folder" in run.proc.stderr and "job" not in run.proc.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("subdir", ["seed${seed}", "${hydra.job.num}_x"])
+def test_jobs_in_folders_named_otherwise_are_counted_by_name(tmp_path, subdir):
+    run = run_here(["-m", "experiment=xor", "train.epochs=1", "figures=false", "seed=0,1",
+                    f"hydra.sweep.subdir={subdir}", "~hydra.callbacks.aggregate"],
+                   tmp_path / "outputs")
+    assert run.proc.returncode == 0, run.output
+    (line,) = [ln for ln in run.proc.stderr.splitlines() if ln.startswith("sweep:")]
+    assert line.startswith("sweep: 2 completed -> "), line

@@ -318,9 +318,9 @@ def test_early_stopping_keeps_the_best_epoch(dlproj_run):
     assert best.keys() == first.keys()
     for k in best:
         np.testing.assert_array_equal(best[k], first[k])
-    again = dlproj_run([f"resume={run.run_dir}", "train.epochs=10"])  # nothing left to resume
+    again = dlproj_run([f"resume={run.run_dir}", "train.epochs=20"])  # it would stop at once
     assert again.proc.returncode == 2 and (
-        "which completed at epoch 3 of 10 (early stopping)") in again.proc.stderr, again.output
+        "which stopped early at epoch 3 of 10") in again.proc.stderr, again.output
 
 
 def test_early_stopping_tracks_improvement_with_a_real_metric(dlproj_run):

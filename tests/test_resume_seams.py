@@ -70,19 +70,51 @@ ES = ["experiment=xor", "figures=false", "train.early_stopping.monitor=train_eva
       "train.early_stopping.min_delta=10"]  # nothing improves on epoch 1 by 10
 
 
-@pytest.mark.parametrize("patience", [1, 100])  # stopped early at epoch 2 / not stopped
-def test_a_resumed_run_keeps_its_best_epoch(patience, dlproj_run):
+@pytest.mark.parametrize("patience, more", [
+    (1, ["train.early_stopping.patience=2"]),  # stopped early at epoch 2: more patience
+    (1, ["train.early_stopping.patience=2", "train.epochs=5"]),
+    (100, ["train.epochs=5"])])  # not stopped: more epochs
+def test_a_resumed_run_keeps_its_best_epoch(patience, more, dlproj_run):
     """The early-stopping fields of a run continued from its checkpoint (best before the stop)
-    are those of the same run never stopped."""
+    are those of the same run never stopped, started with what the resume gave."""
     args = [*ES, f"train.early_stopping.patience={patience}"]
     run_dir = dlproj_run([*args, "train.epochs=3"]).run_dir
-    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=5"])
+    resumed = dlproj_run([f"resume={run_dir}", *more])
     assert resumed.proc.returncode == 0, resumed.output
-    fresh = dlproj_run([*args, "train.epochs=5"]).results()
+    fresh = dlproj_run([*args, "train.epochs=3", *more]).results()
+    assert fresh["last_epoch"] > 2  # it trained past the stop
     got = json.loads((run_dir / "results.json").read_text())
     keys = ("best_epoch", "best_value", "monitor", "mode", "stopped_early", "last_epoch")
     assert {k: got.get(k) for k in keys} == {k: fresh.get(k) for k in keys}
     assert fresh["best_epoch"] == 1
+
+
+# Resuming a run that stopped early (train.epochs, patience: at epoch 1 + patience): what is
+# refused, naming the key to give, and why; more epochs alone would train nothing.
+STOPPED = {
+    "as it was": (3, 1, [], "'train.early_stopping.patience': 1", "patience > 1 to train"),
+    "more epochs": (3, 1, ["train.epochs=9"], "'train.early_stopping.patience': 1",
+                    "patience > 1 to train"),
+    "no epoch left": (2, 1, ["train.early_stopping.patience=4"], "'train.epochs': 2",
+                      "patience > 1 and train.epochs > 2"),
+    "less patience": (5, 2, ["train.early_stopping.patience=1"],
+                      "'train.early_stopping.patience': 1", "started with patience 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STOPPED))
+def test_resuming_an_early_stopped_run_names_what_trains_it_further(case, dlproj_run):
+    epochs, patience, more, value, allowed = STOPPED[case]
+    run_dir = dlproj_run([*ES, f"train.early_stopping.patience={patience}",
+                          f"train.epochs={epochs}"]).run_dir
+    assert json.loads((run_dir / "results.json").read_text())["last_epoch"] == 1 + patience
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", *more])
+    assert resumed.proc.returncode == 2, resumed.output
+    err = resumed.proc.stderr
+    assert err.count("dlproj: ") == 1 and f"Invalid value for {value} to resume" in err, err
+    assert allowed in err, err
+    assert _files(run_dir) == before
 
 
 @pytest.mark.parametrize("log_every", [None, 5])

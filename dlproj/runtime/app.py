@@ -75,6 +75,10 @@ def main() -> None:
         # Between a sweep's jobs too; a signal to the sweep reaches its workers.
         with interrupt.catch_signals():
             run()
+    except SystemExit as exc:
+        if exc.code == 2:  # refused: a config error, the run never started
+            _drop_made()
+        raise
     except KeyboardInterrupt:
         _refuse("stopped (second Ctrl-C)", 130)
     except Exception as exc:
@@ -86,23 +90,22 @@ def main() -> None:
                     f"write (not a file, nor inside one), or leave them out.", 1)
         if message is None:
             raise
-        _drop_empty_sweep()
+        _drop_made()
         _refuse(message)
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
-def _drop_empty_sweep() -> None:
-    """A sweep Hydra could not compose has written only its multirun.yaml: not left behind as
-    a sweep of no jobs (the sweep callback named its directory as it started)."""
-    from dlproj.runtime.sweep import ENV_STOP_FILE, UNRECORDED
+def _drop_made() -> None:
+    """A command refused before its run or sweep wrote leaves nothing: the folders Hydra made
+    for it (noted by the sweep callback as it started: sweep.made_next), a sweep's holding only
+    its multirun.yaml; one that holds anything else stays."""
+    from dlproj.runtime.sweep import ENV_MADE
 
-    stop = os.environ.pop(ENV_STOP_FILE, None)
-    sweep_dir = Path(stop).parent if stop else None
-    if sweep_dir and sweep_dir.is_dir() and not any((sweep_dir / UNRECORDED).glob("*")) \
-            and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", UNRECORDED}:
-        shutil.rmtree(sweep_dir, ignore_errors=True)
+    for folder in map(Path, filter(None, os.environ.pop(ENV_MADE, "").split(os.pathsep))):
+        if folder.is_dir() and {p.name for p in folder.iterdir()} <= {"multirun.yaml"}:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _refuse(message: str, code: int = 2) -> None:
@@ -119,9 +122,9 @@ def _check_outputs(args: list[str]) -> None:
            for a in args):  # a resume writes into its own run directory only
         return
     root = paths.outputs_root()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root) as probe:  # unnamed; a full disk refuses a byte
+    try:  # made by Hydra, with the run: a refused one leaves none; probed where it would be
+        made = next(p for p in (root, *root.parents) if p.exists())
+        with tempfile.TemporaryFile(dir=made) as probe:  # unnamed; a full disk refuses a byte
             probe.write(b"\0")
             probe.flush()
     except OSError as exc:

@@ -33,9 +33,10 @@ from typing import Any
 
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlproj.config.overrides import as_written
+from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
 from dlproj.files.records import record_status
 from dlproj.runtime import interrupt
@@ -47,6 +48,7 @@ ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's host:pid: a jo
 # is gone (a job on another machine cannot tell: it stops by the stop file alone)
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"  # the sweep's job count, for the jobs' progress lines
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"  # when it started
+ENV_MADE = "DLPROJ_MADE"  # the run's or sweep's folder and the parents made for it (made_next)
 log = logging.getLogger("dlproj.sweep")
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
          "no record", "running"]
@@ -62,6 +64,14 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
     if Path(run_dir).is_dir() and not any(Path(run_dir).iterdir()):
         Path(run_dir).rmdir()
     return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
+
+
+def made_next(folder: str) -> None:
+    """Name, for a command refused before it writes (runtime/app.py), the run's or sweep's
+    folder and each of its parents Hydra is about to make: then none is left behind."""
+    folder = Path(str(folder)).absolute()  # one that is there already stays, empty or not
+    os.environ[ENV_MADE] = os.pathsep.join(
+        str(p) for p in (folder, *folder.parents) if not p.exists())
 
 
 def follow() -> None:
@@ -104,11 +114,12 @@ def _jobs(sweep_dir: Path, since: float = 0) -> dict[int | str, tuple[str, list[
     return jobs
 
 
-def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
+def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None) -> tuple[str, int]:
     """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
-    jobs numbered 0, 1, ... (those that left neither a record nor a note: "no record")."""
+    jobs (their folders' names; a count: numbered 0, 1, ...); those that left neither a record
+    nor a note: "no record"."""
     jobs = _jobs(sweep_dir)
-    for n in range(expected or 0):
+    for n in range(expected) if isinstance(expected, int) else expected or []:
         jobs.setdefault(n, ("no record", []))
     by_status: dict[str, list[int | str]] = {}
     for number, (status, _) in jobs.items():
@@ -129,21 +140,68 @@ def outcome(sweep_dir: Path, expected: int | None = None) -> tuple[str, int]:
 
 def count_jobs(config: DictConfig) -> int | None:
     """How many jobs the sweep launches, or None when the sweeper cannot say."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     try:
         sweeper = config.hydra.sweeper
         if "n_trials" in sweeper:
             return int(sweeper.n_trials)
         if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
             return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
-        params = sweeper.get("params") or {}
-        overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+        return len(_basic_jobs(config))
     except Exception:  # noqa: BLE001 - an unknown sweeper: the jobs the directory knows of
         return None
+
+
+def _basic_jobs(config: DictConfig) -> list[list[str]]:
+    """The overrides of each job of Hydra's basic sweeper, in the order it numbers them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def job_dirs(config: DictConfig) -> list[Path] | None:
+    """Each job's folder, as the launcher makes it (hydra.sweep.dir / hydra.sweep.subdir with
+    the job's overrides and number), for Hydra's basic sweeper; None for another sweeper, or a
+    job Hydra cannot compose (the sweep then says why)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        if {"n_trials", "jobs_file"} & set(config.hydra.sweeper):
+            return None
+        jobs = _basic_jobs(config)
+        sweep = OmegaConf.to_container(config.hydra.sweep)
+        if sweep["subdir"] == "${hydra.job.num}" and not any(  # the default: composed by none
+                o.lstrip("+~").startswith("hydra.sweep") for job in jobs for o in job):
+            return [Path(str(config.hydra.sweep.dir)) / str(num) for num in range(len(jobs))]
+        dirs = []
+        for num, overrides in enumerate(jobs):
+            job = GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
+            with open_dict(job):
+                job.hydra.job.num, job.hydra.job.id = num, f"job_{num}"
+            dirs.append(Path(str(job.hydra.sweep.dir)) / str(job.hydra.sweep.subdir))
+        return dirs
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def check_job_dirs(config: DictConfig, dirs: list[Path]) -> None:
+    """Each job needs a folder of its own directly in the sweep's: the second of two jobs in one
+    would find the first's run there, and the sweep's lines read each job's folder there."""
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    bad = next((d for d in dirs if dirs.count(d) > 1 or d.parent != sweep_dir), None)
+    if bad is None:
+        return
+    nums = [n for n, d in enumerate(dirs) if d == bad]
+    what = (f"gives jobs {nums[0]} and {nums[1]} one folder, {bad}" if len(nums) > 1 else
+            f"puts job {nums[0]} in {bad}, not a folder of its own directly in {sweep_dir}")
+    subdir = OmegaConf.to_container(config.hydra.sweep)["subdir"]
+    raise ConfigError(
+        f"Invalid value for 'hydra.sweep.subdir': {subdir!r} {what}. Allowed: a folder name "
+        f"that differs from job to job (the default is the job's number, ${{hydra.job.num}}); "
+        f"each job needs its own folder in hydra.sweep.dir, as two runs cannot share one.")
 
 
 def _part(status: str, jobs: list[int | str]) -> str:
@@ -174,7 +232,19 @@ def duration(seconds: float) -> str:
 
 
 class SweepOutcome(Callback):
+    expected: int | list[int | str] | None = None  # the jobs the closing line accounts for
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        made_next(config.hydra.run.dir)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        made_next(config.hydra.sweep.dir)
+        dirs = job_dirs(config)
+        try:
+            check_job_dirs(config, dirs or [])
+        except ConfigError as exc:  # Hydra would only warn of an exception raised here
+            print(f"dlproj: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         path = Path(config.hydra.sweep.dir) / STOP_FILE  # a stop reaches the jobs through it
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)  # a sweep directory given again: not stopped yet
@@ -182,7 +252,8 @@ class SweepOutcome(Callback):
         shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
-        n = count_jobs(config)
+        n = len(dirs) if dirs is not None else count_jobs(config)
+        self.expected = [_job_number(d) for d in dirs] if dirs is not None else n
         os.environ.update({ENV_STOP_FILE: str(path),
                            ENV_LAUNCHER: f"{socket.gethostname()}:{os.getpid()}",
                            ENV_STARTED: repr(time.time()), ENV_JOBS: str(n or 0)})
@@ -238,7 +309,7 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         for key in (ENV_JOBS, ENV_STARTED, ENV_STOP_FILE, ENV_LAUNCHER):
             os.environ.pop(key, None)
-        line, code = outcome(Path(config.hydra.sweep.dir), count_jobs(config))
+        line, code = outcome(Path(config.hydra.sweep.dir), self.expected)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:

@@ -307,24 +307,39 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     return dict(ctx.metrics.last)
 
 
-def _check_further(ctx: RunContext, epoch: int, saved_epochs: int,
+def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_early: bool,
                    rate: Callable[[int, int], float]) -> None:
-    """A resume continues a run: never below its checkpoint's epoch (that would relabel a longer
-    run as a shorter one), and a completed run only when asked to train further."""
+    """A resume continues a run: never below its checkpoint's epoch nor with less patience (that
+    would relabel a longer run as a shorter one), and a completed run only when asked to train
+    further: more epochs, or more patience for one that stopped early."""
     epochs = int(ctx.cfg.train.epochs)
-    if epochs < epoch:
+    es, was = ctx.cfg.train.get("early_stopping") or {}, saved.get("train") or {}
+    saved_epochs, patience = int(was.get("epochs", 0)), int(es.get("patience", 0))
+    saved_patience = int((was.get("early_stopping") or {}).get("patience", patience))
+    if epochs < epoch or patience < saved_patience:
+        key, value, least, was_at = (
+            ("train.epochs", epochs, epoch, f"whose checkpoint is at epoch {epoch}")
+            if epochs < epoch else ("train.early_stopping.patience", patience, saved_patience,
+                                    f"started with patience {saved_patience}"))
         raise ConfigError(
-            f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, whose "
-            f"checkpoint is at epoch {epoch}. Allowed: train.epochs >= {epoch} (more to train "
-            f"further); a shorter run is a new run.")
+            f"Invalid value for '{key}': {value} to resume {ctx.run_dir}, {was_at}. Allowed: "
+            f"{key} >= {least} (more to train further); a shorter run is a new run.")
     completed = record_status(ctx.run_dir / "results.json") == "completed"
-    if completed and epochs <= saved_epochs:
-        ended = (f"completed its {saved_epochs} epochs" if epoch == saved_epochs else
-                 f"completed at epoch {epoch} of {saved_epochs} (early stopping)")
+    if completed and stopped_early and (patience <= saved_patience or epochs <= epoch):
+        key, value = (("train.early_stopping.patience", patience) if patience <= saved_patience
+                      else ("train.epochs", epochs))
+        raise ConfigError(
+            f"Invalid value for '{key}': {value} to resume {ctx.run_dir}, which stopped early "
+            f"at epoch {epoch} of {saved_epochs} ({es.get('monitor')} had not improved for "
+            f"{saved_patience} epochs): it would train nothing. Allowed: "
+            f"train.early_stopping.patience > {saved_patience}"
+            + (f" and train.epochs > {epoch}" if epochs <= epoch else "")
+            + " to train it further (more epochs alone: it stops again at once).")
+    if completed and not stopped_early and epochs <= saved_epochs:
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, which "
-            f"{ended}. Allowed: train.epochs > {saved_epochs} to train it further; there is "
-            f"nothing to resume otherwise.")
+            f"completed its {saved_epochs} epochs. Allowed: train.epochs > {saved_epochs} to "
+            f"train it further; there is nothing to resume otherwise.")
     # The run is recorded as one of `epochs` epochs: so must its epochs so far have been.
     differ = [e + 1 for e in range(epoch) if rate(e, saved_epochs) != rate(e, epochs)]
     if epochs != saved_epochs and differ:
@@ -374,16 +389,16 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
             f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
             f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
             f"run for anything else.")
-    _check_further(ctx, int(meta["epoch"]), int((saved.get("train") or {}).get("epochs", 0)),
-                   rate)
+    _check_further(ctx, int(meta["epoch"]), saved, bool(meta.get("stopped_early")), rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
     ctx.open(continuing=True)
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
     progress.resumed_from_epoch = progress.epoch
-    progress.stopped_early = bool(meta.get("stopped_early", False))
-    stopper.load(meta.get("early_stopping", {}))
+    stopper.load(meta.get("early_stopping", {}))  # with more patience it goes on
+    progress.stopped_early = bool(meta.get("stopped_early")) and stopper.bad_epochs >= \
+        stopper.patience
     ctx.metrics.keep_first(int(meta["metrics_rows"]))
     for name, n in meta.get("step_logs", {}).items():
         ctx.step_log(name).keep_first(int(n))

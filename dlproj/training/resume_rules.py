@@ -1,15 +1,17 @@
 """What may change when a run continues from its checkpoint (`resume=RUN_DIR`), and how the
 checkpoint's config is held against the run's config now.
 
-Only how far to train and knobs that do not change what is computed may differ
-(RESUME_MAY_CHANGE); anything else would make the resumed run another run.
+Only how far to train (train.epochs, early stopping's patience: never lower) and knobs that do
+not change what is computed may differ (RESUME_MAY_CHANGE); anything else would make the resumed
+run another run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-RESUME_MAY_CHANGE = ("train.epochs", "train.log_every", "train.checkpoint_",
+RESUME_MAY_CHANGE = ("train.epochs", "train.early_stopping.patience", "train.log_every",
+                     "train.checkpoint_",
                      "threads.", "data.root", "data.download", "logger", "resume",
                      "hydra.")
 
