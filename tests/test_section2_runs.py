@@ -118,7 +118,7 @@ def test_two_hidden_layers_is_a_config_error(dlproj_run):
     run = dlproj_run(["section=2", *TINY, "train.epochs=1", "model.hidden=[16,16]"])
     assert run.proc.returncode == 2, run.output
     assert "'model.hidden'" in run.output and "Traceback" not in run.output
-    assert run.run_dirs == [] and not list((run.outputs / "runs").iterdir())  # not a run
+    assert run.run_dirs == [] and not (run.outputs / "runs").exists()  # not a run, no folder
 
 
 @pytest.mark.slow
