@@ -4,8 +4,9 @@
     python -m dlproj.list section=3  # one section
 
 Experiments come from the registry (their one-line summaries); the defaults shown (model;
-optimizer, epochs where it trains) are read from conf/experiment/NAME.yaml over conf/config.yaml,
-without composing: what `python -m dlproj experiment=NAME` composes (tests/test_discovery.py checks).
+optimizer, epochs where it trains) are read from conf/experiment/NAME.yaml over
+conf/config.yaml, without composing: what `python -m dlproj experiment=NAME` composes
+(tests/test_discovery.py checks).
 Never imports torch.
 """
 
