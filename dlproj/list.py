@@ -3,9 +3,10 @@
     python -m dlproj.list            # all of it
     python -m dlproj.list section=3  # one section
 
-Experiments come from the registry (their one-line summaries); the defaults shown (model,
-optimizer, epochs) are read from conf/experiment/NAME.yaml over conf/config.yaml, without
-composing: what `python -m dlproj experiment=NAME` composes (tests/test_discovery.py checks).
+Experiments come from the registry (their one-line summaries); the defaults shown (model;
+optimizer, epochs where it trains) are read from conf/experiment/NAME.yaml over
+conf/config.yaml, without composing: what `python -m dlproj experiment=NAME` composes
+(tests/test_discovery.py checks).
 Never imports torch.
 """
 
@@ -28,8 +29,10 @@ def _choice(text: str, group: str) -> str | None:
     return m.group(1) if m else None
 
 
-def defaults(experiment: str) -> str:
-    """The model, optimizer and epochs conf/experiment/NAME.yaml sets over conf/config.yaml."""
+def defaults(experiment: str, reads: tuple[str, ...]) -> str:
+    """The model, optimizer and epochs conf/experiment/NAME.yaml sets over conf/config.yaml; the
+    optimizer and epochs only for an experiment that trains (`reads` optimizer=: gradcheck and
+    receptive_field refuse optimizer= and train nothing)."""
     from omegaconf import OmegaConf
 
     from dlproj.config.schema import TrainConfig
@@ -38,7 +41,8 @@ def defaults(experiment: str) -> str:
     text, root = path.read_text(), (paths.CONF_DIR / "config.yaml").read_text()
     model, optimizer = (_choice(text, g) or _choice(root, g) for g in ("model", "optimizer"))
     epochs = OmegaConf.select(OmegaConf.load(path), "train.epochs", default=TrainConfig.epochs)
-    return f"model={model} optimizer={optimizer} train.epochs={epochs}"
+    trains = f" optimizer={optimizer} train.epochs={epochs}" if "optimizer" in reads else ""
+    return f"model={model}{trains}"
 
 
 def groups() -> dict[str, list[str]]:
@@ -118,12 +122,12 @@ def render(only_section: int | None = None) -> str:
         if only_section is not None and section != only_section:
             continue
         lines.append(f"section={section}  {title}")
-        rows = [(name, exp.summary) for (s, name), exp in experiments if s == section]
+        rows = [(name, exp) for (s, name), exp in experiments if s == section]
         width = max((len(name) for name, _ in rows), default=0)
-        for name, summary in rows:
+        for name, exp in rows:
             lines.append(f"  {'*' if name == default else ' '} experiment={name:<{width}}  "
-                         f"{summary}")
-            lines.append(f"    {'':<{width + 11}}  {defaults(name)}")
+                         f"{exp.summary}")
+            lines.append(f"    {'':<{width + 11}}  {defaults(name, exp.reads)}")
         lines.append("")
     if only_section is None:
         lines += ["(* the section's default experiment)", "",

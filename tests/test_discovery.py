@@ -30,12 +30,31 @@ def test_list_shows_every_experiment_with_summary_and_defaults(listing, compose_
         assert f"experiment={name}" in listing and exp.summary and exp.summary in listing
         assert exp.summary.endswith("."), exp.summary  # a whole sentence, not a wrapped line
         cfg = compose_cfg([f"section={section}", f"experiment={name}"])
-        defaults = (f"model={cfg.model.name} optimizer={cfg.optimizer.name} "
-                    f"train.epochs={cfg.train.epochs}")
+        defaults = f"model={cfg.model.name}" + (
+            f" optimizer={cfg.optimizer.name} train.epochs={cfg.train.epochs}"
+            if "optimizer" in exp.reads else "")
         block = listing[listing.index(f"experiment={name} "):]
         assert block.splitlines()[1].strip() == defaults, (name, block.splitlines()[:2])
     for section in (1, 2, 3, 4):
         assert f"section={section}  Section {section}:" in listing
+
+
+def _experiments():
+    from dlproj.experiments import registry
+
+    return sorted(registry.load_all())
+
+
+@pytest.mark.parametrize("section, name", _experiments(), ids=lambda v: str(v))
+def test_the_defaults_listed_are_a_command_that_runs(listing, compose_cfg, section, name):
+    """Each experiment's defaults line, given as it stands, is accepted: it listed
+    `optimizer=adam train.epochs=10` for gradcheck and receptive_field, which train nothing and
+    refuse optimizer= (a user copying it got an error)."""
+    from dlproj.runtime.validate import validate
+
+    block = listing[listing.index(f"experiment={name} "):]
+    overrides = [f"section={section}", f"experiment={name}", *block.splitlines()[1].split()]
+    validate(compose_cfg(overrides), overrides)
 
 
 def test_list_shows_every_config_group_and_its_choices(listing):

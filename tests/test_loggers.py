@@ -202,9 +202,14 @@ def _no_wait_between_store_retries(monkeypatch):
     monkeypatch.setattr(mlflow_logger, "time", clock)
 
 
+def _store_under_a_file(monkeypatch, tmp_path):
+    """A store whose folder cannot be made: its parent is a file."""
+    (tmp_path / "a_file").write_text("")
+    return [f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/a_file/mlflow.db"]
+
+
 @pytest.mark.parametrize("logger,overrides,fault", [
-    ("mlflow", ["logger.mlflow.tracking_uri=nosuchscheme://nowhere"],          # no such store
-     _no_wait_between_store_retries),
+    ("mlflow", _store_under_a_file, _no_wait_between_store_retries),           # no store there
     ("tensorboard", [], _unwritable_event_file),                               # disk full
 ])
 def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path, caplog,
@@ -213,6 +218,7 @@ def test_a_failing_logger_warns_once_and_the_run_completes(compose_cfg, tmp_path
 
     if fault is not None:
         fault(monkeypatch)
+    overrides = overrides(monkeypatch, tmp_path) if callable(overrides) else overrides
     cfg = compose_cfg(["experiment=xor", "train.epochs=3", f"logger={logger}", *overrides])
     with caplog.at_level(logging.WARNING, logger="dlproj"):
         record = execute(cfg, run_dir=tmp_path / "run", is_multirun=False, overrides=[])
@@ -347,6 +353,51 @@ def test_artifact_location_is_left_to_a_server_only(compose_cfg, uri, ok):
     else:
         with pytest.raises(ConfigError, match="logger.mlflow.artifact_location"):
             MLflowLoggerConfig.check(cfg.logger.mlflow, cfg)
+
+
+@pytest.mark.parametrize("uri,file_store,ok", [
+    ("sqlite:///outputs/mlflow/mlflow.db", False, True),
+    ("http://127.0.0.1:5000", False, True),
+    ("postgresql+psycopg2://user@db/mlflow", False, True),
+    ("file:///tmp/mlruns", True, True),          # MLflow 3 keeps its file store when told to
+    ("file:///tmp/mlruns", False, False),        # else it refuses it when the run starts
+    ("/tmp/mlruns", False, False),
+    ("mlruns", False, False),
+    ("nosuchscheme://nowhere", False, False),
+    ("sqlit:///mlflow.db", False, False),        # a typo of the scheme
+])
+def test_a_tracking_uri_mlflow_would_refuse_is_a_config_error(compose_cfg, monkeypatch,
+                                                              uri, file_store, ok):
+    """A store MLflow cannot open passed validation: the run spent ~10 s importing MLflow, warned
+    and went on untracked (exit 0), though the key's rule names what is allowed."""
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true" if file_store else "false")
+    overrides = ["experiment=xor", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"]
+    cfg = compose_cfg(overrides)
+    if ok:
+        validate(cfg, overrides)
+    else:
+        with pytest.raises(ConfigError, match=r"Invalid value for 'logger.mlflow.tracking_uri'"
+                                              r".*Allowed: sqlite:///PATH"):
+            validate(cfg, overrides)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["logger.csv=null"], ["logger=mlflow", "logger.mlflow=null"],
+    ["logger=tensorboard", "logger.tensorboard=5"], ["logger=all", "logger.tensorboard=off"],
+    ["+logger.mine=1"],
+], ids=["csv-null", "mlflow-null", "tensorboard-int", "all-string", "own-int"])
+def test_a_logger_that_is_not_a_node_is_a_config_error(compose_cfg, overrides):
+    """`logger` is a dict of any: a tracker set to a value, not keys, passed the schema and ran,
+    to fail on a TypeError traceback when the loggers were built (exit 1, a failed run)."""
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    name = overrides[-1].lstrip("+").split("=")[0]
+    with pytest.raises(ConfigError, match=rf"Invalid value for '{name}'.*a logger's own keys"):
+        validate(compose_cfg(["experiment=xor", *overrides]), overrides)
 
 
 @pytest.mark.parametrize("override", ["+logger.mine.level=1",

@@ -6,13 +6,28 @@ a node with a `_target_` is built by the runner (hydra.utils.instantiate) and fe
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, ruled, text
+from dlproj.config.checks import Built, rule, ruled, text
 from dlproj.errors import check
+
+# The tracking stores MLflow opens (a database's driver after a `+`: postgresql+psycopg2://).
+STORES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def is_store(uri: object) -> bool:
+    """A URI MLflow takes for a tracking store: a folder or file:// only where MLflow 3 is told
+    to keep its file store (MLFLOW_ALLOW_FILE_STORE=true), which it otherwise refuses at the
+    run's start (a warning, the tracker off: the run would go on untracked)."""
+    if not isinstance(uri, str) or not uri.strip():
+        return False
+    scheme = urlsplit(uri).scheme.partition("+")[0].lower()
+    file_store = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
+    return scheme in STORES or (file_store and scheme in ("", "file"))
 
 
 def is_server(tracking_uri: str) -> bool:
@@ -41,9 +56,11 @@ class MLflowLoggerConfig(Built):
 
     # No key may be '': MLflow reads it as "not given" and writes its own default store
     # (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder.
-    tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", text(
-        "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db) or the "
-        "http(s)://HOST:PORT of an MLflow tracking server"))
+    tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", rule(is_store,
+        "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db), the "
+        "http(s)://HOST:PORT of an MLflow tracking server, or a database MLflow opens "
+        "(postgresql://, mysql://, mssql://); a folder or file:// only with "
+        "MLFLOW_ALLOW_FILE_STORE=true (MLflow 3 refuses its file store)"))
     artifact_location: str = "${dlproj.outputs:}/mlflow/artifacts"
     experiment_name: str = ruled("dlproj", text(
         "the name of an MLflow experiment (the default: dlproj)"))

@@ -146,7 +146,10 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     every = ("optimizer", "schedule", "pooling", "augmentation")
     for group in (*every, *(("dataset",) if "dataset" in exp.reads else ())):
         check_group(group, cfg)
-    for node in (cfg.get("logger") or {}).values():  # the trackers chosen: their schemas' rules
+    for name, node in (cfg.get("logger") or {}).items():  # the trackers chosen: their rules
+        # `logger` is a dict of any: `logger.csv=null` or `logger.mlflow=5` passes the schema
+        check(isinstance(node, DictConfig), f"logger.{name}", node, "a logger's own keys, "
+              f"set one at a time (`logger.{name}.KEY=...`); no tracker: leave it out of logger=")
         getattr(OmegaConf.get_type(node), "check", Built.cross_check)(node, cfg)
     check_experiment(cfg, exp, overrides)
     memory.guard(cfg, exp)
