@@ -111,12 +111,22 @@ def _readme(files: dict[str, bytes], *, runs: int, study: str, weights: bool) ->
         f"    claims = pd.read_csv(tar.extractfile('{ROOT}/claims/claims.csv'))", "```", ""])
 
 
+def check_path(path: str | Path) -> Path:
+    """`path`, or the OSError writing it would end in where that is known before anything is
+    built (the report checks it first: a long report is not made to be refused at its end)."""
+    path = Path(path).absolute()
+    there = next(p for p in path.parents if p.exists())  # the folders below it are made
+    if not there.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
+    return path
+
+
 def write(path: str | Path, files: dict[str, bytes]) -> Path:
     """`files` as a gzipped tar at `path`, under `supplement/`, the same bytes for the same
     files; written whole or not at all."""
-    path = Path(path)
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path.parent))
+    path = check_path(path)
 
     def fill(fh: Any) -> None:
         with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz, \

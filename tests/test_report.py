@@ -405,9 +405,13 @@ def test_read_csv_keeps_strings_and_numbers(tmp_path):
     assert math.isnan(frame.loc[1, "rel_error"])
 
 
-def test_cli_missing_folder_exits_2(tmp_path, capsys):
-    assert report_main(["--outputs", str(tmp_path / "nope")]) == 2
-    assert "no such folder" in capsys.readouterr().err
+@pytest.mark.parametrize("given", ["nope", "a_file", "a_file/below"])
+def test_cli_outputs_that_is_no_folder_exits_2(tmp_path, capsys, given):
+    (tmp_path / "a_file").write_text("not a folder")
+    assert report_main(["--outputs", str(tmp_path / given)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlproj.report: --outputs: no such folder: {tmp_path / given}. ")
+    assert "Allowed:" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):

@@ -90,15 +90,23 @@ def test_weights_only_with_with_weights(outputs, tmp_path, capsys):
     assert exit_.value.code == 2 and "only with --bundle" in capsys.readouterr().err
 
 
-def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1(outputs, tmp_path, capsys):
+@pytest.mark.parametrize("target,named,why", [
+    ("file/s.tar.gz", "file", "not a folder"),  # its folder is a file
+    ("file/deeper/s.tar.gz", "file", "not a folder"),
+    ("folder", "folder", "a folder is there, not a file"),
+])
+def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
+        outputs, tmp_path, capsys, target, named, why):
     (tmp_path / "file").write_text("not a folder")
-    target = tmp_path / "file" / "s.tar.gz"
+    (tmp_path / "folder" / "inside").mkdir(parents=True)
+    before = sorted(tmp_path.rglob("*"))
     assert report_main(["--outputs", str(outputs), "--out", str(tmp_path / "report"), "--quiet",
-                        "--no-figures", "--bundle", str(target)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()  # the report's summary line, then:
-    assert err[-1].startswith(f"dlproj.report: cannot write {tmp_path / 'file'}: not a folder.")
-    assert "--bundle path" in err[-1] and "Traceback" not in "".join(err)
-    assert not target.exists()
+                        "--no-figures", "--bundle", str(tmp_path / target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # said before the report is built: no summary line, no report
+    assert err[0].startswith(f"dlproj.report: cannot write {tmp_path / named}: {why}")
+    assert "--bundle path" in err[0] and "Traceback" not in err[0]
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):

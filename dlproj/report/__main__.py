@@ -46,10 +46,15 @@ def _report(argv: list[str] | None) -> int:
     if args.with_weights and args.bundle is None:
         parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
-    if missing := [r for r in roots if not r.exists()]:
-        print(f"dlproj.report: no such folder: {', '.join(map(str, missing))}", file=sys.stderr)
+    if missing := [r for r in roots if not r.is_dir()]:
+        print(f"dlproj.report: --outputs: no such folder: {', '.join(map(str, missing))}. "
+              f"Allowed: an outputs folder, a sweep's or a run's.", file=sys.stderr)
         return 2
     out = args.out or roots[0] / "report"
+    if args.bundle is not None:
+        from dlproj.supplement import check_path
+
+        check_path(args.bundle)  # before the report is built, not after it
 
     from dlproj.report.build import build_report
 
