@@ -284,8 +284,11 @@ def test_ctrl_c_of_a_basic_sweep_ends_in_the_truthful_lines(tmp_path):
     from tests.conftest import ROOT
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    # Without the sweep report: the report after a Ctrl-C of a basic sweep is
+    # tests/test_interrupt_resume.py's test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports.
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "experiment=xor",
-                             "train.epochs=1000000", "seed=0,1,2"], cwd=ROOT, env=env,
+                             "train.epochs=1000000", "seed=0,1,2", "~hydra.callbacks.aggregate"],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _started(tmp_path / "multirun", 1), 120, "job 1 to train")

@@ -243,7 +243,9 @@ def _start(args, outputs):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.mark.parametrize("sweep_args", [[], ["-m", "seed=0,1"]], ids=["run", "multirun"])
+# The multirun without its sweep report (the aggregate callback: no tracker in it).
+@pytest.mark.parametrize("sweep_args", [[], ["-m", "seed=0,1", "~hydra.callbacks.aggregate"]],
+                         ids=["run", "multirun"])
 def test_an_unreachable_tracking_server_is_one_warning_and_the_run_completes(
         unreachable, sweep_args, tmp_path):
     """MLflow's own retries waited 11 minutes on a closed port, deaf to SIGTERM: now the server
