@@ -162,7 +162,9 @@ def test_the_doc_has_the_steps_the_data_on_disk_allow_and_probes_nothing(tmp_pat
 @pytest.mark.parametrize("args, code, said", [
     (["--study", "nope"], 2, "Unknown study 'nope'. Allowed: "),  # a study not in conf/study/
     (["--study", "bad"], 2, "Study 'bad': "),  # a study file that is not valid YAML
-    (["--out", "{file}/results.md"], 1, "cannot write "),  # a folder that is a file
+    # a folder that is a file; the tiny study: which study is rendered does not matter here,
+    # and the course's 36 settings would be composed for a doc that is never written
+    (["--study", "tiny", "--out", "{file}/results.md"], 1, "cannot write "),
 ])
 def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, monkeypatch, capsys, args, code,
                                                     said):
@@ -172,6 +174,7 @@ def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, monkeypatch, capsy
     folder.mkdir()
     shutil.copy(studies.STUDY_DIR / "course.yaml", folder)
     (folder / "bad.yaml").write_text("steps: [unclosed\n")
+    (folder / "tiny.yaml").write_text(TINY)
     monkeypatch.setattr(studies, "STUDY_DIR", folder)
     (tmp_path / "file").write_text("")
     (tmp_path / "outputs").mkdir()

@@ -36,6 +36,8 @@ _STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}
 # MLflow 3's UI opens an experiment of this kind on its runs table (not its GenAI traces page).
 _KIND = ("mlflow.experimentKind", "custom_model_development")
 _PROBE_SECS = 5  # a tracking server that does not answer an HTTP request in this time is down
+# The tests' knob for that wait (a silent server is waited out): seconds, default _PROBE_SECS.
+_PROBE_SECS_ENV = "DLPROJ_MLFLOW_PROBE_SECS"
 # MLflow's own defaults wait out a server that is down or stalls for minutes per request (7 retries
 # with backoff, 120 s each; with 5 tries of open_store, 11 minutes before the first epoch): a
 # tracker may cost a run seconds, so these bound every request of the run unless the user set them.
@@ -53,25 +55,27 @@ def where(tracking_uri: str, experiment_id: str) -> str:
 
 def probe(tracking_uri: str) -> None:
     """ConnectionError naming the URI unless the tracking server answers an HTTP request (any
-    status) within _PROBE_SECS: a port that refuses or never answers costs seconds, not MLflow's
-    minutes of retries. Through a proxy (HTTP(S)_PROXY) the bounded requests alone tell."""
+    status) within _PROBE_SECS (or $DLPROJ_MLFLOW_PROBE_SECS): a port that refuses or never
+    answers costs seconds, not MLflow's minutes of retries. Through a proxy (HTTP(S)_PROXY) the
+    bounded requests alone tell."""
     url = urlsplit(tracking_uri)
+    wait = float(os.environ.get(_PROBE_SECS_ENV) or _PROBE_SECS)
     if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
             url.hostname or ""):
         return
     if url.scheme == "https":  # whether it answers, not whom: MLflow checks the certificate
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            url.hostname or "", url.port, timeout=_PROBE_SECS,
+            url.hostname or "", url.port, timeout=wait,
             context=ssl._create_unverified_context())
     else:
-        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=_PROBE_SECS)
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=wait)
     try:
         conn.request("GET", url.path or "/")
         conn.getresponse().close()
     except (OSError, http.client.HTTPException) as exc:
         raise ConnectionError(
             f"the tracking server logger.mlflow.tracking_uri={tracking_uri} did not answer "
-            f"within {_PROBE_SECS} s ({type(exc).__name__}: {exc})") from None
+            f"within {wait:g} s ({type(exc).__name__}: {exc})") from None
     finally:
         conn.close()
 

@@ -1,0 +1,228 @@
+"""Faults of a sweep under the launchers that run its jobs in processes of their own on this
+machine (joblib, submitit_local): signals to the launching process reach the workers, a killed
+worker's jobs run again, a killed launching process stops its jobs. The sweep faults of the basic
+launcher and the rest: tests/test_faults_sweeps.py (whose helpers these share)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_faults_sweeps import _kill_sweep, _started, _statuses, _sweep_processes, _wait
+
+
+def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
+    """SIGTERM to the launching process: the running jobs record `interrupted` at their next
+    step, the rest are not started, the closing line names both, nothing outlives the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "experiment=xor", "train.epochs=1000000",
+                             "seed=0,1,2,3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 143, out
+    assert _statuses(tmp_path / "multirun") == ["interrupted", "interrupted"]
+    assert "2 interrupted (jobs 0, 1), 2 not started (jobs 2, 3)" in out
+    assert out.count(" interrupted; sweep: ") == 2 and "done;" not in out, out
+    assert "job 2 " not in out and "job 3 " not in out, out  # never started: no line
+
+
+def _job_worker(outputs: Path, launcher: int, job: int, spared: set[int]) -> int | None:
+    """The live process running sweep job `job` once it trains (its dlproj.log, open there,
+    holds an epoch line), other than those `spared`: a joblib worker."""
+    for log in outputs.glob(f"multirun/*/{job}/dlproj.log"):
+        with contextlib.suppress(OSError):
+            if "epoch" not in log.read_text():
+                continue
+        for pid in set(_sweep_processes(outputs, launcher)) - spared:
+            for fd in Path(f"/proc/{pid}/fd").glob("*"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == str(log):
+                        return pid
+    return None
+
+
+# Each case takes a path of its own through the launcher's relaunch (_after_death, _relaunch,
+# _again): a lost job beside the killed one and one not started yet, run again from the start;
+# a job killed twice, not run again (no record); a killed job resumed from its checkpoint. The
+# sweeper (Hydra's basic one or the joblist) is only where the jobs come from: the relaunch is
+# the launcher's, so each path is run with one sweeper, the joblist where it is not run twice.
+# (Dropped as redundant: "job 0 of 2", killed once without a checkpoint, the path of "job 1 of
+# 3", which also has a job not yet started; "job 0 of 2 twice", the path of "job 1 of 2 twice,
+# joblist sweeper".)
+@pytest.mark.parametrize("jobs,killed,times,joblist,checkpoint", [
+    (3, 1, 1, False, False), (2, 1, 2, True, False), (2, 0, 1, False, True),
+    (2, 1, 1, True, True)],
+    ids=["job 1 of 3", "job 1 of 2 twice, joblist sweeper", "job 0 of 2 after its checkpoint",
+         "job 1 of 2 after its checkpoint, joblist sweeper"])
+def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, joblist,
+                                                 checkpoint):
+    """SIGKILL (what the out-of-memory killer sends) to the worker process of one job of a
+    joblib sweep, mid-training: joblib kills the workers beside it, yet the sweep goes on. Each
+    job left without a record (the killed one, the one beside it, one not started yet) runs
+    again from the start in its own folder and completes; killed a second time, the job is not
+    run again: it is `no record` with one line naming it and the signal, the exit 1. No
+    traceback, the closing line, nothing left running. The same through the joblist sweeper
+    (`python -m dlproj.reproduce`'s)."""
+    import json
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    epochs = 4000
+    # With a checkpoint: one at most every 0.2 s (every epoch, 4000 writes, made the run 4 times
+    # longer), the first 0.2 s into training; the epochs after it, run again on resume, are then
+    # many, and the killed run's rows of them must not be left twice in metrics.csv.
+    common = ["experiment=xor", f"train.epochs={epochs}", "figures=false",
+              f"train.checkpoint_min_seconds={0.2 if checkpoint else 1000}"]
+    if joblist:
+        jobs_file = tmp_path / "jobs.json"
+        jobs_file.write_text(json.dumps([{"overrides": [*common, f"seed={i}"], "phase": 0}
+                                         for i in range(jobs)]))
+        args = ["hydra/sweeper=joblist", f"hydra.sweeper.jobs_file={jobs_file}"]
+    else:
+        args = [*common, "seed=" + ",".join(map(str, range(jobs)))]
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victims: set[int] = set()
+    try:
+        for _ in range(times):
+            _wait(lambda: _job_worker(tmp_path, proc.pid, killed, victims), 120,
+                  f"a worker training job {killed}")
+            if checkpoint:
+                _wait(lambda: list(tmp_path.glob(f"multirun/*/{killed}/last.npz")), 60,
+                      f"job {killed}'s first checkpoint")
+            pid = _job_worker(tmp_path, proc.pid, killed, victims)
+            os.kill(pid, signal.SIGKILL)
+            victims.add(pid)
+        out, _ = proc.communicate(timeout=240)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert "Traceback" not in out and "TerminatedWorkerError" not in out, out
+    assert "a worker process of the sweep died (SIGKILL(-9))" in out, out
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if times == 1:
+        assert proc.returncode == 0, out
+        assert closing[1] == f"{jobs} completed", out
+        assert _statuses(sweep) == ["completed"] * jobs
+        # run again in its own folder: its rows are one run's, each epoch once
+        rows = (sweep / str(killed) / "metrics.csv").read_text().splitlines()
+        assert len(rows) == epochs + 1
+        record = json.loads((sweep / str(killed) / "results.json").read_text())
+        resumed = f"job {killed} continues from its killed run's last checkpoint"
+        if checkpoint:
+            assert resumed in out and record["resumed_from_epoch"] > 0, out
+        else:
+            assert resumed not in out and "resumed_from_epoch" not in record, out
+    else:
+        assert proc.returncode == 1, out
+        assert closing[1] == f"{jobs - 1} completed, 1 no record (job {killed})", out
+        assert _statuses(sweep) == ["completed"] * (jobs - 1)
+        assert not (sweep / str(killed) / "results.json").exists()
+        assert f"job {killed}: its worker process died again (SIGKILL(-9))" in out, out
+        assert "out of memory" in out, out
+    assert not (sweep / ".workers").exists()
+
+
+@pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
+def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher):
+    """kill -9 of the process that launched a sweep (no signal reaches anyone): its running jobs
+    see it gone, record `interrupted` and end; no process of the sweep is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", f"hydra/launcher={launcher}",
+                             *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        _wait(lambda: _started(sweeps, 2), 120, "two running jobs")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 60, "the jobs to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert _statuses(sweeps) == ["interrupted", "interrupted"]
+
+
+@pytest.mark.parametrize("sig,when,to", [
+    ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
+    ("SIGTERM", "starting", "process"),
+    ("SIGINT", "running", "group"), ("SIGINT", "starting", "group"),  # Ctrl-C at a terminal
+])
+def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, when, to):
+    """SIGTERM or SIGINT to the launching process of a submitit_local sweep (or, as a terminal's
+    Ctrl-C, to its whole process group), while its jobs run (one completed, one training) or
+    while their processes are still starting up: each job is recorded as completed or
+    interrupted or noted as not started, the closing line names them all, the exit is 128 + the
+    signal, no traceback (submitit's job controllers print one on a SIGINT of their own), and
+    no process of the sweep is left."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    signum = getattr(signal, sig)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m",
+                             "hydra/launcher=submitit_local", "experiment=xor",
+                             "train.epochs=3,1000000"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        if when == "running":
+            _wait(lambda: _started(sweeps, 2) and _statuses(sweeps) == ["completed"], 120,
+                  "job 0 to complete and job 1 to train")
+        else:  # its workers exist, neither has reached dlproj's signal handling yet
+            _wait(lambda: _sweep_processes(tmp_path, proc.pid), 60, "the workers to start")
+        os.killpg(proc.pid, signum) if to == "group" else proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "Error" not in out, out
+    closing = re.search(r"^sweep: (.*) -> ", out, re.M)
+    assert closing, out
+    if when == "running":
+        assert closing[1] == "1 completed, 1 interrupted (job 1)", out
+        assert _statuses(sweeps) == ["completed", "interrupted"]
+    else:  # each job in one of the three, whichever it reached
+        parts = re.sub(r" \(jobs? [^)]*\)", "", closing[1]).split(", ")
+        counts = [re.fullmatch(r"(\d+) (completed|interrupted|not started)", p) for p in parts]
+        assert all(counts) and sum(int(m[1]) for m in counts) == 2, out
