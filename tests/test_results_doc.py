@@ -74,6 +74,18 @@ def tiny_doc(tmp_path_factory):
         studies.STUDY_DIR = saved
 
 
+@pytest.fixture
+def tiny_study(tmp_path, monkeypatch):
+    """conf/study/ as a folder of its own: the tiny study beside the course's (its course-report
+    numbers), read in place of the project's. Returns the folder."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY)
+    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
+    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    return folder
+
+
 def test_each_run_lands_under_its_step(tiny_doc):
     first, second = tiny_doc.split("### 2. XOR, longer")
     assert "`python -m dlproj -m experiment=xor train.epochs=20 seed=0,1`" in first
@@ -111,16 +123,11 @@ def test_the_doc_judges_the_studys_claims(tiny_doc):
     assert "“Thirty epochs beat twenty.”" in part and "--study tiny --seeds N" in part
 
 
-def test_the_doc_says_how_long_each_reproduce_took(tmp_path, monkeypatch):
+def test_the_doc_says_how_long_each_reproduce_took(tmp_path, tiny_study):
     """A real `dlproj.reproduce` of the tiny study, twice: the doc lists both with their counts
     and the runs' summed wall time."""
     from dlproj.reproduce.cli import main as reproduce
 
-    folder = tmp_path / "studies"
-    folder.mkdir()
-    (folder / "tiny.yaml").write_text(TINY)
-    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
-    monkeypatch.setattr(studies, "STUDY_DIR", folder)
     outputs = tmp_path / "outputs"
     assert reproduce(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1"]) == 0
     assert reproduce(["--study", "tiny", "--outputs", str(outputs), "--jobs", "1"]) == 0
@@ -166,16 +173,11 @@ def test_the_doc_has_the_steps_the_data_on_disk_allow_and_probes_nothing(tmp_pat
     # and the course's 36 settings would be composed for a doc that is never written
     (["--study", "tiny", "--out", "{file}/results.md"], 1, "cannot write "),
 ])
-def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, monkeypatch, capsys, args, code,
+def test_bad_input_is_one_paragraph_not_a_traceback(tmp_path, tiny_study, capsys, args, code,
                                                     said):
     """`make results-doc ARGS=...` says what is wrong as the other commands do: one paragraph
     on stderr, exit 2 for a study, 1 for a file it cannot write; nothing written."""
-    folder = tmp_path / "studies"
-    folder.mkdir()
-    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)
-    (folder / "bad.yaml").write_text("steps: [unclosed\n")
-    (folder / "tiny.yaml").write_text(TINY)
-    monkeypatch.setattr(studies, "STUDY_DIR", folder)
+    (tiny_study / "bad.yaml").write_text("steps: [unclosed\n")
     (tmp_path / "file").write_text("")
     (tmp_path / "outputs").mkdir()
     argv = ["--study", "course", "--outputs", str(tmp_path / "outputs"),
@@ -204,16 +206,11 @@ FOREIGN = {  # summary.json -> what is there instead
 
 
 @pytest.mark.parametrize("case", FOREIGN)
-def test_a_foreign_or_torn_summary_is_skipped_with_a_warning(tmp_path, monkeypatch, capsys,
+def test_a_foreign_or_torn_summary_is_skipped_with_a_warning(tmp_path, tiny_study, capsys,
                                                              case):
     """`make results-doc` over a summary.json edited by hand, cut short or written by something
     else: that summary is left out with one line naming it, the rest of the doc is written (a
     good summary beside it is still listed)."""
-    folder = tmp_path / "studies"
-    folder.mkdir()
-    (folder / "tiny.yaml").write_text(TINY)
-    shutil.copy(studies.STUDY_DIR / "course.yaml", folder)  # the course report's numbers
-    monkeypatch.setattr(studies, "STUDY_DIR", folder)
     outputs = tmp_path / "outputs"
     good = outputs / "reproduce" / "2026-12-01_10-00-00.000000_tiny" / "summary.json"
     bad = outputs / "reproduce" / "2026-12-02_10-00-00.000000_tiny" / "summary.json"
