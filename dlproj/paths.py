@@ -26,7 +26,7 @@ def _from_env(name: str, default: Path) -> Path:
     return Path(os.environ.get(name) or default).resolve()
 
 
-def resolve_data_root(root: str | Path) -> Path:
-    """`data.root` as a folder: `~` expanded, a relative one taken from the project root (so it
-    names the same folder from any working directory)."""
-    return (PROJECT_ROOT / Path(str(root)).expanduser()).resolve()  # an absolute one stays
+def resolve_path(path: str | Path) -> Path:
+    """A path the config names (`data.root`, an MLflow store's): `~` expanded, a relative one
+    taken from the project root (so it names the same place from any working directory)."""
+    return (PROJECT_ROOT / Path(str(path)).expanduser()).resolve()  # an absolute one stays

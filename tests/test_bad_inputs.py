@@ -466,8 +466,8 @@ def test_bad_input_in_a_real_process(dlproj_run, tmp_path, overrides, needle, pr
 
 def test_relative_data_root_is_the_project_root_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert paths.resolve_data_root("data") == (paths.PROJECT_ROOT / "data").resolve()
-    assert paths.resolve_data_root(str(tmp_path)) == tmp_path.resolve()
+    assert paths.resolve_path("data") == (paths.PROJECT_ROOT / "data").resolve()
+    assert paths.resolve_path(str(tmp_path)) == tmp_path.resolve()
     from dlproj.data.mnist import load_raw
 
     rel = os.path.relpath(paths.data_root(), paths.PROJECT_ROOT)

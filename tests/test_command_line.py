@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -128,15 +129,15 @@ EXPERIMENTS = {
 NOT_READ = {
     "mlp": ("pooling", "augmentation", "dataset"), "xor": ("pooling", "augmentation", "dataset"),
     "sin": ("pooling", "augmentation", "dataset"), "train": ("pooling", "augmentation", "dataset"),
-    "gradcheck": ("optimizer", "schedule", "pooling", "augmentation", "dataset"),
+    "gradcheck": ("optimizer", "schedule", "pooling", "augmentation", "dataset", "train"),
     "cnn": ("augmentation", "dataset"),
-    "receptive_field": ("optimizer", "schedule", "augmentation", "dataset"),
+    "receptive_field": ("optimizer", "schedule", "augmentation", "dataset", "train"),
     "compare": ("pooling",), "transfer": ("pooling",),
 }
 # A choice other than each group's default.
 CHOICE = {"optimizer": "sgd", "schedule": "step", "pooling": "avg", "augmentation": "standard",
           "dataset": "pets"}
-UNREAD = [(exp, group) for exp, groups in NOT_READ.items() for group in groups]
+UNREAD = [(exp, group) for exp, groups in NOT_READ.items() for group in groups if group in CHOICE]
 
 
 def test_the_unread_groups_are_what_each_experiment_declares():
@@ -165,6 +166,7 @@ def test_a_group_the_experiment_does_not_read_is_refused(dlproj_run, exp, group)
     (["section=2", "experiment=gradcheck", "optimizer.lr=0.1"], "optimizer.lr"),
     (["section=3", "experiment=receptive_field", "schedule.warmup_epochs=1"],
      "schedule.warmup_epochs"),
+    (["section=2", "experiment=gradcheck", "train.epochs=3"], "train.epochs"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_a_key_of_a_group_the_experiment_does_not_read_is_refused(dlproj_run, args, key):
     _refused(dlproj_run(args), f"Invalid value for '{key}'")
@@ -175,6 +177,45 @@ def test_a_sweep_over_a_group_the_experiment_does_not_read_refuses_each_job(dlpr
     assert run.proc.returncode != 0, run.output
     assert run.proc.stderr.count("does not read augmentation=") == 2, run.output
     assert not list(run.outputs.rglob("results.json")), run.output
+
+
+# An experiment that trains nothing reads no train.* key: each, typed on the command line, would
+# change nothing yet split the report (`section=2 experiment=gradcheck train.epochs=3`).
+TRAINS_NOTHING = [exp for exp, groups in NOT_READ.items() if "train" in groups]
+UNREAD_KEYS = ["train.epochs=3", "train.batch_size=8", "+train.early_stopping.monitor=val_loss",
+               "train.precision=32", "optimizer.lr=0.1", "schedule=step"]
+UNREAD_KEY_CASES = [(exp, key) for exp in TRAINS_NOTHING for key in UNREAD_KEYS]
+
+
+@pytest.mark.parametrize("exp, key", UNREAD_KEY_CASES,
+                         ids=[f"{e}-{k}" for e, k in UNREAD_KEY_CASES])
+def test_a_key_an_experiment_that_trains_nothing_ignores_is_refused(compose_cfg, exp, key):
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], key]
+    name = key.partition("=")[0].lstrip("+")
+    with pytest.raises(ConfigError, match=rf"Invalid value for '{re.escape(name)}'") as err:
+        validate(compose_cfg(overrides), overrides)
+    assert f"experiment {exp} does not read {name.split('.')[0]}" in str(err.value)
+
+
+# What still runs: a training experiment's train.* keys; a debug preset's train.* (composed from
+# conf/, not typed) with an experiment that trains nothing.
+ACCEPTED = [*[(exp, ["train.epochs=3", "train.batch_size=8"]) for exp in EXPERIMENTS
+              if exp not in TRAINS_NOTHING],
+            *[(exp, [f"debug={d}"]) for exp in TRAINS_NOTHING for d in ("quick", "overfit")]]
+
+
+@pytest.mark.parametrize("exp, extra", ACCEPTED, ids=[f"{e}-{' '.join(x)}" for e, x in ACCEPTED])
+def test_train_keys_an_experiment_reads_or_a_preset_sets_are_accepted(compose_cfg, exp, extra):
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], *extra]
+    cfg = compose_cfg(overrides)
+    assert validate(cfg, overrides).name == exp
+    if "debug=overfit" in extra:
+        assert cfg.train.epochs == 40  # the preset's train.* arrived, from conf/
 
 
 FAST_S3 = ["data.train_limit=64", "data.test_limit=32", "data.val_size=32", "train.epochs=1"]

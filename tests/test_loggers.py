@@ -499,3 +499,35 @@ def test_a_job_resumed_in_an_older_sweep_asks_the_server_again(tmp_path, monkeyp
     logger.start(ctx)
     assert "mlflow.parentRunId" not in logger.client.get_run(logger.run_id).data.tags
     logger.close()
+
+
+@pytest.mark.parametrize("path", ["relative.db", "stores/mlflow.db"])
+def test_a_relative_sqlite_store_is_taken_from_the_project_root(tmp_path, monkeypatch, path):
+    """`logger.mlflow.tracking_uri=sqlite:///relative.db` wrote relative.db wherever the command
+    ran; it is taken from the project root, as a relative `data.root` is (and its artifacts)."""
+    from types import SimpleNamespace
+
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    from dlproj import paths
+    from dlproj.loggers.mlflow_logger import MLflowLogger
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (tmp_path / "run").mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setattr(paths, "PROJECT_ROOT", project)
+    monkeypatch.chdir(elsewhere)
+    ctx = SimpleNamespace(run_dir=tmp_path / "run", is_multirun=False, label="x",
+                          cfg=OmegaConf.create({"section": 1, "experiment": "xor", "seed": 0}),
+                          stop=lambda: None)
+    logger = MLflowLogger(tracking_uri=f"sqlite:///{path}", experiment_name="d",
+                          artifact_location="artifacts")
+    logger.start(ctx)
+    run_id = logger.run_id
+    logger.close()
+    assert not list(elsewhere.iterdir())
+    store = f"sqlite:///{project / path}"
+    assert store in logger.where
+    run = MlflowClient(tracking_uri=store).get_run(run_id)
+    assert run.info.artifact_uri.startswith((project / "artifacts").as_uri()), run.info.artifact_uri

@@ -57,7 +57,8 @@ class MLflowLoggerConfig(Built):
     # No key may be '': MLflow reads it as "not given" and writes its own default store
     # (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder.
     tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", rule(is_store,
-        "sqlite:///PATH (the default: sqlite:///<outputs>/mlflow/mlflow.db), the "
+        "sqlite:///PATH (a relative PATH from the project root; the default: "
+        "sqlite:///<outputs>/mlflow/mlflow.db), the "
         "http(s)://HOST:PORT of an MLflow tracking server, or a database MLflow opens "
         "(postgresql://, mysql://, mssql://); a folder or file:// only with "
         "MLFLOW_ALLOW_FILE_STORE=true (MLflow 3 refuses its file store)"))

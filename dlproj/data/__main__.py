@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                              "as data.root is")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    root = paths.resolve_data_root(args.root) if args.root else paths.data_root()
+    root = paths.resolve_path(args.root) if args.root else paths.data_root()
     try:
         arrays = load_raw(root)
     except DataError as exc:

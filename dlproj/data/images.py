@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from dlproj.data.mnist import SIDE, load_mnist, to_float
 from dlproj.errors import DataError
-from dlproj.paths import resolve_data_root
+from dlproj.paths import resolve_path
 
 PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -189,7 +189,7 @@ class _Relabelled(torch.utils.data.Dataset):
 
 
 def pets_folder(root: str | Path) -> Path:
-    return resolve_data_root(root) / "oxford-iiit-pet"
+    return resolve_path(root) / "oxford-iiit-pet"
 
 
 def open_pets(root: str | Path, split: str, *, download: bool, transform: Any = None) -> Any:

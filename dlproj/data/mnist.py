@@ -10,7 +10,7 @@ import numpy as np
 from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
 from dlproj.data.idx import read_idx
 from dlproj.errors import DataError
-from dlproj.paths import resolve_data_root
+from dlproj.paths import resolve_path
 
 
 TRAIN_IMAGES, TEST_IMAGES, SIDE = 60_000, 10_000, 28  # the official MNIST files: 28x28 images
@@ -46,7 +46,7 @@ def _find(root: Path, name: str) -> Path | None:
 def load_raw(root: str | Path, download: bool = True) -> dict[str, np.ndarray]:
     """The four arrays of torchvision's raw layout, fetching the missing ones first (only those;
     nothing when `download` is false). A relative `root` is taken from the project root."""
-    root = resolve_data_root(root)
+    root = resolve_path(root)
     paths = {k: _find(root, name) for k, name in RAW_FILES.items()}
     if any(p is None for p in paths.values()):
         fetch_mnist(root, download=download,

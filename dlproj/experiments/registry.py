@@ -28,12 +28,14 @@ ExperimentFn = Callable[[Any], dict[str, Any]]  # RunContext -> final metrics
 NUMPY_DEVICES = ("auto", "cpu")
 TORCH_DEVICES = ("auto", "cpu", "cuda")
 
-# The config groups conf/config.yaml composes for every run that an experiment may leave unread:
-# each declares in `reads` those it does read, and a choice or key of another one given on the
-# command line is refused (dlproj.runtime.validate) rather than run, recorded as a setting of
-# its own and shown as a separate row of the report with results identical to the default's.
-GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset")
-TRAINING = ("optimizer", "schedule")  # what a run of `fit` reads: the update and its lr by epoch
+# The config groups conf/config.yaml composes for every run that an experiment may leave unread,
+# and `train` (the keys only `fit` reads): each experiment declares in `reads` those it does
+# read, and a choice or key of another one given on the command line is refused
+# (dlproj.runtime.validate) rather than run, recorded as a setting of its own and shown as a
+# separate row of the report with results identical to the default's.
+GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset", "train")
+TRAINING = ("optimizer", "schedule", "train")  # what a run of `fit` reads: the update, its lr
+#                                                by epoch and train.* (epochs, batch_size, ...)
 
 
 @dataclass(frozen=True)

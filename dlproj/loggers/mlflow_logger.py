@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlproj import paths
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError
 from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
@@ -45,8 +46,18 @@ _HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BAC
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
+def store_uri(tracking_uri: str) -> str:
+    """`sqlite:///PATH` with PATH as `data.root`'s (paths.resolve_path): a relative one is taken
+    from the project root, not the folder the command runs in."""
+    path = tracking_uri[len("sqlite:///"):]
+    if not tracking_uri.startswith("sqlite:///") or path in ("", ":memory:"):
+        return tracking_uri
+    return f"sqlite:///{paths.resolve_path(path)}"
+
+
 def where(tracking_uri: str, experiment_id: str) -> str:
     """How to look at the experiment: the UI's command and the page of its runs table."""
+    tracking_uri = store_uri(tracking_uri)
     ui = ("the server's UI" if not tracking_uri.startswith("sqlite:")
           else f"`mlflow ui --backend-store-uri {tracking_uri}`")
     return (f"{ui}, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
@@ -92,9 +103,10 @@ def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
         for name, value in _HTTP_BOUNDS.items():
             os.environ.setdefault(name, value)
         probe(tracking_uri)
+    tracking_uri = store_uri(tracking_uri)
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+    location = paths.resolve_path(artifact_location).as_uri() if artifact_location else None
     tries = 2 if is_server(tracking_uri) else 5
     for attempt in range(tries):
         try:

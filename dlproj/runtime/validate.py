@@ -91,9 +91,13 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
 
 def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
     """A group of registry.GROUPS that `exp` does not read, chosen or set on the command line
-    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`), is refused: the run would ignore
-    it yet record it as a setting of its own, a report row whose results are the default's. The
-    defaults every run composes from conf/ are not the command line's."""
+    (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`, `train.epochs=3` for an experiment
+    that trains nothing), is refused: the run would ignore it yet record it as a setting of its
+    own, a report row whose results are the default's. What conf/ composes (the defaults, a
+    `debug=` preset's train.* for every section) is not the command line's."""
+    def named(group: str) -> str:  # a config group by its choice, `train` by its keys
+        return f"{group}=" if (paths.CONF_DIR / group).is_dir() else f"{group}.*"
+
     for arg in overrides or []:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
@@ -108,8 +112,11 @@ def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
                           for s, n in sorted(readers.items()))
         raise ConfigError(
             f"Invalid value for '{key}': {value}, but section {exp.section}'s experiment "
-            f"{exp.name} does not read {group}= (nor its keys), so it would change nothing. "
-            f"Allowed: leave it out, or an experiment that reads it ({where or 'none'}).")
+            f"{exp.name} does not read {named(group)}"
+            f"{' (nor its keys)' if named(group).endswith('=') else ''}, so it would change "
+            f"nothing; of {', '.join(map(named, registry.GROUPS))} it reads "
+            f"{', '.join(map(named, exp.reads)) or 'none'}. Allowed: leave it out, or an "
+            f"experiment that reads it ({where or 'none'}).")
 
 
 def undeclared(node: DictConfig, prefix: str = "") -> None:
