@@ -854,17 +854,27 @@ def _interrupt_when(outputs, epochs_done, times):
     return thread
 
 
-def test_the_summary_after_ctrl_c_counts_the_jobs_never_started(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_the_summary_after_ctrl_c_counts_the_jobs_never_started(tmp_path, monkeypatch, capsys,
+                                                                 inherited):
     """A stop during the first phase: the job of the next phase never starts, and the summary
-    says so (its counts add up to the study's jobs)."""
+    says so (its counts add up to the study's jobs). Also in a process started with SIGINT
+    ignored (`cmd &` in a script, a test run started so): the jobs stop on a Ctrl-C whatever
+    they inherited, and so does the study; what it inherited is left as it was."""
     _long_study(tmp_path / "studies", monkeypatch)
     study = tmp_path / "studies" / "long.yaml"
     study.write_text(study.read_text() + "  later:\n    section: 1\n    after: xor\n"
                      "    overrides: {experiment: xor, train.epochs: 5}\n    cost: 1\n")
     outputs = tmp_path / "out"
-    thread = _interrupt_when(outputs, 20, 1)
-    assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 130
-    thread.join()
+    given = {"default": signal.default_int_handler, "ignored": signal.SIG_IGN}[inherited]
+    previous = signal.signal(signal.SIGINT, given)
+    try:
+        thread = _interrupt_when(outputs, 20, 1)
+        assert main(["--study", "long", "--outputs", str(outputs), "--jobs", "1"]) == 130
+        thread.join()
+        assert signal.getsignal(signal.SIGINT) is given
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out = capsys.readouterr().out
     assert ("2 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted, 1 not started (stopped "
             "first), 0 skipped (done before), 0 invalid, 0 running elsewhere") in out, out

@@ -24,7 +24,10 @@ import argparse
 import contextlib
 import fcntl
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -44,9 +47,28 @@ def main(argv: list[str] | None = None) -> int:
     a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write).
     The outputs lock is held until the study and its report are done."""
     with contextlib.ExitStack() as held:
+        held.enter_context(ctrl_c_stops())
         return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
                              "Choose an outputs folder this user can write to, on a disk with "
                              "room (--outputs DIR).")
+
+
+@contextlib.contextmanager
+def ctrl_c_stops() -> Iterator[None]:
+    """Within the block Ctrl-C (SIGINT) raises KeyboardInterrupt, which launch() turns into a
+    stop of the sweep, also in a process started with SIGINT ignored (`cmd &` in a script, or
+    any parent that ignores it): the sweep's jobs stop on it whatever they inherited
+    (dlproj.runtime.interrupt.catch_signals), so the study must too, or a Ctrl-C reaching the
+    whole process group would stop the running jobs while the study went on to the next phase.
+    Off the main thread, where no handler can be installed, it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:  # None: a handler not set from Python; the default is the closest
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def _sections(text: str | None, study: studies.Study) -> set[int]:
