@@ -903,3 +903,29 @@ def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch,
     else:  # its record may or may not be written by then: either way it is accounted for
         assert job["status"] in ("interrupted", "not started")
         assert "[1/1 jobs" in out
+
+
+@pytest.mark.parametrize("phase", ["planning", "reporting"])
+def test_ctrl_c_outside_the_jobs_is_one_line_and_exit_130(tmp_path, tiny, monkeypatch, capsys,
+                                                          phase):
+    """A real Ctrl-C while the study is planned or its report written (launch() stops the
+    sweep's jobs itself): one line and exit 130, not a traceback; a run that finished is kept."""
+    import dlproj.reproduce.cli as cli
+
+    where, name = (cli, "plan") if phase == "planning" else (cli.report_inputs, "refresh")
+    real = getattr(where, name)
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(10)  # Ctrl-C's KeyboardInterrupt ends this first
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(where, name, interrupted)
+    outputs = tmp_path / "out"
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--sections", "2"]) == 130
+    err = capsys.readouterr().err
+    assert "dlproj reproduce: stopped (Ctrl-C) outside its jobs" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    statuses = list(read_runs(outputs, curves=False)[0].get("status", [])) if outputs.exists() \
+        else []
+    assert statuses == ([] if phase == "planning" else ["completed"])

@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -48,9 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     The outputs lock is held until the study and its report are done."""
     with contextlib.ExitStack() as held:
         held.enter_context(ctrl_c_stops())
-        return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
-                             "Choose an outputs folder this user can write to, on a disk with "
-                             "room (--outputs DIR).")
+        try:
+            return one_paragraph("dlproj reproduce", lambda: _study(argv, held),
+                                 "Choose an outputs folder this user can write to, on a disk "
+                                 "with room (--outputs DIR).")
+        except KeyboardInterrupt:  # while planning or reporting (the sweep's own: launch())
+            print("dlproj reproduce: stopped (Ctrl-C) outside its jobs; every run that finished "
+                  "is kept: the same command again goes on from there.", file=sys.stderr)
+            return 130
 
 
 @contextlib.contextmanager
