@@ -96,7 +96,8 @@ def test_bad_cnn_config_exits_2_without_traceback(dlproj_run):
 
 
 def test_missing_checkpoint_is_a_clear_error(dlproj_run, tmp_path):
-    run = dlproj_run(["section=3", *TINY, f"checkpoint={tmp_path / 'nope.npz'}"])
+    evaluate = [a for a in TINY if not a.startswith("train.")]  # refused with checkpoint=
+    run = dlproj_run(["section=3", *evaluate, f"checkpoint={tmp_path / 'nope.npz'}"])
     assert run.proc.returncode == 2  # checked with the config, before MNIST is read
     assert "'checkpoint'" in run.output and "nope.npz" in run.output
     assert "Traceback" not in run.output
