@@ -218,6 +218,77 @@ def test_train_keys_an_experiment_reads_or_a_preset_sets_are_accepted(compose_cf
         assert cfg.train.epochs == 40  # the preset's train.* arrived, from conf/
 
 
+# `checkpoint=PATH` makes a training experiment evaluate a saved model: it reads no optimizer,
+# schedule or train.* (NumPy's evaluation batches are 1000 images, not train.batch_size), and
+# Section 4's no augmentation= (only training batches are drawn with it); each, typed with
+# checkpoint=, changed nothing yet split the report (`section=3 checkpoint=... optimizer=sgd
+# train.epochs=7`).
+EVALUATES = {"mlp": ".npz", "train": ".npz", "cnn": ".npz", "compare": ".pt", "transfer": ".pt"}
+IGNORED_WHEN_EVALUATING = ["train.epochs=7", "optimizer=sgd", "optimizer.lr=0.1", "schedule=step",
+                           "+train.early_stopping.monitor=val_loss", "train.log_every=1"]
+IGNORED_CASES = [
+    *[(exp, key) for exp in EVALUATES for key in IGNORED_WHEN_EVALUATING],
+    *[(exp, key) for exp in ("mlp", "train", "cnn")
+      for key in ("train.batch_size=8", "train.precision=32")],
+    *[(exp, "augmentation=standard") for exp in ("compare", "transfer")],
+]
+# What an evaluation does read: the model and data (not GROUPS), Section 3's pooling (the same
+# weights pooled otherwise), Section 4's dataset, train.precision (its forward pass) and
+# train.batch_size (dataset=pets batches its evaluation by it); a debug preset's train.* (from
+# conf/); train.* with checkpoint=null (it trains).
+READ_WHEN_EVALUATING = [
+    *[(exp, extra) for exp in EVALUATES
+      for extra in (["data.test_limit=100"], ["debug=quick"], ["debug=overfit"])],
+    ("cnn", ["pooling=avg"]),
+    *[(exp, extra) for exp in ("compare", "transfer") for extra in (
+        ["train.batch_size=8"], ["train.precision=bf16-mixed"], ["dataset=mnist"],
+        ["dataset.image_size=32"])],
+]
+
+
+def _checkpoint(tmp_path, exp: str) -> str:
+    path = tmp_path / f"model{EVALUATES[exp]}"
+    path.write_bytes(b"")  # validation asks that it exists; the run would load it
+    return f"checkpoint={path}"
+
+
+@pytest.mark.parametrize("exp, key", IGNORED_CASES, ids=[f"{e}-{k}" for e, k in IGNORED_CASES])
+def test_a_key_an_evaluation_of_a_checkpoint_ignores_is_refused(compose_cfg, tmp_path, exp, key):
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], _checkpoint(tmp_path, exp), key]
+    name = key.partition("=")[0].lstrip("+")
+    with pytest.raises(ConfigError, match=rf"Invalid value for '{re.escape(name)}'") as err:
+        validate(compose_cfg(overrides), overrides)
+    assert "checkpoint= evaluates only" in str(err.value), err.value
+    # Without checkpoint= the experiment trains, and reads it.
+    training = [*EXPERIMENTS[exp], key]
+    assert validate(compose_cfg(training), training).name == exp
+
+
+@pytest.mark.parametrize("exp, extra", READ_WHEN_EVALUATING,
+                         ids=[f"{e}-{' '.join(x)}" for e, x in READ_WHEN_EVALUATING])
+def test_what_an_evaluation_of_a_checkpoint_reads_is_accepted(compose_cfg, tmp_path, exp, extra):
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], _checkpoint(tmp_path, exp), *extra]
+    assert validate(compose_cfg(overrides), overrides).name == exp
+
+
+def test_train_keys_with_checkpoint_null_are_accepted(compose_cfg):
+    from dlproj.runtime.validate import validate
+
+    overrides = ["section=3", "checkpoint=null", "train.epochs=7", "optimizer=sgd"]
+    assert validate(compose_cfg(overrides), overrides).name == "cnn"
+
+
+def test_an_evaluation_with_a_key_it_ignores_writes_nothing(dlproj_run, tmp_path):
+    run = dlproj_run(["section=3", _checkpoint(tmp_path, "cnn"), "optimizer=sgd",
+                      "train.epochs=7"])
+    _refused(run, "Invalid value for 'optimizer': sgd, but checkpoint= evaluates only")
+
+
 FAST_S3 = ["data.train_limit=64", "data.test_limit=32", "data.val_size=32", "train.epochs=1"]
 READ = [(exp, group) for exp in EXPERIMENTS for group in CHOICE if group not in NOT_READ[exp]]
 

@@ -85,6 +85,10 @@ class Experiment:
     checkpoint: str | None = None  # the file suffix of `checkpoint=` (.npz / .pt), None: refused
     devices: tuple[str, ...] = NUMPY_DEVICES
     reads: tuple[str, ...] = ()  # the GROUPS it reads (built or looked at), e.g. TRAINING
+    # What it reads when `checkpoint=` makes it evaluate a saved model instead of training: GROUPS
+    # or `train.KEY`s (Section 4: train.precision, the forward pass's arithmetic). Every other
+    # group of `reads` is refused with `checkpoint=` (dlproj.runtime.validate.check_reads).
+    evaluates: tuple[str, ...] = ()
     # What it holds (a footprint.DataSize), for the memory guard.
     data: Callable[[DictConfig], Any] | None = None
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
@@ -121,6 +125,10 @@ def register(section: int, name: str, **spec: Any) -> Callable[[ExperimentFn], E
         unknown = set(spec.get("reads", ())) - set(GROUPS)
         if unknown:
             raise RuntimeError(f"experiment {key} reads {sorted(unknown)}: not in GROUPS")
+        reads = spec.get("reads", ())
+        unread = [g for g in spec.get("evaluates", ()) if g.split(".")[0] not in reads]
+        if unread:
+            raise RuntimeError(f"experiment {key} evaluates with {unread}: not in its reads")
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise RuntimeError(f"experiment {key} registered twice")
         summary = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())  # its 1st paragraph

@@ -50,7 +50,7 @@ def _matrix_csv(mat: np.ndarray, fmt: str) -> str:
 
 
 @register(3, "cnn", models=(build_cnn,), checkpoint=".npz", reads=(*TRAINING, "pooling"),
-          data=footprint.mnist)
+          evaluates=("pooling",), data=footprint.mnist)
 def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg

@@ -40,6 +40,9 @@ def check_precision(cfg) -> None:
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
             "reads": (*TRAINING, "augmentation", "dataset"), "data": footprint.images,
+            # checkpoint=: the val/test data (dataset=pets batches them by train.batch_size)
+            # in train.precision; augmentation= only draws training batches.
+            "evaluates": ("dataset", "train.batch_size", "train.precision"),
             "params": params,
             "check": check_precision}
 

@@ -89,21 +89,39 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
         exp.check(cfg)
 
 
-def check_reads(exp: registry.Experiment, overrides: list[str] | None) -> None:
+def check_reads(exp: registry.Experiment, overrides: list[str] | None,
+                evaluating: bool = False) -> None:
     """A group of registry.GROUPS that `exp` does not read, chosen or set on the command line
     (`pooling=avg`, `pooling.name=avg`, `+dataset.classes=[1]`, `train.epochs=3` for an experiment
     that trains nothing), is refused: the run would ignore it yet record it as a setting of its
-    own, a report row whose results are the default's. What conf/ composes (the defaults, a
-    `debug=` preset's train.* for every section) is not the command line's."""
+    own, a report row whose results are the default's. `evaluating` (a `checkpoint=` that `exp`
+    evaluates instead of training): only what it reads then (`exp.evaluates`, groups or
+    `train.KEY`s) is allowed; `optimizer=`, `train.epochs=7`, ... are refused likewise. What
+    conf/ composes (the defaults, a `debug=` preset's train.* for every section) is not the
+    command line's."""
     def named(group: str) -> str:  # a config group by its choice, `train` by its keys
         return f"{group}=" if (paths.CONF_DIR / group).is_dir() else f"{group}.*"
+
+    def reads(key: str, group: str) -> bool:
+        if not evaluating:
+            return group in exp.reads
+        return any(key == r or key.startswith(f"{r}.") or r.startswith(f"{key}.")
+                   for r in exp.evaluates)
 
     for arg in overrides or []:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
         group = key.split(".")[0].split("@")[0]
-        if group not in registry.GROUPS or group in exp.reads:
+        if group not in registry.GROUPS or reads(key.split("@")[0], group):
             continue
+        if evaluating:
+            reading = ", ".join(r if "." in r else named(r) for r in exp.evaluates) or "none"
+            raise ConfigError(
+                f"Invalid value for '{key}': {value}, but checkpoint= evaluates only: section "
+                f"{exp.section}'s experiment {exp.name} given checkpoint=PATH loads that model "
+                f"and trains nothing, so {key}={value} would change nothing; of "
+                f"{', '.join(map(named, registry.GROUPS))} it then reads {reading}. Allowed: "
+                f"leave it out when evaluating, or leave checkpoint= out to train.")
         readers: dict[int, list[str]] = {}
         for e in registry.load_all().values():
             if group in e.reads:
@@ -147,7 +165,8 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     undeclared(cfg)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
-    check_reads(exp, overrides)
+    # checkpoint= evaluates a saved model (an experiment that takes none is refused below).
+    check_reads(exp, overrides, cfg.checkpoint is not None and exp.checkpoint is not None)
     # The groups every run composes and the memory guard reads (optimizer.name), whether or not
     # the experiment does; `dataset` only where it is read (its rules are Section 4's).
     every = ("optimizer", "schedule", "pooling", "augmentation")
