@@ -1,6 +1,8 @@
 """The command line, checked where Hydra would print a search path or a stack trace instead:
-`check_choices` before Hydra runs, `explain` for what Hydra raises while it composes. Both give
-one paragraph of ConfigError text; the entry point exits 2 with it.
+`check_choices` before Hydra runs (with `check_section`: `section=` against the section
+`experiment=`'s file sets; runtime/validate.py checks each job of a sweep with it), `explain` for
+what Hydra raises while it composes. Each gives one paragraph of ConfigError text; the entry
+point exits 2 with it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ by another process), and prints
 
 then exits 128 + the signal's number when the sweep was interrupted, 1 when any job did not
 complete.
+
+Before any job runs it checks that each job gets a folder of its own directly in the sweep's
+(`job_dirs`, `check_job_dirs`: a `hydra.sweep.subdir` that gives two jobs one folder is refused,
+exit 2), and it notes the folders Hydra is about to make for the run or sweep (`made_next`), so
+that a command refused before it writes leaves none behind (runtime/app.py).
 """
 
 from __future__ import annotations
