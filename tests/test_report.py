@@ -410,7 +410,7 @@ def test_cli_outputs_that_is_no_folder_exits_2(tmp_path, capsys, given):
     (tmp_path / "a_file").write_text("not a folder")
     assert report_main(["--outputs", str(tmp_path / given)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"dlproj.report: --outputs: no such folder: {tmp_path / given}. ")
+    assert err.startswith(f"dlproj.report: --outputs: not a folder: {tmp_path / given}. ")
     assert "Allowed:" in err and len(err.strip().splitlines()) == 1
 
 

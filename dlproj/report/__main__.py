@@ -47,7 +47,7 @@ def _report(argv: list[str] | None) -> int:
         parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
     if missing := [r for r in roots if not r.is_dir()]:
-        print(f"dlproj.report: --outputs: no such folder: {', '.join(map(str, missing))}. "
+        print(f"dlproj.report: --outputs: not a folder: {', '.join(map(str, missing))}. "
               f"Allowed: an outputs folder, a sweep's or a run's.", file=sys.stderr)
         return 2
     out = args.out or roots[0] / "report"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dlproj.config.overrides import override, value_of
+from dlproj.config.overrides import as_written, override, value_of
 from dlproj.errors import ConfigError
 from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
 
@@ -35,8 +35,9 @@ def resume_overrides(args: list[str]) -> list[str]:
     if refused:
         raise ConfigError(
             f"Cannot resume {run_dir} with {' '.join(refused)}: resume continues the run with "
-            f"its own config ({' '.join(saved) or 'no overrides'}). Allowed changes: "
-            f"train.epochs=N to train further, and {', '.join(RESUME_MAY_CHANGE[1:])}. Start a "
+            f"its own config ({as_written(saved) or 'no overrides'}). Allowed changes: "
+            f"train.epochs=N to train further, and "
+            f"{', '.join(k + '*' if k[-1] in '._' else k for k in RESUME_MAY_CHANGE[1:])}. Start a "
             f"new run for anything else.")
     changed = {_key(a) for a in given}
     kept = [o for o in saved if _key(o) not in changed]
