@@ -19,7 +19,7 @@ import yaml
 
 from dlproj import environment as metadata
 from dlproj.config import study as studies
-from dlproj.files.atomic import atomic_write
+from dlproj.files.atomic import atomic_write, refuse_folder
 
 ROOT = "supplement"
 PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
@@ -118,8 +118,7 @@ def check_path(path: str | Path) -> Path:
     there = next(p for p in path.parents if p.exists())  # the folders below it are made
     if not there.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
+    refuse_folder(path)
     return path
 
 

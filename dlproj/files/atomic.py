@@ -24,8 +24,7 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
     fsync: the rename still makes the file whole or absent for every reader and after any process
     death, but a power cut may lose it (per-epoch checkpoints, replaced within seconds)."""
     path = Path(path)
-    if path.is_dir():  # said of the file asked for, before anything is filled
-        raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
+    refuse_folder(path)  # said of the file asked for, before anything is filled
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -42,6 +41,12 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
             exc.filename, exc.filename2 = str(path), None  # the file, not its temporary
         raise
     return path
+
+
+def refuse_folder(path: Path) -> None:
+    """IsADirectoryError naming `path` when a folder is where the file would go."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
 
 
 def write_text(path: str | Path, text: str) -> Path:
