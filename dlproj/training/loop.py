@@ -387,8 +387,9 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     if changed:
         raise ConfigError(
             f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
-            f"({'; '.join(changed[:5])}). Only train.epochs may change on resume; start a new "
-            f"run for anything else.")
+            f"({'; '.join(changed[:5])}). Only how far it trains (train.epochs; "
+            f"train.early_stopping.patience, never lower) and what computes nothing may change "
+            f"on resume; start a new run for anything else.")
     _check_further(ctx, int(meta["epoch"]), saved, bool(meta.get("stopped_early")), rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
