@@ -46,8 +46,8 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
     """The config against what `exp` declared in `@register`."""
     asked = next((a.partition("=")[2].strip("'\"") for a in overrides or []  # the first wins
                   if a.partition("=")[0].lstrip("+~") == "section"), "")
-    if asked.isdigit():  # a sweep's job (the command line's plain values: check_choices)
-        check_section(asked, exp.name)
+    if asked.isdigit() and int(asked) != exp.section:  # a sweep's job (plain values: before
+        check_section(asked, exp.name)  # Hydra, check_choices); its message, from conf/
     if exp.models:
         takes = [f"model={n}" for n, t in choices("model").items() if t in exp.model_targets]
         check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),
