@@ -3,6 +3,8 @@ compute, and its FLOP counts add up."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -71,7 +73,45 @@ def test_the_step_table_times_both_frameworks(torch_one_thread):
     lines = []
     (result,) = step_speed.run([1], ["two_layer"], steps=1, repeats=1, out=lines.append)
     assert result["numpy"] > 0 and result["torch"] > 0 and result["gflop"] > 0
-    assert lines[0] == step_speed.HEADER and "two_layer" in lines[-1]
+    assert lines[0].startswith("numpy's BLAS: ") and lines[1] == step_speed.HEADER
+    assert "two_layer" in lines[-1]
+
+
+@pytest.mark.parametrize("settle", [0, 0.01])
+@pytest.mark.parametrize("calls,repeats,warmup", [(1, 1, 0), (3, 2, 2), (5, 3, 1)])
+def test_a_repeat_after_a_pause_is_timed_warm(monkeypatch, settle, calls, repeats, warmup):
+    """After its pause (`settle`) a repeat steps untimed for WARM_S before it is timed; without
+    a pause (whole runs, the GEMM) every call is timed and none is added."""
+    from dlproj.bench import step_speed
+
+    monkeypatch.setattr(step_speed, "WARM_S", 0.02)
+    log: list[tuple[str, float]] = []
+    monkeypatch.setattr(step_speed.time, "sleep", lambda s: log.append(("pause", s)))
+    steps = {k: (lambda k=k: log.append((k, step_speed.time.perf_counter()))) for k in "ab"}
+    t = step_speed.alternate(steps, calls=calls, repeats=repeats, warmup=warmup, settle=settle)
+    assert set(t) == {"a", "b"} and all(v > 0 for v in t.values())
+    timed = warmup + repeats * calls
+    counts = [sum(k == key for k, _ in log) for key in "ab"]
+    assert counts == [timed] * 2 if not settle else min(counts) > timed + repeats
+    pauses = [i for i, (k, _) in enumerate(log) if k == "pause"]
+    assert len(pauses) == (2 * repeats if settle else 0)
+    for lo, hi in itertools.pairwise([*pauses, len(log)]):  # WARM_S warm, then `calls` timed
+        run = log[lo + 1:hi]
+        assert len({k for k, _ in run}) == 1 and len(run) > calls
+        assert run[-calls - 1][1] - run[0][1] < 0.021 and run[-calls][1] - run[0][1] > 0.019
+
+
+@pytest.mark.parametrize("coretype", [None, "Haswell", "Prescott"])
+def test_the_bench_names_numpys_blas_and_a_forced_kernel(monkeypatch, coretype):
+    from dlproj.bench.step_speed import blas_line
+
+    if coretype:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", coretype)
+    else:
+        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    line = blas_line()
+    assert line.startswith("numpy's BLAS: openblas ")
+    assert (f"OPENBLAS_CORETYPE={coretype}" in line) == bool(coretype)
 
 
 @pytest.mark.parametrize("args", [

@@ -8,6 +8,7 @@ elsewhere on the machine hits both; the median is reported.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -49,20 +50,30 @@ HEADER = (f"{'threads':>7} {'model':<10}{'numpy ms':>9}{'torch ms':>9}{'ratio':>
 # Idle BLAS and OpenMP threads keep spinning a while after their last task (OpenBLAS's for
 # about 2^28 cycles); a repeat started meanwhile would share its cores with them.
 SETTLE_S = 0.3
+# After such a pause the kernel wakes a step's second thread on the first one's core and moves it
+# only some 50 ms later: a 2-thread NumPy MLP step took 3.7 ms for its first 15 steps after 0.3 s
+# of sleep, then 2.3 ms (with each thread pinned to its own core, 2.3 ms from the start). A run
+# takes hundreds of steps in a row, so each repeat first steps untimed for WARM_S.
+WARM_S = 0.15
 
 
 def alternate(steps: dict[Any, Callable[[], Any]], *, calls: int, repeats: int, warmup: int = 2,
               settle: float = SETTLE_S, pick=statistics.median) -> dict[Any, float]:
     """Seconds per call of each step, the median (or `pick`) of its repeats, which alternate with
     the others' so that load elsewhere on the machine hits them all; `warmup` untimed calls each
-    first, and `settle` seconds of sleep before each repeat (see SETTLE_S)."""
+    first. With `settle`, each repeat starts with that many seconds of sleep (see SETTLE_S), then
+    WARM_S seconds of untimed calls, so that it times the steady state a run sees."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
     times: dict[Any, list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
         for key, fn in steps.items():
-            time.sleep(settle)
+            if settle:
+                time.sleep(settle)
+                warm = time.perf_counter() + WARM_S
+                while time.perf_counter() < warm:
+                    fn()
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
@@ -82,6 +93,18 @@ def gemm_rate(threads: int, torch, size: int = 1536, repeats: int = 3) -> dict[s
         best = alternate({"numpy": lambda: a @ b, "torch": lambda: torch.mm(ta, tb)}, calls=1,
                          repeats=repeats, warmup=1, settle=0, pick=min)
     return {k: 2 * size**3 / v / 1e9 for k, v in best.items()}
+
+
+def blas_line() -> str:
+    """Which BLAS NumPy's products run on, and the kernels it picked for this CPU: an
+    OPENBLAS_CORETYPE in the environment overrides OpenBLAS's choice (Haswell's are AVX2 only)."""
+    from threadpoolctl import threadpool_info
+
+    libs = [f"{i['internal_api']} {i['version']} ({i.get('architecture') or '?'} kernels)"
+            for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return (f"numpy's BLAS: {', '.join(libs) or 'none found'}"
+            + (f"; OPENBLAS_CORETYPE={forced} in the environment chose them" if forced else ""))
 
 
 def step_flops(torch_model, x, y) -> int:
@@ -145,6 +168,7 @@ def run(thread_counts: list[int], models: list[str], *, steps: int, repeats: int
     import torch
 
     results = []
+    out(blas_line())
     out(HEADER)
     for threads in thread_counts:
         rates = gemm_rate(threads, torch)
