@@ -6,7 +6,6 @@ The same runs give the same bytes; the archive is written whole or not at all.
 
 from __future__ import annotations
 
-import errno
 import gzip
 import io
 import json
@@ -19,7 +18,7 @@ import yaml
 
 from dlproj import environment as metadata
 from dlproj.config import study as studies
-from dlproj.files.atomic import atomic_write, refuse_folder
+from dlproj.files.atomic import atomic_write, check_writable
 
 ROOT = "supplement"
 PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
@@ -112,14 +111,10 @@ def _readme(files: dict[str, bytes], *, runs: int, study: str, weights: bool) ->
 
 
 def check_path(path: str | Path) -> Path:
-    """`path`, or the OSError writing it would end in where that is known before anything is
-    built (the report checks it first: a long report is not made to be refused at its end)."""
-    path = Path(path).absolute()
-    there = next(p for p in path.parents if p.exists())  # the folders below it are made
-    if not there.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
-    refuse_folder(path)
-    return path
+    """`path` made absolute, or the OSError writing it would end in, known before anything is
+    built (the report checks it first: a long report is not made to be refused at its end;
+    files.atomic.check_writable)."""
+    return check_writable(path)
 
 
 def write(path: str | Path, files: dict[str, bytes]) -> Path:

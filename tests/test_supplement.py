@@ -1,7 +1,7 @@
 """`python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` (dlproj/supplement.py): the
 same runs give the same bytes, it reads back with tarfile and pandas alone, its README lists its
-parts, weights only when asked, written whole or not at all, a path it cannot write is one
-paragraph and exit 1."""
+parts, weights only when asked, written whole or not at all; a path it cannot write is one
+paragraph and exit 1, before the report is built."""
 
 from __future__ import annotations
 
@@ -90,10 +90,16 @@ def test_weights_only_with_with_weights(outputs, tmp_path, capsys):
     assert exit_.value.code == 2 and "only with --bundle" in capsys.readouterr().err
 
 
+# Folders that exist and refuse what is made in them, also to root (whom mode bits do not stop):
+# the kernel's file systems. An absolute target replaces tmp_path in `tmp_path / target`.
 @pytest.mark.parametrize("target,named,why", [
     ("file/s.tar.gz", "file", "not a folder"),  # its folder is a file
     ("file/deeper/s.tar.gz", "file", "not a folder"),
     ("folder", "folder", "a folder is there, not a file"),
+    ("/proc/dlproj-s.tar.gz", "/proc/dlproj-s.tar.gz", ""),  # the folder refuses a new file
+    ("/sys/dlproj-s.tar.gz", "/sys/dlproj-s.tar.gz", ""),
+    ("/proc/dlproj-nope/s.tar.gz", "/proc/dlproj-nope", ""),  # ... or the folder to be made
+    ("/sys/kernel/dlproj-nope/deeper/s.tgz", "/sys/kernel/dlproj-nope", ""),
 ])
 def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
         outputs, tmp_path, capsys, target, named, why):
@@ -105,8 +111,9 @@ def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err  # said before the report is built: no summary line, no report
     assert err[0].startswith(f"dlproj.report: cannot write {tmp_path / named}: {why}")
-    assert "--bundle path" in err[0] and "Traceback" not in err[0]
+    assert "--bundle path" in err[0] and "Traceback" not in err[0] and ".tmp-" not in err[0]
     assert sorted(tmp_path.rglob("*")) == before
+    assert not (tmp_path / named).exists() or named in ("file", "folder")
 
 
 def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):
