@@ -18,11 +18,13 @@ import yaml
 
 from dlproj import environment as metadata
 from dlproj.config import study as studies
+from dlproj.errors import DlprojError
 from dlproj.files.atomic import atomic_write, check_writable
 
 ROOT = "supplement"
 PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
 WEIGHTS = ("model.npz", "model.pt")
+SUFFIXES = (".tar.gz", ".tgz")  # what --bundle writes: a gzipped tar
 
 
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
@@ -111,10 +113,16 @@ def _readme(files: dict[str, bytes], *, runs: int, study: str, weights: bool) ->
 
 
 def check_path(path: str | Path) -> Path:
-    """`path` made absolute, or the OSError writing it would end in, known before anything is
-    built (the report checks it first: a long report is not made to be refused at its end;
-    files.atomic.check_writable)."""
-    return check_writable(path)
+    """`path` made absolute, or why it cannot be the supplement, known before anything is built
+    (the report checks it first: a long report is not made to be refused at its end): the
+    OSError writing it would end in (files.atomic.check_writable), or a DlprojError for a name
+    that is not a gzipped tar's (a `.zip` would hold a tar.gz all the same)."""
+    path = check_writable(path)
+    if not path.name.lower().endswith(SUFFIXES):
+        raise DlprojError(f"--bundle: not a {' or '.join(SUFFIXES)} name: {path}. Allowed: a "
+                          f"path ending in {' or '.join(SUFFIXES)} (the supplement is a gzipped "
+                          "tar, read with Python's tarfile), e.g. --bundle supplement.tar.gz.")
+    return path
 
 
 def write(path: str | Path, files: dict[str, bytes]) -> Path:

@@ -1,7 +1,7 @@
 """`python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` (dlproj/supplement.py): the
 same runs give the same bytes, it reads back with tarfile and pandas alone, its README lists its
 parts, weights only when asked, written whole or not at all; a path it cannot write is one
-paragraph and exit 1, before the report is built."""
+paragraph and exit 1, a name not a gzipped tar's exit 2, both before the report is built."""
 
 from __future__ import annotations
 
@@ -114,6 +114,29 @@ def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
     assert "--bundle path" in err[0] and "Traceback" not in err[0] and ".tmp-" not in err[0]
     assert sorted(tmp_path.rglob("*")) == before
     assert not (tmp_path / named).exists() or named in ("file", "folder")
+
+
+@pytest.mark.parametrize("name,written", [
+    ("s.zip", False), ("s.tar", False), ("s.gz", False), ("s.tar.bz2", False), ("s", False),
+    ("s.tar.gz.zip", False), ("new/deeper/s.zip", False),
+    ("s.tgz", True), ("S.TAR.GZ", True), ("new/deeper/s.tar.gz", True),  # folders made
+])
+def test_only_a_gzipped_tars_name_is_written_the_rest_refused_before_the_report(
+        outputs, tmp_path, capsys, name, written):
+    """The supplement is a gzipped tar: a name that says otherwise (.zip, .tar) is one
+    paragraph naming --bundle and what is allowed, exit 2, before anything is written."""
+    path = tmp_path / name
+    code = report_main(["--outputs", str(outputs), "--out", str(tmp_path / "report"), "--quiet",
+                        "--no-figures", "--bundle", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    if written:
+        assert code == 0 and tarfile.is_tarfile(path), err
+        return
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (f"dlproj.report: --bundle: not a .tar.gz or .tgz name: {path}. Allowed: "
+                      "a path ending in .tar.gz or .tgz (the supplement is a gzipped tar, read "
+                      "with Python's tarfile), e.g. --bundle supplement.tar.gz.")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):

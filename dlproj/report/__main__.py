@@ -39,7 +39,8 @@ def _report(argv: list[str] | None) -> int:
     parser.add_argument("--bundle", type=Path, metavar="PATH.tar.gz",
                         help="also write the supplement: tables, claims, figures, the study file, "
                              "each run's config, metrics.csv and results.json, the environment "
-                             "(the same bytes for the same runs)")
+                             "(the same bytes for the same runs); a gzipped tar: the name ends "
+                             "in .tar.gz or .tgz")
     parser.add_argument("--with-weights", action="store_true",
                         help="put each run's final weights (model.npz / model.pt) in the bundle")
     args = parser.parse_args(argv)
