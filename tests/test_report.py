@@ -414,6 +414,27 @@ def test_cli_outputs_that_is_no_folder_exits_2(tmp_path, capsys, given):
     assert "Allowed:" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("runs", ["none", "every one skipped (results.json unreadable)",
+                                  "one without metrics", "one with metrics"])
+def test_results_csv_always_has_its_header_and_reads_back(tmp_path, runs):
+    """results.csv is never a 0-byte file: with no row it is the header alone, the same header
+    as with rows, and pandas reads it."""
+    import pandas as pd
+
+    from dlproj.report.tables import CSV_COLUMNS
+
+    (tmp_path / "outputs").mkdir()
+    if runs != "none":
+        run = make_run(tmp_path / "outputs", "s", *SIN,
+                       metrics={"test_mse": 0.01} if runs == "one with metrics" else {})
+        if runs.startswith("every one skipped"):
+            (run / "results.json").write_text("{")
+    report = build_report(tmp_path / "outputs", tmp_path / "report", figures=False)
+    frame = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert list(frame.columns) == CSV_COLUMNS
+    assert len(frame) == len(report.rows) == (runs in ("one without metrics", "one with metrics"))
+
+
 def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):
     make_run(tmp_path, "s", *SIN, metrics={"test_mse": 0.01})
     assert list(build_report(tmp_path, tmp_path / "r", study="quick").rows["course"]) == ["0.0101"]
