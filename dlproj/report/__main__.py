@@ -51,6 +51,13 @@ def _report(argv: list[str] | None) -> int:
         print(f"dlproj.report: --outputs: not a folder: {', '.join(map(str, missing))}. "
               f"Allowed: an outputs folder, a sweep's or a run's.", file=sys.stderr)
         return 2
+    from dlproj.report.runs import find_run_dirs
+
+    if empty := [r for r in roots if not find_run_dirs(r)]:  # a report of nothing: not written
+        print(f"dlproj.report: --outputs: no runs under {', '.join(map(str, empty))}: nothing "
+              f"written. Allowed: an outputs folder, a sweep's or a run's, holding at least one "
+              f"run (a folder with results.json or .hydra/config.yaml).", file=sys.stderr)
+        return 2
     out = args.out or roots[0] / "report"
     if args.bundle is not None:
         from dlproj.supplement import check_path
