@@ -6,7 +6,6 @@ The same runs give the same bytes; the archive is written whole or not at all.
 
 from __future__ import annotations
 
-import errno
 import gzip
 import io
 import json
@@ -19,11 +18,13 @@ import yaml
 
 from dlproj import environment as metadata
 from dlproj.config import study as studies
-from dlproj.files.atomic import atomic_write, refuse_folder
+from dlproj.errors import DlprojError
+from dlproj.files.atomic import atomic_write, check_writable
 
 ROOT = "supplement"
 PACKAGES = (*metadata.PACKAGES, "scipy", "pandas", "matplotlib")
 WEIGHTS = ("model.npz", "model.pt")
+SUFFIXES = (".tar.gz", ".tgz")  # what --bundle writes: a gzipped tar
 
 
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
@@ -112,13 +113,15 @@ def _readme(files: dict[str, bytes], *, runs: int, study: str, weights: bool) ->
 
 
 def check_path(path: str | Path) -> Path:
-    """`path`, or the OSError writing it would end in where that is known before anything is
-    built (the report checks it first: a long report is not made to be refused at its end)."""
-    path = Path(path).absolute()
-    there = next(p for p in path.parents if p.exists())  # the folders below it are made
-    if not there.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
-    refuse_folder(path)
+    """`path` made absolute, or why it cannot be the supplement, known before anything is built
+    (the report checks it first: a long report is not made to be refused at its end): the
+    OSError writing it would end in (files.atomic.check_writable), or a DlprojError for a name
+    that is not a gzipped tar's (a `.zip` would hold a tar.gz all the same)."""
+    path = check_writable(path)
+    if not path.name.lower().endswith(SUFFIXES):
+        raise DlprojError(f"--bundle: not a {' or '.join(SUFFIXES)} name: {path}. Allowed: a "
+                          f"path ending in {' or '.join(SUFFIXES)} (the supplement is a gzipped "
+                          "tar, read with Python's tarfile), e.g. --bundle supplement.tar.gz.")
     return path
 
 

@@ -202,10 +202,13 @@ def test_the_listing_says_how_it_is_called(capsys):
 
 @pytest.mark.parametrize("out", ["file/below", "/proc/dlproj-report"])
 def test_report_into_a_folder_it_cannot_write(tmp_path, out, capsys):
+    from test_report import SIN, make_run
+
     from dlproj.report.__main__ import main
 
     (tmp_path / "file").write_text("a regular file\n")
-    (tmp_path / "outputs").mkdir()
+    make_run(tmp_path / "outputs" / "runs", "r", *SIN, metrics={"test_mse": 0.01})  # one run:
+    # a folder with none is refused before --out is tried (tests/test_report.py)
     target = tmp_path / out if not out.startswith("/") else Path(out)
     code = main(["--outputs", str(tmp_path / "outputs"), "--out", str(target), "--quiet",
                  "--no-figures"])

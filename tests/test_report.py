@@ -414,6 +414,68 @@ def test_cli_outputs_that_is_no_folder_exits_2(tmp_path, capsys, given):
     assert "Allowed:" in err and len(err.strip().splitlines()) == 1
 
 
+def _no_runs(tmp_path: Path, kind: str) -> list[Path]:
+    """An --outputs folder (or two) with no run in it, of the kind named."""
+    root = tmp_path / "outputs"
+    root.mkdir()
+    if kind == "only runs/ and multirun/, empty":
+        (root / "runs").mkdir()
+        (root / "multirun" / "stamp").mkdir(parents=True)
+    elif kind == "only files that are not runs":
+        (root / "notes.txt").write_text("to do\n")
+        (root / "sweep" / "0").mkdir(parents=True)
+        (root / "sweep" / "0" / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n")
+    elif kind == "only its report and reproduce's log":
+        (root / "report").mkdir()
+        (root / "report" / "results.json").write_text("{}")
+        (root / "reproduce" / "x" / ".hydra").mkdir(parents=True)
+        (root / "reproduce" / "x" / ".hydra" / "config.yaml").write_text("{}")
+    elif kind == "a second --outputs, empty":
+        make_run(tmp_path / "full", "s", *SIN, metrics={"test_mse": 0.01})
+        return [tmp_path / "full", root]
+    return [root]
+
+
+@pytest.mark.parametrize("kind", ["empty", "only runs/ and multirun/, empty",
+                                  "only files that are not runs",
+                                  "only its report and reproduce's log",
+                                  "a second --outputs, empty"])
+def test_outputs_without_a_run_is_one_paragraph_exit_2_and_writes_nothing(tmp_path, capsys,
+                                                                          kind):
+    """A report of no runs is not written (no results.csv the reader cannot read): one
+    paragraph naming --outputs and the folder, exit 2, the folders as they were."""
+    roots = _no_runs(tmp_path, kind)
+    before = sorted(tmp_path.rglob("*"))
+    argv = [arg for root in roots for arg in ("--outputs", str(root))]
+    assert report_main([*argv, "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"dlproj.report: --outputs: no runs under {roots[-1]}: nothing "
+                             "written. Allowed: "), err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("runs", ["none", "every one skipped (results.json unreadable)",
+                                  "one without metrics", "one with metrics"])
+def test_results_csv_always_has_its_header_and_reads_back(tmp_path, runs):
+    """results.csv is never a 0-byte file: with no row it is the header alone, the same header
+    as with rows, and pandas reads it."""
+    import pandas as pd
+
+    from dlproj.report.tables import CSV_COLUMNS
+
+    (tmp_path / "outputs").mkdir()
+    if runs != "none":
+        run = make_run(tmp_path / "outputs", "s", *SIN,
+                       metrics={"test_mse": 0.01} if runs == "one with metrics" else {})
+        if runs.startswith("every one skipped"):
+            (run / "results.json").write_text("{")
+    report = build_report(tmp_path / "outputs", tmp_path / "report", figures=False)
+    frame = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert list(frame.columns) == CSV_COLUMNS
+    assert len(frame) == len(report.rows) == (runs in ("one without metrics", "one with metrics"))
+
+
 def test_the_course_numbers_come_from_the_study_file(tmp_path, capsys):
     make_run(tmp_path, "s", *SIN, metrics={"test_mse": 0.01})
     assert list(build_report(tmp_path, tmp_path / "r", study="quick").rows["course"]) == ["0.0101"]

@@ -1,7 +1,7 @@
 """`python -m dlproj.report --bundle PATH.tar.gz [--with-weights]` (dlproj/supplement.py): the
 same runs give the same bytes, it reads back with tarfile and pandas alone, its README lists its
-parts, weights only when asked, written whole or not at all, a path it cannot write is one
-paragraph and exit 1."""
+parts, weights only when asked, written whole or not at all; a path it cannot write is one
+paragraph and exit 1, a name not a gzipped tar's exit 2, both before the report is built."""
 
 from __future__ import annotations
 
@@ -90,10 +90,16 @@ def test_weights_only_with_with_weights(outputs, tmp_path, capsys):
     assert exit_.value.code == 2 and "only with --bundle" in capsys.readouterr().err
 
 
+# Folders that exist and refuse what is made in them, also to root (whom mode bits do not stop):
+# the kernel's file systems. An absolute target replaces tmp_path in `tmp_path / target`.
 @pytest.mark.parametrize("target,named,why", [
     ("file/s.tar.gz", "file", "not a folder"),  # its folder is a file
     ("file/deeper/s.tar.gz", "file", "not a folder"),
     ("folder", "folder", "a folder is there, not a file"),
+    ("/proc/dlproj-s.tar.gz", "/proc/dlproj-s.tar.gz", ""),  # the folder refuses a new file
+    ("/sys/dlproj-s.tar.gz", "/sys/dlproj-s.tar.gz", ""),
+    ("/proc/dlproj-nope/s.tar.gz", "/proc/dlproj-nope", ""),  # ... or the folder to be made
+    ("/sys/kernel/dlproj-nope/deeper/s.tgz", "/sys/kernel/dlproj-nope", ""),
 ])
 def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
         outputs, tmp_path, capsys, target, named, why):
@@ -105,8 +111,32 @@ def test_a_path_it_cannot_write_is_one_paragraph_and_exit_1_before_the_report(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err  # said before the report is built: no summary line, no report
     assert err[0].startswith(f"dlproj.report: cannot write {tmp_path / named}: {why}")
-    assert "--bundle path" in err[0] and "Traceback" not in err[0]
+    assert "--bundle path" in err[0] and "Traceback" not in err[0] and ".tmp-" not in err[0]
     assert sorted(tmp_path.rglob("*")) == before
+    assert not (tmp_path / named).exists() or named in ("file", "folder")
+
+
+@pytest.mark.parametrize("name,written", [
+    ("s.zip", False), ("s.tar", False), ("s.gz", False), ("s.tar.bz2", False), ("s", False),
+    ("s.tar.gz.zip", False), ("new/deeper/s.zip", False),
+    ("s.tgz", True), ("S.TAR.GZ", True), ("new/deeper/s.tar.gz", True),  # folders made
+])
+def test_only_a_gzipped_tars_name_is_written_the_rest_refused_before_the_report(
+        outputs, tmp_path, capsys, name, written):
+    """The supplement is a gzipped tar: a name that says otherwise (.zip, .tar) is one
+    paragraph naming --bundle and what is allowed, exit 2, before anything is written."""
+    path = tmp_path / name
+    code = report_main(["--outputs", str(outputs), "--out", str(tmp_path / "report"), "--quiet",
+                        "--no-figures", "--bundle", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    if written:
+        assert code == 0 and tarfile.is_tarfile(path), err
+        return
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (f"dlproj.report: --bundle: not a .tar.gz or .tgz name: {path}. Allowed: "
+                      "a path ending in .tar.gz or .tgz (the supplement is a gzipped tar, read "
+                      "with Python's tarfile), e.g. --bundle supplement.tar.gz.")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):

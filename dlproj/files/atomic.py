@@ -49,6 +49,33 @@ def refuse_folder(path: Path) -> None:
         raise IsADirectoryError(errno.EISDIR, "a folder is there, not a file", str(path))
 
 
+def check_writable(path: str | Path) -> Path:
+    """`path` made absolute, or the OSError atomic_write(path) would end in, found before
+    anything is filled: a folder where the file would go, a file where a folder would, or a
+    folder that refuses what is made in it. The first step of the write is tried and undone (the
+    first missing folder made and removed, else a temporary file beside `path`), so a folder
+    whose mode bits root writes through but whose file system refuses it (/proc, /sys, a
+    read-only disk) is refused as well; the error names what the write itself would name."""
+    path = Path(path).absolute()
+    refuse_folder(path)
+    there = next(p for p in path.parents if p.exists())  # the folders below it are made
+    if not there.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
+    if there != path.parent:
+        first = [p for p in path.parents if not p.exists()][-1]
+        first.mkdir()
+        first.rmdir()
+        return path
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        open(tmp, "xb").close()
+    except OSError as exc:
+        exc.filename, exc.filename2 = str(path), None  # the file, not its temporary
+        raise
+    tmp.unlink()
+    return path
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 

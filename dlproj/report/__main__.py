@@ -39,7 +39,8 @@ def _report(argv: list[str] | None) -> int:
     parser.add_argument("--bundle", type=Path, metavar="PATH.tar.gz",
                         help="also write the supplement: tables, claims, figures, the study file, "
                              "each run's config, metrics.csv and results.json, the environment "
-                             "(the same bytes for the same runs)")
+                             "(the same bytes for the same runs); a gzipped tar: the name ends "
+                             "in .tar.gz or .tgz")
     parser.add_argument("--with-weights", action="store_true",
                         help="put each run's final weights (model.npz / model.pt) in the bundle")
     args = parser.parse_args(argv)
@@ -49,6 +50,13 @@ def _report(argv: list[str] | None) -> int:
     if missing := [r for r in roots if not r.is_dir()]:
         print(f"dlproj.report: --outputs: not a folder: {', '.join(map(str, missing))}. "
               f"Allowed: an outputs folder, a sweep's or a run's.", file=sys.stderr)
+        return 2
+    from dlproj.report.runs import find_run_dirs
+
+    if empty := [r for r in roots if not find_run_dirs(r)]:  # a report of nothing: not written
+        print(f"dlproj.report: --outputs: no runs under {', '.join(map(str, empty))}: nothing "
+              f"written. Allowed: an outputs folder, a sweep's or a run's, holding at least one "
+              f"run (a folder with results.json or .hydra/config.yaml).", file=sys.stderr)
         return 2
     out = args.out or roots[0] / "report"
     if args.bundle is not None:

@@ -68,8 +68,7 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     head = (f"# Results\n\n{len(kept)} runs in {len(rows)} rows ({len(superseded)} superseded), "
             "read from " + ", ".join(f"`{r}`" for r in roots) + ".\n\n")
     write_text(out_dir / "results.md", head + md)
-    write_text(out_dir / "results.csv", csv_frame(rows, stats, numbers).to_csv(index=False)
-               if not rows.empty else "")
+    write_text(out_dir / "results.csv", csv_frame(rows, stats, numbers).to_csv(index=False))
     write_text(out_dir / "results.tex", latex(rows, stats, numbers))
     captions = {spec.name: spec.caption for spec in specs} | {
         write.FIGURE: "The course report's claims: effect and 95% interval per comparison"}

@@ -25,6 +25,10 @@ QUIET_METRICS = frozenset({"epoch", "epoch_seconds", "lr", "kink_crossings", "n_
                            "trainable_params", "most_confused_pred", "most_confused_true"})
 MAX_OTHER_METRICS = 5
 STATUS_RANK = {"completed": 0, "diverged": 1, "interrupted": 2, "failed": 3}
+# results.csv's header, the same with no runs (then the header alone) or no metrics.
+CSV_COLUMNS = [*KEYS, "setting_label", "n", "seeds", "wall_seconds", "error", "run_dirs",
+               "primary", "metric", "mean", "std", "metric_n", "course_report",
+               "course_report_label"]
 
 
 def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,7 +165,9 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
 
 def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> pd.DataFrame:
     """Long format: a line per (setting row, metric), with the course report's value where the
-    protocol matches; rows without metrics get one line with no metric."""
+    protocol matches; rows without metrics get one line with no metric; no rows, no lines."""
+    if rows.empty:
+        return pd.DataFrame(columns=CSV_COLUMNS)
     base = rows.drop(columns="course").rename(columns={"label": "setting_label"})
     out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
                      on=KEYS) if not stats.empty else base.assign(metric="")
@@ -171,7 +177,8 @@ def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> pd.D
             for r in out.itertuples()]
     return out.drop(columns="config").assign(
         course_report=[ref.value if ref else None for ref in refs],
-        course_report_label=[ref.label if ref else "" for ref in refs])
+        course_report_label=[ref.label if ref else "" for ref in refs]).reindex(
+        columns=CSV_COLUMNS)
 
 
 def latex(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> str:
