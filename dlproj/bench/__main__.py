@@ -15,7 +15,7 @@ import time
 
 from dlproj.bench.step_speed import MODELS
 from dlproj.environment import cores
-from dlproj.errors import DlprojError
+from dlproj.errors import DlprojError, check_knobs
 
 
 def _load() -> str:
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
     try:  # MNIST missing, cut short, not fetchable: one paragraph, as a run says it
+        check_knobs()  # the environment's numbers and switches, as a run checks them
         step_speed.run(args.threads, models, steps=args.steps, repeats=args.repeats,
                        data_root=args.data_root)
         if args.section4:

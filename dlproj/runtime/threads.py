@@ -14,12 +14,10 @@ take `auto` or an integer >= 1. So a single run uses every core, and N parallel 
 
 from __future__ import annotations
 
-import os
-from contextlib import suppress
 from dataclasses import dataclass
 
 from dlproj.environment import cores
-from dlproj.errors import ConfigError
+from dlproj.errors import ConfigError, knob
 
 JOBS_ENV = "DLPROJ_JOBS"
 
@@ -43,14 +41,7 @@ def _joblib_jobs() -> int:
 def budget() -> int:
     """The cores one run may use: all of them, or an equal share among the runs beside it
     (DLPROJ_JOBS, else the joblib sweep's n_jobs)."""
-    env = os.environ.get(JOBS_ENV, "")
-    if not env.strip():
-        return max(1, cores() // _joblib_jobs())
-    with suppress(ValueError):
-        if int(env) >= 1:
-            return max(1, cores() // int(env))
-    raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
-                      f"Allowed: an integer >= 1 (how many runs share the cores).")
+    return max(1, cores() // (knob(JOBS_ENV) or _joblib_jobs()))
 
 
 def _setting(value, key: str) -> int | None:
