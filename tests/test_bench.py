@@ -123,3 +123,29 @@ def test_bench_on_bad_data_says_so_in_one_paragraph(tmp_path, capsys, root):
     assert str(exit_.value.code).startswith("dlproj: ") and str(tmp_path / root) in str(
         exit_.value.code)
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1", "2", "999", "auto", " 3", "0", "-1", "abc", "1.5", "true"])
+def test_bench_threads_take_what_a_runs_threads_take(value, monkeypatch, capsys, compose_cfg):
+    """--threads follows a run's rule for threads.* (dlproj/runtime/threads.py), in its words:
+    auto (every core) or an integer >= 1, more than the cores too (a run may oversubscribe them:
+    threads.workers=999 on 2 cores is taken, so 999 is a count the bench may time)."""
+    from dlproj.bench import __main__ as bench
+    from dlproj.errors import ConfigError
+    from dlproj.runtime import threads
+
+    for module in (bench, threads):
+        monkeypatch.setattr(module, "cores", lambda: 2)
+    monkeypatch.delenv(threads.JOBS_ENV, raising=False)
+    try:
+        run = threads.numpy_plan(compose_cfg([f"threads.workers={value.strip()}"]).threads)
+    except ConfigError as exc:
+        run = exc
+    if not isinstance(run, ConfigError):
+        assert bench.arguments(["--threads", value]).threads == [run.workers]
+        return
+    with pytest.raises(SystemExit) as exit_:
+        bench.arguments(["--threads", f"1,{value}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and threads.ALLOWED in str(run)
+    assert f"error: argument --threads: {value.strip()!r}: allowed: {threads.ALLOWED}\n" in err
