@@ -344,6 +344,19 @@ def test_download_false_in_section4_fetches_nothing(bad_run, tmp_path, no_networ
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.part"))
 
 
+@pytest.mark.parametrize("root", ["typo", "typo/below", "relative"])
+@pytest.mark.parametrize("section", [1, 4])
+def test_a_data_root_not_there_is_not_made_for_a_download(bad_run, tmp_path, no_network,
+                                                          section, root):
+    """A data.root that is not there (a typo; a relative one from the project root) is refused
+    before the run, naming it: once a download made it and filled it with MNIST."""
+    path = (os.path.relpath(tmp_path / "typo", paths.PROJECT_ROOT) if root == "relative"
+            else str(tmp_path / root))
+    msg = bad_run([f"section={section}", f"data.root={path}"], f"'data.root': {path!r}")
+    assert "a folder that exists" in msg and "python -m dlproj.data" in msg
+    assert not paths.resolve_path(path).exists()
+
+
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "yes"])
 @pytest.mark.parametrize("name", sorted(KNOBS))
 def test_a_malformed_environment_variable_is_refused_before_the_run(bad_run, monkeypatch, name,

@@ -16,6 +16,7 @@ import time
 from dlproj.bench.step_speed import MODELS
 from dlproj.environment import cores
 from dlproj.errors import DlprojError, check_knobs
+from dlproj.paths import NEW_DATA_ROOT, new_data_root, resolve_path
 from dlproj.runtime import threads
 
 
@@ -64,7 +65,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                    help="repeats of Section 4's training-step block (0: skip it)")
     p.add_argument("--end-to-end", type=_count(0), default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
-    p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
+    p.add_argument("--data-root", default=None,
+                   help="MNIST root, as data.root (default: the project's); one that is not "
+                        "there yet is refused, not filled with a download")
     p.add_argument("--logging", type=_count(0), default=3, metavar="REPEATS",
                    help="repeats of the logging-cost line (0: skip it)")
     args = p.parse_args(argv)
@@ -72,6 +75,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
         p.error(f"argument --models: {', '.join(unknown)}: allowed: {', '.join(MODELS)}")
+    if args.data_root is not None and new_data_root(args.data_root):  # as a run's data.root
+        p.error(f"argument --data-root: {args.data_root!r} ({resolve_path(args.data_root)} is "
+                f"not there): allowed: {NEW_DATA_ROOT}")
     return args
 
 
