@@ -3,11 +3,13 @@ every check uses to say what is wrong."""
 
 import errno
 import logging
+import math
 import os
 import re
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
@@ -45,6 +47,54 @@ def check(ok: bool, key: str, value: object, allowed: str) -> None:
         value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "
                           f"Fix it on the command line, e.g. `python -m dlproj {key}=...`.")
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """A reader of `kind` (int or float) that lets only finite values > 0 through."""
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(text)
+        return value
+    return parse
+
+
+def _switch(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+# The environment variables dlproj reads as numbers or switches (the folders, DLPROJ_OUTPUTS and
+# DLPROJ_DATA: dlproj/paths.py), each read by `knob`: how its text is read and what is allowed.
+KNOBS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "DLPROJ_JOBS": (_positive(int), "an integer >= 1 (how many runs share the cores; unset: "
+                                    "this run alone, or its joblib sweep's n_jobs)"),
+    "DLPROJ_MLFLOW_PROBE_SECS": (_positive(float), "a number of seconds > 0 (how long an MLflow "
+                                                   "tracking server has to answer; unset: 5)"),
+    "DLPROJ_PROGRESS": (_switch, "1 (progress bars) or 0 (none); unset: bars when stderr is a "
+                                 "terminal"),
+}
+
+
+def knob(name: str, default: Any = None) -> Any:
+    """The environment variable `name` of KNOBS as its reader reads it; `default` when it is
+    unset or blank; a ConfigError naming it and what is allowed when it is anything else."""
+    text = os.environ.get(name, "")
+    if not text.strip():
+        return default
+    parse, allowed = KNOBS[name]
+    try:
+        return parse(text.strip())
+    except ValueError:
+        raise ConfigError(f"Invalid value for the environment variable {name}: {text!r}. "
+                          f"Allowed: {allowed}.") from None
+
+
+def check_knobs() -> None:
+    """Each of KNOBS read once, before a command starts: one read mid-run would come late."""
+    for name in KNOBS:
+        knob(name)
 
 
 def shape_mismatch(own: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]]) -> str:

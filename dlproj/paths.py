@@ -30,3 +30,18 @@ def resolve_path(path: str | Path) -> Path:
     """A path the config names (`data.root`, an MLflow store's): `~` expanded, a relative one
     taken from the project root (so it names the same place from any working directory)."""
     return (PROJECT_ROOT / Path(str(path)).expanduser()).resolve()  # an absolute one stays
+
+
+def new_data_root(path: str | Path) -> bool:
+    """Whether a download of MNIST into `path` (as `data.root` names it) would make the folder:
+    one that is not there yet, other than the project's own (data_root(), made on first use), is
+    most likely a typo, so it is refused, not filled with a fresh copy (NEW_DATA_ROOT)."""
+    where = resolve_path(path)
+    return not where.exists() and where != data_root()
+
+
+# What a data root that new_data_root refuses may be instead.
+NEW_DATA_ROOT = ("a folder that exists (a relative one is taken from the project root) or the "
+                 "project's data folder ($DLPROJ_DATA, else data/): dlproj makes no new folder to "
+                 "download data into (a typo would get one); make it first, or fetch MNIST into "
+                 "it with `python -m dlproj.data PATH`")

@@ -27,6 +27,7 @@ import torch  # imported here, before any test disables subprocesses
 from dlproj import paths
 from dlproj.config.compose import normalize_overrides
 from dlproj.data.fetch import RAW_FILES, raw_dir
+from dlproj.errors import KNOBS
 from dlproj.runtime import memory
 
 UNSAFE = ("allow_pickle", "weights_only=False", "weights_only = False", "\x1b[", "Traceback")
@@ -341,6 +342,32 @@ def test_download_false_in_section4_fetches_nothing(bad_run, tmp_path, no_networ
                   str(tmp_path / "empty"))
     assert "make data" in msg
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.part"))
+
+
+@pytest.mark.parametrize("root", ["typo", "typo/below", "relative"])
+@pytest.mark.parametrize("section", [1, 4])
+def test_a_data_root_not_there_is_not_made_for_a_download(bad_run, tmp_path, no_network,
+                                                          section, root):
+    """A data.root that is not there (a typo; a relative one from the project root) is refused
+    before the run, naming it: once a download made it and filled it with MNIST."""
+    path = (os.path.relpath(tmp_path / "typo", paths.PROJECT_ROOT) if root == "relative"
+            else str(tmp_path / root))
+    msg = bad_run([f"section={section}", f"data.root={path}"], f"'data.root': {path!r}")
+    assert "a folder that exists" in msg and "python -m dlproj.data" in msg
+    assert not paths.resolve_path(path).exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "yes"])
+@pytest.mark.parametrize("name", sorted(KNOBS))
+def test_a_malformed_environment_variable_is_refused_before_the_run(bad_run, monkeypatch, name,
+                                                                    value):
+    """Every number or switch dlproj reads from the environment (errors.KNOBS), malformed: the
+    run is refused naming the variable and what is allowed, before it starts (read where it is
+    used, DLPROJ_MLFLOW_PROBE_SECS=abc was a ValueError; DLPROJ_PROGRESS=yes was ignored)."""
+    monkeypatch.setenv(name, value)
+    msg = bad_run(["experiment=xor", "train.epochs=1"],
+                  f"Invalid value for the environment variable {name}: {value!r}. Allowed: ")
+    assert "\n" not in msg
 
 
 # -- checkpoints that do not fit ------------------------------------------------------------------

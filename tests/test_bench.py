@@ -163,3 +163,71 @@ def test_bench_on_bad_data_says_so_in_one_paragraph(tmp_path, capsys, root):
     assert str(exit_.value.code).startswith("dlproj: ") and str(tmp_path / root) in str(
         exit_.value.code)
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1", "2", "999", "auto", " 3", "0", "-1", "abc", "1.5", "true"])
+def test_bench_threads_take_what_a_runs_threads_take(value, monkeypatch, capsys, compose_cfg):
+    """--threads follows a run's rule for threads.* (dlproj/runtime/threads.py), in its words:
+    auto (every core) or an integer >= 1, more than the cores too (a run may oversubscribe them:
+    threads.workers=999 on 2 cores is taken, so 999 is a count the bench may time)."""
+    from dlproj.bench import __main__ as bench
+    from dlproj.errors import ConfigError
+    from dlproj.runtime import threads
+
+    for module in (bench, threads):
+        monkeypatch.setattr(module, "cores", lambda: 2)
+    monkeypatch.delenv(threads.JOBS_ENV, raising=False)
+    try:
+        run = threads.numpy_plan(compose_cfg([f"threads.workers={value.strip()}"]).threads)
+    except ConfigError as exc:
+        run = exc
+    if not isinstance(run, ConfigError):
+        assert bench.arguments(["--threads", value]).threads == [run.workers]
+        return
+    with pytest.raises(SystemExit) as exit_:
+        bench.arguments(["--threads", f"1,{value}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and threads.ALLOWED in str(run)
+    assert f"error: argument --threads: {value.strip()!r}: allowed: {threads.ALLOWED}\n" in err
+
+
+@pytest.mark.parametrize("root", ["typo", "typo/below", "relative typo", "empty folder", "a_file",
+                                  "the project's", "a fresh DLPROJ_DATA"])
+def test_bench_data_root_is_held_to_a_runs_data_root_rule(root, tmp_path, monkeypatch, capsys,
+                                                          compose_cfg):
+    """--data-root is refused where a run's data.root is (Config.check: a folder not there yet,
+    other than the project's own, is a typo a download would make and fill), naming the flag and
+    the path in one line, exit 2, before anything is fetched or measured."""
+    import os
+
+    from dlproj import paths
+    from dlproj.bench import __main__ as bench
+    from dlproj.config.schema import Config
+    from dlproj.errors import ConfigError
+
+    (tmp_path / "empty folder").mkdir()
+    (tmp_path / "a_file").write_text("x")  # there: the fetcher says why it cannot be used
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "fresh"))
+    path = {"relative typo": os.path.relpath(tmp_path / "typo", paths.PROJECT_ROOT),
+            "the project's": "data", "a fresh DLPROJ_DATA": str(tmp_path / "fresh")}.get(
+        root, str(tmp_path / root))
+    if root == "the project's":
+        monkeypatch.delenv("DLPROJ_DATA")
+    try:
+        Config.check(compose_cfg([f"data.root={path}"]))
+        refused = False
+    except ConfigError as exc:
+        refused = True
+        assert f"'data.root': {path!r}" in str(exc)
+    assert refused == (root in ("typo", "typo/below", "relative typo"))
+    if not refused:
+        assert bench.arguments(["--data-root", path]).data_root == path
+        return
+    with pytest.raises(SystemExit) as exit_:
+        bench.arguments(["--data-root", path])
+    err = capsys.readouterr().err
+    line = err.splitlines()[-1]
+    assert exit_.value.code == 2 and err.count("error:") == 1
+    assert line.startswith("python -m dlproj.bench: error: argument --data-root: ")
+    assert str(paths.resolve_path(path)) in line and paths.NEW_DATA_ROOT in line
+    assert not paths.resolve_path(path).exists()

@@ -118,6 +118,34 @@ def test_resuming_an_early_stopped_run_names_what_trains_it_further(case, dlproj
     assert _files(run_dir) == before
 
 
+@pytest.mark.parametrize("patience", [2, 3, 4], ids=["lower", "same", "higher"])
+@pytest.mark.parametrize("early_stopping", [True, False], ids=["on", "off"])
+def test_resuming_with_other_patience(early_stopping, patience, dlproj_run):
+    """A completed 3-epoch run of patience 3 (it did not stop) resumed for 5 epochs: with early
+    stopping on, less patience is refused (the run would be relabelled) and the same or more
+    goes on; off (monitor null, which a resume cannot change) no patience is read, so any may
+    be given (it was refused as lower once)."""
+    args = [*(ES if early_stopping else ES[:2]), "train.early_stopping.patience=3",
+            "train.epochs=3"]
+    run_dir = dlproj_run(args).run_dir
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=5",
+                          f"train.early_stopping.patience={patience}"])
+    if early_stopping and patience < 3:
+        assert resumed.proc.returncode == 2, resumed.output
+        err = resumed.proc.stderr
+        assert err.count("dlproj: ") == 1 and "Invalid value for 'train.early_stopping." \
+            "patience': 2 to resume" in err and "started with patience 3" in err, err
+        assert _files(run_dir) == before
+        return
+    assert resumed.proc.returncode == 0, resumed.output
+    record = json.loads((run_dir / "results.json").read_text())
+    # on: no epoch improves on epoch 1 by min_delta, so it stops after `patience` more
+    assert record["status"] == "completed" and record["last_epoch"] == (
+        1 + patience if early_stopping else 5)
+    assert record.get("stopped_early", False) == early_stopping
+
+
 @pytest.mark.parametrize("log_every", [None, 5])
 def test_the_log_has_the_last_epoch_of_an_early_stopped_run(log_every, dlproj_run):
     """Log lines every train.log_every epochs, plus the first and the last: the last is where

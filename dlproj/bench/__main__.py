@@ -15,7 +15,9 @@ import time
 
 from dlproj.bench.step_speed import MODELS
 from dlproj.environment import cores
-from dlproj.errors import DlprojError
+from dlproj.errors import DlprojError, check_knobs
+from dlproj.paths import NEW_DATA_ROOT, new_data_root, resolve_path
+from dlproj.runtime import threads
 
 
 def _load() -> str:
@@ -35,11 +37,25 @@ def _count(least: int):
     return parse
 
 
-def main(argv: list[str] | None = None) -> None:
+def _threads(text: str) -> list[int]:
+    """--threads: thread counts as a run's threads.* takes them (threads.setting: auto or an
+    integer >= 1, more than the cores too), auto being every core."""
+    counts = []
+    for item in map(str.strip, text.split(",")):
+        try:  # an integer as Hydra reads one from a command line, else the text
+            counts.append(threads.setting(int(item) if item.lstrip("-").isdigit() else item)
+                          or cores())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: allowed: {threads.ALLOWED}") from None
+    return counts
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, refused by argparse in one line naming the argument (exit 2)."""
     p = argparse.ArgumentParser(prog="python -m dlproj.bench", description=__doc__)
-    p.add_argument("--threads", type=lambda text: [_count(1)(t.strip()) for t in text.split(",")],
-                   default=[1, cores()],
-                   help="comma-separated thread counts (default: 1 and all cores)")
+    p.add_argument("--threads", type=_threads, default="1,auto",
+                   help="comma-separated thread counts, each auto (every core) or an integer >= 1 "
+                        "(more than the cores oversubscribes them; default: 1,auto)")
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma-separated, from {', '.join(MODELS)}")
     p.add_argument("--steps", type=_count(1), default=10, help="training steps per timed repeat")
@@ -49,14 +65,24 @@ def main(argv: list[str] | None = None) -> None:
                    help="repeats of Section 4's training-step block (0: skip it)")
     p.add_argument("--end-to-end", type=_count(0), default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
-    p.add_argument("--data-root", default=None, help="MNIST root (default: the project's)")
+    p.add_argument("--data-root", default=None,
+                   help="MNIST root, as data.root (default: the project's); one that is not "
+                        "there yet is refused, not filled with a download")
     p.add_argument("--logging", type=_count(0), default=3, metavar="REPEATS",
                    help="repeats of the logging-cost line (0: skip it)")
     args = p.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",")]
-    unknown = sorted(set(models) - set(MODELS))
+    args.models = [m.strip() for m in args.models.split(",")]
+    unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
         p.error(f"argument --models: {', '.join(unknown)}: allowed: {', '.join(MODELS)}")
+    if args.data_root is not None and new_data_root(args.data_root):  # as a run's data.root
+        p.error(f"argument --data-root: {args.data_root!r} ({resolve_path(args.data_root)} is "
+                f"not there): allowed: {NEW_DATA_ROOT}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
 
     import numpy as np
     import torch
@@ -68,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
     try:  # MNIST missing, cut short, not fetchable: one paragraph, as a run says it
-        step_speed.run(args.threads, models, steps=args.steps, repeats=args.repeats,
+        check_knobs()  # the environment's numbers and switches, as a run checks them
+        step_speed.run(args.threads, args.models, steps=args.steps, repeats=args.repeats,
                        data_root=args.data_root)
         if args.section4:
             section4.run(args.threads, repeats=args.section4)
@@ -81,4 +108,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average after: {_load()}")
 
 
-main()
+if __name__ == "__main__":
+    main()

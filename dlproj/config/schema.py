@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig
 
+from dlproj import paths
 from dlproj.config import images, models, optim, trackers
 from dlproj.config.checks import check_rules, integer, one_of, rule, ruled, text
 from dlproj.data.mnist import TRAIN_IMAGES
@@ -113,6 +114,8 @@ class Config:
         """The keys every run shares."""
         for node in (cfg, cfg.train, cfg.train.early_stopping, cfg.data):
             check_rules(node)
+        check(not (cfg.data.download and paths.new_data_root(cfg.data.root)), "data.root",
+              cfg.data.root, paths.NEW_DATA_ROOT)
         check(cfg.section == 4 or cfg.train.precision == "32", "train.precision",
               cfg.train.precision, f"32 for section={cfg.section} (NumPy computes in float32; "
               "bf16-mixed and 16-mixed are Section 4's)")

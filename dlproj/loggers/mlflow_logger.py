@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from dlproj import paths
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
-from dlproj.errors import ConfigError
+from dlproj.errors import ConfigError, knob
 from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
@@ -70,7 +70,7 @@ def probe(tracking_uri: str) -> None:
     answers costs seconds, not MLflow's minutes of retries. Through a proxy (HTTP(S)_PROXY) the
     bounded requests alone tell."""
     url = urlsplit(tracking_uri)
-    wait = float(os.environ.get(_PROBE_SECS_ENV) or _PROBE_SECS)
+    wait = knob(_PROBE_SECS_ENV, _PROBE_SECS)
     if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
             url.hostname or ""):
         return

@@ -9,17 +9,16 @@ the jobs of a parallel sweep (the joblib launcher's `n_jobs`, read from HydraCon
     threads.blas      BLAS threads per worker (threadpoolctl); auto = budget // workers.
                       Section 4: torch.set_num_threads; auto = the budget
 
-take `auto` or an integer >= 1. So a single run uses every core, and N parallel jobs share them.
+take `auto` or an integer >= 1 (ALLOWED; more than the cores too: then they share them). So a
+single run uses every core, and N parallel jobs share them.
 """
 
 from __future__ import annotations
 
-import os
-from contextlib import suppress
 from dataclasses import dataclass
 
 from dlproj.environment import cores
-from dlproj.errors import ConfigError
+from dlproj.errors import ConfigError, knob
 
 JOBS_ENV = "DLPROJ_JOBS"
 
@@ -43,25 +42,30 @@ def _joblib_jobs() -> int:
 def budget() -> int:
     """The cores one run may use: all of them, or an equal share among the runs beside it
     (DLPROJ_JOBS, else the joblib sweep's n_jobs)."""
-    env = os.environ.get(JOBS_ENV, "")
-    if not env.strip():
-        return max(1, cores() // _joblib_jobs())
-    with suppress(ValueError):
-        if int(env) >= 1:
-            return max(1, cores() // int(env))
-    raise ConfigError(f"Invalid value for the environment variable {JOBS_ENV}: {env!r}. "
-                      f"Allowed: an integer >= 1 (how many runs share the cores).")
+    return max(1, cores() // (knob(JOBS_ENV) or _joblib_jobs()))
 
 
-def _setting(value, key: str) -> int | None:
-    """None for auto, else the integer; ConfigError naming `key` otherwise."""
+# What a thread count may be: in a run's config (threads.*) and on the bench's command line.
+ALLOWED = "auto (share the cores by the rule in dlproj/runtime/threads.py) or an integer >= 1"
+
+
+def setting(value) -> int | None:
+    """A thread count: None for auto, else the integer; ValueError unless ALLOWED. More threads
+    than cores are allowed: they share them (oversubscribed), which one may mean to measure."""
     if value == "auto":
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: auto (share the cores "
-                      f"by the rule in dlproj/runtime/threads.py) or an integer >= 1, e.g. "
-                      f"`python -m dlproj {key}=2`.")
+    raise ValueError(value)
+
+
+def _setting(value, key: str) -> int | None:
+    """`setting`, or a ConfigError naming `key`."""
+    try:
+        return setting(value)
+    except ValueError:
+        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {ALLOWED}, e.g. "
+                          f"`python -m dlproj {key}=2`.") from None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dlproj import paths
 from dlproj.config.checks import Built, check, file_exists, plain
 from dlproj.config.overrides import check_section
 from dlproj.config.schema import Config
-from dlproj.errors import ConfigError
+from dlproj.errors import ConfigError, check_knobs
 from dlproj.experiments import registry
 from dlproj.runtime import memory
 
@@ -157,6 +157,7 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
 
 def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
+    check_knobs()  # the environment's numbers and switches
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"Missing value for '{missing[0]}': it is ??? (required). Allowed: "

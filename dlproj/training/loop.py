@@ -316,6 +316,8 @@ def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_e
     es, was = ctx.cfg.train.get("early_stopping") or {}, saved.get("train") or {}
     saved_epochs, patience = int(was.get("epochs", 0)), int(es.get("patience", 0))
     saved_patience = int((was.get("early_stopping") or {}).get("patience", patience))
+    if not es.get("monitor"):  # early stopping off (a resume cannot turn it on): patience
+        saved_patience = patience  # is read by nothing, so it may change either way
     if epochs < epoch or patience < saved_patience:
         key, value, least, was_at = (
             ("train.epochs", epochs, epoch, f"whose checkpoint is at epoch {epoch}")
@@ -388,8 +390,8 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
         raise ConfigError(
             f"Cannot resume {ctx.run_dir}: its checkpoint was written with another config "
             f"({'; '.join(changed[:5])}). Only how far it trains (train.epochs; "
-            f"train.early_stopping.patience, never lower) and what computes nothing may change "
-            f"on resume; start a new run for anything else.")
+            f"train.early_stopping.patience, never lower while early stopping is on) and what "
+            f"computes nothing may change on resume; start a new run for anything else.")
     _check_further(ctx, int(meta["epoch"]), saved, bool(meta.get("stopped_early")), rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)

@@ -18,11 +18,12 @@ import sys
 import time
 from typing import Any
 
+from dlproj.errors import knob
+
 
 def show_bars() -> bool:
-    if os.environ.get("DLPROJ_PROGRESS") in {"0", "1"}:
-        return os.environ["DLPROJ_PROGRESS"] == "1"
-    return sys.stderr.isatty()
+    forced = knob("DLPROJ_PROGRESS")
+    return sys.stderr.isatty() if forced is None else forced
 
 
 # The metric shown beside the loss: the first of these a row has (or the monitored one).

@@ -1,9 +1,9 @@
 """What may change when a run continues from its checkpoint (`resume=RUN_DIR`), and how the
 checkpoint's config is held against the run's config now.
 
-Only how far to train (train.epochs, early stopping's patience: never lower) and knobs that do
-not change what is computed may differ (RESUME_MAY_CHANGE); anything else would make the resumed
-run another run.
+Only how far to train (train.epochs, early stopping's patience: never lower while it is on) and
+knobs that do not change what is computed may differ (RESUME_MAY_CHANGE); anything else would
+make the resumed run another run.
 """
 
 from __future__ import annotations
