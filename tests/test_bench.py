@@ -4,6 +4,7 @@ compute, and its FLOP counts add up."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,7 +222,7 @@ def test_bench_data_root_is_held_to_a_runs_data_root_rule(root, tmp_path, monkey
         assert f"'data.root': {path!r}" in str(exc)
     assert refused == (root in ("typo", "typo/below", "relative typo"))
     if not refused:
-        assert bench.arguments(["--data-root", path]).data_root == path
+        assert bench.arguments(["--data-root", path]).data_root == str(paths.resolve_path(path))
         return
     with pytest.raises(SystemExit) as exit_:
         bench.arguments(["--data-root", path])
@@ -231,3 +232,25 @@ def test_bench_data_root_is_held_to_a_runs_data_root_rule(root, tmp_path, monkey
     assert line.startswith("python -m dlproj.bench: error: argument --data-root: ")
     assert str(paths.resolve_path(path)) in line and paths.NEW_DATA_ROOT in line
     assert not paths.resolve_path(path).exists()
+
+
+@pytest.mark.parametrize("name", ["mnist", "with space", "it's", "a,b=c", "[x]"])
+def test_the_end_to_end_run_reads_the_benchs_data_root(tmp_path, monkeypatch, compose_cfg, name):
+    """`--data-root` reaches the section=3 run of the end-to-end line as its data.root, read
+    back by Hydra as the same path whatever it holds."""
+    from dlproj.bench import end_to_end
+
+    seen = []
+
+    def run(outputs, *args):
+        seen.extend(args)
+        (Path(outputs) / "metrics.csv").write_text("epoch,epoch_seconds\n1,2.5\n2,1.5\n")
+
+    monkeypatch.setattr(end_to_end, "_dlproj", run)
+    root = tmp_path / name
+    assert end_to_end.dlproj_epoch(1, 64, str(root)) == 1.5
+    (override,) = [a for a in seen if a.startswith("data.root=")]
+    assert compose_cfg([override]).data.root == str(root)
+    seen.clear()
+    end_to_end.dlproj_epoch(1, 64)
+    assert not [a for a in seen if a.startswith("data.root=")]

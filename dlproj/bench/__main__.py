@@ -78,6 +78,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     if args.data_root is not None and new_data_root(args.data_root):  # as a run's data.root
         p.error(f"argument --data-root: {args.data_root!r} ({resolve_path(args.data_root)} is "
                 f"not there): allowed: {NEW_DATA_ROOT}")
+    if args.data_root is not None:  # one place for every block, whatever the working folder
+        args.data_root = str(resolve_path(args.data_root))
     return args
 
 

@@ -36,11 +36,13 @@ def _dlproj(outputs: str, *args: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
 
 
-def dlproj_epoch(threads: int, images: int) -> float:
+def dlproj_epoch(threads: int, images: int, data_root: str | None = None) -> float:
     """The last epoch_seconds of a section=3 run with `threads` step workers."""
+    quoted = str(data_root).replace("'", "\\'")  # Hydra's quoting
+    root = [f"data.root='{quoted}'"] if data_root else []
     with tempfile.TemporaryDirectory() as tmp:
         _dlproj(tmp, "section=3", f"data.train_limit={images}", f"data.test_limit={EVAL_IMAGES}",
-                f"train.epochs={EPOCHS}", f"threads.workers={threads}", "threads.blas=1")
+                f"train.epochs={EPOCHS}", f"threads.workers={threads}", "threads.blas=1", *root)
         (metrics,) = Path(tmp).rglob("metrics.csv")
         return float(read_rows(metrics)[-1]["epoch_seconds"])
 
@@ -90,7 +92,7 @@ def run(thread_counts: list[int], images: int, data_root: str | None = None, out
     for threads in thread_counts:
         ours, theirs = [], []
         for _ in range(REPEATS):
-            ours.append(dlproj_epoch(threads, images))
+            ours.append(dlproj_epoch(threads, images, data_root))
             theirs.append(torch_epoch(threads, images, data_root))
         out(f"{threads:>7} {min(ours):>27.2f} {min(theirs):>17.2f} "
             f"{min(ours) / min(theirs):>6.2f}")
