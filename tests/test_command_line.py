@@ -64,6 +64,42 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
 
 
+# A key the chosen choice lacks but another choice of its group declares: those choices are
+# named, against the command's own choices (the message once said "no config declares it" and
+# offered optimizer.name, or optimizer.beta2 for optimizer=sgd, from the default config).
+@pytest.mark.parametrize("args, words", [
+    (["optimizer=adam", "optimizer.momentum=0.9"], "Unknown key 'optimizer.momentum': "
+     "optimizer=adam does not take it. Allowed: a key `python -m dlproj --cfg job "
+     "optimizer=adam` shows, or a choice of optimizer that takes it: optimizer=momentum, "
+     "optimizer=rmsprop, optimizer=sgd."),
+    (["logger.mlflow.tracking_uri=http://h:5000"], "'logger.mlflow.tracking_uri': logger=csv "
+     "does not take it. Allowed: a key `python -m dlproj --cfg job` shows, or a choice of logger "
+     "that takes it: logger=all, logger=mlflow."),
+    (["experiment=mlp", "model.depth=3"], "'model.depth': model=mlp does not take it. "
+     "Allowed: a key `python -m dlproj --cfg job experiment=mlp` shows, or a choice of model "
+     "that takes it: model=plain, model=resnet."),
+    (["-m", "optimizer=sgd,adam", "optimizer.nesterov=true", *FAST],
+     "'optimizer.nesterov': optimizer=adam does not take it. Allowed: a key `python -m dlproj "
+     "--cfg job experiment=xor` shows, or a choice of optimizer that takes it: "
+     "optimizer=momentum, optimizer=sgd."),
+    (["optimizer=sgd", "optimizer.betas=0.9"], "Unknown key 'optimizer.betas' (did you mean "
+     "optimizer.name?): no config declares it"),
+], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere"])
+def test_an_unknown_key_names_the_choices_that_take_it(tmp_path, args, words):
+    _refused(run_here(args, tmp_path), words)  # refused while composing: nothing trains
+
+
+@pytest.mark.parametrize("text", ["SLURM cannot run this sweep: ask for less.",
+                                  "SLURM cannot run this sweep: ask for less"],
+                         ids=["ends-with-a-period", "without"])
+def test_a_hydra_error_is_one_sentence_with_one_full_stop(text):
+    from hydra.errors import HydraException
+
+    from dlproj.config.overrides import explain
+
+    assert explain(HydraException(text), []) == "SLURM cannot run this sweep: ask for less."
+
+
 @pytest.mark.parametrize("args, words", [
     (["--cfg", "job", "section=2", "experiment=xor"],  # printed Section 1's config, exit 0
      "'section': 2, but experiment=xor is Section 1's. Allowed: section=1 with experiment=xor"),

@@ -152,7 +152,6 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
     if isinstance(exc, ConfigError):  # dlproj's own, from inside Hydra (a launcher's settings)
@@ -176,15 +175,7 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             or "Could not override" in str(exc)):
         missing = key if key in given else next((k for k in given if f"'{k}'" in str(exc)),
                                                 key or "?")
-        from dlproj.config.compose import compose_config
-        from dlproj.config.setting import flatten
-
-        leaves = flatten(OmegaConf.to_container(compose_config([]), resolve=False))
-        # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
-        known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
-        return (f"Unknown key '{missing}'{_nearest(missing, known)}: no config declares "
-                f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
-                f"`+{missing}=...` and a schema that reads it).")
+        return _unknown_key(missing, args)
     if key and key in given:  # of the values given for it, the one the message quotes
         value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
         form = next((f for words, f in _HINTS.items() if words in first), None)
@@ -192,5 +183,58 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
         return f"Invalid value for '{key}': {value}. {first}."
-    return " ".join(str(exc).split()) + "."
+    text = " ".join(str(exc).split())
+    return text if text.endswith(".") else text + "."
 
+
+def _unknown_key(missing: str, args: list[str]) -> str:
+    """An unknown key, named against the config of the command's own group choices: the
+    nearest key it has, or the choices of the key's group that take it (`optimizer=adam
+    optimizer.momentum=0.9`: momentum and sgd do)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    known_groups, chosen = groups(), []
+    for arg in args:  # the group choices given, sweeps left out
+        try:
+            parsed = OverridesParser.create().parse_override(arg)
+        except Exception:  # what Hydra cannot read was refused before composing
+            continue
+        if parsed.key_or_group in known_groups and not parsed.is_sweep_override():
+            chosen.append(arg)
+    cfg, leaves = _composed(chosen) or _composed([]) or (None, [])
+    group = missing.partition(".")[0]
+    if "." in missing and group in known_groups and cfg is not None:
+        others = [a for a in chosen if not a.startswith(f"{group}=")]
+        takes = [f"{group}={c}" for c in known_groups[group]
+                 if any(k == missing or k.startswith(f"{missing}.")
+                        for k in (_composed([*others, f"{group}={c}"]) or (None, []))[1])]
+        if takes:
+            now = next((a for a in chosen if a.startswith(f"{group}=")), None) or (
+                f"{group}={cfg.hydra.runtime.choices.get(group) or ','.join(cfg[group])}")
+            shown = " ".join(["python -m dlproj --cfg job", *chosen])
+            return (f"Unknown key '{missing}': {now} does not take it. Allowed: a key "
+                    f"`{shown}` shows, or a choice of {group} that takes it: "
+                    f"{', '.join(takes)}.")
+    # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
+    known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
+    return (f"Unknown key '{missing}'{_nearest(missing, known)}: no config declares "
+            f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
+            f"`+{missing}=...` and a schema that reads it).")
+
+
+def _composed(overrides: list[str]) -> tuple | None:
+    """(conf/ composed with these overrides, Hydra's node kept; its keys), or None."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from dlproj.config.compose import config_loader, normalize_overrides
+    from dlproj.config.setting import flatten
+
+    try:
+        cfg = config_loader().load_configuration("config", normalize_overrides(overrides),
+                                                 run_mode=RunMode.RUN)
+        body = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items()
+                if k != "hydra"}
+    except Exception:  # a combination that does not compose: no keys from it
+        return None
+    return cfg, list(flatten(body))
