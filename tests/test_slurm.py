@@ -110,3 +110,36 @@ def test_a_sweep_slurm_cannot_schedule_fails_with_a_message(slurm_conf, tmp_path
     assert time.monotonic() - started < 120
     # The sweep's jobs were cancelled, not left pending.
     assert _queue(slurm_conf) == ""
+
+
+@pytest.mark.parametrize("folder", ["new", "an older sweep's"])
+@pytest.mark.parametrize("cluster", ["no SLURM on PATH", "an empty slurm.conf"])
+def test_a_sweep_where_no_cluster_answers_says_so_and_leaves_nothing(tmp_path, cluster, folder):
+    """No SLURM installed, or no cluster configured: one paragraph saying no cluster answers
+    (not "ask for less"), exit 2, and nothing of the launch left in the sweep's folder."""
+    if cluster == "no SLURM on PATH":
+        (tmp_path / "bin").mkdir()
+        env = {"PATH": str(tmp_path / "bin")}
+    else:
+        import shutil
+
+        needs_service(shutil.which("sbatch") is not None, "SLURM's client (sbatch)",
+                      "make cluster", "no sbatch on PATH")
+        (tmp_path / "slurm.conf").write_text("")
+        env = {"SLURM_CONF": str(tmp_path / "slurm.conf")}
+    sweep = tmp_path / "outputs" / "sweep"
+    if folder != "new":
+        (sweep / ".submitit" / "12_0").mkdir(parents=True)
+        (sweep / ".submitit" / "12_0" / "12_0_log.out").write_text("an older launch's log")
+    before = sorted(sweep.rglob("*"))
+    run = run_dlproj(["-m", "hydra/launcher=slurm", "experiment=xor", "seed=0,1",
+                      f"hydra.sweep.dir={sweep}"], tmp_path / "outputs", env=env, timeout=120)
+    assert run.proc.returncode == 2, run.output
+    (line,) = [x for x in run.output.splitlines() if x.startswith("dlproj: ")]
+    assert "SLURM cannot run this sweep: no cluster answers on this machine" in line
+    assert "make cluster" in line and "hydra/launcher=joblib" in line
+    assert "ask for less" not in line and "Traceback" not in run.output
+    if folder == "new":
+        assert not sweep.exists()
+    else:  # what was there stays; nothing of this launch is added but Hydra's multirun.yaml
+        assert sorted(p for p in sweep.rglob("*") if p.name != "multirun.yaml") == before

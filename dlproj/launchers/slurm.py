@@ -33,6 +33,9 @@ NEVER_SCHEDULED = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit"
                    "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "QOSMaxMemoryPerJob",
                    "QOSMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit",
                    "AssocMaxWallDurationPerJobLimit"}
+# What submitit or sbatch say where no cluster answers: no SLURM here, no config, no controller.
+NO_CLUSTER = ("Could not detect", "Could not establish a configuration source",
+              "Unable to process configuration file", "Unable to contact slurm controller")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
             "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
@@ -99,6 +102,14 @@ class CheckedSlurmLauncher(SlurmLauncher):
             "`hydra.launcher.cpus_per_task=1 hydra.launcher.mem_gb=2` "
             "(or hydra.launcher.partition=NAME, hydra.launcher.timeout_min=MINUTES).")
 
+    def _no_cluster(self, why: str) -> SlurmLaunchError:
+        return SlurmLaunchError(
+            f"SLURM cannot run this sweep: no cluster answers on this machine ({why}). `sinfo` "
+            "must answer here: install SLURM's client and point it at the cluster (SLURM_CONF="
+            "PATH/slurm.conf; `make cluster` starts a single-node one, SLURM_CONF="
+            "/tmp/dlproj-slurm/slurm.conf), or run the sweep on this machine: "
+            "hydra/launcher=joblib, or no hydra/launcher=.")
+
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and job_overrides
@@ -112,11 +123,21 @@ class CheckedSlurmLauncher(SlurmLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
                                Singleton.get_state()))
-        executor = self._executor()
+        folder = Path(str(self.params["submitit_folder"]))
+        while "%" in folder.name:  # ".../.submitit/%j": the job's own part comes from SLURM
+            folder = folder.parent
+        there = set(folder.rglob("*")) if folder.is_dir() else set()
         try:
-            jobs = executor.map_array(self, *zip(*job_params, strict=True))
+            jobs = self._executor().map_array(self, *zip(*job_params, strict=True))
         except Exception as exc:
             why = " ".join(str(exc).split())
+            if any(sign in why for sign in NO_CLUSTER):  # nothing submitted: nothing kept
+                made = set(folder.rglob("*")) - there if folder.is_dir() else set()
+                for path in sorted(made, key=lambda p: len(p.parts), reverse=True):
+                    path.rmdir() if path.is_dir() else path.unlink()
+                if not there and folder.is_dir():
+                    folder.rmdir()
+                raise self._no_cluster(why) from None
             raise self._cannot_schedule(f"sbatch refused the jobs ({why})") from None
         log.info("submitted SLURM jobs %s", ", ".join(j.job_id for j in jobs))
         lost = self.watch(jobs)
