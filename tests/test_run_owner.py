@@ -168,3 +168,19 @@ def test_a_new_run_never_writes_over_another(finished, tmp_path, holds, multirun
         assert sweep.job_status(run_dir) == "invalid"
     assert _files(run_dir) == before
     assert f"{run_dir} already holds a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,status", [
+    (["experiment=xor", "train.epochs=2"], "completed"),
+    (["experiment=xor", "train.epochs=2", "train.precision=bf16-mixed"], "invalid"),
+    (["section=3", "checkpoint=/nonexistent/model.npz"], "invalid"),
+])
+def test_the_closing_log_line_names_the_status_with_no_trailing_space(tmp_path, args, status):
+    from tests.conftest import run_here
+
+    run = run_here(args, tmp_path / "out")
+    (line,) = [x for x in run.output.splitlines() if f"status {status} in " in x]
+    assert line == line.rstrip()
+    for log in (tmp_path / "out").rglob("dlproj.log"):  # the run's own log, where it keeps one
+        last = log.read_text().splitlines()[-1]
+        assert f"status {status} in " in last and last == last.rstrip()
