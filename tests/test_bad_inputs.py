@@ -154,6 +154,9 @@ OVERRIDES = [
     (["section=4", "model.width=0"], "'model.width'"),
     (["section=4", "model.finetune=half"], "'model.finetune'"),
     (["section=4", "model.num_classes=1"], "'model.num_classes'"),
+    # fewer outputs than the data's classes: refused, not an IndexError at the first step
+    (["section=4", "model.num_classes=5"], "an integer >= 10"),
+    (["section=4", "model.num_classes=2", "dataset.classes=[1,2,3]"], "an integer >= 3"),
     (["section=4", "model=plain", "model.weights=imagenet"], "'model.weights'"),
     (["section=4", "model.finetune=frozen"], "'model.finetune'"),
     (["section=4", "model.weights=/no/such/model.pt"], "'model.weights'"),
@@ -444,6 +447,13 @@ def _pt_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
     listing = tmp / "list.pt"
     torch.save([torch.zeros(2)], listing)
     cases["not_a_dict"] = (listing, "no state dict")
+    # a run's resume checkpoint, as TorchStack.write leaves it: its weights under "model"
+    last = tmp / "run" / "last.pt"
+    last.parent.mkdir()
+    torch.save({"model": _small_net(4).state_dict(), "optimizer": [], "optimizer_t": 1,
+                "meta": json.dumps({"epoch": 1})}, last)
+    cases["resume_checkpoint"] = (last, "resume checkpoint (last.pt), not its weights. Pass "
+                                        "the model.pt beside it")
     return cases
 
 
@@ -452,7 +462,7 @@ TORCH_TINY = ["section=4", "model.depth=1", "model.width=4", "data.train_limit=6
 
 
 @pytest.mark.parametrize("case", ["other_width", "empty", "truncated", "pickled_code",
-                                  "not_a_dict"])
+                                  "not_a_dict", "resume_checkpoint"])
 @pytest.mark.parametrize("key", ["checkpoint", "model.weights"])
 def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread, case, key):
     path, detail = _pt_cases(tmp_path)[case]
@@ -461,6 +471,54 @@ def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread,
     extra = ["model.finetune=layer4"] if key == "model.weights" else []
     msg = bad_run([*tiny, f"{key}={path}", *extra], str(path))
     assert detail in msg
+
+
+@pytest.mark.parametrize("key", ["checkpoint", "model.weights"])
+def test_a_numpy_model_npz_is_refused_as_torch_weights(bad_run, tmp_path, key):
+    """Sections 1-3's model.npz given to Section 4 is a bad value (exit 2, before any data is
+    read), by either key alike: not a failed run that tried to unpickle it."""
+    npz = _mlp_checkpoint(tmp_path / "mlp" / "model.npz", [8])
+    tiny = [a for a in TORCH_TINY if key == "model.weights" or not a.startswith("train.")]
+    msg = bad_run([*tiny, f"{key}={npz}"], f"Invalid value for '{key}'")
+    assert ".pt" in msg and str(npz) in msg, msg
+    assert not (tmp_path / "run0" / "results.json").exists()  # exit 2: not a run
+
+
+@pytest.mark.parametrize("override", ["model.weights={other}", "model.weights=none",
+                                      "model.finetune=all"])
+def test_checkpoint_evaluation_refuses_what_only_training_reads(bad_run, tmp_path,
+                                                                torch_one_thread, override):
+    """checkpoint= loads the whole model: where training would start from (model.weights) and
+    what would train (model.finetune) change nothing, refused as augmentation= is there."""
+    from dlproj.torchnets.checkpoint import save_state_dict
+
+    model = save_state_dict(tmp_path / "a" / "model.pt", _small_net(4))
+    other = save_state_dict(tmp_path / "b" / "model.pt", _small_net(4))
+    tiny = [a for a in TORCH_TINY if not a.startswith("train.")]
+    key = override.partition("=")[0]
+    msg = bad_run([*tiny, f"checkpoint={model}", override.format(other=other)],
+                  f"Invalid value for '{key}'")
+    assert "checkpoint= evaluates only" in msg and "leave it out when evaluating" in msg, msg
+
+
+# A key that takes a value, given null: one paragraph saying what it takes (it said only
+# "field 'model.width' is not Optional").
+NULLS = {"model.width": "an integer >= 1", "model.depth": "an integer >= 1",
+         "model.finetune": "one of all, frozen, layer4",
+         "model.weights": "none, imagenet (resnet18), or the path of an existing model.pt",
+         "model.channels_last": "true or false",
+         "train.precision": "one of 16-mixed, 32, bf16-mixed",
+         "dataset.image_size": "an integer >= 8", "train.epochs": "an integer >= 1"}
+
+
+@pytest.mark.parametrize("key", sorted(NULLS))
+def test_null_for_a_key_that_takes_a_value_says_what_it_takes(dlproj_run, key):
+    run = dlproj_run(["section=4", f"{key}=null"])
+    assert run.proc.returncode == 2, run.output
+    assert_clean(run.output, f"Invalid value for '{key}': null")
+    assert f"Allowed: {NULLS[key]}" in run.output, run.output
+    assert run.output.count("dlproj: ") == 1, run.output
+    assert not run.run_dirs
 
 
 # -- a subset through real subprocesses ----------------------------------------------------------

@@ -159,3 +159,48 @@ def test_the_log_has_the_last_epoch_of_an_early_stopped_run(log_every, dlproj_ru
     assert record["stopped_early"] and record["last_epoch"] == 8, record
     log = (run.run_dir / "dlproj.log").read_text()
     assert " - epoch 8/3000 " in log, log
+
+
+# A Section 4 transfer run continued from its last.pt, after the model.pt it started from
+# (model.weights=PATH) was removed or damaged: last.pt holds every weight, so it goes on as if
+# nothing happened (it was refused as a bad model.weights). Without last.pt it trains from the
+# start and needs that file: refused then, naming the key.
+WEIGHTS_AFTER = {
+    "kept": lambda path: None,
+    "removed": lambda path: path.unlink(),
+    "damaged": lambda path: path.write_bytes(b"not a torch file"),
+}
+
+
+@pytest.mark.parametrize("kind", [*WEIGHTS_AFTER, "removed, and no last.pt"])
+def test_resuming_a_transfer_run_whose_starting_weights_are_gone(kind, dlproj_run, tmp_path,
+                                                                 torch_one_thread):
+    pytest.importorskip("torch")
+    from dlproj.torchnets.checkpoint import save_state_dict
+    from dlproj.torchnets.models import SmallResNet
+
+    weights = save_state_dict(tmp_path / "pretrained" / "model.pt", SmallResNet(
+        depth=1, width=4, num_classes=10, in_channels=1, image_size=28))
+    args = ["section=4", "experiment=transfer", "model=resnet", "model.depth=1",
+            "model.width=4", f"model.weights={weights}", "model.finetune=layer4",
+            "data.train_limit=64", "data.test_limit=32", "data.val_size=32",
+            "train.batch_size=32", "figures=false", "threads.blas=1"]
+    fresh = dlproj_run([*args, "train.epochs=2"])  # never stopped, the file in place
+    assert fresh.proc.returncode == 0, fresh.output
+    run_dir = dlproj_run([*args, "train.epochs=1"]).run_dir
+    WEIGHTS_AFTER[kind.partition(",")[0]](weights)
+    if kind.endswith("no last.pt"):
+        (run_dir / "last.pt").unlink()
+        _set_status(run_dir, "interrupted")
+    before = _files(run_dir)
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=2"])
+    if kind.endswith("no last.pt"):
+        assert resumed.proc.returncode == 2, resumed.output
+        assert "Invalid value for 'model.weights'" in resumed.proc.stderr, resumed.output
+        assert _files(run_dir) == before
+        return
+    assert resumed.proc.returncode == 0, resumed.output
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from_epoch"] == 1
+    assert record["metrics"]["weights"] == str(weights)
+    assert _rows(run_dir / "metrics.csv") == _rows(fresh.run_dir / "metrics.csv")

@@ -226,3 +226,55 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     assert all(r["status"] == "completed" for r in runs)
     losses = [r["metrics"]["train_loss"] for r in runs]
     assert losses[0] == losses[1] != losses[2]
+
+
+# ResNet18 at 28 px: layer4's map is 1x1, so a training batch of one image leaves its batch norm
+# one value per channel (torch raised ValueError mid-epoch, a traceback). Refused before the
+# first step, naming train.batch_size; (classes, per_class, batch_size) -> n_train images.
+ONE_IMAGE_BATCH = {
+    "every batch": (["dataset.classes=[0,1]", "dataset.per_class=2", "train.batch_size=1"],
+                    "every training batch is a single image"),
+    "the last batch": (["dataset.classes=[0,1]", "dataset.per_class=3", "train.batch_size=5"],
+                       "the last training batch is a single image"),
+}
+TRANSFER_SCRATCH = [*BUDGET, "experiment=transfer", "model.weights=none", "model.finetune=all",
+                    "figures=false"]
+
+
+@pytest.mark.parametrize("kind", sorted(ONE_IMAGE_BATCH))
+def test_a_training_batch_of_one_image_resnet18_cannot_train_is_refused(tmp_path, kind):
+    overrides, words = ONE_IMAGE_BATCH[kind]
+    run = run_here(tmp_path / "run", [*TRANSFER_SCRATCH, *overrides])
+    assert run["status"] == "invalid", run  # a ConfigError: exit 2, not a failed run
+    error = run["error"]
+    assert "Invalid value for 'train.batch_size'" in error and words in error, error
+    assert "layer4" in error and "Allowed:" in error and "\n" not in error, error
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["larger images", "SmallResNet"])
+def test_a_batch_of_one_image_trains_where_batch_norm_sees_more_than_one_value(tmp_path, kind):
+    extra = ["dataset.image_size=40"] if kind == "larger images" else [
+        "model=resnet", "model.depth=1", "model.width=4"]
+    run = run_here(tmp_path / "run", [*TRANSFER_SCRATCH, *ONE_IMAGE_BATCH["every batch"][0],
+                                      *extra])
+    assert run["status"] == "completed", run["error"]
+
+
+@pytest.mark.parametrize("finetune", ["frozen", "layer4", "all"])
+def test_gradient_means_of_the_layers_that_train(tmp_path, finetune):
+    """grad_last_mean (the head) in every transfer run; grad_first_mean only where the first
+    layer trains (it was left out of both under frozen and layer4)."""
+    from dlproj.torchnets.checkpoint import save_state_dict
+    from dlproj.torchnets.models import resnet18
+
+    weights = save_state_dict(tmp_path / "pretrained" / "model.pt", resnet18(num_classes=5))
+    run = run_here(tmp_path / "run", [
+        *BUDGET, "experiment=transfer", f"model.weights={weights}",
+        f"model.finetune={finetune}", "dataset.classes=[5,6]", "dataset.per_class=4",
+        "train.batch_size=4", "figures=false"])
+    assert run["status"] == "completed", run["error"]
+    metrics = run["metrics"]
+    head = [float(r["fc"]) for r in read_csv(tmp_path / "run" / "grad_norms.csv")]
+    assert metrics["grad_last_mean"] == pytest.approx(sum(head) / len(head))
+    assert ("grad_first_mean" in metrics) == (finetune == "all"), metrics

@@ -21,8 +21,29 @@ Rule = Callable[[str, Any], None]  # rule(key, value): ConfigError unless the va
 
 
 def rule(ok: Callable[[Any], bool], allowed: str) -> Rule:
-    """The rule that values for which `ok` holds pass, said as `allowed`."""
-    return lambda key, value: check(ok(value), key, value, allowed)
+    """The rule that values for which `ok` holds pass, said as `allowed` (kept on the rule as
+    `.allowed`, for the message of a value the schema's type refuses first: a null)."""
+    def checked(key: str, value: Any) -> None:
+        check(ok(value), key, value, allowed)
+
+    checked.allowed = allowed  # type: ignore[attr-defined]
+    return checked
+
+
+def allowed_for(schema: Any, name: str) -> str:
+    """What field `name` of the dataclass `schema` allows, in words: its rule's text, else its
+    type's (an integer, a number, ...); '' when neither says."""
+    fields = {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(
+        schema) else {}
+    f = fields.get(name)
+    if f is None:
+        return ""
+    said = getattr(f.metadata.get("rule"), "allowed", "")
+    if said:
+        return said
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    return {"int": "an integer", "float": "a number", "str": "a string",
+            "bool": "true or false"}.get(kind.split("|")[0].strip(), "")
 
 
 def ruled(default: Any, rule: Rule) -> Any:

@@ -25,6 +25,10 @@ def labels(count: int) -> Rule:
                 f"null (all) or at least two distinct labels in 0..{count - 1}")
 
 
+# How many labels each dataset has (Oxford-IIIT Pet: cat vs dog).
+DATASET_LABELS = {"mnist": 10, "pets": 2}
+
+
 @dataclass
 class MNISTImagesConfig(Built):
     """MNIST digits for Section 4, in memory: 1 channel (3 for ResNet18), `image_size` px."""
@@ -32,7 +36,7 @@ class MNISTImagesConfig(Built):
     name: str = "mnist"
     image_size: int = ruled(28, integer(8))
     # Keep only these labels, renumbered 0..k-1 in the given order (transfer: digits 5-9).
-    classes: list[int] | None = ruled(None, labels(10))
+    classes: list[int] | None = ruled(None, labels(DATASET_LABELS["mnist"]))
     # At most this many training images per class (few-label transfer).
     per_class: int | None = ruled(None, integer(null="all"))
 
@@ -44,5 +48,5 @@ class PetsImagesConfig(MNISTImagesConfig):
 
     name: str = "pets"
     image_size: int = ruled(128, integer(8))
-    classes: list[int] | None = ruled(None, labels(2))
+    classes: list[int] | None = ruled(None, labels(DATASET_LABELS["pets"]))
     num_workers: int = ruled(0, integer(0))

@@ -6,10 +6,12 @@ which dlproj.experiments.footprint counts its memory for the guard (dlproj.runti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, file_exists, int_list, integer, one_of, ruled
+from dlproj.config.checks import Built, file_exists, int_list, integer, one_of, ruled, text
+from dlproj.config.images import DATASET_LABELS
 from dlproj.data.mnist import SIDE
 from dlproj.errors import check
 from dlproj.nn.activations import ACTIVATIONS
@@ -17,6 +19,10 @@ from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
 
 FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
+WEIGHTS_SUFFIXES = (".pt", ".pth")  # model.weights=PATH: torch's state dicts
+WEIGHTS_ALLOWED = ("none, imagenet (resnet18), or the path of an existing model.pt written by a "
+                   "Section 4 run")
+WEIGHTS = text(WEIGHTS_ALLOWED)  # '' names no file; the file itself: _transfer
 NUM_CLASSES = integer(2, null="the dataset's")
 
 
@@ -76,9 +82,31 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
           "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
           "layer4 with model.weights=imagenet or PATH")
     if node.weights not in ("none", "imagenet"):
-        check(file_exists(node.weights), "model.weights", node.weights,
-              "none, imagenet (resnet18), or the path of an existing model.pt written by a "
-              "Section 4 run")
+        allowed = WEIGHTS_ALLOWED
+        # A run resumed from its last.pt has every weight there: the file it started from may
+        # be gone since (dlproj.experiments.section4 reads it only for a fresh start).
+        check(file_exists(node.weights) or _continues_checkpoint(cfg), "model.weights",
+              node.weights, allowed)
+        # torch's files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy
+        # model.npz of Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than
+        # after the data is loaded.
+        check(Path(node.weights).suffix in WEIGHTS_SUFFIXES, "model.weights", node.weights,
+              f"{allowed}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy model.npz "
+              f"of Sections 1-3 holds no torch network")
+    dataset = cfg.get("dataset")
+    if node.num_classes is not None and dataset is not None:
+        labels = len(dataset.classes) if dataset.get("classes") else DATASET_LABELS.get(
+            dataset.name)
+        check(labels is None or node.num_classes >= labels, "model.num_classes",
+              node.num_classes, f"null (the dataset's: {labels}) or an integer >= {labels}, "
+              f"the number of classes dataset={dataset.name} gives the head"
+              f"{' (dataset.classes)' if dataset.get('classes') else ''}")
+
+
+def _continues_checkpoint(cfg: DictConfig) -> bool:
+    """Whether this is `resume=RUN_DIR` of a run with a checkpoint (last.*) to continue."""
+    run_dir = cfg.get("resume")
+    return bool(run_dir) and any(p.is_file() for p in Path(run_dir).glob("last.*"))
 
 
 @dataclass
@@ -88,7 +116,7 @@ class SmallNetConfig(Built):
     name: str = "resnet"
     depth: int = ruled(8, integer())
     width: int = ruled(16, integer())
-    weights: str = "none"
+    weights: str = ruled("none", WEIGHTS)
     finetune: str = ruled("all", one_of(FINETUNE))
     num_classes: int | None = ruled(None, NUM_CLASSES)
     # Weights and batches in channels-last (NHWC) memory: faster convolutions on the CPU (`make
@@ -109,7 +137,7 @@ class ResNet18Config(Built):
     """torchvision's ResNet18 with a new head; weights none, imagenet or a model.pt."""
 
     name: str = "resnet18"
-    weights: str = "imagenet"
+    weights: str = ruled("imagenet", WEIGHTS)
     finetune: str = ruled("layer4", one_of(FINETUNE))
     num_classes: int | None = ruled(None, NUM_CLASSES)
     channels_last: bool = True  # as SmallNetConfig's

@@ -176,6 +176,13 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         missing = key if key in given else next((k for k in given if f"'{k}'" in str(exc)),
                                                 key or "?")
         return _unknown_key(missing, args)
+    if key and key in given and "is not Optional" in first:  # `model.width=null`
+        from dlproj.config.checks import allowed_for
+
+        said = allowed_for(getattr(cause, "object_type", None), str(getattr(cause, "key", "")))
+        return (f"Invalid value for '{key}': null, but '{key}' takes a value"
+                f"{f'. Allowed: {said}' if said else ''} (`python -m dlproj --cfg job` shows "
+                f"its default; leave it out for that).")
     if key and key in given:  # of the values given for it, the one the message quotes
         value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
         form = next((f for words, f in _HINTS.items() if words in first), None)

@@ -89,6 +89,10 @@ class Experiment:
     # or `train.KEY`s (Section 4: train.precision, the forward pass's arithmetic). Every other
     # group of `reads` is refused with `checkpoint=` (dlproj.runtime.validate.check_reads).
     evaluates: tuple[str, ...] = ()
+    # Keys outside GROUPS that only its training reads (Section 4: model.weights, where the
+    # training starts from, and model.finetune, what trains): `checkpoint=` loads a whole model
+    # and trains nothing, so these are refused with it as the groups above are.
+    trains_with: tuple[str, ...] = ()
     # What it holds (a footprint.DataSize), for the memory guard.
     data: Callable[[DictConfig], Any] | None = None
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say

@@ -43,6 +43,9 @@ def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
             # checkpoint=: the val/test data (dataset=pets batches them by train.batch_size)
             # in train.precision; augmentation= only draws training batches.
             "evaluates": ("dataset", "train.batch_size", "train.precision"),
+            # checkpoint= loads the whole model: where training would start from and what
+            # would train change nothing then.
+            "trains_with": ("model.weights", "model.finetune"),
             "params": params,
             "check": check_precision}
 
@@ -65,6 +68,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     from dlproj.torchnets import gradflow
     from dlproj.torchnets.models import freeze
     from dlproj.torchnets.optim import torch_twin
+    from dlproj.training.loop import has_last_checkpoint
     from dlproj.training.precision import Precision
     from dlproj.training.torch_stack import evaluate, fit, resolve_device, seed_everything
 
@@ -101,8 +105,14 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
         ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
         return final
 
-    source = ckpt.initial_weights(model, m.weights, download=cfg.data.download)
+    if ctx.resuming and has_last_checkpoint(ctx.run_dir):
+        # Its last.pt holds every weight: the file it started from is not read again (it may
+        # be gone since; the config check lets such a resume through).
+        source = ckpt.weights_source(m.weights)
+    else:
+        source = ckpt.initial_weights(model, m.weights, download=cfg.data.download)
     frozen = freeze(model, m.finetune)
+    check_batches(model, frozen, data, cfg)
     model.to(device, memory_format=layout)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
@@ -130,16 +140,44 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
             grad_log.rows, f"{label}: first vs last layer"))
         figure(ctx, "gradflow_depth.png", lambda: plots.grad_norms.by_depth(
             grad_log.rows, f"{label}: gradient norm by depth"))
-        first, last = layers[0][0], layers[-1][0]
-        rows = [r for r in grad_log.rows if first in r]
-        if rows:
-            final["grad_first_mean"] = sum(r[first] for r in rows) / len(rows)
-            final["grad_last_mean"] = sum(r[last] for r in rows) / len(rows)
+        # Each where that layer trained: model.finetune=frozen or layer4 leaves the first
+        # layer without gradients, not the head.
+        for key, (name, _) in (("grad_first_mean", layers[0]), ("grad_last_mean", layers[-1])):
+            norms = [r[name] for r in grad_log.rows if name in r]
+            if norms:
+                final[key] = sum(norms) / len(norms)
     if precision.scaler is not None:
         final["skipped_steps"] = precision.scaler.skipped  # float16 overflows
     final.update(n_train=data.n_train, trainable_params=n_trainable,
                  **describe_setting(cfg, source))
     return final
+
+
+def check_batches(model, frozen, data, cfg) -> None:
+    """A ConfigError, before the first step, if a training batch would hold a single image and
+    a batch-norm layer that trains sees a 1x1 map (ResNet18 at <= 32 px): batch norm cannot
+    train on one value per channel, and torch would stop the run mid-epoch with a traceback.
+    The batches: train.batch_size images each, the last one the rest (n_train % batch_size)."""
+    from dlproj.errors import ConfigError
+    from dlproj.torchnets.models import one_value_norms
+
+    n, size = data.n_train, cfg.train.batch_size
+    if 1 not in (min(n, size), n % size):
+        return
+    layers = one_value_norms(model, frozen, data.in_channels, cfg.dataset.image_size)
+    if not layers:
+        return
+    fits = [b for b in range(2, n + 1) if n % b != 1]
+    suggest = f" (e.g. {min(fits, key=lambda b: (abs(b - size), b))})" if fits else ""
+    which = "every training batch is" if min(n, size) == 1 else "the last training batch is"
+    raise ConfigError(
+        f"Invalid value for 'train.batch_size': {size}: with {n} training images {which} a "
+        f"single image, and {NETWORKS[cfg.model.name]}'s batch norm {layers[0]} sees a 1x1 map "
+        f"at dataset.image_size={cfg.dataset.image_size}: one value per channel, from which it "
+        f"cannot train. Allowed: a train.batch_size that leaves no batch of one image{suggest}, "
+        f"more training images (data.train_limit, dataset.per_class), or a larger "
+        f"dataset.image_size" + (", or model.finetune=frozen (batch norm then keeps its "
+                                 "statistics)" if cfg.model.weights != "none" else "") + ".")
 
 
 def describe_setting(cfg, source: str) -> dict[str, Any]:

@@ -112,7 +112,9 @@ def by_depth(rows: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     grad_norm_panel(ax, frame, "layer", colours=colours, marker=".", lw=1.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="layer (1 = first conv, last = classifier)", ylabel="mean ||dL/dW||",
+    # The layers that trained: from the first conv, or from layer4 under model.finetune=layer4.
+    ax.set(xlabel=f"layer (1 = {layers[0]}, {len(layers)} = {layers[-1]})",
+           ylabel="mean ||dL/dW||",
            title=title or "gradient norm by depth")
     ax.legend(fontsize="small")
     fig.tight_layout()

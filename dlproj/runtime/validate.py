@@ -112,7 +112,10 @@ def check_reads(exp: registry.Experiment, overrides: list[str] | None,
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
         group = key.split(".")[0].split("@")[0]
-        if group not in registry.GROUPS or reads(key.split("@")[0], group):
+        training_only = evaluating and any(key == k or key.startswith(f"{k}.")
+                                           for k in exp.trains_with)
+        if not training_only and (group not in registry.GROUPS
+                                  or reads(key.split("@")[0], group)):
             continue
         if evaluating:
             reading = ", ".join(r if "." in r else named(r) for r in exp.evaluates) or "none"
@@ -120,7 +123,8 @@ def check_reads(exp: registry.Experiment, overrides: list[str] | None,
                 f"Invalid value for '{key}': {value}, but checkpoint= evaluates only: section "
                 f"{exp.section}'s experiment {exp.name} given checkpoint=PATH loads that model "
                 f"and trains nothing, so {key}={value} would change nothing; of "
-                f"{', '.join(map(named, registry.GROUPS))} it then reads {reading}. Allowed: "
+                f"{', '.join([*map(named, registry.GROUPS), *exp.trains_with])} it then reads "
+                f"{reading}. Allowed: "
                 f"leave it out when evaluating, or leave checkpoint= out to train.")
         readers: dict[int, list[str]] = {}
         for e in registry.load_all().values():

@@ -37,6 +37,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise DataError(f"Cannot read weights from {path}: it is empty, truncated, not a torch "
                         f"file, or holds Python objects beyond tensors, which dlproj never "
                         f"unpickles ({type(exc).__name__}). {expected}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "meta" in state:
+        # last.pt (dlproj.training.torch_stack.TorchStack.write): weights, moments, RNG states
+        raise DataError(f"{path} is a run's resume checkpoint (last.pt), not its weights. Pass "
+                        f"the model.pt beside it (written when the run completed), or continue "
+                        f"that run with `python -m dlproj resume={path.parent}`.")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DataError(f"{path} holds no state dict (a mapping of names to tensors). "
@@ -129,13 +134,16 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     return sorted(wanted)
 
 
+def weights_source(weights: str) -> str:
+    """What `model.weights` (none | imagenet | PATH) starts a network from, in words."""
+    return {"none": "random init", "imagenet": "ImageNet IMAGENET1K_V1"}.get(weights,
+                                                                          str(weights))
+
+
 def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
     """Load `model.weights` (none | imagenet | PATH) into `model`'s backbone; says what it did."""
-    if weights == "none":
-        return "random init"
     if weights == "imagenet":
-        state = imagenet_resnet18_state(download)
-        load_backbone(model, state, "ImageNet (IMAGENET1K_V1)")
-        return "ImageNet IMAGENET1K_V1"
-    load_backbone(model, load_state_dict(weights), weights)
-    return str(weights)
+        load_backbone(model, imagenet_resnet18_state(download), "ImageNet (IMAGENET1K_V1)")
+    elif weights != "none":
+        load_backbone(model, load_state_dict(weights), weights)
+    return weights_source(weights)

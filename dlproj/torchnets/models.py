@@ -139,3 +139,32 @@ def freeze(model: nn.Module, finetune: str) -> list[nn.Module]:
         p.requires_grad_(id(p) in keep)
     return [m for m in model.modules()
             if id(m) not in keep_modules and not list(m.children())]
+
+
+def one_value_norms(model: nn.Module, frozen: list[nn.Module], in_channels: int,
+                    image_size: int) -> list[str]:
+    """The batch-norm layers that train (not in `frozen`) and see a 1x1 map from one image of
+    `image_size` px (ResNet18 at <= 32 px: its layer4): given a training batch of a single image
+    they hold one value per channel, from which batch norm cannot train (torch raises
+    ValueError mid-epoch). One forward pass of a blank image in eval mode finds them; it moves
+    no statistic and draws no random number."""
+    frozen_ids = {id(m) for m in frozen}
+    seen: dict[str, int] = {}
+
+    def hook(name: str):
+        def record(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            seen.setdefault(name, args[0][0, 0].numel())  # the values of one channel's map
+        return record
+
+    hooks = [m.register_forward_pre_hook(hook(name)) for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in frozen_ids]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, image_size, image_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return [name for name, values in seen.items() if values == 1]
