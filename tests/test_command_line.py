@@ -84,7 +84,9 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
      "optimizer=momentum, optimizer=sgd."),
     (["optimizer=sgd", "optimizer.betas=0.9"], "Unknown key 'optimizer.betas' (did you mean "
      "optimizer.name?): no config declares it"),
-], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere"])
+    (["section=2", "optimizer=adam", "optimizer.momentum=0.9"], "optimizer=adam does not take "
+     "it. Allowed: a key `python -m dlproj --cfg job section=2 optimizer=adam` shows"),
+], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere", "as-typed"])
 def test_an_unknown_key_names_the_choices_that_take_it(tmp_path, args, words):
     _refused(run_here(args, tmp_path), words)  # refused while composing: nothing trains
 

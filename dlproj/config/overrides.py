@@ -218,9 +218,9 @@ def _unknown_key(missing: str, args: list[str]) -> str:
         if takes:
             now = next((a for a in chosen if a.startswith(f"{group}=")), None) or (
                 f"{group}={cfg.hydra.runtime.choices.get(group) or ','.join(cfg[group])}")
-            shown = " ".join(["python -m dlproj --cfg job", *chosen])
-            return (f"Unknown key '{missing}': {now} does not take it. Allowed: a key "
-                    f"`{shown}` shows, or a choice of {group} that takes it: "
+            shown = " ".join(["python -m dlproj --cfg job", as_written(chosen)]).rstrip()
+            return (f"Unknown key '{missing}': {as_written([now])} does not take it. Allowed: "
+                    f"a key `{shown}` shows, or a choice of {group} that takes it: "
                     f"{', '.join(takes)}.")
     # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
     known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
