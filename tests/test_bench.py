@@ -3,6 +3,7 @@ compute, and its FLOP counts add up."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -85,21 +86,27 @@ def test_a_repeat_after_a_pause_is_timed_warm(monkeypatch, settle, calls, repeat
     a pause (whole runs, the GEMM) every call is timed and none is added."""
     from dlproj.bench import step_speed
 
+    clock = [0.0]  # a clock of the test's own: each step costs 4 ms of it, a pause none
     monkeypatch.setattr(step_speed, "WARM_S", 0.02)
-    log: list[tuple[str, float]] = []
-    monkeypatch.setattr(step_speed.time, "sleep", lambda s: log.append(("pause", s)))
-    steps = {k: (lambda k=k: log.append((k, step_speed.time.perf_counter()))) for k in "ab"}
+    monkeypatch.setattr(step_speed.time, "perf_counter", lambda: clock[0])
+    log: list[str] = []
+    monkeypatch.setattr(step_speed.time, "sleep", lambda s: log.append("pause"))
+
+    def step(key: str) -> None:
+        log.append(key)
+        clock[0] += 0.004
+
+    steps = {k: functools.partial(step, k) for k in "ab"}
     t = step_speed.alternate(steps, calls=calls, repeats=repeats, warmup=warmup, settle=settle)
-    assert set(t) == {"a", "b"} and all(v > 0 for v in t.values())
-    timed = warmup + repeats * calls
-    counts = [sum(k == key for k, _ in log) for key in "ab"]
-    assert counts == [timed] * 2 if not settle else min(counts) > timed + repeats
-    pauses = [i for i, (k, _) in enumerate(log) if k == "pause"]
+    assert t == pytest.approx({"a": 0.004, "b": 0.004})  # the timed calls alone
+    pauses = [i for i, k in enumerate(log) if k == "pause"]
     assert len(pauses) == (2 * repeats if settle else 0)
+    assert log[:2 * warmup] == ["a"] * warmup + ["b"] * warmup
+    if not settle:  # every call timed, none added
+        assert log[2 * warmup:] == (["a"] * calls + ["b"] * calls) * repeats
     for lo, hi in itertools.pairwise([*pauses, len(log)]):  # WARM_S warm, then `calls` timed
         run = log[lo + 1:hi]
-        assert len({k for k, _ in run}) == 1 and len(run) > calls
-        assert run[-calls][1] - run[0][1] > 0.019  # timed only after WARM_S of warm calls
+        assert len(set(run)) == 1 and len(run) - calls in (5, 6)  # 20 ms of 4 ms steps
 
 
 @pytest.mark.parametrize("coretype", [None, "Haswell", "Prescott"])
