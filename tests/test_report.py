@@ -510,3 +510,23 @@ def test_a_run_recorded_before_the_groups_had_schemas_of_their_own_is_the_same_s
     (row,) = report.rows.itertuples()
     assert row.n == 1 and list(report.superseded["path"]) == [old]
     assert list(report.runs["path"]) == [new]
+
+
+@pytest.mark.parametrize("steps", [1, 3, 7])
+def test_the_first_vs_last_layer_panel_counts_steps_as_grad_norms_csv(steps):
+    """plain_vs_residual's per-step panel numbers training steps from 1, as grad_norms.csv's
+    `step` column does."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from dlproj.plots.compare import plain_vs_residual
+
+    curves = pd.DataFrame({"seed": 0, "epoch": [1, 2], "test_acc": [0.5, 0.6],
+                           "train_loss": [1.0, 0.5], "model.name": "plain"})
+    norms = pd.DataFrame([{"run": "r0", "seed": 0, "step": s, "layer": layer, "value": s + layer,
+                           "model.name": "plain"} for s in range(1, steps + 1)
+                          for layer in (1, 2)])
+    fig = plain_vs_residual(curves, norms, ["model.name"], "test_acc", "t")
+    lines = [line for line in fig.axes[3].get_lines() if len(line.get_xdata())]
+    assert lines and all(list(line.get_xdata()) == list(range(1, steps + 1)) for line in lines)
+    plt.close(fig)

@@ -280,7 +280,7 @@ def plain_vs_residual(curves: pd.DataFrame, norms: pd.DataFrame, keys: Sequence[
         one = norms[norms[run] == norms["line"].map(norms.groupby("line")[run].first())]
         ends = one[(one["layer"] == 1) | (one["layer"] == depth[one.index])]
         ends = ends.assign(end=np.where(ends["layer"] == 1, "first", "last"),
-                           index=ends.groupby(["line", "layer"]).cumcount())
+                           index=ends.groupby(["line", "layer"]).cumcount() + 1)  # as the CSV
         grad_norm_panel(axes[1][1], ends, "index", dash="end", colours=colours,
                         dashes={"first": "-", "last": "--"}, marker=None, lw=0.8)
     axes[1][0].set(xlabel="layer (input → output)", ylabel="mean gradient L2 norm",
