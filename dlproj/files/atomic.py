@@ -26,7 +26,7 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
     path = Path(path)
     refuse_folder(path)  # said of the file asked for, before anything is filled
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    tmp = _temporary(path)
     try:
         with open(tmp, "xb") as fh:  # the mode a plain open() gives (umask applied)
             fill(fh)
@@ -41,6 +41,11 @@ def atomic_write(path: str | Path, fill: Callable[[IO[bytes]], None], *,
             exc.filename, exc.filename2 = str(path), None  # the file, not its temporary
         raise
     return path
+
+
+def _temporary(path: Path) -> Path:
+    """The temporary a write of `path` fills first, beside it (`.NAME.tmp-XXXXXXXX`)."""
+    return path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
 
 
 def refuse_folder(path: Path) -> None:
@@ -66,7 +71,7 @@ def check_writable(path: str | Path) -> Path:
         first.mkdir()
         first.rmdir()
         return path
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    tmp = _temporary(path)
     try:
         open(tmp, "xb").close()
     except OSError as exc:
