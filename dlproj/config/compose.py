@@ -45,14 +45,16 @@ def compose(overrides: list[str]) -> dict[str, Any]:
     return OmegaConf.to_container(compose_config(overrides), resolve=True)
 
 
-def compose_config(overrides: list[str]) -> Any:
-    """conf/ composed with command-line overrides, without `hydra` (a DictConfig), by its own
-    config loader: the same inside a Hydra app, a launcher's worker or a plain script. Raises
-    Hydra's error when the overrides do not compose."""
+def compose_config(overrides: list[str], *, keep_hydra: bool = False) -> Any:
+    """conf/ composed with command-line overrides, without `hydra` unless `keep_hydra` (its
+    node says which choice each group got), a DictConfig, by its own config loader: the same
+    inside a Hydra app, a launcher's worker or a plain script. Raises Hydra's error when the
+    overrides do not compose."""
     cfg = config_loader().load_configuration("config", normalize_overrides(overrides),
                                              run_mode=RunMode.RUN)
-    with open_dict(cfg):
-        del cfg["hydra"]
+    if not keep_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
     return cfg
 
 

@@ -200,10 +200,10 @@ def _unknown_key(missing: str, args: list[str]) -> str:
     optimizer.momentum=0.9`: momentum and sgd do)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    known_groups, chosen = groups(), []
+    known_groups, chosen, parser = groups(), [], OverridesParser.create()
     for arg in args:  # the group choices given, sweeps left out
         try:
-            parsed = OverridesParser.create().parse_override(arg)
+            parsed = parser.parse_override(arg)
         except Exception:  # what Hydra cannot read was refused before composing
             continue
         if parsed.key_or_group in known_groups and not parsed.is_sweep_override():
@@ -231,15 +231,13 @@ def _unknown_key(missing: str, args: list[str]) -> str:
 
 def _composed(overrides: list[str]) -> tuple | None:
     """(conf/ composed with these overrides, Hydra's node kept; its keys), or None."""
-    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from dlproj.config.compose import config_loader, normalize_overrides
+    from dlproj.config.compose import compose_config
     from dlproj.config.setting import flatten
 
     try:
-        cfg = config_loader().load_configuration("config", normalize_overrides(overrides),
-                                                 run_mode=RunMode.RUN)
+        cfg = compose_config(overrides, keep_hydra=True)
         body = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items()
                 if k != "hydra"}
     except Exception:  # a combination that does not compose: no keys from it
