@@ -75,10 +75,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
         p.error(f"argument --models: {', '.join(unknown)}: allowed: {', '.join(MODELS)}")
-    if args.data_root is not None and new_data_root(args.data_root):  # as a run's data.root
-        p.error(f"argument --data-root: {args.data_root!r} ({resolve_path(args.data_root)} is "
-                f"not there): allowed: {NEW_DATA_ROOT}")
-    if args.data_root is not None:  # one place for every block, whatever the working folder
+    if args.data_root is not None:  # as a run's data.root, resolved once for every block
+        if new_data_root(args.data_root):
+            p.error(f"argument --data-root: {args.data_root!r} ({resolve_path(args.data_root)} "
+                    f"is not there): allowed: {NEW_DATA_ROOT}")
         args.data_root = str(resolve_path(args.data_root))
     return args
 
