@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-STAMP  := $(VENV)/.installed-stamp
+# `make PY=/path/to/python ...` uses that interpreter as it is: nothing is installed into it, it is
+# only checked (check-py); otherwise make builds .venv/ and installs dlproj there once.
+STAMP  := $(if $(filter command line,$(origin PY)),check-py,$(VENV)/.installed-stamp)
 MNIST  := data/MNIST/raw/t10k-labels-idx1-ubyte
 ARGS   ?=
 
-.PHONY: help install data cluster cluster-stop test test-fast coverage lint run bench report-table results-doc reproduce reproduce-quick clean
+.PHONY: help install check-py data cluster cluster-stop test test-fast coverage lint run bench report-table results-doc reproduce reproduce-quick clean
 
 help:
 	@echo "make run            the default experiment (Section 1 MLP on MNIST); ARGS='section=3 ...'"
@@ -22,12 +24,19 @@ help:
 	@echo "                    a rerun runs only what is missing, failed or interrupted"
 	@echo "make reproduce-quick  the same on small limits (conf/study/quick.yaml, outputs/quick/)"
 
+EXTRAS := test,launchers,search,trackers
 # The launchers, search and trackers extras too: their tests (joblib, submitit_local, SLURM, Optuna,
 # TensorBoard, MLflow) run in `make test`.
-$(STAMP): pyproject.toml
+$(VENV)/.installed-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,launchers,search,trackers]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $@
+
+check-py:
+	@$(PY) -c "import numpy, hydra, omegaconf, pandas, matplotlib" 2>/dev/null || { echo \
+	"make: PY=$(PY) lacks dlproj's dependencies; install them into that interpreter yourself" \
+	"(pip install -e '.[$(EXTRAS)]') or leave PY out to use $(VENV)/, which make builds"; \
+	exit 2; }
 
 install: $(STAMP)
 
@@ -61,7 +70,7 @@ test-fast: data
 	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check dlproj tests hydra_plugins scripts
+	$(PY) -m ruff check dlproj tests hydra_plugins scripts
 
 run: data
 	$(PY) -m dlproj $(ARGS)
