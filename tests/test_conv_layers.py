@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
-from dlproj.nn.conv import ChannelsLast, Conv2d, Flatten
+from dlproj.nn.conv import WINOGRAD_MIN_CHANNELS, ChannelsLast, Conv2d, Flatten
 from dlproj.nn.gradcheck import numerical_gradient, rel_error
 from dlproj.nn.im2col import col2im, im2col
 from dlproj.nn.losses import SoftmaxCrossEntropy
@@ -30,8 +30,10 @@ def max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
-# (N, C_in, H, W, C_out, kernel, stride, padding): stride 1 with few channels takes the
-# transposed-convolution path for dx, the others col2im.
+# (N, C_in, H, W, C_out, kernel, stride, padding): with im2col, stride 1 with few channels takes
+# the transposed-convolution path for dx, the others col2im; the 3x3 stride-1 ones run Winograd's
+# F(2x2, 3x3) too: even and odd outputs (a last row or column of tiles half outside), padding 0-2,
+# a 1x1 image, one channel in or out.
 CONV_CASES = [
     (2, 3, 7, 8, 4, 3, 1, 1),
     (2, 1, 6, 6, 5, 3, 1, 0),
@@ -41,16 +43,29 @@ CONV_CASES = [
     (2, 20, 6, 5, 3, 3, 1, 1),
     (2, 4, 10, 9, 6, (3, 2), 2, 1),
     (1, 3, 6, 7, 2, 1, 1, 0),
+    (2, 3, 5, 4, 2, 3, 1, 2),
+    (1, 2, 1, 1, 3, 3, 1, 1),
+    (3, 5, 3, 9, 1, 3, 1, 0),
+    (2, 16, 14, 14, 4, 3, 1, 1),
 ]
 
 
-@pytest.mark.parametrize("case", CONV_CASES)
-def test_conv2d_matches_torch(case):
+def _winograd_fits(case) -> bool:
+    return case[5] in (3, (3, 3)) and case[6] == 1
+
+
+@pytest.mark.parametrize("case,algorithm", [
+    (case, algorithm) for case in CONV_CASES for algorithm in ("im2col", "auto", "winograd")
+    if algorithm != "winograd" or _winograd_fits(case)])  # others: refused, below
+def test_conv2d_matches_torch(case, algorithm):
     n, c, h, w, co, k, s, p = case
     rng = np.random.default_rng(hash(case) % 2**32)
-    conv = Conv2d(c, co, k, s, p, rng=rng, dtype=np.float64)
+    conv = Conv2d(c, co, k, s, p, rng=rng, dtype=np.float64, algorithm=algorithm)
+    assert conv.uses_winograd == (algorithm == "winograd" or (
+        algorithm == "auto" and _winograd_fits(case) and c >= WINOGRAD_MIN_CHANNELS))
     conv.params["b"] = rng.normal(size=co)
-    W_t = torch.tensor(conv.params["W"].transpose(3, 2, 0, 1), requires_grad=True)
+    W_t = torch.tensor(np.ascontiguousarray(conv.params["W"].transpose(3, 2, 0, 1)),
+                       requires_grad=True)
     b_t = torch.tensor(conv.params["b"], requires_grad=True)
     for _ in range(2):  # the second call reuses the layer's buffers
         x = rng.normal(size=(n, h, w, c))
@@ -68,11 +83,39 @@ def test_conv2d_matches_torch(case):
         assert max_abs(conv.grads["b"], b_t.grad.numpy()) < TOL
 
 
-def test_first_conv_skips_input_gradient():
-    conv = Conv2d(1, 4, 3, padding=1, rng=np.random.default_rng(0), input_grad=False)
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_first_conv_skips_input_gradient(algorithm):
+    conv = Conv2d(1, 4, 3, padding=1, rng=np.random.default_rng(0), input_grad=False,
+                  algorithm=algorithm)
     y = conv.forward(np.ones((2, 5, 5, 1), np.float32))
     assert conv.backward(np.ones_like(y)) is None
     assert conv.grads["W"].shape == (3, 3, 1, 4)
+
+
+@pytest.mark.parametrize("kernel,stride,algorithm", [
+    (5, 1, "winograd"), (3, 2, "winograd"), ((3, 2), 1, "winograd"), (3, 1, "fft"),
+    (3, 1, "Winograd"), (3, 1, ""),
+])
+def test_conv2d_refuses_an_algorithm_it_cannot_run(kernel, stride, algorithm):
+    with pytest.raises(ValueError, match="allowed: auto, im2col, winograd"):
+        Conv2d(4, 4, kernel, stride, 1, rng=np.random.default_rng(0), algorithm=algorithm)
+
+
+@pytest.mark.parametrize("n,h,c,co", [(64, 14, 32, 64), (7, 13, 16, 8), (1, 28, 24, 3)])
+def test_winograd_and_im2col_agree_to_float32_round_off(n, h, c, co):
+    """The algorithms runs choose between: the same layer in float32, the same numbers to a
+    few units in the last place (relative to each output's scale)."""
+    rng = np.random.default_rng(n + h)
+    a, b = (Conv2d(c, co, 3, 1, 1, rng=np.random.default_rng(0), algorithm=alg)
+            for alg in ("im2col", "winograd"))
+    x = rng.normal(size=(n, h, h, c)).astype(np.float32)
+    ya, yb = a.forward(x), b.forward(x)
+    assert ya.dtype == yb.dtype == np.float32
+    dy = rng.normal(size=ya.shape).astype(np.float32)
+    dxa, dxb = a.backward(dy), b.backward(dy)
+    for u, v in ((ya, yb), (dxa, dxb), (a.grads["W"], b.grads["W"]),
+                 (a.grads["b"], b.grads["b"])):
+        assert max_abs(u, v) < 2e-6 * np.abs(u).max(), max_abs(u, v) / np.abs(u).max()
 
 
 POOL_CASES = [(2, 3, 8, 8, 2, 2), (2, 2, 7, 9, 3, 2), (1, 2, 9, 7, 2, 1), (2, 2, 7, 7, 2, 2),
@@ -161,11 +204,14 @@ def _gradcheck_layer(layer, x, rng, h=1e-5):
 @pytest.mark.parametrize("layer", [
     Conv2d(2, 3, 3, 1, 1, rng=np.random.default_rng(0), dtype=np.float64),
     Conv2d(2, 3, 3, 2, 0, rng=np.random.default_rng(1), dtype=np.float64),
+    Conv2d(2, 3, 3, 1, 1, rng=np.random.default_rng(2), dtype=np.float64, algorithm="winograd"),
+    Conv2d(2, 3, 3, 1, 0, rng=np.random.default_rng(4), dtype=np.float64, algorithm="winograd"),
     MaxPool2d(2),
     AvgPool2d(3, 2),
     Flatten(),
     ChannelsLast(),
-], ids=["conv_s1", "conv_s2", "maxpool", "avgpool", "flatten", "channels_last"])
+], ids=["conv_s1", "conv_s2", "conv_winograd", "conv_winograd_p0", "maxpool", "avgpool",
+        "flatten", "channels_last"])
 def test_gradient_check(layer):
     rng = np.random.default_rng(3)
     x = rng.permutation(2 * 6 * 6 * 2).reshape(2, 6, 6, 2) / 10.0  # tie-free for max
@@ -175,9 +221,11 @@ def test_gradient_check(layer):
     assert errors and max(errors.values()) < 1e-7, errors
 
 
-def test_whole_cnn_gradient_check():
+@pytest.mark.parametrize("conv_algorithm", ["auto", "winograd"])
+def test_whole_cnn_gradient_check(conv_algorithm):
     rng = np.random.default_rng(5)
-    model = build_cnn([2, 3], rng=rng, image_size=8, fc_hidden=4, dtype=np.float64)
+    model = build_cnn([2, 3], rng=rng, image_size=8, fc_hidden=4, dtype=np.float64,
+                      conv_algorithm=conv_algorithm)
     x = rng.normal(size=(3, 1, 8, 8))
     y = np.array([0, 3, 7])
     loss = SoftmaxCrossEntropy()
@@ -238,3 +286,42 @@ def test_the_torch_twin_computes_the_same_logits():
     with torch.no_grad():
         theirs = twin(model)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(theirs, model.forward(x, train=False), atol=1e-4)
+
+
+@pytest.mark.parametrize("pool", [MaxPool2d, AvgPool2d])
+@pytest.mark.parametrize("optimizer,loss_tol,weight_tol", [
+    ("sgd", 1e-5, 5e-6),
+    # Adam moves each weight by about lr (1e-3) a step whatever the size of its gradient, so a
+    # gradient below float32 round-off (a feature at a ReLU's kink) may step either way: a few
+    # weights end some lr apart (3.5 lr seen), the losses ~1e-4.
+    ("adam", 1e-3, 1e-2),
+])
+def test_training_with_winograd_follows_im2col_to_round_off(pool, optimizer, loss_tol,
+                                                             weight_tol):
+    """20 steps of a CNN whose conv2 runs Winograd (auto, 16 input channels) and of its twin
+    forced to im2col, from the same weights on the same batches: the same losses and weights to
+    float32 round-off, as grown over 20 steps of the optimizer."""
+    from dlproj.optim.optimizers import SGD, Adam
+
+    nets = {alg: build_cnn([16, 16], rng=np.random.default_rng(0), pooling=pool,
+                           conv_algorithm=alg) for alg in ("im2col", "auto")}
+    assert [name for name, layer in nets["auto"].layers
+            if getattr(layer, "uses_winograd", False)] == ["conv2"]
+    rng = np.random.default_rng(1)
+    batches = [(rng.random((16, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 16))
+               for _ in range(4)] * 5  # 4 batches, 5 times: something to learn
+    losses = {}
+    for alg, net in nets.items():
+        opt = SGD(lr=0.05, momentum=0.9) if optimizer == "sgd" else Adam(lr=1e-3)
+        loss = SoftmaxCrossEntropy()
+        losses[alg] = []
+        for x, y in batches:
+            losses[alg].append(loss.forward(net.forward(x), y))
+            net.backward(loss.backward())
+            opt.step(net.params, net.grads)
+    assert losses["auto"] != losses["im2col"]  # not the same arithmetic, ...
+    np.testing.assert_allclose(losses["auto"], losses["im2col"], rtol=0, atol=loss_tol)
+    assert min(losses["auto"][-5:]) < losses["auto"][0] - 0.1  # ... and it learns
+    for name, w in nets["im2col"].params.items():
+        np.testing.assert_allclose(nets["auto"].params[name], w, rtol=0, atol=weight_tol,
+                                   err_msg=name)

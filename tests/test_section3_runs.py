@@ -82,10 +82,13 @@ def test_section3_defaults(compose_cfg):
     ("model.channels=[8,16,32,64,128]", "'model.channels'"),
     ("model.channels=[8,0]", "'model.channels'"),
     ("model.fc_hidden=-1", "'model.fc_hidden'"),
+    ("model.conv_algorithm=winograd3", "'model.conv_algorithm'"),
+    ("model.kernel_size=1 model.padding=0 model.conv_algorithm=winograd",
+     "'model.conv_algorithm'"),
 ])
 def test_bad_cnn_configs_name_the_key(compose_cfg, override, key):
     with pytest.raises(ConfigError) as err:
-        validate(compose_cfg(["section=3", override]))
+        validate(compose_cfg(["section=3", *override.split()]))
     assert key in str(err.value)
 
 

@@ -21,6 +21,7 @@ def _setting(*overrides: str):
     "seed=3", "data.root=/elsewhere", "data.download=false", "device=cpu",
     "threads.blas=2", "threads.workers=1",
     "train.checkpoint_min_seconds=0", "train.checkpoint_every=3", "train.log_every=5",
+    "model.conv_algorithm=im2col", "model.conv_algorithm=winograd",
 ])
 def test_keys_that_do_not_change_a_result_leave_the_setting_alone(extra):
     assert _setting("section=3", extra) == _setting("section=3")
@@ -127,7 +128,8 @@ def test_a_run_that_evaluated_a_saved_model_fits_no_course_number_claim_or_figur
 
 
 @pytest.mark.parametrize("key", ["seed", "hydra.run.dir", "params.torch_threads",
-                                 "train.checkpoint_every", "logger.name", "data.root"])
+                                 "train.checkpoint_every", "logger.name", "data.root",
+                                 "model.conv_algorithm"])
 def test_excluded_keys(key):
     assert is_excluded(key)
 

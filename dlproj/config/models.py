@@ -15,6 +15,7 @@ from dlproj.config.images import DATASET_LABELS
 from dlproj.data.mnist import SIDE
 from dlproj.errors import check
 from dlproj.nn.activations import ACTIVATIONS
+from dlproj.nn.conv import ALGORITHMS as CONV_ALGORITHMS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
 
@@ -61,9 +62,14 @@ class CNNConfig(Built):
     kernel_size: int = ruled(3, integer())
     padding: int = 1
     fc_hidden: int = ruled(0, integer(0, allowed="0 (no hidden layer) or an integer >= 1"))
+    # How each convolution computes (dlproj.nn.conv): the same numbers to float round-off.
+    conv_algorithm: str = ruled("auto", one_of(CONV_ALGORITHMS))
 
     @staticmethod
     def cross_check(node: DictConfig, cfg: DictConfig) -> None:
+        check(node.conv_algorithm != "winograd" or node.kernel_size == 3, "model.conv_algorithm",
+              node.conv_algorithm, f"auto or im2col for kernel_size={node.kernel_size} "
+              "(winograd computes 3x3 kernels only)")
         half = node.kernel_size // 2
         integer(0, half, allowed=f"an integer in [0, kernel_size // 2 = {half}]")(
             "model.padding", node.padding)

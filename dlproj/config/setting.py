@@ -2,7 +2,8 @@
 
 Two runs are the same setting when their resolved configs agree on every key that can change a
 result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), where things are
-read or written, threads and workers, Section 4's memory layout (the same numbers to round-off),
+read or written, threads and workers, Section 4's memory layout and Section 3's convolution
+algorithm (the same numbers to round-off),
 checkpoint, progress and tracker knobs, Hydra's instantiation keys (the choice's `name` says
 which object), and `device`: a GPU run is only another machine, as a CPU with another BLAS would
 be. Another run's checkpoint (`model.weights=.../model.pt`) counts by its file name, so a
@@ -33,7 +34,7 @@ from dlproj.config.compose import compose
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
-EXCLUDED_SUFFIXES = ("threads", "workers", "channels_last", "checkpoint_every",
+EXCLUDED_SUFFIXES = ("threads", "workers", "channels_last", "conv_algorithm", "checkpoint_every",
                      "checkpoint_min_seconds", "progress", "log_every")
 INSTANTIATION = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
 # group -> choice -> the keys the group's single schema gave every choice until 2026-12-05 and

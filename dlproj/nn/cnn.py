@@ -20,17 +20,18 @@ from dlproj.nn.sequential import Sequential
 def build_cnn(channels: Sequence[int], *, rng: np.random.Generator,
               pooling: Callable[[int], Pool2d] = MaxPool2d, kernel_size: int = 3,
               padding: int = 1, pool_size: int = 2, fc_hidden: int = 0, in_channels: int = 1,
-              image_size: int = 28, num_classes: int = 10,
+              image_size: int = 28, num_classes: int = 10, conv_algorithm: str = "auto",
               dtype: type = np.float32) -> Sequential:
     """One conv -> ReLU -> pool block per entry of `channels`, then the classifier.
 
     `pooling(pool_size)` makes each block's pool: MaxPool2d or AvgPool2d (the `pooling=` group).
+    `conv_algorithm`: auto, im2col or winograd (dlproj.nn.conv.ALGORITHMS).
     """
     layers: list[tuple[str, Layer]] = [("nhwc", ChannelsLast())]
     c_in, size = in_channels, image_size
     for b, c_out in enumerate(channels, start=1):
         conv = Conv2d(c_in, c_out, kernel_size, 1, padding, rng=rng, dtype=dtype,
-                      input_grad=b > 1)
+                      input_grad=b > 1, algorithm=conv_algorithm)
         pool = pooling(pool_size)
         layers += [(f"conv{b}", conv), (f"relu{b}", ReLU()), (f"pool{b}", pool)]
         size = pool.output_shape(*conv.output_shape(size, size))[0]

@@ -1,19 +1,32 @@
-"""Conv2d as one GEMM over im2col patches, channels last; Flatten; NCHW -> NHWC.
+"""Conv2d as one GEMM over im2col patches (or by Winograd), channels last; Flatten; NCHW -> NHWC.
 
 Layout: every image tensor inside the CNN is NHWC (N, H, W, C). Channels last makes im2col copy
 whole pixels and lets the GEMM write its output straight into NHWC; `ChannelsLast` converts the
 usual NCHW input once at the model's entry. Kernels are stored (kh, kw, C_in, C_out), so
 `W.reshape(kh * kw * C_in, C_out)` is the GEMM's right-hand matrix (torch's (C_out, C_in, kh, kw)
 is `W.transpose(3, 2, 0, 1)`).
+
+Algorithm: im2col for every geometry; a 3x3, stride-1 convolution with at least
+WINOGRAD_MIN_CHANNELS input channels takes Winograd's F(2x2, 3x3) instead (dlproj.nn.winograd:
+16 multiplications for every 36 of im2col's, the same numbers to float round-off), unless
+`algorithm="im2col"` asks for the patches.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dlproj.nn import winograd
 from dlproj.nn.im2col import col2im, conv_output_size, im2col, patches_view
 from dlproj.nn.init import init_weight
 from dlproj.nn.layers import Layer
+
+ALGORITHMS = ("auto", "im2col", "winograd")
+# auto: Winograd from this many input channels on. Its 16 products have only C_in terms each, its
+# transforms cost what they cost at any width: a 14x14 layer's step (forward and backward) took
+# 0.72x im2col's time at 32 -> 64 channels, 0.85-0.91x at 16 -> 32, 1.37-1.59x at 8 -> 16 (the
+# small CNN's conv2) on the 2-core AMD machine of docs/section3.md (scripts/conv_algorithms.py).
+WINOGRAD_MIN_CHANNELS = 16
 
 
 class Conv2d(Layer):
@@ -24,16 +37,24 @@ class Conv2d(Layer):
     adds the bias inside the GEMM and makes db the last row of dW's product.
     Backward: [dW; db] = cols^T dy;  dcols = dy W^T;  dx = col2im(dcols).
     `input_grad=False` (the first layer) skips dx, which nothing would read.
+    `algorithm`: auto, im2col or winograd (3x3 at stride 1 only), as the module says.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int = 1, padding: int = 0, *, rng: np.random.Generator,
-                 init: str = "he", dtype: type = np.float32, input_grad: bool = True):
+                 init: str = "he", dtype: type = np.float32, input_grad: bool = True,
+                 algorithm: str = "auto"):
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         if min(kh, kw, stride, in_channels, out_channels) < 1 or padding < 0:
             raise ValueError(f"Conv2d: bad geometry kernel={kernel_size} stride={stride} "
                              f"padding={padding} channels={in_channels}->{out_channels}")
+        fits = (kh, kw) == (3, 3) and stride == 1
+        if algorithm not in ALGORITHMS or (algorithm == "winograd" and not fits):
+            raise ValueError(f"Conv2d: algorithm={algorithm!r}; allowed: {', '.join(ALGORITHMS)}"
+                             " (winograd for a 3x3 kernel at stride 1 only)")
+        self.uses_winograd = algorithm == "winograd" or (
+            algorithm == "auto" and fits and in_channels >= WINOGRAD_MIN_CHANNELS)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.input_grad = input_grad
@@ -100,12 +121,48 @@ class Conv2d(Layer):
             raise ValueError(f"Conv2d expects NHWC input with {self.in_channels} channels, "
                              f"got shape {x.shape}")
         ho, wo = self.output_shape(h, w)
+        if self.uses_winograd:
+            return self._winograd_forward(x, ho, wo, train)
         cols = self._patches(x, reuse=train)
         W, b = self.params["W"], self.params["b"]
         out = cols @ np.concatenate([W.reshape(-1, self.out_channels), b[None, :]], axis=0)
         if train:
             self._x_shape, self._cols = x.shape, cols
         return out.reshape(n, ho, wo, self.out_channels)
+
+    def _winograd_forward(self, x: np.ndarray, ho: int, wo: int, train: bool) -> np.ndarray:
+        n, h, w, c = x.shape
+        p = self.padding
+        th, tw = winograd.tiles(h, w, p)
+        xp = self._buffer("x_pad", (n, 2 * th + 2, 2 * tw + 2, c), x.dtype, train)
+        xp[:, p:p + h, p:p + w, :] = x
+
+        def alloc(name, shape, dtype):
+            return self._buffer(name, shape, dtype, train)
+
+        v = winograd.input_transform(xp, th, tw, alloc)
+        u = winograd.kernel_transform(self.params["W"])
+        m = np.matmul(v, u, out=alloc("m", (16, v.shape[1], self.out_channels), x.dtype))
+        out = winograd.output_transform(m, n, th, tw, self.params["b"], alloc)
+        if train:
+            self._x_shape, self._v, self._u = x.shape, v, u
+        return out if out.shape[1:3] == (ho, wo) else np.ascontiguousarray(out[:, :ho, :wo])
+
+    def _winograd_backward(self, dout: np.ndarray) -> np.ndarray | None:
+        n, h, w, c = self._x_shape
+        p = self.padding
+        th, tw = winograd.tiles(h, w, p)
+
+        def alloc(name, shape, dtype):
+            return self._buffer(name, shape, dtype, True)
+
+        dm = winograd.output_grad(dout, th, tw, alloc)
+        self.grads["W"] = winograd.kernel_grad(self._v, dm, self.params["W"].shape)
+        self.grads["b"] = dout.reshape(-1, self.out_channels).sum(axis=0)
+        if not self.input_grad:
+            return None
+        dxp = winograd.input_grad(dm, self._u, n, th, tw, alloc)
+        return np.ascontiguousarray(dxp[:, p:p + h, p:p + w, :])
 
     def _transposed_ok(self) -> bool:
         """dx as a stride-1 convolution of dy with the flipped kernel: for few input channels
@@ -114,6 +171,8 @@ class Conv2d(Layer):
         return self.stride == 1 and self.padding <= min(kh, kw) - 1 and self.in_channels <= 16
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        if self.uses_winograd:
+            return self._winograd_backward(dout)
         n, h, w, c = self._x_shape
         (kh, kw), p = self.kernel_size, self.padding
         co = self.out_channels
