@@ -151,6 +151,25 @@ def test_max_pool_ties_go_to_the_first_maximum():
     assert dx[0, 0, 0, 0] == 1 and dx[0, 2, 2, 1] == 1 and dx[0, 3, 3, 1] == 0
 
 
+@pytest.mark.parametrize("case", [(2, 3, 8, 8, 2, 2), (1, 2, 9, 6, 3, 3), (2, 2, 7, 7, 2, 2),
+                                  (1, 3, 10, 6, 3, 3), (2, 2, 7, 9, 3, 2), (1, 2, 6, 6, 2, 1)])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_max_pool_ties_go_where_torch_sends_them(case, layout):
+    """Inputs from {0, 1, 2}: most windows hold a tie. Windows that tile the input (2x2/2,
+    3x3/3) and windows that do not, from a C-contiguous input and from a strided view."""
+    n, c, h, w, k, s = case
+    x = np.random.default_rng(sum(case)).integers(0, 3, size=(n, h, w, c)).astype(np.float64)
+    if layout == "strided":
+        x = np.repeat(x, 2, axis=3)[..., ::2]
+    pool = MaxPool2d(k, s)
+    y = pool.forward(x)
+    dy = np.random.default_rng(1).normal(size=y.shape)
+    dx = pool.backward(dy)
+    x_t = nchw(np.ascontiguousarray(x))
+    F.max_pool2d(x_t, k, s).backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+    assert max_abs(dx, nhwc(x_t.grad)) < TOL
+
+
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2)])
 def test_max_pool_nan_windows_get_their_gradient_as_torch(k, s):
     """NaN in a window: the output is NaN and the gradient goes where torch's max_pool2d puts
