@@ -95,12 +95,15 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
               f"of Sections 1-3 holds no torch network")
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
-        labels = len(dataset.classes) if dataset.get("classes") else DATASET_LABELS.get(
-            dataset.name)
-        check(labels is None or node.num_classes >= labels, "model.num_classes",
-              node.num_classes, f"null (the dataset's: {labels}) or an integer >= {labels}, "
-              f"the number of classes dataset={dataset.name} gives the head"
-              f"{' (dataset.classes)' if dataset.get('classes') else ''}")
+        # The head has one output per class of the data: fewer cannot name every label (an
+        # IndexError at the first step), more would predict classes no image has.
+        chosen = dataset.get("classes")
+        labels = len(chosen) if chosen else DATASET_LABELS.get(dataset.name)
+        given = f" with dataset.classes={list(chosen)}" if chosen else ""
+        check(labels is None or node.num_classes == labels, "model.num_classes",
+              node.num_classes, f"null (the dataset's) or {labels}, the number of classes "
+              f"dataset={dataset.name}{given} has: the head has one output per class, as fewer "
+              f"could not name every label and more would predict classes no image has")
 
 
 def _continues_checkpoint(cfg: DictConfig) -> bool:
