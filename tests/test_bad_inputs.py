@@ -505,6 +505,29 @@ def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread,
     assert detail in msg
 
 
+# A relative model.weights is taken from the project root, as data.root is, not from the
+# working directory (bad_run's own, which holds a model.pt at that relative path); a missing one
+# is refused naming the path as typed and where it was looked for.
+@pytest.mark.parametrize("typed", ["w/model.pt", "./model.pt", "w/../w/model.pt",
+                                   "~/w/model.pt"])
+def test_relative_weights_missing_under_the_project_root(bad_run, tmp_path, monkeypatch,
+                                                         torch_one_thread, typed):
+    from dlproj.torchnets.checkpoint import save_state_dict
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    save_state_dict(tmp_path / "cwd" / typed, _small_net(4))  # bad_run's working directory
+    where = (home / typed[2:]) if typed.startswith("~") else paths.PROJECT_ROOT / typed
+    assert not where.exists()
+    from dlproj.config.overrides import override
+
+    msg = bad_run([*TORCH_TINY, override("model.weights", typed), "model.finetune=layer4",
+                   "figures=false", "threads.blas=1"], "Invalid value for 'model.weights'")
+    assert f"{typed!r} (resolved: {where.resolve()}), which is not a file" in msg, msg
+    assert "taken from the project root" in msg, msg
+    assert not (tmp_path / "run0").exists()  # exit 2: not a run
+
+
 @pytest.mark.parametrize("key", ["checkpoint", "model.weights"])
 def test_a_numpy_model_npz_is_refused_as_torch_weights(bad_run, tmp_path, key):
     """Sections 1-3's model.npz given to Section 4 is a bad value (exit 2, before any data is

@@ -225,18 +225,19 @@ def recorded_origin(run_dir) -> dict[str, Any] | None:
 def pretrained_on(weights: str) -> str | None:
     """What `model.weights` was trained on, in words: None (random init), "ImageNet", or for a
     model.pt the data of the run that wrote it (its results.json beside it, e.g. "MNIST digits
-    0-4"); "a checkpoint" when that record is missing or unreadable."""
+    0-4"; a relative path is taken from the project root, as data.root is); "a checkpoint"
+    when that record is missing or unreadable."""
     if weights == "none":
         return None
     if weights == "imagenet":
         return "ImageNet"
     import json
-    from pathlib import Path
 
     from dlproj.data.images import describe
+    from dlproj.paths import resolve_path
 
     try:
-        record = json.loads((Path(weights).parent / "results.json").read_text())
+        record = json.loads((resolve_path(weights).parent / "results.json").read_text())
         return describe(record["config"]["dataset"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "a checkpoint"
