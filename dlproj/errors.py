@@ -38,15 +38,17 @@ class DataError(DlprojError):
     """A dataset or weights file is missing, corrupt or cannot be fetched."""
 
 
-def check(ok: bool, key: str, value: object, allowed: str) -> None:
+def check(ok: bool, key: str, value: object, allowed: str, *, shown: str | None = None) -> None:
     """ConfigError naming `key`, its value (a config node as a plain list/dict: `[8, 16]`, not
-    the node's repr) and what is allowed, unless `ok`."""
+    the node's repr; `shown`: the value in other words, e.g. a path with where it resolves to)
+    and what is allowed, unless `ok`."""
     if not ok:
         from omegaconf import OmegaConf
 
         value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {allowed}. "
-                          f"Fix it on the command line, e.g. `python -m dlproj {key}=...`.")
+        raise ConfigError(f"Invalid value for '{key}': {shown or repr(value)}. Allowed: "
+                          f"{allowed}. Fix it on the command line, e.g. "
+                          f"`python -m dlproj {key}=...`.")
 
 
 def _positive(kind: type) -> Callable[[str], Any]:

@@ -27,9 +27,17 @@ def _from_env(name: str, default: Path) -> Path:
 
 
 def resolve_path(path: str | Path) -> Path:
-    """A path the config names (`data.root`, an MLflow store's): `~` expanded, a relative one
-    taken from the project root (so it names the same place from any working directory)."""
+    """A path the config names (`data.root`, `model.weights`, an MLflow store's): `~` expanded,
+    a relative one taken from the project root (so it names the same place from any working
+    directory)."""
     return (PROJECT_ROOT / Path(str(path)).expanduser()).resolve()  # an absolute one stays
+
+
+def as_given(path: str | Path) -> str:
+    """A config's path for a message: as it was given, then where resolve_path takes it where
+    that differs (`'w/model.pt' (resolved: /project/w/model.pt)`)."""
+    where = resolve_path(path)
+    return repr(str(path)) + ("" if str(where) == str(path) else f" (resolved: {where})")
 
 
 def new_data_root(path: str | Path) -> bool:

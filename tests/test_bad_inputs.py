@@ -158,8 +158,9 @@ OVERRIDES = [
     (["section=4", "model.finetune=half"], "'model.finetune'"),
     (["section=4", "model.num_classes=1"], "'model.num_classes'"),
     # fewer outputs than the data's classes: refused, not an IndexError at the first step
-    (["section=4", "model.num_classes=5"], "an integer >= 10"),
-    (["section=4", "model.num_classes=2", "dataset.classes=[1,2,3]"], "an integer >= 3"),
+    (["section=4", "model.num_classes=5"], "null (the dataset's) or 10,"),
+    (["section=4", "model.num_classes=2", "dataset.classes=[1,2,3]"],
+     "null (the dataset's) or 3,"),
     (["section=4", "model=plain", "model.weights=imagenet"], "'model.weights'"),
     (["section=4", "model.finetune=frozen"], "'model.finetune'"),
     (["section=4", "model.weights=/no/such/model.pt"], "'model.weights'"),
@@ -181,6 +182,37 @@ OVERRIDES = [
                          if isinstance(v, list) else None)
 def test_bad_override(bad_run, overrides, needle):
     bad_run(overrides, needle)
+
+
+# model.num_classes other than the number of classes the data has, above it as below it: the
+# head has exactly one output per class (more would predict classes no image has). Each:
+# (dataset and model overrides, the data's class count).
+HEADS = {
+    "MNIST": (["dataset=mnist"], 10),
+    "MNIST digits 5-9": (["dataset=mnist", "dataset.classes=[5,6,7,8,9]"], 5),
+    "MNIST digits 3,8": (["dataset=mnist", "dataset.classes=[3,8]"], 2),
+    "MNIST, PlainNet": (["dataset=mnist", "model=plain"], 10),
+    "MNIST 0-4, ResNet18": (["experiment=transfer", "model.weights=none", "model.finetune=all",
+                             "dataset.classes=[0,1,2,3,4]"], 5),
+    "Pets": (["dataset=pets"], 2),
+    "Pets dog/cat, ResNet18": (["experiment=transfer", "dataset=pets", "model.weights=none",
+                                "model.finetune=all", "dataset.classes=[1,0]"], 2),
+}
+
+
+@pytest.mark.parametrize("case,heads", [
+    (case, heads) for case, (_, count) in sorted(HEADS.items())
+    for heads in (count + 1, count + 27, count - 1) if heads >= 2])  # 1: refused by its range
+def test_a_head_other_than_the_datas_classes_is_refused(bad_run, tmp_path, case, heads):
+    data, count = HEADS[case]
+    # (a tiny budget: a head that were let through would train, not run for minutes)
+    tiny = ["data.train_limit=64", "data.test_limit=32", "data.val_size=32", "train.epochs=1",
+            "figures=false", "threads.blas=1"]
+    msg = bad_run(["section=4", *data, *tiny, f"model.num_classes={heads}"],
+                  f"Invalid value for 'model.num_classes': {heads}. Allowed: null (the "
+                  f"dataset's) or {count}, the number of classes dataset=")
+    assert "more would predict classes no image has" in msg, msg
+    assert not (tmp_path / "run0").exists()  # exit 2: nothing written, not a run
 
 
 def test_checkpoint_of_the_wrong_kind_names_the_suffix(bad_run, tmp_path):
@@ -474,6 +506,29 @@ def test_torch_checkpoint_that_does_not_fit(bad_run, tmp_path, torch_one_thread,
     extra = ["model.finetune=layer4"] if key == "model.weights" else []
     msg = bad_run([*tiny, f"{key}={path}", *extra], str(path))
     assert detail in msg
+
+
+# A relative model.weights is taken from the project root, as data.root is, not from the
+# working directory (bad_run's own, which holds a model.pt at that relative path); a missing one
+# is refused naming the path as typed and where it was looked for.
+@pytest.mark.parametrize("typed", ["w/model.pt", "./model.pt", "w/../w/model.pt",
+                                   "~/w/model.pt"])
+def test_relative_weights_missing_under_the_project_root(bad_run, tmp_path, monkeypatch,
+                                                         torch_one_thread, typed):
+    from dlproj.torchnets.checkpoint import save_state_dict
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    save_state_dict(tmp_path / "cwd" / typed, _small_net(4))  # bad_run's working directory
+    where = (home / typed[2:]) if typed.startswith("~") else paths.PROJECT_ROOT / typed
+    assert not where.exists()
+    from dlproj.config.overrides import override
+
+    msg = bad_run([*TORCH_TINY, override("model.weights", typed), "model.finetune=layer4",
+                   "figures=false", "threads.blas=1"], "Invalid value for 'model.weights'")
+    assert f"{typed!r} (resolved: {where.resolve()}), which is not a file" in msg, msg
+    assert "taken from the project root" in msg, msg
+    assert not (tmp_path / "run0").exists()  # exit 2: not a run
 
 
 @pytest.mark.parametrize("key", ["checkpoint", "model.weights"])

@@ -204,3 +204,65 @@ def test_resuming_a_transfer_run_whose_starting_weights_are_gone(kind, dlproj_ru
     assert record["status"] == "completed" and record["resumed_from_epoch"] == 1
     assert record["metrics"]["weights"] == str(weights)
     assert _rows(run_dir / "metrics.csv") == _rows(fresh.run_dir / "metrics.csv")
+
+
+# A transfer run resumed after the pretraining run its model.weights came from is gone or
+# changed records what it recorded when it started: the weights' path and what they were
+# pretrained on (read then from the results.json beside them). Its last.pt keeps both; a last.pt
+# written before it did gives way to the run's own record.
+PRETRAINING_AFTER = {
+    "deleted": lambda folder: __import__("shutil").rmtree(folder),
+    "moved": lambda folder: folder.rename(folder.with_name("moved")),
+    "record removed": lambda folder: (folder / "results.json").unlink(),
+    "record replaced": lambda folder: _pretraining_record(folder, {"name": "pets"}),
+}
+STOPPED_BY = ["SIGINT", "completing", "completing, last.pt of before"]
+
+
+def _pretraining_record(folder: Path, dataset: dict) -> None:
+    (folder / "results.json").write_text(json.dumps(
+        {"status": "completed", "config": {"dataset": {"classes": None, "per_class": None,
+                                                       **dataset}}}))
+
+
+@pytest.mark.parametrize("stopped", STOPPED_BY)
+@pytest.mark.parametrize("after", list(PRETRAINING_AFTER))
+def test_a_resumed_transfer_run_keeps_what_its_weights_were_pretrained_on(
+        after, stopped, dlproj_run, tmp_path, torch_one_thread):
+    torch = pytest.importorskip("torch")
+    import signal
+
+    from test_interrupt_resume import interrupt_after
+
+    from dlproj.torchnets.checkpoint import save_state_dict
+    from dlproj.torchnets.models import SmallResNet
+
+    folder = tmp_path / "pretraining run"
+    weights = save_state_dict(folder / "model.pt", SmallResNet(
+        depth=1, width=4, num_classes=5, in_channels=1, image_size=28))
+    _pretraining_record(folder, {"name": "mnist", "classes": [0, 1, 2, 3, 4]})
+    args = ["section=4", "experiment=transfer", "model=resnet", "model.depth=1",
+            "model.width=4", f"model.weights={weights}", "model.finetune=layer4",
+            "dataset.classes=[5,6,7,8,9]", "data.train_limit=64", "data.test_limit=32",
+            "data.val_size=32", "train.batch_size=32", "figures=false", "threads.blas=1"]
+    if stopped == "SIGINT":
+        proc, run_dir = interrupt_after([*args, "train.epochs=12"], tmp_path / "outputs",
+                                        signal.SIGINT, epochs_done=1)
+        assert proc.returncode == 130, proc.stderr
+        assert "pretrained_on" not in json.loads((run_dir / "results.json").read_text())[
+            "metrics"]  # an interrupted run's record has only metrics.csv's last row
+    else:
+        run_dir = dlproj_run([*args, "train.epochs=1"]).run_dir
+    if stopped.endswith("of before"):  # written before checkpoints kept where weights came from
+        last = torch.load(run_dir / "last.pt", weights_only=True)
+        meta = json.loads(last["meta"])
+        meta.pop("provenance", None)
+        last["meta"] = json.dumps(meta)
+        torch.save(last, run_dir / "last.pt")
+    PRETRAINING_AFTER[after](folder)
+    resumed = dlproj_run([f"resume={run_dir}", "train.epochs=12"])
+    assert resumed.proc.returncode == 0, resumed.output
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from_epoch"] >= 1
+    assert (record["metrics"]["weights"], record["metrics"]["pretrained_on"]) == (
+        str(weights), "MNIST digits 0-4")

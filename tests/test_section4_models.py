@@ -220,3 +220,63 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="'device'"):
             resolve_device("cuda")
+
+
+# model.weights=PATH, relative: taken from the project root, as data.root is, whatever the
+# working directory (which here holds a decoy of the same relative path, pretrained on other
+# data). Each: PATH as typed, relative to the project root.
+RELATIVE = ["run/model.pt", "./run/model.pt", "other/../run/model.pt", "run//model.pt"]
+
+
+@pytest.mark.parametrize("typed", RELATIVE)
+def test_relative_weights_are_taken_from_the_project_root(typed, tmp_path, monkeypatch):
+    import json
+
+    from dlproj import paths
+    from dlproj.config.models import _transfer
+    from dlproj.experiments.section4 import origin, pretrained_on
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    saved = {}
+    for where, seed, classes in ((project, 1, [0, 1, 2, 3, 4]), (elsewhere, 2, [5, 6, 7, 8, 9])):
+        torch.manual_seed(seed)
+        source, _ = tiny("resnet")
+        saved[where] = source.state_dict()
+        ckpt.save_state_dict(where / "run" / "model.pt", source)
+        (where / "run" / "results.json").write_text(json.dumps({"config": {"dataset": {
+            "name": "mnist", "classes": classes, "per_class": None}}}))
+    monkeypatch.setattr(paths, "PROJECT_ROOT", project)
+    monkeypatch.chdir(elsewhere)
+    cfg = make_cfg("model=resnet", "model.depth=3", "model.width=4", f"model.weights={typed}",
+                   "model.finetune=layer4")
+    _transfer(cfg.model, cfg)  # the config check finds it
+    target = model_of(cfg)
+    resolved = str((project / "run" / "model.pt").resolve())
+    assert ckpt.initial_weights(target, typed, download=False) == resolved
+    for k, v in target.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(v, saved[project][k]), k  # not the decoy's
+    assert pretrained_on(typed) == "MNIST digits 0-4"
+    assert origin(typed) == {"weights": resolved, "pretrained_on": "MNIST digits 0-4"}
+
+
+# A weights file gone between the config check and the load: the message shows the path as it
+# was typed and where it was looked for.
+@pytest.mark.parametrize("typed,where", [
+    ("gone/model.pt", lambda home, root: root / "gone" / "model.pt"),
+    ("./gone.pt", lambda home, root: root / "gone.pt"),
+    ("~/gone/model.pt", lambda home, root: home / "gone" / "model.pt"),
+])
+def test_missing_weights_name_the_path_typed_and_resolved(typed, where, tmp_path, monkeypatch):
+    from dlproj import paths
+
+    home, root = tmp_path / "home", tmp_path / "project"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(paths, "PROJECT_ROOT", root)
+    monkeypatch.chdir(tmp_path)
+    model, _ = tiny("resnet")
+    with pytest.raises(DataError) as err:
+        ckpt.initial_weights(model, typed, download=False)
+    message = str(err.value)
+    assert f"Weights file {typed!r} (resolved: {where(home, root)})" in message, message
+    assert "from the project root" in message and "\n" not in message, message

@@ -100,6 +100,51 @@ def test_pets_fixture_through_torchvision(tmp_path):
     assert data.n_train == 4 and data.class_names == ["dog", "cat"]
 
 
+# Each dataset, as the config check counts its classes and as its data has them: the one
+# model.num_classes it takes besides null is the number of classes the data has.
+CLASSES = {
+    "MNIST": ([], 10),
+    "MNIST digits 5-9": (["dataset.classes=[5,6,7,8,9]"], 5),
+    "MNIST digits 3,8": (["dataset.classes=[3,8]"], 2),
+    "Pets": (["dataset=pets", "dataset.image_size=24"], 2),
+    "Pets dog/cat": (["dataset=pets", "dataset.image_size=24", "dataset.classes=[1,0]"], 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLASSES))
+def test_a_head_takes_as_many_classes_as_the_data_has(case, tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from dlproj.build import build
+    from dlproj.config.compose import compose_config, normalize_overrides
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    monkeypatch.setattr("dlproj.runtime.memory.guard", lambda cfg, exp: None)
+    data, count = CLASSES[case]
+    root = [f"data.root={make_pets(tmp_path)}"] if "dataset=pets" in data else []
+    base = ["section=4", *data, *root, "data.train_limit=200", "data.test_limit=50",
+            "data.val_size=50"]
+
+    def checked(heads: str):
+        args = normalize_overrides([*base, f"model.num_classes={heads}"])
+        cfg = compose_config(args)
+        validate(cfg, args)
+        return cfg
+
+    checked("null")
+    cfg = checked(str(count))
+    for heads in (h for h in (count + 1, count - 1) if h >= 2):  # 1: its range refuses it
+        with pytest.raises(ConfigError, match=f"'model.num_classes': {heads}. Allowed: null "
+                                              f"\\(the dataset's\\) or {count},"):
+            checked(str(heads))
+    images = build(cfg.dataset)(**OmegaConf.to_container(cfg.data, resolve=True),
+                                batch_size=8, channels=1, augment=build(cfg.augmentation)(),
+                                seed=0)
+    assert images.num_classes == len(images.class_names) == count
+    assert {int(y) for _, labels in images.train for y in labels} <= set(range(count))
+
+
 def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch):
     import torchvision.datasets.oxford_iiit_pet as pet_module
 

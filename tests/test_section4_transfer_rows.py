@@ -144,3 +144,57 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
                                       f"model.weights={weights}", *TINY])
     assert bad["status"] == "failed"
     assert "do not fit the SmallResNet" in bad["error"] and "model.depth" in bad["error"]
+
+
+# `python -m dlproj` started in a folder other than the project's, a single run and a sweep's
+# jobs alike (in this process or in joblib's workers), with model.weights relative to the
+# project root, as a relative data.root is: each job loads that file and records its absolute
+# path and what it was pretrained on; the config keeps the path as it was typed.
+LAUNCHED = {
+    "run": [],
+    "sweep": ["-m", "model.finetune=frozen,layer4"],
+    "joblib sweep": ["-m", "model.finetune=frozen,layer4", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2"],
+}
+
+
+@pytest.mark.parametrize("launched", list(LAUNCHED))
+def test_relative_weights_from_another_directory(launched, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from dlproj.torchnets.checkpoint import save_state_dict
+    from dlproj.torchnets.models import SmallResNet
+
+    weights = save_state_dict(tmp_path / "pretraining run" / "model.pt", SmallResNet(
+        depth=1, width=4, num_classes=5, in_channels=1, image_size=28))
+    (weights.parent / "results.json").write_text(json.dumps({"config": {"dataset": {
+        "name": "mnist", "classes": [0, 1, 2, 3, 4], "per_class": None}}}))
+    typed = os.path.relpath(weights, ROOT)  # ../../tmp/.../model.pt
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outputs = tmp_path / "outputs"
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0",
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+               [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.pop("HYDRA_FULL_ERROR", None)
+    finetune = [] if launched != "run" else ["model.finetune=layer4"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlproj", *LAUNCHED[launched], "section=4",
+         "experiment=transfer", "model=resnet", "model.depth=1", "model.width=4",
+         f"model.weights={typed}", *finetune, "dataset.classes=[5,6,7,8,9]",
+         "data.train_limit=64", "data.test_limit=32", "data.val_size=32",
+         "train.batch_size=32", "train.epochs=1", "figures=false", "threads.blas=1"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(p.read_text()) for p in sorted(outputs.rglob("results.json"))]
+    assert len(records) == (1 if launched == "run" else 2), proc.stdout + proc.stderr
+    for record in records:
+        assert record["status"] == "completed", record["error"]
+        assert (record["metrics"]["weights"], record["metrics"]["pretrained_on"]) == (
+            str(weights.resolve()), "MNIST digits 0-4")
+        assert record["config"]["model"]["weights"] == typed
+    assert not list(elsewhere.iterdir())  # nothing written where the command ran

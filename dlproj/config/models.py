@@ -18,11 +18,13 @@ from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.conv import ALGORITHMS as CONV_ALGORITHMS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
+from dlproj.paths import as_given, resolve_path
 
 FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
 WEIGHTS_SUFFIXES = (".pt", ".pth")  # model.weights=PATH: torch's state dicts
 WEIGHTS_ALLOWED = ("none, imagenet (resnet18), or the path of an existing model.pt written by a "
-                   "Section 4 run")
+                   "Section 4 run (a relative one is taken from the project root, as data.root "
+                   "is)")
 WEIGHTS = text(WEIGHTS_ALLOWED)  # '' names no file; the file itself: _transfer
 NUM_CLASSES = integer(2, null="the dataset's")
 
@@ -88,25 +90,28 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
           "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
           "layer4 with model.weights=imagenet or PATH")
     if node.weights not in ("none", "imagenet"):
-        allowed = WEIGHTS_ALLOWED
+        allowed, where = WEIGHTS_ALLOWED, resolve_path(node.weights)  # as data.root's
         # A run resumed from its last.pt has every weight there: the file it started from may
         # be gone since (dlproj.experiments.section4 reads it only for a fresh start).
-        check(file_exists(node.weights) or _continues_checkpoint(cfg), "model.weights",
-              node.weights, allowed)
+        check(file_exists(where) or _continues_checkpoint(cfg), "model.weights", node.weights,
+              allowed, shown=f"{as_given(node.weights)}, which is not a file")
         # torch's files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy
         # model.npz of Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than
         # after the data is loaded.
-        check(Path(node.weights).suffix in WEIGHTS_SUFFIXES, "model.weights", node.weights,
+        check(where.suffix in WEIGHTS_SUFFIXES, "model.weights", node.weights,
               f"{allowed}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy model.npz "
-              f"of Sections 1-3 holds no torch network")
+              f"of Sections 1-3 holds no torch network", shown=as_given(node.weights))
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
-        labels = len(dataset.classes) if dataset.get("classes") else DATASET_LABELS.get(
-            dataset.name)
-        check(labels is None or node.num_classes >= labels, "model.num_classes",
-              node.num_classes, f"null (the dataset's: {labels}) or an integer >= {labels}, "
-              f"the number of classes dataset={dataset.name} gives the head"
-              f"{' (dataset.classes)' if dataset.get('classes') else ''}")
+        # The head has one output per class of the data: fewer cannot name every label (an
+        # IndexError at the first step), more would predict classes no image has.
+        chosen = dataset.get("classes")
+        labels = len(chosen) if chosen else DATASET_LABELS.get(dataset.name)
+        given = f" with dataset.classes={list(chosen)}" if chosen else ""
+        check(labels is None or node.num_classes == labels, "model.num_classes",
+              node.num_classes, f"null (the dataset's) or {labels}, the number of classes "
+              f"dataset={dataset.name}{given} has: the head has one output per class, as fewer "
+              f"could not name every label and more would predict classes no image has")
 
 
 def _continues_checkpoint(cfg: DictConfig) -> bool:

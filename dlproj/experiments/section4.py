@@ -107,10 +107,16 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
 
     if ctx.resuming and has_last_checkpoint(ctx.run_dir):
         # Its last.pt holds every weight: the file it started from is not read again (it may
-        # be gone since; the config check lets such a resume through).
-        source = ckpt.weights_source(m.weights)
+        # be gone since; the config check lets such a resume through). What the run said of
+        # that file as it started comes back with last.pt too (fit sets ctx.provenance from
+        # it); until then, and for a last.pt written before checkpoints kept it, the run's own
+        # record stands in, else what model.weights names now.
+        ctx.provenance.update(recorded_origin(ctx.run_dir) or origin(m.weights))
     else:
-        source = ckpt.initial_weights(model, m.weights, download=cfg.data.download)
+        ctx.provenance.update(
+            weights=ckpt.initial_weights(model, m.weights, download=cfg.data.download),
+            pretrained_on=pretrained_on(m.weights))
+    source = ctx.provenance["weights"]
     frozen = freeze(model, m.finetune)
     check_batches(model, frozen, data, cfg)
     model.to(device, memory_format=layout)
@@ -149,7 +155,7 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
     if precision.scaler is not None:
         final["skipped_steps"] = precision.scaler.skipped  # float16 overflows
     final.update(n_train=data.n_train, trainable_params=n_trainable,
-                 **describe_setting(cfg, source))
+                 **describe_setting(cfg, ctx.provenance))
     return final
 
 
@@ -180,35 +186,58 @@ def check_batches(model, frozen, data, cfg) -> None:
                                  "statistics)" if cfg.model.weights != "none" else "") + ".")
 
 
-def describe_setting(cfg, source: str) -> dict[str, Any]:
+def describe_setting(cfg, start: dict[str, Any]) -> dict[str, Any]:
     """What a report needs to tell Section 4's settings apart and to say what they stand for:
     the network (the course report's name), where its weights came from and what they were
-    trained on, what trains, the data in words, and whether that data is the offline stand-in
-    (MNIST) for the course report's Oxford-IIIT Pet."""
+    trained on (`start`: origin's keys, as the run found them when it started), what trains,
+    the data in words, and whether that data is the offline stand-in (MNIST) for the course
+    report's Oxford-IIIT Pet."""
     from dlproj.data.images import describe
 
     m = cfg.model
-    return {"network": NETWORKS[m.name], "weights": source,
-            "pretrained_on": pretrained_on(m.weights), "finetune": m.finetune,
+    return {"network": NETWORKS[m.name], "weights": start["weights"],
+            "pretrained_on": start["pretrained_on"], "finetune": m.finetune,
             "dataset": cfg.dataset.name, "data": describe(cfg.dataset),
             "stand_in": cfg.dataset.name != STUDY_DATASET}
+
+
+def origin(weights: str) -> dict[str, Any]:
+    """Where `model.weights` starts a network from: `weights` (in words, or the file's path)
+    and `pretrained_on` (what those weights were trained on)."""
+    from dlproj.torchnets.checkpoint import weights_source
+
+    return {"weights": weights_source(weights), "pretrained_on": pretrained_on(weights)}
+
+
+def recorded_origin(run_dir) -> dict[str, Any] | None:
+    """origin's keys as the run in `run_dir` recorded them in its results.json's metrics (a run
+    that completed), or None where that record does not hold them."""
+    import json
+    from pathlib import Path
+
+    try:
+        metrics = json.loads((Path(run_dir) / "results.json").read_text())["metrics"]
+        return {key: metrics[key] for key in ("weights", "pretrained_on")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def pretrained_on(weights: str) -> str | None:
     """What `model.weights` was trained on, in words: None (random init), "ImageNet", or for a
     model.pt the data of the run that wrote it (its results.json beside it, e.g. "MNIST digits
-    0-4"); "a checkpoint" when that record is missing or unreadable."""
+    0-4"; a relative path is taken from the project root, as data.root is); "a checkpoint"
+    when that record is missing or unreadable."""
     if weights == "none":
         return None
     if weights == "imagenet":
         return "ImageNet"
     import json
-    from pathlib import Path
 
     from dlproj.data.images import describe
+    from dlproj.paths import resolve_path
 
     try:
-        record = json.loads((Path(weights).parent / "results.json").read_text())
+        record = json.loads((resolve_path(weights).parent / "results.json").read_text())
         return describe(record["config"]["dataset"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "a checkpoint"

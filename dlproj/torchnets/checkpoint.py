@@ -10,6 +10,7 @@ from torch import nn
 
 from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import atomic_write
+from dlproj.paths import as_given, resolve_path
 from dlproj.torchnets.models import head_prefix
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1
@@ -22,11 +23,15 @@ def save_state_dict(path: str | Path, model: nn.Module) -> Path:
     return atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from `path` (tensors only: nothing in the file is executed)."""
+def load_state_dict(path: str | Path, *, weights: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from `path` (tensors only: nothing in the file is executed); `weights`: the
+    `model.weights` that `path` was resolved from, which a missing file's message shows too."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"Weights file {path} does not exist. Pass `model.weights=` (or "
+        given = (f"{as_given(weights)} does not exist (model.weights: a relative path is "
+                 f"taken from the project root, as data.root is)" if weights is not None
+                 else f"{path} does not exist")
+        raise DataError(f"Weights file {given}. Pass `model.weights=` (or "
                         f"`checkpoint=`) the model.pt that a Section 4 run wrote in its run "
                         f"directory.")
     expected = "Expected the model.pt (a state dict of tensors) that a Section 4 run wrote."
@@ -135,9 +140,10 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
 
 
 def weights_source(weights: str) -> str:
-    """What `model.weights` (none | imagenet | PATH) starts a network from, in words."""
-    return {"none": "random init", "imagenet": "ImageNet IMAGENET1K_V1"}.get(weights,
-                                                                          str(weights))
+    """What `model.weights` (none | imagenet | PATH) starts a network from, in words; a PATH as
+    the absolute path of the file (resolve_path: a relative one from the project root)."""
+    named = {"none": "random init", "imagenet": "ImageNet IMAGENET1K_V1"}
+    return named[weights] if weights in named else str(resolve_path(weights))
 
 
 def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
@@ -145,5 +151,6 @@ def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
     if weights == "imagenet":
         load_backbone(model, imagenet_resnet18_state(download), "ImageNet (IMAGENET1K_V1)")
     elif weights != "none":
-        load_backbone(model, load_state_dict(weights), weights)
+        path = weights_source(weights)
+        load_backbone(model, load_state_dict(path, weights=weights), path)
     return weights_source(weights)

@@ -49,6 +49,10 @@ class RunContext:
     loggers: list[Any] = field(default_factory=list)
     # The setting's label (dlproj.config.setting), for the trackers' run names.
     label: str = ""
+    # What the experiment found out as the run started and a resumed run cannot find out again
+    # (Section 4: where its starting weights came from, whose file may be gone since): kept in
+    # every checkpoint, and set from it again when the run is resumed (dlproj.training.loop).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)

@@ -7,9 +7,10 @@ epoch's batches, one training step, the evaluation, and its state (model, optimi
 snapshot it can write, read and restore. This module never imports torch.
 
 A checkpoint holds the end of an epoch: the stack's snapshot plus `meta` (epoch, step, how many
-rows metrics.csv and each step log had, early-stopping state, the resolved config). The rows
-themselves stay in the append-only CSV files, which a resumed run cuts back to those counts, so a
-checkpoint costs the same at epoch 3000 as at epoch 3.
+rows metrics.csv and each step log had, early-stopping state, the resolved config, the run's
+provenance: what it found out as it started). The rows themselves stay in the append-only CSV
+files, which a resumed run cuts back to those counts, so a checkpoint costs the same at epoch
+3000 as at epoch 3.
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 "metrics_rows": len(ctx.metrics.rows),
                 "step_logs": {name: len(log.rows) for name, log in ctx.step_logs.items()},
                 "early_stopping": stopper.state(), "stopped_early": progress.stopped_early,
-                "config": config}
+                "config": config,
+                **({"provenance": dict(ctx.provenance)} if ctx.provenance else {})}
 
     def save_checkpoint(snap: Any, info: dict[str, Any], *, final: bool) -> None:
         # Per-epoch checkpoints are renamed into place but not fsynced (a rename is atomic for
@@ -395,6 +397,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     _check_further(ctx, int(meta["epoch"]), saved, bool(meta.get("stopped_early")), rate)
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
+    ctx.provenance.update(meta.get("provenance") or {})  # as the run found it when it started
     ctx.open(continuing=True)
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
