@@ -137,7 +137,8 @@ def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", ""])
+@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", "",
+                                  "- nokey\n", "- \"'[bad\"\n", "- train.epochs=3\n- a=]\n"])
 def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text):
     run = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
     assert run.proc.returncode == 0, run.output
@@ -146,8 +147,26 @@ def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text
     before = {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()}
     again = run_here([f"resume={run.run_dir}", "train.epochs=5"], tmp_path / "outputs")
     assert again.proc.returncode == 2, again.output
-    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
+    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}: {overrides} is "
+                                      f"damaged")
     assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("text,saved", [
+    ("- section=2\n- optimizer=adam\n", ["section='2'", "optimizer=adam"]),
+    ("- section='3'\n- seed=1\n- resume=/x\n", ["section='3'", "seed=1"]),
+    ("- experiment=xor\n- 'model.hidden=[8,8]'\n", ["experiment=xor", "model.hidden=[8,8]"]),
+    ("[]\n", []),
+])
+def test_a_runs_saved_overrides_read_as_a_command_line_would_be(tmp_path, text, saved):
+    """A run's .hydra/overrides.yaml is read as its command line was: `section=N` quoted as
+    dlproj quotes it (unquoted, Hydra would refuse it as a group given an int), `resume=`
+    left out."""
+    from dlproj.runtime.resume import saved_overrides
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(text)
+    assert saved_overrides(tmp_path) == saved
 
 
 # -- a sweep's progress lines say how each job ended -------------------------------------------
