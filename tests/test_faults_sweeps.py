@@ -453,10 +453,10 @@ def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch
     import json
     import signal
 
-    from hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper import JobListSweeper
     from omegaconf import OmegaConf
 
     from dlproj.runtime import interrupt, sweep
+    from hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper import JobListSweeper
 
     monkeypatch.setattr(interrupt, "_requested", None)
     monkeypatch.setattr(interrupt, "_stop_file", None)
