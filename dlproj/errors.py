@@ -122,9 +122,11 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: the run stops at a step boundary, recorded as interrupted."""
 
     def __init__(self, signum: int, where: str):
+        """`where`: the moment, as the record's error reads it after the signal's name ("at
+        epoch 2 step 95", "before drawing curves.png")."""
         self.signum = signum
         self.signal = signal.Signals(signum).name
-        super().__init__(f"{self.signal} at {where}")
+        super().__init__(f"{self.signal} {where}")
 
 
 def cannot_write(exc: BaseException, where: object) -> str | None:

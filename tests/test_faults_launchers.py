@@ -226,3 +226,51 @@ def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, w
         parts = re.sub(r" \(jobs? [^)]*\)", "", closing[1]).split(", ")
         counts = [re.fullmatch(r"(\d+) (completed|interrupted|not started)", p) for p in parts]
         assert all(counts) and sum(int(m[1]) for m in counts) == 2, out
+
+
+@pytest.mark.parametrize("sig,sweep,closing", [
+    ("SIGINT", ["hydra.launcher.n_jobs=4", "train.epochs=3,1000000", "seed=0,1"],
+     "2 completed, 2 interrupted (jobs 2, 3)"),
+    ("SIGTERM", ["hydra.launcher.n_jobs=4", "train.epochs=3,1000000", "seed=0,1"],
+     "2 completed, 2 interrupted (jobs 2, 3)"),
+    ("SIGINT", ["hydra.launcher.n_jobs=2", "train.epochs=1000000", "seed=0,1"],
+     "2 interrupted (jobs 0, 1)"),
+    ("SIGINT", ["hydra.launcher.n_jobs=2", "train.epochs=1000000", "seed=0,1,2"],
+     "2 interrupted (jobs 0, 1), 1 not started (job 2)"),
+], ids=["SIGINT, two workers idle", "SIGTERM, two workers idle", "SIGINT, both training",
+        "SIGINT, a job queued"])
+def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, sig, sweep,
+                                                                     closing):
+    """A signal to the whole process group of a joblib sweep, as a terminal's Ctrl-C sends it,
+    reaches every worker too: one between jobs or idle takes no notice (the stop reaches jobs
+    through the sweep's stop file; before, an idle worker died of a KeyboardInterrupt, with a
+    traceback, or took the job beside it along, left without a record), one running a job
+    records `interrupted`, a queued job is not started. No traceback, the closing line names
+    every job, exit 128 + the signal, nothing left running."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    signum = getattr(signal, sig)
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
+                             "experiment=xor", *sweep], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    sweeps = tmp_path / "multirun"
+    try:
+        started, done = (sum(int(n) for n in re.findall(rf"(\d+) {s}", closing))
+                         for s in ("(?:completed|interrupted)", "completed"))
+        _wait(lambda: _started(sweeps, started) and _statuses(sweeps) == done * ["completed"],
+              120, f"{started} jobs started, {done} completed")
+        os.killpg(proc.pid, signum)
+        out, _ = proc.communicate(timeout=120)
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == closing, out

@@ -137,7 +137,8 @@ def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", ""])
+@pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", "",
+                                  "- nokey\n", "- \"'[bad\"\n", "- train.epochs=3\n- a=]\n"])
 def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text):
     run = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
     assert run.proc.returncode == 0, run.output
@@ -146,8 +147,26 @@ def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text
     before = {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()}
     again = run_here([f"resume={run.run_dir}", "train.epochs=5"], tmp_path / "outputs")
     assert again.proc.returncode == 2, again.output
-    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}")
+    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}: {overrides} is "
+                                      f"damaged")
     assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("text,saved", [
+    ("- section=2\n- optimizer=adam\n", ["section='2'", "optimizer=adam"]),
+    ("- section='3'\n- seed=1\n- resume=/x\n", ["section='3'", "seed=1"]),
+    ("- experiment=xor\n- 'model.hidden=[8,8]'\n", ["experiment=xor", "model.hidden=[8,8]"]),
+    ("[]\n", []),
+])
+def test_a_runs_saved_overrides_read_as_a_command_line_would_be(tmp_path, text, saved):
+    """A run's .hydra/overrides.yaml is read as its command line was: `section=N` quoted as
+    dlproj quotes it (unquoted, Hydra would refuse it as a group given an int), `resume=`
+    left out."""
+    from dlproj.runtime.resume import saved_overrides
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(text)
+    assert saved_overrides(tmp_path) == saved
 
 
 # -- a sweep's progress lines say how each job ended -------------------------------------------
@@ -413,3 +432,64 @@ def test_jobs_in_folders_named_otherwise_are_counted_by_name(tmp_path, subdir):
     assert run.proc.returncode == 0, run.output
     (line,) = [ln for ln in run.proc.stderr.splitlines() if ln.startswith("sweep:")]
     assert line.startswith("sweep: 2 completed -> "), line
+
+
+@pytest.mark.parametrize("phases,batch,stop_after,subdir,launched", [
+    ([0, 0, 1, 1], None, None, "${hydra.job.num}", [[0, 1], [2, 3]]),
+    ([0, 0, 1, 1], None, 1, "${hydra.job.num}", [[0, 1]]),
+    ([0, 0, 0, 1, 2], 2, 1, "${hydra.job.num}", [[0, 1]]),
+    ([0, 0, 0, 1, 2], 2, 2, "${hydra.job.num}", [[0, 1], [2]]),
+    ([0, 0, 1, 1], None, 1, "job_${hydra.job.num}", [[0, 1], [2, 3]]),
+], ids=["not stopped: every phase", "stopped in phase 0: phase 1 not launched",
+        "stopped in a phase's first batch: its second not launched either",
+        "stopped in a phase's last batch: the next phases not launched",
+        "folders named otherwise: launched, each job notes itself"])
+def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch, phases, batch,
+                                                           stop_after, subdir, launched):
+    """Once the sweep is stopped (Ctrl-C, SIGTERM), the joblist sweeper (dlproj.reproduce's)
+    hands no further phase or batch to its launcher, which would start every job of it (on
+    SLURM: submit each and wait for the queue) only for the job to see the stop; those jobs are
+    noted `not started`, as the closing line counts them."""
+    import json
+    import signal
+
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep
+    from hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper import JobListSweeper
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    jobs_file = tmp_path / "jobs.json"
+    jobs_file.write_text(json.dumps([{"overrides": [f"seed={i}"], "phase": p}
+                                     for i, p in enumerate(phases)]))
+    sweep_dir = tmp_path / "sweep"
+    calls: list[list[int]] = []
+
+    class Launcher:
+        def launch(self, chunk, initial_job_idx):
+            calls.append(list(range(initial_job_idx, initial_job_idx + len(chunk))))
+            for num in calls[-1]:  # each job as the runner records it
+                (sweep_dir / str(num)).mkdir(parents=True)
+                (sweep_dir / str(num) / "results.json").write_text('{"status": "completed"}')
+            if len(calls) == stop_after:
+                monkeypatch.setattr(interrupt, "_requested", signal.SIGINT)
+            return [float(num) for num in calls[-1]]
+
+    sweeper = JobListSweeper(str(jobs_file), max_batch_size=batch)
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir),
+                                                           "subdir": subdir}}})
+    sweeper.launcher = Launcher()
+    returns = sweeper.sweep([])
+    assert calls == launched
+    assert len([r for chunk in returns for r in chunk]) == len(phases)
+    line, code = sweep.outcome(sweep_dir, expected=len(phases))
+    ran = sum(len(c) for c in launched)
+    if ran < len(phases):
+        rest = list(range(ran, len(phases)))
+        assert line.splitlines()[0].startswith(
+            f"sweep: {ran} completed, {len(rest)} not started "
+            f"({'job' if len(rest) == 1 else 'jobs'} {', '.join(map(str, rest))}) -> "), line
+        assert code == 128 + signal.SIGINT
+    else:
+        assert not (sweep_dir / sweep.UNRECORDED).exists()

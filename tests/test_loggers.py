@@ -531,3 +531,48 @@ def test_a_relative_sqlite_store_is_taken_from_the_project_root(tmp_path, monkey
     assert store in logger.where
     run = MlflowClient(tracking_uri=store).get_run(run_id)
     assert run.info.artifact_uri.startswith((project / "artifacts").as_uri()), run.info.artifact_uri
+
+
+# What MLflow reads as CI or a test run, where it sends no telemetry of its own accord.
+_MLFLOW_QUIET = ("PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "CI", "CIRCLECI", "GITLAB_CI",
+                 "JENKINS_URL", "TRAVIS", "TF_BUILD", "BITBUCKET_BUILD_NUMBER",
+                 "CODEBUILD_BUILD_ARN", "BUILDKITE", "TEAMCITY_VERSION", "CLOUD_RUN_EXECUTION",
+                 "RUNBOT_HOST_URL", "RUNBOT_BUILD_NAME", "RUNBOT_WORKER_ID", "DO_NOT_TRACK",
+                 "MLFLOW_DISABLE_TELEMETRY")
+
+
+@pytest.mark.parametrize("args,env,telemetry", [
+    (["data.download=false"], {}, False),
+    (["-m", "data.download=false", "seed=0,1"], {}, False),  # the sweep's parent run first
+    (["data.download=false"], {"MLFLOW_DISABLE_TELEMETRY": "false"}, True),  # the user's word
+    (["data.download=true"], {}, True),  # MLflow's own default, where the network is allowed
+], ids=["a run", "a sweep", "telemetry asked for", "downloads allowed"])
+def test_mlflow_sends_no_telemetry_when_nothing_may_reach_the_network(tmp_path, args, env,
+                                                                      telemetry):
+    """With data.download=false nothing reaches the network: MLflow's usage telemetry (to
+    mlflow-telemetry.io, on from its import unless under pytest or CI) stays off in a run or
+    sweep logging to a local store, unless MLFLOW_DISABLE_TELEMETRY says otherwise. The process
+    runs as a user's would (none of MLflow's CI markers), its name lookups refused so that
+    nothing leaves; telemetry shows as the thread MLflow starts to fetch its config."""
+    code = (
+        "import atexit, socket, sys, threading\n"
+        "def refused(*a, **k):\n"
+        "    raise OSError('no network in this test')\n"
+        "socket.getaddrinfo = refused\n"
+        "started, start = [], threading.Thread.start\n"
+        "def noting(self):\n"
+        "    started.append(self.name)\n"
+        "    return start(self)\n"
+        "threading.Thread.start = noting\n"
+        "atexit.register(lambda: print('TELEMETRY', 'GetTelemetryConfig' in started))\n"
+        "from dlproj.runtime.app import main\n"
+        f"sys.argv = ['dlproj', *{args!r}, 'experiment=xor', 'train.epochs=2', 'logger=mlflow']\n"
+        "main()\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in _MLFLOW_QUIET}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**clean, **env, "DLPROJ_OUTPUTS": str(tmp_path),
+                                            "DLPROJ_PROGRESS": "0"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed in" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert f"TELEMETRY {telemetry}" in proc.stdout, proc.stdout + proc.stderr

@@ -530,3 +530,28 @@ def test_the_first_vs_last_layer_panel_counts_steps_as_grad_norms_csv(steps):
     lines = [line for line in fig.axes[3].get_lines() if len(line.get_xdata())]
     assert lines and all(list(line.get_xdata()) == list(range(1, steps + 1)) for line in lines)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("file,text,reason", [
+    (".hydra/config.yaml", "not: [yaml\n", "unreadable (ParserError: while parsing a flow"),
+    (".hydra/config.yaml", "a: b\n c: d\n", "unreadable (ScannerError: mapping values are"),
+    ("results.json", '{"status": "compl\n', "not valid JSON (Invalid control character at line 1,"),
+    ("results.json", '{"status": \n\n', "not valid JSON (Expecting value at line 3, column 1;"),
+])
+def test_a_skipped_file_is_one_line_in_the_listing_and_the_report(tmp_path, capsys, file, text,
+                                                                   reason):
+    """Why a file was skipped is one line: on stderr (`skipped PATH: why`) and as one item of
+    results.md's "Skipped files", however many lines the parser's message ran over."""
+    make_run(tmp_path / "runs", "good", *SIN, metrics={"test_mse": 0.01})
+    # a run without its record yet (killed, or still going) is read from its .hydra/
+    bad = make_run(tmp_path / "runs", "bad", *SIN, seed=1, metrics={"test_mse": 0.03},
+                   results=file == "results.json")
+    (bad / file).write_text(text)
+    assert report_main(["--outputs", str(tmp_path), "--no-figures"]) == 0
+    _, err = capsys.readouterr()
+    line, summary = err.splitlines()  # the skipped file, then the report's one line
+    assert summary.startswith("1 runs, 1 rows"), err
+    assert line.startswith(f"dlproj.report: skipped {bad / file}: {reason}"), err
+    md = (tmp_path / "report" / "results.md").read_text().split("## Skipped files\n")[1]
+    assert [ln for ln in md.splitlines() if ln.strip()] == [
+        f"- `{bad / file}`: {line.partition(f'{bad / file}: ')[2]}"], md

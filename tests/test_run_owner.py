@@ -184,3 +184,33 @@ def test_the_closing_log_line_names_the_status_with_no_trailing_space(tmp_path, 
     for log in (tmp_path / "out").rglob("dlproj.log"):  # the run's own log, where it keeps one
         last = log.read_text().splitlines()[-1]
         assert f"status {status} in " in last and last == last.rstrip()
+
+
+@pytest.mark.parametrize("when,figures,error,says", [
+    ("from the start", "false", "SIGINT at epoch 1 step 1", "after epoch 0 of 2"),
+    ("model.npz written", "false", "SIGINT before drawing curves.png",
+     "after training (epoch 2 of 2), before its figures and files"),
+    ("curves.png drawn", "true", "SIGINT at the end of the run",
+     "after training (epoch 2 of 2), with its figures and files written"),
+], ids=["in the first step", "before the figures", "after the figures"])
+def test_a_stop_is_recorded_with_when_it_came(tmp_path, monkeypatch, capsys, when, figures,
+                                               error, says):
+    """A stop (Ctrl-C, SIGTERM) at each moment a run looks for one: its record's error and the
+    printed line say when, in words ("SIGINT before drawing curves.png", not "SIGINT at before
+    drawing ..."), and the resume command is printed."""
+    import signal
+
+    from dlproj.runtime import interrupt
+
+    run_dir = tmp_path / "run"
+    files = {"from the start": None, "model.npz written": "model.npz",
+             "curves.png drawn": "curves.png"}
+    asked = files[when]
+    monkeypatch.setattr(interrupt, "requested", lambda: signal.SIGINT
+                        if asked is None or (run_dir / asked).exists() else None)
+    assert _execute(run_dir, [*TINY, f"figures={figures}"]) == 130
+    record = json.loads((run_dir / "results.json").read_text())
+    assert (record["status"], record["error"], record["signal"]) == (
+        "interrupted", error, "SIGINT")
+    err = capsys.readouterr().err
+    assert f"dlproj: SIGINT: stopped {says}; resume with `" in err, err

@@ -11,9 +11,11 @@ import http.client
 import logging
 import os
 import ssl
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +46,21 @@ _PROBE_SECS_ENV = "DLPROJ_MLFLOW_PROBE_SECS"
 # tracker may cost a run seconds, so these bound every request of the run unless the user set them.
 _HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
+def keep_offline(cfg: Any) -> None:
+    """With `data.download=false` nothing reaches the network but the tracking store the user
+    named: MLflow's usage telemetry, which it sends to mlflow-telemetry.io once it is imported
+    (unless told not to, or under pytest or CI), is turned off, unless MLFLOW_DISABLE_TELEMETRY
+    says otherwise. Called before this process imports MLflow; if it has already, MLflow's
+    telemetry client is made again, reading the switch."""
+    if (cfg.get("data") or {}).get("download", True):
+        return
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if "mlflow" in sys.modules:
+        with suppress(Exception):  # an MLflow without telemetry: nothing to turn off
+            from mlflow.telemetry.client import set_telemetry_client
+            set_telemetry_client()
 
 
 def store_uri(tracking_uri: str) -> str:
@@ -138,6 +155,7 @@ class MLflowLogger(Tracker):
         self.flushed = time.monotonic()
 
     def start(self, ctx: Any) -> None:
+        keep_offline(ctx.cfg)
         from mlflow.entities import Param
 
         folder, _, why = os.environ.get(_DOWN, "").partition("\n")
@@ -221,6 +239,7 @@ class MLflowSweepParent(Callback):
         try:
             node = config.logger.mlflow
             MLflowLoggerConfig.check(node, config)
+            keep_offline(config)
             try:
                 self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
                                                         node.artifact_location)

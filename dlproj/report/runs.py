@@ -35,6 +35,11 @@ class Problem(Exception):
     path: Path
     reason: str
 
+    def __post_init__(self) -> None:
+        # One line, as the report lists it ("skipped PATH: why", a Markdown list item): a YAML
+        # parser's message runs over several.
+        self.reason = " ".join(self.reason.split())
+
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
@@ -109,8 +114,8 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Problem(path, f"not valid JSON ({exc.msg}, line {exc.lineno}; half-written?)") \
-            from exc
+        raise Problem(path, f"not valid JSON ({exc.msg.removesuffix(' at')} at line "
+                            f"{exc.lineno}, column {exc.colno}; half-written?)") from exc
     if not isinstance(obj, dict):
         raise Problem(path, "not a JSON object")
     return obj

@@ -117,5 +117,16 @@ def catch_signals() -> Iterator[None]:
             signal.signal(s, h)
 
 
+def ignore_stop_signals() -> None:
+    """In a sweep's worker process (joblib's), as it starts: SIGINT and SIGTERM ignored outside
+    a run. A terminal's Ctrl-C (or a SIGTERM to the process group) reaches every worker, and one
+    between jobs or idle would die of it (a KeyboardInterrupt traceback, a pool that joblib
+    gives up on, the jobs beside it killed without a record); its jobs read the stop from the
+    sweep's stop file, and a running one takes the signal itself (`catch_signals`, which puts
+    SIG_IGN back after the run)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
 def exit_code(signum: int) -> int:
     return 128 + signum

@@ -15,6 +15,11 @@ removed and it runs again from the start; a `resume=` job's folder is run again 
 Each job notes in `<sweep dir>/.workers/` its folder and, once it has returned, its return value:
 the jobs that finished in a batch joblib gave up on are not run twice and keep their returns (an
 optimising sweeper reads them).
+
+Its worker processes ignore SIGINT and SIGTERM outside a run from their start (`WORKER_SETUP`,
+interrupt.ignore_stop_signals): a terminal's Ctrl-C reaches the whole process group, the workers
+too, and one between jobs or idle would otherwise die of it (a KeyboardInterrupt traceback, a
+pool that joblib gives up on, the jobs beside it killed without a record).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ log = logging.getLogger("dlproj.joblib")
 
 WORKERS = ".workers"  # in the sweep directory: each job's folder and return, while it runs
 DEATHS = 2  # a job whose worker died this many times is not run again
+WORKER_SETUP = {"initializer": interrupt.ignore_stop_signals}  # each worker process, as it starts
 MEMORY = (" A worker killed by SIGKILL was most often out of memory (the kernel's OOM killer): run "
           "fewer jobs at once (hydra.launcher.n_jobs) or smaller ones.")
 
@@ -93,6 +99,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
         shutil.rmtree(marks, ignore_errors=True)  # a sweep folder given again: an earlier launch's
         task, self.task_function = self.task_function, partial(noting, self.task_function,
                                                                  str(marks))
+        settings, self.joblib = self.joblib, {**self.joblib, **WORKER_SETUP}
         try:
             return super().launch(job_overrides, initial_job_idx)
         except BrokenProcessPool as exc:
@@ -106,7 +113,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                 f"joblib refuses it: {why}. Allowed: joblib.Parallel's arguments, e.g. "
                 f"`hydra.launcher.n_jobs=2` (an integer, not 0; -1 for every core).") from None
         finally:
-            self.task_function = task
+            self.task_function, self.joblib = task, settings
             shutil.rmtree(marks, ignore_errors=True)
 
     def _after_death(self, exc: BrokenProcessPool, marks: Path,
@@ -144,7 +151,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                 if interrupt.requested() is not None:
                     return None  # the sweep was stopped: the job not run again leaves no record
                 again = self._again(marks, idx, list(job_overrides[idx - first]))
-                with ProcessPoolExecutor(max_workers=1) as executor:
+                with ProcessPoolExecutor(max_workers=1, **WORKER_SETUP) as executor:
                     future = executor.submit(_core.execute_job, idx, again, self.hydra_context,
                                              self.config, self.task_function, state)
                     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dlproj.config.compose import normalize_overrides
 from dlproj.config.overrides import as_written, override, value_of
 from dlproj.errors import ConfigError
 from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
@@ -56,12 +57,30 @@ def saved_overrides(run_dir: Path) -> list[str]:
         saved = OmegaConf.to_container(OmegaConf.load(saved_file))
     except Exception as exc:  # noqa: BLE001 - YAML or OmegaConf: the file is damaged either way
         saved = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
-        raise ConfigError(
-            f"Cannot resume {run_dir}: {saved_file} is damaged ({str(saved)[:200]}); it should "
-            f"be the list of the run's overrides. Allowed: repair it (one `- key=value` line per "
-            f"override, as the run was started), or start a new run.")
-    return [o for o in saved if not o.startswith("resume=")]
+    if isinstance(saved, list) and all(isinstance(o, str) for o in saved):
+        saved = normalize_overrides(saved)  # `section=2` as dlproj writes it: section='2'
+        if (unreadable := _unreadable(saved)) is None:
+            return [o for o in saved if not o.startswith("resume=")]
+        saved = unreadable  # the user's own command line is not what Hydra could not read
+    raise ConfigError(
+        f"Cannot resume {run_dir}: {saved_file} is damaged ({str(saved)[:200]}); it should "
+        f"be the list of the run's overrides. Allowed: repair it (one `- key=value` line per "
+        f"override, as the run was started), or start a new run.")
+
+
+def _unreadable(overrides: list[str]) -> str | None:
+    """What Hydra's override parser says of the first of `overrides` it cannot read (None: it
+    reads them all)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for given in overrides:
+        try:
+            parser.parse_override(given)
+        except HydraException as exc:  # OverrideParseException, or the grammar's own
+            return f"{given!r}: {' '.join(str(exc).split())}"
+    return None
 
 
 def _key(override: str) -> str:

@@ -122,7 +122,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             returned = True
             ctx.open()  # one that wrote nothing (checkpoint= evaluations) is a run too
             # A stop that came while its last figure or file was written is not lost.
-            ctx.check_stop("the end of the run")
+            ctx.check_stop("at the end of the run")
             record["status"] = "completed"
         except DlprojError as exc:  # printed once, on stderr; results.json keeps it too
             bad_config = isinstance(exc, ConfigError)  # not a run unless it started writing

@@ -157,7 +157,8 @@ class RunContext:
         return RunBar(epochs, per_epoch, done, desc=self._desc, monitor=monitor)
 
     def check_stop(self, where: str) -> None:
-        """Raise Interrupted if a signal asked the run to stop (call at a step boundary)."""
+        """Raise Interrupted if a signal asked the run to stop (call at a step boundary); `where`
+        says when, as the record reads it: "at epoch 2 step 95", "before drawing curves.png"."""
         signum = self.stop()
         if signum is not None:
             raise Interrupted(signum, where)

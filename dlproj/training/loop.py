@@ -257,7 +257,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             stack.set_lr(lr)
             total, seen, correct, counted = 0.0, 0, 0, False
             for batch in stack.batches():
-                ctx.check_stop(f"epoch {epoch + 1} step {progress.step + 1}")
+                ctx.check_stop(f"at epoch {epoch + 1} step {progress.step + 1}")
                 result = stack.train_step(batch)
                 loss = ctx.check_finite(result.loss, f"epoch {epoch + 1} step {progress.step + 1}")
                 progress.step += 1

@@ -5,19 +5,24 @@ only the jobs of its study not done yet, so it writes them to a JSON file,
 `[{"overrides": [...], "phase": 0}, ...]`. The sweeper launches them one phase after another,
 so a job can use what an earlier phase made; job directories `<sweep dir>/<num>` follow the
 file's order. `max_batch_size` hands a phase to the launcher that many jobs at a time: a launcher
-that starts every job it is given at once (submitit_local) then runs at most that many. It
-lives in `hydra_plugins` because Hydra instantiates sweepers only from there.
+that starts every job it is given at once (submitit_local) then runs at most that many. Once the
+sweep is stopped (Ctrl-C, SIGTERM: dlproj.runtime.interrupt) no further phase or batch is handed
+to the launcher, which would start each job (on SLURM: submit it and wait for the queue) only for
+it to see the stop: their jobs are noted `not started` as the launcher's would be. It lives in
+`hydra_plugins` because Hydra instantiates sweepers only from there.
 """
 
 # No `from __future__ import annotations`: Hydra imports plugin modules without registering
 # them in sys.modules, and dataclasses then cannot resolve string annotations.
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
@@ -51,6 +56,8 @@ class JobListSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list) -> Any:
+        from dlproj.runtime import interrupt
+
         assert self.config is not None and self.launcher is not None
         if arguments:
             raise HydraException(
@@ -72,6 +79,24 @@ class JobListSweeper(Sweeper):
             log.info("phase %d: %d jobs", phase, len(batch))
             size = self.max_batch_size or len(batch)
             for chunk in (batch[start:start + size] for start in range(0, len(batch), size)):
-                returns.append(self.launcher.launch(chunk, initial_job_idx=num))
+                if interrupt.requested() is not None and self._own_folders():
+                    returns.append([self._not_started(sweep_dir, num + i, overrides)
+                                    for i, overrides in enumerate(chunk)])
+                else:
+                    returns.append(self.launcher.launch(chunk, initial_job_idx=num))
                 num += len(chunk)
         return returns
+
+    def _own_folders(self) -> bool:
+        """Whether each job's folder is `<sweep dir>/<job number>` (Hydra's default subdir)."""
+        assert self.config is not None
+        return OmegaConf.to_container(self.config.hydra.sweep)["subdir"] == "${hydra.job.num}"
+
+    @staticmethod
+    def _not_started(sweep_dir: Path, num: int, overrides: list[str]) -> JobReturn:
+        """A job of a stopped sweep, not handed to the launcher: noted as a job would note itself
+        (dlproj.runtime.runner), its return NaN as a run that did not complete returns."""
+        from dlproj.runtime.sweep import note_unrecorded
+
+        note_unrecorded(sweep_dir / str(num), overrides, "not started")
+        return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
