@@ -531,6 +531,57 @@ def test_relative_weights_missing_under_the_project_root(bad_run, tmp_path, monk
     assert not (tmp_path / "run0").exists()  # exit 2: not a run
 
 
+# checkpoint=PATH, relative, is taken from the project root as model.weights is (here a folder
+# of its own, empty), not from the working directory (which holds a decoy at PATH, from a
+# subfolder of bad_run's for `../`): a missing file is refused naming PATH as typed and where
+# it was looked for, before anything runs. Each: (section, PATH as typed).
+MISSING_CHECKPOINTS = [("1", "runs/r/model.npz"), ("1", "./model.npz"), ("1", "../r/model.npz"),
+                       ("3", "runs/x/../r/model.npz"), ("1", "~/r/model.npz"),
+                       ("4", "runs/r/model.pt"), ("4", "~/r/model.pt")]
+
+
+@pytest.mark.parametrize("section,typed", MISSING_CHECKPOINTS)
+def test_relative_checkpoint_missing_under_the_project_root(bad_run, tmp_path, monkeypatch,
+                                                           torch_one_thread, section, typed):
+    from dlproj.config.overrides import override
+    from dlproj.torchnets.checkpoint import save_state_dict
+
+    home, project, cwd = tmp_path / "home", tmp_path / "project", tmp_path / "cwd" / "sub"
+    monkeypatch.setenv("DLPROJ_DATA", str(paths.data_root()))  # MNIST stays where it is
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(paths, "PROJECT_ROOT", project)
+    project.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    decoy = Path(os.path.normpath(cwd / typed))
+    if section == "4":
+        save_state_dict(decoy, _small_net(4))
+    else:  # (Section 3's CNN would not take it: refused all the same, by the path)
+        _mlp_checkpoint(decoy, [8])
+    where = (home / typed[2:]) if typed.startswith("~") else (project / typed).resolve()
+    assert not where.exists()
+    evaluate = ([a for a in TORCH_TINY if not a.startswith("train.")] if section == "4" else
+                [f"section={section}", "model.hidden=[8]" if section == "1" else
+                 "model.channels=[2,2]", "data.train_limit=100", "data.test_limit=100"])
+    msg = bad_run([*evaluate, override("checkpoint", typed), "figures=false",
+                   "threads.blas=1"], "Invalid value for 'checkpoint'")
+    assert f"{typed!r} (resolved: {where}), which is not a file" in msg, msg
+    assert "taken from the project root" in msg and "\n" not in msg, msg
+    assert not (tmp_path / "run0").exists()  # exit 2: not a run
+
+
+def test_relative_checkpoint_of_the_wrong_kind_names_where_it_was_found(bad_run, tmp_path,
+                                                                        monkeypatch):
+    """The suffix is checked on the file the project root's PATH names, and shown with it."""
+    project = tmp_path / "project"
+    monkeypatch.setenv("DLPROJ_DATA", str(paths.data_root()))
+    monkeypatch.setattr(paths, "PROJECT_ROOT", project)
+    (project / "r").mkdir(parents=True)
+    (project / "r" / "model.pt").write_bytes(b"a Section 4 model")
+    msg = bad_run(["checkpoint=r/model.pt"], "Invalid value for 'checkpoint'")
+    assert f"'r/model.pt' (resolved: {project / 'r' / 'model.pt'}). Allowed: a .npz" in msg, msg
+
+
 @pytest.mark.parametrize("key", ["checkpoint", "model.weights"])
 def test_a_numpy_model_npz_is_refused_as_torch_weights(bad_run, tmp_path, key):
     """Sections 1-3's model.npz given to Section 4 is a bad value (exit 2, before any data is

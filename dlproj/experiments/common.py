@@ -13,6 +13,7 @@ from dlproj import plots
 from dlproj.data.mnist import MNIST, load_mnist, to_float
 from dlproj.nn.checkpoint import load_checkpoint
 from dlproj.nn.losses import SoftmaxCrossEntropy
+from dlproj.paths import resolve_path
 from dlproj.training.context import RunContext
 from dlproj.training.loop import Evaluation
 from dlproj.training.numpy_stack import ArrayData
@@ -54,11 +55,19 @@ def val_test_evaluator(model: Any, val: ArrayData, test: ArrayData) -> Evaluatio
     return Evaluation(evaluate, tuple(f"{name}_{m}" for name, _ in splits for m in ("loss", "acc")))
 
 
-def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluation) -> dict[str, float]:
-    """Load `checkpoint=PATH` into `model` and evaluate it, without training."""
-    load_checkpoint(ctx.cfg.checkpoint, model)
+def evaluate_checkpoint(ctx: RunContext, model: Any, evaluate: Evaluation,
+                        load: Callable[..., Any] = load_checkpoint) -> dict[str, float]:
+    """Load `checkpoint=PATH` into `model` and evaluate it, without training: every section's
+    one place that reads it. A relative PATH is taken from the project root, as data.root and
+    model.weights are (paths.resolve_path, as dlproj.runtime.validate checked it), so
+    `checkpoint=outputs/runs/<run>/model.npz` names the same file from any working directory.
+    `load(path, model, given=PATH)`: the section's loader (Sections 1-3: a model.npz; Section
+    4 passes its own), `given` the value as typed, for its message if the file is gone since."""
+    given = ctx.cfg.checkpoint
+    path = resolve_path(given)
+    load(path, model, given=given)
     final = evaluate()
-    ctx.log.info("evaluated %s: %s", ctx.cfg.checkpoint, final)
+    ctx.log.info("evaluated %s: %s", path, final)
     return final
 
 

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from dlproj import plots
 from dlproj.build import build
 from dlproj.experiments import footprint
-from dlproj.experiments.common import figure
+from dlproj.experiments.common import evaluate_checkpoint, figure
 from dlproj.experiments.registry import TORCH_DEVICES, TRAINING, Param, register
 from dlproj.training.context import RunContext
 from dlproj.training.loop import Evaluation
@@ -99,11 +99,11 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
                                                      for m in ("loss", "acc")))
 
     if cfg.checkpoint:
-        ckpt.load_model(model, ckpt.load_state_dict(cfg.checkpoint), cfg.checkpoint)
-        model.to(device, memory_format=layout)
-        final = evaluate_all()
-        ctx.log.info("evaluated %s: %s", cfg.checkpoint, final)
-        return final
+        def load(path, model, *, given):  # the file as evaluate_checkpoint resolved it
+            ckpt.load_model(model, ckpt.load_state_dict(path, checkpoint=given), path)
+            model.to(device, memory_format=layout)
+
+        return evaluate_checkpoint(ctx, model, evaluate_all, load)
 
     if ctx.resuming and has_last_checkpoint(ctx.run_dir):
         # Its last.pt holds every weight: the file it started from is not read again (it may

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 from contextlib import suppress
 from functools import cache
-from pathlib import Path
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -79,12 +78,17 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
             check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
                   f"checkpoints (it would train from scratch); experiments that do: "
                   f"{'; '.join(takers)}")
-        check(file_exists(path), "checkpoint", path,
+        # The file evaluate_checkpoint loads: a relative PATH from the project root, as
+        # data.root and model.weights are, whatever the working directory.
+        where = paths.resolve_path(path)  # '' names no file (not the project root)
+        check(bool(str(path).strip()) and file_exists(where), "checkpoint", path,
               f"the path of an existing {exp.checkpoint} file written by a run of "
-              f"experiment={exp.name} (model{exp.checkpoint} in its run directory)")
-        check(Path(path).suffix == exp.checkpoint, "checkpoint", path,
+              f"experiment={exp.name} (model{exp.checkpoint} in its run directory; a relative "
+              f"one is taken from the project root, as data.root is)",
+              shown=f"{paths.as_given(path)}, which is not a file")
+        check(where.suffix == exp.checkpoint, "checkpoint", path,
               f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
-              f"experiment={exp.name})")
+              f"experiment={exp.name})", shown=paths.as_given(path))
     if exp.check is not None:
         exp.check(cfg)
 

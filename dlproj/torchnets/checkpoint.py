@@ -10,6 +10,7 @@ from torch import nn
 
 from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import atomic_write
+from dlproj.nn.checkpoint import missing
 from dlproj.paths import as_given, resolve_path
 from dlproj.torchnets.models import head_prefix
 
@@ -23,10 +24,15 @@ def save_state_dict(path: str | Path, model: nn.Module) -> Path:
     return atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def load_state_dict(path: str | Path, *, weights: str | None = None) -> dict[str, torch.Tensor]:
-    """A state dict from `path` (tensors only: nothing in the file is executed); `weights`: the
-    `model.weights` that `path` was resolved from, which a missing file's message shows too."""
+def load_state_dict(path: str | Path, *, weights: str | None = None,
+                    checkpoint: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from `path` (tensors only: nothing in the file is executed); `weights` /
+    `checkpoint`: the `model.weights` / `checkpoint=` that `path` was resolved from, which a
+    missing file's message shows too."""
     path = Path(path)
+    if not path.is_file() and checkpoint is not None:
+        raise DataError(f"Checkpoint {missing(path, checkpoint)}. Pass `checkpoint=` the "
+                        f"model.pt that a Section 4 run wrote in its run directory.")
     if not path.is_file():
         given = (f"{as_given(weights)} does not exist (model.weights: a relative path is "
                  f"taken from the project root, as data.root is)" if weights is not None
