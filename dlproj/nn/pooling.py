@@ -2,8 +2,7 @@
 
 Each of the kh x kw offsets is one strided (N, Ho, Wo, C) view of the input; pooling combines the
 views element-wise. When the windows tile the input exactly (stride == kernel, sizes divisible,
-the usual 2x2/2) the backward pass assigns each view once instead of zero-filling and adding, and
-max pooling compares the whole input, seen as (N, Ho, k, Wo, k, C), with the max at once.
+the usual 2x2/2) the backward pass assigns each view once instead of zero-filling and adding.
 """
 
 from __future__ import annotations
@@ -84,8 +83,6 @@ class MaxPool2d(Pool2d):
         ho, wo = self._out.shape[1:3]
         if np.isnan(self._out).any():
             return self._input_grad(dout, self._nan_masks(ho, wo))
-        if self._tiles(*self._x_shape[1:3]) and self._x.flags.c_contiguous:
-            return self._tiled_input_grad(dout)
 
         def masks():
             taken = None
@@ -99,27 +96,6 @@ class MaxPool2d(Pool2d):
                 yield hit
 
         return self._input_grad(dout, masks())
-
-    def _tiled_input_grad(self, dout: np.ndarray) -> np.ndarray:
-        """dx when the windows tile x: x viewed as (N, Ho, k, Wo, k, C) is compared with the max
-        in one pass, ties left to the first offset, and dy written through the mask in one more
-        (0.8x the offset-by-offset masks' time for the wide CNN's pool1)."""
-        n, h, w, c = self._x_shape
-        k = self.kernel_size
-        ho, wo = h // k, w // k
-        hits = self._x.reshape(n, ho, k, wo, k, c) == self._out[:, :, None, :, None, :]
-        taken = None
-        for i in range(k):
-            for j in range(k):
-                hit = hits[:, :, i, :, j]
-                if taken is None:
-                    taken = hit.copy()
-                    continue
-                np.greater(hit, taken, out=hit)  # hit and not taken
-                if (i, j) != (k - 1, k - 1):
-                    taken |= hit
-        dx = np.multiply(hits, dout[:, :, None, :, None, :], dtype=dout.dtype)
-        return dx.reshape(self._x_shape)
 
     def _nan_masks(self, ho: int, wo: int) -> list[np.ndarray]:
         """First maximum in windows without NaN; the last NaN in windows with one (torch's
