@@ -136,14 +136,9 @@ class Conv2d(Layer):
         th, tw = winograd.tiles(h, w, p)
         xp = self._buffer("x_pad", (n, 2 * th + 2, 2 * tw + 2, c), x.dtype, train)
         xp[:, p:p + h, p:p + w, :] = x
-
-        def alloc(name, shape, dtype):
-            return self._buffer(name, shape, dtype, train)
-
-        v = winograd.input_transform(xp, th, tw, alloc)
+        v = winograd.input_transform(xp, th, tw)
         u = winograd.kernel_transform(self.params["W"])
-        m = np.matmul(v, u, out=alloc("m", (16, v.shape[1], self.out_channels), x.dtype))
-        out = winograd.output_transform(m, n, th, tw, self.params["b"], alloc)
+        out = winograd.output_transform(np.matmul(v, u), n, th, tw, self.params["b"])
         if train:
             self._x_shape, self._v, self._u = x.shape, v, u
         return out if out.shape[1:3] == (ho, wo) else np.ascontiguousarray(out[:, :ho, :wo])
@@ -152,16 +147,12 @@ class Conv2d(Layer):
         n, h, w, c = self._x_shape
         p = self.padding
         th, tw = winograd.tiles(h, w, p)
-
-        def alloc(name, shape, dtype):
-            return self._buffer(name, shape, dtype, True)
-
-        dm = winograd.output_grad(dout, th, tw, alloc)
+        dm = winograd.output_grad(dout, th, tw)
         self.grads["W"] = winograd.kernel_grad(self._v, dm, self.params["W"].shape)
         self.grads["b"] = dout.reshape(-1, self.out_channels).sum(axis=0)
         if not self.input_grad:
             return None
-        dxp = winograd.input_grad(dm, self._u, n, th, tw, alloc)
+        dxp = winograd.input_grad(dm, self._u, n, th, tw)
         return np.ascontiguousarray(dxp[:, p:p + h, p:p + w, :])
 
     def _transposed_ok(self) -> bool:

@@ -28,18 +28,9 @@ hold only 0 and +-1, G halves): tests compare both with torch in float64 and flo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 import numpy as np
-
-# alloc(name, shape, dtype) -> an array to write into: Conv2d hands out buffers it keeps between
-# training steps (fresh arrays of a few MB each cost page faults every step).
-Alloc = Callable[[str, tuple[int, ...], np.dtype], np.ndarray]
-
-
-def _fresh(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    return np.empty(shape, dtype=dtype)
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -65,33 +56,28 @@ def kernel_transform(W: np.ndarray) -> np.ndarray:
     return (kg @ W.reshape(9, c * co)).reshape(16, c, co)
 
 
-def input_transform(xp: np.ndarray, th: int, tw: int, alloc: Alloc = _fresh) -> np.ndarray:
+def input_transform(xp: np.ndarray, th: int, tw: int) -> np.ndarray:
     """V (16, N th tw, C) from a padded NHWC batch xp (N, 2 th + 2, 2 tw + 2, C)."""
     kb, _, _ = transforms(xp.dtype)
     n, c = xp.shape[0], xp.shape[3]
     sn, sh, sw, sc = xp.strides
     d = np.lib.stride_tricks.as_strided(xp, (4, 4, n, th, tw, c),
                                         (sh, sw, sn, 2 * sh, 2 * sw, sc), writeable=False)
-    flat = alloc("tiles", (4, 4, n, th, tw, c), xp.dtype)  # every tile's 16 entries, row-major
-    np.copyto(flat, d)
-    v = alloc("v", (16, n * th * tw, c), xp.dtype)
-    np.matmul(kb, flat.reshape(16, -1), out=v.reshape(16, -1))
-    return v
+    flat = np.ascontiguousarray(d).reshape(16, -1)  # every tile's 16 entries, row-major
+    return (kb @ flat).reshape(16, n * th * tw, c)
 
 
-def output_transform(m: np.ndarray, n: int, th: int, tw: int, bias: np.ndarray,
-                     alloc: Alloc = _fresh) -> np.ndarray:
+def output_transform(m: np.ndarray, n: int, th: int, tw: int, bias: np.ndarray) -> np.ndarray:
     """NHWC outputs (N, 2 th, 2 tw, C_out) + bias from M (16, N th tw, C_out)."""
     _, _, ka = transforms(m.dtype)
     co = m.shape[2]
-    y = alloc("y", (2, 2, n, th, tw, co), m.dtype)
-    np.matmul(ka, m.reshape(16, -1), out=y.reshape(4, -1))
+    y = (ka @ m.reshape(16, -1)).reshape(2, 2, n, th, tw, co)
     out = np.empty((n, th, 2, tw, 2, co), dtype=m.dtype)
     np.add(y.transpose(2, 3, 0, 4, 1, 5), bias, out=out)
     return out.reshape(n, 2 * th, 2 * tw, co)
 
 
-def output_grad(dout: np.ndarray, th: int, tw: int, alloc: Alloc = _fresh) -> np.ndarray:
+def output_grad(dout: np.ndarray, th: int, tw: int) -> np.ndarray:
     """dM (16, N th tw, C_out) from the outputs' gradient dout (N, Ho, Wo, C_out)."""
     _, _, ka = transforms(dout.dtype)
     n, ho, wo, co = dout.shape
@@ -99,11 +85,8 @@ def output_grad(dout: np.ndarray, th: int, tw: int, alloc: Alloc = _fresh) -> np
         full = np.zeros((n, 2 * th, 2 * tw, co), dtype=dout.dtype)
         full[:, :ho, :wo] = dout
         dout = full
-    dy = alloc("dy", (2, 2, n, th, tw, co), dout.dtype)
-    np.copyto(dy, dout.reshape(n, th, 2, tw, 2, co).transpose(2, 4, 0, 1, 3, 5))
-    dm = alloc("dm", (16, n * th * tw, co), dout.dtype)
-    np.matmul(ka.T, dy.reshape(4, -1), out=dm.reshape(16, -1))
-    return dm
+    dy = np.ascontiguousarray(dout.reshape(n, th, 2, tw, 2, co).transpose(2, 4, 0, 1, 3, 5))
+    return (ka.T @ dy.reshape(4, -1)).reshape(16, n * th * tw, co)
 
 
 def kernel_grad(v: np.ndarray, dm: np.ndarray, kernel_shape: tuple[int, ...]) -> np.ndarray:
@@ -113,17 +96,14 @@ def kernel_grad(v: np.ndarray, dm: np.ndarray, kernel_shape: tuple[int, ...]) ->
     return (kg.T @ du.reshape(16, -1)).reshape(kernel_shape)
 
 
-def input_grad(dm: np.ndarray, u: np.ndarray, n: int, th: int, tw: int, alloc: Alloc = _fresh
-               ) -> np.ndarray:
+def input_grad(dm: np.ndarray, u: np.ndarray, n: int, th: int, tw: int) -> np.ndarray:
     """The padded input's gradient (N, 2 th + 2, 2 tw + 2, C_in): dV[k] = dM[k] U[k]^T, each
     tile's B^T kron B^T transposed, the overlapping tiles added up."""
     kb, _, _ = transforms(dm.dtype)
     c = u.shape[1]
-    dv = alloc("dv", (16, n * th * tw, c), dm.dtype)
-    np.matmul(dm, u.transpose(0, 2, 1), out=dv)
-    dd = alloc("dd", (4, 4, n, th, tw, c), dm.dtype)
-    np.matmul(kb.T, dv.reshape(16, -1), out=dd.reshape(16, -1))
-    dxp = alloc("dx_pad", (n, 2 * th + 2, 2 * tw + 2, c), dm.dtype)
+    dv = np.matmul(dm, u.transpose(0, 2, 1))
+    dd = (kb.T @ dv.reshape(16, -1)).reshape(4, 4, n, th, tw, c)
+    dxp = np.empty((n, 2 * th + 2, 2 * tw + 2, c), dtype=dm.dtype)
     dxp[:, 2 * th:] = 0
     dxp[:, :, 2 * tw:] = 0
     # Tile entries (i, j) with i, j < 2 cover rows and columns 0 .. 2t - 1 once: assigned; the
