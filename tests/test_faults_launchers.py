@@ -14,6 +14,28 @@ import pytest
 from tests.test_faults_sweeps import _kill_sweep, _started, _statuses, _sweep_processes, _wait
 
 
+def _sweep_in_its_own_group(outputs: Path, *args: str):
+    """`python -m dlproj -m ARGS` into `outputs`, the leader of a process group of its own (as a
+    terminal's foreground job is), its output read as text."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "dlproj", "-m", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _stopped(proc, outputs: Path, send) -> str:
+    """`send()` a signal, then the sweep's output once it and its workers have ended."""
+    send()
+    out, _ = proc.communicate(timeout=120)
+    _wait(lambda: not _sweep_processes(outputs, proc.pid), 30, "the workers to end")
+    return out
+
+
 def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     """SIGTERM to the launching process: the running jobs record `interrupted` at their next
     step, the rest are not started, the closing line names both, nothing outlives the sweep."""
@@ -191,18 +213,11 @@ def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, w
     import os
     import re
     import signal
-    import subprocess
-    import sys
 
-    from tests.conftest import ROOT
 
     signum = getattr(signal, sig)
-    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m",
-                             "hydra/launcher=submitit_local", "experiment=xor",
-                             "train.epochs=3,1000000"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = _sweep_in_its_own_group(tmp_path, "hydra/launcher=submitit_local", "experiment=xor",
+                                   "train.epochs=3,1000000")
     sweeps = tmp_path / "multirun"
     try:
         if when == "running":
@@ -210,9 +225,8 @@ def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, w
                   "job 0 to complete and job 1 to train")
         else:  # its workers exist, neither has reached dlproj's signal handling yet
             _wait(lambda: _sweep_processes(tmp_path, proc.pid), 60, "the workers to start")
-        os.killpg(proc.pid, signum) if to == "group" else proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=120)
-        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+        out = _stopped(proc, tmp_path, lambda: os.killpg(proc.pid, signum) if to == "group"
+                       else proc.send_signal(signum))
     finally:
         _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 128 + signum, out
@@ -249,26 +263,17 @@ def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, si
     every job, exit 128 + the signal, nothing left running."""
     import re
     import signal
-    import subprocess
-    import sys
 
-    from tests.conftest import ROOT
 
     signum = getattr(signal, sig)
-    env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
-                             "experiment=xor", *sweep], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = _sweep_in_its_own_group(tmp_path, "hydra/launcher=joblib", "experiment=xor", *sweep)
     sweeps = tmp_path / "multirun"
     try:
         started, done = (sum(int(n) for n in re.findall(rf"(\d+) {s}", closing))
                          for s in ("(?:completed|interrupted)", "completed"))
         _wait(lambda: _started(sweeps, started) and _statuses(sweeps) == done * ["completed"],
               120, f"{started} jobs started, {done} completed")
-        os.killpg(proc.pid, signum)
-        out, _ = proc.communicate(timeout=120)
-        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the workers to end")
+        out = _stopped(proc, tmp_path, lambda: os.killpg(proc.pid, signum))
     finally:
         _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 128 + signum, out
