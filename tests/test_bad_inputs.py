@@ -151,6 +151,12 @@ OVERRIDES = [
     (["section=3", "model.kernel_size=0"], "'model.kernel_size'"),
     (["section=3", "model.fc_hidden=-1"], "'model.fc_hidden'"),
     (["section=3", "model.conv_algorithm=fft"], "'model.conv_algorithm'"),
+    # a near miss among a key's choices is told the nearest (config/checks.py one_of)
+    (["section=3", "model.conv_algorithm=winogrd"], "(did you mean winograd?)"),
+    (["section=2", "model.activation=rleu"], "(did you mean relu?)"),
+    (["section=1", "model.init=xavir"], "(did you mean xavier?)"),
+    (["section=4", "model.finetune=frozn"], "(did you mean frozen?)"),
+    (["section=4", "train.precision=bf16"], "(did you mean bf16-mixed?)"),
     (["section=3", "model.kernel_size=5", "model.padding=2", "model.conv_algorithm=winograd"],
      "winograd computes 3x3 kernels only"),
     (["section=4", "model.depth=0"], "'model.depth'"),

@@ -5,6 +5,7 @@ allowed, in one paragraph."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -130,9 +131,24 @@ def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
                 allowed if null is None else f"null ({null}) or {allowed}")
 
 
+def nearest(word: str, options: Iterable[str]) -> str:
+    """' (did you mean X?)' for the option closest to a mistyped `word`, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def one_of(choices: Iterable[str]) -> Rule:
+    """A value among `choices`; a near miss is told the nearest (`model.activation=rleu`: did you
+    mean relu?)."""
     choices = sorted(choices)
-    return rule(lambda v: v in choices, "one of " + ", ".join(choices))
+    allowed = "one of " + ", ".join(choices)
+
+    def checked(key: str, value: Any) -> None:
+        hint = nearest(value, choices) if isinstance(value, str) else ""
+        check(value in choices, key, value, allowed + hint)
+
+    checked.allowed = allowed  # type: ignore[attr-defined]
+    return checked
 
 
 def text(allowed: str, *, nullable: bool = False) -> Rule:

@@ -7,11 +7,11 @@ point exits 2 with it.
 
 from __future__ import annotations
 
-import difflib
 import re
 import traceback
 
 from dlproj import paths
+from dlproj.config.checks import nearest
 from dlproj.errors import ConfigError
 
 # Hydra's flags that take the next word as their value (`--cfg hydra`, `-cn config`).
@@ -78,11 +78,6 @@ def value_of(arg: str) -> str:
     return str(OmegaConf.create({"v": OverridesParser.create().parse_override(arg).value()}).v)
 
 
-def _nearest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
 def check_choices(args: list[str]) -> None:
     """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
     each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
@@ -117,7 +112,7 @@ def check_choices(args: list[str]) -> None:
             value = str(value).strip("'\"")
             if value not in known[group] and value not in ("null", "None"):
                 raise ConfigError(
-                    f"Invalid value for '{group}': {value!r}{_nearest(value, known[group])}. "
+                    f"Invalid value for '{group}': {value!r}{nearest(value, known[group])}. "
                     f"Allowed: one of {', '.join(known[group])} (files in conf/{group}/).")
     if {"section", "experiment"} <= set(plain):  # swept: each job's own (runtime/validate.py)
         check_section(plain["section"], plain["experiment"])
@@ -224,7 +219,7 @@ def _unknown_key(missing: str, args: list[str]) -> str:
                     f"{', '.join(takes)}.")
     # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
     known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
-    return (f"Unknown key '{missing}'{_nearest(missing, known)}: no config declares "
+    return (f"Unknown key '{missing}'{nearest(missing, known)}: no config declares "
             f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
             f"`+{missing}=...` and a schema that reads it).")
 
