@@ -40,6 +40,15 @@ def as_given(path: str | Path) -> str:
     return repr(str(path)) + ("" if str(where) == str(path) else f" (resolved: {where})")
 
 
+def missing(path: Path, given: str | None, key: str) -> str:
+    """A file that `key` (`checkpoint=`, `model.weights`) names and is not there, in words: as
+    typed and where it was looked for (as_given), else `path` itself."""
+    if given is None:
+        return f"{path} does not exist"
+    return (f"{as_given(given)} does not exist ({key}: a relative path is taken from the "
+            f"project root, as data.root is)")
+
+
 def new_data_root(path: str | Path) -> bool:
     """Whether a download of MNIST into `path` (as `data.root` names it) would make the folder:
     one that is not there yet, other than the project's own (data_root(), made on first use), is

@@ -9,20 +9,11 @@ import numpy as np
 
 from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import save_npz
-from dlproj.paths import as_given
+from dlproj.paths import missing
 
 
 def save_checkpoint(path: str | Path, model: Any) -> Path:
     return save_npz(path, {k: np.asarray(v) for k, v in model.params.items()})
-
-
-def missing(path: Path, given: str | None) -> str:
-    """`checkpoint=`'s file that is not there, in words: as typed and where it was looked for
-    (paths.as_given), else `path` itself."""
-    if given is None:
-        return f"{path} does not exist"
-    return (f"{as_given(given)} does not exist (checkpoint=: a relative path is taken from the "
-            f"project root, as data.root is)")
 
 
 FIX = ("Pass `checkpoint=` the model.npz that a run of the same experiment and model config "
@@ -35,7 +26,7 @@ def load_checkpoint(path: str | Path, model: Any, *, given: str | None = None) -
     `checkpoint=` that `path` was resolved from, which a missing file's message shows too."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"Checkpoint {missing(path, given)}. {FIX}")
+        raise DataError(f"Checkpoint {missing(path, given, 'checkpoint=')}. {FIX}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

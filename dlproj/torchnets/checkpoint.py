@@ -10,8 +10,7 @@ from torch import nn
 
 from dlproj.errors import DataError, shape_mismatch
 from dlproj.files.atomic import atomic_write
-from dlproj.nn.checkpoint import missing
-from dlproj.paths import as_given, resolve_path
+from dlproj.paths import missing, resolve_path
 from dlproj.torchnets.models import head_prefix
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1
@@ -31,15 +30,13 @@ def load_state_dict(path: str | Path, *, weights: str | None = None,
     missing file's message shows too."""
     path = Path(path)
     if not path.is_file() and checkpoint is not None:
-        raise DataError(f"Checkpoint {missing(path, checkpoint)}. Pass `checkpoint=` the "
-                        f"model.pt that a Section 4 run wrote in its run directory.")
-    if not path.is_file():
-        given = (f"{as_given(weights)} does not exist (model.weights: a relative path is "
-                 f"taken from the project root, as data.root is)" if weights is not None
-                 else f"{path} does not exist")
-        raise DataError(f"Weights file {given}. Pass `model.weights=` (or "
-                        f"`checkpoint=`) the model.pt that a Section 4 run wrote in its run "
+        raise DataError(f"Checkpoint {missing(path, checkpoint, 'checkpoint=')}. Pass "
+                        f"`checkpoint=` the model.pt that a Section 4 run wrote in its run "
                         f"directory.")
+    if not path.is_file():
+        raise DataError(f"Weights file {missing(path, weights, 'model.weights')}. Pass "
+                        f"`model.weights=` (or `checkpoint=`) the model.pt that a Section 4 run "
+                        f"wrote in its run directory.")
     expected = "Expected the model.pt (a state dict of tensors) that a Section 4 run wrote."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
