@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from dlproj.errors import check
+from dlproj.paths import as_given, resolve_path
 
 Rule = Callable[[str, Any], None]  # rule(key, value): ConfigError unless the value is allowed
 
@@ -97,8 +98,19 @@ def files_written_later() -> Iterator[None]:
 
 
 def file_exists(path: str | Path) -> bool:
-    """Whether `path` names a file ('' never does, even while a plan's files are written later)."""
-    return bool(str(path).strip()) and (not _files_checked.get() or Path(path).is_file())
+    """Whether `path`, as paths.resolve_path takes a config's path (a relative one from the
+    project root), names a file ('' never does, even while a plan's files are written later)."""
+    return bool(str(path).strip()) and (not _files_checked.get() or resolve_path(path).is_file())
+
+
+def config_file(key: str, given: str, allowed: str, suffixes: tuple[str, ...],
+                wrong_kind: str, *, gone_ok: bool = False) -> None:
+    """A file that config key `key` names (`checkpoint=`, `model.weights`): ConfigError unless it
+    exists (`gone_ok`: it need not) and its name ends in one of `suffixes` (else `wrong_kind` is
+    what is allowed); the messages show the path as typed and where it resolved."""
+    check(gone_ok or file_exists(given), key, given, allowed,
+          shown=f"{as_given(given)}, which is not a file")
+    check(resolve_path(given).suffix in suffixes, key, given, wrong_kind, shown=as_given(given))
 
 
 def plain(value: Any) -> Any:

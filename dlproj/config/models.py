@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, file_exists, int_list, integer, one_of, ruled, text
+from dlproj.config.checks import Built, config_file, int_list, integer, one_of, ruled, text
 from dlproj.config.images import DATASET_LABELS
 from dlproj.data.mnist import SIDE
 from dlproj.errors import check
@@ -18,7 +18,6 @@ from dlproj.nn.activations import ACTIVATIONS
 from dlproj.nn.conv import ALGORITHMS as CONV_ALGORITHMS
 from dlproj.nn.init import INITS
 from dlproj.nn.two_layer import ACTIVATIONS as TWO_LAYER_ACTIVATIONS
-from dlproj.paths import as_given, resolve_path
 
 FINETUNE = ("frozen", "layer4", "all")  # what trains: the head, the last stage + head, all
 WEIGHTS_SUFFIXES = (".pt", ".pth")  # model.weights=PATH: torch's state dicts
@@ -90,17 +89,15 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
           "all when model.weights=none (a frozen random backbone learns nothing); frozen and "
           "layer4 with model.weights=imagenet or PATH")
     if node.weights not in ("none", "imagenet"):
-        allowed, where = WEIGHTS_ALLOWED, resolve_path(node.weights)  # as data.root's
         # A run resumed from its last.pt has every weight there: the file it started from may
-        # be gone since (dlproj.experiments.section4 reads it only for a fresh start).
-        check(file_exists(where) or _continues_checkpoint(cfg), "model.weights", node.weights,
-              allowed, shown=f"{as_given(node.weights)}, which is not a file")
-        # torch's files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy
-        # model.npz of Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than
-        # after the data is loaded.
-        check(where.suffix in WEIGHTS_SUFFIXES, "model.weights", node.weights,
-              f"{allowed}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy model.npz "
-              f"of Sections 1-3 holds no torch network", shown=as_given(node.weights))
+        # be gone since (dlproj.experiments.section4 reads it only for a fresh start). torch's
+        # files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy model.npz of
+        # Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than after the data
+        # is loaded.
+        config_file("model.weights", node.weights, WEIGHTS_ALLOWED, WEIGHTS_SUFFIXES,
+                    f"{WEIGHTS_ALLOWED}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy "
+                    f"model.npz of Sections 1-3 holds no torch network",
+                    gone_ok=_continues_checkpoint(cfg))
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
         # The head has one output per class of the data: fewer cannot name every label (an

@@ -12,7 +12,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
-from dlproj.config.checks import Built, check, file_exists, plain
+from dlproj.config.checks import Built, check, config_file, plain
 from dlproj.config.overrides import check_section
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError, check_knobs
@@ -80,15 +80,12 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                   f"{'; '.join(takers)}")
         # The file evaluate_checkpoint loads: a relative PATH from the project root, as
         # data.root and model.weights are, whatever the working directory.
-        where = paths.resolve_path(path)  # '' names no file (not the project root)
-        check(bool(str(path).strip()) and file_exists(where), "checkpoint", path,
-              f"the path of an existing {exp.checkpoint} file written by a run of "
-              f"experiment={exp.name} (model{exp.checkpoint} in its run directory; a relative "
-              f"one is taken from the project root, as data.root is)",
-              shown=f"{paths.as_given(path)}, which is not a file")
-        check(where.suffix == exp.checkpoint, "checkpoint", path,
-              f"a {exp.checkpoint} file (model{exp.checkpoint} in a run directory of "
-              f"experiment={exp.name})", shown=paths.as_given(path))
+        config_file("checkpoint", path,
+                    f"the path of an existing {exp.checkpoint} file written by a run of "
+                    f"experiment={exp.name} (model{exp.checkpoint} in its run directory; a "
+                    f"relative one is taken from the project root, as data.root is)",
+                    (exp.checkpoint,), f"a {exp.checkpoint} file (model{exp.checkpoint} in a run "
+                    f"directory of experiment={exp.name})")
     if exp.check is not None:
         exp.check(cfg)
 
