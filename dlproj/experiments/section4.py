@@ -113,9 +113,8 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
         # record stands in, else what model.weights names now.
         ctx.provenance.update(recorded_origin(ctx.run_dir) or origin(m.weights))
     else:
-        ctx.provenance.update(
-            weights=ckpt.initial_weights(model, m.weights, download=cfg.data.download),
-            pretrained_on=pretrained_on(m.weights))
+        ckpt.initial_weights(model, m.weights, download=cfg.data.download)
+        ctx.provenance.update(origin(m.weights))
     source = ctx.provenance["weights"]
     frozen = freeze(model, m.finetune)
     check_batches(model, frozen, data, cfg)
