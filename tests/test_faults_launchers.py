@@ -251,8 +251,11 @@ def test_a_signal_to_a_submitit_local_sweep_reaches_its_workers(tmp_path, sig, w
      "2 interrupted (jobs 0, 1)"),
     ("SIGINT", ["hydra.launcher.n_jobs=2", "train.epochs=1000000", "seed=0,1,2"],
      "2 interrupted (jobs 0, 1), 1 not started (job 2)"),
+    ("SIGINT", ["hydra.launcher.n_jobs=2", "train.epochs=1000000", "seed=0,1,2,3,4,5",
+                "hydra.sweep.subdir=s${seed}"],
+     "2 interrupted (jobs s0, s1), 4 not started (jobs s2, s3, s4, s5)"),
 ], ids=["SIGINT, two workers idle", "SIGTERM, two workers idle", "SIGINT, both training",
-        "SIGINT, a job queued"])
+        "SIGINT, a job queued", "SIGINT, jobs queued in folders named by a key"])
 def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, sig, sweep,
                                                                      closing):
     """A signal to the whole process group of a joblib sweep, as a terminal's Ctrl-C sends it,
@@ -279,3 +282,36 @@ def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, si
     assert proc.returncode == 128 + signum, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == closing, out
+    not_started = re.search(r"(\d+) not started", closing)
+    if not_started:  # each noted in the folder Hydra would have made for it, which is not there
+        notes = sorted(p.stem for p in sweeps.glob("*/.unrecorded/*.json"))
+        assert notes == re.search(r"not started \(jobs? ([^)]*)\)", closing)[1].split(", ")
+        assert not any(p.name in notes for p in sweeps.glob("*/*"))
+
+
+def test_a_stopped_joblib_sweep_hands_its_queue_to_no_worker(monkeypatch):
+    """After a stop, the joblib launcher gives joblib no further job of its queue (`_UntilStopped`:
+    joblib takes jobs from it a few ahead of its workers): a queued job started in a worker would
+    only see the stop and note itself `not started`, seconds per job; the launcher notes it. Here
+    with joblib's own loky pool and a 40-job queue stopped once 3 jobs have returned."""
+    import signal
+    import time
+
+    from joblib import Parallel, delayed
+
+    from dlproj.runtime import interrupt
+    from dlproj.runtime.joblib_launcher import _UntilStopped
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    jobs = [[f"seed={i}"] for i in range(40)]
+    queue = _UntilStopped(jobs)
+    assert len(queue) == 40 and queue[7] == ["seed=7"] and list(queue) == jobs
+    returned = []
+    for value in Parallel(n_jobs=2, batch_size=1, return_as="generator")(
+            delayed(time.sleep)(0.2) for _ in queue):
+        returned.append(value)
+        if len(returned) == 3:
+            monkeypatch.setattr(interrupt, "_requested", signal.SIGINT)
+    assert 3 <= len(returned) <= 3 + 2 * 2 + 2, len(returned)  # + joblib's pre_dispatch, 2*n_jobs
+    assert list(queue) == []

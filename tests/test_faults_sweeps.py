@@ -439,11 +439,13 @@ def test_jobs_in_folders_named_otherwise_are_counted_by_name(tmp_path, subdir):
     ([0, 0, 1, 1], None, 1, "${hydra.job.num}", [[0, 1]]),
     ([0, 0, 0, 1, 2], 2, 1, "${hydra.job.num}", [[0, 1]]),
     ([0, 0, 0, 1, 2], 2, 2, "${hydra.job.num}", [[0, 1], [2]]),
-    ([0, 0, 1, 1], None, 1, "job_${hydra.job.num}", [[0, 1], [2, 3]]),
+    ([0, 0, 1, 1], None, 1, "job_${hydra.job.num}", [[0, 1]]),
+    ([0, 0, 1, 1], None, 1, "s${seed}", [[0, 1]]),
 ], ids=["not stopped: every phase", "stopped in phase 0: phase 1 not launched",
         "stopped in a phase's first batch: its second not launched either",
         "stopped in a phase's last batch: the next phases not launched",
-        "folders named otherwise: launched, each job notes itself"])
+        "folders named by number otherwise: noted in the folders Hydra would make",
+        "folders named by a key: noted in the folders Hydra would make"])
 def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch, phases, batch,
                                                            stop_after, subdir, launched):
     """Once the sweep is stopped (Ctrl-C, SIGTERM), the joblist sweeper (dlproj.reproduce's)
@@ -453,8 +455,10 @@ def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch
     import json
     import signal
 
-    from omegaconf import OmegaConf
+    from hydra import initialize_config_dir
 
+    from dlproj import paths
+    from dlproj.config.compose import compose_config
     from dlproj.runtime import interrupt, sweep
     from hydra_plugins.dlproj_joblist_sweeper.joblist_sweeper import JobListSweeper
 
@@ -466,30 +470,39 @@ def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch
     sweep_dir = tmp_path / "sweep"
     calls: list[list[int]] = []
 
+    config = compose_config([f"hydra.sweep.dir={sweep_dir}", f"hydra.sweep.subdir={subdir}"],
+                            keep_hydra=True)
+    folder = {"${hydra.job.num}": "{num}", "job_${hydra.job.num}": "job_{num}",
+              "s${seed}": "s{num}"}[subdir].format  # job num runs seed=num
+
     class Launcher:
         def launch(self, chunk, initial_job_idx):
             calls.append(list(range(initial_job_idx, initial_job_idx + len(chunk))))
             for num in calls[-1]:  # each job as the runner records it
-                (sweep_dir / str(num)).mkdir(parents=True)
-                (sweep_dir / str(num) / "results.json").write_text('{"status": "completed"}')
+                (sweep_dir / folder(num=num)).mkdir(parents=True)
+                (sweep_dir / folder(num=num) / "results.json").write_text(
+                    '{"status": "completed"}')
             if len(calls) == stop_after:
                 monkeypatch.setattr(interrupt, "_requested", signal.SIGINT)
             return [float(num) for num in calls[-1]]
 
     sweeper = JobListSweeper(str(jobs_file), max_batch_size=batch)
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir),
-                                                           "subdir": subdir}}})
+    sweeper.config = config
     sweeper.launcher = Launcher()
-    returns = sweeper.sweep([])
+    with initialize_config_dir(version_base=None, config_dir=str(paths.CONF_DIR)):
+        returns = sweeper.sweep([])
     assert calls == launched
     assert len([r for chunk in returns for r in chunk]) == len(phases)
-    line, code = sweep.outcome(sweep_dir, expected=len(phases))
+    names = [folder(num=num) for num in range(len(phases))]
+    line, code = sweep.outcome(sweep_dir, expected=[int(n) if n.isdigit() else n for n in names])
     ran = sum(len(c) for c in launched)
     if ran < len(phases):
-        rest = list(range(ran, len(phases)))
+        rest = names[ran:]
         assert line.splitlines()[0].startswith(
             f"sweep: {ran} completed, {len(rest)} not started "
-            f"({'job' if len(rest) == 1 else 'jobs'} {', '.join(map(str, rest))}) -> "), line
+            f"({'job' if len(rest) == 1 else 'jobs'} {', '.join(rest)}) -> "), line
         assert code == 128 + signal.SIGINT
+        assert sorted(p.stem for p in (sweep_dir / sweep.UNRECORDED).glob("*.json")) == rest
+        assert not any((sweep_dir / name).exists() for name in rest)  # no empty folder left
     else:
         assert not (sweep_dir / sweep.UNRECORDED).exists()

@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -51,7 +51,7 @@ from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 from dlproj.runtime.owner import in_use
-from dlproj.runtime.sweep import job_status
+from dlproj.runtime.sweep import job_status, not_started
 
 log = logging.getLogger("dlproj.joblib")
 
@@ -89,11 +89,34 @@ def returned(overrides: Sequence[str], value: Any = math.nan) -> JobReturn:
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=value)
 
 
+class _UntilStopped(Sequence):
+    """A batch's jobs as joblib takes them, a few ahead of its workers (`pre_dispatch`): none
+    once the sweep is asked to stop. A queued job handed to a worker would only see the stop and
+    note itself `not started`, at the cost of composing its config there: a long queue stopped
+    in seconds per job."""
+
+    def __init__(self, jobs: Sequence[Sequence[str]]) -> None:
+        self.jobs = jobs
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> Sequence[str]:  # type: ignore[override]
+        return self.jobs[i]
+
+    def __iter__(self) -> Iterator[Sequence[str]]:
+        for job in self.jobs:
+            if interrupt.requested() is not None:
+                return
+            yield job
+
+
 class RelaunchingJoblibLauncher(JoblibLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        """Hydra's launch, its jobs noting their folders and returns; after a worker's death, the
-        lost jobs run again (`_after_death`)."""
+        """Hydra's launch, its jobs noting their folders and returns; after a stop, the jobs not
+        handed to a worker yet are noted `not started` here; after a worker's death, the lost
+        jobs run again (`_after_death`)."""
         assert self.config is not None
         marks = Path(str(self.config.hydra.sweep.dir)) / WORKERS
         shutil.rmtree(marks, ignore_errors=True)  # a sweep folder given again: an earlier launch's
@@ -101,7 +124,10 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                                                                  str(marks))
         settings, self.joblib = self.joblib, {**self.joblib, **WORKER_SETUP}
         try:
-            return super().launch(job_overrides, initial_job_idx)
+            returns = super().launch(_UntilStopped(job_overrides), initial_job_idx)
+            rest = range(len(returns), len(job_overrides))  # not handed to a worker: a stop
+            return [*returns, *(not_started(self.config, initial_job_idx + i, job_overrides[i])
+                                for i in rest)]
         except BrokenProcessPool as exc:
             return self._after_death(exc, marks, job_overrides, initial_job_idx)
         except ValueError as exc:  # joblib refused its settings, before any job started

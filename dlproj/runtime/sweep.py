@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -36,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -54,6 +55,7 @@ ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's host:pid: a jo
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"  # the sweep's job count, for the jobs' progress lines
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"  # when it started
 ENV_MADE = "DLPROJ_MADE"  # the run's or sweep's folder and the parents made for it (made_next)
+NAMED = 5  # jobs the closing line names by their overrides, of those invalid or not started
 log = logging.getLogger("dlproj.sweep")
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
          "no record", "running"]
@@ -136,8 +138,9 @@ def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None) -> t
     for status in ("invalid", "not started"):
         named = [as_written(overrides) or "(no overrides)" for s, overrides in jobs.values()
                  if s == status]
-        if named:
-            line += f"\n  {status}: " + "; ".join(named)
+        if named:  # a long queue stopped: the first few, and how many more
+            more = f"; ... and {len(named) - NAMED} more" if len(named) > NAMED else ""
+            line += f"\n  {status}: " + "; ".join(named[:NAMED]) + more
     if (stop := interrupt.requested()) is not None:
         return line, interrupt.exit_code(stop)
     return line, 0 if set(by_status) <= {"completed"} else 1
@@ -167,29 +170,38 @@ def _basic_jobs(config: DictConfig) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def job_dirs(config: DictConfig) -> list[Path] | None:
-    """Each job's folder, as the launcher makes it (hydra.sweep.dir / hydra.sweep.subdir with
-    the job's overrides and number), for Hydra's basic sweeper; None for another sweeper, or a
-    job Hydra cannot compose (the sweep then says why)."""
+def job_dir(config: DictConfig, num: int, overrides: list[str]) -> Path:
+    """Job `num`'s folder as the launcher makes it: hydra.sweep.dir / hydra.sweep.subdir, composed
+    with the job's overrides and number unless both are Hydra's default (`<sweep dir>/<num>`)."""
     from hydra.core.global_hydra import GlobalHydra
 
+    if OmegaConf.to_container(config.hydra.sweep)["subdir"] == "${hydra.job.num}" and not any(
+            o.lstrip("+~").startswith("hydra.sweep") for o in overrides):
+        return Path(str(config.hydra.sweep.dir)) / str(num)
+    job = GlobalHydra.instance().config_loader().load_sweep_config(config, list(overrides))
+    with open_dict(job):
+        job.hydra.job.num, job.hydra.job.id = num, f"job_{num}"
+    return Path(str(job.hydra.sweep.dir)) / str(job.hydra.sweep.subdir)
+
+
+def job_dirs(config: DictConfig) -> list[Path] | None:
+    """Each job's folder (`job_dir`), for Hydra's basic sweeper; None for another sweeper, or a
+    job Hydra cannot compose (the sweep then says why)."""
     try:
         if {"n_trials", "jobs_file"} & set(config.hydra.sweeper):
             return None
-        jobs = _basic_jobs(config)
-        sweep = OmegaConf.to_container(config.hydra.sweep)
-        if sweep["subdir"] == "${hydra.job.num}" and not any(  # the default: composed by none
-                o.lstrip("+~").startswith("hydra.sweep") for job in jobs for o in job):
-            return [Path(str(config.hydra.sweep.dir)) / str(num) for num in range(len(jobs))]
-        dirs = []
-        for num, overrides in enumerate(jobs):
-            job = GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
-            with open_dict(job):
-                job.hydra.job.num, job.hydra.job.id = num, f"job_{num}"
-            dirs.append(Path(str(job.hydra.sweep.dir)) / str(job.hydra.sweep.subdir))
-        return dirs
+        return [job_dir(config, num, job) for num, job in enumerate(_basic_jobs(config))]
     except Exception:  # noqa: BLE001
         return None
+
+
+def not_started(config: DictConfig, num: int, overrides: list[str]) -> JobReturn:
+    """A job of a stopped sweep that its sweeper or launcher does not start (each would only
+    see the stop; on SLURM, after waiting in the queue): noted as the job would note itself
+    (dlproj.runtime.runner), its return NaN, as a run that did not complete returns."""
+    note_unrecorded(job_dir(config, num, overrides), list(overrides), "not started")
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
+                     _return_value=math.nan)
 
 
 def check_job_dirs(config: DictConfig, dirs: list[Path]) -> None:

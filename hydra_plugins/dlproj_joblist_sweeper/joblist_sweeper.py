@@ -16,13 +16,11 @@ it to see the stop: their jobs are noted `not started` as the launcher's would b
 # them in sys.modules, and dataclasses then cannot resolve string annotations.
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
@@ -57,6 +55,7 @@ class JobListSweeper(Sweeper):
 
     def sweep(self, arguments: list) -> Any:
         from dlproj.runtime import interrupt
+        from dlproj.runtime.sweep import not_started
 
         assert self.config is not None and self.launcher is not None
         if arguments:
@@ -79,24 +78,10 @@ class JobListSweeper(Sweeper):
             log.info("phase %d: %d jobs", phase, len(batch))
             size = self.max_batch_size or len(batch)
             for chunk in (batch[start:start + size] for start in range(0, len(batch), size)):
-                if interrupt.requested() is not None and self._own_folders():
-                    returns.append([self._not_started(sweep_dir, num + i, overrides)
+                if interrupt.requested() is not None:
+                    returns.append([not_started(self.config, num + i, overrides)
                                     for i, overrides in enumerate(chunk)])
                 else:
                     returns.append(self.launcher.launch(chunk, initial_job_idx=num))
                 num += len(chunk)
         return returns
-
-    def _own_folders(self) -> bool:
-        """Whether each job's folder is `<sweep dir>/<job number>` (Hydra's default subdir)."""
-        assert self.config is not None
-        return OmegaConf.to_container(self.config.hydra.sweep)["subdir"] == "${hydra.job.num}"
-
-    @staticmethod
-    def _not_started(sweep_dir: Path, num: int, overrides: list[str]) -> JobReturn:
-        """A job of a stopped sweep, not handed to the launcher: noted as a job would note itself
-        (dlproj.runtime.runner), its return NaN as a run that did not complete returns."""
-        from dlproj.runtime.sweep import note_unrecorded
-
-        note_unrecorded(sweep_dir / str(num), overrides, "not started")
-        return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
