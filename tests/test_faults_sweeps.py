@@ -264,6 +264,23 @@ def test_a_sweep_job_that_left_nothing_is_counted(tmp_path, monkeypatch):
         == 4
 
 
+@pytest.mark.parametrize("status", ["not started", "invalid"])
+@pytest.mark.parametrize("count", [1, 5, 6, 40])
+def test_the_closing_line_names_a_few_jobs_by_their_overrides(tmp_path, monkeypatch, status,
+                                                             count):
+    """The jobs left invalid or not started are named by their overrides below the closing line,
+    the first five, then how many more: a long queue stopped is one line, not a wall."""
+    from dlproj.runtime import interrupt, sweep
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    for num in range(count):
+        sweep.note_unrecorded(tmp_path / str(num), [f"seed={num}"], status)
+    line, _ = sweep.outcome(tmp_path, expected=count)
+    named = "; ".join(f"seed={num}" for num in range(min(count, sweep.NAMED)))
+    more = f"; ... and {count - sweep.NAMED} more" if count > sweep.NAMED else ""
+    assert line.splitlines()[1:] == [f"  {status}: {named}{more}"]
+
+
 def test_a_sweeps_stop_file_is_its_own(tmp_path, monkeypatch):
     """A job follows the stop file of the sweep that launched it: one resumed in place in an
     older sweep's directory, which was stopped, still runs; a sweep directory given again starts

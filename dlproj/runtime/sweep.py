@@ -132,12 +132,11 @@ def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None) -> t
     for number, (status, _) in jobs.items():
         by_status.setdefault(status, []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    parts = [_part(s, sorted(by_status[s], key=lambda n: (isinstance(n, str), str(n).zfill(9))))
-             for s in statuses]
+    parts = [_part(s, sorted(by_status[s], key=_in_order)) for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
-        named = [as_written(overrides) or "(no overrides)" for s, overrides in jobs.values()
-                 if s == status]
+        named = [as_written(jobs[n][1]) or "(no overrides)"
+                 for n in sorted(by_status.get(status, []), key=_in_order)]
         if named:  # a long queue stopped: the first few, and how many more
             more = f"; ... and {len(named) - NAMED} more" if len(named) > NAMED else ""
             line += f"\n  {status}: " + "; ".join(named[:NAMED]) + more
@@ -219,6 +218,11 @@ def check_job_dirs(config: DictConfig, dirs: list[Path]) -> None:
         f"Invalid value for 'hydra.sweep.subdir': {subdir!r} {what}. Allowed: a folder name "
         f"that differs from job to job (the default is the job's number, ${{hydra.job.num}}); "
         f"each job needs its own folder in hydra.sweep.dir, as two runs cannot share one.")
+
+
+def _in_order(job: int | str) -> tuple[bool, str]:
+    """Jobs as the closing line lists them: by number, then folders named otherwise."""
+    return isinstance(job, str), str(job).zfill(9)
 
 
 def _part(status: str, jobs: list[int | str]) -> str:
