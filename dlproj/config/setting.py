@@ -31,6 +31,7 @@ from typing import Any
 from dlproj import paths
 from dlproj.config.cache import ComposeCache
 from dlproj.config.compose import compose
+from dlproj.training.divergence import FACTOR
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
@@ -50,7 +51,8 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
     "model": {"resnet18": ("depth", "width")},
 }
 # A key added since runs were recorded -> the value they computed with (only another one counts).
-ADDED: dict[str, Any] = {"train.precision": "32"}
+# (train.divergence_factor: a completed run never crossed it, so its default changes none.)
+ADDED: dict[str, Any] = {"train.precision": "32", "train.divergence_factor": FACTOR}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
