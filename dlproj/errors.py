@@ -112,10 +112,11 @@ def shape_mismatch(own: dict[str, tuple[int, ...]], given: dict[str, tuple[int, 
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite; the run stops and is recorded as diverged."""
+    """The loss became NaN or infinite, or blew up past train.divergence_factor times the run's
+    first loss (`why`; dlproj.training.divergence); the run stops, recorded as diverged."""
 
-    def __init__(self, where: str, value: float):
-        super().__init__(f"loss became {value} at {where}")
+    def __init__(self, where: str, value: float, why: str = ""):
+        super().__init__(f"loss became {value:.4g} at {where}" + (f", {why}" if why else ""))
 
 
 class Interrupted(Exception):

@@ -26,6 +26,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+# The setting is this checkout's (its dlproj/), not that of whichever clone the virtual
+# environment has installed: `python scripts/same_results.py` puts scripts/ on the path, not the
+# project, and a worktree or second clone sharing one .venv would otherwise pair the runs by
+# another checkout's definition of the setting.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 TIMING = {"epoch_seconds", "wall_seconds"}
 CSV_FILES = ("metrics.csv", "grad_norms.csv", "confusion_counts.csv", "confusion_normalized.csv",
              "receptive_fields.csv")

@@ -75,8 +75,11 @@ def test_sin_run_reports_mse_and_draws_fit(dlproj_run):
 
 
 def test_nan_loss_ends_diverged_and_keeps_metrics(dlproj_run):
+    # (divergence_factor=null: NaN/inf only, which this rate reaches after an epoch or more; the
+    # default stops it at its second step, 1e4 times its first loss, with no epoch to keep)
     run = dlproj_run(["experiment=sin", "model=mlp_small", "optimizer=sgd",
-                      "optimizer.lr=1000", "train.epochs=10", "params.n_train=256"])
+                      "optimizer.lr=1000", "train.epochs=10", "params.n_train=256",
+                      "train.divergence_factor=null"])
     assert run.proc.returncode == 1
     res = run.results()
     assert res["status"] == "diverged" and "loss became" in res["error"]

@@ -101,14 +101,20 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
         # The head has one output per class of the data: fewer cannot name every label (an
-        # IndexError at the first step), more would predict classes no image has.
+        # IndexError at the first step), more would predict classes no image has. A model.pt
+        # that already has more (written before 2026-12-07, when a larger head was allowed) is
+        # evaluated with its own head (`checkpoint=`: more is allowed, never fewer).
         chosen = dataset.get("classes")
         labels = len(chosen) if chosen else DATASET_LABELS.get(dataset.name)
         given = f" with dataset.classes={list(chosen)}" if chosen else ""
-        check(labels is None or node.num_classes == labels, "model.num_classes",
+        evaluating = cfg.get("checkpoint") is not None
+        check(labels is None or node.num_classes == labels
+              or (evaluating and node.num_classes > labels), "model.num_classes",
               node.num_classes, f"null (the dataset's) or {labels}, the number of classes "
               f"dataset={dataset.name}{given} has: the head has one output per class, as fewer "
-              f"could not name every label and more would predict classes no image has")
+              f"could not name every label and more would predict classes no image has"
+              + (f"; evaluating a model.pt (checkpoint=), also more than {labels}: the "
+                 f"outputs of the head it was written with" if evaluating else ""))
 
 
 def _continues_checkpoint(cfg: DictConfig) -> bool:

@@ -8,6 +8,7 @@ composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,17 @@ from dlproj.config import images, models, optim, trackers
 from dlproj.config.checks import check_rules, integer, one_of, rule, ruled, text
 from dlproj.data.mnist import TRAIN_IMAGES
 from dlproj.errors import check
+from dlproj.training.divergence import FACTOR
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # the keys of dlproj.training.precision.AUTOCAST
 SEED = integer(0, SEED_MAX)
+DIVERGENCE_FACTOR = rule(
+    lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                            and math.isfinite(v) and v > 1),
+    "a number > 1 (a loss above this many times the run's first loss counts as diverged; "
+    f"default {FACTOR:g}), or null (only a NaN/inf loss counts)")
 
 
 @dataclass
@@ -43,8 +50,11 @@ class EarlyStoppingConfig:
 class TrainConfig:
     epochs: int = ruled(10, integer())
     batch_size: int = ruled(128, integer())
-    # Stop a run whose loss turns NaN/inf (recorded as `diverged`).
+    # Stop a run whose loss diverges (recorded as `diverged`): turns NaN/inf, or exceeds
+    # `divergence_factor` times the run's first loss (null: NaN/inf only). The rule:
+    # dlproj/training/divergence.py.
     stop_on_divergence: bool = True
+    divergence_factor: float | None = ruled(FACTOR, DIVERGENCE_FACTOR)
     # Write last.npz / last.pt every N epochs, but not more often than every
     # `checkpoint_min_seconds` (tiny epochs: XOR's take a millisecond). The last epoch, an early
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.

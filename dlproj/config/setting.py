@@ -6,8 +6,12 @@ read or written, threads and workers, Section 4's memory layout and Section 3's 
 algorithm (the same numbers to round-off),
 checkpoint, progress and tracker knobs, Hydra's instantiation keys (the choice's `name` says
 which object), and `device`: a GPU run is only another machine, as a CPU with another BLAS would
-be. Another run's checkpoint (`model.weights=.../model.pt`) counts by its file name, so a
-pretraining run redone elsewhere leaves its followers the same setting. Keys of runs recorded
+be. A file a run reads (FILE_KEYS: `checkpoint=`, `model.weights=PATH`) counts by its file name,
+however the path is typed (`model.npz`, `./model.npz`, absolute, `outputs/x/model.npz/`): it
+names one file as paths.resolve_path takes it, and a pretraining run redone elsewhere (another
+outputs folder, clone or stamp) leaves its followers the same setting. The name is read from the
+path as recorded, not from the disk, so a setting recomputed later (the report, reproduce) is the
+one recorded. Keys of runs recorded
 before each group had a schema of its own (RETIRED) and keys added since at the value those runs
 computed with (ADDED) are left out too, so old runs keep their settings.
 
@@ -25,12 +29,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from dlproj import paths
 from dlproj.config.cache import ComposeCache
 from dlproj.config.compose import compose
+from dlproj.training.divergence import FACTOR
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
@@ -50,10 +55,14 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
     "model": {"resnet18": ("depth", "width")},
 }
 # A key added since runs were recorded -> the value they computed with (only another one counts).
-ADDED: dict[str, Any] = {"train.precision": "32"}
+# (train.divergence_factor: a completed run never crossed it, so its default changes none.)
+ADDED: dict[str, Any] = {"train.precision": "32", "train.divergence_factor": FACTOR}
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
+# The keys that name a file the run reads: `checkpoint=` (every section) and Section 4's
+# `model.weights=PATH` (besides none / imagenet).
+FILE_KEYS = ("checkpoint", "model.weights")
 
 
 @dataclass(frozen=True)
@@ -74,17 +83,21 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         return {k: v for key, value in obj.items()
                 for k, v in flatten(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: canonical(obj)}
+    return {prefix[:-1]: canonical(obj, prefix[:-1])}
 
 
-def canonical(value: Any) -> Any:
-    """A value as the setting sees it: lists as tuples, another run's checkpoint by file name."""
+def canonical(value: Any, key: str = "") -> Any:
+    """A value as the setting sees it: lists as tuples, a file a run reads by its file name (the
+    value of a FILE_KEYS `key` however typed; elsewhere a path to a checkpoint)."""
     if isinstance(value, (list, tuple)):
         return tuple(canonical(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((k, canonical(v)) for k, v in value.items()))
-    if isinstance(value, str) and "/" in value and value.endswith(_CHECKPOINT_SUFFIXES):
-        return f".../{Path(value).name}"
+    if isinstance(value, str):
+        path = key in FILE_KEYS or ("/" in value and value.endswith(_CHECKPOINT_SUFFIXES))
+        name = PurePath(value).name
+        if path and name.endswith(_CHECKPOINT_SUFFIXES):
+            return f".../{name}"
     return value
 
 
@@ -161,7 +174,7 @@ def experiment_defaults(section: Any, experiment: Any,
     if found is None:
         found = cache.put("defaults", overrides, identity(compose(list(overrides))))
         cache.save()
-    return {key: canonical(value) for key, value in found.items()}  # JSON's lists: tuples
+    return {key: canonical(value, key) for key, value in found.items()}  # JSON's lists: tuples
 
 
 @lru_cache(maxsize=4)

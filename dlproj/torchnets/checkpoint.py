@@ -59,14 +59,44 @@ def load_state_dict(path: str | Path, *, weights: str | None = None,
 
 def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
     """Load a whole state dict (`checkpoint=`); a DataError naming what differs if it does not
-    fit, instead of load_state_dict's RuntimeError."""
-    detail = shape_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
-                      {k: tuple(v.shape) for k, v in state.items()})
-    if detail:
-        raise DataError(f"Checkpoint {source} does not fit the {model.__class__.__name__} of "
-                        f"this config ({detail}). Use the same model, model.depth, model.width "
-                        f"and dataset (classes) as the run that wrote it.")
-    model.load_state_dict(state)
+    fit, instead of load_state_dict's RuntimeError: for a head of another number of outputs,
+    the model.num_classes (more) or dataset.classes (fewer) that evaluates it."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    detail = shape_mismatch(own, given)
+    if not detail:
+        model.load_state_dict(state)
+        return
+    name = model.__class__.__name__
+    outputs, classes = head_outputs(model, given), head_outputs(model, own)
+    if outputs is not None and outputs > classes:
+        raise DataError(
+            f"Checkpoint {source} has a head of {outputs} outputs, the {name} of this config "
+            f"{classes}, one per class of its data: a model.pt written with a larger head "
+            f"(model.num_classes={outputs}, allowed for training until 2026-12-07). Evaluate it "
+            f"with its own head: `model.num_classes={outputs}` beside checkpoint= (its "
+            f"outputs beyond the data's {classes} classes are classes no image has).")
+    if outputs is not None:
+        raise DataError(
+            f"Checkpoint {source} has a head of {outputs} outputs, fewer than the {classes} "
+            f"classes of this config's data: it was trained on {outputs} classes. Evaluate it on "
+            f"those: dataset.classes=[...] with the {outputs} labels its run kept (its "
+            f"results.json's config), in the same order.")
+    raise DataError(f"Checkpoint {source} does not fit the {name} of this config ({detail}). "
+                    f"Use the same model, model.depth, model.width and dataset (classes) as the "
+                    f"run that wrote it.")
+
+
+def head_outputs(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> int | None:
+    """How many outputs the classifier of `shapes` (a state dict's names and shapes, of
+    `model`'s kind) has, where that is all that differs from `model`'s own; else None."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    head = head_prefix(model)
+    if own.keys() != shapes.keys() or any(own[k] != shapes[k] for k in own
+                                          if not k.startswith(head)):
+        return None
+    sizes = {shapes[k][0] for k in own if k.startswith(head)}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def imagenet_resnet18_file() -> Path:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from dlproj.errors import ConfigError, Diverged, Interrupted
+from dlproj.errors import ConfigError, Interrupted
 from dlproj.files import atomic
 from dlproj.files.records import record_status
 from dlproj.training.csvlog import CSVLog
+from dlproj.training.divergence import Divergence
 from dlproj.training.progress import FigureBar, RunBar
 
 log = logging.getLogger("dlproj")
@@ -61,6 +62,7 @@ class RunContext:
         self.rng = np.random.default_rng(self.cfg.seed)
         self.log = log
         self.training: Any = None  # the training loop's Progress, once fit() runs
+        self.divergence = Divergence.from_config(self.cfg.train)
         self.opened = False
         self._desc = f"s{self.cfg.section} {self.cfg.experiment}"
         self._figures: FigureBar | None = None
@@ -163,12 +165,11 @@ class RunContext:
         if signum is not None:
             raise Interrupted(signum, where)
 
-    def check_finite(self, loss: float, where: str) -> float:
-        """Raise Diverged if `loss` is NaN/inf (unless train.stop_on_divergence is false)."""
-        loss = float(loss)
-        if not math.isfinite(loss) and self.cfg.train.stop_on_divergence:
-            raise Diverged(where, loss)
-        return loss
+    def check_loss(self, loss: float, where: str, *, step: bool = False) -> float:
+        """`loss` as a float; Diverged if it has diverged: NaN/inf, or over
+        train.divergence_factor times the run's first loss, which a training `step`'s loss
+        sets (dlproj.training.divergence; nothing unless train.stop_on_divergence)."""
+        return self.divergence.check(loss, where, first=step)
 
     def log_step(self, step: int, values: dict[str, float]) -> None:
         """Per training step: hand `values` ({"train_loss": ...}) to the tracker loggers."""

@@ -1,10 +1,10 @@
 """The one epoch loop of every section: NumPy (1-3) and PyTorch (4) plug in a `Stack`.
 
 `fit` owns what every training run shares: epochs, the learning-rate schedule, the progress bar,
-divergence checks, the metrics row, checkpoints (`last.*`), resuming from them, early stopping
-(`best.*`) and clean interrupts. A stack supplies only what differs between frameworks: one
-epoch's batches, one training step, the evaluation, and its state (model, optimizer, RNGs) as a
-snapshot it can write, read and restore. This module never imports torch.
+divergence checks (dlproj.training.divergence), the metrics row, checkpoints (`last.*`), resuming
+from them, early stopping (`best.*`) and clean interrupts. A stack supplies only what differs
+between frameworks: one epoch's batches, one training step, the evaluation, and its state (model,
+optimizer, RNGs) as a snapshot it can write, read and restore. This module never imports torch.
 
 A checkpoint holds the end of an epoch: the stack's snapshot plus `meta` (epoch, step, how many
 rows metrics.csv and each step log had, early-stopping state, the resolved config, the run's
@@ -31,6 +31,7 @@ from dlproj.errors import ConfigError, DataError, Interrupted
 from dlproj.files.records import record_status
 from dlproj.training.context import RunContext
 from dlproj.training.csvlog import complete_lines
+from dlproj.training.divergence import Divergence
 from dlproj.training.resume_rules import changed_keys
 
 StepHook = Callable[[int, int], None]  # (global step, 1-based epoch), after the update
@@ -180,12 +181,16 @@ class Progress:
     resumed_from_epoch: int | None = None
     # Early stopping's state, which a checkpoint holds: the record's fields are read from it.
     stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(None))
+    # The divergence rule's (RunContext.divergence): the record keeps the run's first loss.
+    divergence: Divergence = field(default_factory=Divergence)
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"last_epoch": self.epoch, "checkpoint": self.checkpoint,
                                "checkpoint_epoch": self.checkpoint_epoch}
         if self.resumed_from_epoch is not None:
             out["resumed_from_epoch"] = self.resumed_from_epoch
+        if self.divergence.reference is not None:
+            out["first_loss"] = self.divergence.reference
         if (es := self.stopper).monitor:
             out.update(monitor=es.monitor, mode=es.mode, stopped_early=self.stopped_early)
             if es.best_epoch is not None:
@@ -210,7 +215,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
     stopper = EarlyStopping.from_config(tcfg.get("early_stopping"))
     columns = ("epoch", "lr", "train_loss", *stack.columns(), "epoch_seconds")
     stopper.check(columns)  # before the run writes anything: a bad key leaves no run
-    progress = ctx.training = Progress(stopper=stopper)
+    progress = ctx.training = Progress(stopper=stopper, divergence=ctx.divergence)
     last_path = ctx.run_dir / f"{LAST}{stack.suffix}"
     best_path = ctx.run_dir / f"best{stack.suffix}"
 
@@ -229,6 +234,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 "metrics_rows": len(ctx.metrics.rows),
                 "step_logs": {name: len(log.rows) for name, log in ctx.step_logs.items()},
                 "early_stopping": stopper.state(), "stopped_early": progress.stopped_early,
+                "divergence": ctx.divergence.state(),
                 "config": config,
                 **({"provenance": dict(ctx.provenance)} if ctx.provenance else {})}
 
@@ -259,7 +265,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
             for batch in stack.batches():
                 ctx.check_stop(f"at epoch {epoch + 1} step {progress.step + 1}")
                 result = stack.train_step(batch)
-                loss = ctx.check_finite(result.loss, f"epoch {epoch + 1} step {progress.step + 1}")
+                loss = ctx.check_loss(result.loss, f"epoch {epoch + 1} step {progress.step + 1}",
+                                      step=True)
                 progress.step += 1
                 ctx.log_step(progress.step, {"train_loss": loss})
                 if on_step is not None:
@@ -280,7 +287,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                                    f"{list(columns)}")
             for key, value in row.items():
                 if key.endswith(("_loss", "_mse")):
-                    ctx.check_finite(value, f"epoch {epoch + 1} ({key})")
+                    ctx.check_loss(value, f"epoch {epoch + 1} ({key})")
             improved, stop = stopper.update(row, epoch + 1)
             ctx.log_epoch(row, last=stop)
             bar.epoch_done(row)
@@ -403,6 +410,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
     progress.resumed_from_epoch = progress.epoch
     stopper.load(meta.get("early_stopping", {}))  # with more patience it goes on
+    ctx.divergence.load(meta.get("divergence"))  # the run's first loss, the bound's scale
     progress.stopped_early = bool(meta.get("stopped_early")) and stopper.bad_epochs >= \
         stopper.patience
     ctx.metrics.keep_first(int(meta["metrics_rows"]))

@@ -24,12 +24,18 @@ def changed_keys(saved: Any, now: Any, prefix: str = "") -> list[str]:
     """'key: old -> new' for every dotted key of `now` whose value differs from `saved`.
 
     Left out: RESUME_MAY_CHANGE, Hydra's instantiation keys (`_target_`, `_partial_`: how an
-    object is built, never what it computes) and keys only `saved` has (a schema that has lost
-    a key since the checkpoint was written: nothing reads it any more)."""
+    object is built, never what it computes), keys only `saved` has (a schema that has lost
+    a key since the checkpoint was written: nothing reads it any more) and keys only `now` has
+    at the value the setting takes runs recorded before them to have computed with (ADDED: a
+    schema that has gained a key since)."""
+    from dlproj.config.setting import ADDED
+
     if isinstance(saved, dict) and isinstance(now, dict):
         out = []
         for key in sorted(now):
             dotted = f"{prefix}{key}"
+            if key not in saved and dotted in ADDED and now[key] == ADDED[dotted]:
+                continue
             if not may_change(dotted) and not str(key).startswith("_"):
                 out += changed_keys(saved.get(key), now[key], f"{dotted}.")
         return out
