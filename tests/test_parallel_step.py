@@ -103,12 +103,18 @@ def test_training_steps_and_a_loaded_checkpoint_reach_the_replicas(name):
     _assert_close(parallel.grads, serial.grads)
 
 
-def test_a_failing_worker_raises_in_the_caller():
+@pytest.mark.parametrize("workers,bad", [(2, 7), (2, 0), (3, 0), (3, 4), (3, 8), (4, 5)])
+def test_a_failing_worker_raises_in_the_caller(workers, bad):
+    """A worker's error (here a bad label in its slice) is the step's, whichever worker it is,
+    and the next step runs."""
     model = _mlp()
-    x = np.zeros((8, 784), np.float32)
-    y = np.array([0, 1, 2, 3, 4, 5, 6, 99])  # the last worker's slice holds a bad label
+    x = np.zeros((12, 784), np.float32)
+    y = np.arange(12) % 10
+    y[bad] = 99
     with pytest.raises(IndexError):
-        forward_backward(model, SoftmaxCrossEntropy(), x, y, workers=2)
+        forward_backward(model, SoftmaxCrossEntropy(), x, y, workers=workers)
+    y[bad] = 0
+    assert np.isfinite(forward_backward(model, SoftmaxCrossEntropy(), x, y, workers=workers))
 
 
 def test_first_layer_skips_its_input_gradient():
