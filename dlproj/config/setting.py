@@ -35,7 +35,7 @@ from typing import Any
 from dlproj import paths
 from dlproj.config.cache import ComposeCache
 from dlproj.config.compose import compose
-from dlproj.training.divergence import FACTOR
+from dlproj.training.resume_rules import ADDED
 
 EXCLUDED_KEYS = frozenset({"seed", "resume", "device", "figures", "data.root", "data.download"})
 EXCLUDED_PREFIXES = ("hydra.", "logger.", "loggers.", "tracker.", "metadata.", "threads.")
@@ -54,9 +54,9 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
                  "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
     "model": {"resnet18": ("depth", "width")},
 }
-# A key added since runs were recorded -> the value they computed with (only another one counts).
-# (train.divergence_factor: a completed run never crossed it, so its default changes none.)
-ADDED: dict[str, Any] = {"train.precision": "32", "train.divergence_factor": FACTOR}
+# ADDED (dlproj/training/resume_rules.py): keys added since runs were recorded, at the value they
+# computed with (train.divergence_factor: a completed run never crossed it, so its default
+# changes none).
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlproj.training.divergence import FACTOR
+
+# A key added to the config since runs were recorded -> the value those runs computed with (only
+# another value makes a run differ from them): a checkpoint without it resumes, and the setting
+# (dlproj.config.setting) leaves it out of older runs' ids alike.
+ADDED: dict[str, Any] = {"train.precision": "32", "train.divergence_factor": FACTOR}
+
 RESUME_MAY_CHANGE = ("train.epochs", "train.early_stopping.patience", "train.log_every",
                      "train.checkpoint_",
                      "threads.", "data.root", "data.download", "logger", "resume",
@@ -28,8 +35,6 @@ def changed_keys(saved: Any, now: Any, prefix: str = "") -> list[str]:
     a key since the checkpoint was written: nothing reads it any more) and keys only `now` has
     at the value the setting takes runs recorded before them to have computed with (ADDED: a
     schema that has gained a key since)."""
-    from dlproj.config.setting import ADDED
-
     if isinstance(saved, dict) and isinstance(now, dict):
         out = []
         for key in sorted(now):
