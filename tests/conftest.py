@@ -154,8 +154,9 @@ def torch_one_thread():
 
 
 # -- Section 3's default CNN on a few hundred images, trained once per session -----------------
-# (tests/test_section3_runs.py checks what the run leaves; tests/test_threads.py compares one and
-# two step workers.) Read-only for the tests that share it.
+# (tests/test_section3_runs.py checks what the run leaves and compares one and two step workers,
+# with tests/test_threads.py's check: one file, so that `--dist loadfile` trains each once.)
+# Read-only for the tests that share it.
 SECTION3_TINY = ["section=3", "data.train_limit=320", "data.test_limit=200", "data.val_size=500",
                  "train.epochs=1", "threads.blas=1"]
 
