@@ -248,19 +248,20 @@ def _contents() -> tuple[tuple[str, bytes | None], ...]:
 def _chain(name: str) -> list[tuple[Path, Any]]:
     """The study file `name` and the files it is based on (`base:`), itself first: each path
     with its node, `base` taken out. The nodes are read-only (shared by every caller)."""
-    return list(_parsed_chain(STUDY_DIR, name, _contents()))
+    return [(STUDY_DIR / f"{stem}.yaml", node) for stem, node in _parsed_chain(name, _contents())]
 
 
 @lru_cache(maxsize=32)
-def _parsed_chain(folder: Path, name: str, contents: tuple) -> tuple[tuple[Path, Any], ...]:
-    """_chain, parsed once per study folder and content of its files (`contents`, _contents():
-    the cache key only). An error is raised again on every call (lru_cache keeps no errors)."""
-    chain: list[tuple[Path, Any]] = []
+def _parsed_chain(name: str, contents: tuple) -> tuple[tuple[str, Any], ...]:
+    """_chain's (file stem, node) pairs, parsed from STUDY_DIR once per content of its files
+    (`contents`, _contents(): the cache key only; the same files in another folder parse the
+    same). An error is raised again on every call (lru_cache keeps no errors)."""
+    chain: list[tuple[str, Any]] = []
     while True:
-        path, names = folder / f"{name}.yaml", [p.stem for p, _ in chain]
+        path, names = STUDY_DIR / f"{name}.yaml", [stem for stem, _ in chain]
         if not path.is_file():
             raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
-                              f"(files in {folder}).")
+                              f"(files in {STUDY_DIR}).")
         if name in names:
             raise ConfigError(f"Study '{name}': `base` goes round in a circle "
                               f"({' -> '.join(names)}).")
@@ -271,7 +272,7 @@ def _parsed_chain(folder: Path, name: str, contents: tuple) -> tuple[tuple[Path,
                               f"{' '.join(str(exc).split())}.") from None
         base = node.pop("base", None)
         OmegaConf.set_readonly(node, True)
-        chain.append((path, node))
+        chain.append((name, node))
         if base is None:
             return tuple(chain)
         name = str(base)
@@ -285,7 +286,7 @@ def files(name: str) -> list[Path]:
 def read(name: str) -> StudyFile:
     """The study file `name` (with its bases), checked against StudyFile: a copy of its own (the
     callers fill in ids) of what is parsed and checked once per content of the study files."""
-    return copy.deepcopy(_read(STUDY_DIR, name, _contents()))
+    return copy.deepcopy(_read(name, _contents()))
 
 
 def _writable(node: Any) -> Any:
@@ -296,9 +297,9 @@ def _writable(node: Any) -> Any:
 
 
 @lru_cache(maxsize=32)
-def _read(folder: Path, name: str, contents: tuple) -> StudyFile:
+def _read(name: str, contents: tuple) -> StudyFile:
     try:
-        nodes = [_writable(node) for _, node in reversed(_parsed_chain(folder, name, contents))]
+        nodes = [_writable(node) for _, node in reversed(_parsed_chain(name, contents))]
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile), *nodes))
     except OmegaConfBaseException as exc:
         what = str(exc).splitlines()[0]
