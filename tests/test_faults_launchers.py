@@ -13,6 +13,12 @@ import pytest
 
 from tests.test_faults_sweeps import _kill_sweep, _started, _statuses, _sweep_processes, _wait
 
+# No sweep report (the aggregate callback, which never fails a sweep: it logs a warning): none
+# of these tests reads it, and each sweep would import pandas, scipy and matplotlib to build it
+# after its jobs. The report of a stopped sweep: test_interrupt_resume's
+# test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports.
+NO_REPORT = ["~hydra.callbacks.aggregate"]
+
 
 def _sweep_in_its_own_group(outputs: Path, *args: str):
     """`python -m dlproj -m ARGS` into `outputs`, the leader of a process group of its own (as a
@@ -23,7 +29,8 @@ def _sweep_in_its_own_group(outputs: Path, *args: str):
     from tests.conftest import ROOT
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0"}
-    return subprocess.Popen([sys.executable, "-m", "dlproj", "-m", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "dlproj", "-m", *args, *NO_REPORT], cwd=ROOT,
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -49,7 +56,8 @@ def test_sigterm_to_a_joblib_sweep_reaches_its_workers(tmp_path):
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
                              "hydra.launcher.n_jobs=2", "experiment=xor", "train.epochs=1000000",
-                             "seed=0,1,2,3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "seed=0,1,2,3", *NO_REPORT], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _started(tmp_path / "multirun", 2), 120, "two running jobs")
@@ -125,7 +133,7 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, 
     else:
         args = [*common, "seed=" + ",".join(map(str, range(jobs)))]
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", "hydra/launcher=joblib",
-                             "hydra.launcher.n_jobs=2", *args], cwd=ROOT, env=env,
+                             "hydra.launcher.n_jobs=2", *args, *NO_REPORT], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     victims: set[int] = set()
     try:
@@ -184,7 +192,8 @@ def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, laun
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", f"hydra/launcher={launcher}",
-                             *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1"],
+                             *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1",
+                             *NO_REPORT],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     sweeps = tmp_path / "multirun"

@@ -22,7 +22,7 @@ def _wait(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 
 def _started(sweep_root: Path, jobs: int) -> bool:
@@ -137,19 +137,31 @@ def test_a_double_ctrl_c_still_leaves_the_record(tmp_path, gap):
     assert "Traceback" not in err
 
 
+@pytest.fixture(scope="module")
+def xor_run(tmp_path_factory) -> Path:
+    """The directory of a completed 3-epoch XOR run, made once for the module (in this process);
+    read-only: a test damages a copy of it."""
+    run = run_here(["experiment=xor", "train.epochs=3"], tmp_path_factory.mktemp("outputs"))
+    assert run.proc.returncode == 0, run.output
+    return run.run_dir
+
+
 @pytest.mark.parametrize("text", ["- a: [\n", "just text\n", "- 1\n", "{}\n", "",
                                   "- nokey\n", "- \"'[bad\"\n", "- train.epochs=3\n- a=]\n"])
-def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text):
-    run = run_here(["experiment=xor", "train.epochs=3"], tmp_path / "outputs")
-    assert run.proc.returncode == 0, run.output
-    overrides = run.run_dir / ".hydra" / "overrides.yaml"
+def test_a_damaged_overrides_file_refuses_resume_in_one_paragraph(tmp_path, text, xor_run):
+    """(The run: a copy of the module's XOR run; a resume continues the directory it is
+    given.)"""
+    import shutil
+
+    run_dir = Path(shutil.copytree(xor_run, tmp_path / "outputs" / "runs" / xor_run.name))
+    overrides = run_dir / ".hydra" / "overrides.yaml"
     overrides.write_text(text)
-    before = {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()}
-    again = run_here([f"resume={run.run_dir}", "train.epochs=5"], tmp_path / "outputs")
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = run_here([f"resume={run_dir}", "train.epochs=5"], tmp_path / "outputs")
     assert again.proc.returncode == 2, again.output
-    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run.run_dir}: {overrides} is "
+    _one_paragraph(again.proc.stderr, f"dlproj: Cannot resume {run_dir}: {overrides} is "
                                       f"damaged")
-    assert {p: p.read_bytes() for p in run.run_dir.rglob("*") if p.is_file()} == before
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("text,saved", [

@@ -93,7 +93,9 @@ def interrupt_after(args: list[str], outputs: Path, sig: int, *, epochs_done: in
 
 def _resume_and_compare(tmp_path: Path, args: list[str], sig: int, *, exact: bool,
                         step_log: str | None = None) -> dict:
-    reference = run_here(args, tmp_path / "reference")
+    # The reference without figures (never read; figures are drawn after training and are not
+    # a setting): the resumed run draws them.
+    reference = run_here([*args, "figures=false"], tmp_path / "reference")
     assert reference.proc.returncode == 0, reference.output
 
     proc, run_dir = interrupt_after(args, tmp_path / "interrupted", sig, epochs_done=1)
@@ -140,7 +142,7 @@ def test_numpy_resume_after_sigint_is_bit_for_bit(tmp_path):
 
 def test_numpy_resume_after_sigterm_is_bit_for_bit(tmp_path):
     """Section 3's CNN with Adam and a cosine schedule, stopped by SIGTERM (what SLURM sends)."""
-    args = ["section=3", "data.train_limit=600", "data.test_limit=100", "data.val_size=100",
+    args = ["section=3", "data.train_limit=300", "data.test_limit=100", "data.val_size=100",
             "train.epochs=5", "train.checkpoint_min_seconds=0"]
     _resume_and_compare(tmp_path, args, signal.SIGTERM, exact=True)
 
@@ -268,14 +270,35 @@ DAMAGE = {  # what is done to a run that completed 3 epochs -> what resuming it 
 }
 
 
+@pytest.fixture(scope="module")
+def three_epochs(tmp_path_factory):
+    """three_epochs(args) -> the directory of the completed 3-epoch run of `args`, made on first
+    use (in this process) and then shared, read-only: a test damages a copy of it."""
+    runs: dict[tuple, Path] = {}
+
+    def get(args: list[str]) -> Path:
+        if tuple(args) not in runs:
+            run = run_here(args, tmp_path_factory.mktemp("three_epochs"))
+            assert run.proc.returncode == 0, run.output
+            runs[tuple(args)] = run.run_dir
+        return runs[tuple(args)]
+
+    return get
+
+
 @pytest.mark.parametrize("case", list(DAMAGE))
-def test_a_damaged_checkpoint_or_log_refuses_resume_and_leaves_the_run(case, dlproj_run):
+def test_a_damaged_checkpoint_or_log_refuses_resume_and_leaves_the_run(case, dlproj_run,
+                                                                      three_epochs, tmp_path):
     """Resuming a run whose checkpoint is cut short or not one, or whose CSV logs hold fewer
     rows than its checkpoint counted, is refused in one paragraph, exit 1, the run left as it
-    was: not a traceback, and not a resumed run with a hole in its curves."""
+    was: not a traceback, and not a resumed run with a hole in its curves. (The run: a copy of
+    the directory of one made once for the module; a resume continues the directory it is
+    given.)"""
+    import shutil
+
     damage, says = DAMAGE[case]
     args = [*(S4_TINY if case.startswith("s4") else S2_TINY), "train.epochs=3", "figures=false"]
-    run_dir = dlproj_run(args).run_dir
+    run_dir = Path(shutil.copytree(three_epochs(args), tmp_path / "run"))
     damage(run_dir)
     before = _files(run_dir)
     resumed = dlproj_run([f"resume={run_dir}", "train.epochs=4"])

@@ -543,7 +543,8 @@ _MLFLOW_QUIET = ("PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "CI", "CIRCLECI", "GIT
 
 @pytest.mark.parametrize("args,env,telemetry", [
     (["data.download=false"], {}, False),
-    (["-m", "data.download=false", "seed=0,1"], {}, False),  # the sweep's parent run first
+    # the sweep's parent run first; no sweep report (dlproj.report never imports MLflow)
+    (["-m", "data.download=false", "seed=0,1", "~hydra.callbacks.aggregate"], {}, False),
     (["data.download=false"], {"MLFLOW_DISABLE_TELEMETRY": "false"}, True),  # the user's word
     (["data.download=true"], {}, True),  # MLflow's own default, where the network is allowed
 ], ids=["a run", "a sweep", "telemetry asked for", "downloads allowed"])

@@ -690,16 +690,41 @@ def long_reference(tmp_path_factory):
     return _rows(reference.run_dir / "metrics.csv")
 
 
-def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_reference):
+@pytest.fixture(scope="module")
+def long_interrupted(tmp_path_factory):
+    """(outputs, run dir): the LONG_XOR job started for real and stopped by a real SIGINT after
+    50 epochs, once for the module; read-only: a test takes a copy into its own outputs
+    (_interrupted_into)."""
+    from test_interrupt_resume import interrupt_after
+
+    tmp = tmp_path_factory.mktemp("long_interrupted")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _long_study(tmp / "studies", monkeypatch)
+        (job,) = _plan("long", tmp / "unused").jobs
+    proc, run_dir = interrupt_after(job.overrides, tmp / "out", signal.SIGINT, epochs_done=50)
+    assert proc.returncode == 130, proc.stderr
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+    return tmp / "out", run_dir
+
+
+def _interrupted_into(outputs, long_interrupted):
+    """A copy of the module's interrupted LONG_XOR run at the same place under `outputs` (a
+    resume continues the directory it is given; the planner finds a run by its files)."""
+    import shutil
+
+    where, run_dir = long_interrupted
+    return Path(shutil.copytree(run_dir, outputs / run_dir.relative_to(where)))
+
+
+def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_reference,
+                                                long_interrupted):
     """A real SIGINT leaves an interrupted run; reproduce continues it in its own directory
     (not from scratch) and it ends as the uninterrupted run does."""
-    from test_interrupt_resume import _rows, interrupt_after
+    from test_interrupt_resume import _rows
 
     _long_study(tmp_path / "studies", monkeypatch)
     outputs = tmp_path / "out"
-    (job,) = _plan("long", outputs).jobs
-    proc, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
-    assert proc.returncode == 130, proc.stderr
+    run_dir = _interrupted_into(outputs, long_interrupted)
     stopped = json.loads((run_dir / "results.json").read_text())
     assert stopped["status"] == "interrupted"
 
@@ -717,17 +742,17 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_refe
 
 @pytest.mark.parametrize("damage", ["checkpoint cut short", "metrics.csv removed"])
 def test_a_run_whose_resume_is_refused_runs_again_from_the_start(tmp_path, monkeypatch, capsys,
-                                                                 long_reference, damage):
+                                                                 long_reference, damage,
+                                                                 long_interrupted):
     """An interrupted run that cannot be resumed (its resume is refused and leaves it as it was)
     is not handed to a failing resume every time reproduce runs: the same reproduce runs its job
     again from the start, which ends as the uninterrupted run does, and the next has nothing to
     do. The run that could not be resumed is left as it was."""
-    from test_interrupt_resume import _files, _rows, interrupt_after
+    from test_interrupt_resume import _files, _rows
 
     _long_study(tmp_path / "studies", monkeypatch)
     outputs = tmp_path / "out"
-    (job,) = _plan("long", outputs).jobs
-    _, run_dir = interrupt_after(job.overrides, outputs, signal.SIGINT, epochs_done=50)
+    run_dir = _interrupted_into(outputs, long_interrupted)
     if damage == "checkpoint cut short":
         (run_dir / "last.npz").write_bytes((run_dir / "last.npz").read_bytes()[:1000])
     else:

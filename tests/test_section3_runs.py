@@ -15,7 +15,7 @@ TINY = ["data.train_limit=320", "data.test_limit=200", "train.epochs=1"]
 
 
 def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run, section3_run):
-    # Two step workers: the run tests/test_threads.py compares with one (shared, not rerun).
+    # Two step workers: the run the next test compares with one (shared, not rerun).
     run = section3_run(2)
     assert run.proc.returncode == 0, run.output
     res = run.results()
@@ -44,6 +44,13 @@ def test_cnn_run_leaves_its_files_and_checkpoint_reevaluates(dlproj_run, section
     assert res2["metrics"]["test_acc"] == pytest.approx(res["metrics"]["test_acc"])
     assert not (again.run_dir / "model.npz").exists()  # evaluated, not trained
     assert (again.run_dir / "confusion_matrix.png").is_file()
+
+
+def test_two_workers_give_the_one_worker_metrics(section3_run):
+    """tests/test_threads.py's end-to-end check for Section 3's CNN (conftest.SECTION3_TINY)."""
+    from test_threads import assert_same_metrics
+
+    assert_same_metrics([section3_run(w) for w in (1, 2)])
 
 
 @pytest.mark.slow

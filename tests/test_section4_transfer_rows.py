@@ -149,22 +149,27 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
 # `python -m dlproj` started in a folder other than the project's, a single run and a sweep's
 # jobs alike (in this process or in joblib's workers), with model.weights relative to the
 # project root, as a relative data.root is: each job loads that file and records its absolute
-# path and what it was pretrained on; the config keeps the path as it was typed.
+# path and what it was pretrained on; the config keeps the path as it was typed. The run and the
+# basic sweep run in this process, its working directory that folder (the entry point of
+# `python -m dlproj`, conftest.run_here); the joblib sweep is a process started there, so that
+# its workers start there too (this process's loky workers may outlive a test and be reused).
+# No sweep report (the aggregate callback): none is read here.
 LAUNCHED = {
     "run": [],
-    "sweep": ["-m", "model.finetune=frozen,layer4"],
+    "sweep": ["-m", "model.finetune=frozen,layer4", "~hydra.callbacks.aggregate"],
     "joblib sweep": ["-m", "model.finetune=frozen,layer4", "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2"],
+                     "hydra.launcher.n_jobs=2", "~hydra.callbacks.aggregate"],
 }
 
 
 @pytest.mark.parametrize("launched", list(LAUNCHED))
-def test_relative_weights_from_another_directory(launched, tmp_path):
+def test_relative_weights_from_another_directory(launched, tmp_path, monkeypatch):
     import os
     import subprocess
     import sys
 
     from conftest import ROOT
+    from conftest import run_here as run_in_this_process
 
     from dlproj.torchnets.checkpoint import save_state_dict
     from dlproj.torchnets.models import SmallResNet
@@ -177,21 +182,27 @@ def test_relative_weights_from_another_directory(launched, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     outputs = tmp_path / "outputs"
-    env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
-               [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    env.pop("HYDRA_FULL_ERROR", None)
     finetune = [] if launched != "run" else ["model.finetune=layer4"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "dlproj", *LAUNCHED[launched], "section=4",
-         "experiment=transfer", "model=resnet", "model.depth=1", "model.width=4",
-         f"model.weights={typed}", *finetune, "dataset.classes=[5,6,7,8,9]",
-         "data.train_limit=64", "data.test_limit=32", "data.val_size=32",
-         "train.batch_size=32", "train.epochs=1", "figures=false", "threads.blas=1"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = [*LAUNCHED[launched], "section=4", "experiment=transfer", "model=resnet",
+            "model.depth=1", "model.width=4", f"model.weights={typed}", *finetune,
+            "dataset.classes=[5,6,7,8,9]", "data.train_limit=64", "data.test_limit=32",
+            "data.val_size=32", "train.batch_size=32", "train.epochs=1", "figures=false",
+            "threads.blas=1"]
+    if launched == "joblib sweep":
+        env = {**os.environ, "DLPROJ_OUTPUTS": str(outputs), "DLPROJ_PROGRESS": "0",
+               "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+                   [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env.pop("HYDRA_FULL_ERROR", None)
+        proc = subprocess.run([sys.executable, "-m", "dlproj", *args], cwd=elsewhere, env=env,
+                              capture_output=True, text=True, timeout=300)
+        code, output = proc.returncode, proc.stdout + proc.stderr
+    else:
+        monkeypatch.chdir(elsewhere)
+        run = run_in_this_process(args, outputs)
+        code, output = run.proc.returncode, run.output
+    assert code == 0, output
     records = [json.loads(p.read_text()) for p in sorted(outputs.rglob("results.json"))]
-    assert len(records) == (1 if launched == "run" else 2), proc.stdout + proc.stderr
+    assert len(records) == (1 if launched == "run" else 2), output
     for record in records:
         assert record["status"] == "completed", record["error"]
         assert (record["metrics"]["weights"], record["metrics"]["pretrained_on"]) == (

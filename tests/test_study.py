@@ -390,3 +390,42 @@ def test_a_bad_claim_is_a_clear_error(tmp_path, monkeypatch, body, key):
     (tmp_path / "bad.yaml").write_text("steps: {}\n" + body)
     with pytest.raises(ConfigError, match=key):
         studies.claims("bad")
+
+
+def test_a_study_file_is_parsed_once_per_content(tmp_path, monkeypatch):
+    """read() keeps what it parsed and checked by the bytes of the study files: each caller
+    gets a copy of its own (course_numbers and claims fill in ids), a file edited, its base's
+    too, is read again, also where its size and mtime stay the same, and the same files in
+    another folder are that folder's."""
+    import os
+
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    base, study = tmp_path / "base.yaml", tmp_path / "s.yaml"
+    base.write_text("title: one\nsteps:\n  a:\n    section: 1\n")
+    study.write_text("base: base\nsteps:\n  a:\n    seeds: 2\n")
+    first = studies.read("s")
+    assert (first.title, first.steps["a"].seeds) == ("one", 2)
+    first.title, first.steps["a"].seeds = "changed by a caller", 7
+    again = studies.read("s")
+    assert (again.title, again.steps["a"].seeds) == ("one", 2) and again is not first
+    for path, text in ((base, "title: two\nsteps:\n  a:\n    section: 1\n"),
+                       (study, "base: base\nsteps:\n  a:\n    seeds: 3\n")):
+        before = path.stat()
+        path.write_text(text)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert path.stat().st_size == before.st_size
+    assert (studies.read("s").title, studies.read("s").steps["a"].seeds) == ("two", 3)
+    assert studies.files("s") == [study, base]
+    # The same files in another folder read the same, their paths that folder's.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for path in (base, study):
+        (elsewhere / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(studies, "STUDY_DIR", elsewhere)
+    assert studies.read("s") == studies.read("s") and studies.read("s").title == "two"
+    assert studies.files("s") == [elsewhere / "s.yaml", elsewhere / "base.yaml"]
+    monkeypatch.setattr(studies, "STUDY_DIR", tmp_path)
+    study.write_text("base: base\nsteps:\n  a:\n    seedz: 3\n")  # an error, every time
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="unknown field"):
+            studies.read("s")

@@ -97,12 +97,16 @@ SECTION1_TINY = ["section=1", "data.train_limit=600", "data.test_limit=200", "da
                  "train.epochs=2", "threads.blas=1"]
 
 
-@pytest.mark.parametrize("section", [1, 3])
-def test_two_workers_give_the_one_worker_metrics(dlproj_run, section3_run, section):
-    if section == 1:
-        runs = [dlproj_run([*SECTION1_TINY, f"threads.workers={w}"]) for w in (1, 2)]
-    else:  # conftest.SECTION3_TINY, shared with tests/test_section3_runs.py
-        runs = [section3_run(w) for w in (1, 2)]
+# Section 3's case: test_section3_runs.py's test_two_workers_give_the_one_worker_metrics, beside
+# the other test that reads its two-worker run (conftest.section3_run: one file, so that
+# `--dist loadfile` trains it once).
+def test_two_workers_give_the_one_worker_metrics(dlproj_run):  # Section 1
+    runs = [dlproj_run([*SECTION1_TINY, f"threads.workers={w}"]) for w in (1, 2)]
+    assert_same_metrics(runs)
+
+
+def assert_same_metrics(runs) -> None:
+    """Two runs, of one and two step workers: the same metrics to float32 round-off."""
     metrics = []
     for run in runs:
         assert run.proc.returncode == 0, run.output

@@ -9,9 +9,11 @@ checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema ca
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -230,12 +232,33 @@ def available() -> list[str]:
     return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
 
 
+def _contents() -> tuple[tuple[str, bytes | None], ...]:
+    """Every study file in STUDY_DIR by name, with its bytes (None: unreadable): all a study read
+    from there depends on, and so the key of the parses kept below (a file edited, added or
+    removed is read again; its mtime is not trusted, which two writes in a tick share)."""
+    found = []
+    for path in sorted(STUDY_DIR.glob("*.yaml")):
+        try:
+            found.append((path.name, path.read_bytes()))
+        except OSError:
+            found.append((path.name, None))
+    return tuple(found)
+
+
 def _chain(name: str) -> list[tuple[Path, Any]]:
     """The study file `name` and the files it is based on (`base:`), itself first: each path
-    with its node, `base` taken out."""
-    chain: list[tuple[Path, Any]] = []
+    with its node, `base` taken out. The nodes are read-only (shared by every caller)."""
+    return [(STUDY_DIR / f"{stem}.yaml", node) for stem, node in _parsed_chain(name, _contents())]
+
+
+@lru_cache(maxsize=32)
+def _parsed_chain(name: str, contents: tuple) -> tuple[tuple[str, Any], ...]:
+    """_chain's (file stem, node) pairs, parsed from STUDY_DIR once per content of its files
+    (`contents`, _contents(): the cache key only; the same files in another folder parse the
+    same). An error is raised again on every call (lru_cache keeps no errors)."""
+    chain: list[tuple[str, Any]] = []
     while True:
-        path, names = STUDY_DIR / f"{name}.yaml", [p.stem for p, _ in chain]
+        path, names = STUDY_DIR / f"{name}.yaml", [stem for stem, _ in chain]
         if not path.is_file():
             raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
                               f"(files in {STUDY_DIR}).")
@@ -248,9 +271,10 @@ def _chain(name: str) -> list[tuple[Path, Any]]:
             raise ConfigError(f"Study '{name}': {path} is not valid YAML: "
                               f"{' '.join(str(exc).split())}.") from None
         base = node.pop("base", None)
-        chain.append((path, node))
+        OmegaConf.set_readonly(node, True)
+        chain.append((name, node))
         if base is None:
-            return chain
+            return tuple(chain)
         name = str(base)
 
 
@@ -260,9 +284,22 @@ def files(name: str) -> list[Path]:
 
 
 def read(name: str) -> StudyFile:
-    """The study file `name` (with its bases), checked against StudyFile."""
+    """The study file `name` (with its bases), checked against StudyFile: a copy of its own (the
+    callers fill in ids) of what is parsed and checked once per content of the study files."""
+    return copy.deepcopy(_read(name, _contents()))
+
+
+def _writable(node: Any) -> Any:
+    """A copy of a shared read-only node that a merge may write to."""
+    node = copy.deepcopy(node)
+    OmegaConf.set_readonly(node, None)
+    return node
+
+
+@lru_cache(maxsize=32)
+def _read(name: str, contents: tuple) -> StudyFile:
     try:
-        nodes = [node for _, node in reversed(_chain(name))]
+        nodes = [_writable(node) for _, node in reversed(_parsed_chain(name, contents))]
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile), *nodes))
     except OmegaConfBaseException as exc:
         what = str(exc).splitlines()[0]
