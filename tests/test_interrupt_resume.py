@@ -161,7 +161,7 @@ def test_resume_can_train_further_and_refuses_other_changes(tmp_path, dlproj_run
     assert longer.proc.returncode == 0, longer.output
     rows = _rows(run_dir / "metrics.csv")
     assert [int(r["epoch"]) for r in rows] == list(range(1, 31))
-    straight = dlproj_run(["experiment=xor", "train.epochs=30"])
+    straight = dlproj_run(["experiment=xor", "train.epochs=30", "figures=false"])  # its rows
     # The constant schedule does not depend on the total, so 20 + 10 epochs = 30 epochs.
     assert _rows(straight.run_dir / "metrics.csv") == rows
 
@@ -341,7 +341,7 @@ def test_early_stopping_keeps_the_best_epoch(dlproj_run):
     assert record["status"] == "completed" and record["stopped_early"] is True
     assert record["best_epoch"] == 1 and record["mode"] == "max"
     assert record["last_epoch"] == 3 and len(_rows(run.run_dir / "metrics.csv")) == 3
-    one_epoch = dlproj_run([*args, "train.epochs=1"])
+    one_epoch = dlproj_run([*args, "train.epochs=1", "figures=false"])  # read: its model.npz
     best, first = _npz(run.run_dir / "best.npz"), _npz(one_epoch.run_dir / "model.npz")
     assert best.keys() == first.keys()
     for k in best:
