@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -39,7 +38,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib import effective_n_jobs
@@ -51,7 +50,7 @@ from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
 from dlproj.runtime import interrupt
 from dlproj.runtime.owner import in_use
-from dlproj.runtime.sweep import job_status, not_started
+from dlproj.runtime.sweep import job_status, not_started, returned
 
 log = logging.getLogger("dlproj.joblib")
 
@@ -81,12 +80,6 @@ def exit_codes(exc: BaseException) -> str:
     """What loky says of the dead worker: "SIGKILL(-9)", "SIGSEGV(-11)", ... ("" if nothing)."""
     m = re.search(r"exit codes of the workers are \{([^}]*)\}", str(exc))
     return m[1] if m else ""
-
-
-def returned(overrides: Sequence[str], value: Any = math.nan) -> JobReturn:
-    """A job's return as this process knows it; NaN (a job that returned nothing here, as dlproj's
-    run of a job that did not complete returns) a sweeper reads as a failed trial, not an error."""
-    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=value)
 
 
 class _UntilStopped(Sequence):

@@ -34,6 +34,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +200,13 @@ def not_started(config: DictConfig, num: int, overrides: list[str]) -> JobReturn
     see the stop; on SLURM, after waiting in the queue): noted as the job would note itself
     (dlproj.runtime.runner), its return NaN, as a run that did not complete returns."""
     note_unrecorded(job_dir(config, num, overrides), list(overrides), "not started")
-    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
-                     _return_value=math.nan)
+    return returned(overrides)
+
+
+def returned(overrides: Sequence[str], value: Any = math.nan) -> JobReturn:
+    """A job's return as this process knows it; NaN (a job that returned nothing here, as dlproj's
+    run of a job that did not complete returns) a sweeper reads as a failed trial, not an error."""
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=value)
 
 
 def check_job_dirs(config: DictConfig, dirs: list[Path]) -> None:
