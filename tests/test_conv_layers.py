@@ -152,7 +152,8 @@ def test_max_pool_ties_go_to_the_first_maximum():
 
 
 @pytest.mark.parametrize("case", [(2, 3, 8, 8, 2, 2), (1, 2, 9, 6, 3, 3), (2, 2, 7, 7, 2, 2),
-                                  (1, 3, 10, 6, 3, 3), (2, 2, 7, 9, 3, 2), (1, 2, 6, 6, 2, 1)])
+                                  (1, 3, 10, 6, 3, 3), (2, 2, 7, 9, 3, 2), (1, 2, 6, 6, 2, 1),
+                                  (1, 2, 5, 5, 1, 1), (2, 2, 7, 7, 1, 2)])
 @pytest.mark.parametrize("layout", ["contiguous", "strided"])
 def test_max_pool_ties_go_where_torch_sends_them(case, layout):
     """Inputs from {0, 1, 2}: most windows hold a tie. Windows that tile the input (2x2/2,
