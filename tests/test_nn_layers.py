@@ -157,3 +157,23 @@ def test_rel_error_flags_a_wrong_gradient():
     a = np.array([1.0, 2.0, 3.0])
     assert rel_error(a, a) == 0.0
     assert rel_error(a, a * 1.01) > 1e-3
+
+
+@pytest.mark.parametrize("shapes", [[(64, 28, 28, 8)], [(128, 512), (37, 512), (128, 512)],
+                                    [(4, 3), (4, 5), (2, 3, 3)], [(5, 3), (5, 3), (5, 3)]])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("train", [True, False])
+def test_relu_is_np_maximum_bit_for_bit_as_batches_change_shape(shapes, dtype, train):
+    """ReLU's training forward keeps zeros of the batch's shape; a batch of another shape or
+    dtype (the last, partial batch; another net's) must get its own, and NaN, -0.0 and inf come
+    out as np.maximum(x, 0) gives them; the backward follows the mask."""
+    relu, rng = ACTIVATIONS["relu"](), np.random.default_rng(0)
+    for i, shape in enumerate(shapes):
+        x = rng.normal(size=shape).astype(dtype if i % 2 == 0 else np.float32)
+        x.flat[:6] = [np.nan, -np.nan, -0.0, 0.0, np.inf, -np.inf][:x.size]
+        y = relu.forward(x, train)
+        want = np.maximum(x, x.dtype.type(0))
+        assert y.dtype == x.dtype and y.shape == x.shape
+        assert np.array_equal(y.view(np.uint8), want.view(np.uint8))
+        d = rng.normal(size=shape).astype(x.dtype)
+        assert np.array_equal(relu.backward(d), d * (x > 0))
