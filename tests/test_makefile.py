@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,9 +18,16 @@ TARGETS = ["install", "data", "test", "test-fast", "coverage", "lint", "run", "b
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
 
 
+# What an outer `make` hands its children: under `make test PY=...` the variables given to it
+# (PY included) would reach every make below and decide for it.
+OUTER_MAKE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
 def _make(*args: str) -> subprocess.CompletedProcess:
+    """`make ARGS` as a user types it, whatever make runs this suite."""
+    env = {k: v for k, v in os.environ.items() if k not in OUTER_MAKE}
     return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=60)
+                          capture_output=True, timeout=60, env=env)
 
 
 @pytest.mark.parametrize("target", TARGETS)
