@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -38,13 +40,26 @@ def _queue(conf: str) -> str:
                           env={**os.environ, "SLURM_CONF": conf}).stdout.strip()
 
 
+def _controller_listens(conf: Path) -> bool:
+    """Whether something accepts connections at the controller's address in `conf`: the file a
+    stopped cluster leaves behind would keep sinfo retrying for 9 s before it says no."""
+    keys = dict(line.split("=", 1) for line in conf.read_text().splitlines() if "=" in line)
+    host = re.search(r"\((.+)\)", keys.get("SlurmctldHost", "")) or re.match(
+        r"(.+)", keys.get("SlurmctldHost", "localhost"))
+    try:
+        with socket.create_connection((host.group(1), int(keys.get("SlurmctldPort", 6817))), 2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def slurm_conf():
     """SLURM_CONF of the cluster `make cluster` started; after the module, nothing of the tests
     is left on it: no job queued or running, no process but those the cluster had before."""
     conf = CLUSTER / "slurm.conf"
     state = ""
-    if conf.is_file():
+    if conf.is_file() and _controller_listens(conf):
         state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
                                timeout=30, env={**os.environ, "SLURM_CONF": str(conf)}).stdout
     needs_service("idle" in state.split(), "a SLURM cluster", "make cluster",
