@@ -8,6 +8,7 @@ parent run, made by `MLflowSweepParent` (a callback).
 from __future__ import annotations
 
 import http.client
+import itertools
 import logging
 import os
 import ssl
@@ -125,7 +126,7 @@ def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
         Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     location = paths.resolve_path(artifact_location).as_uri() if artifact_location else None
     tries = 2 if is_server(tracking_uri) else 5
-    for attempt in range(tries):
+    for attempt in itertools.count():  # the last try returns or raises
         try:
             client = MlflowClient(tracking_uri=tracking_uri)
             exp = client.get_experiment_by_name(experiment_name)
@@ -140,7 +141,6 @@ def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
             if attempt == tries - 1 or stop() is not None:  # the run's stop signal
                 raise
             time.sleep(0.5 + attempt)
-    raise AssertionError("unreachable")
 
 
 class MLflowLogger(Tracker):

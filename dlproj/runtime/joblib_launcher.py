@@ -16,10 +16,8 @@ Each job notes in `<sweep dir>/.workers/` its folder and, once it has returned, 
 the jobs that finished in a batch joblib gave up on are not run twice and keep their returns (an
 optimising sweeper reads them).
 
-Its worker processes ignore SIGINT and SIGTERM outside a run from their start (`WORKER_SETUP`,
-interrupt.ignore_stop_signals): a terminal's Ctrl-C reaches the whole process group, the workers
-too, and one between jobs or idle would otherwise die of it (a KeyboardInterrupt traceback, a
-pool that joblib gives up on, the jobs beside it killed without a record).
+Its worker processes ignore SIGINT and SIGTERM outside a run from their start (`WORKER_SETUP`;
+why: interrupt.ignore_stop_signals).
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -77,31 +76,19 @@ def noting(task: Any, marks: str, cfg: DictConfig) -> Any:
 
 
 def exit_codes(exc: BaseException) -> str:
-    """What loky says of the dead worker: "SIGKILL(-9)", "SIGSEGV(-11)", ... ("" if nothing)."""
+    """What loky says of the dead worker: "SIGKILL(-9)", "SIGSEGV(-11)", ... or "no exit code"."""
     m = re.search(r"exit codes of the workers are \{([^}]*)\}", str(exc))
-    return m[1] if m else ""
+    return m[1] if m else "no exit code"
 
 
-class _UntilStopped(Sequence):
+class _UntilStopped(list):
     """A batch's jobs as joblib takes them, a few ahead of its workers (`pre_dispatch`): none
     once the sweep is asked to stop. A queued job handed to a worker would only see the stop and
     note itself `not started`, at the cost of composing its config there: a long queue stopped
     in seconds per job."""
 
-    def __init__(self, jobs: Sequence[Sequence[str]]) -> None:
-        self.jobs = jobs
-
-    def __len__(self) -> int:
-        return len(self.jobs)
-
-    def __getitem__(self, i: int) -> Sequence[str]:  # type: ignore[override]
-        return self.jobs[i]
-
     def __iter__(self) -> Iterator[Sequence[str]]:
-        for job in self.jobs:
-            if interrupt.requested() is not None:
-                return
-            yield job
+        return takewhile(lambda _: interrupt.requested() is None, super().__iter__())
 
 
 class RelaunchingJoblibLauncher(JoblibLauncher):
@@ -148,7 +135,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
             elif "run_dir" not in noted or job_status(Path(noted["run_dir"])) is None:
                 lost[idx] = int("run_dir" in noted)  # it ran when a worker died (maybe its own)
             # else it ended (its record is there) but its return is lost: NaN below
-        how = exit_codes(exc) or "no exit code"
+        how = exit_codes(exc)
         if lost and interrupt.requested() is None:
             log.warning("a worker process of the sweep died (%s) and joblib stopped the jobs "
                         "beside it; the %s left without a record (%s) run again, each in a "
@@ -176,7 +163,7 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                     try:
                         return future.result()
                     except BrokenProcessPool as exc:
-                        how = exit_codes(exc) or "no exit code"
+                        how = exit_codes(exc)
             log.error("job %d: its worker process died again (%s); it is not run again and "
                       "leaves no record.%s", idx, how, MEMORY if "SIGKILL" in how else "")
             return None
@@ -195,14 +182,14 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
         with contextlib.suppress(OSError):
             (marks / f"{idx}.json").unlink(missing_ok=True)
         run_dir = Path(noted.get("run_dir", ""))
-        if not noted or noted["held"] or not run_dir.is_dir() or in_use(run_dir):
+        if (not noted or noted["held"] or not run_dir.is_dir() or in_use(run_dir)
+                or job_status(run_dir) is not None):
             return overrides
-        if job_status(run_dir) is None and has_last_checkpoint(run_dir):
+        if has_last_checkpoint(run_dir):
             log.info("job %d continues from its killed run's last checkpoint (resume=%s)",
                      idx, run_dir)
             return [*overrides, override("resume", run_dir)]
-        if job_status(run_dir) is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         return overrides
 
     @staticmethod
