@@ -12,7 +12,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
-from dlproj.config.checks import Built, check, config_file, plain
+from dlproj.config.checks import Built, check, config_file
 from dlproj.config.overrides import check_section
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError, check_knobs
@@ -52,7 +52,7 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
         check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),
               f"a model experiment={exp.name} takes: {', '.join(takes)}")
         check_group("model", cfg)
-    given = plain(cfg.get("params")) or {}
+    given = OmegaConf.to_container(cfg.params)
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
