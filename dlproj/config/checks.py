@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -19,17 +18,19 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from dlproj.errors import check
 from dlproj.paths import as_given, resolve_path
 
-Rule = Callable[[str, Any], None]  # rule(key, value): ConfigError unless the value is allowed
 
+@dataclass(frozen=True)
+class Rule:
+    """rule(key, value): ConfigError unless `ok(value)`, saying what is `allowed` (read for the
+    message of a value the schema's type refuses first, a null, too) and `hint(value)`."""
 
-def rule(ok: Callable[[Any], bool], allowed: str) -> Rule:
-    """The rule that values for which `ok` holds pass, said as `allowed` (kept on the rule as
-    `.allowed`, for the message of a value the schema's type refuses first: a null)."""
-    def checked(key: str, value: Any) -> None:
-        check(ok(value), key, value, allowed)
+    ok: Callable[[Any], bool]
+    allowed: str
+    hint: Callable[[Any], str] = lambda value: ""
 
-    checked.allowed = allowed  # type: ignore[attr-defined]
-    return checked
+    def __call__(self, key: str, value: Any) -> None:
+        if not self.ok(value):
+            check(False, key, value, self.allowed + self.hint(value))
 
 
 def allowed_for(schema: Any, name: str) -> str:
@@ -40,9 +41,8 @@ def allowed_for(schema: Any, name: str) -> str:
     f = fields.get(name)
     if f is None:
         return ""
-    said = getattr(f.metadata.get("rule"), "allowed", "")
-    if said:
-        return said
+    if "rule" in f.metadata:
+        return f.metadata["rule"].allowed
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     return {"int": "an integer", "float": "a number", "str": "a string",
             "bool": "true or false"}.get(kind.split("|")[0].strip(), "")
@@ -89,7 +89,8 @@ _files_checked: ContextVar[bool] = ContextVar("files_checked", default=True)
 
 @contextmanager
 def files_written_later() -> Iterator[None]:
-    """Within the block, `file_exists` accepts any path: everything else is still checked."""
+    """Within the block, `config_file` takes any path but '' for a file that exists: everything
+    else is still checked."""
     token = _files_checked.set(False)
     try:
         yield
@@ -97,35 +98,26 @@ def files_written_later() -> Iterator[None]:
         _files_checked.reset(token)
 
 
-def file_exists(path: str | Path) -> bool:
-    """Whether `path`, as paths.resolve_path takes a config's path (a relative one from the
-    project root), names a file ('' never does, even while a plan's files are written later)."""
-    return bool(str(path).strip()) and (not _files_checked.get() or resolve_path(path).is_file())
-
-
 def config_file(key: str, given: str, allowed: str, suffixes: tuple[str, ...],
                 wrong_kind: str, *, gone_ok: bool = False) -> None:
     """A file that config key `key` names (`checkpoint=`, `model.weights`): ConfigError unless it
-    exists (`gone_ok`: it need not) and its name ends in one of `suffixes` (else `wrong_kind` is
-    what is allowed); the messages show the path as typed and where it resolved."""
-    check(gone_ok or file_exists(given), key, given, allowed,
-          shown=f"{as_given(given)}, which is not a file")
+    exists (`gone_ok`: it need not; within files_written_later, any path does but '') and its
+    name ends in one of `suffixes` (else `wrong_kind` is what is allowed); the path is taken as
+    paths.resolve_path takes a config's path (a relative one from the project root), and the
+    messages show it as typed and where it resolved."""
+    exists = bool(given.strip()) and (not _files_checked.get() or resolve_path(given).is_file())
+    check(gone_ok or exists, key, given, allowed, shown=f"{as_given(given)}, which is not a file")
     check(resolve_path(given).suffix in suffixes, key, given, wrong_kind, shown=as_given(given))
-
-
-def plain(value: Any) -> Any:
-    """Config nodes as plain lists/dicts, so messages show `[8, 16]`, not a node's repr."""
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def number(allowed: str, ok: Callable[[float], bool]) -> Rule:
-    """A finite number for which `ok` holds."""
-    return rule(lambda v: isinstance(v, int | float) and not isinstance(v, bool)
-                and math.isfinite(v) and ok(v), allowed)
+def number(allowed: str, ok: Callable[[float], bool], *, null: bool = False) -> Rule:
+    """A finite number for which `ok` holds (with `null`, null too)."""
+    return Rule(lambda v: (null and v is None) or (isinstance(v, int | float) and not isinstance(
+        v, bool) and math.isfinite(v) and ok(v)), allowed)
 
 
 POSITIVE = number("a number > 0", lambda v: v > 0)
@@ -138,7 +130,7 @@ def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
     """An integer >= `low` (and <= `high`); with `null`, null too (what null means)."""
     allowed = allowed or (f"an integer >= {low}" if high is None
                           else f"an integer in [{low}, {high}]")
-    return rule(lambda v: (null is not None and v is None)
+    return Rule(lambda v: (null is not None and v is None)
                 or (is_int(v) and v >= low and (high is None or v <= high)),
                 allowed if null is None else f"null ({null}) or {allowed}")
 
@@ -153,25 +145,19 @@ def one_of(choices: Iterable[str]) -> Rule:
     """A value among `choices`; a near miss is told the nearest (`model.activation=rleu`: did you
     mean relu?)."""
     choices = sorted(choices)
-    allowed = "one of " + ", ".join(choices)
-
-    def checked(key: str, value: Any) -> None:
-        hint = nearest(value, choices) if isinstance(value, str) else ""
-        check(value in choices, key, value, allowed + hint)
-
-    checked.allowed = allowed  # type: ignore[attr-defined]
-    return checked
+    return Rule(lambda v: v in choices, "one of " + ", ".join(choices),
+                lambda v: nearest(v, choices) if isinstance(v, str) else "")
 
 
 def text(allowed: str, *, nullable: bool = False) -> Rule:
     """A string with something in it: '' (or blanks) names no folder, column, store or name;
     read as "not given" it would fall back on a default the user never chose (MLflow's:
     ./mlflow.db in the current directory)."""
-    return rule(lambda v: (nullable and v is None) or (isinstance(v, str) and bool(v.strip())),
+    return Rule(lambda v: (nullable and v is None) or (isinstance(v, str) and bool(v.strip())),
                 allowed)
 
 
 def int_list(*, allow_empty: bool, example: str) -> Rule:
     """Widths or channels (the schema types the field a list: Hydra refuses `hidden=256`)."""
-    return rule(lambda v: (allow_empty or len(v) > 0) and all(is_int(i) and i >= 1 for i in v),
+    return Rule(lambda v: (allow_empty or len(v) > 0) and all(is_int(i) and i >= 1 for i in v),
                 f"a {'' if allow_empty else 'non-empty '}list of integers >= 1, e.g. {example}")

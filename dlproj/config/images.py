@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from dlproj.config.checks import Built, Rule, integer, is_int, rule, ruled
+from dlproj.config.checks import Built, Rule, integer, is_int, ruled
 
 
 @dataclass
@@ -20,7 +20,7 @@ class NamedConfig(Built):
 
 def labels(count: int) -> Rule:
     """Which of a dataset's `count` labels to keep: null (all), or two or more, each once."""
-    return rule(lambda v: v is None or (len(v) >= 2 and len(set(v)) == len(v)
+    return Rule(lambda v: v is None or (len(v) >= 2 and len(set(v)) == len(v)
                                         and all(is_int(c) and 0 <= c < count for c in v)),
                 f"null (all) or at least two distinct labels in 0..{count - 1}")
 

@@ -94,10 +94,11 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
         # files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy model.npz of
         # Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than after the data
         # is loaded.
+        resumed = cfg.get("resume") and any(p.is_file() for p in Path(cfg.resume).glob("last.*"))
         config_file("model.weights", node.weights, WEIGHTS_ALLOWED, WEIGHTS_SUFFIXES,
                     f"{WEIGHTS_ALLOWED}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy "
                     f"model.npz of Sections 1-3 holds no torch network",
-                    gone_ok=_continues_checkpoint(cfg))
+                    gone_ok=bool(resumed))
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
         # The head has one output per class of the data: fewer cannot name every label (an
@@ -115,12 +116,6 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
               f"could not name every label and more would predict classes no image has"
               + (f"; evaluating a model.pt (checkpoint=), also more than {labels}: the "
                  f"outputs of the head it was written with" if evaluating else ""))
-
-
-def _continues_checkpoint(cfg: DictConfig) -> bool:
-    """Whether this is `resume=RUN_DIR` of a run with a checkpoint (last.*) to continue."""
-    run_dir = cfg.get("resume")
-    return bool(run_dir) and any(p.is_file() for p in Path(run_dir).glob("last.*"))
 
 
 @dataclass

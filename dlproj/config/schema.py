@@ -8,7 +8,6 @@ composing; `SCHEMAS` is what goes into Hydra's ConfigStore.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from omegaconf import MISSING, DictConfig
 
 from dlproj import paths
 from dlproj.config import images, models, optim, trackers
-from dlproj.config.checks import check_rules, integer, one_of, rule, ruled, text
+from dlproj.config.checks import Rule, check_rules, integer, number, one_of, ruled, text
 from dlproj.data.mnist import TRAIN_IMAGES
 from dlproj.errors import check
 from dlproj.training.divergence import FACTOR
@@ -25,11 +24,9 @@ SEED_MAX = 2**32 - 1  # NumPy's legacy seeding and torch.cuda both stop here
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # the keys of dlproj.training.precision.AUTOCAST
 SEED = integer(0, SEED_MAX)
-DIVERGENCE_FACTOR = rule(
-    lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
-                            and math.isfinite(v) and v > 1),
+DIVERGENCE_FACTOR = number(
     "a number > 1 (a loss above this many times the run's first loss counts as diverged; "
-    f"default {FACTOR:g}), or null (only a NaN/inf loss counts)")
+    f"default {FACTOR:g}), or null (only a NaN/inf loss counts)", lambda v: v > 1, null=True)
 
 
 @dataclass
@@ -40,10 +37,10 @@ class EarlyStoppingConfig:
     # Epochs without improvement before the run stops.
     patience: int = ruled(5, integer())
     # min or max; null: from the name (max for *_acc, min for *_loss / *_mse).
-    mode: str | None = ruled(None, rule(lambda v: v in (None, "min", "max"),
+    mode: str | None = ruled(None, Rule(lambda v: v in (None, "min", "max"),
                                         "min, max, or null (inferred from the metric's name)"))
     # An improvement smaller than this does not count.
-    min_delta: float = ruled(0.0, rule(lambda v: v >= 0, "a number >= 0"))
+    min_delta: float = ruled(0.0, Rule(lambda v: v >= 0, "a number >= 0"))
 
 
 @dataclass
@@ -60,7 +57,7 @@ class TrainConfig:
     # stop and an interrupt always write one, so Ctrl-C and SIGTERM never lose a finished epoch.
     checkpoint_every: int = ruled(1, integer())
     checkpoint_min_seconds: float = ruled(
-        2.0, rule(lambda v: v >= 0, "a number of seconds >= 0 (0: no floor)"))
+        2.0, Rule(lambda v: v >= 0, "a number of seconds >= 0 (0: no floor)"))
     # One log line every N epochs (and for the first and last); null: about 50 lines per run.
     log_every: int | None = ruled(None, integer(null="about 50 lines per run"))
     # Section 4's arithmetic, as Lightning names it: 32, bf16-mixed (CPU or CUDA) or 16-mixed

@@ -245,62 +245,47 @@ def _contents() -> tuple[tuple[str, bytes | None], ...]:
     return tuple(found)
 
 
-def _chain(name: str) -> list[tuple[Path, Any]]:
-    """The study file `name` and the files it is based on (`base:`), itself first: each path
-    with its node, `base` taken out. The nodes are read-only (shared by every caller)."""
-    return [(STUDY_DIR / f"{stem}.yaml", node) for stem, node in _parsed_chain(name, _contents())]
-
-
-@lru_cache(maxsize=32)
-def _parsed_chain(name: str, contents: tuple) -> tuple[tuple[str, Any], ...]:
-    """_chain's (file stem, node) pairs, parsed from STUDY_DIR once per content of its files
-    (`contents`, _contents(): the cache key only; the same files in another folder parse the
-    same). An error is raised again on every call (lru_cache keeps no errors)."""
-    chain: list[tuple[str, Any]] = []
-    while True:
-        path, names = STUDY_DIR / f"{name}.yaml", [stem for stem, _ in chain]
-        if not path.is_file():
-            raise ConfigError(f"Unknown study '{name}'. Allowed: {', '.join(available())} "
-                              f"(files in {STUDY_DIR}).")
-        if name in names:
-            raise ConfigError(f"Study '{name}': `base` goes round in a circle "
-                              f"({' -> '.join(names)}).")
-        try:
-            node = OmegaConf.load(path)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"Study '{name}': {path} is not valid YAML: "
-                              f"{' '.join(str(exc).split())}.") from None
-        base = node.pop("base", None)
-        OmegaConf.set_readonly(node, True)
-        chain.append((name, node))
-        if base is None:
-            return tuple(chain)
-        name = str(base)
-
-
 def files(name: str) -> list[Path]:
     """The study file `name` and the files it is based on (`base:`), itself first."""
-    return [path for path, _ in _chain(name)]
+    return [STUDY_DIR / f"{stem}.yaml" for stem in _parsed(name, _contents())[0]]
 
 
 def read(name: str) -> StudyFile:
     """The study file `name` (with its bases), checked against StudyFile: a copy of its own (the
     callers fill in ids) of what is parsed and checked once per content of the study files."""
-    return copy.deepcopy(_read(name, _contents()))
-
-
-def _writable(node: Any) -> Any:
-    """A copy of a shared read-only node that a merge may write to."""
-    node = copy.deepcopy(node)
-    OmegaConf.set_readonly(node, None)
-    return node
+    return copy.deepcopy(_parsed(name, _contents())[2])
 
 
 @lru_cache(maxsize=32)
-def _read(name: str, contents: tuple) -> StudyFile:
+def _parsed(name: str, contents: tuple) -> tuple[tuple[str, ...], frozenset | None, StudyFile]:
+    """The study file `name` and the files it is based on (`base:`), parsed from STUDY_DIR and
+    checked once per content of its files (`contents`, _contents(): the cache key only; the same
+    files in another folder parse the same): their stems, itself first; the steps its bases
+    have (None: it has no base); the merge of them all over StudyFile. An error is raised again
+    on every call (lru_cache keeps no errors)."""
+    stems, nodes, stem = [], [], name
+    while True:
+        path = STUDY_DIR / f"{stem}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"Unknown study '{stem}'. Allowed: {', '.join(available())} "
+                              f"(files in {STUDY_DIR}).")
+        if stem in stems:
+            raise ConfigError(f"Study '{stem}': `base` goes round in a circle "
+                              f"({' -> '.join(stems)}).")
+        try:
+            node = OmegaConf.load(path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Study '{stem}': {path} is not valid YAML: "
+                              f"{' '.join(str(exc).split())}.") from None
+        base = node.pop("base", None)
+        stems.append(stem)
+        nodes.append(node)
+        if base is None:
+            break
+        stem = str(base)
     try:
-        nodes = [_writable(node) for _, node in reversed(_parsed_chain(name, contents))]
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile), *nodes))
+        spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyFile),
+                                                   *reversed(nodes)))
     except OmegaConfBaseException as exc:
         what = str(exc).splitlines()[0]
         kind = getattr(exc, "object_type", None)
@@ -309,6 +294,8 @@ def _read(name: str, contents: tuple) -> StudyFile:
             fields = [f.name for f in dataclasses.fields(kind) if f.name not in ("id", "name")]
             what = f"unknown field. Allowed: {', '.join(fields)}"
         raise ConfigError(f"In study '{name}', `{exc.full_key}`: {what}.") from None
+    inherited = frozenset(k for node in nodes[1:] for k in node.get("steps") or {})
+    return tuple(stems), inherited if len(nodes) > 1 else None, spec
 
 
 # -- the study -------------------------------------------------------------------------------
@@ -359,11 +346,10 @@ def load(name: str, *, when: set[str] | None = None,
          substitutions: dict[str, str] | None = None) -> Study:
     """The study `name` with only the steps whose `when` is in `when` (all when None), and
     `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
-    spec, bases = read(name), _chain(name)[1:]
+    spec, inherited = read(name), _parsed(name, _contents())[1]
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []
-    inherited = {key for _, node in bases for key in node.get("steps") or {}} if bases else None
     subs = substitutions or {}
     steps = []
     for step_id, step in spec.steps.items():

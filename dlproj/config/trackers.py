@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, rule, ruled, text
+from dlproj.config.checks import Built, Rule, ruled, text
 from dlproj.errors import check
 
 # The tracking stores MLflow opens (a database's driver after a `+`: postgresql+psycopg2://).
@@ -56,7 +56,7 @@ class MLflowLoggerConfig(Built):
 
     # No key may be '': MLflow reads it as "not given" and writes its own default store
     # (./mlflow.db, ./mlruns) into the current directory, outside the outputs folder.
-    tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", rule(is_store,
+    tracking_uri: str = ruled("sqlite:///${dlproj.outputs:}/mlflow/mlflow.db", Rule(is_store,
         "sqlite:///PATH (a relative PATH from the project root; the default: "
         "sqlite:///<outputs>/mlflow/mlflow.db), the "
         "http(s)://HOST:PORT of an MLflow tracking server, or a database MLflow opens "

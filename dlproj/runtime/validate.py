@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 from contextlib import suppress
 from functools import cache
+from itertools import groupby
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
-from dlproj.config.checks import Built, check, config_file, plain
+from dlproj.config.checks import Built, check, config_file
 from dlproj.config.overrides import check_section
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError, check_knobs
@@ -52,7 +53,7 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
         check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),
               f"a model experiment={exp.name} takes: {', '.join(takes)}")
         check_group("model", cfg)
-    given = plain(cfg.get("params")) or {}
+    given = OmegaConf.to_container(cfg.params)
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -127,12 +128,10 @@ def check_reads(exp: registry.Experiment, overrides: list[str] | None,
                 f"{', '.join([*map(named, registry.GROUPS), *exp.trains_with])} it then reads "
                 f"{reading}. Allowed: "
                 f"leave it out when evaluating, or leave checkpoint= out to train.")
-        readers: dict[int, list[str]] = {}
-        for e in registry.load_all().values():
-            if group in e.reads:
-                readers.setdefault(e.section, []).append(e.name)
-        where = "; ".join(f"section={s} experiment={'|'.join(sorted(n))}"
-                          for s, n in sorted(readers.items()))
+        readers = sorted((e.section, e.name) for e in registry.load_all().values()
+                         if group in e.reads)
+        where = "; ".join(f"section={s} experiment={'|'.join(n for _, n in names)}"
+                          for s, names in groupby(readers, key=lambda r: r[0]))
         raise ConfigError(
             f"Invalid value for '{key}': {value}, but section {exp.section}'s experiment "
             f"{exp.name} does not read {named(group)}"
