@@ -20,6 +20,7 @@ import numpy as np
 
 from dlproj import paths
 from dlproj.bench.step_speed import alternate
+from dlproj.config.overrides import override
 from dlproj.training.csvlog import read_rows
 
 EPOCHS, BATCH, EVAL_IMAGES, REPEATS = 2, 64, 1000, 2
@@ -38,8 +39,7 @@ def _dlproj(outputs: str, *args: str) -> None:
 
 def dlproj_epoch(threads: int, images: int, data_root: str | None = None) -> float:
     """The last epoch_seconds of a section=3 run with `threads` step workers."""
-    quoted = str(data_root).replace("'", "\\'")  # Hydra's quoting
-    root = [f"data.root='{quoted}'"] if data_root else []
+    root = [override("data.root", data_root)] if data_root else []
     with tempfile.TemporaryDirectory() as tmp:
         _dlproj(tmp, "section=3", f"data.train_limit={images}", f"data.test_limit={EVAL_IMAGES}",
                 f"train.epochs={EPOCHS}", f"threads.workers={threads}", "threads.blas=1", *root)

@@ -1,5 +1,6 @@
 """The judged claims where people look: claims.md (a table and the claims' words), claims.csv
-(every number), and the figure (dlproj/plots/claims.py), each written whole or not at all."""
+(every number), each written whole or not at all, and the figure (dlproj/plots/claims.py) the
+report saves with its others (dlproj/report/figures.py)."""
 
 from __future__ import annotations
 
@@ -78,21 +79,16 @@ def write(out_dir: Path, rows: pd.DataFrame, study: str) -> None:
     write_text(out_dir / "claims.csv", rows.to_csv(index=False) if not rows.empty else "")
 
 
-def draw(rows: pd.DataFrame, figures_dir: Path, dpi: int) -> Path | None:
-    """figures/claims.png (and .pdf): each pair's effect and interval; None (and any old one
-    removed) without claims."""
-    target = figures_dir / f"{FIGURE}.png"
+def figure(rows: pd.DataFrame) -> Any:
+    """The figure of figures/claims.png (and .pdf): each pair's effect and interval; None
+    without claims (the report then removes any old one)."""
     if rows.empty:
-        target.unlink(missing_ok=True)
-        target.with_suffix(".pdf").unlink(missing_ok=True)
         return None
     from dlproj.plots.claims import effect_intervals
-    from dlproj.plots.save import save_figure
 
-    frame = pd.DataFrame({
+    return effect_intervals(pd.DataFrame({
         "label": [f"{r.claim}\n{asserted(r)}: {r.measure}, {r.effect_kind}"
                   for r in rows.itertuples()],
         "effect": rows["effect"], "low": rows["low"], "high": rows["high"],
         "verdict": rows["verdict"], "kind": rows["kind"],
-        "ratio": rows["effect_kind"] == "ratio", "higher": rows["direction"] == "higher"})
-    return save_figure(effect_intervals(frame), target, dpi, pdf=True)
+        "ratio": rows["effect_kind"] == "ratio", "higher": rows["direction"] == "higher"}))

@@ -60,10 +60,9 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     write.write(out_dir, judged, study)
     drawn = []
     if figures:
-        from dlproj.report.figures import DPI, draw_all
+        from dlproj.report.figures import draw_all
 
-        drawn = draw_all(kept, specs, out_dir / "figures", problems)
-        drawn += filter(None, [write.draw(judged, out_dir / "figures", DPI)])
+        drawn = draw_all(kept, specs, out_dir / "figures", problems, judged)
     md = markdown(rows, stats, superseded, problems, matched_only=matched_only, numbers=numbers)
     head = (f"# Results\n\n{len(kept)} runs in {len(rows)} rows ({len(superseded)} superseded), "
             "read from " + ", ".join(f"`{r}`" for r in roots) + ".\n\n")

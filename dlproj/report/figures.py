@@ -6,6 +6,7 @@ agree on every key but the compared ones; the one with the most settings, then t
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +102,24 @@ def draw(spec: FigureSpec, runs: pd.DataFrame, problems: list[Problem]) -> Any:
 
 
 def draw_all(runs: pd.DataFrame, specs: tuple[FigureSpec, ...], out_dir: Path,
-             problems: list[Problem]) -> list[Path]:
-    """Draw every figure whose runs exist into `out_dir`; returns the PNGs written (a PDF lies
-    beside each). A figure whose runs are gone is removed."""
+             problems: list[Problem], judged: pd.DataFrame | None = None) -> list[Path]:
+    """Draw every figure whose runs exist into `out_dir`, then the claims' (`judged`:
+    dlproj/claims/write.py); returns the PNGs written (a PDF lies beside each). A figure whose
+    runs are gone is removed."""
+    from dlproj.claims import write
     from dlproj.plots.save import save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    makers = {spec.name: partial(draw, spec, runs, problems) for spec in specs}
+    if judged is not None:
+        makers[write.FIGURE] = partial(write.figure, judged)
     written = []
-    for spec in specs:
-        target = out_dir / f"{spec.name}.png"
+    for name, make in makers.items():
+        target = out_dir / f"{name}.png"
         try:
-            fig = draw(spec, runs, problems)
+            fig = make()
         except Exception as exc:  # a figure must never take the table down with it
-            log.warning("figure %s not drawn: %s: %s", spec.name, type(exc).__name__, exc)
+            log.warning("figure %s not drawn: %s: %s", name, type(exc).__name__, exc)
             problems.append(Problem(target, f"not drawn ({type(exc).__name__}: {exc})"))
             fig = None
         if fig is None:

@@ -25,7 +25,7 @@ SKIP_DIRS = frozenset({"report", "reproduce", ".submitit", ".hydra", "__pycache_
 # A run with one of these outcomes is done: rerunning it gives the same outcome.
 DONE = ("completed", "diverged")
 COLUMNS = ["path", "section", "experiment", "seed", "status", "setting", "label", "finished",
-           "wall_seconds", "error", "config", "metrics"]
+           "wall_seconds", "error", "config", "metrics", "curve"]
 
 
 @dataclass(eq=False)
@@ -206,7 +206,7 @@ def read_runs(roots: list[Path] | Path, *, curves: bool = True) -> tuple[pd.Data
             dirs.setdefault(run_dir.resolve(), run_dir)
     problems: list[Problem] = []
     rows = [load_run(run_dir, problems, curves=curves) for run_dir in dirs.values()]
-    return pd.DataFrame([r for r in rows if r is not None], columns=[*COLUMNS, "curve"]), problems
+    return pd.DataFrame([r for r in rows if r is not None], columns=COLUMNS), problems
 
 
 def dedupe(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -96,7 +96,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     parser.add_argument("--study", default="course",
                         help=f"conf/study/NAME.yaml: {', '.join(studies.available())} "
                              "(default course)")
-    parser.add_argument("--quick", action="store_true", help="the same as --study quick")
+    parser.add_argument("--quick", action="store_const", dest="study", const="quick",
+                        help="the same as --study quick")
     parser.add_argument("--outputs", type=Path,
                         help="outputs folder (default: outputs/ for course, else outputs/NAME/)")
     parser.add_argument("--sections", help="e.g. 1,3 (default: every section of the study)")
@@ -118,7 +119,7 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     if args.docs_table:
         print(studies.docs_table(studies.load("course"), studies.load("quick")), end="")
         return 0
-    name = "quick" if args.quick else args.study
+    name = args.study
     for flag, n in (("--jobs", args.jobs), ("--seeds", args.seeds)):
         if n is not None and n < 1:
             parser.error(f"{flag} {n}: allowed: an integer >= 1")
