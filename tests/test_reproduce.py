@@ -954,3 +954,12 @@ def test_ctrl_c_outside_the_jobs_is_one_line_and_exit_130(tmp_path, tiny, monkey
     statuses = list(read_runs(outputs, curves=False)[0].get("status", [])) if outputs.exists() \
         else []
     assert statuses == ([] if phase == "planning" else ["completed"])
+
+
+def test_quick_is_the_quick_study(tmp_path, capsys):
+    out = ["--outputs", str(tmp_path / "o"), "--dry-run"]
+    assert main(["--study", "course", "--quick", *out]) == 0
+    quick = capsys.readouterr().out
+    assert main(["--study", "quick", "--outputs", str(tmp_path / "o"), "--dry-run"]) == 0
+    assert quick == capsys.readouterr().out
+    assert "quick (small limits" in quick
