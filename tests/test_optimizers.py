@@ -137,7 +137,7 @@ def test_a_key_the_choice_does_not_read_is_refused_while_composing(choice, key):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("block,threads", [(4, 1), (4, 2), (7, 3), (1, 2)])
+@pytest.mark.parametrize("block,threads", [(4, 1), (4, 2), (7, 3), (1, 2), (1, 4), (2, 7)])
 def test_blocks_and_threads_change_no_bit(monkeypatch, case, block, threads):
     """The update applied block by block, on several threads, equals the whole-array update bit
     for bit, state included, in float32 as the runs train."""
