@@ -210,3 +210,26 @@ def test_the_report_writes_claims_md_csv_and_the_figure(tmp_path):
     sweep = build_report(tmp_path / "outputs", tmp_path / "sweep", figures=False,
                          matched_only=True)
     assert list(sweep.claims["claim"]) == ["max_pooling"]
+
+
+def test_a_claims_figure_that_fails_is_a_skipped_file_not_a_lost_report(tmp_path, monkeypatch):
+    """The claims' figure is drawn as the report's others are: one that raises is listed among
+    the report's problems, and claims.md, results.md and the other figures are written."""
+    for seed in range(2):
+        for pooling, acc in (("max", 0.95), ("avg", 0.90)):
+            make_run(tmp_path / "outputs", f"{pooling}{seed}", "section=3", f"pooling={pooling}",
+                     seed=seed, metrics={"test_acc": acc + 0.01 * seed},
+                     curve=curve(2, acc - 0.02))
+    import dlproj.plots.claims
+
+    def broken(frame):
+        raise RuntimeError("no room on the canvas")
+
+    monkeypatch.setattr(dlproj.plots.claims, "effect_intervals", broken)
+    from dlproj.report.build import build_report
+
+    build_report(tmp_path / "outputs", tmp_path / "report")
+    report = tmp_path / "report"
+    assert (report / "claims.md").is_file() and (report / "results.md").is_file()
+    assert not (report / "figures" / "claims.png").exists()
+    assert "no room on the canvas" in (report / "index.md").read_text()
