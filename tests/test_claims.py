@@ -5,6 +5,7 @@ runs), and what the report writes (claims.md, claims.csv, the figure, index.md).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 
 import numpy as np
@@ -233,3 +234,32 @@ def test_a_claims_figure_that_fails_is_a_skipped_file_not_a_lost_report(tmp_path
     assert (report / "claims.md").is_file() and (report / "results.md").is_file()
     assert not (report / "figures" / "claims.png").exists()
     assert "no room on the canvas" in (report / "index.md").read_text()
+
+
+@pytest.mark.parametrize("low, effect, high, ratio", [
+    (0.035, 0.21, 0.95, True),  # across a decade: the quick study's skip_gradient_flow
+    (0.97, 0.995, 1.03, True), (0.5, 1.4, 3.0, True), (0.012, 0.2, 1.05, True),
+    (1e-9, 2e-9, 0.5, True), (0.2, 3.0, 40.0, True), (-0.37, -0.003, 0.36, False),
+    (-0.0002, 0.0001, 0.0004, False)])
+def test_the_claims_figures_scale_labels_never_overlap(low, effect, high, ratio):
+    """Each panel's x axis is read by its labels: on any range (log axes spanning part of a
+    decade, across one, many decades; differences) no two tick labels overlap."""
+    from dlproj.plots.claims import effect_intervals
+
+    rows = pd.DataFrame([{"label": "a claim\nB > A", "effect": effect, "low": low, "high": high,
+                          "verdict": "inconclusive at n = 3", "kind": "inconclusive",
+                          "ratio": ratio, "higher": True}])
+    fig = effect_intervals(rows)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    labels = [t for t in ax.get_xticklabels(which="both") if t.get_visible() and t.get_text()
+              and lo <= t.get_position()[0] <= hi]
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+    assert len(boxes) >= 2, [t.get_text() for t in labels]
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 <= right.x0, [t.get_text() for t in labels]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from dlproj.plots.lines import check, figure, legend_below
 
@@ -55,8 +55,12 @@ def _panel(ax: Any, row: Any) -> None:
     if np.isfinite(row.effect):
         ax.tick_params(axis="x", which="both", labelsize="x-small")  # log axes label minors
         if row.ratio and hi / lo < 100:  # a narrow log axis: ×0.98, not 9.8 × 10^-1
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
-            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"×{v:g}"))
+            times = FuncFormatter(lambda v, _: f"×{v:g}")
+            ax.xaxis.set_major_formatter(times)
+            if hi / lo >= 10:  # across a decade: every minor tick labelled would overlap
+                ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+                ax.tick_params(axis="x", which="minor", length=3.5)  # labels in one row
+            ax.xaxis.set_minor_formatter(times)
         ax.grid(axis="x", alpha=0.3)
     else:  # nothing to read off a scale
         ax.set_xticks([], minor=False)
