@@ -346,7 +346,8 @@ def load(name: str, *, when: set[str] | None = None,
          substitutions: dict[str, str] | None = None) -> Study:
     """The study `name` with only the steps whose `when` is in `when` (all when None), and
     `{placeholder}`s in the values replaced from `substitutions` (e.g. dataset4 -> mnist)."""
-    spec, inherited = read(name), _parsed(name, _contents())[1]
+    _, inherited, spec = _parsed(name, _contents())
+    spec = copy.deepcopy(spec)  # the cached parse stays as read; the steps below get ids
     if spec.conditions is not None:
         _check_conditions(name, spec.conditions)
     allowed = sorted(spec.conditions.names) if spec.conditions else []

@@ -130,17 +130,17 @@ def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None) -> t
     for n in range(expected) if isinstance(expected, int) else expected or []:
         jobs.setdefault(n, ("no record", []))
     by_status: dict[str, list[int | str]] = {}
-    for number, (status, _) in jobs.items():
-        by_status.setdefault(status, []).append(number)
+    for number in sorted(jobs, key=_in_order):  # each status's jobs in job order
+        by_status.setdefault(jobs[number][0], []).append(number)
     statuses = sorted(by_status, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    parts = [_part(s, sorted(by_status[s], key=_in_order)) for s in statuses]
+    parts = [_part(s, by_status[s]) for s in statuses]
     line = f"sweep: {', '.join(parts) or 'no jobs recorded'} -> {sweep_dir}"
     for status in ("invalid", "not started"):
-        named = [as_written(jobs[n][1]) or "(no overrides)"
-                 for n in sorted(by_status.get(status, []), key=_in_order)]
-        if named:  # a long queue stopped: the first few, and how many more
-            more = f"; ... and {len(named) - NAMED} more" if len(named) > NAMED else ""
-            line += f"\n  {status}: " + "; ".join(named[:NAMED]) + more
+        numbers = by_status.get(status, [])
+        if numbers:  # a long queue stopped: the first few, and how many more
+            named = [as_written(jobs[n][1]) or "(no overrides)" for n in numbers[:NAMED]]
+            more = f"; ... and {len(numbers) - NAMED} more" if len(numbers) > NAMED else ""
+            line += f"\n  {status}: " + "; ".join(named) + more
     if (stop := interrupt.requested()) is not None:
         return line, interrupt.exit_code(stop)
     return line, 0 if set(by_status) <= {"completed"} else 1
