@@ -17,7 +17,6 @@ rule's default); exits 1 when there is one.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -25,24 +24,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dlproj.training.csvlog import read_rows  # noqa: E402
 from dlproj.training.divergence import FACTOR  # noqa: E402
 
 
 def losses(metrics: Path) -> list[tuple[float, str]]:
-    """(value, 'epoch N column') of every loss in metrics.csv, in order."""
-    with open(metrics, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    out = []
-    for row in rows:
-        for col, text in row.items():
-            if col and col.endswith(("_loss", "_mse")) and text not in (None, ""):
-                out.append((float(text), f"epoch {row.get('epoch')} {col}"))
-    return out
+    """(value, 'epoch N column') of every loss in metrics.csv, in order (its complete rows, as
+    every reader of a run's CSV logs takes them)."""
+    return [(float(value), f"epoch {row.get('epoch')} {col}") for row in read_rows(metrics)
+            for col, value in row.items() if col and col.endswith(("_loss", "_mse"))]
 
 
-def ratio(run: Path) -> tuple[float, str, str] | None:
-    """(largest loss / first loss, where, which first loss) of one run; None without losses."""
-    record = json.loads((run / "results.json").read_text())
+def ratio(run: Path, record: dict) -> tuple[float, str, str] | None:
+    """(largest loss / first loss, where, which first loss) of one run, `record` its
+    results.json; None without losses."""
     found = losses(run / "metrics.csv")
     train = [v for v, where in found if where.endswith(" train_loss")]
     if not found or not train:
@@ -67,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run / "metrics.csv").is_file():
             continue
         record = json.loads(results.read_text())
-        found = ratio(run)
+        found = ratio(run, record)
         if found is None:
             continue
         section, status = int(record["section"]), record["status"]
