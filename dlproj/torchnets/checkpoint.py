@@ -68,7 +68,8 @@ def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | P
         model.load_state_dict(state)
         return
     name = model.__class__.__name__
-    outputs, classes = head_outputs(model, given), head_outputs(model, own)
+    head = head_prefix(model)
+    outputs, classes = head_outputs(own, given, head), head_outputs(own, own, head)
     if outputs is not None and outputs > classes:
         raise DataError(
             f"Checkpoint {source} has a head of {outputs} outputs, the {name} of this config "
@@ -87,11 +88,11 @@ def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | P
                     f"run that wrote it.")
 
 
-def head_outputs(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> int | None:
-    """How many outputs the classifier of `shapes` (a state dict's names and shapes, of
-    `model`'s kind) has, where that is all that differs from `model`'s own; else None."""
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    head = head_prefix(model)
+def head_outputs(own: dict[str, tuple[int, ...]], shapes: dict[str, tuple[int, ...]],
+                 head: str) -> int | None:
+    """How many outputs the classifier (the names starting with `head`) of `shapes` (a state
+    dict's names and shapes) has, where that is all that differs from the model's `own`; else
+    None."""
     if own.keys() != shapes.keys() or any(own[k] != shapes[k] for k in own
                                           if not k.startswith(head)):
         return None
