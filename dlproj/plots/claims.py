@@ -59,8 +59,8 @@ def _panel(ax: Any, row: Any) -> None:
             ax.xaxis.set_major_formatter(times)
             if hi / lo >= 10:  # across a decade: every minor tick labelled would overlap
                 ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
-                ax.tick_params(axis="x", which="minor", length=3.5)  # labels in one row
             ax.xaxis.set_minor_formatter(times)
+            ax.tick_params(axis="x", which="minor", length=3.5)  # labels in one row
         ax.grid(axis="x", alpha=0.3)
     else:  # nothing to read off a scale
         ax.set_xticks([], minor=False)
