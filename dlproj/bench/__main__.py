@@ -17,7 +17,7 @@ from dlproj.bench.step_speed import MODELS
 from dlproj.environment import cores
 from dlproj.errors import DlprojError, check_knobs
 from dlproj.paths import NEW_DATA_ROOT, new_data_root, resolve_path
-from dlproj.runtime import threads
+from dlproj.runtime import allocator, threads
 
 
 def _load() -> str:
@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
+    kept = allocator.keep_freed_memory()  # as a run does, for NumPy and torch alike
+    print(f"malloc: {'freed memory kept for reuse' if kept else 'as the C library has it'}, "
+          "as in a run (dlproj/runtime/allocator.py)")
     try:  # MNIST missing, cut short, not fetchable: one paragraph, as a run says it
         check_knobs()  # the environment's numbers and switches, as a run checks them
         step_speed.run(args.threads, args.models, steps=args.steps, repeats=args.repeats,

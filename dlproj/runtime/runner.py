@@ -34,7 +34,7 @@ from dlproj.errors import (
     clean_message,
 )
 from dlproj.loggers import build_loggers
-from dlproj.runtime import interrupt, sweep, threads
+from dlproj.runtime import allocator, interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
 from dlproj.runtime.validate import validate
 from dlproj.training.context import RunContext
@@ -110,6 +110,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} to "
                     f"continue it, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
                     f"(a fresh one under outputs/) or name one that does not hold a run.")
+            allocator.keep_freed_memory()
             plan = threads.apply(cfg)
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
