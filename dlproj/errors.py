@@ -72,6 +72,9 @@ def _switch(text: str) -> bool:
 KNOBS: dict[str, tuple[Callable[[str], Any], str]] = {
     "DLPROJ_JOBS": (_positive(int), "an integer >= 1 (how many runs share the cores; unset: "
                                     "this run alone, or its joblib sweep's n_jobs)"),
+    "DLPROJ_KEEP_MEMORY": (_switch, "1 (a run keeps the memory its steps free, for the next: "
+                                    "faster, its peak memory up to a third higher) or 0 (the C "
+                                    "library's own way); unset: 1 (dlproj/runtime/allocator.py)"),
     "DLPROJ_MLFLOW_PROBE_SECS": (_positive(float), "a number of seconds > 0 (how long an MLflow "
                                                    "tracking server has to answer; unset: 5)"),
     "DLPROJ_PROGRESS": (_switch, "1 (progress bars) or 0 (none); unset: bars when stderr is a "

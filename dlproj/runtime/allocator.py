@@ -5,12 +5,16 @@ and gradients: 6.4 MB each at batch 64; 100 MB at the evaluation's batch of 1,00
 glibc hands such memory back to the kernel, by munmap (a block it mmapped, above
 M_MMAP_THRESHOLD) or by trimming the heap's top (above M_TRIM_THRESHOLD), and the next step's
 first write to each page faults it back in, zeroed. So this process takes every block from its
-heap (M_MMAP_MAX 0: no mmap) and keeps up to TRIM_THRESHOLD free at the heap's top. Measured on
-the wide CNN (docs/section3.md, "Speed"): a training step 22.7 -> 19.6 ms (1,450 faults -> 0),
-a 3-epoch run 22.5 -> 20.8 s (243,000 -> 77,000 faults, the rest reading MNIST and imports),
-its peak memory 3% higher; the same numbers bit for bit. Torch's CPU tensors come from malloc too.
+heap (M_MMAP_MAX 0: no mmap) and keeps up to TRIM_THRESHOLD free at the heap's top.
 
-Best effort: where the C library has no mallopt (macOS, musl), nothing changes.
+Measured with `python scripts/keep_memory.py` (each run with DLPROJ_KEEP_MEMORY=1 and =0, side by
+side; docs/section3.md, "How it is fast"): a 3-epoch wide-CNN run 20.8 -> 18.7 s (309,000 ->
+74,000 page faults; its later epochs 4.9-5.2 -> 4.3-4.4 s), a Section 4 epoch 12.0 -> 7.7 s
+(3.0 million -> 240,000 faults), a Section 1 MLP unchanged (its arrays are small); peak memory
+7-29% higher; the same model files byte for byte. Torch's CPU tensors come from malloc too.
+
+`DLPROJ_KEEP_MEMORY=0` leaves malloc as it is (to compare, or where memory is tight). Best effort:
+where the C library has no mallopt (macOS, musl), nothing changes.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from __future__ import annotations
 import ctypes
 from functools import cache
 
+from dlproj.errors import knob
+
+KNOB = "DLPROJ_KEEP_MEMORY"  # 0: leave malloc as the C library has it
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's malloc.h
 TRIM_THRESHOLD = 512 << 20  # free memory at the heap's top kept up to this much
 
 
 @cache
 def keep_freed_memory() -> bool:
-    """Set both once per process; whether the C library took them."""
+    """Set both once per process (unless DLPROJ_KEEP_MEMORY=0); whether they were set."""
+    if not knob(KNOB, default=True):
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
     except (OSError, AttributeError, TypeError):
