@@ -414,6 +414,34 @@ def test_a_malformed_environment_variable_is_refused_before_the_run(bad_run, mon
     assert "\n" not in msg
 
 
+@pytest.mark.parametrize("name", sorted(KNOBS))
+@pytest.mark.parametrize("command", ["reproduce", "bench"])
+def test_a_malformed_environment_variable_stops_a_study_or_the_bench_first(tmp_path, capsys,
+                                                                           monkeypatch, command,
+                                                                           name):
+    """The commands that start runs or time steps refuse it as a run does, once, before they
+    start (a study launched every job to see each refuse it: DLPROJ_PROGRESS=yes gave 63
+    invalid jobs; the bench printed a traceback for DLPROJ_KEEP_MEMORY=yes)."""
+    monkeypatch.setenv(name, "yes")
+    if command == "reproduce":
+        from dlproj.reproduce.cli import main
+
+        assert main(["--quick", "--outputs", str(tmp_path / "out")]) == 2
+        msg = capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+    else:
+        from dlproj.bench.__main__ import main
+
+        with pytest.raises(SystemExit) as exit_:
+            main(["--threads", "1", "--models", "mlp", "--steps", "1", "--repeats", "1",
+                  "--section4", "0", "--end-to-end", "0", "--logging", "0"])
+        printed = capsys.readouterr()
+        msg = str(exit_.value.code) + printed.err
+        assert "numpy ms" not in printed.out  # no step timed
+    assert f"Invalid value for the environment variable {name}: 'yes'. Allowed: " in msg
+    assert "Traceback" not in msg and msg.strip().count("\n") == 0
+
+
 # -- checkpoints that do not fit ------------------------------------------------------------------
 
 def _mlp_checkpoint(path: Path, hidden: list[int]) -> Path:

@@ -95,11 +95,11 @@ def main(argv: list[str] | None = None) -> None:
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
-    kept = allocator.keep_freed_memory()  # as a run does, for NumPy and torch alike
-    print(f"malloc: {'freed memory kept for reuse' if kept else 'as the C library has it'}, "
-          "as in a run (dlproj/runtime/allocator.py)")
     try:  # MNIST missing, cut short, not fetchable: one paragraph, as a run says it
         check_knobs()  # the environment's numbers and switches, as a run checks them
+        kept = allocator.keep_freed_memory()  # as a run does, for NumPy and torch alike
+        print(f"malloc: {'freed memory kept for reuse' if kept else 'as the C library has it'}"
+              ", as in a run (dlproj/runtime/allocator.py)")
         step_speed.run(args.threads, args.models, steps=args.steps, repeats=args.repeats,
                        data_root=args.data_root)
         if args.section4:

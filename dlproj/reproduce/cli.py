@@ -37,7 +37,7 @@ from typing import TextIO
 from dlproj import paths
 from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
-from dlproj.errors import ConfigError, one_paragraph
+from dlproj.errors import ConfigError, check_knobs, one_paragraph
 from dlproj.reproduce import conditions, report_inputs
 from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch
 from dlproj.reproduce.plan import Plan, plan
@@ -123,6 +123,7 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     for flag, n in (("--jobs", args.jobs), ("--seeds", args.seeds)):
         if n is not None and n < 1:
             parser.error(f"{flag} {n}: allowed: an integer >= 1")
+    check_knobs()  # what every job would refuse (DLPROJ_PROGRESS=yes), refused once, here
     written = studies.load(name)  # an unknown study fails here, before any probing
     for part in (studies.course_numbers, studies.figures, studies.claims):
         part(name)  # and what its report reads, before any job runs
