@@ -20,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dlproj.training.csvlog import read_rows  # noqa: E402
+
 CASES = {  # name: overrides
     "section 3, wide CNN, 3 epochs of 6,400 images": [
         "section=3", "model=cnn_wide", "train.epochs=3", "data.train_limit=6400",
@@ -42,11 +46,9 @@ def run(overrides: list[str], keep: str, run_dir: Path) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         sys.exit(f"python -m dlproj {' '.join(overrides)} exited {proc.returncode}")
-    lines = (run_dir / "metrics.csv").read_text().splitlines()
-    col = lines[0].split(",").index("epoch_seconds")
     return {"faults": usage.ru_minflt, "wall": time.perf_counter() - t0, "dir": run_dir,
             "peak_mb": usage.ru_maxrss / 1024,  # Linux: KiB
-            "epochs": [float(row.split(",")[col]) for row in lines[1:]]}
+            "epochs": [row["epoch_seconds"] for row in read_rows(run_dir / "metrics.csv")]}
 
 
 def main() -> None:
