@@ -192,6 +192,77 @@ def test_max_pool_nan_windows_get_their_gradient_as_torch(k, s):
     assert max_abs(dx, nhwc(x_t.grad)) < TOL
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    """Each float's bits (a zero's sign included), every NaN as one pattern."""
+    a = np.where(np.isnan(a), np.nan, a)
+    return a.view(np.uint64 if a.dtype == np.float64 else np.uint32)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf * 0
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 3), (2, 3), (3, 2), (2, 1)])
+@pytest.mark.parametrize("values", ["normal", "ties", "special"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_then_max_pool_go_back_in_one_step_bit_for_bit(k, s, values, dtype, monkeypatch):
+    """Sequential's backward through a ReLU and the max pool after it in one step (the pool's
+    windows not overlapping) gives the bits of the layer-by-layer backward: random inputs, ties
+    (mostly zeros after ReLU), NaN, infinities and signed zeros in the input and the gradient,
+    sizes the windows tile and sizes they do not. Overlapping windows go layer by layer."""
+    from dlproj.nn.activations import ReLU
+    from dlproj.nn.sequential import Sequential
+
+    rng = np.random.default_rng(k * 10 + s)
+    x = rng.normal(size=(2, 9, 8, 3)).astype(dtype)
+    dy_scale = 1.0
+    if values == "ties":
+        x = rng.integers(-2, 2, size=x.shape).astype(dtype)
+    elif values == "special":
+        special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype=dtype)
+        picks = rng.random(x.shape) < 0.2
+        x[picks] = rng.choice(special, size=picks.sum())
+        dy_scale = np.inf
+    net = Sequential([("relu", ReLU()), ("pool", MaxPool2d(k, s))])
+    y = net.forward(x)
+    dy = rng.normal(size=y.shape).astype(dtype)
+    dy[rng.random(dy.shape) < 0.2] = -0.0
+    dy[rng.random(dy.shape) < 0.05] *= dy_scale
+    want = net.layers[0][1].backward(net.layers[1][1].backward(dy))
+    fused = k <= s
+    if fused:  # the ReLU's own backward must not run
+        monkeypatch.setattr(ReLU, "backward", lambda self, d: pytest.fail("ReLU.backward ran"))
+    got = net.backward(dy)
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_a_cnn_step_goes_back_through_relu_and_max_pool_in_one(monkeypatch):
+    """The study's CNN (max pool) never runs ReLU's own backward; its gradients are those of
+    the layer-by-layer backward, bit for bit; with average pooling ReLU goes back itself."""
+    from dlproj.nn.activations import ReLU
+
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    y = np.array([0, 1, 2, 3])
+    for pooling, relu_runs in ((MaxPool2d, False), (AvgPool2d, True)):
+        model = build_cnn([4, 8], rng=np.random.default_rng(1), pooling=pooling)
+        loss = SoftmaxCrossEntropy()
+        loss.forward(model.forward(x), y)
+        dout = loss.backward()
+        d = dout
+        for _, layer in reversed(model.layers):
+            d = layer.backward(d)
+        want = {k: v.copy() for k, v in model.grads.items()}
+        calls: list[int] = []
+
+        def counted(self, d, calls=calls, real=ReLU.backward):
+            calls.append(1)
+            return real(self, d)
+
+        monkeypatch.setattr(ReLU, "backward", counted)
+        model.backward(dout)
+        monkeypatch.undo()
+        assert bool(calls) is relu_runs
+        for name, grad in model.grads.items():
+            np.testing.assert_array_equal(_bits(grad), _bits(want[name]), err_msg=name)
+
+
 def test_im2col_and_col2im_are_adjoint():
     rng = np.random.default_rng(1)
     for k, s, p in [(3, 1, 1), (3, 2, 0), (2, 2, 1), (5, 1, 2)]:

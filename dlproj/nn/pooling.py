@@ -1,8 +1,9 @@
 """MaxPool2d and AvgPool2d on NHWC batches, by looping over the kernel offsets.
 
 Each of the kh x kw offsets is one strided (N, Ho, Wo, C) view of the input; pooling combines the
-views element-wise. When the windows tile the input exactly (stride == kernel, sizes divisible,
-the usual 2x2/2) the backward pass assigns each view once instead of zero-filling and adding.
+views element-wise. When the windows do not overlap (stride >= kernel, the usual 2x2/2) the
+backward pass assigns each view once instead of adding, and zero-fills only when some pixels lie
+in no window.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Pool2d(Layer):
             for j in range(k):
                 yield a[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :]
 
+    def _disjoint(self) -> bool:
+        """True when no input pixel lies in two windows."""
+        return self.stride >= self.kernel_size
+
     def _tiles(self, h: int, w: int) -> bool:
         """True when every input pixel lies in exactly one window."""
         ho, wo = self.output_shape(h, w)
@@ -46,11 +51,11 @@ class Pool2d(Layer):
         written straight into that offset's view of dx, or added when windows overlap."""
         n, h, w, c = self._x_shape
         ho, wo = self.output_shape(h, w)
-        tiles = self._tiles(h, w)
-        dx = np.empty(self._x_shape, dout.dtype) if tiles else np.zeros(self._x_shape,
-                                                                         dout.dtype)
+        disjoint = self._disjoint()
+        dx = np.empty(self._x_shape, dout.dtype) if self._tiles(h, w) else np.zeros(
+            self._x_shape, dout.dtype)
         for view, mask in zip(self._views(dx, ho, wo), masks, strict=True):
-            if tiles:
+            if disjoint:
                 np.multiply(dout, mask, out=view, dtype=dout.dtype)
             else:
                 view += np.multiply(dout, mask, dtype=dout.dtype)
@@ -101,6 +106,17 @@ class MaxPool2d(Pool2d):
             yield np.logical_not(taken, out=taken)
 
         return self._input_grad(dout, masks())
+
+    def follows_relu_exactly(self) -> bool:
+        """Whether `backward_through_relu` gives what ReLU's backward after this one's would,
+        bit for bit: windows that do not overlap, so each pixel's gradient has one term."""
+        return self._disjoint()
+
+    def backward_through_relu(self, dout: np.ndarray) -> np.ndarray:
+        """The gradient through this pool and the ReLU before it, in one: the pool sends each
+        window's gradient to its first maximum only, where ReLU's mask is (maximum > 0), so the
+        mask applies to dout, a quarter of the size at 2x2 (pooled output NaN: 0, as ReLU's)."""
+        return self.backward(np.multiply(dout, self._out > 0, dtype=dout.dtype))
 
     def _nan_masks(self, ho: int, wo: int) -> list[np.ndarray]:
         """First maximum in windows without NaN; the last NaN in windows with one (torch's
