@@ -37,8 +37,8 @@ class Pool2d(Layer):
             for j in range(k):
                 yield a[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :]
 
-    def _disjoint(self) -> bool:
-        """True when no input pixel lies in two windows."""
+    def disjoint(self) -> bool:
+        """True when no input pixel lies in two windows: each pixel's gradient has one term."""
         return self.stride >= self.kernel_size
 
     def _tiles(self, h: int, w: int) -> bool:
@@ -51,7 +51,7 @@ class Pool2d(Layer):
         written straight into that offset's view of dx, or added when windows overlap."""
         n, h, w, c = self._x_shape
         ho, wo = self.output_shape(h, w)
-        disjoint = self._disjoint()
+        disjoint = self.disjoint()
         dx = np.empty(self._x_shape, dout.dtype) if self._tiles(h, w) else np.zeros(
             self._x_shape, dout.dtype)
         for view, mask in zip(self._views(dx, ho, wo), masks, strict=True):
@@ -107,15 +107,11 @@ class MaxPool2d(Pool2d):
 
         return self._input_grad(dout, masks())
 
-    def follows_relu_exactly(self) -> bool:
-        """Whether `backward_through_relu` gives what ReLU's backward after this one's would,
-        bit for bit: windows that do not overlap, so each pixel's gradient has one term."""
-        return self._disjoint()
-
     def backward_through_relu(self, dout: np.ndarray) -> np.ndarray:
         """The gradient through this pool and the ReLU before it, in one: the pool sends each
         window's gradient to its first maximum only, where ReLU's mask is (maximum > 0), so the
-        mask applies to dout, a quarter of the size at 2x2 (pooled output NaN: 0, as ReLU's)."""
+        mask applies to dout, a quarter of the size at 2x2 (pooled output NaN: 0, as ReLU's).
+        The same bits as ReLU's backward after this one's where the windows are `disjoint`."""
         return self.backward(np.multiply(dout, self._out > 0, dtype=dout.dtype))
 
     def _nan_masks(self, ho: int, wo: int) -> list[np.ndarray]:
