@@ -595,7 +595,8 @@ def test_more_seeds_for_the_claims_run_only_the_new_seeds(tiny, tmp_path, capsys
     for job in before.jobs:
         if job.step.id == "xor":
             _fake_run(outputs, f"xor{job.seed}", job, "completed")
-    study = studies.load("claimed").with_seeds(studies.claim_steps("claimed"), 4)
+    compared = {s for claim in studies.claims("claimed") for s in claim.steps}
+    study = studies.load("claimed").with_seeds(compared, 4)
     more = plan(study, outputs, sweep_dir=outputs / "multirun" / "s", cache=_SETTINGS)
     xor = [j for j in more.jobs if j.step.id == "xor"]
     assert [(j.seed, j.state) for j in xor] == [(0, "done"), (1, "done"), (2, "run"), (3, "run")]

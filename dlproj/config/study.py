@@ -481,11 +481,6 @@ def _mode(metric: str) -> str | None:
         return None
 
 
-def claim_steps(name: str = "course") -> set[str]:
-    """The steps whose runs the claims of the study `name` compare."""
-    return {step for claim in claims(name) for step in claim.steps}
-
-
 def figures(name: str = "course") -> tuple[FigureSpec, ...]:
     """The `figures:` of the study `name`, in the order the report shows them."""
     specs = read(name).figures

@@ -134,8 +134,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
                              [s for s in written.steps if s.section in sections])
     study = studies.load(name, when=here.when, substitutions=here.substitutions)
     study.steps = [s for s in study.steps if s.section in sections]
-    if args.seeds is not None:
-        study.with_seeds(studies.claim_steps(name), args.seeds)
+    if args.seeds is not None:  # the steps whose runs the claims compare
+        study.with_seeds({s for claim in studies.claims(name) for s in claim.steps}, args.seeds)
     if not args.dry_run:  # a dry run writes nothing: no lock either
         held.enter_context(hold_outputs(outputs))  # until main() returns
     started = time.time()

@@ -5,8 +5,6 @@ The README's results are this file, and this file is written from the runs under
 (conf/study/course.yaml) with the command that runs it and the report's table rows of exactly
 that step's settings, after the course report's numbers set beside ours where the protocol
 matches (dlproj/report/tables.py), and the study's claims judged from the runs (dlproj/claims/).
-tests/test_results_doc.py checks that every command in it is a step of the study and that its
-tables have the report's columns.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dlproj import paths
+from dlproj.errors import ConfigError, one_paragraph
 from dlproj.files.atomic import write_text
 from dlproj.tables import md_table
 
@@ -113,8 +112,6 @@ def _timings(study_name: str, outputs: Path, kept: pd.DataFrame, per_step: list)
 def main(argv: list[str] | None = None) -> int:
     """The doc, or one paragraph on stderr and a non-zero exit (dlproj.errors.one_paragraph): 2
     for a study that is not there or not valid, 1 for an --out it cannot write."""
-    from dlproj.errors import one_paragraph
-
     return one_paragraph("dlproj.reproduce.results_doc", lambda: _doc(argv),
                          "Allowed: an --out file this user can write to, on a disk with room.")
 
@@ -129,9 +126,7 @@ def _doc(argv: list[str] | None) -> int:
     parser.add_argument("--out", type=Path, default=DOC, help="default: docs/results.md")
     args = parser.parse_args(argv)
     if not args.outputs.is_dir():
-        print(f"dlproj.reproduce.results_doc: no runs: {args.outputs} does not exist (run `make "
-              f"reproduce` first)", file=sys.stderr)
-        return 2
+        raise ConfigError(f"no runs: {args.outputs} does not exist (run `make reproduce` first)")
     write_text(args.out, render(args.study, args.outputs))
     print(f"{args.out} written from {args.outputs}", file=sys.stderr)
     return 0
