@@ -1,21 +1,11 @@
 """`python -m dlproj.reproduce [--study course|quick]`: a study's experiments, then the report.
 
-The study is configuration (`conf/study/NAME.yaml`, see dlproj/config/study.py). Each step
-expands into jobs (one per combination and seed). A job whose (setting, seed) already completed
-under the outputs folder is skipped (`--force` reruns it); an interrupted one, or one killed
-after its first checkpoint (no results.json, its directory lock free: dlproj.runtime.owner),
-continues in place from its `last.*`; one still running in another process is left to it; the
-rest run side by side through ONE Hydra multirun: `hydra/sweeper=joblist`
-(hydra_plugins/dlproj_joblist_sweeper) hands exactly these jobs to Hydra's launcher, joblib with
-`--jobs N` workers by default, or `--launcher submitit_local|slurm` (the same jobs on a cluster).
-Jobs that need another step's run (`after:`) go in a later phase. Progress: a line per finished
-job (step k/K, jobs done/total, elapsed, ETA); at the end a summary (completed / failed /
-skipped, wall time) and the report, with the study's claims judged (`--seeds N`: more seeds
-for the steps the claims compare; only the new seeds run).
-
-What the steps need from this machine is the study's `conditions:` section: where Oxford-IIIT
-Pet (or the ImageNet weights) can be neither read nor downloaded, Section 4 runs on its offline
-dataset, MNIST, and says so in one line.
+The study is `conf/study/NAME.yaml` (dlproj/config/study.py); each step expands into jobs (one
+per combination and seed). A job whose (setting, seed) completed under the outputs folder is
+skipped (`--force` reruns it), an interrupted or killed one continues in place, one running in
+another process is left to it, and the rest run side by side through ONE Hydra multirun
+(`--jobs`, `--launcher`): a line per finished job, then a summary and the report, with the
+study's claims judged. docs/report.md, *How it runs*, tells the whole story.
 """
 
 from __future__ import annotations

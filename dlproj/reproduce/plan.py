@@ -24,6 +24,7 @@ from pathlib import Path
 from dlproj.config.cache import ComposeCache
 from dlproj.config.overrides import override
 from dlproj.config.study import Step, Study
+from dlproj.errors import ConfigError
 from dlproj.runtime.owner import in_use
 
 STATES = ("run", "resume", "done", "invalid", "twin", "running")
@@ -82,7 +83,6 @@ def resume_overrides(run_dir: Path) -> list[str] | None:
     """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`: it
     continues in place (Hydra writes no .hydra/ there: `hydra.output_subdir: null`) with the
     overrides it was started with; without that record None, and the job reruns from scratch."""
-    from dlproj.errors import ConfigError
     from dlproj.runtime.resume import saved_overrides
 
     try:
@@ -206,8 +206,6 @@ def _queued(outputs: Path) -> dict[tuple, str]:
 def _check_run_refs(jobs: list[Job], study: str) -> None:
     """Each `{run:STEP}` names the run of the one job of the step its own comes `after:`, run
     here: otherwise it would read a run that is not made yet, or one of several (ConfigError)."""
-    from dlproj.errors import ConfigError
-
     for job in jobs:
         for ref in {ref for o in job.overrides for ref in RUN_REF.findall(o)}:
             made = sum(j.step.id == ref for j in jobs)
