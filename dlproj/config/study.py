@@ -117,10 +117,6 @@ class Conditions:
         """The conditions a step's `when:` may name."""
         return {name for case in self.cases for name in case.enables}
 
-    @property
-    def placeholders(self) -> set[str]:
-        return {key for case in self.cases for key in case.substitutions}
-
 
 @dataclass
 class CourseNumber:

@@ -48,7 +48,7 @@ def assess(conditions: Conditions | None, steps: Iterable[Step], *, probe: bool 
     `probe` and where the study says `downloads: true`, each at most once."""
     if conditions is None:
         return Situation()
-    marks = [f"{{{name}}}" for name in conditions.placeholders]
+    marks = [f"{{{key}}}" for key in conditions.cases[0].substitutions]  # every case's keys
     if not any(step.when is not None or any(m in v for m in marks for v in step.overrides.values())
                for step in steps):
         return Situation()
