@@ -1,16 +1,10 @@
 """How many threads a run uses: one rule for NumPy's BLAS, the data-parallel step and torch.
 
 A run's core budget is the cores this process may use, divided by the runs going on beside it:
-the jobs of a parallel sweep (the joblib launcher's `n_jobs`, read from HydraConfig) or
-`DLPROJ_JOBS=N` (set by `make reproduce --jobs N` around its parallel runs). The config keys
-
-    threads.workers   NumPy sections: threads that split each training step's batch
-                      (dlproj.training.parallel); auto = the budget
-    threads.blas      BLAS threads per worker (threadpoolctl); auto = budget // workers.
-                      Section 4: torch.set_num_threads; auto = the budget
-
-take `auto` or an integer >= 1 (ALLOWED; more than the cores too: then they share them). So a
-single run uses every core, and N parallel jobs share them.
+the jobs of a parallel sweep (the joblib launcher's `n_jobs`) or `DLPROJ_JOBS=N` (set by `make
+reproduce --jobs N`). `threads.workers` (threads splitting a NumPy step's batch, auto: the budget)
+and `threads.blas` (BLAS threads per worker, auto: budget // workers; Section 4: torch's, auto:
+the budget) take ALLOWED. So a single run uses every core, and N parallel jobs share them.
 """
 
 from __future__ import annotations
@@ -49,23 +43,18 @@ def budget() -> int:
 ALLOWED = "auto (share the cores by the rule in dlproj/runtime/threads.py) or an integer >= 1"
 
 
-def setting(value) -> int | None:
-    """A thread count: None for auto, else the integer; ValueError unless ALLOWED. More threads
-    than cores are allowed: they share them (oversubscribed), which one may mean to measure."""
+def setting(value, key: str | None = None) -> int | None:
+    """A thread count: None for auto, else the integer; unless ALLOWED, a ConfigError naming the
+    config key `key` (without one, ValueError). More threads than cores are allowed: they share
+    them (oversubscribed), which one may mean to measure."""
     if value == "auto":
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise ValueError(value)
-
-
-def _setting(value, key: str) -> int | None:
-    """`setting`, or a ConfigError naming `key`."""
-    try:
-        return setting(value)
-    except ValueError:
-        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {ALLOWED}, e.g. "
-                          f"`python -m dlproj {key}=2`.") from None
+    if key is None:
+        raise ValueError(value)
+    raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: {ALLOWED}, e.g. "
+                      f"`python -m dlproj {key}=2`.")
 
 
 @dataclass(frozen=True)
@@ -79,15 +68,15 @@ class ThreadPlan:
 
 def numpy_plan(threads_cfg) -> ThreadPlan:
     """Workers and BLAS threads for the NumPy sections, from `threads.workers`/`threads.blas`."""
-    workers = _setting(threads_cfg.workers, "threads.workers")
-    blas = _setting(threads_cfg.blas, "threads.blas")
+    workers = setting(threads_cfg.workers, "threads.workers")
+    blas = setting(threads_cfg.blas, "threads.blas")
     total = budget()
     return ThreadPlan(workers or total, blas or max(1, total // (workers or total)))
 
 
 def torch_threads(threads_cfg) -> int:
     """torch.set_num_threads for Section 4: `threads.blas`, or the budget when auto."""
-    return _setting(threads_cfg.blas, "threads.blas") or budget()
+    return setting(threads_cfg.blas, "threads.blas") or budget()
 
 
 def apply(cfg) -> ThreadPlan:
