@@ -1,17 +1,11 @@
 """glibc's malloc told to keep what a training step frees, so that the next step reuses it.
 
-A training step allocates and frees the same large arrays every time (the wide CNN's activations
-and gradients: 6.4 MB each at batch 64; 100 MB at the evaluation's batch of 1,000). By default
-glibc hands such memory back to the kernel, by munmap (a block it mmapped, above
-M_MMAP_THRESHOLD) or by trimming the heap's top (above M_TRIM_THRESHOLD), and the next step's
-first write to each page faults it back in, zeroed. So this process takes every block from its
-heap (M_MMAP_MAX 0: no mmap) and keeps up to TRIM_THRESHOLD free at the heap's top.
-
-Measured with `python scripts/keep_memory.py` (each run with DLPROJ_KEEP_MEMORY=1 and =0, side by
-side; docs/section3.md, "How it is fast"): a 3-epoch wide-CNN run 20.8 -> 18.7 s (309,000 ->
-74,000 page faults; its later epochs 4.9-5.2 -> 4.3-4.4 s), a Section 4 epoch 12.0 -> 7.7 s
-(3.0 million -> 240,000 faults), a Section 1 MLP unchanged (its arrays are small); peak memory
-7-29% higher; the same model files byte for byte. Torch's CPU tensors come from malloc too.
+A step allocates and frees the same large arrays every time; by default glibc hands such blocks
+back to the kernel (munmap, a trim of the heap's top) and the next step's first write faults
+every page in again, zeroed. So this process takes every block from its heap (M_MMAP_MAX 0: no
+mmap) and keeps up to TRIM_THRESHOLD free at the heap's top. Measured (docs/section3.md, "How it
+is fast"; `python scripts/keep_memory.py`): a Section 4 epoch 12.0 -> 7.7 s, peak memory 7-29%
+higher, the same model files byte for byte. Torch's CPU tensors come from malloc too.
 
 `DLPROJ_KEEP_MEMORY=0` leaves malloc as it is (to compare, or where memory is tight). Best effort:
 where the C library has no mallopt (macOS, musl), nothing changes.
