@@ -142,9 +142,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
         except KeyboardInterrupt:  # a second Ctrl-C, no waiting for a step boundary: below
             pass
         except Exception as exc:  # an experiment bug must not take the sweep down
-            error = cannot_write(exc, run_dir)  # a full or read-only disk is no bug
-            if isinstance(exc, OSError) and error:
-                refused = exc
+            if error := cannot_write(exc, run_dir):  # a full or read-only disk is no bug
+                refused = exc  # an OSError: cannot_write says None of anything else
             else:
                 error = clean_message(f"{type(exc).__name__}: {exc}")
                 log.error("run failed:\n%s", traceback.format_exc())
