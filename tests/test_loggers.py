@@ -189,7 +189,7 @@ def _unwritable_event_file(monkeypatch):
 
 
 def _no_wait_between_store_retries(monkeypatch):
-    """open_store tries a store five times, waiting 0.5 to 3.5 s between tries (8 s in all):
+    """open_run tries a store five times, waiting 0.5 to 3.5 s between tries (8 s in all):
     the tries are made, the waits skipped."""
     import time
     import types

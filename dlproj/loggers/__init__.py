@@ -73,14 +73,11 @@ def build_loggers(cfg: DictConfig) -> list[Guarded]:
 
 class Tracker:
     """What the tracker loggers share: which numbers go out at which step. Each logger sends
-    them (`scalars`) and does its own start, finish and close."""
+    them (its `scalars(items, step)`) and does its own start, finish and close."""
 
     def __init__(self, steps: bool) -> None:
         self.steps = steps
         self.last_epoch = 0
-
-    def scalars(self, items: dict[str, float], step: int) -> None:
-        raise NotImplementedError
 
     def log_step(self, step: int, values: dict[str, float]) -> None:
         if self.steps:

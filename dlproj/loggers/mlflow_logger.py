@@ -43,7 +43,7 @@ _PROBE_SECS = 5  # a tracking server that does not answer an HTTP request in thi
 # The tests' knob for that wait (a silent server is waited out): seconds, default _PROBE_SECS.
 _PROBE_SECS_ENV = "DLPROJ_MLFLOW_PROBE_SECS"
 # MLflow's own defaults wait out a server that is down or stalls for minutes per request (7 retries
-# with backoff, 120 s each; with 5 tries of open_store, 11 minutes before the first epoch): a
+# with backoff, 120 s each; with 5 tries of open_run, 11 minutes before the first epoch): a
 # tracker may cost a run seconds, so these bound every request of the run unless the user set them.
 _HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
@@ -74,8 +74,7 @@ def store_uri(tracking_uri: str) -> str:
 
 
 def where(tracking_uri: str, experiment_id: str) -> str:
-    """How to look at the experiment: the UI's command and the page of its runs table."""
-    tracking_uri = store_uri(tracking_uri)
+    """How to look at the experiment (of a store_uri): the UI's command and its runs table."""
     ui = ("the server's UI" if not tracking_uri.startswith("sqlite:")
           else f"`mlflow ui --backend-store-uri {tracking_uri}`")
     return (f"{ui}, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
@@ -109,12 +108,12 @@ def probe(tracking_uri: str) -> None:
         conn.close()
 
 
-def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
-               stop: Callable[[], Any] = lambda: None) -> tuple[Any, str]:
-    """(MlflowClient, experiment id) for the configured store, creating both if needed; a job
-    that loses the race to create them retries. A server is probed first and its requests bounded
-    (_HTTP_BOUNDS), and it gets one retry (MLflow retries each request itself); none is made once
-    the run is asked to stop."""
+def open_run(tracking_uri: str, experiment_name: str, artifact_location: str, run_name: str,
+             tags: dict[str, str], stop: Callable[[], Any] = lambda: None) -> tuple[Any, str, str]:
+    """(MlflowClient, id of a new run, `where` to see it) in the configured store, creating the
+    store and experiment if needed; a job that loses the race to create them retries. A server is
+    probed first and its requests bounded (_HTTP_BOUNDS), and it gets one retry (MLflow retries
+    each request itself); none is made once the run is asked to stop."""
     from mlflow.tracking import MlflowClient
 
     if is_server(tracking_uri):
@@ -131,22 +130,26 @@ def open_store(tracking_uri: str, experiment_name: str, artifact_location: str,
             client = MlflowClient(tracking_uri=tracking_uri)
             exp = client.get_experiment_by_name(experiment_name)
             if exp is None:
-                return client, client.create_experiment(experiment_name,
-                                                        artifact_location=location,
-                                                        tags=dict([_KIND]))
-            if _KIND[0] not in exp.tags:  # a store made before the tag was set
-                client.set_experiment_tag(exp.experiment_id, *_KIND)
-            return client, exp.experiment_id
+                experiment_id = client.create_experiment(experiment_name,
+                                                         artifact_location=location,
+                                                         tags=dict([_KIND]))
+            else:
+                experiment_id = exp.experiment_id
+                if _KIND[0] not in exp.tags:  # a store made before the tag was set
+                    client.set_experiment_tag(experiment_id, *_KIND)
+            break
         except Exception:
             if attempt == tries - 1 or stop() is not None:  # the run's stop signal
                 raise
             time.sleep(0.5 + attempt)
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    return client, run.info.run_id, where(tracking_uri, experiment_id)
 
 
 class MLflowLogger(Tracker):
     def __init__(self, steps: bool = True, artifacts: bool = True, **store: Any) -> None:
         super().__init__(steps)
-        self.store = store  # open_store's arguments: tracking_uri, experiment_name, ...
+        self.store = store  # open_run's: tracking_uri, experiment_name, artifact_location
         self.artifacts = artifacts
         self.client: Any = None
         self.run_id = self.where = ""
@@ -163,16 +166,14 @@ class MLflowLogger(Tracker):
             raise ConnectionError(f"{why} at the sweep's start (not asked again by its jobs)")
         parent = Path(ctx.run_dir).parent / PARENT_FILE
         noted = parent.read_text().strip() if ctx.is_multirun and parent.is_file() else ""
-        self.client, experiment_id = open_store(**self.store, stop=ctx.stop)
-        self.where = where(self.store["tracking_uri"], experiment_id)
         cfg = ctx.cfg
         tags = {"section": str(cfg.section), "experiment": str(cfg.experiment),
                 "seed": str(cfg.seed), "run_dir": str(ctx.run_dir),
                 "setting_label": ctx.label[:5000]}
         if noted:
             tags["mlflow.parentRunId"] = noted
-        run = self.client.create_run(experiment_id, run_name=run_name(ctx)[:250], tags=tags)
-        self.run_id = run.info.run_id
+        self.client, self.run_id, self.where = open_run(**self.store, run_name=run_name(ctx)[:250],
+                                                        tags=tags, stop=ctx.stop)
         params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
         self.client.log_batch(self.run_id, params=params)
 
@@ -240,18 +241,16 @@ class MLflowSweepParent(Callback):
             node = config.logger.mlflow
             MLflowLoggerConfig.check(node, config)
             keep_offline(config)
+            tags = {"sweep_dir": str(sweep_dir),
+                    "overrides": " ".join(config.hydra.overrides.task)[:5000]}
             try:
-                self.client, experiment_id = open_store(node.tracking_uri, node.experiment_name,
-                                                        node.artifact_location)
+                self.client, self.run_id, self.where = open_run(
+                    node.tracking_uri, node.experiment_name, node.artifact_location,
+                    f"multirun {sweep_dir.name}", tags)
             except ConnectionError as exc:  # its jobs (this process's children) would each wait
                 os.environ[_DOWN] = f"{sweep_dir}\n{exc}"  # the probe out again
                 raise
-            self.where = where(node.tracking_uri, experiment_id)
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            overrides = " ".join(config.hydra.overrides.task)[:5000]
-            run = self.client.create_run(experiment_id, run_name=f"multirun {sweep_dir.name}",
-                                         tags={"sweep_dir": str(sweep_dir), "overrides": overrides})
-            self.run_id = run.info.run_id
             (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
         except ConfigError:
             return
