@@ -91,12 +91,10 @@ def probe(tracking_uri: str) -> None:
     if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(
             url.hostname or ""):
         return
-    if url.scheme == "https":  # whether it answers, not whom: MLflow checks the certificate
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            url.hostname or "", url.port, timeout=wait,
-            context=ssl._create_unverified_context())
-    else:
-        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=wait)
+    # Whether an https server answers, not whom: MLflow checks its certificate.
+    https = {"context": ssl._create_unverified_context()} if url.scheme == "https" else {}
+    connection = http.client.HTTPSConnection if https else http.client.HTTPConnection
+    conn = connection(url.hostname or "", url.port, timeout=wait, **https)
     try:
         conn.request("GET", url.path or "/")
         conn.getresponse().close()
