@@ -126,17 +126,15 @@ class CheckedSlurmLauncher(SlurmLauncher):
         folder = Path(str(self.params["submitit_folder"]))
         while "%" in folder.name:  # ".../.submitit/%j": the job's own part comes from SLURM
             folder = folder.parent
-        there = set(folder.rglob("*")) if folder.is_dir() else set()
+        there = {folder, *folder.rglob("*")} if folder.is_dir() else set()
         try:
             jobs = self._executor().map_array(self, *zip(*job_params, strict=True))
         except Exception as exc:
             why = " ".join(str(exc).split())
             if any(sign in why for sign in NO_CLUSTER):  # nothing submitted: nothing kept
-                made = set(folder.rglob("*")) - there if folder.is_dir() else set()
+                made = ({folder, *folder.rglob("*")} if folder.is_dir() else set()) - there
                 for path in sorted(made, key=lambda p: len(p.parts), reverse=True):
                     path.rmdir() if path.is_dir() else path.unlink()
-                if not there and folder.is_dir():
-                    folder.rmdir()
                 raise self._no_cluster(why) from None
             raise self._cannot_schedule(f"sbatch refused the jobs ({why})") from None
         log.info("submitted SLURM jobs %s", ", ".join(j.job_id for j in jobs))
