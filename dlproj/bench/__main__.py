@@ -1,13 +1,14 @@
 """`python -m dlproj.bench` (what `make bench` runs): NumPy vs PyTorch at 1 thread and all cores.
 
-Prints the training-step table (step_speed.py), Section 4's training step in both memory layouts
-(section4.py), the end-to-end epoch times and what a long run pays for its records
+Prints the training-step table and Section 4's training step in both memory layouts
+(step_speed.py), the end-to-end epoch times and what a long run pays for its records
 (end_to_end.py), with the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -27,13 +28,10 @@ def _load() -> str:
 def _count(least: int):
     """An argparse type: an integer >= `least` (argparse turns the error into one line, exit 2)."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = least - 1
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text!r}: allowed: an integer >= {least}")
-        return value
+        with contextlib.suppress(ValueError):
+            if int(text) >= least:
+                return int(text)
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: an integer >= {least}")
     return parse
 
 
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from dlproj.bench import end_to_end, section4, step_speed
+    from dlproj.bench import end_to_end, step_speed
 
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {cores()} cores, "
           f"numpy {np.__version__}, torch {torch.__version__}; load average {_load()}")
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         step_speed.run(args.threads, args.models, steps=args.steps, repeats=args.repeats,
                        data_root=args.data_root)
         if args.section4:
-            section4.run(args.threads, repeats=args.section4)
+            step_speed.run_section4(args.threads, repeats=args.section4)
         if args.end_to_end:
             end_to_end.run(args.threads, args.end_to_end, data_root=args.data_root)
     except DlprojError as exc:

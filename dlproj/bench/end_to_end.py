@@ -98,8 +98,8 @@ def run(thread_counts: list[int], images: int, data_root: str | None = None, out
             f"{min(ours) / min(theirs):>6.2f}")
 
 
-def logging_cost(repeats: int) -> float:
-    """Print (and return) the whole-process wall time of `experiment=xor` for LONG epochs over
+def logging_cost(repeats: int) -> None:
+    """Print the whole-process wall time of `experiment=xor` for LONG epochs over
     SHORT. XOR's epochs take about a millisecond of arithmetic, so the ratio is almost all
     bookkeeping: a log rewritten every epoch grows with the square of the run's length."""
     with tempfile.TemporaryDirectory() as outputs:
@@ -110,4 +110,3 @@ def logging_cost(repeats: int) -> float:
     print(f"logging: experiment=xor whole process, {LONG} epochs {wall[LONG]:.2f} s / {SHORT} "
           f"epochs {wall[SHORT]:.2f} s = {ratio:.2f} (goal <= 2; median of {repeats} alternating "
           f"repeats)")
-    return ratio
