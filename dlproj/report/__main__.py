@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dlproj import paths
 from dlproj.config.study import available
-from dlproj.errors import one_paragraph
+from dlproj.errors import DlprojError, one_paragraph
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,16 +48,14 @@ def _report(argv: list[str] | None) -> int:
         parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
     if missing := [r for r in roots if not r.is_dir()]:
-        print(f"dlproj.report: --outputs: not a folder: {', '.join(map(str, missing))}. "
-              f"Allowed: an outputs folder, a sweep's or a run's.", file=sys.stderr)
-        return 2
+        raise DlprojError(f"--outputs: not a folder: {', '.join(map(str, missing))}. Allowed: "
+                          "an outputs folder, a sweep's or a run's.")
     from dlproj.report.runs import find_run_dirs
 
     if empty := [r for r in roots if not find_run_dirs(r)]:  # a report of nothing: not written
-        print(f"dlproj.report: --outputs: no runs under {', '.join(map(str, empty))}: nothing "
-              f"written. Allowed: an outputs folder, a sweep's or a run's, holding at least one "
-              f"run (a folder with results.json or .hydra/config.yaml).", file=sys.stderr)
-        return 2
+        raise DlprojError(f"--outputs: no runs under {', '.join(map(str, empty))}: nothing "
+                          "written. Allowed: an outputs folder, a sweep's or a run's, holding at "
+                          "least one run (a folder with results.json or .hydra/config.yaml).")
     out = args.out or roots[0] / "report"
     if args.bundle is not None:
         from dlproj.supplement import check_path

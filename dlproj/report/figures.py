@@ -30,7 +30,7 @@ def short(key: str) -> str:
 
 def family(runs: pd.DataFrame, vary: tuple[str, ...]) -> pd.DataFrame:
     """The largest family of completed runs with curves, with `values` (of `vary`) per run."""
-    prefixes = tuple(k[: -len("name")] for k in vary if k.endswith(".name")) or ("\0",)
+    prefixes = tuple(k.removesuffix("name") for k in vary if k.endswith(".name"))
     ok = runs[(runs["status"] == "completed") & runs["curve"].notna()]
     if ok.empty:
         return ok
