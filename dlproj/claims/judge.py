@@ -93,9 +93,7 @@ def arms(claim: Claim, runs: pd.DataFrame) -> list[Arm]:
             return None
         return next((label for label, m in claim.arms.items() if holds(m, run.config)), None)
 
-    which = pd.Series([arm_of(run) for run in runs.itertuples()], index=runs.index,
-                      dtype=object)
-    mine = runs.assign(arm=which)[which.notna()]
+    mine = runs.assign(arm=[arm_of(run) for run in runs.itertuples()]).dropna(subset=["arm"])
     if mine.empty:
         return [Arm(label) for label in claim.arms]
     compared = {k for m in claim.arms.values() for k in (*m, *(m.get("not") or {}))} - {"not"}

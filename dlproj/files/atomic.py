@@ -63,13 +63,13 @@ def check_writable(path: str | Path) -> Path:
     read-only disk) is refused as well; the error names what the write itself would name."""
     path = Path(path).absolute()
     refuse_folder(path)
-    there = next(p for p in path.parents if p.exists())  # the folders below it are made
+    missing = [p for p in path.parents if not p.exists()]  # the folders the write makes
+    there = path.parents[len(missing)]
     if not there.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(there))
-    if there != path.parent:
-        first = [p for p in path.parents if not p.exists()][-1]
-        first.mkdir()
-        first.rmdir()
+    if missing:
+        missing[-1].mkdir()
+        missing[-1].rmdir()
         return path
     tmp = _temporary(path)
     try:
