@@ -55,7 +55,6 @@ def natural_key(path: Path | str) -> list:
 def find_run_dirs(root: Path) -> list[Path]:
     """Run directories under `root`, in natural order (only `runs/` and `multirun/` when `root`
     is an outputs folder, so `outputs/report/` or a nested `outputs/quick/` is not mixed in)."""
-    root = Path(root)
     tops = [root / name for name in ("runs", "multirun") if (root / name).is_dir()]
     found = set()
     for top in tops or [root]:
@@ -217,7 +216,6 @@ def dedupe(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = ["setting", "seed"]
     ranked = (runs.assign(_done=runs["status"].eq("completed"))
               .sort_values(["_done", "finished"], ascending=False, kind="stable"))
-    # The first of each (setting, seed) is kept, and every other one is superseded by it.
     ranked = ranked.assign(superseded_by=ranked.groupby(keys)["path"].transform("first"),
                            _kept=~ranked.duplicated(keys)).sort_index()
     runs = ranked.drop(columns=["_done", "_kept"])

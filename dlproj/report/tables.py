@@ -41,7 +41,7 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
     grouped = runs.groupby(KEYS, sort=False, dropna=False)
     rows = grouped.agg(
         label=("label", "first"), n=("seed", "nunique"),
-        seeds=("seed", lambda s: " ".join(str(int(x)) for x in sorted(s.dropna()))),
+        seeds=("seed", lambda s: " ".join(map(str, sorted(s)))),  # ints: load_run checked
         wall_seconds=("wall_seconds", "mean"), config=("config", "first"),
         error=("error", lambda s: next((str(e).strip().splitlines()[0] for e in s if e), "")),
         run_dirs=("path", lambda s: " ".join(map(str, s))),
