@@ -1,17 +1,15 @@
-"""The judged claims where people look: claims.md (a table and the claims' words), claims.csv
-(every number), each written whole or not at all, and the figure (dlproj/plots/claims.py) the
-report saves with its others (dlproj/report/figures.py)."""
+"""The judged claims where people look: claims.md (a table and the claims' words; the report
+writes it and claims.csv, every number) and the figure (dlproj/plots/claims.py) the report saves
+with its others (dlproj/report/figures.py)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dlproj.claims.judge import METHOD, MOST_SEEDS
-from dlproj.files.atomic import write_text
 from dlproj.tables import fmt, md_table
 
 FIGURE = "claims"  # figures/claims.png (and .pdf)
@@ -72,11 +70,6 @@ def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
         words.append(f"- **{claim}** (§{first.report_section}): “{first.quote}” — "
                      f"{first.measure}.{note} Runs: {runs}.\n")
     return "\n".join([*parts, "".join(words)])
-
-
-def write(out_dir: Path, rows: pd.DataFrame, study: str) -> None:
-    write_text(out_dir / "claims.md", markdown(rows, study))
-    write_text(out_dir / "claims.csv", rows.to_csv(index=False) if not rows.empty else "")
 
 
 def figure(rows: pd.DataFrame) -> Any:

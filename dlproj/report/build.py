@@ -57,7 +57,8 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     judged = judge(claims, kept)
     if matched_only and not judged.empty:  # a sweep's report: the claims its runs bear on
         judged = judged[judged["kind"] != "not run yet"]
-    write.write(out_dir, judged, study)
+    write_text(out_dir / "claims.md", write.markdown(judged, study))
+    write_text(out_dir / "claims.csv", judged.to_csv(index=False) if not judged.empty else "")
     drawn = []
     if figures:
         from dlproj.report.figures import draw_all
