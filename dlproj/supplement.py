@@ -126,9 +126,8 @@ def check_path(path: str | Path) -> Path:
 
 
 def write(path: str | Path, files: dict[str, bytes]) -> Path:
-    """`files` as a gzipped tar at `path`, under `supplement/`, the same bytes for the same
-    files; written whole or not at all."""
-    path = check_path(path)
+    """`files` as a gzipped tar at `path` (checked first: check_path), under `supplement/`, the
+    same bytes for the same files; written whole or not at all."""
 
     def fill(fh: Any) -> None:
         with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz, \

@@ -60,7 +60,7 @@ def _report(argv: list[str] | None) -> int:
     if args.bundle is not None:
         from dlproj.supplement import check_path
 
-        check_path(args.bundle)  # before the report is built, not after it
+        bundle = check_path(args.bundle)  # before the report is built, not after it
 
     from dlproj.report.build import build_report
 
@@ -79,7 +79,7 @@ def _report(argv: list[str] | None) -> int:
 
         files = supplement.parts(report, roots=roots, study=args.study,
                                  weights=args.with_weights)
-        path = supplement.write(args.bundle, files)
+        path = supplement.write(bundle, files)
         print(f"supplement: {path} ({len(files)} files, {path.stat().st_size / 1e6:.1f} MB)",
               file=sys.stderr)
     return 0
