@@ -34,12 +34,12 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     """The judged pairs as the Markdown table shows them."""
     out = []
     for r in rows.itertuples():
-        ratio, ran = r.effect_kind == "ratio", r.kind != "not run yet"
+        ratio = r.effect_kind == "ratio"  # an arm not run: effect and interval NaN, shown ""
         interval = (f"[{_effect(r.low, ratio)}, {_effect(r.high, ratio)}]"
                     if math.isfinite(r.low) else "")
         out.append({"Claim": r.claim, "§": r.report_section, "Asserted": asserted(r),
                     "Measure": r.measure, "n": f"{r.n_a}, {r.n_b}",
-                    "Effect": _effect(r.effect, ratio) if ran else "",
+                    "Effect": _effect(r.effect, ratio),
                     "95% interval": interval, "Verdict": r.verdict,
                     "Seeds/arm for 80% power": _seeds(r.seeds_needed),
                     "Excluded": r.excluded})
