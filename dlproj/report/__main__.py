@@ -58,9 +58,9 @@ def _report(argv: list[str] | None) -> int:
                           "least one run (a folder with results.json or .hydra/config.yaml).")
     out = args.out or roots[0] / "report"
     if args.bundle is not None:
-        from dlproj.supplement import check_path
+        from dlproj import supplement
 
-        bundle = check_path(args.bundle)  # before the report is built, not after it
+        bundle = supplement.check_path(args.bundle)  # before the report is built, not after it
 
     from dlproj.report.build import build_report
 
@@ -75,8 +75,6 @@ def _report(argv: list[str] | None) -> int:
           + ", ".join(f"{n} {kind}" for kind, n in verdicts.items()) + f"), index.md, "
           f"{len(report.figures)} figures", file=sys.stderr)
     if args.bundle is not None:
-        from dlproj import supplement
-
         files = supplement.parts(report, roots=roots, study=args.study,
                                  weights=args.with_weights)
         path = supplement.write(bundle, files)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from dlproj.config.setting import flatten, setting_id, setting_of
 from dlproj.training.csvlog import complete_lines
@@ -121,8 +122,6 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
     try:
         obj = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception as exc:  # any YAML or OmegaConf error: the file is unusable
