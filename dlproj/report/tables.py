@@ -36,8 +36,6 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
 
     `runs` are the kept runs (after dedupe), so n counts distinct seeds.
     """
-    if runs.empty:
-        return pd.DataFrame(columns=[*KEYS, "label", "n"]), pd.DataFrame()
     grouped = runs.groupby(KEYS, sort=False, dropna=False)
     rows = grouped.agg(
         label=("label", "first"), n=("seed", "nunique"),
