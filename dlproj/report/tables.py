@@ -164,8 +164,6 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
 def csv_frame(rows: pd.DataFrame, stats: pd.DataFrame, numbers: Numbers) -> pd.DataFrame:
     """Long format: a line per (setting row, metric), with the course report's value where the
     protocol matches; rows without metrics get one line with no metric; no rows, no lines."""
-    if rows.empty:
-        return pd.DataFrame(columns=CSV_COLUMNS)
     base = rows.drop(columns="course").rename(columns={"label": "setting_label"})
     out = base.merge(stats.rename(columns={"count": "metric_n"}), how="left",
                      on=KEYS) if not stats.empty else base.assign(metric="")
