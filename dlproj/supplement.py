@@ -30,12 +30,12 @@ SUFFIXES = (".tar.gz", ".tgz")  # what --bundle writes: a gzipped tar
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
     """A run's folder inside the supplement: its path under the outputs folder it was read
     from (with that folder's name first when there are several)."""
-    for root in map(Path, roots):
-        if run_dir.resolve().is_relative_to(root.resolve()):
-            rel = run_dir.resolve().relative_to(root.resolve())
-            return (f"{root.name}/{rel}" if len(roots) > 1 else str(rel)) if rel.parts \
-                else run_dir.name
-    return run_dir.name
+    # Every kept run was found under one of `roots` (read_runs walks them).
+    root = next(r for r in roots if run_dir.resolve().is_relative_to(r.resolve()))
+    rel = run_dir.resolve().relative_to(root.resolve())
+    if not rel.parts:  # --outputs named the run itself
+        return run_dir.name
+    return f"{root.name}/{rel}" if len(roots) > 1 else str(rel)
 
 
 def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:
