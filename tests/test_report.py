@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import statistics
 from functools import cache
 from pathlib import Path
@@ -279,10 +280,20 @@ def test_a_run_without_a_usable_seed_is_a_skipped_file(tmp_path, capsys, seed):
     {"experiment": "xor"},
     {"setting_label": None, "overrides": [1, 2]},  # a label read from overrides not strings
     {"setting_label": None, "overrides": [None, "model=mlp_small"]},
+    # Every other field with a value no run writes: blank or non-string errors, an odd status,
+    # wall time, label or metrics.
+    *({"status": "failed", "error": e} for e in (" ", "\n\t \n", "", 0, False, [], {}, ["x"],
+                                                 {"why": 1}, 3.5, "\n  \nboom\nline 2")),
+    {"status": None}, {"status": 3}, {"status": ["failed"]},
+    {"wall_seconds": "fast"}, {"wall_seconds": None}, {"wall_seconds": [1]},
+    {"setting_label": 5}, {"setting_label": ["a", "b"]}, {"experiment": None},
+    {"metrics": [1, 2]}, {"metrics": {"test_mse": "low"}}, {"metrics": {"test_mse": None}},
+    {"metrics": {"test_mse": float("nan")}}, {"metrics": {"test_mse": True}},
 ])
 def test_a_record_at_odds_with_itself_is_still_a_row(tmp_path, capsys, edit):
     """A results.json edited by hand (its section or experiment no longer its config's, its
-    overrides not strings) is read as what it says: the report is built, never a traceback."""
+    overrides not strings, any field a value no run writes) is read as what it says: the report
+    is built, never a traceback."""
     make_run(tmp_path / "runs", "good", *SIN, metrics={"test_mse": 0.01})
     odd = make_run(tmp_path / "runs", "odd", *SIN, seed=1, metrics={"test_mse": 0.03})
     record = json.loads((odd / "results.json").read_text())
@@ -290,7 +301,9 @@ def test_a_record_at_odds_with_itself_is_still_a_row(tmp_path, capsys, edit):
     assert report_main(["--outputs", str(tmp_path), "--no-figures"]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "skipped" not in err
-    assert "| sin          | defaults  | completed |" in out
+    assert re.search(r"\| sin +\| defaults +\| completed +\|", out), out  # the good run's row
+    if edit.get("error") == "\n  \nboom\nline 2":  # the first line that says something
+        assert "error: boom" in out and "line 2" not in out
 
 
 def test_unfinished_run_without_results_is_marked_incomplete(tmp_path):

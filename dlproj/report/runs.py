@@ -143,6 +143,11 @@ def _as_int(value: Any) -> int | None:
     return number if isinstance(value, str) or number == value else None
 
 
+def first_line(error: Any) -> str:
+    """A record's `error` as the tables show it: its first line that is not blank ("": none)."""
+    return next((line.strip() for line in str(error or "").splitlines() if line.strip()), "")
+
+
 def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> dict | None:
     """One run directory as a row; None (with a Problem) when its record is unusable.
 
@@ -187,7 +192,7 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
         "label": str(label),
         "finished": (results if results.exists() else run_dir).stat().st_mtime,
         "wall_seconds": float(wall) if isinstance(wall, (int, float)) else None,
-        "error": record.get("error"),
+        "error": first_line(record.get("error")),
         "config": config,
         "metrics": metrics,
         "curve": curve,

@@ -41,7 +41,7 @@ def settings(runs: pd.DataFrame, numbers: Numbers) -> tuple[pd.DataFrame, pd.Dat
         label=("label", "first"), n=("seed", "nunique"),
         seeds=("seed", lambda s: " ".join(map(str, sorted(s)))),  # ints: load_run checked
         wall_seconds=("wall_seconds", "mean"), config=("config", "first"),
-        error=("error", lambda s: next((str(e).strip().splitlines()[0] for e in s if e), "")),
+        error=("error", lambda s: next((e for e in s if e), "")),  # load_run's first_line
         run_dirs=("path", lambda s: " ".join(map(str, s))),
     ).reset_index()
     # A line per (run, numeric finite metric): what the statistics are taken over.
