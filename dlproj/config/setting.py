@@ -1,26 +1,20 @@
 """A run's *setting*: what it computed, as a short hash and a readable label.
 
 Two runs are the same setting when their resolved configs agree on every key that can change a
-result. Left out (`is_excluded`): the seed (seeds of one setting are averaged), where things are
-read or written, threads and workers, Section 4's memory layout and Section 3's convolution
-algorithm (the same numbers to round-off),
-checkpoint, progress and tracker knobs, Hydra's instantiation keys (the choice's `name` says
-which object), and `device`: a GPU run is only another machine, as a CPU with another BLAS would
-be. A file a run reads (FILE_KEYS: `checkpoint=`, `model.weights=PATH`) counts by its file name,
-however the path is typed (`model.npz`, `./model.npz`, absolute, `outputs/x/model.npz/`): it
-names one file as paths.resolve_path takes it, and a pretraining run redone elsewhere (another
-outputs folder, clone or stamp) leaves its followers the same setting. The name is read from the
-path as recorded, not from the disk, so a setting recomputed later (the report, reproduce) is the
-one recorded. Keys of runs recorded
-before each group had a schema of its own (RETIRED) and keys added since at the value those runs
-computed with (ADDED) are left out too, so old runs keep their settings.
+result: the seed (seeds of one setting are averaged), where things are read or written, threads,
+workers and other knobs that give the same numbers to round-off, tracker keys, Hydra's
+instantiation keys (the choice's `name` says which object) and `device` (a GPU is only another
+machine) are left out (`is_excluded`). A file a run reads (FILE_KEYS) counts by its file name as
+recorded, however the path is typed and without reading the disk, so a pretraining run redone
+elsewhere leaves its followers, and a setting recomputed later, the same. Keys runs recorded
+before each group had its own schema never read (RETIRED) and keys added since at the value
+those runs computed with (ADDED) are left out, so old runs keep their settings.
 
 The label lists every key that differs from the experiment's own defaults (`conf/experiment/`)
 and every key given on the command line even at its default (`-m optimizer=sgd,adam` labels the
 Adam runs `optimizer=adam` too); a group by its choice (`model=mlp_small`), its sub-keys only
 where they differ from that choice's file. `setting_of` is the one place this is computed: the
-runner records it in `results.json`, the report recomputes it for runs that lack it, and
-`dlproj.reproduce` finds the jobs already done with it.
+runner records it in `results.json`, the report and `dlproj.reproduce` recompute it.
 """
 
 from __future__ import annotations
@@ -54,9 +48,6 @@ RETIRED: dict[str, dict[str, tuple[str, ...]]] = {
                  "exponential": ("step_size", "min_lr"), "cosine": ("step_size", "gamma")},
     "model": {"resnet18": ("depth", "width")},
 }
-# ADDED (dlproj/training/resume_rules.py): keys added since runs were recorded, at the value they
-# computed with (train.divergence_factor: a completed run never crossed it, so its default
-# changes none).
 # Config groups shown by their choice (`model=mlp_small`) rather than key by key.
 GROUPS = ("model", "optimizer", "schedule", "pooling", "augmentation", "dataset")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".npz")
@@ -91,8 +82,6 @@ def canonical(value: Any, key: str = "") -> Any:
     value of a FILE_KEYS `key` however typed; elsewhere a path to a checkpoint)."""
     if isinstance(value, (list, tuple)):
         return tuple(canonical(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, canonical(v)) for k, v in value.items()))
     if isinstance(value, str):
         path = key in FILE_KEYS or ("/" in value and value.endswith(_CHECKPOINT_SUFFIXES))
         name = PurePath(value).name
@@ -179,4 +168,4 @@ def experiment_defaults(section: Any, experiment: Any,
 
 @lru_cache(maxsize=4)
 def _compose_cache(outputs: Path) -> ComposeCache:
-    return ComposeCache.of(outputs)
+    return ComposeCache(outputs)
