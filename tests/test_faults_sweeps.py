@@ -101,7 +101,7 @@ def test_a_sweep_dies_with_a_killed_reproduce_and_the_rerun_resumes_it(tmp_path)
     with _pytest.MonkeyPatch.context() as mp:
         mp.setattr(studies, "STUDY_DIR", studies_dir)
         (job,) = plan(studies.load("long"), outputs, sweep_dir=outputs / "multirun" / "next",
-                      force=False, cache=ComposeCache.of(outputs)).jobs
+                      force=False, cache=ComposeCache(outputs)).jobs
     assert job.state == "resume"
 
 

@@ -358,7 +358,7 @@ def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
     from dlproj.config import compose as composing
 
     outputs = tmp_path / "out"
-    cache = ComposeCache.of(outputs)
+    cache = ComposeCache(outputs)
     planned = _plan("tiny", outputs, cache=cache)
     assert not outputs.exists()  # the plan writes nothing; the caller saves the cache
     # xor's two seeds share one setting
@@ -366,13 +366,13 @@ def test_each_setting_is_composed_once_and_cached(tiny, tmp_path, monkeypatch):
     cache.save()
     # Read back, nothing is composed again.
     monkeypatch.setattr(composing, "compose_config", lambda overrides: 1 / 0)
-    again = _plan("tiny", outputs, cache=ComposeCache.of(outputs))
+    again = _plan("tiny", outputs, cache=ComposeCache(outputs))
     assert [j.setting for j in again.jobs] == [j.setting for j in planned.jobs]
     assert all(j.state == "run" for j in again.jobs)
     # Another conf/ (another fingerprint): the cache is not used.
     saved = json.loads(cache.path.read_text())
     cache.path.write_text(json.dumps({**saved, "fingerprint": "other"}))
-    assert ComposeCache.of(outputs).entries == {}
+    assert ComposeCache(outputs).entries == {}
     stale = _plan("tiny", outputs, cache=None)  # the planner's own: the outputs folder's
     assert {j.state for j in stale.jobs} == {"invalid"}
     assert stale.jobs[0].reason.startswith("ZeroDivisionError")

@@ -203,20 +203,20 @@ def test_compose_caches_of_processes_side_by_side_merge(tmp_path):
     foreign file reads as empty; a folder it cannot write costs only the cache."""
     from dlproj.config.cache import ComposeCache
 
-    first, second = ComposeCache.of(tmp_path), ComposeCache.of(tmp_path)
+    first, second = ComposeCache(tmp_path), ComposeCache(tmp_path)
     first.put("defaults", ("section=1", "experiment=mlp"), {"train.epochs": 10})
     second.put("settings", ("section=3", "pooling=avg"), "abc123")
     first.save()
     second.save()
-    again = ComposeCache.of(tmp_path)
+    again = ComposeCache(tmp_path)
     assert again.get("defaults", ("section=1", "experiment=mlp")) == {"train.epochs": 10}
     assert again.get("settings", ("section=3", "pooling=avg")) == "abc123"
     for text in ("{\"fingerprint\": ", "[]", "{\"entries\": 3}"):
         (tmp_path / "compose-cache.json").write_text(text)
-        assert ComposeCache.of(tmp_path).entries == {}
+        assert ComposeCache(tmp_path).entries == {}
     blocked = tmp_path / "file"
     blocked.write_text("")
-    cache = ComposeCache.of(blocked)  # its folder is a file: nothing can be written there
+    cache = ComposeCache(blocked)  # its folder is a file: nothing can be written there
     cache.put("settings", ("x",), "y")
     cache.save()
     assert cache.get("settings", ("x",)) == "y"

@@ -19,21 +19,17 @@ from dlproj import paths
 
 
 class ComposeCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, outputs: Path) -> None:
+        """The cache of an outputs folder (read now; written only by `save`)."""
         digest = hashlib.sha1()
         files = (sorted(paths.CONF_DIR.rglob("*.yaml"))
                  + sorted((paths.PACKAGE_DIR / "config").glob("*.py")))
         for file in files:
             digest.update(file.relative_to(paths.PROJECT_ROOT).as_posix().encode())
             digest.update(file.read_bytes())
-        self.path, self.fingerprint = path, digest.hexdigest()
+        self.path, self.fingerprint = outputs / "compose-cache.json", digest.hexdigest()
         self.entries: dict[str, dict[str, Any]] = self._saved()
         self.changed: dict[str, dict[str, Any]] = {}
-
-    @classmethod
-    def of(cls, outputs: Path) -> ComposeCache:
-        """The cache of an outputs folder (read now; written only by `save`)."""
-        return cls(outputs / "compose-cache.json")
 
     def _saved(self) -> dict[str, dict[str, Any]]:
         try:

@@ -131,7 +131,7 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     started = time.time()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")  # unique even within one second
     sweep_dir = outputs / "multirun" / f"{stamp}_reproduce_{name}"
-    cache = ComposeCache.of(outputs)
+    cache = ComposeCache(outputs)
     planned = plan(study, outputs, sweep_dir=sweep_dir, force=args.force, cache=cache)
     counts = planned.counts()
     print(f"dlproj reproduce: {written.title}: {len(study.steps)} steps, {len(planned.jobs)} "

@@ -103,7 +103,7 @@ def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None
     from dlproj.config.setting import setting_id
     from dlproj.runtime.validate import validate
 
-    cache = cache if cache is not None else ComposeCache.of(outputs)
+    cache = cache if cache is not None else ComposeCache(outputs)
     jobs, found = [], {}
     for index, step in enumerate(study.steps, 1):
         for overrides in step.jobs():
