@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -51,49 +52,37 @@ def check(ok: bool, key: str, value: object, allowed: str, *, shown: str | None 
                           f"`python -m dlproj {key}=...`.")
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
-    """A reader of `kind` (int or float) that lets only finite values > 0 through."""
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(text)
-        return value
-    return parse
-
-
-def _switch(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError(text)
-    return text == "1"
-
-
 # The environment variables dlproj reads as numbers or switches (the folders, DLPROJ_OUTPUTS and
-# DLPROJ_DATA: dlproj/paths.py), each read by `knob`: how its text is read and what is allowed.
-KNOBS: dict[str, tuple[Callable[[str], Any], str]] = {
-    "DLPROJ_JOBS": (_positive(int), "an integer >= 1 (how many runs share the cores; unset: "
-                                    "this run alone, or its joblib sweep's n_jobs)"),
-    "DLPROJ_KEEP_MEMORY": (_switch, "1 (a run keeps the memory its steps free, for the next: "
-                                    "faster, its peak memory up to a third higher) or 0 (the C "
-                                    "library's own way); unset: 1 (dlproj/runtime/allocator.py)"),
-    "DLPROJ_MLFLOW_PROBE_SECS": (_positive(float), "a number of seconds > 0 (how long an MLflow "
-                                                   "tracking server has to answer; unset: 5)"),
-    "DLPROJ_PROGRESS": (_switch, "1 (progress bars) or 0 (none); unset: bars when stderr is a "
-                                 "terminal"),
+# DLPROJ_DATA: dlproj/paths.py), each read by `knob`: as an int or float (finite, > 0) or as a
+# bool (0 or 1), and what is allowed.
+KNOBS: dict[str, tuple[type, str]] = {
+    "DLPROJ_JOBS": (int, "an integer >= 1 (how many runs share the cores; unset: this run "
+                         "alone, or its joblib sweep's n_jobs)"),
+    "DLPROJ_KEEP_MEMORY": (bool, "1 (a run keeps the memory its steps free, for the next: "
+                                 "faster, its peak memory up to a third higher) or 0 (the C "
+                                 "library's own way); unset: 1 (dlproj/runtime/allocator.py)"),
+    "DLPROJ_MLFLOW_PROBE_SECS": (float, "a number of seconds > 0 (how long an MLflow tracking "
+                                        "server has to answer; unset: 5)"),
+    "DLPROJ_PROGRESS": (bool, "1 (progress bars) or 0 (none); unset: bars when stderr is a "
+                              "terminal"),
 }
 
 
 def knob(name: str, default: Any = None) -> Any:
-    """The environment variable `name` of KNOBS as its reader reads it; `default` when it is
+    """The environment variable `name` of KNOBS as its kind reads it; `default` when it is
     unset or blank; a ConfigError naming it and what is allowed when it is anything else."""
-    text = os.environ.get(name, "")
-    if not text.strip():
+    given = os.environ.get(name, "")
+    text = given.strip()
+    if not text:
         return default
-    parse, allowed = KNOBS[name]
-    try:
-        return parse(text.strip())
-    except ValueError:
-        raise ConfigError(f"Invalid value for the environment variable {name}: {text!r}. "
-                          f"Allowed: {allowed}.") from None
+    kind, allowed = KNOBS[name]
+    if kind is bool and text in ("0", "1"):
+        return text == "1"
+    with suppress(ValueError):  # a number: finite and > 0
+        if kind is not bool and math.isfinite(value := kind(text)) and value > 0:
+            return value
+    raise ConfigError(f"Invalid value for the environment variable {name}: {given!r}. "
+                      f"Allowed: {allowed}.")
 
 
 def check_knobs() -> None:
