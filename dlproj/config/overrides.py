@@ -14,9 +14,6 @@ from dlproj import paths
 from dlproj.config.checks import nearest
 from dlproj.errors import ConfigError
 
-# Hydra's flags that take the next word as their value (`--cfg hydra`, `-cn config`).
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
-                     "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 # Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
 HIDDEN = ("schema", "study", "hydra")
 # Hydra's settings a run's lifecycle rests on (conf/config.yaml): Hydra writes nothing into a run
@@ -81,14 +78,11 @@ def value_of(arg: str) -> str:
 def check_choices(args: list[str]) -> None:
     """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
     each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
+    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    words, flag_value = [], False
-    for arg in args:  # overrides: neither Hydra's flags nor the value a flag takes
-        if not arg.startswith("-") and not flag_value:
-            words.append(arg)
-        flag_value = arg in _FLAGS_WITH_VALUE
+    words = get_args_parser().parse_args(args).overrides  # Hydra's flags left out, as it does
     try:
         overrides = OverridesParser.create().parse_overrides(words)
     except OverrideParseException as exc:
