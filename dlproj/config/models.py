@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dlproj.config.checks import Built, config_file, int_list, integer, one_of, ruled, text
+from dlproj.config.checks import Built, Rule, config_file, int_list, integer, one_of, ruled, text
 from dlproj.config.images import DATASET_LABELS
 from dlproj.data.mnist import SIDE
 from dlproj.errors import check
@@ -45,13 +45,10 @@ class TwoLayerConfig(MLPConfig):
     (otherwise an MLP's keys)."""
 
     name: str = "two_layer"
-    hidden: list[int] = ruled([512], int_list(allow_empty=False, example="[256]"))
+    hidden: list[int] = ruled([512], Rule(lambda v: len(v) == 1 and v[0] >= 1,
+                                          "exactly one hidden width (an integer >= 1) for "
+                                          "Section 2's 2-layer net, e.g. `model.hidden=[256]`"))
     activation: str = ruled("relu", one_of(TWO_LAYER_ACTIVATIONS))
-
-    @staticmethod
-    def cross_check(node: DictConfig, cfg: DictConfig) -> None:
-        check(len(node.hidden) == 1, "model.hidden", node.hidden,
-              "exactly one hidden width for Section 2's 2-layer net, e.g. `model.hidden=[256]`")
 
 
 @dataclass
