@@ -87,10 +87,8 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
           "layer4 with model.weights=imagenet or PATH")
     if node.weights not in ("none", "imagenet"):
         # A run resumed from its last.pt has every weight there: the file it started from may
-        # be gone since (dlproj.experiments.section4 reads it only for a fresh start). torch's
-        # files only (.pt, as dlproj writes them, or .pth, torch.hub's): a NumPy model.npz of
-        # Sections 1-3 is refused here, as `checkpoint=` refuses it, rather than after the data
-        # is loaded.
+        # be gone since (section4 reads it only for a fresh start). A NumPy model.npz is refused
+        # here, as `checkpoint=` refuses it, rather than after the data is loaded.
         resumed = cfg.get("resume") and any(p.is_file() for p in Path(cfg.resume).glob("last.*"))
         config_file("model.weights", node.weights, WEIGHTS_ALLOWED, WEIGHTS_SUFFIXES,
                     f"{WEIGHTS_ALLOWED}: a torch file ({' or '.join(WEIGHTS_SUFFIXES)}); a NumPy "
@@ -98,10 +96,8 @@ def _transfer(node: DictConfig, cfg: DictConfig) -> None:
                     gone_ok=bool(resumed))
     dataset = cfg.get("dataset")
     if node.num_classes is not None and dataset is not None:
-        # The head has one output per class of the data: fewer cannot name every label (an
-        # IndexError at the first step), more would predict classes no image has. A model.pt
-        # that already has more (written before 2026-12-07, when a larger head was allowed) is
-        # evaluated with its own head (`checkpoint=`: more is allowed, never fewer).
+        # A model.pt written before 2026-12-07, when a larger head was allowed, is evaluated
+        # with its own head (`checkpoint=`: more is allowed, never fewer).
         chosen = dataset.get("classes")
         labels = len(chosen) if chosen else DATASET_LABELS.get(dataset.name)
         given = f" with dataset.classes={list(chosen)}" if chosen else ""

@@ -47,9 +47,7 @@ class EarlyStoppingConfig:
 class TrainConfig:
     epochs: int = ruled(10, integer())
     batch_size: int = ruled(128, integer())
-    # Stop a run whose loss diverges (recorded as `diverged`): turns NaN/inf, or exceeds
-    # `divergence_factor` times the run's first loss (null: NaN/inf only). The rule:
-    # dlproj/training/divergence.py.
+    # Stop a run whose loss diverges (recorded as `diverged`): dlproj/training/divergence.py.
     stop_on_divergence: bool = True
     divergence_factor: float | None = ruled(FACTOR, DIVERGENCE_FACTOR)
     # Write last.npz / last.pt every N epochs, but not more often than every

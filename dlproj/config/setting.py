@@ -105,16 +105,12 @@ def setting_of(config: dict[str, Any], given: list[str] | None = None) -> Settin
     ident = identity(config)
     named = {o.partition("=")[0].lstrip("+~") for o in given or []}  # `optimizer=adam`: optimizer
     shown = {k for k in named if k in GROUPS or (k in ident and k not in ("section", "experiment"))}
-    return Setting(_hash(ident), label(ident, shown))
+    return Setting(setting_id(config), label(ident, shown))
 
 
 def setting_id(config: dict[str, Any]) -> str:
     """`setting_of(config).id` without the label (which composes the experiment's defaults)."""
-    return _hash(identity(config))
-
-
-def _hash(ident: dict[str, Any]) -> str:
-    blob = json.dumps(sorted(ident.items()), default=str, separators=(",", ":"))
+    blob = json.dumps(sorted(identity(config).items()), default=str, separators=(",", ":"))
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
