@@ -75,22 +75,27 @@ def value_of(arg: str) -> str:
     return str(OmegaConf.create({"v": OverridesParser.create().parse_override(arg).value()}).v)
 
 
-def check_choices(args: list[str]) -> None:
-    """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
-    each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
+def parsed(args: list[str]) -> list:
+    """A command line's overrides as Hydra parses them (its flags left out, as it does); a
+    ConfigError for what it cannot parse."""
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    words = get_args_parser().parse_args(args).overrides  # Hydra's flags left out, as it does
+    words = get_args_parser().parse_args(args).overrides
     try:
-        overrides = OverridesParser.create().parse_overrides(words)
+        return OverridesParser.create().parse_overrides(words)
     except OverrideParseException as exc:
         raise ConfigError(f"Cannot read the command line: {' '.join(str(exc).split())}. "
                           f"Allowed: KEY=VALUE, GROUP=CHOICE, a list as KEY=[a,b], a sweep as "
                           f"KEY=a,b (with -m); quote values with spaces.") from None
+
+
+def check_choices(args: list[str]) -> None:
+    """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
+    each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
     known, plain = groups(), {}
-    for override in overrides:
+    for override in parsed(args):
         group = override.key_or_group
         if group in PINNED and (override.is_delete() or override.value() != PINNED[group][0]):
             given = override.input_line.partition("=")[2] if not override.is_delete() else "~"
@@ -187,16 +192,9 @@ def _unknown_key(missing: str, args: list[str]) -> str:
     """An unknown key, named against the config of the command's own group choices: the
     nearest key it has, or the choices of the key's group that take it (`optimizer=adam
     optimizer.momentum=0.9`: momentum and sgd do)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    known_groups, chosen, parser = groups(), [], OverridesParser.create()
-    for arg in args:  # the group choices given, sweeps left out
-        try:
-            parsed = parser.parse_override(arg)
-        except Exception:  # what Hydra cannot read was refused before composing
-            continue
-        if parsed.key_or_group in known_groups and not parsed.is_sweep_override():
-            chosen.append(arg)
+    known_groups = groups()
+    chosen = [o.input_line for o in parsed(args)  # the group choices given, sweeps left out
+              if o.key_or_group in known_groups and not o.is_sweep_override()]
     cfg, leaves = _composed(chosen) or _composed([]) or (None, [])
     group = missing.partition(".")[0]
     if "." in missing and group in known_groups and cfg is not None:
