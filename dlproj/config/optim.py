@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING, DictConfig
 
 from dlproj.config.checks import AT_LEAST_ZERO, IN_UNIT, POSITIVE, Built, integer, number, ruled
-from dlproj.errors import ConfigError, check
+from dlproj.errors import check
 
 
 @dataclass
@@ -25,17 +25,13 @@ class SGDConfig(Built):
 
     @staticmethod
     def cross_check(node: DictConfig, cfg: DictConfig) -> None:
-        if node.nesterov and not node.momentum > 0:
-            raise ConfigError(
-                f"Invalid value for 'optimizer.nesterov': True with optimizer.name="
-                f"{node.name!r} and optimizer.momentum={node.momentum}. Allowed: Nesterov needs "
-                f"SGD with momentum > 0, e.g. `python -m dlproj optimizer=momentum "
-                f"optimizer.nesterov=true`.")
-        if node.name == "momentum" and not node.momentum > 0:
-            raise ConfigError(
-                f"Invalid value for 'optimizer.momentum': {node.momentum} with "
-                f"optimizer=momentum. Allowed: a number in (0, 1), e.g. "
-                f"`optimizer.momentum=0.9`; plain SGD is `optimizer=sgd`.")
+        check(not node.nesterov or node.momentum > 0, "optimizer.nesterov", True,
+              "Nesterov needs SGD with momentum > 0, e.g. `python -m dlproj optimizer=momentum "
+              "optimizer.nesterov=true`", shown=f"True with optimizer.name={node.name!r} and "
+              f"optimizer.momentum={node.momentum}")
+        check(node.name != "momentum" or node.momentum > 0, "optimizer.momentum", node.momentum,
+              "a number in (0, 1), e.g. `optimizer.momentum=0.9`; plain SGD is `optimizer=sgd`",
+              shown=f"{node.momentum} with optimizer=momentum")
 
 
 @dataclass
