@@ -1,11 +1,10 @@
 """What composing conf/ gave, kept between processes in `<outputs>/compose-cache.json`.
 
 Composing takes a fraction of a second, paid over and over by `dlproj.reproduce` finding the jobs
-already done (`settings`: a job's overrides -> its setting id; quick study, 60 jobs done: 11.2-12.6
-s without the cache, 0.9-1.7 s with it) and by every run's label (`defaults`, dlproj.config.setting:
-`section=1 debug=overfit` 1.65 -> 1.37 s). Entries are keyed by a hash of every file composing
-reads (conf/, dlproj/config/). Runs side by side may each save: a save is atomic and merges what
-the file holds; an entry lost to a simultaneous save is only composed again.
+already done (`settings`: a job's overrides -> its setting id; README: 12 s -> 1.4 s) and by every
+run's label (`defaults`, dlproj.config.setting). Entries are keyed by a hash of every file
+composing reads (conf/, dlproj/config/). Runs side by side may each save: a save is atomic and
+merges what the file holds; an entry lost to a simultaneous save is only composed again.
 """
 
 from __future__ import annotations
