@@ -11,7 +11,7 @@ import re
 import traceback
 
 from dlproj import paths
-from dlproj.config.checks import nearest
+from dlproj.config.checks import allowed_for, nearest
 from dlproj.errors import ConfigError
 
 # Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
@@ -171,8 +171,6 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
                                                 key or "?")
         return _unknown_key(missing, args)
     if key and key in given and "is not Optional" in first:  # `model.width=null`
-        from dlproj.config.checks import allowed_for
-
         said = allowed_for(getattr(cause, "object_type", None), str(getattr(cause, "key", "")))
         return (f"Invalid value for '{key}': null, but '{key}' takes a value"
                 f"{f'. Allowed: {said}' if said else ''} (`python -m dlproj --cfg job` shows "
