@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 import traceback
 
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
 from dlproj import paths
 from dlproj.config.checks import allowed_for, nearest
 from dlproj.errors import ConfigError
@@ -70,7 +73,6 @@ def value_of(arg: str) -> str:
     """The value of one `key=value` override as the run's config holds it: quotes taken off and
     `${...}` read as Hydra and OmegaConf do."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
 
     return str(OmegaConf.create({"v": OverridesParser.create().parse_override(arg).value()}).v)
 
@@ -146,7 +148,6 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
     from hydra.errors import HydraException
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
     if isinstance(exc, ConfigError):  # dlproj's own, from inside Hydra (a launcher's settings)
         return str(exc)
@@ -216,8 +217,6 @@ def _unknown_key(missing: str, args: list[str]) -> str:
 
 def _composed(overrides: list[str]) -> tuple | None:
     """(conf/ composed with these overrides, Hydra's node kept; its keys), or None."""
-    from omegaconf import OmegaConf
-
     from dlproj.config.compose import compose_config
     from dlproj.config.setting import flatten
 
