@@ -16,6 +16,7 @@ import re
 import sys
 
 from dlproj import paths
+from dlproj.config.overrides import groups as conf_groups
 
 # Hydra's groups not worth showing: its internals.
 HIDDEN_GROUPS = ("hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
@@ -52,7 +53,6 @@ def groups() -> dict[str, list[str]]:
     from hydra.core.object_type import ObjectType
 
     from dlproj.config.compose import config_loader
-    from dlproj.config.overrides import groups as conf_groups
 
     repo, out = config_loader().repository, conf_groups()
 
@@ -89,8 +89,6 @@ def sections() -> dict[int, tuple[str, str | None]]:
 
 def help_text() -> str:
     """`python -m dlproj --help`: read from conf/ alone (no Hydra, no experiment imported)."""
-    from dlproj.config.overrides import groups as conf_groups
-
     lines = ["python -m dlproj [GROUP=CHOICE ...] [KEY=VALUE ...]    one run",
              "python -m dlproj -m KEY=a,b [KEY=c,d ...]              a sweep: every combination",
              "python -m dlproj resume=RUN_DIR [train.epochs=N]      continue a stopped run", "",
