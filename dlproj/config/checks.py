@@ -102,9 +102,8 @@ def config_file(key: str, given: str, allowed: str, suffixes: tuple[str, ...],
                 wrong_kind: str, *, gone_ok: bool = False) -> None:
     """A file that config key `key` names (`checkpoint=`, `model.weights`): ConfigError unless it
     exists (`gone_ok`: it need not; within files_written_later, any path does but '') and its
-    name ends in one of `suffixes` (else `wrong_kind` is what is allowed); the path is taken as
-    paths.resolve_path takes a config's path (a relative one from the project root), and the
-    messages show it as typed and where it resolved."""
+    name ends in one of `suffixes` (else `wrong_kind` is what is allowed), as resolve_path takes
+    it; the messages show it as_given."""
     exists = bool(given.strip()) and (not _files_checked.get() or resolve_path(given).is_file())
     check(gone_ok or exists, key, given, allowed, shown=f"{as_given(given)}, which is not a file")
     check(resolve_path(given).suffix in suffixes, key, given, wrong_kind, shown=as_given(given))
