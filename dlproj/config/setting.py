@@ -6,9 +6,9 @@ workers and other knobs that give the same numbers to round-off, tracker keys, H
 instantiation keys (the choice's `name` says which object) and `device` (a GPU is only another
 machine) are left out (`is_excluded`). A file a run reads (FILE_KEYS) counts by its file name as
 recorded, however the path is typed and without reading the disk, so a pretraining run redone
-elsewhere leaves its followers, and a setting recomputed later, the same. Keys runs recorded
-before each group had its own schema never read (RETIRED) and keys added since at the value
-those runs computed with (ADDED) are left out, so old runs keep their settings.
+elsewhere leaves its followers, and a setting recomputed later, the same. Keys that runs
+recorded before each group had its own schema carry but never read (RETIRED), and keys added
+since at the value those runs computed with (ADDED), are left out: old runs keep their settings.
 
 The label lists every key that differs from the experiment's own defaults (`conf/experiment/`)
 and every key given on the command line even at its default (`-m optimizer=sgd,adam` labels the
