@@ -52,9 +52,8 @@ def check(ok: bool, key: str, value: object, allowed: str, *, shown: str | None 
                           f"`python -m dlproj {key}=...`.")
 
 
-# The environment variables dlproj reads as numbers or switches (the folders, DLPROJ_OUTPUTS and
-# DLPROJ_DATA: dlproj/paths.py), each read by `knob`: as an int or float (finite, > 0) or as a
-# bool (0 or 1), and what is allowed.
+# The environment variables dlproj reads as numbers (finite, > 0) or switches (0 or 1), by `knob`,
+# and what each allows (the folders, DLPROJ_OUTPUTS and DLPROJ_DATA: dlproj/paths.py).
 KNOBS: dict[str, tuple[type, str]] = {
     "DLPROJ_JOBS": (int, "an integer >= 1 (how many runs share the cores; unset: this run "
                          "alone, or its joblib sweep's n_jobs)"),

@@ -31,7 +31,6 @@ DIVERGENCE_FACTOR = number(
 
 @dataclass
 class EarlyStoppingConfig:
-    # A metrics.csv column (val_acc, val_loss, ...); null: early stopping off ('' would, unsaid).
     monitor: str | None = ruled(None, text("a metrics.csv column such as val_acc or val_loss, "
                                            "or null (early stopping off)", nullable=True))
     # Epochs without improvement before the run stops.
