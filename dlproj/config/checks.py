@@ -36,9 +36,8 @@ class Rule:
 def allowed_for(schema: Any, name: str) -> str:
     """What field `name` of the dataclass `schema` allows, in words: its rule's text, else its
     type's (an integer, a number, ...); '' when neither says."""
-    fields = {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(
-        schema) else {}
-    f = fields.get(name)
+    fields = dataclasses.fields(schema) if dataclasses.is_dataclass(schema) else ()
+    f = next((f for f in fields if f.name == name), None)
     if f is None:
         return ""
     if "rule" in f.metadata:
