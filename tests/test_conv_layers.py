@@ -198,15 +198,31 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint64 if a.dtype == np.float64 else np.uint32)
 
 
+def _layer_by_layer(layers, x, dout):
+    """Each layer's own forward in order, then each one's backward in reverse: (output, dx)."""
+    for layer in layers:
+        x = layer.forward(x)
+    d = dout
+    for layer in reversed(layers):
+        d = layer.backward(d)
+    return x, d
+
+
+def _zeros_unsigned(a: np.ndarray) -> np.ndarray:
+    return np.where(a == 0, a.dtype.type(0), a)
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf * 0
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 3), (2, 3), (3, 2), (2, 1)])
 @pytest.mark.parametrize("values", ["normal", "ties", "special"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_then_max_pool_go_back_in_one_step_bit_for_bit(k, s, values, dtype, monkeypatch):
-    """Sequential's backward through a ReLU and the max pool after it in one step (the pool's
-    windows not overlapping) gives the bits of the layer-by-layer backward: random inputs, ties
-    (mostly zeros after ReLU), NaN, infinities and signed zeros in the input and the gradient,
-    sizes the windows tile and sizes they do not. Overlapping windows go layer by layer."""
+def test_relu_then_max_pool_run_as_one_step_both_ways(k, s, values, dtype, monkeypatch):
+    """Sequential runs a ReLU and the max pool after it (windows not overlapping) as one step:
+    forward the pool first and ReLU on its output, backward ReLU's mask on the pooled gradient.
+    The gradient has the bits of the layer-by-layer pass, the output its values (its bits but a
+    zero's sign, for -0.0 in the input): random inputs, ties (mostly zeros after ReLU), NaN,
+    infinities and signed zeros in the input and the gradient, sizes the windows tile and sizes
+    they do not. Overlapping windows go layer by layer."""
     from dlproj.nn.activations import ReLU
     from dlproj.nn.sequential import Sequential
 
@@ -221,44 +237,70 @@ def test_relu_then_max_pool_go_back_in_one_step_bit_for_bit(k, s, values, dtype,
         x[picks] = rng.choice(special, size=picks.sum())
         dy_scale = np.inf
     net = Sequential([("relu", ReLU()), ("pool", MaxPool2d(k, s))])
-    y = net.forward(x)
-    dy = rng.normal(size=y.shape).astype(dtype)
+    pooled_shape = net.layers[1][1].forward(x).shape
+    dy = rng.normal(size=pooled_shape).astype(dtype)
     dy[rng.random(dy.shape) < 0.2] = -0.0
     dy[rng.random(dy.shape) < 0.05] *= dy_scale
-    want = net.layers[0][1].backward(net.layers[1][1].backward(dy))
+    want_y, want = _layer_by_layer([layer for _, layer in net.layers], x, dy)
     fused = k <= s
-    if fused:  # the ReLU's own backward must not run
+    relu_inputs: list[tuple] = []
+    if fused:  # the ReLU's own backward must not run, its forward only on the pooled values
         monkeypatch.setattr(ReLU, "backward", lambda self, d: pytest.fail("ReLU.backward ran"))
+        real = ReLU.forward
+        monkeypatch.setattr(ReLU, "forward", lambda self, a, train=True: (
+            relu_inputs.append(a.shape), real(self, a, train))[1])
+    y = net.forward(x)
     got = net.backward(dy)
+    assert relu_inputs == ([pooled_shape] if fused else [])
     np.testing.assert_array_equal(_bits(got), _bits(want))
+    np.testing.assert_array_equal(_bits(_zeros_unsigned(y)), _bits(_zeros_unsigned(want_y)))
+    if values != "special":  # no -0.0 in the input: the output's bits too
+        np.testing.assert_array_equal(_bits(y), _bits(want_y))
 
 
-def test_a_cnn_step_goes_back_through_relu_and_max_pool_in_one(monkeypatch):
-    """The study's CNN (max pool) never runs ReLU's own backward; its gradients are those of
-    the layer-by-layer backward, bit for bit; with average pooling ReLU goes back itself."""
+def test_a_cnn_step_runs_relu_and_max_pool_as_one_step(monkeypatch):
+    """The study's CNN (max pool) never runs ReLU's own backward, nor its forward on a full-size
+    map; its loss and gradients are those of the layer-by-layer pass, bit for bit; with average
+    pooling ReLU runs itself both ways."""
     from dlproj.nn.activations import ReLU
 
     x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    x[:, :, :4] = 0  # a blank top margin, as MNIST's
     y = np.array([0, 1, 2, 3])
+    calls: list[str] = []
+    forward, backward = ReLU.forward, ReLU.backward
+
+    def counted_forward(self, a, train=True):
+        calls.append(f"forward {a.shape[1:3]}")
+        return forward(self, a, train)
+
+    def counted_backward(self, d):
+        calls.append("backward")
+        return backward(self, d)
+
     for pooling, relu_runs in ((MaxPool2d, False), (AvgPool2d, True)):
         model = build_cnn([4, 8], rng=np.random.default_rng(1), pooling=pooling)
         loss = SoftmaxCrossEntropy()
-        loss.forward(model.forward(x), y)
-        dout = loss.backward()
-        d = dout
-        for _, layer in reversed(model.layers):
+        layers = [layer for _, layer in model.layers]
+        logits = x
+        for layer in layers:
+            logits = layer.forward(logits)
+        want_loss = loss.forward(logits, y)
+        d = loss.backward()
+        for layer in reversed(layers):
             d = layer.backward(d)
         want = {k: v.copy() for k, v in model.grads.items()}
-        calls: list[int] = []
-
-        def counted(self, d, calls=calls, real=ReLU.backward):
-            calls.append(1)
-            return real(self, d)
-
-        monkeypatch.setattr(ReLU, "backward", counted)
-        model.backward(dout)
+        calls.clear()
+        monkeypatch.setattr(ReLU, "forward", counted_forward)
+        monkeypatch.setattr(ReLU, "backward", counted_backward)
+        got_loss = loss.forward(model.forward(x), y)
+        model.backward(loss.backward())
         monkeypatch.undo()
-        assert bool(calls) is relu_runs
+        if relu_runs:
+            assert calls == ["forward (28, 28)", "forward (14, 14)", "backward", "backward"]
+        else:  # on the pooled maps only
+            assert calls == ["forward (14, 14)", "forward (7, 7)"]
+        assert _bits(np.float64(got_loss)) == _bits(np.float64(want_loss))
         for name, grad in model.grads.items():
             np.testing.assert_array_equal(_bits(grad), _bits(want[name]), err_msg=name)
 

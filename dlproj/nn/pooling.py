@@ -111,7 +111,10 @@ class MaxPool2d(Pool2d):
         """The gradient through this pool and the ReLU before it, in one: the pool sends each
         window's gradient to its first maximum only, where ReLU's mask is (maximum > 0), so the
         mask applies to dout, a quarter of the size at 2x2 (pooled output NaN: 0, as ReLU's).
-        The same bits as ReLU's backward after this one's where the windows are `disjoint`."""
+        The same bits as ReLU's backward after this one's where the windows are `disjoint`,
+        whether the pool's input was the ReLU's output or, as Sequential runs the two, its input
+        (the first maximum moves only in windows whose maximum is not positive, and there every
+        pixel's gradient is the same zero or NaN)."""
         return self.backward(np.multiply(dout, self._out > 0, dtype=dout.dtype))
 
     def _nan_masks(self, ho: int, wo: int) -> list[np.ndarray]:

@@ -1,9 +1,13 @@
 """Sequential: named layers run in order; parameters exposed as "layer.param" for optimizers.
 
-Backward runs the layers in reverse, except a ReLU that feeds a max pool: the two go back in one
-(MaxPool2d.backward_through_relu), ReLU's mask applied on the pooled gradient instead of the
-full-size one. The same numbers bit for bit (tests/test_conv_layers.py compares both ways);
-1-6% off a CNN step's forward and backward (scripts/relu_pool_backward.py).
+A ReLU that feeds a max pool whose windows do not overlap runs as one step both ways. Forward:
+the pool first, then ReLU on its output, a quarter of the values at 2x2 (max is monotone, so
+max(relu(x)) = relu(max(x))); the pool keeps the ReLU's input and finds the same first maximum
+wherever the maximum is positive. Backward: MaxPool2d.backward_through_relu applies ReLU's mask
+to the pooled gradient instead of the full-size one. The gradients are the same bits as the
+layer-by-layer pass's; the outputs the same values, a zero's sign aside where a window holds -0.0
+and nothing positive (tests/test_conv_layers.py compares both ways; speed:
+scripts/relu_pool_one_step.py).
 """
 
 from __future__ import annotations
@@ -15,13 +19,28 @@ from dlproj.nn.layers import Layer
 from dlproj.nn.pooling import MaxPool2d
 
 
+def _relu_into_max_pool(layers: list[Layer], i: int) -> bool:
+    """Whether layers i and i + 1 are a ReLU and a max pool whose windows do not overlap: one step
+    both ways. Exact types: a subclass may compute something else, which the step would skip."""
+    return (i + 1 < len(layers) and type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2d
+            and layers[i + 1].disjoint())
+
+
 class Sequential:
     def __init__(self, layers: list[tuple[str, Layer]]):
         self.layers = layers
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        for _, layer in self.layers:
-            x = layer.forward(x, train)
+        layers = [layer for _, layer in self.layers]
+        i = 0
+        while i < len(layers):
+            if _relu_into_max_pool(layers, i):
+                # ReLU's eval forward: its mask is the pool's (maximum > 0), read going back.
+                x = layers[i].forward(layers[i + 1].forward(x, train), train=False)
+                i += 2
+            else:
+                x = layers[i].forward(x, train)
+                i += 1
         return x
 
     __call__ = forward
@@ -35,14 +54,11 @@ class Sequential:
         i = len(layers)
         while i:
             i -= 1
-            layer = layers[i]
-            # Exact types: a subclass may compute something else, which the step would skip.
-            if (i and type(layer) is MaxPool2d and type(layers[i - 1]) is ReLU
-                    and layer.disjoint()):
-                dout = layer.backward_through_relu(dout)
+            if i and _relu_into_max_pool(layers, i - 1):
+                dout = layers[i].backward_through_relu(dout)
                 i -= 1  # the ReLU's backward is done
             else:
-                dout = layer.backward(dout)
+                dout = layers[i].backward(dout)
         return dout
 
     @property
