@@ -1,10 +1,16 @@
 """How many threads a run uses: one rule for NumPy's BLAS, the data-parallel step and torch.
 
 A run's core budget is the cores this process may use, divided by the runs going on beside it:
-the jobs of a parallel sweep (the joblib launcher's `n_jobs`) or `DLPROJ_JOBS=N` (set by `make
-reproduce --jobs N`). `threads.workers` (threads splitting a NumPy step's batch, auto: the budget)
-and `threads.blas` (BLAS threads per worker, auto: budget // workers; Section 4: torch's, auto:
-the budget) take ALLOWED. So a single run uses every core, and N parallel jobs share them.
+the jobs of a parallel sweep (the joblib launcher's `n_jobs`, read from HydraConfig) or
+`DLPROJ_JOBS=N` (set by `make reproduce --jobs N` around its parallel runs). The config keys
+
+    threads.workers   NumPy sections: threads that split each training step's batch
+                      (dlproj.training.parallel); auto = the budget
+    threads.blas      BLAS threads per worker (threadpoolctl); auto = budget // workers.
+                      Section 4: torch.set_num_threads; auto = the budget
+
+take `auto` or an integer >= 1 (ALLOWED; more than the cores too: then they share them). So a
+single run uses every core, and N parallel jobs share them.
 """
 
 from __future__ import annotations
