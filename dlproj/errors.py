@@ -75,11 +75,14 @@ def knob(name: str, default: Any = None) -> Any:
     if not text:
         return default
     kind, allowed = KNOBS[name]
-    if kind is bool and text in ("0", "1"):
-        return text == "1"
-    with suppress(ValueError):  # a number: finite and > 0
-        if kind is not bool and math.isfinite(value := kind(text)) and value > 0:
-            return value
+    if kind is bool:
+        if text in ("0", "1"):
+            return text == "1"
+    else:
+        with suppress(ValueError):  # a number: finite and > 0
+            value = kind(text)
+            if math.isfinite(value) and value > 0:
+                return value
     raise ConfigError(f"Invalid value for the environment variable {name}: {given!r}. "
                       f"Allowed: {allowed}.")
 

@@ -29,8 +29,9 @@ def _count(least: int):
     """An argparse type: an integer >= `least` (argparse turns the error into one line, exit 2)."""
     def parse(text: str) -> int:
         with contextlib.suppress(ValueError):
-            if int(text) >= least:
-                return int(text)
+            value = int(text)
+            if value >= least:
+                return value
         raise argparse.ArgumentTypeError(f"{text!r}: allowed: an integer >= {least}")
     return parse
 
