@@ -105,12 +105,17 @@ def setting_of(config: dict[str, Any], given: list[str] | None = None) -> Settin
     ident = identity(config)
     named = {o.partition("=")[0].lstrip("+~") for o in given or []}  # `optimizer=adam`: optimizer
     shown = {k for k in named if k in GROUPS or (k in ident and k not in ("section", "experiment"))}
-    return Setting(setting_id(config), label(ident, shown))
+    return Setting(_digest(ident), label(ident, shown))
 
 
 def setting_id(config: dict[str, Any]) -> str:
     """`setting_of(config).id` without the label (which composes the experiment's defaults)."""
-    blob = json.dumps(sorted(identity(config).items()), default=str, separators=(",", ":"))
+    return _digest(identity(config))
+
+
+def _digest(ident: dict[str, Any]) -> str:
+    """The setting's id: a hash of its identity (setting_of has it already, setting_id makes it)."""
+    blob = json.dumps(sorted(ident.items()), default=str, separators=(",", ":"))
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
