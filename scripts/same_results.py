@@ -14,6 +14,9 @@ Compared, per pair: every final metric in results.json, every cell of metrics.cs
 receptive fields). Sections 1-3 (NumPy) must agree bit for bit; Section 4 (torch) to a relative
 1e-6. Strings that are paths compare by file name (the runs live in different folders). Prints a
 line per experiment and every difference; exits 1 when anything differs or is unpaired.
+
+A change that moves one experiment's float round-off on purpose (a sum taken in another order)
+names it: `--round-off cnn=1e-6` compares that experiment's runs to that relative tolerance.
 """
 
 from __future__ import annotations
@@ -119,7 +122,17 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
+    parser.add_argument("--round-off", action="append", default=[], metavar="EXPERIMENT=REL",
+                        help="compare this experiment to a relative tolerance (repeatable)")
     args = parser.parse_args(argv)
+    try:
+        by_name = {name: float(rel) for name, rel in (a.split("=", 1) for a in args.round_off)}
+    except ValueError:
+        parser.error(f"--round-off takes EXPERIMENT=REL (cnn=1e-6), got {args.round_off}")
+
+    def tolerance(section: int, experiment: str) -> float:
+        return by_name.get(experiment, TOLERANCE.get(section, 0.0))
+
     left, right = runs(args.before), runs(args.after)
     by_experiment: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     problems: list[str] = []
@@ -131,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         record = json.loads((right[key] / "results.json").read_text())
         section, experiment = int(record["section"]), str(record["experiment"])
-        count, diffs = compare(left[key], right[key], TOLERANCE.get(section, 0.0))
+        count, diffs = compare(left[key], right[key], tolerance(section, experiment))
         tally = by_experiment[(section, experiment)]
         tally[0] += 1
         tally[1] += count
@@ -139,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         problems += [f"{left[key]} vs {right[key]}: {d}" for d in diffs[:5]]
     print(f"{'section':>7}  {'experiment':<16}{'runs':>5}{'values':>9}  result")
     for (section, experiment), (n, values, bad) in sorted(by_experiment.items()):
-        rule = (f"to {TOLERANCE[section]:g} relative" if section in TOLERANCE
-                else "bit for bit")
+        tol = tolerance(section, experiment)
+        rule = f"to {tol:g} relative" if tol else "bit for bit"
         verdict = f"{bad} run(s) DIFFER" if bad else f"same, {rule}"
         print(f"{section:>7}  {experiment:<16}{n:>5}{values:>9}  {verdict}")
     total = sum(t[0] for t in by_experiment.values())

@@ -158,3 +158,133 @@ def test_the_runs_worker_count_leaves_small_batches_serial(rows, expected, monke
         used.clear()
         forward_backward(build(), loss_cls(), x, y, workers=2)
         assert used == [2]
+
+
+# -- passes: each worker's slice in passes whose layer outputs fit in PASS_BYTES -------------------
+
+def _row_bytes_by_hand(channels, image=28, classes=10):
+    """The CNN's layer outputs for one image, float32: nhwc, then per block conv, ReLU, pool
+    (each conv keeps the size, each pool halves it), flatten, fc."""
+    total, size, c_in = image * image, image, 1
+    for c in channels:
+        total += 2 * size * size * c  # conv, ReLU
+        size //= 2
+        total += size * size * c  # pool
+        c_in = c
+    return 4 * (total + size * size * c_in + classes)  # + flatten, fc
+
+
+@pytest.mark.parametrize("channels", [[4, 8], [8, 16], [32, 64], [16]])
+def test_a_pass_takes_as_many_rows_as_pass_bytes_of_layer_outputs_hold(channels):
+    from dlproj.training import parallel
+
+    model = build_cnn(channels, rng=np.random.default_rng(0))
+    x = np.zeros((64, 1, 28, 28), np.float32)
+    per_row = _row_bytes_by_hand(channels)
+    assert parallel.output_bytes_per_row(model, x) == per_row
+    assert parallel.rows_per_pass(model, x) == max(1, parallel.PASS_BYTES // per_row)
+
+
+def test_the_mlps_and_the_two_layer_net_run_their_batches_in_one_pass():
+    """Sections 1-2: the study's widest MLP at its batch (128) in one pass, the very computation of
+    before; the 2-layer net has no layers to count and is never cut."""
+    from dlproj.training import parallel
+
+    mlp = build_mlp(784, [512, 256], 10, activation="relu", rng=np.random.default_rng(0))
+    x = np.zeros((128, 784), np.float32)
+    assert parallel.output_bytes_per_row(mlp, x) == 4 * (2 * 512 + 2 * 256 + 10)
+    assert parallel.rows_per_pass(mlp, x) >= 128
+    two = TwoLayerNet(784, 512, 10, rng=np.random.default_rng(0))
+    assert parallel.output_bytes_per_row(two, x) == 0
+    assert parallel.rows_per_pass(two, np.zeros((100_000, 784), np.float32)) == 100_000
+
+
+def test_no_rows_leave_no_count_behind():
+    from dlproj.training import parallel
+
+    model = _cnn()
+    x = np.zeros((0, 1, 28, 28), np.float32)
+    assert parallel.output_bytes_per_row(model, x) == 0
+    assert parallel.output_bytes_per_row(model, np.zeros((3, 1, 28, 28), np.float32)) > 0
+
+
+class _InPlaceLinear:
+    """A layer that writes its gradients into the same arrays every backward (as a layer may):
+    the passes' sum must not be lost to the next pass's write."""
+
+    def __init__(self, layer):
+        self.inner, self.params = layer, layer.params
+        self.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+
+    def forward(self, x, train=True):
+        return self.inner.forward(x, train)
+
+    def backward(self, dout):
+        dx = self.inner.backward(dout)
+        for k, g in self.inner.grads.items():
+            self.grads[k][...] = g
+        return dx
+
+    def replica(self):
+        return _InPlaceLinear(self.inner.replica())
+
+
+def _in_place_mlp():
+    model = _mlp()
+    model.layers = [(n, _InPlaceLinear(layer) if n.startswith("fc") else layer)
+                    for n, layer in model.layers]
+    return model
+
+
+PASS_MODELS = {**MODELS, "mlp_in_place_grads": (_in_place_mlp, (784,), SoftmaxCrossEntropy)}
+
+
+@pytest.mark.parametrize("name", sorted(PASS_MODELS))
+@pytest.mark.parametrize("rows", [1, 3, 8])
+@pytest.mark.parametrize("workers,n", [(1, 1), (1, 7), (1, 37), (2, 37), (3, 64)])
+def test_passes_give_the_one_pass_results(name, rows, workers, n, monkeypatch):
+    """Whatever the passes (1-row ones included) and workers, the loss and gradients are the one
+    pass's to float32 round-off, and no pass takes more than rows_per_pass rows."""
+    from dlproj.training import parallel
+
+    build, shape, loss_cls = PASS_MODELS[name]
+    x, y = _batch(shape, loss_cls, n)
+    ref_loss, ref = _serial(build(), loss_cls(), x, y)
+    model = build()
+    per_row = parallel.output_bytes_per_row(model, x)
+    monkeypatch.setattr(parallel, "PASS_BYTES", rows * per_row)
+    seen = []
+    forward = type(model).forward
+    monkeypatch.setattr(type(model), "forward",
+                        lambda self, x, train=True: seen.append(len(x)) or forward(self, x, train))
+    loss = forward_backward(model, loss_cls(), x, y, workers=workers)
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    _assert_close(model.grads, ref)
+    if per_row:  # a model with layers: cut into passes of at most `rows`
+        assert sum(seen) == n and max(seen) <= rows
+        assert len(seen) >= -(-n // rows)
+    else:
+        assert sorted(seen) == sorted(len(s) for s in np.array_split(x, min(workers, n)))
+
+
+@pytest.mark.parametrize("channels,n", [([8, 16], 100), ([32, 64], 37), ([4], 1)])
+def test_predict_cuts_image_batches_as_passes_and_leaves_the_mlps_as_they_were(channels, n):
+    """Evaluation: the CNN's outputs in batches of twice a pass's rows, the same values to
+    float32 round-off as in one batch; the MLP's in batches of 1,000, bit for bit as before."""
+    from dlproj.experiments.common import predict
+    from dlproj.training import parallel
+
+    rng = np.random.default_rng(3)
+    cnn = build_cnn(channels, rng=rng)
+    x = rng.standard_normal((n, 1, 28, 28)).astype(np.float32)
+    seen = []
+    forward = cnn.forward
+    cnn.forward = lambda x, train=True: seen.append(len(x)) or forward(x, train)
+    out = predict(cnn, x)
+    np.testing.assert_allclose(out, forward(x, train=False), rtol=1e-5, atol=1e-5)
+    assert max(seen) == min(n, 2 * parallel.rows_per_pass(cnn, x)) and sum(seen) == n
+
+    mlp = build_mlp(784, [512, 256], 10, activation="relu", rng=rng)
+    xs = rng.standard_normal((2500, 784)).astype(np.float32)
+    expected = np.concatenate([mlp.forward(xs[i:i + 1000], train=False) for i in (0, 1000, 2000)])
+    np.testing.assert_array_equal(predict(mlp, xs), expected)

@@ -17,6 +17,7 @@ from dlproj.paths import resolve_path
 from dlproj.training.context import RunContext
 from dlproj.training.loop import Evaluation
 from dlproj.training.numpy_stack import ArrayData
+from dlproj.training.parallel import rows_per_pass
 
 
 def mnist(data: DictConfig) -> MNIST:
@@ -31,9 +32,13 @@ def mnist_arrays(splits: MNIST, *, flatten: bool) -> tuple[ArrayData, ArrayData,
 
 
 def predict(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Model outputs for `x`, in batches, without caching for backward."""
-    return np.concatenate([model.forward(x[i:i + batch_size], train=False)
-                           for i in range(0, len(x), batch_size)])
+    """Model outputs for `x`, in batches, without caching for backward: of `batch_size` rows, or
+    of twice a training pass's rows where that is fewer (a forward pass keeps nothing for
+    backward; dlproj.training.parallel.rows_per_pass). The wide CNN's 5,000 images took 0.39 s
+    in batches of 16 here, 1.26 s in batches of 1,000, whose layer outputs left the cache."""
+    size = max(1, min(batch_size, 2 * rows_per_pass(model, x)))
+    return np.concatenate([model.forward(x[i:i + size], train=False)
+                           for i in range(0, len(x), size)])
 
 
 def classification_metrics(model: Any, data: ArrayData, prefix: str) -> dict[str, float]:
