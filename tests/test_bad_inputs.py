@@ -257,6 +257,48 @@ def test_memory_blow_up_is_refused_before_allocating(bad_run, monkeypatch, overr
     assert "GiB" in msg and "2.0 GiB available" in msg
 
 
+# A NumPy MLP or CNN steps its batch in passes (dlproj/training/parallel.py): a batch of 50,000
+# holds a pass's rows, not 50,000; the 2-layer net (no layers to cut by) and the torch nets hold
+# it whole.
+PASSES = [["section=3", "model=cnn_wide"], ["section=3", "model=cnn_small"],
+          ["section=3", "model.channels=[64,128]", "model.fc_hidden=512"],
+          ["section=1", "experiment=mlp"], ["section=1", "experiment=mlp", "model.hidden=[4096]"]]
+
+
+@pytest.mark.parametrize("overrides", PASSES, ids=" ".join)
+def test_a_batch_stepped_in_passes_is_counted_as_a_pass(compose_cfg, monkeypatch, overrides):
+    from dlproj.build import build
+    from dlproj.nn.pooling import MaxPool2d
+    from dlproj.runtime.validate import validate
+    from dlproj.training import parallel
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: (2 * memory.GiB, "test: 2 GiB"))
+    cfg = compose_cfg([*overrides, "train.batch_size=50000"])
+    est = memory.guard(cfg, validate(cfg))  # refused before: 50,000 rows of activations
+    (what, (size, keys)), = [(k, v) for k, v in est.parts.items() if "activations" in k]
+    assert what == "a pass's activations, forward and backward" and "train.batch_size" in keys
+    # The guard counts no more rows than the step holds at once: its floats per row are no
+    # fewer than the layer outputs the step cuts by, so a refusal stays certain.
+    if cfg.section == 3:
+        model = build(cfg.model)(rng=np.random.default_rng(0), pooling=MaxPool2d)
+        x = np.zeros((2, 1, 28, 28), np.float32)
+    else:
+        model = build(cfg.model)(in_features=784, out_features=10, rng=np.random.default_rng(0))
+        x = np.zeros((2, 784), np.float32)
+    rows = size // (3 * 4 * memory.model_size(cfg.model, cfg, 784, 10).activations)
+    assert 1 <= rows <= parallel.rows_per_pass(model, x)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["section=2", "model.hidden=[20000]", "train.batch_size=50000"], "train.batch_size"),
+    (["section=4", "train.batch_size=50000", "model.width=64"], "train.batch_size"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_batch_stepped_whole_is_still_counted_whole(bad_run, monkeypatch, overrides, key):
+    monkeypatch.setattr(memory, "available_bytes", lambda: (2 * memory.GiB, "test: 2 GiB"))
+    msg = bad_run(overrides, key)
+    assert "Most of it is a batch's activations, forward and backward" in msg, msg
+
+
 def test_every_default_experiment_fits_in_2_gib(compose_cfg, monkeypatch):
     from dlproj.experiments import registry
     from dlproj.runtime.validate import validate

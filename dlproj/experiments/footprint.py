@@ -1,15 +1,17 @@
 """What a run holds in memory, for the memory guard (dlproj.runtime.memory): its data, declared by
 each experiment at `@register(..., data=...)`, its model, by what its `model=` node builds
-(`model_size`), and their sum with the optimizer's state and a batch's activations (`estimate`)."""
+(`model_size`), and their sum with the optimizer's state and a batch's (or a pass's) activations
+(`estimate`)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omegaconf import DictConfig
 
 from dlproj.data.mnist import PIXELS, SIDE, TEST_IMAGES, TRAIN_IMAGES
+from dlproj.training.parallel import PASS_BYTES
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class ModelSize:
     activations: int  # floats kept per example for the backward pass
     keys: str  # what to lower when parameters dominate
     act_keys: str = ""  # what to lower when activations dominate (besides train.batch_size)
+    passes: bool = False  # a NumPy model of layers: its step holds one pass of rows at a time
 
 
 # -- models: parameters, and the floats one example keeps for backward ---------------------
@@ -79,7 +82,12 @@ class ModelSize:
 def mlp_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
     widths = [n_in, *node.hidden, n_out]
     params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
-    return ModelSize(params, 2 * sum(widths), "model.hidden")
+    return ModelSize(params, 2 * sum(widths), "model.hidden", passes=True)
+
+
+def two_layer_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
+    """An MLP of one hidden layer whose step takes the whole batch (no layers to cut by)."""
+    return replace(mlp_size(node, cfg, n_in, n_out), passes=False)
 
 
 def cnn_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
@@ -95,7 +103,7 @@ def cnn_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelS
         if b:
             params += a * b + b
             acts += 2 * b
-    return ModelSize(params, acts, "model.channels, model.fc_hidden")
+    return ModelSize(params, acts, "model.channels, model.fc_hidden", passes=True)
 
 
 def small_net_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> ModelSize:
@@ -128,8 +136,8 @@ def resnet18_size(node: DictConfig, cfg: DictConfig, n_in: int, n_out: int) -> M
                      "dataset.image_size")
 
 
-# What each model `_target_` (conf/model/*.yaml) holds: a two-layer net is an MLP of one layer.
-SIZES = {"dlproj.nn.mlp.build_mlp": mlp_size, "dlproj.nn.two_layer.two_layer_net": mlp_size,
+# What each model `_target_` (conf/model/*.yaml) holds.
+SIZES = {"dlproj.nn.mlp.build_mlp": mlp_size, "dlproj.nn.two_layer.two_layer_net": two_layer_size,
          "dlproj.nn.cnn.build_cnn": cnn_size,
          "dlproj.torchnets.models.PlainNet": small_net_size,
          "dlproj.torchnets.models.SmallResNet": small_net_size,
@@ -158,13 +166,19 @@ def estimate(cfg: DictConfig, data: DataSize, model: ModelSize) -> Estimate:
     item = data.item_bytes
     slots = OPTIMIZER_SLOTS.get(cfg.optimizer.name, 2)
     batch = min(cfg.train.batch_size, data.samples or cfg.train.batch_size)
+    held, what = batch, "a batch's activations, forward and backward"
+    if model.passes and model.activations:
+        # The step holds a pass of rows_per_pass rows per worker (dlproj.training.parallel),
+        # counted here for one worker from these floats per row, more than the layer outputs
+        # the step counts by: fewer rows than a pass holds, so a refusal stays certain.
+        held = min(batch, max(1, PASS_BYTES // (model.activations * item)))
+        what = "a pass's activations, forward and backward"
     return Estimate({
         "the dataset in memory": (data.samples * data.features * item + data.raw_bytes,
                                   data.keys),
         "parameters, gradients and optimizer state": (model.params * item * (2 + slots),
                                                       model.keys),
         # Forward outputs kept for backward, and their gradients.
-        "a batch's activations, forward and backward": (
-            model.activations * item * 3 * batch,
-            "train.batch_size, " + (model.act_keys or model.keys)),
+        what: (model.activations * item * 3 * held,
+               "train.batch_size, " + (model.act_keys or model.keys)),
     })
