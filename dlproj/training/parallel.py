@@ -113,20 +113,20 @@ def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
         lo, hi = bounds[i], bounds[i + 1]
         cuts = _cuts(lo, hi, -(-(hi - lo) // rows))
         net, crit = nets[i], losses[i]
-        values, summed = [], {}
+        values, summed = [], None
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             share = (b - a) / n
             values.append(crit.forward(net.forward(x[a:b], train=True), y[a:b]) * share)
             dout = crit.backward()
             net.backward(dout * dout.dtype.type(share))
-            if len(cuts) > 2:  # more passes: the sum so far, outside the layers' own arrays
-                for name, g in net.grads.items():
-                    if name in summed:
+            if len(cuts) > 2:  # more passes: their sum, outside the arrays the next one writes
+                if summed is None:
+                    summed = {name: g.copy() for name, g in net.grads.items()}
+                else:
+                    for name, g in net.grads.items():
                         summed[name] += g
-                    else:
-                        summed[name] = g.copy()
-        for name, g in net.grads.items():
-            if name in summed:
+        if summed is not None:  # the sum where the gradients are read: the layers' own arrays
+            for name, g in net.grads.items():
                 np.copyto(g, summed[name])
         return values[0] + sum(values[1:])
 
