@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 import weakref
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -84,9 +84,11 @@ def rows_per_pass(model: Any, x: np.ndarray) -> int:
     return max(1, PASS_BYTES // per_row) if per_row else max(len(x), 1)
 
 
-def _cuts(lo: int, hi: int, pieces: int) -> np.ndarray:
-    """`pieces` + 1 bounds cutting rows lo .. hi into pieces of (nearly) equal size."""
-    return np.linspace(lo, hi, pieces + 1).round().astype(int)
+@lru_cache(maxsize=1024)
+def _cuts(lo: int, hi: int, pieces: int) -> tuple[int, ...]:
+    """`pieces` + 1 bounds cutting rows lo .. hi into pieces of (nearly) equal size (worked out
+    once per triple: NumPy's linspace takes some 8 us, a training step asks for up to 1 + W)."""
+    return tuple(np.linspace(lo, hi, pieces + 1).round().astype(int).tolist())
 
 
 def forward_backward(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray, *,
