@@ -193,6 +193,8 @@ PROGRESS_CASES = {  # how job 1, the second of 4, ended -> its line (None: no li
     "invalid": ("note: invalid", None, "job 1 invalid; sweep: 2/4 jobs in 0s, ETA 0s"),
     "in use": ("note: in use", None, "job 1 in use; sweep: 2/4 jobs in 0s, ETA 0s"),
     "raised": ("no record", None, "job 1 failed; sweep: 1/4 jobs in 0s, ETA 0s"),
+    # returned, but its results.json never reached the disk (a full one): not "done"
+    "left nothing": ("nothing", None, "job 1 left no record; sweep: 1/4 jobs in 0s, ETA 0s"),
     # job 0's record is an earlier sweep's (the directory given again): not this one's
     "earlier sweep's": ("completed", None, "job 1 done; sweep: 1/4 jobs in 0s, ETA 0s"),
 }
@@ -225,8 +227,10 @@ def test_a_jobs_progress_line_says_how_it_ended(case, tmp_path, monkeypatch, cap
     job_dir.mkdir()
     if ended.startswith("note: "):
         sweep.note_unrecorded(job_dir, ["seed=1"], ended.removeprefix("note: "))
-        assert not job_dir.exists()  # the empty directory Hydra made for it is not left behind
-    elif ended != "no record":
+        # the empty directory Hydra made for it is not left behind, unless it is another
+        # process's ("in use": test_an_in_use_job_leaves_the_owners_folder_alone)
+        assert job_dir.exists() == (ended == "note: in use")
+    elif ended not in ("no record", "nothing"):
         (job_dir / "results.json").write_text(json.dumps({"status": ended}))
     config = OmegaConf.create({"hydra": {
         "job": {"num": 1}, "runtime": {"output_dir": str(job_dir)},
@@ -535,3 +539,108 @@ def test_a_stopped_joblist_sweep_launches_no_further_phase(tmp_path, monkeypatch
         assert not any((sweep_dir / name).exists() for name in rest)  # no empty folder left
     else:
         assert not (sweep_dir / sweep.UNRECORDED).exists()
+
+
+def _sweep_env(monkeypatch, name: str, started: float) -> None:
+    """This process as sweep `name` (its launcher) started at `started`, as its jobs see it."""
+    from dlproj.runtime import sweep
+
+    monkeypatch.setenv(sweep.ENV_LAUNCHER, f"host:{name}")
+    monkeypatch.setenv(sweep.ENV_STARTED, repr(started))
+
+
+@pytest.mark.parametrize("status", ["in use", "invalid", "not started"])
+@pytest.mark.parametrize("held", [True, False])
+def test_a_noted_job_removes_only_an_empty_folder_no_one_holds(status, held, tmp_path):
+    """A job that leaves no record removes the empty folder Hydra made for it, but never one whose
+    lock another process holds: an `in use` job's folder is the live run's own, and removing it
+    would let a third process take a fresh lock beside the live one."""
+    import os
+
+    from dlproj.runtime import sweep
+    from dlproj.runtime.owner import lock
+
+    job_dir = tmp_path / "sweep" / "0"
+    job_dir.mkdir(parents=True)
+    fd = lock(job_dir) if held else None  # another open file: another owner, as flock sees it
+    try:
+        record = sweep.note_unrecorded(job_dir, ["seed=0"], status)
+        assert record["status"] == status
+        assert job_dir.exists() == (held or status == "in use")
+        assert sweep.job_status(job_dir) == status
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("order", ["other sweep noted first", "other sweep noted after"])
+def test_a_sweep_reads_only_its_own_notes(order, tmp_path, monkeypatch):
+    """Two sweeps in one directory at once: B's job 0 finds A's run in its folder (`in use`) while
+    A completes it. A counts its job completed and exits 0; B counts its own job in use; neither
+    reads the other's note."""
+    import json
+    import time
+
+    from dlproj.runtime import interrupt, sweep
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    t0 = time.time()
+    job = tmp_path / "0"
+    job.mkdir()
+    if order == "other sweep noted after":
+        (job / "results.json").write_text(json.dumps({"status": "completed"}))
+    _sweep_env(monkeypatch, "B", t0)
+    sweep.note_unrecorded(job, ["seed=0"], "in use")
+    if order == "other sweep noted first":
+        (job / "results.json").write_text(json.dumps({"status": "completed"}))
+    line_a, code_a = sweep.outcome(tmp_path, [0], since=t0, sweep=f"host:A@{t0!r}")
+    line_b, code_b = sweep.outcome(tmp_path, [0], since=t0, sweep=f"host:B@{t0!r}")
+    assert (line_a.splitlines()[0], code_a) == (f"sweep: 1 completed -> {tmp_path}", 0)
+    assert (line_b.splitlines()[0], code_b) == (f"sweep: 1 in use (job 0) -> {tmp_path}", 1)
+    _sweep_env(monkeypatch, "A", t0)
+    assert sweep.job_status(job) == "completed"
+    _sweep_env(monkeypatch, "B", t0)
+    assert sweep.job_status(job) == "in use"
+
+
+EARLIER = {  # what an earlier sweep left in the directory -> this sweep's closing line
+    "other folders": ({"0": "diverged", "1": "completed", "2": "failed"}, ["b0", "b1"],
+                      {"b0": "completed", "b1": "completed"}, "sweep: 2 completed", 0),
+    "its folders, refused": ({"0": "completed", "1": "completed", "2": "completed"}, [0, 1],
+                             {0: "note: invalid", 1: "note: invalid"},
+                             "sweep: 2 invalid (jobs 0, 1)", 1),
+    "one left nothing": ({"0": "completed"}, [0, 1], {1: "completed"},
+                         "sweep: 1 completed, 1 no record (job 0)", 1),
+    "a count": ({"0": "completed", "5": "diverged"}, 2, {1: "completed"},
+                "sweep: 1 completed, 1 no record (job 0)", 1),
+}
+
+
+@pytest.mark.parametrize("case", list(EARLIER))
+def test_a_sweep_directory_given_again_is_counted_by_the_new_jobs(case, tmp_path, monkeypatch):
+    """The closing line and the exit code count the new sweep's jobs only: neither an earlier
+    sweep's records (older than the sweep, or in folders it does not run) nor its notes."""
+    import json
+    import os
+    import time
+
+    from dlproj.runtime import interrupt, sweep
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    before, expected, now, want, code = EARLIER[case]
+    _sweep_env(monkeypatch, "old", time.time() - 7200)
+    for name, status in before.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"status": status}))
+        os.utime(tmp_path / name / "results.json", (time.time() - 3600,) * 2)
+    sweep.note_unrecorded(tmp_path / "7", ["seed=7"], "invalid")  # the old sweep's note
+    t0 = time.time()
+    _sweep_env(monkeypatch, "new", t0)
+    for name, ended in now.items():
+        (tmp_path / str(name)).mkdir(exist_ok=True)
+        if ended.startswith("note: "):
+            sweep.note_unrecorded(tmp_path / str(name), ["seed=0"], ended.removeprefix("note: "))
+        else:
+            (tmp_path / str(name) / "results.json").write_text(json.dumps({"status": ended}))
+    line, exit_code = sweep.outcome(tmp_path, expected, since=t0, sweep=sweep.sweep_id())
+    assert (line.splitlines()[0], exit_code) == (f"{want} -> {tmp_path}", code)

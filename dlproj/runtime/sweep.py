@@ -47,6 +47,7 @@ from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
 from dlproj.files.records import record_status
 from dlproj.runtime import interrupt
+from dlproj.runtime.owner import lock
 
 UNRECORDED = ".unrecorded"  # in the sweep directory: a note per job that left no results.json
 STOP_FILE = ".stopped"  # in the sweep directory: the signal that stopped it (interrupt)
@@ -62,16 +63,44 @@ ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not start
          "no record", "running"]
 
 
+def sweep_id() -> str | None:
+    """The sweep this process launches or runs a job of (its launcher and start), or None: a note
+    names it, and a sweep reads only its own notes (another sweep in the same directory, at once
+    or before, notes the same job folders)."""
+    started = os.environ.get(ENV_STARTED)
+    return f"{os.environ.get(ENV_LAUNCHER, '')}@{started}" if started else None
+
+
 def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[str, Any]:
     """Note, beside the job's own directory, a sweep job that leaves no results.json (on a full
     disk it cannot: the closing line then counts it as leaving no record); the empty directory
-    Hydra made for it is not left behind. Returns the job's record for the runner."""
+    Hydra made for it is not left behind, unless another process holds it ("in use": its lock
+    is the other run's). Returns the job's record for the runner."""
+    run_dir = Path(run_dir)
     with contextlib.suppress(OSError):
-        write_json(Path(run_dir).parent / UNRECORDED / f"{Path(run_dir).name}.json",
-                   {"run_dir": str(run_dir), "overrides": overrides, "status": status})
-    if Path(run_dir).is_dir() and not any(Path(run_dir).iterdir()):
-        Path(run_dir).rmdir()
+        write_json(run_dir.parent / UNRECORDED / f"{run_dir.name}.json",
+                   {"run_dir": str(run_dir), "overrides": overrides, "status": status,
+                    "sweep": sweep_id()})
+    if status != "in use":
+        with contextlib.suppress(OSError):  # removed only while this process holds its lock
+            fd = lock(run_dir) if run_dir.is_dir() and not any(run_dir.iterdir()) else None
+            if fd is not None:
+                try:
+                    run_dir.rmdir()
+                finally:
+                    os.close(fd)
     return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
+
+
+def _note(path: Path, sweep: str | None) -> dict[str, Any] | None:
+    """A job's note, if it is readable and the sweep's (`sweep`; None: any sweep's)."""
+    try:
+        note = json.loads(path.read_text())
+        if not isinstance(note, dict) or not {"run_dir", "status"} <= set(note):
+            return None
+    except (OSError, ValueError):
+        return None
+    return note if sweep is None or note.get("sweep") in (None, sweep) else None
 
 
 def made_next(folder: str) -> None:
@@ -97,37 +126,43 @@ def _job_number(path: Path) -> int | str:
 
 
 def job_status(run_dir: Path) -> str | None:
-    """How a sweep job ended: its note's status (a results.json beside a note is an earlier
-    run's), else its results.json's (None: neither)."""
+    """How a sweep job ended: its note's status, if this process's sweep wrote it (a results.json
+    beside it is an earlier run's, or that of the process that held the folder), else its
+    results.json's (None: neither)."""
     run_dir = Path(run_dir)
-    return record_status(run_dir.parent / UNRECORDED / f"{run_dir.name}.json") or record_status(
-        run_dir / "results.json")
+    note = _note(run_dir.parent / UNRECORDED / f"{run_dir.name}.json", sweep_id())
+    return str(note["status"]) if note else record_status(run_dir / "results.json")
 
 
-def _jobs(sweep_dir: Path, since: float = 0) -> dict[int | str, tuple[str, list[str]]]:
-    """Every job the sweep directory knows of, by number: (status, overrides) from its note, else
-    from its results.json if written since `since` (beside a note, or older, it is an earlier
-    run's, left as it was; a second's slack for coarse file clocks)."""
+def _jobs(sweep_dir: Path, since: float = 0,
+          sweep: str | None = None) -> dict[int | str, tuple[str, list[str]]]:
+    """Every job the sweep directory knows of, by number: (status, overrides) from its note (the
+    `sweep`'s own; None: any), else from its results.json if written since `since` (beside a
+    note, or older, it is an earlier run's, left as it was; a second's slack for coarse file
+    clocks)."""
     jobs: dict[int | str, tuple[str, list[str]]] = {}
     for results in sorted(sweep_dir.glob("*/results.json"), key=str):
         with contextlib.suppress(OSError):
             if results.stat().st_mtime >= since - 1:
                 jobs[_job_number(results.parent)] = (record_status(results) or "unreadable", [])
-    for note in sorted((sweep_dir / UNRECORDED).glob("*.json")):
-        with contextlib.suppress(OSError, ValueError):
-            job = json.loads(note.read_text())
+    for path in sorted((sweep_dir / UNRECORDED).glob("*.json")):
+        if (job := _note(path, sweep)) is not None:
             number = _job_number(Path(job["run_dir"]))
             jobs.pop(number, None)  # listed after the records, as the closing line names them
-            jobs[number] = (job["status"], job["overrides"])
+            jobs[number] = (str(job["status"]), list(job.get("overrides") or []))
     return jobs
 
 
-def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None) -> tuple[str, int]:
-    """The summary line and the exit code for the jobs under `sweep_dir`, of the `expected`
-    jobs (their folders' names; a count: numbered 0, 1, ...); those that left neither a record
-    nor a note: "no record"."""
-    jobs = _jobs(sweep_dir)
-    for n in range(expected) if isinstance(expected, int) else expected or []:
+def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None, *, since: float = 0,
+            sweep: str | None = None) -> tuple[str, int]:
+    """The summary line and the exit code for the jobs under `sweep_dir`: the `expected` jobs
+    (their folders' names, and no others: a sweep directory given again holds an earlier
+    sweep's; a count: numbered 0, 1, ...), from the records written since `since` and the notes
+    of `sweep` (`_jobs`); a job that left neither a record nor a note: "no record"."""
+    jobs = _jobs(sweep_dir, since, sweep)
+    if isinstance(expected, list):
+        jobs = {n: jobs.get(n, ("no record", [])) for n in expected}
+    for n in range(expected) if isinstance(expected, int) else []:
         jobs.setdefault(n, ("no record", []))
     by_status: dict[str, list[int | str]] = {}
     for number in sorted(jobs, key=_in_order):  # each status's jobs in job order
@@ -260,6 +295,8 @@ def duration(seconds: float) -> str:
 
 class SweepOutcome(Callback):
     expected: int | list[int | str] | None = None  # the jobs the closing line accounts for
+    started: float = 0.0  # when this sweep started, and which it is (sweep_id): its records
+    sweep: str | None = None  # and notes are those the closing line reads
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         made_next(config.hydra.run.dir)
@@ -281,9 +318,11 @@ class SweepOutcome(Callback):
         _quiet_local_controllers(config)
         n = len(dirs) if dirs is not None else count_jobs(config)
         self.expected = [_job_number(d) for d in dirs] if dirs is not None else n
+        self.started = time.time()
         os.environ.update({ENV_STOP_FILE: str(path),
                            ENV_LAUNCHER: f"{socket.gethostname()}:{os.getpid()}",
-                           ENV_STARTED: repr(time.time()), ENV_JOBS: str(n or 0)})
+                           ENV_STARTED: repr(self.started), ENV_JOBS: str(n or 0)})
+        self.sweep = sweep_id()
         log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
 
     def _is_job_of_sweep(self, config: DictConfig) -> bool:
@@ -320,13 +359,13 @@ class SweepOutcome(Callback):
             status = "failed"  # it raised before it could leave a record
         if status == "not started":
             return
-        ended = "done" if status in (None, "completed") else status
+        ended = "done" if status == "completed" else status or "left no record"
         n = int(os.environ.get(ENV_JOBS, 0))
         started = float(os.environ[ENV_STARTED])
         elapsed = time.time() - started
         # this sweep's jobs that ended (it clears its notes as it starts)
-        done = sum(state != "not started"
-                   for state, _ in _jobs(Path(str(config.hydra.sweep.dir)), started).values())
+        done = sum(state != "not started" for state, _ in
+                   _jobs(Path(str(config.hydra.sweep.dir)), started, sweep_id()).values())
         line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
@@ -336,7 +375,8 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         for key in (ENV_JOBS, ENV_STARTED, ENV_STOP_FILE, ENV_LAUNCHER):
             os.environ.pop(key, None)
-        line, code = outcome(Path(config.hydra.sweep.dir), self.expected)
+        line, code = outcome(Path(config.hydra.sweep.dir), self.expected, since=self.started,
+                             sweep=self.sweep)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:
