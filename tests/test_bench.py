@@ -126,6 +126,7 @@ def test_the_bench_names_numpys_blas_and_a_forced_kernel(monkeypatch, coretype):
 @pytest.mark.parametrize("args", [
     "--steps 0", "--steps -3", "--repeats 0", "--threads 0", "--threads -1", "--threads abc",
     "--threads 1,,2", "--section4 -1", "--logging -1", "--end-to-end x", "--models mlp,foo",
+    "--end-to-end 55001", "--end-to-end 70000",  # more than the training split holds
 ])
 def test_bad_bench_arguments_are_one_line_and_exit_2(args, capsys):
     """What makes no bench (no steps, no threads, a negative count) is refused by argparse in

@@ -64,6 +64,82 @@ def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
 
 
+# Forms Hydra takes and a run would then fail on, or write where no one asked (check_form): each
+# refused before anything is written, in one paragraph naming the key and what is allowed.
+FORMS = [
+    # an empty folder is the working directory: the run's files would land among the user's
+    (["hydra.run.dir="], "'hydra.run.dir': '', which names no folder"),
+    (["hydra.run.dir=' '"], "'hydra.run.dir': ' ', which names no folder"),
+    (["hydra.run.dir=null"], "'hydra.run.dir': None, which names no folder"),
+    (["~hydra.run.dir"], "'hydra.run.dir': ~, which names no folder"),
+    (["-m", "hydra.sweep.dir=", *FAST], "'hydra.sweep.dir': '', which names no folder"),
+    (["-m", "hydra.sweep.subdir=", *FAST], "'hydra.sweep.subdir': '', which names no folder"),
+    # every key is read: deleting one ended in a traceback and a `failed` run
+    *[([f"~{key}"], f"Cannot delete '{key}' (~{key})")
+      for key in ("device", "train", "train.epochs", "seed", "section", "experiment", "params",
+                  "optimizer.lr", "data")],
+    # what builds a group's object is its choice's file, never the command line
+    *[([f"{key}={value}"], f"Invalid key '{key.lstrip('+')}'")
+      for key, value in (("optimizer._partial_", "false"), ("model._partial_", "false"),
+                         ("schedule._partial_", "false"), ("model._target_", "os.system"),
+                         ("optimizer._target_", "builtins.print"), ("+model._convert_", "all"),
+                         ("optimizer._recursive_", "false"))],
+    (["optimizer._target_=builtins.print"], "Allowed: a choice of optimizer: adam, adamw"),
+    # a group set to null is no choice (Hydra: "Got NoneType", naming no key)
+    (["section=null"], "'section': null. Allowed: one of 1, 2, 3, 4"),
+    (["model=null"], "'model': null. Allowed: one of cnn_small"),
+    (["experiment=null"], "'experiment': null. Allowed: one of"),
+    (["=3"], "Cannot read '=3': it names no key"),
+    # a sweep of nothing, or an interval the basic sweeper cannot enumerate
+    (["-m", "seed=range(0,0)", *FAST], "'seed': range(0,0) sweeps no values"),
+    (["-m", "seed=range(5,2)", *FAST], "'seed': range(5,2) sweeps no values"),
+    (["-m", "seed=interval(0,1)", *FAST], "Hydra's basic sweeper runs a list of values"),
+    (["-m", "optimizer.lr=tag(log,interval(1e-4,1e-1))", *FAST], "not an interval"),
+    # Optuna's settings, refused before its study starts
+    (["-m", "hydra/sweeper=section2", "section=2", "hydra.sweeper.n_trials=0"],
+     "'hydra.sweeper.n_trials': 0. Allowed: a whole number of trials, at least 1"),
+    (["-m", "hydra/sweeper=section2", "section=2", "hydra.sweeper.n_trials=2.5"],
+     "'hydra.sweeper.n_trials': 2.5"),
+    (["-m", "hydra/sweeper=section2", "section=2", "hydra.sweeper.direction=up"],
+     "'hydra.sweeper.direction': 'up'. Allowed: minimize or maximize"),
+    # a true/false key: OmegaConf reads 2, 0, "yes" or 1.0 as a bool
+    *[([f"{key}={value}"], f"'{key}': {value}. Allowed: true or false")
+      for key, value in (("figures", "2"), ("train.stop_on_divergence", "2"),
+                         ("data.download", "0"), ("figures", "yes"), ("data.download", "off"),
+                         ("figures", "1.0"))],
+    (["section=4", "model.channels_last=1"], "'model.channels_last': 1. Allowed: true or false"),
+]
+
+
+@pytest.mark.parametrize("args, words", FORMS, ids=[" ".join(a) for a, _ in FORMS])
+def test_a_form_no_run_can_take_is_refused_before_anything_is_written(tmp_path, monkeypatch,
+                                                                       args, words):
+    cwd = tmp_path / "cwd"  # where an empty run folder would have put the run
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    plain = "-m" not in args and not any(a.startswith("section=") for a in args)
+    run = run_here([*args, *FAST] if plain else args, tmp_path / "outputs")
+    _refused(run, words)
+    assert not list(cwd.iterdir())
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.json"))
+
+
+def test_a_resume_keeps_its_own_folder_and_refuses_another(tmp_path):
+    """`hydra.run.dir` beside `resume=` was dropped without a word (the run went on in its own
+    folder); the same folder, however written, is no change."""
+    first = run_here([*FAST, f"hydra.run.dir={tmp_path / 'r'}"], tmp_path)
+    assert first.proc.returncode == 0, first.output
+    run = run_here([f"resume={tmp_path / 'r'}", "train.epochs=25",
+                    f"hydra.run.dir={tmp_path / 'elsewhere'}"], tmp_path)
+    _refused_resume = [ln for ln in run.proc.stderr.splitlines() if ln.startswith("dlproj:")]
+    assert run.proc.returncode == 2 and len(_refused_resume) == 1, run.output
+    assert "resume continues the run in its own folder" in _refused_resume[0]
+    assert not (tmp_path / "elsewhere").exists()
+    same = run_here([f"resume={tmp_path / 'r'}", "train.epochs=25",
+                     f"hydra.run.dir={tmp_path / 'r'}/"], tmp_path)
+    assert same.proc.returncode == 0, same.output
+
+
 # A key the chosen choice lacks but another choice of its group declares: those choices are
 # named, against the command's own choices (the message once said "no config declares it" and
 # offered optimizer.name, or optimizer.beta2 for optimizer=sgd, from the default config).

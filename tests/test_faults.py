@@ -104,6 +104,10 @@ def _reproduce(args: list[str], capsys) -> tuple[int, str]:
     (["--study", "quick", "--sections", "abc"], "'--sections': 'abc'"),
     (["--study", "quick", "--sections", ","], "'--sections': ','"),
     (["--study", "quick", "--sections", "1,5"], "'--sections': '1,5'"),
+    # a name in conf/study/, never a path: `../config` read conf/config.yaml, and a path to a
+    # file elsewhere ran its jobs into folders outside --outputs
+    *[(["--study", name], f"Unknown study '{name}'. Allowed: course, quick")
+      for name in ("../config", "course/../quick", "quick/", "./quick", "/tmp/quick", "")],
 ])
 def test_reproduce_refuses_a_bad_command_line(args, words, capsys):
     code, err = _reproduce([*args, "--dry-run"], capsys)
@@ -119,6 +123,10 @@ BAD_STUDIES = {
     "bad YAML": ("steps: [\n", "is not valid YAML"),
     "base goes nowhere": ("base: nowhere\n", "Unknown study 'nowhere'"),
     "after names no step": ("steps:\n  sin:\n    after: nothing\n", "names no step"),
+    "base is a path": ("base: ../quick\n", "Unknown study '../quick'"),
+    "after itself": ("steps:\n  sin:\n    after: sin\n", "goes round in a circle (sin -> sin)"),
+    "after goes round": ("steps:\n  sin:\n    after: mlp\n  mlp:\n    after: xor\n  xor:\n"
+                         "    after: sin\n", "goes round in a circle"),
 }
 
 

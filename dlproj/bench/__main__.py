@@ -15,6 +15,7 @@ import sys
 import time
 
 from dlproj.bench.step_speed import MODELS
+from dlproj.data.mnist import TRAIN_IMAGES, VAL_IMAGES
 from dlproj.environment import cores
 from dlproj.errors import DlprojError, check_knobs
 from dlproj.paths import NEW_DATA_ROOT, new_data_root, resolve_path
@@ -25,14 +26,16 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _count(least: int):
-    """An argparse type: an integer >= `least` (argparse turns the error into one line, exit 2)."""
+def _count(least: int, most: int | None = None, why: str = ""):
+    """An argparse type: an integer >= `least` (and <= `most`; argparse turns the error into one
+    line, exit 2)."""
     def parse(text: str) -> int:
         with contextlib.suppress(ValueError):
             value = int(text)
-            if value >= least:
+            if value >= least and (most is None or value <= most):
                 return value
-        raise argparse.ArgumentTypeError(f"{text!r}: allowed: an integer >= {least}")
+        bound = f"an integer >= {least}" if most is None else f"an integer {least}..{most}{why}"
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: {bound}")
     return parse
 
 
@@ -62,7 +65,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                    help="alternating repeats; median shown")
     p.add_argument("--section4", type=_count(0), default=5, metavar="REPEATS",
                    help="repeats of Section 4's training-step block (0: skip it)")
-    p.add_argument("--end-to-end", type=_count(0), default=6400, metavar="IMAGES",
+    images = TRAIN_IMAGES - VAL_IMAGES  # both sides train on data.val_size's default split
+    p.add_argument("--end-to-end", type=_count(0, images, f" (MNIST's {TRAIN_IMAGES} training "
+                                                   f"images less {VAL_IMAGES} for validation)"),
+                   default=6400, metavar="IMAGES",
                    help="training images of the end-to-end epoch (0: skip it)")
     p.add_argument("--data-root", default=None,
                    help="MNIST root, as data.root (default: the project's); one that is not "

@@ -25,6 +25,12 @@ PINNED = {"hydra.output_subdir": (None, "null: the run's owner writes .hydra/ on
                                         "the run directory's lock"),
           "hydra/job_logging": ("console", "console: the run's owner writes dlproj.log"),
           "hydra.job.chdir": (False, "false: paths are read from where dlproj was started")}
+# The folders a run or sweep writes into: empty, Hydra would write into the working directory.
+FOLDERS = {"hydra.run.dir": "a run", "hydra.sweep.dir": "a sweep",
+           "hydra.sweep.subdir": "each job of a sweep (inside hydra.sweep.dir)"}
+# hydra.utils.instantiate's own keys: set by a group's files (conf/GROUP/CHOICE.yaml), which
+# the checks of its choice read; from the command line they would build another object unchecked.
+BUILD_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 
 def groups() -> dict[str, list[str]]:
@@ -95,9 +101,14 @@ def parsed(args: list[str]) -> list:
 
 def check_choices(args: list[str]) -> None:
     """ConfigError for an override Hydra cannot parse or a group choice (each value of a sweep,
-    each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice."""
+    each item of `logger=[...]`) with no file in conf/GROUP/: one naming the nearest choice; and
+    for what Hydra would take and the run then fail on (`check_form`)."""
     known, plain = groups(), {}
-    for override in parsed(args):
+    overrides = parsed(args)
+    sweeper = next((str(o.value()) for o in overrides if o.key_or_group == "hydra/sweeper"
+                    and not o.is_delete()), "basic")
+    for override in overrides:
+        check_form(override, known, sweeper)
         group = override.key_or_group
         if group in PINNED and (override.is_delete() or override.value() != PINNED[group][0]):
             given = override.input_line.partition("=")[2] if not override.is_delete() else "~"
@@ -117,6 +128,77 @@ def check_choices(args: list[str]) -> None:
                     f"Allowed: one of {', '.join(known[group])} (files in conf/{group}/).")
     if {"section", "experiment"} <= set(plain):  # swept: each job's own (runtime/validate.py)
         check_section(plain["section"], plain["experiment"])
+
+
+def check_form(override, known: dict[str, list[str]], sweeper: str) -> None:
+    """ConfigError for an override of a form Hydra takes but no dlproj run can: a key deleted
+    (`~train`: every key is read), instantiate's own keys (`optimizer._target_=...`), a group set
+    to null, an empty run or sweep folder (Hydra would write into the working directory), a sweep
+    of no values, an interval with a sweeper that only enumerates (Hydra's basic one), and an
+    Optuna sweep of no trials or no direction."""
+    key, line = override.key_or_group, override.input_line
+    root = key.replace("/", ".").partition(".")[0]
+    if not key:
+        raise ConfigError(f"Cannot read {line!r}: it names no key. Allowed: KEY=VALUE or "
+                          f"GROUP=CHOICE (`python -m dlproj --help` lists them).")
+    if root == "hydra":
+        value = None if override.is_delete() or override.is_sweep_override() else \
+            override.value()
+        if key in FOLDERS and (override.is_delete() or value is None or not str(value).strip()):
+            raise ConfigError(
+                f"Invalid value for '{key}': {'~' if override.is_delete() else repr(value)}, "
+                f"which names no folder (Hydra would write into the working directory). "
+                f"Allowed: the folder {FOLDERS[key]} writes into; leave it out for dlproj's "
+                f"(under DLPROJ_OUTPUTS, default outputs/).")
+        _check_search(key, value, override, sweeper)
+        return
+    if override.is_delete():
+        raise ConfigError(
+            f"Cannot delete '{key}' ({line}): a dlproj run reads every key its config declares. "
+            f"Allowed: leave it out to keep its default (`python -m dlproj --cfg job` shows "
+            f"it), or give it another value.")
+    built = next((part for part in key.split(".") if part in BUILD_KEYS), None)
+    if built is not None:
+        group = key.partition(".")[0]
+        choices = f"a choice of {group}: {', '.join(known[group])}" if group in known else \
+            "leave it out"
+        raise ConfigError(
+            f"Invalid key '{key}': what builds {group} ({built}) comes from the file of its "
+            f"choice in conf/{group}/, whose rules check the rest of its keys; it is not set on "
+            f"the command line. Allowed: {choices}.")
+    if key in known and not override.is_sweep_override() and override.value() is None:
+        raise ConfigError(f"Invalid value for '{key}': null. Allowed: one of "
+                          f"{', '.join(known[key])} (files in conf/{key}/).")
+    if override.is_sweep_override():
+        from hydra.core.override_parser.types import IntervalSweep
+
+        if isinstance(override.value(), IntervalSweep):
+            if sweeper == "basic":
+                raise ConfigError(
+                    f"Invalid value for '{key}': {line.partition('=')[2]}: Hydra's basic "
+                    f"sweeper runs a list of values, not an interval. Allowed: values as "
+                    f"`{key}=a,b,c` or `{key}=range(START,STOP,STEP)`; an interval with a "
+                    f"sweeper that samples one (hydra/sweeper=section2, Optuna).")
+        elif not list(override.sweep_string_iterator()):
+            raise ConfigError(
+                f"Invalid value for '{key}': {line.partition('=')[2]} sweeps no values, so the "
+                f"sweep would run nothing. Allowed: a sweep of at least one value, e.g. "
+                f"`{key}=range(0,3)` or `{key}=VALUE1,VALUE2`.")
+
+
+def _check_search(key: str, value: object, override, sweeper: str) -> None:
+    """An Optuna sweeper's `n_trials` (at least 1) and `direction` (minimize or maximize)."""
+    if sweeper == "basic" or override.is_sweep_override() or override.is_delete():
+        return
+    if key == "hydra.sweeper.n_trials" and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: a whole number of "
+                          f"trials, at least 1.")
+    directions = value if isinstance(value, list) else [value]
+    if key == "hydra.sweeper.direction" and not (directions and all(
+            str(d).lower() in ("minimize", "maximize") for d in directions)):
+        raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: minimize or "
+                          f"maximize (a list of them for several objectives).")
 
 
 def check_section(section: str, experiment: str) -> None:

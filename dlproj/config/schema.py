@@ -16,7 +16,7 @@ from omegaconf import MISSING, DictConfig
 from dlproj import paths
 from dlproj.config import images, models, optim, trackers
 from dlproj.config.checks import Rule, check_rules, integer, number, one_of, ruled, text
-from dlproj.data.mnist import TRAIN_IMAGES
+from dlproj.data.mnist import TRAIN_IMAGES, VAL_IMAGES
 from dlproj.errors import check
 from dlproj.training.divergence import FACTOR
 
@@ -74,7 +74,7 @@ class DataConfig:
     train_limit: int | None = ruled(None, integer(null="all"))
     test_limit: int | None = ruled(None, integer(null="all"))
     # Held out from the 60k training images with a fixed seed (the same for every run seed).
-    val_size: int = ruled(5000, integer(0, TRAIN_IMAGES - 1, allowed=(
+    val_size: int = ruled(VAL_IMAGES, integer(0, TRAIN_IMAGES - 1, allowed=(
         f"an integer in [0, {TRAIN_IMAGES}) (MNIST has {TRAIN_IMAGES} training images)")))
     split_seed: int = ruled(0, SEED)
 

@@ -4,7 +4,7 @@ the `conditions` its steps depend on on this machine (dlproj/reproduce/condition
 of conf/study/course.yaml say what each key means. `base: NAME` starts from another study file
 and merges this one over it key by key (quick.yaml: course.yaml with small limits). The file is
 checked against `StudyFile` (OmegaConf, as Hydra checks conf/); what a schema cannot say (a
-`when:` no case enables, an `after:` that names no step) is checked here.
+`when:` no case enables, an `after:` that names no step or goes round) is checked here.
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def _parsed(name: str, contents: tuple) -> tuple[tuple[str, ...], frozenset | No
     stems, nodes, stem = [], [], name
     while True:
         path = STUDY_DIR / f"{stem}.yaml"
-        if not path.is_file():
+        # a name, not a path: `../config` would read conf/config.yaml as a study
+        if stem not in available() or not path.is_file():
             raise ConfigError(f"Unknown study '{stem}'. Allowed: {', '.join(available())} "
                               f"(files in {STUDY_DIR}).")
         if stem in stems:
@@ -373,6 +374,16 @@ def load(name: str, *, when: set[str] | None = None,
         if step.after is not None and step.after not in ids:
             raise ConfigError(f"In study '{name}', step '{step.id}': `after: {step.after}` "
                               f"names no step. Allowed: {', '.join(sorted(ids))}.")
+    after = {s.id: s.after for s in steps}
+    for step in steps:  # a step that waits, through others, on itself would never run
+        chain = [step.id]
+        while (nxt := after.get(chain[-1])) is not None and nxt not in chain:
+            chain.append(nxt)
+        if nxt == step.id:
+            raise ConfigError(f"In study '{name}', step '{step.id}': `after:` goes round in a "
+                              f"circle ({' -> '.join([*chain, step.id])}), so no step of it "
+                              f"could start. Allowed: a step that runs after another, never "
+                              f"after itself.")
     return Study(name, spec.title or name, steps, spec.conditions)
 
 

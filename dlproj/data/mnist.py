@@ -14,6 +14,7 @@ from dlproj.paths import resolve_path
 
 
 TRAIN_IMAGES, TEST_IMAGES, SIDE = 60_000, 10_000, 28  # the official MNIST files: 28x28 images
+VAL_IMAGES = 5000  # of the training images held out for validation by default (data.val_size)
 PIXELS = SIDE * SIDE
 
 
@@ -88,7 +89,7 @@ def check_mnist_array(key: str, path: Path, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def load_mnist(root: str | Path, *, download: bool = True, val_size: int = 5000,
+def load_mnist(root: str | Path, *, download: bool = True, val_size: int = VAL_IMAGES,
                split_seed: int = 0, train_limit: int | None = None,
                test_limit: int | None = None) -> MNIST:
     """Train/val/test splits. Validation: `val_size` training images chosen by `split_seed`

@@ -40,6 +40,13 @@ def resume_overrides(args: list[str]) -> list[str]:
             f"train.epochs=N to train further, and "
             f"{', '.join(k + '*' if k[-1] in '._' else k for k in RESUME_MAY_CHANGE[1:])}. Start a "
             f"new run for anything else.")
+    moved = [a for a in given if _key(a) == "hydra.run.dir"
+             and Path(value_of(a)).expanduser().resolve() != run_dir]
+    if moved:  # it would be overridden by the run's own folder, without a word
+        raise ConfigError(
+            f"Cannot resume {run_dir} with {moved[0]}: resume continues the run in its own "
+            f"folder. Allowed: leave hydra.run.dir out (to continue a copy elsewhere, copy the "
+            f"folder and give resume= the copy).")
     changed = {_key(a) for a in given}
     kept = [o for o in saved if _key(o) not in changed]
     return [*kept, *given, override("resume", run_dir), override("hydra.run.dir", run_dir)]

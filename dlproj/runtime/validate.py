@@ -159,6 +159,30 @@ def undeclared(node: DictConfig, prefix: str = "") -> None:
             undeclared(value, f"{prefix}{key}.")
 
 
+def switches_given_as_switches(cfg: DictConfig, overrides: list[str] | None) -> None:
+    """Refuse a true/false key given anything but true or false: OmegaConf reads `figures=2` or
+    `data.download=0` as a bool (and "yes", "off", ...), so a typo would pass as a choice."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf.nodes import BooleanNode
+
+    for arg in overrides or []:
+        try:
+            override = OverridesParser.create().parse_override(arg)
+        except Exception:  # noqa: BLE001 - Hydra has read it already; not one to check here
+            continue
+        key = override.key_or_group
+        if override.is_delete() or override.is_sweep_override() or key.startswith("hydra"):
+            continue
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+        if not isinstance(node, DictConfig) or name not in node:  # a group's choice (debug=)
+            continue
+        if isinstance(node._get_node(name), BooleanNode) and not isinstance(override.value(),
+                                                                             bool):
+            raise ConfigError(f"Invalid value for '{key}': {arg.partition('=')[2]}. Allowed: "
+                              f"true or false.")
+
+
 def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
     check_knobs()  # the environment's numbers and switches
@@ -168,6 +192,7 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
                           f"give it on the command line, e.g. `python -m dlproj {missing[0]}=...`"
                           f"; `python -m dlproj --cfg job` shows every value.")
     undeclared(cfg)
+    switches_given_as_switches(cfg, overrides)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
     # checkpoint= evaluates a saved model (an experiment that takes none is refused below).
