@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -35,8 +36,10 @@ class Guarded:
     then: a missing one is a warning, not a crash); a failure is logged once and switches it off
     for the rest of the run."""
 
-    def __init__(self, name: str, node: DictConfig) -> None:
+    def __init__(self, name: str, node: DictConfig,
+                 waiting: Callable[[], AbstractContextManager] = contextlib.nullcontext) -> None:
         self.name, self.node = name, node
+        self.waiting = waiting  # around each call: a wait a stop may cut short (its `cut`)
         self.logger: Any = None
         self.failed = False
 
@@ -44,9 +47,14 @@ class Guarded:
         if self.failed:
             return
         try:
-            if self.logger is None:
-                self.logger = build(self.node)()
-            getattr(self.logger, method)(*args)
+            with self.waiting() as wait:  # a store that stalls never holds a stop
+                if self.logger is None:
+                    self.logger = build(self.node)()
+                getattr(self.logger, method)(*args)
+            if getattr(wait, "cut", False):
+                self.failed = True  # not closed: that would wait on it again
+                log.warning("logger %s: stopped waiting on it in %s, as the run was asked to "
+                            "stop; it is off for the rest of this run", self.name, method)
         except Exception as exc:
             self.failed = True
             missing = isinstance(exc, ImportError) or isinstance(exc.__cause__, ImportError)
@@ -66,9 +74,11 @@ class Guarded:
         return functools.partial(self._call, method)
 
 
-def build_loggers(cfg: DictConfig) -> list[Guarded]:
+def build_loggers(cfg: DictConfig, waiting: Callable[[], AbstractContextManager] = (
+        contextlib.nullcontext)) -> list[Guarded]:
+    """The trackers `logger=` chose, each guarded; `waiting` around each call (Guarded)."""
     node = cfg.get("logger") or {}
-    return [Guarded(name, node[name]) for name in node if "_target_" in node[name]]
+    return [Guarded(name, node[name], waiting) for name in node if "_target_" in node[name]]
 
 
 class Tracker:

@@ -21,8 +21,10 @@ from pathlib import Path
 from dlproj.files.atomic import write_text
 
 LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
+GRACE_S = 5.0  # how long a wait on another machine may still take once the run was asked to stop
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
+_waiting = False  # inside `given_up_on_a_stop`: a wait on another machine (a tracking server)
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
 _launcher: int | None = None  # the pid of the process that launched this job's sweep
 _elsewhere = False  # ... on another machine (a SLURM node): its pid says nothing here
@@ -80,6 +82,51 @@ def _handler(signum: int, frame: object) -> None:
         return  # the first signal says how the run stopped
     _requested = signum
     _tell_jobs()  # a sweep's jobs stop with it
+    if _waiting:
+        raise StopWaiting(signum)
+
+
+class StopWaiting(BaseException):
+    """Raised inside `given_up_on_a_stop` by the stop signal, or once its grace has run out."""
+
+
+class Wait:
+    """What `given_up_on_a_stop` yields: `cut` once the wait was given up."""
+
+    cut = False
+
+
+def _grace_over(signum: int, frame: object) -> None:
+    if _waiting:
+        raise StopWaiting(signal.SIGALRM)
+
+
+@contextmanager
+def given_up_on_a_stop() -> Iterator[Wait]:
+    """A wait on another machine (a tracking server that stalls: MLflow's bounded requests still
+    take 45 s, and a blocking socket resumes its wait after the handler) is cut short as a stop
+    signal arrives, or GRACE_S seconds after the block began if the run was asked to stop before
+    it (the interrupted run's last words to its tracker): the block ends there, and the Wait it
+    was given says so (`cut`). Off the main thread, where no signal arrives, it changes nothing."""
+    global _waiting
+    wait = Wait()
+    if threading.current_thread() is not threading.main_thread():
+        yield wait
+        return
+    alarm = requested() is not None
+    previous = signal.signal(signal.SIGALRM, _grace_over) if alarm else None
+    was, _waiting = _waiting, True
+    try:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, GRACE_S)
+        yield wait
+    except StopWaiting:
+        wait.cut = True
+    finally:
+        _waiting = was
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 @contextmanager
