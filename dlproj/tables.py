@@ -23,8 +23,12 @@ def fmt_stat(mean: float, std: float) -> str:
     return fmt(mean) if pd.isna(std) else f"{fmt(mean)} ± {fmt(std)}"
 
 
-def md_table(frame: pd.DataFrame, *, as_written: bool = False) -> str:
-    """A non-empty frame (callers word their own "none") as a Markdown table; `as_written` keeps
-    number-like cells as written ("+0.0500"), not as tabulate would print the number."""
+def md_table(frame: pd.DataFrame) -> str:
+    """A non-empty frame (callers word their own "none") as a Markdown table, every cell as
+    written (`fmt`'s "1.0000", "+0.0500"): tabulate would print a column of numbers its own way
+    ("1", "0.76"), unlike the same value in another table or in LaTeX."""
     clean = frame.astype(str).apply(lambda c: c.str.replace("|", "\\|").str.replace("\n", " "))
-    return clean.to_markdown(index=False, disable_numparse=as_written) + "\n"
+    numbers = [bool(len(c)) and pd.to_numeric(c, errors="coerce").notna().all()
+               for _, c in clean.items()]  # right-aligned, as tabulate sets numbers
+    return clean.to_markdown(index=False, disable_numparse=True,
+                             colalign=["right" if n else "left" for n in numbers]) + "\n"

@@ -568,3 +568,20 @@ def test_a_skipped_file_is_one_line_in_the_listing_and_the_report(tmp_path, caps
     md = (tmp_path / "report" / "results.md").read_text().split("## Skipped files\n")[1]
     assert [ln for ln in md.splitlines() if ln.strip()] == [
         f"- `{bad / file}`: {line.partition(f'{bad / file}: ')[2]}"], md
+
+
+@pytest.mark.parametrize("cells", [["1.0000", "0.7600"], ["0.7900"], ["1.0000"],
+                                   ["+0.0500", "-0.0012"], ["1.00e-04", "2.50e+05"],
+                                   ["100.0", "3"]])
+def test_a_markdown_cell_is_as_written(cells):
+    """Every cell as fmt wrote it, as LaTeX shows it: tabulate printed a column of numbers its own
+    way ("1" for 1.0000, "0.76" for 0.7600); numbers right-aligned, text left."""
+    import pandas as pd
+
+    from dlproj.tables import md_table
+
+    text = md_table(pd.DataFrame({"Ours": cells, "Setting": ["a"] * len(cells)}))
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+    assert [r[0] for r in rows] == cells
+    header, rule = text.splitlines()[:2]
+    assert rule.split("|")[1].endswith(":") and not rule.split("|")[2].endswith(":")

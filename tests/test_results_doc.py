@@ -119,7 +119,7 @@ def test_the_committed_doc_has_the_reports_columns(tiny_doc):
 
 def test_the_doc_judges_the_studys_claims(tiny_doc):
     part = tiny_doc.split("## Claims judged")[1].split("## How long")[0]
-    assert "| longer_is_better | 0 " in part and "not run yet" in part  # no 30-epoch run
+    assert re.search(r"\| longer_is_better \| +0 ", part) and "not run yet" in part  # none of 30
     assert "“Thirty epochs beat twenty.”" in part and "--study tiny --seeds N" in part
 
 

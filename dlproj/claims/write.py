@@ -58,7 +58,7 @@ def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
              f"dlproj.reproduce --study {study} --seeds N` (only the new seeds run).\n"]
     if rows.empty:
         return "\n".join([*parts, "_This study has no claims._\n"])
-    parts += [md_table(table(rows), as_written=True), f"\n{heading}# The claims' words and runs\n"]
+    parts += [md_table(table(rows)), f"\n{heading}# The claims' words and runs\n"]
     words = []
     for claim, mine in rows.groupby("claim", sort=False):
         first = mine.iloc[0]
