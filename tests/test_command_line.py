@@ -59,6 +59,18 @@ def _refused(run, words: str) -> None:
     (["train.early_stoping.patience=2"],
      "Unknown key 'train.early_stoping.patience' (did you mean train.early_stopping.patience?)"),
     (["seed=[1"], "Cannot read the command line"),
+    # an item of a list, a list for one value, a value for a dict: the form, not OmegaConf's
+    # words ("Error merging override", "Cannot convert 'list' to string")
+    (["model.hidden=[a]"], "'model.hidden': [a]. Allowed: a list of integers, e.g. "
+                           "`model.hidden=[64,32]`"),
+    (["model.hidden=[256,1.5]"], "'model.hidden': [256,1.5]. Allowed: a list of integers"),
+    (["model.activation=[relu]"], "'model.activation': [relu]. Allowed: one value, not a list: "
+                                  "one of leaky_relu, relu, sigmoid, tanh"),
+    (["params=5"], "'params': 5. Allowed: one of its keys at a time, e.g. `params.NAME=...`"),
+    # a key of a node is matched against that node's own keys, never the node's name
+    (["train.foo=1"], "Unknown key 'train.foo': no config declares it"),
+    (["params.n_train=5"], "Unknown key 'params.n_train': no config declares it"),
+    (["data.qqq=1"], "Unknown key 'data.qqq': no config declares it"),
 ], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
 def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
     _refused(run_here([*args, *FAST] if "-m" not in args else args, tmp_path), words)
@@ -108,6 +120,13 @@ FORMS = [
                          ("data.download", "0"), ("figures", "yes"), ("data.download", "off"),
                          ("figures", "1.0"))],
     (["section=4", "model.channels_last=1"], "'model.channels_last': 1. Allowed: true or false"),
+    # Section 3's: an item of a list; the key at fault, not one it shows up in
+    (["section=3", "model.channels=[a]"], "'model.channels': [a]. Allowed: a list of integers"),
+    (["section=3", "model.kernel_size=100"],
+     "'model.kernel_size': 100. Allowed: an integer in [1, 29]"),
+    (["section=3", "model.kernel_size=27"],
+     "'model.channels': [8, 16]. Allowed: at most 1 block(s), as many as a 28x28 image "
+     "survives with model.kernel_size=27"),
 ]
 
 
@@ -158,8 +177,9 @@ def test_a_resume_keeps_its_own_folder_and_refuses_another(tmp_path):
      "'optimizer.nesterov': optimizer=adam does not take it. Allowed: a key `python -m dlproj "
      "--cfg job experiment=xor` shows, or a choice of optimizer that takes it: "
      "optimizer=momentum, optimizer=sgd."),
-    (["optimizer=sgd", "optimizer.betas=0.9"], "Unknown key 'optimizer.betas' (did you mean "
-     "optimizer.name?): no config declares it"),
+    # nearest among optimizer's own keys, by their names: none (it once offered optimizer.name)
+    (["optimizer=sgd", "optimizer.betas=0.9"], "Unknown key 'optimizer.betas': no config "
+     "declares it"),
     (["section=2", "optimizer=adam", "optimizer.momentum=0.9"], "optimizer=adam does not take "
      "it. Allowed: a key `python -m dlproj --cfg job section=2 optimizer=adam` shows"),
 ], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere", "as-typed"])

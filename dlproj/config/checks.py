@@ -133,10 +133,16 @@ def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
                 allowed if null is None else f"null ({null}) or {allowed}")
 
 
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The option closest to a mistyped `word`, if any is close."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
 def nearest(word: str, options: Iterable[str]) -> str:
     """' (did you mean X?)' for the option closest to a mistyped `word`, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = closest(word, options)
+    return f" (did you mean {close}?)" if close else ""
 
 
 def one_of(choices: Iterable[str]) -> Rule:

@@ -71,12 +71,19 @@ class CNNConfig(Built):
         half = node.kernel_size // 2
         integer(0, half, allowed=f"an integer in [0, kernel_size // 2 = {half}]")(
             "model.padding", node.padding)
-        size = SIDE
-        for _ in node.channels:
-            size = (size + 2 * node.padding - node.kernel_size + 1) // 2
-        check(size >= 1, "model.channels", node.channels,
-              f"at most as many blocks as a {SIDE}x{SIDE} image survives "
-              f"(each block halves it)")
+        # the first block's convolution must leave its pool 2x2 of the padded image at least
+        room = SIDE + 2 * node.padding - 1
+        check(node.kernel_size <= room, "model.kernel_size", node.kernel_size,
+              f"an integer in [1, {room}] (the first block's convolution leaves its pool at "
+              f"least 2x2 of the {SIDE}x{SIDE} image with padding {node.padding})")
+        size, blocks = SIDE, 0
+        while blocks < len(node.channels) and (
+                size := (size + 2 * node.padding - node.kernel_size + 1) // 2) >= 1:
+            blocks += 1
+        check(blocks == len(node.channels), "model.channels", node.channels,
+              f"at most {blocks} block(s), as many as a {SIDE}x{SIDE} image survives with "
+              f"model.kernel_size={node.kernel_size} and model.padding={node.padding} (each "
+              f"block halves it), or a smaller kernel")
 
 
 def _transfer(node: DictConfig, cfg: DictConfig) -> None:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from dlproj import paths
-from dlproj.config.checks import allowed_for, nearest
+from dlproj.config.checks import allowed_for, closest, nearest
 from dlproj.errors import ConfigError
 
 # Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
@@ -220,8 +220,16 @@ _HINTS = {  # what OmegaConf says -> the form the value takes
     "to Integer": "an integer, e.g. `{key}=10`",
     "to Float": "a number, e.g. `{key}=0.01`",
     "valid bool": "true or false",
+    "to string": "one value, not a list",
     "is not a subclass of": "one of its keys at a time, e.g. `{key}.NAME=...` (`python -m "
                             "dlproj --cfg job` shows them)",
+    "Cannot assign": "one of its keys at a time, e.g. `{key}.NAME=...` (`python -m dlproj "
+                     "--cfg job` shows them)",
+}
+_ITEMS = {  # ... of an item of a list: what each item is
+    "to Integer": "integers, e.g. `{key}=[64,32]`",
+    "to Float": "numbers, e.g. `{key}=[0.1,0.01]`",
+    "valid bool": "true or false",
 }
 
 
@@ -258,9 +266,17 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         return (f"Invalid value for '{key}': null, but '{key}' takes a value"
                 f"{f'. Allowed: {said}' if said else ''} (`python -m dlproj --cfg job` shows "
                 f"its default; leave it out for that).")
+    listed = re.sub(r"(\[\d+\])+$", "", key)  # `model.hidden[0]`: an item of the list given
+    if key and listed != key and listed in given:
+        form = next((f for words, f in _ITEMS.items() if words in first), None)
+        return (f"Invalid value for '{listed}': {given[listed]}. Allowed: a list of "
+                f"{form.format(key=listed) if form else 'values of its kind'}.")
     if key and key in given:  # of the values given for it, the one the message quotes
         value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
         form = next((f for words, f in _HINTS.items() if words in first), None)
+        said = allowed_for(getattr(cause, "object_type", None), str(getattr(cause, "key", "")))
+        if form is not None and "to string" in first and said:
+            form = f"{form}: {said}"
         if form is not None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
@@ -290,9 +306,17 @@ def _unknown_key(missing: str, args: list[str]) -> str:
             return (f"Unknown key '{missing}': {as_written([now])} does not take it. Allowed: "
                     f"a key `{shown}` shows, or a choice of {group} that takes it: "
                     f"{', '.join(takes)}.")
-    # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys.
+    # A misspelled group or node (`optimzer=sgd`) is nearest its name, not one of its keys; a
+    # key of a node there is nearest the node's own keys (`train.foo` is no typo of `train`).
     known = list(dict.fromkeys(k.rsplit(".", n)[0] for k in leaves for n in range(3)))
-    return (f"Unknown key '{missing}'{nearest(missing, known)}: no config declares "
+    parent, _, last = missing.rpartition(".")
+    hint = nearest(missing, known)
+    if parent in known or (parent and cfg is not None
+                           and OmegaConf.select(cfg, parent, default=None) is not None):
+        siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == parent}
+        match = closest(last, siblings)
+        hint = f" (did you mean {siblings[match]}?)" if match else ""
+    return (f"Unknown key '{missing}'{hint}: no config declares "
             f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
             f"`+{missing}=...` and a schema that reads it).")
 
