@@ -412,3 +412,43 @@ def test_a_monitor_that_names_no_column_is_refused_before_the_run_starts(case, d
 def test_monitor_without_a_direction_needs_a_mode(dlproj_run):
     run = dlproj_run(["experiment=xor", "train.epochs=3", "train.early_stopping.monitor=lr"])
     assert run.proc.returncode == 2 and "train.early_stopping.mode" in run.proc.stderr
+
+
+@pytest.mark.parametrize("more", [1, 2], ids=["second Ctrl-C", "third Ctrl-C"])
+def test_ctrl_c_while_the_interrupts_checkpoint_is_written_keeps_the_epoch(more, tmp_path,
+                                                                            monkeypatch):
+    """The epoch a stopped run finished is saved however many Ctrl-Cs come while it is written
+    (a second one there raised, and the checkpoint was lost with the epoch): a resume starts
+    from it."""
+    import json
+    import signal
+
+    from conftest import run_here
+
+    from dlproj.runtime import interrupt
+    from dlproj.training.numpy_stack import NumpyStack
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    write, evaluate = NumpyStack.write, NumpyStack.evaluate
+
+    def evaluate_then_stop(self):  # Ctrl-C as epoch 3 is evaluated: it stops after it
+        row = evaluate(self)
+        if len(self.ctx.metrics.rows) == 2:
+            interrupt._handler(signal.SIGINT, None)
+        return row
+
+    def write_under_fire(self, path, snap, meta, *, durable):
+        if interrupt.requested() is not None:
+            for _ in range(more):  # further Ctrl-Cs as the stopped run's checkpoint is written
+                interrupt._handler(signal.SIGINT, None)
+        write(self, path, snap, meta, durable=durable)
+
+    monkeypatch.setattr(NumpyStack, "evaluate", evaluate_then_stop)
+    monkeypatch.setattr(NumpyStack, "write", write_under_fire)
+    run = run_here(["experiment=xor", "train.epochs=40", "train.checkpoint_every=1000",
+                    "figures=false", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    record = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert run.proc.returncode == 130, run.output
+    assert (record["status"], record["last_epoch"], record["checkpoint_epoch"]) == (
+        "interrupted", 3, 3), run.output
+    assert (tmp_path / "run" / "last.npz").is_file()

@@ -115,7 +115,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
                              torch_threads=threads.torch_threads(cfg.threads),
-                             stop=interrupt.requested,
+                             stop=interrupt.requested, shield=interrupt.shielded,
                              loggers=build_loggers(cfg, interrupt.given_up_on_a_stop))
             ctx.on_open = partial(_open, ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,9 @@ class RunContext:
     torch_threads: int = 1
     # The signal number that asks the run to stop at the next step boundary, else None.
     stop: Callable[[], int | None] = lambda: None
+    # Around what must reach the disk once the run was asked to stop (an interrupted run's last
+    # checkpoint): a further Ctrl-C waits for it (the runner's: dlproj.runtime.interrupt).
+    shield: Callable[[], AbstractContextManager] = nullcontext
     # Called once, before the first write into the run directory.
     on_open: Callable[[], None] = lambda: None
     # Tracker loggers (dlproj/loggers), started by the runner.

@@ -308,7 +308,8 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
         finished = True
     except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C too (during an evaluation)
         if pending is not None:  # no completed epoch is lost, whatever checkpoint_every says
-            save_checkpoint(*pending, final=True)
+            with ctx.shield():  # nor to a further Ctrl-C while it is written
+                save_checkpoint(*pending, final=True)
         raise
     finally:
         bar.close(finished=finished)
