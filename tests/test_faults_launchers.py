@@ -324,3 +324,41 @@ def test_a_stopped_joblib_sweep_hands_its_queue_to_no_worker(monkeypatch):
             monkeypatch.setattr(interrupt, "_requested", signal.SIGINT)
     assert 3 <= len(returned) <= 3 + 2 * 2 + 2, len(returned)  # + joblib's pre_dispatch, 2*n_jobs
     assert list(queue) == []
+
+
+@pytest.mark.parametrize("stopped", [True, False], ids=["after a stop", "a worker died"])
+def test_jobs_lost_with_workers_a_stop_killed_are_not_started(stopped, tmp_path, monkeypatch):
+    """A terminal's Ctrl-C reaches loky's workers while they still start up (before their
+    initializer ignores it): they die, joblib gives up on the batch, and the jobs no worker began
+    are noted `not started` (they were `no record`); one a worker had begun keeps no record. A
+    worker that died on its own has its lost jobs run again instead."""
+    import json
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from dlproj.runtime import interrupt, sweep
+    from dlproj.runtime.joblib_launcher import RelaunchingJoblibLauncher
+
+    monkeypatch.setattr(interrupt, "_requested", signal.SIGINT if stopped else None)
+    marks = tmp_path / ".workers"
+    marks.mkdir()
+    (marks / "0.json").write_text(json.dumps({"run_dir": str(tmp_path / "0"), "held": False,
+                                              "returned": 0.5}))
+    (marks / "1.json").write_text(json.dumps({"run_dir": str(tmp_path / "1"), "held": False}))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path),
+                                                   "subdir": "${hydra.job.num}"}}})
+    relaunched = {}
+    launcher = SimpleNamespace(config=config, _noted=RelaunchingJoblibLauncher._noted,
+                               _relaunch=lambda m, lost, o, f: relaunched.update(lost) or {})
+    jobs = [[f"seed={i}"] for i in range(4)]
+    returns = RelaunchingJoblibLauncher._after_death(
+        launcher, BrokenProcessPool("exit codes of the workers are {SIGINT(-2)}"), marks, jobs, 0)
+    assert len(returns) == 4 and returns[0].return_value == 0.5
+    statuses = [sweep.job_status(tmp_path / str(i)) for i in range(4)]
+    if stopped:
+        assert statuses == [None, None, "not started", "not started"] and relaunched == {}
+    else:
+        assert statuses == [None] * 4 and relaunched == {1: 1, 2: 0, 3: 0}

@@ -136,7 +136,13 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                 lost[idx] = int("run_dir" in noted)  # it ran when a worker died (maybe its own)
             # else it ended (its record is there) but its return is lost: NaN below
         how = exit_codes(exc)
-        if lost and interrupt.requested() is None:
+        if interrupt.requested() is not None:
+            # The stop killed the workers (a terminal's Ctrl-C reaches one still starting up,
+            # before its initializer ignores it): the jobs no worker began were not started.
+            for idx in [i for i, ran in lost.items() if not ran]:
+                returns[idx] = not_started(self.config, idx, job_overrides[idx - first])
+            lost = {}
+        if lost:
             log.warning("a worker process of the sweep died (%s) and joblib stopped the jobs "
                         "beside it; the %s left without a record (%s) run again, each in a "
                         "worker process of its own", how, "job" if len(lost) == 1 else "jobs",
