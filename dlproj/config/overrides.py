@@ -229,7 +229,7 @@ _HINTS = {  # what OmegaConf says -> the form the value takes
 _ITEMS = {  # ... of an item of a list: what each item is
     "to Integer": "integers, e.g. `{key}=[64,32]`",
     "to Float": "numbers, e.g. `{key}=[0.1,0.01]`",
-    "valid bool": "true or false",
+    "valid bool": "true/false values, e.g. `{key}=[true,false]`",
 }
 
 
