@@ -15,9 +15,14 @@ def main() -> None:
         except BrokenPipeError:  # `--help | head`
             sys.exit(stdout_closed())
         return
-    from dlproj.runtime.app import main as run
+    from dlproj.errors import stopped
 
-    run()
+    def run() -> None:
+        from dlproj.runtime.app import main as app  # Hydra's import alone takes 0.2 s
+
+        app()  # which takes the signals itself once it has read the command line
+
+    sys.exit(stopped(run, "dlproj"))
 
 
 if __name__ == "__main__":

@@ -133,6 +133,16 @@ def cannot_write(exc: BaseException, where: object) -> str | None:
     return None
 
 
+def stopped(main: Callable[[], int | None], prog: str) -> int | None:
+    """An entry point's `main()`, whose Ctrl-C (imports included, before any handler of its own)
+    ends it with one line and 130, not a traceback; what it wrote is whole (files/atomic.py)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print(f"{prog}: stopped (Ctrl-C)", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
 def stdout_closed() -> int:
     """The reader of stdout went away (`... | head`): what is still printed goes nowhere, as it
     would in a shell tool, not into a BrokenPipeError per line; the exit status of SIGPIPE."""

@@ -16,7 +16,7 @@ import re
 import sys
 
 from dlproj import paths
-from dlproj.config.overrides import groups as conf_groups
+from dlproj.config.choices import groups as conf_groups
 
 # Hydra's groups not worth showing: its internals.
 HIDDEN_GROUPS = ("hydra/env", "hydra/output", "hydra/help", "hydra/hydra_help",
@@ -158,4 +158,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dlproj.errors import stopped
+
+    sys.exit(stopped(main, "python -m dlproj.list"))

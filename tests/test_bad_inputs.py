@@ -365,6 +365,11 @@ CORRUPT = {
     "fewer_labels": ("t10k-labels-idx1-ubyte", lambda: _idx(_labels()[:9_999]),
                      "9999 labels"),
     "no_labels": ("t10k-labels-idx1-ubyte", lambda: _idx(np.zeros(0, np.uint8)), "no labels"),
+    # an image file's magic on the labels, its dims nonsense: the product in whole numbers (it
+    # was NumPy's int64, overflowed: 5192416311228993536)
+    "nonsense_dims": ("t10k-labels-idx1-ubyte", lambda: struct.pack(">HBB3I", 0, 8, 3, 10_000,
+                                                                    117_571_840, 67_175_433),
+                      f"= {10_000 * 117_571_840 * 67_175_433} "),
     "bad_gzip": ("t10k-labels-idx1-ubyte.gz", lambda: b"\x1f\x8bnot gzip at all", "gz"),
     "truncated_gzip": ("t10k-labels-idx1-ubyte.gz",
                        lambda: gzip.compress(_idx(_labels()))[:2000], "gz"),
@@ -383,6 +388,18 @@ def test_corrupt_mnist_names_the_file_and_the_fix(bad_run, tmp_path, case):
     msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false",
                    "data.train_limit=100", "train.epochs=1"], path.name)
     assert detail in msg and "make data" in msg
+
+
+def test_a_short_training_file_is_named_with_what_val_size_allows(bad_run, tmp_path):
+    """A valid training file of 3,000 images leaves nothing beside data.val_size's 5,000: the
+    message names the file, its count, MNIST's and the fix (it said only "MNIST has 3000")."""
+    dest = _copy_mnist(tmp_path / "data")
+    _replace(dest, "train-images-idx3-ubyte", _idx(np.zeros((3000, 28, 28), np.uint8)))
+    _replace(dest, "train-labels-idx1-ubyte", _idx(_labels()[:3000]))
+    msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false",
+                   "data.train_limit=100", "train.epochs=1"], "train-images-idx3-ubyte")
+    assert "holds 3000 (MNIST's holds 60000" in msg and "data.val_size below 3000" in msg
+    assert "make data" in msg
 
 
 class NetworkUsed(AssertionError):

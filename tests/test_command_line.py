@@ -470,7 +470,8 @@ def test_help_is_read_from_conf_without_hydra(tmp_path):
     # The process answers before Hydra (or anything heavy) is imported.
     probe = ("import runpy, sys; sys.argv = ['dlproj', '--help']; "
              "runpy.run_module('dlproj', run_name='__main__'); "
-             "print(sorted(m for m in ('hydra', 'numpy', 'matplotlib') if m in sys.modules))")
+             "print(sorted(m for m in ('hydra', 'numpy', 'matplotlib', 'omegaconf', 'yaml') "
+             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
@@ -550,3 +551,32 @@ def test_a_reader_that_goes_away_ends_the_output_not_in_tracebacks(tmp_path, arg
     assert "Traceback" not in err and "Logging error" not in err and "Broken pipe" not in err, err
     records = [json.loads(r.read_text()) for r in tmp_path.glob("runs/*/results.json")]
     assert [r["status"] for r in records] == (["completed"] if "experiment=xor" in args else [])
+
+
+
+ENTRY_POINTS = ["dlproj", "dlproj.report", "dlproj.list", "dlproj.data", "dlproj.bench",
+                "dlproj.reproduce.results_doc"]
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_entry_point_stops_on_ctrl_c_in_one_line(module, monkeypatch, capsys):
+    """A Ctrl-C before a command has taken the signal itself (Hydra's import alone takes 0.2 s;
+    a report's reading of the runs) ends it with one line and exit 130, not a traceback: here
+    raised where each starts its work (its command line read; `dlproj`: the app imported)."""
+    import argparse
+    import runpy
+
+    import dlproj.runtime.app
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", ctrl_c)
+    monkeypatch.setattr(dlproj.runtime.app, "main", ctrl_c)
+    monkeypatch.setattr(sys, "argv", [module])
+    monkeypatch.setattr("dlproj.config.compose.config_loader", ctrl_c)  # the listing's Hydra
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
+    err = capsys.readouterr().err
+    assert stop.value.code == 130 and err.strip().splitlines()[-1].endswith("stopped (Ctrl-C)")
+    assert "Traceback" not in err, err

@@ -362,3 +362,18 @@ def test_jobs_lost_with_workers_a_stop_killed_are_not_started(stopped, tmp_path,
         assert statuses == [None, None, "not started", "not started"] and relaunched == {}
     else:
         assert statuses == [None] * 4 and relaunched == {1: 1, 2: 0, 3: 0}
+
+
+def test_joblib_workers_draw_no_bars(monkeypatch):
+    """Workers side by side on one terminal each drew their bar on the same line (27%, 19%, 32%,
+    ... alternating, log lines written into it): a worker starts with bars off; the sweep's own
+    lines say how each job goes."""
+    import os
+
+    from dlproj.runtime import interrupt, joblib_launcher
+    from dlproj.training.progress import show_bars
+
+    monkeypatch.setattr(interrupt, "ignore_stop_signals", lambda: None)  # not in this process
+    monkeypatch.setenv("DLPROJ_PROGRESS", "1")
+    joblib_launcher.WORKER_SETUP["initializer"]()
+    assert os.environ["DLPROJ_PROGRESS"] == "0" and not show_bars()

@@ -322,6 +322,9 @@ def test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports(tmp_path):
     summary = [ln for ln in proc.stderr.splitlines() if ln.startswith("sweep:")]
     assert summary == [f"sweep: 1 interrupted (job 0), 2 not started (jobs 1, 2) -> {sweep_dir}"]
     assert "not started: experiment=xor train.epochs=200000 seed=1; " in proc.stderr
+    # the jobs never started log nothing, Hydra's launcher neither (`#1 : overrides`)
+    assert "#0 : " in proc.stderr + proc.stdout
+    assert "#1 : " not in proc.stderr + proc.stdout and "#2 : " not in proc.stderr + proc.stdout
     assert (sweep_dir / "report" / "results.md").is_file()
 
 

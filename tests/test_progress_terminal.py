@@ -104,3 +104,38 @@ def test_a_terminal_of_no_size_or_a_tiny_one_still_gets_a_bar_that_fits(tmp_path
     assert all(len(x) <= width for x in re.split("[\r\n]", text) if not x.startswith("[20"))
     if width >= 40:  # room for the bar itself: it fills the line and ends at 100%
         assert "100%|" in drawn[-1] and len(drawn[-1]) == width, drawn
+
+
+@pytest.mark.parametrize("losses", [[4.0, 1.0, 1.0], [2.3] + [0.3] * 20, [5.0] * 3 + [0.1] * 60])
+def test_the_bars_loss_is_a_recent_average_from_the_first_steps(losses, monkeypatch, capsys):
+    """The loss beside the bar weighs recent steps most from the start (a moving average started
+    at the first loss showed mostly that one for a run of a few dozen steps: 1.855 at the end of
+    a run whose last epoch's train_loss was 0.285)."""
+    from dlproj.training.progress import RunBar
+
+    monkeypatch.setenv("DLPROJ_PROGRESS", "1")
+    bar = RunBar(epochs=1, per_epoch=len(losses))
+    for loss in losses:
+        bar.step(loss)
+    w = [0.98 ** (len(losses) - 1 - i) for i in range(len(losses))]
+    assert bar._loss == pytest.approx(sum(a * b for a, b in zip(w, losses, strict=True)) / sum(w))
+    assert bar._loss < (losses[0] + losses[-1]) / 2  # nearer the recent losses than the first
+    bar.close(finished=True)
+
+
+@pytest.mark.parametrize("stopped_after", [5, 10])
+def test_the_bar_ends_at_the_last_epoch_run(stopped_after, monkeypatch, capsys):
+    """A run that stopped early after epoch 5 of 10 ends its bar at `epoch 5/10` (it said 6/10,
+    an epoch that never ran); one that ran them all at 10/10, at 100%."""
+    from dlproj.training.progress import RunBar
+
+    monkeypatch.setenv("DLPROJ_PROGRESS", "1")
+    bar = RunBar(epochs=10, per_epoch=2)
+    for epoch in range(1, stopped_after + 1):
+        bar.step(1.0)
+        bar.step(1.0)
+        bar.evaluating()
+        bar.epoch_done({"epoch": epoch, "val_acc": 0.5})
+    bar.close(finished=True)
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert f"epoch {stopped_after}/10: 100%" in last, last

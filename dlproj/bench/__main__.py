@@ -119,4 +119,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dlproj.errors import stopped
+
+    sys.exit(stopped(main, "python -m dlproj.bench"))

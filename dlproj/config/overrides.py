@@ -15,10 +15,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from dlproj import paths
 from dlproj.config.checks import allowed_for, closest, nearest
+from dlproj.config.choices import groups
 from dlproj.errors import ConfigError
 
-# Groups of conf/ a user picks from; `schema/` is internal and Hydra's own live in plugins.
-HIDDEN = ("schema", "study", "hydra")
 # Hydra's settings a run's lifecycle rests on (conf/config.yaml): Hydra writes nothing into a run
 # directory, so nothing is written there before its owner holds the lock (runtime/owner.py).
 PINNED = {"hydra.output_subdir": (None, "null: the run's owner writes .hydra/ once it holds "
@@ -31,12 +30,6 @@ FOLDERS = {"hydra.run.dir": "a run", "hydra.sweep.dir": "a sweep",
 # hydra.utils.instantiate's own keys: set by a group's files (conf/GROUP/CHOICE.yaml), which
 # the checks of its choice read; from the command line they would build another object unchecked.
 BUILD_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
-
-
-def groups() -> dict[str, list[str]]:
-    """conf/GROUP/ -> its choices (file names without .yaml)."""
-    return {d.name: sorted(f.stem for f in d.glob("*.yaml"))
-            for d in sorted(paths.CONF_DIR.iterdir()) if d.is_dir() and d.name not in HIDDEN}
 
 
 # What Hydra's override grammar reads as one plain value; anything else (a comma: a sweep; a

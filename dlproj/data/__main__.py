@@ -34,4 +34,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dlproj.errors import stopped
+
+    sys.exit(stopped(main, "python -m dlproj.data"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -32,9 +33,10 @@ def read_idx(path: str | Path) -> np.ndarray:
             raise ValueError(f"its header is cut short ({len(raw)} bytes)")
         shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-        if data.size != int(np.prod(shape)):
+        announced = math.prod(shape)  # Python's integers: NumPy's int64 overflows on nonsense
+        if data.size != announced:
             raise ValueError(f"it holds {data.size} bytes of data where its header announces "
-                             f"{' x '.join(map(str, shape))} = {int(np.prod(shape))} (truncated "
+                             f"{' x '.join(map(str, shape))} = {announced} (truncated "
                              f"or padded)")
     except (OSError, ValueError, struct.error, EOFError, zlib.error) as exc:
         reason = exc if isinstance(exc, ValueError) else (

@@ -97,7 +97,11 @@ def load_mnist(root: str | Path, *, download: bool = True, val_size: int = VAL_I
     raw = load_raw(root, download)
     n = len(raw["train_labels"])
     if val_size >= n:
-        raise DataError(f"data.val_size={val_size} leaves no training images (MNIST has {n}).")
+        raise DataError(f"data.val_size={val_size} leaves no training images: "
+                        f"train-images-idx3-ubyte in {Path(root) / 'MNIST' / 'raw'} holds {n} "
+                        f"(MNIST's holds "
+                        f"{TRAIN_IMAGES}; `make data` or `python -m dlproj.data` fetches it). "
+                        f"Allowed: data.val_size below {n}, or the whole training file.")
     order = np.random.default_rng(split_seed).permutation(n)
     val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
     images, labels = raw["train_images"], raw["train_labels"].astype(np.int64)

@@ -84,4 +84,6 @@ def _report(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dlproj.errors import stopped
+
+    sys.exit(stopped(main, "python -m dlproj.report"))

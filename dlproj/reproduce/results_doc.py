@@ -133,4 +133,6 @@ def _doc(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dlproj.errors import stopped
+
+    sys.exit(stopped(main, "python -m dlproj.reproduce.results_doc"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -55,7 +56,17 @@ log = logging.getLogger("dlproj.joblib")
 
 WORKERS = ".workers"  # in the sweep directory: each job's folder and return, while it runs
 DEATHS = 2  # a job whose worker died this many times is not run again
-WORKER_SETUP = {"initializer": interrupt.ignore_stop_signals}  # each worker process, as it starts
+
+
+def _worker_starts() -> None:
+    """In each worker process, as it starts: SIGINT and SIGTERM ignored outside a run
+    (interrupt.ignore_stop_signals), and no progress bars: workers side by side would each draw
+    theirs on the one terminal they share (the sweep's lines say how each job goes)."""
+    interrupt.ignore_stop_signals()
+    os.environ["DLPROJ_PROGRESS"] = "0"
+
+
+WORKER_SETUP = {"initializer": _worker_starts}  # each worker process, as it starts
 MEMORY = (" A worker killed by SIGKILL was most often out of memory (the kernel's OOM killer): run "
           "fewer jobs at once (hydra.launcher.n_jobs) or smaller ones.")
 

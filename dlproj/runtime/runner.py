@@ -68,8 +68,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     try:
         with RunOwner(run_dir, files) as owner:
             record, exit_code = _run(cfg, run_dir, bool(is_multirun), overrides, owner)
-            log.info("status %s in %.1fs%s", record["status"], record["wall_seconds"],
-                     f" {brief}" if (brief := _brief(record["metrics"])) else "")
+            if record["status"] != "invalid" or is_multirun:  # a refused run: its paragraph
+                log.info("status %s in %.1fs%s", record["status"], record["wall_seconds"],
+                         f" {brief}" if (brief := _brief(record["metrics"])) else "")
     except RunInUse as exc:  # resume= of a run that is still going: touch nothing of it
         print(f"dlproj: {exc}", file=sys.stderr)
         if not is_multirun:

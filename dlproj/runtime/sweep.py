@@ -286,6 +286,12 @@ def _quiet_local_controllers(config: DictConfig) -> None:
             launcher.setup = ["trap '' INT"]
 
 
+def _before_a_stop(record: logging.LogRecord) -> bool:
+    """Hydra's basic launcher logs `#N : overrides` as it hands each job on, the jobs after a
+    stop too, which dlproj's runner does not start (and which say nothing themselves)."""
+    return interrupt.requested() is None
+
+
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
@@ -316,6 +322,7 @@ class SweepOutcome(Callback):
         shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
         interrupt.follow_sweep(path)
         _quiet_local_controllers(config)
+        logging.getLogger("hydra._internal.core_plugins.basic_launcher").addFilter(_before_a_stop)
         n = len(dirs) if dirs is not None else count_jobs(config)
         self.expected = [_job_number(d) for d in dirs] if dirs is not None else n
         self.started = time.time()

@@ -57,7 +57,8 @@ class RunBar:
         self.epochs, self.per_epoch, self.epoch = epochs, per_epoch, done
         self.desc, self.monitor = desc, monitor
         self._eval_units: int | None = None  # an evaluation, in training steps of the same time
-        self._loss: float | None = None
+        self._loss: float | None = None  # the loss's moving average, debiased (`step`)
+        self._ema, self._steps = 0.0, 0
         self._started: float | None = None  # this epoch's first step
         self._eval_started: float | None = None
         self._shown: dict[str, str] = {}
@@ -81,8 +82,11 @@ class RunBar:
             return
         if self._started is None:
             self._started = time.perf_counter()
-        # An exponential moving average: the loss of the last ~50 steps, not the last batch's.
-        self._loss = loss if self._loss is None else 0.98 * self._loss + 0.02 * loss
+        # An exponential moving average, the loss of the last ~50 steps rather than the last
+        # batch's; debiased (Adam's way), as one started at the first loss showed mostly that one
+        # for a run of a few dozen steps.
+        self._ema, self._steps = 0.98 * self._ema + 0.02 * loss, self._steps + 1
+        self._loss = self._ema / (1 - 0.98**self._steps)
         self._bar.update(1)
         if self._bar.n % 10 == 0:
             self._postfix()
@@ -119,7 +123,8 @@ class RunBar:
     def close(self, *, finished: bool = False) -> None:
         """`finished`: the run trained to its end (or stopped early): the bar ends at its total."""
         if self._bar is not None:
-            if finished:
+            if finished:  # at the last epoch run (early stopping: not the one after it)
+                self._bar.set_description_str(f"{self.desc} epoch {self.epoch}/{self.epochs}")
                 self._bar.total = self._bar.n
                 self._bar.refresh()
             self._bar.close()
