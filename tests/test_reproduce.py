@@ -937,8 +937,9 @@ def test_ctrl_c_outside_the_jobs_is_one_line_and_exit_130(tmp_path, tiny, monkey
     """A real Ctrl-C while the study is planned or its report written (launch() stops the
     sweep's jobs itself): one line and exit 130, not a traceback; a run that finished is kept."""
     import dlproj.reproduce.cli as cli
+    from dlproj.reproduce import report_inputs
 
-    where, name = (cli, "plan") if phase == "planning" else (cli.report_inputs, "refresh")
+    where, name = (cli, "plan") if phase == "planning" else (report_inputs, "refresh")
     real = getattr(where, name)
 
     def interrupted(*args, **kwargs):

@@ -28,7 +28,7 @@ from dlproj import paths
 from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, check_knobs, one_paragraph
-from dlproj.reproduce import conditions, report_inputs
+from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch
 from dlproj.reproduce.plan import Plan, plan
 
@@ -166,6 +166,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     summary, final = _summarize(planned, args, name=name, title=written.title,
                                 notice=here.notice, log_dir=log_dir, wall=time.time() - started)
     print(summary, flush=True)
+    from dlproj.reproduce import report_inputs  # pandas and scipy: not for --help or planning
+
     reported = report_inputs.refresh(outputs, name, rebuild=bool(planned.todo))
     print(f"{summary}; report: " + (f"{outputs / 'report' / 'index.md'}" if reported else
                                     "not written (the reason is above)")
