@@ -72,9 +72,13 @@ def test_channels_last_trains_the_same_numbers(name, update):
 
 # Every shape of the study's Section 4 (conf/study/course.yaml): MNIST 28 px with 1 channel for
 # plain/resnet at depth 8 width 16 and depth 3/30 width 8, ResNet18's 3 channels (transfer), at
-# one and two threads; batch sizes 1-4 and a last partial batch; training and evaluation.
+# one and two threads; batch sizes 1-6 and a last partial batch; training and evaluation. And
+# SmallResNet below width 16 at 2, 3 and 4 threads, where torch's kernel for the shortcut's
+# strided conv1x1 corrupted the heap on a batch the threads do not divide (crashes_torch).
 SHAPES = [("resnet", 8, 16, 1, 28, 1), ("plain", 8, 16, 1, 28, 1), ("resnet", 30, 8, 1, 28, 1),
-          ("plain", 3, 8, 1, 28, 2), ("resnet", 8, 16, 1, 28, 2), ("resnet18", 0, 0, 3, 28, 1)]
+          ("plain", 3, 8, 1, 28, 2), ("resnet", 8, 16, 1, 28, 2), ("resnet18", 0, 0, 3, 28, 1),
+          ("resnet", 3, 8, 1, 28, 2), ("resnet", 30, 8, 1, 28, 2), ("resnet", 3, 4, 1, 28, 2),
+          ("resnet", 3, 12, 1, 28, 3), ("resnet", 3, 8, 1, 28, 4)]
 # Each argument a shape, NAME-DEPTH-WIDTH-CHANNELS-SIZE-THREADS, probed in turn from its own seed;
 # "ok SHAPE" once it trained and evaluated. One process's shapes share its thread count.
 PROBE = """
@@ -96,7 +100,7 @@ def probe(name, depth, width, channels, size, threads):
     opt = Adam(model.parameters(), lr=1e-3)
     # 37: a last partial batch. ResNet18's last stage has a 1x1 map on 28 px: batch norm needs
     # two images, and it is the study's slowest network: 2-4 only.
-    for batch in (2, 3, 4) if name == "resnet18" else (1, 2, 3, 4, 37):
+    for batch in (2, 3, 4) if name == "resnet18" else (1, 2, 3, 4, 5, 6, 37):
         x = torch.randn(batch, int(channels), int(size), int(size))
         x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 5, (batch,))
@@ -157,3 +161,52 @@ def test_a_run_records_its_layout_and_both_are_one_setting(dlproj_run, torch_one
     assert fast["setting"] == slow["setting"]
     assert fast["metrics"]["train_loss"] == pytest.approx(slow["metrics"]["train_loss"],
                                                           abs=1e-4)
+
+
+
+# The shortcut's check, in a process of its own: were its strided conv1x1 taken by torch's
+# kernel where that corrupts the heap, this process would crash, not one case.
+SAME = """
+import sys, torch
+from dlproj.torchnets.models import Block, crashes_torch
+
+for case in sys.argv[1:]:
+    width, threads, batch = map(int, case.split("-"))
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    block = Block(width, 2 * width, 2, residual=True)
+    reference = Block(width, 2 * width, 2, residual=True)
+    reference.load_state_dict(block.state_dict())
+    block = block.to(memory_format=torch.channels_last)
+    x = torch.randn(batch, width, 28, 28)
+    xs = [x.clone().contiguous(memory_format=torch.channels_last).requires_grad_(),
+          x.clone().requires_grad_()]
+    assert crashes_torch(xs[0], block.shortcut[0]) == (batch % threads != 0), case
+    outs = [net(xi) for net, xi in ((block, xs[0]), (reference, xs[1]))]
+    for out in outs:
+        out.square().sum().backward()
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(xs[0].grad, xs[1].grad, rtol=1e-4, atol=1e-4)
+    # the shortcut's own (the 3x3 convolutions' gradients differ between the layouts by their
+    # kernels' round-off: test_channels_last_trains_the_same_numbers)
+    for (name, p), q in zip(block.named_parameters(), reference.parameters(), strict=True):
+        if name.startswith("shortcut."):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-4,
+                                       atol=1e-4 * float(q.grad.abs().max()), msg=name)
+    print("ok", case, flush=True)
+"""
+SAME_CASES = [f"{w}-{t}-{b}" for w in (4, 8, 15)
+              for t, b in ((2, 3), (2, 105), (3, 128), (4, 6), (3, 3), (2, 4))]
+
+
+def test_the_shortcut_taken_another_way_computes_the_same():
+    """Where torch's kernel would corrupt the heap (crashes_torch: in-channels 4-15, a batch the
+    intra-op threads do not divide), the shortcut's strided conv1x1 runs as a conv1x1 of every
+    second pixel: the same output and gradients as the strided convolution (in the default
+    layout, which has no fault) to float32 round-off; a batch the threads divide (2 threads, 4
+    images; 3 threads, 3) takes the kernel as it was."""
+    proc = subprocess.run([sys.executable, "-c", SAME, *SAME_CASES], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+    done = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok ")]
+    assert proc.returncode == 0 and done == SAME_CASES, (proc.returncode, done,
+                                                          proc.stderr[-2000:])

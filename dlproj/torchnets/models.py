@@ -3,7 +3,8 @@
 `PlainNet` (model=plain) and `SmallResNet` (model=resnet) are one `SmallNet` without and with the
 identity shortcut around each block; they share the stem, the widths and the depth:
 
-    stem:    conv3x3(in -> w) BN ReLU  [max-pool to <= 32 px for larger images]
+    stem:    conv3x3(in -> w) BN ReLU  [max-pool by image_size // 32 for images over 32 px:
+             224 px -> 32, 100 -> 33, 48 -> 48]
     stages:  3 stages of width w, 2w, 4w; `depth` blocks split between them, the first block of
              stages 2 and 3 halving the resolution
     block:   conv3x3 BN ReLU conv3x3 BN (+ shortcut) ReLU
@@ -40,8 +41,31 @@ class Block(nn.Module):
         out = torch.relu_(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.residual:
-            out += self.shortcut(x)
+            out += self._shortcut(x)
         return torch.relu_(out)
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The shortcut; its conv1x1 with stride 2 taken as a conv1x1 of every second pixel where
+        torch 2.14.1's CPU kernel for its weight gradient corrupts the heap (docs/section4.md,
+        "The crash and the hang": channels-last, fewer than 16 input channels, a batch the
+        intra-op threads do not divide). The same sums; elsewhere the kernel as it is, so that
+        no result that ran before changes."""
+        conv = self.shortcut[0] if isinstance(self.shortcut, nn.Sequential) else None
+        if conv is None or not crashes_torch(x, conv):
+            return self.shortcut(x)
+        s = conv.stride[0]
+        return self.shortcut[1](nn.functional.conv2d(x[:, :, ::s, ::s], conv.weight))
+
+
+def crashes_torch(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    """Whether training `conv` (a 1x1, stride-2 convolution) on `x` runs into torch 2.14.1's
+    channels-last fault: seen for 4-15 input channels, 14 px and more, batches that the intra-op
+    thread count does not divide (2 threads: 3, 5, 105; 3: 128; 4: 2, 6); taken here for any
+    count below 16 and any such batch (`python scripts/channels_last_crash.py` maps it)."""
+    threads = torch.get_num_threads()
+    return (torch.is_grad_enabled() and conv.kernel_size == (1, 1) and conv.stride != (1, 1)
+            and conv.in_channels < 16 and threads > 1 and x.shape[0] % threads != 0
+            and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
 
 
 def stage_sizes(depth: int, stages: int = 3) -> list[int]:
