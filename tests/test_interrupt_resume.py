@@ -455,3 +455,39 @@ def test_ctrl_c_while_the_interrupts_checkpoint_is_written_keeps_the_epoch(more,
     assert (record["status"], record["last_epoch"], record["checkpoint_epoch"]) == (
         "interrupted", 3, 3), run.output
     assert (tmp_path / "run" / "last.npz").is_file()
+
+
+def test_a_resume_keeps_the_thread_counts_its_run_had(tmp_path, monkeypatch):
+    """`threads: auto` is the machine's share of cores, which differs from shell to shell
+    (DLPROJ_JOBS, a joblib sweep's n_jobs): a resume takes the counts its run recorded, so it
+    goes on as the run would have (the step split sums in another order on another count); a
+    count given on the resume's command line is taken as given."""
+    import json
+
+    from conftest import run_here
+
+    from dlproj.runtime import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    base = ["section=1", "data.train_limit=1024", "data.test_limit=128", "figures=false",
+            "schedule=constant"]
+
+    def run(args, jobs):
+        done = run_here(args, tmp_path, env={"DLPROJ_JOBS": str(jobs)})
+        assert done.proc.returncode == 0, done.output
+        return done
+
+    def rows(run_dir):
+        lines = (run_dir / "metrics.csv").read_text().splitlines()
+        keep = [i for i, c in enumerate(lines[0].split(",")) if c != "epoch_seconds"]
+        return [[line.split(",")[i] for i in keep] for line in lines[1:]]
+
+    run([*base, "train.epochs=4", f"hydra.run.dir={tmp_path / 'whole'}"], jobs=1)  # 4 workers
+    run([*base, "train.epochs=2", f"hydra.run.dir={tmp_path / 'part'}"], jobs=1)
+    assert json.loads((tmp_path / "part" / "results.json").read_text())["threads"] == {
+        "workers": 4, "blas": 1, "torch": 4}
+    run([f"resume={tmp_path / 'part'}", "train.epochs=4"], jobs=4)  # auto would be 1 worker
+    assert rows(tmp_path / "part") == rows(tmp_path / "whole")
+    assert json.loads((tmp_path / "part" / "results.json").read_text())["threads"]["workers"] == 4
+    run([f"resume={tmp_path / 'part'}", "train.epochs=5", "threads.workers=1"], jobs=4)
+    assert json.loads((tmp_path / "part" / "results.json").read_text())["threads"]["workers"] == 1

@@ -176,9 +176,15 @@ def test_a_new_run_never_writes_over_another(finished, tmp_path, holds, multirun
     (["section=3", "checkpoint=/nonexistent/model.npz"], "invalid"),
 ])
 def test_the_closing_log_line_names_the_status_with_no_trailing_space(tmp_path, args, status):
+    """A run's last line says how it ended; a refused one (invalid) says so in its paragraph
+    alone, as README's examples show (a `status invalid in 0.0s` line followed it)."""
     from tests.conftest import run_here
 
     run = run_here(args, tmp_path / "out")
+    if status == "invalid":
+        assert "status invalid" not in run.output and run.proc.returncode == 2, run.output
+        assert len([x for x in run.proc.stderr.splitlines() if x.startswith("dlproj:")]) == 1
+        return
     (line,) = [x for x in run.output.splitlines() if f"status {status} in " in x]
     assert line == line.rstrip()
     for log in (tmp_path / "out").rglob("dlproj.log"):  # the run's own log, where it keeps one

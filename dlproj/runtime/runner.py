@@ -11,6 +11,7 @@ results.json (not started after a stop, invalid, in use) are noted (dlproj.runti
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import shlex
 import sys
@@ -83,6 +84,15 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
     return record
 
 
+def _recorded_threads(run_dir: Path) -> dict | None:
+    """The thread counts the run in `run_dir` ran with (its results.json's "threads"), if any."""
+    try:
+        threads_used = json.loads((Path(run_dir) / "results.json").read_text()).get("threads")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return threads_used if isinstance(threads_used, dict) else None
+
+
 def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str],
          owner: RunOwner) -> tuple[dict[str, Any], int]:
     record: dict[str, Any] = {
@@ -112,10 +122,14 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     f"continue it, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
                     f"(a fresh one under outputs/) or name one that does not hold a run.")
             allocator.keep_freed_memory()
-            plan = threads.apply(cfg)
+            kept = _recorded_threads(run_dir) if resume else None  # what `auto` was then
+            plan = threads.apply(cfg, kept)
+            torch_threads = threads.torch_threads(cfg.threads, kept)
+            record["threads"] = {"workers": plan.workers, "blas": plan.blas,
+                                 "torch": torch_threads}
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
-                             torch_threads=threads.torch_threads(cfg.threads),
+                             torch_threads=torch_threads,
                              stop=interrupt.requested, shield=interrupt.shielded,
                              loggers=build_loggers(cfg, interrupt.given_up_on_a_stop))
             ctx.on_open = partial(_open, ctx, owner, overrides)

@@ -72,24 +72,34 @@ class ThreadPlan:
         return f"{self.workers} step worker(s) x {self.blas} BLAS thread(s)"
 
 
-def numpy_plan(threads_cfg) -> ThreadPlan:
-    """Workers and BLAS threads for the NumPy sections, from `threads.workers`/`threads.blas`."""
-    workers = setting(threads_cfg.workers, "threads.workers")
-    blas = setting(threads_cfg.blas, "threads.blas")
+def _kept(kept: dict | None, key: str) -> int | None:
+    """A count a resumed run recorded (`kept`, results.json's "threads"), if it is one."""
+    value = (kept or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def numpy_plan(threads_cfg, kept: dict | None = None) -> ThreadPlan:
+    """Workers and BLAS threads for the NumPy sections, from `threads.workers`/`threads.blas`;
+    what is auto is, for a resumed run, the count it ran with (`kept`): a step split otherwise
+    sums in another order, and the resumed run would not be the run it continues."""
+    workers = setting(threads_cfg.workers, "threads.workers") or _kept(kept, "workers")
+    blas = setting(threads_cfg.blas, "threads.blas") or _kept(kept, "blas")
     total = budget()
     return ThreadPlan(workers or total, blas or max(1, total // (workers or total)))
 
 
-def torch_threads(threads_cfg) -> int:
-    """torch.set_num_threads for Section 4: `threads.blas`, or the budget when auto."""
-    return setting(threads_cfg.blas, "threads.blas") or budget()
+def torch_threads(threads_cfg, kept: dict | None = None) -> int:
+    """torch.set_num_threads for Section 4: `threads.blas`, or when auto the count a resumed run
+    ran with (`kept`: torch's kernels sum in another order on other counts), else the budget."""
+    return setting(threads_cfg.blas, "threads.blas") or _kept(kept, "torch") or budget()
 
 
-def apply(cfg) -> ThreadPlan:
-    """Set this run's BLAS threads from `cfg.threads`, once before it starts (Section 4 sets
-    torch's, `torch_threads`, once it has imported torch); returns the plan."""
+def apply(cfg, kept: dict | None = None) -> ThreadPlan:
+    """Set this run's BLAS threads from `cfg.threads` (and what a resumed run `kept`), once
+    before it starts (Section 4 sets torch's, `torch_threads`, once it has imported torch);
+    returns the plan."""
     from threadpoolctl import threadpool_limits
 
-    plan = numpy_plan(cfg.threads)
+    plan = numpy_plan(cfg.threads, kept)
     threadpool_limits(limits=plan.blas, user_api="blas")  # every BLAS this process has loaded
     return plan
