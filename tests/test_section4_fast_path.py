@@ -80,7 +80,7 @@ SHAPES = [("resnet", 8, 16, 1, 28, 1), ("plain", 8, 16, 1, 28, 1), ("resnet", 30
           ("resnet", 3, 8, 1, 28, 2), ("resnet", 30, 8, 1, 28, 2), ("resnet", 3, 4, 1, 28, 2),
           ("resnet", 3, 12, 1, 28, 3), ("resnet", 3, 8, 1, 28, 4)]
 # Each argument a shape, NAME-DEPTH-WIDTH-CHANNELS-SIZE-THREADS, probed in turn from its own seed;
-# "ok SHAPE" once it trained and evaluated. One process's shapes share its thread count.
+# "ok SHAPE" once it trained and evaluated.
 PROBE = """
 import sys, torch
 from dlproj.torchnets.models import PlainNet, SmallResNet, resnet18
@@ -129,14 +129,11 @@ def _probe(*shapes: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def probed() -> set[str]:
-    """The shapes that trained and evaluated, probed in one process per thread count (a torch
-    import each, not one per shape). A shape that crashed there (issue 22: a torch kernel), and
+    """The shapes that trained and evaluated, probed in one process (one torch import, not one
+    per shape). A shape that crashed there (issue 22: a torch kernel), and
     those it kept from their turn, are left out: each is probed again in a process of its own."""
-    done: set[str] = set()
-    for threads in sorted({shape[-1] for shape in SHAPES}):
-        proc = _probe(*(_shape_id(s) for s in SHAPES if s[-1] == threads))
-        done |= {line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok ")}
-    return done
+    proc = _probe(*map(_shape_id, SHAPES))  # each shape sets its own thread count
+    return {line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok ")}
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
