@@ -208,16 +208,16 @@ def check_section(section: str, experiment: str) -> None:
             f"({own or 'none'}).")
 
 
+_ONE_KEY = ("one of its keys at a time, e.g. `{key}.NAME=...` (`python -m dlproj --cfg job` "
+            "shows them)")  # a value given for a node of keys
 _HINTS = {  # what OmegaConf says -> the form the value takes
     "is not a ListConfig": "a list in brackets, e.g. `{key}=[{value}]`",
     "to Integer": "an integer, e.g. `{key}=10`",
     "to Float": "a number, e.g. `{key}=0.01`",
     "valid bool": "true or false",
     "to string": "one value, not a list",
-    "is not a subclass of": "one of its keys at a time, e.g. `{key}.NAME=...` (`python -m "
-                            "dlproj --cfg job` shows them)",
-    "Cannot assign": "one of its keys at a time, e.g. `{key}.NAME=...` (`python -m dlproj "
-                     "--cfg job` shows them)",
+    "is not a subclass of": _ONE_KEY,
+    "Cannot assign": _ONE_KEY,
 }
 _ITEMS = {  # ... of an item of a list: what each item is
     "to Integer": "integers, e.g. `{key}=[64,32]`",

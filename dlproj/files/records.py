@@ -6,6 +6,15 @@ import json
 from pathlib import Path
 
 
+def read_record(path: Path) -> dict | None:
+    """The JSON object a results.json or a note holds; None: no such file, or not one."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def record_status(path: Path) -> str | None:
     """The `status` a results.json or a note holds (None: there is no such file)."""
     try:

@@ -11,7 +11,6 @@ results.json (not started after a stop, invalid, in use) are noted (dlproj.runti
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import shlex
 import sys
@@ -34,6 +33,7 @@ from dlproj.errors import (
     cannot_write,
     clean_message,
 )
+from dlproj.files.records import read_record
 from dlproj.loggers import build_loggers
 from dlproj.runtime import allocator, interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
@@ -86,10 +86,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
 
 def _recorded_threads(run_dir: Path) -> dict | None:
     """The thread counts the run in `run_dir` ran with (its results.json's "threads"), if any."""
-    try:
-        threads_used = json.loads((Path(run_dir) / "results.json").read_text()).get("threads")
-    except (OSError, ValueError, AttributeError):
-        return None
+    threads_used = (read_record(Path(run_dir) / "results.json") or {}).get("threads")
     return threads_used if isinstance(threads_used, dict) else None
 
 

@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from dlproj.config.overrides import as_written
 from dlproj.errors import ConfigError
 from dlproj.files.atomic import write_json
-from dlproj.files.records import record_status
+from dlproj.files.records import read_record, record_status
 from dlproj.runtime import interrupt
 from dlproj.runtime.owner import lock
 
@@ -94,11 +94,8 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
 
 def _note(path: Path, sweep: str | None) -> dict[str, Any] | None:
     """A job's note, if it is readable and the sweep's (`sweep`; None: any sweep's)."""
-    try:
-        note = json.loads(path.read_text())
-        if not isinstance(note, dict) or not {"run_dir", "status"} <= set(note):
-            return None
-    except (OSError, ValueError):
+    note = read_record(path)
+    if note is None or not {"run_dir", "status"} <= set(note):
         return None
     return note if sweep is None or note.get("sweep") in (None, sweep) else None
 

@@ -165,9 +165,10 @@ def switches_given_as_switches(cfg: DictConfig, overrides: list[str] | None) -> 
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf.nodes import BooleanNode
 
+    parser = OverridesParser.create()
     for arg in overrides or []:
         try:
-            override = OverridesParser.create().parse_override(arg)
+            override = parser.parse_override(arg)
         except Exception:  # noqa: BLE001 - Hydra has read it already; not one to check here
             continue
         key = override.key_or_group

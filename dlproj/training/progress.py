@@ -57,8 +57,7 @@ class RunBar:
         self.epochs, self.per_epoch, self.epoch = epochs, per_epoch, done
         self.desc, self.monitor = desc, monitor
         self._eval_units: int | None = None  # an evaluation, in training steps of the same time
-        self._loss: float | None = None  # the loss's moving average, debiased (`step`)
-        self._ema, self._steps = 0.0, 0
+        self._ema, self._steps = 0.0, 0  # the loss's moving average and its steps (`_loss`)
         self._started: float | None = None  # this epoch's first step
         self._eval_started: float | None = None
         self._shown: dict[str, str] = {}
@@ -86,7 +85,6 @@ class RunBar:
         # batch's; debiased (Adam's way), as one started at the first loss showed mostly that one
         # for a run of a few dozen steps.
         self._ema, self._steps = 0.98 * self._ema + 0.02 * loss, self._steps + 1
-        self._loss = self._ema / (1 - 0.98**self._steps)
         self._bar.update(1)
         if self._bar.n % 10 == 0:
             self._postfix()
@@ -115,6 +113,11 @@ class RunBar:
         self._shown = {name: f"{float(row[name]):.4g}"} if name else {}
         self._describe()
         self._postfix()
+
+    @property
+    def _loss(self) -> float | None:
+        """The loss's moving average over the steps so far, debiased; None before the first."""
+        return self._ema / (1 - 0.98**self._steps) if self._steps else None
 
     def _postfix(self) -> None:
         loss = {"loss": f"{self._loss:.4g}"} if self._loss is not None else {}
