@@ -207,6 +207,37 @@ def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, laun
     assert _statuses(sweeps) == ["interrupted", "interrupted"]
 
 
+@pytest.mark.parametrize("setup,seeds,closing,code", [
+    (["exit 9"], "0,1", "2 no record (jobs 0, 1)", 1),
+    (["kill -TERM $PPID", "sleep 1", "exit 9"], "0,1", "2 not started (jobs 0, 1)", 143),
+    # one job: a second SIGINT would stop the sweep at once, as a second Ctrl-C does
+    (["kill -INT $PPID", "sleep 1", "exit 9"], "0", "1 not started (job 0)", 130),
+], ids=["its process ends", "after a SIGTERM", "after a SIGINT"])
+def test_a_submitit_local_job_without_a_result_does_not_take_its_sweep_down(tmp_path, setup,
+                                                                         seeds, closing, code):
+    """A job whose process ends without a result (here its controller's shell exits before the
+    job starts; a terminal's Ctrl-C did that before the shell's trap): every job is waited for,
+    each is named in one line with its log, and the closing line counts it: as leaving no record,
+    or, after a stop of the sweep (the shell signals the launching process first), as not
+    started. Before, submitit's error at the first such job ended the sweep in a traceback, exit
+    1, while the jobs after it ran on."""
+    import re
+
+    proc = _sweep_in_its_own_group(tmp_path, "hydra/launcher=submitit_local", "experiment=xor",
+                                   f"seed={seeds}",
+                                   f"hydra.launcher.setup={setup!r}".replace("'", '"'))
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _kill_sweep(proc, tmp_path)
+    assert proc.returncode == code, out
+    assert "Traceback" not in out and "Error" not in out, out
+    assert re.search(rf"^sweep: {re.escape(closing)} -> ", out, re.M), out
+    if code == 1:  # no stop: each job named with submitit's log of it
+        assert len(re.findall(r"job \d ended without a result; its log: \S+_log\.err", out)) == 2
+    assert not list(tmp_path.glob("multirun/*/[01]/results.json"))
+
+
 @pytest.mark.parametrize("sig,when,to", [
     ("SIGTERM", "running", "process"), ("SIGINT", "running", "process"),
     ("SIGTERM", "starting", "process"),

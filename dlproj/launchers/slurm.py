@@ -10,7 +10,6 @@ result is named once the others have finished.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
+from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-from omegaconf import OmegaConf
+
+from dlproj.launchers.submitit import executor, job_params, returns
 
 log = logging.getLogger("dlproj.slurm")
 
@@ -79,18 +78,6 @@ class CheckedSlurmLauncher(SlurmLauncher):
         self.pending_timeout_min, self.poll_s = pending_timeout_min, poll_s
         self.lost_grace_s = lost_grace_s
 
-    def _executor(self) -> Any:
-        """submitit's executor with this launcher's parameters (as the plugin builds it)."""
-        import submitit
-
-        params = dict(self.params)
-        executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                         slurm_max_num_timeout=params.pop("max_num_timeout", 0))
-        base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{k if k in base else f"slurm_{k}": v
-                                      for k, v in params.items()})
-        return executor
-
     def _asked(self) -> str:
         keys = ("partition", "cpus_per_task", "mem_gb", "timeout_min", "gpus_per_node")
         return ", ".join(f"{k}={self.params[k]}" for k in keys if self.params.get(k) is not None)
@@ -113,22 +100,15 @@ class CheckedSlurmLauncher(SlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and job_overrides
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        if "mode" in self.config.hydra.sweep:
-            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
-        log.info("SLURM sweep output dir: %s (per job: %s)", sweep_dir, self._asked())
-        job_params = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
-                               Singleton.get_state()))
+        log.info("SLURM sweep output dir: %s (per job: %s)", self.config.hydra.sweep.dir,
+                 self._asked())
+        params = job_params(self, job_overrides, initial_job_idx)
         folder = Path(str(self.params["submitit_folder"]))
         while "%" in folder.name:  # ".../.submitit/%j": the job's own part comes from SLURM
             folder = folder.parent
         there = {folder, *folder.rglob("*")} if folder.is_dir() else set()
         try:
-            jobs = self._executor().map_array(self, *zip(*job_params, strict=True))
+            jobs = executor(self).map_array(self, *zip(*params, strict=True))
         except Exception as exc:
             why = " ".join(str(exc).split())
             if any(sign in why for sign in NO_CLUSTER):  # nothing submitted: nothing kept
@@ -144,7 +124,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
                 "SLURM jobs ended without a result (the other jobs finished): " + "; ".join(lost)
                 + ". A job killed at its time limit or memory limit ends like this: raise "
                 "hydra.launcher.timeout_min / hydra.launcher.mem_gb.")
-        return [j.results()[0] for j in jobs]
+        return returns(self.config, jobs, params)
 
     def watch(self, jobs: Sequence[Any]) -> list[str]:
         """Poll squeue until every job has a result; raise for a sweep that cannot be scheduled.

@@ -61,11 +61,14 @@ def main() -> None:
     except ConfigError as exc:
         _refuse(str(exc))
     _check_outputs(args)
-    # `hydra/launcher=joblib` is dlproj's, whose sweep outlives a killed worker (without the
-    # `launchers` extra there is none).
+    # `hydra/launcher=joblib` and `submitit_local` are dlproj's, whose sweeps outlive a killed
+    # worker or job (without the `launchers` extra there are none).
     with contextlib.suppress(ImportError):
         from dlproj.runtime.joblib_launcher import register
         register()
+    with contextlib.suppress(ImportError):
+        from dlproj.launchers.submitit import register as register_local
+        register_local()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.

@@ -40,7 +40,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlproj.config.overrides import as_written
 from dlproj.errors import ConfigError
@@ -271,18 +271,6 @@ def _part(status: str, jobs: list[int | str]) -> str:
     return f"{len(jobs)} {status} ({label} {shown})"
 
 
-def _quiet_local_controllers(config: DictConfig) -> None:
-    """submitit_local's job controllers ignore a terminal's Ctrl-C (a shell `trap` as they start;
-    the launcher is made after this callback runs): it would end each with a KeyboardInterrupt
-    traceback there. Their jobs inherit it until dlproj's handler takes over, and stop through
-    the stop file anyway."""
-    launcher = config.hydra.launcher
-    if str(launcher.get("_target_", "")).endswith("submitit_launcher.LocalLauncher") \
-            and not launcher.get("setup"):
-        with read_write(launcher), open_dict(launcher):
-            launcher.setup = ["trap '' INT"]
-
-
 def _before_a_stop(record: logging.LogRecord) -> bool:
     """Hydra's basic launcher logs `#N : overrides` as it hands each job on, the jobs after a
     stop too, which dlproj's runner does not start (and which say nothing themselves)."""
@@ -318,7 +306,6 @@ class SweepOutcome(Callback):
         # nor are its notes this sweep's (runner: a job refused there gets a new one)
         shutil.rmtree(Path(config.hydra.sweep.dir) / UNRECORDED, ignore_errors=True)
         interrupt.follow_sweep(path)
-        _quiet_local_controllers(config)
         logging.getLogger("hydra._internal.core_plugins.basic_launcher").addFilter(_before_a_stop)
         n = len(dirs) if dirs is not None else count_jobs(config)
         self.expected = [_job_number(d) for d in dirs] if dirs is not None else n
