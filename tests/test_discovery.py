@@ -161,7 +161,7 @@ def test_sweep_progress_counts_the_jobs(compose_cfg, overrides, n):
     (1, ["section='1','4'", "seed=0,1"], 2, 6, 240),   # a sweep over sections: the largest
 ])
 def test_slurm_needs_follow_the_section(section, overrides, cpus, mem, minutes):
-    from dlproj.launchers.needs import slurm_needs
+    from dlproj.config.slurm_needs import slurm_needs
 
     assert slurm_needs("cpus_per_task", section, overrides) == cpus
     assert slurm_needs("mem_gb", section, overrides) == mem

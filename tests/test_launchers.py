@@ -123,6 +123,6 @@ def test_section2_search_space_composes():
         GlobalHydra.instance().clear()
     sweeper = cfg.hydra.sweeper
     assert sweeper.direction == "maximize" and "optimizer.lr" in sweeper.params
-    # Section 2's needs (dlproj/launchers/needs.py), and the threads follow the CPUs.
+    # Section 2's needs (dlproj/config/slurm_needs.py), and the threads follow the CPUs.
     assert (cfg.hydra.launcher.cpus_per_task, cfg.hydra.launcher.mem_gb) == (1, 2)
     assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=1"

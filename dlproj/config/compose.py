@@ -23,7 +23,7 @@ def register_configs() -> None:
         for kind, node in kinds.items():
             cs.store(group=f"schema/{group}", name=kind, node=node)
     if not OmegaConf.has_resolver("dlproj.data_root"):
-        from dlproj.launchers.needs import slurm_needs
+        from dlproj.config.slurm_needs import slurm_needs
 
         OmegaConf.register_new_resolver("dlproj.data_root", lambda: str(paths.data_root()))
         OmegaConf.register_new_resolver("dlproj.outputs", lambda: str(paths.outputs_root()))

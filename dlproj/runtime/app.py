@@ -67,7 +67,7 @@ def main() -> None:
         from dlproj.runtime.joblib_launcher import register
         register()
     with contextlib.suppress(ImportError):
-        from dlproj.launchers.submitit import register as register_local
+        from dlproj.runtime.submitit_launcher import register as register_local
         register_local()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);

@@ -23,7 +23,7 @@ from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from dlproj.launchers.submitit import executor, job_params, returns
+from dlproj.runtime.submitit_launcher import executor, job_params, returns
 
 log = logging.getLogger("dlproj.slurm")
 

@@ -1,6 +1,6 @@
-"""What dlproj's submitit launchers share (`hydra/launcher=slurm`: slurm.py; `submitit_local`:
-`LocalLauncher` here): the jobs submitted as Hydra's plugin submits them, and their returns
-collected so that no job takes its sweep down.
+"""What dlproj's submitit launchers share (`hydra/launcher=slurm`: slurm_launcher.py;
+`submitit_local`: `LocalLauncher` here): the jobs submitted as Hydra's plugin submits them, and
+their returns collected so that no job takes its sweep down.
 
 Hydra's plugin reads the returns in order and raises at the first job that left none: the sweep
 ends in a traceback while the jobs after it run on. Here every job is waited for, and one that
