@@ -159,6 +159,51 @@ def test_a_resume_keeps_its_own_folder_and_refuses_another(tmp_path):
     assert same.proc.returncode == 0, same.output
 
 
+# Folder names Hydra's grammar cannot read as one value unquoted: the shell passes them as typed.
+AWKWARD_FOLDERS = ["a,b", "it's", "a(b)", "sp ace", "~"]
+
+
+@pytest.mark.parametrize("name", AWKWARD_FOLDERS)
+def test_resume_takes_a_folder_as_the_shell_passes_it(tmp_path, name):
+    """`resume=/path/a,b` or `resume=~/r` ended in Hydra's traceback (a sweep, a token error),
+    exit 1: the folder is taken as written (never swept, never interpolated) and the run goes
+    on there; one that holds no run is refused in one paragraph."""
+    from dlproj.config.overrides import override
+
+    home = tmp_path / "home"
+    folder = home / "r" if name == "~" else tmp_path / name
+    first = run_here([*FAST, override("hydra.run.dir", folder)], tmp_path)
+    assert first.proc.returncode == 0, first.output
+    given = "~/r" if name == "~" else str(folder)
+    again = run_here([f"resume={given}", "train.epochs=25"], tmp_path, env={"HOME": str(home)})
+    assert again.proc.returncode == 0, again.output
+    assert "Traceback" not in again.output
+    record = json.loads((folder / "results.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from_epoch"] == 20
+    missing = run_here([f"resume={given}x"], tmp_path, env={"HOME": str(home)})
+    assert missing.proc.returncode == 2 and "Traceback" not in missing.output, missing.output
+    assert "is not a dlproj run directory" in missing.proc.stderr
+
+
+def test_a_resume_repeats_a_sweep_jobs_values_however_hydra_wrote_them(tmp_path):
+    """A sweep job's overrides are saved as Hydra's sweeper hands them (`figures=False`):
+    repeated as typed (`figures=false`) they are no change, and a multirun asked for by
+    hydra.mode is refused as -m is, before anything is written."""
+    sweep = run_here(["-m", *FAST, "figures=false", "seed=0,1", "~hydra.callbacks.aggregate",
+                      f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path)
+    assert sweep.proc.returncode == 0, sweep.output
+    job = tmp_path / "s" / "0"
+    assert "figures=False" in (job / ".hydra" / "overrides.yaml").read_text()
+    again = run_here([f"resume={job}", "figures=false", "seed=0", "train.epochs=25"], tmp_path)
+    assert again.proc.returncode == 0, again.output
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_dir())
+    for mode in ("hydra.mode=MULTIRUN", "hydra.mode=multirun", "hydra.mode='MULTIRUN'"):
+        refused = run_here([f"resume={job}", mode], tmp_path)
+        assert refused.proc.returncode == 2, refused.output
+        assert "give it once, without -m" in refused.proc.stderr
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == before
+
+
 # A key the chosen choice lacks but another choice of its group declares: those choices are
 # named, against the command's own choices (the message once said "no config declares it" and
 # offered optimizer.name, or optimizer.beta2 for optimizer=sgd, from the default config).

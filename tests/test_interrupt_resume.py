@@ -154,6 +154,40 @@ def test_torch_resume_after_sigint_matches_to_1e6(tmp_path):
     _resume_and_compare(tmp_path, args, signal.SIGINT, exact=False, step_log="grad_norms.csv")
 
 
+# What a run killed before its record (results.json) was written leaves of it.
+RECORDS = {"gone": lambda p: p.unlink(), "cut short": lambda p: _cut(p, lambda n: n // 2),
+           "without threads": lambda p: p.write_text(json.dumps(
+               {k: v for k, v in json.loads(p.read_text()).items() if k != "threads"}))}
+
+
+@pytest.mark.parametrize("args, record", [
+    *((S2_TINY, r) for r in RECORDS),
+    ([a for a in S4_TINY if a != "threads.blas=1"], "gone")], ids=[*RECORDS, "section 4, gone"])
+def test_a_run_killed_before_its_record_resumes_with_its_own_threads(tmp_path, args, record):
+    """A run's `threads: auto` counts (its share of the cores: DLPROJ_JOBS, a sweep's n_jobs)
+    are kept by its resume where its record is gone or says none (a killed run's): its
+    checkpoint says them. The resume took the cores it found instead (2 step workers where
+    the run had 1): its sums went in another order, and the record claimed the new counts for
+    the whole run."""
+    from dlproj.environment import cores
+
+    if cores() < 2:
+        pytest.skip("one core: the run's share and the whole machine are one thread alike")
+    shared = {"DLPROJ_JOBS": "2"}  # half the cores, as one of two jobs side by side
+    run_dir = tmp_path / "r"
+    first = run_here([*args, "train.epochs=2", f"hydra.run.dir={run_dir}"], tmp_path / "a",
+                     env=shared)
+    assert first.proc.returncode == 0, first.output
+    RECORDS[record](run_dir / "results.json")
+    resumed = run_here([f"resume={run_dir}", "train.epochs=3"], tmp_path / "a")
+    assert resumed.proc.returncode == 0, resumed.output
+    whole = run_here([*args, "train.epochs=3"], tmp_path / "b", env=shared)
+    assert whole.proc.returncode == 0, whole.output
+    assert resumed.results(run_dir)["threads"] == whole.results()["threads"]
+    if "section=4" not in args:  # the NumPy sections: bit for bit
+        assert _rows(run_dir / "metrics.csv") == _rows(whole.run_dir / "metrics.csv")
+
+
 def test_resume_can_train_further_and_refuses_other_changes(tmp_path, dlproj_run):
     run = dlproj_run(["experiment=xor", "train.epochs=20"])
     run_dir = run.run_dir

@@ -23,16 +23,18 @@ def resume_overrides(args: list[str]) -> list[str]:
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
         return args
-    if len(resume) > 1 or any(a in ("-m", "--multirun") for a in args):
+    if len(resume) > 1 or any(a in ("-m", "--multirun") or _multirun(a) for a in args):
         raise ConfigError("resume=RUN_DIR continues one run: give it once, without -m.")
-    if not value_of(resume[0]).strip():  # '' is no folder (resolved, it would be the cwd)
+    folder = _folder(resume[0])
+    if not folder.strip():  # '' is no folder (resolved, it would be the cwd)
         raise ConfigError(
-            f"Invalid value for 'resume': {value_of(resume[0])!r}. Allowed: a run directory, "
-            f"as printed by the interrupted run (`resume=.` for the current one).")
-    run_dir = Path(value_of(resume[0])).expanduser().resolve()
+            f"Invalid value for 'resume': {folder!r}. Allowed: a run directory, as printed by "
+            f"the interrupted run (`resume=.` for the current one).")
+    run_dir = Path(folder).expanduser().resolve()
     saved = saved_overrides(run_dir)
     given = [a for a in args if not a.startswith("resume=")]
-    refused = [a for a in given if a not in saved and not may_change(_key(a))]
+    said = {as_written([o]) for o in saved}  # `figures=false` repeats the saved `figures=False`
+    refused = [a for a in given if as_written([a]) not in said and not may_change(_key(a))]
     if refused:
         raise ConfigError(
             f"Cannot resume {run_dir} with {' '.join(refused)}: resume continues the run with "
@@ -50,6 +52,24 @@ def resume_overrides(args: list[str]) -> list[str]:
     changed = {_key(a) for a in given}
     kept = [o for o in saved if _key(o) not in changed]
     return [*kept, *given, override("resume", run_dir), override("hydra.run.dir", run_dir)]
+
+
+def _folder(arg: str) -> str:
+    """The folder `resume=FOLDER` names: its value as Hydra reads it, or, where Hydra reads no
+    single value there (`~/outputs/...`, a comma, a quote, `${`: a path as the shell passed it,
+    which is never swept or interpolated), the text as written."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return value_of(arg)
+    except (HydraException, OmegaConfBaseException, ValueError):
+        return arg.partition("=")[2]
+
+
+def _multirun(arg: str) -> bool:
+    """`hydra.mode=MULTIRUN`: a multirun, as -m asks for one."""
+    return _key(arg) == "hydra.mode" and arg.partition("=")[2].strip("'\"").upper() == "MULTIRUN"
 
 
 def saved_overrides(run_dir: Path) -> list[str]:

@@ -39,6 +39,7 @@ from dlproj.runtime import allocator, interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
 from dlproj.runtime.validate import validate
 from dlproj.training.context import RunContext
+from dlproj.training.loop import last_threads
 
 log = logging.getLogger("dlproj")
 
@@ -85,8 +86,10 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
 
 
 def _recorded_threads(run_dir: Path) -> dict | None:
-    """The thread counts the run in `run_dir` ran with (its results.json's "threads"), if any."""
-    threads_used = (read_record(Path(run_dir) / "results.json") or {}).get("threads")
+    """The thread counts the run in `run_dir` ran with: those its checkpoint was trained with
+    (a killed run wrote no record), else its results.json's "threads", if any."""
+    threads_used = last_threads(run_dir) or (
+        read_record(Path(run_dir) / "results.json") or {}).get("threads")
     return threads_used if isinstance(threads_used, dict) else None
 
 

@@ -64,6 +64,26 @@ def has_last_checkpoint(run_dir: Path) -> bool:
     return any(p.is_file() for p in Path(run_dir).glob(f"{LAST}.*"))
 
 
+def last_threads(run_dir: Path) -> dict[str, Any] | None:
+    """The thread counts the run's resumable checkpoint was trained with (its meta's "threads"),
+    if it has a readable one that says: a run killed before it wrote its record has them only
+    there. Reads the NumPy checkpoint's meta alone; a Section 4 one whole (torch's format)."""
+    for path in sorted(Path(run_dir).glob(f"{LAST}.*")):
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as npz:
+                    meta = json.loads(str(npz["meta"]))
+            else:
+                import torch
+
+                meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+        except Exception:  # noqa: BLE001 - cut short, another file: the resume itself says so
+            continue
+        if isinstance(meta, dict) and isinstance(meta.get("threads"), dict):
+            return meta["threads"]
+    return None
+
+
 class Stack(Protocol):
     """What a framework supplies to `fit`."""
 
@@ -236,6 +256,9 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 "early_stopping": stopper.state(), "stopped_early": progress.stopped_early,
                 "divergence": ctx.divergence.state(),
                 "config": config,
+                # what `threads: auto` gave this run: a resume keeps it (runtime/runner.py)
+                "threads": {"workers": ctx.workers, "blas": max(1, ctx.threads // ctx.workers),
+                            "torch": ctx.torch_threads},
                 **({"provenance": dict(ctx.provenance)} if ctx.provenance else {})}
 
     def save_checkpoint(snap: Any, info: dict[str, Any], *, final: bool) -> None:
