@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -313,10 +314,38 @@ def test_after_and_run_placeholder_chain_jobs(tiny, tmp_path):
     assert planned.todo[1].launch == planned.todo[1].overrides
     # Once `first` is done, `second` points at that run instead.
     done = _fake_run(outputs, "first_done", planned.jobs[0], "completed")
+    (done / "model.npz").write_bytes(b"")
     planned = _plan("chain", outputs)
     assert [j.step.id for j in planned.todo] == ["second", "second"]
     assert [j.num for j in planned.todo] == [0, 1]
     assert f"checkpoint={done}/model.npz" in planned.todo[0].overrides
+
+
+@pytest.mark.parametrize("second", ["to run", "to resume", "done"])
+def test_a_done_run_that_lost_the_file_a_later_step_reads_runs_again(tiny, tmp_path, second):
+    """`first` completed, but its model.npz is gone: a `second` job still to run (or resume)
+    would fail on it every time reproduce is run, so `first` runs again, into this sweep, and
+    `second` reads the new run's file; a `second` already done needs nothing of it."""
+    (tiny / "chain.yaml").write_text(CHAIN)
+    outputs, sweep = tmp_path / "out", tmp_path / "out" / "multirun" / "s"
+    jobs = _plan("chain", outputs).jobs
+    done = _fake_run(outputs, "first_done", jobs[0], "completed")
+    if second != "to run":  # both of its jobs, in runs that read the old file
+        for i, job in enumerate(jobs[1:]):
+            job.overrides = [o.replace("{run:first}", str(done)) for o in job.overrides]
+            if second == "done":
+                _fake_run(outputs, f"second_done{i}", job, "completed")
+            else:
+                _fake_killed_run(outputs, f"second_killed{i}", job)
+    planned = _plan("chain", outputs)
+    if second == "done":
+        assert planned.todo == [] and planned.jobs[0].state == "done"
+        return
+    first = planned.jobs[0]
+    assert (first.state, first.num, first.reason) == ("run", 0, f"{done} lacks model.npz")
+    assert [j.step.id for j in planned.todo] == ["first", "second", "second"]
+    if second == "to run":
+        assert f"checkpoint={sweep / '0'}/model.npz" in planned.todo[1].launch
 
 
 def test_a_job_whose_run_placeholder_cannot_be_made_is_invalid(tiny, tmp_path):
@@ -438,6 +467,33 @@ def test_jobs_side_by_side_are_at_most_jobs_with_submitit_local(tiny, tmp_path):
     most = max(sum(start < t < end for start, end in spans) for t in
                [start + 1e-3 for start, _ in spans])
     assert most <= 2, sorted(spans)
+
+
+def test_never_more_jobs_side_by_side_than_jobs(tiny, tmp_path, capsys):
+    """`--jobs 100000` started as many joblib workers as it could (hundreds for 6 jobs, until
+    memory ran out): the sweep gets at most one worker per job it runs (here 1 of 8 asked)."""
+    outputs = tmp_path / "out"
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--jobs", "8",
+                 "--sections", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 to run" in out and "1 side by side (joblib)" in out, out
+    assert re.search(r"hydra\.launcher\.n_jobs=1$", out, re.M), out
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_a_sweep_refused_before_its_first_job_says_why(tiny, tmp_path, capsys, launcher):
+    """A sweep that could not start (here `multirun` is a file, where its folder goes) counted
+    each job as failed, the reason only in sweep.log: its own paragraph is printed, and its
+    jobs are not started, with a non-zero exit."""
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    (outputs / "multirun").write_text("a file where the sweeps' folder goes")
+    assert main(["--study", "tiny", "--outputs", str(outputs), "--sections", "2",
+                 "--launcher", launcher]) == 1
+    out = capsys.readouterr().out
+    said = re.search(r"^reproduce: the sweep did not start \(exit \d+\): (.+)$", out, re.M)
+    assert said and "multirun" in said[1], out
+    assert "1 jobs: 0 completed, 0 failed, 0 diverged, 0 interrupted, 1 not started" in out, out
 
 
 @pytest.mark.slow
@@ -902,8 +958,9 @@ def test_the_summary_after_ctrl_c_counts_the_jobs_never_started(tmp_path, monkey
     finally:
         signal.signal(signal.SIGINT, previous)
     out = capsys.readouterr().out
-    assert ("2 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted, 1 not started (stopped "
-            "first), 0 skipped (done before), 0 invalid, 0 running elsewhere") in out, out
+    assert ("2 jobs: 0 completed, 0 failed, 0 diverged, 1 interrupted, 1 not started, 0 "
+            "skipped (done before), 0 invalid, 0 running elsewhere") in out, out
+    assert ": not started" not in out, out  # no progress line, no ETA, for a job never begun
 
 
 @pytest.mark.parametrize("times", [1, 2])
@@ -928,7 +985,7 @@ def test_ctrl_c_stops_the_sweep_and_reports_what_finished(tmp_path, monkeypatch,
         assert again.state == "resume" and str(again.prior) == job["run_dir"]
     else:  # its record may or may not be written by then: either way it is accounted for
         assert job["status"] in ("interrupted", "not started")
-        assert "[1/1 jobs" in out
+        assert ("[1/1 jobs" in out) == (job["status"] == "interrupted")  # a line if it ran
 
 
 @pytest.mark.parametrize("phase", ["planning", "reporting"])

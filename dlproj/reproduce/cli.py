@@ -138,7 +138,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
           f"jobs -> {outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
           f"{counts['done']} already done (skipped), {counts['invalid']} invalid, "
           f"{counts['twin']} run by another step, {counts['running']} running elsewhere; "
-          f"{args.jobs} side by side ({args.launcher})", flush=True)
+          f"{min(args.jobs, max(1, counts['run'] + counts['resume']))} side by side "
+          f"({args.launcher})", flush=True)
     if here.notice:
         print(here.notice, flush=True)
     for job in planned.jobs:
@@ -176,7 +177,8 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         print(here.notice, flush=True)
     if stopped:
         return 130  # Ctrl-C: the report of what finished is written; rerun to go on
-    return 1 if final["failed"] + final["interrupted"] + final["invalid"] or not reported else 0
+    return 1 if (final["failed"] + final["interrupted"] + final["invalid"] + final["not started"]
+                 or not reported) else 0
 
 
 def hold_outputs(outputs: Path) -> TextIO:
@@ -218,8 +220,7 @@ def _summarize(planned: Plan, args: argparse.Namespace, *, name: str, title: str
     summary = (f"reproduce ({name}): {len(planned.jobs)} jobs: {counts['completed']} completed, "
                f"{counts['failed']} failed, {counts['diverged']} diverged, "
                f"{counts['interrupted']} interrupted, "
-               + (f"{counts['not started']} not started (stopped first), "
-                  if counts["not started"] else "")
+               + (f"{counts['not started']} not started, " if counts["not started"] else "")
                + f"{counts['done']} skipped (done before), "
                f"{counts['invalid']} invalid, {counts['running']} running elsewhere; "
                f"{wall / 60:.1f} min wall")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     from dlproj.config.compose import normalize_overrides
     from dlproj.files.atomic import write_json
 
+    workers = max(1, min(workers, len(todo)))  # no more side by side than there are jobs
     jobs_file = log_dir / "jobs.json"
     write_json(jobs_file, [{"num": j.num, "phase": j.phase, "setting": j.setting, "seed": j.seed,
                             "overrides": normalize_overrides(j.launch)} for j in todo])
@@ -113,12 +115,30 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
                 proc.send_signal(signal.SIGTERM)
                 print("reproduce: stopping; the running jobs record where they stopped "
                       "(Ctrl-C again to leave now). Run the same command to go on.", flush=True)
+    refused = None if stopped or any(j.status for j in todo) else _refusal(log_path)
+    if refused:  # the sweep ended before its first job: its own paragraph says why
+        print(f"reproduce: the sweep did not start (exit {proc.returncode}): {refused}",
+              flush=True)
     for job in todo:
         if job.status is None:
-            job.status, job.reason = ("not started" if stopped else "failed"), \
-                f"left no results.json (exit {proc.returncode}; see {log_path})"
-            print(progress.line(job), flush=True)
+            job.status = "not started" if stopped or refused else "failed"
+            job.reason = refused or f"left no results.json (exit {proc.returncode}; see {log_path})"
+            if job.status == "failed":  # those not started: counted by the summary, not listed
+                print(progress.line(job), flush=True)
     return stopped
+
+
+def _refusal(log_path: Path) -> str | None:
+    """The paragraph (`dlproj: ...`) a sweep ended its log with before any of its jobs began
+    (runtime/sweep.py logs `job N (k of n)` as each begins), if it did."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    if any(re.search(r" job \S+ \(\d+ of ", line) for line in lines):
+        return None  # a job began: its own refusal or failure is the job's
+    said = [line.removeprefix("dlproj: ") for line in lines if line.startswith("dlproj: ")]
+    return said[-1] if said else None
 
 
 def _wait_a_second(proc: subprocess.Popen) -> None:

@@ -230,6 +230,14 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
         return str(made.prior if made.state == "done" else made.result.parent
                    if made.result is not None else _placeholder(outputs, ref))
 
+    # A done run that lost the file a job to run reads from it ({run:STEP}/model.pt) runs again.
+    for job in (j for j in jobs if j.state in ("run", "resume")):
+        for ref, value in ((r, o.partition("=")[2]) for o in job.overrides
+                           for r in RUN_REF.findall(o)):
+            made = source(ref)
+            needed = Path(value.replace(f"{{run:{ref}}}", str(made.prior)))
+            if made.state == "done" and not needed.exists():
+                made.state, made.reason = "run", f"{made.prior} lacks {needed.name}"
     # A job whose source cannot run cannot either (phase order: a chain fails as a whole).
     for job in sorted(jobs, key=lambda j: j.phase):
         cannot = [ref for o in job.overrides for ref in RUN_REF.findall(o)
