@@ -57,7 +57,7 @@ def squeue_states(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 @dataclass
 class CheckedSlurmQueueConf(SlurmQueueConf):
-    _target_: str = "hydra_plugins.dlproj_launchers.slurm_launcher.CheckedSlurmLauncher"
+    _target_: str = "hydra_plugins.dlproj_launchers.submitit_launchers.CheckedSlurmLauncher"
     # Cancel the sweep when a job is still PENDING after this many minutes (null: wait).
     pending_timeout_min: float | None = 60
     poll_s: float = 5

@@ -95,7 +95,7 @@ class LocalLauncher(_Local):
 
 @dataclass
 class QuietLocalQueueConf(LocalQueueConf):
-    _target_: str = "hydra_plugins.dlproj_launchers.local_launcher.LocalLauncher"
+    _target_: str = "hydra_plugins.dlproj_launchers.submitit_launchers.LocalLauncher"
     # Each job's controller ignores a terminal's Ctrl-C (its jobs, until dlproj's handler takes
     # over, too): it would end each with a KeyboardInterrupt traceback there; the jobs stop
     # through the sweep's stop file anyway.

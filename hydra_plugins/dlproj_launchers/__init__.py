@@ -1,1 +1,1 @@
-"""dlproj's Hydra plugins (see slurm_launcher.py, local_launcher.py, joblib_launcher.py)."""
+"""dlproj's Hydra plugins (see submitit_launchers.py, joblib_launcher.py)."""
