@@ -73,10 +73,12 @@ def last_threads(run_dir: Path) -> dict[str, Any] | None:
             if path.suffix == ".npz":
                 with np.load(path, allow_pickle=False) as npz:
                     meta = json.loads(str(npz["meta"]))
-            else:
+            elif path.suffix == ".pt":  # torch only where its run imported it anyway
                 import torch
 
                 meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+            else:
+                continue
         except Exception:  # noqa: BLE001 - cut short, another file: the resume itself says so
             continue
         if isinstance(meta, dict) and isinstance(meta.get("threads"), dict):
