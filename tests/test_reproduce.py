@@ -21,7 +21,8 @@ from dlproj.files.atomic import write_json
 from dlproj.report.runs import read_runs
 from dlproj.reproduce import launch as launching
 from dlproj.reproduce.cli import main
-from dlproj.reproduce.plan import plan, resume_overrides
+from dlproj.reproduce.plan import plan
+from dlproj.runtime.resume import continue_in_sweep
 
 TINY = """\
 title: tiny
@@ -177,12 +178,12 @@ def test_an_interrupted_run_is_handed_to_resume_in_place(tiny, tmp_path):
     assert resumed in planned.todo
     assert resumed.result == prior / "results.json"  # continues in place
     # With the overrides it was started with, in its own directory, .hydra/ left as it is.
-    assert resumed.launch == resume_overrides(prior) == [
+    assert resumed.launch == continue_in_sweep(prior) == [
         *job.overrides, f"resume={prior}", f"hydra.sweep.dir={prior.parent}",
         f"hydra.sweep.subdir={prior.name}"]
     # Without a record of how it was started it runs again from scratch, in the sweep.
     (prior / ".hydra" / "overrides.yaml").unlink()
-    assert resume_overrides(prior) is None
+    assert continue_in_sweep(prior) is None
     again = _plan("tiny", outputs).jobs[0]
     assert again.state == "run" and again.launch == again.overrides
     assert again.result.parent.parent == outputs / "multirun" / "s"

@@ -26,6 +26,7 @@ from dlproj.config.overrides import override
 from dlproj.config.study import Step, Study
 from dlproj.errors import ConfigError
 from dlproj.runtime.owner import in_use
+from dlproj.runtime.resume import continue_in_sweep
 
 STATES = ("run", "resume", "done", "invalid", "twin", "running")
 RUN_REF = re.compile(r"\{run:([a-z0-9_]+)\}")
@@ -77,20 +78,6 @@ def plan(study: Study, outputs: Path, *, sweep_dir: Path, force: bool = False,
             step, depth = steps[step.after], depth + 1
         job.phase = depth
     return Plan(jobs, _number(jobs, outputs, sweep_dir))
-
-
-def resume_overrides(run_dir: Path) -> list[str] | None:
-    """THE place where an interrupted run is handed to `python -m dlproj resume=RUN_DIR`: it
-    continues in place (Hydra writes no .hydra/ there: `hydra.output_subdir: null`) with the
-    overrides it was started with; without that record None, and the job reruns from scratch."""
-    from dlproj.runtime.resume import saved_overrides
-
-    try:
-        own = saved_overrides(run_dir)
-    except ConfigError:
-        return None  # no record of how it was started: run it again from scratch
-    return [*own, override("resume", run_dir), override("hydra.sweep.dir", run_dir.parent),
-            override("hydra.sweep.subdir", run_dir.name)]
 
 
 def with_settings(study: Study, outputs: Path, cache: ComposeCache | None = None) -> list[Job]:
@@ -183,7 +170,7 @@ def _decide(jobs: list[Job], outputs: Path, force: bool) -> None:
             job.state, job.prior, job.reason = "running", found["running"].get(key), running[key]
         elif key in found["interrupted"] and not force:
             job.prior = found["interrupted"][key]
-            job.launch = resume_overrides(job.prior)
+            job.launch = continue_in_sweep(job.prior)
             job.state = "resume" if job.launch else "run"
         planned[key] = job.index
 
@@ -231,11 +218,9 @@ def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
                    if made.result is not None else _placeholder(outputs, ref))
 
     # A done run that lost the file a job to run reads from it ({run:STEP}/model.pt) runs again.
-    for job in (j for j in jobs if j.state in ("run", "resume")):
-        for ref, value in ((r, o.partition("=")[2]) for o in job.overrides
-                           for r in RUN_REF.findall(o)):
-            made = source(ref)
-            needed = Path(value.replace(f"{{run:{ref}}}", str(made.prior)))
+    for o in (o for j in jobs if j.state in ("run", "resume") for o in j.overrides):
+        for made in map(source, RUN_REF.findall(o)):
+            needed = Path(RUN_REF.sub(lambda m: str(source(m[1]).prior), o.partition("=")[2]))
             if made.state == "done" and not needed.exists():
                 made.state, made.reason = "run", f"{made.prior} lacks {needed.name}"
     # A job whose source cannot run cannot either (phase order: a chain fails as a whole).

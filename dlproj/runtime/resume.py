@@ -54,6 +54,19 @@ def resume_overrides(args: list[str]) -> list[str]:
     return [*kept, *given, override("resume", run_dir), override("hydra.run.dir", run_dir)]
 
 
+def continue_in_sweep(run_dir: Path) -> list[str] | None:
+    """THE place where a sweep job (`make reproduce`'s) hands an interrupted run to
+    `resume=RUN_DIR`: it continues in place (Hydra writes no .hydra/ there:
+    `hydra.output_subdir: null`) with the overrides it was started with; without that record
+    None, and the job reruns from scratch."""
+    try:
+        own = saved_overrides(run_dir)
+    except ConfigError:
+        return None  # no record of how it was started: run it again from scratch
+    return [*own, override("resume", run_dir), override("hydra.sweep.dir", run_dir.parent),
+            override("hydra.sweep.subdir", run_dir.name)]
+
+
 def _folder(arg: str) -> str:
     """The folder `resume=FOLDER` names: its value as Hydra reads it, or, where Hydra reads no
     single value there (`~/outputs/...`, a comma, a quote, `${`: a path as the shell passed it,
