@@ -138,7 +138,7 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
           f"jobs -> {outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
           f"{counts['done']} already done (skipped), {counts['invalid']} invalid, "
           f"{counts['twin']} run by another step, {counts['running']} running elsewhere; "
-          f"{min(args.jobs, max(1, counts['run'] + counts['resume']))} side by side "
+          f"{min(args.jobs, max(1, len(planned.todo)))} side by side "
           f"({args.launcher})", flush=True)
     if here.notice:
         print(here.notice, flush=True)

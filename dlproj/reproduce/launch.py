@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -129,15 +128,18 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
 
 
 def _refusal(log_path: Path) -> str | None:
-    """The paragraph (`dlproj: ...`) a sweep ended its log with before any of its jobs began
-    (runtime/sweep.py logs `job N (k of n)` as each begins), if it did."""
+    """The paragraph (`dlproj: ...`) a sweep ended its log with before any of its jobs began,
+    if it did."""
+    from dlproj.runtime.sweep import job_began
+
     try:
-        lines = log_path.read_text(errors="replace").splitlines()
+        text = log_path.read_text(errors="replace")
     except OSError:
         return None
-    if any(re.search(r" job \S+ \(\d+ of ", line) for line in lines):
+    if job_began(text):
         return None  # a job began: its own refusal or failure is the job's
-    said = [line.removeprefix("dlproj: ") for line in lines if line.startswith("dlproj: ")]
+    said = [line.removeprefix("dlproj: ") for line in text.splitlines()
+            if line.startswith("dlproj: ")]
     return said[-1] if said else None
 
 

@@ -124,14 +124,12 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             allocator.keep_freed_memory()
             kept = _recorded_threads(run_dir) if resume else None  # what `auto` was then
             plan = threads.apply(cfg, kept)
-            torch_threads = threads.torch_threads(cfg.threads, kept)
-            record["threads"] = {"workers": plan.workers, "blas": plan.blas,
-                                 "torch": torch_threads}
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
-                             torch_threads=torch_threads,
+                             torch_threads=threads.torch_threads(cfg.threads, kept),
                              stop=interrupt.requested, shield=interrupt.shielded,
                              loggers=build_loggers(cfg, interrupt.given_up_on_a_stop))
+            record["threads"] = ctx.thread_counts()
             ctx.on_open = partial(_open, ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
                      run_dir, plan)

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's host:pid: a jo
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"  # the sweep's job count, for the jobs' progress lines
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"  # when it started
 ENV_MADE = "DLPROJ_MADE"  # the run's or sweep's folder and the parents made for it (made_next)
+BEGAN = "job %s (%s of %s): %s"  # the line as each job begins (job_began reads it back)
 NAMED = 5  # jobs the closing line names by their overrides, of those invalid or not started
 log = logging.getLogger("dlproj.sweep")
 ORDER = ["completed", "failed", "invalid", "diverged", "interrupted", "not started", "in use",
@@ -98,6 +100,11 @@ def _note(path: Path, sweep: str | None) -> dict[str, Any] | None:
     if note is None or not {"run_dir", "status"} <= set(note):
         return None
     return note if sweep is None or note.get("sweep") in (None, sweep) else None
+
+
+def job_began(log_text: str) -> bool:
+    """Whether a sweep's log says that any of its jobs began (a line BEGAN wrote)."""
+    return re.search(r" job \S+ \(\d+ of (\d+|\?)\): ", log_text) is not None
 
 
 def made_next(folder: str) -> None:
@@ -326,8 +333,8 @@ class SweepOutcome(Callback):
                 return
             job = _job_number(Path(str(config.hydra.runtime.output_dir)))
             overrides = as_written(list(config.hydra.overrides.task)) or "(defaults)"
-            log.info("job %s (%s of %s): %s", job, config.hydra.job.num + 1,
-                     int(os.environ.get(ENV_JOBS, 0)) or "?", overrides)
+            log.info(BEGAN, job, config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or "?",
+                     overrides)
         except Exception as exc:
             log.debug("sweep progress: %s", exc)
 

@@ -73,7 +73,8 @@ class ThreadPlan:
 
 
 def _kept(kept: dict | None, key: str) -> int | None:
-    """A count a resumed run recorded (`kept`, results.json's "threads"), if it is one."""
+    """A count a resumed run recorded (`kept`: its checkpoint's or results.json's "threads"), if
+    it is one."""
     value = (kept or {}).get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 

@@ -70,6 +70,12 @@ class RunContext:
         self._desc = f"s{self.cfg.section} {self.cfg.experiment}"
         self._figures: FigureBar | None = None
 
+    def thread_counts(self) -> dict[str, int]:
+        """What `threads: auto` gave this run, as results.json and every checkpoint keep it: a
+        resume keeps them (dlproj.runtime.threads)."""
+        return {"workers": self.workers, "blas": max(1, self.threads // self.workers),
+                "torch": self.torch_threads}
+
     def open(self, *, continuing: bool = False) -> None:
         """The run starts writing into its directory (idempotent); a fresh run's logs start
         empty there. A resumed run `continuing` its checkpoint keeps them (the training loop

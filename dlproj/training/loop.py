@@ -258,9 +258,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 "early_stopping": stopper.state(), "stopped_early": progress.stopped_early,
                 "divergence": ctx.divergence.state(),
                 "config": config,
-                # what `threads: auto` gave this run: a resume keeps it (runtime/runner.py)
-                "threads": {"workers": ctx.workers, "blas": max(1, ctx.threads // ctx.workers),
-                            "torch": ctx.torch_threads},
+                "threads": ctx.thread_counts(),
                 **({"provenance": dict(ctx.provenance)} if ctx.provenance else {})}
 
     def save_checkpoint(snap: Any, info: dict[str, Any], *, final: bool) -> None:
