@@ -644,3 +644,73 @@ def test_a_sweep_directory_given_again_is_counted_by_the_new_jobs(case, tmp_path
             (tmp_path / str(name) / "results.json").write_text(json.dumps({"status": ended}))
     line, exit_code = sweep.outcome(tmp_path, expected, since=t0, sweep=sweep.sweep_id())
     assert (line.splitlines()[0], exit_code) == (f"{want} -> {tmp_path}", code)
+
+
+@pytest.mark.parametrize("left", ["completed", "note: failed", "note: invalid", "nothing"])
+@pytest.mark.parametrize("where", ["an older sweep's job", "a single run"])
+def test_a_sweep_counts_a_job_that_continues_a_run_elsewhere(tmp_path, monkeypatch, capsys,
+                                                            caplog, left, where):
+    """`make reproduce`'s joblist resumes an interrupted run in its own folder, outside the new
+    sweep's: the job lines and the closing line find that job in its folder (named from the
+    folder above the sweep's, else in full; an own job of the same folder name is another), and
+    count what it left: its new record, the note of a resume that never opened, or nothing."""
+    import json
+    import logging
+    import time
+
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    from dlproj import paths
+    from dlproj.config.compose import compose_config
+    from dlproj.config.overrides import override
+    from dlproj.runtime import interrupt, sweep
+
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    for key in (sweep.ENV_JOBS, sweep.ENV_STARTED, sweep.ENV_STOP_FILE, sweep.ENV_LAUNCHER,
+                sweep.ENV_ELSEWHERE, sweep.ENV_MADE):
+        monkeypatch.delenv(key, raising=False)  # set by the sweep below; restored after
+    outputs = tmp_path / "out"
+    sweep_dir = outputs / "multirun" / "new"
+    old = outputs / ("multirun/old/0" if where == "an older sweep's job" else "runs/old_s1_xor")
+    name = "old/0" if where == "an older sweep's job" else str(old)
+    old.mkdir(parents=True)
+    (old / "results.json").write_text(json.dumps({"status": "interrupted"}))
+    os.utime(old / "results.json", (time.time() - 3600,) * 2)  # the interrupted run's record
+    resumed = ["seed=1", override("resume", old), override("hydra.sweep.dir", old.parent),
+               override("hydra.sweep.subdir", old.name)]
+    jobs_file = tmp_path / "jobs.json"
+    jobs_file.write_text(json.dumps([{"overrides": ["seed=0"], "phase": 0},
+                                     {"overrides": resumed, "phase": 0}]))
+    caplog.set_level(logging.INFO, logger="dlproj.sweep")
+    with initialize_config_dir(version_base=None, config_dir=str(paths.CONF_DIR)):
+        config = compose_config(["hydra/sweeper=joblist", override(
+            "hydra.sweeper.jobs_file", jobs_file), override("hydra.sweep.dir", sweep_dir)],
+            keep_hydra=True)
+        outcome = sweep.SweepOutcome()
+        outcome.on_multirun_start(config)
+    try:
+        (sweep_dir / "0").mkdir(parents=True)  # the sweep's own job 0 completes
+        (sweep_dir / "0" / "results.json").write_text(json.dumps({"status": "completed"}))
+        if left == "completed":
+            (old / "results.json").write_text(json.dumps({"status": "completed"}))
+        elif left.startswith("note: "):  # the resume never opened: the old record is as it was
+            sweep.note_unrecorded(old, resumed, left.removeprefix("note: "))
+        job = OmegaConf.create({"hydra": {
+            "job": {"num": 1}, "runtime": {"output_dir": str(old)},
+            "sweep": {"dir": str(old.parent), "subdir": old.name},
+            "overrides": {"task": resumed}}})
+        outcome.on_job_end(job, None)
+    finally:
+        with open_dict(config):
+            with pytest.raises(SystemExit) if left != "completed" else contextlib.nullcontext():
+                outcome.on_multirun_end(config)
+    status = left.removeprefix("note: ") if left != "nothing" else "no record"
+    ended = {"completed": "done", "no record": "left no record"}.get(status, status)
+    counted = 2 if left != "nothing" else 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "dlproj.sweep"]
+    assert lines[-1].startswith(f"job {name} {ended}; sweep: {counted}/2 jobs in "), lines
+    closing = capsys.readouterr().err.splitlines()[0]
+    assert closing == ("sweep: 2 completed" if status == "completed" else
+                       f"sweep: 1 completed, 1 {status} (job {name})") + f" -> {sweep_dir}"

@@ -796,6 +796,14 @@ def test_an_interrupted_run_is_resumed_in_place(tmp_path, monkeypatch, long_refe
     assert _rows(run_dir / "metrics.csv") == long_reference
     (done,) = _plan("long", outputs).jobs
     assert done.state == "done"
+    assert _closing_line(outputs) == "sweep: 1 completed"  # its job is found in its own folder
+
+
+def _closing_line(outputs: Path, sweep: str = "") -> str:
+    """The closing line of the (one) reproduce's sweep, or its `sweep` (`from_the_start`), as its
+    sweep.log ends, less the sweep folder it names."""
+    (log,) = outputs.glob(f"reproduce/*/{sweep}/sweep.log".replace("//", "/"))
+    return log.read_text().splitlines()[-1].rpartition(" -> ")[0]
 
 
 @pytest.mark.parametrize("damage", ["checkpoint cut short", "metrics.csv removed"])
@@ -826,6 +834,8 @@ def test_a_run_whose_resume_is_refused_runs_again_from_the_start(tmp_path, monke
     assert _rows(fresh / "metrics.csv") == long_reference
     (done,) = _plan("long", outputs).jobs
     assert (done.state, done.prior) == ("done", fresh)
+    assert _closing_line(outputs) == f"sweep: 1 failed (job {run_dir})"  # the refused resume
+    assert _closing_line(outputs, "from_the_start") == "sweep: 1 completed"
 
 
 def _killed_run(tmp_path, monkeypatch, epochs_done):

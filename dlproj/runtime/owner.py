@@ -71,6 +71,7 @@ class RunOwner:
         self.run_dir = Path(run_dir)
         self.hydra_files = hydra_files
         self.committed = False
+        self.recorded = False  # results.json written
         self._made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
         self._handler: logging.Handler = logging.handlers.MemoryHandler(
             capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
@@ -105,6 +106,7 @@ class RunOwner:
         """Write results.json (after `commit()`, which it does if nothing else did)."""
         self.commit()
         write_json(self.run_dir / "results.json", results)
+        self.recorded = True
 
     def __exit__(self, *exc_info: object) -> None:
         logging.getLogger().removeHandler(self._handler)

@@ -78,8 +78,8 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         if not is_multirun:
             sys.exit(EXIT_BAD_CONFIG)
         return sweep.note_unrecorded(run_dir, overrides, "in use")
-    if record["status"] == "invalid" and is_multirun:
-        sweep.note_unrecorded(run_dir, overrides, "invalid")
+    if is_multirun and not owner.recorded:  # refused, or a resume that never opened: the
+        sweep.note_unrecorded(run_dir, overrides, record["status"])  # sweep's lines read this
     if exit_code and not is_multirun:
         sys.exit(exit_code)
     return record

@@ -58,6 +58,7 @@ ENV_LAUNCHER = "DLPROJ_SWEEP_LAUNCHER"  # the launching process's host:pid: a jo
 ENV_JOBS = "DLPROJ_SWEEP_JOBS"  # the sweep's job count, for the jobs' progress lines
 ENV_STARTED = "DLPROJ_SWEEP_STARTED"  # when it started
 ENV_MADE = "DLPROJ_MADE"  # the run's or sweep's folder and the parents made for it (made_next)
+ENV_ELSEWHERE = "DLPROJ_SWEEP_ELSEWHERE"  # its jobs' folders outside its own, as a JSON list
 BEGAN = "job %s (%s of %s): %s"  # the line as each job begins (job_began reads it back)
 NAMED = 5  # jobs the closing line names by their overrides, of those invalid or not started
 log = logging.getLogger("dlproj.sweep")
@@ -104,7 +105,7 @@ def _note(path: Path, sweep: str | None) -> dict[str, Any] | None:
 
 def job_began(log_text: str) -> bool:
     """Whether a sweep's log says that any of its jobs began (a line BEGAN wrote)."""
-    return re.search(r" job \S+ \(\d+ of (\d+|\?)\): ", log_text) is not None
+    return re.search(r" job .+ \(\d+ of (\d+|\?)\): ", log_text) is not None
 
 
 def made_next(folder: str) -> None:
@@ -129,41 +130,79 @@ def _job_number(path: Path) -> int | str:
     return int(path.name) if path.name.isdigit() else path.name
 
 
+def _job_name(path: Path, sweep_dir: Path) -> int | str:
+    """A job as the sweep's lines name it: by its number in the sweep's own folder; a job that
+    continues a run in place elsewhere (`make reproduce`'s resumed jobs) by that run's folder,
+    from the folder above the sweep's where it is there (`<stamp>/3`, `runs/<stamp>_s1_xor`)."""
+    path, sweep_dir = Path(path).absolute(), Path(sweep_dir).absolute()
+    if path.parent == sweep_dir:
+        return _job_number(path)
+    return str(path.relative_to(sweep_dir.parent) if path.is_relative_to(sweep_dir.parent)
+               else path)
+
+
+def _launching_dir() -> Path | None:
+    """In a sweep's job, whichever process runs it: the folder of the sweep that launched it (a
+    job resumed in place has another in its own config)."""
+    stop_file = os.environ.get(ENV_STOP_FILE)
+    return Path(stop_file).parent if stop_file else None
+
+
+def _elsewhere() -> list[Path]:
+    """In a sweep's job: the folders of its sweep's jobs that lie outside the sweep's own."""
+    with contextlib.suppress(ValueError):
+        return [Path(p) for p in json.loads(os.environ.get(ENV_ELSEWHERE) or "[]")]
+    return []
+
+
 def job_status(run_dir: Path) -> str | None:
     """How a sweep job ended: its note's status, if this process's sweep wrote it (a results.json
     beside it is an earlier run's, or that of the process that held the folder), else its
-    results.json's (None: neither)."""
+    results.json's, if written since the sweep started (None: neither)."""
     run_dir = Path(run_dir)
     note = _note(run_dir.parent / UNRECORDED / f"{run_dir.name}.json", sweep_id())
-    return str(note["status"]) if note else record_status(run_dir / "results.json")
+    if note:
+        return str(note["status"])
+    results = run_dir / "results.json"
+    with contextlib.suppress(OSError, ValueError):  # an older one: the interrupted run resumed
+        if results.stat().st_mtime >= float(os.environ.get(ENV_STARTED) or 0) - 1:
+            return record_status(results)
+    return None
 
 
-def _jobs(sweep_dir: Path, since: float = 0,
-          sweep: str | None = None) -> dict[int | str, tuple[str, list[str]]]:
-    """Every job the sweep directory knows of, by number: (status, overrides) from its note (the
+def _jobs(sweep_dir: Path, since: float = 0, sweep: str | None = None,
+          elsewhere: Sequence[Path] = ()) -> dict[int | str, tuple[str, list[str]]]:
+    """Every job the sweep directory knows of, and those of the folders `elsewhere` (its jobs
+    that continue a run in place), by name (`_job_name`): (status, overrides) from its note (the
     `sweep`'s own; None: any), else from its results.json if written since `since` (beside a
     note, or older, it is an earlier run's, left as it was; a second's slack for coarse file
     clocks)."""
     jobs: dict[int | str, tuple[str, list[str]]] = {}
-    for results in sorted(sweep_dir.glob("*/results.json"), key=str):
+    folders = [*sorted(sweep_dir.glob("*/results.json"), key=str),
+               *(Path(d) / "results.json" for d in elsewhere)]
+    for results in folders:
         with contextlib.suppress(OSError):
             if results.stat().st_mtime >= since - 1:
-                jobs[_job_number(results.parent)] = (record_status(results) or "unreadable", [])
-    for path in sorted((sweep_dir / UNRECORDED).glob("*.json")):
+                jobs[_job_name(results.parent, sweep_dir)] = (
+                    record_status(results) or "unreadable", [])
+    notes = [*sorted((sweep_dir / UNRECORDED).glob("*.json")),
+             *(Path(d).parent / UNRECORDED / f"{Path(d).name}.json" for d in elsewhere)]
+    for path in notes:
         if (job := _note(path, sweep)) is not None:
-            number = _job_number(Path(job["run_dir"]))
-            jobs.pop(number, None)  # listed after the records, as the closing line names them
-            jobs[number] = (str(job["status"]), list(job.get("overrides") or []))
+            name = _job_name(Path(job["run_dir"]), sweep_dir)
+            jobs.pop(name, None)  # listed after the records, as the closing line names them
+            jobs[name] = (str(job["status"]), list(job.get("overrides") or []))
     return jobs
 
 
 def outcome(sweep_dir: Path, expected: int | list[int | str] | None = None, *, since: float = 0,
-            sweep: str | None = None) -> tuple[str, int]:
-    """The summary line and the exit code for the jobs under `sweep_dir`: the `expected` jobs
-    (their folders' names, and no others: a sweep directory given again holds an earlier
-    sweep's; a count: numbered 0, 1, ...), from the records written since `since` and the notes
-    of `sweep` (`_jobs`); a job that left neither a record nor a note: "no record"."""
-    jobs = _jobs(sweep_dir, since, sweep)
+            sweep: str | None = None, elsewhere: Sequence[Path] = ()) -> tuple[str, int]:
+    """The summary line and the exit code for the jobs under `sweep_dir` and in the folders
+    `elsewhere`: the `expected` jobs (their names, `_job_name`, and no others: a sweep directory
+    given again holds an earlier sweep's; a count: numbered 0, 1, ...), from the records written
+    since `since` and the notes of `sweep` (`_jobs`); a job that left neither a record nor a
+    note: "no record"."""
+    jobs = _jobs(sweep_dir, since, sweep, elsewhere)
     if isinstance(expected, list):
         jobs = {n: jobs.get(n, ("no record", [])) for n in expected}
     for n in range(expected) if isinstance(expected, int) else []:
@@ -192,7 +231,7 @@ def count_jobs(config: DictConfig) -> int | None:
         if "n_trials" in sweeper:
             return int(sweeper.n_trials)
         if "jobs_file" in sweeper:  # hydra/sweeper=joblist (dlproj.reproduce)
-            return len(json.loads(Path(str(sweeper.jobs_file)).read_text()))
+            return len(joblist(sweeper.jobs_file))
         return len(_basic_jobs(config))
     except Exception:  # noqa: BLE001 - an unknown sweeper: the jobs the directory knows of
         return None
@@ -223,13 +262,29 @@ def job_dir(config: DictConfig, num: int, overrides: list[str]) -> Path:
     return Path(str(job.hydra.sweep.dir)) / str(job.hydra.sweep.subdir)
 
 
+def joblist(jobs_file: str | Path) -> list[tuple[int, list[str]]]:
+    """The jobs of `hydra/sweeper=joblist`'s file as it numbers them: (phase, overrides), phase by
+    phase, each phase's in the file's order; a HydraException for a file of another form."""
+    from hydra.errors import HydraException
+
+    jobs = json.loads(Path(jobs_file).read_text())
+    if not isinstance(jobs, list) or not all(
+            isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
+        raise HydraException(f"hydra.sweeper.jobs_file={jobs_file}: expected a JSON "
+                             'list of {"overrides": [...], "phase": N} objects.')
+    return sorted(((int(j.get("phase", 0)), list(map(str, j["overrides"]))) for j in jobs),
+                  key=lambda job: job[0])
+
+
 def job_dirs(config: DictConfig) -> list[Path] | None:
-    """Each job's folder (`job_dir`), for Hydra's basic sweeper; None for another sweeper, or a
-    job Hydra cannot compose (the sweep then says why)."""
+    """Each job's folder (`job_dir`), for Hydra's basic sweeper and dlproj's joblist; None for
+    another sweeper, or a job Hydra cannot compose (the sweep then says why)."""
     try:
-        if {"n_trials", "jobs_file"} & set(config.hydra.sweeper):
+        if "n_trials" in config.hydra.sweeper:
             return None
-        return [job_dir(config, num, job) for num, job in enumerate(_basic_jobs(config))]
+        jobs = ([job for _, job in joblist(config.hydra.sweeper.jobs_file)]
+                if "jobs_file" in config.hydra.sweeper else _basic_jobs(config))
+        return [job_dir(config, num, job) for num, job in enumerate(jobs)]
     except Exception:  # noqa: BLE001
         return None
 
@@ -293,6 +348,7 @@ def duration(seconds: float) -> str:
 
 class SweepOutcome(Callback):
     expected: int | list[int | str] | None = None  # the jobs the closing line accounts for
+    elsewhere: list[Path] = []  # noqa: RUF012 - its jobs' folders outside the sweep's (resumed)
     started: float = 0.0  # when this sweep started, and which it is (sweep_id): its records
     sweep: str | None = None  # and notes are those the closing line reads
 
@@ -302,8 +358,13 @@ class SweepOutcome(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         made_next(config.hydra.sweep.dir)
         dirs = job_dirs(config)
+        sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+        # reproduce's joblist continues interrupted runs in their own folders, elsewhere
+        joblist_sweep = "jobs_file" in (config.hydra.get("sweeper") or {})
+        self.elsewhere = [d for d in dirs or []
+                          if joblist_sweep and d.absolute().parent != sweep_dir]
         try:
-            check_job_dirs(config, dirs or [])
+            check_job_dirs(config, [d for d in dirs or [] if d not in self.elsewhere])
         except ConfigError as exc:  # Hydra would only warn of an exception raised here
             print(f"dlproj: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -315,11 +376,12 @@ class SweepOutcome(Callback):
         interrupt.follow_sweep(path)
         logging.getLogger("hydra._internal.core_plugins.basic_launcher").addFilter(_before_a_stop)
         n = len(dirs) if dirs is not None else count_jobs(config)
-        self.expected = [_job_number(d) for d in dirs] if dirs is not None else n
+        self.expected = [_job_name(d, sweep_dir) for d in dirs] if dirs is not None else n
         self.started = time.time()
         os.environ.update({ENV_STOP_FILE: str(path),
                            ENV_LAUNCHER: f"{socket.gethostname()}:{os.getpid()}",
-                           ENV_STARTED: repr(self.started), ENV_JOBS: str(n or 0)})
+                           ENV_STARTED: repr(self.started), ENV_JOBS: str(n or 0),
+                           ENV_ELSEWHERE: json.dumps([str(d) for d in self.elsewhere])})
         self.sweep = sweep_id()
         log.info("sweep: %s jobs -> %s", n or "?", config.hydra.sweep.dir)
 
@@ -331,7 +393,8 @@ class SweepOutcome(Callback):
         try:  # after a stop the runner starts no job (dlproj/runtime/runner.py): nothing to say
             if not self._is_job_of_sweep(config) or interrupt.requested() is not None:
                 return
-            job = _job_number(Path(str(config.hydra.runtime.output_dir)))
+            job = _job_name(Path(str(config.hydra.runtime.output_dir)),
+                            _launching_dir() or Path(str(config.hydra.sweep.dir)))
             overrides = as_written(list(config.hydra.overrides.task)) or "(defaults)"
             log.info(BEGAN, job, config.hydra.job.num + 1, int(os.environ.get(ENV_JOBS, 0)) or "?",
                      overrides)
@@ -352,6 +415,7 @@ class SweepOutcome(Callback):
         if not self._is_job_of_sweep(config):
             return
         job_dir = Path(str(config.hydra.runtime.output_dir))
+        sweep_dir = _launching_dir() or Path(str(config.hydra.sweep.dir))
         status = job_status(job_dir)
         if status is None and getattr(job_return, "status", None) == JobStatus.FAILED:
             status = "failed"  # it raised before it could leave a record
@@ -363,18 +427,18 @@ class SweepOutcome(Callback):
         elapsed = time.time() - started
         # this sweep's jobs that ended (it clears its notes as it starts)
         done = sum(state != "not started" for state, _ in
-                   _jobs(Path(str(config.hydra.sweep.dir)), started, sweep_id()).values())
-        line = (f"job {_job_number(job_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
+                   _jobs(sweep_dir, started, sweep_id(), _elsewhere()).values())
+        line = (f"job {_job_name(job_dir, sweep_dir)} {ended}; sweep: {done}/{n or '?'} jobs in "
                 f"{duration(elapsed)}")
         if n and 0 < done < n and interrupt.requested() is None:
             line += f", ETA {duration(elapsed / done * (n - done))}"
         log.info("%s", line)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        for key in (ENV_JOBS, ENV_STARTED, ENV_STOP_FILE, ENV_LAUNCHER):
+        for key in (ENV_JOBS, ENV_STARTED, ENV_STOP_FILE, ENV_LAUNCHER, ENV_ELSEWHERE):
             os.environ.pop(key, None)
         line, code = outcome(Path(config.hydra.sweep.dir), self.expected, since=self.started,
-                             sweep=self.sweep)
+                             sweep=self.sweep, elsewhere=self.elsewhere)
         interrupt.follow_sweep(None)
         print(line, file=sys.stderr, flush=True)
         if code:

@@ -14,7 +14,6 @@ it to see the stop: their jobs are noted `not started` as the launcher's would b
 
 # No `from __future__ import annotations`: Hydra imports plugin modules without registering
 # them in sys.modules, and dataclasses then cannot resolve string annotations.
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,26 +54,21 @@ class JobListSweeper(Sweeper):
 
     def sweep(self, arguments: list) -> Any:
         from dlproj.runtime import interrupt
-        from dlproj.runtime.sweep import not_started
+        from dlproj.runtime.sweep import joblist, not_started
 
         assert self.config is not None and self.launcher is not None
         if arguments:
             raise HydraException(
                 "hydra/sweeper=joblist takes its jobs from hydra.sweeper.jobs_file, not from the "
                 f"command line; put {arguments} into the jobs' overrides.")
-        jobs = json.loads(Path(self.jobs_file).read_text())
-        if not isinstance(jobs, list) or not all(
-                isinstance(j, dict) and isinstance(j.get("overrides"), list) for j in jobs):
-            raise HydraException(f"hydra.sweeper.jobs_file={self.jobs_file}: expected a JSON "
-                                 'list of {"overrides": [...], "phase": N} objects.')
+        jobs = joblist(self.jobs_file)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         returns = []
         num = 0
-        for phase in sorted({int(j.get("phase", 0)) for j in jobs}):
-            batch = [list(map(str, j["overrides"])) for j in jobs
-                     if int(j.get("phase", 0)) == phase]
+        for phase in sorted({p for p, _ in jobs}):
+            batch = [overrides for p, overrides in jobs if p == phase]
             log.info("phase %d: %d jobs", phase, len(batch))
             size = self.max_batch_size or len(batch)
             for chunk in (batch[start:start + size] for start in range(0, len(batch), size)):
