@@ -103,8 +103,10 @@ def test_conv2d_refuses_an_algorithm_it_cannot_run(kernel, stride, algorithm):
 
 @pytest.mark.parametrize("n,h,c,co", [(64, 14, 32, 64), (7, 13, 16, 8), (1, 28, 24, 3)])
 def test_winograd_and_im2col_agree_to_float32_round_off(n, h, c, co):
-    """The algorithms runs choose between: the same layer in float32, the same numbers to a
-    few units in the last place (relative to each output's scale)."""
+    """The algorithms runs choose between: the same layer in float32, the same numbers to
+    float32 round-off (relative to each output's scale): that of a sum of its K terms summed in
+    another order, eps * sqrt(K), whichever kernels the BLAS picked for this CPU (observed: at
+    most 0.4 of it, with OpenBLAS's Haswell and SkylakeX kernels)."""
     rng = np.random.default_rng(n + h)
     a, b = (Conv2d(c, co, 3, 1, 1, rng=np.random.default_rng(0), algorithm=alg)
             for alg in ("im2col", "winograd"))
@@ -113,9 +115,11 @@ def test_winograd_and_im2col_agree_to_float32_round_off(n, h, c, co):
     assert ya.dtype == yb.dtype == np.float32
     dy = rng.normal(size=ya.shape).astype(np.float32)
     dxa, dxb = a.backward(dy), b.backward(dy)
-    for u, v in ((ya, yb), (dxa, dxb), (a.grads["W"], b.grads["W"]),
-                 (a.grads["b"], b.grads["b"])):
-        assert max_abs(u, v) < 2e-6 * np.abs(u).max(), max_abs(u, v) / np.abs(u).max()
+    eps, pixels = float(np.finfo(np.float32).eps), n * h * h
+    for u, v, terms in ((ya, yb, 9 * c), (dxa, dxb, 9 * co), (a.grads["W"], b.grads["W"], pixels),
+                        (a.grads["b"], b.grads["b"], pixels)):
+        scale = eps * np.sqrt(terms) * np.abs(u).max()
+        assert max_abs(u, v) < 2 * scale, max_abs(u, v) / scale
 
 
 POOL_CASES = [(2, 3, 8, 8, 2, 2), (2, 2, 7, 9, 3, 2), (1, 2, 9, 7, 2, 1), (2, 2, 7, 7, 2, 2),

@@ -126,3 +126,43 @@ def test_section2_search_space_composes():
     # Section 2's needs (dlproj/config/slurm_needs.py), and the threads follow the CPUs.
     assert (cfg.hydra.launcher.cpus_per_task, cfg.hydra.launcher.mem_gb) == (1, 2)
     assert cfg.hydra.launcher.setup[0] == "export OMP_NUM_THREADS=1"
+
+
+OPTUNA_FAILS = {  # the trials' runs -> the trials Optuna is told failed, the closing line, exit
+    "one diverges": (["optimizer.lr=choice(0.5,1e9)", "hydra.sweeper.n_trials=4",
+                      "+params.objective=train_acc"], "diverged", True),
+    "every one diverges": (["optimizer.lr=interval(1e8,1e9)", "hydra.sweeper.n_trials=2",
+                            "+params.objective=train_acc"], "diverged", False),
+    "no objective value": (["optimizer.lr=interval(0.1,0.5)", "hydra.sweeper.n_trials=2",
+                            "+params.objective=val_acc"],
+                           "completed without a value of params.objective", False),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTUNA_FAILS))
+def test_an_optuna_trial_that_returns_no_value_does_not_take_its_study_down(dlproj_run, case):
+    """A trial whose run did not complete returns NaN, which the plugin used to tell Optuna as a
+    value (refused: a traceback, the later trials never run, no closing line). Now Optuna is told
+    the trial failed, one warning says how its run ended, every trial runs, the best value is of
+    those that returned one (or a warning says there is none), and the closing line counts them."""
+    args, ended, some_value = OPTUNA_FAILS[case]
+    run = dlproj_run(["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=maximize",
+                      "hydra.sweeper.sampler.seed=0", "~hydra.callbacks.aggregate", *XOR,
+                      *args], timeout=240)
+    output = run.output
+    assert "Traceback" not in output, output
+    sweep = _sweep_dir(run)
+    records = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
+    trials = int(next(a for a in args if "n_trials" in a).rpartition("=")[2])
+    assert len(records) == trials, output  # every trial ran
+    failed = [n for n, r in sorted(records.items())
+              if ended.startswith(r["status"]) and (r["status"] != "completed"
+                                                    or "val_acc" not in r["metrics"])]
+    assert failed, output
+    for n in failed:
+        assert f"Failed experiment: trial {n} {ended} ({sweep / n})" in output, output
+    assert ("Best value:" in output) == some_value, output
+    assert ("no trial returned a value, so the study has no best value" in output) != some_value
+    statuses = sorted(r["status"] for r in records.values())
+    assert run.proc.returncode == (0 if set(statuses) == {"completed"} else 1), output
+    assert f"{statuses.count(ended.split()[0])} {ended.split()[0]}" in output.splitlines()[-1]

@@ -69,6 +69,9 @@ def main() -> None:
     with contextlib.suppress(ImportError):
         from dlproj.runtime.submitit_launcher import register as register_local
         register_local()
+    with contextlib.suppress(ImportError):  # Optuna's study goes on past a failed trial
+        from dlproj.runtime.optuna_sweeper import register as register_optuna
+        register_optuna()
     sys.argv = [sys.argv[0], *args]
     # Hydra raises what it cannot compose (else it prints a search path or a stack trace);
     # it is said here in one paragraph. HYDRA_FULL_ERROR=1 set by the user still shows it all.

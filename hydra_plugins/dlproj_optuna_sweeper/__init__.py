@@ -1,0 +1,1 @@
+"""dlproj's Optuna sweeper (hydra_plugins.dlproj_optuna_sweeper.optuna_sweeper)."""
