@@ -107,6 +107,23 @@ FORMS = [
     (["-m", "seed=range(5,2)", *FAST], "'seed': range(5,2) sweeps no values"),
     (["-m", "seed=interval(0,1)", *FAST], "Hydra's basic sweeper runs a list of values"),
     (["-m", "optimizer.lr=tag(log,interval(1e-4,1e-1))", *FAST], "not an interval"),
+    # a sweep Hydra cannot expand: a traceback (ValueError, ValidationError, HydraException)
+    *[(["-m", f"{key}={value}", *FAST], f"'{key}': {value}: {why}")
+      for key, value, why in (("seed", "range(0,3,0)", "Hydra cannot expand it (range() arg 3 "
+                                                       "must not be zero). Allowed: a sweep"),
+                              ("train.epochs", "range(1,3,0)", "Hydra cannot expand it"),
+                              ("seed", "range(0,1),2", "Hydra cannot expand it"),
+                              ("seed", "glob(*)", "glob() picks among a config group's choices"),
+                              ("optimizer.lr", "glob(0.1*)", "glob() picks among"))],
+    (["seed=range(0,3,0)"], "'seed': range(0,3,0): Hydra cannot expand it"),
+    (["-m", "model=glob(nomatch*)", *FAST], "'model': glob(nomatch*) sweeps no values"),
+    # a group takes one choice (logger a list of them): a list merged its files or, empty, chose
+    # none (a traceback from Hydra, or a `failed` run)
+    *[([f"{group}={value}"], f"'{group}': {value}, a list, but a run takes one {group}. "
+                             f"Allowed: one of")
+      for group, value in (("optimizer", "[]"), ("optimizer", "[sgd]"), ("section", "[1]"),
+                           ("schedule", "[step,cosine]"), ("model", "[mlp_xor]"),
+                           ("experiment", "[xor]"), ("debug", "[quick]"), ("dataset", "[]"))],
     # Optuna's settings, refused before its study starts
     (["-m", "hydra/sweeper=section2", "section=2", "hydra.sweeper.n_trials=0"],
      "'hydra.sweeper.n_trials': 0. Allowed: a whole number of trials, at least 1"),
@@ -625,3 +642,16 @@ def test_every_entry_point_stops_on_ctrl_c_in_one_line(module, monkeypatch, caps
     err = capsys.readouterr().err
     assert stop.value.code == 130 and err.strip().splitlines()[-1].endswith("stopped (Ctrl-C)")
     assert "Traceback" not in err, err
+
+
+def test_a_glob_of_a_group_sweeps_the_choices_it_matches(tmp_path):
+    """Hydra's `GROUP=glob(...)` sweeps the group's choices that match (the check before Hydra
+    expanded it without the group's choices: a traceback)."""
+    import json
+
+    run = run_here(["-m", "experiment=sin", "model=glob([mlp_s*,mlp_m*])", "train.epochs=1",
+                    "figures=false", "~hydra.callbacks.aggregate"], tmp_path)
+    assert run.proc.returncode == 0, run.output
+    models = sorted(json.loads(p.read_text())["config"]["model"]["name"]
+                    for p in tmp_path.rglob("results.json"))
+    assert models == ["mlp_medium", "mlp_small"], run.output

@@ -32,6 +32,10 @@ FOLDERS = {"hydra.run.dir": "a run", "hydra.sweep.dir": "a sweep",
 BUILD_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 
+# The groups whose choice is a list (`logger=[csv,mlflow]`); every other group takes one choice.
+LIST_GROUPS = ("logger",)
+
+
 # What Hydra's override grammar reads as one plain value; anything else (a comma: a sweep; a
 # space, quote, bracket, brace, `=`, `$`, non-ASCII) is quoted by `override`.
 _PLAIN = re.compile(r"[A-Za-z0-9_./@%+-]+")
@@ -109,10 +113,14 @@ def check_choices(args: list[str]) -> None:
                               f"{PINNED[group][1]} (dlproj's own setting).")
         if group not in known or override.is_delete():
             continue
-        values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
-                  else override.value())
+        values = swept(override, known) if override.is_sweep_override() else override.value()
         if not isinstance(values, list):
             plain.setdefault(group, str(values).strip("'\""))
+        elif not override.is_sweep_override() and group not in LIST_GROUPS:
+            raise ConfigError(
+                f"Invalid value for '{group}': {override.input_line.partition('=')[2]}, a list, "
+                f"but a run takes one {group}. Allowed: one of {', '.join(known[group])} (files "
+                f"in conf/{group}/); several, one run each: `-m {group}=A,B`.")
         for value in values if isinstance(values, list) else [values]:
             value = str(value).strip("'\"")
             if value not in known[group] and value not in ("null", "None"):
@@ -172,11 +180,35 @@ def check_form(override, known: dict[str, list[str]], sweeper: str) -> None:
                     f"sweeper runs a list of values, not an interval. Allowed: values as "
                     f"`{key}=a,b,c` or `{key}=range(START,STOP,STEP)`; an interval with a "
                     f"sweeper that samples one (hydra/sweeper=section2, Optuna).")
-        elif not list(override.sweep_string_iterator()):
+        elif not swept(override, known):
             raise ConfigError(
                 f"Invalid value for '{key}': {line.partition('=')[2]} sweeps no values, so the "
                 f"sweep would run nothing. Allowed: a sweep of at least one value, e.g. "
                 f"`{key}=range(0,3)` or `{key}=VALUE1,VALUE2`.")
+
+
+def swept(override, known: dict[str, list[str]]) -> list[str]:
+    """The values a sweep override runs, as Hydra expands them (a `glob(...)` of a group: the
+    choices it matches); a ConfigError for one Hydra cannot expand (`range(0,3,0)`,
+    `range(0,2),5`, a glob of what is no group)."""
+    from hydra.core.override_parser.types import Glob
+    from hydra.errors import HydraException
+
+    key, given = override.key_or_group, override.input_line.partition("=")[2]
+    if isinstance(override.value(), Glob):
+        if key in known:
+            return override.value().filter(known[key])
+        why = "glob() picks among a config group's choices, and this is no group"
+    else:
+        try:
+            return list(override.sweep_string_iterator())
+        except (ValueError, TypeError, HydraException, OmegaConfBaseException) as exc:
+            said = " ".join(str(exc).split("full_key:")[0].split()).rstrip(".")
+            why = f"Hydra cannot expand it ({said})"
+    raise ConfigError(
+        f"Invalid value for '{key}': {given}: {why}. Allowed: a sweep of values, "
+        f"`{key}=a,b,c`, `{key}=range(START,STOP[,STEP])` (STEP not 0), `{key}=choice(a,b)`, "
+        f"or, for a group, `GROUP=glob(PATTERN)` (its choices that match).")
 
 
 def _check_search(key: str, value: object, override, sweeper: str) -> None:
