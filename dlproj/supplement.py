@@ -29,13 +29,26 @@ SUFFIXES = (".tar.gz", ".tgz")  # what --bundle writes: a gzipped tar
 
 def _run_name(run_dir: Path, roots: Sequence[Path]) -> str:
     """A run's folder inside the supplement: its path under the outputs folder it was read
-    from (with that folder's name first when there are several)."""
+    from, with that folder's label first when there are several (`_labels`)."""
     # Every kept run was found under one of `roots` (read_runs walks them).
     root = next(r for r in roots if run_dir.resolve().is_relative_to(r.resolve()))
     rel = run_dir.resolve().relative_to(root.resolve())
-    if not rel.parts:  # --outputs named the run itself
-        return run_dir.name
-    return f"{root.name}/{rel}" if len(roots) > 1 else str(rel)
+    if len(roots) == 1:
+        return str(rel) if rel.parts else run_dir.name  # --outputs may name the run itself
+    label = _labels(roots)[root.resolve()]
+    return f"{label}/{rel}" if rel.parts else label
+
+
+def _labels(roots: Sequence[Path]) -> dict[Path, str]:
+    """Each outputs folder's label: its name, or as many of its last path parts as tell the
+    folders apart (`p1/out`, `p2/out`): two of one name would put their runs in one folder of
+    the archive, one run's files over another's."""
+    paths = list(dict.fromkeys(r.resolve() for r in roots))
+    for depth in range(1, max(len(p.parts) for p in paths) + 1):
+        labels = ["/".join(p.parts[-depth:]).lstrip("/") or "/" for p in paths]
+        if len(set(labels)) == len(labels):
+            break
+    return dict(zip(paths, labels, strict=True))
 
 
 def _run_files(run_dir: Path, *, weights: bool) -> dict[str, bytes]:

@@ -161,3 +161,35 @@ def test_a_failure_midway_leaves_no_archive(tmp_path, monkeypatch):
         supplement.write(path, {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"})
     assert path.read_bytes() == b"the old one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tar.gz"]  # no temporary left
+
+
+@pytest.mark.parametrize("layout", [
+    ("p1/out", "p2/out"),  # two outputs folders of one name
+    ("a/p/out", "b/p/out"),  # ... and of one parent's name
+    ("p1/run", "p2/run"),  # two runs named themselves, of one name
+    ("one", "two"),
+])
+def test_runs_of_outputs_folders_of_one_name_each_keep_their_folder(tmp_path, layout):
+    """--outputs given twice, folders of the same name: each run's files in a folder of its own
+    (named by as much of its path as tells them apart), none written over another's."""
+    roots = []
+    for seed, where in enumerate(layout):
+        root = tmp_path / where
+        if where.endswith("run"):  # --outputs names the run itself
+            run = make_run(root.parent, root.name, "section=3", seed=seed,
+                           metrics={"test_acc": 0.9 + seed / 100}, curve=curve(2, 0.9))
+            roots.append(run)
+        else:
+            make_run(root / "runs", "x", "section=3", seed=seed,
+                     metrics={"test_acc": 0.9 + seed / 100}, curve=curve(2, 0.9))
+            roots.append(root)
+    path = tmp_path / "s.tar.gz"
+    args = [a for r in roots for a in ("--outputs", str(r))]
+    assert report_main([*args, "--out", str(tmp_path / "report"), "--quiet", "--no-figures",
+                        "--bundle", str(path)]) == 0
+    with tarfile.open(path) as tar:
+        records = [json.load(tar.extractfile(n)) for n in sorted(tar.getnames())
+                   if n.endswith("/results.json")]
+        readme = tar.extractfile("supplement/README.md").read().decode()
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert "(2 runs)" in readme
