@@ -32,6 +32,7 @@ from dlproj.reproduce import conditions
 from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch
 from dlproj.reproduce.plan import Plan, plan
 
+MAX_SEEDS = 1000  # --seeds: more is no study of this machine's, and a plan of millions of jobs
 
 def main(argv: list[str] | None = None) -> int:
     """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
@@ -83,6 +84,8 @@ def _sections(text: str | None, study: studies.Study) -> set[int]:
 def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlproj.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    # The last of --study and --quick wins: `make reproduce ARGS=--quick` (Makefile: --study
+    # course first) is the quick study.
     parser.add_argument("--study", default="course",
                         help=f"conf/study/NAME.yaml: {', '.join(studies.available())} "
                              "(default course)")
@@ -110,9 +113,11 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         print(studies.docs_table(studies.load("course"), studies.load("quick")), end="")
         return 0
     name = args.study
-    for flag, n in (("--jobs", args.jobs), ("--seeds", args.seeds)):
-        if n is not None and n < 1:
-            parser.error(f"{flag} {n}: allowed: an integer >= 1")
+    for flag, n, most in (("--jobs", args.jobs, None), ("--seeds", args.seeds, MAX_SEEDS)):
+        if n is not None and not 1 <= n <= (most or n):
+            parser.error(f"{flag} {n}: allowed: an integer >= 1"
+                         + (f" and <= {most} (a run of every step a claim compares per seed)"
+                            if most else ""))
     check_knobs()  # what every job would refuse (DLPROJ_PROGRESS=yes), refused once, here
     written = studies.load(name)  # an unknown study fails here, before any probing
     for part in (studies.course_numbers, studies.figures, studies.claims):

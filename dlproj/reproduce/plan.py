@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
@@ -193,9 +194,10 @@ def _queued(outputs: Path) -> dict[tuple, str]:
 def _check_run_refs(jobs: list[Job], study: str) -> None:
     """Each `{run:STEP}` names the run of the one job of the step its own comes `after:`, run
     here: otherwise it would read a run that is not made yet, or one of several (ConfigError)."""
+    made_by = Counter(j.step.id for j in jobs)
     for job in jobs:
         for ref in {ref for o in job.overrides for ref in RUN_REF.findall(o)}:
-            made = sum(j.step.id == ref for j in jobs)
+            made = made_by[ref]
             where = f"In study '{study}', step '{job.step.id}': `{{run:{ref}}}`"
             if ref != job.step.after:
                 raise ConfigError(f"{where} without `after: {ref}`. Allowed: the run of the "
@@ -209,8 +211,10 @@ def _check_run_refs(jobs: list[Job], study: str) -> None:
 
 def _number(jobs: list[Job], outputs: Path, sweep_dir: Path) -> list[Job]:
     """Number the jobs to launch (phase by phase, longest first) and fill in `{run:STEP}`."""
-    def source(ref: str) -> Job:
-        return next(j for j in jobs if j.step.id == ref)
+    first = {}  # each step's first job: the one of a step a `{run:STEP}` names
+    for job in jobs:
+        first.setdefault(job.step.id, job)
+    source = first.__getitem__
 
     def run_dir(ref: str) -> str:  # STEP's run: done before, made in this sweep, or neither
         made = source(ref)
