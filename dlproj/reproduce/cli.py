@@ -34,6 +34,7 @@ from dlproj.reproduce.plan import Plan, plan
 
 MAX_SEEDS = 1000  # --seeds: more is no study of this machine's, and a plan of millions of jobs
 
+
 def main(argv: list[str] | None = None) -> int:
     """The study, or one paragraph on stderr and a non-zero exit: 2 for what the command line or
     a study file gets wrong, 1 for what the machine refuses (an outputs folder it cannot write).
