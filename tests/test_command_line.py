@@ -83,6 +83,14 @@ FORMS = [
     (["hydra.run.dir="], "'hydra.run.dir': '', which names no folder"),
     (["hydra.run.dir=' '"], "'hydra.run.dir': ' ', which names no folder"),
     (["hydra.run.dir=null"], "'hydra.run.dir': None, which names no folder"),
+    # a comma sweeps: several folders (said as `None, which names no folder`)
+    (["hydra.run.dir=/tmp/x,y"], "'hydra.run.dir': /tmp/x,y, read as several folders"),
+    (["-m", "hydra.sweep.dir=/tmp/a,/tmp/b", *FAST], "'hydra.sweep.dir': /tmp/a,/tmp/b, read "
+                                                    "as several folders"),
+    # an interpolation that does not resolve, named by the key it was given for
+    (["seed=${oc.env:DLPROJ_NO_SUCH_VARIABLE}"], "'seed': ${oc.env:DLPROJ_NO_SUCH_VARIABLE}: "
+                                                  "KeyError raised while resolving"),
+    (["seed=${nope}"], "'seed': ${nope}: Interpolation key 'nope' not found. Allowed: a plain"),
     (["~hydra.run.dir"], "'hydra.run.dir': ~, which names no folder"),
     (["-m", "hydra.sweep.dir=", *FAST], "'hydra.sweep.dir': '', which names no folder"),
     (["-m", "hydra.sweep.subdir=", *FAST], "'hydra.sweep.subdir': '', which names no folder"),

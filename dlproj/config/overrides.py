@@ -11,7 +11,11 @@ import re
 import traceback
 
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigKeyError,
+    InterpolationResolutionError,
+    OmegaConfBaseException,
+)
 
 from dlproj import paths
 from dlproj.config.checks import allowed_for, closest, nearest
@@ -143,6 +147,12 @@ def check_form(override, known: dict[str, list[str]], sweeper: str) -> None:
         raise ConfigError(f"Cannot read {line!r}: it names no key. Allowed: KEY=VALUE or "
                           f"GROUP=CHOICE (`python -m dlproj --help` lists them).")
     if root == "hydra":
+        if key in FOLDERS and override.is_sweep_override():  # `hydra.run.dir=/tmp/x,y`
+            given = line.partition("=")[2]
+            raise ConfigError(
+                f"Invalid value for '{key}': {given}, read as several folders (a comma sweeps "
+                f"values). Allowed: one folder; one whose name holds a comma quoted, "
+                f"e.g. '{key}=\"{given}\"' in the shell.")
         value = None if override.is_delete() or override.is_sweep_override() else \
             override.value()
         if key in FOLDERS and (override.is_delete() or value is None or not str(value).strip()):
@@ -306,6 +316,11 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
         return f"Invalid value for '{key}': {value}. {first}."
+    interpolated = next(((k, v) for k, v in pairs if "${" in v), None)
+    if isinstance(cause, InterpolationResolutionError) and interpolated:  # resolved elsewhere
+        return (f"Invalid value for '{interpolated[0]}': {interpolated[1]}: "
+                f"{first.rstrip('.')}. Allowed: a plain value, or an interpolation that resolves "
+                f"(an environment variable that is set, a key the config has).")
     text = " ".join(str(exc).split())
     return text if text.endswith(".") else text + "."
 
