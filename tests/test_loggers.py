@@ -386,6 +386,62 @@ def test_a_wait_after_a_stop_gets_its_grace_and_no_more(stopped, monkeypatch):
     assert found == [False]
 
 
+@pytest.mark.parametrize("when", ["as the block looks", "before the block"])
+def test_a_stop_as_a_wait_begins_is_never_waited_through(when, monkeypatch, caplog):
+    """The first stop signal comes just as a tracker's call begins: after the look at whether
+    the run was asked to stop, before the call's wait (where it once set the request quietly and
+    the call then waited out a stalling server, 45 s). The call is skipped, said once, and the
+    logger is off; a stop before the call gets its grace as before (GRACE_S)."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    from dlproj.loggers import Guarded
+    from dlproj.runtime import interrupt
+
+    monkeypatch.setattr(interrupt, "GRACE_S", 0.2)
+    monkeypatch.setattr(interrupt, "_requested", None)
+    monkeypatch.setattr(interrupt, "_stop_file", None)
+    looked = interrupt.requested
+
+    def looks_as_the_signal_comes():  # the signal lands between the look and the wait
+        seen = looked()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # its handler runs here, in the main thread
+        return seen
+
+    if when == "as the block looks":
+        monkeypatch.setattr(interrupt, "requested", looks_as_the_signal_comes)
+    else:
+        monkeypatch.setattr(interrupt, "_requested", signal.SIGTERM)
+    Stalls.calls = 0
+    node = OmegaConf.create({"_target_": f"{__name__}.Stalls", "_partial_": True})
+    guarded = Guarded("stalls", node, interrupt.given_up_on_a_stop)
+    t0 = time.monotonic()
+    with interrupt.catch_signals(), caplog.at_level(logging.WARNING, logger="dlproj"):
+        guarded.start(None)
+        guarded.log_epoch({})  # off: not called again
+    assert interrupt._requested == signal.SIGTERM
+    assert Stalls.calls == (0 if when == "as the block looks" else 1)  # the grace: cut
+    assert time.monotonic() - t0 < 5  # a guard: the stall below is 30 s
+    assert [r.getMessage() for r in caplog.records] == [
+        "logger stalls: stopped waiting on it in start, as the run was asked to stop; it is off "
+        "for the rest of this run"]
+
+
+class Stalls:
+    """A tracker logger whose calls stall (a server that never answers)."""
+
+    calls = 0
+
+    def start(self, ctx):
+        Stalls.calls += 1
+        threading.Event().wait(30)
+
+    def log_epoch(self, row):
+        Stalls.calls += 1
+
+
 class KeptWaiting:
     """A tracker logger whose start is cut short by a second Ctrl-C."""
 

@@ -48,9 +48,10 @@ class Guarded:
             return
         try:
             with self.waiting() as wait:  # a store that stalls never holds a stop
-                if self.logger is None:
-                    self.logger = build(self.node)()
-                getattr(self.logger, method)(*args)
+                if not getattr(wait, "cut", False):  # cut as it began: no wait at all
+                    if self.logger is None:
+                        self.logger = build(self.node)()
+                    getattr(self.logger, method)(*args)
             if getattr(wait, "cut", False):
                 self.failed = True  # not closed: that would wait on it again
                 log.warning("logger %s: stopped waiting on it in %s, as the run was asked to "

@@ -107,24 +107,32 @@ def given_up_on_a_stop() -> Iterator[Wait]:
     take 45 s, and a blocking socket resumes its wait after the handler) is cut short as a stop
     signal arrives, or GRACE_S seconds after the block began if the run was asked to stop before
     it (the interrupted run's last words to its tracker): the block ends there, and the Wait it
-    was given says so (`cut`). Off the main thread, where no signal arrives, it changes nothing."""
+    was given says so (`cut`). A stop that comes just as the block begins cuts it before its
+    first line: the caller reads `cut` first and skips its wait (a stop between the look at
+    `requested()` and the block's start was once noted and then waited through, 45 s). Off the
+    main thread, where no signal arrives, it changes nothing."""
     global _waiting
     wait = Wait()
     if threading.current_thread() is not threading.main_thread():
         yield wait
         return
-    alarm = requested() is not None
-    previous = signal.signal(signal.SIGALRM, _grace_over) if alarm else None
-    was, _waiting = _waiting, True
+    was, armed, previous = _waiting, False, None
     try:
-        if alarm:
-            signal.setitimer(signal.ITIMER_REAL, GRACE_S)
-        yield wait
-    except StopWaiting:
-        wait.cut = True
+        try:
+            _waiting = True  # from here the first stop signal raises StopWaiting (_handler)
+            armed = requested() is not None  # asked to stop before the block: its grace
+            if armed:
+                previous = signal.signal(signal.SIGALRM, _grace_over)
+                signal.setitimer(signal.ITIMER_REAL, GRACE_S)
+        except StopWaiting:  # the stop came as the block began: not waited on at all
+            wait.cut = True
+        try:
+            yield wait
+        except StopWaiting:
+            wait.cut = True
     finally:
         _waiting = was
-        if alarm:
+        if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
