@@ -663,3 +663,18 @@ def test_a_glob_of_a_group_sweeps_the_choices_it_matches(tmp_path):
     models = sorted(json.loads(p.read_text())["config"]["model"]["name"]
                     for p in tmp_path.rglob("results.json"))
     assert models == ["mlp_medium", "mlp_small"], run.output
+
+
+@pytest.mark.parametrize("flag", ["-m", "--multirun"])
+@pytest.mark.parametrize("where", [0, 1, 3])
+def test_multirun_anywhere_on_the_command_line(tmp_path, flag, where):
+    """`python -m dlproj experiment=xor -m seed=0,1`: the flag between overrides, which
+    argparse (Hydra's command line) refused ("unrecognized arguments: seed=0,1", exit 2)."""
+    import json
+
+    args = ["experiment=xor", "seed=0,1", "train.epochs=2", "figures=false",
+            "~hydra.callbacks.aggregate"]
+    run = run_here([*args[:where], flag, *args[where:]], tmp_path)
+    assert run.proc.returncode == 0, run.output
+    seeds = sorted(json.loads(p.read_text())["seed"] for p in tmp_path.rglob("results.json"))
+    assert seeds == [0, 1], run.output

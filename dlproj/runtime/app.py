@@ -49,14 +49,21 @@ def objective_value(record: dict, objective: str) -> float:
     return float(value) if math.isfinite(value) else math.nan
 
 
+MULTIRUN = ("-m", "--multirun")
+
+
 def main() -> None:
     from dlproj.config.overrides import check_choices, explain
     from dlproj.errors import ConfigError
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import resume_overrides
 
+    # `-m` anywhere: argparse (Hydra's command line) reads no override after a flag that follows
+    # one (`dlproj experiment=xor -m seed=0,1`: "unrecognized arguments: seed=0,1").
+    argv = [a for a in sys.argv[1:] if a in MULTIRUN] + [
+        a for a in sys.argv[1:] if a not in MULTIRUN]
     try:
-        args = resume_overrides(normalize_overrides(sys.argv[1:]))
+        args = resume_overrides(normalize_overrides(argv))
         check_choices(args)
     except ConfigError as exc:
         _refuse(str(exc))
