@@ -408,3 +408,28 @@ def test_joblib_workers_draw_no_bars(monkeypatch):
     monkeypatch.setenv("DLPROJ_PROGRESS", "1")
     joblib_launcher.WORKER_SETUP["initializer"]()
     assert os.environ["DLPROJ_PROGRESS"] == "0" and not show_bars()
+
+
+def test_ctrl_c_of_an_optuna_sweep_ends_in_the_truthful_lines(tmp_path):
+    """SIGINT (a terminal's Ctrl-C reaches the whole group) while trial 1 trains: the plugin told
+    Optuna the interrupted trial's NaN as a value and ended in a traceback. Now trial 1 is a
+    failed trial, the trials after it are not started, the best value is trial 0's, and the
+    closing line counts each, exit 130."""
+    import signal
+
+    outputs = tmp_path / "out"
+    proc = _sweep_in_its_own_group(
+        outputs, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.direction=maximize", "optimizer.lr=choice(0.5,0.1)",
+        "+params.objective=train_acc", "experiment=xor", "train.epochs=5000", "figures=false",
+        "train.log_every=100")
+    _wait(lambda: any(outputs.glob("multirun/*/1/dlproj.log")), 120, "trial 1 to train")
+    out = _stopped(proc, outputs, lambda: os.killpg(proc.pid, signal.SIGINT))
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out, out
+    sweep = next((outputs / "multirun").iterdir())
+    assert f"Failed experiment: trial 1 interrupted ({sweep / '1'})" in out, out
+    assert f"Failed experiment: trial 2 not started ({sweep / '2'})" in out, out
+    assert "Best value:" in out, out
+    assert (f"sweep: 1 completed, 1 interrupted (job 1), 2 not started (jobs 2, 3) -> {sweep}"
+            in out), out
