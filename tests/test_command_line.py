@@ -110,6 +110,10 @@ FORMS = [
     (["model=null"], "'model': null. Allowed: one of cnn_small"),
     (["experiment=null"], "'experiment': null. Allowed: one of"),
     (["=3"], "Cannot read '=3': it names no key"),
+    # Hydra's rerun reads a config.pickle no dlproj run writes (an empty file: EOFError)
+    (["--experimental-rerun", "/dev/null"], "--experimental-rerun reads a run's "
+                                             ".hydra/config.pickle, which no dlproj run writes"),
+    (["--experimental-rerun=/nonexistent.pickle"], "Allowed: resume=RUN_DIR to continue a run"),
     # a sweep of nothing, or an interval the basic sweeper cannot enumerate
     (["-m", "seed=range(0,0)", *FAST], "'seed': range(0,0) sweeps no values"),
     (["-m", "seed=range(5,2)", *FAST], "'seed': range(5,2) sweeps no values"),

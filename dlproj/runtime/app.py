@@ -62,6 +62,11 @@ def main() -> None:
     # one (`dlproj experiment=xor -m seed=0,1`: "unrecognized arguments: seed=0,1").
     argv = [a for a in sys.argv[1:] if a in MULTIRUN] + [
         a for a in sys.argv[1:] if a not in MULTIRUN]
+    if any(a.partition("=")[0] == "--experimental-rerun" for a in argv):
+        _refuse("--experimental-rerun reads a run's .hydra/config.pickle, which no dlproj run "
+                "writes (its owner writes config.yaml, overrides.yaml and hydra.yaml). Allowed: "
+                "resume=RUN_DIR to continue a run, or the overrides of RUN_DIR/.hydra/"
+                "overrides.yaml again on the command line for a new run of the same setting.")
     try:
         args = resume_overrides(normalize_overrides(argv))
         check_choices(args)
