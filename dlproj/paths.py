@@ -62,3 +62,13 @@ NEW_DATA_ROOT = ("a folder that exists (a relative one is taken from the project
                  "project's data folder ($DLPROJ_DATA, else data/): dlproj makes no new folder to "
                  "download data into (a typo would get one); make it first, or fetch MNIST into "
                  "it with `python -m dlproj.data PATH`")
+
+
+def refetch(where: str | Path) -> str:
+    """The command that fetches MNIST again into a data root, or the root of an MNIST file
+    (`<root>/MNIST/raw/FILE`): `make data` fills the project's own data folder only."""
+    where = resolve_path(where)
+    if where.parent.name == "raw" and where.parent.parent.name == "MNIST":
+        where = where.parents[2]
+    return ("`make data` (or `python -m dlproj.data`)" if where == data_root()
+            else f"`python -m dlproj.data {where}`")

@@ -387,7 +387,8 @@ def test_corrupt_mnist_names_the_file_and_the_fix(bad_run, tmp_path, case):
     path.write_bytes(make())
     msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false",
                    "data.train_limit=100", "train.epochs=1"], path.name)
-    assert detail in msg and "make data" in msg
+    # the fetch into this data root: `make data` fills the project's own only
+    assert detail in msg and f"python -m dlproj.data {tmp_path / 'data'}`" in msg
 
 
 def test_a_short_training_file_is_named_with_what_val_size_allows(bad_run, tmp_path):
@@ -399,7 +400,7 @@ def test_a_short_training_file_is_named_with_what_val_size_allows(bad_run, tmp_p
     msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false",
                    "data.train_limit=100", "train.epochs=1"], "train-images-idx3-ubyte")
     assert "holds 3000 (MNIST's holds 60000" in msg and "data.val_size below 3000" in msg
-    assert "make data" in msg
+    assert f"python -m dlproj.data {tmp_path / 'data'}`" in msg
 
 
 class NetworkUsed(AssertionError):
@@ -495,10 +496,23 @@ def test_a_malformed_environment_variable_stops_a_study_or_the_bench_first(tmp_p
             main(["--threads", "1", "--models", "mlp", "--steps", "1", "--repeats", "1",
                   "--section4", "0", "--end-to-end", "0", "--logging", "0"])
         printed = capsys.readouterr()
-        msg = str(exit_.value.code) + printed.err
-        assert "numpy ms" not in printed.out  # no step timed
+        msg = printed.err
+        assert exit_.value.code == 2 and printed.out == ""  # before its first line
     assert f"Invalid value for the environment variable {name}: 'yes'. Allowed: " in msg
     assert "Traceback" not in msg and msg.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("name", sorted(KNOBS))
+def test_a_malformed_environment_variable_stops_a_sweep_before_it_starts(tmp_path, name):
+    """The same for every job: refused once, exit 2, no sweep folder (each job refused it, the
+    sweep wrote its folder, notes and an empty report, and exited 1)."""
+    from tests.conftest import run_here
+
+    run = run_here(["-m", "experiment=xor", "seed=0,1", "train.epochs=1"], tmp_path / "out",
+                   env={name: "yes"})
+    assert run.proc.returncode == 2, run.output
+    assert run.output.count(f"Invalid value for the environment variable {name}: 'yes'") == 1
+    assert not (tmp_path / "out").exists()
 
 
 # -- checkpoints that do not fit ------------------------------------------------------------------

@@ -94,7 +94,22 @@ def test_unreadable_idx_file_names_the_file(tmp_path):
     bad.write_bytes(b"\x00\x00\x08\x03garbage")
     with pytest.raises(DataError) as err:
         load_mnist(tmp_path, download=False, val_size=1)
-    assert str(bad) in str(err.value) and "make data" in str(err.value)
+    assert str(bad) in str(err.value) and f"python -m dlproj.data {tmp_path}`" in str(err.value)
+
+
+@pytest.mark.parametrize("where, project", [("data", True), ("data/MNIST/raw/t10k", True),
+                                            ("elsewhere", False),
+                                            ("elsewhere/MNIST/raw/t10k", False)])
+def test_the_fix_for_a_bad_file_fetches_into_its_own_data_root(where, project, tmp_path,
+                                                                 monkeypatch):
+    """`make data` fills the project's data folder only: a file of another data.root is
+    fetched again with `python -m dlproj.data ROOT`."""
+    from dlproj import paths
+
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    said = paths.refetch(tmp_path / where)
+    assert said == ("`make data` (or `python -m dlproj.data`)" if project
+                    else f"`python -m dlproj.data {tmp_path / 'elsewhere'}`")
 
 
 def test_real_mnist_is_the_official_split():

@@ -90,6 +90,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    try:  # the environment's numbers and switches, as a run checks them: before any line
+        check_knobs()
+    except DlprojError as exc:
+        print(f"dlproj: {exc}", file=sys.stderr)
+        sys.exit(2)
 
     import numpy as np
     import torch
@@ -101,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training step (forward, softmax cross-entropy, backward, Adam), median of "
           f"{args.repeats} alternating repeats of {args.steps} steps; MLPs batch 128, CNNs 64")
     try:  # MNIST missing, cut short, not fetchable: one paragraph, as a run says it
-        check_knobs()  # the environment's numbers and switches, as a run checks them
         kept = allocator.keep_freed_memory()  # as a run does, for NumPy and torch alike
         print(f"malloc: {'freed memory kept for reuse' if kept else 'as the C library has it'}"
               ", as in a run (dlproj/runtime/allocator.py)")

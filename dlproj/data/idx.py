@@ -12,6 +12,7 @@ import numpy as np
 
 from dlproj.errors import DataError
 from dlproj.files.atomic import atomic_write
+from dlproj.paths import refetch
 
 _UBYTE = 0x08
 
@@ -42,8 +43,8 @@ def read_idx(path: str | Path) -> np.ndarray:
         reason = exc if isinstance(exc, ValueError) else (
             f"{'zlib.error' if isinstance(exc, zlib.error) else type(exc).__name__}: {exc}")
         raise DataError(
-            f"Cannot read MNIST file {path}: {reason}. Delete it and run `make data` "
-            f"(or `python -m dlproj.data`) to fetch MNIST again."
+            f"Cannot read MNIST file {path}: {reason}. Delete it and run {refetch(path)} to "
+            f"fetch MNIST again."
         ) from None
     return data.reshape(shape)
 

@@ -10,7 +10,7 @@ import numpy as np
 from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
 from dlproj.data.idx import read_idx
 from dlproj.errors import DataError
-from dlproj.paths import resolve_path
+from dlproj.paths import refetch, resolve_path
 
 
 TRAIN_IMAGES, TEST_IMAGES, SIDE = 60_000, 10_000, 28  # the official MNIST files: 28x28 images
@@ -56,7 +56,7 @@ def load_raw(root: str | Path, download: bool = True) -> dict[str, np.ndarray]:
     missing = [RAW_FILES[k] for k, p in paths.items() if p is None]
     if missing:
         raise DataError(f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)}. "
-                        f"Run `make data` to fetch them.")
+                        f"Run {refetch(root)} to fetch them.")
     arrays = {k: check_mnist_array(k, p, read_idx(p)) for k, p in paths.items()}
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
@@ -65,7 +65,7 @@ def load_raw(root: str | Path, download: bool = True) -> dict[str, np.ndarray]:
                 f"MNIST {split} split in {raw_dir(root)} has {n_img} images "
                 f"({paths[f'{split}_images'].name}) but {n_lab} labels "
                 f"({paths[f'{split}_labels'].name}): the files do not belong together. Delete "
-                f"both and run `make data` to fetch them again.")
+                f"both and run {refetch(root)} to fetch them again.")
     return arrays
 
 
@@ -73,7 +73,7 @@ def check_mnist_array(key: str, path: Path, array: np.ndarray) -> np.ndarray:
     """DataError naming `path` unless `array` is what MNIST's `key` file holds: images
     (N, 28, 28), labels (N,) in 0..9, N >= 1."""
     images = key.endswith("images")
-    fix = f"Delete {path} and run `make data` (or `python -m dlproj.data`) to fetch it again."
+    fix = f"Delete {path} and run {refetch(path)} to fetch it again."
     if images and (array.ndim != 3 or array.shape[1:] != (28, 28)):
         raise DataError(f"MNIST image file {path} holds an array of shape {array.shape}; MNIST "
                         f"images are (N, 28, 28) (IDX magic 0x00000803). {fix}")
@@ -100,7 +100,7 @@ def load_mnist(root: str | Path, *, download: bool = True, val_size: int = VAL_I
         raise DataError(f"data.val_size={val_size} leaves no training images: "
                         f"train-images-idx3-ubyte in {Path(root) / 'MNIST' / 'raw'} holds {n} "
                         f"(MNIST's holds "
-                        f"{TRAIN_IMAGES}; `make data` or `python -m dlproj.data` fetches it). "
+                        f"{TRAIN_IMAGES}; {refetch(root)} fetches it). "
                         f"Allowed: data.val_size below {n}, or the whole training file.")
     order = np.random.default_rng(split_seed).permutation(n)
     val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])

@@ -54,7 +54,7 @@ MULTIRUN = ("-m", "--multirun")
 
 def main() -> None:
     from dlproj.config.overrides import check_choices, explain
-    from dlproj.errors import ConfigError
+    from dlproj.errors import ConfigError, check_knobs
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import resume_overrides
 
@@ -68,6 +68,7 @@ def main() -> None:
                 "resume=RUN_DIR to continue a run, or the overrides of RUN_DIR/.hydra/"
                 "overrides.yaml again on the command line for a new run of the same setting.")
     try:
+        check_knobs()  # the same for every job of a sweep: refused once, before it starts
         args = resume_overrides(normalize_overrides(argv))
         check_choices(args)
     except ConfigError as exc:
