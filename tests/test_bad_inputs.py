@@ -157,6 +157,9 @@ OVERRIDES = [
     (["section=1", "model.init=xavir"], "(did you mean xavier?)"),
     (["section=4", "model.finetune=frozn"], "(did you mean frozen?)"),
     (["section=4", "train.precision=bf16"], "(did you mean bf16-mixed?)"),
+    # letter case aside first: 16-mixed is the nearer string, and refused on a CPU
+    (["section=4", "train.precision=BF16-mixed"], "(did you mean bf16-mixed?)"),
+    (["section=2", "model.activation=ReLU"], "(did you mean relu?)"),
     (["section=3", "model.kernel_size=5", "model.padding=2", "model.conv_algorithm=winograd"],
      "winograd computes 3x3 kernels only"),
     (["section=4", "model.depth=0"], "'model.depth'"),

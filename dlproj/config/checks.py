@@ -134,8 +134,13 @@ def integer(low: int = 1, high: int | None = None, *, null: str | None = None,
 
 
 def closest(word: str, options: Iterable[str]) -> str | None:
-    """The option closest to a mistyped `word`, if any is close."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    """The option closest to a mistyped `word`, if any is close: letter case aside first
+    (`BF16-mixed` is bf16-mixed, not the nearer 16-mixed)."""
+    options = list(options)
+    by_case = {o.lower(): o for o in options}
+    if word.lower() in by_case:
+        return by_case[word.lower()]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return close[0] if close else None
 
 
