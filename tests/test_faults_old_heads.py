@@ -82,3 +82,24 @@ def test_a_model_pt_with_a_smaller_head_is_told_the_classes_to_evaluate_it_on(dl
     assert "dataset.classes=[...] with the 5 labels" in err, err
     fits = dlproj_run([*command, *_EVAL, f"checkpoint={path}", "dataset.classes=[0,1,2,3,4]"])
     assert fits.results()["status"] == "completed", fits.output
+
+
+@pytest.mark.parametrize("given", [12, 6])
+@pytest.mark.parametrize("network", ["PlainNet", "ResNet18 (transfer)"])
+def test_a_head_made_larger_than_the_data_names_model_num_classes(dlproj_run, tmp_path, network,
+                                                                   given):
+    """model.num_classes above the classes of the data and of the file's head: the key is at
+    fault, not the data (it was told to evaluate on the 5 labels it already had)."""
+    command, _ = NETWORKS[network]
+    path = _model_pt(tmp_path, network, 5)
+    digits = ["dataset.classes=[5,6,7,8,9]"]
+    run = dlproj_run([*command, *digits, *_EVAL, f"checkpoint={path}",
+                      f"model.num_classes={given}"])
+    err = run.proc.stderr
+    assert run.proc.returncode == 1 and "Traceback" not in err, err
+    name = NETWORKS[network][1](5).__class__.__name__
+    assert (f"has a head of 5 outputs, and this config's {name} {given} (model.num_classes="
+            f"{given}) for data of 5 classes. Allowed: model.num_classes=5 or null (one output "
+            f"per class of the data)") in err, err
+    fits = dlproj_run([*command, *digits, *_EVAL, f"checkpoint={path}", "model.num_classes=5"])
+    assert fits.results()["status"] == "completed", fits.output

@@ -100,7 +100,8 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
 
     if cfg.checkpoint:
         def load(path, model, *, given):  # the file as evaluate_checkpoint resolved it
-            ckpt.load_model(model, ckpt.load_state_dict(path, checkpoint=given), path)
+            ckpt.load_model(model, ckpt.load_state_dict(path, checkpoint=given), path,
+                            data_classes=data.num_classes)
             model.to(device, memory_format=layout)
 
         return evaluate_checkpoint(ctx, model, evaluate_all, load)

@@ -57,10 +57,12 @@ def load_state_dict(path: str | Path, *, weights: str | None = None,
     return state
 
 
-def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path,
+               data_classes: int | None = None) -> None:
     """Load a whole state dict (`checkpoint=`); a DataError naming what differs if it does not
     fit, instead of load_state_dict's RuntimeError: for a head of another number of outputs,
-    the model.num_classes (more) or dataset.classes (fewer) that evaluates it."""
+    the model.num_classes (more) or dataset.classes (fewer) that evaluates it; a head this
+    config made larger than its data's `data_classes` (model.num_classes) is named as such."""
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in state.items()}
     detail = shape_mismatch(own, given)
@@ -77,6 +79,13 @@ def load_model(model: nn.Module, state: dict[str, torch.Tensor], source: str | P
             f"(model.num_classes={outputs}, allowed for training until 2026-12-07). Evaluate it "
             f"with its own head: `model.num_classes={outputs}` beside checkpoint= (its "
             f"outputs beyond the data's {classes} classes are classes no image has).")
+    if outputs is not None and data_classes is not None and data_classes <= outputs < classes:
+        raise DataError(  # the data has no more classes than the file's head: the key is at fault
+            f"Checkpoint {source} has a head of {outputs} outputs, and this config's {name} "
+            f"{classes} (model.num_classes={classes}) for data of {data_classes} classes. "
+            f"Allowed: model.num_classes={outputs}"
+            + (" or null (one output per class of the data)" if outputs == data_classes else "")
+            + " beside checkpoint=.")
     if outputs is not None:
         raise DataError(
             f"Checkpoint {source} has a head of {outputs} outputs, fewer than the {classes} "
