@@ -33,8 +33,8 @@ def _refused(run, words: str) -> None:
     (["-m", "optimizer=sgd,adma"], "'optimizer': 'adma' (did you mean adam?)"),
     (["experiment=xorr"], "'experiment': 'xorr' (did you mean xor?)"),
     (["optimizer.lr=???"], "Missing value for 'optimizer.lr'"),
-    (["model.hidden=256"], "'model.hidden': 256. Allowed: a list in brackets, e.g. "
-                           "`model.hidden=[256]`"),
+    (["model.hidden=256"], "'model.hidden': 256. Allowed: a list of integers >= 1, e.g. "
+                           "[256] or [512,256]"),
     (["train.epochs=abc"], "'train.epochs': abc. Allowed: an integer"),
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
@@ -151,6 +151,11 @@ FORMS = [
     (["section=4", "model.channels_last=1"], "'model.channels_last': 1. Allowed: true or false"),
     # Section 3's: an item of a list; the key at fault, not one it shows up in
     (["section=3", "model.channels=[a]"], "'model.channels': [a]. Allowed: a list of integers"),
+    # a list's own rule, not `[VALUE]`, which the rule may refuse too (one label)
+    (["section=4", "dataset.classes=3"], "'dataset.classes': 3. Allowed: null (all) or at least "
+                                         "two distinct labels in 0..9, in brackets: "
+                                         "`dataset.classes=[...]`"),
+    (["section=2", "model.hidden=5"], "'model.hidden': 5. Allowed: exactly one hidden width"),
     (["section=3", "model.kernel_size=100"],
      "'model.kernel_size': 100. Allowed: an integer in [1, 29]"),
     (["section=3", "model.kernel_size=27"],

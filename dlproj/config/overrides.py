@@ -312,6 +312,9 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         said = allowed_for(getattr(cause, "object_type", None), str(getattr(cause, "key", "")))
         if form is not None and "to string" in first and said:
             form = f"{form}: {said}"
+        elif said and "is not a ListConfig" in first:  # its rule's words, not `[VALUE]`, which
+            # the rule may refuse (dataset.classes=[3]: two labels at least)
+            form = said if "[" in said else f"{said}, in brackets: `{{key}}=[...]`"
         if form is not None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
