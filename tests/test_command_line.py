@@ -61,8 +61,8 @@ def _refused(run, words: str) -> None:
     (["seed=[1"], "Cannot read the command line"),
     # an item of a list, a list for one value, a value for a dict: the form, not OmegaConf's
     # words ("Error merging override", "Cannot convert 'list' to string")
-    (["model.hidden=[a]"], "'model.hidden': [a]. Allowed: a list of integers, e.g. "
-                           "`model.hidden=[64,32]`"),
+    (["model.hidden=[a]"], "'model.hidden': [a]. Allowed: a list of integers >= 1, e.g. "
+                           "[256] or [512,256]"),  # the key's own rule: its words
     (["model.hidden=[256,1.5]"], "'model.hidden': [256,1.5]. Allowed: a list of integers"),
     (["model.activation=[relu]"], "'model.activation': [relu]. Allowed: one value, not a list: "
                                   "one of leaky_relu, relu, sigmoid, tanh"),
@@ -150,7 +150,10 @@ FORMS = [
                          ("figures", "1.0"))],
     (["section=4", "model.channels_last=1"], "'model.channels_last': 1. Allowed: true or false"),
     # Section 3's: an item of a list; the key at fault, not one it shows up in
-    (["section=3", "model.channels=[a]"], "'model.channels': [a]. Allowed: a list of integers"),
+    (["section=3", "model.channels=[a]"], "'model.channels': [a]. Allowed: a non-empty list of "
+                                          "integers >= 1, e.g. [8,16]"),
+    (["section=4", "dataset.classes=[x]"], "'dataset.classes': [x]. Allowed: null (all) or at "
+                                           "least two distinct labels in 0..9."),
     # a list's own rule, not `[VALUE]`, which the rule may refuse too (one label)
     (["section=4", "dataset.classes=3"], "'dataset.classes': 3. Allowed: null (all) or at least "
                                          "two distinct labels in 0..9, in brackets: "

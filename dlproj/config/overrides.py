@@ -303,6 +303,9 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
                 f"its default; leave it out for that).")
     listed = re.sub(r"(\[\d+\])+$", "", key)  # `model.hidden[0]`: an item of the list given
     if key and listed != key and listed in given:
+        if said := _rule_of(listed, [a for a, (k, _) in zip(args, pairs, strict=True)
+                                     if k != listed]):
+            return f"Invalid value for '{listed}': {given[listed]}. Allowed: {said}."
         form = next((f for words, f in _ITEMS.items() if words in first), None)
         return (f"Invalid value for '{listed}': {given[listed]}. Allowed: a list of "
                 f"{form.format(key=listed) if form else 'values of its kind'}.")
@@ -362,6 +365,15 @@ def _unknown_key(missing: str, args: list[str]) -> str:
     return (f"Unknown key '{missing}'{hint}: no config declares "
             f"it. Allowed: a key `python -m dlproj --cfg job` shows (a new key needs "
             f"`+{missing}=...` and a schema that reads it).")
+
+
+def _rule_of(key: str, others: list[str]) -> str:
+    """What `key`'s schema rule allows, in words, read from conf/ composed with the `others`
+    (the command line less the value at fault: its choices say which schema); '' if none."""
+    composed = _composed(others)
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(composed[0], parent, default=None) if composed and parent else None
+    return allowed_for(OmegaConf.get_type(node), leaf) if node is not None else ""
 
 
 def _composed(overrides: list[str]) -> tuple | None:
