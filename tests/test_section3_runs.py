@@ -73,6 +73,21 @@ def test_receptive_field_experiment_matches_the_study(dlproj_run):
     assert "10x10" in run.output and (run.run_dir / "receptive_field.png").is_file()
 
 
+def test_a_layer_whose_field_does_not_fit_is_said_not_measured(dlproj_run):
+    """Three blocks on 28 px: pool3's field (22 px, stride 8) leaves no two neighbouring units
+    inside the image, so it is not measured, and its row says so; it said `NO`, as if the
+    arithmetic were wrong, while the record judged the layers it measured."""
+    run = dlproj_run(["section=3", "experiment=receptive_field", "model.channels=[8,16,32]",
+                      "figures=false"])
+    assert run.proc.returncode == 0, run.output
+    (pool3,) = [line for line in run.output.splitlines() if line.startswith("pool3 ")]
+    assert pool3.split()[:4] == ["pool3", "3", "22", "8"], pool3
+    assert pool3.endswith("not measured (no two neighbouring fields fit in 28 px)"), pool3
+    assert " NO" not in run.output
+    m = run.results()["metrics"]
+    assert (m["layer"], m["all_match"]) == ("relu3", True)
+
+
 def test_section3_defaults(compose_cfg):
     cfg = compose_cfg(["section=3"])
     assert (cfg.experiment, cfg.model.name, cfg.pooling.name) == ("cnn", "cnn_small", "max")

@@ -117,6 +117,11 @@ def receptive_field(ctx: RunContext) -> dict[str, Any]:
               f"{'measured RF':>11}{'stride':>7}  match")
     lines = [header]
     for r in rows:
+        if r.unit < 0:  # no two neighbouring units' fields lie inside the image (measure)
+            lines.append(f"{r.layer:<8}{r.out_size:>4}{r.rf:>5}{r.stride:>7}   "
+                         f"{'-':>11}{'-':>7}  not measured (no two neighbouring fields fit in "
+                         f"{SIDE} px)")
+            continue
         lines.append(f"{r.layer:<8}{r.out_size:>4}{r.rf:>5}{r.stride:>7}   "
                      f"{f'{r.measured_h}x{r.measured_w}':>11}{r.measured_stride:>7}  "
                      f"{'yes' if r.matches else 'NO'}")
