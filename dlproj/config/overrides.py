@@ -36,6 +36,8 @@ FOLDERS = {"hydra.run.dir": "a run", "hydra.sweep.dir": "a sweep",
 BUILD_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 
+# The flags that ask Hydra for a multirun.
+MULTIRUN = ("-m", "--multirun")
 # The groups whose choice is a list (`logger=[csv,mlflow]`); every other group takes one choice.
 LIST_GROUPS = ("logger",)
 

@@ -29,7 +29,7 @@ from dlproj.config import study as studies
 from dlproj.config.cache import ComposeCache
 from dlproj.errors import ConfigError, check_knobs, one_paragraph
 from dlproj.reproduce import conditions
-from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch
+from dlproj.reproduce.launch import LAUNCHERS, from_the_start, launch, side_by_side
 from dlproj.reproduce.plan import Plan, plan
 
 MAX_SEEDS = 1000  # --seeds: more is no study of this machine's, and a plan of millions of jobs
@@ -144,7 +144,7 @@ def _study(argv: list[str] | None, held: contextlib.ExitStack) -> int:
           f"jobs -> {outputs}\n  {counts['run']} to run, {counts['resume']} to resume, "
           f"{counts['done']} already done (skipped), {counts['invalid']} invalid, "
           f"{counts['twin']} run by another step, {counts['running']} running elsewhere; "
-          f"{min(args.jobs, max(1, len(planned.todo)))} side by side "
+          f"{side_by_side(args.jobs, planned.todo)} side by side "
           f"({args.launcher})", flush=True)
     if here.notice:
         print(here.notice, flush=True)

@@ -53,6 +53,12 @@ def _mtime(path: Path) -> int | None:
     return path.stat().st_mtime_ns if path.is_file() else None
 
 
+def side_by_side(workers: int, todo: list[Job]) -> int:
+    """How many of the jobs `todo` run at once: `--jobs`, never more than there are jobs (its
+    workers would only wait), at least one."""
+    return max(1, min(workers, len(todo)))
+
+
 def sweep_command(jobs_file: Path, *, sweep_dir: Path, workers: int,
                   launcher: str) -> list[str]:
     cmd = [sys.executable, "-m", "dlproj", "-m", "hydra/sweeper=joblist",
@@ -72,7 +78,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     from dlproj.config.compose import normalize_overrides
     from dlproj.files.atomic import write_json
 
-    workers = max(1, min(workers, len(todo)))  # no more side by side than there are jobs
+    workers = side_by_side(workers, todo)
     jobs_file = log_dir / "jobs.json"
     write_json(jobs_file, [{"num": j.num, "phase": j.phase, "setting": j.setting, "seed": j.seed,
                             "overrides": normalize_overrides(j.launch)} for j in todo])

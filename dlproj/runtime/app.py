@@ -49,11 +49,8 @@ def objective_value(record: dict, objective: str) -> float:
     return float(value) if math.isfinite(value) else math.nan
 
 
-MULTIRUN = ("-m", "--multirun")
-
-
 def main() -> None:
-    from dlproj.config.overrides import check_choices, explain
+    from dlproj.config.overrides import MULTIRUN, check_choices, explain
     from dlproj.errors import ConfigError, check_knobs
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import resume_overrides

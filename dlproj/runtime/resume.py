@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dlproj.config.compose import normalize_overrides
-from dlproj.config.overrides import as_written, override, value_of
+from dlproj.config.overrides import MULTIRUN, as_written, override, value_of
 from dlproj.errors import ConfigError
 from dlproj.training.resume_rules import RESUME_MAY_CHANGE, may_change
 
@@ -23,7 +23,7 @@ def resume_overrides(args: list[str]) -> list[str]:
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
         return args
-    if len(resume) > 1 or any(a in ("-m", "--multirun") or _multirun(a) for a in args):
+    if len(resume) > 1 or any(a in MULTIRUN or _multirun(a) for a in args):
         raise ConfigError("resume=RUN_DIR continues one run: give it once, without -m.")
     folder = _folder(resume[0])
     if not folder.strip():  # '' is no folder (resolved, it would be the cwd)

@@ -81,7 +81,7 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
     is the other run's). Returns the job's record for the runner."""
     run_dir = Path(run_dir)
     with contextlib.suppress(OSError):
-        write_json(run_dir.parent / UNRECORDED / f"{run_dir.name}.json",
+        write_json(_note_path(run_dir),
                    {"run_dir": str(run_dir), "overrides": overrides, "status": status,
                     "sweep": sweep_id()})
     if status != "in use":
@@ -93,6 +93,22 @@ def note_unrecorded(run_dir: Path, overrides: list[str], status: str) -> dict[st
                 finally:
                     os.close(fd)
     return {"status": status, "run_dir": str(run_dir), "overrides": overrides}
+
+
+def _note_path(run_dir: Path) -> Path:
+    """Where a job's note lies: beside its folder, in the folder above (a resumed job's is in
+    its own run's sweep, or in runs/)."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / UNRECORDED / f"{run_dir.name}.json"
+
+
+def _written_since(results: Path, since: float) -> bool:
+    """Whether `results` is there and was written since `since` (a second's slack for coarse
+    file clocks): an older one is an earlier run's, left as it was."""
+    try:
+        return results.stat().st_mtime >= since - 1
+    except OSError:
+        return False
 
 
 def _note(path: Path, sweep: str | None) -> dict[str, Any] | None:
@@ -159,13 +175,12 @@ def job_status(run_dir: Path) -> str | None:
     """How a sweep job ended: its note's status, if this process's sweep wrote it (a results.json
     beside it is an earlier run's, or that of the process that held the folder), else its
     results.json's, if written since the sweep started (None: neither)."""
-    run_dir = Path(run_dir)
-    note = _note(run_dir.parent / UNRECORDED / f"{run_dir.name}.json", sweep_id())
+    note = _note(_note_path(run_dir), sweep_id())
     if note:
         return str(note["status"])
-    results = run_dir / "results.json"
-    with contextlib.suppress(OSError, ValueError):  # an older one: the interrupted run resumed
-        if results.stat().st_mtime >= float(os.environ.get(ENV_STARTED) or 0) - 1:
+    results = Path(run_dir) / "results.json"  # an older one: the interrupted run resumed
+    with contextlib.suppress(ValueError):
+        if _written_since(results, float(os.environ.get(ENV_STARTED) or 0)):
             return record_status(results)
     return None
 
@@ -174,19 +189,16 @@ def _jobs(sweep_dir: Path, since: float = 0, sweep: str | None = None,
           elsewhere: Sequence[Path] = ()) -> dict[int | str, tuple[str, list[str]]]:
     """Every job the sweep directory knows of, and those of the folders `elsewhere` (its jobs
     that continue a run in place), by name (`_job_name`): (status, overrides) from its note (the
-    `sweep`'s own; None: any), else from its results.json if written since `since` (beside a
-    note, or older, it is an earlier run's, left as it was; a second's slack for coarse file
-    clocks)."""
+    `sweep`'s own; None: any), else from its results.json if written since `since`
+    (`_written_since`; beside a note it is an earlier run's)."""
     jobs: dict[int | str, tuple[str, list[str]]] = {}
     folders = [*sorted(sweep_dir.glob("*/results.json"), key=str),
                *(Path(d) / "results.json" for d in elsewhere)]
     for results in folders:
-        with contextlib.suppress(OSError):
-            if results.stat().st_mtime >= since - 1:
-                jobs[_job_name(results.parent, sweep_dir)] = (
-                    record_status(results) or "unreadable", [])
-    notes = [*sorted((sweep_dir / UNRECORDED).glob("*.json")),
-             *(Path(d).parent / UNRECORDED / f"{Path(d).name}.json" for d in elsewhere)]
+        if _written_since(results, since):
+            jobs[_job_name(results.parent, sweep_dir)] = (
+                record_status(results) or "unreadable", [])
+    notes = [*sorted((sweep_dir / UNRECORDED).glob("*.json")), *map(_note_path, elsewhere)]
     for path in notes:
         if (job := _note(path, sweep)) is not None:
             name = _job_name(Path(job["run_dir"]), sweep_dir)
