@@ -64,11 +64,16 @@ NEW_DATA_ROOT = ("a folder that exists (a relative one is taken from the project
                  "it with `python -m dlproj.data PATH`")
 
 
+def raw_dir(root: str | Path) -> Path:
+    """Where a data root keeps MNIST's files (as torchvision does)."""
+    return Path(root) / "MNIST" / "raw"
+
+
 def refetch(where: str | Path) -> str:
     """The command that fetches MNIST again into a data root, or the root of an MNIST file
-    (`<root>/MNIST/raw/FILE`): `make data` fills the project's own data folder only."""
+    (`raw_dir(root)/FILE`): `make data` fills the project's own data folder only."""
     where = resolve_path(where)
-    if where.parent.name == "raw" and where.parent.parent.name == "MNIST":
+    if len(where.parents) > 2 and where.parent == raw_dir(where.parents[2]):
         where = where.parents[2]
     return ("`make data` (or `python -m dlproj.data`)" if where == data_root()
             else f"`python -m dlproj.data {where}`")

@@ -106,15 +106,26 @@ def test_a_bf16_mixed_run_records_its_precision_and_its_own_setting(dlproj_run):
     assert b["metrics"]["train_loss"] == pytest.approx(a["metrics"]["train_loss"], rel=5e-2)
 
 
-@pytest.mark.parametrize("args", [["section=1", "train.precision=bf16-mixed"],
-                                  ["section=3", "train.precision=16-mixed"],
-                                  ["section=4", "train.precision=fp16"],
-                                  ["section=4", "train.precision=16-mixed", "device=cpu"]])
-def test_a_precision_a_run_cannot_use_is_one_paragraph_and_exit_2(dlproj_run, args):
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+
+
+@pytest.mark.parametrize("args, key", [
+    (["section=1", "train.precision=bf16-mixed"], "'train.precision'"),
+    (["section=3", "train.precision=16-mixed"], "'train.precision'"),
+    (["section=4", "train.precision=fp16"], "'train.precision'"),
+    (["section=4", "train.precision=16-mixed", "device=cpu"], "'train.precision'"),
+    # a device the machine lacks: refused with the config, not inside the experiment after the
+    # run announced its folder
+    pytest.param(["section=4", "device=cuda"], "'device'", marks=NO_GPU),
+    pytest.param(["section=4", "experiment=transfer", "model=plain", "device=cuda",
+                  "train.precision=16-mixed"], "'device'", marks=NO_GPU)])
+def test_a_precision_or_device_a_run_cannot_use_is_one_paragraph_and_exit_2(dlproj_run, args,
+                                                                            key):
     run = dlproj_run([*args, "train.epochs=1", "data.train_limit=64", "data.test_limit=64"])
     assert run.proc.returncode == 2, run.output
     said = run.proc.stderr.strip()
-    assert "train.precision" in said and "Allowed" in said and "Traceback" not in said
+    assert key in said and "Allowed" in said and "Traceback" not in said
+    assert said.count("dlproj: ") == 1 and " -> " not in run.output, run.output
     assert not list(run.outputs.rglob("results.json"))
     assert not list(run.outputs.rglob("dlproj.log"))  # refused before the run started
 

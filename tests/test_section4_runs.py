@@ -171,6 +171,7 @@ def test_missing_pets_names_the_folder_and_the_offline_way(tmp_path, monkeypatch
 def test_compare_run_writes_metrics_gradients_plots_and_a_checkpoint(dlproj_run):
     run = dlproj_run([*TINY, "model=plain"], env=ONE_THREAD)
     assert run.proc.returncode == 0, run.output
+    assert "(1 torch thread(s))" in run.output and "BLAS" not in run.output  # torch's, not NumPy's
     d = run.run_dir
     rec = run.results()
     assert rec["status"] == "completed" and rec["config"]["dataset"]["name"] == "mnist"

@@ -22,12 +22,12 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from dlproj import paths
+from dlproj.data import DATASET_NAMES
 from dlproj.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+(?::[a-z0-9_]+)?\}")
 STUDY_DIR = paths.CONF_DIR / "study"
 DEFAULT = "default"  # a protocol value: the experiment's own default (the course gives none)
-_DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
 
 
 # -- the file's schema -----------------------------------------------------------------------
@@ -431,7 +431,7 @@ def _protocol_reason(key: str, have: Any, want: Any) -> str:
             return f"{have} {split} images"
         return f"{'all' if have is None else have} of {want} {split} images"
     if key == "dataset.name":
-        return f"{_DATASET_NAMES.get(have, have)}, not {_DATASET_NAMES.get(want, want)}"
+        return f"{DATASET_NAMES.get(have, have)}, not {DATASET_NAMES.get(want, want)}"
     return f"{key}={have} (course: {'all' if want is None else want})"
 
 

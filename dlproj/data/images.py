@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlproj.data import DATASET_NAMES
 from dlproj.data.mnist import SIDE, load_mnist, to_float
 from dlproj.errors import DataError
 from dlproj.paths import resolve_path
@@ -269,7 +270,6 @@ def pets_images(*, image_size: int, classes: Sequence[int] | None, per_class: in
         n_train=len(train))
 
 
-DATASET_NAMES = {"mnist": "MNIST", "pets": "Oxford-IIIT Pet"}
 CLASS_NAMES = {"pets": ("cat", "dog")}
 
 

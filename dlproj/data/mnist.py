@@ -98,7 +98,7 @@ def load_mnist(root: str | Path, *, download: bool = True, val_size: int = VAL_I
     n = len(raw["train_labels"])
     if val_size >= n:
         raise DataError(f"data.val_size={val_size} leaves no training images: "
-                        f"train-images-idx3-ubyte in {Path(root) / 'MNIST' / 'raw'} holds {n} "
+                        f"train-images-idx3-ubyte in {raw_dir(root)} holds {n} "
                         f"(MNIST's holds "
                         f"{TRAIN_IMAGES}; {refetch(root)} fetches it). "
                         f"Allowed: data.val_size below {n}, or the whole training file.")

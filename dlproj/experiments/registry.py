@@ -98,6 +98,11 @@ class Experiment:
     check: Callable[[DictConfig], None] | None = None  # anything the above cannot say
 
     @property
+    def on_torch(self) -> bool:
+        """Whether it runs on torch (Section 4: it may take the GPU), on torch's threads."""
+        return "cuda" in self.devices
+
+    @property
     def model_targets(self) -> tuple[str, ...]:
         """The `_target_` strings of the models it takes."""
         return tuple(m if isinstance(m, str) else f"{m.__module__}.{m.__qualname__}"

@@ -27,10 +27,10 @@ RESNET18 = "dlproj.torchnets.models.resnet18"
 TRANSFER_KEYS = ("weights", "finetune", "channels_last")
 
 
-def check_precision(cfg) -> None:
-    """`train.precision=16-mixed` needs the CUDA device the run would use: refused before the
-    run starts, not after its data is loaded."""
-    if cfg.train.precision == "16-mixed":
+def check_device(cfg) -> None:
+    """`device=cuda`, and `train.precision=16-mixed`, need a CUDA device: refused before the run
+    starts (nothing announced, nothing written), not after its data is loaded."""
+    if cfg.device == "cuda" or cfg.train.precision == "16-mixed":
         from dlproj.training.precision import Precision
         from dlproj.training.torch_stack import resolve_device
 
@@ -47,7 +47,7 @@ def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
             # would train change nothing then.
             "trains_with": ("model.weights", "model.finetune"),
             "params": params,
-            "check": check_precision}
+            "check": check_device}
 
 
 # The course report's names for the networks, and the data its Section 4 ran on: any other

@@ -132,7 +132,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             record["threads"] = ctx.thread_counts()
             ctx.on_open = partial(_open, ctx, owner, overrides)
             log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
-                     run_dir, plan)
+                     run_dir, f"{ctx.torch_threads} torch thread(s)" if experiment.on_torch
+                     else plan)
             record["metrics"] = experiment.fn(ctx) or {}
             returned = True
             ctx.open()  # one that wrote nothing (checkpoint= evaluations) is a run too
