@@ -23,6 +23,7 @@ def _refused(run, words: str) -> None:
     assert run.proc.returncode == 2, run.output
     assert len(said) == 1 and words in said[0], err
     assert "Traceback" not in err and "search path" not in err and "HYDRA_FULL_ERROR" not in err
+    assert "Error executing job" not in err  # Hydra's line over an error the run explains
     assert not list(run.outputs.rglob("results.json")) and not list(run.outputs.rglob(".hydra"))
 
 
@@ -178,6 +179,39 @@ def test_a_form_no_run_can_take_is_refused_before_anything_is_written(tmp_path, 
     _refused(run, words)
     assert not list(cwd.iterdir())
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.json"))
+
+
+# A job of a sweep given `${...}` that does not resolve: Hydra reads the sweep as written and
+# leaves the job to resolve it. It was a traceback, a job with no note, a count of `?` jobs and
+# no closing line (the value read before the run checked it: Hydra's overrides list, the record's
+# seed); now it is refused as the run would be alone, and the sweep goes on.
+UNRESOLVED = [
+    ("seed", "${oc.env:DLPROJ_NO_SUCH_VARIABLE}", "Environment variable 'DLPROJ_NO_SUCH_VARIABLE'"
+                                                  " not found"),
+    ("seed", "${nope}", "Interpolation key 'nope' not found"),
+    ("optimizer.lr", "${optimizer.nope}", "not found"),
+    ("train.epochs", "${oc.decode:abc}", "Allowed: a plain value"),
+    ("+params.objective", "${nope}", "Interpolation key 'nope' not found"),
+]
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
+@pytest.mark.parametrize("key, value, why, launcher", [
+    *[(*case, []) for case in UNRESOLVED], *[(*case, JOBLIB) for case in UNRESOLVED[:2]]])
+def test_a_sweep_job_whose_value_does_not_resolve_is_invalid_and_the_sweep_goes_on(
+        dlproj_run, key, value, why, launcher):
+    run = dlproj_run(["-m", f"{key}={value},{'train_loss' if 'objective' in key else 3}",
+                      *(f for f in FAST if not f.startswith(key)), *launcher],
+                     process=bool(launcher))  # loky's workers: one sweep's per process
+    err = run.proc.stderr
+    said = [line for line in err.splitlines() if line.startswith("dlproj:")]
+    name = key.lstrip("+")
+    assert run.proc.returncode == 1, run.output
+    assert len(said) == 1, err
+    assert said[0].startswith(f"dlproj: Invalid value for '{name}': {value}: "), said
+    assert why in said[0], said
+    assert "Traceback" not in err and "Error executing job" not in err, err
+    assert "sweep: 1 completed, 1 invalid (job 0) -> " in err, err
 
 
 def test_a_resume_keeps_its_own_folder_and_refuses_another(tmp_path):

@@ -311,6 +311,14 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
         form = next((f for words, f in _ITEMS.items() if words in first), None)
         return (f"Invalid value for '{listed}': {given[listed]}. Allowed: a list of "
                 f"{form.format(key=listed) if form else 'values of its kind'}.")
+    # `${...}` as typed: a sweep's job has it escaped (`$\{oc.env\:X\}`)
+    interpolated = [(k, re.sub(r"\\(.)", r"\1", v) if "$\\{" in v else v) for k, v in pairs
+                    if "${" in v or "$\\{" in v]
+    if isinstance(cause, InterpolationResolutionError) and interpolated:
+        name, value = next(((k, v) for k, v in interpolated if k == key), interpolated[0])
+        return (f"Invalid value for '{name}': {value}: {first.rstrip('.')}. Allowed: a plain "
+                f"value, or an interpolation that resolves (an environment variable that is set, "
+                f"a key the config has).")
     if key and key in given:  # of the values given for it, the one the message quotes
         value = next((v for k, v in pairs if k == key and f"'{v}'" in first), given[key])
         form = next((f for words, f in _HINTS.items() if words in first), None)
@@ -324,11 +332,6 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             return (f"Invalid value for '{key}': {value}. Allowed: "
                     f"{form.format(key=key, value=value)}.")
         return f"Invalid value for '{key}': {value}. {first}."
-    interpolated = next(((k, v) for k, v in pairs if "${" in v), None)
-    if isinstance(cause, InterpolationResolutionError) and interpolated:  # resolved elsewhere
-        return (f"Invalid value for '{interpolated[0]}': {interpolated[1]}: "
-                f"{first.rstrip('.')}. Allowed: a plain value, or an interpolation that resolves "
-                f"(an environment variable that is set, a key the config has).")
     text = " ".join(str(exc).split())
     return text if text.endswith(".") else text + "."
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
@@ -240,7 +240,8 @@ class MLflowSweepParent(Callback):
             MLflowLoggerConfig.check(node, config)
             keep_offline(config)
             tags = {"sweep_dir": str(sweep_dir),
-                    "overrides": " ".join(config.hydra.overrides.task)[:5000]}
+                    "overrides": " ".join(OmegaConf.to_container(  # as typed
+                        config.hydra.overrides, resolve=False)["task"])[:5000]}
             try:
                 self.client, self.run_id, self.where = open_run(
                     node.tracking_uri, node.experiment_name, node.artifact_location,

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dlproj import paths
 from dlproj.config.compose import normalize_overrides, register_configs
@@ -29,7 +29,8 @@ def run(cfg: DictConfig) -> float:
     from dlproj.experiments.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
-    given = cfg.get("params", {}).get("objective")
+    # unresolved if it does not resolve: the run refuses it
+    given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
     objective = str(given or SHARED_PARAMS["objective"].default)
     record = execute(cfg)
     metrics = record.get("metrics") or {}

@@ -58,7 +58,7 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
 
         hc = HydraConfig.get()
         run_dir, is_multirun = hc.runtime.output_dir, hc.mode == RunMode.MULTIRUN
-        overrides = list(hc.overrides.task)
+        overrides = list(OmegaConf.to_container(hc.overrides)["task"])  # as typed, `${..}` too
         files[".hydra/hydra.yaml"] = OmegaConf.to_yaml({"hydra": OmegaConf.to_container(hc)})
     run_dir, overrides = Path(run_dir), list(overrides or [])
     files = {".hydra/config.yaml": OmegaConf.to_yaml(cfg),
@@ -95,8 +95,9 @@ def _recorded_threads(run_dir: Path) -> dict | None:
 
 def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str],
          owner: RunOwner) -> tuple[dict[str, Any], int]:
+    given = OmegaConf.to_container(cfg, resolve=False)  # validate() resolves it, or refuses
     record: dict[str, Any] = {
-        "section": cfg.section, "experiment": cfg.experiment, "seed": cfg.seed,
+        **{key: given.get(key) for key in ("section", "experiment", "seed")},
         "overrides": overrides, "run_dir": str(run_dir), "status": "running",
         "metrics": {}, "error": None}
     started = time.time()
@@ -108,6 +109,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
+            record.update(section=cfg.section, experiment=cfg.experiment, seed=cfg.seed)
             if resume and Path(resume).resolve() != run_dir.resolve():
                 raise ConfigError(
                     f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on "

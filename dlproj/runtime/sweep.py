@@ -254,8 +254,10 @@ def _basic_jobs(config: DictConfig) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = config.hydra.sweeper.get("params") or {}
-    overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+    # as typed: a value `${...}` is the job's to resolve (or refuse), not the sweeper's
+    hydra = OmegaConf.to_container(config.hydra, resolve=False)
+    params = hydra["sweeper"].get("params") or {}
+    overrides = [*hydra["overrides"]["task"], *(f"{k}={v}" for k, v in params.items())]
     parsed = OverridesParser.create().parse_overrides(overrides)
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 

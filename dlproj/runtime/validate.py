@@ -11,10 +11,11 @@ from itertools import groupby
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from dlproj import paths
 from dlproj.config.checks import Built, check, config_file
-from dlproj.config.overrides import check_section
+from dlproj.config.overrides import check_section, explain
 from dlproj.config.schema import Config
 from dlproj.errors import ConfigError, check_knobs
 from dlproj.experiments import registry
@@ -187,6 +188,10 @@ def switches_given_as_switches(cfg: DictConfig, overrides: list[str] | None) -> 
 def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Experiment:
     """Check `cfg` (and the command line's `overrides`) completely; returns the experiment."""
     check_knobs()  # the environment's numbers and switches
+    try:  # a sweep's job `KEY=${...}` that does not resolve (a single run's: Hydra refuses it)
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(explain(exc, overrides or []) or str(exc)) from None
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"Missing value for '{missing[0]}': it is ??? (required). Allowed: "
