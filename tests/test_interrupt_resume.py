@@ -118,6 +118,14 @@ def _resume_and_compare(tmp_path: Path, args: list[str], sig: int, *, exact: boo
     after = json.loads((run_dir / "results.json").read_text())
     assert after["status"] == "completed"
     assert after["resumed_from_epoch"] == record["last_epoch"]
+    # Its wall time is the run's: the first session's up to the checkpoint it continues (no
+    # more than that session's whole time, no less than its epochs'), then this session's.
+    earlier = after["wall_seconds"] - after["session_seconds"]
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        first_epochs = sum(float(row["epoch_seconds"])
+                           for row in list(csv.DictReader(fh))[:record["last_epoch"]])
+    assert first_epochs <= earlier + 1e-3 and earlier <= record["wall_seconds"], (earlier, record)
+    assert after["session_seconds"] > 0
 
     files = ["metrics.csv"] + ([step_log] if step_log else [])
     for name in files:

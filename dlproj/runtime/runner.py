@@ -129,7 +129,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             ctx = RunContext(cfg, run_dir, is_multirun=is_multirun, resuming=bool(resume),
                              workers=plan.workers, threads=plan.workers * plan.blas,
                              torch_threads=threads.torch_threads(cfg.threads, kept),
-                             stop=interrupt.requested, shield=interrupt.shielded,
+                             stop=interrupt.requested, shield=interrupt.shielded, started=started,
                              loggers=build_loggers(cfg, interrupt.given_up_on_a_stop))
             record["threads"] = ctx.thread_counts()
             ctx.on_open = partial(_open, ctx, owner, overrides)
@@ -185,7 +185,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                         record["metrics"] = dict(ctx.metrics.last)
                     if ctx.training is not None:
                         record.update(ctx.training.record())
-                record["wall_seconds"] = round(time.time() - started, 3)
+                # the run's, over the sessions it continues (a resumed run's own: session_seconds)
+                record["wall_seconds"] = round(ctx.wall_seconds() if ctx else
+                                               time.time() - started, 3)
+                if ctx is not None and ctx.earlier_seconds:
+                    record["session_seconds"] = round(time.time() - started, 3)
                 try:
                     _finish(cfg, record, owner, ctx, bool(resume), returned)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -57,6 +58,14 @@ class RunContext:
     # (Section 4: where its starting weights came from, whose file may be gone since): kept in
     # every checkpoint, and set from it again when the run is resumed (dlproj.training.loop).
     provenance: dict[str, Any] = field(default_factory=dict)
+    # When this session of the run started (time.time()), and the wall time of the sessions
+    # before it up to the checkpoint it continues (kept in every checkpoint, dlproj.training.loop).
+    started: float = field(default_factory=time.time)
+    earlier_seconds: float = 0.0
+
+    def wall_seconds(self) -> float:
+        """The run's wall time so far: this session's and the sessions' it continues."""
+        return self.earlier_seconds + time.time() - self.started
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)

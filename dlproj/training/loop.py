@@ -259,6 +259,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 "divergence": ctx.divergence.state(),
                 "config": config,
                 "threads": ctx.thread_counts(),
+                "wall_seconds": ctx.wall_seconds(),
                 **({"provenance": dict(ctx.provenance)} if ctx.provenance else {})}
 
     def save_checkpoint(snap: Any, info: dict[str, Any], *, final: bool) -> None:
@@ -429,6 +430,7 @@ def _resume(ctx: RunContext, stack: Stack, stopper: EarlyStopping, progress: Pro
     _check_logs(ctx, {"metrics.csv": meta["metrics_rows"], **meta.get("step_logs", {})})
     stack.restore(snap)
     ctx.provenance.update(meta.get("provenance") or {})  # as the run found it when it started
+    ctx.earlier_seconds = float(meta.get("wall_seconds") or 0.0)  # the sessions it continues
     ctx.open(continuing=True)
     progress.epoch, progress.step = int(meta["epoch"]), int(meta["step"])
     progress.checkpoint, progress.checkpoint_epoch = str(last_path), progress.epoch
