@@ -106,6 +106,8 @@ def test_gradcheck_in_float32_shows_why_the_check_runs_in_float64(dlproj_run):
     failed = dlproj_run([*GRADCHECK_TINY, "+params.dtype=float32"])
     assert failed.proc.returncode != 0 and failed.results()["status"] == "failed"
     assert "In float32 the centred differences drown in rounding" in failed.results()["error"]
+    # its final metrics are the check's, as a completed one's: not the last parameter's row
+    assert failed.results()["metrics"] == pytest.approx(res["metrics"])
 
 
 @pytest.mark.parametrize("override", ["+params.dtype=float16", "params.tolerance=0"])

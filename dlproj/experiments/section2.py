@@ -35,7 +35,12 @@ from dlproj.training.numpy_stack import fit
 
 
 class GradientCheckFailed(DlprojError):
-    """An analytic gradient disagrees with its centred-difference estimate."""
+    """An analytic gradient disagrees with its centred-difference estimate; `metrics`: what the
+    check measured, the failed run's final metrics (dlproj.runtime.runner)."""
+
+    def __init__(self, message: str, metrics: dict[str, Any]):
+        super().__init__(message)
+        self.metrics = metrics
 
 
 def _two_layer(ctx: RunContext, n_in: int, n_out: int, dtype: type) -> TwoLayerNet:
@@ -194,5 +199,5 @@ def gradcheck(ctx: RunContext) -> dict[str, Any]:
             + f"; tolerance {tolerance:g}. " + ("The derived backward pass disagrees with the loss."
                                                 if dtype is np.float64 else
                                                 "In float32 the centred differences drown in "
-                                                "rounding: check in float64."))
+                                                "rounding: check in float64."), out)
     return out

@@ -147,6 +147,7 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             record.update(status="invalid" if bad_config and not getattr(ctx, "opened", False)
                           else "failed",
                           error=clean_message(str(exc)))
+            record["metrics"] = getattr(exc, "metrics", None) or {}  # what it measured, if any
             print(f"dlproj: {record['error']}", file=sys.stderr)
             exit_code = EXIT_BAD_CONFIG if bad_config else EXIT_FAILED
         except Diverged as exc:
