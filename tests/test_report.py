@@ -63,6 +63,7 @@ def make_run(root: Path, name: str, *overrides: str, seed: int = 0, status: str 
     cfg["seed"] = seed
     cfg["data"]["root"] = f"/somewhere/{seed}"  # machine-local: not part of the setting
     (run_dir / ".hydra" / "config.yaml").write_text(json.dumps(cfg))  # JSON is YAML
+    (run_dir / ".hydra" / "overrides.yaml").write_text(json.dumps(list(overrides)))
     if results:
         record = {"section": cfg["section"], "experiment": cfg["experiment"], "seed": seed,
                   "overrides": list(overrides), "run_dir": str(run_dir), "status": status,
@@ -70,7 +71,7 @@ def make_run(root: Path, name: str, *overrides: str, seed: int = 0, status: str 
         if record_setting:
             from dlproj.config.setting import setting_of
 
-            s = setting_of(cfg)
+            s = setting_of(cfg, list(overrides))  # as the runner does
             record.update(setting=s.id, setting_label=s.label)
         (run_dir / "results.json").write_text(json.dumps(record))
         if mtime is not None:
@@ -311,6 +312,19 @@ def test_unfinished_run_without_results_is_marked_incomplete(tmp_path):
     report = build_report(tmp_path, tmp_path / "r", figures=False)
     assert list(report.rows["status"]) == ["incomplete"]
     assert report.stats.set_index("metric").loc["test_mse", "mean"] == pytest.approx(0.52)
+
+
+@pytest.mark.parametrize("given", [["optimizer=adam"], ["optimizer=sgd", "train.epochs=7"],
+                                   ["model=mlp_small"], ["schedule=step", "optimizer=rmsprop"]])
+def test_a_run_not_finished_is_labelled_as_its_setting_is(tmp_path, given):
+    """A run without results.json (running, or killed) is labelled from the command line its
+    start wrote (.hydra/overrides.yaml), as its setting's finished runs are: it was labelled
+    from its config alone, a row apart with the same id."""
+    make_run(tmp_path, "done", *SIN, *given, metrics={"test_mse": 0.1}, record_setting=True)
+    make_run(tmp_path, "running", *SIN, *given, seed=1, results=False,
+             curve=curve(2, 0.5, key="test_mse"))
+    runs, _ = read_runs(tmp_path)
+    assert runs["setting"].nunique() == 1 and runs["label"].nunique() == 1, runs[["label"]]
 
 
 def test_recorded_setting_is_used_and_agrees_with_the_recomputed_one(tmp_path):

@@ -131,6 +131,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return obj
 
 
+def _overrides(run_dir: Path) -> Any:
+    """The command line a run not finished was given, as its start wrote it (.hydra/); None if
+    unreadable (its label is then the config's alone)."""
+    try:
+        return OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
+    except Exception:  # noqa: BLE001 - gone, cut short, not YAML
+        return None
+
+
 def _as_int(value: Any) -> int | None:
     """An integer as a record may hold it (7, 7.0, "7"); None for anything else (a bool, 1.5,
     1e400, "zero", a list)."""
@@ -170,8 +179,8 @@ def load_run(run_dir: Path, problems: list[Problem], *, curves: bool = True) -> 
     if not record and curve is not None:  # its last epoch's
         metrics = {k: float(v) for k, v in curve.iloc[-1].items() if isinstance(v, (int, float))}
     label = record.get("setting_label")
-    if label is None:  # a run from before settings were recorded
-        overrides = record.get("overrides")
+    if label is None:  # a run not finished, or from before settings were recorded
+        overrides = record.get("overrides") if record else _overrides(run_dir)
         given = isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)
         label = setting_of(config, overrides if given else None).label
     wall = record.get("wall_seconds")
