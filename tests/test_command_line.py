@@ -377,11 +377,13 @@ EXPERIMENTS = {
     "compare": ["section=4"], "transfer": ["section=4", "experiment=transfer"],
 }
 NOT_READ = {
-    "mlp": ("pooling", "augmentation", "dataset"), "xor": ("pooling", "augmentation", "dataset"),
-    "sin": ("pooling", "augmentation", "dataset"), "train": ("pooling", "augmentation", "dataset"),
+    "mlp": ("pooling", "augmentation", "dataset"),
+    "xor": ("pooling", "augmentation", "dataset", "data"),
+    "sin": ("pooling", "augmentation", "dataset", "data"),
+    "train": ("pooling", "augmentation", "dataset"),
     "gradcheck": ("optimizer", "schedule", "pooling", "augmentation", "dataset", "train"),
     "cnn": ("augmentation", "dataset"),
-    "receptive_field": ("optimizer", "schedule", "augmentation", "dataset", "train"),
+    "receptive_field": ("optimizer", "schedule", "augmentation", "dataset", "train", "data"),
     "compare": ("pooling",), "transfer": ("pooling",),
 }
 # A choice other than each group's default.
@@ -448,6 +450,35 @@ def test_a_key_an_experiment_that_trains_nothing_ignores_is_refused(compose_cfg,
     with pytest.raises(ConfigError, match=rf"Invalid value for '{re.escape(name)}'") as err:
         validate(compose_cfg(overrides), overrides)
     assert f"experiment {exp} does not read {name.split('.')[0]}" in str(err.value)
+
+
+# An experiment that reads no MNIST split (xor, sin: data of their own; receptive_field: one
+# image) ran `data.train_limit=256` as a setting of its own with the default's results; where the
+# data is and whether it may be fetched (data.root, data.download) are no setting: taken by all.
+NO_SPLITS = [exp for exp, groups in NOT_READ.items() if "data" in groups]
+DATA_KEYS = ["data.train_limit=256", "data.test_limit=64", "data.val_size=100",
+             "data.split_seed=1"]
+
+
+@pytest.mark.parametrize("exp, key", [(e, k) for e in NO_SPLITS for k in DATA_KEYS])
+def test_a_data_key_an_experiment_without_splits_ignores_is_refused(compose_cfg, exp, key):
+    from dlproj.errors import ConfigError
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], key]
+    name = key.partition("=")[0]
+    with pytest.raises(ConfigError, match=rf"Invalid value for '{re.escape(name)}'") as err:
+        validate(compose_cfg(overrides), overrides)
+    assert f"experiment {exp} does not read data.*" in str(err.value)
+
+
+@pytest.mark.parametrize("exp", list(EXPERIMENTS))
+def test_where_the_data_is_is_taken_by_every_experiment(compose_cfg, exp):
+    from dlproj import paths
+    from dlproj.runtime.validate import validate
+
+    overrides = [*EXPERIMENTS[exp], f"data.root={paths.data_root()}", "data.download=false"]
+    assert validate(compose_cfg(overrides), overrides).name == exp
 
 
 # What still runs: a training experiment's train.* keys; a debug preset's train.* (composed from

@@ -33,7 +33,7 @@ TORCH_DEVICES = ("auto", "cpu", "cuda")
 # read, and a choice or key of another one given on the command line is refused
 # (dlproj.runtime.validate) rather than run, recorded as a setting of its own and shown as a
 # separate row of the report with results identical to the default's.
-GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset", "train")
+GROUPS = ("optimizer", "schedule", "pooling", "augmentation", "dataset", "train", "data")
 TRAINING = ("optimizer", "schedule", "train")  # what a run of `fit` reads: the update, its lr
 #                                                by epoch and train.* (epochs, batch_size, ...)
 

@@ -45,7 +45,8 @@ def _sin_data(cfg) -> DataSize:
     return DataSize(n, 1, 1, keys="params.n_train, params.n_test")
 
 
-@register(1, "mlp", models=(build_mlp,), checkpoint=".npz", reads=TRAINING, data=footprint.mnist)
+@register(1, "mlp", models=(build_mlp,), checkpoint=".npz", reads=(*TRAINING, "data"),
+          evaluates=("data",), data=footprint.mnist)
 def mlp(ctx: RunContext) -> dict[str, Any]:
     """An MLP on MNIST (784 -> hidden... -> 10), softmax cross-entropy."""
     train, val, test = mnist_arrays(mnist(ctx.cfg.data), flatten=True)

@@ -106,8 +106,8 @@ class GradNormLog:
         return means
 
 
-@register(2, "train", models=(two_layer_net,), checkpoint=".npz", reads=TRAINING,
-          data=footprint.mnist)
+@register(2, "train", models=(two_layer_net,), checkpoint=".npz", reads=(*TRAINING, "data"),
+          evaluates=("data",), data=footprint.mnist)
 def train(ctx: RunContext) -> dict[str, Any]:
     """The hand-derived 2-layer net on MNIST: optimizer, lr schedule and gradient norms."""
     cfg = ctx.cfg
@@ -143,9 +143,9 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return {k: final[k] for k in keep if k in final}
 
 
-# It trains nothing: no optimizer or schedule is read (`reads` empty), so `optimizer=` and
+# It trains nothing: no optimizer or schedule is read (it reads data.* alone), so `optimizer=` and
 # `schedule=` are refused rather than recorded as settings that change nothing.
-@register(2, "gradcheck", models=(two_layer_net,), params=GRADCHECK_PARAMS,
+@register(2, "gradcheck", models=(two_layer_net,), params=GRADCHECK_PARAMS, reads=("data",),
           data=footprint.mnist_raw_only, check=check_gradcheck)
 def gradcheck(ctx: RunContext) -> dict[str, Any]:
     """The 2-layer net's derived gradients against centred differences (float64; float32 to

@@ -49,8 +49,8 @@ def _matrix_csv(mat: np.ndarray, fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@register(3, "cnn", models=(build_cnn,), checkpoint=".npz", reads=(*TRAINING, "pooling"),
-          evaluates=("pooling",), data=footprint.mnist)
+@register(3, "cnn", models=(build_cnn,), checkpoint=".npz", reads=(*TRAINING, "pooling", "data"),
+          evaluates=("pooling", "data"), data=footprint.mnist)
 def cnn(ctx: RunContext) -> dict[str, Any]:
     """The study's CNN on MNIST (NumPy): curves, confusion matrix, filters, feature maps."""
     cfg = ctx.cfg

@@ -39,10 +39,10 @@ def check_device(cfg) -> None:
 
 def _spec(models: tuple[str, ...], **params: Param) -> dict[str, Any]:
     return {"models": models, "checkpoint": ".pt", "devices": TORCH_DEVICES,
-            "reads": (*TRAINING, "augmentation", "dataset"), "data": footprint.images,
+            "reads": (*TRAINING, "augmentation", "dataset", "data"), "data": footprint.images,
             # checkpoint=: the val/test data (dataset=pets batches them by train.batch_size)
             # in train.precision; augmentation= only draws training batches.
-            "evaluates": ("dataset", "train.batch_size", "train.precision"),
+            "evaluates": ("dataset", "data", "train.batch_size", "train.precision"),
             # checkpoint= loads the whole model: where training would start from and what
             # would train change nothing then.
             "trains_with": ("model.weights", "model.finetune"),

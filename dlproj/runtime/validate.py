@@ -17,6 +17,7 @@ from dlproj import paths
 from dlproj.config.checks import Built, check, config_file
 from dlproj.config.overrides import check_section, explain
 from dlproj.config.schema import Config
+from dlproj.config.setting import EXCLUDED_KEYS as MACHINE_LOCAL
 from dlproj.errors import ConfigError, check_knobs
 from dlproj.experiments import registry
 from dlproj.runtime import memory
@@ -115,6 +116,8 @@ def check_reads(exp: registry.Experiment, overrides: list[str] | None,
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
         group = key.split(".")[0].split("@")[0]
+        if key in MACHINE_LOCAL:  # where the data is, whether it may be fetched: no setting
+            continue
         training_only = evaluating and any(key == k or key.startswith(f"{k}.")
                                            for k in exp.trains_with)
         if not training_only and (group not in registry.GROUPS
