@@ -147,6 +147,26 @@ def test_a_key_the_arms_choice_sets_is_compared_one_swept_within_an_arm_is_not()
     assert not any(a.note for a in judged)  # one setting per arm: the sizes never pooled
 
 
+@pytest.mark.parametrize("extra", [
+    [{"pooling": "max", "seed": 0, "config": {"pooling.size": 3}}],  # another setting of one arm
+    [{"pooling": "max", "seed": s, "config": {"pooling.size": 3}} for s in range(3)],  # more seeds
+    [{"pooling": "avg", "seed": 0, "config": {"pooling.size": 4}},
+     {"pooling": "max", "seed": 0, "config": {"pooling.size": 5}}],  # one more in each arm
+])
+def test_another_value_of_a_chosen_key_in_one_arm_leaves_the_other_arms_judged(extra):
+    """Each arm at its choice's own value (SGD at lr 0.1, Adam at 0.001): one more run of one arm
+    at another value is another setting of that arm, not a family that leaves the others out
+    (an Adam run at lr=0.01 left SGD `not run yet`)."""
+    chosen = {"avg": {"pooling.size": 2}, "max": {"pooling.size": 1}}
+    runs = [{**r, "config": chosen[r["pooling"]]}
+            for r in arm_runs("avg", [0.90, 0.91]) + arm_runs("max", [0.95, 0.96])]
+    for r in extra:
+        r.setdefault("metrics", {"test_acc": 0.5})
+    judged = arms(POOLING, runs_frame(*runs, *extra))
+    assert all(len(a.values) >= 2 for a in judged), [(a.label, a.values) for a in judged]
+    assert judged[0].note or judged[1].note  # the other setting is named, not pooled
+
+
 def test_a_chain_judges_neighbours_and_first_judges_against_the_first():
     three = {"avg": {"pooling.name": "avg"}, "max": {"pooling.name": "max"},
              "lp": {"pooling.name": "lp"}}

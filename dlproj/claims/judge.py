@@ -4,11 +4,12 @@ pair of arms, with scipy's statistics (METHOD; claims.md words the verdicts: wri
 
 An arm holds the runs of the claim's section and experiment that fit the claim's `match` and its
 own. The arms' runs must agree on every key they all have but the compared ones (those the arms'
-matches name, and the keys a compared group's choice sets: `model.hidden` of model=mlp_small): a
-*family*. Of several (a quick and a full budget; the depth sweep beside plain vs residual) the one
-whose arms have the most seeds is judged, each arm as its setting with the most seeds (another is
-named in the arm's note). Only completed runs give values; a missing or non-finite value is left
-out and counted, by reason. A `ratio` claim compares geometric means (on log10 values).
+matches name, and the keys a compared group's choice sets: `model.hidden` of model=mlp_small,
+unless every arm sweeps one): a *family*. Of several (a quick and a full budget; the depth
+sweep beside plain vs residual) the one whose arms have the most seeds is judged, each arm as
+its setting with the most seeds (another is named in the arm's note). Only completed runs give
+values; a missing or non-finite value is left out and counted, by reason. A `ratio` claim
+compares geometric means (on log10 values).
 """
 
 from __future__ import annotations
@@ -109,10 +110,15 @@ def arms(claim: Claim, runs: pd.DataFrame) -> list[Arm]:
 
 
 def _chosen(key: str, rows: pd.DataFrame) -> bool:
-    """Whether a key of a compared group is one value per arm (what the arm's choice sets, as
-    `model.hidden` for model=mlp_small) rather than swept within an arm (`model.depth`)."""
-    return all(len({repr(c.get(key)) for c in arm["config"]}) == 1
-               for _, arm in rows.groupby("arm"))
+    """Whether a key of a compared group goes with the arm's choice (`model.hidden` of
+    model=mlp_small; each optimizer's own `optimizer.lr`, another lr of one arm being another
+    setting of it) rather than swept within every arm over values the arms share (`model.depth`
+    beside plain vs residual: a family per depth). One arm of two values was enough to split the
+    family: an Adam run at another lr left SGD's default lr in a family of its own."""
+    values = [{repr(c.get(key)) for c in arm["config"]} for _, arm in rows.groupby("arm")]
+    swept = all(len(v) > 1 and v & set().union(*(w for w in values if w is not v))
+                for v in values)
+    return not swept
 
 
 def _seeds(arms: list[Arm]) -> tuple[int, int, int]:
