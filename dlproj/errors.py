@@ -47,9 +47,11 @@ def check(ok: bool, key: str, value: object, allowed: str, *, shown: str | None 
         from omegaconf import OmegaConf
 
         value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        # The same command: `python -m dlproj KEY=...` alone would drop its section=,
+        # experiment= and a `+` the key needed (and be refused)
         raise ConfigError(f"Invalid value for '{key}': {shown or repr(value)}. Allowed: "
-                          f"{allowed}. Fix it on the command line, e.g. "
-                          f"`python -m dlproj {key}=...`.")
+                          f"{allowed}. Fix it on the command line: the same command with "
+                          f"another `{key}=...`.")
 
 
 # The environment variables dlproj reads as numbers (finite, > 0) or switches (0 or 1), by `knob`,

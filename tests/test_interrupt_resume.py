@@ -445,6 +445,10 @@ def test_a_monitor_that_names_no_column_is_refused_before_the_run_starts(case, d
                       "train.early_stopping.mode=max"])
     assert bad.proc.returncode == 2, bad.output
     assert "'train.early_stopping.monitor': 'vall_acc' is not a column" in bad.proc.stderr
+    # without a mode: still the monitor (a typo's name says no direction: it blamed the mode)
+    typo = dlproj_run([*args, "train.early_stopping.monitor=val_accc"])
+    assert "'train.early_stopping.monitor': 'val_accc' is not a column" in typo.proc.stderr
+    assert typo.proc.returncode == 2 and "mode" not in typo.proc.stderr, typo.output
     assert not [p for p in bad.outputs.rglob("*") if p.is_file()], "a refused run left files"
     good = dlproj_run(args)
     assert good.proc.returncode == 0, good.output

@@ -132,7 +132,7 @@ class EarlyStopping:
 
     monitor: str | None
     patience: int = 5
-    mode: str = "min"
+    mode: str | None = "min"  # None: to be said by the monitor's name (check)
     min_delta: float = 0.0
     best: float | None = None
     best_epoch: int | None = None
@@ -143,17 +143,19 @@ class EarlyStopping:
         monitor = es.get("monitor") if es is not None else None
         if not monitor:
             return cls(None)
-        mode = es.get("mode") or infer_mode(monitor)
-        return cls(monitor, patience=int(es.patience), mode=mode,
+        return cls(monitor, patience=int(es.patience), mode=es.get("mode"),
                    min_delta=float(es.get("min_delta", 0.0)))
 
     def check(self, columns: tuple[str, ...]) -> None:
-        """A ConfigError, before the run starts, when `monitor` names none of its columns."""
+        """A ConfigError, before the run starts, when `monitor` names none of its columns, then
+        when no mode was given and its name does not say one (infer_mode)."""
         if self.monitor is not None and self.monitor not in columns:
             available = ", ".join(k for k in columns if k not in ("epoch", "epoch_seconds"))
             raise ConfigError(
                 f"Invalid value for 'train.early_stopping.monitor': {self.monitor!r} is not a "
                 f"column of this run's metrics. Allowed: one of {available}, or null (off).")
+        if self.monitor is not None and self.mode is None:
+            self.mode = infer_mode(self.monitor)
 
     def update(self, row: dict[str, Any], epoch: int) -> tuple[bool, bool]:
         """(improved, stop) after `epoch`'s row."""
