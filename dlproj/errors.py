@@ -154,9 +154,17 @@ def stdout_closed() -> int:
     return 128 + signal.SIGPIPE
 
 
+FILE_ONLY = {"file_only": True}
+
+
 class ConsoleHandler(logging.StreamHandler):
     """The console log (conf/hydra/job_logging/console.yaml): once its reader is gone the run
-    goes on, logging to RUN_DIR/dlproj.log only, without a traceback for every line."""
+    goes on, logging to RUN_DIR/dlproj.log only, without a traceback for every line. A line
+    logged with `extra=FILE_ONLY` (what the console had on stderr already) is the file's only."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "file_only", False):
+            super().emit(record)
 
     def handleError(self, record: logging.LogRecord) -> None:
         if isinstance(sys.exc_info()[1], BrokenPipeError) and self.stream is sys.stdout:

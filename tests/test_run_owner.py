@@ -15,6 +15,7 @@ import pytest
 from dlproj.config.compose import compose_config, normalize_overrides
 from dlproj.runtime.owner import lock as hold
 from dlproj.runtime.runner import execute
+from tests.conftest import run_here
 
 # schedule=constant: a resume may train further (cosine's rates depend on train.epochs)
 TINY = ["experiment=mlp", "schedule=constant", "model.hidden=[16]", "data.train_limit=256",
@@ -117,9 +118,10 @@ def test_a_config_error_leaves_no_run_directory(tmp_path, override, capsys):
     assert capsys.readouterr().err.count("dlproj: ") == 1
 
 
-def test_a_run_that_fails_before_it_writes_is_still_recorded(tmp_path):
+def test_a_run_that_fails_before_it_writes_is_still_recorded(tmp_path, caplog):
     """A fresh run whose data is missing: a failed run, with its record and .hydra/ (a sweep
     counts it), and nothing of a run's own files."""
+    caplog.set_level(logging.INFO)  # as Hydra's job logging (conf/hydra/job_logging/) sets it
     run_dir = tmp_path / "run"
     code = _execute(run_dir, [*TINY, f"data.root={tmp_path / 'nowhere'}", "data.download=false"])
     assert code == 1
@@ -127,6 +129,27 @@ def test_a_run_that_fails_before_it_writes_is_still_recorded(tmp_path):
     assert record["status"] == "failed" and "data.download is false" in record["error"]
     assert set(_files(run_dir)) == {".hydra/config.yaml", ".hydra/overrides.yaml",
                                     "dlproj.log", "results.json"}
+    # its log says why, as stderr did (the console has it there once, not twice)
+    assert f"error: {record['error']}" in (run_dir / "dlproj.log").read_text()
+
+
+@pytest.mark.parametrize("args, why", [
+    ([*TINY, "data.root={tmp}", "data.download=false"], "data.download is false"),  # its data
+    ([*TINY, "train.divergence_factor=1.0001", "optimizer.lr=50"], "loss became"),  # diverged
+    (["experiment=mlp", "data.test_limit=64", "checkpoint={tmp}/model.npz"], "is not a readable"),
+])
+def test_the_log_file_says_why_a_run_did_not_complete_and_the_console_once(tmp_path, args, why):
+    """dlproj.log held `status failed` alone for an error dlproj caught (its paragraph went to
+    stderr only): now the error too, and the console has it once."""
+    (tmp_path / "model.npz").write_text("not a checkpoint")
+    run = run_here([a.format(tmp=tmp_path) for a in args], tmp_path / "out")
+    assert run.proc.returncode == 1, run.output
+    record = json.loads((run.run_dir / "results.json").read_text())
+    assert why in record["error"], record
+    log = (run.run_dir / "dlproj.log").read_text()
+    assert why in log, log
+    assert (run.proc.stdout + run.proc.stderr).count(record["error"].splitlines()[0]) == 1, \
+        run.output
 
 
 def test_the_log_file_holds_the_lines_logged_before_the_run_started(tmp_path, caplog):

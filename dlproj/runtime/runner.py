@@ -26,6 +26,7 @@ from dlproj.config.overrides import override
 from dlproj.config.setting import setting_of
 from dlproj.environment import collect
 from dlproj.errors import (
+    FILE_ONLY,
     ConfigError,
     Diverged,
     DlprojError,
@@ -71,6 +72,9 @@ def execute(cfg: DictConfig, run_dir: Path | None = None, is_multirun: bool | No
         with RunOwner(run_dir, files) as owner:
             record, exit_code = _run(cfg, run_dir, bool(is_multirun), overrides, owner)
             if record["status"] != "invalid" or is_multirun:  # a refused run: its paragraph
+                # what stderr said (a diverged run's log has it): the file's too
+                if record["error"] and record["status"] not in ("invalid", "diverged"):
+                    log.info("error: %s", record["error"], extra=FILE_ONLY)
                 log.info("status %s in %.1fs%s", record["status"], record["wall_seconds"],
                          f" {brief}" if (brief := _brief(record["metrics"])) else "")
     except RunInUse as exc:  # resume= of a run that is still going: touch nothing of it
