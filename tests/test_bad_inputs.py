@@ -180,9 +180,11 @@ OVERRIDES = [
     (["section=4", "dataset.per_class=0"], "'dataset.per_class'"),
     (["section=4", "dataset=pets", "dataset.num_workers=-1"], "'dataset.num_workers'"),
     (["section=4", "dataset.name=cifar"], "'dataset.name'"),
-    (["experiment=xor", "checkpoint=/no/such/model.npz"], "'checkpoint'"),
-    (["section=3", "experiment=receptive_field", "checkpoint=/tmp/x.npz"], "'checkpoint'"),
-    (["section=2", "experiment=gradcheck", "checkpoint=/tmp/x.npz"], "'checkpoint'"),
+    (["experiment=xor", "checkpoint=/no/such/model.npz"], "(it would train from scratch)"),
+    # an experiment that trains nothing would not read it (not "train from scratch")
+    (["section=3", "experiment=receptive_field", "checkpoint=/tmp/x.npz"],
+     "(it would not read it)"),
+    (["section=2", "experiment=gradcheck", "checkpoint=/tmp/x.npz"], "(it would not read it)"),
     (["checkpoint=/no/such/model.npz"], "'checkpoint'"),
 ]
 
@@ -358,7 +360,10 @@ CORRUPT = {
                     "magic number"),
     "truncated_images": ("t10k-images-idx3-ubyte",
                          lambda: _idx(np.zeros((10_000, 28, 28), np.uint8))[:5000],
-                         "truncated"),
+                         "header announces 10000 x 28 x 28 = 7840000 (truncated"),
+    # one dimension: its count alone (it said `10000 = 10000`)
+    "truncated_labels": ("t10k-labels-idx1-ubyte", lambda: _idx(_labels())[:5000],
+                         "4992 bytes of data where its header announces 10000 (truncated"),
     "empty_file": ("t10k-labels-idx1-ubyte", lambda: b"", "shorter than an IDX header"),
     "header_only": ("t10k-labels-idx1-ubyte", lambda: struct.pack(">HBB", 0, 8, 1), "cut short"),
     "not_28x28": ("t10k-images-idx3-ubyte", lambda: _idx(np.zeros((10_000, 27, 29), np.uint8)),

@@ -441,6 +441,19 @@ def test_cli_outputs_that_is_no_folder_exits_2(tmp_path, capsys, given):
     assert "Allowed:" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("folder", ["nope", "empty"])
+def test_the_default_outputs_folder_is_named_as_where_it_came_from(tmp_path, capsys,
+                                                                   monkeypatch, folder):
+    """No --outputs given: the message names DLPROJ_OUTPUTS / outputs/, not an option the
+    user did not type."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("DLPROJ_OUTPUTS", str(tmp_path / folder))
+    assert report_main(["--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlproj.report: the outputs folder (DLPROJ_OUTPUTS, else outputs/): ")
+    assert "--outputs" not in err and str(tmp_path / folder) in err
+
+
 def _no_runs(tmp_path: Path, kind: str) -> list[Path]:
     """An --outputs folder (or two) with no run in it, of the kind named."""
     root = tmp_path / "outputs"

@@ -429,3 +429,14 @@ def test_a_study_file_is_parsed_once_per_content(tmp_path, monkeypatch):
     for _ in range(2):
         with pytest.raises(ConfigError, match="unknown field"):
             studies.read("s")
+
+
+@pytest.mark.parametrize("name", studies.available())
+def test_a_step_title_states_the_labels_its_jobs_train_on(name):
+    """A title that says how many labels each class has says what the step's overrides give
+    (the quick study said `100 labels each` over jobs of dataset.per_class=20)."""
+    said = [(s, re.search(r"(\d+) labels each", s.title or "")) for s in _load(name).steps]
+    for step, match in said:
+        if match is not None:
+            assert int(match.group(1)) == int(step.overrides["dataset.per_class"]), step.id
+    assert any(match for _, match in said) or name != "course"

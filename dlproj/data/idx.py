@@ -36,9 +36,9 @@ def read_idx(path: str | Path) -> np.ndarray:
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
         announced = math.prod(shape)  # Python's integers: NumPy's int64 overflows on nonsense
         if data.size != announced:
+            sizes = " x ".join(map(str, shape)) + (f" = {announced}" if ndim > 1 else "")
             raise ValueError(f"it holds {data.size} bytes of data where its header announces "
-                             f"{' x '.join(map(str, shape))} = {announced} (truncated "
-                             f"or padded)")
+                             f"{sizes} (truncated or padded)")
     except (OSError, ValueError, struct.error, EOFError, zlib.error) as exc:
         reason = exc if isinstance(exc, ValueError) else (
             f"{'zlib.error' if isinstance(exc, zlib.error) else type(exc).__name__}: {exc}")

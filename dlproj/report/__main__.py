@@ -47,13 +47,15 @@ def _report(argv: list[str] | None) -> int:
     if args.with_weights and args.bundle is None:
         parser.error("--with-weights: allowed only with --bundle PATH.tar.gz")
     roots = args.outputs or [paths.outputs_root()]
+    # where the folder came from: the command line, else DLPROJ_OUTPUTS or outputs/
+    given = "--outputs" if args.outputs else "the outputs folder (DLPROJ_OUTPUTS, else outputs/)"
     if missing := [r for r in roots if not r.is_dir()]:
-        raise DlprojError(f"--outputs: not a folder: {', '.join(map(str, missing))}. Allowed: "
+        raise DlprojError(f"{given}: not a folder: {', '.join(map(str, missing))}. Allowed: "
                           "an outputs folder, a sweep's or a run's.")
     from dlproj.report.runs import find_run_dirs
 
     if empty := [r for r in roots if not find_run_dirs(r)]:  # a report of nothing: not written
-        raise DlprojError(f"--outputs: no runs under {', '.join(map(str, empty))}: nothing "
+        raise DlprojError(f"{given}: no runs under {', '.join(map(str, empty))}: nothing "
                           "written. Allowed: an outputs folder, a sweep's or a run's, holding at "
                           "least one run (a folder with results.json or .hydra/config.yaml).")
     out = args.out or roots[0] / "report"

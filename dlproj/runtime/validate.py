@@ -78,9 +78,9 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
         if exp.checkpoint is None:
             takers = sorted(f"section={e.section} experiment={e.name}"
                             for e in registry.load_all().values() if e.checkpoint)
+            does = "train from scratch" if "train" in exp.reads else "not read it"
             check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
-                  f"checkpoints (it would train from scratch); experiments that do: "
-                  f"{'; '.join(takers)}")
+                  f"checkpoints (it would {does}); experiments that do: {'; '.join(takers)}")
         # The file evaluate_checkpoint loads: a relative PATH from the project root, as
         # data.root and model.weights are, whatever the working directory.
         config_file("checkpoint", path,
