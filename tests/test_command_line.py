@@ -130,6 +130,9 @@ FORMS = [
                               ("optimizer.lr", "glob(0.1*)", "glob() picks among"))],
     (["seed=range(0,3,0)"], "'seed': range(0,3,0): Hydra cannot expand it"),
     (["-m", "model=glob(nomatch*)", *FAST], "'model': glob(nomatch*) sweeps no values"),
+    # a group is swept by its choices, not by range() (which it would refuse)
+    *[(["-m", f"{group}=glob(zz*)", *FAST], f"e.g. `{group}={first}` or `{group}=glob(PATTERN)`")
+      for group, first in (("optimizer", "adam,adamw"), ("schedule", "constant,cosine"))],
     # a group takes one choice (logger a list of them): a list merged its files or, empty, chose
     # none (a traceback from Hydra, or a `failed` run)
     *[([f"{group}={value}"], f"'{group}': {value}, a list, but a run takes one {group}. "
@@ -643,7 +646,8 @@ def test_figures_are_not_a_setting(tmp_path):
 # Where the signal comes once training has ended: after the checkpoint (before any figure), or
 # while the last figure is drawn (no stop check follows it inside the experiment).
 AFTER_TRAINING = {
-    "before its figures": ("s.save_checkpoint", "before its figures and files", False),
+    "before its figures": ("s.save_checkpoint", "before all its figures and files were written",
+                           False),
     "during its last figure": ("dlproj.plots.save.save_figure",
                                "with its figures and files written", True),
 }

@@ -190,7 +190,11 @@ def test_a_new_run_never_writes_over_another(finished, tmp_path, holds, multirun
         assert multirun and record["status"] == "invalid"
         assert sweep.job_status(run_dir) == "invalid"
     assert _files(run_dir) == before
-    assert f"{run_dir} already holds a run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{run_dir} already holds a run" in err
+    # what it advises is taken: a completed run is trained further, never merely resumed
+    assert (f"resume={run_dir} train.epochs=N (more than it ran)" if holds == "a completed run"
+            else f"resume={run_dir} to continue it") in err, err
 
 
 @pytest.mark.parametrize("args,status", [
@@ -218,7 +222,7 @@ def test_the_closing_log_line_names_the_status_with_no_trailing_space(tmp_path, 
 @pytest.mark.parametrize("when,figures,error,says", [
     ("from the start", "false", "SIGINT at epoch 1 step 1", "after epoch 0 of 2"),
     ("model.npz written", "false", "SIGINT before drawing curves.png",
-     "after training (epoch 2 of 2), before its figures and files"),
+     "after training (epoch 2 of 2), before all its figures and files were written"),
     ("curves.png drawn", "true", "SIGINT at the end of the run",
      "after training (epoch 2 of 2), with its figures and files written"),
 ], ids=["in the first step", "before the figures", "after the figures"])

@@ -193,10 +193,12 @@ def check_form(override, known: dict[str, list[str]], sweeper: str) -> None:
                     f"`{key}=a,b,c` or `{key}=range(START,STOP,STEP)`; an interval with a "
                     f"sweeper that samples one (hydra/sweeper=section2, Optuna).")
         elif not swept(override, known):
+            e_g = (f"`{key}={','.join(known[key][:2])}` or `{key}=glob(PATTERN)` of its choices "
+                   f"({', '.join(known[key])})" if key in known  # a group: no range() of it
+                   else f"`{key}=range(0,3)` or `{key}=VALUE1,VALUE2`")
             raise ConfigError(
                 f"Invalid value for '{key}': {line.partition('=')[2]} sweeps no values, so the "
-                f"sweep would run nothing. Allowed: a sweep of at least one value, e.g. "
-                f"`{key}=range(0,3)` or `{key}=VALUE1,VALUE2`.")
+                f"sweep would run nothing. Allowed: a sweep of at least one value, e.g. {e_g}.")
 
 
 def swept(override, known: dict[str, list[str]]) -> list[str]:

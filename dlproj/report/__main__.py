@@ -24,8 +24,8 @@ def _report(argv: list[str] | None) -> int:
         prog="python -m dlproj.report",
         description="Aggregate every run (results.json, metrics.csv, .hydra/) into one table: "
                     "one row per setting, mean ± std over its distinct seeds; a repeated "
-                    "(setting, seed) counts once (the newest completed run); failed runs are "
-                    "marked.")
+                    "(setting, seed) counts once (the newest completed run, else the newest); "
+                    "failed runs are marked.")
     parser.add_argument("--outputs", type=Path, action="append",
                         help="an outputs folder (its runs/ and multirun/), a sweep or a run; "
                              "repeatable (default: outputs/ or $DLPROJ_OUTPUTS)")

@@ -153,7 +153,7 @@ def markdown(rows: pd.DataFrame, stats: pd.DataFrame, superseded: pd.DataFrame,
     if not superseded.empty:
         parts += ["\n## Superseded runs\n",
                   "A (setting, seed) that ran more than once counts once: the newest completed "
-                  "run. These were set aside:\n",
+                  "run, else (none completed) the newest. These were set aside:\n",
                   *(f"- `{r.path}` ({r.status}, seed {r.seed}, {r.label}): superseded by "
                     f"`{r.superseded_by}`\n" for r in superseded.itertuples())]
     if problems:

@@ -40,8 +40,8 @@ def resume_overrides(args: list[str]) -> list[str]:
             f"Cannot resume {run_dir} with {' '.join(refused)}: resume continues the run with "
             f"its own config ({as_written(saved) or 'no overrides'}). Allowed changes: "
             f"train.epochs=N to train further, and "
-            f"{', '.join(k + '*' if k[-1] in '._' else k for k in RESUME_MAY_CHANGE[1:])}. Start a "
-            f"new run for anything else.")
+            f"{', '.join(k + '*' if k[-1] in '._' else k for k in RESUME_MAY_CHANGE[1:])} (but "
+            f"hydra.run.dir: the run's own folder). Start a new run for anything else.")
     moved = [a for a in given if _key(a) == "hydra.run.dir"
              and Path(value_of(a)).expanduser().resolve() != run_dir]
     if moved:  # it would be overridden by the run's own folder, without a word

@@ -34,7 +34,7 @@ from dlproj.errors import (
     cannot_write,
     clean_message,
 )
-from dlproj.files.records import read_record
+from dlproj.files.records import read_record, record_status
 from dlproj.loggers import build_loggers
 from dlproj.runtime import allocator, interrupt, sweep, threads
 from dlproj.runtime.owner import RunInUse, RunOwner
@@ -123,9 +123,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             # again): it is refused before anything is written, the old run left as it was.
             held = [n for n in ("results.json", ".hydra") if (run_dir / n).exists()]
             if held and not resume:
+                more = ("train.epochs=N (more than it ran) to train it further" if record_status(
+                    run_dir / "results.json") == "completed" else "to continue it")
                 raise ConfigError(
-                    f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} to "
-                    f"continue it, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
+                    f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} "
+                    f"{more}, or a new folder: leave out hydra.run.dir / hydra.sweep.dir "
                     f"(a fresh one under outputs/) or name one that does not hold a run.")
             allocator.keep_freed_memory()
             kept = _recorded_threads(run_dir) if resume else None  # what `auto` was then
@@ -228,7 +230,7 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
             f"{_program()} {shlex.quote(override('resume', record['run_dir']))}")
         done = record.get("last_epoch", 0)
         files = ("with its figures and files written" if returned
-                 else "before its figures and files")
+                 else "before all its figures and files were written")
         where = (f"after training (epoch {done} of {done}), {files}"
                  if done and done == cfg.train.epochs else f"after epoch {done} of "
                  f"{cfg.train.epochs}")
