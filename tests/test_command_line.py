@@ -40,6 +40,10 @@ def _refused(run, words: str) -> None:
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
     (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
+    # Hydra's own groups: their options, dlproj's internal ones left out, not a search path
+    (["hydra/launcher=jobib"], "'hydra/launcher': 'jobib' (did you mean joblib?). Allowed: one "
+                               "of basic, joblib, slurm, submitit_local, submitit_slurm."),
+    (["hydra/sweeper=optna"], "'hydra/sweeper': 'optna' (did you mean optuna?). Allowed: one of"),
     # Hydra's settings the run directory's owner rests on: nothing written before its lock.
     (["hydra.output_subdir=.hydra"], "'hydra.output_subdir': '.hydra'. Allowed: null"),
     (["~hydra.output_subdir"], "'hydra.output_subdir': '~'. Allowed: null"),

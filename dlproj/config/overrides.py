@@ -276,10 +276,18 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     """One paragraph for an error Hydra raised while composing `args` (a value of the wrong type,
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
     those: a bug, shown as it is)."""
-    from hydra.errors import HydraException
+    from hydra.errors import HydraException, MissingConfigException
 
     if isinstance(exc, ConfigError):  # dlproj's own, from inside Hydra (a launcher's settings)
         return str(exc)
+    missing = getattr(exc, "missing_cfg_file", None) or ""
+    if isinstance(exc, MissingConfigException) and exc.options and "/" in missing:
+        # a choice of Hydra's own groups (hydra/launcher=jobib): its options, not its search
+        # path; `_`-named ones are dlproj's internals
+        group, _, value = missing.rpartition("/")
+        options = [o for o in exc.options if not o.startswith("_")]
+        return (f"Invalid value for '{group}': {value!r}{nearest(value, options)}. Allowed: "
+                f"one of {', '.join(options)}.")
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
