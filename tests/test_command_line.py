@@ -115,6 +115,10 @@ FORMS = [
     (["model=null"], "'model': null. Allowed: one of cnn_small"),
     (["experiment=null"], "'experiment': null. Allowed: one of"),
     (["=3"], "Cannot read '=3': it names no key"),
+    # a flag Hydra's parser does not know: not its usage as `__main__.py: error:`
+    (["--foo"], "unrecognized arguments: --foo. Allowed: `python -m dlproj --help`"),
+    (["--cfg", "jb"], "argument --cfg/-c: invalid choice: 'jb'"),
+    (["-m", "--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
     # Hydra's rerun reads a config.pickle no dlproj run writes (an empty file: EOFError)
     (["--experimental-rerun", "/dev/null"], "--experimental-rerun reads a run's "
                                              ".hydra/config.pickle, which no dlproj run writes"),
@@ -690,6 +694,9 @@ def test_ctrl_c_after_training_leaves_the_run_resumable(tmp_path, when):
 
 @pytest.mark.parametrize("args", [
     ["-m", "dlproj", "--help"],
+    # Hydra's own flags: what they show, Hydra logs (a "Logging error" per line)
+    ["-m", "dlproj", "--info"], ["-m", "dlproj", "--hydra-help"],
+    ["-m", "dlproj", "--cfg", "job"], ["-m", "dlproj", "--info", "searchpath"],
     ["-m", "dlproj", "experiment=xor", "train.epochs=300", "figures=false"],  # logs each epoch
     ["-c", "import sys; from dlproj.errors import one_paragraph; "
            "sys.exit(one_paragraph('p', lambda: [print(i) for i in range(10**5)] and 0, ''))"],

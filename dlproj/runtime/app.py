@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -52,7 +53,7 @@ def objective_value(record: dict, objective: str) -> float:
 
 def main() -> None:
     from dlproj.config.overrides import MULTIRUN, check_choices, explain
-    from dlproj.errors import ConfigError, check_knobs
+    from dlproj.errors import ConfigError, check_knobs, stdout_closed
     from dlproj.runtime import interrupt
     from dlproj.runtime.resume import resume_overrides
 
@@ -65,6 +66,7 @@ def main() -> None:
                 "writes (its owner writes config.yaml, overrides.yaml and hydra.yaml). Allowed: "
                 "resume=RUN_DIR to continue a run, or the overrides of RUN_DIR/.hydra/"
                 "overrides.yaml again on the command line for a new run of the same setting.")
+    _check_flags(argv)
     try:
         check_knobs()  # the same for every job of a sweep: refused once, before it starts
         args = resume_overrides(normalize_overrides(argv))
@@ -98,6 +100,8 @@ def main() -> None:
         raise
     except KeyboardInterrupt:
         _refuse("stopped (second Ctrl-C)", 130)
+    except BrokenPipeError:  # `--cfg job | head`: its reader is gone, nothing else went wrong
+        sys.exit(stdout_closed())
     except Exception as exc:
         message = None if full_error else explain(exc, args)
         if message is None and not full_error and isinstance(exc, OSError) and exc.filename:
@@ -123,6 +127,21 @@ def _drop_made() -> None:
     for folder in map(Path, filter(None, os.environ.pop(ENV_MADE, "").split(os.pathsep))):
         if folder.is_dir() and {p.name for p in folder.iterdir()} <= {"multirun.yaml"}:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_flags(argv: list[str]) -> None:
+    """Hydra's own command line, read by its own parser: a flag it does not know (`--foo`,
+    `--cfg jb`) is one paragraph, where argparse printed Hydra's usage as `__main__.py`'s."""
+    from hydra._internal.utils import get_args_parser
+
+    flags = get_args_parser()  # its own --help: argparse's would print and exit
+    flags.error = lambda message: _refuse(  # type: ignore[method-assign]
+        f"{message}. Allowed: `python -m dlproj --help` shows the forms a command line takes; "
+        f"`--hydra-help` Hydra's flags.")
+    said = flags.parse_args(argv)
+    if said.info or said.cfg or said.help or said.hydra_help:
+        # Hydra logs what it shows: `| head` would end in a "Logging error" per line
+        logging.raiseExceptions = False
 
 
 def _refuse(message: str, code: int = 2) -> None:
