@@ -110,6 +110,8 @@ OVERRIDES = [
     (["device=cuda"], "'device'"),
     (["section=3", "device=cuda"], "'device'"),
     (["device=tpu"], "'device'"),
+    # a near miss in Section 1: what is allowed says cuda is not Section 1's
+    (["device=gpu"], "one of auto, cpu, cuda (cuda: Section 4's only; NumPy runs on the CPU)"),
     (["train.epochs=0"], "'train.epochs'"),
     (["train.batch_size=-5"], "'train.batch_size'"),
     (["optimizer.lr=0"], "'optimizer.lr'"),

@@ -135,3 +135,27 @@ def test_data_cli_reads_options_as_options_not_as_a_data_folder(monkeypatch, cap
     assert exit_.value.code == code
     out = capsys.readouterr()
     assert "usage: python -m dlproj.data" in (out.out if code == 0 else out.err)
+
+
+@pytest.mark.parametrize("where, advice, not_advised", [
+    ("data", ["`make data`", "or set data.download=true"], []),  # the project's own folder
+    ("elsewhere", ["`python -m dlproj.data {root}`", "or set data.download=true"],
+     ["make data"]),
+    ("not/made/yet", ["`python -m dlproj.data {root}`"], ["make data", "data.download=true"]),
+])
+def test_missing_files_without_download_advise_what_fills_that_folder(tmp_path, monkeypatch,
+                                                                     where, advice, not_advised):
+    """`make data` fills the project's data folder only, and a run downloads into no folder it
+    would have to make: each was advised for any data.root (and then refused or went nowhere)."""
+    from dlproj.data.fetch import fetch_mnist
+    from dlproj.errors import DataError
+
+    monkeypatch.setenv("DLPROJ_DATA", str(tmp_path / "data"))
+    for folder in ("data", "elsewhere"):
+        (tmp_path / folder).mkdir()
+    root = tmp_path / where
+    with pytest.raises(DataError) as err:
+        fetch_mnist(root, download=False)
+    said = str(err.value)
+    assert all(a.format(root=root) in said for a in advice), said
+    assert not any(n in said for n in not_advised), said

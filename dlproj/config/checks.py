@@ -150,11 +150,11 @@ def nearest(word: str, options: Iterable[str]) -> str:
     return f" (did you mean {close}?)" if close else ""
 
 
-def one_of(choices: Iterable[str]) -> Rule:
-    """A value among `choices`; a near miss is told the nearest (`model.activation=rleu`: did you
-    mean relu?)."""
+def one_of(choices: Iterable[str], note: str = "") -> Rule:
+    """A value among `choices` (`note`: where one of them is not for every run); a near miss is
+    told the nearest (`model.activation=rleu`: did you mean relu?)."""
     choices = sorted(choices)
-    return Rule(lambda v: v in choices, "one of " + ", ".join(choices),
+    return Rule(lambda v: v in choices, "one of " + ", ".join(choices) + note,
                 lambda v: nearest(v, choices) if isinstance(v, str) else "")
 
 

