@@ -446,15 +446,16 @@ def test_download_false_fetches_nothing_and_names_the_folder(bad_run, tmp_path, 
         _replace(dest, name, None)
     kept = {p.name: os.readlink(p) for p in dest.iterdir()}
     msg = bad_run([f"data.root={tmp_path / 'data'}", "data.download=false"], str(dest))
-    assert "make data" in msg and "data.download" in msg
-    assert all(n in msg for n in names)
+    # this data root's own fetch (`make data` fills the project's only)
+    assert f"python -m dlproj.data {tmp_path / 'data'}`" in msg and "data.download" in msg
+    assert "make data" not in msg and all(n in msg for n in names)
     assert {p.name: os.readlink(p) for p in dest.iterdir()} == kept  # nothing replaced
 
 
 def test_download_false_in_section4_fetches_nothing(bad_run, tmp_path, no_network):
     msg = bad_run(["section=4", f"data.root={tmp_path / 'empty'}", "data.download=false"],
                   str(tmp_path / "empty"))
-    assert "make data" in msg
+    assert f"python -m dlproj.data {tmp_path / 'empty'}`" in msg and "make data" not in msg
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.part"))
 
 
