@@ -707,3 +707,30 @@ def test_mlflow_sends_no_telemetry_when_nothing_may_reach_the_network(tmp_path, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failed in" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert f"TELEMETRY {telemetry}" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["continued", "its MLflow run deleted"])
+def test_a_resumed_run_goes_on_in_its_own_mlflow_run(tmp_path, deleted):
+    """One MLflow run per dlproj run: a resume (here a completed run trained further) logs its
+    epochs into the run its first session made, FINISHED at the end, the changed train.epochs a
+    tag (a param is set once); it made a second run with the later epochs alone. A run that is
+    gone from the store is made anew."""
+    outputs = tmp_path / "out"
+    args = ["experiment=xor", "train.epochs=3", "figures=false", "logger=[csv,mlflow]"]
+    first = run_here(args, outputs)
+    assert first.proc.returncode == 0, first.output
+    client = _mlflow_client(outputs)
+    experiment_id = client.get_experiment_by_name("dlproj").experiment_id
+    if deleted:
+        (old,) = client.search_runs([experiment_id])
+        client.delete_run(old.info.run_id)
+    again = run_here([f"resume={first.run_dir}", "train.epochs=5"], outputs)
+    assert again.proc.returncode == 0, again.output
+    runs = client.search_runs([experiment_id])
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "completed"
+    steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss"))
+    assert steps == ([4, 5] if deleted else [1, 2, 3, 4, 5])
+    assert run.data.params["train.epochs"] == ("5" if deleted else "3")
+    assert ("resumed_with" in run.data.tags) != deleted

@@ -27,11 +27,13 @@ from omegaconf import DictConfig, OmegaConf
 from dlproj import paths
 from dlproj.config.trackers import MLflowLoggerConfig, is_server
 from dlproj.errors import ConfigError, knob
+from dlproj.files.atomic import write_text
 from dlproj.loggers import Tracker, flat_config, is_label, numeric, run_name
 
 log = logging.getLogger("dlproj")
 
 PARENT_FILE = ".mlflow_parent_run"  # in the sweep directory: the parent run's id
+RUN_FILE = ".mlflow_run"  # in the run directory: its MLflow run's id, which a resume continues
 # The sweep folder whose start found the server down, and why: its jobs do not wait on it again.
 _DOWN = "DLPROJ_MLFLOW_DOWN"
 _BATCH = 1000  # pending metrics sent at once (log_batch splits them to MLflow's limits)
@@ -107,11 +109,13 @@ def probe(tracking_uri: str) -> None:
 
 
 def open_run(tracking_uri: str, experiment_name: str, artifact_location: str, run_name: str,
-             tags: dict[str, str], stop: Callable[[], Any] = lambda: None) -> tuple[Any, str, str]:
-    """(MlflowClient, id of a new run, `where` to see it) in the configured store, creating the
-    store and experiment if needed; a job that loses the race to create them retries. A server is
-    probed first and its requests bounded (_HTTP_BOUNDS), and it gets one retry (MLflow retries
-    each request itself); none is made once the run is asked to stop."""
+             tags: dict[str, str], stop: Callable[[], Any] = lambda: None,
+             continues: str = "") -> tuple[Any, str, str]:
+    """(MlflowClient, id of a new run, or of `continues` where the store has it, `where` to see
+    it) in the configured store, creating the store and experiment if needed; a job that loses
+    the race to create them retries. A server is probed first and its requests bounded
+    (_HTTP_BOUNDS), and it gets one retry (MLflow retries each request itself); none is made
+    once the run is asked to stop."""
     from mlflow.tracking import MlflowClient
 
     if is_server(tracking_uri):
@@ -140,8 +144,20 @@ def open_run(tracking_uri: str, experiment_name: str, artifact_location: str, ru
             if attempt == tries - 1 or stop() is not None:  # the run's stop signal
                 raise
             time.sleep(0.5 + attempt)
+    if continues and _in_store(client, continues, experiment_id):  # a resume: the same run
+        client.update_run(continues, status="RUNNING")
+        return client, continues, where(tracking_uri, experiment_id)
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     return client, run.info.run_id, where(tracking_uri, experiment_id)
+
+
+def _in_store(client: Any, run_id: str, experiment_id: str) -> bool:
+    """Whether the run `run_id` is in this store's experiment (not deleted since)."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # noqa: BLE001 - another store, or gone
+        return False
+    return run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active"
 
 
 class MLflowLogger(Tracker):
@@ -170,10 +186,23 @@ class MLflowLogger(Tracker):
                 "setting_label": ctx.label[:5000]}
         if noted:
             tags["mlflow.parentRunId"] = noted
+        # A resumed run goes on in its MLflow run: one per dlproj run, every epoch in it
+        note = Path(ctx.run_dir) / RUN_FILE
+        resuming = getattr(ctx, "resuming", False)
+        earlier = note.read_text().strip() if resuming and note.is_file() else ""
         self.client, self.run_id, self.where = open_run(**self.store, run_name=run_name(ctx)[:250],
-                                                        tags=tags, stop=ctx.stop)
-        params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
-        self.client.log_batch(self.run_id, params=params)
+                                                        tags=tags, stop=ctx.stop,
+                                                        continues=earlier)
+        params = {k: str(v)[:6000] for k, v in flat_config(cfg).items()}
+        if self.run_id == earlier:  # a param is set once: what a resume changed is a tag
+            had = self.client.get_run(self.run_id).data.params
+            changed = {k: v for k, v in params.items() if k in had and had[k] != v}
+            params = {k: v for k, v in params.items() if k not in had}
+            if changed:
+                self.client.set_tag(self.run_id, "resumed_with", " ".join(
+                    f"{k}={v}" for k, v in changed.items())[:5000])
+        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
+        write_text(note, self.run_id)
 
     def scalars(self, items: dict[str, float], step: int, flush: bool = False) -> None:
         """Queue the metrics; send the queue when `flush`, when full or every _FLUSH_SECS."""
