@@ -537,3 +537,33 @@ def test_a_resume_keeps_the_thread_counts_its_run_had(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "part" / "results.json").read_text())["threads"]["workers"] == 4
     run([f"resume={tmp_path / 'part'}", "train.epochs=5", "threads.workers=1"], jobs=4)
     assert json.loads((tmp_path / "part" / "results.json").read_text())["threads"]["workers"] == 1
+
+
+# A completed run resumed with a value the refusal then names as allowed: following the advice
+# is taken (it said `>= 2` of a run completed at 2, then refused 2 as training nothing; and
+# `train.epochs > 2` of a cosine run, whose schedule refuses any other train.epochs).
+ADVICE = {
+    "fewer epochs": (["schedule=constant"], ["train.epochs=1"], "train.epochs > 2",
+                     ["train.epochs=3"]),
+    "less patience": (["schedule=constant", "train.epochs=30",
+                       "+train.early_stopping.monitor=train_loss",
+                       "train.early_stopping.patience=2", "train.early_stopping.min_delta=10"],
+                      ["train.early_stopping.patience=1"], "train.early_stopping.patience > 2",
+                      ["train.early_stopping.patience=3"]),
+    "cosine, as it was": (["schedule=cosine"], [], "Allowed: a new run", None),
+}
+
+
+@pytest.mark.parametrize("case", list(ADVICE))
+def test_what_a_refused_resume_of_a_completed_run_advises_is_taken(tmp_path, case):
+    base, bad, advice, follow = ADVICE[case]
+    first = run_here(["experiment=xor", "train.epochs=2", "figures=false", *base],
+                     tmp_path / "out")
+    assert first.proc.returncode == 0, first.output
+    refused = run_here([f"resume={first.run_dir}", *bad], tmp_path / "out")
+    assert refused.proc.returncode == 2 and advice in refused.proc.stderr, refused.output
+    if follow is None:
+        assert "train.epochs >" not in refused.proc.stderr, refused.output
+        return
+    taken = run_here([f"resume={first.run_dir}", *follow], tmp_path / "out")
+    assert taken.proc.returncode == 0, taken.output

@@ -123,7 +123,8 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
             # again): it is refused before anything is written, the old run left as it was.
             held = [n for n in ("results.json", ".hydra") if (run_dir / n).exists()]
             if held and not resume:
-                more = ("train.epochs=N (more than it ran) to train it further" if record_status(
+                more = ("train.epochs=N (more than it ran) to train it further, where its "
+                        "schedule allows" if record_status(
                     run_dir / "results.json") == "completed" else "to continue it")
                 raise ConfigError(
                     f"{run_dir} already holds a run ({held[0]}). Allowed: resume={run_dir} "

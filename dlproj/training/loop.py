@@ -354,15 +354,18 @@ def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_e
     saved_patience = int((was.get("early_stopping") or {}).get("patience", patience))
     if not es.get("monitor"):  # early stopping off (a resume cannot turn it on): patience
         saved_patience = patience  # is read by nothing, so it may change either way
+    completed = record_status(ctx.run_dir / "results.json") == "completed"
     if epochs < epoch or patience < saved_patience:
         key, value, least, was_at = (
             ("train.epochs", epochs, epoch, f"whose checkpoint is at epoch {epoch}")
             if epochs < epoch else ("train.early_stopping.patience", patience, saved_patience,
                                     f"started with patience {saved_patience}"))
+        # a completed run has nothing left at the bound itself: only past it
+        bound = f"> {least}" if completed and (key == "train.epochs" or stopped_early) else (
+            f">= {least} (more to train further)")
         raise ConfigError(
             f"Invalid value for '{key}': {value} to resume {ctx.run_dir}, {was_at}. Allowed: "
-            f"{key} >= {least} (more to train further); a shorter run is a new run.")
-    completed = record_status(ctx.run_dir / "results.json") == "completed"
+            f"{key} {bound}; a shorter run is a new run.")
     if completed and stopped_early and (patience <= saved_patience or epochs <= epoch):
         key, value = (("train.early_stopping.patience", patience) if patience <= saved_patience
                       else ("train.epochs", epochs))
@@ -374,6 +377,12 @@ def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_e
             + (f" and train.epochs > {epoch}" if epochs <= epoch else "")
             + " to train it further (more epochs alone: it stops again at once).")
     if completed and not stopped_early and epochs <= saved_epochs:
+        if any(rate(e, saved_epochs) != rate(e, saved_epochs + 1) for e in range(epoch)):
+            raise ConfigError(  # no train.epochs would do: say so, not one that is refused
+                f"Invalid value for 'resume': {ctx.run_dir}, which completed its {saved_epochs} "
+                f"epochs: there is nothing to resume, and its schedule={ctx.cfg.schedule.name} "
+                f"sets the learning rate by train.epochs, so more epochs would be another run. "
+                f"Allowed: a new run with the train.epochs you want.")
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, which "
             f"completed its {saved_epochs} epochs. Allowed: train.epochs > {saved_epochs} to "
