@@ -101,6 +101,12 @@ OVERRIDES = [
     (["experiment=sin", "params.n_train=abc"], "'params.n_train'"),
     (["experiment=sin", "+params.n_trian=5"], "'params.n_trian'"),
     (["+params.lr=0.1"], "'params.lr'"),
+    # another experiment's param: named as whose it is, not as a value to fix
+    (["+params.n_train=100"], "experiment=mlp does not read it. Allowed: the params it reads, "
+                              "params.objective; params.n_train is read by section=1 "
+                              "experiment=sin."),
+    (["section=2", "experiment=gradcheck", "+params.n_test=5"], "params.n_test is read by "
+                                                               "section=1 experiment=sin"),
     (["model.init=bogus"], "'model.init'"),
     (["model.activation=swish"], "'model.activation'"),
     (["model.hidden=[0]"], "'model.hidden'"),

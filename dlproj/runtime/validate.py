@@ -58,10 +58,15 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
     given = OmegaConf.to_container(cfg.params)
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
-    if unknown:
-        check(False, f"params.{unknown[0]}", given[unknown[0]],
-              f"only the params experiment={exp.name} reads: "
-              + ", ".join(f"params.{k}" for k in sorted(known)))
+    if unknown:  # another experiment's, or none's: not a value to fix
+        readers = sorted(f"section={e.section} experiment={e.name}"
+                         for e in registry.load_all().values() if unknown[0] in e.params)
+        raise ConfigError(
+            f"Invalid key 'params.{unknown[0]}' ({given[unknown[0]]!r}): experiment={exp.name} "
+            f"does not read it. Allowed: the params it reads, "
+            f"{', '.join(f'params.{k}' for k in sorted(known))}"
+            + (f"; params.{unknown[0]} is read by {'; '.join(readers)}" if readers else "")
+            + ".")
     shared = {k: v for k, v in given.items() if k in registry.SHARED_PARAMS}
     for name, value in {**exp.param_values(cfg), **shared}.items():
         spec = known[name]
