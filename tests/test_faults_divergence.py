@@ -36,7 +36,9 @@ def test_a_finite_blow_up_is_recorded_diverged(dlproj_run, case):
     """The loss stays finite (no NaN/inf), but rises past train.divergence_factor times the
     run's first loss: diverged, exit 1, the record saying by how much. With
     train.stop_on_divergence=false the same run completes, as it did before the rule."""
-    run = dlproj_run([*BLOW_UPS[case], *_DATA])
+    # xor and sin read no MNIST split: data.* is refused with them (an unread setting)
+    budget = [a for a in _DATA if not (case in ("s1-sin", "s1-xor") and a.startswith("data."))]
+    run = dlproj_run([*BLOW_UPS[case], *budget])
     record = run.results()
     assert (run.proc.returncode, record["status"]) == (1, "diverged"), run.output
     assert "over train.divergence_factor=10000 times the run's first loss" in record["error"]
@@ -44,7 +46,7 @@ def test_a_finite_blow_up_is_recorded_diverged(dlproj_run, case):
     value = float(record["error"].split("loss became ")[1].split(" ")[0])
     assert math.isfinite(value) and value > 1e4 * record["first_loss"] > 0
 
-    kept_on = dlproj_run([*BLOW_UPS[case], *_DATA, "train.stop_on_divergence=false"])
+    kept_on = dlproj_run([*BLOW_UPS[case], *budget, "train.stop_on_divergence=false"])
     assert kept_on.results()["status"] == "completed", kept_on.output
     assert kept_on.proc.returncode == 0
 
