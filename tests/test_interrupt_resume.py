@@ -551,6 +551,7 @@ ADVICE = {
                       ["train.early_stopping.patience=1"], "train.early_stopping.patience > 2",
                       ["train.early_stopping.patience=3"]),
     "cosine, as it was": (["schedule=cosine"], [], "Allowed: a new run", None),
+    "cosine, fewer epochs": (["schedule=cosine"], ["train.epochs=1"], "Allowed: a new run", None),
 }
 
 

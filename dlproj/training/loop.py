@@ -355,6 +355,18 @@ def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_e
     if not es.get("monitor"):  # early stopping off (a resume cannot turn it on): patience
         saved_patience = patience  # is read by nothing, so it may change either way
     completed = record_status(ctx.run_dir / "results.json") == "completed"
+
+    def changed(total: int) -> list[int]:
+        """The epochs so far whose learning rate a run of `total` epochs sets otherwise."""
+        return [e + 1 for e in range(epoch) if rate(e, saved_epochs) != rate(e, total)]
+
+    if completed and not stopped_early and epochs <= saved_epochs and changed(saved_epochs + 1):
+        # not asked for more epochs, and no train.epochs would do: say so, not one refused next
+        raise ConfigError(
+            f"Invalid value for 'resume': {ctx.run_dir}, which completed its {saved_epochs} "
+            f"epochs: there is nothing to resume, and its schedule={ctx.cfg.schedule.name} "
+            f"sets the learning rate by train.epochs, so more epochs would be another run. "
+            f"Allowed: a new run with the train.epochs you want.")
     if epochs < epoch or patience < saved_patience:
         key, value, least, was_at = (
             ("train.epochs", epochs, epoch, f"whose checkpoint is at epoch {epoch}")
@@ -377,18 +389,12 @@ def _check_further(ctx: RunContext, epoch: int, saved: dict[str, Any], stopped_e
             + (f" and train.epochs > {epoch}" if epochs <= epoch else "")
             + " to train it further (more epochs alone: it stops again at once).")
     if completed and not stopped_early and epochs <= saved_epochs:
-        if any(rate(e, saved_epochs) != rate(e, saved_epochs + 1) for e in range(epoch)):
-            raise ConfigError(  # no train.epochs would do: say so, not one that is refused
-                f"Invalid value for 'resume': {ctx.run_dir}, which completed its {saved_epochs} "
-                f"epochs: there is nothing to resume, and its schedule={ctx.cfg.schedule.name} "
-                f"sets the learning rate by train.epochs, so more epochs would be another run. "
-                f"Allowed: a new run with the train.epochs you want.")
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}, which "
             f"completed its {saved_epochs} epochs. Allowed: train.epochs > {saved_epochs} to "
             f"train it further; there is nothing to resume otherwise.")
     # The run is recorded as one of `epochs` epochs: so must its epochs so far have been.
-    differ = [e + 1 for e in range(epoch) if rate(e, saved_epochs) != rate(e, epochs)]
+    differ = changed(epochs)
     if epochs != saved_epochs and differ:
         raise ConfigError(
             f"Invalid value for 'train.epochs': {epochs} to resume {ctx.run_dir}: its "
