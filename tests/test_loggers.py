@@ -618,7 +618,7 @@ def test_a_job_resumed_in_an_older_sweep_asks_the_server_again(tmp_path, monkeyp
     (tmp_path / "old" / "3").mkdir(parents=True)
     ctx = SimpleNamespace(run_dir=tmp_path / "old" / "3", is_multirun=True, label="x",
                           cfg=OmegaConf.create({"section": 1, "experiment": "xor", "seed": 0}),
-                          stop=lambda: None)
+                          stop=lambda: None, resuming=False)
     logger = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment_name="d",
                           artifact_location=str(tmp_path / "artifacts"))
     said = "the tracking server did not answer"
@@ -650,7 +650,7 @@ def test_a_relative_sqlite_store_is_taken_from_the_project_root(tmp_path, monkey
     monkeypatch.chdir(elsewhere)
     ctx = SimpleNamespace(run_dir=tmp_path / "run", is_multirun=False, label="x",
                           cfg=OmegaConf.create({"section": 1, "experiment": "xor", "seed": 0}),
-                          stop=lambda: None)
+                          stop=lambda: None, resuming=False)
     logger = MLflowLogger(tracking_uri=f"sqlite:///{path}", experiment_name="d",
                           artifact_location="artifacts")
     logger.start(ctx)

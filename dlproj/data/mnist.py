@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlproj.data.fetch import RAW_FILES, fetch_mnist, raw_dir
+from dlproj.data.fetch import RAW_FILES, fetch_mnist
 from dlproj.data.idx import read_idx
 from dlproj.errors import DataError
-from dlproj.paths import refetch, resolve_path
+from dlproj.paths import raw_dir, refetch, resolve_path
 
 
 TRAIN_IMAGES, TEST_IMAGES, SIDE = 60_000, 10_000, 28  # the official MNIST files: 28x28 images

@@ -188,8 +188,7 @@ class MLflowLogger(Tracker):
             tags["mlflow.parentRunId"] = noted
         # A resumed run goes on in its MLflow run: one per dlproj run, every epoch in it
         note = Path(ctx.run_dir) / RUN_FILE
-        resuming = getattr(ctx, "resuming", False)
-        earlier = note.read_text().strip() if resuming and note.is_file() else ""
+        earlier = note.read_text().strip() if ctx.resuming and note.is_file() else ""
         self.client, self.run_id, self.where = open_run(**self.store, run_name=run_name(ctx)[:250],
                                                         tags=tags, stop=ctx.stop,
                                                         continues=earlier)

@@ -99,9 +99,9 @@ def _recorded_threads(run_dir: Path) -> dict | None:
 
 def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str],
          owner: RunOwner) -> tuple[dict[str, Any], int]:
-    given = OmegaConf.to_container(cfg, resolve=False)  # validate() resolves it, or refuses
-    record: dict[str, Any] = {
-        **{key: given.get(key) for key in ("section", "experiment", "seed")},
+    record: dict[str, Any] = {  # None where it does not resolve: validate() refuses it
+        **{key: OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+           for key in ("section", "experiment", "seed")},
         "overrides": overrides, "run_dir": str(run_dir), "status": "running",
         "metrics": {}, "error": None}
     started = time.time()
@@ -113,7 +113,6 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     with interrupt.catch_signals():
         try:
             experiment = validate(cfg, overrides)
-            record.update(section=cfg.section, experiment=cfg.experiment, seed=cfg.seed)
             if resume and Path(resume).resolve() != run_dir.resolve():
                 raise ConfigError(
                     f"Invalid value for 'resume': {resume!r}. Allowed: a run directory, given on "
@@ -194,10 +193,11 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                     if ctx.training is not None:
                         record.update(ctx.training.record())
                 # the run's, over the sessions it continues (a resumed run's own: session_seconds)
-                record["wall_seconds"] = round(ctx.wall_seconds() if ctx else
-                                               time.time() - started, 3)
-                if ctx is not None and ctx.earlier_seconds:
-                    record["session_seconds"] = round(time.time() - started, 3)
+                session = time.time() - started
+                earlier = ctx.earlier_seconds if ctx is not None else 0.0
+                record["wall_seconds"] = round(earlier + session, 3)
+                if earlier:
+                    record["session_seconds"] = round(session, 3)
                 try:
                     _finish(cfg, record, owner, ctx, bool(resume), returned)
                 except OSError as exc:  # the record itself: the disk is full (or read-only)
