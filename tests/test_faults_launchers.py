@@ -178,10 +178,14 @@ def test_a_joblib_sweep_outlives_a_killed_worker(tmp_path, jobs, killed, times, 
     assert not (sweep / ".workers").exists()
 
 
-@pytest.mark.parametrize("launcher", ["submitit_local", "joblib"])
-def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher):
+@pytest.mark.parametrize("launcher,extra", [
+    ("submitit_local", []), ("joblib", ["hydra.launcher.n_jobs=2"]),
+    ("joblib", ["hydra.launcher.n_jobs=3"]),
+], ids=["submitit_local", "joblib", "joblib, a worker idle"])
+def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, launcher, extra):
     """kill -9 of the process that launched a sweep (no signal reaches anyone): its running jobs
-    see it gone, record `interrupted` and end; no process of the sweep is left."""
+    see it gone, record `interrupted` and end; no process of the sweep is left, an idle worker
+    neither (it outlived the sweep by minutes: loky's idle timeout)."""
     import os
     import signal
     import subprocess
@@ -190,7 +194,6 @@ def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, laun
     from tests.conftest import ROOT
 
     env = {**os.environ, "DLPROJ_OUTPUTS": str(tmp_path), "DLPROJ_PROGRESS": "0"}
-    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     proc = subprocess.Popen([sys.executable, "-m", "dlproj", "-m", f"hydra/launcher={launcher}",
                              *extra, "experiment=xor", "train.epochs=1000000", "seed=0,1",
                              *NO_REPORT],
@@ -201,7 +204,7 @@ def test_a_sweep_whose_launching_process_is_killed_stops_its_jobs(tmp_path, laun
         _wait(lambda: _started(sweeps, 2), 120, "two running jobs")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 60, "the jobs to end")
+        _wait(lambda: not _sweep_processes(tmp_path, proc.pid), 30, "the jobs to end")
     finally:
         _kill_sweep(proc, tmp_path)  # what a failure left
     assert _statuses(sweeps) == ["interrupted", "interrupted"]
@@ -329,6 +332,47 @@ def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, si
         assert not any(p.name in notes for p in sweeps.glob("*/*"))
 
 
+def test_a_second_ctrl_c_of_a_joblib_sweep_keeps_its_running_jobs_records(tmp_path):
+    """A second Ctrl-C (to the whole process group, as a terminal sends it) while a joblib
+    sweep's jobs are inside long training steps: each job stops at once and records
+    `interrupted`, the sweep waits for them (one line says so and that a third Ctrl-C leaves
+    without them) and ends with the closing line naming both, exit 130, nothing left running.
+    Before, the launching process raised KeyboardInterrupt inside joblib, which killed its
+    workers as they wrote their records: the sweep ended with no record at all."""
+    import json
+    import re
+    import signal
+    import time
+
+    proc = _sweep_in_its_own_group(  # steps of about a second each, two to an epoch
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "section=1",
+        "experiment=mlp", "model.hidden=[1024,1024]", "data.train_limit=16384",
+        "train.batch_size=8192", "seed=0,1")
+    sweeps = tmp_path / "multirun"
+
+    def training() -> bool:
+        logs = list(sweeps.glob("*/*/dlproj.log"))
+        return len(logs) == 2 and all("MNIST:" in p.read_text() for p in logs)
+
+    def twice() -> None:
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+
+    try:
+        _wait(training, 120, "two jobs training")
+        time.sleep(0.5)  # inside their first step
+        out = _stopped(proc, tmp_path, twice)
+    finally:
+        _kill_sweep(proc, tmp_path)  # what a failure left
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "second Ctrl-C: the running jobs stop now and write their records" in out, out
+    assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == "2 interrupted (jobs 0, 1)", out
+    records = [json.loads(p.read_text()) for p in sorted(sweeps.glob("*/*/results.json"))]
+    assert [(r["status"], r["signal"]) for r in records] == [("interrupted", "SIGINT")] * 2
+
+
 def test_a_stopped_joblib_sweep_hands_its_queue_to_no_worker(monkeypatch):
     """After a stop, the joblib launcher gives joblib no further job of its queue (`_UntilStopped`:
     joblib takes jobs from it a few ahead of its workers): a queued job started in a worker would
@@ -405,6 +449,7 @@ def test_joblib_workers_draw_no_bars(monkeypatch):
     from dlproj.training.progress import show_bars
 
     monkeypatch.setattr(interrupt, "ignore_stop_signals", lambda: None)  # not in this process
+    monkeypatch.setattr(interrupt, "exit_with_parent", lambda: None)
     monkeypatch.setenv("DLPROJ_PROGRESS", "1")
     joblib_launcher.WORKER_SETUP["initializer"]()
     assert os.environ["DLPROJ_PROGRESS"] == "0" and not show_bars()

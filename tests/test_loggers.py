@@ -117,6 +117,51 @@ def test_tensorboard_events_read_back(xor_run):
     assert end.status == 1  # STATUS_SUCCESS
 
 
+@pytest.mark.parametrize("more", [[], ["train.epochs=5"]], ids=["as it was", "more epochs"])
+def test_a_resumed_run_is_one_tensorboard_run_ending_as_the_run_ends(tmp_path, monkeypatch,
+                                                                     more):
+    """A run stopped by Ctrl-C after epoch 2 and resumed to its end is one TensorBoard run (one
+    folder) and one hparams session: one start, and the end the run reached (SUCCESS).
+    TensorBoard keeps a run folder's first metadata of a tag, so the FAILURE written at the
+    interrupt stood for the completed run; an interrupted run now writes no end (it may go on),
+    a resume no start. A resume with more epochs (a new label) went into a second folder."""
+    import signal
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    from dlproj.runtime import interrupt
+    from dlproj.training.context import RunContext
+
+    real = RunContext.log_epoch
+
+    def stopped_after_2(self, row, **kwargs):
+        real(self, row, **kwargs)
+        if row["epoch"] == 2:  # a Ctrl-C in the next step
+            os.kill(os.getpid(), signal.SIGINT)
+
+    outputs = tmp_path / "out"
+    monkeypatch.setattr(RunContext, "log_epoch", stopped_after_2)
+    try:
+        first = run_here(["experiment=xor", "train.epochs=4", "figures=false",
+                          "logger=tensorboard"], outputs)
+    finally:
+        interrupt._requested = None  # the stop ends with its process: here, with its run
+    assert first.results()["status"] == "interrupted", first.output
+    monkeypatch.setattr(RunContext, "log_epoch", real)
+    again = run_here([f"resume={first.run_dir}", *more], outputs)
+    assert again.results()["status"] == "completed", again.output
+    (folder,) = (first.run_dir / "tensorboard").iterdir()
+    acc = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    end = plugin_data_pb2.HParamsPluginData.FromString(
+        content[metadata.SESSION_END_INFO_TAG]).session_end_info
+    assert end.status == api_pb2.STATUS_SUCCESS
+    assert len(acc.Tensors(metadata.SESSION_START_INFO_TAG)) == 1
+    assert [e.step for e in acc.Scalars("train_loss")] == list(range(1, 5 + bool(more)))
+
+
 def test_mlflow_run_read_back(xor_run):
     _, outputs, run_dir = xor_run
     client = _mlflow_client(outputs)

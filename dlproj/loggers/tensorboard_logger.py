@@ -1,6 +1,7 @@
 """`logger=tensorboard`: event files in RUN_DIR/tensorboard/<setting label> seed=N/ (TensorBoard
-names a run by its folder), written without TensorFlow or torch; what they hold: README.md,
-"Trackers". `tensorboard --logdir outputs` shows every run.
+names a run by its folder; a resumed run goes on in the folder it began in, one hparams session),
+written without TensorFlow or torch; what they hold: README.md, "Trackers". `tensorboard --logdir
+outputs` shows every run.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ class TensorBoardLogger(Tracker):
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        folder = run_name(ctx).replace("/", "∕")[:200]
-        self.writer = EventFileWriter(str(ctx.run_dir / "tensorboard" / folder),
-                                      flush_secs=self.flush_secs)
-        if self.hparams:  # trial_id "": each run is a session group of its own
+        root = ctx.run_dir / "tensorboard"
+        folder = root / run_name(ctx).replace("/", "∕")[:200]
+        if ctx.resuming:  # one TensorBoard run per run: its first session's folder, whatever
+            # the label says now (a resume's train.epochs=N is part of it)
+            folder = next(iter(sorted(root.glob("*/events.out.tfevents.*"))), folder / "_").parent
+        began = any(folder.glob("events.out.tfevents.*"))  # a resumed run's session goes on
+        self.writer = EventFileWriter(str(folder), flush_secs=self.flush_secs)
+        if self.hparams and not began:  # trial_id "": each run is a session group of its own
             self._write(0, *hparams_pb(flat_config(ctx.cfg), trial_id="").value)
 
     def _write(self, step: int, *values: Any) -> None:
@@ -51,7 +56,10 @@ class TensorBoardLogger(Tracker):
                 size = {"height": png.height, "width": png.width, "colorspace": len(png.getbands())}
             image = {**size, "encoded_image_string": path.read_bytes()}
             self._write(self.last_epoch, {"tag": path.stem, "image": image})
-        if self.hparams:  # the hparams session's end: success only for a completed run
+        # The hparams session's end, success only for a completed run; none for an interrupted
+        # one, which a resume continues: TensorBoard keeps the first end of a run's session
+        # alone (a tag's first metadata), so a FAILURE here stood after the resume completed.
+        if self.hparams and record.get("status") != "interrupted":
             code = (api_pb2.STATUS_SUCCESS if record.get("status") == "completed"
                     else api_pb2.STATUS_FAILURE)
             data = plugin_data_pb2.HParamsPluginData(

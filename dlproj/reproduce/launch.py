@@ -1,7 +1,8 @@
 """Planned jobs through ONE Hydra multirun (`hydra/sweeper=joblist`, docs/report.md), a line
 per job as it finishes: when its results.json appears (or changes, for a resumed one). Ctrl-C
 sends the sweep SIGTERM: its jobs stop at their next step and record where; a second Ctrl-C
-leaves at once.
+reaches the running jobs too (a terminal's reaches the whole process group), which stop at once
+and record where, and is waited out for their records; a third leaves at once, without them.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
     progress = Progress(todo, steps, workers)
     # A resumed job's results.json is already there (its interrupted record): wait for a new one.
     before = {j.num: _mtime(j.result) for j in todo}
-    stopped = False
+    stopped = 0  # Ctrl-Cs so far
     with open(log_path, "w") as log:
         # The sweep dies with this process (kill -9 included): its jobs record where they were.
         proc = subprocess.Popen(cmd, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
@@ -111,15 +112,20 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
                     break
                 _wait_a_second(proc)
             except KeyboardInterrupt:
-                if stopped:  # a second Ctrl-C: leave now
+                stopped += 1
+                if stopped == 1:
+                    # SIGTERM is safe whether or not the sweep got the Ctrl-C itself: its jobs
+                    # stop at the next step and record where (dlproj.runtime.interrupt).
+                    proc.send_signal(signal.SIGTERM)
+                    print("reproduce: stopping; the running jobs record where they stopped "
+                          "(Ctrl-C again to stop them now). Run the same command to go on.",
+                          flush=True)
+                elif stopped == 2:  # the jobs that got it stop now: their records are waited for
+                    print("reproduce: stopping now; waiting for the running jobs' records "
+                          "(Ctrl-C again to leave without them).", flush=True)
+                else:  # leave now: what has no record is counted not started
                     proc.kill()
                     break
-                stopped = True
-                # SIGTERM is safe whether or not the sweep got the Ctrl-C itself: its jobs stop
-                # at the next step and record where (dlproj.runtime.interrupt).
-                proc.send_signal(signal.SIGTERM)
-                print("reproduce: stopping; the running jobs record where they stopped "
-                      "(Ctrl-C again to leave now). Run the same command to go on.", flush=True)
     refused = None if stopped or any(j.status for j in todo) else _refusal(log_path)
     if refused:  # the sweep ended before its first job: its own paragraph says why
         print(f"reproduce: the sweep did not start (exit {proc.returncode}): {refused}",
@@ -130,7 +136,7 @@ def launch(todo: list[Job], *, steps: int, outputs: Path, sweep_dir: Path, log_d
             job.reason = refused or f"left no results.json (exit {proc.returncode}; see {log_path})"
             if job.status == "failed":  # those not started: counted by the summary, not listed
                 print(progress.line(job), flush=True)
-    return stopped
+    return bool(stopped)
 
 
 def _refusal(log_path: Path) -> str | None:

@@ -1,6 +1,7 @@
 """Ctrl-C (SIGINT) and SIGTERM (what SLURM, submitit and joblib send before they kill a job) end
 a run cleanly at the next training-step boundary (RunContext.check_stop reads `requested()`);
-a second Ctrl-C raises KeyboardInterrupt at once.
+a second Ctrl-C raises KeyboardInterrupt at once (in a sweep's launching process while workers run
+its jobs, a third: `workers_record`).
 
 A sweep's jobs may run in other processes (joblib, submitit_local): the launching process writes
 the first signal it gets into the sweep's stop file, which every job reads as it starts and
@@ -24,6 +25,7 @@ LOOK_EVERY_S = 0.25  # how often a sweep's job looks at the sweep's stop file
 GRACE_S = 5.0  # how long a wait on another machine may still take once the run was asked to stop
 _requested: int | None = None
 _shielded = False  # while the record is written, a second Ctrl-C waits for it
+_workers = 0  # `workers_record`: 1 while workers run the sweep's jobs, 2 once a second Ctrl-C came
 _waiting = False  # inside `given_up_on_a_stop`: a wait on another machine (a tracking server)
 _stop_file: Path | None = None  # the sweep's stop file (follow_sweep)
 _launcher: int | None = None  # the pid of the process that launched this job's sweep
@@ -75,8 +77,14 @@ def _tell_jobs() -> None:
 
 
 def _handler(signum: int, frame: object) -> None:
-    global _requested
+    global _requested, _workers
     if _requested is not None:
+        if signum == signal.SIGINT and _workers == 1:
+            _workers = 2  # the workers stop now and write their records: they are waited for
+            with suppress(OSError):  # os.write: a print here could cut one the process was making
+                os.write(2, b"dlproj: second Ctrl-C: the running jobs stop now and write their "
+                            b"records; Ctrl-C again to leave without them.\n")
+            return
         if signum == signal.SIGINT and not _shielded:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         return  # the first signal says how the run stopped
@@ -148,6 +156,22 @@ def shielded() -> Iterator[None]:
         _shielded = was
 
 
+@contextmanager
+def workers_record() -> Iterator[None]:
+    """In a sweep's launching process while worker processes run its jobs (joblib): within the
+    block a second Ctrl-C does not raise but is waited out, with one line saying so. A terminal's
+    Ctrl-C reaches the workers too, where each running job stops at once and writes its record
+    (`interrupted`); raised here, it had the pool killed, and the records with it. A job that got
+    the signal alone (a `kill -INT` of this process) stops at its next step, as after the first. A
+    third Ctrl-C raises KeyboardInterrupt: leave without them."""
+    global _workers
+    was, _workers = _workers, 1
+    try:
+        yield
+    finally:
+        _workers = was
+
+
 def die_with_parent() -> None:
     """In a child process before it runs (Popen's preexec_fn): SIGTERM when its parent dies,
     however it dies (SIGKILL included), so that a sweep never outlives what launched it."""
@@ -181,6 +205,22 @@ def ignore_stop_signals() -> None:
     SIG_IGN back after the run)."""
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
+
+
+def exit_with_parent() -> None:
+    """In a sweep's worker process (joblib's), as it starts, after `ignore_stop_signals`: when
+    the process that started it dies, however it dies (SIGKILL included), SIGTERM, which ends a
+    worker between jobs at once. Idle loky workers outlived a killed sweep under pid 1 (for
+    minutes: loky's idle timeout); a running job takes the SIGTERM as a stop and records where
+    (`catch_signals`), and its sweep's callback then ends the worker (`orphaned`)."""
+    parent = os.getppid()
+
+    def _gone(signum: int, frame: object) -> None:
+        if os.getppid() != parent:  # a SIGTERM while its parent lives: ignored, as before
+            os._exit(exit_code(signum))
+
+    signal.signal(signal.SIGTERM, _gone)
+    die_with_parent()
 
 
 def exit_code(signum: int) -> int:

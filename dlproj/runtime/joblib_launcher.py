@@ -17,7 +17,8 @@ the jobs that finished in a batch joblib gave up on are not run twice and keep t
 optimising sweeper reads them).
 
 Its worker processes ignore SIGINT and SIGTERM outside a run from their start (`WORKER_SETUP`;
-why: interrupt.ignore_stop_signals).
+why: interrupt.ignore_stop_signals) and end with the sweep's process. A second Ctrl-C waits for
+the running jobs' records (interrupt.workers_record); a third leaves without them.
 """
 
 from __future__ import annotations
@@ -60,9 +61,11 @@ DEATHS = 2  # a job whose worker died this many times is not run again
 
 def _worker_starts() -> None:
     """In each worker process, as it starts: SIGINT and SIGTERM ignored outside a run
-    (interrupt.ignore_stop_signals), and no progress bars: workers side by side would each draw
+    (interrupt.ignore_stop_signals), but the death of the sweep's process ends it
+    (interrupt.exit_with_parent), and no progress bars: workers side by side would each draw
     theirs on the one terminal they share (the sweep's lines say how each job goes)."""
     interrupt.ignore_stop_signals()
+    interrupt.exit_with_parent()
     os.environ["DLPROJ_PROGRESS"] = "0"
 
 
@@ -115,7 +118,8 @@ class RelaunchingJoblibLauncher(JoblibLauncher):
                                                                  str(marks))
         settings, self.joblib = self.joblib, {**self.joblib, **WORKER_SETUP}
         try:
-            returns = super().launch(_UntilStopped(job_overrides), initial_job_idx)
+            with interrupt.workers_record():  # a second Ctrl-C waits for the jobs' records
+                returns = super().launch(_UntilStopped(job_overrides), initial_job_idx)
             rest = range(len(returns), len(job_overrides))  # not handed to a worker: a stop
             return [*returns, *(not_started(self.config, initial_job_idx + i, job_overrides[i])
                                 for i in rest)]
