@@ -24,6 +24,7 @@ def _refused(run, words: str) -> None:
     assert len(said) == 1 and words in said[0], err
     assert "Traceback" not in err and "search path" not in err and "HYDRA_FULL_ERROR" not in err
     assert "Error executing job" not in err  # Hydra's line over an error the run explains
+    assert not re.search(r"experiment \S+ -> ", run.output)  # names no folder it never made
     assert not list(run.outputs.rglob("results.json")) and not list(run.outputs.rglob(".hydra"))
 
 

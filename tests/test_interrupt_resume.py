@@ -438,8 +438,9 @@ MONITOR_CASES = {  # every experiment that trains, on tiny data: its own argumen
 @pytest.mark.parametrize("case", list(MONITOR_CASES))
 def test_a_monitor_that_names_no_column_is_refused_before_the_run_starts(case, dlproj_run):
     """A misspelled `train.early_stopping.monitor` is a config error found before the run
-    writes anything (not after its first epoch, as a failed run): exit 2, no run left, and the
-    error lists the columns the run's metrics.csv has (a run without the typo shows them)."""
+    writes anything (not after its first epoch, as a failed run): exit 2, no run left, no line
+    naming the folder it would have made (`... -> RUN_DIR`, logged as a run starts writing), and
+    the error lists the columns the run's metrics.csv has (a run without the typo shows them)."""
     args = [*MONITOR_CASES[case], "train.epochs=1", "figures=false"]
     bad = dlproj_run([*args, "train.early_stopping.monitor=vall_acc",
                       "train.early_stopping.mode=max"])
@@ -450,8 +451,10 @@ def test_a_monitor_that_names_no_column_is_refused_before_the_run_starts(case, d
     assert "'train.early_stopping.monitor': 'val_accc' is not a column" in typo.proc.stderr
     assert typo.proc.returncode == 2 and "mode" not in typo.proc.stderr, typo.output
     assert not [p for p in bad.outputs.rglob("*") if p.is_file()], "a refused run left files"
+    assert " -> " not in bad.output + typo.output  # the folder it would have made is not named
     good = dlproj_run(args)
     assert good.proc.returncode == 0, good.output
+    assert f"experiment {good.results()['experiment']} -> {good.run_dir} (" in good.output
     with open(good.run_dir / "metrics.csv") as f:
         header = next(csv.reader(f))
     columns = [c for c in header if c not in ("epoch", "epoch_seconds")]

@@ -138,10 +138,12 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
                              stop=interrupt.requested, shield=interrupt.shielded, started=started,
                              loggers=build_loggers(cfg, interrupt.given_up_on_a_stop))
             record["threads"] = ctx.thread_counts()
-            ctx.on_open = partial(_open, ctx, owner, overrides)
-            log.info("section %s experiment %s -> %s (%s)", cfg.section, cfg.experiment,
-                     run_dir, f"{ctx.torch_threads} torch thread(s)" if experiment.on_torch
-                     else plan)
+            # said as the run starts writing: a run refused with its data in hand (an early-
+            # stopping monitor naming no column) names no folder it then does not make
+            uses = f"{ctx.torch_threads} torch thread(s)" if experiment.on_torch else plan
+            ctx.on_open = partial(_open, ctx, owner, overrides,
+                                  f"section {cfg.section} experiment {cfg.experiment} -> "
+                                  f"{run_dir} ({uses})")
             record["metrics"] = experiment.fn(ctx) or {}
             returned = True
             ctx.open()  # one that wrote nothing (checkpoint= evaluations) is a run too
@@ -212,9 +214,10 @@ def _run(cfg: DictConfig, run_dir: Path, is_multirun: bool, overrides: list[str]
     return record, exit_code
 
 
-def _open(ctx: RunContext, owner: RunOwner, overrides: list[str]) -> None:
-    """RunContext.open's hook: the owner commits, then the tracker loggers start (named by the
-    setting's label)."""
+def _open(ctx: RunContext, owner: RunOwner, overrides: list[str], line: str) -> None:
+    """RunContext.open's hook: the `line` naming the run's folder is logged, the owner commits,
+    then the tracker loggers start (named by the setting's label)."""
+    log.info("%s", line)
     owner.commit()
     if ctx.loggers:
         ctx.label = setting_of(OmegaConf.to_container(ctx.cfg, resolve=True), overrides).label
