@@ -229,7 +229,7 @@ def test_corrupt_csv_is_reported_by_path_and_skipped(tmp_path, content, reason):
     by_path = dict(zip(runs["path"], runs["curve"], strict=True))
     assert by_path[bad] is None and by_path[tmp_path / "good"] is not None
     # The run itself still counts: its final record is intact.
-    report = build_report(tmp_path, tmp_path / "report")
+    report = build_report(tmp_path, tmp_path / "report", figures=False)
     assert report.rows.at[0, "n"] == 2
     assert f"`{bad / 'metrics.csv'}`" in (tmp_path / "report" / "results.md").read_text()
 
