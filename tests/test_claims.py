@@ -130,41 +130,88 @@ def test_the_arms_come_from_the_family_with_the_most_seeds():
     assert [a.seeds for a in judged] == [[0, 1, 2]] * 2
 
 
-def test_a_key_the_arms_choice_sets_is_compared_one_swept_within_an_arm_is_not():
-    """model=mlp_small vs mlp_big differ in model.hidden by their choice: one family. The depth
-    sweep's model.depth varies within each network: a family per depth, never pooled."""
-    chosen = {"avg": {"pooling.size": 3}, "max": {"pooling.size": 2}}
-    runs = [{**r, "config": chosen[r["pooling"]]}
-            for r in arm_runs("avg", [0.90, 0.91]) + arm_runs("max", [0.95, 0.96])]
-    assert [len(a.values) for a in arms(POOLING, runs_frame(*runs))] == [2, 2]
-    swept = [{**r, "config": {"pooling.size": size}}
-             for size, more in ((2, 0.0), (4, 0.5)) for r in
-             arm_runs("avg", [0.90 - more, 0.91 - more, 0.92]) + arm_runs("max", [0.95 - more,
-                                                                                  0.96 - more])]
-    judged = arms(POOLING, runs_frame(*swept))
-    assert [list(a.values) for a in judged] in ([[0.90, 0.91, 0.92], [0.95, 0.96]],
+OPTIMIZERS = Claim(id="adaptive", quote="Adam beats SGD.", report_section="6.1", section=2,
+                   experiment="train", match={}, metric="val_acc", direction="higher",
+                   arms={"SGD": {"optimizer.name": "sgd"}, "Adam": {"optimizer.name": "adam"}})
+RESIDUAL = Claim(id="residual", quote="Residual beats plain.", report_section="6.1", section=4,
+                 experiment="compare", match={}, metric="val_acc", direction="higher",
+                 arms={"PlainNet": {"model.name": "plain"},
+                       "SmallResNet": {"model.name": "resnet"}})
+LR = {"sgd": 0.1, "adam": 0.001}  # each optimizer's own (conf/optimizer/)
+
+
+def claim_runs(claim: Claim, *runs: tuple[dict, int, float]) -> pd.DataFrame:
+    """The report's kept runs of `claim`'s experiment from (config, seed, value) triples."""
+    rows = []
+    for i, (config, seed, value) in enumerate(runs):
+        config = {"section": claim.section, "experiment": claim.experiment, **config}
+        rows.append({"path": f"run{i}", "section": claim.section, "experiment": claim.experiment,
+                     "seed": seed, "status": "completed", "setting": repr(sorted(config.items())),
+                     "label": " ".join(f"{k}={v}" for k, v in config.items() if "." in k),
+                     "config": config, "metrics": {claim.metric: value}, "curve": None})
+    return pd.DataFrame(rows)
+
+
+def optimizer_runs(name: str, values: list[float], lr: float | None = None) -> list[tuple]:
+    return [({"optimizer.name": name, "optimizer.lr": LR[name] if lr is None else lr}, seed, v)
+            for seed, v in enumerate(values)]
+
+
+def net_runs(name: str, values: list[float], depth: int = 8, width: int = 16,
+             seeds: range | None = None) -> list[tuple]:
+    return [({"model.name": name, "model.depth": depth, "model.width": width}, seed, v)
+            for seed, v in zip(seeds or range(len(values)), values, strict=True)]
+
+
+def test_a_key_the_arms_choices_set_otherwise_is_compared_one_they_set_alike_is_not():
+    """SGD and Adam differ in optimizer.lr by their choice (conf/optimizer/): one family. The
+    depth sweep's model.depth, 8 in both plain and resnet, varies within each network: a family
+    per depth, never pooled."""
+    runs = claim_runs(OPTIMIZERS, *optimizer_runs("sgd", [0.90, 0.91]),
+                      *optimizer_runs("adam", [0.95, 0.96]))
+    assert [len(a.values) for a in arms(OPTIMIZERS, runs)] == [2, 2]
+    swept = claim_runs(RESIDUAL, *(run for depth, less in ((8, 0.0), (4, 0.5)) for run in [
+        *net_runs("plain", [0.90 - less, 0.91 - less, 0.92], depth),
+        *net_runs("resnet", [0.95 - less, 0.96 - less], depth)]))
+    judged = arms(RESIDUAL, swept)
+    assert [list(a.values.round(4)) for a in judged] in ([[0.90, 0.91, 0.92], [0.95, 0.96]],
                                                 [[0.40, 0.41, 0.92], [0.45, 0.46]])
-    assert not any(a.note for a in judged)  # one setting per arm: the sizes never pooled
+    assert not any(a.note for a in judged)  # one setting per arm: the depths never pooled
 
 
 @pytest.mark.parametrize("extra", [
-    [{"pooling": "max", "seed": 0, "config": {"pooling.size": 3}}],  # another setting of one arm
-    [{"pooling": "max", "seed": s, "config": {"pooling.size": 3}} for s in range(3)],  # more seeds
-    [{"pooling": "avg", "seed": 0, "config": {"pooling.size": 4}},
-     {"pooling": "max", "seed": 0, "config": {"pooling.size": 5}}],  # one more in each arm
+    optimizer_runs("adam", [0.5], lr=0.01),  # another setting of one arm
+    optimizer_runs("adam", [0.5, 0.5, 0.5], lr=0.01),  # ... with more seeds
+    optimizer_runs("sgd", [0.5], lr=0.05) + optimizer_runs("adam", [0.5], lr=0.01),  # each arm
 ])
 def test_another_value_of_a_chosen_key_in_one_arm_leaves_the_other_arms_judged(extra):
     """Each arm at its choice's own value (SGD at lr 0.1, Adam at 0.001): one more run of one arm
     at another value is another setting of that arm, not a family that leaves the others out
     (an Adam run at lr=0.01 left SGD `not run yet`)."""
-    chosen = {"avg": {"pooling.size": 2}, "max": {"pooling.size": 1}}
-    runs = [{**r, "config": chosen[r["pooling"]]}
-            for r in arm_runs("avg", [0.90, 0.91]) + arm_runs("max", [0.95, 0.96])]
-    for r in extra:
-        r.setdefault("metrics", {"test_acc": 0.5})
-    judged = arms(POOLING, runs_frame(*runs, *extra))
+    runs = claim_runs(OPTIMIZERS, *optimizer_runs("sgd", [0.90, 0.91]),
+                      *optimizer_runs("adam", [0.95, 0.96]), *extra)
+    judged = arms(OPTIMIZERS, runs)
     assert all(len(a.values) >= 2 for a in judged), [(a.label, a.values) for a in judged]
     assert judged[0].note or judged[1].note  # the other setting is named, not pooled
+
+
+@pytest.mark.parametrize("resnet_at_8, judged_values", [
+    ([0], [[0.90, 0.91], [0.95]]),  # the like-for-like pair, with the seeds it has
+    ([], [[0.90, 0.91], []]),  # none: SmallResNet not run yet at PlainNet's depth
+    ([0, 1], [[0.90, 0.91], [0.95, 0.96]]),
+])
+def test_a_key_the_arms_set_alike_is_never_compared_across_values(resnet_at_8, judged_values):
+    """PlainNet at depth 8 against SmallResNet at depth 2 (width 8) with more seeds: the
+    SmallResNet at depth 8 is judged, or none (not run yet), never the depth-2 one (it was
+    judged "contradicted" against the PlainNet at depth 8)."""
+    runs = claim_runs(RESIDUAL, *net_runs("plain", [0.90, 0.91]),
+                      *net_runs("resnet", [0.95, 0.96][:len(resnet_at_8)], seeds=resnet_at_8),
+                      *net_runs("resnet", [0.2, 0.21, 0.22], depth=2, width=8))
+    judged = arms(RESIDUAL, runs)
+    if judged[0].values.size == 0:  # the family at depth 2: PlainNet not run there
+        judged_values = [[], [0.2, 0.21, 0.22]]
+    assert [list(a.values) for a in judged] == judged_values
+    assert not any(a.note for a in judged)
 
 
 def test_a_chain_judges_neighbours_and_first_judges_against_the_first():

@@ -4,12 +4,12 @@ pair of arms, with scipy's statistics (METHOD; claims.md words the verdicts: wri
 
 An arm holds the runs of the claim's section and experiment that fit the claim's `match` and its
 own. The arms' runs must agree on every key they all have but the compared ones (those the arms'
-matches name, and the keys a compared group's choice sets: `model.hidden` of model=mlp_small,
-unless every arm sweeps one): a *family*. Of several (a quick and a full budget; the depth
-sweep beside plain vs residual) the one whose arms have the most seeds is judged, each arm as
-its setting with the most seeds (another is named in the arm's note). Only completed runs give
-values; a missing or non-finite value is left out and counted, by reason. A `ratio` claim
-compares geometric means (on log10 values).
+matches name, and the keys the arms' choices of a compared group set otherwise: `model.hidden`
+of model=mlp_small and mlp_big, not `model.depth` of plain and resnet): a *family*. Of several
+(a quick and a full budget; the depth sweep beside plain vs residual) the one whose arms have
+the most seeds is judged, each arm as its setting with the most seeds (another is named in the
+arm's note). Only completed runs give values; a missing or non-finite value is left out and
+counted, by reason. A `ratio` claim compares geometric means (on log10 values).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dlproj.config.setting import is_excluded
+from dlproj.config.setting import canonical, experiment_defaults, is_excluded
 from dlproj.config.study import Claim, holds
 
 CONFIDENCE, ALPHA, POWER = 0.95, 0.05, 0.80
@@ -101,7 +101,7 @@ def arms(claim: Claim, runs: pd.DataFrame) -> list[Arm]:
     groups = tuple(k.removesuffix("name") for k in compared if k.endswith(".name"))
     common = set.intersection(*(set(c) for c in mine["config"]))
     keys = sorted(k for k in common if k not in compared and not is_excluded(k)
-                  and not (k.startswith(groups) and _chosen(k, mine)))
+                  and not (k.startswith(groups) and _chosen(k, claim)))
     mine = mine.assign(family=[repr([c.get(k) for k in keys]) for c in mine["config"]])
     measured = [measure(claim, run) for run in mine.itertuples()]
     mine = mine.assign(value=[v for v, _ in measured], why=[w for _, w in measured])
@@ -109,16 +109,20 @@ def arms(claim: Claim, runs: pd.DataFrame) -> list[Arm]:
                key=_seeds)
 
 
-def _chosen(key: str, rows: pd.DataFrame) -> bool:
-    """Whether a key of a compared group goes with the arm's choice (`model.hidden` of
-    model=mlp_small; each optimizer's own `optimizer.lr`, another lr of one arm being another
-    setting of it) rather than swept within every arm over values the arms share (`model.depth`
-    beside plain vs residual: a family per depth). One arm of two values was enough to split the
-    family: an Adam run at another lr left SGD's default lr in a family of its own."""
-    values = [{repr(c.get(key)) for c in arm["config"]} for _, arm in rows.groupby("arm")]
-    swept = all(len(v) > 1 and v & set().union(*(w for w in values if w is not v))
-                for v in values)
-    return not swept
+def _chosen(key: str, claim: Claim) -> bool:
+    """Whether a key of a compared group goes with the arm's choice: the arms' choices set it
+    otherwise (`model.hidden` of model=mlp_small and mlp_big; each optimizer's own
+    `optimizer.lr`), and another value in one arm is another setting of that arm. A key their
+    choices set alike (`model.depth` of plain and resnet, 8 in both) is one the arms must agree
+    on, a family per value. From the runs alone the two could not be told apart: an Adam run at
+    another lr left SGD `not run yet`, and a SmallResNet at depth 2 was judged against a
+    PlainNet at depth 8."""
+    group = key.split(".", 1)[0]
+    choices = {m[f"{group}.name"] for m in claim.arms.values() if f"{group}.name" in m}
+    defaults = {repr(canonical(experiment_defaults(claim.section, claim.experiment,
+                                                   ((group, str(c)),)).get(key), key))
+                for c in choices}
+    return len(defaults) > 1
 
 
 def _seeds(arms: list[Arm]) -> tuple[int, int, int]:
