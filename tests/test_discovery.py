@@ -142,6 +142,9 @@ def test_log_every_must_be_positive(dlproj_run):
     (["seed=0,1,2", "model=mlp_small,mlp_big"], 6),
     (["section='1','4'", "seed=range(0,5)"], 10),
     (["train.epochs=3"], 1),
+    (["optimizer=glob(*)"], 5),  # a glob lists its group's choices (it was `? jobs`)
+    (["optimizer=glob(ad*)", "seed=0,1"], 4),
+    (["section=3", "pooling=glob(*,exclude=avg)"], 1),
 ])
 def test_sweep_progress_counts_the_jobs(compose_cfg, overrides, n):
     from omegaconf import open_dict

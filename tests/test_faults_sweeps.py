@@ -445,6 +445,7 @@ def test_a_joblib_setting_joblib_refuses_is_one_paragraph_and_no_sweep(tmp_path,
     ["seed=0,1", "hydra.sweep.subdir=."],  # the sweep folder itself
     ["seed=0,1", "hydra.sweep.subdir=g/${hydra.job.num}"],  # not directly in the sweep's
     ["optimizer=sgd,adam", "seed=0,1", "hydra.sweep.subdir=${optimizer.name}"],
+    ["optimizer=glob(ad*)", "hydra.sweep.subdir=same"],  # a glob's jobs went unchecked
 ], ids=lambda o: " ".join(o))
 def test_jobs_without_a_folder_of_their_own_are_refused_before_any_runs(tmp_path, overrides):
     """Two jobs in one folder (the second would find the first's run there, and the closing

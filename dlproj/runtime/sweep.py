@@ -254,11 +254,14 @@ def _basic_jobs(config: DictConfig) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from dlproj.config.compose import config_loader
+
     # as typed: a value `${...}` is the job's to resolve (or refuse), not the sweeper's
     hydra = OmegaConf.to_container(config.hydra, resolve=False)
     params = hydra["sweeper"].get("params") or {}
     overrides = [*hydra["overrides"]["task"], *(f"{k}={v}" for k, v in params.items())]
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    # with the config loader, as the sweeper parses them: glob(...) lists its group's choices
+    parsed = OverridesParser.create(config_loader=config_loader()).parse_overrides(overrides)
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
