@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlproj.nn.checkpoint import load_checkpoint, save_checkpoint
+from dlproj.nn.checkpoint import LAYOUT, load_checkpoint, save_checkpoint
 from dlproj.nn.cnn import activations, build_cnn, feature_map_layers
 from dlproj.nn.conv import WINOGRAD_MIN_CHANNELS, ChannelsLast, Conv2d, Flatten
 from dlproj.nn.gradcheck import numerical_gradient, rel_error
@@ -391,9 +391,45 @@ def test_cnn_shapes_checkpoint_and_feature_maps(tmp_path):
         "conv2": (5, 6, 14, 14), "pool2": (5, 6, 7, 7)}
     path = save_checkpoint(tmp_path / "model.npz", model)
     with np.load(path, allow_pickle=False) as npz:
-        assert set(npz.files) == set(model.params)
+        assert set(npz.files) == {*model.params, LAYOUT}
     other = load_checkpoint(path, build_cnn([4, 6], rng=np.random.default_rng(9)))
     np.testing.assert_array_equal(other.forward(x, train=False), logits)
+
+
+def _net(kind: str, variant: str):
+    from dlproj.nn.mlp import build_mlp
+    from dlproj.nn.two_layer import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    if kind == "cnn":
+        return build_cnn([2, 3], rng=rng, pooling=MaxPool2d if variant == "a" else AvgPool2d)
+    activation = "relu" if variant == "a" else "tanh"
+    if kind == "mlp":
+        return build_mlp(8, [5, 4], 3, activation=activation, rng=rng)
+    return TwoLayerNet(8, 5, 3, rng=rng, activation=activation)
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("cnn", "pool1: MaxPool2d there, AvgPool2d here; pool2: MaxPool2d there, AvgPool2d here"),
+    ("mlp", "relu1: ReLU there, tanh1: Tanh here"),
+    ("two_layer", "TwoLayerNet: relu there, tanh here"),
+])
+def test_a_checkpoint_of_other_layers_with_the_same_shapes_is_refused(tmp_path, kind, says):
+    """Pooling and activations have no parameters: a model.npz of max pooling (ReLU) fits a
+    network of average pooling (tanh) shape for shape, and was evaluated as one. Its layout is
+    kept beside the parameters and compared; the same layout loads, and a checkpoint written
+    before the layout was kept still loads by its shapes."""
+    from dlproj.errors import DataError
+
+    written = _net(kind, "a")
+    path = save_checkpoint(tmp_path / "model.npz", written)
+    with pytest.raises(DataError, match="other layers than this config builds") as info:
+        load_checkpoint(path, _net(kind, "b"))
+    assert says in str(info.value)
+    same = load_checkpoint(path, _net(kind, "a"))
+    assert all(np.array_equal(same.params[k], v) for k, v in written.params.items())
+    np.savez(tmp_path / "old.npz", **written.params)  # no layout: shapes alone
+    load_checkpoint(tmp_path / "old.npz", _net(kind, "b"))
 
 
 @pytest.mark.parametrize("channels,fc_hidden", [([4], 0), ([4, 6], 0), ([4, 6], 16),
