@@ -280,6 +280,30 @@ def test_the_report_writes_claims_md_csv_and_the_figure(tmp_path):
     assert list(sweep.claims["claim"]) == ["max_pooling"]
 
 
+@pytest.mark.parametrize("matched_only", [True, False], ids=["a sweep's report", "all runs"])
+def test_runs_no_claim_compares_get_a_csv_with_its_header_and_the_words_why(tmp_path,
+                                                                             matched_only):
+    """A sweep of runs no claim's arms are (Section 3 max pooling alone): claims.md said "This
+    study has no claims." of a study of 13, and claims.csv was empty, not even a header (pandas
+    refuses to read it)."""
+    from dlproj.claims.judge import COLUMNS
+    from dlproj.config.study import claims
+    from dlproj.report.build import build_report
+
+    for seed in range(2):
+        make_run(tmp_path / "outputs", f"max{seed}", "section=3", "pooling=max", seed=seed,
+                 metrics={"test_acc": 0.9})
+    report = build_report(tmp_path / "outputs", tmp_path / "report", figures=False,
+                          matched_only=matched_only)
+    table = pd.read_csv(tmp_path / "report" / "claims.csv")
+    assert tuple(table.columns) == COLUMNS and len(table) == len(report.claims)
+    md = (tmp_path / "report" / "claims.md").read_text()
+    assert "has no claims" not in md
+    if matched_only:
+        assert table.empty
+        assert f"None of the study's {len(claims())} claims compares these runs" in md
+
+
 def test_a_claims_figure_that_fails_is_a_skipped_file_not_a_lost_report(tmp_path, monkeypatch):
     """The claims' figure is drawn as the report's others are: one that raises is listed among
     the report's problems, and claims.md, results.md and the other figures are written."""

@@ -38,6 +38,11 @@ METHOD = ("95% interval: Welch's t over seeds (scipy.stats.ttest_ind, equal_var=
           "scipy.stats.nct)")
 
 
+COLUMNS = ("claim", "report_section", "quote", "measure", "effect_kind", "direction", "arm_a",
+           "arm_b", "n_a", "n_b", "mean_a", "mean_b", "effect", "low", "high", "seeds_needed",
+           "verdict", "kind", "excluded", "setting_a", "setting_b", "seeds_a", "seeds_b", "note")
+
+
 @dataclass
 class Arm:
     label: str
@@ -229,5 +234,5 @@ def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
                 "setting_a": a.setting, "setting_b": b.setting,
                 "seeds_a": " ".join(map(str, a.seeds)), "seeds_b": " ".join(map(str, b.seeds)),
                 "note": "; ".join(x for x in (claim.note, a.note, b.note) if x)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)  # claims.csv has its header with no row too
 

@@ -46,8 +46,9 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
-    """The claims' section: what was done, the table, then each claim's words and runs."""
+def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#", claims: int = 0) -> str:
+    """The claims' section: what was done, the table, then each claim's words and runs.
+    `claims`: how many the study has (a sweep's report keeps those its runs bear on)."""
     parts = [f"{heading} Claims judged\n",
              f"The course report's claims (`claims:` in `conf/study/{study}.yaml`) judged from "
              "these runs, a row per pair of arms the claim orders (*Asserted*: B > A or B < A). "
@@ -57,7 +58,10 @@ def markdown(rows: pd.DataFrame, study: str, *, heading: str = "#") -> str:
              "*inconclusive at n = N*. More seeds for the claims' steps: `python -m "
              f"dlproj.reproduce --study {study} --seeds N` (only the new seeds run).\n"]
     if rows.empty:
-        return "\n".join([*parts, "_This study has no claims._\n"])
+        return "\n".join([*parts, (
+            f"_None of the study's {claims} claims compares these runs (each names its arms in "
+            f"`conf/study/{study}.yaml`); the report of every run, `make report-table`, lists "
+            f"them all._\n" if claims else "_This study has no claims._\n")])
     parts += [md_table(table(rows)), f"\n{heading}# The claims' words and runs\n"]
     words = []
     for claim, mine in rows.groupby("claim", sort=False):

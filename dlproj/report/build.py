@@ -57,8 +57,8 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     judged = judge(claims, kept)
     if matched_only and not judged.empty:  # a sweep's report: the claims its runs bear on
         judged = judged[judged["kind"] != "not run yet"]
-    write_text(out_dir / "claims.md", write.markdown(judged, study))
-    write_text(out_dir / "claims.csv", judged.to_csv(index=False) if not judged.empty else "")
+    write_text(out_dir / "claims.md", write.markdown(judged, study, claims=len(claims)))
+    write_text(out_dir / "claims.csv", judged.to_csv(index=False))
     drawn = []
     if figures:
         from dlproj.report.figures import draw_all
@@ -72,7 +72,8 @@ def build_report(roots: list[Path] | Path, out_dir: Path, *, figures: bool = Tru
     write_text(out_dir / "results.tex", latex(rows, stats, numbers))
     captions = {spec.name: spec.caption for spec in specs} | {
         write.FIGURE: "The course report's claims: effect and 95% interval per comparison"}
-    index = [head, md, write.markdown(judged, study, heading="##"), "\n## Figures\n"]
+    index = [head, md, write.markdown(judged, study, heading="##", claims=len(claims)),
+             "\n## Figures\n"]
     if not drawn:
         index.append("_No cross-run figure yet: each appears once the runs it compares exist._\n")
     for path in drawn:
