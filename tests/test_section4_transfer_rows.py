@@ -144,6 +144,15 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
                                       f"model.weights={weights}", *TINY])
     assert bad["status"] == "failed"
     assert "do not fit the SmallResNet" in bad["error"] and "model.depth" in bad["error"]
+    # ... nor a SmallResNet's the ResNet18, whose advice names no key it refuses (model.depth
+    # was advised, then refused as a key model=resnet18 does not take; "the ResNet" named it)
+    small = tmp_path / "scratch_SmallResNet" / "model.pt"
+    into18 = run_here(tmp_path / "bad18", [*FEW, "model=resnet18", "model.finetune=layer4",
+                                           f"model.weights={small}", *TINY])
+    assert into18["status"] == "failed"
+    assert "do not fit the ResNet18 of this config" in into18["error"]
+    assert "a run of model=resnet18 wrote" in into18["error"]
+    assert "model.depth" not in into18["error"] and "model.width" not in into18["error"]
 
 
 # `python -m dlproj` started in a folder other than the project's, a single run and a sweep's

@@ -114,7 +114,12 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
         # record stands in, else what model.weights names now.
         ctx.provenance.update(recorded_origin(ctx.run_dir) or origin(m.weights))
     else:
-        ckpt.initial_weights(model, m.weights, download=cfg.data.download)
+        sized = [f"model.{k}" for k in ("depth", "width") if k in m]  # what sizes the net
+        ckpt.initial_weights(
+            model, m.weights, download=cfg.data.download, network=NETWORKS.get(m.name, m.name),
+            fix=f"Use weights that a run of model={m.name}"
+                + (f" with the same {' and '.join(sized)}" if sized else "")
+                + " wrote (its model.pt), or model.weights=none.")
         ctx.provenance.update(origin(m.weights))
     source = ctx.provenance["weights"]
     frozen = freeze(model, m.finetune)

@@ -160,11 +160,16 @@ def verify_hash_prefix(path: Path, prefix: str) -> None:
                         f"with data.download=true, or use model.weights=none or PATH.")
 
 
-def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+SAME_NETWORK = "Use weights that a run of this same network wrote (its model.pt)."
+
+
+def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str, *,
+                  network: str = "network", fix: str = SAME_NETWORK) -> list[str]:
     """Copy every tensor of `state` but the classifier into `model`; returns the copied names.
 
     The head is always new (its classes differ); any other name or shape that does not match the
-    model is a DataError, so a checkpoint of another architecture is never half-loaded."""
+    model is a DataError naming the `network` and how to `fix` it (the caller's words: which
+    keys size it), so a checkpoint of another architecture is never half-loaded."""
     head = head_prefix(model)
     own = model.state_dict()
     wanted = {k for k in own if not k.startswith(head)}
@@ -173,9 +178,8 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     detail = shape_mismatch({k: tuple(own[k].shape) for k in wanted},
                             {k: tuple(v.shape) for k, v in given.items()})
     if detail:
-        raise DataError(f"Weights from {source} do not fit the {model.__class__.__name__} of "
-                        f"this config ({detail}). Use the same model, model.depth and "
-                        f"model.width as the run that wrote them.")
+        raise DataError(f"Weights from {source} do not fit the {network} of this config "
+                        f"({detail}). {fix}")
     with torch.no_grad():
         for k in wanted:
             own[k].copy_(given[k])
@@ -189,11 +193,15 @@ def weights_source(weights: str) -> str:
     return named[weights] if weights in named else str(resolve_path(weights))
 
 
-def initial_weights(model: nn.Module, weights: str, *, download: bool) -> str:
-    """Load `model.weights` (none | imagenet | PATH) into `model`'s backbone; says what it did."""
+def initial_weights(model: nn.Module, weights: str, *, download: bool, network: str = "network",
+                    fix: str = SAME_NETWORK) -> str:
+    """Load `model.weights` (none | imagenet | PATH) into `model`'s backbone; says what it did.
+    `network` and `fix`: load_backbone's words for weights that do not fit."""
     if weights == "imagenet":
-        load_backbone(model, imagenet_resnet18_state(download), "ImageNet (IMAGENET1K_V1)")
+        load_backbone(model, imagenet_resnet18_state(download), "ImageNet (IMAGENET1K_V1)",
+                      network=network, fix=fix)
     elif weights != "none":
         path = weights_source(weights)
-        load_backbone(model, load_state_dict(path, weights=weights), path)
+        load_backbone(model, load_state_dict(path, weights=weights), path, network=network,
+                      fix=fix)
     return weights_source(weights)
