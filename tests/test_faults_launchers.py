@@ -332,27 +332,33 @@ def test_a_signal_to_a_joblib_sweeps_process_group_stops_it_cleanly(tmp_path, si
         assert not any(p.name in notes for p in sweeps.glob("*/*"))
 
 
-def test_a_second_ctrl_c_of_a_joblib_sweep_keeps_its_running_jobs_records(tmp_path):
+@pytest.mark.parametrize("n_jobs, closing", [
+    (2, "2 interrupted (jobs 0, 1)"),
+    (1, "1 interrupted (job 0), 1 not started (job 1)"),  # joblib runs it in this process
+], ids=["in workers", "n_jobs=1"])
+def test_a_second_ctrl_c_of_a_joblib_sweep_keeps_its_running_jobs_records(tmp_path, n_jobs,
+                                                                          closing):
     """A second Ctrl-C (to the whole process group, as a terminal sends it) while a joblib
     sweep's jobs are inside long training steps: each job stops at once and records
     `interrupted`, the sweep waits for them (one line says so and that a third Ctrl-C leaves
-    without them) and ends with the closing line naming both, exit 130, nothing left running.
-    Before, the launching process raised KeyboardInterrupt inside joblib, which killed its
-    workers as they wrote their records: the sweep ended with no record at all."""
+    without them) and ends with the closing line naming them all, exit 130, nothing left
+    running. Before, the launching process raised KeyboardInterrupt inside joblib, which killed
+    its workers as they wrote their records: the sweep ended with no record at all. With
+    n_jobs=1 joblib runs the job in the launching process, which stops it as a single run's."""
     import json
     import re
     import signal
     import time
 
     proc = _sweep_in_its_own_group(  # steps of about a second each, two to an epoch
-        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "section=1",
+        tmp_path, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}", "section=1",
         "experiment=mlp", "model.hidden=[1024,1024]", "data.train_limit=16384",
         "train.batch_size=8192", "seed=0,1")
     sweeps = tmp_path / "multirun"
 
     def training() -> bool:
         logs = list(sweeps.glob("*/*/dlproj.log"))
-        return len(logs) == 2 and all("MNIST:" in p.read_text() for p in logs)
+        return len(logs) == n_jobs and all("MNIST:" in p.read_text() for p in logs)
 
     def twice() -> None:
         os.killpg(proc.pid, signal.SIGINT)
@@ -367,10 +373,11 @@ def test_a_second_ctrl_c_of_a_joblib_sweep_keeps_its_running_jobs_records(tmp_pa
         _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 130, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
-    assert "second Ctrl-C: the running jobs stop now and write their records" in out, out
-    assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == "2 interrupted (jobs 0, 1)", out
+    waited = "second Ctrl-C: the running jobs stop now and write their records"
+    assert (waited in out) == (n_jobs > 1), out
+    assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == closing, out
     records = [json.loads(p.read_text()) for p in sorted(sweeps.glob("*/*/results.json"))]
-    assert [(r["status"], r["signal"]) for r in records] == [("interrupted", "SIGINT")] * 2
+    assert [(r["status"], r["signal"]) for r in records] == [("interrupted", "SIGINT")] * n_jobs
 
 
 def test_a_stopped_joblib_sweep_hands_its_queue_to_no_worker(monkeypatch):

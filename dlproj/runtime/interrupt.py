@@ -185,13 +185,18 @@ def die_with_parent() -> None:
 def catch_signals() -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM set the stop flag instead of killing the process. Off the
     main thread, where no handler can be installed, it changes nothing."""
+    global _workers
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    # A run in the launching process itself (joblib's n_jobs=1 runs its jobs there): its own
+    # second Ctrl-C stops it at once, as anywhere else (`workers_record` is for other processes).
+    was, _workers = _workers, 0
     try:
         yield
     finally:
+        _workers = was
         for s, h in previous.items():
             signal.signal(s, h)
 
