@@ -367,7 +367,13 @@ def test_ctrl_c_in_a_multirun_stops_the_sweep_and_still_reports(tmp_path):
     # the jobs never started log nothing, Hydra's launcher neither (`#1 : overrides`)
     assert "#0 : " in proc.stderr + proc.stdout
     assert "#1 : " not in proc.stderr + proc.stdout and "#2 : " not in proc.stderr + proc.stdout
-    assert (sweep_dir / "report" / "results.md").is_file()
+    assert "INTERRUPTED" in (sweep_dir / "report" / "results.md").read_text()
+    # Resumed on its own, the job is its sweep report's row as it now is (it stayed INTERRUPTED).
+    done = json.loads((run_dir / "results.json").read_text())["last_epoch"]
+    again = run_here([f"resume={run_dir}", f"train.epochs={done + 2}"], outputs)
+    assert again.proc.returncode == 0, again.output
+    table = (sweep_dir / "report" / "results.md").read_text()
+    assert "INTERRUPTED" not in table and f"train.epochs={done + 2} | completed" in table, table
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
