@@ -148,7 +148,9 @@ class CourseNumber:
             if want == DEFAULT:
                 want = experiment_defaults(self.section, self.experiment).get(key)
             if config.get(key) != want:
-                reasons.append(_protocol_reason(key, config.get(key), want))
+                # dataset.per_class sets the count too: the limit is then at most what ran
+                capped = config.get("dataset.per_class") is not None
+                reasons.append(_protocol_reason(key, config.get(key), want, capped=capped))
         return reasons
 
 
@@ -422,14 +424,15 @@ def holds(match: dict[str, Any], config: dict[str, Any]) -> bool:
             and not any(has(k, v) for k, v in (match.get("not") or {}).items()))
 
 
-def _protocol_reason(key: str, have: Any, want: Any) -> str:
+def _protocol_reason(key: str, have: Any, want: Any, *, capped: bool = False) -> str:
     if key == "train.epochs":
         return f"{have} of {want} epochs"
     if key in ("data.train_limit", "data.test_limit"):
         split = key.split(".")[1].split("_")[0]
+        most = "at most " if capped and have is not None else ""
         if want is None:
-            return f"{have} {split} images"
-        return f"{'all' if have is None else have} of {want} {split} images"
+            return f"{most}{have} {split} images"
+        return f"{most}{'all' if have is None else have} of {want} {split} images"
     if key == "dataset.name":
         return f"{DATASET_NAMES.get(have, have)}, not {DATASET_NAMES.get(want, want)}"
     return f"{key}={have} (course: {'all' if want is None else want})"
