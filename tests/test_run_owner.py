@@ -158,7 +158,8 @@ def test_the_log_file_holds_the_lines_logged_before_the_run_started(tmp_path, ca
     assert _execute(run_dir, TINY) is None
     log = (run_dir / "dlproj.log").read_text()
     first = log.splitlines()[0]
-    assert "section 1 experiment mlp ->" in first  # logged before the directory was opened
+    assert "MNIST: 256 train" in first  # logged before the directory was opened
+    assert f"section 1 experiment mlp -> {run_dir}" in log  # logged as it was opened
     assert "status completed" in log.splitlines()[-1]
 
 

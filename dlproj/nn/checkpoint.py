@@ -66,6 +66,10 @@ def load_checkpoint(path: str | Path, model: Any, *, given: str | None = None) -
     saved = arrays.pop(LAYOUT, None)  # none in a checkpoint written before it was kept
     if not arrays:
         raise DataError(f"Checkpoint {path} holds no arrays. {FIX}")
+    detail = shape_mismatch({k: tuple(v.shape) for k, v in model.params.items()},
+                      {k: tuple(v.shape) for k, v in arrays.items()})
+    if detail:
+        raise DataError(f"Checkpoint {path} does not fit this model ({detail}). {FIX}")
     if saved is not None and saved.shape == () and saved.dtype.kind == "U":
         mine, theirs = layout(model), json.loads(str(saved))
         differ = [f"{b} there, {a.split(': ')[-1] if _name(a) == _name(b) else a} here"
@@ -74,9 +78,5 @@ def load_checkpoint(path: str | Path, model: Any, *, given: str | None = None) -
             differ = differ or [f"{len(theirs)} layers there, {len(mine)} here"]
             raise DataError(f"Checkpoint {path} was written by a network of other layers than "
                             f"this config builds ({'; '.join(differ[:4])}). {FIX}")
-    detail = shape_mismatch({k: tuple(v.shape) for k, v in model.params.items()},
-                      {k: tuple(v.shape) for k, v in arrays.items()})
-    if detail:
-        raise DataError(f"Checkpoint {path} does not fit this model ({detail}). {FIX}")
     model.set_params(arrays)
     return model

@@ -18,6 +18,7 @@ import numpy as np
 
 from dlproj.errors import DataError
 from dlproj.files.atomic import save_npz
+from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.training import loop
 from dlproj.training.context import RunContext
 from dlproj.training.parallel import MIN_ROWS, forward_backward
@@ -114,7 +115,7 @@ class NumpyStack:
         return snap, header
 
     def write_weights(self, path: Path) -> None:
-        save_npz(path, {k: np.asarray(v) for k, v in self.model.params.items()})
+        save_checkpoint(path, self.model)  # a model.npz's form: `checkpoint=` reads it
 
 
 def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Any, train: ArrayData,
