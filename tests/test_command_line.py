@@ -156,6 +156,8 @@ FORMS = [
      "'hydra.sweeper.n_trials': 2.5"),
     (["-m", "hydra/sweeper=section2", "section=2", "hydra.sweeper.direction=up"],
      "'hydra.sweeper.direction': 'up'. Allowed: minimize or maximize"),
+    (["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=[maximize,minimize]"],
+     "Allowed: minimize or maximize (one: each run returns one value, params.objective)"),
     # a true/false key: OmegaConf reads 2, 0, "yes" or 1.0 as a bool
     *[([f"{key}={value}"], f"'{key}': {value}. Allowed: true or false")
       for key, value in (("figures", "2"), ("train.stop_on_divergence", "2"),

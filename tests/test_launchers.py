@@ -6,6 +6,7 @@ These need the `launchers` and `search` extras, which `make install` (and so `ma
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -54,6 +55,47 @@ def test_optuna_search_returns_the_objective(dlproj_run):
     assert all(0.01 <= lr <= 0.1 for lr in lrs) and lrs[0] != lrs[1]
     report = build_report(run.outputs, run.outputs / "report", figures=False)
     assert report.rows["n"].sum() == 2
+
+
+@pytest.mark.parametrize("objective, best", [("train_acc", max), ("train_loss", min)])
+def test_an_optuna_study_goes_the_way_of_its_objective(dlproj_run, objective, best):
+    """With no direction given, an accuracy is maximized and a loss minimized: the plugin's
+    default, minimize, named the worst trial of val_acc the "Best value", in silence."""
+    run = dlproj_run(["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                      "hydra.sweeper.sampler.seed=0", "optimizer.lr=interval(0.01,0.5)",
+                      f"+params.objective={objective}", "~hydra.callbacks.aggregate", *XOR])
+    assert run.proc.returncode == 0, run.output
+    wanted = "maximize" if best is max else "minimize"
+    assert f"Directions: ['{wanted}']" in run.output, run.output
+    values = [json.loads(p.read_text())["metrics"][objective]
+              for p in _sweep_dir(run).glob("*/results.json")]
+    said = float(re.search(r"Best value: (\S+)", run.output)[1])
+    assert said == pytest.approx(best(values)), (values, run.output)
+
+
+@pytest.mark.parametrize("direction, objective", [("minimize", "train_acc"),
+                                                  ("maximize", "train_loss")])
+def test_a_direction_against_the_objective_is_refused(dlproj_run, direction, objective):
+    run = dlproj_run(["-m", "hydra/sweeper=optuna", f"hydra.sweeper.direction={direction}",
+                      "hydra.sweeper.n_trials=2", "optimizer.lr=interval(0.01,0.5)",
+                      f"+params.objective={objective}", *XOR])
+    assert run.proc.returncode == 2, run.output
+    said = [ln for ln in run.proc.stderr.splitlines() if ln.startswith("dlproj:")]
+    assert len(said) == 1 and f"'hydra.sweeper.direction': '{direction}'. Allowed: " in said[0]
+    assert not list(run.outputs.rglob("results.json")) and "Traceback" not in run.output
+
+
+def test_a_grid_whose_last_trial_has_no_value_ends_with_its_closing_line(dlproj_run):
+    """Optuna's grid sampler stops the study as it is told its last trial failed (no value):
+    a RuntimeError traceback, exit 1, no report. Now a warning, the report and the closing
+    line."""
+    run = dlproj_run(["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid",
+                      "hydra.sweeper.n_trials=2", "optimizer.lr=choice(0.01,0.1)",
+                      "+params.objective=val_acc", *XOR])
+    assert "Traceback" not in run.output, run.output
+    assert "the grid's last trial returned no value" in run.output
+    assert run.output.splitlines()[-1].startswith("sweep: 2 completed -> "), run.output
+    assert (_sweep_dir(run) / "report" / "results.md").is_file()
 
 
 @pytest.mark.parametrize("objective, warned", [("train_acc", False), ("train_loss", False),

@@ -226,18 +226,18 @@ def swept(override, known: dict[str, list[str]]) -> list[str]:
 
 
 def _check_search(key: str, value: object, override, sweeper: str) -> None:
-    """An Optuna sweeper's `n_trials` (at least 1) and `direction` (minimize or maximize)."""
+    """An Optuna sweeper's `n_trials` (at least 1) and `direction` (minimize or maximize: one,
+    as a run returns one value; a list made every trial fail)."""
     if sweeper == "basic" or override.is_sweep_override() or override.is_delete():
         return
     if key == "hydra.sweeper.n_trials" and not (
             isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: a whole number of "
                           f"trials, at least 1.")
-    directions = value if isinstance(value, list) else [value]
-    if key == "hydra.sweeper.direction" and not (directions and all(
-            str(d).lower() in ("minimize", "maximize") for d in directions)):
+    if key == "hydra.sweeper.direction" and str(value).lower() not in ("minimize", "maximize"):
         raise ConfigError(f"Invalid value for '{key}': {value!r}. Allowed: minimize or "
-                          f"maximize (a list of them for several objectives).")
+                          f"maximize (one: each run returns one value, params.objective), or "
+                          f"leave it out (its objective's own).")
 
 
 def check_section(section: str, experiment: str) -> None:

@@ -27,12 +27,11 @@ register_configs()
 # An absolute path: run as `python -m dlproj`, a relative one would be read as a package.
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
 def run(cfg: DictConfig) -> float:
-    from dlproj.experiments.registry import SHARED_PARAMS
     from dlproj.runtime.runner import execute
 
     # unresolved if it does not resolve: the run refuses it
     given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
-    objective = str(given or SHARED_PARAMS["objective"].default)
+    objective = objective_name(cfg)
     record = execute(cfg)
     metrics = record.get("metrics") or {}
     if given is not None and record.get("status") == "completed" and objective not in metrics:
@@ -41,6 +40,14 @@ def run(cfg: DictConfig) -> float:
               f"so what it returns to the sweeper is NaN. Allowed: {', '.join(metrics)}.",
               file=sys.stderr)
     return objective_value(record, objective)
+
+
+def objective_name(cfg: DictConfig) -> str:
+    """What a run returns to the sweeper: `params.objective`, else its default (val_acc)."""
+    from dlproj.experiments.registry import SHARED_PARAMS
+
+    given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
+    return str(given or SHARED_PARAMS["objective"].default)
 
 
 def objective_value(record: dict, objective: str) -> float:

@@ -10,7 +10,9 @@ reading it as a number, gets that error, tells Optuna the trial failed (no value
 warning (`Failed experiment: trial 1 diverged (...)`), and the study goes on. `max_failure_rate`
 is 1.0: no number of failed trials stops the sweep (its closing line counts them, exit 1). A
 study in which no trial returned a value has no best value: one warning says so, not a
-traceback.
+traceback, as when the grid sampler stops the study on a last trial that failed. The study's
+direction follows its objective (`direction`): maximize for val_acc, whatever the plugin's
+default, and a direction given against it is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
+from dlproj.errors import ConfigError
 from dlproj.runtime.sweep import job_dir, job_status
 
 log = logging.getLogger("dlproj.sweep")
@@ -67,10 +70,37 @@ class _ReadReturns:
         return getattr(self.launcher, name)
 
 
+def direction(config: Any) -> str | None:
+    """The study's direction for its objective (`params.objective`): maximize for one that is
+    better higher (*_acc), minimize for one better lower (*_loss, *_mse, *error), None where its
+    name says neither. ConfigError for a `hydra.sweeper.direction=` given against it: the
+    plugin's default, minimize, made the worst trial of val_acc the "Best value"."""
+    from dlproj.runtime.app import objective_name
+    from dlproj.training.loop import infer_mode
+
+    objective = objective_name(config)
+    try:
+        wanted = {"max": "maximize", "min": "minimize"}[infer_mode(objective)]
+    except ConfigError:
+        return None
+    given = [str(o).split("=", 1)[1] for o in config.hydra.overrides.hydra
+             if str(o).startswith("hydra.sweeper.direction=")]
+    if given and given[-1].lower() != wanted:
+        raise ConfigError(
+            f"Invalid value for 'hydra.sweeper.direction': {given[-1]!r}. Allowed: {wanted}, "
+            f"or leave it out: params.objective={objective} is better "
+            f"{'higher' if wanted == 'maximize' else 'lower'} (another objective: "
+            f"+params.objective=METRIC).")
+    return wanted
+
+
 class CountingOptunaSweeper(OptunaSweeper):
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.sweeper.launcher = _ReadReturns(self.sweeper.launcher, config)
+        wanted = direction(config)
+        if wanted is not None:
+            self.sweeper.direction = wanted
 
     def sweep(self, arguments: list[str]) -> None:
         try:
@@ -79,7 +109,12 @@ class CountingOptunaSweeper(OptunaSweeper):
             if "No trials are completed yet" not in str(exc):
                 raise
             log.warning("optuna: no trial returned a value, so the study has no best value")
-            return None
+        except RuntimeError as exc:  # the grid sampler's study.stop() as its last trial failed
+            if "Study.stop" not in str(exc):
+                raise
+            log.warning("optuna: the grid's last trial returned no value, so the study ended "
+                        "there (its trials are counted below)")
+        return None
 
 
 def register() -> None:
