@@ -402,6 +402,25 @@ def test_early_stopping_keeps_the_best_epoch(dlproj_run):
         "which stopped early at epoch 3 of 10") in again.proc.stderr, again.output
 
 
+def test_patience_that_runs_out_on_the_last_epoch_stops_nothing_early(dlproj_run):
+    """No improvement after epoch 1 and patience 2 of 3 epochs: it ran its whole budget, so it
+    did not stop early (it said "early stopping after epoch 3" and recorded stopped_early, and
+    its resume with more epochs was refused over a patience the user never gave); resumed with
+    more epochs it goes on, and stops early at epoch 4."""
+    args = ["experiment=mlp", *MLP_TINY, "optimizer.lr=1e-12", "schedule=constant",
+            "train.early_stopping.monitor=val_acc", "train.early_stopping.patience=2",
+            "figures=false"]
+    run = dlproj_run([*args, "train.epochs=3"])
+    record = run.results()
+    assert (record["status"], record["stopped_early"], record["last_epoch"]) == (
+        "completed", False, 3), run.output
+    assert "early stopping after" not in run.output
+    again = dlproj_run([f"resume={run.run_dir}", "train.epochs=6"])
+    assert again.proc.returncode == 0, again.output
+    record = again.results(run.run_dir)
+    assert (record["stopped_early"], record["last_epoch"]) == (True, 4), again.output
+
+
 def test_early_stopping_tracks_improvement_with_a_real_metric(dlproj_run):
     run = dlproj_run(["experiment=xor", "train.epochs=400",
                       "train.early_stopping.monitor=train_eval_loss",

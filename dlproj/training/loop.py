@@ -315,6 +315,7 @@ def fit(ctx: RunContext, stack: Stack, *, on_step: StepHook | None = None) -> di
                 if key.endswith(("_loss", "_mse")):
                     ctx.check_loss(value, f"epoch {epoch + 1} ({key})")
             improved, stop = stopper.update(row, epoch + 1)
+            stop = stop and epoch + 1 < epochs  # on the last epoch it stops nothing early
             ctx.log_epoch(row, last=stop)
             bar.epoch_done(row)
             progress.epoch = epoch + 1
