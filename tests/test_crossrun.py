@@ -123,6 +123,34 @@ def test_nine_settings_get_nine_colours_grouped_by_optimizer():
     assert len({to_rgba(c) for c in other.values()}) == 3
 
 
+@pytest.mark.parametrize("order", [("sgd", "rmsprop", "adam", "momentum", "adamw"),
+                                   ("adamw", "momentum", "adam", "rmsprop", "sgd")])
+def test_an_optimizer_has_one_hue_in_every_figure_whatever_order_its_runs_came_in(order):
+    """The grad-norm figure's families (a group per optimizer, a shade per schedule) and the
+    curves' colour per optimizer (tab10 over the names sorted) give each optimizer one hue:
+    rmsprop was purple in one Section 2 figure and red in the other, as the first took the
+    families in the order the runs came in."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import rgb_to_hsv
+
+    pairs = [(o, s) for o in order for s in ("constant", "step")]
+    families = palette(range(len(pairs)), pairs)
+    names = sorted(order)
+    flat = palette(sorted(range(len(names)), key=lambda i: names[i]))  # as curves_by_panel
+    tab10 = plt.get_cmap("tab10")
+
+    def hue(colour) -> float:
+        return rgb_to_hsv(to_rgba(colour)[:3])[0]
+
+    def apart(a: float, b: float) -> float:
+        return min(abs(a - b), 1 - abs(a - b))
+
+    for i, (optimizer, _) in enumerate(pairs):  # the nearest of the curves' hues is its own
+        nearest = min(names, key=lambda n: apart(hue(families[i]), hue(flat[names.index(n)])))
+        assert nearest == optimizer, (optimizer, nearest)
+        assert to_rgba(flat[names.index(optimizer)]) == tab10(names.index(optimizer))
+
+
 def _flow_frame(drop: str | None = None) -> pd.DataFrame:
     frame = _frame({("plain", 1): 1.0}, ("model", "depth"), steps=2)
     frame = _layers(frame, {"stem.0": frame["grad_norm_W1"], "head": frame["grad_norm_W2"]})

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 AXIS = {"train_loss": "training loss", "test_acc": "test accuracy (fraction)",
         "val_acc": "validation accuracy (fraction)", "train_acc": "training accuracy (fraction)",
         "test_mse": "test MSE", "test_loss": "test loss", "val_loss": "validation loss"}
-FAMILIES = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+FAMILIES = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")  # tab10's first hues
 DASHES = ("-", "--", ":", "-.")
 
 
@@ -32,12 +32,15 @@ def palette(lines: Sequence[Hashable], pairs: Sequence[tuple] | None = None) -> 
     """One colour per line, in the order given: tab10 (tab20 beyond ten).
 
     `pairs` gives each line a (group, member), e.g. (optimizer, schedule): then a colour family
-    per group and a shade per member, so that a group's lines read together.
+    per group and a shade per member, so that a group's lines read together. Groups take their
+    families in the order of their names, in tab10's hues: the colour a figure of a line per
+    group gives them, its lines sorted by name (plots/compare.py curves_by_panel), whatever
+    order the runs came in (rmsprop was red in one Section 2 figure and purple in the next).
     """
     lines = list(dict.fromkeys(lines))
     if pairs is not None:
-        groups = list(dict.fromkeys(g for g, _ in pairs))
-        members = list(dict.fromkeys(m for _, m in pairs))
+        groups = sorted(dict.fromkeys(g for g, _ in pairs), key=str)
+        members = sorted(dict.fromkeys(m for _, m in pairs), key=str)
         if len(groups) <= len(FAMILIES):
             tones = np.linspace(0.9, 0.45, len(members)) if len(members) > 1 else [0.7]
             return {line: plt.get_cmap(FAMILIES[groups.index(g)])(tones[members.index(m)])
