@@ -127,11 +127,14 @@ def test_a_sweep_slurm_cannot_schedule_fails_with_a_message(slurm_conf, tmp_path
     assert _queue(slurm_conf) == ""
 
 
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_slurm"])
 @pytest.mark.parametrize("folder", ["new", "an older sweep's"])
 @pytest.mark.parametrize("cluster", ["no SLURM on PATH", "an empty slurm.conf"])
-def test_a_sweep_where_no_cluster_answers_says_so_and_leaves_nothing(tmp_path, cluster, folder):
+def test_a_sweep_where_no_cluster_answers_says_so_and_leaves_nothing(tmp_path, cluster, folder,
+                                                                     launcher):
     """No SLURM installed, or no cluster configured: one paragraph saying no cluster answers
-    (not "ask for less"), exit 2, and nothing of the launch left in the sweep's folder."""
+    (not "ask for less"), exit 2, and nothing of the launch left in the sweep's folder; the
+    plugin's own submitit_slurm too (it ended in submitit's traceback, its .submitit/ left)."""
     if cluster == "no SLURM on PATH":
         (tmp_path / "bin").mkdir()
         env = {"PATH": str(tmp_path / "bin")}
@@ -147,7 +150,7 @@ def test_a_sweep_where_no_cluster_answers_says_so_and_leaves_nothing(tmp_path, c
         (sweep / ".submitit" / "12_0").mkdir(parents=True)
         (sweep / ".submitit" / "12_0" / "12_0_log.out").write_text("an older launch's log")
     before = sorted(sweep.rglob("*"))
-    run = run_dlproj(["-m", "hydra/launcher=slurm", "experiment=xor", "seed=0,1",
+    run = run_dlproj(["-m", f"hydra/launcher={launcher}", "experiment=xor", "seed=0,1",
                       f"hydra.sweep.dir={sweep}"], tmp_path / "outputs", env=env, timeout=120)
     assert run.proc.returncode == 2, run.output
     (line,) = [x for x in run.output.splitlines() if x.startswith("dlproj: ")]

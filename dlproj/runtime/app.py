@@ -89,6 +89,9 @@ def main() -> None:
     with contextlib.suppress(ImportError):
         from dlproj.runtime.submitit_launcher import register as register_local
         register_local()
+    with contextlib.suppress(ImportError):  # no cluster: one paragraph, as hydra/launcher=slurm
+        from dlproj.runtime.slurm_launcher import register_submitit_slurm
+        register_submitit_slurm()
     with contextlib.suppress(ImportError):  # Optuna's study goes on past a failed trial
         from dlproj.runtime.optuna_sweeper import register as register_optuna
         register_optuna()

@@ -71,6 +71,18 @@ def register() -> None:
                                  node=CheckedSlurmQueueConf, provider="dlproj")
 
 
+def register_submitit_slurm() -> None:
+    """Make the plugin's own `hydra/launcher=submitit_slurm` this launcher too (its defaults, not
+    slurm.yaml's per-section needs), after Hydra's plugin registry has stored the plugin's (as
+    runtime/joblib_launcher.register does): it ended in submitit's traceback where no cluster
+    answers, leaving a sweep folder of its .submitit/ alone."""
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm",
+                                 node=CheckedSlurmQueueConf, provider="dlproj")
+
+
 class CheckedSlurmLauncher(SlurmLauncher):
     def __init__(self, pending_timeout_min: float | None, poll_s: float, lost_grace_s: float,
                  **params: Any) -> None:
