@@ -754,6 +754,32 @@ def test_mlflow_sends_no_telemetry_when_nothing_may_reach_the_network(tmp_path, 
     assert f"TELEMETRY {telemetry}" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_a_run_that_fails_before_it_writes_is_a_run_of_its_trackers_too(tmp_path):
+    """A checkpoint that is no checkpoint fails the run before it starts writing: it got no
+    MLflow run and no TensorBoard session (a diverged one gets both), so a sweep's MLflow parent
+    lacked its failed children, and the console never named its folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an archive" * 8)
+    outputs = tmp_path / "out"
+    run = run_here(["experiment=mlp", f"checkpoint={bad}", "logger=[csv,mlflow,tensorboard]",
+                    "data.train_limit=64", "data.test_limit=64", "data.val_size=64",
+                    "figures=false"], outputs)
+    assert run.proc.returncode == 1 and run.results()["status"] == "failed", run.output
+    assert f"experiment mlp -> {run.run_dir} (" in run.output
+    client = _mlflow_client(outputs)
+    (found,) = client.search_runs([client.get_experiment_by_name("dlproj").experiment_id])
+    assert found.info.status == "FAILED" and found.data.tags["status"] == "failed"
+    (folder,) = (run.run_dir / "tensorboard").iterdir()
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    end = plugin_data_pb2.HParamsPluginData.FromString(
+        acc.PluginTagToContent("hparams")[metadata.SESSION_END_INFO_TAG]).session_end_info
+    assert end.status == api_pb2.STATUS_FAILURE
+
+
 @pytest.mark.parametrize("deleted", [False, True], ids=["continued", "its MLflow run deleted"])
 def test_a_resumed_run_goes_on_in_its_own_mlflow_run(tmp_path, deleted):
     """One MLflow run per dlproj run: a resume (here a completed run trained further) logs its

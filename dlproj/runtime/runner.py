@@ -252,8 +252,12 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
         record["metadata"] = {"error": f"{type(exc).__name__}: {exc}"}
     setting = setting_of(record["config"], record["overrides"])
     record.update(setting=setting.id, setting_label=setting.label)
+    if ctx is not None and not ctx.opened:  # it ended before it wrote (a checkpoint that is no
+        # checkpoint): its folder is named and its trackers have its run, as for one that did
+        # (a sweep's MLflow parent lacked its failed children)
+        ctx.on_open()
     owner.record(record)
-    for logger in ctx.loggers if getattr(ctx, "opened", False) else []:
+    for logger in ctx.loggers if ctx is not None else []:
         logger.finish(record)
 
 
