@@ -614,6 +614,20 @@ def test_guarded_switches_a_failing_logger_off(caplog):
     assert len(caplog.records) == 1 and "disk full" in caplog.records[0].getMessage()
 
 
+@pytest.mark.parametrize("label_length, most", [(10, 250), (246, 250), (400, 250), (400, 200)])
+def test_a_trackers_run_name_keeps_the_seed_however_long_the_label(label_length, most):
+    """MLflow's run name (250 characters) and TensorBoard's folder (200) were the name cut to
+    size, and a long label's `seed=N`, which the README promises, went with the cut."""
+    from types import SimpleNamespace
+
+    from dlproj.loggers import run_name
+
+    label = ("optimizer.lr=0.1 " * 40)[:label_length]
+    name = run_name(SimpleNamespace(label=label, cfg=SimpleNamespace(seed=12)), most)
+    assert name.endswith(" seed=12") and len(name) <= most
+    assert name == f"{label} seed=12" or name.endswith("... seed=12")
+
+
 def test_class_labels_are_not_metrics():
     from dlproj.loggers import numeric
 

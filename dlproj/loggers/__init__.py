@@ -114,9 +114,14 @@ def is_label(key: str) -> bool:
     return key.endswith(("_true", "_pred"))
 
 
-def run_name(ctx: Any) -> str:
-    """A tracker's name for the run: its setting's label and seed (`optimizer=adam seed=0`)."""
-    return f"{ctx.label or 'defaults'} seed={ctx.cfg.seed}"
+def run_name(ctx: Any, most: int = 250) -> str:
+    """A tracker's name for the run: its setting's label and seed (`optimizer=adam seed=0`), at
+    most `most` characters, the label cut ("...") and never the seed (a long label's was)."""
+    seed = f" seed={ctx.cfg.seed}"
+    label = ctx.label or "defaults"
+    if len(label) + len(seed) > most:
+        label = label[:max(0, most - len(seed) - 3)] + "..."
+    return label + seed
 
 
 def numeric(row: dict[str, Any]) -> Iterator[tuple[str, float]]:

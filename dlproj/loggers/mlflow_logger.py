@@ -189,7 +189,7 @@ class MLflowLogger(Tracker):
         # A resumed run goes on in its MLflow run: one per dlproj run, every epoch in it
         note = Path(ctx.run_dir) / RUN_FILE
         earlier = note.read_text().strip() if ctx.resuming and note.is_file() else ""
-        self.client, self.run_id, self.where = open_run(**self.store, run_name=run_name(ctx)[:250],
+        self.client, self.run_id, self.where = open_run(**self.store, run_name=run_name(ctx),
                                                         tags=tags, stop=ctx.stop,
                                                         continues=earlier)
         params = {k: str(v)[:6000] for k, v in flat_config(cfg).items()}

@@ -25,7 +25,7 @@ class TensorBoardLogger(Tracker):
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         root = ctx.run_dir / "tensorboard"
-        folder = root / run_name(ctx).replace("/", "∕")[:200]
+        folder = root / run_name(ctx, 200).replace("/", "∕")
         if ctx.resuming:  # one TensorBoard run per run: its first session's folder, whatever
             # the label says now (a resume's train.epochs=N is part of it)
             folder = next(iter(sorted(root.glob("*/events.out.tfevents.*"))), folder / "_").parent
