@@ -41,6 +41,12 @@ def _refused(run, words: str) -> None:
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
     (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
+    # another experiment's param: named as such, not advised `+` (which is refused for it)
+    (["section=2", "experiment=train", "params.max_entries=100"],
+     "Unknown key 'params.max_entries': experiment=train does not read it. Allowed: the params "
+     "it reads"),
+    (["experiment=mlp", "params.n_train=100"],
+     "params.n_train is read by section=1 experiment=sin."),
     # Hydra's own groups: their options, dlproj's internal ones left out, not a search path
     (["hydra/launcher=jobib"], "'hydra/launcher': 'jobib' (did you mean joblib?). Allowed: one "
                                "of basic, joblib, slurm, submitit_local, submitit_slurm."),

@@ -355,6 +355,17 @@ def _unknown_key(missing: str, args: list[str]) -> str:
               if o.key_or_group in known_groups and not o.is_sweep_override()]
     cfg, leaves = _composed(chosen) or _composed([]) or (None, [])
     group = missing.partition(".")[0]
+    if group == "params" and cfg is not None:  # another experiment's param: `+` would not do
+        from dlproj.experiments.registry import load_all
+
+        name = missing.partition(".")[2]
+        readers = sorted(f"section={e.section} experiment={e.name}"
+                         for e in load_all().values() if name in e.params)
+        if readers:
+            return (f"Unknown key '{missing}': experiment={cfg.experiment} does not read it. "
+                    f"Allowed: the params it reads (`python -m dlproj --cfg job "
+                    f"{as_written(chosen)}` shows them); {missing} is read by "
+                    f"{'; '.join(readers)}.")
     if "." in missing and group in known_groups and cfg is not None:
         others = [a for a in chosen if not a.startswith(f"{group}=")]
         takes = [f"{group}={c}" for c in known_groups[group]
