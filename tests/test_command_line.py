@@ -41,12 +41,6 @@ def _refused(run, words: str) -> None:
     (["optimizer.lr=fast"], "'optimizer.lr': fast. Allowed: a number"),
     (["data.download=maybe"], "'data.download': maybe. Allowed: true or false"),
     (["trian.epochs=3"], "Unknown key 'trian.epochs' (did you mean train.epochs?)"),
-    # another experiment's param: named as such, not advised `+` (which is refused for it)
-    (["section=2", "experiment=train", "params.max_entries=100"],
-     "Unknown key 'params.max_entries': experiment=train does not read it. Allowed: the params "
-     "it reads"),
-    (["experiment=mlp", "params.n_train=100"],
-     "params.n_train is read by section=1 experiment=sin."),
     # Hydra's own groups: their options, dlproj's internal ones left out, not a search path
     (["hydra/launcher=jobib"], "'hydra/launcher': 'jobib' (did you mean joblib?). Allowed: one "
                                "of basic, joblib, slurm, submitit_local, submitit_slurm."),
@@ -81,7 +75,8 @@ def _refused(run, words: str) -> None:
     (["params=5"], "'params': 5. Allowed: one of its keys at a time, e.g. `params.NAME=...`"),
     # a key of a node is matched against that node's own keys, never the node's name
     (["train.foo=1"], "Unknown key 'train.foo': no config declares it"),
-    (["params.n_train=5"], "Unknown key 'params.n_train': no config declares it"),
+    (["params.n_train=5"], "Unknown key 'params.n_train': experiment=xor does not read it"),
+    (["params.n_trian=5"], "Unknown key 'params.n_trian': no config declares it"),
     (["data.qqq=1"], "Unknown key 'data.qqq': no config declares it"),
 ], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
 def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):
@@ -318,7 +313,15 @@ def test_a_resume_repeats_a_sweep_jobs_values_however_hydra_wrote_them(tmp_path)
      "declares it"),
     (["section=2", "optimizer=adam", "optimizer.momentum=0.9"], "optimizer=adam does not take "
      "it. Allowed: a key `python -m dlproj --cfg job section=2 optimizer=adam` shows"),
-], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere", "as-typed"])
+    # another experiment's param: named as such, not advised `+` (which is refused for it)
+    (["section=2", "experiment=train", "params.max_entries=100"],
+     "Unknown key 'params.max_entries': experiment=train does not read it. Allowed: the params "
+     "it reads (`python -m dlproj --cfg job section=2 experiment=train` shows them); "
+     "params.max_entries is read by section=2 experiment=gradcheck."),
+    (["experiment=mlp", "params.n_train=100"],
+     "params.n_train is read by section=1 experiment=sin."),
+], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere", "as-typed",
+        "a param of another", "a param of another section"])
 def test_an_unknown_key_names_the_choices_that_take_it(tmp_path, args, words):
     _refused(run_here(args, tmp_path), words)  # refused while composing: nothing trains
 
