@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Callable
 
 from omegaconf import OmegaConf
 from omegaconf.errors import (
@@ -272,10 +273,12 @@ _ITEMS = {  # ... of an item of a list: what each item is
 }
 
 
-def explain(exc: BaseException, args: list[str]) -> str | None:
+def explain(exc: BaseException, args: list[str],
+            readers: Callable[[str], list[str]] = lambda name: []) -> str | None:
     """One paragraph for an error Hydra raised while composing `args` (a value of the wrong type,
     an unknown key, ...) naming the key, the value and the form it takes; or None (not one of
-    those: a bug, shown as it is)."""
+    those: a bug, shown as it is). `readers(name)`: the experiments that read `params.NAME`
+    (runtime/validate.param_readers; the registry of experiments stands on this module)."""
     from hydra.errors import HydraException, MissingConfigException
 
     if isinstance(exc, ConfigError):  # dlproj's own, from inside Hydra (a launcher's settings)
@@ -307,7 +310,7 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
             or "Could not override" in str(exc)):
         missing = key if key in given else next((k for k in given if f"'{k}'" in str(exc)),
                                                 key or "?")
-        return _unknown_key(missing, args)
+        return _unknown_key(missing, args, readers)
     if key and key in given and "is not Optional" in first:  # `model.width=null`
         said = allowed_for(getattr(cause, "object_type", None), str(getattr(cause, "key", "")))
         return (f"Invalid value for '{key}': null, but '{key}' takes a value"
@@ -346,7 +349,8 @@ def explain(exc: BaseException, args: list[str]) -> str | None:
     return text if text.endswith(".") else text + "."
 
 
-def _unknown_key(missing: str, args: list[str]) -> str:
+def _unknown_key(missing: str, args: list[str],
+                 readers: Callable[[str], list[str]] = lambda name: []) -> str:
     """An unknown key, named against the config of the command's own group choices: the
     nearest key it has, or the choices of the key's group that take it (`optimizer=adam
     optimizer.momentum=0.9`: momentum and sgd do)."""
@@ -356,16 +360,12 @@ def _unknown_key(missing: str, args: list[str]) -> str:
     cfg, leaves = _composed(chosen) or _composed([]) or (None, [])
     group = missing.partition(".")[0]
     if group == "params" and cfg is not None:  # another experiment's param: `+` would not do
-        from dlproj.experiments.registry import load_all
-
-        name = missing.partition(".")[2]
-        readers = sorted(f"section={e.section} experiment={e.name}"
-                         for e in load_all().values() if name in e.params)
-        if readers:
+        who = readers(missing.partition(".")[2])
+        if who:
             return (f"Unknown key '{missing}': experiment={cfg.experiment} does not read it. "
                     f"Allowed: the params it reads (`python -m dlproj --cfg job "
                     f"{as_written(chosen)}` shows them); {missing} is read by "
-                    f"{'; '.join(readers)}.")
+                    f"{'; '.join(who)}.")
     if "." in missing and group in known_groups and cfg is not None:
         others = [a for a in chosen if not a.startswith(f"{group}=")]
         takes = [f"{group}={c}" for c in known_groups[group]

@@ -72,6 +72,14 @@ SHARED_PARAMS: dict[str, Param] = {
 }
 
 
+def objective_name(cfg: DictConfig) -> str:
+    """What a run returns to the sweeper: `params.objective`, else its default (val_acc)."""
+    from omegaconf import OmegaConf
+
+    given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
+    return str(given or SHARED_PARAMS["objective"].default)
+
+
 @dataclass(frozen=True)
 class Experiment:
     section: int

@@ -1,7 +1,8 @@
 """NumPy model checkpoints: parameters in an `.npz`, written atomically, read without pickle,
 beside the network's layout (`LAYOUT`: each layer's name and class), which the parameters alone
 do not show: a CNN trained with average pooling has the shapes of one with max pooling, an MLP of
-tanh those of one of ReLU, and was evaluated as the other without a word."""
+tanh those of one of ReLU, and was evaluated as the other without a word. A file without it (one
+written before it was kept, or the training loop's best.npz) is read by its shapes alone."""
 
 from __future__ import annotations
 

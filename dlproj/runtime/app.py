@@ -27,6 +27,7 @@ register_configs()
 # An absolute path: run as `python -m dlproj`, a relative one would be read as a package.
 @hydra.main(version_base="1.3", config_path=str(paths.CONF_DIR), config_name="config")
 def run(cfg: DictConfig) -> float:
+    from dlproj.experiments.registry import objective_name
     from dlproj.runtime.runner import execute
 
     # unresolved if it does not resolve: the run refuses it
@@ -40,14 +41,6 @@ def run(cfg: DictConfig) -> float:
               f"so what it returns to the sweeper is NaN. Allowed: {', '.join(metrics)}.",
               file=sys.stderr)
     return objective_value(record, objective)
-
-
-def objective_name(cfg: DictConfig) -> str:
-    """What a run returns to the sweeper: `params.objective`, else its default (val_acc)."""
-    from dlproj.experiments.registry import SHARED_PARAMS
-
-    given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
-    return str(given or SHARED_PARAMS["objective"].default)
 
 
 def objective_value(record: dict, objective: str) -> float:
@@ -113,7 +106,9 @@ def main() -> None:
     except BrokenPipeError:  # `--cfg job | head`: its reader is gone, nothing else went wrong
         sys.exit(stdout_closed())
     except Exception as exc:
-        message = None if full_error else explain(exc, args)
+        from dlproj.runtime.validate import param_readers  # an error's path: read only then
+
+        message = None if full_error else explain(exc, args, param_readers)
         if message is None and not full_error and isinstance(exc, OSError) and exc.filename:
             # a folder Hydra makes before any run owns it (hydra.run.dir, hydra.sweep.dir)
             _refuse(f"cannot make or write {exc.filename}: {exc.strerror}. Allowed: "

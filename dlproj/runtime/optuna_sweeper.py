@@ -75,7 +75,7 @@ def direction(config: Any) -> str | None:
     better higher (*_acc), minimize for one better lower (*_loss, *_mse, *error), None where its
     name says neither. ConfigError for a `hydra.sweeper.direction=` given against it: the
     plugin's default, minimize, made the worst trial of val_acc the "Best value"."""
-    from dlproj.runtime.app import objective_name
+    from dlproj.experiments.registry import objective_name
     from dlproj.training.loop import infer_mode
 
     objective = objective_name(config)

@@ -43,6 +43,12 @@ def check_group(group: str, cfg: DictConfig) -> None:
     OmegaConf.get_type(node).check(node, cfg)
 
 
+def param_readers(name: str) -> list[str]:
+    """The experiments that read `params.NAME`: "section=S experiment=E", sorted."""
+    return sorted(f"section={e.section} experiment={e.name}"
+                  for e in registry.load_all().values() if name in e.params)
+
+
 def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                      overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
@@ -59,8 +65,7 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
     known = {**registry.SHARED_PARAMS, **exp.params}
     unknown = sorted(set(given) - set(known))
     if unknown:  # another experiment's, or none's: not a value to fix
-        readers = sorted(f"section={e.section} experiment={e.name}"
-                         for e in registry.load_all().values() if unknown[0] in e.params)
+        readers = param_readers(unknown[0])
         raise ConfigError(
             f"Invalid key 'params.{unknown[0]}' ({given[unknown[0]]!r}): experiment={exp.name} "
             f"does not read it. Allowed: the params it reads, "
@@ -199,7 +204,7 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     try:  # a sweep's job `KEY=${...}` that does not resolve (a single run's: Hydra refuses it)
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        raise ConfigError(explain(exc, overrides or []) or str(exc)) from None
+        raise ConfigError(explain(exc, overrides or [], param_readers) or str(exc)) from None
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"Missing value for '{missing[0]}': it is ??? (required). Allowed: "

@@ -18,7 +18,6 @@ import numpy as np
 
 from dlproj.errors import DataError
 from dlproj.files.atomic import save_npz
-from dlproj.nn.checkpoint import save_checkpoint
 from dlproj.training import loop
 from dlproj.training.context import RunContext
 from dlproj.training.parallel import MIN_ROWS, forward_backward
@@ -115,7 +114,9 @@ class NumpyStack:
         return snap, header
 
     def write_weights(self, path: Path) -> None:
-        save_checkpoint(path, self.model)  # a model.npz's form: `checkpoint=` reads it
+        # parameters alone (`checkpoint=` reads it by their shapes); the experiments write
+        # model.npz with the network's layout (nn/checkpoint.py, a floor above this one's reach)
+        save_npz(path, {k: np.asarray(v) for k, v in self.model.params.items()})
 
 
 def fit(ctx: RunContext, model: Any, loss_fn: Any, optimizer: Any, train: ArrayData,
