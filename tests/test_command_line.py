@@ -77,6 +77,9 @@ def _refused(run, words: str) -> None:
     (["train.foo=1"], "Unknown key 'train.foo': no config declares it"),
     (["params.n_train=5"], "Unknown key 'params.n_train': experiment=xor does not read it"),
     (["params.n_trian=5"], "Unknown key 'params.n_trian': no config declares it"),
+    # a required key of Hydra's own settings: named, not OmegaConf's text (object_type=...)
+    (["-m", "hydra/sweeper=joblist", "experiment=xor", "seed=0,1"],
+     "Missing value for 'hydra.sweeper.jobs_file': it is ??? (required). Allowed: "),
     (["data.qqq=1"], "Unknown key 'data.qqq': no config declares it"),
 ], ids=lambda v: v if isinstance(v, str) and "=" in v and len(v) < 30 else None)
 def test_a_config_error_is_one_paragraph_and_exit_2(tmp_path, args, words):

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import (
     ConfigKeyError,
     InterpolationResolutionError,
+    MissingMandatoryValue,
     OmegaConfBaseException,
 )
 
@@ -324,6 +325,13 @@ def explain(exc: BaseException, args: list[str],
         form = next((f for words, f in _ITEMS.items() if words in first), None)
         return (f"Invalid value for '{listed}': {given[listed]}. Allowed: a list of "
                 f"{form.format(key=listed) if form else 'values of its kind'}.")
+    if isinstance(cause, MissingMandatoryValue) and key and key not in given:
+        # a required key of Hydra's own settings (hydra/sweeper=joblist's jobs_file)
+        whose = (" (hydra/sweeper=joblist runs the jobs of the file `python -m dlproj.reproduce` "
+                 "writes; a sweep of your own: no hydra/sweeper=, or optuna)"
+                 if key == "hydra.sweeper.jobs_file" else "")
+        return (f"Missing value for '{key}': it is ??? (required). Allowed: `{key}=VALUE` on "
+                f"the command line{whose}.")
     # `${...}` as typed: a sweep's job has it escaped (`$\{oc.env\:X\}`)
     interpolated = [(k, re.sub(r"\\(.)", r"\1", v) if "$\\{" in v else v) for k, v in pairs
                     if "${" in v or "$\\{" in v]
