@@ -189,8 +189,11 @@ def test_a_section_and_an_experiment_of_another_are_refused_before_hydra(section
     said = (f"Invalid value for 'section': {section}, but experiment={experiment} is Section "
             f"{own}'s. Allowed: section={own} with experiment={experiment}, or one of Section "
             f"{section}'s experiments ({theirs}).")
+    # a job (of `section=S 'experiment=glob(*)' train.epochs=1`): the section is what is wrong,
+    # not a key its experiment does not read (gradcheck was refused over train.epochs)
+    job = [*args, "train.epochs=1"]
     for check in (lambda: check_choices(normalize_overrides(args)),  # the command line
-                  lambda: validate(compose_config(args), normalize_overrides(args))):  # a job
+                  lambda: validate(compose_config(job), normalize_overrides(job))):
         with pytest.raises(ConfigError) as err:
             check()
         assert str(err.value) == said

@@ -52,10 +52,6 @@ def param_readers(name: str) -> list[str]:
 def check_experiment(cfg: DictConfig, exp: registry.Experiment,
                      overrides: list[str] | None = None) -> None:
     """The config against what `exp` declared in `@register`."""
-    asked = next((a.partition("=")[2].strip("'\"") for a in overrides or []  # the first wins
-                  if a.partition("=")[0].lstrip("+~") == "section"), "")
-    if asked.isdigit() and int(asked) != exp.section:  # a sweep's job (plain values: before
-        check_section(asked, exp.name)  # Hydra, check_choices); its message, from conf/
     if exp.models:
         takes = [f"model={n}" for n, t in choices("model").items() if t in exp.model_targets]
         check(cfg.model.get("_target_") in exp.model_targets, "model", cfg.model.get("name"),
@@ -214,6 +210,13 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> registry.Ex
     switches_given_as_switches(cfg, overrides)
     Config.check(cfg)
     exp = registry.get(cfg.section, cfg.experiment)
+    # A sweep's job of another section's experiment (`section=1 'experiment=glob(*)'`; plain
+    # values: before Hydra, check_choices), said before any key it does not read: that key is
+    # not what is wrong. Its message, from conf/.
+    asked = next((a.partition("=")[2].strip("'\"") for a in overrides or []  # the first wins
+                  if a.partition("=")[0].lstrip("+~") == "section"), "")
+    if asked.isdigit() and int(asked) != exp.section:
+        check_section(asked, exp.name)
     # checkpoint= evaluates a saved model (an experiment that takes none is refused below).
     check_reads(exp, overrides, cfg.checkpoint is not None and exp.checkpoint is not None)
     # The groups every run composes and the memory guard reads (optimizer.name), whether or not
