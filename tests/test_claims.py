@@ -214,6 +214,22 @@ def test_a_key_the_arms_set_alike_is_never_compared_across_values(resnet_at_8, j
     assert not any(a.note for a in judged)
 
 
+def test_arms_that_name_their_choice_as_not_one_or_as_a_list_are_judged():
+    """An arm named by `not:` (which choice it sets is not known: the key goes with the arms'
+    choices, as before) and one naming a list of choices (it raised TypeError: unhashable list,
+    and the report was not built)."""
+    import dataclasses
+
+    others = dataclasses.replace(OPTIMIZERS, arms={"SGD": {"optimizer.name": "sgd"},
+                                                   "others": {"not": {"optimizer.name": "sgd"}}})
+    runs = claim_runs(others, *optimizer_runs("sgd", [0.90, 0.91]),
+                      *optimizer_runs("adam", [0.95, 0.96]))
+    assert [len(a.values) for a in arms(others, runs)] == [2, 2]
+    listed = dataclasses.replace(OPTIMIZERS, arms={"SGD": {"optimizer.name": "sgd"},
+                                                   "adaptive": {"optimizer.name": ["adam"]}})
+    assert list(judge([listed], runs)["n_b"]) == [2]
+
+
 def test_a_chain_judges_neighbours_and_first_judges_against_the_first():
     three = {"avg": {"pooling.name": "avg"}, "max": {"pooling.name": "max"},
              "lp": {"pooling.name": "lp"}}

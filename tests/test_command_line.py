@@ -323,8 +323,12 @@ def test_a_resume_repeats_a_sweep_jobs_values_however_hydra_wrote_them(tmp_path)
      "params.max_entries is read by section=2 experiment=gradcheck."),
     (["experiment=mlp", "params.n_train=100"],
      "params.n_train is read by section=1 experiment=sin."),
+    # its own param that its config leaves out: `+` is the way (it was told it does not read it)
+    (["section=2", "experiment=gradcheck", "params.dtype=float32"],
+     "Unknown key 'params.dtype': no config declares it. Allowed: a key `python -m dlproj --cfg "
+     "job` shows (a new key needs `+params.dtype=...`"),
 ], ids=["choice", "tracker", "model-of-experiment", "sweep", "nowhere", "as-typed",
-        "a param of another", "a param of another section"])
+        "a param of another", "a param of another section", "its own param, without +"])
 def test_an_unknown_key_names_the_choices_that_take_it(tmp_path, args, words):
     _refused(run_here(args, tmp_path), words)  # refused while composing: nothing trains
 

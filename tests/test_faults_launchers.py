@@ -373,7 +373,7 @@ def test_a_second_ctrl_c_of_a_joblib_sweep_keeps_its_running_jobs_records(tmp_pa
         _kill_sweep(proc, tmp_path)  # what a failure left
     assert proc.returncode == 130, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
-    waited = "second Ctrl-C: the running jobs stop now and write their records"
+    waited = "second Ctrl-C: waiting for the running jobs' records"
     assert (waited in out) == (n_jobs > 1), out
     assert re.search(r"^sweep: (.*) -> ", out, re.M)[1] == closing, out
     records = [json.loads(p.read_text()) for p in sorted(sweeps.glob("*/*/results.json"))]

@@ -162,6 +162,28 @@ def test_a_resumed_run_is_one_tensorboard_run_ending_as_the_run_ends(tmp_path, m
     assert [e.step for e in acc.Scalars("train_loss")] == list(range(1, 5 + bool(more)))
 
 
+def test_a_resume_goes_on_in_the_folder_of_the_runs_first_session(tmp_path):
+    """Of two folders a run's earlier sessions left (a resume before this one took the first's
+    label), the first session's by its event file's time: by name, `train.epochs=10` came
+    before `train.epochs=5`."""
+    from types import SimpleNamespace
+
+    from dlproj.loggers.tensorboard_logger import TensorBoardLogger
+
+    root = tmp_path / "tensorboard"
+    for label, stamp in (("train.epochs=5 seed=0", 100), ("train.epochs=10 seed=0", 200)):
+        (root / label).mkdir(parents=True)
+        (root / label / f"events.out.tfevents.{stamp}.host.1.0").write_bytes(b"")
+    logger = TensorBoardLogger()
+    ctx = SimpleNamespace(run_dir=tmp_path, resuming=True, label="train.epochs=20",
+                          cfg=SimpleNamespace(seed=0))
+    logger.start(ctx)
+    logger.close()
+    assert sorted(p.name for p in root.iterdir()) == ["train.epochs=10 seed=0",
+                                                      "train.epochs=5 seed=0"]
+    assert len(list((root / "train.epochs=5 seed=0").glob("events.out.tfevents.*"))) == 2
+
+
 def test_mlflow_run_read_back(xor_run):
     _, outputs, run_dir = xor_run
     client = _mlflow_client(outputs)

@@ -152,6 +152,7 @@ def test_the_rows_run_and_say_which_row_they_are(tmp_path, torch_one_thread):
     assert into18["status"] == "failed"
     assert "do not fit the ResNet18 of this config" in into18["error"]
     assert "a run of model=resnet18 wrote" in into18["error"]
+    assert "model.weights=none model.finetune=all" in into18["error"]  # none alone is refused
     assert "model.depth" not in into18["error"] and "model.width" not in into18["error"]
 
 

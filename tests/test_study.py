@@ -321,13 +321,13 @@ def test_a_protocol_names_what_differs():
     config = {"train.epochs": 1, "data.train_limit": 500, "data.test_limit": None}
     assert max_pooling.mismatch(config) == ["1 of 5 epochs", "500 train images"]
     assert max_pooling.mismatch({**config, "train.epochs": 5, "data.train_limit": None}) == []
-    # A transfer run of 20 images a class: its limits bound what it read, they are not counts
-    # ("512 of 10000 train images" of a run of 100).
+    # A transfer run of 20 images a class: its train limit bounds what it read, it is no count
+    # ("512 of 10000 train images" of a run of 100); per_class caps the training images alone.
     layer4 = next(n for n in studies.course_numbers() if n.id == "transfer_layer4")
     few = {"dataset.name": "mnist", "dataset.per_class": 20, "train.epochs": 3,
            "data.train_limit": 512, "data.test_limit": 256}
     assert layer4.mismatch(few)[1:] == ["at most 512 of 10000 train images",
-                                        "at most 256 test images"]
+                                        "256 test images"]
 
 
 @pytest.mark.parametrize("body, key", [

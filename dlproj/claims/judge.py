@@ -123,9 +123,12 @@ def _chosen(key: str, claim: Claim) -> bool:
     another lr left SGD `not run yet`, and a SmallResNet at depth 2 was judged against a
     PlainNet at depth 8."""
     group = key.split(".", 1)[0]
-    choices = {m[f"{group}.name"] for m in claim.arms.values() if f"{group}.name" in m}
+    named = [m.get(f"{group}.name") for m in claim.arms.values()]
+    if any(n is None for n in named):  # an arm that names its choice only as `not:` one, or
+        return True  # none: which it sets is not known, so the key goes with the arm's choice
+    choices = {str(c) for n in named for c in (n if isinstance(n, list) else [n])}
     defaults = {repr(canonical(experiment_defaults(claim.section, claim.experiment,
-                                                   ((group, str(c)),)).get(key), key))
+                                                   ((group, c),)).get(key), key))
                 for c in choices}
     return len(defaults) > 1
 

@@ -365,11 +365,12 @@ def _unknown_key(missing: str, args: list[str],
     known_groups = groups()
     chosen = [o.input_line for o in parsed(args)  # the group choices given, sweeps left out
               if o.key_or_group in known_groups and not o.is_sweep_override()]
-    cfg, leaves = _composed(chosen) or _composed([]) or (None, [])
+    own = _composed(chosen)
+    cfg, leaves = own or _composed([]) or (None, [])
     group = missing.partition(".")[0]
-    if group == "params" and cfg is not None:  # another experiment's param: `+` would not do
+    if group == "params" and own is not None:  # another experiment's param: `+` would not do
         who = readers(missing.partition(".")[2])
-        if who:
+        if who and not any(w.endswith(f" experiment={cfg.experiment}") for w in who):
             return (f"Unknown key '{missing}': experiment={cfg.experiment} does not read it. "
                     f"Allowed: the params it reads (`python -m dlproj --cfg job "
                     f"{as_written(chosen)}` shows them); {missing} is read by "

@@ -148,8 +148,9 @@ class CourseNumber:
             if want == DEFAULT:
                 want = experiment_defaults(self.section, self.experiment).get(key)
             if config.get(key) != want:
-                # dataset.per_class sets the count too: the limit is then at most what ran
-                capped = config.get("dataset.per_class") is not None
+                # dataset.per_class sets the training images' count too: the limit is then at
+                # most what ran
+                capped = key == "data.train_limit" and config.get("dataset.per_class") is not None
                 reasons.append(_protocol_reason(key, config.get(key), want, capped=capped))
         return reasons
 

@@ -119,7 +119,8 @@ def _train(ctx: RunContext, title: str) -> dict[str, Any]:
             model, m.weights, download=cfg.data.download, network=NETWORKS.get(m.name, m.name),
             fix=f"Use weights that a run of model={m.name}"
                 + (f" with the same {' and '.join(sized)}" if sized else "")
-                + " wrote (its model.pt), or model.weights=none.")
+                + " wrote (its model.pt), or train it from scratch: model.weights=none "
+                  "model.finetune=all.")
         ctx.provenance.update(origin(m.weights))
     source = ctx.provenance["weights"]
     frozen = freeze(model, m.finetune)

@@ -13,6 +13,12 @@ from typing import Any
 from dlproj.loggers import Tracker, flat_config, numeric, run_name
 
 
+def _written(path: Path) -> tuple[float, str]:
+    """An event file's time, as its name gives it (events.out.tfevents.TIME.HOST...)."""
+    stamp = path.name.split(".")[3] if path.name.count(".") >= 3 else ""
+    return (float(stamp) if stamp.isdigit() else float("inf"), path.name)
+
+
 class TensorBoardLogger(Tracker):
     def __init__(self, steps: bool = True, figures: bool = True, hparams: bool = True,
                  flush_secs: int = 30) -> None:
@@ -28,7 +34,8 @@ class TensorBoardLogger(Tracker):
         folder = root / run_name(ctx, 200).replace("/", "∕")
         if ctx.resuming:  # one TensorBoard run per run: its first session's folder, whatever
             # the label says now (a resume's train.epochs=N is part of it)
-            folder = next(iter(sorted(root.glob("*/events.out.tfevents.*"))), folder / "_").parent
+            folder = min(root.glob("*/events.out.tfevents.*"), key=_written,
+                         default=folder / "_").parent
         began = any(folder.glob("events.out.tfevents.*"))  # a resumed run's session goes on
         self.writer = EventFileWriter(str(folder), flush_secs=self.flush_secs)
         if self.hparams and not began:  # trial_id "": each run is a session group of its own

@@ -82,8 +82,9 @@ def _handler(signum: int, frame: object) -> None:
         if signum == signal.SIGINT and _workers == 1:
             _workers = 2  # the workers stop now and write their records: they are waited for
             with suppress(OSError):  # os.write: a print here could cut one the process was making
-                os.write(2, b"dlproj: second Ctrl-C: the running jobs stop now and write their "
-                            b"records; Ctrl-C again to leave without them.\n")
+                os.write(2, b"dlproj: second Ctrl-C: waiting for the running jobs' records "
+                            b"(a Ctrl-C at the terminal stops them at once); Ctrl-C again to "
+                            b"leave without them.\n")
             return
         if signum == signal.SIGINT and not _shielded:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
@@ -226,6 +227,8 @@ def exit_with_parent() -> None:
 
     signal.signal(signal.SIGTERM, _gone)
     die_with_parent()
+    if os.getppid() != parent:  # it died before the line above, which then asks for nothing
+        os._exit(exit_code(signal.SIGTERM))
 
 
 def exit_code(signum: int) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -83,7 +84,12 @@ def noting(task: Any, marks: str, cfg: DictConfig) -> Any:
              "held": any((run_dir / name).exists() for name in ("results.json", ".hydra"))}
     with contextlib.suppress(OSError):  # a full disk: the job runs; a death loses it for good
         write_json(note, noted)
-    value = task(cfg)
+    try:
+        value = task(cfg)
+    except KeyboardInterrupt:  # a second Ctrl-C just after its record was written (the run
+        # takes one before): the job is over; raised into joblib, it had the pool killed with
+        # the other jobs' records. NaN: what a run that did not complete returns.
+        value = math.nan
     with contextlib.suppress(OSError):  # its return still reaches joblib
         write_json(note, {**noted, "returned": value})
     return value
