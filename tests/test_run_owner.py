@@ -221,7 +221,8 @@ def test_the_closing_log_line_names_the_status_with_no_trailing_space(tmp_path, 
 
 
 @pytest.mark.parametrize("when,figures,error,says", [
-    ("from the start", "false", "SIGINT at epoch 1 step 1", "after epoch 0 of 2"),
+    ("from the start", "false", "SIGINT at epoch 1 step 1",
+     "in its first epoch (of 2), before any was finished"),  # it said "after epoch 0 of 2"
     ("model.npz written", "false", "SIGINT before drawing curves.png",
      "after training (epoch 2 of 2), before all its figures and files were written"),
     ("curves.png drawn", "true", "SIGINT at the end of the run",

@@ -237,7 +237,8 @@ def _finish(cfg: DictConfig, record: dict[str, Any], owner: RunOwner, ctx: RunCo
                  else "before all its figures and files were written")
         where = (f"after training (epoch {done} of {done}), {files}"
                  if done and done == cfg.train.epochs else f"after epoch {done} of "
-                 f"{cfg.train.epochs}")
+                 f"{cfg.train.epochs}" if done else
+                 f"in its first epoch (of {cfg.train.epochs}), before any was finished")
         print(f"dlproj: {record['signal']}: stopped {where}; resume with `{command}`",
               file=sys.stderr)
     if record["status"] == "invalid" or (resuming and not getattr(ctx, "opened", False)):
