@@ -30,6 +30,15 @@ def _read_csv(path):
         return list(csv.DictReader(f))
 
 
+def _hparams(acc, tag: str):
+    """The hparams session's start or end (`tag`: session_start_info, session_end_info) as the
+    folder read into `acc` (an EventAccumulator) holds it: TensorBoard's, the first written."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = acc.PluginTagToContent("hparams")[f"_hparams_/{tag}"]
+    return getattr(plugin_data_pb2.HParamsPluginData.FromString(content), tag)
+
+
 def _mlflow_client(outputs):
     from mlflow.tracking import MlflowClient
 
@@ -75,7 +84,6 @@ def test_loggers_do_not_import_torch_in_sections_1_to_3(xor_run):
 
 def test_tensorboard_events_read_back(xor_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
 
     _, _, run_dir = xor_run
     # Named by the setting's label (the keys given on the command line) and the seed.
@@ -106,15 +114,11 @@ def test_tensorboard_events_read_back(xor_run):
     assert image.encoded_image_string == pngs[0].read_bytes()
     assert image.width > 0 and image.height > 0
     # hparams: the resolved config, and the run's end status
-    content = acc.PluginTagToContent("hparams")
-    start = plugin_data_pb2.HParamsPluginData.FromString(
-        content["_hparams_/session_start_info"]).session_start_info
+    start = _hparams(acc, "session_start_info")
     assert start.hparams["experiment"].string_value == "xor"
     assert start.hparams["optimizer.lr"].number_value == pytest.approx(0.05)
     assert start.hparams["train.epochs"].number_value == EPOCHS
-    end = plugin_data_pb2.HParamsPluginData.FromString(
-        content["_hparams_/session_end_info"]).session_end_info
-    assert end.status == 1  # STATUS_SUCCESS
+    assert _hparams(acc, "session_end_info").status == 1  # STATUS_SUCCESS
 
 
 @pytest.mark.parametrize("more", [[], ["train.epochs=5"]], ids=["as it was", "more epochs"])
@@ -128,7 +132,7 @@ def test_a_resumed_run_is_one_tensorboard_run_ending_as_the_run_ends(tmp_path, m
     import signal
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata
 
     from dlproj.runtime import interrupt
     from dlproj.training.context import RunContext
@@ -154,10 +158,7 @@ def test_a_resumed_run_is_one_tensorboard_run_ending_as_the_run_ends(tmp_path, m
     (folder,) = (first.run_dir / "tensorboard").iterdir()
     acc = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
     acc.Reload()
-    content = acc.PluginTagToContent("hparams")
-    end = plugin_data_pb2.HParamsPluginData.FromString(
-        content[metadata.SESSION_END_INFO_TAG]).session_end_info
-    assert end.status == api_pb2.STATUS_SUCCESS
+    assert _hparams(acc, "session_end_info").status == api_pb2.STATUS_SUCCESS
     assert len(acc.Tensors(metadata.SESSION_START_INFO_TAG)) == 1
     assert [e.step for e in acc.Scalars("train_loss")] == list(range(1, 5 + bool(more)))
 
@@ -795,7 +796,7 @@ def test_a_run_that_fails_before_it_writes_is_a_run_of_its_trackers_too(tmp_path
     MLflow run and no TensorBoard session (a diverged one gets both), so a sweep's MLflow parent
     lacked its failed children, and the console never named its folder."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+    from tensorboard.plugins.hparams import api_pb2
 
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not an archive" * 8)
@@ -811,9 +812,7 @@ def test_a_run_that_fails_before_it_writes_is_a_run_of_its_trackers_too(tmp_path
     (folder,) = (run.run_dir / "tensorboard").iterdir()
     acc = EventAccumulator(str(folder))
     acc.Reload()
-    end = plugin_data_pb2.HParamsPluginData.FromString(
-        acc.PluginTagToContent("hparams")[metadata.SESSION_END_INFO_TAG]).session_end_info
-    assert end.status == api_pb2.STATUS_FAILURE
+    assert _hparams(acc, "session_end_info").status == api_pb2.STATUS_FAILURE
 
 
 @pytest.mark.parametrize("deleted", [False, True], ids=["continued", "its MLflow run deleted"])

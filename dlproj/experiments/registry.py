@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dlproj.errors import ConfigError
 
@@ -74,8 +74,6 @@ SHARED_PARAMS: dict[str, Param] = {
 
 def objective_name(cfg: DictConfig) -> str:
     """What a run returns to the sweeper: `params.objective`, else its default (val_acc)."""
-    from omegaconf import OmegaConf
-
     given = OmegaConf.select(cfg, "params.objective", throw_on_resolution_failure=False)
     return str(given or SHARED_PARAMS["objective"].default)
 

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from contextlib import suppress
 from functools import cache
 from itertools import groupby
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -43,10 +45,15 @@ def check_group(group: str, cfg: DictConfig) -> None:
     OmegaConf.get_type(node).check(node, cfg)
 
 
-def param_readers(name: str) -> list[str]:
-    """The experiments that read `params.NAME`: "section=S experiment=E", sorted."""
+def _experiments(where: Callable[[registry.Experiment], Any]) -> list[str]:
+    """The experiments `where` holds for, as "section=S experiment=E", sorted."""
     return sorted(f"section={e.section} experiment={e.name}"
-                  for e in registry.load_all().values() if name in e.params)
+                  for e in registry.load_all().values() if where(e))
+
+
+def param_readers(name: str) -> list[str]:
+    """The experiments that read `params.NAME`."""
+    return _experiments(lambda e: name in e.params)
 
 
 def check_experiment(cfg: DictConfig, exp: registry.Experiment,
@@ -82,8 +89,7 @@ def check_experiment(cfg: DictConfig, exp: registry.Experiment,
     path = cfg.checkpoint
     if path is not None:
         if exp.checkpoint is None:
-            takers = sorted(f"section={e.section} experiment={e.name}"
-                            for e in registry.load_all().values() if e.checkpoint)
+            takers = _experiments(lambda e: e.checkpoint)
             does = "train from scratch" if "train" in exp.reads else "not read it"
             check(False, "checkpoint", path, f"null: experiment={exp.name} does not evaluate "
                   f"checkpoints (it would {does}); experiments that do: {'; '.join(takers)}")
